@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make run` starts the whole system on an
+# embedded default (aitbc devnet); `make test` runs every test (.ci/run calls it).
+GO       ?= go
+BIN      := bin
+PKGS     := ./...
+FUZZTIME ?= 5s
+
+.PHONY: all build run test unit fuzz vet bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/aitbc ./cmd/aitbc
+	ln -sf aitbc $(BIN)/aitbc-cli
+
+run: build
+	$(BIN)/aitbc devnet
+
+# test: vet, the whole suite (unit, integration, scenario) and a short fuzz
+# pass over every decoder.
+test: vet unit fuzz
+
+vet:
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+fuzz:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+
+clean:
+	rm -rf $(BIN)
