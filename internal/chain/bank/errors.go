@@ -1,0 +1,10 @@
+package bank
+
+import "github.com/aitbc/aitbc/internal/chain/errs"
+
+// Errors of the "bank" codespace.
+var (
+	ErrInsufficientFunds = errs.Register("bank", 2, "insufficient_funds", "insufficient funds")
+	ErrZeroAmount        = errs.Register("bank", 3, "invalid_amount", "amount must be positive")
+	ErrOverflow          = errs.Register("bank", 4, "balance_overflow", "balance overflow")
+)

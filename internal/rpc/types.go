@@ -1,0 +1,124 @@
+// Package rpc is the node's REST API (port 8006): the server that serves a
+// running node's state, and the Client that the CLI, the wallet daemon and
+// other services use to reach any node.
+package rpc
+
+import (
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+)
+
+// Health is GET /api/v1/health.
+type Health struct {
+	Status  string `json:"status"`
+	ChainID string `json:"chain_id"`
+	Height  int64  `json:"height"`
+	NodeID  string `json:"node_id"`
+}
+
+// ChainInfo is GET /api/v1/chain: identity, parameters and supply.
+type ChainInfo struct {
+	ChainID      string      `json:"chain_id"`
+	Height       int64       `json:"height"`
+	MinFee       coin.Amount `json:"min_fee"`
+	BurnBps      uint64      `json:"burn_bps"` // share of each fee burned, in basis points
+	Supply       coin.Amount `json:"supply"`
+	Burned       coin.Amount `json:"burned"`
+	GenesisTotal coin.Amount `json:"genesis_supply"`
+	Denom        string      `json:"denom"`
+}
+
+// Account is GET /api/v1/account/{address}.
+type Account struct {
+	Address address.Address `json:"address"`
+	Balance coin.Amount     `json:"balance"`
+	Nonce   uint64          `json:"nonce"` // the nonce the next transaction must carry
+	Height  int64           `json:"height"`
+}
+
+// SubmitRequest is POST /api/v1/transaction/submit.
+type SubmitRequest struct {
+	Tx string `json:"tx"` // base64 of the canonical CBOR bytes
+}
+
+// SubmitResult is the answer to a submission that passed CheckTx.
+type SubmitResult struct {
+	TxHash string `json:"tx_hash"`
+	Status string `json:"status"` // "pending"
+}
+
+// TxGetRequest is POST /api/v1/transaction/get.
+type TxGetRequest struct {
+	TxHash string `json:"tx_hash"`
+}
+
+// Transaction describes a transaction and where it stands.
+type Transaction struct {
+	Hash      string          `json:"tx_hash"`
+	Status    string          `json:"status"` // pending, committed, failed
+	Height    int64           `json:"height,omitempty"`
+	Index     uint32          `json:"index,omitempty"`
+	Code      uint32          `json:"code,omitempty"`
+	Codespace string          `json:"codespace,omitempty"`
+	Error     string          `json:"error,omitempty"` // reason when failed
+	From      address.Address `json:"from"`
+	Nonce     uint64          `json:"nonce"`
+	Fee       coin.Amount     `json:"fee"`
+	Type      string          `json:"type"`
+	Body      any             `json:"body,omitempty"` // decoded message for known types
+	Time      *time.Time      `json:"time,omitempty"`
+	Raw       string          `json:"raw,omitempty"` // base64 of the tx bytes
+}
+
+// TxProof is GET /api/v1/transaction/{hash}/proof: a Merkle proof that the
+// transaction is in the block whose header carries DataHash.
+type TxProof struct {
+	TxHash   string   `json:"tx_hash"`
+	Height   int64    `json:"height"`
+	Index    int64    `json:"index"`
+	Total    int64    `json:"total"`
+	LeafHash string   `json:"leaf_hash"` // hex
+	Aunts    []string `json:"aunts"`     // hex, leaf to root
+	DataHash string   `json:"data_hash"` // the block header's data hash (hex)
+	Raw      string   `json:"raw"`       // base64 tx bytes
+}
+
+// Block is GET /api/v1/block/{height} and /api/v1/block/latest.
+type Block struct {
+	Height        int64     `json:"height"`
+	Hash          string    `json:"hash"`
+	Time          time.Time `json:"time"`
+	Proposer      string    `json:"proposer"`
+	NumTxs        int       `json:"num_txs"`
+	Txs           []string  `json:"txs"` // hashes
+	AppHash       string    `json:"app_hash"`
+	DataHash      string    `json:"data_hash"`
+	LastBlockHash string    `json:"last_block_hash"`
+	ChainID       string    `json:"chain_id"`
+}
+
+// Head is GET /rpc/head.
+type Head struct {
+	Height int64     `json:"height"`
+	Hash   string    `json:"hash"`
+	Time   time.Time `json:"time"`
+}
+
+// SyncStatus is GET /api/v1/sync/status.
+type SyncStatus struct {
+	CatchingUp        bool      `json:"catching_up"`
+	LatestBlockHeight int64     `json:"latest_block_height"`
+	LatestBlockTime   time.Time `json:"latest_block_time"`
+	LatestAppHash     string    `json:"latest_app_hash"`
+	EarliestHeight    int64     `json:"earliest_block_height"`
+	Peers             int       `json:"peers"`
+	Validator         bool      `json:"validator"`
+}
+
+// TxList is GET /api/v1/account/{address}/transactions.
+type TxList struct {
+	Address      address.Address `json:"address"`
+	Transactions []Transaction   `json:"transactions"`
+}
