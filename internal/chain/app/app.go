@@ -1,0 +1,374 @@
+// Package app is the AITBC chain application: the deterministic state
+// machine that CometBFT drives over ABCI 2.0. It checks and executes
+// transactions (signature, chain id, nonce, fee, then the message's module),
+// collects fees (a fixed share burned, the rest to the block's proposer),
+// keeps state in Pebble with one atomic batch per block, and indexes
+// transactions by hash and by account in its own store, outside the app hash.
+//
+// Imported by the node package, which embeds it in a CometBFT node, and by
+// tests. Nothing here reads the clock, the network or randomness.
+package app
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/bank"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/errs"
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+)
+
+// Version is reported to CometBFT in Info.
+const Version = "0.1.0"
+
+// AppVersion is the application protocol version.
+const AppVersion uint64 = 1
+
+var (
+	keyParams  = []byte("app/params")
+	keyNonce   = func(a address.Address) []byte { return append([]byte("auth/n/"), a[:]...) }
+	keyReward  = func(cons []byte) []byte { return append([]byte("app/reward/"), cons...) }
+	keyGenesis = []byte("app/genesis_supply")
+)
+
+// App is the ABCI application.
+type App struct {
+	abci.BaseApplication
+
+	log     *slog.Logger
+	store   *state.Store
+	chainID string
+	bank    bank.Keeper
+	modules map[string]module.Module
+
+	// mu serialises consensus calls (FinalizeBlock, Commit) and guards
+	// the fields below it. Readers of committed state take it for reading.
+	mu         sync.RWMutex
+	params     Params
+	height     int64
+	appHash    []byte
+	block      *blockExec // between FinalizeBlock and Commit
+	genesis    *state.Cache
+	genesisSum coin.Amount
+
+	// checkMu guards checkState, the mempool's view: committed state plus
+	// every transaction CheckTx accepted since the last commit.
+	checkMu    sync.Mutex
+	checkState *state.Cache
+
+	verified *txCache // txs whose signature this node already checked
+}
+
+var _ abci.Application = (*App)(nil)
+
+// New returns the application over store for the given chain. The chain id
+// comes from the genesis document, since FinalizeBlock does not carry it.
+func New(store *state.Store, chainID string, log *slog.Logger) (*App, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	stored, err := store.ChainID()
+	if err != nil {
+		return nil, err
+	}
+	if stored != "" && stored != chainID {
+		return nil, fmt.Errorf("app: store belongs to chain %q, genesis says %q", stored, chainID)
+	}
+	h, ah, err := store.Height()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{
+		log:      log,
+		store:    store,
+		chainID:  chainID,
+		modules:  map[string]module.Module{},
+		height:   h,
+		appHash:  ah,
+		verified: newTxCache(200_000),
+	}
+	a.Register(a.bank)
+	if h > 0 {
+		p, err := loadParams(store)
+		if err != nil {
+			return nil, err
+		}
+		a.params = p
+		gs, err := getUint(store, keyGenesis)
+		if err != nil {
+			return nil, err
+		}
+		a.genesisSum = coin.Amount(gs)
+	}
+	a.checkState = state.NewCache(store)
+	return a, nil
+}
+
+// Register adds a module. Call before the node starts.
+func (a *App) Register(m module.Module) { a.modules[m.Name()] = m }
+
+// Bank returns the bank keeper.
+func (a *App) Bank() bank.Keeper { return a.bank }
+
+// ChainID returns the chain id.
+func (a *App) ChainID() string { return a.chainID }
+
+// Params returns the chain parameters.
+func (a *App) Params() Params {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.params
+}
+
+// Info implements abci.Application: CometBFT replays blocks above the
+// height reported here, and nothing at or below it.
+func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return &abci.ResponseInfo{
+		Data:             "aitbc",
+		Version:          Version,
+		AppVersion:       AppVersion,
+		LastBlockHeight:  a.height,
+		LastBlockAppHash: a.appHash,
+	}, nil
+}
+
+// InitChain implements abci.Application: it funds the genesis accounts.
+// The writes are committed with the first block.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if req.ChainId != a.chainID {
+		return nil, fmt.Errorf("app: InitChain for chain %q, app configured for %q", req.ChainId, a.chainID)
+	}
+	g, err := ParseGenesis(req.AppStateBytes)
+	if err != nil {
+		return nil, err
+	}
+	kv := state.NewCache(a.store)
+	for _, acct := range g.Accounts {
+		if err := a.bank.Mint(kv, acct.Address, acct.Balance); err != nil {
+			return nil, fmt.Errorf("app: genesis account %s: %w", acct.Address, err)
+		}
+	}
+	for _, v := range g.Validators {
+		cons, _ := hex.DecodeString(v.ConsensusAddress)
+		kv.Set(keyReward(cons), v.RewardAddress[:])
+	}
+	pb, err := tx.Marshal(g.Params)
+	if err != nil {
+		return nil, err
+	}
+	kv.Set(keyParams, pb)
+	supply, _, err := a.bank.Supply(kv)
+	if err != nil {
+		return nil, err
+	}
+	putUint(kv, keyGenesis, uint64(supply))
+	a.params = g.Params
+	a.genesisSum = supply
+	a.genesis = kv
+	a.checkMu.Lock()
+	a.checkState = state.NewCache(kv)
+	a.checkMu.Unlock()
+	a.log.Info("genesis", "chain_id", a.chainID, "accounts", len(g.Accounts), "supply", supply.String())
+	return &abci.ResponseInitChain{}, nil
+}
+
+func loadParams(r state.Reader) (Params, error) {
+	var p Params
+	b, err := r.Get(keyParams)
+	if err != nil {
+		return p, err
+	}
+	if b == nil {
+		return p, errors.New("app: parameters missing from state")
+	}
+	if err := tx.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("app: parameters: %w", err)
+	}
+	return p, nil
+}
+
+// CheckTx implements abci.Application. It may run concurrently with
+// FinalizeBlock (ConnSync client): it touches only checkState and the
+// signature cache.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	h := tx.Hash(req.Tx)
+	t, err := a.decodeVerified(req.Tx, h)
+	if err == nil {
+		a.checkMu.Lock()
+		params := a.paramsForCheck()
+		kv := a.checkState.Child()
+		_, err = a.execTx(kv, t, h, params, execEnv{height: a.height + 1})
+		if err == nil {
+			kv.Write()
+		}
+		a.checkMu.Unlock()
+		if err == nil {
+			a.verified.put(h, t)
+		}
+	}
+	if err != nil {
+		if req.Type == abci.CheckTxType_Recheck {
+			a.verified.remove(h)
+		}
+		cs, code, log := errs.ABCI(err)
+		return &abci.ResponseCheckTx{Code: code, Codespace: cs, Log: log}, nil
+	}
+	return &abci.ResponseCheckTx{Code: abci.CodeTypeOK}, nil
+}
+
+// paramsForCheck reads params without blocking on a FinalizeBlock in
+// progress; they only change at genesis.
+func (a *App) paramsForCheck() Params {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.params
+}
+
+// decodeVerified returns the decoded transaction, verifying its signature
+// unless this node already did (CheckTx caches every transaction it admits,
+// so a block's transactions are usually verified once, not twice).
+func (a *App) decodeVerified(raw []byte, h [32]byte) (*tx.Tx, error) {
+	if t := a.verified.get(h); t != nil {
+		return t, nil
+	}
+	t, err := tx.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Verify(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+type execEnv struct {
+	height   int64
+	block    *blockExec // nil in CheckTx
+	touched  *[]address.Address
+	feesPaid *coin.Amount
+}
+
+// execTx runs the ante checks (chain id, nonce, fee) and the message in kv.
+// The fee is charged and the nonce advanced only if the message succeeds:
+// a failing transaction changes nothing but its index entry.
+func (a *App) execTx(kv *state.Cache, t *tx.Tx, h [32]byte, p Params, env execEnv) (*module.Context, error) {
+	if t.ChainID != a.chainID {
+		return nil, fmt.Errorf("%w: transaction is for %q, this chain is %q", tx.ErrWrongChain, t.ChainID, a.chainID)
+	}
+	if t.Fee < p.MinFee {
+		return nil, fmt.Errorf("%w: fee %s AITBC, minimum %s", tx.ErrFeeTooLow, t.Fee, p.MinFee)
+	}
+	sender := t.Sender()
+	want, err := getUint(kv, keyNonce(sender))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case t.Nonce < want:
+		return nil, fmt.Errorf("%w: nonce %d, account %s is at %d", tx.ErrBadNonce, t.Nonce, sender, want)
+	case t.Nonce > want:
+		return nil, fmt.Errorf("%w: nonce %d, account %s expects %d", tx.ErrNonceGap, t.Nonce, sender, want)
+	}
+	mod := a.modules[moduleOf(t.Msg.Type)]
+	if mod == nil {
+		return nil, fmt.Errorf("%w: %q", tx.ErrUnknownMsg, t.Msg.Type)
+	}
+	if err := a.bank.Sub(kv, sender, t.Fee); err != nil {
+		if errors.Is(err, bank.ErrInsufficientFunds) {
+			return nil, fmt.Errorf("%w: %v", tx.ErrNoFunds, err)
+		}
+		return nil, err
+	}
+	putUint(kv, keyNonce(sender), want+1)
+	ctx := &module.Context{KV: kv, Height: env.height, ChainID: a.chainID, Signer: sender, TxHash: h}
+	if env.block != nil {
+		ctx.Time = env.block.time
+	}
+	if err := mod.Exec(ctx, t.Msg); err != nil {
+		return nil, err
+	}
+	if env.feesPaid != nil {
+		*env.feesPaid += t.Fee
+	}
+	return ctx, nil
+}
+
+func moduleOf(typ string) string {
+	m, _, _ := strings.Cut(typ, "/")
+	return m
+}
+
+// NonceOf returns the next nonce of addr as the mempool sees it (committed
+// transactions plus those waiting in the mempool).
+func (a *App) NonceOf(addr address.Address) (uint64, error) {
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	return getUint(a.checkState, keyNonce(addr))
+}
+
+// Committed runs fn with a consistent view of committed state and its height.
+func (a *App) Committed(fn func(r state.Reader, height int64) error) error {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return fn(a.store, a.height)
+}
+
+// Height returns the last committed height and app hash.
+func (a *App) Height() (int64, []byte) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.height, append([]byte(nil), a.appHash...)
+}
+
+// GenesisSupply is the supply minted at genesis.
+func (a *App) GenesisSupply() coin.Amount {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.genesisSum
+}
+
+// IsPending reports whether the mempool holds the transaction (CheckTx
+// accepted it and no block has included it yet).
+func (a *App) IsPending(h [32]byte) bool { return a.verified.get(h) != nil }
+
+func getUint(r state.Reader, key []byte) (uint64, error) {
+	v, err := r.Get(key)
+	if err != nil || len(v) == 0 {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("app: corrupt value under %q", key)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func putUint(kv *state.Cache, key []byte, v uint64) {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	kv.Set(key, b)
+}
+
+func workers() int {
+	n := runtime.GOMAXPROCS(0)
+	if n < 1 {
+		n = 1
+	}
+	return n
+}

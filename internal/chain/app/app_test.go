@@ -1,0 +1,360 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/chain/bank"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/errs"
+	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+)
+
+const chainID = "aitbc-test"
+
+type key struct {
+	priv ed25519.PrivateKey
+	addr address.Address
+}
+
+func newKey(seed byte) key {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+	return key{priv, address.FromPubKey(priv.Public().(ed25519.PublicKey))}
+}
+
+type harness struct {
+	t        *testing.T
+	store    *state.Store
+	app      *app.App
+	height   int64
+	proposer []byte
+}
+
+var (
+	alice = newKey(1)
+	bob   = newKey(2)
+	val   = newKey(3)
+)
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	st, err := state.OpenInMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{t: t, store: st, proposer: val.addr[:]}
+	h.open()
+	g := app.Genesis{
+		Params:   app.DefaultParams(),
+		Accounts: []app.GenesisAccount{{Address: alice.addr, Balance: 1_000 * coin.Unit}},
+	}
+	gb, _ := json.Marshal(g)
+	if _, err := h.app.InitChain(context.Background(), &abci.RequestInitChain{ChainId: chainID, AppStateBytes: gb}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *harness) open() {
+	a, err := app.New(h.store, chainID, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.app = a
+	info, _ := a.Info(context.Background(), &abci.RequestInfo{})
+	h.height = info.LastBlockHeight
+}
+
+func send(from key, to address.Address, amount coin.Amount, nonce uint64, fee coin.Amount, chain string) []byte {
+	x := &tx.Tx{ChainID: chain, Nonce: nonce, Fee: fee, Msg: bank.NewSendMsg(to, amount)}
+	x.Sign(from.priv)
+	b, err := x.Encode()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (h *harness) check(raw []byte) *abci.ResponseCheckTx {
+	r, err := h.app.CheckTx(context.Background(), &abci.RequestCheckTx{Tx: raw, Type: abci.CheckTxType_New})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+func (h *harness) block(txs ...[]byte) *abci.ResponseFinalizeBlock {
+	h.t.Helper()
+	h.height++
+	r, err := h.app.FinalizeBlock(context.Background(), &abci.RequestFinalizeBlock{
+		Height: h.height, Time: time.Unix(1_700_000_000+h.height, 0), Txs: txs, ProposerAddress: h.proposer,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.app.Commit(context.Background(), &abci.RequestCommit{}); err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+func (h *harness) balance(a address.Address) coin.Amount {
+	var b coin.Amount
+	_ = h.app.Committed(func(r state.Reader, _ int64) error {
+		var err error
+		b, err = h.app.Bank().Balance(r, a)
+		return err
+	})
+	return b
+}
+
+func (h *harness) supply() (coin.Amount, coin.Amount) {
+	var s, b coin.Amount
+	_ = h.app.Committed(func(r state.Reader, _ int64) error {
+		var err error
+		s, b, err = h.app.Bank().Supply(r)
+		return err
+	})
+	return s, b
+}
+
+func wantCode(t *testing.T, name string, code uint32, codespace string, want *errs.Error) {
+	t.Helper()
+	got := errs.Lookup(codespace, code)
+	if got == nil || !errors.Is(got, want) {
+		t.Errorf("%s: got %s/%d (%v), want %s", name, codespace, code, got, want.Name)
+	}
+}
+
+func TestTransferMovesFundsAndBurnsFeeShare(t *testing.T) {
+	h := newHarness(t)
+	fee := app.DefaultParams().MinFee
+	raw := send(alice, bob.addr, 100*coin.Unit, 0, fee, chainID)
+	if r := h.check(raw); r.Code != 0 {
+		t.Fatalf("CheckTx: %s", r.Log)
+	}
+	res := h.block(raw)
+	if c := res.TxResults[0].Code; c != 0 {
+		t.Fatalf("tx failed: %s", res.TxResults[0].Log)
+	}
+	if got := h.balance(bob.addr); got != 100*coin.Unit {
+		t.Errorf("bob = %s, want 100", got)
+	}
+	if got, want := h.balance(alice.addr), 900*coin.Unit-fee; got != want {
+		t.Errorf("alice = %s, want %s", got, want)
+	}
+	burn := fee / 2
+	if got := h.balance(val.addr); got != fee-burn {
+		t.Errorf("proposer reward = %s, want %s", got, fee-burn)
+	}
+	supply, burned := h.supply()
+	if burned != burn || supply != 1000*coin.Unit-burn {
+		t.Errorf("supply %s burned %s, want %s and %s", supply, burned, 1000*coin.Unit-burn, burn)
+	}
+}
+
+func TestSupplyEqualsGenesisMinusBurnedAlways(t *testing.T) {
+	h := newHarness(t)
+	fees := []coin.Amount{1000, 1001, 1003, 5555, 123456}
+	var nonce uint64
+	for _, fee := range fees {
+		raw := send(alice, bob.addr, 1, nonce, fee, chainID)
+		nonce++
+		if r := h.block(raw); r.TxResults[0].Code != 0 {
+			t.Fatal(r.TxResults[0].Log)
+		}
+		supply, burned := h.supply()
+		if supply+burned != h.app.GenesisSupply() {
+			t.Fatalf("supply %d + burned %d != genesis %d", supply, burned, h.app.GenesisSupply())
+		}
+		total := h.balance(alice.addr) + h.balance(bob.addr) + h.balance(val.addr)
+		if total != supply {
+			t.Fatalf("sum of balances %d != supply %d", total, supply)
+		}
+	}
+}
+
+func TestBadTransactionsRejectedWithoutStateChange(t *testing.T) {
+	h := newHarness(t)
+	fee := app.DefaultParams().MinFee
+	good := send(alice, bob.addr, 10*coin.Unit, 0, fee, chainID)
+	h.block(good)
+	_, beforeHash := h.app.Height()
+	aliceBefore := h.balance(alice.addr)
+
+	badSig := func() []byte {
+		x, _ := tx.Decode(send(alice, bob.addr, 1, 1, fee, chainID))
+		x.Sig[5] ^= 0xff
+		b, _ := x.Encode()
+		return b
+	}()
+	unknownMsg := func() []byte {
+		x := &tx.Tx{ChainID: chainID, Nonce: 1, Fee: fee, Msg: tx.Msg{Type: "nosuch/thing", Body: []byte{0x80}}}
+		x.Sign(alice.priv)
+		b, _ := x.Encode()
+		return b
+	}()
+	zeroAmount := func() []byte {
+		m, _ := tx.NewMsg(bank.TypeSend, bank.MsgSend{To: bob.addr[:], Amount: 0})
+		x := &tx.Tx{ChainID: chainID, Nonce: 1, Fee: fee, Msg: m}
+		x.Sign(alice.priv)
+		b, _ := x.Encode()
+		return b
+	}()
+	poor := newKey(9)
+	cases := []struct {
+		name string
+		raw  []byte
+		want *errs.Error
+	}{
+		{"malformed", []byte{0x01, 0x02}, tx.ErrMalformed},
+		{"truncated", good[:len(good)-4], tx.ErrMalformed},
+		{"bad signature", badSig, tx.ErrBadSignature},
+		{"wrong chain", send(alice, bob.addr, 1, 1, fee, "other-chain"), tx.ErrWrongChain},
+		{"replayed nonce", send(alice, bob.addr, 1, 0, fee, chainID), tx.ErrBadNonce},
+		{"skipped nonce", send(alice, bob.addr, 1, 5, fee, chainID), tx.ErrNonceGap},
+		{"fee below minimum", send(alice, bob.addr, 1, 1, fee-1, chainID), tx.ErrFeeTooLow},
+		{"insufficient funds", send(alice, bob.addr, 10_000*coin.Unit, 1, fee, chainID), bank.ErrInsufficientFunds},
+		{"cannot pay fee", send(poor, bob.addr, 1, 0, fee, chainID), tx.ErrNoFunds},
+		{"unknown message", unknownMsg, tx.ErrUnknownMsg},
+		{"zero amount", zeroAmount, bank.ErrZeroAmount},
+	}
+	for _, c := range cases {
+		r := h.check(c.raw)
+		wantCode(t, c.name+" (CheckTx)", r.Code, r.Codespace, c.want)
+	}
+	// The same transactions forced into a block (a faulty proposer) fail
+	// there too and change nothing but the height.
+	var raws [][]byte
+	for _, c := range cases {
+		raws = append(raws, c.raw)
+	}
+	res := h.block(raws...)
+	for i, c := range cases {
+		wantCode(t, c.name+" (FinalizeBlock)", res.TxResults[i].Code, res.TxResults[i].Codespace, c.want)
+	}
+	if got := h.balance(alice.addr); got != aliceBefore {
+		t.Errorf("alice balance changed from %s to %s", aliceBefore, got)
+	}
+	if n, _ := h.app.NonceOf(alice.addr); n != 1 {
+		t.Errorf("alice nonce = %d, want 1", n)
+	}
+	_, afterHash := h.app.Height()
+	if bytes.Equal(beforeHash, afterHash) {
+		t.Error("app hash did not advance with the height")
+	}
+}
+
+func TestMempoolViewTracksPendingNonces(t *testing.T) {
+	h := newHarness(t)
+	fee := app.DefaultParams().MinFee
+	for n := uint64(0); n < 3; n++ {
+		if r := h.check(send(alice, bob.addr, coin.Unit, n, fee, chainID)); r.Code != 0 {
+			t.Fatalf("nonce %d: %s", n, r.Log)
+		}
+	}
+	if n, _ := h.app.NonceOf(alice.addr); n != 3 {
+		t.Fatalf("pending nonce = %d, want 3", n)
+	}
+	// The same bytes again are a replay against the mempool view.
+	r := h.check(send(alice, bob.addr, coin.Unit, 1, fee, chainID))
+	wantCode(t, "replay in mempool", r.Code, r.Codespace, tx.ErrBadNonce)
+}
+
+func TestRestartKeepsStateAndAppHash(t *testing.T) {
+	h := newHarness(t)
+	fee := app.DefaultParams().MinFee
+	var nonce uint64
+	for i := 0; i < 5; i++ {
+		h.block(send(alice, bob.addr, coin.Unit, nonce, fee, chainID))
+		nonce++
+	}
+	height, hash := h.app.Height()
+	bobBal := h.balance(bob.addr)
+
+	h.open() // a new App over the same store, as after a restart
+	info, _ := h.app.Info(context.Background(), &abci.RequestInfo{})
+	if info.LastBlockHeight != height || !bytes.Equal(info.LastBlockAppHash, hash) {
+		t.Fatalf("after restart: height %d hash %x, want %d %x", info.LastBlockHeight, info.LastBlockAppHash, height, hash)
+	}
+	if got := h.balance(bob.addr); got != bobBal {
+		t.Fatalf("bob after restart = %s, want %s", got, bobBal)
+	}
+	if n, _ := h.app.NonceOf(alice.addr); n != nonce {
+		t.Fatalf("nonce after restart = %d, want %d", n, nonce)
+	}
+	for hh := int64(1); hh <= height; hh++ {
+		if ah, _ := h.store.AppHashAt(hh); len(ah) != 32 {
+			t.Fatalf("app hash at %d missing", hh)
+		}
+	}
+	// Chain continues after restart.
+	if r := h.block(send(alice, bob.addr, coin.Unit, nonce, fee, chainID)); r.TxResults[0].Code != 0 {
+		t.Fatal(r.TxResults[0].Log)
+	}
+}
+
+func TestAppHashIsDeterministic(t *testing.T) {
+	run := func() []string {
+		h := newHarness(t)
+		fee := app.DefaultParams().MinFee
+		var hashes []string
+		for n := uint64(0); n < 4; n++ {
+			r := h.block(send(alice, bob.addr, coin.Unit*coin.Amount(n+1), n, fee, chainID), send(bob, alice.addr, 1, n, fee, chainID))
+			hashes = append(hashes, hex.EncodeToString(r.AppHash))
+		}
+		return hashes
+	}
+	a, b := run(), run()
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("block %d: app hashes differ between identical runs: %s vs %s", i+1, a[i], b[i])
+		}
+	}
+}
+
+func TestStoreForOtherChainRefused(t *testing.T) {
+	h := newHarness(t)
+	h.block()
+	if _, err := app.New(h.store, "another-chain", nil); err == nil {
+		t.Fatal("opened a store of another chain")
+	}
+}
+
+// FuzzCheckTx feeds arbitrary bytes to CheckTx: it must never panic, and
+// anything it accepts must be a canonical, correctly signed transaction.
+func FuzzCheckTx(f *testing.F) {
+	f.Add(send(alice, bob.addr, coin.Unit, 0, 1000, chainID))
+	f.Add([]byte{})
+	f.Add([]byte{0x86})
+	st, _ := state.OpenInMemory()
+	a, _ := app.New(st, chainID, nil)
+	gb, _ := json.Marshal(app.Genesis{Params: app.DefaultParams(), Accounts: []app.GenesisAccount{{Address: alice.addr, Balance: coin.Unit * 1000}}})
+	if _, err := a.InitChain(context.Background(), &abci.RequestInitChain{ChainId: chainID, AppStateBytes: gb}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := a.CheckTx(context.Background(), &abci.RequestCheckTx{Tx: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Code == 0 {
+			x, err := tx.Decode(b)
+			if err != nil || x.Verify() != nil {
+				t.Fatalf("CheckTx accepted an invalid tx: %v", err)
+			}
+		}
+	})
+}

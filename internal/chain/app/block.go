@@ -1,0 +1,218 @@
+package app
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/errs"
+	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+)
+
+// blockExec is a block between FinalizeBlock and Commit.
+type blockExec struct {
+	height  int64
+	time    time.Time
+	kv      *state.Cache
+	appHash []byte
+	hashes  [][32]byte
+	index   []state.KV // index writes (not hashed)
+	burned  coin.Amount
+	reward  coin.Amount
+}
+
+// TxRecord is the index entry of a transaction in a block.
+type TxRecord struct {
+	_         struct{} `cbor:",toarray"`
+	Height    int64
+	Index     uint32
+	Code      uint32
+	Codespace string
+	Log       string
+}
+
+func keyTxIndex(h [32]byte) []byte { return append([]byte("x/tx/"), h[:]...) }
+
+// keyAcctIndex orders an account's transactions by height and position.
+func keyAcctIndex(a address.Address, height int64, idx uint32) []byte {
+	k := make([]byte, 0, 5+address.Len+12)
+	k = append(k, "x/a/"...)
+	k = append(k, a[:]...)
+	k = binary.BigEndian.AppendUint64(k, uint64(height))
+	return binary.BigEndian.AppendUint32(k, idx)
+}
+
+// FinalizeBlock implements abci.Application: it executes the block's
+// transactions in order, distributes fees and computes the app hash. The
+// writes stay in memory until Commit.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if req.Height != a.height+1 {
+		return nil, fmt.Errorf("app: FinalizeBlock height %d, last committed %d", req.Height, a.height)
+	}
+	var base state.Reader = a.store
+	if a.genesis != nil {
+		base = a.genesis
+	}
+	b := &blockExec{height: req.Height, time: req.Time, kv: state.NewCache(base), hashes: make([][32]byte, len(req.Txs))}
+	txs := a.decodeBlock(req.Txs, b.hashes)
+
+	results := make([]*abci.ExecTxResult, len(req.Txs))
+	var fees coin.Amount
+	for i := range req.Txs {
+		h := b.hashes[i]
+		var err error
+		var touched []address.Address
+		if txs[i].err != nil {
+			err = txs[i].err
+		} else {
+			kv := b.kv.Child()
+			ctx, e := a.execTx(kv, txs[i].tx, h, a.params, execEnv{height: req.Height, block: b, feesPaid: &fees})
+			if err = e; err == nil {
+				kv.Write()
+				touched = append(touched, txs[i].tx.Sender())
+				touched = append(touched, ctx.Touched()...)
+			}
+		}
+		cs, code, log := errs.ABCI(err)
+		results[i] = &abci.ExecTxResult{Code: code, Codespace: cs, Log: log}
+		rec, _ := tx.Marshal(TxRecord{Height: req.Height, Index: uint32(i), Code: code, Codespace: cs, Log: log})
+		b.index = append(b.index, state.KV{Key: keyTxIndex(h), Value: rec})
+		if txs[i].tx != nil && err != nil {
+			touched = append(touched, txs[i].tx.Sender())
+		}
+		seen := map[address.Address]bool{}
+		for _, ad := range touched {
+			if !seen[ad] {
+				seen[ad] = true
+				b.index = append(b.index, state.KV{Key: keyAcctIndex(ad, req.Height, uint32(i)), Value: h[:]})
+			}
+		}
+	}
+	if err := a.distributeFees(b, fees, req.ProposerAddress); err != nil {
+		return nil, err
+	}
+	b.appHash = state.ChainHash(a.appHash, req.Height, b.kv.Sorted())
+	a.block = b
+	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: b.appHash}, nil
+}
+
+// distributeFees burns BurnBps of the block's fees and pays the rest to the
+// proposer's reward account.
+func (a *App) distributeFees(b *blockExec, fees coin.Amount, proposer []byte) error {
+	if fees == 0 {
+		return nil
+	}
+	burn := fees.MulDiv(a.params.BurnBps, 10_000)
+	reward := fees - burn
+	if err := a.bank.Burn(b.kv, burn); err != nil {
+		return err
+	}
+	if reward > 0 {
+		to, err := a.rewardAddress(b.kv, proposer)
+		if err != nil {
+			return err
+		}
+		if err := a.bank.Add(b.kv, to, reward); err != nil {
+			return err
+		}
+	}
+	b.burned, b.reward = burn, reward
+	return nil
+}
+
+func (a *App) rewardAddress(r state.Reader, proposer []byte) (address.Address, error) {
+	v, err := r.Get(keyReward(proposer))
+	if err != nil {
+		return address.Address{}, err
+	}
+	if v != nil {
+		return address.FromBytes(v)
+	}
+	return address.FromBytes(proposer)
+}
+
+type decoded struct {
+	tx  *tx.Tx
+	err error
+}
+
+// decodeBlock decodes the block's transactions and verifies the signatures
+// that this node has not verified before, in parallel.
+func (a *App) decodeBlock(raws [][]byte, hashes [][32]byte) []decoded {
+	out := make([]decoded, len(raws))
+	var todo []int
+	for i, raw := range raws {
+		hashes[i] = tx.Hash(raw)
+		if t := a.verified.get(hashes[i]); t != nil {
+			out[i].tx = t
+			continue
+		}
+		todo = append(todo, i)
+	}
+	if len(todo) == 0 {
+		return out
+	}
+	var wg sync.WaitGroup
+	n := workers()
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for j := w; j < len(todo); j += n {
+				i := todo[j]
+				t, err := tx.Decode(raws[i])
+				if err == nil {
+					err = t.Verify()
+				}
+				// t is kept even on a bad signature, so the failure is
+				// indexed under the claimed sender; err stops execution.
+				out[i].tx, out[i].err = t, err
+			}
+		}(w)
+	}
+	wg.Wait()
+	return out
+}
+
+// Commit implements abci.Application: it writes the block's state, its
+// index entries, height and app hash in one synced batch, then resets the
+// mempool's view to the new state.
+func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	a.mu.Lock()
+	b := a.block
+	if b == nil {
+		a.mu.Unlock()
+		return nil, fmt.Errorf("app: Commit without FinalizeBlock")
+	}
+	writes := b.kv.Sorted()
+	chainID := ""
+	if a.genesis != nil {
+		// genesis writes are part of the first block's batch
+		writes = append(a.genesis.Sorted(), writes...)
+		chainID = a.chainID
+	}
+	writes = append(writes, b.index...)
+	if err := a.store.Commit(b.height, b.appHash, chainID, writes); err != nil {
+		a.mu.Unlock()
+		return nil, err
+	}
+	a.height, a.appHash, a.block, a.genesis = b.height, b.appHash, nil, nil
+	a.mu.Unlock()
+
+	for _, h := range b.hashes {
+		a.verified.remove(h)
+	}
+	a.checkMu.Lock()
+	a.checkState = state.NewCache(a.store)
+	a.checkMu.Unlock()
+	return &abci.ResponseCommit{}, nil
+}

@@ -1,0 +1,190 @@
+// Package state is the chain application's storage: a Pebble database of
+// committed state (Store) and in-memory write caches (Cache) layered on it,
+// one per block, per transaction and for the mempool's view. A block's
+// writes reach Pebble in one atomic, synced batch together with its height
+// and app hash, so a crash leaves either the whole block or none of it.
+//
+// Only the chain application and its modules import this package.
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+)
+
+// Reserved key prefixes. Keys under MetaPrefix and IndexPrefix are not
+// part of the app hash: they describe the chain rather than its state.
+var (
+	MetaPrefix  = []byte("m/")
+	IndexPrefix = []byte("x/")
+)
+
+var (
+	keyHeight  = []byte("m/height")
+	keyAppHash = []byte("m/apphash")
+	keyChainID = []byte("m/chainid")
+)
+
+func keyAppHashAt(h int64) []byte {
+	k := append([]byte("m/apphash/"), make([]byte, 8)...)
+	binary.BigEndian.PutUint64(k[len(k)-8:], uint64(h))
+	return k
+}
+
+// Reader reads state.
+type Reader interface {
+	// Get returns the value of key, or nil when it is absent.
+	Get(key []byte) ([]byte, error)
+}
+
+// Store is the committed state in Pebble.
+type Store struct {
+	db *pebble.DB
+}
+
+// Open opens (or creates) the store in dir.
+func Open(dir string) (*Store, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// OpenInMemory returns a store that lives in memory only, for tests.
+func OpenInMemory() (*Store, error) {
+	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("state: open in memory: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Get implements Reader.
+func (s *Store) Get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: get: %w", err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+// Iterate calls fn for each key with the given prefix, in key order or, if
+// reverse, in reverse order, until fn returns false.
+func (s *Store) Iterate(prefix []byte, reverse bool, fn func(key, value []byte) bool) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return fmt.Errorf("state: iterate: %w", err)
+	}
+	defer it.Close()
+	var ok bool
+	if reverse {
+		ok = it.Last()
+	} else {
+		ok = it.First()
+	}
+	for ; ok; ok = step(it, reverse) {
+		if !fn(it.Key(), it.Value()) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+func step(it *pebble.Iterator, reverse bool) bool {
+	if reverse {
+		return it.Prev()
+	}
+	return it.Next()
+}
+
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Height returns the last committed height and app hash (0, nil on a new store).
+func (s *Store) Height() (int64, []byte, error) {
+	h, err := s.Get(keyHeight)
+	if err != nil || h == nil {
+		return 0, nil, err
+	}
+	ah, err := s.Get(keyAppHash)
+	return int64(binary.BigEndian.Uint64(h)), ah, err
+}
+
+// AppHashAt returns the app hash committed at height h, or nil.
+func (s *Store) AppHashAt(h int64) ([]byte, error) { return s.Get(keyAppHashAt(h)) }
+
+// ChainID returns the chain id recorded at genesis, or "".
+func (s *Store) ChainID() (string, error) {
+	v, err := s.Get(keyChainID)
+	return string(v), err
+}
+
+// KV is one write: a nil Value deletes the key.
+type KV struct {
+	Key, Value []byte
+}
+
+// Commit writes a block's changes, its height and app hash (and, at
+// genesis, the chain id) in one synced batch.
+func (s *Store) Commit(height int64, appHash []byte, chainID string, writes []KV) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, w := range writes {
+		var err error
+		if w.Value == nil {
+			err = b.Delete(w.Key, nil)
+		} else {
+			err = b.Set(w.Key, w.Value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("state: batch: %w", err)
+		}
+	}
+	var hb [8]byte
+	binary.BigEndian.PutUint64(hb[:], uint64(height))
+	_ = b.Set(keyHeight, hb[:], nil)
+	_ = b.Set(keyAppHash, appHash, nil)
+	_ = b.Set(keyAppHashAt(height), appHash, nil)
+	if chainID != "" {
+		_ = b.Set(keyChainID, []byte(chainID), nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("state: commit height %d: %w", height, err)
+	}
+	return nil
+}
+
+// IsHashed reports whether key is part of the app hash.
+func IsHashed(key []byte) bool {
+	return !bytes.HasPrefix(key, MetaPrefix) && !bytes.HasPrefix(key, IndexPrefix)
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
