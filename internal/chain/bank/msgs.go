@@ -14,7 +14,7 @@ const TypeSend = "bank/send"
 // MsgSend moves Amount from the signer to To.
 type MsgSend struct {
 	_      struct{} `cbor:",toarray"`
-	To     []byte // 20-byte address
+	To     []byte   // 20-byte address
 	Amount coin.Amount
 }
 
