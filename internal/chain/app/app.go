@@ -348,6 +348,9 @@ func (a *App) GenesisSupply() coin.Amount {
 // accepted it and no block has included it yet).
 func (a *App) IsPending(h [32]byte) bool { return a.verified.get(h) != nil }
 
+// PendingTx returns the decoded transaction if the mempool holds it.
+func (a *App) PendingTx(h [32]byte) *tx.Tx { return a.verified.get(h) }
+
 func getUint(r state.Reader, key []byte) (uint64, error) {
 	v, err := r.Get(key)
 	if err != nil || len(v) == 0 {

@@ -16,6 +16,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -214,13 +215,16 @@ func Hash(b []byte) [32]byte { return sha256.Sum256(b) }
 // HashString formats a transaction hash as 0x-prefixed lower-case hex.
 func HashString(h [32]byte) string { return "0x" + hex.EncodeToString(h[:]) }
 
+// ErrInvalidHash is returned by ParseHash.
+var ErrInvalidHash = errors.New("invalid transaction hash")
+
 // ParseHash accepts a hash with or without 0x, in either case.
 func ParseHash(s string) ([32]byte, error) {
 	var h [32]byte
 	s = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(s), "0x"), "0X")
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != 32 {
-		return h, fmt.Errorf("tx: invalid hash %q: want 64 hex digits", s)
+		return h, fmt.Errorf("%w %q: want 64 hex digits", ErrInvalidHash, s)
 	}
 	copy(h[:], b)
 	return h, nil

@@ -1,0 +1,138 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	cfg "github.com/cometbft/cometbft/config"
+	cmtnode "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	"github.com/cometbft/cometbft/types"
+
+	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/chain/state"
+)
+
+// Node is a running (or ready to run) chain node.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *state.Store
+	app   *app.App
+	comet *cmtnode.Node
+	gen   *types.GenesisDoc
+}
+
+// New opens the node's state and builds the CometBFT node, which replays
+// any block the app has not committed (the ABCI handshake). The home must
+// have been initialised (InitSingle, or a testnet generator).
+func New(c Config, log *slog.Logger) (*Node, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !Exists(c.Home) {
+		return nil, fmt.Errorf("node: no genesis in %s: initialise the home first", c.Home)
+	}
+	cc := c.comet()
+	if err := cc.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("node: config: %w", err)
+	}
+	gen, err := types.GenesisDocFromFile(cc.GenesisFile())
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := os.MkdirAll(cc.DBDir(), 0o700); err != nil {
+		return nil, err
+	}
+	store, err := state.Open(appDBDir(c.Home))
+	if err != nil {
+		return nil, err
+	}
+	a, err := app.New(store, gen.ChainID, log.With("module", "app"))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	nodeKey, err := p2p.LoadOrGenNodeKey(cc.NodeKeyFile())
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("node: node key: %w", err)
+	}
+	pv := privval.LoadOrGenFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
+	cn, err := cmtnode.NewNode(cc, pv, nodeKey,
+		// ConnSync lets CheckTx run beside FinalizeBlock; the app locks itself.
+		proxy.NewConnSyncLocalClientCreator(a),
+		func() (*types.GenesisDoc, error) { return gen, nil },
+		cfg.DefaultDBProvider,
+		cmtnode.DefaultMetricsProvider(cc.Instrumentation),
+		newCometLogger(log, c.LogLevel),
+	)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	return &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen}, nil
+}
+
+// Start starts consensus, P2P and (if configured) CometBFT's RPC.
+func (n *Node) Start() error {
+	if err := n.comet.Start(); err != nil {
+		return fmt.Errorf("node: start: %w", err)
+	}
+	h, _ := n.app.Height()
+	n.log.Info("node started", "chain_id", n.gen.ChainID, "height", h, "node_id", n.comet.NodeInfo().ID(), "p2p", n.cfg.comet().P2P.ListenAddress)
+	return nil
+}
+
+// Stop stops the node and closes its state. Safe to call once.
+func (n *Node) Stop() error {
+	var errs []error
+	if n.comet.IsRunning() {
+		if err := n.comet.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+		n.comet.Wait()
+	}
+	// CometBFT's stores are closed by OnStop; close the app's.
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the node and stops it when ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(); err != nil {
+		n.store.Close()
+		return err
+	}
+	<-ctx.Done()
+	return n.Stop()
+}
+
+// App returns the chain application.
+func (n *Node) App() *app.App { return n.app }
+
+// ChainID returns the chain id.
+func (n *Node) ChainID() string { return n.gen.ChainID }
+
+// NodeID returns the P2P node id.
+func (n *Node) NodeID() string { return string(n.comet.NodeInfo().ID()) }
+
+// ValidatorAddress returns this node's consensus address (hex).
+func (n *Node) ValidatorAddress() string {
+	pub, err := n.comet.PrivValidator().GetPubKey()
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(pub.Address())
+}
+
+// Comet exposes the embedded CometBFT node, for tests and tools.
+func (n *Node) Comet() *cmtnode.Node { return n.comet }

@@ -1,0 +1,302 @@
+package rpc
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/errs"
+	"github.com/aitbc/aitbc/internal/httpx"
+)
+
+// Backend is what the REST API needs of a node.
+type Backend interface {
+	Health() Health
+	ChainInfo() (ChainInfo, error)
+	Account(addr address.Address) (Account, error)
+	Submit(ctx context.Context, raw []byte) (string, error)
+	Tx(hash string) (Transaction, error)
+	Proof(hash string) (TxProof, error)
+	Block(height int64) (Block, error)
+	Head() (Head, error)
+	Sync() SyncStatus
+	Transactions(addr address.Address, limit int) (TxList, error)
+}
+
+// ErrorMapper turns a backend error into an HTTP status and error code.
+// Chain errors (errs.Error) are mapped by the server itself.
+type ErrorMapper func(err error) (status int, code string, ok bool)
+
+// Server serves the node REST API.
+type Server struct {
+	b       Backend
+	log     *slog.Logger
+	mapErr  ErrorMapper
+	mux     *http.ServeMux
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+// NewServer builds the API over b. reg receives the API's metrics and is
+// served at /metrics (with whatever else it holds).
+func NewServer(b Backend, mapErr ErrorMapper, reg *prometheus.Registry, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{b: b, log: log, mapErr: mapErr, mux: http.NewServeMux()}
+	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "aitbc", Subsystem: "rpc", Name: "requests_total", Help: "Node REST requests by route and status.",
+	}, []string{"route", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "aitbc", Subsystem: "rpc", Name: "request_seconds", Help: "Node REST latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"route"})
+	reg.MustRegister(s.reqs, s.latency)
+
+	s.handle("GET /api/v1/health", s.health)
+	s.handle("GET /api/v1/chain", s.chain)
+	s.handle("GET /api/v1/block/latest", s.blockLatest)
+	s.handle("GET /api/v1/block/{height}", s.blockAt)
+	s.handle("GET /api/v1/sync/status", s.sync)
+	s.handle("GET /rpc/head", s.head)
+	s.handle("GET /api/v1/account/{address}", s.account)
+	s.handle("GET /api/v1/account/{address}/transactions", s.accountTxs)
+	s.handle("POST /api/v1/transaction/submit", s.submit)
+	s.handle("POST /api/v1/transaction/get", s.txGet)
+	s.handle("GET /api/v1/transaction/{hash}", s.txByPath)
+	s.handle("GET /api/v1/transaction/{hash}/proof", s.proof)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(c int) { w.status = c; w.ResponseWriter.WriteHeader(c) }
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	route := pattern
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		h(sw, r)
+		s.reqs.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// fail writes err with the right status and code.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	var ce *errs.Error
+	if errors.As(err, &ce) {
+		status := http.StatusBadRequest
+		if ce == errs.ErrInternal {
+			status = http.StatusInternalServerError
+		}
+		httpx.WriteError(w, status, ce.Name, err.Error())
+		return
+	}
+	if s.mapErr != nil {
+		if status, code, ok := s.mapErr(err); ok {
+			httpx.WriteError(w, status, code, err.Error())
+			return
+		}
+	}
+	s.log.Error("rpc", "err", err)
+	httpx.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+}
+
+func badRequest(w http.ResponseWriter, code, msg string) {
+	httpx.WriteError(w, http.StatusBadRequest, code, msg)
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, s.b.Health())
+}
+
+func (s *Server) chain(w http.ResponseWriter, _ *http.Request) {
+	v, err := s.b.ChainInfo()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) blockLatest(w http.ResponseWriter, _ *http.Request) {
+	v, err := s.b.Block(0)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) blockAt(w http.ResponseWriter, r *http.Request) {
+	h, err := strconv.ParseInt(r.PathValue("height"), 10, 64)
+	if err != nil || h < 1 {
+		badRequest(w, "invalid_height", "height must be a positive integer, not "+strconv.Quote(r.PathValue("height")))
+		return
+	}
+	v, err := s.b.Block(h)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) sync(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, s.b.Sync())
+}
+
+func (s *Server) head(w http.ResponseWriter, _ *http.Request) {
+	v, err := s.b.Head()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func parseAddr(w http.ResponseWriter, s string) (address.Address, bool) {
+	a, err := address.Parse(s)
+	if err != nil {
+		badRequest(w, "invalid_address", err.Error())
+		return a, false
+	}
+	return a, true
+}
+
+func (s *Server) account(w http.ResponseWriter, r *http.Request) {
+	a, ok := parseAddr(w, r.PathValue("address"))
+	if !ok {
+		return
+	}
+	v, err := s.b.Account(a)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) accountTxs(w http.ResponseWriter, r *http.Request) {
+	a, ok := parseAddr(w, r.PathValue("address"))
+	if !ok {
+		return
+	}
+	limit := 50
+	if q := r.URL.Query().Get("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > 1000 {
+			badRequest(w, "invalid_limit", "limit must be an integer from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	v, err := s.b.Transactions(a, limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	var req SubmitRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		badRequest(w, "invalid_request", err.Error())
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(req.Tx))
+	if err != nil || len(raw) == 0 {
+		badRequest(w, "malformed_tx", "tx must be the base64 of the transaction bytes")
+		return
+	}
+	hash, err := s.b.Submit(r.Context(), raw)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, SubmitResult{TxHash: hash, Status: "pending"})
+}
+
+func (s *Server) txGet(w http.ResponseWriter, r *http.Request) {
+	var req TxGetRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		badRequest(w, "invalid_request", err.Error())
+		return
+	}
+	s.txReply(w, req.TxHash)
+}
+
+func (s *Server) txByPath(w http.ResponseWriter, r *http.Request) { s.txReply(w, r.PathValue("hash")) }
+
+func (s *Server) txReply(w http.ResponseWriter, hash string) {
+	if hash == "" {
+		badRequest(w, "invalid_hash", "tx_hash is required")
+		return
+	}
+	v, err := s.b.Tx(hash)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) proof(w http.ResponseWriter, r *http.Request) {
+	v, err := s.b.Proof(r.PathValue("hash"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+// Serve listens on addr and serves until ctx ends. The listener is opened
+// before Serve returns its first error, so a port clash fails fast.
+func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (net.Addr, <-chan error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if log != nil {
+		log.Info("listening", "addr", ln.Addr().String())
+	}
+	return ln.Addr(), done, nil
+}
