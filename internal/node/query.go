@@ -73,6 +73,9 @@ func (n *Node) Submit(ctx context.Context, raw []byte) (string, error) {
 	if len(raw) > tx.MaxSize {
 		return "", fmt.Errorf("%w: %d bytes", tx.ErrTooLarge, len(raw))
 	}
+	if err := n.app.PreVerify(raw); err != nil {
+		return "", err
+	}
 	done := make(chan *abci.ResponseCheckTx, 1)
 	err := n.comet.Mempool().CheckTx(raw, func(r *abci.ResponseCheckTx) { done <- r }, mempool.TxInfo{})
 	if err != nil {

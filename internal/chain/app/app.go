@@ -224,9 +224,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		}
 	}
 	if err != nil {
-		if req.Type == abci.CheckTxType_Recheck {
-			a.verified.remove(h)
-		}
+		a.verified.remove(h)
 		cs, code, log := errs.ABCI(err)
 		return &abci.ResponseCheckTx{Code: code, Codespace: cs, Log: log}, nil
 	}
@@ -239,6 +237,23 @@ func (a *App) paramsForCheck() Params {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.params
+}
+
+// PreVerify decodes raw and checks its signature outside the mempool's
+// serialised CheckTx path, so that many submitters verify in parallel; the
+// CheckTx that follows finds the result in the cache. It returns the error
+// CheckTx would return for a malformed or badly signed transaction.
+func (a *App) PreVerify(raw []byte) error {
+	h := tx.Hash(raw)
+	if a.verified.get(h) != nil {
+		return nil
+	}
+	t, err := a.decodeVerified(raw, h)
+	if err != nil {
+		return err
+	}
+	a.verified.put(h, t)
+	return nil
 }
 
 // decodeVerified returns the decoded transaction, verifying its signature

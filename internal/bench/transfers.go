@@ -1,0 +1,254 @@
+// Package bench measures the chain end to end: it builds a fresh single
+// validator node in a temporary home with many funded accounts, pre-signs
+// transfers, submits them to the node's mempool and reports committed
+// transactions per second. Used by `aitbc bench transfers` and by the Go
+// benchmark in this package.
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/chain/bank"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/node"
+)
+
+// TransferOptions configure a run.
+type TransferOptions struct {
+	Accounts   int           // funded sender accounts
+	PerAcct    int           // transfers per account (consecutive nonces)
+	BlockTime  time.Duration // CometBFT timeout_commit
+	Submitters int           // goroutines submitting
+	Home       string        // empty: a temporary directory, removed after
+	Progress   io.Writer     // optional progress lines
+}
+
+// TransferResult is what a run measured.
+type TransferResult struct {
+	Txs         int           `json:"txs"`
+	Committed   int           `json:"committed"`
+	Failed      int           `json:"failed"`
+	Blocks      int64         `json:"blocks"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	TPS         float64       `json:"tps"`
+	SubmitTPS   float64       `json:"submit_tps"`
+	SignElapsed time.Duration `json:"sign_elapsed_ns"`
+	CPUSeconds  float64       `json:"cpu_seconds"`
+	CPUCores    int           `json:"cpu_cores"`
+	BlockTime   time.Duration `json:"block_time_ns"`
+	MaxBlockTxs int           `json:"max_block_txs"`
+	Method      string        `json:"method"`
+}
+
+func (o *TransferOptions) defaults() {
+	if o.Accounts <= 0 {
+		o.Accounts = 2000
+	}
+	if o.PerAcct <= 0 {
+		o.PerAcct = 25
+	}
+	if o.BlockTime <= 0 {
+		o.BlockTime = time.Second
+	}
+	if o.Submitters <= 0 {
+		o.Submitters = 4
+	}
+}
+
+func keyFor(i int) ed25519.PrivateKey {
+	seed := make([]byte, 32)
+	binary.BigEndian.PutUint64(seed, uint64(i)+1)
+	copy(seed[8:], "aitbc-bench-account")
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return "tcp://" + l.Addr().String(), nil
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// Transfers runs the benchmark.
+func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
+	o.defaults()
+	say := func(format string, a ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, format+"\n", a...)
+		}
+	}
+	res := TransferResult{BlockTime: o.BlockTime, CPUCores: runtime.GOMAXPROCS(0)}
+	home := o.Home
+	if home == "" {
+		d, err := os.MkdirTemp("", "aitbc-bench-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(d)
+		home = d
+	}
+	const chainID = "aitbc-bench"
+	keys := make([]ed25519.PrivateKey, o.Accounts)
+	g := app.Genesis{Params: app.DefaultParams()}
+	for i := range keys {
+		keys[i] = keyFor(i)
+		g.Accounts = append(g.Accounts, app.GenesisAccount{Address: address.FromPubKey(keys[i].Public().(ed25519.PublicKey)), Balance: 1_000_000 * coin.Unit})
+	}
+	if _, err := node.InitSingle(home, node.GenesisSpec{ChainID: chainID, App: g}); err != nil {
+		return res, err
+	}
+
+	say("signing %d transfers from %d accounts...", o.Accounts*o.PerAcct, o.Accounts)
+	signStart := time.Now()
+	// Round-robin order: nonce n of every account, then n+1, so the
+	// mempool never holds a nonce before its predecessor.
+	raws := make([][]byte, o.Accounts*o.PerAcct)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(raws); i += runtime.GOMAXPROCS(0) {
+				acct, nonce := i%o.Accounts, i/o.Accounts
+				to := address.FromPubKey(keys[(acct+1)%o.Accounts].Public().(ed25519.PublicKey))
+				t := &tx.Tx{ChainID: chainID, Nonce: uint64(nonce), Fee: g.Params.MinFee, Msg: bank.NewSendMsg(to, coin.Unit)}
+				t.Sign(keys[acct])
+				raws[i], _ = t.Encode()
+			}
+		}(w)
+	}
+	wg.Wait()
+	res.SignElapsed = time.Since(signStart)
+	res.Txs = len(raws)
+
+	p2p, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	n, err := node.New(node.Config{Home: home, BlockTime: o.BlockTime, P2PListen: p2p}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return res, err
+	}
+	if err := n.Start(); err != nil {
+		return res, err
+	}
+	defer n.Stop()
+	if err := n.WaitHeight(ctx, 2); err != nil {
+		return res, err
+	}
+	startHeight, _ := n.App().Height()
+
+	say("submitting with %d goroutines (block time %s)...", o.Submitters, o.BlockTime)
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	var next, rejected atomic.Int64
+	var firstErr atomic.Value
+	// Submitters take transactions in order, so a sender's nonces arrive
+	// nearly in order; a nonce that arrives early is retried.
+	for w := 0; w < o.Submitters; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(raws) {
+					return
+				}
+				for attempt := 0; ; attempt++ {
+					_, err := n.Submit(ctx, raws[i])
+					if err == nil {
+						break
+					}
+					if attempt < 200 && (isGap(err) || isFull(err)) {
+						time.Sleep(5 * time.Millisecond)
+						continue
+					}
+					rejected.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	submitted := time.Since(start)
+	res.SubmitTPS = float64(len(raws)) / submitted.Seconds()
+	say("submitted in %s (%.0f tx/s accepted into the mempool), %d rejected", submitted.Round(time.Millisecond), res.SubmitTPS, rejected.Load())
+	if e := firstErr.Load(); e != nil {
+		say("first rejection: %v", e)
+	}
+
+	// Wait until every sender's nonce reached PerAcct, i.e. all committed.
+	lastKey := address.FromPubKey(keys[o.Accounts-1].Public().(ed25519.PublicKey))
+	deadline := time.After(10 * time.Minute)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		acc, err := n.Account(lastKey)
+		if err != nil {
+			return res, err
+		}
+		h, _ := n.App().Height()
+		if acc.Nonce >= uint64(o.PerAcct) && n.Comet().Mempool().Size() == 0 {
+			res.Blocks = h - startHeight
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-deadline:
+			return res, fmt.Errorf("bench: not all transfers committed after 10 minutes")
+		case <-tick.C:
+		}
+	}
+	res.Elapsed = time.Since(start)
+	res.CPUSeconds = cpuSeconds() - cpu0
+
+	// Count what the blocks really hold.
+	endHeight, _ := n.App().Height()
+	for h := startHeight + 1; h <= endHeight; h++ {
+		blk := n.Comet().BlockStore().LoadBlock(h)
+		if blk == nil {
+			continue
+		}
+		if len(blk.Txs) > res.MaxBlockTxs {
+			res.MaxBlockTxs = len(blk.Txs)
+		}
+		res.Committed += len(blk.Txs)
+	}
+	res.Failed = res.Txs - res.Committed
+	res.TPS = float64(res.Committed) / res.Elapsed.Seconds()
+	res.Method = fmt.Sprintf("%d pre-signed ed25519 transfers from %d genesis accounts (%d each, consecutive nonces), submitted in-process to the "+
+		"mempool of one validator (CheckTx) by %d goroutines; TPS = transactions in committed blocks / time from first submission until the last "+
+		"is committed (app height); block time %s; GOMAXPROCS %d", res.Txs, o.Accounts, o.PerAcct, o.Submitters, o.BlockTime, res.CPUCores)
+	return res, nil
+}
+
+func isGap(err error) bool  { return errorsIs(err, tx.ErrNonceGap) }
+func isFull(err error) bool { return errorsIs(err, node.ErrMempoolFull) }
