@@ -131,6 +131,10 @@ func TestNodeCommitsTransfersAndSurvivesRestart(t *testing.T) {
 	if err != nil || blk.DataHash != p.DataHash {
 		t.Fatalf("block %d data hash %s, proof %s (%v)", p.Height, blk.DataHash, p.DataHash, err)
 	}
+	v, err := r.client.VerifyTx(ctx, last)
+	if err != nil || !v.Included || !v.Signature || v.Height != p.Height {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
 	list, err := r.client.Transactions(ctx, bob, 50)
 	if err != nil || len(list.Transactions) != 10 {
 		t.Fatalf("bob's history: %d entries, %v", len(list.Transactions), err)
