@@ -96,6 +96,11 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 	// Commands are registered here, one constructor per file.
 	root.AddCommand(
 		newVersionCmd(g),
+		newTransactionCmd(g),
+		newTransactionsCmd(g),
+		newBlockCmd(g),
+		newChainCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }

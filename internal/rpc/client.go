@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"errors"
+	"net"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -31,6 +33,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		if _, ok := err.(*httpx.APIError); ok {
 			return err
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("node at %s is not reachable (is `aitbc devnet` running? set --node or AITBC_NODE): %w", c.BaseURL, err)
 		}
 		return fmt.Errorf("node %s: %w", c.BaseURL, err)
 	}

@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/rpc"
+)
+
+func (g *Globals) node() *rpc.Client { return rpc.NewClient(g.Node) }
+
+func newTransactionCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "transaction",
+		Short: "Look up, follow and verify one transaction",
+	}
+	var txID string
+	var wait time.Duration
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show whether a transaction is pending, committed (at which height) or failed (and why)",
+		Example: `  aitbc transaction status --tx-id 0x5f2c...
+  aitbc transaction status --tx-id 0x5f2c... --wait 30s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if txID == "" {
+				return usagef("--tx-id is required")
+			}
+			ctx := cmd.Context()
+			var t rpc.Transaction
+			var err error
+			if wait > 0 {
+				wctx, cancel := context.WithTimeout(ctx, wait)
+				defer cancel()
+				t, err = g.node().WaitTx(wctx, txID, 200*time.Millisecond)
+			} else {
+				t, err = g.node().Tx(ctx, txID)
+			}
+			if err != nil {
+				return err
+			}
+			return g.Print(t, func(w io.Writer) { printTxStatus(w, t) })
+		},
+	}
+	status.Flags().StringVar(&txID, "tx-id", "", "transaction hash (0x...)")
+	status.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the transaction to leave the mempool")
+
+	var vID string
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Check a transaction's signature and prove its inclusion against its block header",
+		Long: `Fetches the transaction's bytes, checks that they hash to the given id, decode,
+carry a valid ed25519 signature for this chain, and proves with the Merkle path
+from the node that they are part of the block whose header data hash is served
+for that height.`,
+		Example: "  aitbc transaction verify --tx-id 0x5f2c...",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if vID == "" {
+				return usagef("--tx-id is required")
+			}
+			v, err := g.node().VerifyTx(cmd.Context(), vID)
+			if err != nil {
+				return err
+			}
+			return g.Print(v, func(w io.Writer) {
+				fmt.Fprintf(w, "transaction %s verified\n", v.TxHash)
+				fmt.Fprintf(w, "  signature   valid (signer %s, chain %s)\n", v.Signer, v.ChainID)
+				fmt.Fprintf(w, "  inclusion   proven in block %d (index %d), data hash %s\n", v.Height, v.Index, v.DataHash)
+				fmt.Fprintf(w, "  block hash  %s\n", v.BlockHash)
+				fmt.Fprintf(w, "  result      %s\n", v.Status)
+			})
+		},
+	}
+	verify.Flags().StringVar(&vID, "tx-id", "", "transaction hash (0x...)")
+	cmd.AddCommand(status, verify)
+	return cmd
+}
+
+func printTxStatus(w io.Writer, t rpc.Transaction) {
+	switch t.Status {
+	case "pending":
+		fmt.Fprintf(w, "%s: pending (in the mempool)\n", t.Hash)
+	case "committed":
+		fmt.Fprintf(w, "%s: committed at height %d\n", t.Hash, t.Height)
+	case "failed":
+		fmt.Fprintf(w, "%s: failed at height %d: %s\n", t.Hash, t.Height, t.Error)
+	default:
+		fmt.Fprintf(w, "%s: %s\n", t.Hash, t.Status)
+	}
+}
+
+func newBlockCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "block [height|latest]",
+		Short: "Show a block: hash, time, proposer, transactions",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var h int64
+			if len(args) == 1 && args[0] != "latest" {
+				v, err := strconv.ParseInt(args[0], 10, 64)
+				if err != nil || v < 1 {
+					return usagef("height must be a positive integer or \"latest\", not %q", args[0])
+				}
+				h = v
+			}
+			b, err := g.node().Block(cmd.Context(), h)
+			if err != nil {
+				return err
+			}
+			return g.Print(b, func(w io.Writer) {
+				fmt.Fprintf(w, "block %d  %s\n  time      %s\n  proposer  %s\n  app hash  %s\n  txs       %d\n",
+					b.Height, b.Hash, b.Time.Format(time.RFC3339Nano), b.Proposer, b.AppHash, b.NumTxs)
+				for _, t := range b.Txs {
+					fmt.Fprintf(w, "    %s\n", t)
+				}
+			})
+		},
+	}
+}
+
+func newChainCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "chain", Short: "Chain information"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "info",
+		Short: "Chain id, height, fee parameters and token supply",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ci, err := g.node().Chain(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.Print(ci, func(w io.Writer) {
+				fmt.Fprintf(w, "chain id        %s\nheight          %d\nminimum fee     %s %s (%.2f%% burned)\nsupply          %s %s\nburned          %s %s\ngenesis supply  %s %s\n",
+					ci.ChainID, ci.Height, ci.MinFee, ci.Denom, float64(ci.BurnBps)/100, ci.Supply, ci.Denom, ci.Burned, ci.Denom, ci.GenesisTotal, ci.Denom)
+			})
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "sync",
+		Short: "Whether the node is catching up, its height and peers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.node().Sync(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.Print(s, func(w io.Writer) {
+				fmt.Fprintf(w, "catching up  %v\nheight       %d (%s)\npeers        %d\nvalidator    %v\n",
+					s.CatchingUp, s.LatestBlockHeight, s.LatestBlockTime.Format(time.RFC3339), s.Peers, s.Validator)
+			})
+		},
+	})
+	return cmd
+}
+
+// addressFlag resolves --address directly or --name through the wallets.
+type addressFlag struct {
+	name, addr string
+}
+
+func (a *addressFlag) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&a.name, "name", "", "wallet name")
+	cmd.Flags().StringVar(&a.addr, "address", "", "account address (aitbc1...)")
+}
+
+func (a *addressFlag) resolve(ctx context.Context, g *Globals) (address.Address, string, error) {
+	switch {
+	case a.addr != "" && a.name != "":
+		return address.Address{}, "", usagef("give --name or --address, not both")
+	case a.addr != "":
+		ad, err := address.Parse(a.addr)
+		return ad, a.addr, err
+	case a.name != "":
+		ad, err := g.walletAddress(ctx, a.name)
+		return ad, a.name, err
+	}
+	return address.Address{}, "", usagef("--name or --address is required")
+}
+
+func newTransactionsCmd(g *Globals) *cobra.Command {
+	var who addressFlag
+	var limit int
+	cmd := &cobra.Command{
+		Use:     "transactions",
+		Short:   "List an account's newest transactions, sent and received",
+		Example: "  aitbc transactions --name customer-1 --limit 50",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 1000 {
+				return usagef("--limit must be from 1 to 1000")
+			}
+			addr, label, err := who.resolve(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			list, err := g.node().Transactions(cmd.Context(), addr, limit)
+			if err != nil {
+				return err
+			}
+			return g.Print(list, func(w io.Writer) {
+				if len(list.Transactions) == 0 {
+					fmt.Fprintf(w, "%s: no transactions\n", label)
+					return
+				}
+				for _, t := range list.Transactions {
+					line := fmt.Sprintf("%s  height %-6d %-9s %s", t.Hash, t.Height, t.Status, t.Type)
+					if body, ok := t.Body.(map[string]any); ok {
+						if t.From == addr {
+							line += fmt.Sprintf("  to %v  -%v AITBC (fee %s)", body["to"], body["amount"], t.Fee)
+						} else {
+							line += fmt.Sprintf("  from %s  +%v AITBC", t.From, body["amount"])
+						}
+					}
+					fmt.Fprintln(w, line)
+				}
+			})
+		},
+	}
+	who.bind(cmd)
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many transactions, newest first (1-1000)")
+	return cmd
+}
