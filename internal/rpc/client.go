@@ -2,10 +2,10 @@ package rpc
 
 import (
 	"context"
-	"errors"
-	"net"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
