@@ -128,3 +128,28 @@ func Do(ctx context.Context, c *http.Client, method, url string, header http.Hea
 	}
 	return nil
 }
+
+// NotFound returns the catch-all handler of an API whose routes are the
+// given "METHOD /path" patterns: a known path with another method gets 405
+// method_not_allowed, anything else 404 not_found, both as JSON.
+func NotFound(routes []string) http.HandlerFunc {
+	probe := http.NewServeMux()
+	seen := map[string]bool{}
+	for _, r := range routes {
+		_, path, ok := strings.Cut(r, " ")
+		if !ok {
+			path = r
+		}
+		if !seen[path] {
+			seen[path] = true
+			probe.HandleFunc(path, func(http.ResponseWriter, *http.Request) {})
+		}
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := probe.Handler(r); pattern != "" {
+			WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
+			return
+		}
+		WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	}
+}

@@ -39,6 +39,7 @@ type ErrorMapper func(err error) (status int, code string, ok bool)
 
 // Server serves the node REST API.
 type Server struct {
+	routes  []string
 	b       Backend
 	log     *slog.Logger
 	mapErr  ErrorMapper
@@ -76,9 +77,7 @@ func NewServer(b Backend, mapErr ErrorMapper, reg *prometheus.Registry, log *slo
 	s.handle("GET /api/v1/transaction/{hash}", s.txByPath)
 	s.handle("GET /api/v1/transaction/{hash}/proof", s.proof)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	s.mux.HandleFunc("/", httpx.NotFound(s.routes))
 	return s
 }
 
@@ -92,8 +91,12 @@ type statusWriter struct {
 
 func (w *statusWriter) WriteHeader(c int) { w.status = c; w.ResponseWriter.WriteHeader(c) }
 
+// Routes lists the patterns the API serves ("GET /api/v1/health", ...).
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
+
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	route := pattern
+	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: 200}
