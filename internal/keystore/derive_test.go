@@ -62,7 +62,7 @@ func TestEntropyFromMnemonic(t *testing.T) {
 		"abandon abandon abandon",
 		"abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon", // checksum
 		"abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon aboutt",  // not a word
-		"legal winner thank year wave sausage worth useful legal winner thank yellow yellow",                 // 13 words
+		"legal winner thank year wave sausage worth useful legal winner thank yellow yellow",              // 13 words
 	} {
 		if _, err := entropyFromMnemonic(bad); !errors.Is(err, ErrInvalidMnemonic) {
 			t.Errorf("%q: err %v, want ErrInvalidMnemonic", bad, err)
