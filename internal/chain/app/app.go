@@ -26,6 +26,8 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/bank"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
+	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/miners"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
@@ -52,7 +54,10 @@ type App struct {
 	store   *state.Store
 	chainID string
 	bank    bank.Keeper
+	miners  miners.Keeper
+	jobs    jobs.Keeper
 	modules map[string]module.Module
+	order   []module.Module // registration order, for genesis and EndBlock
 
 	// mu serialises consensus calls (FinalizeBlock, Commit) and guards
 	// the fields below it. Readers of committed state take it for reading.
@@ -100,7 +105,11 @@ func New(store *state.Store, chainID string, log *slog.Logger) (*App, error) {
 		appHash:  ah,
 		verified: newTxCache(200_000),
 	}
+	a.miners = miners.Keeper{Bank: a.bank}
+	a.jobs = jobs.Keeper{Bank: a.bank, Miners: a.miners}
 	a.Register(a.bank)
+	a.Register(a.miners)
+	a.Register(a.jobs)
 	if h > 0 {
 		p, err := loadParams(store)
 		if err != nil {
@@ -118,10 +127,19 @@ func New(store *state.Store, chainID string, log *slog.Logger) (*App, error) {
 }
 
 // Register adds a module. Call before the node starts.
-func (a *App) Register(m module.Module) { a.modules[m.Name()] = m }
+func (a *App) Register(m module.Module) {
+	a.modules[m.Name()] = m
+	a.order = append(a.order, m)
+}
 
 // Bank returns the bank keeper.
 func (a *App) Bank() bank.Keeper { return a.bank }
+
+// Miners returns the miner registry keeper.
+func (a *App) Miners() miners.Keeper { return a.miners }
+
+// Jobs returns the jobs keeper.
+func (a *App) Jobs() jobs.Keeper { return a.jobs }
 
 // ChainID returns the chain id.
 func (a *App) ChainID() string { return a.chainID }
@@ -168,6 +186,18 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	for _, v := range g.Validators {
 		cons, _ := hex.DecodeString(v.ConsensusAddress)
 		kv.Set(keyReward(cons), v.RewardAddress[:])
+	}
+	gctx := &module.Context{KV: kv, ChainID: a.chainID, Time: req.Time}
+	for _, m := range a.order {
+		if gm, ok := m.(module.Genesis); ok {
+			var raw []byte
+			if r, ok := g.Modules[m.Name()]; ok {
+				raw = r
+			}
+			if err := gm.InitGenesis(gctx, raw); err != nil {
+				return nil, fmt.Errorf("app: genesis of module %s: %w", m.Name(), err)
+			}
+		}
 	}
 	pb, err := tx.Marshal(g.Params)
 	if err != nil {
@@ -312,7 +342,7 @@ func (a *App) execTx(kv *state.Cache, t *tx.Tx, h [32]byte, p Params, env execEn
 		return nil, err
 	}
 	putUint(kv, keyNonce(sender), want+1)
-	ctx := &module.Context{KV: kv, Height: env.height, ChainID: a.chainID, Signer: sender, TxHash: h}
+	ctx := &module.Context{KV: kv, Height: env.height, ChainID: a.chainID, Signer: sender, SignerKey: t.PubKey, TxHash: h}
 	if env.block != nil {
 		ctx.Time = env.block.time
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
@@ -94,6 +95,14 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			if !seen[ad] {
 				seen[ad] = true
 				b.index = append(b.index, state.KV{Key: keyAcctIndex(ad, req.Height, uint32(i)), Value: h[:]})
+			}
+		}
+	}
+	ectx := &module.Context{KV: b.kv, Height: req.Height, Time: req.Time, ChainID: a.chainID}
+	for _, m := range a.order {
+		if eb, ok := m.(module.EndBlocker); ok {
+			if err := eb.EndBlock(ectx); err != nil {
+				return nil, fmt.Errorf("app: end block of %s: %w", m.Name(), err)
 			}
 		}
 	}

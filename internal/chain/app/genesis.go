@@ -49,6 +49,8 @@ type Genesis struct {
 	Params     Params             `json:"params"`
 	Accounts   []GenesisAccount   `json:"accounts"`
 	Validators []GenesisValidator `json:"validators,omitempty"`
+	// Modules holds each module's own genesis (parameters, state), by name.
+	Modules map[string]json.RawMessage `json:"modules,omitempty"`
 }
 
 // ParseGenesis decodes and validates app_state.

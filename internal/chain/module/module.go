@@ -24,7 +24,9 @@ type Context struct {
 	Time    time.Time
 	ChainID string
 	Signer  address.Address
-	TxHash  [32]byte
+	// SignerKey is the signer's ed25519 public key (nil in EndBlock).
+	SignerKey []byte
+	TxHash    [32]byte
 
 	touched []address.Address
 }
@@ -43,4 +45,18 @@ type Module interface {
 	// Exec executes one message signed by ctx.Signer. It returns a
 	// registered errs.Error (wrapped) on failure.
 	Exec(ctx *Context, msg tx.Msg) error
+}
+
+// EndBlocker is implemented by modules with work at the end of every block
+// (maturing unbondings, expiring jobs). EndBlock runs after the block's
+// transactions, in module registration order, with Signer unset.
+type EndBlocker interface {
+	EndBlock(ctx *Context) error
+}
+
+// Genesis is implemented by modules with state or parameters at genesis.
+// raw is the module's entry in the genesis app_state ("modules" object),
+// or nil when absent (the module then uses its defaults).
+type Genesis interface {
+	InitGenesis(ctx *Context, raw []byte) error
 }
