@@ -19,6 +19,12 @@ func HTTPError(err error) (int, string, bool) {
 		return http.StatusConflict, "tx_already_known", true
 	case errors.Is(err, ErrMempoolFull):
 		return http.StatusServiceUnavailable, "mempool_full", true
+	case errors.Is(err, ErrMinerNotFound):
+		return http.StatusNotFound, "miner_not_found", true
+	case errors.Is(err, ErrJobNotFound):
+		return http.StatusNotFound, "job_not_found", true
+	case errors.Is(err, ErrBadID):
+		return http.StatusBadRequest, "invalid_id", true
 	case errors.Is(err, errInvalidHash):
 		return http.StatusBadRequest, "invalid_hash", true
 	}

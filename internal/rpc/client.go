@@ -121,3 +121,33 @@ func (c *Client) WaitTx(ctx context.Context, hash string, every time.Duration) (
 		}
 	}
 }
+
+// Miners lists the registered miners.
+func (c *Client) Miners(ctx context.Context) (MinerList, error) {
+	var v MinerList
+	return v, c.do(ctx, http.MethodGet, "/api/v1/miners", nil, &v)
+}
+
+// Miner returns one registered miner.
+func (c *Client) Miner(ctx context.Context, a address.Address) (Miner, error) {
+	var v Miner
+	return v, c.do(ctx, http.MethodGet, "/api/v1/miners/"+a.String(), nil, &v)
+}
+
+// Job returns a job's on-chain record (id: 32 hex digits).
+func (c *Client) Job(ctx context.Context, id string) (Job, error) {
+	var v Job
+	return v, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &v)
+}
+
+// Deposit returns a customer's deposit with a coordinator.
+func (c *Client) Deposit(ctx context.Context, customer, coordinator address.Address) (Deposit, error) {
+	var v Deposit
+	return v, c.do(ctx, http.MethodGet, "/api/v1/deposits/"+customer.String()+"/"+coordinator.String(), nil, &v)
+}
+
+// Receipt reports whether a receipt hash is anchored on chain.
+func (c *Client) Receipt(ctx context.Context, hash string) (ReceiptAnchor, error) {
+	var v ReceiptAnchor
+	return v, c.do(ctx, http.MethodGet, "/api/v1/receipts/"+url.PathEscape(hash), nil, &v)
+}

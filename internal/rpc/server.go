@@ -31,6 +31,11 @@ type Backend interface {
 	Head() (Head, error)
 	Sync() SyncStatus
 	Transactions(addr address.Address, limit int) (TxList, error)
+	Miners() (MinerList, error)
+	Miner(addr address.Address) (Miner, error)
+	Job(id string) (Job, error)
+	Deposit(customer, coordinator address.Address) (Deposit, error)
+	Receipt(hash string) (ReceiptAnchor, error)
 }
 
 // ErrorMapper turns a backend error into an HTTP status and error code.
@@ -76,6 +81,11 @@ func NewServer(b Backend, mapErr ErrorMapper, reg *prometheus.Registry, log *slo
 	s.handle("POST /api/v1/transaction/get", s.txGet)
 	s.handle("GET /api/v1/transaction/{hash}", s.txByPath)
 	s.handle("GET /api/v1/transaction/{hash}/proof", s.proof)
+	s.handle("GET /api/v1/miners", s.miners)
+	s.handle("GET /api/v1/miners/{address}", s.miner)
+	s.handle("GET /api/v1/jobs/{id}", s.job)
+	s.handle("GET /api/v1/deposits/{customer}/{coordinator}", s.deposit)
+	s.handle("GET /api/v1/receipts/{hash}", s.receipt)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/", httpx.NotFound(s.routes))
 	return s
@@ -302,4 +312,61 @@ func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (
 		log.Info("listening", "addr", ln.Addr().String())
 	}
 	return ln.Addr(), done, nil
+}
+
+func (s *Server) miners(w http.ResponseWriter, _ *http.Request) {
+	v, err := s.b.Miners()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) miner(w http.ResponseWriter, r *http.Request) {
+	a, ok := parseAddr(w, r.PathValue("address"))
+	if !ok {
+		return
+	}
+	v, err := s.b.Miner(a)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) job(w http.ResponseWriter, r *http.Request) {
+	v, err := s.b.Job(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) deposit(w http.ResponseWriter, r *http.Request) {
+	c, ok := parseAddr(w, r.PathValue("customer"))
+	if !ok {
+		return
+	}
+	co, ok := parseAddr(w, r.PathValue("coordinator"))
+	if !ok {
+		return
+	}
+	v, err := s.b.Deposit(c, co)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) receipt(w http.ResponseWriter, r *http.Request) {
+	v, err := s.b.Receipt(r.PathValue("hash"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
 }

@@ -41,6 +41,14 @@ func (fakeBackend) Transactions(a address.Address, _ int) (rpc.TxList, error) {
 	return rpc.TxList{Address: a}, nil
 }
 
+func (fakeBackend) Miners() (rpc.MinerList, error)            { return rpc.MinerList{}, nil }
+func (fakeBackend) Miner(address.Address) (rpc.Miner, error)  { return rpc.Miner{}, errMissing }
+func (fakeBackend) Job(string) (rpc.Job, error)               { return rpc.Job{}, errMissing }
+func (fakeBackend) Receipt(string) (rpc.ReceiptAnchor, error) { return rpc.ReceiptAnchor{}, nil }
+func (fakeBackend) Deposit(c, co address.Address) (rpc.Deposit, error) {
+	return rpc.Deposit{Customer: c, Coordinator: co}, nil
+}
+
 func mapMissing(err error) (int, string, bool) {
 	if errors.Is(err, errMissing) {
 		return http.StatusNotFound, "tx_not_found", true
@@ -70,6 +78,8 @@ func TestBadRequestsGetSpecificErrors(t *testing.T) {
 		{"POST", "/api/v1/transaction/get", `{"tx_hash":"0x00"}{}`, 400, "invalid_request"},
 		{"POST", "/api/v1/transaction/get", `{"tx_hash":"0x00"}`, 404, "tx_not_found"},
 		{"GET", "/api/v1/nothing", "", 404, "not_found"},
+		{"GET", "/api/v1/miners/notanaddress", "", 400, "invalid_address"},
+		{"GET", "/api/v1/deposits/" + address.Address{}.String() + "/bad", "", 400, "invalid_address"},
 		{"DELETE", "/api/v1/health", "", 405, "method_not_allowed"},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))

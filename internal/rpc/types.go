@@ -122,3 +122,67 @@ type TxList struct {
 	Address      address.Address `json:"address"`
 	Transactions []Transaction   `json:"transactions"`
 }
+
+// Miner is GET /api/v1/miners/{address} and an entry of /api/v1/miners.
+type Miner struct {
+	Address       address.Address `json:"address"`
+	PubKey        string          `json:"pubkey"` // hex ed25519: verifies the miner's receipts
+	Models        []string        `json:"models"`
+	GPU           string          `json:"gpu"`
+	GPUMemoryMB   uint64          `json:"gpu_memory_mb"`
+	PricePer1k    coin.Amount     `json:"price_per_1k_tokens"`
+	Endpoint      string          `json:"endpoint,omitempty"`
+	Stake         coin.Amount     `json:"stake"`
+	Status        string          `json:"status"` // active, unbonding
+	Registered    int64           `json:"registered_height"`
+	LastHeartbeat time.Time       `json:"last_heartbeat"`
+	UnbondAt      int64           `json:"unbond_at_height,omitempty"`
+	JobsSettled   uint64          `json:"jobs_settled"`
+	TokensOut     uint64          `json:"tokens_out"`
+}
+
+// MinerList is GET /api/v1/miners.
+type MinerList struct {
+	Height int64   `json:"height"`
+	Miners []Miner `json:"miners"`
+}
+
+// Job is GET /api/v1/jobs/{id}: the on-chain record of a job.
+type Job struct {
+	ID          string           `json:"job_id"` // 32 hex digits
+	Status      string           `json:"status"` // open, assigned, settled, expired, canceled
+	Customer    address.Address  `json:"customer"`
+	Coordinator address.Address  `json:"coordinator"`
+	Miner       *address.Address `json:"miner,omitempty"`
+	Model       string           `json:"model"`
+	PromptHash  string           `json:"prompt_hash"`
+	MaxTokens   uint64           `json:"max_tokens"`
+	Escrow      coin.Amount      `json:"escrow"`
+	FromDeposit bool             `json:"from_deposit"`
+	Created     int64            `json:"created_height"`
+	Expires     time.Time        `json:"expires"`
+	PricePer1k  coin.Amount      `json:"price_per_1k_tokens"`
+	Assignments uint32           `json:"assignments"`
+	Paid        coin.Amount      `json:"paid"`
+	Fee         coin.Amount      `json:"fee_burned"`
+	Refund      coin.Amount      `json:"refund"`
+	ReceiptHash string           `json:"receipt_hash,omitempty"`
+	Settled     int64            `json:"settled_height,omitempty"`
+}
+
+// Deposit is GET /api/v1/deposits/{customer}/{coordinator}.
+type Deposit struct {
+	Customer    address.Address `json:"customer"`
+	Coordinator address.Address `json:"coordinator"`
+	Amount      coin.Amount     `json:"amount"`
+	Height      int64           `json:"height"`
+}
+
+// ReceiptAnchor is GET /api/v1/receipts/{hash}: whether a receipt's hash
+// is anchored on chain by a settlement, and for which job.
+type ReceiptAnchor struct {
+	ReceiptHash string `json:"receipt_hash"`
+	Anchored    bool   `json:"anchored"`
+	JobID       string `json:"job_id,omitempty"`
+	Height      int64  `json:"settled_height,omitempty"`
+}
