@@ -1,0 +1,227 @@
+// Package sched places jobs on miners. It is pure business logic over a
+// snapshot, in the manner of Nomad's scheduler: a chain of feasibility
+// checkers removes miners that cannot take the job (and counts why), the
+// survivors are scored, and the best is chosen, with a little randomness so
+// that equal miners share work. When nothing fits, the result says why.
+//
+// Imported by the coordinator only.
+package sched
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/jobs"
+)
+
+// Miner is what the scheduler knows of a connected miner.
+type Miner struct {
+	Address      address.Address
+	Models       []string
+	PricePer1k   coin.Amount
+	Slots        int     // concurrent jobs it accepts
+	Running      int     // jobs it runs now
+	TokensPerSec float64 // measured; 0 when unknown
+	Settled      uint64  // jobs settled on chain
+	Failures     uint64  // jobs it failed or lost
+	Stake        coin.Amount
+}
+
+func (m *Miner) serves(model string) bool {
+	for _, x := range m.Models {
+		if x == model {
+			return true
+		}
+	}
+	return false
+}
+
+// Job is what the scheduler needs of a job.
+type Job struct {
+	Model     string
+	MaxTokens uint64
+	MaxPrice  coin.Amount // escrow: price for MaxTokens plus the fee must fit
+	Exclude   map[address.Address]bool
+}
+
+// Reason is why no miner was placed.
+type Reason int
+
+// Reasons, in the order the feasibility chain applies them.
+const (
+	NoMiners   Reason = iota + 1 // no miner is connected
+	NoModel                      // none serves the model
+	TooPricey                    // all that serve it charge more than the budget
+	Excluded                     // all remaining already failed this job
+	AllBusy                      // all remaining are at capacity
+)
+
+// NoPlacement explains an empty result.
+type NoPlacement struct {
+	Reason   Reason
+	Model    string
+	Serving  int         // miners serving the model
+	Cheapest coin.Amount // cheapest price per 1k among them
+	Busy     int
+}
+
+// Retryable reports whether waiting may help (miners are busy or
+// excluded ones may be joined by others).
+func (n *NoPlacement) Retryable() bool { return n.Reason == AllBusy || n.Reason == Excluded || n.Reason == NoMiners }
+
+func (n *NoPlacement) Error() string {
+	switch n.Reason {
+	case NoMiners:
+		return "no miner is connected"
+	case NoModel:
+		return fmt.Sprintf("no miner serves model %q", n.Model)
+	case TooPricey:
+		return fmt.Sprintf("all %d miners serving %q charge more than your max price allows (cheapest: %s AITBC per 1k tokens)", n.Serving, n.Model, n.Cheapest)
+	case Excluded:
+		return fmt.Sprintf("every miner serving %q already failed this job", n.Model)
+	case AllBusy:
+		return fmt.Sprintf("all %d miners serving %q are busy", n.Busy, n.Model)
+	}
+	return "no placement"
+}
+
+// Cost is what a job costs at most on a miner: its price for maxTokens plus
+// the protocol fee.
+func Cost(p jobs.Params, pricePer1k coin.Amount, maxTokens uint64) coin.Amount {
+	price := jobs.PriceFor(maxTokens, pricePer1k)
+	return price + p.Fee(price)
+}
+
+// Scheduler places jobs. Its random source only breaks ties.
+type Scheduler struct {
+	Params jobs.Params
+	Rand   *rand.Rand
+}
+
+// New returns a scheduler with the given jobs parameters and seed.
+func New(p jobs.Params, seed uint64) *Scheduler {
+	return &Scheduler{Params: p, Rand: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// Place picks a miner for j, or explains why none fits.
+func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
+	if len(miners) == 0 {
+		return nil, &NoPlacement{Reason: NoMiners, Model: j.Model}
+	}
+	np := &NoPlacement{Model: j.Model, Cheapest: math.MaxUint64}
+	// feasibility chain
+	var c []*Miner
+	for _, m := range miners {
+		if m.serves(j.Model) {
+			c = append(c, m)
+		}
+	}
+	if len(c) == 0 {
+		np.Reason = NoModel
+		return nil, np
+	}
+	np.Serving = len(c)
+	c = filter(c, func(m *Miner) bool {
+		if m.PricePer1k < np.Cheapest {
+			np.Cheapest = m.PricePer1k
+		}
+		return Cost(s.Params, m.PricePer1k, j.MaxTokens) <= j.MaxPrice
+	})
+	if len(c) == 0 {
+		np.Reason = TooPricey
+		return nil, np
+	}
+	c = filter(c, func(m *Miner) bool { return !j.Exclude[m.Address] })
+	if len(c) == 0 {
+		np.Reason = Excluded
+		return nil, np
+	}
+	np.Busy = len(c)
+	c = filter(c, func(m *Miner) bool { return m.Running < m.Slots })
+	if len(c) == 0 {
+		np.Reason = AllBusy
+		return nil, np
+	}
+	// score
+	best, bestScore := c[0], math.Inf(-1)
+	var maxPrice coin.Amount
+	var maxSpeed float64
+	for _, m := range c {
+		maxPrice = max(maxPrice, m.PricePer1k)
+		maxSpeed = max(maxSpeed, m.TokensPerSec)
+	}
+	for _, m := range c {
+		sc := s.score(m, maxPrice, maxSpeed)
+		if sc > bestScore {
+			best, bestScore = m, sc
+		}
+	}
+	return best, nil
+}
+
+// score is in roughly [0, 5]: each term is normalised to [0, 1].
+func (s *Scheduler) score(m *Miner, maxPrice coin.Amount, maxSpeed float64) float64 {
+	price := 1.0
+	if maxPrice > 0 {
+		price = 1 - float64(m.PricePer1k)/float64(maxPrice)
+	}
+	speed := 0.5 // unknown speed: neutral
+	if maxSpeed > 0 && m.TokensPerSec > 0 {
+		speed = m.TokensPerSec / maxSpeed
+	}
+	record := float64(m.Settled+1) / float64(m.Settled+m.Failures+2) // Laplace-smoothed success rate
+	load := 1 - float64(m.Running)/float64(max(m.Slots, 1))
+	stake := math.Min(1, math.Log10(1+m.Stake.Float())/4) // 10,000 AITBC saturates
+	jitter := s.Rand.Float64() * 0.15
+	return 1.2*price + speed + 1.5*record + 0.8*load + 0.3*stake + jitter
+}
+
+func filter(ms []*Miner, keep func(*Miner) bool) []*Miner {
+	out := ms[:0:0]
+	for _, m := range ms {
+		if keep(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Quote summarises the market for a model: how many miners serve it and the
+// price range, for "why" answers and for GET /v1/models.
+type Quote struct {
+	Model    string
+	Miners   int
+	MinPrice coin.Amount
+	MaxPrice coin.Amount
+	Free     int // miners with a free slot
+}
+
+// Models lists each model served by the given miners, sorted by name.
+func Models(miners []*Miner) []Quote {
+	by := map[string]*Quote{}
+	for _, m := range miners {
+		for _, name := range m.Models {
+			q := by[name]
+			if q == nil {
+				q = &Quote{Model: name, MinPrice: m.PricePer1k, MaxPrice: m.PricePer1k}
+				by[name] = q
+			}
+			q.Miners++
+			q.MinPrice = min(q.MinPrice, m.PricePer1k)
+			q.MaxPrice = max(q.MaxPrice, m.PricePer1k)
+			if m.Running < m.Slots {
+				q.Free++
+			}
+		}
+	}
+	out := make([]Quote, 0, len(by))
+	for _, q := range by {
+		out = append(out, *q)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Model < out[j].Model })
+	return out
+}

@@ -1,0 +1,90 @@
+package sched_test
+
+import (
+	"testing"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
+)
+
+func miner(b byte, price coin.Amount, models ...string) *sched.Miner {
+	var a address.Address
+	a[0] = b
+	return &sched.Miner{Address: a, Models: models, PricePer1k: price, Slots: 2}
+}
+
+func TestPlaceExplainsWhyNothingFits(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 1)
+	job := sched.Job{Model: "llama", MaxTokens: 1000, MaxPrice: 2 * coin.Unit}
+	cheap := miner(1, coin.Unit, "llama")
+	dear := miner(2, 5*coin.Unit, "llama")
+	other := miner(3, coin.Unit, "tolstoy-1m")
+
+	for name, tc := range map[string]struct {
+		miners []*sched.Miner
+		job    sched.Job
+		want   sched.Reason
+	}{
+		"nobody connected": {nil, job, sched.NoMiners},
+		"wrong model":      {[]*sched.Miner{other}, job, sched.NoModel},
+		"too expensive":    {[]*sched.Miner{dear}, job, sched.TooPricey},
+		"excluded":         {[]*sched.Miner{cheap}, sched.Job{Model: "llama", MaxTokens: 1000, MaxPrice: 2 * coin.Unit, Exclude: map[address.Address]bool{cheap.Address: true}}, sched.Excluded},
+		"busy":             {[]*sched.Miner{{Address: cheap.Address, Models: cheap.Models, PricePer1k: cheap.PricePer1k, Slots: 1, Running: 1}}, job, sched.AllBusy},
+	} {
+		m, np := s.Place(tc.job, tc.miners)
+		if m != nil || np == nil || np.Reason != tc.want {
+			t.Errorf("%s: got %v %v, want reason %d", name, m, np, tc.want)
+			continue
+		}
+		if np.Error() == "" {
+			t.Errorf("%s: empty explanation", name)
+		}
+	}
+	_, np := s.Place(job, []*sched.Miner{dear})
+	if np.Cheapest != 5*coin.Unit || np.Serving != 1 {
+		t.Errorf("too-pricey details: %+v", np)
+	}
+}
+
+func TestPlacePrefersCheapReliableMiners(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 7)
+	job := sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: 10 * coin.Unit}
+	good := miner(1, coin.Unit, "llama")
+	good.Settled = 50
+	bad := miner(2, coin.Unit, "llama")
+	bad.Failures = 50
+	dear := miner(3, 8*coin.Unit, "llama")
+	count := map[*sched.Miner]int{}
+	for i := 0; i < 200; i++ {
+		m, np := s.Place(job, []*sched.Miner{good, bad, dear})
+		if np != nil {
+			t.Fatal(np)
+		}
+		count[m]++
+	}
+	if count[good] < 190 {
+		t.Fatalf("placements %v: the cheap reliable miner should win nearly always", count)
+	}
+}
+
+func TestPlaceSpreadsWorkAcrossEqualMiners(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 3)
+	a, b := miner(1, coin.Unit, "m"), miner(2, coin.Unit, "m")
+	count := map[*sched.Miner]int{}
+	for i := 0; i < 400; i++ {
+		m, _ := s.Place(sched.Job{Model: "m", MaxTokens: 10, MaxPrice: coin.Unit}, []*sched.Miner{a, b})
+		count[m]++
+	}
+	if count[a] < 100 || count[b] < 100 {
+		t.Fatalf("equal miners got %d and %d of 400", count[a], count[b])
+	}
+}
+
+func TestModelsSummarisesTheMarket(t *testing.T) {
+	q := sched.Models([]*sched.Miner{miner(1, 3, "b", "a"), miner(2, 1, "a")})
+	if len(q) != 2 || q[0].Model != "a" || q[0].Miners != 2 || q[0].MinPrice != 1 || q[0].MaxPrice != 3 || q[1].Model != "b" {
+		t.Fatalf("%+v", q)
+	}
+}
