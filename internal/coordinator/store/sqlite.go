@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+
+	"github.com/aitbc/aitbc/internal/address"
+)
+
+// SQLite is a Store in one SQLite file.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Store = (*SQLite)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS tenants (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	address TEXT NOT NULL UNIQUE,
+	created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tenant_keys (
+	key_hash BLOB PRIMARY KEY,
+	tenant_id TEXT NOT NULL REFERENCES tenants(id)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL,
+	status TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, created);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+`
+
+// OpenSQLite opens (or creates) the database at path; ":memory:" gives a
+// private in-memory database for tests.
+func OpenSQLite(path string) (*SQLite, error) {
+	dsn := "file::memory:?cache=private"
+	if path != ":memory:" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// SQLite serialises writers; one connection avoids busy errors and
+	// keeps an in-memory database single.
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: schema: %w", err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// CreateTenant inserts a tenant and its first key.
+func (s *SQLite) CreateTenant(ctx context.Context, t Tenant, keyHash []byte) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO tenants(id, name, address, created) VALUES(?,?,?,?)`,
+		t.ID, t.Name, t.Address.String(), t.Created.UnixMilli())
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return fmt.Errorf("%w: tenant %s or address %s", ErrExists, t.ID, t.Address)
+		}
+		return fmt.Errorf("store: tenant: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_keys(key_hash, tenant_id) VALUES(?,?)`, keyHash, t.ID); err != nil {
+		return fmt.Errorf("store: tenant key: %w", err)
+	}
+	return tx.Commit()
+}
+
+// AddTenantKey adds another API key to a tenant.
+func (s *SQLite) AddTenantKey(ctx context.Context, tenantID string, keyHash []byte) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tenant_keys(key_hash, tenant_id) VALUES(?,?)`, keyHash, tenantID)
+	if err != nil {
+		return fmt.Errorf("store: tenant key: %w", err)
+	}
+	return nil
+}
+
+func scanTenant(row interface{ Scan(...any) error }) (*Tenant, error) {
+	var t Tenant
+	var addr string
+	var created int64
+	if err := row.Scan(&t.ID, &t.Name, &addr, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("store: tenant: %w", err)
+	}
+	a, err := address.Parse(addr)
+	if err != nil {
+		return nil, fmt.Errorf("store: tenant %s: %w", t.ID, err)
+	}
+	t.Address, t.Created = a, time.UnixMilli(created).UTC()
+	return &t, nil
+}
+
+// TenantByKey finds the tenant owning an API key hash.
+func (s *SQLite) TenantByKey(ctx context.Context, keyHash []byte) (*Tenant, error) {
+	return scanTenant(s.db.QueryRowContext(ctx, `SELECT t.id, t.name, t.address, t.created FROM tenants t
+		JOIN tenant_keys k ON k.tenant_id = t.id WHERE k.key_hash = ?`, keyHash))
+}
+
+// TenantByAddress finds the tenant bound to an address.
+func (s *SQLite) TenantByAddress(ctx context.Context, a address.Address) (*Tenant, error) {
+	return scanTenant(s.db.QueryRowContext(ctx, `SELECT id, name, address, created FROM tenants WHERE address = ?`, a.String()))
+}
+
+// Tenants lists all tenants.
+func (s *SQLite) Tenants(ctx context.Context) ([]Tenant, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, address, created FROM tenants ORDER BY created`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *t)
+	}
+	return out, rows.Err()
+}
+
+// PutJob inserts or replaces a job.
+func (s *SQLite) PutJob(ctx context.Context, j *Job) error {
+	data, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO jobs(id, tenant_id, status, created, data) VALUES(?,?,?,?,?)
+		ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data`,
+		j.ID, j.TenantID, j.Status, j.Created.UnixMilli(), data)
+	if err != nil {
+		return fmt.Errorf("store: job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+func decodeJob(data []byte) (*Job, error) {
+	var j Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("store: corrupt job: %w", err)
+	}
+	return &j, nil
+}
+
+// Job returns one job.
+func (s *SQLite) Job(ctx context.Context, id string) (*Job, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM jobs WHERE id = ?`, id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: job %s: %w", id, err)
+	}
+	return decodeJob(data)
+}
+
+func (s *SQLite) jobs(ctx context.Context, q string, args ...any) ([]*Job, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		j, err := decodeJob(data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// JobsByTenant lists a tenant's newest jobs.
+func (s *SQLite) JobsByTenant(ctx context.Context, tenantID string, limit int) ([]*Job, error) {
+	return s.jobs(ctx, `SELECT data FROM jobs WHERE tenant_id = ? ORDER BY created DESC, id LIMIT ?`, tenantID, limit)
+}
+
+// ActiveJobs lists every job the coordinator still has to drive, oldest first.
+func (s *SQLite) ActiveJobs(ctx context.Context) ([]*Job, error) {
+	return s.jobs(ctx, `SELECT data FROM jobs WHERE status IN (?,?,?,?) ORDER BY created, id`,
+		StatusQueued, StatusDispatched, StatusRunning, StatusCompleted)
+}
+
+// CountByStatus counts jobs per status.
+func (s *SQLite) CountByStatus(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM jobs GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,75 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+)
+
+func TestTenantsAndJobsSurviveReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	s, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a1, a2 address.Address
+	a1[0], a2[0] = 1, 2
+	k1 := sha256.Sum256([]byte("key-1"))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := s.CreateTenant(ctx, store.Tenant{ID: "t1", Name: "customer-1", Address: a1, Created: now}, k1[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTenant(ctx, store.Tenant{ID: "t9", Name: "dup", Address: a1, Created: now}, []byte("x")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate address: %v", err)
+	}
+	for i := 0; i < 5; i++ {
+		j := &store.Job{ID: fmt.Sprintf("%032x", i), TenantID: "t1", Customer: a1, Model: "m", Status: store.StatusQueued, Created: now.Add(time.Duration(i) * time.Second)}
+		if i == 4 {
+			j.Status = store.StatusSettled
+		}
+		if err := s.PutJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s, err = store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tn, err := s.TenantByKey(ctx, k1[:])
+	if err != nil || tn.ID != "t1" || tn.Address != a1 {
+		t.Fatalf("tenant by key: %+v %v", tn, err)
+	}
+	other := sha256.Sum256([]byte("key-2"))
+	if _, err := s.TenantByKey(ctx, other[:]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if _, err := s.TenantByAddress(ctx, a2); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown address: %v", err)
+	}
+	active, err := s.ActiveJobs(ctx)
+	if err != nil || len(active) != 4 || active[0].ID != fmt.Sprintf("%032x", 0) {
+		t.Fatalf("active jobs: %d %v", len(active), err)
+	}
+	list, _ := s.JobsByTenant(ctx, "t1", 2)
+	if len(list) != 2 || list[0].ID != fmt.Sprintf("%032x", 4) {
+		t.Fatalf("newest first: %+v", list)
+	}
+	if _, err := s.Job(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	counts, _ := s.CountByStatus(ctx)
+	if counts[store.StatusQueued] != 4 || counts[store.StatusSettled] != 1 {
+		t.Fatalf("counts %v", counts)
+	}
+}

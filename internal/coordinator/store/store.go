@@ -1,0 +1,120 @@
+// Package store keeps the coordinator's durable state: tenants (with hashed
+// API keys), jobs with their results and receipts, and what is pending on
+// chain. The Store interface has an SQLite implementation (modernc, pure
+// Go) for a single coordinator; the same interface can sit on PostgreSQL
+// where several coordinators share work.
+//
+// Imported by the coordinator only.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+)
+
+// Errors.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+)
+
+// Tenant is a customer of the coordinator.
+type Tenant struct {
+	ID      string          `json:"id"`
+	Name    string          `json:"name"`
+	Address address.Address `json:"address"`
+	Created time.Time       `json:"created"`
+}
+
+// Job status in the coordinator.
+const (
+	StatusQueued     = "queued"
+	StatusDispatched = "dispatched" // sent to a miner, not yet acknowledged
+	StatusRunning    = "running"
+	StatusCompleted  = "completed" // result and verified receipt stored; settling
+	StatusSettled    = "settled"   // settlement committed on chain
+	StatusFailed     = "failed"    // refused or could not run; escrow returns at the TTL
+	StatusExpired    = "expired"   // TTL passed before completion; refunded on chain
+)
+
+// ChatMessage is one message of a chat job.
+type ChatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Job is a job as the coordinator tracks it.
+type Job struct {
+	ID          string          `json:"id"` // 32 hex digits, also the on-chain id
+	TenantID    string          `json:"tenant_id"`
+	Customer    address.Address `json:"customer"`
+	Kind        string          `json:"kind"` // "completion" or "chat"
+	Model       string          `json:"model"`
+	Prompt      string          `json:"prompt,omitempty"`
+	Messages    []ChatMessage   `json:"messages,omitempty"`
+	PromptHash  string          `json:"prompt_hash"` // hex SHA-256 of the canonical prompt
+	MaxTokens   int             `json:"max_tokens"`
+	Temperature float32         `json:"temperature"`
+	TopP        float32         `json:"top_p"`
+	Seed        uint64          `json:"seed"`
+	Stop        []string        `json:"stop,omitempty"`
+	MaxPrice    coin.Amount     `json:"max_price"`
+	Payment     string          `json:"payment"` // "deposit" (coordinator creates it on chain) or "wallet" (customer did)
+	TTLSeconds  int64           `json:"ttl_s"`
+	Expires     time.Time       `json:"expires"`
+	ServiceID   string          `json:"service_id,omitempty"` // marketplace agreement, later
+
+	Status       string          `json:"status"`
+	Miner        address.Address `json:"miner,omitempty"`
+	PricePer1k   coin.Amount     `json:"price_per_1k"`
+	Attempt      int             `json:"attempt"`
+	Excluded     []string        `json:"excluded,omitempty"` // miners that failed this job
+	Result       string          `json:"result,omitempty"`
+	TokensIn     int             `json:"tokens_in"`
+	TokensOut    int             `json:"tokens_out"`
+	FinishReason string          `json:"finish_reason,omitempty"`
+	Receipt      []byte          `json:"receipt,omitempty"` // canonical CBOR
+	Error        string          `json:"error,omitempty"`
+
+	OnChain   bool        `json:"on_chain"`            // the job exists on chain
+	CreateTx  string      `json:"create_tx,omitempty"` // create_for, deposit jobs
+	AssignTx  string      `json:"assign_tx,omitempty"`
+	SettleTx  string      `json:"settle_tx,omitempty"`
+	Paid      coin.Amount `json:"paid"`
+	FeeBurned coin.Amount `json:"fee_burned"`
+	Refund    coin.Amount `json:"refund"`
+
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+	Started   time.Time `json:"started,omitempty"`
+	Completed time.Time `json:"completed,omitempty"`
+}
+
+// Active reports whether the job still needs work from the coordinator.
+func (j *Job) Active() bool {
+	switch j.Status {
+	case StatusQueued, StatusDispatched, StatusRunning, StatusCompleted:
+		return true
+	}
+	return false
+}
+
+// Store is the coordinator's durable state.
+type Store interface {
+	CreateTenant(ctx context.Context, t Tenant, keyHash []byte) error
+	TenantByKey(ctx context.Context, keyHash []byte) (*Tenant, error)
+	TenantByAddress(ctx context.Context, a address.Address) (*Tenant, error)
+	Tenants(ctx context.Context) ([]Tenant, error)
+	AddTenantKey(ctx context.Context, tenantID string, keyHash []byte) error
+
+	PutJob(ctx context.Context, j *Job) error // insert or replace
+	Job(ctx context.Context, id string) (*Job, error)
+	JobsByTenant(ctx context.Context, tenantID string, limit int) ([]*Job, error)
+	ActiveJobs(ctx context.Context) ([]*Job, error)
+	CountByStatus(ctx context.Context) (map[string]int, error)
+	Close() error
+}
