@@ -1,0 +1,149 @@
+// Package minerproto is the wire protocol between the coordinator and its
+// miners: JSON messages over one WebSocket per miner (GET /v1/miners/connect).
+// See docs/COORDINATOR.md for the conversation. Imported by the coordinator
+// and the miner daemon.
+package minerproto
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/aitbc/aitbc/internal/address"
+)
+
+// Message types.
+const (
+	TypeChallenge = "challenge"
+	TypeHello     = "hello"
+	TypeWelcome   = "welcome"
+	TypeError     = "error"
+	TypeJob       = "job"
+	TypeCancel    = "cancel"
+	TypeAck       = "ack"
+	TypeReject    = "reject"
+	TypeToken     = "token"
+	TypeResult    = "result"
+	TypeFailed    = "failed"
+	TypeStatus    = "status"
+)
+
+// SessionDomain prefixes the digest a miner signs to open a session.
+const SessionDomain = "AITBC/miner-session/v1\x00"
+
+// Envelope carries every message; Type says which fields are set.
+type Envelope struct {
+	Type string `json:"type"`
+
+	// challenge
+	Nonce       string `json:"nonce,omitempty"`
+	Coordinator string `json:"coordinator,omitempty"`
+	ChainID     string `json:"chain_id,omitempty"`
+
+	// hello
+	Hello *Hello `json:"hello,omitempty"`
+
+	// error
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+
+	// job
+	Job *Job `json:"job,omitempty"`
+
+	// ack, reject, token, result, failed, cancel
+	JobID        string `json:"job_id,omitempty"`
+	Attempt      int    `json:"attempt,omitempty"`
+	Seq          int    `json:"seq,omitempty"`
+	Text         string `json:"text,omitempty"`
+	TokensIn     int    `json:"tokens_in,omitempty"`
+	TokensOut    int    `json:"tokens_out,omitempty"`
+	FinishReason string `json:"finish_reason,omitempty"`
+	Receipt      []byte `json:"receipt,omitempty"` // canonical CBOR of a jobs.Receipt
+	Retryable    bool   `json:"retryable,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+
+	// status
+	Running int `json:"running,omitempty"`
+}
+
+// Hello introduces a miner.
+type Hello struct {
+	Address      address.Address `json:"address"`
+	PubKey       string          `json:"pubkey"` // hex
+	Sig          string          `json:"sig"`    // hex, over SessionDigest
+	Models       []string        `json:"models"`
+	Slots        int             `json:"slots"`
+	Backend      string          `json:"backend"`
+	Hardware     string          `json:"hardware"`
+	TokensPerSec float64         `json:"tokens_per_sec,omitempty"`
+	Version      string          `json:"version,omitempty"`
+}
+
+// ChatMessage is one message of a chat job.
+type ChatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Job is a job as a miner receives it.
+type Job struct {
+	ID          string        `json:"id"`
+	Attempt     int           `json:"attempt"`
+	Model       string        `json:"model"`
+	Prompt      string        `json:"prompt,omitempty"`
+	Messages    []ChatMessage `json:"messages,omitempty"`
+	PromptHash  string        `json:"prompt_hash"` // hex SHA-256, as on chain
+	MaxTokens   int           `json:"max_tokens"`
+	Temperature float32       `json:"temperature"`
+	TopP        float32       `json:"top_p"`
+	Seed        uint64        `json:"seed"`
+	Stop        []string      `json:"stop,omitempty"`
+	Customer    string        `json:"customer"`     // bech32
+	PricePer1k  string        `json:"price_per_1k"` // decimal AITBC: what the receipt must charge per 1k tokens
+	ChainID     string        `json:"chain_id"`
+}
+
+// SessionDigest is what a miner signs to prove its address.
+func SessionDigest(nonce []byte, coordinator address.Address) []byte {
+	h := sha256.New()
+	h.Write([]byte(SessionDomain))
+	h.Write(nonce)
+	h.Write(coordinator[:])
+	return h.Sum(nil)
+}
+
+// ErrBadHello is returned for a hello that does not prove its address.
+var ErrBadHello = errors.New("minerproto: invalid hello")
+
+// VerifyHello checks that h is signed over the challenge by the key of
+// h.Address, and returns the public key.
+func VerifyHello(h *Hello, nonce []byte, coordinator address.Address) (ed25519.PublicKey, error) {
+	if h == nil {
+		return nil, fmt.Errorf("%w: missing", ErrBadHello)
+	}
+	pub, err := hex.DecodeString(h.PubKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: public key", ErrBadHello)
+	}
+	if address.FromPubKey(pub) != h.Address {
+		return nil, fmt.Errorf("%w: key does not match address", ErrBadHello)
+	}
+	sig, err := hex.DecodeString(h.Sig)
+	if err != nil || !ed25519.Verify(pub, SessionDigest(nonce, coordinator), sig) {
+		return nil, fmt.Errorf("%w: signature", ErrBadHello)
+	}
+	if len(h.Models) == 0 || h.Slots < 1 || h.Slots > 1024 {
+		return nil, fmt.Errorf("%w: needs models and 1-1024 slots", ErrBadHello)
+	}
+	return pub, nil
+}
+
+// SignHello fills Address, PubKey and Sig for the challenge.
+func SignHello(h *Hello, priv ed25519.PrivateKey, nonce []byte, coordinator address.Address) {
+	pub := priv.Public().(ed25519.PublicKey)
+	h.Address = address.FromPubKey(pub)
+	h.PubKey = hex.EncodeToString(pub)
+	h.Sig = hex.EncodeToString(ed25519.Sign(priv, SessionDigest(nonce, coordinator)))
+}
