@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -140,10 +141,41 @@ func VerifyHello(h *Hello, nonce []byte, coordinator address.Address) (ed25519.P
 	return pub, nil
 }
 
+// Signer signs with a miner's key without exposing it (keystore.Key is one).
+type Signer interface {
+	PublicKey() ed25519.PublicKey
+	Sign(msg []byte) []byte
+}
+
+// KeySigner adapts a raw private key (tests, tools).
+type KeySigner ed25519.PrivateKey
+
+// PublicKey implements Signer.
+func (k KeySigner) PublicKey() ed25519.PublicKey {
+	return ed25519.PrivateKey(k).Public().(ed25519.PublicKey)
+}
+
+// Sign implements Signer.
+func (k KeySigner) Sign(msg []byte) []byte { return ed25519.Sign(ed25519.PrivateKey(k), msg) }
+
 // SignHello fills Address, PubKey and Sig for the challenge.
-func SignHello(h *Hello, priv ed25519.PrivateKey, nonce []byte, coordinator address.Address) {
-	pub := priv.Public().(ed25519.PublicKey)
+func SignHello(h *Hello, s Signer, nonce []byte, coordinator address.Address) {
+	pub := s.PublicKey()
 	h.Address = address.FromPubKey(pub)
 	h.PubKey = hex.EncodeToString(pub)
-	h.Sig = hex.EncodeToString(ed25519.Sign(priv, SessionDigest(nonce, coordinator)))
+	h.Sig = hex.EncodeToString(s.Sign(SessionDigest(nonce, coordinator)))
+}
+
+// PromptHash is the SHA-256 that commits a job to its input, on chain and in
+// the receipt: of the prompt's bytes for a completion, or of the messages as
+// canonical JSON ([{"role":...,"content":...},...]) for a chat.
+func PromptHash(prompt string, messages []ChatMessage) [32]byte {
+	if len(messages) == 0 {
+		return sha256.Sum256([]byte(prompt))
+	}
+	b, err := json.Marshal(messages)
+	if err != nil { // strings always marshal
+		panic(err)
+	}
+	return sha256.Sum256(b)
 }

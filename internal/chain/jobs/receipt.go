@@ -72,9 +72,15 @@ func (r *Receipt) SignBytes() []byte {
 
 // Sign signs the receipt with the miner's key and sets Miner to its address.
 func (r *Receipt) Sign(priv ed25519.PrivateKey) {
-	a := address.FromPubKey(priv.Public().(ed25519.PublicKey))
+	r.SignWith(priv.Public().(ed25519.PublicKey), func(m []byte) []byte { return ed25519.Sign(priv, m) })
+}
+
+// SignWith signs with a key held elsewhere (a keystore key): pub is its
+// public key and sign signs a digest.
+func (r *Receipt) SignWith(pub ed25519.PublicKey, sign func(msg []byte) []byte) {
+	a := address.FromPubKey(pub)
 	r.Miner = a[:]
-	r.Sig = ed25519.Sign(priv, r.SignBytes())
+	r.Sig = sign(r.SignBytes())
 }
 
 // CheckShape validates sizes and ordering, without the signature.
