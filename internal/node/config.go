@@ -31,6 +31,12 @@ type Config struct {
 	RPCListen string        // CometBFT RPC, e.g. tcp://127.0.0.1:26657; "" disables it
 	Peers     []string      // persistent peers id@host:port
 	LogLevel  string        // "error" (default), "info" or "debug" for CometBFT's own logs
+
+	// DisablePEX turns peer exchange off: the node dials only Peers and
+	// never learns other addresses (fixed topologies, partition tests).
+	DisablePEX bool
+	// ProposeTimeout is how long a round waits for a proposal; 0 is 2s.
+	ProposeTimeout time.Duration
 }
 
 // Paths of a node home.
@@ -59,6 +65,9 @@ func (c Config) comet() *cfg.Config {
 	// A proof-of-authority set of known validators: a round that waits for
 	// a dead proposer costs TimeoutPropose, so keep it short.
 	cc.Consensus.TimeoutPropose = 2 * time.Second
+	if c.ProposeTimeout > 0 {
+		cc.Consensus.TimeoutPropose = c.ProposeTimeout
+	}
 	cc.Consensus.CreateEmptyBlocks = true
 	cc.P2P.ListenAddress = c.P2PListen
 	if cc.P2P.ListenAddress == "" {
@@ -67,6 +76,7 @@ func (c Config) comet() *cfg.Config {
 	cc.P2P.AddrBookStrict = false
 	cc.P2P.AllowDuplicateIP = true
 	cc.P2P.PersistentPeers = joinComma(c.Peers)
+	cc.P2P.PexReactor = !c.DisablePEX
 	cc.RPC.ListenAddress = c.RPCListen
 	// Big bursts of transfers need a deep mempool; CometBFT's default
 	// (5,000) rejects them.
