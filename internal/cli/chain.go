@@ -79,7 +79,7 @@ for that height.`,
 		},
 	}
 	verify.Flags().StringVar(&vID, "tx-id", "", "transaction hash (0x...)")
-	cmd.AddCommand(status, verify)
+	cmd.AddCommand(status, verify, newVerifyPropagationCmd(g))
 	return cmd
 }
 
@@ -187,6 +187,7 @@ func (a *addressFlag) resolve(ctx context.Context, g *Globals) (address.Address,
 func newTransactionsCmd(g *Globals) *cobra.Command {
 	var who addressFlag
 	var limit int
+	var cross *crossNode
 	cmd := &cobra.Command{
 		Use:     "transactions",
 		Short:   "List an account's newest transactions, sent and received",
@@ -195,6 +196,9 @@ func newTransactionsCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > 1000 {
 				return usagef("--limit must be from 1 to 1000")
+			}
+			if cross.on {
+				return cross.run(cmd.Context(), g, &who, limit)
 			}
 			addr, label, err := who.resolve(cmd.Context(), g)
 			if err != nil {
@@ -225,5 +229,6 @@ func newTransactionsCmd(g *Globals) *cobra.Command {
 	}
 	who.bind(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many transactions, newest first (1-1000)")
+	cross = bindCrossNode(cmd)
 	return cmd
 }

@@ -101,6 +101,8 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newBlockCmd(g),
 		newChainCmd(g),
 		newBenchCmd(g),
+		newNodeCmd(g),
+		newTestnetCmd(g),
 	)
 	return root
 }

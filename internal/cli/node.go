@@ -1,0 +1,291 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/node"
+	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/testnet"
+)
+
+func newNodeCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "node", Short: "Run a chain node from its home directory; show node status"}
+	cmd.AddCommand(newNodeStartCmd(g), newNodeStatusCmd(g))
+	return cmd
+}
+
+// nodeHome resolves --home for `node start`: a node home (config/genesis.json
+// inside), or a devnet home whose chain lives in chain/.
+func nodeHome(home string) (string, error) {
+	if node.Exists(home) {
+		return home, nil
+	}
+	if c := filepath.Join(home, "chain"); node.Exists(c) {
+		return c, nil
+	}
+	return "", fmt.Errorf("no chain in %s: create a network with `aitbc testnet init --output DIR` and start a node with --home DIR/node0 (or run `aitbc devnet`)", home)
+}
+
+func newNodeStartCmd(g *Globals) *cobra.Command {
+	var (
+		moniker, p2p, rest, cometRPC, logLevel string
+		blockTime, proposeTimeout              time.Duration
+		peers                                  []string
+		pex                                    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Run the chain node in --home, with its REST API, until interrupted",
+		Long: `Runs one chain node (CometBFT consensus and P2P, the AITBC application, the
+REST API) from a home directory made by ` + "`aitbc testnet init`" + `. The node's settings
+are read from <home>/` + testnet.NodeConfigFile + ` (moniker, block time, P2P, REST and
+CometBFT RPC listen addresses, persistent peers, peer exchange, log level); a flag
+given here overrides the file for this run without changing it. Without that file
+the seeds' single-node defaults apply (P2P 8005, REST 8006, CometBFT RPC 26657).
+
+A node that is behind (new, or restarted after a crash) catches up from its peers
+by block sync before it votes; GET /api/v1/sync/status says catching_up meanwhile.
+Stop it with Ctrl-C or SIGTERM; a node killed outright recovers at the next start.`,
+		Example: `  aitbc testnet init --validators 4 --non-validators 1 --output ./testnet
+  aitbc node start --home ./testnet/node0
+  aitbc node start --home ./testnet/node4 --log-level info`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			home, err := nodeHome(g.Home)
+			if err != nil {
+				return err
+			}
+			c, err := testnet.LoadNodeConfig(home)
+			if err != nil && !errors.Is(err, testnet.ErrNoNodeConfig) {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("moniker") {
+				c.Moniker = moniker
+			}
+			if f.Changed("block-time") {
+				c.BlockTime = testnet.Duration(blockTime)
+			}
+			if f.Changed("propose-timeout") {
+				c.ProposeTimeout = testnet.Duration(proposeTimeout)
+			}
+			if f.Changed("p2p-listen") {
+				c.P2PListen = p2p
+			}
+			if f.Changed("rest-listen") {
+				c.RESTListen = rest
+			}
+			if f.Changed("comet-rpc-listen") {
+				c.CometRPCListen = cometRPC
+				if cometRPC == "off" {
+					c.CometRPCListen = ""
+				}
+			}
+			if f.Changed("peers") {
+				c.PersistentPeers = peers
+			}
+			if f.Changed("pex") {
+				c.PEX = pex
+			}
+			if f.Changed("log-level") {
+				c.LogLevel = logLevel
+			}
+			lvl := slog.LevelInfo
+			if c.LogLevel == "debug" {
+				lvl = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(g.Stderr(), &slog.HandlerOptions{Level: lvl})).With("node", c.Moniker)
+			return testnet.RunNode(cmd.Context(), home, c, log, func(r testnet.Running) {
+				_ = g.Print(r, func(w io.Writer) {
+					role := "full node (not a validator)"
+					if r.Validator {
+						role = "validator"
+					}
+					fmt.Fprintf(w, "node %s running: chain %s, height %d, %s\n", r.Moniker, r.ChainID, r.Height, role)
+					fmt.Fprintf(w, "  home          %s\n  node id       %s\n  P2P           %s (%d persistent peers)\n  REST API      http://%s\n  CometBFT RPC  %s\n",
+						home, r.NodeID, r.P2P, len(r.Peers), r.REST, listenOrOff(r.CometRPC))
+				})
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&moniker, "moniker", "", "node name shown to peers")
+	fl.DurationVar(&blockTime, "block-time", 0, "time between blocks (CometBFT timeout_commit)")
+	fl.DurationVar(&proposeTimeout, "propose-timeout", 0, "how long a round waits for the proposer")
+	fl.StringVar(&p2p, "p2p-listen", "", "P2P listen address, tcp://host:port")
+	fl.StringVar(&rest, "rest-listen", "", "REST API listen address, host:port")
+	fl.StringVar(&cometRPC, "comet-rpc-listen", "", `CometBFT RPC listen address, tcp://host:port, or "off"`)
+	fl.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma-separated")
+	fl.BoolVar(&pex, "pex", true, "peer exchange (off: talk only to persistent peers and nodes that dial in)")
+	fl.StringVar(&logLevel, "log-level", "", "CometBFT log level: error, info or debug")
+	return cmd
+}
+
+func listenOrOff(s string) string {
+	if s == "" {
+		return "off"
+	}
+	return s
+}
+
+// nodeStatus is one node's answer to `aitbc node status`.
+type nodeStatus struct {
+	Name         string          `json:"name"`
+	URL          string          `json:"url"`
+	Reachable    bool            `json:"reachable"`
+	Error        string          `json:"error,omitempty"`
+	NodeID       string          `json:"node_id,omitempty"`
+	ChainID      string          `json:"chain_id,omitempty"`
+	Sync         *rpc.SyncStatus `json:"sync,omitempty"`
+	PeerMonikers []string        `json:"peer_monikers,omitempty"` // from CometBFT RPC, when known
+}
+
+func newNodeStatusCmd(g *Globals) *cobra.Command {
+	var set nodeSet
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Height, catching up, peers and validator role of a node (or every node of a testnet)",
+		Example: `  aitbc node status
+  aitbc node status --node http://127.0.0.1:8106
+  aitbc node status --testnet ./testnet`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			nodes, err := set.resolve(g)
+			if err != nil {
+				return err
+			}
+			out := make([]nodeStatus, len(nodes))
+			var wg sync.WaitGroup
+			for i, n := range nodes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					out[i] = statusOf(cmd.Context(), n)
+				}()
+			}
+			wg.Wait()
+			var v any = out
+			if len(out) == 1 {
+				v = out[0]
+			}
+			if err := g.Print(v, func(w io.Writer) { printNodeStatus(w, out) }); err != nil {
+				return err
+			}
+			for _, s := range out {
+				if !s.Reachable {
+					return fmt.Errorf("%s (%s) is not reachable", s.Name, s.URL)
+				}
+			}
+			return nil
+		},
+	}
+	set.bind(cmd)
+	return cmd
+}
+
+func statusOf(ctx context.Context, n namedNode) nodeStatus {
+	s := nodeStatus{Name: n.Name, URL: n.URL}
+	c := rpc.NewClient(n.URL)
+	c.HTTP.Timeout = 5 * time.Second
+	h, err := c.Health(ctx)
+	if err != nil {
+		s.Error = oneLine(err)
+		return s
+	}
+	sy, err := c.Sync(ctx)
+	if err != nil {
+		s.Error = oneLine(err)
+		return s
+	}
+	s.Reachable, s.NodeID, s.ChainID, s.Sync = true, h.NodeID, h.ChainID, &sy
+	if n.cometRPC != "" {
+		s.PeerMonikers = peerMonikers(ctx, n.cometRPC)
+	}
+	return s
+}
+
+// peerMonikers asks CometBFT's RPC (/net_info) for the names of the
+// connected peers; nil when it cannot.
+func peerMonikers(ctx context.Context, base string) []string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/net_info", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Result struct {
+			Peers []struct {
+				NodeInfo struct {
+					Moniker string `json:"moniker"`
+				} `json:"node_info"`
+			} `json:"peers"`
+		} `json:"result"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
+		return nil
+	}
+	out := []string{}
+	for _, p := range v.Result.Peers {
+		out = append(out, p.NodeInfo.Moniker)
+	}
+	return out
+}
+
+func printNodeStatus(w io.Writer, out []nodeStatus) {
+	if len(out) == 1 {
+		s := out[0]
+		if !s.Reachable {
+			fmt.Fprintf(w, "%s: unreachable: %s\n", s.URL, s.Error)
+			return
+		}
+		role := "no (full node)"
+		if s.Sync.Validator {
+			role = "yes"
+		}
+		fmt.Fprintf(w, "node          %s\nnode id       %s\nchain id      %s\nheight        %d (%s)\napp hash      %s\ncatching up   %v\npeers         %d%s\nvalidator     %s\n",
+			s.URL, s.NodeID, s.ChainID, s.Sync.LatestBlockHeight, s.Sync.LatestBlockTime.Format(time.RFC3339), s.Sync.LatestAppHash,
+			s.Sync.CatchingUp, s.Sync.Peers, peerList(s.PeerMonikers), role)
+		return
+	}
+	fmt.Fprintf(w, "%-8s %-28s %-9s %-8s %-11s %-5s %-9s %s\n", "NAME", "URL", "STATUS", "HEIGHT", "CATCHING-UP", "PEERS", "VALIDATOR", "APP HASH")
+	for _, s := range out {
+		if !s.Reachable {
+			fmt.Fprintf(w, "%-8s %-28s %-9s %s\n", s.Name, s.URL, "down", s.Error)
+			continue
+		}
+		fmt.Fprintf(w, "%-8s %-28s %-9s %-8d %-11v %-5d %-9v %s\n", s.Name, s.URL, "up", s.Sync.LatestBlockHeight,
+			s.Sync.CatchingUp, s.Sync.Peers, s.Sync.Validator, shortHash(s.Sync.LatestAppHash))
+	}
+}
+
+func peerList(m []string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(m, ", ") + ")"
+}
+
+func shortHash(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	return h
+}

@@ -1,0 +1,303 @@
+package testnet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/chain/bank"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/rpc"
+)
+
+// BenchOptions configure a localnet benchmark.
+type BenchOptions struct {
+	Binary     string        // aitbc binary; default this executable
+	Validators int           // default 4
+	Accounts   int           // funded sender accounts, default 2000
+	PerAcct    int           // transfers per account, default 20
+	BlockTime  time.Duration // default 1s
+	Submitters int           // concurrent HTTP submitters, default 32
+	Dir        string        // default a temporary directory, removed after
+	Progress   io.Writer     // optional progress lines
+}
+
+// BenchResult is what a localnet benchmark measured.
+type BenchResult struct {
+	Validators  int           `json:"validators"`
+	Txs         int           `json:"txs"`
+	Committed   int           `json:"committed"`
+	Rejected    int           `json:"rejected"`
+	Blocks      int64         `json:"blocks"`
+	MaxBlockTxs int           `json:"max_block_txs"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	TPS         float64       `json:"tps"`
+	SubmitTPS   float64       `json:"submit_tps"`
+	BlockTime   time.Duration `json:"block_time_ns"`
+	CPUCores    int           `json:"cpu_cores"`
+	Agree       bool          `json:"agree"` // every node has the same block hashes over the run
+	Method      string        `json:"method"`
+}
+
+func (o *BenchOptions) defaults() error {
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("testnet: bench: %w", err)
+		}
+		o.Binary = exe
+	}
+	if o.Validators <= 0 {
+		o.Validators = 4
+	}
+	if o.Accounts <= 0 {
+		o.Accounts = 2000
+	}
+	if o.PerAcct <= 0 {
+		o.PerAcct = 20
+	}
+	if o.BlockTime <= 0 {
+		o.BlockTime = time.Second
+	}
+	if o.Submitters <= 0 {
+		o.Submitters = 32
+	}
+	return nil
+}
+
+// BenchKey is the deterministic key of benchmark (and load-generator)
+// account i; never use it outside throwaway networks.
+func BenchKey(i int) ed25519.PrivateKey {
+	seed := make([]byte, 32)
+	binary.BigEndian.PutUint64(seed, uint64(i)+1)
+	copy(seed[8:], "aitbc-localnet-account")
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// BenchAccounts returns genesis accounts for BenchKey(0..n-1), each with
+// balance.
+func BenchAccounts(n int, balance coin.Amount) []app.GenesisAccount {
+	out := make([]app.GenesisAccount, n)
+	for i := range out {
+		out[i] = app.GenesisAccount{Address: address.FromPubKey(BenchKey(i).Public().(ed25519.PublicKey)), Balance: balance}
+	}
+	return out
+}
+
+// Bench runs a localnet benchmark: a fresh testnet of o.Validators
+// validators, each its own `aitbc node start` process on loopback; many
+// funded accounts; pre-signed transfers submitted over HTTP to every
+// node's REST API (account a always to node a mod N, so that its nonces
+// arrive in order); committed transactions per second counted from the
+// blocks.
+func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
+	res := BenchResult{}
+	if err := o.defaults(); err != nil {
+		return res, err
+	}
+	say := func(format string, a ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, format+"\n", a...)
+		}
+	}
+	res.Validators, res.BlockTime, res.CPUCores = o.Validators, o.BlockTime, runtime.NumCPU()
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "aitbc-localnet-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	const chainID = "aitbc-localnet-bench"
+	params := app.DefaultParams()
+	m, err := Init(Options{
+		Dir: dir, ChainID: chainID, Validators: o.Validators, FreePorts: true, NoCometRPC: true,
+		BlockTime: o.BlockTime, Accounts: BenchAccounts(o.Accounts, 1_000_000*coin.Unit), Params: &params,
+	})
+	if err != nil {
+		return res, err
+	}
+
+	say("signing %d transfers from %d accounts...", o.Accounts*o.PerAcct, o.Accounts)
+	keys := make([]ed25519.PrivateKey, o.Accounts)
+	addrs := make([]address.Address, o.Accounts)
+	for i := range keys {
+		keys[i] = BenchKey(i)
+		addrs[i] = address.FromPubKey(keys[i].Public().(ed25519.PublicKey))
+	}
+	// Nonce-major order: nonce n of every account, then n+1.
+	raws := make([][]byte, o.Accounts*o.PerAcct)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(raws); i += workers {
+				acct, nonce := i%o.Accounts, i/o.Accounts
+				t := &tx.Tx{ChainID: chainID, Nonce: uint64(nonce), Fee: params.MinFee, Msg: bank.NewSendMsg(addrs[(acct+1)%o.Accounts], coin.Unit)}
+				t.Sign(keys[acct])
+				raws[i], _ = t.Encode()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Txs = len(raws)
+
+	say("starting %d validator processes (%s)...", o.Validators, o.Binary)
+	cl := NewCluster(m, o.Binary)
+	defer cl.Close()
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := cl.StartAll(sctx); err != nil {
+		return res, err
+	}
+	startHeight, err := waitAllHeight(sctx, cl, 2)
+	if err != nil {
+		return res, err
+	}
+
+	say("submitting with %d concurrent HTTP submitters to %d nodes (block time %s)...", o.Submitters, o.Validators, o.BlockTime)
+	start := time.Now()
+	var next, rejected atomic.Int64
+	var firstErr atomic.Value
+	n := len(m.Nodes)
+	for w := 0; w < o.Submitters; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(raws) {
+					return
+				}
+				c := cl.Client((i % o.Accounts) % n)
+				for attempt := 0; ; attempt++ {
+					_, err := c.Submit(ctx, raws[i])
+					if err == nil || httpx.IsCode(err, "tx_already_known") {
+						break
+					}
+					if attempt < 400 && (httpx.IsCode(err, "nonce_gap") || httpx.IsCode(err, "mempool_full")) {
+						time.Sleep(5 * time.Millisecond)
+						continue
+					}
+					rejected.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	submitted := time.Since(start)
+	res.SubmitTPS = float64(len(raws)) / submitted.Seconds()
+	res.Rejected = int(rejected.Load())
+	say("submitted in %s (%.0f tx/s accepted), %d rejected", submitted.Round(time.Millisecond), res.SubmitTPS, res.Rejected)
+	if e := firstErr.Load(); e != nil {
+		say("first rejection: %v", e)
+	}
+
+	// Follow node0's blocks until they hold every accepted transfer.
+	want := res.Txs - res.Rejected
+	c0 := cl.Client(0)
+	h := startHeight
+	var lastProgress = time.Now()
+	for res.Committed < want {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		b, err := c0.Block(ctx, h+1)
+		if err != nil {
+			if !httpx.IsCode(err, "block_not_found") {
+				return res, err
+			}
+			if time.Since(lastProgress) > time.Minute {
+				return res, fmt.Errorf("testnet: bench: no new block for a minute; %d of %d committed", res.Committed, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		h, lastProgress = b.Height, time.Now()
+		res.Committed += b.NumTxs
+		res.MaxBlockTxs = max(res.MaxBlockTxs, b.NumTxs)
+	}
+	res.Elapsed = time.Since(start)
+	res.Blocks = h - startHeight
+	res.TPS = float64(res.Committed) / res.Elapsed.Seconds()
+	say("committed %d in %d blocks, %.2fs: %.0f tx/s", res.Committed, res.Blocks, res.Elapsed.Seconds(), res.TPS)
+
+	// Every node must hold the same blocks.
+	res.Agree = true
+	for i := 1; i < n; i++ {
+		if _, err := waitHeight(sctx, cl.Client(i), h); err != nil {
+			return res, err
+		}
+	}
+	for hh := startHeight + 1; hh <= h; hh++ {
+		b0, err := c0.Block(ctx, hh)
+		if err != nil {
+			return res, err
+		}
+		for i := 1; i < n; i++ {
+			b, err := cl.Client(i).Block(ctx, hh)
+			if err != nil {
+				return res, err
+			}
+			if b.Hash != b0.Hash || b.AppHash != b0.AppHash {
+				res.Agree = false
+			}
+		}
+	}
+	res.Method = fmt.Sprintf("%d validators, each an `aitbc node start` process on loopback, on %d CPU cores; %d pre-signed ed25519 transfers "+
+		"from %d genesis accounts (%d each, consecutive nonces) submitted over HTTP (POST /api/v1/transaction/submit) by %d concurrent submitters, "+
+		"account a always to node a mod %d; TPS = transactions in committed blocks / time from the first submission until node0 committed the last; "+
+		"block time %s", o.Validators, res.CPUCores, res.Txs, o.Accounts, o.PerAcct, o.Submitters, n, o.BlockTime)
+	if !res.Agree {
+		return res, errors.New("testnet: bench: nodes disagree about block hashes")
+	}
+	return res, nil
+}
+
+// waitAllHeight waits until every node of cl has committed height h and
+// returns the highest height seen.
+func waitAllHeight(ctx context.Context, cl *Cluster, h int64) (int64, error) {
+	var top int64
+	for i := range cl.M.Nodes {
+		got, err := waitHeight(ctx, cl.Client(i), h)
+		if err != nil {
+			return 0, err
+		}
+		top = max(top, got)
+	}
+	return top, nil
+}
+
+// waitHeight waits until c's node has committed height h and returns its
+// height.
+func waitHeight(ctx context.Context, c *rpc.Client, h int64) (int64, error) {
+	for {
+		hh, err := c.Health(ctx)
+		if err == nil && hh.Height >= h {
+			return hh.Height, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("testnet: %s did not reach height %d: %w (last error %v)", c.BaseURL, h, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

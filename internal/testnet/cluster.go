@@ -1,0 +1,108 @@
+package testnet
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/rpc"
+)
+
+// Cluster runs the nodes of a testnet as child processes of this one.
+type Cluster struct {
+	M     *Manifest
+	Bin   string  // the aitbc binary
+	Procs []*Proc // by node index; nil for a node never started
+
+	mu      sync.Mutex
+	http    *http.Client
+	clients []*rpc.Client
+}
+
+// NewCluster prepares to run m's nodes with the aitbc binary bin.
+func NewCluster(m *Manifest, bin string) *Cluster {
+	return &Cluster{M: m, Bin: bin, Procs: make([]*Proc, len(m.Nodes)), http: &http.Client{
+		Timeout: 15 * time.Second,
+		// Enough idle connections per node for many concurrent submitters
+		// (the default keeps two and churns sockets).
+		Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second},
+	}}
+}
+
+// Start starts node i (which must not be running) and waits for its REST
+// API.
+func (c *Cluster) Start(ctx context.Context, i int) error {
+	c.grow()
+	p, err := StartProc(c.Bin, c.M.HomeOf(i))
+	if err != nil {
+		return err
+	}
+	c.Procs[i] = p
+	return p.WaitREST(ctx, c.M.Nodes[i].RESTURL)
+}
+
+// StartAll starts every node, then waits for every REST API.
+func (c *Cluster) StartAll(ctx context.Context) error {
+	c.grow()
+	for i := range c.M.Nodes {
+		p, err := StartProc(c.Bin, c.M.HomeOf(i))
+		if err != nil {
+			return err
+		}
+		c.Procs[i] = p
+	}
+	var errs []error
+	for i, p := range c.Procs {
+		errs = append(errs, p.WaitREST(ctx, c.M.Nodes[i].RESTURL))
+	}
+	return errors.Join(errs...)
+}
+
+// grow makes room for nodes added to the manifest after NewCluster.
+func (c *Cluster) grow() {
+	for len(c.Procs) < len(c.M.Nodes) {
+		c.Procs = append(c.Procs, nil)
+	}
+}
+
+// Running reports whether node i's process is alive.
+func (c *Cluster) Running(i int) bool {
+	return i < len(c.Procs) && c.Procs[i] != nil && !c.Procs[i].Exited()
+}
+
+// Kill SIGKILLs node i and waits for it to end.
+func (c *Cluster) Kill(i int) {
+	if c.Procs[i] != nil {
+		c.Procs[i].Kill()
+	}
+}
+
+// Close stops every running node: SIGTERM, then SIGKILL after a grace.
+func (c *Cluster) Close() {
+	var wg sync.WaitGroup
+	for _, p := range c.Procs {
+		if p == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.Stop(10 * time.Second)
+		}()
+	}
+	wg.Wait()
+}
+
+// Client returns a REST client for node i, sharing one connection pool.
+func (c *Cluster) Client(i int) *rpc.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.clients) < len(c.M.Nodes) {
+		cl := rpc.NewClient(c.M.Nodes[len(c.clients)].RESTURL)
+		cl.HTTP = c.http
+		c.clients = append(c.clients, cl)
+	}
+	return c.clients[i]
+}
