@@ -1,0 +1,434 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/aitbc/aitbc/internal/engine/gguf"
+	"github.com/aitbc/aitbc/internal/engine/tokenizer"
+)
+
+// GGUF layout of a LLaMA model, as read and written here.
+//
+// Metadata: general.architecture = "llama"; llama.embedding_length,
+// llama.feed_forward_length, llama.block_count, llama.attention.head_count,
+// llama.attention.head_count_kv (default: head_count), llama.context_length,
+// llama.attention.layer_norm_rms_epsilon (default 1e-5),
+// llama.rope.freq_base (default 10000), llama.rope.dimension_count (must be
+// the head size when present); tokenizer.ggml.model = "llama" (SentencePiece
+// BPE) with tokenizer.ggml.tokens, .scores, .token_type, .bos_token_id,
+// .eos_token_id, .unknown_token_id, .add_bos_token, .add_space_prefix.
+// Token pieces mark spaces with U+2581 "▁" as SentencePiece does; the
+// loader turns them into spaces and the writer back.
+//
+// Tensors (GGML dims are innermost first, so a row-major matrix of r rows
+// and c columns has dims {c, r}): token_embd.weight {dim, vocab},
+// blk.N.attn_norm.weight {dim}, blk.N.attn_q.weight {dim, dim},
+// blk.N.attn_k.weight and attn_v {dim, kv_dim}, blk.N.attn_output.weight
+// {dim, dim}, blk.N.ffn_norm.weight {dim}, blk.N.ffn_gate.weight (w1) and
+// ffn_up (w3) {dim, hidden}, blk.N.ffn_down.weight (w2) {hidden, dim},
+// output_norm.weight {dim}, and output.weight {dim, vocab} unless the
+// classifier is the embedding (then it is omitted, as llama.cpp expects).
+//
+// Rotary layout: the Q and K rows are stored in the interleaved ("normal")
+// order that Meta's LLaMA code and llama2.c use, where each head rotates
+// consecutive pairs (2i, 2i+1). This is also llama.cpp's layout for the
+// "llama" architecture: its convert_hf_to_gguf.py undoes Hugging Face's
+// half-split permutation of q_proj/k_proj when writing a GGUF ("reverse HF
+// permute back to original pth layout"), and llama.cpp runs llama models
+// with LLAMA_ROPE_TYPE_NORM, which rotates consecutive pairs. So a GGUF made
+// by llama.cpp from Hugging Face weights, and the files written here, are
+// both read without any permutation. Architectures that use the half-split
+// (NEOX) rotation, such as qwen2 or phi3, are rejected as unsupported.
+
+// ggufError maps package gguf's errors onto the engine's.
+func ggufError(err error) error {
+	switch {
+	case errors.Is(err, gguf.ErrTruncated):
+		return fmt.Errorf("%w: %w", ErrTruncated, err)
+	case errors.Is(err, gguf.ErrVersion), errors.Is(err, gguf.ErrTensorType):
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	case errors.Is(err, gguf.ErrNotGGUF):
+		return fmt.Errorf("%w: %w", ErrUnknownFormat, err)
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidHeader, err)
+}
+
+// spaceMarker is SentencePiece's visible space.
+const spaceMarker = "\u2581"
+
+// LoadGGUF builds a model from the bytes of a GGUF file. Float32 tensors
+// are used in place when aligned, so data must not change.
+func LoadGGUF(data []byte) (*Model, error) {
+	f, err := gguf.Parse(data)
+	if err != nil {
+		return nil, ggufError(err)
+	}
+	if arch, _ := f.String("general.architecture"); arch != "llama" {
+		return nil, fmt.Errorf("%w: architecture %q (only \"llama\" is implemented)", ErrUnsupported, arch)
+	}
+	if n, ok := f.Uint("llama.expert_count"); ok && n > 0 {
+		return nil, fmt.Errorf("%w: mixture of %d experts", ErrUnsupported, n)
+	}
+	c, err := ggufConfig(f)
+	if err != nil {
+		return nil, err
+	}
+	tok, addBOS, err := ggufTokenizer(f)
+	if err != nil {
+		return nil, err
+	}
+	c.VocabSize = tok.VocabSize()
+	if n, ok := f.Uint("llama.vocab_size"); ok && n != uint64(c.VocabSize) {
+		return nil, fmt.Errorf("%w: llama.vocab_size %d, tokenizer %d", ErrVocabMismatch, n, c.VocabSize)
+	}
+	emb, ok := f.Tensor("token_embd.weight")
+	if !ok {
+		return nil, fmt.Errorf("%w: no token_embd.weight tensor", ErrInvalidHeader)
+	}
+	if len(emb.Dims) == 2 && emb.Dims[1] != uint64(c.VocabSize) {
+		return nil, fmt.Errorf("%w: token_embd.weight has %d rows, tokenizer %d tokens", ErrVocabMismatch, emb.Dims[1], c.VocabSize)
+	}
+	_, hasOutput := f.Tensor("output.weight")
+	c.SharedClassifier = !hasOutput
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+
+	m := &Model{format: FormatGGUF, cfg: c, tok: tok, addBOS: addBOS, size: int64(len(data))}
+	dim, hid, kvd, vocab := c.Dim, c.HiddenDim, c.KVDim(), c.VocabSize
+	if m.w.tokEmb, err = ggufMatrix(f, "token_embd.weight", vocab, dim); err != nil {
+		return nil, err
+	}
+	m.w.cls = m.w.tokEmb
+	if hasOutput {
+		if m.w.cls, err = ggufMatrix(f, "output.weight", vocab, dim); err != nil {
+			return nil, err
+		}
+	}
+	if m.w.finalNorm, err = ggufVector(f, "output_norm.weight", dim); err != nil {
+		return nil, err
+	}
+	for i := range c.Layers {
+		p := fmt.Sprintf("blk.%d.", i)
+		var lw layerWeights
+		for _, v := range []struct {
+			name string
+			dst  *[]float32
+		}{{"attn_norm", &lw.attnNorm}, {"ffn_norm", &lw.ffnNorm}} {
+			if *v.dst, err = ggufVector(f, p+v.name+".weight", dim); err != nil {
+				return nil, err
+			}
+		}
+		for _, mt := range []struct {
+			name       string
+			dst        *matrix
+			rows, cols int
+		}{
+			{"attn_q", &lw.wq, dim, dim}, {"attn_k", &lw.wk, kvd, dim}, {"attn_v", &lw.wv, kvd, dim},
+			{"attn_output", &lw.wo, dim, dim}, {"ffn_gate", &lw.w1, hid, dim},
+			{"ffn_down", &lw.w2, dim, hid}, {"ffn_up", &lw.w3, hid, dim},
+		} {
+			if *mt.dst, err = ggufMatrix(f, p+mt.name+".weight", mt.rows, mt.cols); err != nil {
+				return nil, err
+			}
+		}
+		m.w.layers = append(m.w.layers, lw)
+	}
+	return m, nil
+}
+
+func ggufConfig(f *gguf.File) (Config, error) {
+	var c Config
+	get := func(key string, dst *int, required bool, def int) error {
+		v, ok := f.Uint(key)
+		if !ok {
+			if _, present := f.Get(key); present || required {
+				return fmt.Errorf("%w: %s missing or not a non-negative integer", ErrInvalidHeader, key)
+			}
+			*dst = def
+			return nil
+		}
+		if v > 1<<31 {
+			return fmt.Errorf("%w: %s = %d", ErrInvalidHeader, key, v)
+		}
+		*dst = int(v)
+		return nil
+	}
+	for _, k := range []struct {
+		key string
+		dst *int
+	}{
+		{"llama.embedding_length", &c.Dim}, {"llama.feed_forward_length", &c.HiddenDim},
+		{"llama.block_count", &c.Layers}, {"llama.attention.head_count", &c.Heads},
+		{"llama.context_length", &c.SeqLen},
+	} {
+		if err := get(k.key, k.dst, true, 0); err != nil {
+			return c, err
+		}
+	}
+	if err := get("llama.attention.head_count_kv", &c.KVHeads, false, c.Heads); err != nil {
+		return c, err
+	}
+	c.NormEps, c.RopeTheta = llama2cNormEps, llama2cRopeTheta
+	if v, ok := f.Float("llama.attention.layer_norm_rms_epsilon"); ok {
+		c.NormEps = float32(v)
+	}
+	if v, ok := f.Float("llama.rope.freq_base"); ok {
+		c.RopeTheta = float32(v)
+	}
+	if c.Heads > 0 && c.Dim%c.Heads == 0 {
+		if n, ok := f.Uint("llama.rope.dimension_count"); ok && n != uint64(c.Dim/c.Heads) {
+			return c, fmt.Errorf("%w: rotary embedding on %d of %d head dimensions", ErrUnsupported, n, c.Dim/c.Heads)
+		}
+	}
+	if _, ok := f.Get("llama.rope.scaling.type"); ok {
+		if t, _ := f.String("llama.rope.scaling.type"); t != "" && t != "none" {
+			return c, fmt.Errorf("%w: rope scaling %q", ErrUnsupported, t)
+		}
+	}
+	c.VocabSize = 1 // set from the tokenizer by the caller
+	c.SharedClassifier = true
+	return c, c.validate()
+}
+
+func ggufTokenizer(f *gguf.File) (*tokenizer.Tokenizer, bool, error) {
+	model, _ := f.String("tokenizer.ggml.model")
+	if model != "llama" {
+		return nil, false, fmt.Errorf("%w: tokenizer model %q (only SentencePiece \"llama\" is implemented)", ErrUnsupported, model)
+	}
+	arr, ok := f.Array("tokenizer.ggml.tokens")
+	toks, isStr := arr.Values.([]string)
+	if !ok || !isStr || len(toks) == 0 {
+		return nil, false, fmt.Errorf("%w: tokenizer.ggml.tokens missing or not strings", ErrTokenizer)
+	}
+	n := len(toks)
+	pieces := make([]string, n)
+	for i, t := range toks {
+		pieces[i] = strings.ReplaceAll(t, spaceMarker, " ")
+	}
+	scores := make([]float32, n)
+	if a, ok := f.Array("tokenizer.ggml.scores"); ok {
+		s, isF := a.Values.([]float32)
+		if !isF || len(s) != n {
+			return nil, false, fmt.Errorf("%w: %d scores for %d tokens", ErrTokenizer, a.Len(), n)
+		}
+		copy(scores, s)
+	}
+	kinds := make([]tokenizer.Kind, n)
+	for i := range kinds {
+		kinds[i] = tokenizer.Normal
+	}
+	if a, ok := f.Array("tokenizer.ggml.token_type"); ok {
+		t, isI := a.Values.([]int32)
+		if !isI || len(t) != n {
+			return nil, false, fmt.Errorf("%w: %d token types for %d tokens", ErrTokenizer, a.Len(), n)
+		}
+		for i, k := range t {
+			if k != 0 { // 0 is llama.cpp's "undefined": treat as normal
+				kinds[i] = tokenizer.Kind(k)
+			}
+		}
+	}
+	id := func(key string, def int) (int, error) {
+		v, ok := f.Uint(key)
+		if !ok {
+			return def, nil
+		}
+		if v >= uint64(n) {
+			return 0, fmt.Errorf("%w: %s %d outside %d tokens", ErrTokenizer, key, v, n)
+		}
+		return int(v), nil
+	}
+	var opts tokenizer.Options
+	var err error
+	if opts.BOS, err = id("tokenizer.ggml.bos_token_id", 1); err != nil {
+		return nil, false, err
+	}
+	if opts.EOS, err = id("tokenizer.ggml.eos_token_id", 2); err != nil {
+		return nil, false, err
+	}
+	if opts.UNK, err = id("tokenizer.ggml.unknown_token_id", 0); err != nil {
+		return nil, false, err
+	}
+	opts.AddSpacePrefix = true
+	if v, ok := f.Bool("tokenizer.ggml.add_space_prefix"); ok {
+		opts.AddSpacePrefix = v
+	}
+	addBOS := true
+	if v, ok := f.Bool("tokenizer.ggml.add_bos_token"); ok {
+		addBOS = v
+	}
+	tok, err := tokenizer.New(pieces, scores, kinds, opts)
+	if err != nil {
+		return nil, false, tokenizerError(err)
+	}
+	return tok, addBOS, nil
+}
+
+// ggufVector loads a 1-D F32 (or F16) tensor of n values.
+func ggufVector(f *gguf.File, name string, n int) ([]float32, error) {
+	t, ok := f.Tensor(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: no %s tensor", ErrInvalidHeader, name)
+	}
+	if len(t.Dims) != 1 || t.Dims[0] != uint64(n) {
+		return nil, fmt.Errorf("%w: %s has dims %v, want [%d]", ErrSizeMismatch, name, t.Dims, n)
+	}
+	switch t.Type {
+	case gguf.F32:
+		return float32s(f.TensorData(t)), nil
+	case gguf.F16:
+		return float16s(f.TensorData(t)), nil
+	}
+	return nil, fmt.Errorf("%w: %s is %s (norm weights must be F32 or F16)", ErrUnsupported, name, t.Type)
+}
+
+// ggufMatrix loads a rows×cols matrix stored as F32, F16 (converted to
+// float32) or Q8_0.
+func ggufMatrix(f *gguf.File, name string, rows, cols int) (matrix, error) {
+	t, ok := f.Tensor(name)
+	if !ok {
+		return matrix{}, fmt.Errorf("%w: no %s tensor", ErrInvalidHeader, name)
+	}
+	if len(t.Dims) != 2 || t.Dims[0] != uint64(cols) || t.Dims[1] != uint64(rows) {
+		return matrix{}, fmt.Errorf("%w: %s has dims %v, want [%d %d]", ErrSizeMismatch, name, t.Dims, cols, rows)
+	}
+	m := matrix{rows: rows, cols: cols}
+	b := f.TensorData(t)
+	switch t.Type {
+	case gguf.F32:
+		m.f32 = float32s(b)
+	case gguf.F16:
+		m.f32 = float16s(b)
+	case gguf.Q8_0:
+		m.q8, m.q8d = unpackQ8(b)
+	default:
+		return matrix{}, fmt.Errorf("%w: %s is %s (F32, F16 and Q8_0 are implemented)", ErrUnsupported, name, t.Type)
+	}
+	return m, nil
+}
+
+// llama.cpp's general.file_type values for the types written here.
+var fileTypes = map[gguf.TensorType]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7}
+
+// WriteGGUF writes the model as a GGUF file whose matrices are stored as
+// typ (F32, F16 or Q8_0; norms stay F32), in the layout described at the
+// top of this file. Q8_0 needs every row length to be a multiple of 32.
+func (m *Model) WriteGGUF(w io.Writer, typ gguf.TensorType) error {
+	ft, ok := fileTypes[typ]
+	if !ok {
+		return fmt.Errorf("%w: cannot write %s tensors", ErrUnsupported, typ)
+	}
+	c := m.cfg
+	if typ == gguf.Q8_0 && (c.Dim%gguf.Q8_0BlockSize != 0 || c.HiddenDim%gguf.Q8_0BlockSize != 0) {
+		return fmt.Errorf("%w: Q8_0 needs dimensions that are multiples of 32 (dim %d, hidden %d)", ErrUnsupported, c.Dim, c.HiddenDim)
+	}
+	gw := &gguf.Writer{}
+	gw.Set("general.architecture", "llama")
+	gw.Set("general.name", m.name)
+	gw.Set("general.file_type", ft)
+	gw.Set("llama.context_length", uint32(c.SeqLen))
+	gw.Set("llama.embedding_length", uint32(c.Dim))
+	gw.Set("llama.block_count", uint32(c.Layers))
+	gw.Set("llama.feed_forward_length", uint32(c.HiddenDim))
+	gw.Set("llama.attention.head_count", uint32(c.Heads))
+	gw.Set("llama.attention.head_count_kv", uint32(c.KVHeads))
+	gw.Set("llama.attention.layer_norm_rms_epsilon", c.NormEps)
+	gw.Set("llama.rope.freq_base", c.RopeTheta)
+	gw.Set("llama.rope.dimension_count", uint32(c.HeadSize()))
+	gw.Set("llama.vocab_size", uint32(c.VocabSize))
+
+	n := m.tok.VocabSize()
+	pieces := make([]string, n)
+	scores := make([]float32, n)
+	kinds := make([]int32, n)
+	for i := range n {
+		p, s, k := m.tok.Token(i)
+		pieces[i] = strings.ReplaceAll(p, " ", spaceMarker)
+		scores[i], kinds[i] = s, int32(k)
+	}
+	opts := m.tok.Options()
+	gw.Set("tokenizer.ggml.model", "llama")
+	gw.Set("tokenizer.ggml.tokens", pieces)
+	gw.Set("tokenizer.ggml.scores", scores)
+	gw.Set("tokenizer.ggml.token_type", kinds)
+	gw.Set("tokenizer.ggml.bos_token_id", uint32(opts.BOS))
+	gw.Set("tokenizer.ggml.eos_token_id", uint32(opts.EOS))
+	gw.Set("tokenizer.ggml.unknown_token_id", uint32(opts.UNK))
+	gw.Set("tokenizer.ggml.add_bos_token", m.addBOS)
+	gw.Set("tokenizer.ggml.add_space_prefix", opts.AddSpacePrefix)
+
+	vec := func(name string, v []float32) error {
+		return gw.AddTensor(name, gguf.F32, []uint64{uint64(len(v))}, f32Bytes(v))
+	}
+	mat := func(name string, x *matrix) error {
+		b, err := encodeMatrix(x, typ)
+		if err != nil {
+			return err
+		}
+		return gw.AddTensor(name, typ, []uint64{uint64(x.cols), uint64(x.rows)}, b)
+	}
+	if err := mat("token_embd.weight", &m.w.tokEmb); err != nil {
+		return err
+	}
+	for i, l := range m.w.layers {
+		p := fmt.Sprintf("blk.%d.", i)
+		for _, e := range []error{
+			vec(p+"attn_norm.weight", l.attnNorm),
+			mat(p+"attn_q.weight", &l.wq), mat(p+"attn_k.weight", &l.wk), mat(p+"attn_v.weight", &l.wv),
+			mat(p+"attn_output.weight", &l.wo),
+			vec(p+"ffn_norm.weight", l.ffnNorm),
+			mat(p+"ffn_gate.weight", &l.w1), mat(p+"ffn_down.weight", &l.w2), mat(p+"ffn_up.weight", &l.w3),
+		} {
+			if e != nil {
+				return e
+			}
+		}
+	}
+	if err := vec("output_norm.weight", m.w.finalNorm); err != nil {
+		return err
+	}
+	if !c.SharedClassifier {
+		if err := mat("output.weight", &m.w.cls); err != nil {
+			return err
+		}
+	}
+	_, err := gw.WriteTo(w)
+	return err
+}
+
+func f32Bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+// encodeMatrix encodes a matrix's values as typ.
+func encodeMatrix(x *matrix, typ gguf.TensorType) ([]byte, error) {
+	vals := x.f32
+	if x.quantized() {
+		vals = make([]float32, x.rows*x.cols)
+		for r := range x.rows {
+			x.row(vals[r*x.cols:(r+1)*x.cols], r)
+		}
+	}
+	switch typ {
+	case gguf.F32:
+		return f32Bytes(vals), nil
+	case gguf.F16:
+		b := make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(b[2*i:], gguf.Float16Bits(v))
+		}
+		return b, nil
+	}
+	b := make([]byte, len(vals)/gguf.Q8_0BlockSize*gguf.Q8_0BlockBytes)
+	return b, gguf.QuantizeQ8_0(b, vals)
+}

@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+)
+
+// DefaultSeed replaces a zero seed: the xorshift generator's state must
+// not be zero.
+const DefaultSeed uint64 = 0x9E3779B97F4A7C15
+
+// Rng is llama2.c's xorshift* generator. Its stream is defined here, not by
+// a library, so a seed gives the same tokens on every machine and release.
+type Rng struct{ state uint64 }
+
+// NewRng returns a generator seeded with seed (DefaultSeed when zero).
+func NewRng(seed uint64) *Rng {
+	if seed == 0 {
+		seed = DefaultSeed
+	}
+	return &Rng{state: seed}
+}
+
+// Uint32 returns the next 32 random bits (run.c's random_u32).
+func (r *Rng) Uint32() uint32 {
+	r.state ^= r.state >> 12
+	r.state ^= r.state << 25
+	r.state ^= r.state >> 27
+	return uint32((r.state * 0x2545F4914F6CDD1D) >> 32)
+}
+
+// Float32 returns a uniform float32 in [0, 1) (run.c's random_f32).
+func (r *Rng) Float32() float32 { return float32(r.Uint32()>>8) / 16777216.0 }
+
+// Sampler picks the next token from logits: greedy (argmax) at temperature
+// 0, otherwise from softmax(logits/temperature), restricted to the nucleus
+// of probability top-p when top-p < 1. It mirrors run.c's sampler; ties in
+// the top-p sort are broken by token id so the result never depends on the
+// sort algorithm.
+type Sampler struct {
+	temperature, topP float32
+	rng               *Rng
+	cand              []probIndex
+}
+
+type probIndex struct {
+	prob  float32
+	index int
+}
+
+// Temperature and top-p bounds.
+const (
+	MaxTemperature = 2
+)
+
+// validateSampling checks temperature and top-p (0 meaning 1).
+func validateSampling(temperature, topP float32) error {
+	if !(temperature >= 0 && temperature <= MaxTemperature) {
+		return fmt.Errorf("%w: %v, want 0 to %v", ErrTemperature, temperature, MaxTemperature)
+	}
+	if !(topP >= 0 && topP <= 1) {
+		return fmt.Errorf("%w: %v, want more than 0 and at most 1", ErrTopP, topP)
+	}
+	return nil
+}
+
+// NewSampler returns a sampler for a vocabulary of n tokens. topP 0 means
+// 1 (no nucleus restriction).
+func NewSampler(n int, temperature, topP float32, seed uint64) (*Sampler, error) {
+	if err := validateSampling(temperature, topP); err != nil {
+		return nil, err
+	}
+	if topP == 0 {
+		topP = 1
+	}
+	return &Sampler{temperature: temperature, topP: topP, rng: NewRng(seed), cand: make([]probIndex, 0, n)}, nil
+}
+
+// Sample returns the next token id. It overwrites logits with
+// probabilities when sampling at a positive temperature.
+func (s *Sampler) Sample(logits []float32) int {
+	if s.temperature == 0 {
+		return argmax(logits)
+	}
+	for i := range logits {
+		logits[i] /= s.temperature
+	}
+	softmax(logits)
+	coin := s.rng.Float32()
+	if s.topP <= 0 || s.topP >= 1 {
+		return sampleMult(logits, coin)
+	}
+	return s.sampleTopP(logits, coin)
+}
+
+func sampleMult(probs []float32, coin float32) int {
+	var cdf float32
+	for i, p := range probs {
+		cdf += p
+		if coin < cdf {
+			return i
+		}
+	}
+	return len(probs) - 1
+}
+
+func (s *Sampler) sampleTopP(probs []float32, coin float32) int {
+	// Tokens below (1-topP)/(n-1) cannot be in the nucleus; drop them
+	// before sorting.
+	cutoff := (1 - s.topP) / float32(len(probs)-1)
+	cand := s.cand[:0]
+	for i, p := range probs {
+		if p >= cutoff {
+			cand = append(cand, probIndex{p, i})
+		}
+	}
+	slices.SortFunc(cand, func(a, b probIndex) int {
+		switch {
+		case a.prob > b.prob:
+			return -1
+		case a.prob < b.prob:
+			return 1
+		}
+		return a.index - b.index
+	})
+	var cum float32
+	last := len(cand) - 1
+	for i, c := range cand {
+		cum += c.prob
+		if cum > s.topP {
+			last = i
+			break
+		}
+	}
+	r := coin * cum
+	var cdf float32
+	for _, c := range cand[:last+1] {
+		cdf += c.prob
+		if r < cdf {
+			return c.index
+		}
+	}
+	return cand[last].index
+}

@@ -1,0 +1,305 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// SessionOptions configure a Session.
+type SessionOptions struct {
+	// Threads is the number of goroutines that share each matrix product;
+	// 0 means runtime.GOMAXPROCS(0).
+	Threads int
+	// FirstLayer and LastLayer bound the layers [FirstLayer, LastLayer)
+	// whose KV cache the session keeps; both 0 means all layers. A miner
+	// serving part of a model allocates only its share.
+	FirstLayer, LastLayer int
+	// MaxPos is the number of positions the KV cache holds; 0 means the
+	// model's context length.
+	MaxPos int
+}
+
+// Session is the mutable state of one sequence being processed: the KV
+// cache of its layers, scratch buffers and a worker pool. The Model's
+// weights are shared read-only, so any number of sessions may run
+// concurrently; one Session must be used by one goroutine at a time.
+//
+// The forward pass is exposed in three steps so that layers can run on
+// different machines: Embed, Layers and Head. Forward chains them.
+type Session struct {
+	m           *Model
+	cfg         Config
+	first, last int
+	maxPos      int
+	threads     int
+
+	kcache, vcache [][]float32 // per served layer: maxPos × KVDim
+	filled         []int       // per served layer: positions computed so far
+
+	x, xb, xb2, q, hb, hb2 []float32
+	att                    []float32 // Heads × maxPos
+	logits                 []float32
+	freqs, cos, sin        []float32
+	ropePos                int
+
+	pool *pool
+	// Parameters of the task the pool is running, and the tasks themselves
+	// (method values made once, so dispatch does not allocate).
+	cur                              int // layer
+	pos                              int
+	taskQKV, taskAtt, taskWO         func(part, parts int)
+	taskFFN1, taskFFN2, taskClassify func(part, parts int)
+}
+
+// NewSession returns a session for this model. Close it to stop its
+// worker goroutines.
+func (m *Model) NewSession(opts SessionOptions) (*Session, error) {
+	c := m.cfg
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("%w: %d", ErrThreads, opts.Threads)
+	}
+	threads := opts.Threads
+	if threads == 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	first, last := opts.FirstLayer, opts.LastLayer
+	if first == 0 && last == 0 {
+		last = c.Layers
+	}
+	if first < 0 || last > c.Layers || first >= last {
+		return nil, fmt.Errorf("%w: layers [%d, %d) of a %d-layer model", ErrLayerRange, first, last, c.Layers)
+	}
+	maxPos := opts.MaxPos
+	if maxPos == 0 {
+		maxPos = c.SeqLen
+	}
+	if maxPos < 0 || maxPos > c.SeqLen {
+		return nil, fmt.Errorf("%w: %d positions, context is %d", ErrPosition, maxPos, c.SeqLen)
+	}
+	s := &Session{
+		m: m, cfg: c, first: first, last: last, maxPos: maxPos, threads: threads,
+		x:       make([]float32, c.Dim),
+		xb:      make([]float32, c.Dim),
+		xb2:     make([]float32, c.Dim),
+		q:       make([]float32, c.Dim),
+		hb:      make([]float32, c.HiddenDim),
+		hb2:     make([]float32, c.HiddenDim),
+		att:     make([]float32, c.Heads*maxPos),
+		logits:  make([]float32, c.VocabSize),
+		freqs:   ropeFreqs(c.HeadSize(), c.RopeTheta),
+		cos:     make([]float32, c.HeadSize()/2),
+		sin:     make([]float32, c.HeadSize()/2),
+		ropePos: -1,
+		filled:  make([]int, last-first),
+		pool:    newPool(threads),
+	}
+	kv := c.KVDim()
+	for range last - first {
+		s.kcache = append(s.kcache, make([]float32, maxPos*kv))
+		s.vcache = append(s.vcache, make([]float32, maxPos*kv))
+	}
+	s.taskQKV, s.taskAtt, s.taskWO = s.runQKV, s.runAttention, s.runWO
+	s.taskFFN1, s.taskFFN2, s.taskClassify = s.runFFN1, s.runFFN2, s.runClassify
+	return s, nil
+}
+
+// Close stops the session's workers. The session must not be used after.
+func (s *Session) Close() { s.pool.close() }
+
+// Reset forgets all positions, so the session can start a new sequence.
+func (s *Session) Reset() {
+	for i := range s.filled {
+		s.filled[i] = 0
+	}
+}
+
+// Config returns the model's configuration.
+func (s *Session) Config() Config { return s.cfg }
+
+// Embed writes the embedding of token into hidden (len Dim).
+func (s *Session) Embed(token int, hidden []float32) error {
+	if token < 0 || token >= s.cfg.VocabSize {
+		return fmt.Errorf("%w: %d of %d", ErrTokenID, token, s.cfg.VocabSize)
+	}
+	if len(hidden) != s.cfg.Dim {
+		return fmt.Errorf("%w: hidden state of %d, want %d", ErrBuffer, len(hidden), s.cfg.Dim)
+	}
+	s.m.w.tokEmb.row(hidden, token)
+	return nil
+}
+
+// Layers runs layers [a, b) on hidden, the hidden state of the token at
+// position pos, in place. The session must keep those layers' caches
+// (SessionOptions) and must already hold positions 0..pos-1 for them;
+// running a position again overwrites it and forgets the later ones.
+func (s *Session) Layers(a, b int, hidden []float32, pos int) error {
+	if a < s.first || b > s.last || a > b {
+		return fmt.Errorf("%w: layers [%d, %d), session holds [%d, %d)", ErrLayerRange, a, b, s.first, s.last)
+	}
+	if len(hidden) != s.cfg.Dim {
+		return fmt.Errorf("%w: hidden state of %d, want %d", ErrBuffer, len(hidden), s.cfg.Dim)
+	}
+	if pos < 0 || pos >= s.maxPos {
+		return fmt.Errorf("%w: position %d, session holds %d", ErrPosition, pos, s.maxPos)
+	}
+	for l := a; l < b; l++ {
+		if pos > s.filled[l-s.first] {
+			return fmt.Errorf("%w: position %d but layer %d holds only %d positions", ErrPosition, pos, l, s.filled[l-s.first])
+		}
+	}
+	if s.ropePos != pos {
+		ropeTable(s.cos, s.sin, s.freqs, pos)
+		s.ropePos = pos
+	}
+	for l := a; l < b; l++ {
+		s.layer(l, hidden, pos)
+		s.filled[l-s.first] = pos + 1
+	}
+	return nil
+}
+
+// Head applies the final norm and the classifier to hidden and returns
+// the logits. The slice belongs to the session and is overwritten by the
+// next call; hidden is not modified.
+func (s *Session) Head(hidden []float32) ([]float32, error) {
+	if len(hidden) != s.cfg.Dim {
+		return nil, fmt.Errorf("%w: hidden state of %d, want %d", ErrBuffer, len(hidden), s.cfg.Dim)
+	}
+	rmsnorm(s.xb, hidden, s.m.w.finalNorm, s.cfg.NormEps)
+	s.pool.run(s.taskClassify)
+	return s.logits, nil
+}
+
+// Forward runs the whole model on token at pos and returns the logits
+// (owned by the session, as with Head). The session must hold all layers.
+func (s *Session) Forward(token, pos int) ([]float32, error) {
+	if err := s.forwardNoHead(token, pos); err != nil {
+		return nil, err
+	}
+	return s.Head(s.x)
+}
+
+// forwardNoHead runs the embedding and all layers, leaving the hidden
+// state in s.x: enough for prompt tokens, whose logits are not needed.
+func (s *Session) forwardNoHead(token, pos int) error {
+	if s.first != 0 || s.last != s.cfg.Layers {
+		return fmt.Errorf("%w: session holds layers [%d, %d) of %d", ErrLayerRange, s.first, s.last, s.cfg.Layers)
+	}
+	if err := s.Embed(token, s.x); err != nil {
+		return err
+	}
+	return s.Layers(0, s.cfg.Layers, s.x, pos)
+}
+
+// layer runs transformer block l on x at pos, following run.c's forward.
+func (s *Session) layer(l int, x []float32, pos int) {
+	w := &s.m.w.layers[l]
+	s.cur, s.pos = l, pos
+	rmsnorm(s.xb, x, w.attnNorm, s.cfg.NormEps)
+	s.pool.run(s.taskQKV)
+	kv := s.cfg.KVDim()
+	k := s.kcache[l-s.first][pos*kv : (pos+1)*kv]
+	rope(s.q, s.cos, s.sin)
+	rope(k, s.cos, s.sin)
+	s.pool.run(s.taskAtt)
+	s.pool.run(s.taskWO)
+	for i := range x {
+		x[i] += s.xb2[i]
+	}
+	rmsnorm(s.xb, x, w.ffnNorm, s.cfg.NormEps)
+	s.pool.run(s.taskFFN1)
+	s.pool.run(s.taskFFN2)
+	for i := range x {
+		x[i] += s.xb[i]
+	}
+}
+
+// rowAlign keeps part boundaries on multiples of the kernel's row group.
+const rowAlign = 4
+
+// runQKV computes q, and this position's k and v straight into the cache,
+// splitting the rows of the three products across the parts.
+func (s *Session) runQKV(part, parts int) {
+	w := &s.m.w.layers[s.cur]
+	kv := s.cfg.KVDim()
+	li := s.cur - s.first
+	kOut := s.kcache[li][s.pos*kv : (s.pos+1)*kv]
+	vOut := s.vcache[li][s.pos*kv : (s.pos+1)*kv]
+	dim := s.cfg.Dim
+	lo, hi := span(dim+2*kv, part, parts, rowAlign)
+	mulSegment(&w.wq, s.q, s.xb, 0, lo, hi)
+	mulSegment(&w.wk, kOut, s.xb, dim, lo, hi)
+	mulSegment(&w.wv, vOut, s.xb, dim+kv, lo, hi)
+}
+
+// mulSegment computes the rows of m that fall in [lo, hi) of a row space
+// where m's rows start at base.
+func mulSegment(m *matrix, out, x []float32, base, lo, hi int) {
+	r0, r1 := max(lo-base, 0), min(hi-base, m.rows)
+	if r0 < r1 {
+		m.mulRows(out, x, r0, r1)
+	}
+}
+
+// runAttention computes multi-head attention for this position, heads
+// split across parts; query head h reads key/value head h/(Heads/KVHeads).
+func (s *Session) runAttention(part, parts int) {
+	c := &s.cfg
+	hs := c.HeadSize()
+	kv := c.KVDim()
+	kvMul := c.Heads / c.KVHeads
+	li := s.cur - s.first
+	kc, vc := s.kcache[li], s.vcache[li]
+	pos := s.pos
+	scale := sqrtf(float32(hs))
+	h0, h1 := span(c.Heads, part, parts, 1)
+	for h := h0; h < h1; h++ {
+		q := s.q[h*hs : (h+1)*hs]
+		att := s.att[h*s.maxPos : h*s.maxPos+pos+1]
+		off := (h / kvMul) * hs
+		for t := range att {
+			k := kc[t*kv+off:][:len(q)]
+			var score float32
+			for i, qv := range q {
+				score += float32(qv * k[i])
+			}
+			att[t] = score / scale
+		}
+		softmax(att)
+		xb := s.xb[h*hs : (h+1)*hs]
+		clear(xb)
+		for t, a := range att {
+			v := vc[t*kv+off:][:len(xb)]
+			for i := range xb {
+				xb[i] += float32(a * v[i])
+			}
+		}
+	}
+}
+
+func (s *Session) runWO(part, parts int) {
+	w := &s.m.w.layers[s.cur]
+	lo, hi := span(s.cfg.Dim, part, parts, rowAlign)
+	w.wo.mulRows(s.xb2, s.xb, lo, hi)
+}
+
+// runFFN1 computes w1·x and w3·x for a share of the hidden rows and
+// applies SwiGLU to the same rows.
+func (s *Session) runFFN1(part, parts int) {
+	w := &s.m.w.layers[s.cur]
+	lo, hi := span(s.cfg.HiddenDim, part, parts, rowAlign)
+	w.w1.mulRows(s.hb, s.xb, lo, hi)
+	w.w3.mulRows(s.hb2, s.xb, lo, hi)
+	swiglu(s.hb[lo:hi], s.hb2[lo:hi])
+}
+
+func (s *Session) runFFN2(part, parts int) {
+	w := &s.m.w.layers[s.cur]
+	lo, hi := span(s.cfg.Dim, part, parts, rowAlign)
+	w.w2.mulRows(s.xb, s.hb, lo, hi)
+}
+
+func (s *Session) runClassify(part, parts int) {
+	lo, hi := span(s.cfg.VocabSize, part, parts, rowAlign)
+	s.m.w.cls.mulRows(s.logits, s.xb, lo, hi)
+}
