@@ -101,6 +101,11 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newBlockCmd(g),
 		newChainCmd(g),
 		newBenchCmd(g),
+		newCreateCmd(g),
+		newListCmd(g),
+		newSendCmd(g),
+		newBalanceCmd(g),
+		newWalletCmd(g),
 		newNodeCmd(g),
 		newTestnetCmd(g),
 	)

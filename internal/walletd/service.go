@@ -104,10 +104,12 @@ type Service struct {
 	chainUntil time.Time
 }
 
+// session is an unlocked wallet. Its fields change only under Service.mu.
 type session struct {
 	key   *keystore.Key
 	until time.Time
 	timer *time.Timer
+	gen   uint64 // bumped when an unlock extends the session
 }
 
 // account serialises signing for one address and remembers the nonce its
@@ -220,7 +222,8 @@ func (s *Service) Backup(_ context.Context, name, password string) (Backup, erro
 
 // Unlock decrypts a wallet and keeps its key in memory for timeout (0:
 // DefaultUnlockTimeout), so that signing needs no password meanwhile.
-// Unlocking an unlocked wallet replaces its key and timeout.
+// Unlocking an unlocked wallet (with its password) sets the new timeout and
+// keeps the key in memory, so signers using it are not disturbed.
 func (s *Service) Unlock(_ context.Context, name, password string, timeout time.Duration) (WalletInfo, error) {
 	if timeout == 0 {
 		timeout = DefaultUnlockTimeout
@@ -232,32 +235,37 @@ func (s *Service) Unlock(_ context.Context, name, password string, timeout time.
 	if err != nil {
 		return WalletInfo{}, err
 	}
-	ss := &session{key: k, until: s.now().Add(timeout)}
-	ss.timer = time.AfterFunc(timeout, func() { s.expire(name, ss) })
+	until := s.now().Add(timeout)
 	s.mu.Lock()
-	old := s.sessions[name]
-	s.sessions[name] = ss
-	s.mu.Unlock()
-	if old != nil {
-		old.timer.Stop()
-		old.key.Wipe()
+	ss := s.sessions[name]
+	if ss != nil && !ss.key.Wiped() {
+		ss.timer.Stop()
+		ss.gen++
+		ss.until = until
+		k.Wipe() // the session keeps its own copy of the same key
+	} else {
+		ss = &session{key: k, until: until}
+		s.sessions[name] = ss
 	}
-	s.log.Info("wallet unlocked", "wallet", name, "until", ss.until.Format(time.RFC3339))
+	gen := ss.gen
+	ss.timer = time.AfterFunc(timeout, func() { s.expire(name, ss, gen) })
+	s.mu.Unlock()
+	s.log.Info("wallet unlocked", "wallet", name, "until", until.Format(time.RFC3339))
 	return s.info(k.Info()), nil
 }
 
-// expire locks a session when its timer fires, unless it was replaced.
-func (s *Service) expire(name string, ss *session) {
+// expire locks a session when its timer fires, unless the session was
+// extended (another generation) or ended meanwhile.
+func (s *Service) expire(name string, ss *session, gen uint64) {
 	s.mu.Lock()
-	cur := s.sessions[name]
-	if cur == ss {
-		delete(s.sessions, name)
+	if s.sessions[name] != ss || ss.gen != gen {
+		s.mu.Unlock()
+		return
 	}
+	delete(s.sessions, name)
 	s.mu.Unlock()
 	ss.key.Wipe()
-	if cur == ss {
-		s.log.Info("wallet lock timeout", "wallet", name)
-	}
+	s.log.Info("wallet lock timeout", "wallet", name)
 }
 
 // Lock wipes a wallet's unlocked key. Locking a locked wallet is not an

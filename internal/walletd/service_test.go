@@ -245,3 +245,44 @@ func TestServiceWithoutHTTP(t *testing.T) {
 		t.Fatal("no store accepted")
 	}
 }
+
+func TestReUnlockExtendsWithoutDisturbingSigners(t *testing.T) {
+	e := newEnv(t)
+	_, to := funded(t, e)
+	ctx := context.Background()
+	if _, err := e.svc.Unlock(ctx, "from", "pw", 40*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// Signers keep going while the wallet is unlocked again and again
+	// (what a long-running daemon's sender does when it refreshes).
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for range 30 {
+			if _, err := e.svc.Send(ctx, "from", "", to, 1, 0); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for range 5 {
+		if _, err := e.svc.Unlock(ctx, "from", "pw", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	select {
+	case err := <-errc:
+		t.Fatalf("a signer was disturbed by a re-unlock: %v", err)
+	default:
+	}
+	// The first, short timeout no longer applies.
+	time.Sleep(80 * time.Millisecond)
+	if _, err := e.svc.Send(ctx, "from", "", to, 1, 0); err != nil {
+		t.Fatalf("after the first timeout passed: %v", err)
+	}
+	if _, err := e.svc.Unlock(ctx, "from", "wrong", time.Hour); !errors.Is(err, keystore.ErrWrongPassword) {
+		t.Fatalf("re-unlock with a wrong password: %v", err)
+	}
+}

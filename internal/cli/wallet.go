@@ -1,0 +1,477 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/walletd"
+)
+
+// Wallet commands: the seed forms `create`, `list`, `send`, `balance` at
+// the top level, and `wallet ...` for all of them plus unlock, lock,
+// backup, restore and the daemon itself.
+
+func newWalletCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "wallet",
+		Short: "Manage wallets: create, list, send, balance, unlock, lock, backup, restore, daemon",
+		Long: `Wallets are encrypted files under <home>/wallets. Commands use the wallet daemon
+when one answers at --wallet-url (it holds unlocked wallets), and otherwise open
+the keystore under --home directly and reach the node at --node.`,
+	}
+	cmd.AddCommand(
+		newCreateCmd(g), newListCmd(g), newSendCmd(g), newBalanceCmd(g),
+		newWalletShowCmd(g), newUnlockCmd(g), newLockCmd(g), newBackupCmd(g), newRestoreCmd(g),
+		newWalletDaemonCmd(g),
+	)
+	return cmd
+}
+
+func requireName(flag, v string) error {
+	if v == "" {
+		return usagef("--%s is required", flag)
+	}
+	return nil
+}
+
+func newCreateCmd(g *Globals) *cobra.Command {
+	var name, password string
+	cmd := &cobra.Command{
+		Use:     "create",
+		Short:   "Create a wallet with a new 24-word recovery phrase",
+		Example: "  aitbc create --name customer-1 --password 123",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireName("name", name); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pw, err := g.secret(ctx, password, secretSource{flag: "password", prompt: "New password for wallet " + name + ": ", confirm: true})
+			if err != nil {
+				return err
+			}
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			info, err := w.Create(ctx, name, pw)
+			if err != nil {
+				return err
+			}
+			if !g.JSON() {
+				fmt.Fprintf(g.stderr, "Created wallet %s. Write down its recovery phrase: aitbc wallet backup --name %s\n", name, name)
+			}
+			return g.Print(info, func(out io.Writer) { fmt.Fprintf(out, "%s: %s\n", info.Name, info.Address) })
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "wallet name (letters, digits, '.', '_', '-')")
+	cmd.Flags().StringVar(&password, "password", "", "password that encrypts the wallet (or AITBC_PASSWORD; asked on a terminal)")
+	return cmd
+}
+
+func newListCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Short:   `List wallets, one "name: address" per line`,
+		Example: `  aitbc list | grep "customer-1:" | cut -d" " -f2`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			list, err := w.List(ctx)
+			if err != nil {
+				return err
+			}
+			if list == nil {
+				list = []walletd.WalletInfo{}
+			}
+			return g.Print(list, func(out io.Writer) {
+				for _, i := range list {
+					fmt.Fprintf(out, "%s: %s\n", i.Name, i.Address)
+				}
+			})
+		},
+	}
+}
+
+// sendResult is what send prints with --output json.
+type sendResult struct {
+	walletd.Submitted
+	Committed *rpc.Transaction `json:"committed,omitempty"`
+}
+
+func newSendCmd(g *Globals) *cobra.Command {
+	var from, to, amount, fee, password string
+	var wait bool
+	var waitTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "send",
+		Short: "Send AITBC from a wallet; prints the transaction hash",
+		Example: `  aitbc send --from genesis-ops --to aitbc1... --amount 1000 --password 123
+  aitbc send --from genesis-ops --to aitbc1... --amount 0.5 --wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireName("from", from); err != nil {
+				return err
+			}
+			if to == "" {
+				return usagef("--to is required")
+			}
+			if amount == "" {
+				return usagef("--amount is required")
+			}
+			toAddr, err := address.Parse(to)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			amt, err := coin.Parse(strings.TrimSpace(amount))
+			if err != nil {
+				return fmt.Errorf("--amount: %w", err)
+			}
+			if amt == 0 {
+				return fmt.Errorf("--amount: %w: must be positive", coin.ErrInvalid)
+			}
+			var feeAmt coin.Amount
+			if fee != "" {
+				if feeAmt, err = coin.Parse(strings.TrimSpace(fee)); err != nil {
+					return fmt.Errorf("--fee: %w", err)
+				}
+			}
+			ctx := cmd.Context()
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			pw, err := g.signingPassword(ctx, w, from, password)
+			if err != nil {
+				return w.explain(g, from, err)
+			}
+			res, err := w.Send(ctx, from, pw, toAddr, amt, feeAmt)
+			if err != nil {
+				return w.explain(g, from, err)
+			}
+			out := sendResult{Submitted: res}
+			if wait {
+				if !g.JSON() {
+					fmt.Fprintf(g.stderr, "submitted %s, waiting for a block...\n", res.TxHash)
+				}
+				wctx, cancel := context.WithTimeout(ctx, waitTimeout)
+				defer cancel()
+				t, err := rpc.NewClient(g.Node).WaitTx(wctx, res.TxHash, 200*time.Millisecond)
+				if err != nil {
+					return fmt.Errorf("transaction %s submitted, but: %w", res.TxHash, err)
+				}
+				if t.Status != "committed" {
+					return fmt.Errorf("transaction %s %s: %s", res.TxHash, t.Status, t.Error)
+				}
+				out.Committed = &t
+				if !g.JSON() {
+					fmt.Fprintf(g.stderr, "committed in block %d\n", t.Height)
+				}
+			}
+			return g.Print(out, func(o io.Writer) { fmt.Fprintln(o, res.TxHash) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "wallet to send from")
+	f.StringVar(&to, "to", "", "recipient address (aitbc1...)")
+	f.StringVar(&amount, "amount", "", "amount in AITBC (up to 6 decimals)")
+	f.StringVar(&fee, "fee", "", "fee in AITBC (default: the chain's minimum)")
+	f.StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; not needed while the daemon holds the wallet unlocked)")
+	f.BoolVar(&wait, "wait", false, "wait until the transaction is committed")
+	f.DurationVar(&waitTimeout, "wait-timeout", time.Minute, "how long --wait waits")
+	return cmd
+}
+
+func newBalanceCmd(g *Globals) *cobra.Command {
+	var name, addr string
+	cmd := &cobra.Command{
+		Use:   "balance",
+		Short: "Show the balance of a wallet or an address",
+		Example: `  aitbc balance --name customer-1
+  aitbc balance --address aitbc1...`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name != "" && addr != "" {
+				return usagef("give --name or --address, not both")
+			}
+			if name == "" && addr == "" {
+				return usagef("--name or --address is required")
+			}
+			var a address.Address
+			if addr != "" {
+				var err error
+				if a, err = address.Parse(addr); err != nil {
+					return fmt.Errorf("--address: %w", err)
+				}
+			}
+			ctx := cmd.Context()
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			var b walletd.Balance
+			label := name
+			if addr != "" {
+				b, err = w.BalanceOf(ctx, a)
+				label = a.String()
+			} else {
+				b, err = w.Balance(ctx, name)
+			}
+			if err != nil {
+				return w.explain(g, name, err)
+			}
+			return g.Print(b, func(o io.Writer) { fmt.Fprintf(o, "%s: %s %s\n", label, b.Amount, coin.Denom) })
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	cmd.Flags().StringVar(&addr, "address", "", "account address (aitbc1...)")
+	return cmd
+}
+
+func newWalletShowCmd(g *Globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:     "show",
+		Short:   "Show a wallet's address and whether the daemon holds it unlocked",
+		Example: "  aitbc wallet show --name customer-1",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireName("name", name); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			info, err := w.Get(ctx, name)
+			if err != nil {
+				return err
+			}
+			return g.Print(info, func(o io.Writer) {
+				fmt.Fprintf(o, "name      %s\naddress   %s\ncreated   %s\n", info.Name, info.Address, info.Created.Format(time.RFC3339))
+				if info.UnlockedUntil != nil {
+					fmt.Fprintf(o, "unlocked  until %s\n", info.UnlockedUntil.Local().Format(time.RFC3339))
+				} else {
+					fmt.Fprintln(o, "unlocked  no")
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	return cmd
+}
+
+func newUnlockCmd(g *Globals) *cobra.Command {
+	var name, password string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "unlock",
+		Short: "Have the wallet daemon hold a wallet's key, so signing needs no password until the timeout",
+		Example: `  aitbc wallet unlock --name customer-1 --timeout 15m
+  aitbc send --from customer-1 --to aitbc1... --amount 5      # no password needed now`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireName("name", name); err != nil {
+				return err
+			}
+			if timeout <= 0 || timeout > walletd.MaxUnlockTimeout {
+				return usagef("--timeout must be between 0 and %v", walletd.MaxUnlockTimeout)
+			}
+			ctx := cmd.Context()
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			if !w.daemon {
+				return fmt.Errorf("wallet unlock %w: no wallet daemon answers at %s (start one with `aitbc wallet daemon` or `aitbc devnet`)", errNeedsDaemon, g.WalletURL)
+			}
+			pw, err := g.secret(ctx, password, secretSource{flag: "password", prompt: "Password for wallet " + name + ": "})
+			if err != nil {
+				return err
+			}
+			info, err := w.Unlock(ctx, name, pw, timeout)
+			if err != nil {
+				return err
+			}
+			return g.Print(info, func(o io.Writer) {
+				fmt.Fprintf(o, "%s unlocked until %s\n", info.Name, info.UnlockedUntil.Local().Format(time.RFC3339))
+			})
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; asked on a terminal)")
+	cmd.Flags().DurationVar(&timeout, "timeout", walletd.DefaultUnlockTimeout, "how long the daemon keeps the key")
+	return cmd
+}
+
+func newLockCmd(g *Globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:     "lock",
+		Short:   "Have the wallet daemon forget a wallet's unlocked key",
+		Example: "  aitbc wallet lock --name customer-1",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireName("name", name); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			if !w.daemon {
+				return fmt.Errorf("wallet lock %w: no wallet daemon answers at %s, so no wallet is unlocked", errNeedsDaemon, g.WalletURL)
+			}
+			info, err := w.Lock(ctx, name)
+			if err != nil {
+				return err
+			}
+			return g.Print(info, func(o io.Writer) { fmt.Fprintf(o, "%s locked\n", info.Name) })
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	return cmd
+}
+
+func newBackupCmd(g *Globals) *cobra.Command {
+	var name, password string
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Print a wallet's 24-word recovery phrase (asks for the password)",
+		Long: `Prints the wallet's BIP-39 recovery phrase. Anyone who has it can spend the
+wallet's funds: write it on paper, keep it offline, never paste it into chats.`,
+		Example: "  aitbc wallet backup --name customer-1",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireName("name", name); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pw, err := g.secret(ctx, password, secretSource{flag: "password", prompt: "Password for wallet " + name + ": "})
+			if err != nil {
+				return err
+			}
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			b, err := w.Backup(ctx, name, pw)
+			if err != nil {
+				return err
+			}
+			if !g.JSON() {
+				fmt.Fprintf(g.stderr, "Recovery phrase of %s (%s). Anyone with these words can spend its funds:\n", b.Name, b.Address)
+			}
+			return g.Print(b, func(o io.Writer) { fmt.Fprintln(o, b.Mnemonic) })
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; asked on a terminal)")
+	return cmd
+}
+
+func newRestoreCmd(g *Globals) *cobra.Command {
+	var name, mnemonic, password string
+	cmd := &cobra.Command{
+		Use:   "restore",
+		Short: "Recreate a wallet from its recovery phrase (same address as before)",
+		Example: `  aitbc wallet restore --name customer-1 --mnemonic "word1 word2 ... word24" --password 123
+  aitbc wallet restore --name customer-1     # asks for the phrase and a password on the terminal`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireName("name", name); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			m, err := g.secret(ctx, mnemonic, secretSource{flag: "mnemonic", prompt: "Recovery phrase (12-24 words): "})
+			if err != nil {
+				return err
+			}
+			pw, err := g.secret(ctx, password, secretSource{flag: "password", prompt: "New password for wallet " + name + ": ", confirm: true})
+			if err != nil {
+				return err
+			}
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			info, err := w.Restore(ctx, name, m, pw)
+			if err != nil {
+				return err
+			}
+			return g.Print(info, func(o io.Writer) { fmt.Fprintf(o, "%s: %s\n", info.Name, info.Address) })
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "name for the restored wallet")
+	cmd.Flags().StringVar(&mnemonic, "mnemonic", "", "the recovery phrase (or AITBC_MNEMONIC; asked on a terminal)")
+	cmd.Flags().StringVar(&password, "password", "", "password that encrypts the wallet (or AITBC_PASSWORD; asked on a terminal)")
+	return cmd
+}
+
+func newWalletDaemonCmd(g *Globals) *cobra.Command {
+	var listen, apiKey, defWallet, logLevel string
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the wallet daemon (HTTP API on 127.0.0.1:8002) until interrupted",
+		Long: `Serves the wallets under --home over HTTP, signing with the node at --node. Every
+request needs the API key in the X-API-Key header: --api-key, else
+AITBC_WALLET_API_KEY, else the key in <home>/wallet/api-key (made on first start),
+which the CLI on the same --home reads by itself.`,
+		Example: `  aitbc wallet daemon
+  curl http://127.0.0.1:8002/api/v1/wallet/balance?name=genesis-ops -H "X-API-Key: $(cat ~/.aitbc/wallet/api-key)"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usagef("--log-level: %v", err)
+			}
+			if apiKey == "" {
+				apiKey = os.Getenv(walletd.EnvAPIKey)
+			}
+			log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			srv, err := walletd.NewServer(walletd.Config{
+				Home: g.Home, Listen: listen, APIKey: apiKey, Node: rpc.NewClient(g.Node),
+				DefaultWallet: defWallet, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			if _, err := srv.Listen(); err != nil {
+				return err
+			}
+			keyFrom := walletd.APIKeyPath(g.Home)
+			if apiKey != "" {
+				keyFrom = "--api-key / " + walletd.EnvAPIKey
+			}
+			info := map[string]string{"url": srv.URL(), "wallets": srv.Service().Store().Path(), "api_key_from": keyFrom, "node": g.Node}
+			if err := g.Print(info, func(o io.Writer) {
+				fmt.Fprintf(o, "wallet daemon on %s (wallets in %s, API key from %s, node %s)\n", srv.URL(), info["wallets"], keyFrom, g.Node)
+			}); err != nil {
+				return err
+			}
+			return srv.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", walletd.DefaultListen, "address to serve on (keep it on loopback)")
+	f.StringVar(&apiKey, "api-key", "", "API key clients must send (default: "+walletd.EnvAPIKey+", else <home>/wallet/api-key)")
+	f.StringVar(&defWallet, "default-wallet", "", "wallet that GET /api/v1/wallet/balance reports when none is named")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
