@@ -1,0 +1,65 @@
+package cli_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/keystore"
+)
+
+// TestSeedWalletFlowOnADevnet runs the seed's wallet commands against a
+// real single-validator chain and the devnet's wallet daemon: create,
+// list | grep | cut, send with --password, quick consecutive sends (nonces
+// from the node's mempool view plus the daemon's own), send --wait,
+// balance, and signing with an unlocked wallet.
+func TestSeedWalletFlowOnADevnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain")
+	}
+	clearEnv(t)
+	p2p, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2pAddr := p2p.Addr().String()
+	p2p.Close()
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := devnet.Start(ctx, devnet.Config{
+		Home: home, BlockTime: 150 * time.Millisecond, Miners: -1,
+		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0",
+		CometRPCListen: "off", P2PListen: "tcp://" + p2pAddr,
+		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	e := &walletEnv{t: t, home: home, nodeURL: d.RPCURL(), walletURL: d.WalletURL()}
+
+	e.ok("create", "--name", "customer-1", "--password", "123")
+	to := e.addrOf("customer-1")
+	for range 3 { // no waiting between them: consecutive nonces
+		e.ok("send", "--from", "genesis-ops", "--to", to, "--amount", "1000", "--password", "123")
+	}
+	out, errOut, err := e.run("send", "--from", "genesis-ops", "--to", to, "--amount", "0.25", "--password", "123", "--wait")
+	if err != nil || !strings.Contains(errOut, "committed in block") {
+		t.Fatalf("send --wait: %q %q %v", out, errOut, err)
+	}
+	// The earlier sends were ahead of it in the same account's nonce order.
+	if got := e.ok("balance", "--name", "customer-1"); got != "customer-1: 3000.25 AITBC\n" {
+		t.Fatalf("balance printed %q", got)
+	}
+	e.ok("wallet", "unlock", "--name", "customer-1", "--password", "123", "--timeout", "1m")
+	e.ok("send", "--from", "customer-1", "--to", e.addrOf("genesis-ops"), "--amount", "1", "--wait")
+	e.ok("wallet", "lock", "--name", "customer-1")
+	e.fails("insufficient funds", "send", "--from", "customer-1", "--to", to, "--amount", "1000000", "--password", "123")
+	if got := e.ok("balance", "--name", "customer-1"); got != "customer-1: 2999.249 AITBC\n" {
+		t.Fatalf("balance after spending printed %q", got)
+	}
+}
