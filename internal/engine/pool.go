@@ -5,20 +5,38 @@ import (
 	"sync/atomic"
 )
 
-// pool runs one task at a time split into n parts, part 0 on the calling
-// goroutine and parts 1..n-1 on persistent workers. A small model's
-// matrix-vector product takes a few microseconds, so dispatch must cost
-// far less: workers spin on an atomic generation counter for a while
-// before parking on a channel, and the caller spins until they are done.
-// Starting a goroutine per product, or a channel round trip per part, is
-// slower than the work itself at this size.
+// pool runs one job at a time on the calling goroutine plus n-1 persistent
+// workers. A job is a range of units (row groups, heads) cut into a few
+// chunks per thread. The caller claims chunks from the front of the range
+// and workers from the back, so when nothing disturbs them each thread
+// keeps computing the same rows token after token (its share of the
+// weights stays in its core's cache), and when a worker is slow to wake or
+// descheduled by a busy machine the caller simply takes its chunks: no one
+// waits for a thread that is not running, except for a chunk already
+// begun.
+//
+// A small model's matrix-vector product takes microseconds, so dispatch
+// must be cheaper still: workers spin on an atomic generation counter for
+// a short while before parking on a channel, and claims are single CAS
+// operations on a word holding the generation and the unclaimed range.
 type pool struct {
 	n       int
-	task    func(part, parts int)
-	gen     atomic.Uint64 // bumped once per task; workers run when it moves
-	pending atomic.Int32  // workers still running the current task
+	gen     atomic.Uint64       // bumped once per job
+	job     atomic.Pointer[job] // the current job
+	state   atomic.Uint64       // generation<<32 | next front chunk<<16 | end of unclaimed chunks
+	done    atomic.Int32        // chunks finished in the current job
 	quit    atomic.Bool
 	workers []*poolWorker
+}
+
+// job is an immutable description of a parallel step: fn processes units
+// [lo, hi); fn may read per-step parameters that the caller sets before
+// run (the CAS that claims a chunk orders those writes before the read).
+type job struct {
+	fn     func(lo, hi int)
+	units  int
+	chunk  int // units per chunk
+	chunks int
 }
 
 type poolWorker struct {
@@ -26,12 +44,16 @@ type poolWorker struct {
 	wake     chan struct{}
 }
 
-// Spin budgets, in loop iterations (a few nanoseconds each). A worker that
-// sees no task for about 50µs parks; this keeps a core busy only while
-// tokens are being generated.
 const (
-	workerSpins = 20000
-	callerSpins = 256
+	// chunksPerThread trades claim overhead (one CAS per chunk) against
+	// how finely work moves away from a stalled thread.
+	chunksPerThread = 4
+	// workerSpins is how long (in loop iterations, ~10µs) an idle worker
+	// spins before parking; the caller yields every callerSpins while it
+	// waits for a chunk another thread is finishing.
+	workerSpins = 4000
+	callerSpins = 64
+	maxChunks   = 1<<16 - 1
 )
 
 func newPool(n int) *pool {
@@ -39,88 +61,124 @@ func newPool(n int) *pool {
 		n = 1
 	}
 	p := &pool{n: n}
-	for i := 1; i < n; i++ {
+	for range n - 1 {
 		w := &poolWorker{wake: make(chan struct{}, 1)}
 		p.workers = append(p.workers, w)
-		go p.work(i, w)
+		go p.work(w)
 	}
 	return p
 }
 
-// run executes task(part, n) for every part and returns when all are done.
-// Only one goroutine may call run at a time.
-func (p *pool) run(task func(part, parts int)) {
-	if p.n == 1 {
-		task(0, 1)
-		return
+// newJob describes fn over units, chunked for this pool's thread count.
+func (p *pool) newJob(fn func(lo, hi int), units int) *job {
+	chunk := max((units+p.n*chunksPerThread-1)/(p.n*chunksPerThread), 1)
+	chunks := (units + chunk - 1) / chunk
+	if chunks > maxChunks {
+		chunk = (units + maxChunks - 1) / maxChunks
+		chunks = (units + chunk - 1) / chunk
 	}
-	p.task = task
-	p.pending.Store(int32(p.n - 1))
-	p.gen.Add(1) // publishes task (atomics order the plain write above)
-	p.wakeAll()
-	task(0, p.n)
-	for spins := 0; p.pending.Load() != 0; spins++ {
-		if spins >= callerSpins {
-			runtime.Gosched() // let a descheduled worker run
-			spins = 0
-		}
-	}
+	return &job{fn: fn, units: units, chunk: chunk, chunks: chunks}
 }
 
-func (p *pool) wakeAll() {
+func (j *job) span(c int) (lo, hi int) { return c * j.chunk, min((c+1)*j.chunk, j.units) }
+
+// run executes j and returns when every unit is done. Only one goroutine
+// may call run at a time.
+func (p *pool) run(j *job) {
+	if p.n == 1 || j.chunks == 1 {
+		j.fn(0, j.units)
+		return
+	}
+	g := uint32(p.gen.Load() + 1)
+	p.job.Store(j)
+	p.done.Store(0)
+	p.state.Store(uint64(g)<<32 | uint64(j.chunks))
+	p.gen.Store(uint64(g))
 	for _, w := range p.workers {
 		if w.sleeping.Load() == 1 && w.sleeping.CompareAndSwap(1, 0) {
 			w.wake <- struct{}{}
 		}
 	}
+	for {
+		c, ok := p.claim(g, true)
+		if !ok {
+			break
+		}
+		j.fn(j.span(c))
+		p.done.Add(1)
+	}
+	for spins := 0; p.done.Load() != int32(j.chunks); spins++ {
+		if spins >= callerSpins {
+			runtime.Gosched()
+			spins = 0
+		}
+	}
 }
 
-func (p *pool) work(part int, w *poolWorker) {
-	// gen is 0 when the pool is made; the first task may be published
-	// before this goroutine starts, so do not read the counter here.
-	var seen uint64
+// claim takes one chunk of generation g from the front or the back of the
+// unclaimed range.
+func (p *pool) claim(g uint32, front bool) (int, bool) {
 	for {
-		for spins := 0; p.gen.Load() == seen; spins++ {
+		s := p.state.Load()
+		lo, hi := int(s>>16&0xffff), int(s&0xffff)
+		if uint32(s>>32) != g || lo >= hi {
+			return 0, false
+		}
+		c, next := hi-1, s-1
+		if front {
+			c, next = lo, s+1<<16
+		}
+		if p.state.CompareAndSwap(s, next) {
+			return c, true
+		}
+	}
+}
+
+func (p *pool) work(w *poolWorker) {
+	var seen uint64 // the first job may be published before this goroutine runs
+	for {
+		for spins := 0; p.gen.Load() == seen && !p.quit.Load(); spins++ {
 			if spins < workerSpins {
 				continue
 			}
-			// Park. The caller bumps gen and then checks sleeping; we set
-			// sleeping and then check gen, so one of us sees the other.
+			// Park. run bumps gen and then checks sleeping; we set sleeping
+			// and then check gen, so one of us sees the other.
 			w.sleeping.Store(1)
-			if p.gen.Load() != seen {
+			if p.gen.Load() != seen || p.quit.Load() {
 				if !w.sleeping.CompareAndSwap(1, 0) {
-					<-w.wake // the caller claimed us and is sending
+					<-w.wake // run claimed us and is sending
 				}
 				break
 			}
 			<-w.wake
 			spins = 0
 		}
-		seen = p.gen.Load()
 		if p.quit.Load() {
 			return
 		}
-		p.task(part, p.n)
-		p.pending.Add(-1)
+		seen = p.gen.Load()
+		j := p.job.Load()
+		// If the caller has moved on to a newer job, the claims fail
+		// (generation mismatch) and we come back for it.
+		for {
+			c, ok := p.claim(uint32(seen), false)
+			if !ok {
+				break
+			}
+			j.fn(j.span(c))
+			p.done.Add(1)
+		}
 	}
 }
 
 // close stops the workers. The pool must be idle.
 func (p *pool) close() {
-	if p.n == 1 || p.quit.Swap(true) {
+	if p.quit.Swap(true) {
 		return
 	}
-	p.gen.Add(1)
-	p.wakeAll()
-}
-
-// span returns part's share [lo, hi) of n items, with boundaries rounded
-// down to a multiple of align so that kernels see whole row groups.
-func span(n, part, parts, align int) (lo, hi int) {
-	lo = n * part / parts / align * align
-	hi = n
-	if part+1 < parts {
-		hi = n * (part + 1) / parts / align * align
+	for _, w := range p.workers {
+		if w.sleeping.CompareAndSwap(1, 0) {
+			w.wake <- struct{}{}
+		}
 	}
-	return lo, hi
 }

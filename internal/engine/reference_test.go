@@ -85,3 +85,12 @@ func TestReferenceText(t *testing.T) {
 		t.Errorf("text %q\nwant %q", res.Text, want)
 	}
 }
+
+// Seeded sampling outputs, identical to those of run.c's sampler (xorshift
+// seeded with the same value) run on the same model: "Prince Andrew" at
+// temperature 0.8, top-p 0.9, seed 42, and "Natasha" at temperature 1,
+// top-p off, seed 7.
+var (
+	goldenSeed42 = ids("969 951 259 889 965 461 339 288 462 965 13 305 980 961 419 294 853 726 571 951")
+	goldenSeed7  = ids("969 951 274 279 438 325 578 277 306 950 495 448 789 965 13 305 999 944 748 504 284 263 335 415 711 321 430 777 433 294 308 286 640 267 442 271 962 936 487")
+)

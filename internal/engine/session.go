@@ -43,12 +43,12 @@ type Session struct {
 	ropePos                int
 
 	pool *pool
-	// Parameters of the task the pool is running, and the tasks themselves
-	// (method values made once, so dispatch does not allocate).
-	cur                              int // layer
-	pos                              int
-	taskQKV, taskAtt, taskWO         func(part, parts int)
-	taskFFN1, taskFFN2, taskClassify func(part, parts int)
+	// Parameters of the step the pool is running, and the steps themselves
+	// (made once, so dispatch does not allocate).
+	cur                           int // layer
+	pos                           int
+	jobQKV, jobAtt, jobWO         *job
+	jobFFN1, jobFFN2, jobClassify *job
 }
 
 // NewSession returns a session for this model. Close it to stop its
@@ -98,8 +98,14 @@ func (m *Model) NewSession(opts SessionOptions) (*Session, error) {
 		s.kcache = append(s.kcache, make([]float32, maxPos*kv))
 		s.vcache = append(s.vcache, make([]float32, maxPos*kv))
 	}
-	s.taskQKV, s.taskAtt, s.taskWO = s.runQKV, s.runAttention, s.runWO
-	s.taskFFN1, s.taskFFN2, s.taskClassify = s.runFFN1, s.runFFN2, s.runClassify
+	groups := func(rows int) int { return (rows + rowGroup - 1) / rowGroup }
+	p := s.pool
+	s.jobQKV = p.newJob(s.runQKV, groups(c.Dim+2*kv))
+	s.jobAtt = p.newJob(s.runAttention, c.Heads)
+	s.jobWO = p.newJob(s.runWO, groups(c.Dim))
+	s.jobFFN1 = p.newJob(s.runFFN1, groups(c.HiddenDim))
+	s.jobFFN2 = p.newJob(s.runFFN2, groups(c.Dim))
+	s.jobClassify = p.newJob(s.runClassify, groups(c.VocabSize))
 	return s, nil
 }
 
@@ -166,7 +172,7 @@ func (s *Session) Head(hidden []float32) ([]float32, error) {
 		return nil, fmt.Errorf("%w: hidden state of %d, want %d", ErrBuffer, len(hidden), s.cfg.Dim)
 	}
 	rmsnorm(s.xb, hidden, s.m.w.finalNorm, s.cfg.NormEps)
-	s.pool.run(s.taskClassify)
+	s.pool.run(s.jobClassify)
 	return s.logits, nil
 }
 
@@ -196,37 +202,41 @@ func (s *Session) layer(l int, x []float32, pos int) {
 	w := &s.m.w.layers[l]
 	s.cur, s.pos = l, pos
 	rmsnorm(s.xb, x, w.attnNorm, s.cfg.NormEps)
-	s.pool.run(s.taskQKV)
+	s.pool.run(s.jobQKV)
 	kv := s.cfg.KVDim()
 	k := s.kcache[l-s.first][pos*kv : (pos+1)*kv]
 	rope(s.q, s.cos, s.sin)
 	rope(k, s.cos, s.sin)
-	s.pool.run(s.taskAtt)
-	s.pool.run(s.taskWO)
+	s.pool.run(s.jobAtt)
+	s.pool.run(s.jobWO)
 	for i := range x {
 		x[i] += s.xb2[i]
 	}
 	rmsnorm(s.xb, x, w.ffnNorm, s.cfg.NormEps)
-	s.pool.run(s.taskFFN1)
-	s.pool.run(s.taskFFN2)
+	s.pool.run(s.jobFFN1)
+	s.pool.run(s.jobFFN2)
 	for i := range x {
 		x[i] += s.xb[i]
 	}
 }
 
-// rowAlign keeps part boundaries on multiples of the kernel's row group.
-const rowAlign = 4
+// rowGroup is the unit of work of the matrix steps: the kernel computes
+// four rows at a time, so chunks start on multiples of four.
+const rowGroup = 4
 
-// runQKV computes q, and this position's k and v straight into the cache,
-// splitting the rows of the three products across the parts.
-func (s *Session) runQKV(part, parts int) {
+// rows converts a range of row groups to rows, capped at n.
+func rows(lo, hi, n int) (int, int) { return lo * rowGroup, min(hi*rowGroup, n) }
+
+// runQKV computes q, and this position's k and v straight into the cache;
+// its units are row groups of the three products stacked.
+func (s *Session) runQKV(glo, ghi int) {
 	w := &s.m.w.layers[s.cur]
 	kv := s.cfg.KVDim()
 	li := s.cur - s.first
 	kOut := s.kcache[li][s.pos*kv : (s.pos+1)*kv]
 	vOut := s.vcache[li][s.pos*kv : (s.pos+1)*kv]
 	dim := s.cfg.Dim
-	lo, hi := span(dim+2*kv, part, parts, rowAlign)
+	lo, hi := rows(glo, ghi, dim+2*kv)
 	mulSegment(&w.wq, s.q, s.xb, 0, lo, hi)
 	mulSegment(&w.wk, kOut, s.xb, dim, lo, hi)
 	mulSegment(&w.wv, vOut, s.xb, dim+kv, lo, hi)
@@ -241,9 +251,9 @@ func mulSegment(m *matrix, out, x []float32, base, lo, hi int) {
 	}
 }
 
-// runAttention computes multi-head attention for this position, heads
-// split across parts; query head h reads key/value head h/(Heads/KVHeads).
-func (s *Session) runAttention(part, parts int) {
+// runAttention computes multi-head attention for this position for heads
+// [h0, h1); query head h reads key/value head h/(Heads/KVHeads).
+func (s *Session) runAttention(h0, h1 int) {
 	c := &s.cfg
 	hs := c.HeadSize()
 	kv := c.KVDim()
@@ -252,54 +262,99 @@ func (s *Session) runAttention(part, parts int) {
 	kc, vc := s.kcache[li], s.vcache[li]
 	pos := s.pos
 	scale := sqrtf(float32(hs))
-	h0, h1 := span(c.Heads, part, parts, 1)
 	for h := h0; h < h1; h++ {
 		q := s.q[h*hs : (h+1)*hs]
 		att := s.att[h*s.maxPos : h*s.maxPos+pos+1]
 		off := (h / kvMul) * hs
-		for t := range att {
-			k := kc[t*kv+off:][:len(q)]
-			var score float32
-			for i, qv := range q {
-				score += float32(qv * k[i])
-			}
-			att[t] = score / scale
-		}
+		attnScores(att, q, kc[off:], kv, scale)
 		softmax(att)
-		xb := s.xb[h*hs : (h+1)*hs]
-		clear(xb)
-		for t, a := range att {
-			v := vc[t*kv+off:][:len(xb)]
-			for i := range xb {
-				xb[i] += float32(a * v[i])
-			}
+		attnMix(s.xb[h*hs:(h+1)*hs], att, vc[off:], kv)
+	}
+}
+
+// attnScores sets att[t] = (q · k_t) / scale, where k_t = k[t*stride:]
+// [:len(q)]. Each dot product is summed sequentially; four positions are
+// computed at once for instruction-level parallelism.
+func attnScores(att, q, k []float32, stride int, scale float32) {
+	n := len(q)
+	t := 0
+	for ; t+4 <= len(att); t += 4 {
+		k0 := k[t*stride:][:n]
+		k1 := k[(t+1)*stride:][:n]
+		k2 := k[(t+2)*stride:][:n]
+		k3 := k[(t+3)*stride:][:n]
+		var s0, s1, s2, s3 float32
+		for i, qv := range q {
+			s0 += float32(qv * k0[i])
+			s1 += float32(qv * k1[i])
+			s2 += float32(qv * k2[i])
+			s3 += float32(qv * k3[i])
+		}
+		a := att[t : t+4 : t+4]
+		a[0], a[1], a[2], a[3] = s0/scale, s1/scale, s2/scale, s3/scale
+	}
+	for ; t < len(att); t++ {
+		k0 := k[t*stride:][:n]
+		var s0 float32
+		for i, qv := range q {
+			s0 += float32(qv * k0[i])
+		}
+		att[t] = s0 / scale
+	}
+}
+
+// attnMix sets xb = Σ_t att[t]·v_t, accumulating over t in order for each
+// element (as run.c does), four positions per pass over xb.
+func attnMix(xb, att, v []float32, stride int) {
+	n := len(xb)
+	clear(xb)
+	t := 0
+	for ; t+4 <= len(att); t += 4 {
+		a0, a1, a2, a3 := att[t], att[t+1], att[t+2], att[t+3]
+		v0 := v[t*stride:][:n]
+		v1 := v[(t+1)*stride:][:n]
+		v2 := v[(t+2)*stride:][:n]
+		v3 := v[(t+3)*stride:][:n]
+		for i, x := range xb {
+			x += float32(a0 * v0[i])
+			x += float32(a1 * v1[i])
+			x += float32(a2 * v2[i])
+			x += float32(a3 * v3[i])
+			xb[i] = x
+		}
+	}
+	for ; t < len(att); t++ {
+		a := att[t]
+		v0 := v[t*stride:][:n]
+		for i := range xb {
+			xb[i] += float32(a * v0[i])
 		}
 	}
 }
 
-func (s *Session) runWO(part, parts int) {
+func (s *Session) runWO(glo, ghi int) {
 	w := &s.m.w.layers[s.cur]
-	lo, hi := span(s.cfg.Dim, part, parts, rowAlign)
+	lo, hi := rows(glo, ghi, s.cfg.Dim)
 	w.wo.mulRows(s.xb2, s.xb, lo, hi)
 }
 
-// runFFN1 computes w1·x and w3·x for a share of the hidden rows and
-// applies SwiGLU to the same rows.
-func (s *Session) runFFN1(part, parts int) {
+// runFFN1 computes w1·x and w3·x for some hidden rows and applies SwiGLU
+// to the same rows.
+func (s *Session) runFFN1(glo, ghi int) {
 	w := &s.m.w.layers[s.cur]
-	lo, hi := span(s.cfg.HiddenDim, part, parts, rowAlign)
+	lo, hi := rows(glo, ghi, s.cfg.HiddenDim)
 	w.w1.mulRows(s.hb, s.xb, lo, hi)
 	w.w3.mulRows(s.hb2, s.xb, lo, hi)
 	swiglu(s.hb[lo:hi], s.hb2[lo:hi])
 }
 
-func (s *Session) runFFN2(part, parts int) {
+func (s *Session) runFFN2(glo, ghi int) {
 	w := &s.m.w.layers[s.cur]
-	lo, hi := span(s.cfg.Dim, part, parts, rowAlign)
+	lo, hi := rows(glo, ghi, s.cfg.Dim)
 	w.w2.mulRows(s.xb, s.hb, lo, hi)
 }
 
-func (s *Session) runClassify(part, parts int) {
-	lo, hi := span(s.cfg.VocabSize, part, parts, rowAlign)
+func (s *Session) runClassify(glo, ghi int) {
+	lo, hi := rows(glo, ghi, s.cfg.VocabSize)
 	s.m.w.cls.mulRows(s.logits, s.xb, lo, hi)
 }
