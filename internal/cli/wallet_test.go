@@ -268,7 +268,7 @@ func TestLocalKeystoreWhenNoDaemonRuns(t *testing.T) {
 
 	// No node either: a clear message.
 	e.nodeURL = "http://" + deadAddr(t)
-	e.fails("is the node at", "balance", "--name", "customer-1")
+	e.fails("walletd: chain node unavailable", "balance", "--name", "customer-1")
 }
 
 func TestWalletCommandsRefuseBadInput(t *testing.T) {
