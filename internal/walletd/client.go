@@ -91,6 +91,12 @@ func (c *Client) Get(ctx context.Context, name string) (WalletInfo, error) {
 	return v, c.onWallet(ctx, http.MethodGet, name, "", nil, &v)
 }
 
+// Address returns a wallet's address.
+func (c *Client) Address(ctx context.Context, name string) (address.Address, error) {
+	w, err := c.Get(ctx, name)
+	return w.Address, err
+}
+
 // Backup returns a wallet's recovery phrase.
 func (c *Client) Backup(ctx context.Context, name, password string) (Backup, error) {
 	var v Backup

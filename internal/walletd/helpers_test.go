@@ -56,7 +56,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 // env is a wallet daemon over a fake node, served by httptest.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	home    string
 	node    *fakenode.Node
 	nodeURL string
@@ -73,7 +73,7 @@ type envOpt func(*walletd.Config)
 func withDefault(name string) envOpt { return func(c *walletd.Config) { c.DefaultWallet = name } }
 func withoutNode() envOpt            { return func(c *walletd.Config) { c.Node = nil } }
 
-func newEnv(t *testing.T, opts ...envOpt) *env {
+func newEnv(t testing.TB, opts ...envOpt) *env {
 	t.Helper()
 	e := &env{t: t, home: t.TempDir(), node: fakenode.New(testChain, testMinFee), clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, logs: &syncBuffer{}}
 	ns := e.node.Start()

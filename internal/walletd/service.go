@@ -205,6 +205,12 @@ func (s *Service) Get(_ context.Context, name string) (WalletInfo, error) {
 	return s.info(ki), nil
 }
 
+// Address returns a wallet's address.
+func (s *Service) Address(ctx context.Context, name string) (address.Address, error) {
+	w, err := s.Get(ctx, name)
+	return w.Address, err
+}
+
 // Backup returns a wallet's recovery phrase; the password is required even
 // while the wallet is unlocked.
 func (s *Service) Backup(_ context.Context, name, password string) (Backup, error) {
