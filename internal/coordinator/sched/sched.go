@@ -53,11 +53,11 @@ type Reason int
 
 // Reasons, in the order the feasibility chain applies them.
 const (
-	NoMiners   Reason = iota + 1 // no miner is connected
-	NoModel                      // none serves the model
-	TooPricey                    // all that serve it charge more than the budget
-	Excluded                     // all remaining already failed this job
-	AllBusy                      // all remaining are at capacity
+	NoMiners  Reason = iota + 1 // no miner is connected
+	NoModel                     // none serves the model
+	TooPricey                   // all that serve it charge more than the budget
+	Excluded                    // all remaining already failed this job
+	AllBusy                     // all remaining are at capacity
 )
 
 // NoPlacement explains an empty result.
@@ -71,7 +71,9 @@ type NoPlacement struct {
 
 // Retryable reports whether waiting may help (miners are busy or
 // excluded ones may be joined by others).
-func (n *NoPlacement) Retryable() bool { return n.Reason == AllBusy || n.Reason == Excluded || n.Reason == NoMiners }
+func (n *NoPlacement) Retryable() bool {
+	return n.Reason == AllBusy || n.Reason == Excluded || n.Reason == NoMiners
+}
 
 func (n *NoPlacement) Error() string {
 	switch n.Reason {

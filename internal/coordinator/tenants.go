@@ -1,0 +1,125 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+)
+
+// TenantDomain prefixes what a customer signs to obtain an API key.
+const TenantDomain = "AITBC/tenant/v1\x00"
+
+// maxClockSkew is how far a registration's timestamp may be from now.
+const maxClockSkew = 5 * time.Minute
+
+// TenantDigest is what an address's key signs to register as a tenant of
+// coordinator at unix time ts.
+func TenantDigest(coordinator, addr address.Address, ts int64) []byte {
+	h := sha256.New()
+	h.Write([]byte(TenantDomain))
+	h.Write(coordinator[:])
+	h.Write(addr[:])
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(ts)))
+	return h.Sum(nil)
+}
+
+// HashKey is how API keys are stored.
+func HashKey(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+func newAPIKey() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return "aitbc_" + hex.EncodeToString(b)
+}
+
+// Authenticate returns the tenant that owns key.
+func (s *Service) Authenticate(ctx context.Context, key string) (*store.Tenant, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return nil, ErrUnauthorized
+	}
+	t, err := s.cfg.Store.TenantByKey(ctx, HashKey(key))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnauthorized
+	}
+	return t, err
+}
+
+// AddTenant creates a tenant bound to addr (operator action) and returns
+// its API key, shown once. If addr already has a tenant, it gets a new key.
+func (s *Service) AddTenant(ctx context.Context, name string, addr address.Address) (*store.Tenant, string, error) {
+	return AddTenant(ctx, s.cfg.Store, name, addr, s.cfg.Now())
+}
+
+// AddTenant is Service.AddTenant on a bare store (the CLI uses it without
+// a running coordinator).
+func AddTenant(ctx context.Context, st store.Store, name string, addr address.Address, now time.Time) (*store.Tenant, string, error) {
+	if addr.IsZero() {
+		return nil, "", errf(400, "invalid_address", "address required")
+	}
+	if name == "" {
+		name = addr.String()
+	}
+	if len(name) > 64 {
+		return nil, "", errf(400, "invalid_request", "name longer than 64 characters")
+	}
+	key := newAPIKey()
+	if t, err := st.TenantByAddress(ctx, addr); err == nil {
+		return t, key, st.AddTenantKey(ctx, t.ID, HashKey(key))
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, "", err
+	}
+	t := store.Tenant{ID: "t_" + newJobID()[:16], Name: name, Address: addr, Created: now.UTC()}
+	if err := st.CreateTenant(ctx, t, HashKey(key)); err != nil {
+		return nil, "", err
+	}
+	return &t, key, nil
+}
+
+// RegisterRequest is POST /v1/tenants: proof that the caller holds the
+// key of Address.
+type RegisterRequest struct {
+	Name      string          `json:"name,omitempty"`
+	Address   address.Address `json:"address"`
+	PubKey    string          `json:"pubkey"`    // hex ed25519
+	Timestamp int64           `json:"timestamp"` // unix seconds
+	Signature string          `json:"signature"` // hex, over TenantDigest
+}
+
+// Register verifies r and returns a new API key for its address.
+func (s *Service) Register(ctx context.Context, r RegisterRequest) (*store.Tenant, string, error) {
+	pub, err := hex.DecodeString(r.PubKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, "", errf(400, "invalid_request", "pubkey must be a hex ed25519 public key")
+	}
+	if address.FromPubKey(pub) != r.Address {
+		return nil, "", errf(400, "invalid_request", "pubkey does not belong to %s", r.Address)
+	}
+	if d := s.cfg.Now().Sub(time.Unix(r.Timestamp, 0)); d > maxClockSkew || d < -maxClockSkew {
+		return nil, "", errf(400, "stale_signature", "timestamp is %s away from the coordinator's clock (limit %s)", d.Round(time.Second), maxClockSkew)
+	}
+	sig, err := hex.DecodeString(r.Signature)
+	if err != nil || !ed25519.Verify(pub, TenantDigest(s.cfg.Address, r.Address, r.Timestamp), sig) {
+		return nil, "", errf(401, "invalid_signature", "signature does not prove %s", r.Address)
+	}
+	t, key, err := s.AddTenant(ctx, r.Name, r.Address)
+	if err != nil {
+		return nil, "", fmt.Errorf("coordinator: register: %w", err)
+	}
+	return t, key, nil
+}

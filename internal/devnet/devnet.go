@@ -1,0 +1,444 @@
+// Package devnet runs the whole AITBC system in one process on an embedded
+// default: a single-validator chain with a funded genesis-ops wallet, the
+// node REST API, the wallet daemon, the coordinator and miners on the
+// built-in engine serving tolstoy-1m. All state lives under one home
+// directory, so stopping and starting again keeps the chain, the wallets
+// and the coordinator's jobs.
+//
+// Imported by the devnet command and by end-to-end tests.
+package devnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/keystore"
+	"github.com/aitbc/aitbc/internal/miner"
+	"github.com/aitbc/aitbc/internal/node"
+	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/walletd"
+)
+
+// Wallet names the devnet creates, all with the genesis password.
+const (
+	GenesisWallet     = "genesis-ops"
+	CoordinatorWallet = "devnet-coordinator"
+)
+
+// MinerWallet names the wallet of the devnet's miner i.
+func MinerWallet(i int) string { return fmt.Sprintf("devnet-miner-%d", i) }
+
+// Genesis amounts.
+const (
+	GenesisBalance = 1_000_000_000 * coin.Unit // genesis-ops
+	ServiceBalance = 10_000 * coin.Unit        // the coordinator and each miner, for fees and stake
+	DevnetDeposit  = 100_000 * coin.Unit       // genesis-ops' deposit with the coordinator
+)
+
+// Config configures a devnet. Zero values take the defaults in the
+// comments, which are the seed documents' ports. A listen address of
+// "127.0.0.1:0" picks a free port (tests).
+type Config struct {
+	Home              string        // state directory (required)
+	ChainID           string        // aitbc-devnet
+	BlockTime         time.Duration // 2s
+	GenesisPassword   string        // 123
+	RPCListen         string        // node REST: 127.0.0.1:8006
+	CometRPCListen    string        // CometBFT RPC: tcp://127.0.0.1:26657 ("off" disables)
+	P2PListen         string        // tcp://127.0.0.1:8005
+	WalletListen      string        // wallet daemon: 127.0.0.1:8002
+	CoordinatorListen string        // coordinator: 127.0.0.1:8000
+	Miners            int           // in-process miners on the built-in engine: 1 (negative: none)
+	MinerSlots        int           // concurrent jobs per miner: 2
+	MinerPrice        coin.Amount   // per 1k output tokens: 1 AITBC
+	LogLevel          string        // CometBFT log level: error, info, debug
+	Keystore          []keystore.Option
+	// WrapRunner, when set, wraps miner i's runner (tests slow a miner
+	// down or watch it).
+	WrapRunner func(i int, r miner.Runner) miner.Runner
+	Log        *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.ChainID == "" {
+		c.ChainID = "aitbc-devnet"
+	}
+	if c.BlockTime == 0 {
+		c.BlockTime = 2 * time.Second
+	}
+	if c.GenesisPassword == "" {
+		c.GenesisPassword = "123"
+	}
+	if c.RPCListen == "" {
+		c.RPCListen = "127.0.0.1:8006"
+	}
+	if c.CometRPCListen == "" {
+		c.CometRPCListen = "tcp://127.0.0.1:26657"
+	}
+	if c.CometRPCListen == "off" {
+		c.CometRPCListen = ""
+	}
+	if c.P2PListen == "" {
+		c.P2PListen = "tcp://127.0.0.1:8005"
+	}
+	if c.WalletListen == "" {
+		c.WalletListen = "127.0.0.1:8002"
+	}
+	if c.CoordinatorListen == "" {
+		c.CoordinatorListen = "127.0.0.1:8000"
+	}
+	if c.Miners == 0 {
+		c.Miners = 1
+	}
+	if c.MinerSlots == 0 {
+		c.MinerSlots = 2
+	}
+	if c.MinerPrice == 0 {
+		c.MinerPrice = coin.Unit
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ChainHome is where the chain keeps its data under a devnet home.
+func ChainHome(home string) string { return filepath.Join(home, "chain") }
+
+// APIKeyFile holds the API key of the devnet's genesis-ops tenant.
+func APIKeyFile(home string) string { return filepath.Join(home, "coordinator", "api-key") }
+
+// Devnet is a running devnet.
+type Devnet struct {
+	cfg         Config
+	Node        *node.Node
+	Wallets     *walletd.Server
+	Coordinator *coordinator.Service
+	Miners      []*miner.Miner
+	Registry    *prometheus.Registry
+	Genesis     address.Address
+	APIKey      string // genesis-ops' coordinator API key
+
+	RPCAddr, WalletAddr, CoordinatorAddr net.Addr
+
+	cancel     context.CancelFunc
+	minerStops []context.CancelFunc
+	wg         sync.WaitGroup
+	errs       chan error
+	closers    []func()
+}
+
+// Start brings the devnet up and returns once every service answers.
+// Stop it with Close.
+func Start(ctx context.Context, cfg Config) (d *Devnet, err error) {
+	cfg.defaults()
+	if cfg.Home == "" {
+		return nil, errors.New("devnet: home directory required")
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	d = &Devnet{cfg: cfg, Registry: prometheus.NewRegistry(), cancel: cancel, errs: make(chan error, 16)}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	log := cfg.Log
+
+	// Wallets first: genesis funds their addresses.
+	ks, err := keystore.ForHome(cfg.Home, cfg.Keystore...)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{GenesisWallet, CoordinatorWallet}
+	for i := 0; i < cfg.Miners; i++ {
+		names = append(names, MinerWallet(i))
+	}
+	addrs := map[string]address.Address{}
+	for _, n := range names {
+		a, err := ks.EnsureWallet(n, cfg.GenesisPassword)
+		if err != nil {
+			return nil, fmt.Errorf("devnet: wallet %s: %w (start with the --genesis-password it was created with)", n, err)
+		}
+		addrs[n] = a
+	}
+	d.Genesis = addrs[GenesisWallet]
+
+	chainHome := ChainHome(cfg.Home)
+	if !node.Exists(chainHome) {
+		g := app.Genesis{Params: app.DefaultParams()}
+		for _, n := range names {
+			bal := ServiceBalance
+			if n == GenesisWallet {
+				bal = GenesisBalance
+			}
+			g.Accounts = append(g.Accounts, app.GenesisAccount{Name: n, Address: addrs[n], Balance: bal})
+		}
+		if _, err := node.InitSingle(chainHome, node.GenesisSpec{ChainID: cfg.ChainID, App: g}); err != nil {
+			return nil, err
+		}
+		log.Info("new devnet chain", "chain_id", cfg.ChainID, "home", chainHome)
+	}
+	n, err := node.New(node.Config{
+		Home: chainHome, Moniker: "devnet", BlockTime: cfg.BlockTime,
+		P2PListen: cfg.P2PListen, RPCListen: cfg.CometRPCListen, LogLevel: cfg.LogLevel,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(); err != nil {
+		return nil, err
+	}
+	d.Node = n
+	d.closers = append(d.closers, func() { _ = n.Stop() })
+
+	api := rpc.NewServer(n, node.HTTPError, d.Registry, log.With("service", "rpc"))
+	if d.RPCAddr, err = d.serve(rctx, cfg.RPCListen, api, "node REST API"); err != nil {
+		return nil, err
+	}
+	nodeClient := rpc.NewClient("http://" + d.RPCAddr.String())
+
+	wreg := prometheus.NewRegistry()
+	ws, err := walletd.NewServer(walletd.Config{
+		Home: cfg.Home, Listen: cfg.WalletListen, Node: nodeClient, DefaultWallet: GenesisWallet,
+		Logger: log.With("service", "walletd"), Registry: wreg, Keystore: cfg.Keystore,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if d.WalletAddr, err = ws.Listen(); err != nil {
+		return nil, fmt.Errorf("devnet: wallet daemon on %s: %w", cfg.WalletListen, err)
+	}
+	d.Wallets = ws
+	d.goRun(func() error { return ws.Run(rctx) })
+
+	if err := n.WaitHeight(ctx, 1); err != nil {
+		return nil, err
+	}
+	if err := d.startCoordinator(ctx, rctx, nodeClient, addrs); err != nil {
+		return nil, err
+	}
+	if err := d.startMiners(ctx, rctx, nodeClient, ks); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Devnet) serve(ctx context.Context, listen string, h http.Handler, what string) (net.Addr, error) {
+	addr, done, err := rpc.Serve(ctx, listen, h, d.cfg.Log.With("service", what))
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %s on %s: %w", what, listen, err)
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := <-done; err != nil {
+			d.errs <- fmt.Errorf("%s: %w", what, err)
+		}
+	}()
+	return addr, nil
+}
+
+func (d *Devnet) goRun(f func() error) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := f(); err != nil {
+			d.errs <- err
+		}
+	}()
+}
+
+func (d *Devnet) startCoordinator(ctx, rctx context.Context, nodeClient *rpc.Client, addrs map[string]address.Address) error {
+	cfg := d.cfg
+	st, err := store.OpenSQLite(filepath.Join(cfg.Home, "coordinator", "coordinator.db"))
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, func() { _ = st.Close() })
+	svc := d.Wallets.Service()
+	sender := walletd.WalletSender{S: svc, Name: CoordinatorWallet, Password: cfg.GenesisPassword}
+	if _, err := svc.Unlock(ctx, CoordinatorWallet, cfg.GenesisPassword, walletd.MaxUnlockTimeout); err != nil {
+		return err
+	}
+	creg := prometheus.NewRegistry()
+	c, err := coordinator.New(ctx, coordinator.Config{
+		Store: st, Chain: nodeClient, Sender: sender, Address: addrs[CoordinatorWallet],
+		Registry: creg, Logger: cfg.Log.With("service", "coordinator"),
+	})
+	if err != nil {
+		return err
+	}
+	d.Coordinator = c
+	d.goRun(func() error { return c.Run(rctx) })
+	if d.CoordinatorAddr, err = d.serve(rctx, cfg.CoordinatorListen, c.Handler(), "coordinator"); err != nil {
+		return err
+	}
+	return d.ensureTenant(ctx, st, nodeClient, addrs)
+}
+
+// ensureTenant gives genesis-ops a tenant with a deposit, once, and
+// writes its API key where the CLI finds it.
+func (d *Devnet) ensureTenant(ctx context.Context, st store.Store, nodeClient *rpc.Client, addrs map[string]address.Address) error {
+	keyFile := APIKeyFile(d.cfg.Home)
+	if b, err := os.ReadFile(keyFile); err == nil {
+		if _, err := d.Coordinator.Authenticate(ctx, string(b)); err == nil {
+			d.APIKey = string(b)
+			return nil
+		}
+	}
+	_, key, err := d.Coordinator.AddTenant(ctx, GenesisWallet, addrs[GenesisWallet])
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
+		return err
+	}
+	d.APIKey = key
+	dep, err := nodeClient.Deposit(ctx, addrs[GenesisWallet], addrs[CoordinatorWallet])
+	if err != nil {
+		return err
+	}
+	if dep.Amount > 0 {
+		return nil
+	}
+	msg, err := depositMsg(addrs[CoordinatorWallet], DevnetDeposit)
+	if err != nil {
+		return err
+	}
+	sub, err := d.Wallets.Service().SignAndSubmit(ctx, GenesisWallet, d.cfg.GenesisPassword, msg, 0)
+	if err != nil {
+		return fmt.Errorf("devnet: deposit: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := nodeClient.WaitTx(wctx, sub.TxHash, 100*time.Millisecond); err != nil {
+		return fmt.Errorf("devnet: deposit: %w", err)
+	}
+	return nil
+}
+
+func (d *Devnet) startMiners(ctx, rctx context.Context, nodeClient *rpc.Client, ks *keystore.Store) error {
+	if d.cfg.Miners < 0 {
+		return nil
+	}
+	model, err := loadDefaultModel()
+	if err != nil {
+		return err
+	}
+	svc := d.Wallets.Service()
+	for i := 0; i < d.cfg.Miners; i++ {
+		name := MinerWallet(i)
+		key, err := ks.Unlock(name, d.cfg.GenesisPassword)
+		if err != nil {
+			return err
+		}
+		d.closers = append(d.closers, key.Wipe)
+		var runner miner.Runner = &miner.EngineRunner{Model: model, Threads: 1}
+		if d.cfg.WrapRunner != nil {
+			runner = d.cfg.WrapRunner(i, runner)
+		}
+		m, err := miner.New(miner.Config{
+			Coordinator: "http://" + d.CoordinatorAddr.String(), Key: key, Chain: nodeClient,
+			Sender: walletd.WalletSender{S: svc, Name: name, Password: d.cfg.GenesisPassword},
+			Runner: runner, PricePer1k: d.cfg.MinerPrice, Stake: 100 * coin.Unit,
+			Slots: d.cfg.MinerSlots, Hardware: "devnet (cpu)", HeartbeatEvery: time.Minute,
+			Logger: d.cfg.Log.With("service", "miner", "miner", i),
+		})
+		if err != nil {
+			return err
+		}
+		models, _ := m.Models(ctx)
+		if err := m.EnsureRegistered(ctx, models); err != nil {
+			return err
+		}
+		d.Miners = append(d.Miners, m)
+		mctx, stop := context.WithCancel(rctx)
+		d.minerStops = append(d.minerStops, stop)
+		d.goRun(func() error { return m.Run(mctx) })
+	}
+	// Wait until the coordinator has admitted them (it refreshes the
+	// registry every second).
+	deadline := time.Now().Add(30 * time.Second)
+	for len(d.Coordinator.ConnectedMiners()) < d.cfg.Miners {
+		if time.Now().After(deadline) {
+			return errors.New("devnet: miners did not connect to the coordinator within 30 s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// StopMiner stops miner i as if its process died: its session closes
+// and its running jobs are abandoned.
+func (d *Devnet) StopMiner(i int) { d.minerStops[i]() }
+
+// Errors reports failures of services after start.
+func (d *Devnet) Errors() <-chan error { return d.errs }
+
+// RPCURL is the node REST API's base URL.
+func (d *Devnet) RPCURL() string { return "http://" + d.RPCAddr.String() }
+
+// WalletURL is the wallet daemon's base URL.
+func (d *Devnet) WalletURL() string { return "http://" + d.WalletAddr.String() }
+
+// CoordinatorURL is the coordinator's base URL.
+func (d *Devnet) CoordinatorURL() string { return "http://" + d.CoordinatorAddr.String() }
+
+// Banner writes what a newcomer needs to know.
+func (d *Devnet) Banner(w io.Writer) {
+	h, _ := d.Node.App().Height()
+	fmt.Fprintf(w, `AITBC devnet running (chain %s, height %d)
+  home             %s
+  node REST API    %s   (try: curl %s/api/v1/health)
+  CometBFT RPC     %s
+  wallet daemon    %s   (API key in %s)
+  coordinator      %s   (API key of genesis-ops in %s)
+  miners           %d on the built-in engine, model tolstoy-1m, %s AITBC per 1k tokens
+  genesis wallet   %s  %s  (password %q: a devnet default)
+Try:  aitbc submit inference --prompt "It was" --model tolstoy-1m
+Press Ctrl-C to stop; start again to continue the same chain.
+`, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.RPCURL(), orOff(d.cfg.CometRPCListen), d.WalletURL(),
+		walletd.APIKeyPath(d.cfg.Home), d.CoordinatorURL(), APIKeyFile(d.cfg.Home), len(d.Miners), d.cfg.MinerPrice,
+		GenesisWallet, d.Genesis, d.cfg.GenesisPassword)
+}
+
+func orOff(s string) string {
+	if s == "" {
+		return "off"
+	}
+	return s
+}
+
+// Close stops every service, newest first, and waits for them.
+func (d *Devnet) Close() {
+	d.cancel()
+	d.wg.Wait()
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}

@@ -1,0 +1,426 @@
+// Package miner is the provider daemon: it registers the miner on chain
+// (stake, models, price), keeps it alive with heartbeats, holds a session
+// with a coordinator, runs the jobs it receives through a backend with
+// bounded concurrency, streams tokens back and signs a receipt for each
+// result. Sessions that drop are reopened with backoff.
+//
+// Imported by the miner command and the devnet.
+package miner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/miners"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/minerproto"
+	"github.com/aitbc/aitbc/internal/rpc"
+)
+
+// Output is what a runner produced for one job.
+type Output struct {
+	Text         string
+	TokensIn     int
+	TokensOut    int
+	FinishReason string
+}
+
+// Runner runs jobs on some backend (the built-in engine, Ollama, an
+// OpenAI-compatible server).
+type Runner interface {
+	Name() string
+	Models(ctx context.Context) ([]string, error)
+	Run(ctx context.Context, job *minerproto.Job, onToken func(text string) error) (Output, error)
+}
+
+// ErrBadJob marks a job the runner can never do (unknown model, invalid
+// parameters): the coordinator should not retry it elsewhere blindly.
+var ErrBadJob = errors.New("miner: job cannot be run")
+
+// Chain is what the miner reads from a node. *rpc.Client satisfies it.
+type Chain interface {
+	Miner(ctx context.Context, a address.Address) (rpc.Miner, error)
+}
+
+// Sender submits transactions signed with the miner's key.
+type Sender interface {
+	Send(ctx context.Context, msg tx.Msg) (string, error)
+}
+
+// Config configures a miner.
+type Config struct {
+	Coordinator    string // base URL, e.g. http://127.0.0.1:8000
+	Key            minerproto.Signer
+	Chain          Chain
+	Sender         Sender
+	Runner         Runner
+	Models         []string    // empty: whatever the runner serves
+	PricePer1k     coin.Amount // per 1,000 output tokens
+	Stake          coin.Amount // locked at registration
+	Slots          int         // concurrent jobs (default 1)
+	GPU            string      // as registered on chain
+	GPUMemoryMB    uint64
+	Hardware       string // shown to the coordinator
+	HeartbeatEvery time.Duration
+	Logger         *slog.Logger
+	Version        string
+}
+
+// Miner is a running provider.
+type Miner struct {
+	cfg  Config
+	addr address.Address
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	running int
+	done    uint64
+	tokens  uint64
+	conn    bool
+}
+
+// New checks the configuration.
+func New(cfg Config) (*Miner, error) {
+	if cfg.Key == nil || cfg.Chain == nil || cfg.Sender == nil || cfg.Runner == nil || cfg.Coordinator == "" {
+		return nil, errors.New("miner: key, chain, sender, runner and coordinator are required")
+	}
+	if cfg.Slots <= 0 {
+		cfg.Slots = 1
+	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.GPU == "" {
+		cfg.GPU = "cpu"
+	}
+	return &Miner{cfg: cfg, addr: address.FromPubKey(cfg.Key.PublicKey()), log: cfg.Logger}, nil
+}
+
+// Address is the miner's chain address.
+func (m *Miner) Address() address.Address { return m.addr }
+
+// Status is a snapshot for dashboards.
+type Status struct {
+	Address   string `json:"address"`
+	Connected bool   `json:"connected"`
+	Running   int    `json:"running"`
+	JobsDone  uint64 `json:"jobs_done"`
+	TokensOut uint64 `json:"tokens_out"`
+}
+
+// Status returns the miner's counters.
+func (m *Miner) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Status{Address: m.addr.String(), Connected: m.conn, Running: m.running, JobsDone: m.done, TokensOut: m.tokens}
+}
+
+// Run registers (if needed), then serves the coordinator until ctx ends.
+func (m *Miner) Run(ctx context.Context) error {
+	models, err := m.models(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.EnsureRegistered(ctx, models); err != nil {
+		return err
+	}
+	go m.heartbeats(ctx)
+	backoff := 250 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := m.session(ctx, models)
+		if ctx.Err() != nil {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			backoff = 250 * time.Millisecond
+		}
+		m.log.Warn("coordinator session ended; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	return nil
+}
+
+// Models returns the models the miner offers: configured, or the runner's.
+func (m *Miner) Models(ctx context.Context) ([]string, error) { return m.models(ctx) }
+
+func (m *Miner) models(ctx context.Context) ([]string, error) {
+	if len(m.cfg.Models) > 0 {
+		return m.cfg.Models, nil
+	}
+	ms, err := m.cfg.Runner.Models(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("miner: %s backend models: %w", m.cfg.Runner.Name(), err)
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("miner: the %s backend serves no model", m.cfg.Runner.Name())
+	}
+	return ms, nil
+}
+
+// EnsureRegistered registers the miner with its stake, or updates its
+// capabilities if they changed, and waits until the chain shows them.
+func (m *Miner) EnsureRegistered(ctx context.Context, models []string) error {
+	caps := miners.Capabilities{Models: models, GPU: m.cfg.GPU, GPUMemoryMB: m.cfg.GPUMemoryMB, PricePer1k: m.cfg.PricePer1k}
+	cur, err := m.cfg.Chain.Miner(ctx, m.addr)
+	var msg tx.Msg
+	switch {
+	case err != nil && httpx.IsCode(err, "miner_not_found"):
+		if msg, err = miners.NewRegisterMsg(caps, m.cfg.Stake); err != nil {
+			return err
+		}
+		m.log.Info("registering miner", "address", m.addr.String(), "stake", m.cfg.Stake.String(), "models", models, "price_per_1k", m.cfg.PricePer1k.String())
+	case err != nil:
+		return fmt.Errorf("miner: chain: %w", err)
+	case cur.Status != "active":
+		return fmt.Errorf("miner: %s is unbonding until height %d; wait, then start again", m.addr, cur.UnbondAt)
+	case sameCaps(cur, caps):
+		return nil
+	default:
+		if msg, err = miners.NewUpdateMsg(caps); err != nil {
+			return err
+		}
+		m.log.Info("updating miner capabilities", "models", models, "price_per_1k", m.cfg.PricePer1k.String())
+	}
+	if _, err := m.cfg.Sender.Send(ctx, msg); err != nil {
+		return fmt.Errorf("miner: register: %w", err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		cur, err := m.cfg.Chain.Miner(ctx, m.addr)
+		if err == nil && cur.Status == "active" && sameCaps(cur, caps) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return errors.New("miner: registration not committed after 2 minutes")
+}
+
+func sameCaps(cur rpc.Miner, c miners.Capabilities) bool {
+	if cur.PricePer1k != c.PricePer1k || cur.GPU != c.GPU || cur.GPUMemoryMB != c.GPUMemoryMB || len(cur.Models) != len(c.Models) {
+		return false
+	}
+	for i := range c.Models {
+		if cur.Models[i] != c.Models[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Miner) heartbeats(ctx context.Context) {
+	t := time.NewTicker(m.cfg.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := m.cfg.Sender.Send(ctx, miners.NewHeartbeatMsg()); err != nil && ctx.Err() == nil {
+				m.log.Warn("heartbeat", "err", err)
+			}
+		}
+	}
+}
+
+func wsURL(base string) (string, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/") + "/v1/miners/connect")
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	}
+	return u.String(), nil
+}
+
+// session holds one coordinator session until it ends.
+func (m *Miner) session(ctx context.Context, models []string) error {
+	u, err := wsURL(m.cfg.Coordinator)
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	c, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: &http.Client{}})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("miner: connect %s: %w", u, err)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(16 << 20)
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+
+	var ch minerproto.Envelope
+	if err := wsjson.Read(sctx, c, &ch); err != nil || ch.Type != minerproto.TypeChallenge {
+		return fmt.Errorf("miner: expected a challenge: %v", err)
+	}
+	nonce, err := hex.DecodeString(ch.Nonce)
+	if err != nil {
+		return fmt.Errorf("miner: bad challenge nonce")
+	}
+	coord, err := address.Parse(ch.Coordinator)
+	if err != nil {
+		return fmt.Errorf("miner: bad coordinator address: %w", err)
+	}
+	hello := &minerproto.Hello{Models: models, Slots: m.cfg.Slots, Backend: m.cfg.Runner.Name(), Hardware: m.cfg.Hardware, Version: m.cfg.Version}
+	minerproto.SignHello(hello, m.cfg.Key, nonce, coord)
+	if err := wsjson.Write(sctx, c, minerproto.Envelope{Type: minerproto.TypeHello, Hello: hello}); err != nil {
+		return err
+	}
+	var w minerproto.Envelope
+	if err := wsjson.Read(sctx, c, &w); err != nil {
+		return fmt.Errorf("miner: handshake: %w", err)
+	}
+	if w.Type == minerproto.TypeError {
+		return fmt.Errorf("miner: coordinator refused the session: %s: %s", w.Code, w.Message)
+	}
+	if w.Type != minerproto.TypeWelcome {
+		return fmt.Errorf("miner: unexpected %q in handshake", w.Type)
+	}
+	m.setConnected(true)
+	defer m.setConnected(false)
+	m.log.Info("connected to coordinator", "coordinator", coord.String(), "chain", ch.ChainID, "models", models, "slots", m.cfg.Slots)
+
+	send := func(e minerproto.Envelope) error {
+		wctx, cancel := context.WithTimeout(sctx, 10*time.Second)
+		defer cancel()
+		return wsjson.Write(wctx, c, e)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer scancel() // running jobs end with the session: the coordinator gave them to others
+	for {
+		var e minerproto.Envelope
+		if err := wsjson.Read(sctx, c, &e); err != nil {
+			return fmt.Errorf("miner: session: %w", err)
+		}
+		if e.Type != minerproto.TypeJob || e.Job == nil {
+			continue
+		}
+		job := e.Job
+		if !m.take() {
+			_ = send(minerproto.Envelope{Type: minerproto.TypeReject, JobID: job.ID, Attempt: job.Attempt, Reason: "all slots busy"})
+			continue
+		}
+		if err := send(minerproto.Envelope{Type: minerproto.TypeAck, JobID: job.ID, Attempt: job.Attempt}); err != nil {
+			m.release(0)
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := m.runJob(sctx, job, send)
+			if err := send(out); err != nil {
+				m.log.Warn("result not delivered", "job", job.ID, "err", err)
+			}
+		}()
+	}
+}
+
+func (m *Miner) setConnected(v bool) {
+	m.mu.Lock()
+	m.conn = v
+	m.mu.Unlock()
+}
+
+func (m *Miner) take() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.running >= m.cfg.Slots {
+		return false
+	}
+	m.running++
+	return true
+}
+
+func (m *Miner) release(tokens int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.running--
+	if tokens >= 0 {
+		m.tokens += uint64(tokens)
+	}
+}
+
+// runJob runs job and returns the message that ends it: a result with a
+// signed receipt, or a failure.
+func (m *Miner) runJob(ctx context.Context, job *minerproto.Job, send func(minerproto.Envelope) error) minerproto.Envelope {
+	fail := func(err error, retryable bool) minerproto.Envelope {
+		m.release(-1)
+		m.log.Warn("job failed", "job", job.ID, "err", err)
+		return minerproto.Envelope{Type: minerproto.TypeFailed, JobID: job.ID, Attempt: job.Attempt, Message: err.Error(), Retryable: retryable}
+	}
+	price, err := coin.Parse(job.PricePer1k)
+	if err != nil {
+		return fail(fmt.Errorf("bad price %q", job.PricePer1k), false)
+	}
+	if price != m.cfg.PricePer1k {
+		return fail(fmt.Errorf("coordinator offers %s per 1k, this miner charges %s", price, m.cfg.PricePer1k), true)
+	}
+	id, err := hex.DecodeString(job.ID)
+	cust, cerr := address.Parse(job.Customer)
+	ph, perr := hex.DecodeString(job.PromptHash)
+	want := minerproto.PromptHash(job.Prompt, job.Messages)
+	if err != nil || len(id) != jobs.IDLen || cerr != nil || perr != nil || string(ph) != string(want[:]) {
+		return fail(errors.New("malformed job (id, customer or prompt hash)"), false)
+	}
+	start := time.Now()
+	seq := 0
+	out, err := m.cfg.Runner.Run(ctx, job, func(text string) error {
+		seq++
+		return send(minerproto.Envelope{Type: minerproto.TypeToken, JobID: job.ID, Attempt: job.Attempt, Seq: seq, Text: text})
+	})
+	if err != nil {
+		return fail(err, !errors.Is(err, ErrBadJob))
+	}
+	end := time.Now()
+	res := sha256.Sum256([]byte(out.Text))
+	r := jobs.Receipt{
+		JobID: id, ChainID: job.ChainID, Customer: cust[:], Model: job.Model, PromptHash: ph, ResultHash: res[:],
+		TokensIn: uint64(out.TokensIn), TokensOut: uint64(out.TokensOut), StartMs: start.UnixMilli(), EndMs: end.UnixMilli(),
+		Price: jobs.PriceFor(uint64(out.TokensOut), price),
+	}
+	r.SignWith(m.cfg.Key.PublicKey(), m.cfg.Key.Sign)
+	b, err := r.Encode()
+	if err != nil {
+		return fail(err, true)
+	}
+	m.release(out.TokensOut)
+	m.mu.Lock()
+	m.done++
+	m.mu.Unlock()
+	m.log.Info("job done", "job", job.ID, "tokens_out", out.TokensOut, "price", r.Price.String(), "took", end.Sub(start).Round(time.Millisecond))
+	return minerproto.Envelope{Type: minerproto.TypeResult, JobID: job.ID, Attempt: job.Attempt, Text: out.Text,
+		TokensIn: out.TokensIn, TokensOut: out.TokensOut, FinishReason: out.FinishReason, Receipt: b}
+}
