@@ -96,6 +96,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 	// Commands are registered here, one constructor per file.
 	root.AddCommand(
 		newVersionCmd(g),
+		newDevnetCmd(g),
 		newTransactionCmd(g),
 		newTransactionsCmd(g),
 		newBlockCmd(g),

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 )
@@ -35,7 +36,27 @@ func (a slogAdapter) log(lvl slog.Level, msg string, kv []any) {
 
 func (a slogAdapter) Debug(msg string, kv ...any) { a.log(slog.LevelDebug, msg, kv) }
 func (a slogAdapter) Info(msg string, kv ...any)  { a.log(a.level, msg, kv) }
-func (a slogAdapter) Error(msg string, kv ...any) { a.log(slog.LevelError, msg, kv) }
+func (a slogAdapter) Error(msg string, kv ...any) {
+	lvl := slog.LevelError
+	if shutdownNoise(msg, kv) {
+		lvl = slog.LevelDebug
+	}
+	a.log(lvl, msg, kv)
+}
+
+// shutdownNoise recognises what CometBFT logs as errors while it stops
+// normally (listeners closing under their accept loops).
+func shutdownNoise(msg string, kv []any) bool {
+	if strings.HasPrefix(msg, "Stopped accept routine") {
+		return true
+	}
+	for _, v := range kv {
+		if err, ok := v.(error); ok && strings.Contains(err.Error(), "use of closed network connection") {
+			return true
+		}
+	}
+	return false
+}
 func (a slogAdapter) With(kv ...any) cmtlog.Logger {
 	return slogAdapter{l: a.l.With(kv...), level: a.level, min: a.min}
 }

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/devnet"
+)
+
+// newLogger logs to stderr at the given level ("debug", "info", "warn", "error").
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level must be debug, info, warn or error, not %q", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func newDevnetCmd(g *Globals) *cobra.Command {
+	var cfg devnet.Config
+	var price, logLevel string
+	cmd := &cobra.Command{
+		Use:   "devnet",
+		Short: "Run the whole system in one process: chain, node API, wallet daemon, coordinator and a miner",
+		Long: `Starts a single-validator AITBC chain (about 2 s blocks) with a genesis-ops
+wallet funded in genesis, the node REST API (8006), CometBFT's RPC (26657),
+the wallet daemon (8002), the coordinator (8000) and miners on the built-in
+engine serving tolstoy-1m. All state lives under --home; stopping (Ctrl-C) and
+starting again continues the same chain, wallets and jobs. The genesis-ops
+password is a devnet default (123): never use a devnet home for real funds.`,
+		Example: `  aitbc devnet
+  aitbc devnet --home /tmp/devnet2 --rpc-listen 127.0.0.1:18006 --wallet-listen 127.0.0.1:18002 \
+      --coordinator-listen 127.0.0.1:18000 --p2p-listen tcp://127.0.0.1:18005 --comet-rpc-listen off`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			if cfg.MinerPrice, err = coin.Parse(price); err != nil {
+				return usagef("--miner-price: %v", err)
+			}
+			cfg.Home, cfg.Log = g.Home, log
+			if strings.ToLower(logLevel) == "debug" {
+				cfg.LogLevel = "info"
+			}
+			fmt.Fprintf(g.Stderr(), "starting devnet in %s ...\n", g.Home)
+			start := time.Now()
+			d, err := devnet.Start(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			d.Banner(g.Stdout())
+			fmt.Fprintf(g.Stderr(), "(ready in %s)\n", time.Since(start).Round(time.Millisecond))
+			select {
+			case <-cmd.Context().Done():
+				fmt.Fprintln(g.Stderr(), "stopping devnet ...")
+				return nil
+			case err := <-d.Errors():
+				return err
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ChainID, "chain-id", "aitbc-devnet", "chain id of a new devnet")
+	f.DurationVar(&cfg.BlockTime, "block-time", 2*time.Second, "time between blocks")
+	f.StringVar(&cfg.GenesisPassword, "genesis-password", "123", "password of the devnet's wallets (genesis-ops, coordinator, miners)")
+	f.StringVar(&cfg.RPCListen, "rpc-listen", "127.0.0.1:8006", "node REST API address")
+	f.StringVar(&cfg.CometRPCListen, "comet-rpc-listen", "tcp://127.0.0.1:26657", "CometBFT RPC address (off to disable)")
+	f.StringVar(&cfg.P2PListen, "p2p-listen", "tcp://127.0.0.1:8005", "chain P2P address")
+	f.StringVar(&cfg.WalletListen, "wallet-listen", "127.0.0.1:8002", "wallet daemon address")
+	f.StringVar(&cfg.CoordinatorListen, "coordinator-listen", "127.0.0.1:8000", "coordinator API address")
+	f.IntVar(&cfg.Miners, "miners", 1, "miners on the built-in engine (0 or less: none)")
+	f.IntVar(&cfg.MinerSlots, "miner-slots", 2, "concurrent jobs per miner")
+	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")
+	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if cfg.Miners <= 0 {
+			cfg.Miners = -1
+		}
+		return nil
+	}
+	return cmd
+}
