@@ -1,0 +1,299 @@
+package backend_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/engine/gguf"
+	"github.com/aitbc/aitbc/internal/miner/backend"
+)
+
+// tolstoyItWas is what tolstoy-1m writes greedily after "It was": the
+// start of the reference output in models/tolstoy-1m/README.md, produced
+// by llama2.c's run.c.
+const tolstoyItWas = ` awkward of the French.` + "\n" + ` "Well, you'll go to the Emperor," said the officer`
+
+func tolstoyReq(max int) backend.Request {
+	return backend.Request{Model: engine.DefaultModel, Prompt: "It was", MaxTokens: max}
+}
+
+func TestBuiltinGreedyMatchesReferenceAndCountsTokens(t *testing.T) {
+	b := backend.NewBuiltin("", backend.BuiltinOptions{})
+	defer b.Close()
+	got, res, err := collect(t, b, tolstoyReq(40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text == "" || !strings.HasPrefix(tolstoyItWas, res.Text) && !strings.HasPrefix(res.Text, tolstoyItWas) {
+		t.Fatalf("text %q, want the reference %q", res.Text, tolstoyItWas)
+	}
+	if res.TokensOut != len(got) || res.TokensOut != 40 {
+		t.Fatalf("%d callbacks, TokensOut %d, want 40 of each", len(got), res.TokensOut)
+	}
+	if strings.Join(got, "") != res.Text {
+		t.Fatal("Text differs from the streamed pieces")
+	}
+	if res.TokensIn != 3 || res.FinishReason != "length" || res.Backend != "builtin" || res.UsageEstimated {
+		t.Fatalf("result %+v (prompt ids 1 689 318)", res)
+	}
+}
+
+func TestBuiltinSeedIsDeterministic(t *testing.T) {
+	b := backend.NewBuiltin("", backend.BuiltinOptions{})
+	defer b.Close()
+	run := func(seed uint64) string {
+		req := tolstoyReq(30)
+		req.Temperature, req.TopP, req.Seed = 1.0, 0.9, seed
+		_, res, err := collect(t, b, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Text
+	}
+	a := run(42)
+	if a == "" || run(42) != a {
+		t.Fatal("the same seed gave different text")
+	}
+	differs := false
+	for seed := uint64(1); seed <= 5 && !differs; seed++ {
+		differs = run(seed) != a
+	}
+	if !differs {
+		t.Fatal("six seeds gave the same sampled text")
+	}
+}
+
+func TestBuiltinStopSequence(t *testing.T) {
+	b := backend.NewBuiltin("", backend.BuiltinOptions{})
+	defer b.Close()
+	req := tolstoyReq(40)
+	req.Stop = []string{"Emperor", "French"}
+	got, res, err := collect(t, b, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != " awkward of the " || strings.Join(got, "") != res.Text || res.FinishReason != "stop" {
+		t.Fatalf("streamed %q, result %+v", got, res)
+	}
+	if res.TokensOut < 4 || res.TokensOut >= 40 {
+		t.Fatalf("TokensOut %d: the tokens up to the stop sequence", res.TokensOut)
+	}
+}
+
+func TestBuiltinClampsMaxTokensToContext(t *testing.T) {
+	b := backend.NewBuiltin("", backend.BuiltinOptions{})
+	defer b.Close()
+	res, err := b.Generate(context.Background(), tolstoyReq(100000), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TokensIn+res.TokensOut > 256 || res.TokensOut == 0 {
+		t.Fatalf("%+v: beyond tolstoy-1m's 256-token context", res)
+	}
+	long := backend.Request{Model: engine.DefaultModel, Prompt: strings.Repeat("Natasha ", 300), MaxTokens: 5}
+	if _, err := b.Generate(context.Background(), long, nil); !errors.Is(err, backend.ErrInvalidRequest) {
+		t.Fatalf("a prompt longer than the context: %v", err)
+	}
+}
+
+func TestBuiltinChatMessagesAreFlattened(t *testing.T) {
+	b := backend.NewBuiltin("", backend.BuiltinOptions{})
+	defer b.Close()
+	msgs := []backend.ChatMessage{{Role: "user", Content: "Who is Natasha?"}}
+	chat, err := b.Generate(context.Background(), backend.Request{Model: engine.DefaultModel, Messages: msgs, MaxTokens: 12}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat, err := b.Generate(context.Background(), backend.Request{Model: engine.DefaultModel, Prompt: "user: Who is Natasha?\nassistant:", MaxTokens: 12}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chat.Text == "" || chat != flat {
+		t.Fatalf("chat %+v, flattened prompt %+v", chat, flat)
+	}
+}
+
+func TestBuiltinUnknownModel(t *testing.T) {
+	b := backend.NewBuiltin(t.TempDir(), backend.BuiltinOptions{})
+	defer b.Close()
+	for _, name := range []string{"llama3:8b", "../../etc/passwd", "."} {
+		req := tolstoyReq(5)
+		req.Model = name
+		if _, err := b.Generate(context.Background(), req, nil); !errors.Is(err, backend.ErrUnknownModel) {
+			t.Fatalf("%q: %v", name, err)
+		}
+	}
+}
+
+func TestBuiltinCancelFromCallback(t *testing.T) {
+	b := backend.NewBuiltin("", backend.BuiltinOptions{})
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	res, err := b.Generate(ctx, tolstoyReq(100), func(string) error {
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || res.FinishReason != "canceled" || res.TokensOut != 3 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	stop := errors.New("client gone")
+	res, err = b.Generate(context.Background(), tolstoyReq(100), func(string) error { return stop })
+	if !errors.Is(err, stop) || res.FinishReason != "canceled" || res.TokensOut != 1 || res.Text == "" {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}
+
+// writeGGUF exports tolstoy-1m as <home>/models/<name>/model.gguf, or as
+// <home>/models/<name>.gguf when flat.
+func writeGGUF(t *testing.T, home, name string, flat bool) {
+	t.Helper()
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(home, "models", name, "model.gguf")
+	if flat {
+		path = filepath.Join(home, "models", name+".gguf")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := m.WriteGGUF(f, gguf.F32); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBuiltinServesModelsUnderHome(t *testing.T) {
+	home := t.TempDir()
+	writeGGUF(t, home, "tolstoy-gguf", false)
+	writeGGUF(t, home, "flat", true)
+	os.MkdirAll(filepath.Join(home, "models", "empty-dir"), 0o755)
+	b := backend.NewBuiltin(home, backend.BuiltinOptions{MaxLoaded: 1})
+	defer b.Close()
+
+	ms, err := b.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.Name)
+	}
+	if strings.Join(names, ",") != "tolstoy-1m,flat,tolstoy-gguf" {
+		t.Fatalf("models %v", names)
+	}
+	if d := ms[0]; d.ContextLength != 256 || d.Format != "llama2c" || d.ParameterSize != "984K" || d.Quantization != "F32" || d.SizeBytes == 0 {
+		t.Fatalf("embedded model %+v", d)
+	}
+	if d := ms[2]; d.Format != "gguf" || d.SizeBytes == 0 {
+		t.Fatalf("unloaded GGUF model %+v", d)
+	}
+
+	// The F32 GGUF export computes exactly what the embedded model does.
+	// MaxLoaded 1 makes the models evict each other as the jobs alternate.
+	want, err := b.Generate(context.Background(), tolstoyReq(20), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tolstoy-gguf", "flat", engine.DefaultModel, "tolstoy-gguf"} {
+		req := tolstoyReq(20)
+		req.Model = name
+		got, err := b.Generate(context.Background(), req, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.Text != want.Text || got.TokensOut != want.TokensOut {
+			t.Fatalf("%s: %q, embedded model: %q", name, got.Text, want.Text)
+		}
+	}
+
+	// Once loaded, a model's details are known (with MaxLoaded 1 above,
+	// listing loads the embedded model and evicts it again).
+	b2 := backend.NewBuiltin(home, backend.BuiltinOptions{})
+	defer b2.Close()
+	req := tolstoyReq(1)
+	req.Model = "tolstoy-gguf"
+	if _, err := b2.Generate(context.Background(), req, nil); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ = b2.Models(context.Background())
+	if d := ms[2]; d.ContextLength != 256 || d.Format != "gguf" || d.ParameterSize != "984K" {
+		t.Fatalf("loaded GGUF model %+v", d)
+	}
+}
+
+func TestBuiltinConcurrentJobs(t *testing.T) {
+	home := t.TempDir()
+	writeGGUF(t, home, "copy", false)
+	b := backend.NewBuiltin(home, backend.BuiltinOptions{Threads: 1, MaxLoaded: 1})
+	defer b.Close()
+	want, err := b.Generate(context.Background(), tolstoyReq(16), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := tolstoyReq(16)
+			if i%2 == 1 {
+				req.Model = "copy"
+			}
+			res, err := b.Generate(context.Background(), req, nil)
+			if err == nil && res.Text != want.Text {
+				err = errors.New("different text: " + res.Text)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBuiltinCustomOpen(t *testing.T) {
+	b := backend.NewBuiltin("", backend.BuiltinOptions{
+		List: func() ([]string, error) { return []string{"alias"}, nil },
+		Open: func(name string) (*engine.Model, error) {
+			if name != "alias" {
+				return nil, engine.ErrUnknownModel
+			}
+			return engine.LoadDefault()
+		},
+	})
+	defer b.Close()
+	ms, err := b.Models(context.Background())
+	if err != nil || len(ms) != 1 || ms[0].Name != "alias" {
+		t.Fatalf("%+v, %v", ms, err)
+	}
+	req := tolstoyReq(5)
+	req.Model = "alias"
+	if res, err := b.Generate(context.Background(), req, nil); err != nil || res.TokensOut != 5 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	req.Model = "other"
+	if _, err := b.Generate(context.Background(), req, nil); !errors.Is(err, backend.ErrUnknownModel) {
+		t.Fatal(err)
+	}
+}
