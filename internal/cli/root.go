@@ -24,6 +24,8 @@ type Globals struct {
 	Output    string // "text" or "json" (AITBC_OUTPUT)
 	Node      string // node REST RPC base URL (AITBC_NODE)
 	WalletURL string // wallet daemon base URL (AITBC_WALLET_URL)
+	Coord     string // coordinator base URL (AITBC_COORDINATOR)
+	APIKey    string // coordinator API key (AITBC_API_KEY)
 
 	stdout io.Writer
 	stderr io.Writer
@@ -92,11 +94,22 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.Node, "node", "http://127.0.0.1:8006", "node REST RPC URL")
 	pf.StringVar(&g.WalletURL, "wallet-url", "http://127.0.0.1:8002", "wallet daemon URL")
+	pf.StringVar(&g.Coord, "coordinator", "http://127.0.0.1:8000", "coordinator URL")
+	pf.StringVar(&g.APIKey, "api-key", "", "coordinator API key (default: the devnet's, from <home>/coordinator/api-key)")
 
 	// Commands are registered here, one constructor per file.
 	root.AddCommand(
 		newVersionCmd(g),
 		newDevnetCmd(g),
+		newSubmitCmd(g),
+		newStatusCmd(g),
+		newResultsCmd(g, "results [job-id]"),
+		newResultsCmd(g, "ai-results"),
+		newReceiptsCmd(g),
+		newReceiptCmd(g),
+		newAISubmitCmd(g),
+		newAIStatusCmd(g),
+		newDepositCmd(g),
 		newTransactionCmd(g),
 		newTransactionsCmd(g),
 		newBlockCmd(g),
@@ -109,6 +122,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newWalletCmd(g),
 		newNodeCmd(g),
 		newTestnetCmd(g),
+		newModelCmd(g),
 	)
 	return root
 }

@@ -31,6 +31,7 @@ type walletBackend interface {
 	BalanceOf(ctx context.Context, addr address.Address) (walletd.Balance, error)
 	Send(ctx context.Context, name, password string, to address.Address, amount, fee coin.Amount) (walletd.Submitted, error)
 	SignAndSubmit(ctx context.Context, name, password string, msg tx.Msg, fee coin.Amount) (walletd.Submitted, error)
+	SignMessage(ctx context.Context, name, password, domain string, payload []byte) (walletd.Signature, error)
 }
 
 var (

@@ -135,6 +135,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/wallets/{name}/lock", s.lock)
 	m.HandleFunc("POST /api/v1/wallets/{name}/send", s.send)
 	m.HandleFunc("POST /api/v1/wallets/{name}/submit", s.submit)
+	m.HandleFunc("POST /api/v1/wallets/{name}/sign-message", s.signMessage)
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)

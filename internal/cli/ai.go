@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/minerproto"
+)
+
+// tenantKeyFile is where ai-submit keeps a wallet's API key with a coordinator.
+func tenantKeyFile(home string, coord address.Address, wallet string) string {
+	return filepath.Join(home, "tenants", coord.String(), wallet+".key")
+}
+
+func savedTenantKeys(home string) []string {
+	files, _ := filepath.Glob(filepath.Join(home, "tenants", "*", "*.key"))
+	var keys []string
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			keys = append(keys, strings.TrimSpace(string(b)))
+		}
+	}
+	return keys
+}
+
+// tenantFor returns a coordinator client authenticated as wallet: a saved
+// key, or a new one obtained by signing the coordinator's registration
+// message with the wallet (through the daemon when it is unlocked there).
+func (g *Globals) tenantFor(ctx context.Context, w *walletConn, wallet, password string) (*coordinator.Client, coordinator.Health, error) {
+	c := coordinator.NewClient(g.Coord, "")
+	h, err := c.Health(ctx)
+	if err != nil {
+		return nil, h, err
+	}
+	coord, err := address.Parse(h.Coordinator)
+	if err != nil {
+		return nil, h, err
+	}
+	file := tenantKeyFile(g.Home, coord, wallet)
+	if b, err := os.ReadFile(file); err == nil {
+		c.APIKey = strings.TrimSpace(string(b))
+		if _, err := c.Jobs(ctx, 1); err == nil {
+			return c, h, nil
+		}
+	}
+	info, err := w.Get(ctx, wallet)
+	if err != nil {
+		return nil, h, err
+	}
+	ts := time.Now().Unix()
+	payload := append(append(coord[:], info.Address[:]...), binary.BigEndian.AppendUint64(nil, uint64(ts))...)
+	sig, err := w.SignMessage(ctx, wallet, password, coordinator.TenantDomain, payload)
+	if err != nil {
+		return nil, h, w.explain(g, wallet, err)
+	}
+	key, err := c.Register(ctx, coordinator.RegisterRequest{Name: wallet, Address: info.Address, PubKey: sig.PubKey, Timestamp: ts, Signature: sig.Signature})
+	if err != nil {
+		return nil, h, err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, h, err
+	}
+	if err := os.WriteFile(file, []byte(key), 0o600); err != nil {
+		return nil, h, err
+	}
+	c.APIKey = key
+	return c, h, nil
+}
+
+func newAISubmitCmd(g *Globals) *cobra.Command {
+	var wallet, typ, prompt, model, payment, password, serviceID string
+	var maxTokens int
+	var temperature float32
+	var ttl time.Duration
+	var wait bool
+	ignored := map[string]*string{}
+	cmd := &cobra.Command{
+		Use:   "ai-submit",
+		Short: "Submit an AI job paid from a wallet: the payment is locked in escrow on chain",
+		Long: `Locks --payment in escrow on chain from --wallet (a jobs/create transaction
+naming the coordinator), waits for the block, then hands the job to the
+coordinator, which runs it on a miner and settles it: the miner is paid its
+price for the tokens produced, a 10% fee is burned, the rest comes back. If no
+miner finishes by the TTL the whole payment comes back.
+
+The wallet signs with --password, AITBC_PASSWORD, or its key unlocked in the
+wallet daemon (aitbc wallet unlock). The first job with a coordinator also
+registers the wallet there (a signed message) and keeps the API key under
+<home>/tenants/.`,
+		Example: `  aitbc wallet unlock --name customer-1
+  aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120
+  aitbc ai-status --job-id <id>
+  aitbc ai-results --job-id <id>`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			switch {
+			case wallet == "":
+				return usagef("--wallet is required")
+			case typ != "inference":
+				return fmt.Errorf("--type %s: only inference jobs run today; training and GPU rental come with the marketplace", typ)
+			case strings.TrimSpace(prompt) == "":
+				return usagef("--prompt is required")
+			}
+			for name, v := range ignored {
+				if *v != "" {
+					fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet\n", name)
+				}
+			}
+			pay, err := coin.Parse(payment)
+			if err != nil || pay == 0 {
+				return usagef("--payment must be a positive amount of AITBC, not %q", payment)
+			}
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			pw, err := g.signingPassword(ctx, w, wallet, password)
+			if err != nil {
+				return err
+			}
+			c, h, err := g.tenantFor(ctx, w, wallet, pw)
+			if err != nil {
+				return err
+			}
+			coord, _ := address.Parse(h.Coordinator)
+			id := make([]byte, jobs.IDLen)
+			_, _ = rand.Read(id)
+			ph := minerproto.PromptHash(prompt, nil)
+			msg, err := tx.NewMsg(jobs.TypeCreate, jobs.MsgCreate{
+				Spec:        jobs.Spec{ID: id, Model: model, PromptHash: ph[:], MaxTokens: uint64(maxTokens), MaxPrice: pay, TTLSeconds: int64(ttl / time.Second)},
+				Coordinator: coord[:],
+			})
+			if err != nil {
+				return err
+			}
+			sub, err := w.SignAndSubmit(ctx, wallet, pw, msg, 0)
+			if err != nil {
+				return w.explain(g, wallet, err)
+			}
+			if !g.JSON() {
+				fmt.Fprintf(g.Stderr(), "escrow of %s AITBC: %s, waiting for the block...\n", pay, sub.TxHash)
+			}
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			res, err := g.node().WaitTx(wctx, sub.TxHash, 200*time.Millisecond)
+			if err != nil {
+				return err
+			}
+			if res.Status != "committed" {
+				return fmt.Errorf("escrow transaction %s failed: %s", sub.TxHash, res.Error)
+			}
+			t := temperature
+			job, err := c.Submit(ctx, coordinator.JobRequest{ID: hex.EncodeToString(id), Model: model, Prompt: prompt, MaxTokens: maxTokens,
+				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID})
+			if err != nil {
+				return fmt.Errorf("%w (the escrow is refunded when its TTL passes)", err)
+			}
+			if wait {
+				return followJob(ctx, g, c, job.JobID, !g.JSON())
+			}
+			return g.Print(job, func(w io.Writer) {
+				fmt.Fprintf(w, "AI job submitted. Job ID: %s\n", job.JobID)
+				fmt.Fprintf(w, "  escrow %s AITBC locked by %s; follow with: aitbc ai-status --job-id %s\n", pay, sub.TxHash, job.JobID)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&wallet, "wallet", "", "wallet that pays (required)")
+	f.StringVar(&typ, "type", "inference", "job type: inference")
+	f.StringVar(&prompt, "prompt", "", "the prompt (required)")
+	f.StringVar(&model, "model", "tolstoy-1m", "model to run")
+	f.StringVar(&payment, "payment", "", "AITBC locked in escrow: the most the job may cost, fee included (required)")
+	f.StringVar(&password, "password", "", "wallet password (default: AITBC_PASSWORD, a prompt, or the daemon's unlocked key)")
+	f.StringVar(&serviceID, "service-id", "", "marketplace service the job runs under (recorded with the job)")
+	f.IntVar(&maxTokens, "max-tokens", 128, "tokens to generate at most")
+	f.Float32Var(&temperature, "temperature", 0.8, "sampling temperature, 0 for greedy")
+	secondsFlag(f, &ttl, "ttl", 900*time.Second, "time to live: the escrow returns in full if the job is not done by then")
+	f.BoolVar(&wait, "wait", false, "stream the text and wait for settlement")
+	for _, name := range []string{"dataset", "gpu-allocated", "memory", "resolution", "batch-size", "input-data"} {
+		v := new(string)
+		ignored[name] = v
+		f.StringVar(v, name, "", "accepted for the seed scripts; no effect on inference jobs yet")
+	}
+	return cmd
+}
+
+func newAIStatusCmd(g *Globals) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use:   "ai-status",
+		Short: "Show an AI job's status (queued / running on miner M / completed / settled / expired and refunded)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if id == "" {
+				return usagef("--job-id is required")
+			}
+			c, err := g.jobClient(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			v, err := c.Status(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			return g.Print(v, func(w io.Writer) { printJob(w, v) })
+		},
+	}
+	cmd.Flags().StringVar(&id, "job-id", "", "job id")
+	return cmd
+}
+
+func newDepositCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deposit",
+		Short: "Prepay a coordinator: jobs submitted with your API key are paid from the deposit",
+	}
+	var wallet, amount, password string
+	move := func(use, short, typ string) *cobra.Command {
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				ctx := cmd.Context()
+				amt, err := coin.Parse(amount)
+				if err != nil || amt == 0 {
+					return usagef("--amount must be a positive amount of AITBC, not %q", amount)
+				}
+				if wallet == "" {
+					return usagef("--wallet is required")
+				}
+				h, err := coordinator.NewClient(g.Coord, "").Health(ctx)
+				if err != nil {
+					return err
+				}
+				coord, _ := address.Parse(h.Coordinator)
+				w, err := g.wallets(ctx)
+				if err != nil {
+					return err
+				}
+				pw, err := g.signingPassword(ctx, w, wallet, password)
+				if err != nil {
+					return err
+				}
+				msg, _ := tx.NewMsg(typ, jobs.MsgDeposit{Coordinator: coord[:], Amount: amt})
+				sub, err := w.SignAndSubmit(ctx, wallet, pw, msg, 0)
+				if err != nil {
+					return w.explain(g, wallet, err)
+				}
+				return g.Print(sub, func(w io.Writer) { fmt.Fprintln(w, sub.TxHash) })
+			},
+		}
+		c.Flags().StringVar(&wallet, "wallet", "", "wallet (required)")
+		c.Flags().StringVar(&amount, "amount", "", "AITBC (required)")
+		c.Flags().StringVar(&password, "password", "", "wallet password")
+		return c
+	}
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show a wallet's deposit with the coordinator",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if wallet == "" {
+				return usagef("--wallet is required")
+			}
+			h, err := coordinator.NewClient(g.Coord, "").Health(ctx)
+			if err != nil {
+				return err
+			}
+			coord, _ := address.Parse(h.Coordinator)
+			a, err := g.walletAddress(ctx, wallet)
+			if err != nil {
+				return err
+			}
+			d, err := g.node().Deposit(ctx, a, coord)
+			if err != nil {
+				return err
+			}
+			return g.Print(d, func(w io.Writer) {
+				fmt.Fprintf(w, "%s: %s AITBC deposited with coordinator %s\n", wallet, d.Amount, coord)
+			})
+		},
+	}
+	show.Flags().StringVar(&wallet, "wallet", "", "wallet (required)")
+	cmd.AddCommand(move("add", "Move AITBC from a wallet into its deposit with the coordinator", jobs.TypeDeposit),
+		move("withdraw", "Move AITBC from the deposit back to the wallet", jobs.TypeWithdraw), show)
+	return cmd
+}

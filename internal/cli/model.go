@@ -1,0 +1,294 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/spf13/cobra"
+)
+
+// newModelCmd is `aitbc model`: the built-in inference engine's models.
+func newModelCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "List, import, run and benchmark models of the built-in inference engine",
+		Long: "The built-in engine runs LLaMA-architecture models in pure Go: llama2.c checkpoints and\n" +
+			"GGUF files (F32, F16, Q8_0). tolstoy-1m is embedded in the binary; imported models live\n" +
+			"under <home>/models/<name>/.",
+	}
+	cmd.AddCommand(newModelListCmd(g), newModelRunCmd(g), newModelImportCmd(g), newModelBenchCmd(g))
+	return cmd
+}
+
+func newModelListCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the models known to this machine",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			list, err := engine.NewRegistry(g.Home).List()
+			if err != nil {
+				return err
+			}
+			return g.Print(list, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tFORMAT\tTYPE\tPARAMS\tSIZE\tCONTEXT\tSOURCE")
+				for _, m := range list {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.Name, m.Format, m.TensorType,
+						humanCount(m.Params), humanBytes(m.Size), m.Config.SeqLen, m.Source)
+				}
+				tw.Flush()
+			})
+		},
+	}
+}
+
+// runOutput is the JSON result of `aitbc model run`.
+type runOutput struct {
+	Model        string            `json:"model"`
+	Prompt       string            `json:"prompt"`
+	Text         string            `json:"text"`
+	PromptTokens []int             `json:"prompt_tokens"`
+	Tokens       []int             `json:"tokens"`
+	Stop         engine.StopReason `json:"stop"`
+	Temperature  float32           `json:"temperature"`
+	TopP         float32           `json:"top_p"`
+	Seed         uint64            `json:"seed"`
+	Threads      int               `json:"threads"`
+	Timings      runTimings        `json:"timings"`
+}
+
+type runTimings struct {
+	LoadMS          float64 `json:"load_ms"`
+	PromptMS        float64 `json:"prompt_ms"`
+	GenerateMS      float64 `json:"generate_ms"`
+	TotalMS         float64 `json:"total_ms"`
+	TokensPerSecond float64 `json:"tokens_per_second"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func newModelRunCmd(g *Globals) *cobra.Command {
+	var (
+		model       string
+		prompt      string
+		maxTokens   int
+		temperature float32
+		topP        float32
+		seed        uint64
+		threads     int
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Generate text, streaming it as it is produced",
+		Long: "Generate text from a prompt. In text mode the prompt and the generated text are written\n" +
+			"to stdout as tokens are produced and statistics to stderr; with --output json one object\n" +
+			"is printed at the end. --temperature 0 is greedy (deterministic); otherwise --seed fixes\n" +
+			"the output (0 picks a seed from the clock and reports it).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !(topP > 0 && topP <= 1) {
+				return fmt.Errorf("%w: --top-p %v must be more than 0 and at most 1", engine.ErrTopP, topP)
+			}
+			if seed == 0 {
+				seed = uint64(time.Now().UnixNano()) | 1
+			}
+			loadStart := time.Now()
+			m, err := engine.Resolve(g.Home, model)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			load := time.Since(loadStart)
+			if !cmd.Flags().Changed("max-tokens") {
+				maxTokens = 256
+				room := m.Config().SeqLen - len(m.Tokenizer().Encode(prompt, true))
+				maxTokens = max(min(maxTokens, room), 1)
+			}
+			req := engine.GenerateRequest{Prompt: prompt, MaxTokens: maxTokens, Temperature: temperature, TopP: topP, Seed: seed, Threads: threads}
+			var onToken func(engine.Token) error
+			out := g.Stdout()
+			printed := false // the prompt is echoed once the request is known to be valid
+			if !g.JSON() {
+				onToken = func(t engine.Token) error {
+					if !printed {
+						fmt.Fprint(out, prompt)
+						printed = true
+					}
+					_, err := io.WriteString(out, t.Text)
+					return err
+				}
+			}
+			res, err := m.Generate(cmd.Context(), req, onToken)
+			if !g.JSON() && (printed || err == nil) {
+				if !printed {
+					fmt.Fprint(out, prompt)
+				}
+				fmt.Fprintln(out)
+			}
+			if err != nil {
+				return err
+			}
+			if threads == 0 {
+				threads = runtime.GOMAXPROCS(0)
+			}
+			o := runOutput{
+				Model: m.Name(), Prompt: prompt, Text: res.Text, PromptTokens: res.PromptTokens, Tokens: res.Tokens,
+				Stop: res.Stop, Temperature: temperature, TopP: topP, Seed: seed, Threads: threads,
+				Timings: runTimings{LoadMS: ms(load), PromptMS: ms(res.Timings.Prompt), GenerateMS: ms(res.Timings.Generate),
+					TotalMS: ms(res.Timings.Total), TokensPerSecond: res.Timings.TokensPerSecond},
+			}
+			if g.JSON() {
+				return g.Print(o, nil)
+			}
+			fmt.Fprintf(g.Stderr(), "[%s: %d prompt + %d generated tokens, stop %s, %.0f tok/s, seed %d, %d threads]\n",
+				o.Model, len(o.PromptTokens), len(o.Tokens), o.Stop, o.Timings.TokensPerSecond, seed, threads)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&model, "model", engine.DefaultModel, "model name (see `aitbc model list`) or path of a model file")
+	f.StringVar(&prompt, "prompt", "", "prompt text")
+	f.IntVar(&maxTokens, "max-tokens", 256, "tokens to generate at most (default 256, capped by the context)")
+	f.Float32Var(&temperature, "temperature", 0.8, "sampling temperature, 0 (greedy) to 2")
+	f.Float32Var(&topP, "top-p", 0.9, "nucleus sampling threshold, in (0, 1]; 1 turns it off")
+	f.Uint64Var(&seed, "seed", 0, "random seed (0: from the clock)")
+	f.IntVar(&threads, "threads", 0, "threads per matrix product (0: all CPUs)")
+	return cmd
+}
+
+func newModelImportCmd(g *Globals) *cobra.Command {
+	var opts engine.ImportOptions
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Validate a llama2.c checkpoint or GGUF file and copy it into the model registry",
+		Long: "Import a model into <home>/models/<name>/. A llama2.c checkpoint needs --tokenizer (or a\n" +
+			"tokenizer.bin next to it); a GGUF file (e.g. one Ollama pulled) carries its tokenizer.\n" +
+			"The file is fully loaded before it is copied, so a corrupt file is refused.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("model import takes one FILE, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mi, err := engine.NewRegistry(g.Home).Import(args[0], opts)
+			if err != nil {
+				return err
+			}
+			return g.Print(mi, func(w io.Writer) {
+				fmt.Fprintf(w, "imported %s (%s %s, %s parameters, %s, context %d) into %s\n",
+					mi.Name, mi.Format, mi.TensorType, humanCount(mi.Params), humanBytes(mi.Size), mi.Config.SeqLen, mi.Path)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Tokenizer, "tokenizer", "", "tokenizer.bin of a llama2.c checkpoint")
+	f.StringVar(&opts.Name, "name", "", "registry name (default: from the file name)")
+	f.BoolVar(&opts.Force, "force", false, "replace an imported model of the same name")
+	return cmd
+}
+
+// benchOutput is the JSON result of `aitbc model bench`.
+type benchOutput struct {
+	Model   string               `json:"model"`
+	Format  string               `json:"format"`
+	Params  int64                `json:"params"`
+	Method  string               `json:"method"`
+	CPU     string               `json:"cpus"`
+	Results []engine.BenchResult `json:"results"`
+}
+
+func newModelBenchCmd(g *Globals) *cobra.Command {
+	var (
+		model   string
+		opts    engine.BenchOptions
+		threads int
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure generation speed with one thread and with all of them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := engine.Resolve(g.Home, model)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			if threads <= 0 {
+				threads = runtime.GOMAXPROCS(0)
+			}
+			counts := []int{1}
+			if threads > 1 {
+				counts = append(counts, threads)
+			}
+			o := benchOutput{Model: m.Name(), Format: string(m.Format()) + " " + m.TensorType(), Params: m.Config().Params(),
+				CPU: fmt.Sprintf("%d CPUs, GOMAXPROCS %d, %s/%s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)}
+			for _, n := range counts {
+				opts.Threads = n
+				r, err := m.Bench(cmd.Context(), opts)
+				if err != nil {
+					return err
+				}
+				o.Results = append(o.Results, r)
+			}
+			r0 := o.Results[0]
+			o.Method = fmt.Sprintf("greedy decoding from BOS for %d positions (full forward pass and argmax at each, no early stop); "+
+				"1 warm-up and %d timed repetitions per thread count; tok/s = positions / wall-clock time of a repetition, "+
+				"median and best of the repetitions", r0.Tokens, r0.Reps)
+			return g.Print(o, func(w io.Writer) {
+				c := m.Config()
+				fmt.Fprintf(w, "model   %s (%s, %s parameters, dim %d, %d layers, context %d)\n",
+					o.Model, o.Format, humanCount(o.Params), c.Dim, c.Layers, c.SeqLen)
+				fmt.Fprintf(w, "machine %s\n", o.CPU)
+				fmt.Fprintf(w, "method  %s\n\n", o.Method)
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "THREADS\tTOK/S (MEDIAN)\tBEST\tWALL\tSPEED-UP")
+				for _, r := range o.Results {
+					fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%.2fx\n", r.Threads, r.TokensPerSecond, r.Best,
+						r.Wall.Round(time.Millisecond), r.TokensPerSecond/r0.TokensPerSecond)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&model, "model", engine.DefaultModel, "model name or path")
+	f.IntVar(&opts.Tokens, "tokens", 0, "positions per repetition (0: min(256, context))")
+	f.IntVar(&opts.Reps, "reps", 5, "timed repetitions per thread count")
+	f.IntVar(&threads, "threads", 0, "thread count of the multi-threaded run (0: all CPUs)")
+	return cmd
+}
+
+// humanCount writes 984192 as 984.2K.
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+// humanBytes writes 3969564 as 3.8 MiB.
+func humanBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", f), ".0") + " " + units[i]
+}

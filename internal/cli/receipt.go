@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/coordinator"
+)
+
+// ReceiptCheck is what `receipt verify` established.
+type ReceiptCheck struct {
+	Hash      string `json:"hash"`
+	JobID     string `json:"job_id"`
+	Miner     string `json:"miner"`
+	Signature bool   `json:"signature_valid"`
+	FieldsOK  bool   `json:"json_matches_signed_bytes"`
+	ResultOK  *bool  `json:"result_matches_hash,omitempty"`
+	Anchored  *bool  `json:"anchored_on_chain,omitempty"`
+	Height    int64  `json:"settled_height,omitempty"`
+	KeySource string `json:"key_source"`
+}
+
+// ErrReceiptBad is returned when a receipt fails any check.
+var ErrReceiptBad = errors.New("receipt verification failed")
+
+func newReceiptCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "receipt", Short: "Work with signed job receipts"}
+	var file, pubkey string
+	var offline bool
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify a receipt: signature, hashes, and that its settlement is anchored on chain",
+		Long: `Reads a receipt saved as JSON: the output of 'aitbc ai-results --output json'
+(a job with its result and receipt) or a single receipt from 'aitbc receipts
+--output json'. It checks the miner's ed25519 signature over the receipt's
+canonical bytes, that the JSON fields say what the signed bytes say, and, when
+the file carries the result text, that its SHA-256 is the receipt's result
+hash. The miner's key comes from the chain's miner registry, or from --pubkey
+to work offline; unless --offline, it also checks that the receipt's hash is
+anchored on chain by the job's settlement.`,
+		Example: `  aitbc ai-results --job-id 707c75d0... --output json > receipt.json
+  aitbc receipt verify --file receipt.json
+  aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc...`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usagef("--file is required")
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			var job coordinator.JobView
+			var rv *coordinator.ReceiptView
+			if err := json.Unmarshal(data, &job); err == nil && job.Receipt != nil {
+				rv = job.Receipt
+			} else {
+				var single coordinator.ReceiptView
+				if err := json.Unmarshal(data, &single); err != nil || len(single.CBOR) == 0 {
+					return fmt.Errorf("%s holds neither a job with a receipt nor a receipt (want the JSON of ai-results or receipts)", file)
+				}
+				rv = &single
+			}
+			r, err := jobs.DecodeReceipt(rv.CBOR)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrReceiptBad, err)
+			}
+			mAddr, _ := address.FromBytes(r.Miner)
+			chk := ReceiptCheck{Hash: r.HashHex(), JobID: hex.EncodeToString(r.JobID), Miner: mAddr.String()}
+			var pub []byte
+			if pubkey != "" {
+				if pub, err = hex.DecodeString(pubkey); err != nil {
+					return usagef("--pubkey must be hex")
+				}
+				chk.KeySource = "--pubkey"
+			} else if offline {
+				return usagef("--offline needs --pubkey (the miner's ed25519 public key, hex)")
+			} else {
+				mi, err := g.node().Miner(cmd.Context(), mAddr)
+				if err != nil {
+					return fmt.Errorf("miner %s's key from the chain: %w (give --pubkey to verify offline)", mAddr, err)
+				}
+				pub, _ = hex.DecodeString(mi.PubKey)
+				chk.KeySource = "chain registry"
+			}
+			var fails []string
+			if err := r.Verify(ed25519.PublicKey(pub)); err != nil {
+				fails = append(fails, err.Error())
+			} else {
+				chk.Signature = true
+			}
+			want, _ := coordinator.NewReceiptView(rv.CBOR)
+			chk.FieldsOK = want != nil && want.Hash == rv.Hash && want.JobID == rv.JobID && want.Miner == rv.Miner && want.Customer == rv.Customer &&
+				want.Model == rv.Model && want.ResultHash == rv.ResultHash && want.PromptHash == rv.PromptHash && want.Price == rv.Price &&
+				want.TokensOut == rv.TokensOut && want.TokensIn == rv.TokensIn
+			if !chk.FieldsOK {
+				fails = append(fails, "the JSON fields differ from the signed bytes")
+			}
+			if job.Result != nil {
+				h := sha256.Sum256([]byte(*job.Result))
+				ok := string(h[:]) == string(r.ResultHash)
+				chk.ResultOK = &ok
+				if !ok {
+					fails = append(fails, "the result text does not hash to the receipt's result hash")
+				}
+			}
+			if !offline {
+				a, err := g.node().Receipt(cmd.Context(), chk.Hash)
+				if err != nil {
+					return err
+				}
+				chk.Anchored, chk.Height = &a.Anchored, a.Height
+				if !a.Anchored {
+					fails = append(fails, "the receipt's hash is not anchored on chain (not settled yet, or not this receipt)")
+				}
+			}
+			perr := g.Print(chk, func(w io.Writer) {
+				fmt.Fprintf(w, "receipt %s (job %s, miner %s)\n", chk.Hash, chk.JobID, chk.Miner)
+				fmt.Fprintf(w, "  signature      %s (key from %s)\n", okBad(chk.Signature), chk.KeySource)
+				fmt.Fprintf(w, "  fields         %s\n", okBad(chk.FieldsOK))
+				if chk.ResultOK != nil {
+					fmt.Fprintf(w, "  result hash    %s\n", okBad(*chk.ResultOK))
+				}
+				if chk.Anchored != nil {
+					fmt.Fprintf(w, "  on chain       %s", okBad(*chk.Anchored))
+					if *chk.Anchored {
+						fmt.Fprintf(w, " (settled at height %d)", chk.Height)
+					}
+					fmt.Fprintln(w)
+				}
+			})
+			if perr != nil {
+				return perr
+			}
+			if len(fails) > 0 {
+				return fmt.Errorf("%w: %s", ErrReceiptBad, fails[0])
+			}
+			return nil
+		},
+	}
+	verify.Flags().StringVar(&file, "file", "", "receipt JSON file")
+	verify.Flags().StringVar(&pubkey, "pubkey", "", "the miner's ed25519 public key (hex), instead of the chain's registry")
+	verify.Flags().BoolVar(&offline, "offline", false, "do not contact the chain (needs --pubkey)")
+	cmd.AddCommand(verify)
+	return cmd
+}
+
+func okBad(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAILED"
+}
