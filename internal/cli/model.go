@@ -3,12 +3,14 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/engine/gguf"
 	"github.com/spf13/cobra"
 )
 
@@ -21,7 +23,7 @@ func newModelCmd(g *Globals) *cobra.Command {
 			"GGUF files (F32, F16, Q8_0). tolstoy-1m is embedded in the binary; imported models live\n" +
 			"under <home>/models/<name>/.",
 	}
-	cmd.AddCommand(newModelListCmd(g), newModelRunCmd(g), newModelImportCmd(g), newModelBenchCmd(g))
+	cmd.AddCommand(newModelListCmd(g), newModelRunCmd(g), newModelImportCmd(g), newModelExportCmd(g), newModelBenchCmd(g))
 	return cmd
 }
 
@@ -191,6 +193,57 @@ func newModelImportCmd(g *Globals) *cobra.Command {
 	f.StringVar(&opts.Tokenizer, "tokenizer", "", "tokenizer.bin of a llama2.c checkpoint")
 	f.StringVar(&opts.Name, "name", "", "registry name (default: from the file name)")
 	f.BoolVar(&opts.Force, "force", false, "replace an imported model of the same name")
+	return cmd
+}
+
+func newModelExportCmd(g *Globals) *cobra.Command {
+	var model, typ string
+	cmd := &cobra.Command{
+		Use:   "export FILE.gguf",
+		Short: "Write a model as a GGUF file (F32, F16 or Q8_0)",
+		Long: "Write a model as a GGUF file of the llama architecture, with its tokenizer, for example\n" +
+			"to make a Q8_0 copy of a model (about a quarter of the F32 size) and import it.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("model export takes one output FILE, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			types := map[string]gguf.TensorType{"f32": gguf.F32, "f16": gguf.F16, "q8_0": gguf.Q8_0}
+			tt, ok := types[strings.ToLower(typ)]
+			if !ok {
+				return usagef("--type must be f32, f16 or q8_0, not %q", typ)
+			}
+			m, err := engine.Resolve(g.Home, model)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return err
+			}
+			if err := m.WriteGGUF(f, tt); err != nil {
+				f.Close()
+				os.Remove(args[0])
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			st, err := os.Stat(args[0])
+			if err != nil {
+				return err
+			}
+			res := map[string]any{"model": m.Name(), "file": args[0], "type": tt.String(), "size_bytes": st.Size()}
+			return g.Print(res, func(w io.Writer) {
+				fmt.Fprintf(w, "wrote %s as %s (%s, %s)\n", m.Name(), args[0], tt, humanBytes(st.Size()))
+			})
+		},
+	}
+	cmd.Flags().StringVar(&model, "model", engine.DefaultModel, "model name or path")
+	cmd.Flags().StringVar(&typ, "type", "q8_0", "tensor type of the matrices: f32, f16 or q8_0")
 	return cmd
 }
 

@@ -100,6 +100,9 @@ func LoadGGUF(data []byte) (*Model, error) {
 	}
 
 	m := &Model{format: FormatGGUF, cfg: c, tok: tok, addBOS: addBOS, size: int64(len(data))}
+	if q, ok := f.Tensor("blk.0.attn_q.weight"); ok {
+		m.dtype = q.Type.String()
+	}
 	dim, hid, kvd, vocab := c.Dim, c.HiddenDim, c.KVDim(), c.VocabSize
 	if m.w.tokEmb, err = ggufMatrix(f, "token_embd.weight", vocab, dim); err != nil {
 		return nil, err

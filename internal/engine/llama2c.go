@@ -163,7 +163,7 @@ func LoadLlama2C(data, tokData []byte) (*Model, error) {
 		return nil, err
 	}
 
-	m := &Model{format: FormatLlama2C, cfg: c, tok: tok, addBOS: true, size: int64(len(data) + len(tokData))}
+	m := &Model{format: FormatLlama2C, dtype: "F32", cfg: c, tok: tok, addBOS: true, size: int64(len(data) + len(tokData))}
 	dim, hid, kvd := c.Dim, c.HiddenDim, c.KVDim()
 	mat := func(k string, layer, rows, cols int) matrix {
 		n := rows * cols

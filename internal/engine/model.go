@@ -33,6 +33,7 @@ type Model struct {
 	tok     *tokenizer.Tokenizer
 	addBOS  bool
 	w       weights
+	dtype   string       // storage type of the matrices in the file: F32, F16, Q8_0
 	size    int64        // bytes of the model file(s)
 	release func() error // unmaps the file, if mapped
 }
@@ -71,6 +72,10 @@ func (m *Model) Size() int64 { return m.size }
 
 // Quantized reports whether the model's matrices are stored as Q8_0.
 func (m *Model) Quantized() bool { return m.w.layers[0].wq.quantized() }
+
+// TensorType is the storage type of the matrices in the model's file
+// ("F32", "F16" or "Q8_0"). F16 is widened to float32 when loaded.
+func (m *Model) TensorType() string { return m.dtype }
 
 // Close releases the memory-mapped file, if any. The model and its
 // sessions must not be used afterwards.
