@@ -68,6 +68,19 @@ func (k *Key) SignTx(t *tx.Tx) error {
 	return nil
 }
 
+// Clone returns an independent copy of the key (wiping one leaves the
+// other intact), or an error if k is already wiped. A holder of shared key
+// signs with a clone, so that another goroutine wiping the shared key
+// cannot pull it from under a signature in progress.
+func (k *Key) Clone() (*Key, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.priv == nil {
+		return nil, fmt.Errorf("keystore: wallet %q: key wiped", k.info.Name)
+	}
+	return &Key{info: k.info, priv: append(ed25519.PrivateKey(nil), k.priv...)}, nil
+}
+
 // Wiped reports whether Wipe was called.
 func (k *Key) Wiped() bool {
 	k.mu.RLock()

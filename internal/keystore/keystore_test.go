@@ -389,3 +389,20 @@ func TestWrongPasswordIsNotCorrupt(t *testing.T) {
 		t.Fatalf("wrong password reported as corrupt: %v", err)
 	}
 }
+
+func TestCloneIsIndependent(t *testing.T) {
+	s := newStore(t)
+	_, _ = s.Create("w", "p")
+	k, _ := s.Unlock("w", "p")
+	c, err := k.Clone()
+	if err != nil || !bytes.Equal(c.PublicKey(), k.PublicKey()) || c.Address() != k.Address() {
+		t.Fatalf("clone: %v", err)
+	}
+	k.Wipe()
+	if c.Wiped() || len(c.Sign([]byte("m"))) != 64 {
+		t.Fatal("wiping the original wiped the clone")
+	}
+	if _, err := k.Clone(); err == nil {
+		t.Fatal("cloned a wiped key")
+	}
+}

@@ -357,8 +357,8 @@ func nodeError(op string, err error) error {
 }
 
 // signer returns the key to sign with: the wallet decrypted with password,
-// or its unlocked key when password is empty. release wipes a key that was
-// decrypted for this call only.
+// or a copy of its unlocked key when password is empty. The caller calls
+// release when done, which wipes that key.
 func (s *Service) signer(name, password string) (k *keystore.Key, release func(), err error) {
 	if password != "" {
 		k, err := s.ks.Unlock(name, password)
@@ -381,13 +381,17 @@ func (s *Service) signer(name, password string) (k *keystore.Key, release func()
 		ss.timer.Stop()
 		ss.key.Wipe()
 	}
-	if ss == nil || expired {
-		if _, err := s.ks.Get(name); err != nil {
-			return nil, nil, err
+	if ss != nil && !expired {
+		// Sign with a copy: a Lock or expiry meanwhile wipes the session's
+		// key, not the one this call is using.
+		if c, err := ss.key.Clone(); err == nil {
+			return c, c.Wipe, nil
 		}
-		return nil, nil, fmt.Errorf("%w: %q: give its password, or unlock it first", ErrLocked, name)
 	}
-	return ss.key, func() {}, nil
+	if _, err := s.ks.Get(name); err != nil {
+		return nil, nil, err
+	}
+	return nil, nil, fmt.Errorf("%w: %q: give its password, or unlock it first", ErrLocked, name)
 }
 
 // SignOptions are the optional parts of a Sign call.

@@ -286,3 +286,45 @@ func TestReUnlockExtendsWithoutDisturbingSigners(t *testing.T) {
 		t.Fatalf("re-unlock with a wrong password: %v", err)
 	}
 }
+
+func TestLockDuringSigningNeverPanics(t *testing.T) {
+	e := newEnv(t)
+	_, to := funded(t, e)
+	ctx := context.Background()
+	msg := bank.NewSendMsg(to, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := uint64(0)
+				_, err := e.svc.Sign(ctx, "from", "", msg, walletd.SignOptions{Nonce: &n, ChainID: testChain, Fee: testMinFee})
+				if err != nil && !errors.Is(err, walletd.ErrLocked) {
+					t.Error(err)
+					return
+				}
+				if _, err := e.svc.SignMessage(ctx, "from", "", "AITBC/tenant/v1\x00", []byte("x")); err != nil && !errors.Is(err, walletd.ErrLocked) {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for range 50 {
+		if _, err := e.svc.Unlock(ctx, "from", "pw", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Lock(ctx, "from"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
