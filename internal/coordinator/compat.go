@@ -1,6 +1,420 @@
 package coordinator
 
-import "net/http"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
 
-// registerCompat adds the OpenAI- and Ollama-compatible endpoints.
-func (s *Service) registerCompat(mux *http.ServeMux, handle func(string, http.HandlerFunc)) {}
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/minerproto"
+)
+
+// registerCompat adds the OpenAI-compatible (/v1/chat/completions,
+// /v1/completions, /v1/models) and Ollama-compatible (/api/generate,
+// /api/chat, /api/tags) endpoints. Jobs made through them are ordinary
+// jobs of the tenant whose API key is given (X-API-Key, or
+// "Authorization: Bearer <key>" as OpenAI clients send it), paid from the
+// tenant's deposit, with receipts and settlement as any other.
+func (s *Service) registerCompat(_ *http.ServeMux, handle func(string, http.HandlerFunc)) {
+	handle("GET /v1/models", s.hModels)
+	handle("POST /v1/chat/completions", s.hOpenAI(true))
+	handle("POST /v1/completions", s.hOpenAI(false))
+	handle("GET /api/tags", s.hOllamaTags)
+	handle("POST /api/generate", s.hOllama(false))
+	handle("POST /api/chat", s.hOllama(true))
+}
+
+// runJob submits r for t and follows it, calling onText with each new piece
+// of text (never text it already gave, even if the job moves to another
+// miner), until the result is complete. It returns the finished job.
+func (s *Service) runJob(ctx context.Context, t *store.Tenant, r JobRequest, onText func(jobID, text string) error) (*store.Job, error) {
+	j, err := s.Submit(ctx, t, r)
+	if err != nil {
+		return nil, err
+	}
+	_, text, events, cancel, err := s.Subscribe(ctx, t, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	sent, cur := "", text
+	emit := func() error {
+		if len(cur) > len(sent) && strings.HasPrefix(cur, sent) {
+			piece := cur[len(sent):]
+			sent = cur
+			if onText != nil {
+				return onText(j.ID, piece)
+			}
+		}
+		return nil
+	}
+	if err := emit(); err != nil {
+		return nil, err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-events:
+			if ok {
+				switch {
+				case e.Type == EventToken:
+					cur += e.Text
+					if err := emit(); err != nil {
+						return nil, err
+					}
+					continue
+				case e.Type == EventStatus && e.Status == "requeued":
+					cur = ""
+					continue
+				case e.Type == EventStatus && e.Status != store.StatusCompleted:
+					continue
+				}
+			}
+			fin, err := s.Job(ctx, t, j.ID)
+			if err != nil {
+				return nil, err
+			}
+			switch fin.Status {
+			case store.StatusCompleted, store.StatusSettled:
+				cur = fin.Result
+				if err := emit(); err != nil {
+					return nil, err
+				}
+				return fin, nil
+			case store.StatusFailed, store.StatusExpired:
+				return fin, errf(502, "job_"+fin.Status, "job %s %s: %s", fin.ID, fin.Status, fin.Error)
+			}
+			if !ok {
+				return fin, errf(502, "job_lost", "job %s stream ended while %s", fin.ID, fin.Status)
+			}
+		}
+	}
+}
+
+func (s *Service) models() []sched.Quote {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sched.Models(s.snapshotLocked())
+}
+
+func (s *Service) hModels(w http.ResponseWriter, _ *http.Request) {
+	type model struct {
+		ID       string `json:"id"`
+		Object   string `json:"object"`
+		Created  int64  `json:"created"`
+		OwnedBy  string `json:"owned_by"`
+		Miners   int    `json:"aitbc_miners"`
+		MinPrice string `json:"aitbc_min_price_per_1k"`
+	}
+	out := []model{}
+	for _, q := range s.models() {
+		out = append(out, model{ID: q.Model, Object: "model", Created: s.started.Unix(), OwnedBy: "aitbc", Miners: q.Miners, MinPrice: q.MinPrice.String()})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
+}
+
+// openAIRequest covers the fields of the chat and completions requests
+// that map onto a job; others are accepted and ignored.
+type openAIRequest struct {
+	Model               string                   `json:"model"`
+	Messages            []minerproto.ChatMessage `json:"messages"`
+	Prompt              json.RawMessage          `json:"prompt"`
+	MaxTokens           int                      `json:"max_tokens"`
+	MaxCompletionTokens int                      `json:"max_completion_tokens"`
+	Temperature         *float32                 `json:"temperature"`
+	TopP                float32                  `json:"top_p"`
+	Seed                uint64                   `json:"seed"`
+	Stop                json.RawMessage          `json:"stop"`
+	Stream              bool                     `json:"stream"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	N int `json:"n"`
+}
+
+func stringOrList(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, fmt.Errorf("must be a string or a list of strings")
+	}
+	return many, nil
+}
+
+func finishReason(j *store.Job) string {
+	if j.FinishReason == "length" {
+		return "length"
+	}
+	return "stop"
+}
+
+func (s *Service) hOpenAI(chat bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t := s.tenant(w, r)
+		if t == nil {
+			return
+		}
+		var req openAIRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, httpx.MaxBody)).Decode(&req); err != nil {
+			httpx.WriteError(w, 400, "invalid_request", "request body: "+err.Error())
+			return
+		}
+		if req.N > 1 {
+			httpx.WriteError(w, 400, "invalid_request", "n > 1 is not supported: submit one request per completion")
+			return
+		}
+		jr := JobRequest{Model: req.Model, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Seed: req.Seed}
+		if req.MaxCompletionTokens > 0 {
+			jr.MaxTokens = req.MaxCompletionTokens
+		}
+		var err error
+		if jr.Stop, err = stringOrList(req.Stop); err != nil {
+			httpx.WriteError(w, 400, "invalid_request", "stop "+err.Error())
+			return
+		}
+		if chat {
+			jr.Messages = req.Messages
+		} else {
+			ps, err := stringOrList(req.Prompt)
+			if err != nil || len(ps) > 1 {
+				httpx.WriteError(w, 400, "invalid_request", "prompt must be one string")
+				return
+			}
+			if len(ps) == 1 {
+				jr.Prompt = ps[0]
+			}
+		}
+		created := time.Now().Unix()
+		object, chunkObject := "text_completion", "text_completion"
+		if chat {
+			object, chunkObject = "chat.completion", "chat.completion.chunk"
+		}
+		if !req.Stream {
+			j, err := s.runJob(r.Context(), t, jr, nil)
+			if err != nil {
+				s.fail(w, err)
+				return
+			}
+			choice := map[string]any{"index": 0, "finish_reason": finishReason(j)}
+			if chat {
+				choice["message"] = map[string]string{"role": "assistant", "content": j.Result}
+			} else {
+				choice["text"] = j.Result
+			}
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{
+				"id": idPrefix(chat) + j.ID, "object": object, "created": created, "model": j.Model,
+				"choices": []any{choice}, "usage": usage(j),
+			})
+			return
+		}
+		// Streaming: SSE chunks; the headers go out with the first chunk,
+		// so a refused submission still gets a proper JSON error.
+		var id string
+		started := false
+		flusher, _ := w.(http.Flusher)
+		send := func(v any) error {
+			if !started {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Header().Set("Cache-Control", "no-cache")
+				w.WriteHeader(http.StatusOK)
+				started = true
+			}
+			b, _ := json.Marshal(v)
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+				return err
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+			return nil
+		}
+		chunk := func(delta map[string]any, text string, finish any) map[string]any {
+			c := map[string]any{"index": 0, "finish_reason": finish}
+			if chat {
+				c["delta"] = delta
+			} else {
+				c["text"] = text
+			}
+			return map[string]any{"id": id, "object": chunkObject, "created": created, "model": jr.Model, "choices": []any{c}}
+		}
+		first := true
+		j, err := s.runJob(r.Context(), t, jr, func(jobID, piece string) error {
+			id = idPrefix(chat) + jobID
+			if first && chat {
+				first = false
+				if err := send(chunk(map[string]any{"role": "assistant", "content": ""}, "", nil)); err != nil {
+					return err
+				}
+			}
+			return send(chunk(map[string]any{"content": piece}, piece, nil))
+		})
+		if err != nil {
+			if !started {
+				s.fail(w, err)
+				return
+			}
+			_ = send(map[string]any{"error": map[string]string{"code": "job_failed", "message": err.Error()}})
+			fmt.Fprint(w, "data: [DONE]\n\n")
+			return
+		}
+		id = idPrefix(chat) + j.ID
+		_ = send(chunk(map[string]any{}, "", finishReason(j)))
+		if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+			_ = send(map[string]any{"id": id, "object": chunkObject, "created": created, "model": j.Model, "choices": []any{}, "usage": usage(j)})
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+}
+
+func idPrefix(chat bool) string {
+	if chat {
+		return "chatcmpl-"
+	}
+	return "cmpl-"
+}
+
+func usage(j *store.Job) map[string]int {
+	return map[string]int{"prompt_tokens": j.TokensIn, "completion_tokens": j.TokensOut, "total_tokens": j.TokensIn + j.TokensOut}
+}
+
+// ollamaError writes Ollama's error shape, {"error": "..."}.
+func ollamaError(w http.ResponseWriter, err error) {
+	status, msg := http.StatusInternalServerError, err.Error()
+	if e, ok := err.(*Error); ok {
+		status = e.Status
+		if e.Code == "model_not_served" {
+			status = http.StatusNotFound
+		}
+	}
+	httpx.WriteJSON(w, status, map[string]string{"error": msg})
+}
+
+func (s *Service) hOllamaTags(w http.ResponseWriter, _ *http.Request) {
+	type details struct {
+		Format            string `json:"format"`
+		Family            string `json:"family"`
+		ParameterSize     string `json:"parameter_size"`
+		QuantizationLevel string `json:"quantization_level"`
+	}
+	type model struct {
+		Name       string  `json:"name"`
+		Model      string  `json:"model"`
+		ModifiedAt string  `json:"modified_at"`
+		Size       int64   `json:"size"`
+		Digest     string  `json:"digest"`
+		Details    details `json:"details"`
+	}
+	out := []model{}
+	for _, q := range s.models() {
+		out = append(out, model{Name: q.Model, Model: q.Model, ModifiedAt: s.started.UTC().Format(time.RFC3339), Details: details{Family: "llama"}})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"models": out})
+}
+
+type ollamaRequest struct {
+	Model    string                   `json:"model"`
+	Prompt   string                   `json:"prompt"`
+	Messages []minerproto.ChatMessage `json:"messages"`
+	Stream   *bool                    `json:"stream"`
+	Options  struct {
+		NumPredict  int             `json:"num_predict"`
+		Temperature *float32        `json:"temperature"`
+		TopP        float32         `json:"top_p"`
+		Seed        uint64          `json:"seed"`
+		Stop        json.RawMessage `json:"stop"`
+	} `json:"options"`
+}
+
+func (s *Service) hOllama(chat bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t := s.tenant(w, r)
+		if t == nil {
+			return
+		}
+		var req ollamaRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, httpx.MaxBody)).Decode(&req); err != nil {
+			httpx.WriteJSON(w, 400, map[string]string{"error": "request body: " + err.Error()})
+			return
+		}
+		jr := JobRequest{Model: req.Model, MaxTokens: req.Options.NumPredict, Temperature: req.Options.Temperature, TopP: req.Options.TopP, Seed: req.Options.Seed}
+		var err error
+		if jr.Stop, err = stringOrList(req.Options.Stop); err != nil {
+			httpx.WriteJSON(w, 400, map[string]string{"error": "options.stop " + err.Error()})
+			return
+		}
+		if chat {
+			jr.Messages = req.Messages
+		} else {
+			jr.Prompt = req.Prompt
+		}
+		start := time.Now()
+		line := func(piece string, done bool, j *store.Job) map[string]any {
+			m := map[string]any{"model": req.Model, "created_at": time.Now().UTC().Format(time.RFC3339Nano), "done": done}
+			if chat {
+				m["message"] = map[string]string{"role": "assistant", "content": piece}
+			} else {
+				m["response"] = piece
+			}
+			if done && j != nil {
+				m["done_reason"] = finishReason(j)
+				m["total_duration"] = time.Since(start).Nanoseconds()
+				m["prompt_eval_count"] = j.TokensIn
+				m["eval_count"] = j.TokensOut
+				m["aitbc_job_id"] = j.ID
+			}
+			return m
+		}
+		stream := req.Stream == nil || *req.Stream
+		if !stream {
+			j, err := s.runJob(r.Context(), t, jr, nil)
+			if err != nil {
+				ollamaError(w, err)
+				return
+			}
+			httpx.WriteJSON(w, http.StatusOK, line(j.Result, true, j))
+			return
+		}
+		started := false
+		flusher, _ := w.(http.Flusher)
+		send := func(v any) error {
+			if !started {
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				w.WriteHeader(http.StatusOK)
+				started = true
+			}
+			b, _ := json.Marshal(v)
+			if _, err := w.Write(append(b, '\n')); err != nil {
+				return err
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+			return nil
+		}
+		j, err := s.runJob(r.Context(), t, jr, func(_, piece string) error { return send(line(piece, false, nil)) })
+		if err != nil {
+			if !started {
+				ollamaError(w, err)
+				return
+			}
+			_ = send(map[string]string{"error": err.Error()})
+			return
+		}
+		_ = send(line("", true, j))
+	}
+}
