@@ -31,6 +31,7 @@ import (
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
+	"github.com/aitbc/aitbc/internal/miner/backend"
 	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/walletd"
@@ -341,10 +342,9 @@ func (d *Devnet) startMiners(ctx, rctx context.Context, nodeClient *rpc.Client, 
 	if d.cfg.Miners < 0 {
 		return nil
 	}
-	model, err := loadDefaultModel()
-	if err != nil {
-		return err
-	}
+	// One built-in backend serves every miner: the model's weights are
+	// loaded once and shared read-only.
+	builtin := backend.NewBuiltin(d.cfg.Home, backend.BuiltinOptions{Threads: 1, Logger: d.cfg.Log})
 	svc := d.Wallets.Service()
 	for i := 0; i < d.cfg.Miners; i++ {
 		name := MinerWallet(i)
@@ -353,7 +353,7 @@ func (d *Devnet) startMiners(ctx, rctx context.Context, nodeClient *rpc.Client, 
 			return err
 		}
 		d.closers = append(d.closers, key.Wipe)
-		var runner miner.Runner = &miner.EngineRunner{Model: model, Threads: 1}
+		var runner miner.Runner = miner.BackendRunner{B: builtin}
 		if d.cfg.WrapRunner != nil {
 			runner = d.cfg.WrapRunner(i, runner)
 		}

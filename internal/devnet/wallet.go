@@ -5,11 +5,8 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/jobs"
 	"github.com/aitbc/aitbc/internal/chain/tx"
-	"github.com/aitbc/aitbc/internal/engine"
 )
 
 func depositMsg(coord address.Address, amount coin.Amount) (tx.Msg, error) {
 	return tx.NewMsg(jobs.TypeDeposit, jobs.MsgDeposit{Coordinator: coord[:], Amount: amount})
 }
-
-func loadDefaultModel() (*engine.Model, error) { return engine.LoadDefault() }

@@ -13,11 +13,16 @@ import (
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
-// MessageDomains are the only domains the wallet signs messages in. Each
-// is a distinct prefix of the signed digest, so a signed message can never
-// pass for a transaction signature (domain "AITBC/tx/v1") or anything else.
-var MessageDomains = map[string]bool{
-	"AITBC/tenant/v1\x00": true, // obtain a coordinator API key for the address
+// MessageDomain reports whether the wallet signs messages in domain. Each
+// allowed domain is a distinct prefix of the signed digest, so a signed
+// message can never pass for a transaction signature (domain
+// "AITBC/tx/v1") or anything else.
+func MessageDomain(domain string) bool {
+	switch domain {
+	case "AITBC/tenant/v1\x00": // obtain a coordinator API key for the address
+		return true
+	}
+	return false
 }
 
 // Signature is a signed message.
@@ -28,10 +33,10 @@ type Signature struct {
 }
 
 // SignMessage signs sha256(domain || payload) with wallet name (password,
-// or the unlocked key when empty). Only the domains in MessageDomains are
+// or the unlocked key when empty). Only the domains MessageDomain allows are
 // signed.
 func (s *Service) SignMessage(_ context.Context, name, password, domain string, payload []byte) (Signature, error) {
-	if !MessageDomains[domain] {
+	if !MessageDomain(domain) {
 		return Signature{}, fmt.Errorf("%w: the wallet does not sign messages in domain %q", ErrInvalidRequest, strings.TrimRight(domain, "\x00"))
 	}
 	if len(payload) > 4096 {

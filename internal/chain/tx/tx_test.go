@@ -142,3 +142,18 @@ func FuzzDecode(f *testing.F) {
 		_, _, _ = bank.DecodeSend(y.Msg)
 	})
 }
+
+func TestMalformedBodyNeitherPanicsNorSigns(t *testing.T) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	x := &tx.Tx{ChainID: "c", Nonce: 0, Fee: 1, Msg: tx.Msg{Type: "bank/send", Body: []byte{0xff, 0x00}}}
+	x.Sign(priv)
+	if x.Sig != nil {
+		t.Fatal("signed a transaction with a malformed body")
+	}
+	if _, err := x.Encode(); err == nil {
+		t.Fatal("encoded a transaction with a malformed body")
+	}
+	if err := x.Verify(); !errors.Is(err, tx.ErrBadSignature) {
+		t.Fatalf("verify: %v", err)
+	}
+}

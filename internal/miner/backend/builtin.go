@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -25,21 +24,21 @@ type BuiltinOptions struct {
 	MaxLoaded int
 	// Logger receives model loads and evictions; nil discards them.
 	Logger *slog.Logger
-	// Open, when set, replaces how a model name is found and loaded (for
-	// instance by an on-disk registry); it returns an error wrapping
+	// Open and List, when set, replace the engine's registry (for tests,
+	// or to serve models from elsewhere). Open returns an error wrapping
 	// ErrUnknownModel or engine.ErrUnknownModel for a name it does not
-	// know. List, when set, replaces how the names are listed.
+	// know.
 	Open func(name string) (*engine.Model, error)
-	List func() ([]string, error)
+	List func() ([]ModelInfo, error)
 }
 
 // Builtin runs jobs in process on the built-in engine (package engine).
 //
-// Models are found by name: engine.DefaultModel (tolstoy-1m) is the model
-// embedded in the binary; any other name N is looked up under
-// <home>/models as N/model.gguf, then N/model.bin (a llama2.c checkpoint
-// with N/tokenizer.bin beside it), then N.gguf. Loaded models are cached
-// (see BuiltinOptions.MaxLoaded).
+// It serves the models of the engine's registry under home:
+// engine.DefaultModel (tolstoy-1m), embedded in the binary, and the
+// models imported into <home>/models (`aitbc model import`). A job can name
+// only those: never a file path. Loaded models are cached (see
+// BuiltinOptions.MaxLoaded).
 //
 // The engine has no chat template, so Messages are flattened into a prompt
 // by FlattenMessages. Stop sequences are applied here, on the decoded
@@ -48,7 +47,7 @@ type BuiltinOptions struct {
 // prompt's tokens including BOS; TokensOut the generated tokens, excluding
 // the final end-of-sequence token.
 type Builtin struct {
-	home string
+	reg  *engine.Registry
 	opts BuiltinOptions
 	log  *slog.Logger
 
@@ -68,8 +67,8 @@ type loadedModel struct {
 
 var _ Backend = (*Builtin)(nil)
 
-// NewBuiltin returns the built-in backend for the models under home
-// (the AITBC state directory; "" serves only the embedded model).
+// NewBuiltin returns the built-in backend for the model registry of home
+// (the AITBC state directory; with "" only the embedded model is found).
 func NewBuiltin(home string, opts BuiltinOptions) *Builtin {
 	if opts.MaxLoaded <= 0 {
 		opts.MaxLoaded = 2
@@ -78,70 +77,53 @@ func NewBuiltin(home string, opts BuiltinOptions) *Builtin {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Builtin{home: home, opts: opts, log: log, cache: map[string]*loadedModel{}}
+	b := &Builtin{opts: opts, log: log, cache: map[string]*loadedModel{}}
+	if home != "" {
+		b.reg = engine.NewRegistry(home)
+	}
+	return b
 }
 
 // Name implements Backend.
 func (b *Builtin) Name() string { return "builtin" }
 
-// ModelsDir is where models other than the embedded one are looked up
-// ("" when there is no home).
-func (b *Builtin) ModelsDir() string {
-	if b.home == "" {
-		return ""
-	}
-	return filepath.Join(b.home, "models")
-}
-
-// Models implements Backend: the embedded model and those found under
-// ModelsDir. Details come from the loaded model for models already loaded
-// (the embedded one is always loaded here, which is cheap); for the others
-// only the file's size and format are known without loading it.
+// Models implements Backend: the registry's models, described from their
+// manifests without loading them.
 func (b *Builtin) Models(ctx context.Context) ([]ModelInfo, error) {
-	names, err := b.names()
-	if err != nil {
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("backend: builtin: %w", err)
 	}
-	out := make([]ModelInfo, 0, len(names))
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("backend: builtin: %w", err)
+	if b.opts.List != nil {
+		ms, err := b.opts.List()
+		if err != nil {
+			return nil, fmt.Errorf("%w: builtin: listing models: %w", ErrBackendFailed, err)
 		}
-		if name == engine.DefaultModel {
-			m, release, err := b.acquire(ctx, name)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, modelInfo(name, m))
-			release()
-			continue
+		return ms, nil
+	}
+	if b.reg == nil {
+		m, release, err := b.acquire(ctx, engine.DefaultModel)
+		if err != nil {
+			return nil, err
 		}
-		if info, ok := b.peekInfo(name); ok {
-			out = append(out, info)
-			continue
-		}
-		info := ModelInfo{Name: name, Family: "llama"}
-		if path, format, ok := b.find(name); ok {
-			if st, err := os.Stat(path); err == nil {
-				info.SizeBytes = st.Size()
-			}
-			info.Format = string(format)
-		}
-		out = append(out, info)
+		defer release()
+		return []ModelInfo{modelInfo(m.Info())}, nil
+	}
+	list, err := b.reg.List()
+	if err != nil {
+		return nil, fmt.Errorf("%w: builtin: listing models: %w", ErrBackendFailed, err)
+	}
+	out := make([]ModelInfo, 0, len(list))
+	for _, mi := range list {
+		out = append(out, modelInfo(mi))
 	}
 	return out, nil
 }
 
-// modelInfo describes a loaded model.
-func modelInfo(name string, m *engine.Model) ModelInfo {
-	cfg := m.Config()
-	q := "F32"
-	if m.Quantized() {
-		q = "Q8_0"
-	}
+// modelInfo translates the engine's description of a model.
+func modelInfo(mi engine.ModelInfo) ModelInfo {
 	return ModelInfo{
-		Name: name, SizeBytes: m.Size(), Family: "llama", Format: string(m.Format()),
-		ParameterSize: paramSize(cfg.Params()), Quantization: q, ContextLength: cfg.SeqLen,
+		Name: mi.Name, SizeBytes: mi.Size, Family: "llama", Format: string(mi.Format),
+		ParameterSize: paramSize(mi.Params), Quantization: mi.TensorType, ContextLength: mi.Config.SeqLen,
 	}
 }
 
@@ -158,122 +140,46 @@ func paramSize(n int64) string {
 	return fmt.Sprint(n)
 }
 
-// names lists the model names, the embedded one first.
-func (b *Builtin) names() ([]string, error) {
-	if b.opts.List != nil {
-		names, err := b.opts.List()
-		if err != nil {
-			return nil, fmt.Errorf("backend: builtin: listing models: %w", err)
-		}
-		return names, nil
-	}
-	seen := map[string]bool{engine.DefaultModel: true}
-	var found []string
-	dir := b.ModelsDir()
-	if dir != "" {
-		entries, err := os.ReadDir(dir)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("backend: builtin: listing models: %w", err)
-		}
-		for _, e := range entries {
-			name := e.Name()
-			if !e.IsDir() {
-				if !strings.HasSuffix(name, ".gguf") {
-					continue
-				}
-				name = strings.TrimSuffix(name, ".gguf")
-			}
-			if seen[name] || !validName(name) {
-				continue
-			}
-			if _, _, ok := b.find(name); ok {
-				seen[name] = true
-				found = append(found, name)
-			}
-		}
-	}
-	sort.Strings(found)
-	return append([]string{engine.DefaultModel}, found...), nil
-}
-
-// validName refuses names that could leave the models directory.
-func validName(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `/\`) && !strings.ContainsRune(name, 0)
-}
-
-// find locates the file of a model under ModelsDir.
-func (b *Builtin) find(name string) (path string, format engine.Format, ok bool) {
-	dir := b.ModelsDir()
-	if dir == "" || !validName(name) {
-		return "", "", false
-	}
-	for _, c := range []struct {
-		path   string
-		format engine.Format
-	}{
-		{filepath.Join(dir, name, "model.gguf"), engine.FormatGGUF},
-		{filepath.Join(dir, name, "model.bin"), engine.FormatLlama2C},
-		{filepath.Join(dir, name+".gguf"), engine.FormatGGUF},
-	} {
-		if st, err := os.Stat(c.path); err == nil && st.Mode().IsRegular() {
-			return c.path, c.format, true
-		}
-	}
-	return "", "", false
-}
-
 // open loads a model by name.
 func (b *Builtin) open(name string) (*engine.Model, error) {
-	if b.opts.Open != nil {
-		m, err := b.opts.Open(name)
-		if err != nil {
-			if errors.Is(err, engine.ErrUnknownModel) && !errors.Is(err, ErrUnknownModel) {
-				return nil, fmt.Errorf("%w: builtin: %w", ErrUnknownModel, err)
-			}
-			if !errors.Is(err, ErrUnknownModel) {
-				return nil, fmt.Errorf("%w: builtin: loading %q: %w", ErrBackendFailed, name, err)
-			}
-			return nil, err
-		}
-		return m, nil
-	}
-	if name == engine.DefaultModel {
-		m, err := engine.LoadDefault()
-		if err != nil {
-			return nil, fmt.Errorf("%w: builtin: %w", ErrBackendFailed, err)
-		}
-		return m, nil
-	}
-	path, _, ok := b.find(name)
-	if !ok {
-		where := "no models directory"
-		if dir := b.ModelsDir(); dir != "" {
-			where = "not found under " + dir
+	var (
+		m   *engine.Model
+		err error
+	)
+	switch {
+	case b.opts.Open != nil:
+		m, err = b.opts.Open(name)
+	case name == engine.DefaultModel:
+		m, err = engine.LoadDefault()
+	case b.reg == nil || !b.imported(name):
+		where := "only " + engine.DefaultModel + " is served without a home"
+		if b.reg != nil {
+			where = "not imported into " + b.reg.Dir()
 		}
 		return nil, fmt.Errorf("%w: builtin: %q (%s)", ErrUnknownModel, name, where)
+	default:
+		m, err = b.reg.Open(name)
 	}
-	m, err := engine.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: builtin: loading %q: %w", ErrBackendFailed, name, err)
+	switch {
+	case err == nil:
+		return m, nil
+	case errors.Is(err, ErrUnknownModel):
+		return nil, err
+	case errors.Is(err, engine.ErrUnknownModel):
+		return nil, fmt.Errorf("%w: builtin: %w", ErrUnknownModel, err)
 	}
-	return m, nil
+	return nil, fmt.Errorf("%w: builtin: loading %q: %w", ErrBackendFailed, name, err)
 }
 
-// peekInfo describes a model if it is loaded, without acquiring it. It
-// reads the model under b.mu, while no eviction can close it.
-func (b *Builtin) peekInfo(name string) (ModelInfo, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if e, ok := b.cache[name]; ok {
-		select {
-		case <-e.ready:
-			if e.m != nil {
-				return modelInfo(name, e.m), true
-			}
-		default:
-		}
+// imported reports whether name is a model imported into the registry.
+// It is checked before the registry opens a name, because the registry
+// also accepts the path of any file, which a job must not be able to name.
+func (b *Builtin) imported(name string) bool {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || strings.ContainsRune(name, 0) {
+		return false
 	}
-	return ModelInfo{}, false
+	st, err := os.Stat(filepath.Join(b.reg.Dir(), name, "model.json"))
+	return err == nil && st.Mode().IsRegular()
 }
 
 // acquire returns a loaded model and the function that releases it,
@@ -295,7 +201,7 @@ func (b *Builtin) acquire(ctx context.Context, name string) (*engine.Model, func
 				b.mu.Unlock()
 				return nil, nil, err
 			}
-			b.log.Info("model loaded", "model", name, "format", m.Format(), "bytes", m.Size())
+			b.log.Info("model loaded", "model", name, "format", m.Format(), "tensors", m.TensorType(), "bytes", m.Size())
 			b.mu.Unlock()
 		} else {
 			b.mu.Unlock()

@@ -3,6 +3,8 @@ package backend_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,21 +155,25 @@ func TestBuiltinCancelFromCallback(t *testing.T) {
 	}
 }
 
-// writeGGUF exports tolstoy-1m as <home>/models/<name>/model.gguf, or as
-// <home>/models/<name>.gguf when flat.
-func writeGGUF(t *testing.T, home, name string, flat bool) {
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// exportGGUF writes tolstoy-1m as an F32 GGUF file and returns its path.
+func exportGGUF(t *testing.T) string {
 	t.Helper()
 	m, err := engine.LoadDefault()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(home, "models", name, "model.gguf")
-	if flat {
-		path = filepath.Join(home, "models", name+".gguf")
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join(t.TempDir(), "tolstoy.gguf")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -176,14 +182,28 @@ func writeGGUF(t *testing.T, home, name string, flat bool) {
 	if err := m.WriteGGUF(f, gguf.F32); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+// importModel imports the GGUF at path into home's registry as name.
+func importModel(t *testing.T, home, path, name string) {
+	t.Helper()
+	if _, err := engine.NewRegistry(home).Import(path, engine.ImportOptions{Name: name}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestBuiltinServesModelsUnderHome(t *testing.T) {
 	home := t.TempDir()
-	writeGGUF(t, home, "tolstoy-gguf", false)
-	writeGGUF(t, home, "flat", true)
-	os.MkdirAll(filepath.Join(home, "models", "empty-dir"), 0o755)
-	b := backend.NewBuiltin(home, backend.BuiltinOptions{MaxLoaded: 1})
+	src := exportGGUF(t)
+	importModel(t, home, src, "tolstoy-gguf")
+	importModel(t, home, src, "flat")
+	// A folder that was not imported (no model.json) is not a model.
+	os.MkdirAll(filepath.Join(home, "models", "stray"), 0o755)
+	os.WriteFile(filepath.Join(home, "models", "stray", "model.gguf"), []byte("GGUF"), 0o644)
+	var logs strings.Builder
+	var logMu sync.Mutex
+	b := backend.NewBuiltin(home, backend.BuiltinOptions{MaxLoaded: 1, Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))})
 	defer b.Close()
 
 	ms, err := b.Models(context.Background())
@@ -200,8 +220,8 @@ func TestBuiltinServesModelsUnderHome(t *testing.T) {
 	if d := ms[0]; d.ContextLength != 256 || d.Format != "llama2c" || d.ParameterSize != "984K" || d.Quantization != "F32" || d.SizeBytes == 0 {
 		t.Fatalf("embedded model %+v", d)
 	}
-	if d := ms[2]; d.Format != "gguf" || d.SizeBytes == 0 {
-		t.Fatalf("unloaded GGUF model %+v", d)
+	if d := ms[2]; d.Format != "gguf" || d.SizeBytes == 0 || d.ContextLength != 256 || d.ParameterSize != "984K" || d.Quantization != "F32" {
+		t.Fatalf("imported GGUF model %+v", d)
 	}
 
 	// The F32 GGUF export computes exactly what the embedded model does.
@@ -222,24 +242,25 @@ func TestBuiltinServesModelsUnderHome(t *testing.T) {
 		}
 	}
 
-	// Once loaded, a model's details are known (with MaxLoaded 1 above,
-	// listing loads the embedded model and evicts it again).
-	b2 := backend.NewBuiltin(home, backend.BuiltinOptions{})
-	defer b2.Close()
-	req := tolstoyReq(1)
-	req.Model = "tolstoy-gguf"
-	if _, err := b2.Generate(context.Background(), req, nil); err != nil {
-		t.Fatal(err)
+	logMu.Lock()
+	if n := strings.Count(logs.String(), "model unloaded"); n < 3 {
+		t.Fatalf("%d evictions with MaxLoaded 1:\n%s", n, logs.String())
 	}
-	ms, _ = b2.Models(context.Background())
-	if d := ms[2]; d.ContextLength != 256 || d.Format != "gguf" || d.ParameterSize != "984K" {
-		t.Fatalf("loaded GGUF model %+v", d)
+	logMu.Unlock()
+
+	// A job can name only registry models: not a stray folder, not a file.
+	for _, name := range []string{"stray", src, "../models/flat", "models/flat"} {
+		req := tolstoyReq(1)
+		req.Model = name
+		if _, err := b.Generate(context.Background(), req, nil); !errors.Is(err, backend.ErrUnknownModel) {
+			t.Fatalf("%q: %v, want ErrUnknownModel", name, err)
+		}
 	}
 }
 
 func TestBuiltinConcurrentJobs(t *testing.T) {
 	home := t.TempDir()
-	writeGGUF(t, home, "copy", false)
+	importModel(t, home, exportGGUF(t), "copy")
 	b := backend.NewBuiltin(home, backend.BuiltinOptions{Threads: 1, MaxLoaded: 1})
 	defer b.Close()
 	want, err := b.Generate(context.Background(), tolstoyReq(16), nil)
@@ -274,7 +295,7 @@ func TestBuiltinConcurrentJobs(t *testing.T) {
 
 func TestBuiltinCustomOpen(t *testing.T) {
 	b := backend.NewBuiltin("", backend.BuiltinOptions{
-		List: func() ([]string, error) { return []string{"alias"}, nil },
+		List: func() ([]backend.ModelInfo, error) { return []backend.ModelInfo{{Name: "alias"}}, nil },
 		Open: func(name string) (*engine.Model, error) {
 			if name != "alias" {
 				return nil, engine.ErrUnknownModel

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/engine/gguf"
 	"github.com/aitbc/aitbc/internal/miner/backend"
 )
 
@@ -158,4 +159,31 @@ func runIntegration(t *testing.T, b backend.Backend, model string, strictModels 
 			t.Fatalf("cancel took %v", d)
 		}
 	})
+}
+
+// TestExportGGUF writes tolstoy-1m as an F32 GGUF file for the real
+// servers to load (docs/BACKENDS.md):
+//
+//	AITBC_EXPORT_GGUF=/tmp/tolstoy-1m.gguf go test -count=1 -run ExportGGUF ./internal/miner/backend
+func TestExportGGUF(t *testing.T) {
+	path := os.Getenv("AITBC_EXPORT_GGUF")
+	if path == "" {
+		t.Skip("opt-in: set AITBC_EXPORT_GGUF to the file to write")
+	}
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteGGUF(f, gguf.F32); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", path)
 }
