@@ -193,10 +193,11 @@ func TestRemoteCancelMidStreamReturnsPromptly(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var got []string
-		start := time.Now()
+		var canceledAt time.Time
 		res, err := r.newBackend(f.URL()).Generate(ctx, promptReq(100), func(s string) error {
 			got = append(got, s)
 			if len(got) == 2 {
+				canceledAt = time.Now()
 				cancel()
 			}
 			return nil
@@ -204,8 +205,9 @@ func TestRemoteCancelMidStreamReturnsPromptly(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || res.FinishReason != "canceled" {
 			t.Fatalf("err %v, result %+v: want context.Canceled and finish canceled", err, res)
 		}
-		if d := time.Since(start); d > 1500*time.Millisecond {
-			t.Fatalf("returned after %v: cancellation did not stop the read", d)
+		// The rest of the story would take 1.8 s more.
+		if d := time.Since(canceledAt); d > time.Second {
+			t.Fatalf("returned %v after the cancel: it did not stop the read", d)
 		}
 		if len(got) != 2 || res.Text != "Once upon" {
 			t.Fatalf("streamed %q, result text %q", got, res.Text)
