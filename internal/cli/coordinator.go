@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/walletd"
+)
+
+func defaultStore(home string) string { return filepath.Join(home, "coordinator", "coordinator.db") }
+
+func newCoordinatorCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "coordinator", Short: "Run the job coordinator, or manage its tenants"}
+	var listen, wallet, password, dbPath, logLevel string
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Serve the coordinator API (jobs, miners, OpenAI- and Ollama-compatible endpoints)",
+		Long: `Runs a coordinator against the node at --node. It signs its chain transactions
+(job creation from deposits, assignments, settlements) with --wallet, which
+needs AITBC for fees. State (tenants, jobs, receipts) is kept in --store;
+a restarted coordinator re-drives every job it had not finished.`,
+		Example: "  aitbc coordinator start --wallet coordinator --password 123 --listen 127.0.0.1:8000",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if wallet == "" {
+				return usagef("--wallet is required")
+			}
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			key, svc, pw, err := g.minerKey(ctx, wallet, password)
+			if err != nil {
+				return err
+			}
+			addr := key.Address()
+			key.Wipe()
+			if _, err := svc.Unlock(ctx, wallet, pw, walletd.MaxUnlockTimeout); err != nil {
+				return err
+			}
+			st, err := store.OpenSQLite(dbPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			reg := prometheus.NewRegistry()
+			c, err := coordinator.New(ctx, coordinator.Config{
+				Store: st, Chain: rpc.NewClient(g.Node), Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
+				Address: addr, Registry: reg, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			go func() { _ = c.Run(ctx) }()
+			bound, done, err := rpc.Serve(ctx, listen, c.Handler(), log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.Stderr(), "coordinator %s listening on http://%s (chain %s, node %s)\n", addr, bound, c.ChainID(), g.Node)
+			return <-done
+		},
+	}
+	start.Flags().StringVar(&listen, "listen", "127.0.0.1:8000", "API address")
+	start.Flags().StringVar(&wallet, "wallet", "", "wallet that signs the coordinator's transactions (required)")
+	start.Flags().StringVar(&password, "password", "", "its password (or AITBC_PASSWORD)")
+	start.Flags().StringVar(&dbPath, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
+	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	start.PreRun = func(*cobra.Command, []string) {
+		if dbPath == "" {
+			dbPath = defaultStore(g.Home)
+		}
+	}
+
+	tenant := &cobra.Command{Use: "tenant", Short: "Manage the coordinator's tenants (customers with API keys)"}
+	var name, addr, tdb string
+	add := &cobra.Command{
+		Use:   "add",
+		Short: "Create a tenant bound to an address and print its API key (shown once)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := address.Parse(addr)
+			if err != nil {
+				return usagef("--address: %v", err)
+			}
+			st, err := store.OpenSQLite(orDefault(tdb, defaultStore(g.Home)))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			t, key, err := coordinator.AddTenant(cmd.Context(), st, name, a, time.Now())
+			if err != nil {
+				return err
+			}
+			out := map[string]any{"tenant_id": t.ID, "name": t.Name, "address": t.Address, "api_key": key}
+			return g.Print(out, func(w io.Writer) { fmt.Fprintf(w, "tenant %s (%s, %s)\napi key: %s\n", t.ID, t.Name, t.Address, key) })
+		},
+	}
+	add.Flags().StringVar(&name, "name", "", "tenant name")
+	add.Flags().StringVar(&addr, "address", "", "the tenant's chain address (required)")
+	add.Flags().StringVar(&tdb, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tenants",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := store.OpenSQLite(orDefault(tdb, defaultStore(g.Home)))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ts, err := st.Tenants(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.Print(ts, func(w io.Writer) {
+				for _, t := range ts {
+					fmt.Fprintf(w, "%s  %-20s %s\n", t.ID, t.Name, t.Address)
+				}
+			})
+		},
+	}
+	list.Flags().StringVar(&tdb, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
+	tenant.AddCommand(add, list)
+
+	miners := &cobra.Command{
+		Use:   "miners",
+		Short: "List the miners connected to the coordinator now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ms, err := coordinator.NewClient(g.Coord, "").Miners(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.Print(ms, func(w io.Writer) {
+				if len(ms) == 0 {
+					fmt.Fprintln(w, "no miner connected")
+				}
+				for _, m := range ms {
+					fmt.Fprintf(w, "%s  %d/%d busy  %s  %.0f tok/s  %s AITBC/1k  %s\n", m.Address, m.Running, m.Slots, m.Backend, m.TokensPerSec, m.PricePer1k, m.Hardware)
+				}
+			})
+		},
+	}
+	cmd.AddCommand(start, tenant, miners)
+	return cmd
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// ServiceHealth is one line of `aitbc health`.
+type ServiceHealth struct {
+	Service string `json:"service"`
+	URL     string `json:"url"`
+	OK      bool   `json:"ok"`
+	Detail  string `json:"detail"`
+}
+
+func newHealthCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "health",
+		Short: "Check the node, the wallet daemon and the coordinator",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			var out []ServiceHealth
+			if h, err := g.node().Health(ctx); err != nil {
+				out = append(out, ServiceHealth{"node", g.Node, false, err.Error()})
+			} else {
+				out = append(out, ServiceHealth{"node", g.Node, true, fmt.Sprintf("chain %s, height %d", h.ChainID, h.Height)})
+			}
+			if _, err := walletd.NewClient(g.WalletURL, g.daemonAPIKey()).Health(ctx); err != nil {
+				out = append(out, ServiceHealth{"wallet daemon", g.WalletURL, false, err.Error()})
+			} else {
+				out = append(out, ServiceHealth{"wallet daemon", g.WalletURL, true, "ok"})
+			}
+			if h, err := coordinator.NewClient(g.Coord, "").Health(ctx); err != nil {
+				out = append(out, ServiceHealth{"coordinator", g.Coord, false, err.Error()})
+			} else {
+				out = append(out, ServiceHealth{"coordinator", g.Coord, true, fmt.Sprintf("%d miners, %d queued, %d active jobs", h.Miners, h.Queued, h.Active)})
+			}
+			bad := 0
+			for _, s := range out {
+				if !s.OK {
+					bad++
+				}
+			}
+			if err := g.Print(out, func(w io.Writer) {
+				for _, s := range out {
+					fmt.Fprintf(w, "%-14s %-4s %s  %s\n", s.Service, okBad(s.OK), s.URL, s.Detail)
+				}
+			}); err != nil {
+				return err
+			}
+			if bad > 0 {
+				return fmt.Errorf("%d of %d services unhealthy", bad, len(out))
+			}
+			return nil
+		},
+	}
+}

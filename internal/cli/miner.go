@@ -1,0 +1,232 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/miners"
+	"github.com/aitbc/aitbc/internal/keystore"
+	"github.com/aitbc/aitbc/internal/miner"
+	"github.com/aitbc/aitbc/internal/miner/backend"
+	"github.com/aitbc/aitbc/internal/miner/hw"
+	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/walletd"
+)
+
+// minerKey opens a wallet's key for a daemon that signs receipts itself.
+func (g *Globals) minerKey(ctx context.Context, wallet, password string) (*keystore.Key, *walletd.Service, string, error) {
+	ks, err := keystore.ForHome(g.Home)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if _, err := ks.Get(wallet); err != nil {
+		return nil, nil, "", fmt.Errorf("%w (the miner's wallet must be in %s: aitbc create --name %s)", err, ks.Path(), wallet)
+	}
+	if password == "" && g.canPrompt() {
+		if password, err = g.secret(ctx, "", secretSource{flag: "password", prompt: fmt.Sprintf("Password for wallet %s: ", wallet)}); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if password == "" {
+		return nil, nil, "", usagef("the miner signs with wallet %s: give --password or AITBC_PASSWORD", wallet)
+	}
+	key, err := ks.Unlock(wallet, password)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	svc, err := walletd.NewService(walletd.ServiceConfig{Store: ks, Node: rpc.NewClient(g.Node)})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return key, svc, password, nil
+}
+
+func newMinerCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "miner", Short: "Provide compute: run the miner daemon, register, inspect hardware"}
+	var wallet, password, backendName, endpoint, apiKey, price, stake, models string
+	var slots int
+	var heartbeat time.Duration
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Register (stake, models, price) if needed and serve a coordinator's jobs",
+		Long: `Runs the miner daemon: it registers the wallet on chain as a miner (locking
+--stake) or updates its models and price, sends heartbeats, connects to the
+coordinator, runs jobs through the backend (the built-in engine, an Ollama
+server, or any OpenAI-compatible server such as vLLM or llama.cpp's
+llama-server) and signs a receipt for each job it finishes.`,
+		Example: `  aitbc miner start --coordinator http://127.0.0.1:8000 --wallet gpu-provider --backend builtin --password 123
+  aitbc miner start --wallet gpu-provider --backend ollama --endpoint http://127.0.0.1:11434 --models llama3.2:latest
+  aitbc miner start --wallet gpu-provider --backend openai --endpoint http://127.0.0.1:8080 --price 0.5`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if wallet == "" {
+				return usagef("--wallet is required")
+			}
+			p, err := coin.Parse(price)
+			if err != nil {
+				return usagef("--price: %v", err)
+			}
+			st, err := coin.Parse(stake)
+			if err != nil {
+				return usagef("--stake: %v", err)
+			}
+			var b backend.Backend
+			httpc := &http.Client{}
+			switch backendName {
+			case "builtin":
+				b = backend.NewBuiltin(g.Home, backend.BuiltinOptions{})
+			case "ollama":
+				b = backend.NewOllama(endpoint, httpc)
+			case "openai":
+				if endpoint == "" {
+					return usagef("--backend openai needs --endpoint (the server's base URL, e.g. http://127.0.0.1:8080)")
+				}
+				b = backend.NewOpenAI(endpoint, apiKey, httpc)
+			default:
+				return usagef("--backend must be builtin, ollama or openai, not %q", backendName)
+			}
+			log, err := newLogger("info")
+			if err != nil {
+				return err
+			}
+			key, svc, pw, err := g.minerKey(ctx, wallet, password)
+			if err != nil {
+				return err
+			}
+			defer key.Wipe()
+			info := hw.Detect(ctx)
+			gpu, mem := "cpu", uint64(0)
+			if len(info.GPUs) > 0 {
+				gpu, mem = info.GPUs[0].Name, info.GPUs[0].MemoryTotalMB
+			}
+			var ms []string
+			if models != "" {
+				ms = strings.Split(models, ",")
+			}
+			m, err := miner.New(miner.Config{
+				Coordinator: g.Coord, Key: key, Chain: rpc.NewClient(g.Node),
+				Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: miner.BackendRunner{B: b},
+				Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
+				Hardware: info.Summary(), HeartbeatEvery: heartbeat, Logger: log, Version: Version,
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.Stderr(), "miner %s on %s (%s backend), coordinator %s\n", m.Address(), info.Summary(), b.Name(), g.Coord)
+			return m.Run(ctx)
+		},
+	}
+	f := start.Flags()
+	f.StringVar(&wallet, "wallet", "", "wallet that registers, stakes, signs receipts and is paid (required)")
+	f.StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD)")
+	f.StringVar(&backendName, "backend", "builtin", "builtin, ollama or openai")
+	f.StringVar(&endpoint, "endpoint", "", "backend URL (ollama default http://127.0.0.1:11434)")
+	f.StringVar(&apiKey, "backend-api-key", "", "API key of an OpenAI-compatible backend")
+	f.StringVar(&price, "price", "1", "price in AITBC per 1,000 output tokens")
+	f.StringVar(&stake, "stake", "100", "AITBC to stake at registration")
+	f.StringVar(&models, "models", "", "comma-separated models to offer (default: all the backend serves)")
+	f.IntVar(&slots, "slots", 1, "concurrent jobs")
+	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "interval of on-chain heartbeats")
+
+	hwCmd := &cobra.Command{
+		Use:   "hardware",
+		Short: "Show the hardware the miner would report (CPU, memory, GPUs via nvidia-smi)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			info := hw.Detect(cmd.Context())
+			return g.Print(info, func(w io.Writer) {
+				fmt.Fprintln(w, info.Summary())
+				for _, gp := range info.GPUs {
+					fmt.Fprintf(w, "  gpu %d: %s, %d MB, driver %s\n", gp.Index, gp.Name, gp.MemoryTotalMB, gp.Driver)
+				}
+				for _, warn := range info.Warnings {
+					fmt.Fprintf(w, "  warning: %s\n", warn)
+				}
+			})
+		},
+	}
+
+	var statusAddr addressFlag
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show a miner's on-chain registration (stake, models, price, settled jobs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, _, err := statusAddr.resolve(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			mi, err := g.node().Miner(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			return g.Print(mi, func(w io.Writer) { printMiner(w, mi) })
+		},
+	}
+	statusAddr.bind(status)
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the miners registered on chain",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := g.node().Miners(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.Print(l, func(w io.Writer) {
+				if len(l.Miners) == 0 {
+					fmt.Fprintln(w, "no miners registered")
+				}
+				for _, mi := range l.Miners {
+					printMiner(w, mi)
+				}
+			})
+		},
+	}
+
+	var dwallet, dpassword string
+	dereg := &cobra.Command{
+		Use:   "deregister",
+		Short: "Stop offering compute: the stake returns after the unbonding period",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if dwallet == "" {
+				return usagef("--wallet is required")
+			}
+			w, err := g.wallets(ctx)
+			if err != nil {
+				return err
+			}
+			pw, err := g.signingPassword(ctx, w, dwallet, dpassword)
+			if err != nil {
+				return err
+			}
+			sub, err := w.SignAndSubmit(ctx, dwallet, pw, miners.NewDeregisterMsg(), 0)
+			if err != nil {
+				return w.explain(g, dwallet, err)
+			}
+			return g.Print(sub, func(w io.Writer) {
+				fmt.Fprintf(w, "%s\nunbonding: the stake returns %d blocks after this transaction commits\n", sub.TxHash, miners.DefaultParams().UnbondingBlocks)
+			})
+		},
+	}
+	dereg.Flags().StringVar(&dwallet, "wallet", "", "the miner's wallet (required)")
+	dereg.Flags().StringVar(&dpassword, "password", "", "wallet password")
+	cmd.AddCommand(start, hwCmd, status, list, dereg)
+	return cmd
+}
+
+func printMiner(w io.Writer, m rpc.Miner) {
+	fmt.Fprintf(w, "%s  %s  stake %s AITBC  %s AITBC/1k tokens  %s  models %s  jobs settled %d  last heartbeat %s\n",
+		m.Address, m.Status, m.Stake, m.PricePer1k, m.GPU, strings.Join(m.Models, ","), m.JobsSettled, m.LastHeartbeat.Local().Format(time.DateTime))
+}
