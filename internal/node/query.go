@@ -247,7 +247,7 @@ func (n *Node) Head() (rpc.Head, error) {
 func (n *Node) Sync() rpc.SyncStatus {
 	h, ah := n.app.Height()
 	s := rpc.SyncStatus{
-		CatchingUp:        n.comet.ConsensusReactor().WaitSync(),
+		CatchingUp:        n.catchingUp(h),
 		LatestBlockHeight: h,
 		LatestAppHash:     hex.EncodeToString(ah),
 		EarliestHeight:    n.comet.BlockStore().Base(),
