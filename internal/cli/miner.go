@@ -115,12 +115,12 @@ llama-server) and signs a receipt for each job it finishes.`,
 				Coordinator: g.Coord, Key: key, Chain: rpc.NewClient(g.Node),
 				Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: miner.BackendRunner{B: b},
 				Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
-				Hardware: info.Summary(), HeartbeatEvery: heartbeat, Logger: log, Version: Version,
+				Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version,
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.Stderr(), "miner %s on %s (%s backend), coordinator %s\n", m.Address(), info.Summary(), b.Name(), g.Coord)
+			fmt.Fprintf(g.Stderr(), "miner %s, %s backend, coordinator %s\n%s\n", m.Address(), b.Name(), g.Coord, info.Summary())
 			return m.Run(ctx)
 		},
 	}
@@ -229,4 +229,16 @@ llama-server) and signs a receipt for each job it finishes.`,
 func printMiner(w io.Writer, m rpc.Miner) {
 	fmt.Fprintf(w, "%s  %s  stake %s AITBC  %s AITBC/1k tokens  %s  models %s  jobs settled %d  last heartbeat %s\n",
 		m.Address, m.Status, m.Stake, m.PricePer1k, m.GPU, strings.Join(m.Models, ","), m.JobsSettled, m.LastHeartbeat.Local().Format(time.DateTime))
+}
+
+// oneLineHW summarises hardware in one line for the coordinator's views.
+func oneLineHW(i hw.Info) string {
+	s := fmt.Sprintf("%s, %d CPUs, %d MB", i.CPUModel, i.CPUs, i.MemoryTotalMB)
+	for _, g := range i.GPUs {
+		s += fmt.Sprintf(", %s %d MB", g.Name, g.MemoryTotalMB)
+	}
+	if len(i.GPUs) == 0 {
+		s += ", no GPU"
+	}
+	return s
 }

@@ -331,7 +331,7 @@ func (s *Service) admit(mc *minerConn) error {
 	defer s.mu.Unlock()
 	reg, ok := s.registry[mc.addr]
 	if !ok || reg.Status != "active" {
-		return fmt.Errorf("%s is not an active miner on chain: register first (aitbc miner register)", mc.addr)
+		return fmt.Errorf("%s is not an active miner on chain: `aitbc miner start` registers it with a stake", mc.addr)
 	}
 	if reg.PubKey != hex.EncodeToString(mc.pub) {
 		return fmt.Errorf("%s is registered with another key", mc.addr)

@@ -50,8 +50,13 @@ func (s *Service) ServeMiner(w http.ResponseWriter, r *http.Request) {
 	mc := &minerConn{addr: h.Address, pub: pub, models: h.Models, slots: h.Slots, backend: h.Backend,
 		hardware: h.Hardware, tokensPerSec: h.TokensPerSec, send: make(chan minerproto.Envelope, 256)}
 	if err := s.admit(mc); err != nil {
-		s.refuse(ctx, c, "not_admitted", err.Error())
-		return
+		// A miner that registered moments ago may be newer than the
+		// registry view: look again before refusing.
+		s.refreshRegistry(ctx)
+		if err = s.admit(mc); err != nil {
+			s.refuse(ctx, c, "not_admitted", err.Error())
+			return
+		}
 	}
 	if err := wsjson.Write(hctx, c, minerproto.Envelope{Type: minerproto.TypeWelcome}); err != nil {
 		s.drop(mc, "welcome failed")
