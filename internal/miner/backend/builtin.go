@@ -202,7 +202,7 @@ func (b *Builtin) acquire(ctx context.Context, name string) (*engine.Model, func
 				return nil, nil, err
 			}
 			b.log.Info("model loaded", "model", name, "format", m.Format(), "tensors", m.TensorType(), "bytes", m.Size())
-			b.mu.Unlock()
+			// Still holding b.mu: no eviction can come between.
 		} else {
 			b.mu.Unlock()
 			select {
@@ -213,11 +213,11 @@ func (b *Builtin) acquire(ctx context.Context, name string) (*engine.Model, func
 			if e.err != nil {
 				return nil, nil, e.err
 			}
-		}
-		b.mu.Lock()
-		if b.cache[name] != e { // evicted between load and use: start over
-			b.mu.Unlock()
-			continue
+			b.mu.Lock()
+			if b.cache[name] != e { // evicted between load and use: start over
+				b.mu.Unlock()
+				continue
+			}
 		}
 		e.refs++
 		b.tick++
