@@ -135,6 +135,14 @@ func (o *OpenAI) Generate(ctx context.Context, req Request, onToken func(string)
 		return res, err
 	}
 	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
+		// Not a stream: an error object, or a server that ignored "stream".
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		if e := parseAPIError(raw); e.Message != "" {
+			return res, fmt.Errorf("%w: openai %s: %s", ErrBackendFailed, path, e)
+		}
+		return res, fmt.Errorf("%w: openai %s: the server answered with one JSON object, not a stream", ErrBackendFailed, path)
+	}
 	res, err = decodeOpenAIStream(ctx, resp.Body, onToken)
 	res.Backend = o.Name()
 	if err != nil && res.FinishReason == FinishCanceled {

@@ -463,3 +463,20 @@ func TestOpenAIErrorBodies(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenAINonStreamingAnswer(t *testing.T) {
+	for body, words := range map[string]string{
+		`{"id":"cmpl-1","object":"text_completion","choices":[{"text":"Hi","index":0,"finish_reason":"stop"}]}`: "not a stream",
+		`{"error":{"message":"busy","type":"server_error","code":500}}`:                                         "busy",
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, body)
+		}))
+		_, _, err := collect(t, backend.NewOpenAI(srv.URL, "", nil), promptReq(3))
+		srv.Close()
+		if !errors.Is(err, backend.ErrBackendFailed) || !strings.Contains(err.Error(), words) {
+			t.Fatalf("%s: %v", body, err)
+		}
+	}
+}
