@@ -78,38 +78,48 @@ func mulRowsF32(out, w, x []float32, r0, r1 int) {
 }
 
 // mulRowsQ8 is the Q8_0 kernel: per 32-value block, the int8 dot product
-// with x is scaled by the block's scale and accumulated.
+// with x is scaled by the block's scale and accumulated. Four rows share
+// each block of x.
 func mulRowsQ8(out []float32, q []int8, d []float32, x []float32, r0, r1 int) {
+	const bs = gguf.Q8_0BlockSize
 	n := len(x)
-	nb := n / gguf.Q8_0BlockSize
+	nb := n / bs
 	i := r0
-	for ; i+2 <= r1; i += 2 {
+	for ; i+4 <= r1; i += 4 {
 		q0 := q[i*n:][:len(x)]
 		q1 := q[(i+1)*n:][:len(x)]
+		q2 := q[(i+2)*n:][:len(x)]
+		q3 := q[(i+3)*n:][:len(x)]
 		d0 := d[i*nb:][:nb]
 		d1 := d[(i+1)*nb:][:nb]
-		var s0, s1 float32
-		for b := range nb {
-			xb := x[b*gguf.Q8_0BlockSize:][:gguf.Q8_0BlockSize]
-			a0 := q0[b*gguf.Q8_0BlockSize:][:len(xb)]
-			a1 := q1[b*gguf.Q8_0BlockSize:][:len(xb)]
-			var t0, t1 float32
+		d2 := d[(i+2)*nb:][:nb]
+		d3 := d[(i+3)*nb:][:nb]
+		var s0, s1, s2, s3 float32
+		for b := range d0 {
+			xb := x[b*bs:][:bs]
+			a0, a1, a2, a3 := q0[b*bs:][:bs], q1[b*bs:][:bs], q2[b*bs:][:bs], q3[b*bs:][:bs]
+			var t0, t1, t2, t3 float32
 			for j, xv := range xb {
 				t0 += float32(a0[j]) * xv
 				t1 += float32(a1[j]) * xv
+				t2 += float32(a2[j]) * xv
+				t3 += float32(a3[j]) * xv
 			}
 			s0 += t0 * d0[b]
 			s1 += t1 * d1[b]
+			s2 += t2 * d2[b]
+			s3 += t3 * d3[b]
 		}
-		out[i], out[i+1] = s0, s1
+		o := out[i : i+4 : i+4]
+		o[0], o[1], o[2], o[3] = s0, s1, s2, s3
 	}
 	for ; i < r1; i++ {
 		q0 := q[i*n:][:len(x)]
 		d0 := d[i*nb:][:nb]
 		var s0 float32
-		for b := range nb {
-			xb := x[b*gguf.Q8_0BlockSize:][:gguf.Q8_0BlockSize]
-			a0 := q0[b*gguf.Q8_0BlockSize:][:len(xb)]
+		for b := range d0 {
+			xb := x[b*bs:][:bs]
+			a0 := q0[b*bs:][:bs]
 			var t0 float32
 			for j, xv := range xb {
 				t0 += float32(a0[j]) * xv
