@@ -113,6 +113,7 @@ type Service struct {
 
 	chainOps chan chainOp
 	started  time.Time
+	routes   []string
 }
 
 // liveJob is an active job and its stream.

@@ -125,6 +125,12 @@ func view(j *store.Job, withResult bool) JobView {
 	return v
 }
 
+// Routes lists the API's patterns ("GET /v1/health", ...).
+func (s *Service) Routes() []string {
+	s.Handler()
+	return append([]string(nil), s.routes...)
+}
+
 // Handler returns the coordinator's HTTP API.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -155,6 +161,7 @@ func (s *Service) Handler() http.Handler {
 	s.registerCompat(mux, handle)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", httpx.NotFound(routes))
+	s.routes = routes
 	return mux
 }
 

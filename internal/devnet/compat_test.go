@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -184,5 +185,34 @@ func TestOllamaCompatibleAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 || !bytes.Contains(body, []byte(`"error"`)) {
 		t.Fatalf("unknown model: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestCoordinatorOpenAPIListsEveryRoute keeps docs/api/coordinator.openapi.yaml
+// in step with the coordinator's routes.
+func TestCoordinatorOpenAPIListsEveryRoute(t *testing.T) {
+	spec, err := os.ReadFile("../../docs/api/coordinator.openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, devnet.Config{Miners: -1})
+	routes := e.d.Coordinator.Routes()
+	if len(routes) < 15 {
+		t.Fatalf("only %d routes", len(routes))
+	}
+	for _, r := range routes {
+		method, path, _ := strings.Cut(r, " ")
+		i := strings.Index(string(spec), "\n  "+path+":\n")
+		if i < 0 {
+			t.Errorf("%s missing from the OpenAPI file", path)
+			continue
+		}
+		block := string(spec[i+1:])
+		if j := strings.Index(block[3:], "\n  /"); j >= 0 {
+			block = block[:j+3]
+		}
+		if !strings.Contains(block, "\n    "+strings.ToLower(method)+":") {
+			t.Errorf("%s %s: method missing from the OpenAPI file", method, path)
+		}
 	}
 }
