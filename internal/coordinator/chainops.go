@@ -188,6 +188,7 @@ func (s *Service) followJobs(ctx context.Context) {
 		j := lj.job
 		if !j.OnChain {
 			j.OnChain = true
+			s.unreserveLocked(lj)
 			s.persistLocked(ctx, j)
 		}
 		switch {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/jobs"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
@@ -108,7 +109,8 @@ type Service struct {
 	miners   map[address.Address]*minerConn // connected, admitted miners
 	registry map[address.Address]rpc.Miner  // on-chain registry, refreshed
 	live     map[string]*liveJob            // every active job
-	queue    []string                       // job ids waiting for a miner, oldest first
+	queue    *jobQueue                      // job ids waiting for a miner, per model
+	reserved map[string]coin.Amount         // per tenant: deposit reserved by jobs not yet created on chain
 	wake     chan struct{}
 
 	chainOps chan chainOp
@@ -122,6 +124,7 @@ type liveJob struct {
 	hub      *hub
 	ackTimer *time.Timer
 	settling bool // a settle tx is in flight
+	reserved bool // its max price counts in reserved[tenant]
 }
 
 // New builds a coordinator over its store and chain. Call Run to start it.
@@ -140,6 +143,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		miners:   map[address.Address]*minerConn{},
 		registry: map[address.Address]rpc.Miner{},
 		live:     map[string]*liveJob{},
+		queue:    newJobQueue(),
+		reserved: map[string]coin.Amount{},
 		wake:     make(chan struct{}, 1),
 		chainOps: make(chan chainOp, 4096),
 		started:  cfg.Now(),
@@ -167,18 +172,18 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 	for _, j := range active {
 		lj := &liveJob{job: j, hub: newHub()}
-		lj.hub.text.WriteString("")
+		s.reserveLocked(lj)
 		switch j.Status {
 		case store.StatusQueued, store.StatusDispatched, store.StatusRunning:
 			j.Status, j.Miner = store.StatusQueued, address.Address{}
-			s.queue = append(s.queue, j.ID)
+			s.queue.push(j.Model, j.ID)
 		case store.StatusCompleted:
 			lj.hub.publish(Event{Type: EventToken, Text: j.Result})
 		}
 		s.live[j.ID] = lj
 	}
 	if len(active) > 0 {
-		s.log.Info("recovered jobs", "active", len(active), "queued", len(s.queue))
+		s.log.Info("recovered jobs", "active", len(active), "queued", s.queue.len())
 	}
 	return nil
 }
@@ -193,6 +198,27 @@ func (s *Service) Run(ctx context.Context) error {
 	s.poke()
 	wg.Wait()
 	return nil
+}
+
+// reserveLocked counts a deposit job's max price against its tenant's
+// deposit until the chain has created it.
+func (s *Service) reserveLocked(lj *liveJob) {
+	if lj.job.Payment == "deposit" && !lj.job.OnChain && !lj.reserved {
+		s.reserved[lj.job.TenantID] += lj.job.MaxPrice
+		lj.reserved = true
+	}
+}
+
+// unreserveLocked stops counting it: it is on chain (the deposit itself
+// fell) or finished without reaching the chain.
+func (s *Service) unreserveLocked(lj *liveJob) {
+	if lj.reserved {
+		s.reserved[lj.job.TenantID] -= lj.job.MaxPrice
+		if s.reserved[lj.job.TenantID] == 0 {
+			delete(s.reserved, lj.job.TenantID)
+		}
+		lj.reserved = false
+	}
 }
 
 func (s *Service) poke() {

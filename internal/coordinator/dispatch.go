@@ -40,7 +40,7 @@ func (m *minerConn) view(reg rpc.Miner) *sched.Miner {
 }
 
 func (s *Service) dispatchLoop(ctx context.Context) {
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
@@ -48,66 +48,102 @@ func (s *Service) dispatchLoop(ctx context.Context) {
 			return
 		case <-s.wake:
 		case <-t.C:
+			s.expireQueued(ctx)
 		}
 		s.dispatchOnce(ctx)
 	}
 }
 
-// dispatchOnce places every queued job it can, oldest first.
-func (s *Service) dispatchOnce(ctx context.Context) {
+// expireQueued ends the queued jobs whose TTL passed (the chain refunds
+// any escrow by itself).
+func (s *Service) expireQueued(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
-	snap := s.snapshotLocked()
-	byAddr := map[address.Address]*sched.Miner{}
-	for _, m := range snap {
-		byAddr[m.Address] = m
-	}
-	blocked := map[string]bool{} // models nobody can take right now
-	rest := s.queue[:0]
-	for _, id := range s.queue {
-		lj := s.live[id]
-		if lj == nil || lj.job.Status != store.StatusQueued {
-			continue
-		}
-		j := lj.job
-		if !now.Before(j.Expires) {
-			s.finishLocked(ctx, lj, store.StatusExpired, "no miner completed the job before its TTL; the escrow is refunded on chain")
-			continue
-		}
-		if blocked[j.Model] {
-			rest = append(rest, id)
-			continue
-		}
-		excl := map[address.Address]bool{}
-		for _, e := range j.Excluded {
-			if a, err := address.Parse(e); err == nil {
-				excl[a] = true
+	for model, ids := range s.queue.byModel {
+		rest := ids[:0]
+		for _, id := range ids {
+			lj := s.live[id]
+			if lj == nil || lj.job.Status != store.StatusQueued {
+				continue
 			}
-		}
-		m, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excl}, snap)
-		if np != nil {
-			if np.Reason == sched.AllBusy || np.Reason == sched.NoMiners || np.Reason == sched.NoModel {
-				blocked[j.Model] = true
-			}
-			if j.Error != np.Error() {
-				j.Error = np.Error() // the reason it waits, shown in status
-			}
-			if np.Reason == sched.TooPricey && len(snap) > 0 {
-				s.finishLocked(ctx, lj, store.StatusFailed, np.Error())
+			if !now.Before(lj.job.Expires) {
+				s.finishLocked(ctx, lj, store.StatusExpired, "no miner completed the job before its TTL; the escrow is refunded on chain")
 				continue
 			}
 			rest = append(rest, id)
-			continue
 		}
-		mc := s.miners[m.Address]
-		if !s.dispatchLocked(ctx, lj, mc) {
-			rest = append(rest, id)
-			continue
-		}
-		byAddr[m.Address].Running++
+		s.queue.set(model, rest)
 	}
-	s.queue = rest
+}
+
+// dispatchOnce places every queued job it can, oldest first per model. A
+// model that no connected miner serves, or whose miners are all busy, is
+// skipped without looking at its jobs.
+func (s *Service) dispatchOnce(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queue.len() == 0 {
+		return
+	}
+	snap := s.snapshotLocked()
+	free := map[string]int{} // model → free slots among miners serving it
+	for _, m := range snap {
+		for _, name := range m.Models {
+			free[name] += max(m.Slots-m.Running, 0)
+		}
+	}
+	for model, ids := range s.queue.byModel {
+		if free[model] == 0 {
+			continue
+		}
+		rest := ids[:0:0]
+		for i, id := range ids {
+			lj := s.live[id]
+			if lj == nil || lj.job.Status != store.StatusQueued {
+				continue
+			}
+			if free[model] == 0 {
+				rest = append(rest, ids[i:]...)
+				break
+			}
+			j := lj.job
+			excl := map[address.Address]bool{}
+			for _, e := range j.Excluded {
+				if a, err := address.Parse(e); err == nil {
+					excl[a] = true
+				}
+			}
+			m, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excl}, snap)
+			if np != nil {
+				if np.Reason == sched.TooPricey {
+					s.finishLocked(ctx, lj, store.StatusFailed, np.Error())
+					continue
+				}
+				j.Error = np.Error() // why it waits, shown in status
+				rest = append(rest, id)
+				continue
+			}
+			if !s.dispatchLocked(ctx, lj, s.miners[m.Address]) {
+				rest = append(rest, id)
+				continue
+			}
+			m.Running++
+			for _, name := range m.Models {
+				free[name]--
+			}
+		}
+		s.queue.set(model, rest)
+	}
+}
+
+// waitReasonLocked says why a queued job waits, from the miners connected now.
+func (s *Service) waitReasonLocked(j *store.Job) string {
+	_, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice}, s.snapshotLocked())
+	if np == nil {
+		return "next in line for a miner"
+	}
+	return np.Error()
 }
 
 // dispatchLocked sends lj to mc and starts its ack timer.
@@ -187,7 +223,7 @@ func (s *Service) requeueLocked(ctx context.Context, lj *liveJob, miner address.
 	lj.hub.reset()
 	lj.hub.publish(Event{Type: EventStatus, Status: "requeued", Error: why})
 	s.persistLocked(ctx, j)
-	s.queue = append([]string{j.ID}, s.queue...)
+	s.queue.pushFront(j.Model, j.ID)
 	s.poke()
 }
 
@@ -201,6 +237,7 @@ func (s *Service) finishLocked(ctx context.Context, lj *liveJob, status, why str
 		lj.ackTimer.Stop()
 	}
 	j.Status, j.Error, j.Updated = status, why, s.cfg.Now().UTC()
+	s.unreserveLocked(lj)
 	s.persistLocked(ctx, j)
 	lj.hub.publish(Event{Type: EventDone, Status: status, Error: why})
 	delete(s.live, j.ID)

@@ -220,7 +220,7 @@ type Health struct {
 func (s *Service) hHealth(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	h := Health{Status: "ok", Coordinator: s.cfg.Address.String(), ChainID: s.chainID, Miners: len(s.miners),
-		Queued: len(s.queue), Active: len(s.live), Uptime: s.cfg.Now().Sub(s.started).Round(time.Second).String()}
+		Queued: s.queue.len(), Active: len(s.live), Uptime: s.cfg.Now().Sub(s.started).Round(time.Second).String()}
 	s.mu.Unlock()
 	httpx.WriteJSON(w, http.StatusOK, h)
 }

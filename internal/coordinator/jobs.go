@@ -181,14 +181,17 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		}
 	}
 
+	var deposit coin.Amount
 	if r.ID != "" {
 		if err := s.checkWalletJob(ctx, t, &r, j); err != nil {
 			return nil, err
 		}
 	} else {
-		if err := s.reserveDeposit(ctx, t, maxPrice); err != nil {
-			return nil, err
+		d, err := s.cfg.Chain.Deposit(ctx, t.Address, s.cfg.Address)
+		if err != nil {
+			return nil, fmt.Errorf("coordinator: chain: %w", err)
 		}
+		deposit = d.Amount
 		j.ID, j.Payment, j.MaxPrice = newJobID(), "deposit", maxPrice
 	}
 
@@ -197,12 +200,23 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		s.mu.Unlock()
 		return nil, errf(409, "job_exists", "job %s was already submitted", j.ID)
 	}
+	if j.Payment == "deposit" {
+		// Check and reserve under one lock, so concurrent submissions
+		// cannot together overdraw the deposit.
+		if reserved := s.reserved[t.ID]; deposit < reserved+j.MaxPrice {
+			s.mu.Unlock()
+			return nil, errf(402, "insufficient_deposit", "deposit of %s with this coordinator is %s AITBC, %s reserved by running jobs, the job needs %s (aitbc deposit add --wallet ... --amount ...)",
+				t.Address, deposit, reserved, j.MaxPrice)
+		}
+	}
 	if err := s.cfg.Store.PutJob(ctx, j); err != nil {
 		s.mu.Unlock()
 		return nil, err
 	}
-	s.live[j.ID] = &liveJob{job: j, hub: newHub()}
-	s.queue = append(s.queue, j.ID)
+	lj := &liveJob{job: j, hub: newHub()}
+	s.live[j.ID] = lj
+	s.reserveLocked(lj)
+	s.queue.push(j.Model, j.ID)
 	s.mu.Unlock()
 	s.metrics.submitted.WithLabelValues(j.Payment).Inc()
 	s.log.Info("job submitted", "job", j.ID, "tenant", t.Name, "model", j.Model, "payment", j.Payment, "max_price", j.MaxPrice.String())
@@ -255,28 +269,6 @@ func (s *Service) checkWalletJob(ctx context.Context, t *store.Tenant, r *JobReq
 	return nil
 }
 
-// reserveDeposit checks the tenant's deposit with this coordinator covers
-// amount on top of the jobs already reserved against it.
-func (s *Service) reserveDeposit(ctx context.Context, t *store.Tenant, amount coin.Amount) error {
-	d, err := s.cfg.Chain.Deposit(ctx, t.Address, s.cfg.Address)
-	if err != nil {
-		return fmt.Errorf("coordinator: chain: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var reserved coin.Amount
-	for _, lj := range s.live {
-		if lj.job.TenantID == t.ID && lj.job.Payment == "deposit" && !lj.job.OnChain && lj.job.Active() {
-			reserved += lj.job.MaxPrice
-		}
-	}
-	if d.Amount < reserved+amount {
-		return errf(402, "insufficient_deposit", "deposit of %s with this coordinator is %s AITBC, %s reserved by running jobs, the job needs %s (aitbc deposit --amount ...)",
-			t.Address, d.Amount, reserved, amount)
-	}
-	return nil
-}
-
 func newJobID() string {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
@@ -298,6 +290,9 @@ func (s *Service) Job(ctx context.Context, t *store.Tenant, id string) (*store.J
 	var j *store.Job
 	if lj != nil {
 		j = cloneJob(lj.job)
+		if j.Status == store.StatusQueued {
+			j.Error = s.waitReasonLocked(j)
+		}
 	}
 	s.mu.Unlock()
 	if j == nil {

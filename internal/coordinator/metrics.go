@@ -26,7 +26,7 @@ func newMetrics(reg *prometheus.Registry, s *Service) *metrics {
 	}
 	reg.MustRegister(m.submitted, m.finished, m.dispatches, m.requests, m.latency, m.firstToken,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "jobs_queued", Help: "Jobs waiting for a miner."},
-			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(len(s.queue)) }),
+			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(s.queue.len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "miners_connected", Help: "Miners with an open session."},
 			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(len(s.miners)) }),
 	)
