@@ -43,6 +43,42 @@ block time and CPU seconds used.`,
 	f.IntVar(&o.PerAcct, "per-account", 25, "transfers per account")
 	f.DurationVar(&o.BlockTime, "block-time", time.Second, "block time")
 	f.IntVar(&o.Submitters, "submitters", 4, "submitting goroutines")
-	cmd.AddCommand(transfers)
+	var jo bench.JobsOptions
+	jobsCmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "Coordinator figures: API latency under many clients, queue depth, first-token overhead, paid jobs per second",
+		Long: `Starts a temporary devnet (real chain, coordinator, miners on the built-in
+engine) and measures: the first-token overhead of going through the
+marketplace versus calling the backend directly; paid jobs per second through
+the whole flow until settled on chain; GET /v1/jobs/{id}/status latency with
+--clients concurrent clients; and submission latency while --queue-depth jobs
+wait with no miner connected.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !g.JSON() {
+				jo.Progress = g.Stderr()
+			}
+			r, err := bench.Jobs(cmd.Context(), jo)
+			if err != nil {
+				return err
+			}
+			return g.Print(r, func(w io.Writer) {
+				fmt.Fprintf(w, "first token     direct %.2f ms, through the coordinator %.2f ms: overhead %.2f ms\n", msOf(r.FirstTokenDirect), msOf(r.FirstTokenMarket), msOf(r.Overhead))
+				fmt.Fprintf(w, "paid flow       %d jobs settled in %.1f s: %.1f jobs/s\n", r.PaidJobs, r.PaidElapsed.Seconds(), r.PaidJobsPerSecond)
+				fmt.Fprintf(w, "status latency  %s, %.0f req/s\n", r.StatusLatency, r.StatusRPS)
+				fmt.Fprintf(w, "queue depth     %d queued; submit first 1k %s\n                last 1k %s\n                status at depth %s\n", r.QueuedAtEnd, r.SubmitFirstK, r.SubmitLastK, r.StatusAtDepth)
+				fmt.Fprintf(w, "method          %s\n", r.Method)
+			})
+		},
+	}
+	jf := jobsCmd.Flags()
+	jf.IntVar(&jo.Clients, "clients", 1000, "concurrent API clients")
+	jf.IntVar(&jo.Requests, "requests", 20, "status requests per client")
+	jf.IntVar(&jo.QueueDepth, "queue-depth", 10000, "jobs to queue with no miner connected")
+	jf.IntVar(&jo.PaidJobs, "paid-jobs", 200, "jobs through the whole paid flow")
+	jf.IntVar(&jo.Miners, "miners", 3, "miners for the paid flow")
+	cmd.AddCommand(transfers, jobsCmd)
 	return cmd
 }
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

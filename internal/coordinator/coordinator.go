@@ -116,6 +116,9 @@ type Service struct {
 	chainOps chan chainOp
 	started  time.Time
 	routes   []string
+
+	keysMu sync.RWMutex
+	keys   map[string]*store.Tenant // API key hash → tenant, filled on first use
 }
 
 // liveJob is an active job and its stream.
@@ -146,6 +149,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		queue:    newJobQueue(),
 		reserved: map[string]coin.Amount{},
 		wake:     make(chan struct{}, 1),
+		keys:     map[string]*store.Tenant{},
 		chainOps: make(chan chainOp, 4096),
 		started:  cfg.Now(),
 	}

@@ -53,11 +53,25 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*store.Tenant, 
 	if key == "" {
 		return nil, ErrUnauthorized
 	}
-	t, err := s.cfg.Store.TenantByKey(ctx, HashKey(key))
+	h := string(HashKey(key))
+	s.keysMu.RLock()
+	t, ok := s.keys[h]
+	s.keysMu.RUnlock()
+	if ok {
+		return t, nil
+	}
+	t, err := s.cfg.Store.TenantByKey(ctx, []byte(h))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnauthorized
 	}
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	// Keys are never revoked today, so a found key can be remembered.
+	s.keysMu.Lock()
+	s.keys[h] = t
+	s.keysMu.Unlock()
+	return t, nil
 }
 
 // AddTenant creates a tenant bound to addr (operator action) and returns

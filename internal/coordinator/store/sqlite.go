@@ -59,9 +59,14 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	// SQLite serialises writers; one connection avoids busy errors and
-	// keeps an in-memory database single.
-	db.SetMaxOpenConns(1)
+	// An in-memory database exists per connection: keep one. A file in
+	// WAL mode serves readers in parallel while SQLite serialises writers
+	// (busy_timeout makes a writer wait instead of failing).
+	if path == ":memory:" {
+		db.SetMaxOpenConns(1)
+	} else {
+		db.SetMaxOpenConns(4)
+	}
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: schema: %w", err)
