@@ -27,6 +27,11 @@ type pool struct {
 	done    atomic.Int32        // chunks finished in the current job
 	quit    atomic.Bool
 	workers []*poolWorker
+
+	// Contention fallback, touched only by the calling goroutine: when
+	// the caller often has to wait long for a worker's chunk (its thread
+	// was descheduled by a busy machine), run steps alone for a while.
+	runs, stalls, solo int
 }
 
 // job is an immutable description of a parallel step: fn processes units
@@ -45,6 +50,14 @@ type poolWorker struct {
 }
 
 const (
+	// A wait of more than stallYields yields counts as a stall; more than
+	// maxStalls stalls in stallWindow steps switches to running alone for
+	// soloSteps steps (about a hundred tokens of a small model).
+	stallYields = 32
+	stallWindow = 256
+	maxStalls   = 16
+	soloSteps   = 2048
+
 	// chunksPerThread trades claim overhead (one CAS per chunk) against
 	// how finely work moves away from a stalled thread.
 	chunksPerThread = 4
@@ -89,6 +102,11 @@ func (p *pool) run(j *job) {
 		j.fn(0, j.units)
 		return
 	}
+	if p.solo > 0 {
+		p.solo--
+		j.fn(0, j.units)
+		return
+	}
 	g := uint32(p.gen.Load() + 1)
 	p.job.Store(j)
 	p.done.Store(0)
@@ -107,11 +125,22 @@ func (p *pool) run(j *job) {
 		j.fn(j.span(c))
 		p.done.Add(1)
 	}
+	yields := 0
 	for spins := 0; p.done.Load() != int32(j.chunks); spins++ {
 		if spins >= callerSpins {
 			runtime.Gosched()
 			spins = 0
+			yields++
 		}
+	}
+	if yields > stallYields {
+		p.stalls++
+	}
+	if p.runs++; p.runs == stallWindow {
+		if p.stalls > maxStalls {
+			p.solo = soloSteps
+		}
+		p.runs, p.stalls = 0, 0
 	}
 }
 
