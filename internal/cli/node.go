@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +46,7 @@ func newNodeStartCmd(g *Globals) *cobra.Command {
 		blockTime, proposeTimeout              time.Duration
 		peers                                  []string
 		pex                                    bool
+		cpuProfile                             string
 	)
 	cmd := &cobra.Command{
 		Use:   "start",
@@ -102,6 +105,13 @@ Stop it with Ctrl-C or SIGTERM; a node killed outright recovers at the next star
 			if f.Changed("log-level") {
 				c.LogLevel = logLevel
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			lvl := slog.LevelInfo
 			if c.LogLevel == "debug" {
 				lvl = slog.LevelDebug
@@ -130,7 +140,23 @@ Stop it with Ctrl-C or SIGTERM; a node killed outright recovers at the next star
 	fl.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma-separated")
 	fl.BoolVar(&pex, "pex", true, "peer exchange (off: talk only to persistent peers and nodes that dial in)")
 	fl.StringVar(&logLevel, "log-level", "", "CometBFT log level: error, info or debug")
+	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the node stops (for performance work)")
+	_ = fl.MarkHidden("cpuprofile")
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func listenOrOff(s string) string {

@@ -1,14 +1,20 @@
 package testnet
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +38,7 @@ type BenchOptions struct {
 	Submitters int           // concurrent HTTP submitters, default 32
 	Dir        string        // default a temporary directory, removed after
 	Progress   io.Writer     // optional progress lines
+	NodeArgs   []string      // extra `node start` flags ("%d": the node's index), e.g. --cpuprofile
 }
 
 // BenchResult is what a localnet benchmark measured.
@@ -47,8 +54,11 @@ type BenchResult struct {
 	SubmitTPS   float64       `json:"submit_tps"`
 	BlockTime   time.Duration `json:"block_time_ns"`
 	CPUCores    int           `json:"cpu_cores"`
-	Agree       bool          `json:"agree"` // every node has the same block hashes over the run
-	Method      string        `json:"method"`
+	Agree       bool          `json:"agree"`              // every node has the same block hashes over the run
+	NodeCPU     float64       `json:"node_cpu_seconds"`   // all node processes, from start to the end of the run (Linux)
+	ClientCPU   float64       `json:"client_cpu_seconds"` // this process while submitting and following
+
+	Method string `json:"method"`
 }
 
 func (o *BenchOptions) defaults() error {
@@ -157,9 +167,16 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	}
 	wg.Wait()
 	res.Txs = len(raws)
+	// The request bodies too: the client should cost the nodes' machine
+	// as little as it can.
+	bodies := make([][]byte, len(raws))
+	for i, raw := range raws {
+		bodies[i], _ = json.Marshal(rpc.SubmitRequest{Tx: base64.StdEncoding.EncodeToString(raw)})
+	}
 
 	say("starting %d validator processes (%s)...", o.Validators, o.Binary)
 	cl := NewCluster(m, o.Binary)
+	cl.Args = o.NodeArgs
 	defer cl.Close()
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -172,6 +189,8 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	}
 
 	say("submitting with %d concurrent HTTP submitters to %d nodes (block time %s)...", o.Submitters, o.Validators, o.BlockTime)
+	nodeCPU0 := clusterCPU(cl)
+	clientCPU0 := selfCPU()
 	start := time.Now()
 	var next, rejected atomic.Int64
 	var firstErr atomic.Value
@@ -185,15 +204,18 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 				if i >= len(raws) {
 					return
 				}
-				c := cl.Client((i % o.Accounts) % n)
+				url := m.Nodes[(i%o.Accounts)%n].RESTURL + "/api/v1/transaction/submit"
 				for attempt := 0; ; attempt++ {
-					_, err := c.Submit(ctx, raws[i])
-					if err == nil || httpx.IsCode(err, "tx_already_known") {
+					code, err := postSubmit(ctx, cl.http, url, bodies[i])
+					if err == nil && (code == "" || code == "tx_already_known") {
 						break
 					}
-					if attempt < 400 && (httpx.IsCode(err, "nonce_gap") || httpx.IsCode(err, "mempool_full")) {
+					if err == nil && attempt < 400 && (code == "nonce_gap" || code == "mempool_full") {
 						time.Sleep(5 * time.Millisecond)
 						continue
+					}
+					if err == nil {
+						err = fmt.Errorf("testnet: bench: submit: %s", code)
 					}
 					rejected.Add(1)
 					firstErr.CompareAndSwap(nil, err)
@@ -236,9 +258,10 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		res.MaxBlockTxs = max(res.MaxBlockTxs, b.NumTxs)
 	}
 	res.Elapsed = time.Since(start)
+	res.NodeCPU, res.ClientCPU = clusterCPU(cl)-nodeCPU0, selfCPU()-clientCPU0
 	res.Blocks = h - startHeight
 	res.TPS = float64(res.Committed) / res.Elapsed.Seconds()
-	say("committed %d in %d blocks, %.2fs: %.0f tx/s", res.Committed, res.Blocks, res.Elapsed.Seconds(), res.TPS)
+	say("committed %d in %d blocks, %.2fs: %.0f tx/s; CPU: nodes %.1fs, this client %.1fs", res.Committed, res.Blocks, res.Elapsed.Seconds(), res.TPS, res.NodeCPU, res.ClientCPU)
 
 	// Every node must hold the same blocks.
 	res.Agree = true
@@ -300,4 +323,63 @@ func waitHeight(ctx context.Context, c *rpc.Client, h int64) (int64, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// clusterCPU sums the CPU seconds the cluster's running processes have
+// used, from /proc (0 where that is not available).
+func clusterCPU(cl *Cluster) float64 {
+	var sum float64
+	for _, p := range cl.Procs {
+		if p != nil && !p.Exited() {
+			sum += procCPU(p.Pid())
+		}
+	}
+	return sum
+}
+
+// procCPU reads utime+stime of pid from /proc/PID/stat.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// postSubmit posts a prepared submit body; it returns the error code of a
+// refusal ("" when accepted), or an error when the node did not answer.
+func postSubmit(ctx context.Context, hc *http.Client, url string, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode/100 == 2 {
+		return "", nil
+	}
+	var eb httpx.ErrorBody
+	if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
+		return fmt.Sprintf("http_%d", resp.StatusCode), nil
+	}
+	return eb.Error.Code, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +17,10 @@ type Cluster struct {
 	M     *Manifest
 	Bin   string  // the aitbc binary
 	Procs []*Proc // by node index; nil for a node never started
+	// Args go after `node start --home HOME` for every node (flags that
+	// override the node's config for this run). A "%d" in one is replaced
+	// by the node's index.
+	Args []string
 
 	mu      sync.Mutex
 	http    *http.Client
@@ -35,7 +41,7 @@ func NewCluster(m *Manifest, bin string) *Cluster {
 // API.
 func (c *Cluster) Start(ctx context.Context, i int) error {
 	c.grow()
-	p, err := StartProc(c.Bin, c.M.HomeOf(i))
+	p, err := StartProc(c.Bin, c.M.HomeOf(i), c.args(i)...)
 	if err != nil {
 		return err
 	}
@@ -47,7 +53,7 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 func (c *Cluster) StartAll(ctx context.Context) error {
 	c.grow()
 	for i := range c.M.Nodes {
-		p, err := StartProc(c.Bin, c.M.HomeOf(i))
+		p, err := StartProc(c.Bin, c.M.HomeOf(i), c.args(i)...)
 		if err != nil {
 			return err
 		}
@@ -58,6 +64,14 @@ func (c *Cluster) StartAll(ctx context.Context) error {
 		errs = append(errs, p.WaitREST(ctx, c.M.Nodes[i].RESTURL))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Cluster) args(i int) []string {
+	out := make([]string, len(c.Args))
+	for k, a := range c.Args {
+		out[k] = strings.ReplaceAll(a, "%d", strconv.Itoa(i))
+	}
+	return out
 }
 
 // grow makes room for nodes added to the manifest after NewCluster.

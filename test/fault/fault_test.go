@@ -15,6 +15,7 @@ import (
 // restarted, it catches up; every transfer acknowledged as committed is on
 // every node, and all nodes agree on every block and app hash.
 func TestKilledValidatorCatchesUpAndNothingCommittedIsLost(t *testing.T) {
+	t.Parallel()
 	n := startNetwork(t, netOptions{accounts: 16})
 	lg := startLoad(n, 16, 4)
 	n.advances(n.all(), 5, "under load")
@@ -44,6 +45,7 @@ func TestKilledValidatorCatchesUpAndNothingCommittedIsLost(t *testing.T) {
 // two thirds of the voting power the chain halts (no block is committed,
 // nothing forks, nothing committed is lost); restarted, it resumes.
 func TestTwoOfFourKilledHaltsAndResumes(t *testing.T) {
+	t.Parallel()
 	n := startNetwork(t, netOptions{accounts: 16})
 	lg := startLoad(n, 16, 4)
 	n.advances(n.all(), 5, "under load")
@@ -81,6 +83,7 @@ func TestTwoOfFourKilledHaltsAndResumes(t *testing.T) {
 // (3 times; 20 in the long set): each time it restarts cleanly (the ABCI
 // handshake replays what its app had not committed) and catches up.
 func TestKillNineUnderLoadManyTimes(t *testing.T) {
+	t.Parallel()
 	n := startNetwork(t, netOptions{accounts: 24})
 	lg := startLoad(n, 24, 8)
 	n.advances(n.all(), 3, "under load")
@@ -111,6 +114,7 @@ func TestKillNineUnderLoadManyTimes(t *testing.T) {
 // others go on; healed, node3 catches up and all agree. The long set also
 // splits the network 2|2: both halves halt, and resume when healed.
 func TestPartitionMinorityStopsMajorityContinuesThenHeals(t *testing.T) {
+	t.Parallel()
 	var links [][]*proxy // links[i][j]: node i dials node j through it
 	n := startNetwork(t, netOptions{accounts: 16, noPEX: true, peers: func(m *testnet.Manifest, i int) []string {
 		if links == nil {
@@ -190,6 +194,7 @@ func TestPartitionMinorityStopsMajorityContinuesThenHeals(t *testing.T) {
 // /api/v1/sync/status says catching_up while it is behind and not once
 // it is far behind, and it ends with the same blocks as the validators.
 func TestNewFullNodeJoinsAndCatchesUpFromGenesis(t *testing.T) {
+	t.Parallel()
 	n := startNetwork(t, netOptions{accounts: 16})
 	lg := startLoad(n, 16, 4)
 	n.waitAll(n.all(), 30, 2*progressWait)
