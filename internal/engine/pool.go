@@ -28,10 +28,14 @@ type pool struct {
 	quit    atomic.Bool
 	workers []*poolWorker
 
-	// Contention fallback, touched only by the calling goroutine: when
-	// the caller often has to wait long for a worker's chunk (its thread
-	// was descheduled by a busy machine), run steps alone for a while.
+	// Contention fallback, touched only by the calling goroutine: when the
+	// workers do not get to run (a busy machine), or the caller often has to
+	// wait long for a chunk a descheduled worker holds, run steps alone for
+	// a while, then try again.
 	runs, stalls, solo int
+	waitNS             int64
+	mine, total        int
+	yieldsTotal        int
 }
 
 // job is an immutable description of a parallel step: fn processes units
@@ -50,8 +54,9 @@ type poolWorker struct {
 }
 
 const (
-	// A wait of more than stallYields yields counts as a stall; more than
-	// maxStalls stalls in stallWindow steps switches to running alone for
+	// A wait of more than stallYields yields counts as a stall. Every
+	// stallWindow steps, more than maxStalls stalls, or workers that ran
+	// less than half their share of the chunks, switch to running alone for
 	// soloSteps steps (about a hundred tokens of a small model).
 	stallYields = 32
 	stallWindow = 256
@@ -124,7 +129,9 @@ func (p *pool) run(j *job) {
 		}
 		j.fn(j.span(c))
 		p.done.Add(1)
+		p.mine++
 	}
+	p.total += j.chunks
 	yields := 0
 	for spins := 0; p.done.Load() != int32(j.chunks); spins++ {
 		if spins >= callerSpins {
@@ -137,10 +144,13 @@ func (p *pool) run(j *job) {
 		p.stalls++
 	}
 	if p.runs++; p.runs == stallWindow {
-		if p.stalls > maxStalls {
+		// Workers that got less than half their fair share of the chunks
+		// were not running: parallel steps only cost synchronisation.
+		starved := (p.total-p.mine)*2*p.n < p.total*(p.n-1)
+		if p.stalls > maxStalls || starved {
 			p.solo = soloSteps
 		}
-		p.runs, p.stalls = 0, 0
+		p.runs, p.stalls, p.mine, p.total = 0, 0, 0, 0
 	}
 }
 
