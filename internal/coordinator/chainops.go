@@ -70,6 +70,26 @@ func (s *Service) runOp(ctx context.Context, op chainOp) {
 	id, _ := hex.DecodeString(j.ID)
 	var msg tx.Msg
 	var err error
+	if op.kind == opCreate {
+		s.mu.Unlock()
+		// Created already (a create sent before a restart that did land)?
+		if _, err := s.cfg.Chain.Job(ctx, op.jobID); err == nil {
+			s.mu.Lock()
+			if lj := s.live[op.jobID]; lj != nil && !lj.job.OnChain {
+				lj.job.OnChain = true
+				s.unreserveLocked(lj)
+				s.persistLocked(ctx, lj.job)
+			}
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Lock()
+		if lj = s.live[op.jobID]; lj == nil {
+			s.mu.Unlock()
+			return
+		}
+		j = lj.job
+	}
 	switch op.kind {
 	case opCreate:
 		ph, _ := hex.DecodeString(j.PromptHash)
@@ -176,7 +196,20 @@ func (s *Service) followJobs(ctx context.Context) {
 		if err != nil {
 			if !httpx.IsCode(err, "job_not_found") {
 				s.log.Warn("follow job", "job", id, "err", err)
+				continue
 			}
+			// Not on chain: its create never landed (lost with a mempool).
+			// A completed deposit job is created, assigned and settled anew.
+			s.mu.Lock()
+			if lj := s.live[id]; lj != nil && lj.job.Status == store.StatusCompleted && lj.job.Payment == "deposit" &&
+				!lj.settling && now.Before(lj.job.Expires) {
+				lj.settling = true
+				lj.job.Updated = now.UTC()
+				s.enqueueLocked(chainOp{kind: opCreate, jobID: id})
+				s.enqueueLocked(chainOp{kind: opAssign, jobID: id, miner: lj.job.Miner, attempt: lj.job.Attempt})
+				s.enqueueLocked(chainOp{kind: opSettle, jobID: id})
+			}
+			s.mu.Unlock()
 			continue
 		}
 		s.mu.Lock()
@@ -198,11 +231,16 @@ func (s *Service) followJobs(ctx context.Context) {
 		case cj.Status == "expired":
 			s.finishLocked(ctx, lj, store.StatusExpired, "the TTL passed before settlement; the escrow was refunded on chain")
 		case j.Status == store.StatusCompleted && !lj.settling && now.Before(j.Expires):
+			// The chain must show this miner assigned before it settles:
+			// an assignment lost with a mempool is sent again.
 			lj.settling = true
+			j.Updated = now.UTC()
+			if cj.Miner == nil || *cj.Miner != j.Miner {
+				s.enqueueLocked(chainOp{kind: opAssign, jobID: j.ID, miner: j.Miner, attempt: j.Attempt})
+			}
 			s.enqueueLocked(chainOp{kind: opSettle, jobID: j.ID})
 		case j.Status == store.StatusCompleted && lj.settling && now.Sub(j.Updated) > settleRetryAfter:
-			j.Updated = now.UTC()
-			s.enqueueLocked(chainOp{kind: opSettle, jobID: j.ID})
+			lj.settling = false // not settled in time: the next pass drives it again from the chain's view
 		}
 		s.mu.Unlock()
 	}

@@ -175,7 +175,9 @@ func (s *Service) dispatchLocked(ctx context.Context, lj *liveJob, mc *minerConn
 	lj.ackTimer = time.AfterFunc(s.cfg.AckTimeout, func() { s.ackTimeout(j.ID, miner, attempt) })
 	// The chain learns of the placement without holding the job up: the
 	// coordinator's nonces keep create → assign → settle in order.
-	if j.Payment == "deposit" && j.CreateTx == "" {
+	if j.Payment == "deposit" && !j.OnChain {
+		// Even if a create was sent before, it may have been lost with a
+		// mempool (a restart): the writer asks the chain first.
 		s.enqueueLocked(chainOp{kind: opCreate, jobID: j.ID})
 	}
 	s.enqueueLocked(chainOp{kind: opAssign, jobID: j.ID, miner: mc.addr, attempt: attempt})
