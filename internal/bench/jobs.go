@@ -56,6 +56,8 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 type JobsResult struct {
 	StatusLatency     Latency       `json:"status_latency"` // GET /v1/jobs/{id}/status under Clients concurrent clients
 	StatusRPS         float64       `json:"status_rps"`
+	SaturationRPS     float64       `json:"saturation_rps"` // status requests/s with 64 clients sending back to back
+	SaturationLatency Latency       `json:"saturation_latency"`
 	SubmitFirstK      Latency       `json:"submit_first_1k"` // POST /v1/jobs, the first 1,000 of QueueDepth
 	SubmitLastK       Latency       `json:"submit_last_1k"`  // ... and the last 1,000
 	QueuedAtEnd       int           `json:"queued_at_end"`   // /v1/health's queue length after the submissions
@@ -211,14 +213,21 @@ func Jobs(ctx context.Context, o JobsOptions) (JobsResult, error) {
 	res.PaidJobsPerSecond = float64(o.PaidJobs) / res.PaidElapsed.Seconds()
 	say("  %d settled in %.1f s: %.1f jobs/s", o.PaidJobs, res.PaidElapsed.Seconds(), res.PaidJobsPerSecond)
 
-	// 3. API latency: many clients reading job status.
-	say("%d clients x %d status requests ...", o.Clients, o.Requests)
-	lat, rps, err := statusLoad(ctx, c, ids, o.Clients, o.Requests)
+	// 3. API latency: many users polling job status once a second each
+	// (open loop), then the most the API serves (closed loop).
+	say("%d clients polling status once a second, %d requests each ...", o.Clients, o.Requests)
+	lat, rps, err := statusLoad(ctx, c, ids, o.Clients, o.Requests, time.Second)
 	if err != nil {
 		return res, err
 	}
 	res.StatusLatency, res.StatusRPS = lat, rps
-	say("  %s; %.0f requests/s", lat, rps)
+	say("  %s at %.0f requests/s offered", lat, rps)
+	lat, rps, err = statusLoad(ctx, c, ids, 64, 200, 0)
+	if err != nil {
+		return res, err
+	}
+	res.SaturationLatency, res.SaturationRPS = lat, rps
+	say("  saturation: %.0f requests/s (64 clients back to back), %s", rps, lat)
 
 	// 4. Queue depth: stop the miners, queue QueueDepth jobs, compare the
 	// first and last thousand submissions, then read status at depth.
@@ -271,7 +280,7 @@ func Jobs(ctx context.Context, o JobsOptions) (JobsResult, error) {
 	res.QueuedAtEnd = h.Queued
 	say("  first %d: %s", k, res.SubmitFirstK)
 	say("  last %d:  %s; %d queued", k, res.SubmitLastK, h.Queued)
-	lat, _, err = statusLoad(ctx, c, qids, min(o.Clients, 200), 10)
+	lat, _, err = statusLoad(ctx, c, qids, o.Clients, 5, time.Second)
 	if err != nil {
 		return res, err
 	}
@@ -280,12 +289,17 @@ func Jobs(ctx context.Context, o JobsOptions) (JobsResult, error) {
 	res.Method = fmt.Sprintf("one in-process devnet (real chain, 500 ms blocks, coordinator on SQLite, %d miners on the built-in engine, tolstoy-1m), "+
 		"clients over loopback HTTP with keep-alive. Overhead: median of 20 first-token times through POST /v1/jobs + WebSocket stream, minus the median "+
 		"of 20 direct calls to the built-in backend (8 tokens). Paid flow: %d jobs of 16 tokens submitted at once, timed until every one is settled on chain. "+
-		"Latency: %d concurrent clients x %d GET /v1/jobs/{id}/status. Depth: %d jobs submitted by 32 clients with no miner connected.",
+		"Latency: %d clients, each sending GET /v1/jobs/{id}/status once a second (random phase) %d times; saturation: 64 clients back to back. "+
+		"Depth: %d jobs submitted by 32 clients with no miner connected, then the same status load. The load generator runs in the same process "+
+		"and shares the 2 cores with the coordinator, node and miners.",
 		o.Miners, o.PaidJobs, o.Clients, o.Requests, o.QueueDepth)
 	return res, nil
 }
 
-func statusLoad(ctx context.Context, c *coordinator.Client, ids []string, clients, requests int) (Latency, float64, error) {
+// statusLoad runs clients that each send requests status queries, one
+// every interval (open loop, random phase), or back to back when interval
+// is 0. It returns the latencies and the request rate achieved.
+func statusLoad(ctx context.Context, c *coordinator.Client, ids []string, clients, requests int, interval time.Duration) (Latency, float64, error) {
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
 	errc := make(chan error, clients)
@@ -294,7 +308,15 @@ func statusLoad(ctx context.Context, c *coordinator.Client, ids []string, client
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			var next time.Time
+			if interval > 0 {
+				next = start.Add(time.Duration(w) * interval / time.Duration(clients))
+			}
 			for r := 0; r < requests; r++ {
+				if interval > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(interval)
+				}
 				t0 := time.Now()
 				if _, err := c.Status(ctx, ids[(w*requests+r)%len(ids)]); err != nil {
 					errc <- err

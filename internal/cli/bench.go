@@ -65,7 +65,8 @@ wait with no miner connected.`,
 			return g.Print(r, func(w io.Writer) {
 				fmt.Fprintf(w, "first token     direct %.2f ms, through the coordinator %.2f ms: overhead %.2f ms\n", msOf(r.FirstTokenDirect), msOf(r.FirstTokenMarket), msOf(r.Overhead))
 				fmt.Fprintf(w, "paid flow       %d jobs settled in %.1f s: %.1f jobs/s\n", r.PaidJobs, r.PaidElapsed.Seconds(), r.PaidJobsPerSecond)
-				fmt.Fprintf(w, "status latency  %s, %.0f req/s\n", r.StatusLatency, r.StatusRPS)
+				fmt.Fprintf(w, "status latency  %s at %.0f req/s offered (%d clients, 1/s each)\n", r.StatusLatency, r.StatusRPS, jo.Clients)
+				fmt.Fprintf(w, "saturation      %.0f req/s, %s\n", r.SaturationRPS, r.SaturationLatency)
 				fmt.Fprintf(w, "queue depth     %d queued; submit first 1k %s\n                last 1k %s\n                status at depth %s\n", r.QueuedAtEnd, r.SubmitFirstK, r.SubmitLastK, r.StatusAtDepth)
 				fmt.Fprintf(w, "method          %s\n", r.Method)
 			})
@@ -73,7 +74,7 @@ wait with no miner connected.`,
 	}
 	jf := jobsCmd.Flags()
 	jf.IntVar(&jo.Clients, "clients", 1000, "concurrent API clients")
-	jf.IntVar(&jo.Requests, "requests", 20, "status requests per client")
+	jf.IntVar(&jo.Requests, "requests", 20, "status requests per client (one a second)")
 	jf.IntVar(&jo.QueueDepth, "queue-depth", 10000, "jobs to queue with no miner connected")
 	jf.IntVar(&jo.PaidJobs, "paid-jobs", 200, "jobs through the whole paid flow")
 	jf.IntVar(&jo.Miners, "miners", 3, "miners for the paid flow")

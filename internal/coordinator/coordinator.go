@@ -117,6 +117,8 @@ type Service struct {
 	started  time.Time
 	routes   []string
 
+	recent recentJobs // finished jobs, so polling clients do not hit the store
+
 	keysMu sync.RWMutex
 	keys   map[string]*store.Tenant // API key hash → tenant, filled on first use
 }

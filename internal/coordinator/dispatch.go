@@ -243,6 +243,7 @@ func (s *Service) finishLocked(ctx context.Context, lj *liveJob, status, why str
 	s.persistLocked(ctx, j)
 	lj.hub.publish(Event{Type: EventDone, Status: status, Error: why})
 	delete(s.live, j.ID)
+	s.recent.add(cloneJob(j))
 	s.metrics.finished.WithLabelValues(status).Inc()
 	s.log.Info("job finished", "job", j.ID, "status", status, "why", why)
 }

@@ -150,9 +150,9 @@ func (s *Service) Handler() http.Handler {
 	handle("POST /v1/jobs", s.hSubmit)
 	handle("POST /v1/jobs/create", s.hSubmit)
 	handle("GET /v1/jobs", s.hList)
-	handle("GET /v1/jobs/{id}", s.hStatus)
-	handle("GET /v1/jobs/{id}/status", s.hStatus)
-	handle("GET /v1/jobs/{id}/results", s.hResults)
+	handle("GET /v1/jobs/{id}", s.hJob(false))
+	handle("GET /v1/jobs/{id}/status", s.hJob(false))
+	handle("GET /v1/jobs/{id}/results", s.hJob(true))
 	handle("GET /v1/receipts", s.hReceipts)
 	handle("GET /v1/miners", s.hMiners)
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed
@@ -318,30 +318,21 @@ func limitParam(w http.ResponseWriter, r *http.Request) (int, bool) {
 	return limit, true
 }
 
-func (s *Service) hStatus(w http.ResponseWriter, r *http.Request) {
-	t := s.tenant(w, r)
-	if t == nil {
-		return
+// hJob answers GET /v1/jobs/{id}[/status], and with withResult
+// /v1/jobs/{id}/results.
+func (s *Service) hJob(withResult bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t := s.tenant(w, r)
+		if t == nil {
+			return
+		}
+		j, err := s.Job(r.Context(), t, r.PathValue("id"))
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, view(j, withResult))
 	}
-	j, err := s.Job(r.Context(), t, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, view(j, false))
-}
-
-func (s *Service) hResults(w http.ResponseWriter, r *http.Request) {
-	t := s.tenant(w, r)
-	if t == nil {
-		return
-	}
-	j, err := s.Job(r.Context(), t, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, view(j, true))
 }
 
 func (s *Service) hReceipts(w http.ResponseWriter, r *http.Request) {

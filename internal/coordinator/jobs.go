@@ -293,6 +293,8 @@ func (s *Service) Job(ctx context.Context, t *store.Tenant, id string) (*store.J
 		if j.Status == store.StatusQueued {
 			j.Error = s.waitReasonLocked(j)
 		}
+	} else if r := s.recent.get(id); r != nil {
+		j = cloneJob(r)
 	}
 	s.mu.Unlock()
 	if j == nil {

@@ -1,5 +1,7 @@
 package coordinator
 
+import "github.com/aitbc/aitbc/internal/coordinator/store"
+
 // jobQueue holds the ids of jobs waiting for a miner, first in first out
 // per model, so that a model nobody can serve right now costs one check
 // per dispatch pass, not one per waiting job.
@@ -32,3 +34,28 @@ func (q *jobQueue) set(model string, ids []string) {
 }
 
 func (q *jobQueue) len() int { return q.n }
+
+// recentJobs keeps the last few thousand finished jobs in memory: clients
+// poll a job until it is settled and fetch its results right after.
+type recentJobs struct {
+	m     map[string]*store.Job
+	order []string
+}
+
+const recentMax = 4096
+
+func (r *recentJobs) add(j *store.Job) {
+	if r.m == nil {
+		r.m = map[string]*store.Job{}
+	}
+	if _, ok := r.m[j.ID]; !ok {
+		r.order = append(r.order, j.ID)
+	}
+	r.m[j.ID] = j
+	if len(r.order) > recentMax {
+		delete(r.m, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+func (r *recentJobs) get(id string) *store.Job { return r.m[id] }
