@@ -12,7 +12,18 @@ import (
 // a vocabulary that marshals back to the same bytes (when the declared
 // maximum length is the real one) and encodes without panicking.
 func FuzzLoadLlama2C(f *testing.F) {
-	f.Add(models.TolstoyTokenizer)
+	// Small seeds: the fuzzer slows to a crawl on inputs of many kilobytes
+	// (tolstoy-1m's 12 kB vocabulary is loaded by the unit tests instead).
+	small, err := tokenizer.New(
+		[]string{"<unk>", "\n<s>\n", "\n</s>\n", "<0x0A>", "<0xC3>", " ", "a", " a", "é"},
+		[]float32{0, 0, 0, 0, 0, -1, -2, -3, -4},
+		[]tokenizer.Kind{tokenizer.Unknown, tokenizer.Control, tokenizer.Control, tokenizer.Byte, tokenizer.Byte,
+			tokenizer.Normal, tokenizer.Normal, tokenizer.Normal, tokenizer.Normal},
+		tokenizer.Options{BOS: 1, EOS: 2, AddSpacePrefix: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(small.MarshalLlama2C())
 	f.Add(models.TolstoyTokenizer[:200])
 	f.Add([]byte{5, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
