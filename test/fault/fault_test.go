@@ -39,6 +39,7 @@ func TestKilledValidatorCatchesUpAndNothingCommittedIsLost(t *testing.T) {
 	lg.finish()
 	n.checkAgreement(n.all())
 	n.checkAcked(lg, n.all())
+	n.checkCLI(lg)
 }
 
 // TestTwoOfFourKilledHaltsAndResumes kills two of four validators: without
