@@ -140,6 +140,9 @@ func (p *pool) run(j *job) {
 			yields++
 		}
 	}
+	// Drop the job (and through it the session) so that an abandoned
+	// session can be collected and its cleanup can stop the workers.
+	p.job.Store(nil)
 	if yields > stallYields {
 		p.stalls++
 	}
@@ -197,6 +200,9 @@ func (p *pool) work(w *poolWorker) {
 		}
 		seen = p.gen.Load()
 		j := p.job.Load()
+		if j == nil {
+			continue // the job finished before we looked
+		}
 		// If the caller has moved on to a newer job, the claims fail
 		// (generation mismatch) and we come back for it.
 		for {

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestPoolCoversEveryUnitOnce runs jobs of many shapes on pools of several
@@ -39,4 +41,36 @@ func BenchmarkPoolDispatch(b *testing.B) {
 	for b.Loop() {
 		p.run(j)
 	}
+}
+
+// TestAbandonedSessionStopsWorkers drops sessions without Close and checks
+// that their worker goroutines end once the sessions are collected.
+func TestAbandonedSessionStopsWorkers(t *testing.T) {
+	m := testModel(t)
+	before := runtime.NumGoroutine()
+	for range 5 {
+		s, err := m.NewSession(SessionOptions{Threads: 3, MaxPos: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Forward(1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 500 {
+			t.Fatalf("%d goroutines, %d before the sessions", runtime.NumGoroutine(), before)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testModel(t *testing.T) *Model {
+	t.Helper()
+	m, err := LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

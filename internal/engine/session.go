@@ -106,10 +106,14 @@ func (m *Model) NewSession(opts SessionOptions) (*Session, error) {
 	s.jobFFN1 = p.newJob(s.runFFN1, groups(c.HiddenDim))
 	s.jobFFN2 = p.newJob(s.runFFN2, groups(c.Dim))
 	s.jobClassify = p.newJob(s.runClassify, groups(c.VocabSize))
+	// A session dropped without Close still stops its workers once it is
+	// collected (the pool does not reference the session between steps).
+	runtime.AddCleanup(s, func(p *pool) { p.close() }, p)
 	return s, nil
 }
 
 // Close stops the session's workers. The session must not be used after.
+// (A session that is dropped without Close stops them when collected.)
 func (s *Session) Close() { s.pool.close() }
 
 // Reset forgets all positions, so the session can start a new sequence.
