@@ -113,6 +113,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newMinerCmd(g),
 		newCoordinatorCmd(g),
 		newHealthCmd(g),
+		newResourceCmd(g),
 		newTransactionCmd(g),
 		newTransactionsCmd(g),
 		newBlockCmd(g),

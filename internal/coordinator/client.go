@@ -129,3 +129,33 @@ func (c *Client) Stream(ctx context.Context, id string, onEvent func(Event)) err
 		}
 	}
 }
+
+// Allocate reserves miner slots for an agent.
+func (c *Client) Allocate(ctx context.Context, r AllocateRequest) (Allocation, error) {
+	var a Allocation
+	return a, c.do(ctx, http.MethodPost, "/v1/resources", r, &a)
+}
+
+// Allocations lists the tenant's allocations (one agent's when agentID is set).
+func (c *Client) Allocations(ctx context.Context, agentID string) ([]Allocation, error) {
+	var out struct {
+		Allocations []Allocation `json:"allocations"`
+	}
+	q := "/v1/resources"
+	if agentID != "" {
+		q += "?agent_id=" + url.QueryEscape(agentID)
+	}
+	return out.Allocations, c.do(ctx, http.MethodGet, q, nil, &out)
+}
+
+// Deallocate releases an agent's allocation.
+func (c *Client) Deallocate(ctx context.Context, agentID string) (Allocation, error) {
+	var a Allocation
+	return a, c.do(ctx, http.MethodDelete, "/v1/resources/"+url.PathEscape(agentID), nil, &a)
+}
+
+// Utilization summarises slot use over a period.
+func (c *Client) Utilization(ctx context.Context, typ string, period time.Duration) (Utilization, error) {
+	var u Utilization
+	return u, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/resources/utilization?type=%s&period=%s", url.QueryEscape(typ), period), nil, &u)
+}

@@ -117,7 +117,9 @@ type Service struct {
 	started  time.Time
 	routes   []string
 
-	recent recentJobs // finished jobs, so polling clients do not hit the store
+	recent  recentJobs             // finished jobs, so polling clients do not hit the store
+	allocs  map[string]*Allocation // tenant/agent → reserved slots
+	samples []usageSample          // slot use every 10 s
 
 	keysMu sync.RWMutex
 	keys   map[string]*store.Tenant // API key hash → tenant, filled on first use
@@ -152,6 +154,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		reserved: map[string]coin.Amount{},
 		wake:     make(chan struct{}, 1),
 		keys:     map[string]*store.Tenant{},
+		allocs:   map[string]*Allocation{},
 		chainOps: make(chan chainOp, 4096),
 		started:  cfg.Now(),
 	}
@@ -197,7 +200,8 @@ func (s *Service) recover(ctx context.Context) error {
 // Run drives dispatch, the chain writer and the follow-up loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); s.usageLoop(ctx) }()
 	go func() { defer wg.Done(); s.dispatchLoop(ctx) }()
 	go func() { defer wg.Done(); s.chainWriter(ctx) }()
 	go func() { defer wg.Done(); s.followLoop(ctx) }()

@@ -114,7 +114,14 @@ func (s *Service) dispatchOnce(ctx context.Context) {
 					excl[a] = true
 				}
 			}
-			m, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excl}, snap)
+			view := snap
+			if len(s.allocs) > 0 {
+				// Slots other tenants hold are not free for this job. A fresh
+				// view counts this pass's placements too (they are in each
+				// miner's running set).
+				view = s.snapshotForLocked(j.TenantID)
+			}
+			m, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excl}, view)
 			if np != nil {
 				if np.Reason == sched.TooPricey {
 					s.finishLocked(ctx, lj, store.StatusFailed, np.Error())
@@ -128,7 +135,11 @@ func (s *Service) dispatchOnce(ctx context.Context) {
 				rest = append(rest, id)
 				continue
 			}
-			m.Running++
+			for _, sm := range snap { // count the placement in the pass's shared view
+				if sm.Address == m.Address {
+					sm.Running++
+				}
+			}
 			for _, name := range m.Models {
 				free[name]--
 			}
@@ -139,7 +150,7 @@ func (s *Service) dispatchOnce(ctx context.Context) {
 
 // waitReasonLocked says why a queued job waits, from the miners connected now.
 func (s *Service) waitReasonLocked(j *store.Job) string {
-	_, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice}, s.snapshotLocked())
+	_, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice}, s.snapshotForLocked(j.TenantID))
 	if np == nil {
 		return "next in line for a miner"
 	}
@@ -382,6 +393,7 @@ func (s *Service) admit(mc *minerConn) error {
 	mc.running = map[string]int{}
 	mc.connected = s.cfg.Now()
 	s.miners[mc.addr] = mc
+	s.sampleUsageLocked()
 	s.log.Info("miner connected", "miner", mc.addr.String(), "models", mc.models, "slots", mc.slots, "backend", mc.backend)
 	s.poke()
 	return nil
@@ -401,6 +413,7 @@ func (s *Service) drop(mc *minerConn, why string) {
 func (s *Service) dropLocked(mc *minerConn, why string) {
 	delete(s.miners, mc.addr)
 	close(mc.send)
+	s.sampleUsageLocked()
 	for id := range mc.running {
 		if lj := s.live[id]; lj != nil && lj.job.Miner == mc.addr && (lj.job.Status == store.StatusDispatched || lj.job.Status == store.StatusRunning) {
 			s.requeueLocked(context.Background(), lj, mc.addr, "miner lost: "+why, false)

@@ -155,6 +155,10 @@ func (s *Service) Handler() http.Handler {
 	handle("GET /v1/jobs/{id}/results", s.hJob(true))
 	handle("GET /v1/receipts", s.hReceipts)
 	handle("GET /v1/miners", s.hMiners)
+	handle("POST /v1/resources", s.hAllocate)
+	handle("GET /v1/resources", s.hAllocations)
+	handle("DELETE /v1/resources/{agent}", s.hDeallocate)
+	handle("GET /v1/resources/utilization", s.hUtilization)
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed
 	mux.HandleFunc("GET /v1/miners/connect", s.ServeMiner)
 	routes = append(routes, "GET /v1/jobs/{id}/stream", "GET /v1/miners/connect")

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/httpx"
@@ -373,5 +375,75 @@ func TestCoordinatorRestartLosesNothing(t *testing.T) {
 	v := e2.waitStatus(e2.d.APIKey, job.JobID, time.Minute, "settled")
 	if v.TokensOut == 0 || v.Settlement == nil || v.Settlement.Paid == 0 {
 		t.Fatalf("after restart: %+v", v)
+	}
+}
+
+func TestAllocationHoldsCapacityForItsTenant(t *testing.T) {
+	e := start(t, devnet.Config{Miners: 1, MinerSlots: 1})
+	ctx := context.Background()
+	owner := coordinator.NewClient(e.d.CoordinatorURL(), e.d.APIKey)
+	a, err := owner.Allocate(ctx, coordinator.AllocateRequest{AgentID: "gpu-worker-1", GPU: 1, MemoryMB: 8192, DurationS: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Miner != e.d.Miners[0].Address().String() || a.MemoryChecked {
+		t.Fatalf("allocation %+v (a CPU miner cannot check GPU memory)", a)
+	}
+	if _, err := owner.Allocate(ctx, coordinator.AllocateRequest{AgentID: "gpu-worker-1"}); !httpx.IsCode(err, "allocation_exists") {
+		t.Fatalf("second allocation for the agent: %v", err)
+	}
+	if _, err := owner.Allocate(ctx, coordinator.AllocateRequest{AgentID: "gpu-worker-2"}); !httpx.IsCode(err, "no_capacity") {
+		t.Fatalf("allocation beyond capacity: %v", err)
+	}
+	// Another tenant, funded, with a deposit: its job waits while the
+	// slot is held, and runs once it is released.
+	svc := e.d.Wallets.Service()
+	info, err := svc.Create(ctx, "other", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := svc.Send(ctx, devnet.GenesisWallet, "123", info.Address, 100*coin.Unit, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.WaitTx(ctx, sent.TxHash, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	coord := e.d.Coordinator.Address()
+	dep, _ := tx.NewMsg(jobs.TypeDeposit, jobs.MsgDeposit{Coordinator: coord[:], Amount: 10 * coin.Unit})
+	dsub, err := svc.SignAndSubmit(ctx, "other", "pw", dep, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.WaitTx(ctx, dsub.TxHash, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := e.d.Coordinator.AddTenant(ctx, "other", info.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := e.submit(otherKey, map[string]any{"model": "tolstoy-1m", "prompt": "Natasha", "max_tokens": 8})
+	// The owner's own job runs on the held slot meanwhile.
+	job := e.submit(e.d.APIKey, map[string]any{"model": "tolstoy-1m", "prompt": "It was", "max_tokens": 8})
+	e.waitStatus(e.d.APIKey, job.JobID, time.Minute, "settled")
+	v := e.waitStatus(otherKey, blocked.JobID, 5*time.Second, "queued")
+	if !strings.Contains(v.Waiting, "busy") {
+		t.Fatalf("other tenant's job should wait for the held slot, waiting: %q", v.Waiting)
+	}
+	list, err := owner.Allocations(ctx, "")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("allocations %v %v", list, err)
+	}
+	if _, err := owner.Deallocate(ctx, "gpu-worker-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Deallocate(ctx, "gpu-worker-1"); !httpx.IsCode(err, "allocation_not_found") {
+		t.Fatalf("double release: %v", err)
+	}
+	e.waitStatus(otherKey, blocked.JobID, time.Minute, "settled")
+	u, err := owner.Utilization(ctx, "all", time.Hour)
+	// The held slot shows as full use at its peak; on average less.
+	if err != nil || u.Samples < 3 || u.Miners != 1 || u.PeakPct != 100 || u.AvgPercent <= 0 || u.AvgPercent >= 100 {
+		t.Fatalf("utilization %+v %v", u, err)
 	}
 }

@@ -203,7 +203,7 @@ type Quote struct {
 }
 
 // Models lists each model served by the given miners, sorted by name.
-func Models(miners []*Miner) []Quote {
+func Models(miners []*Miner) QuoteList {
 	by := map[string]*Quote{}
 	for _, m := range miners {
 		for _, name := range m.Models {
@@ -226,4 +226,17 @@ func Models(miners []*Miner) []Quote {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Model < out[j].Model })
 	return out
+}
+
+// QuoteList is a market summary.
+type QuoteList []Quote
+
+// Contains reports whether model is among the quotes.
+func (q QuoteList) Contains(model string) bool {
+	for _, x := range q {
+		if x.Model == model {
+			return true
+		}
+	}
+	return false
 }

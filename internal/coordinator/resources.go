@@ -1,0 +1,334 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/httpx"
+)
+
+// Allocation reserves job slots ("GPUs") on one miner for a tenant's agent
+// for a while: other tenants' jobs cannot use them, the tenant's own jobs
+// can. Allocations live in the coordinator's memory; a restart releases
+// them.
+type Allocation struct {
+	AgentID       string    `json:"agent_id"`
+	TenantID      string    `json:"-"`
+	Miner         string    `json:"miner"`
+	GPU           string    `json:"gpu"` // the miner's device ("cpu" for CPU miners)
+	Slots         int       `json:"slots"`
+	MemoryMB      uint64    `json:"memory_mb"`
+	MemoryChecked bool      `json:"memory_checked"` // false when the miner reports no GPU memory
+	Created       time.Time `json:"created"`
+	Expires       time.Time `json:"expires"`
+}
+
+// AllocateRequest is POST /v1/resources.
+type AllocateRequest struct {
+	AgentID   string `json:"agent_id"`
+	GPU       int    `json:"gpu"`       // slots to hold (default 1)
+	MemoryMB  uint64 `json:"memory_mb"` // GPU memory the miner must have
+	DurationS int64  `json:"duration"`  // seconds (default 3600)
+	Model     string `json:"model,omitempty"`
+}
+
+// Utilization is GET /v1/resources/utilization.
+type Utilization struct {
+	Type       string  `json:"type"`
+	Period     string  `json:"period"`
+	Samples    int     `json:"samples"`
+	Slots      float64 `json:"slots_avg"`
+	Busy       float64 `json:"busy_avg"`     // slots running jobs
+	Reserved   float64 `json:"reserved_avg"` // slots held by allocations
+	AvgPercent float64 `json:"utilization_avg_pct"`
+	PeakPct    float64 `json:"utilization_peak_pct"`
+	Miners     int     `json:"miners_now"`
+}
+
+type usageSample struct {
+	at                         time.Time
+	gpuSlots, gpuBusy, gpuResv int
+	allSlots, allBusy, allResv int
+}
+
+const maxSamples = 8640 // 24 h at one sample every 10 s
+
+func isGPU(gpu string) bool { return gpu != "" && gpu != "cpu" }
+
+// reservedByOthersLocked counts slots on miner held by allocations of
+// tenants other than tenantID ("" counts all).
+func (s *Service) reservedByOthersLocked(miner address.Address, tenantID string) int {
+	n := 0
+	now := s.cfg.Now()
+	for _, a := range s.allocs {
+		if a.Miner == miner.String() && a.TenantID != tenantID && now.Before(a.Expires) {
+			n += a.Slots
+		}
+	}
+	return n
+}
+
+// snapshotForLocked is the scheduler's view for tenantID's jobs: slots
+// other tenants hold count as busy.
+func (s *Service) snapshotForLocked(tenantID string) []*sched.Miner {
+	out := s.snapshotLocked()
+	if len(s.allocs) == 0 {
+		return out
+	}
+	for _, m := range out {
+		m.Running += s.reservedByOthersLocked(m.Address, tenantID)
+	}
+	return out
+}
+
+// Allocate reserves slots for t's agent.
+func (s *Service) Allocate(_ context.Context, t *store.Tenant, r AllocateRequest) (*Allocation, error) {
+	r.AgentID = strings.TrimSpace(r.AgentID)
+	if r.AgentID == "" || len(r.AgentID) > 64 {
+		return nil, errf(400, "invalid_request", "agent_id must be 1-64 characters")
+	}
+	if r.GPU == 0 {
+		r.GPU = 1
+	}
+	if r.DurationS == 0 {
+		r.DurationS = 3600
+	}
+	if r.GPU < 1 || r.GPU > 64 || r.DurationS < 1 || r.DurationS > 7*24*3600 {
+		return nil, errf(400, "invalid_request", "gpu must be 1-64 and duration 1 s to 7 days")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneAllocsLocked()
+	key := t.ID + "/" + r.AgentID
+	if _, ok := s.allocs[key]; ok {
+		return nil, errf(409, "allocation_exists", "agent %s already holds an allocation: deallocate it first", r.AgentID)
+	}
+	type cand struct {
+		m        *sched.Miner
+		free     int
+		gpu      string
+		memOK    bool
+		memKnown bool
+	}
+	var best *cand
+	reasons := map[string]int{}
+	for _, m := range s.snapshotForLocked("") {
+		reg := s.registry[m.Address]
+		if r.Model != "" && !sched.Models([]*sched.Miner{m}).Contains(r.Model) {
+			reasons["does not serve "+r.Model]++
+			continue
+		}
+		free := m.Slots - m.Running
+		if free < r.GPU {
+			reasons[fmt.Sprintf("fewer than %d free slots", r.GPU)]++
+			continue
+		}
+		memKnown := reg.GPUMemoryMB > 0
+		if r.MemoryMB > 0 && memKnown && reg.GPUMemoryMB < r.MemoryMB {
+			reasons[fmt.Sprintf("less than %d MB of GPU memory", r.MemoryMB)]++
+			continue
+		}
+		c := &cand{m: m, free: free, gpu: reg.GPU, memKnown: memKnown}
+		// Prefer real GPUs, then the miner with the most free slots.
+		if best == nil || isGPU(c.gpu) && !isGPU(best.gpu) || isGPU(c.gpu) == isGPU(best.gpu) && c.free > best.free {
+			best = c
+		}
+	}
+	if best == nil {
+		if len(s.miners) == 0 {
+			return nil, errf(409, "no_capacity", "no miner is connected")
+		}
+		var why []string
+		for k, n := range reasons {
+			why = append(why, fmt.Sprintf("%d %s", n, k))
+		}
+		sort.Strings(why)
+		return nil, errf(409, "no_capacity", "no connected miner can hold %d slots: %s", r.GPU, strings.Join(why, "; "))
+	}
+	now := s.cfg.Now().UTC()
+	a := &Allocation{AgentID: r.AgentID, TenantID: t.ID, Miner: best.m.Address.String(), GPU: best.gpu, Slots: r.GPU, MemoryMB: r.MemoryMB,
+		MemoryChecked: r.MemoryMB == 0 || best.memKnown, Created: now, Expires: now.Add(time.Duration(r.DurationS) * time.Second)}
+	s.allocs[key] = a
+	s.sampleUsageLocked()
+	c := *a
+	return &c, nil
+}
+
+// Allocations lists t's live allocations (one agent's when agentID is set).
+func (s *Service) Allocations(t *store.Tenant, agentID string) []Allocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneAllocsLocked()
+	out := []Allocation{}
+	for _, a := range s.allocs {
+		if a.TenantID == t.ID && (agentID == "" || a.AgentID == agentID) {
+			out = append(out, *a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AgentID < out[j].AgentID })
+	return out
+}
+
+// Deallocate releases t's agent's allocation.
+func (s *Service) Deallocate(t *store.Tenant, agentID string) (*Allocation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := t.ID + "/" + agentID
+	a, ok := s.allocs[key]
+	if !ok {
+		return nil, errf(404, "allocation_not_found", "agent %s holds no allocation", agentID)
+	}
+	delete(s.allocs, key)
+	s.sampleUsageLocked()
+	s.poke()
+	return a, nil
+}
+
+func (s *Service) pruneAllocsLocked() {
+	now := s.cfg.Now()
+	for k, a := range s.allocs {
+		if !now.Before(a.Expires) {
+			delete(s.allocs, k)
+		}
+	}
+}
+
+// sampleUsage records slot use every 10 s for the utilization figures.
+func (s *Service) sampleUsage() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sampleUsageLocked()
+}
+
+// sampleUsageLocked also runs when capacity changes (a miner joins or
+// leaves, an allocation starts or ends), so the figures follow them.
+func (s *Service) sampleUsageLocked() {
+	s.pruneAllocsLocked()
+	u := usageSample{at: s.cfg.Now()}
+	for a, mc := range s.miners {
+		resv := s.reservedByOthersLocked(a, "")
+		busy := len(mc.running)
+		u.allSlots, u.allBusy, u.allResv = u.allSlots+mc.slots, u.allBusy+busy, u.allResv+resv
+		if isGPU(s.registry[a].GPU) {
+			u.gpuSlots, u.gpuBusy, u.gpuResv = u.gpuSlots+mc.slots, u.gpuBusy+busy, u.gpuResv+resv
+		}
+	}
+	s.samples = append(s.samples, u)
+	if len(s.samples) > maxSamples {
+		s.samples = s.samples[len(s.samples)-maxSamples:]
+	}
+}
+
+// UtilizationOver summarises slot use over the last period, for miners
+// with a GPU (typ "gpu") or all of them ("all", "cpu" counts all too).
+func (s *Service) UtilizationOver(typ string, period time.Duration) Utilization {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := Utilization{Type: typ, Period: period.String(), Miners: len(s.miners)}
+	from := s.cfg.Now().Add(-period)
+	var pctSum float64
+	for _, u := range s.samples {
+		if u.at.Before(from) {
+			continue
+		}
+		slots, busy, resv := u.allSlots, u.allBusy, u.allResv
+		if typ == "gpu" {
+			slots, busy, resv = u.gpuSlots, u.gpuBusy, u.gpuResv
+		}
+		out.Samples++
+		out.Slots += float64(slots)
+		out.Busy += float64(busy)
+		out.Reserved += float64(resv)
+		if slots > 0 {
+			p := 100 * float64(min(busy+resv, slots)) / float64(slots)
+			pctSum += p
+			out.PeakPct = max(out.PeakPct, p)
+		}
+	}
+	if out.Samples > 0 {
+		n := float64(out.Samples)
+		out.Slots, out.Busy, out.Reserved, out.AvgPercent = out.Slots/n, out.Busy/n, out.Reserved/n, pctSum/n
+	}
+	return out
+}
+
+func (s *Service) usageLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	s.sampleUsage()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sampleUsage()
+		}
+	}
+}
+
+func (s *Service) hAllocate(w http.ResponseWriter, r *http.Request) {
+	t := s.tenant(w, r)
+	if t == nil {
+		return
+	}
+	var req AllocateRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.WriteError(w, 400, "invalid_request", err.Error())
+		return
+	}
+	a, err := s.Allocate(r.Context(), t, req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, a)
+}
+
+func (s *Service) hAllocations(w http.ResponseWriter, r *http.Request) {
+	t := s.tenant(w, r)
+	if t == nil {
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"allocations": s.Allocations(t, r.URL.Query().Get("agent_id"))})
+}
+
+func (s *Service) hDeallocate(w http.ResponseWriter, r *http.Request) {
+	t := s.tenant(w, r)
+	if t == nil {
+		return
+	}
+	a, err := s.Deallocate(t, r.PathValue("agent"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, a)
+}
+
+func (s *Service) hUtilization(w http.ResponseWriter, r *http.Request) {
+	typ := r.URL.Query().Get("type")
+	if typ == "" {
+		typ = "all"
+	}
+	if typ != "gpu" && typ != "cpu" && typ != "all" {
+		httpx.WriteError(w, 400, "invalid_request", "type must be gpu, cpu or all")
+		return
+	}
+	period := time.Hour
+	if p := r.URL.Query().Get("period"); p != "" {
+		d, err := time.ParseDuration(p)
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			httpx.WriteError(w, 400, "invalid_request", "period must be a duration up to 24h, e.g. 1h")
+			return
+		}
+		period = d
+	}
+	httpx.WriteJSON(w, http.StatusOK, s.UtilizationOver(typ, period))
+}
