@@ -181,17 +181,17 @@ func (s *Service) refreshRegistry(ctx context.Context) {
 const settleRetryAfter = 15 * time.Second
 
 func (s *Service) followJobs(ctx context.Context) {
-	var todo []string
+	var follow []string
 	s.mu.Lock()
 	for id, lj := range s.live {
 		j := lj.job
 		if (j.Payment == "deposit" && !j.OnChain && j.CreateTx != "") || j.Status == store.StatusCompleted {
-			todo = append(todo, id)
+			follow = append(follow, id)
 		}
 	}
 	s.mu.Unlock()
 	now := s.cfg.Now()
-	for _, id := range todo {
+	for _, id := range follow {
 		cj, err := s.cfg.Chain.Job(ctx, id)
 		if err != nil {
 			if !httpx.IsCode(err, "job_not_found") {

@@ -158,16 +158,16 @@ type decoded struct {
 // that this node has not verified before, in parallel.
 func (a *App) decodeBlock(raws [][]byte, hashes [][32]byte) []decoded {
 	out := make([]decoded, len(raws))
-	var todo []int
+	var unverified []int
 	for i, raw := range raws {
 		hashes[i] = tx.Hash(raw)
 		if t := a.verified.get(hashes[i]); t != nil {
 			out[i].tx = t
 			continue
 		}
-		todo = append(todo, i)
+		unverified = append(unverified, i)
 	}
-	if len(todo) == 0 {
+	if len(unverified) == 0 {
 		return out
 	}
 	var wg sync.WaitGroup
@@ -176,8 +176,8 @@ func (a *App) decodeBlock(raws [][]byte, hashes [][32]byte) []decoded {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for j := w; j < len(todo); j += n {
-				i := todo[j]
+			for j := w; j < len(unverified); j += n {
+				i := unverified[j]
 				t, err := tx.Decode(raws[i])
 				if err == nil {
 					err = t.Verify()
