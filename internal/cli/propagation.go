@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -23,7 +25,13 @@ import (
 type nodeSet struct {
 	urls    []string
 	testnet string
+	// crossNode: with neither flag, use ./testnet when it holds a testnet
+	// (the seeds' `transactions --cross-node` names no nodes).
+	crossNode bool
 }
+
+// defaultTestnet is where `aitbc testnet init` writes by default.
+const defaultTestnet = "./testnet"
 
 // namedNode is one node of a set.
 type namedNode struct {
@@ -33,7 +41,11 @@ type namedNode struct {
 }
 
 func (s *nodeSet) bind(cmd *cobra.Command) {
-	cmd.Flags().StringSliceVar(&s.urls, "nodes", nil, "node REST URLs to ask, comma-separated (default: every node of --testnet, else --node)")
+	def := "every node of --testnet, else --node"
+	if s.crossNode {
+		def = "every node of --testnet, else of ./testnet if it exists, else --node"
+	}
+	cmd.Flags().StringSliceVar(&s.urls, "nodes", nil, "node REST URLs to ask, comma-separated (default: "+def+")")
 	cmd.Flags().StringVar(&s.testnet, "testnet", "", "testnet directory (from `aitbc testnet init`) whose nodes to ask")
 }
 
@@ -67,6 +79,12 @@ func (s *nodeSet) resolve(g *Globals) ([]namedNode, error) {
 			out = append(out, namedNode{Name: n.Name, URL: n.RESTURL, cometRPC: n.CometRPCURL})
 		}
 		return out, nil
+	}
+	if s.crossNode {
+		if _, err := os.Stat(filepath.Join(defaultTestnet, testnet.ManifestFile)); err == nil {
+			s.testnet = defaultTestnet
+			return s.resolve(g)
+		}
 	}
 	return []namedNode{{Name: "node", URL: g.Node}}, nil
 }
@@ -149,13 +167,13 @@ func checkPropagation(ctx context.Context, nodes []namedNode, hash string) propa
 }
 
 func newVerifyPropagationCmd(g *Globals) *cobra.Command {
-	var set nodeSet
+	set := nodeSet{crossNode: true}
 	var txID string
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify-propagation",
 		Short: "Check that a transaction is in the same block on every node",
-		Long: `Asks every node (--testnet DIR or --nodes URL,...) for the transaction and the
+		Long: `Asks every node (--testnet DIR, --nodes URL,..., or ./testnet when it exists) for the transaction and the
 hash of the block that holds it, and reports for each node whether it has it and
 at which height. Exits non-zero unless the transaction is in a block on every
 node, at the same height with the same block hash. --wait keeps asking until
@@ -237,7 +255,7 @@ type crossNode struct {
 // bindCrossNode adds --cross-node, --period, --nodes, --testnet and
 // --max-blocks to the transactions command.
 func bindCrossNode(cmd *cobra.Command) *crossNode {
-	c := &crossNode{}
+	c := &crossNode{set: nodeSet{crossNode: true}}
 	cmd.Flags().BoolVar(&c.on, "cross-node", false, "ask every node (--testnet or --nodes) and show at which height each has each transaction")
 	cmd.Flags().DurationVar(&c.period, "period", time.Hour, "with --cross-node: how far back to look")
 	cmd.Flags().IntVar(&c.maxBlocks, "max-blocks", 5000, "with --cross-node: most blocks read back per node")
