@@ -65,7 +65,7 @@ type Config struct {
 	CometRPCListen    string        // CometBFT RPC: tcp://127.0.0.1:26657 ("off" disables)
 	P2PListen         string        // tcp://127.0.0.1:8005
 	WalletListen      string        // wallet daemon: 127.0.0.1:8002
-	CoordinatorListen string        // coordinator: 127.0.0.1:8000
+	CoordinatorListen string        // coordinator: 127.0.0.1:8000 ("off": no coordinator, and so no miners)
 	Miners            int           // in-process miners on the built-in engine: 1 (negative: none)
 	MinerSlots        int           // concurrent jobs per miner: 2
 	MinerPrice        coin.Amount   // per 1k output tokens: 1 AITBC
@@ -231,6 +231,9 @@ func Start(ctx context.Context, cfg Config) (d *Devnet, err error) {
 
 	if err := n.WaitHeight(ctx, 1); err != nil {
 		return nil, err
+	}
+	if cfg.CoordinatorListen == "off" {
+		return d, nil // chain and wallet daemon only; a coordinator runs elsewhere
 	}
 	if err := d.startCoordinator(ctx, rctx, nodeClient, addrs); err != nil {
 		return nil, err
@@ -405,12 +408,27 @@ func (d *Devnet) RPCURL() string { return "http://" + d.RPCAddr.String() }
 // WalletURL is the wallet daemon's base URL.
 func (d *Devnet) WalletURL() string { return "http://" + d.WalletAddr.String() }
 
-// CoordinatorURL is the coordinator's base URL.
-func (d *Devnet) CoordinatorURL() string { return "http://" + d.CoordinatorAddr.String() }
+// CoordinatorURL is the coordinator's base URL ("" when it is off).
+func (d *Devnet) CoordinatorURL() string {
+	if d.CoordinatorAddr == nil {
+		return ""
+	}
+	return "http://" + d.CoordinatorAddr.String()
+}
 
 // Banner writes what a newcomer needs to know.
 func (d *Devnet) Banner(w io.Writer) {
 	h, _ := d.Node.App().Height()
+	if d.Coordinator == nil {
+		fmt.Fprintf(w, `AITBC devnet running (chain %s, height %d), without a coordinator
+  home             %s
+  node REST API    %s
+  wallet daemon    %s
+  genesis wallet   %s  %s  (password %q: a devnet default)
+  coordinator wallet %s (funded; start one with: aitbc coordinator start --wallet %s --password ...)
+`, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.WalletURL(), GenesisWallet, d.Genesis, d.cfg.GenesisPassword, CoordinatorWallet, CoordinatorWallet)
+		return
+	}
 	fmt.Fprintf(w, `AITBC devnet running (chain %s, height %d)
   home             %s
   node REST API    %s   (try: curl %s/api/v1/health)
