@@ -480,3 +480,51 @@ func TestOpenAINonStreamingAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A stream as llama-server (llama.cpp b1-de3ff81, from node-llama-cpp
+// 3.22.1) really sent it for tolstoy-1m: usage rides on the finish chunk,
+// with llama.cpp's timings, instead of a chunk of its own.
+const llamaServerStream = `data: {"choices":[{"text":" a","index":0,"logprobs":null,"finish_reason":null}],"created":1795313293,"model":"tolstoy-1m","system_fingerprint":"b1-de3ff81","object":"text_completion","id":"chatcmpl-9il8TKjLydcI0nlZGgk3hFKuXJ0cvdYQ"}
+
+data: {"choices":[{"text":"w","index":0,"logprobs":null,"finish_reason":null}],"created":1795313293,"model":"tolstoy-1m","system_fingerprint":"b1-de3ff81","object":"text_completion","id":"chatcmpl-9il8TKjLydcI0nlZGgk3hFKuXJ0cvdYQ"}
+
+data: {"choices":[{"text":"k","index":0,"logprobs":null,"finish_reason":null}],"created":1795313293,"model":"tolstoy-1m","system_fingerprint":"b1-de3ff81","object":"text_completion","id":"chatcmpl-9il8TKjLydcI0nlZGgk3hFKuXJ0cvdYQ"}
+
+data: {"choices":[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}],"created":1795313293,"model":"tolstoy-1m","system_fingerprint":"b1-de3ff81","object":"text_completion","usage":{"completion_tokens":3,"prompt_tokens":3,"total_tokens":6,"prompt_tokens_details":{"cached_tokens":2}},"id":"chatcmpl-9il8TKjLydcI0nlZGgk3hFKuXJ0cvdYQ","timings":{"cache_n":2,"prompt_n":1,"prompt_ms":206.506,"prompt_per_token_ms":206.506,"prompt_per_second":4.842474310673782,"predicted_n":3,"predicted_ms":20.089,"predicted_per_token_ms":10.0445,"predicted_per_second":99.55697147692769}}
+
+data: [DONE]
+
+`
+
+func TestOpenAIRecordedLlamaServer(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, llamaServerStream)
+	})
+	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"models":[{"name":"tolstoy-1m","model":"tolstoy-1m","modified_at":"","size":"","digest":"","type":"model","description":"","tags":[""],"capabilities":["completion"],"parameters":"","details":{"parent_model":"","format":"gguf","family":"","families":[""],"parameter_size":"","quantization_level":""}}],"object":"list","data":[{"id":"tolstoy-1m","aliases":["tolstoy-1m"],"tags":[],"object":"model","created":1795313284,"owned_by":"llamacpp","meta":{"vocab_type":1,"n_vocab":1024,"n_ctx":256,"n_ctx_train":256,"n_embd":128,"n_params":984192,"size":3936768,"ftype":"all F32"}}]}`)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":{"message":"File Not Found","type":"not_found_error","code":404}}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	b := backend.NewOpenAI(srv.URL, "", nil)
+	got, res, err := collect(t, b, backend.Request{Model: "tolstoy-1m", Prompt: "It was", MaxTokens: 3})
+	want := backend.Result{Text: " awk", TokensIn: 3, TokensOut: 3, FinishReason: "length", Backend: "openai"}
+	if err != nil || res != want || len(got) != 3 {
+		t.Fatalf("streamed %q, %+v, %v", got, res, err)
+	}
+	ms, err := b.Models(context.Background())
+	if err != nil || len(ms) != 1 || ms[0] != (backend.ModelInfo{Name: "tolstoy-1m", SizeBytes: 3936768, Format: "gguf", ContextLength: 256}) {
+		t.Fatalf("%+v, %v", ms, err)
+	}
+	_, _, err = collect(t, b, backend.Request{Model: "tolstoy-1m", Messages: []backend.ChatMessage{{Role: "user", Content: "x"}}, MaxTokens: 3})
+	if !errors.Is(err, backend.ErrBackendUnavailable) {
+		t.Fatalf("a 404 naming no model: %v", err)
+	}
+}
