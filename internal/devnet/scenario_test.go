@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -216,6 +217,24 @@ func TestTenantIsolationAndBadInput(t *testing.T) {
 	var list struct{ Jobs []coordinator.JobView }
 	if err := e.call("GET", "/v1/jobs", otherKey, nil, &list); err != nil || len(list.Jobs) != 0 {
 		t.Errorf("other tenant lists %d jobs (%v)", len(list.Jobs), err)
+	}
+	// The token stream and resource allocations are per tenant too.
+	if err := coordinator.NewClient(e.d.CoordinatorURL(), otherKey).Stream(context.Background(), job.JobID, func(coordinator.Event) {}); !errors.Is(err, coordinator.ErrJobNotFound) {
+		t.Errorf("other tenant streams the job: %v", err)
+	}
+	owner := coordinator.NewClient(e.d.CoordinatorURL(), e.d.APIKey)
+	if _, err := owner.Allocate(context.Background(), coordinator.AllocateRequest{AgentID: "agent-1", DurationS: 60}); err != nil {
+		t.Fatal(err)
+	}
+	intruder := coordinator.NewClient(e.d.CoordinatorURL(), otherKey)
+	if got, err := intruder.Allocations(context.Background(), ""); err != nil || len(got) != 0 {
+		t.Errorf("other tenant sees allocations %v (%v)", got, err)
+	}
+	if _, err := intruder.Deallocate(context.Background(), "agent-1"); !httpx.IsCode(err, "allocation_not_found") {
+		t.Errorf("other tenant releases the allocation: %v", err)
+	}
+	if _, err := owner.Deallocate(context.Background(), "agent-1"); err != nil {
+		t.Errorf("owner's allocation gone: %v", err)
 	}
 	if err := e.call("GET", "/v1/jobs/"+fmt.Sprintf("%032x", 1), e.d.APIKey, nil, nil); !httpx.IsCode(err, "job_not_found") {
 		t.Errorf("unknown job: %v", err)
