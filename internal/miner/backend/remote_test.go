@@ -528,3 +528,55 @@ func TestOpenAIRecordedLlamaServer(t *testing.T) {
 		t.Fatalf("a 404 naming no model: %v", err)
 	}
 }
+
+// Streams as a real Ollama (v0.17.4 built from its Go module, serving the
+// engine's GGUF export of tolstoy-1m) sent them.
+const (
+	ollamaGenerateStream = `{"model":"tolstoy-1m","created_at":"2026-11-22T02:17:41.540512154Z","response":" a","done":false}
+{"model":"tolstoy-1m","created_at":"2026-11-22T02:17:41.544831252Z","response":"w","done":false}
+{"model":"tolstoy-1m","created_at":"2026-11-22T02:17:41.54723226Z","response":"k","done":false}
+{"model":"tolstoy-1m","created_at":"2026-11-22T02:17:41.547248102Z","response":"","done":true,"done_reason":"length","context":[689,318,261,958,967],"total_duration":13980976,"load_duration":4054306,"prompt_eval_count":3,"prompt_eval_duration":1886728,"eval_count":3,"eval_duration":6654106}
+`
+	ollamaChatStream = `{"model":"tolstoy-1m","created_at":"2026-11-22T02:17:41.57111957Z","message":{"role":"assistant","content":"'"},"done":false}
+{"model":"tolstoy-1m","created_at":"2026-11-22T02:17:41.576959683Z","message":{"role":"assistant","content":"s"},"done":false}
+{"model":"tolstoy-1m","created_at":"2026-11-22T02:17:41.5769783Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"length","total_duration":12559478,"load_duration":2596264,"prompt_eval_count":2,"prompt_eval_duration":2727275,"eval_count":2,"eval_duration":5991251}
+`
+)
+
+func TestOllamaRecordedStreams(t *testing.T) {
+	mux := http.NewServeMux()
+	handle := func(path, stream string) {
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(readAll(r), `"model":"nope"`) {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, `{"error":"model 'nope' not found"}`)
+				return
+			}
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			io.WriteString(w, stream)
+		})
+	}
+	handle("/api/generate", ollamaGenerateStream)
+	handle("/api/chat", ollamaChatStream)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	b := backend.NewOllama(srv.URL, nil)
+
+	got, res, err := collect(t, b, backend.Request{Model: "tolstoy-1m", Prompt: "It was", MaxTokens: 3})
+	if want := (backend.Result{Text: " awk", TokensIn: 3, TokensOut: 3, FinishReason: "length", Backend: "ollama"}); err != nil || res != want || len(got) != 3 {
+		t.Fatalf("generate: streamed %q, %+v, %v", got, res, err)
+	}
+	got, res, err = collect(t, b, backend.Request{Model: "tolstoy-1m", Messages: []backend.ChatMessage{{Role: "user", Content: "Natasha"}}, MaxTokens: 2})
+	if want := (backend.Result{Text: "'s", TokensIn: 2, TokensOut: 2, FinishReason: "length", Backend: "ollama"}); err != nil || res != want || len(got) != 2 {
+		t.Fatalf("chat: streamed %q, %+v, %v", got, res, err)
+	}
+	if _, _, err := collect(t, b, backend.Request{Model: "nope", Prompt: "x", MaxTokens: 2}); !errors.Is(err, backend.ErrUnknownModel) {
+		t.Fatalf("unknown model: %v", err)
+	}
+}
+
+func readAll(r *http.Request) string {
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
