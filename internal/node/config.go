@@ -85,6 +85,10 @@ func (c Config) comet() *cfg.Config {
 	cc.Mempool.CacheSize = 200_000
 	// The app indexes what the explorer needs in its own store.
 	cc.TxIndex.Indexer = "null"
+	// CometBFT would keep every block's FinalizeBlock response (one result
+	// per transaction) for its /block_results RPC, which AITBC does not
+	// use: its REST API reads results from the app's index. Keep the last.
+	cc.Storage.DiscardABCIResponses = true
 	cc.Instrumentation.Prometheus = false
 	return cc
 }
