@@ -358,3 +358,37 @@ func FuzzCheckTx(f *testing.F) {
 		}
 	})
 }
+
+// TestProposalOrdersEachSendersNonces feeds the proposal a sender's
+// transactions out of order (as CometBFT's mempool can hold them) and
+// checks that they come back in nonce order, other senders' in place, and
+// that the block then executes every one.
+func TestProposalOrdersEachSendersNonces(t *testing.T) {
+	h := newHarness(t)
+	fee := app.DefaultParams().MinFee
+	h.block(send(alice, bob.addr, 50*coin.Unit, 0, fee, chainID))
+	a1, a2, a3 := send(alice, bob.addr, 1, 1, fee, chainID), send(alice, bob.addr, 1, 2, fee, chainID), send(alice, bob.addr, 1, 3, fee, chainID)
+	b0 := send(bob, alice.addr, 1, 0, fee, chainID)
+	in := [][]byte{a3, b0, a1, a2}
+	r, err := h.app.PrepareProposal(context.Background(), &abci.RequestPrepareProposal{Txs: in, MaxTxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]byte{a1, b0, a2, a3}
+	for i := range want {
+		if !bytes.Equal(r.Txs[i], want[i]) {
+			t.Fatalf("position %d holds the wrong transaction", i)
+		}
+	}
+	res := h.block(r.Txs...)
+	for i, x := range res.TxResults {
+		if x.Code != 0 {
+			t.Fatalf("tx %d failed: %s", i, x.Log)
+		}
+	}
+	// The byte limit keeps a prefix.
+	r, _ = h.app.PrepareProposal(context.Background(), &abci.RequestPrepareProposal{Txs: in, MaxTxBytes: int64(len(a1) + len(b0))})
+	if len(r.Txs) != 2 {
+		t.Fatalf("%d txs within the byte limit, want 2", len(r.Txs))
+	}
+}
