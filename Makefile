@@ -3,7 +3,7 @@
 GO       ?= go
 BIN      := bin
 PKGS     := ./...
-FUZZTIME ?= 5s
+FUZZTIME ?= 10000x
 
 .PHONY: all build run test unit fuzz vet bench clean
 
