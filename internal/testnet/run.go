@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,15 +15,15 @@ import (
 
 // Running describes a node that RunNode has brought up.
 type Running struct {
-	Moniker   string
-	ChainID   string
-	NodeID    string
-	Height    int64
-	Validator bool
-	P2P       string   // CometBFT P2P listen address
-	REST      net.Addr // where the REST API listens
-	CometRPC  string   // CometBFT RPC listen address, "" when off
-	Peers     []string // persistent peers
+	Moniker   string   `json:"moniker"`
+	ChainID   string   `json:"chain_id"`
+	NodeID    string   `json:"node_id"`
+	Height    int64    `json:"height"`
+	Validator bool     `json:"validator"`
+	P2P       string   `json:"p2p_listen"`       // CometBFT P2P listen address
+	REST      string   `json:"rest_listen"`      // where the REST API listens, host:port
+	CometRPC  string   `json:"comet_rpc_listen"` // CometBFT RPC listen address, "" when off
+	Peers     []string `json:"persistent_peers"`
 }
 
 // RunNode runs the node in home with configuration c and its REST API
@@ -60,7 +59,7 @@ func RunNode(ctx context.Context, home string, c NodeConfig, log *slog.Logger, r
 		s := n.Sync()
 		ready(Running{
 			Moniker: c.Moniker, ChainID: n.ChainID(), NodeID: n.NodeID(), Height: s.LatestBlockHeight,
-			Validator: s.Validator, P2P: c.P2PListen, REST: addr, CometRPC: c.CometRPCListen, Peers: c.PersistentPeers,
+			Validator: s.Validator, P2P: c.P2PListen, REST: addr.String(), CometRPC: c.CometRPCListen, Peers: c.PersistentPeers,
 		})
 	}
 	var serveErr error
