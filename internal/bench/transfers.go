@@ -151,7 +151,7 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	if err != nil {
 		return res, err
 	}
-	n, err := node.New(node.Config{Home: home, BlockTime: o.BlockTime, P2PListen: p2p}, slog.New(slog.DiscardHandler))
+	n, err := node.New(node.Config{Home: home, BlockTime: o.BlockTime, P2PListen: p2p, DisablePEX: true}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return res, err
 	}

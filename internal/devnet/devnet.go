@@ -199,6 +199,10 @@ func Start(ctx context.Context, cfg Config) (d *Devnet, err error) {
 	n, err := node.New(node.Config{
 		Home: chainHome, Moniker: "devnet", BlockTime: cfg.BlockTime,
 		P2PListen: cfg.P2PListen, RPCListen: cfg.CometRPCListen, LogLevel: cfg.LogLevel,
+		// One validator has no peers to exchange addresses with; without
+		// PEX there is no address book, which CometBFT would otherwise
+		// still be writing to the home after Stop returns.
+		DisablePEX: true,
 	}, log)
 	if err != nil {
 		return nil, err

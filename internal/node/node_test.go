@@ -41,7 +41,7 @@ type running struct {
 func start(t *testing.T, home string) *running {
 	t.Helper()
 	n, err := node.New(node.Config{
-		Home: home, BlockTime: 100 * time.Millisecond,
+		Home: home, BlockTime: 100 * time.Millisecond, DisablePEX: true,
 		P2PListen: fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
 	}, nil)
 	if err != nil {
