@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -89,16 +88,11 @@ func (o *JobsOptions) defaults() {
 	}
 }
 
-func freeTCP() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "tcp://127.0.0.1:0"
-	}
-	defer l.Close()
-	return "tcp://" + l.Addr().String()
-}
-
 func startDevnet(ctx context.Context, miners int) (*devnet.Devnet, func(), error) {
+	p2p, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
+	}
 	home, err := os.MkdirTemp("", "aitbc-bench-jobs-")
 	if err != nil {
 		return nil, nil, err
@@ -106,7 +100,7 @@ func startDevnet(ctx context.Context, miners int) (*devnet.Devnet, func(), error
 	d, err := devnet.Start(ctx, devnet.Config{
 		Home: home, BlockTime: 500 * time.Millisecond, Miners: miners, MinerSlots: 4,
 		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0",
-		CometRPCListen: "off", P2PListen: freeTCP(),
+		CometRPCListen: "off", P2PListen: p2p,
 		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
 	})
 	if err != nil {

@@ -8,7 +8,6 @@ package bench
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/node"
+	"github.com/aitbc/aitbc/internal/testnet"
 )
 
 // TransferOptions configure a run.
@@ -70,13 +70,6 @@ func (o *TransferOptions) defaults() {
 	}
 }
 
-func keyFor(i int) ed25519.PrivateKey {
-	seed := make([]byte, 32)
-	binary.BigEndian.PutUint64(seed, uint64(i)+1)
-	copy(seed[8:], "aitbc-bench-account")
-	return ed25519.NewKeyFromSeed(seed)
-}
-
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -117,7 +110,7 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	keys := make([]ed25519.PrivateKey, o.Accounts)
 	g := app.Genesis{Params: app.DefaultParams()}
 	for i := range keys {
-		keys[i] = keyFor(i)
+		keys[i] = testnet.BenchKey(i)
 		g.Accounts = append(g.Accounts, app.GenesisAccount{Address: address.FromPubKey(keys[i].Public().(ed25519.PublicKey)), Balance: 1_000_000 * coin.Unit})
 	}
 	if _, err := node.InitSingle(home, node.GenesisSpec{ChainID: chainID, App: g}); err != nil {
