@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -71,12 +70,11 @@ func (o *TransferOptions) defaults() {
 }
 
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testnet.FreePort("127.0.0.1")
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return "tcp://" + l.Addr().String(), nil
+	return fmt.Sprintf("tcp://127.0.0.1:%d", p), nil
 }
 
 func cpuSeconds() float64 {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,15 +23,15 @@ import (
 	"github.com/aitbc/aitbc/internal/miner"
 	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/testnet"
 )
 
 func freeP2P(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testnet.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return "tcp://" + l.Addr().String()
+	return fmt.Sprintf("tcp://127.0.0.1:%d", p)
 }
 
 type env struct {

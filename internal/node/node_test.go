@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -20,16 +19,15 @@ import (
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/testnet"
 )
 
 func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testnet.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 type running struct {

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -248,14 +249,30 @@ func (o *Options) portsFor(i int) (ports, error) {
 	return p, nil
 }
 
-// FreePort asks the OS for a TCP port on host that is free now.
+// Ports for processes started later are drawn from below Linux's default
+// ephemeral range (32768–60999). A port the OS hands out for ":0" is free
+// only until the listener closes; the kernel can then give it to one of
+// the many outgoing connections a test makes before the child process binds
+// it ("address already in use"). Outgoing connections never take ports
+// below the ephemeral range.
+const (
+	freePortMin = 20000
+	freePortMax = 32767
+)
+
+// FreePort returns a TCP port on host that is free now, chosen at random
+// below the ephemeral range (see freePortMin).
 func FreePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("testnet: free port: %w", err)
+	for range 200 {
+		p := freePortMin + mrand.IntN(freePortMax-freePortMin+1)
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("testnet: free port: no free port in %d-%d on %s", freePortMin, freePortMax, host)
 }
 
 // cometPaths returns CometBFT's file layout under home.
