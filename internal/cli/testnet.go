@@ -142,6 +142,7 @@ until it has.`,
 
 func newTestnetBenchCmd(g *Globals) *cobra.Command {
 	var o testnet.BenchOptions
+	var profileDir string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Committed transfers per second on a fresh local network of validator processes",
@@ -156,6 +157,16 @@ committed the last. It then checks that every node holds the same blocks.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {
 				o.Progress = g.Stderr()
+			}
+			if profileDir != "" {
+				if err := os.MkdirAll(profileDir, 0o755); err != nil {
+					return err
+				}
+				abs, err := filepath.Abs(profileDir)
+				if err != nil {
+					return err
+				}
+				o.NodeArgs = append(o.NodeArgs, "--cpuprofile", filepath.Join(abs, "node%d.pprof"))
 			}
 			r, err := testnet.Bench(cmd.Context(), o)
 			if err != nil {
@@ -174,5 +185,9 @@ committed the last. It then checks that every node holds the same blocks.`,
 	f.IntVar(&o.PerAcct, "per-account", 20, "transfers per account")
 	f.DurationVar(&o.BlockTime, "block-time", time.Second, "block time")
 	f.IntVar(&o.Submitters, "submitters", 32, "concurrent HTTP submitters")
+	f.Float64Var(&o.Rate, "rate", 0, "offered load in transactions per second (0: as fast as the submitters can send)")
+	f.IntVar(&o.Batch, "batch", 1, "transactions per HTTP request (more than 1 uses POST /api/v1/transactions/submit)")
+	f.StringVar(&profileDir, "profile-dir", "", "write each node's CPU profile to DIR/node<i>.pprof (for performance work)")
+	_ = f.MarkHidden("profile-dir")
 	return cmd
 }

@@ -45,8 +45,11 @@ func WriteError(w http.ResponseWriter, status int, code, message string) {
 
 // DecodeJSON reads a JSON request body into v, refusing unknown fields,
 // trailing data and bodies over MaxBody. The error is ready for a 400.
-func DecodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody+1))
+func DecodeJSON(r *http.Request, v any) error { return DecodeJSONLimit(r, v, MaxBody) }
+
+// DecodeJSONLimit is DecodeJSON with a body limit of its own.
+func DecodeJSONLimit(r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, limit+1))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {

@@ -77,6 +77,11 @@ func (c Config) comet() *cfg.Config {
 	cc.P2P.AllowDuplicateIP = true
 	cc.P2P.PersistentPeers = joinComma(c.Peers)
 	cc.P2P.PexReactor = !c.DisablePEX
+	// CometBFT limits each peer connection to 5 MB/s each way by default;
+	// a validator must receive a full block (MaxBlockBytes) and its share of
+	// gossiped transactions well within a block interval.
+	cc.P2P.SendRate = 20 << 20
+	cc.P2P.RecvRate = 20 << 20
 	cc.RPC.ListenAddress = c.RPCListen
 	// Big bursts of transfers need a deep mempool; CometBFT's default
 	// (5,000) rejects them.
@@ -139,6 +144,13 @@ func InitSingle(home string, spec GenesisSpec) (string, error) {
 	return pub.Address().String(), nil
 }
 
+// MaxBlockBytes caps a block (consensus parameter, fixed at genesis):
+// about 12,000 transfers. Without a cap (CometBFT's default is 22 MB) a
+// burst let a proposer put 39,298 transfers (6 MB) in one block, which
+// took the other validators many seconds to receive and execute while no
+// other block could be made; a bounded block keeps blocks steady.
+const MaxBlockBytes = 2 << 20
+
 // WriteGenesis writes the CometBFT genesis document for spec and validators.
 func WriteGenesis(home string, spec GenesisSpec, vals []types.GenesisValidator) error {
 	if err := spec.App.Params.Validate(); err != nil {
@@ -152,10 +164,12 @@ func WriteGenesis(home string, spec GenesisSpec, vals []types.GenesisValidator) 
 	if t.IsZero() {
 		t = time.Now().UTC()
 	}
+	params := types.DefaultConsensusParams()
+	params.Block.MaxBytes = MaxBlockBytes
 	doc := &types.GenesisDoc{
 		ChainID:         spec.ChainID,
 		GenesisTime:     t,
-		ConsensusParams: types.DefaultConsensusParams(),
+		ConsensusParams: params,
 		Validators:      vals,
 		AppState:        appState,
 	}

@@ -178,3 +178,61 @@ func TestNodeCommitsTransfersAndSurvivesRestart(t *testing.T) {
 		t.Fatalf("tx after restart: %+v %v", got, err)
 	}
 }
+
+// TestBatchSubmitAdmitsInOrderAndRefusesEachBadOne: one request carries a
+// sender's consecutive nonces (admitted in order), a skipped nonce, a
+// replay of an earlier entry and garbage; each bad entry gets its own code,
+// the good ones are all committed.
+func TestBatchSubmitAdmitsInOrderAndRefusesEachBadOne(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	home := t.TempDir()
+	genPriv, genAddr := key(1)
+	_, bob := key(2)
+	if _, err := node.InitSingle(home, node.GenesisSpec{ChainID: "aitbc-batch", App: app.Genesis{
+		Params:   app.DefaultParams(),
+		Accounts: []app.GenesisAccount{{Name: "genesis-ops", Address: genAddr, Balance: 1_000 * coin.Unit}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, home)
+	defer r.stop(t)
+	if err := r.n.WaitHeight(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	sign := func(nonce uint64) []byte {
+		x := &tx.Tx{ChainID: "aitbc-batch", Nonce: nonce, Fee: app.DefaultParams().MinFee, Msg: bank.NewSendMsg(bob, coin.Unit)}
+		x.Sign(genPriv)
+		raw, _ := x.Encode()
+		return raw
+	}
+	var batch [][]byte
+	for n := uint64(0); n < 20; n++ {
+		batch = append(batch, sign(n))
+	}
+	batch = append(batch, sign(25), batch[3], []byte{1, 2, 3})
+	res, err := r.client.SubmitMany(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 20 || res.Rejected != 3 {
+		t.Fatalf("accepted %d, rejected %d; want 20 and 3: %+v", res.Accepted, res.Rejected, res.Results[20:])
+	}
+	for i, want := range map[int]string{20: "nonce_gap", 21: "tx_already_known", 22: "malformed_tx"} {
+		if e := res.Results[i].Error; e == nil || e.Code != want {
+			t.Errorf("entry %d: %+v, want %s", i, res.Results[i], want)
+		}
+	}
+	if _, err := r.client.WaitTx(ctx, res.Results[19].TxHash, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		got, err := r.client.Tx(ctx, res.Results[i].TxHash)
+		if err != nil || got.Status != "committed" {
+			t.Fatalf("entry %d: %+v %v", i, got, err)
+		}
+	}
+	if acc, _ := r.client.Account(ctx, bob); acc.Balance != 20*coin.Unit {
+		t.Fatalf("bob = %s, want 20", acc.Balance)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -70,12 +72,50 @@ func (n *Node) Account(addr address.Address) (rpc.Account, error) {
 // Submit runs CheckTx on raw and, if it passes, adds it to the mempool,
 // from which it is gossiped and proposed. It does not wait for a block.
 func (n *Node) Submit(ctx context.Context, raw []byte) (string, error) {
-	if len(raw) > tx.MaxSize {
-		return "", fmt.Errorf("%w: %d bytes", tx.ErrTooLarge, len(raw))
-	}
-	if err := n.app.PreVerify(raw); err != nil {
+	if err := n.preVerify(raw); err != nil {
 		return "", err
 	}
+	return n.admit(ctx, raw)
+}
+
+// SubmitMany submits txs in order, each on its own: one refused
+// transaction does not stop the others. Signatures are checked in parallel
+// first; mempool admission then runs in the given order, so consecutive
+// nonces of one sender are admitted in sequence.
+func (n *Node) SubmitMany(ctx context.Context, raws [][]byte) []rpc.SubmitOutcome {
+	out := make([]rpc.SubmitOutcome, len(raws))
+	errsPre := make([]error, len(raws))
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(raws))
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(raws); i += workers {
+				errsPre[i] = n.preVerify(raws[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for i, raw := range raws {
+		out[i].Hash = tx.HashString(tx.Hash(raw))
+		if out[i].Err = errsPre[i]; out[i].Err == nil {
+			_, out[i].Err = n.admit(ctx, raw)
+		}
+	}
+	return out
+}
+
+func (n *Node) preVerify(raw []byte) error {
+	if len(raw) > tx.MaxSize {
+		return fmt.Errorf("%w: %d bytes", tx.ErrTooLarge, len(raw))
+	}
+	return n.app.PreVerify(raw)
+}
+
+// admit hands raw (already pre-verified) to the mempool and waits for its
+// CheckTx.
+func (n *Node) admit(ctx context.Context, raw []byte) (string, error) {
 	done := make(chan *abci.ResponseCheckTx, 1)
 	err := n.comet.Mempool().CheckTx(raw, func(r *abci.ResponseCheckTx) { done <- r }, mempool.TxInfo{})
 	if err != nil {

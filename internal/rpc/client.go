@@ -68,6 +68,17 @@ func (c *Client) Submit(ctx context.Context, txBytes []byte) (SubmitResult, erro
 	return v, c.do(ctx, http.MethodPost, "/api/v1/transaction/submit", SubmitRequest{Tx: base64.StdEncoding.EncodeToString(txBytes)}, &v)
 }
 
+// SubmitMany sends up to MaxSubmitBatch signed transactions in one request;
+// each is admitted or refused on its own, in order (see SubmitBatchResult).
+func (c *Client) SubmitMany(ctx context.Context, txs [][]byte) (SubmitBatchResult, error) {
+	req := SubmitBatchRequest{Txs: make([]string, len(txs))}
+	for i, t := range txs {
+		req.Txs[i] = base64.StdEncoding.EncodeToString(t)
+	}
+	var v SubmitBatchResult
+	return v, c.do(ctx, http.MethodPost, "/api/v1/transactions/submit", req, &v)
+}
+
 // Tx looks a transaction up by hash.
 func (c *Client) Tx(ctx context.Context, hash string) (Transaction, error) {
 	var v Transaction

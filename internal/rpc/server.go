@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ type Backend interface {
 	ChainInfo() (ChainInfo, error)
 	Account(addr address.Address) (Account, error)
 	Submit(ctx context.Context, raw []byte) (string, error)
+	SubmitMany(ctx context.Context, raws [][]byte) []SubmitOutcome
 	Tx(hash string) (Transaction, error)
 	Proof(hash string) (TxProof, error)
 	Block(height int64) (Block, error)
@@ -78,6 +80,7 @@ func NewServer(b Backend, mapErr ErrorMapper, reg *prometheus.Registry, log *slo
 	s.handle("GET /api/v1/account/{address}", s.account)
 	s.handle("GET /api/v1/account/{address}/transactions", s.accountTxs)
 	s.handle("POST /api/v1/transaction/submit", s.submit)
+	s.handle("POST /api/v1/transactions/submit", s.submitBatch)
 	s.handle("POST /api/v1/transaction/get", s.txGet)
 	s.handle("GET /api/v1/transaction/{hash}", s.txByPath)
 	s.handle("GET /api/v1/transaction/{hash}/proof", s.proof)
@@ -118,23 +121,26 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 
 // fail writes err with the right status and code.
 func (s *Server) fail(w http.ResponseWriter, err error) {
+	status, code := s.classify(err)
+	httpx.WriteError(w, status, code, err.Error())
+}
+
+// classify maps err to an HTTP status and error code.
+func (s *Server) classify(err error) (int, string) {
 	var ce *errs.Error
 	if errors.As(err, &ce) {
-		status := http.StatusBadRequest
 		if ce == errs.ErrInternal {
-			status = http.StatusInternalServerError
+			return http.StatusInternalServerError, ce.Name
 		}
-		httpx.WriteError(w, status, ce.Name, err.Error())
-		return
+		return http.StatusBadRequest, ce.Name
 	}
 	if s.mapErr != nil {
 		if status, code, ok := s.mapErr(err); ok {
-			httpx.WriteError(w, status, code, err.Error())
-			return
+			return status, code
 		}
 	}
 	s.log.Error("rpc", "err", err)
-	httpx.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+	return http.StatusInternalServerError, "internal"
 }
 
 func badRequest(w http.ResponseWriter, code, msg string) {
@@ -251,6 +257,53 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusAccepted, SubmitResult{TxHash: hash, Status: "pending"})
+}
+
+// maxBatchBody bounds a batch submission's body: MaxSubmitBatch
+// transfers fit many times over; it is not enough for MaxSubmitBatch
+// transactions of the largest size, which must be sent in smaller batches.
+const maxBatchBody = 8 << 20
+
+// submitBatch admits many transactions in one request. The request as a
+// whole is refused (400) only when it is malformed; otherwise every
+// transaction gets its own outcome and the answer is 200.
+func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
+	var req SubmitBatchRequest
+	if err := httpx.DecodeJSONLimit(r, &req, maxBatchBody); err != nil {
+		badRequest(w, "invalid_request", err.Error())
+		return
+	}
+	switch {
+	case len(req.Txs) == 0:
+		badRequest(w, "invalid_request", "txs must hold at least one transaction")
+		return
+	case len(req.Txs) > MaxSubmitBatch:
+		badRequest(w, "batch_too_large", fmt.Sprintf("%d transactions, at most %d per request", len(req.Txs), MaxSubmitBatch))
+		return
+	}
+	raws := make([][]byte, len(req.Txs))
+	for i, t := range req.Txs {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(t))
+		if err != nil || len(raw) == 0 {
+			badRequest(w, "malformed_tx", fmt.Sprintf("txs[%d] must be the base64 of the transaction bytes", i))
+			return
+		}
+		raws[i] = raw
+	}
+	res := SubmitBatchResult{Results: make([]SubmitBatchEntry, len(raws))}
+	for i, o := range s.b.SubmitMany(r.Context(), raws) {
+		e := &res.Results[i]
+		e.TxHash = o.Hash
+		if o.Err != nil {
+			_, code := s.classify(o.Err)
+			e.Status, e.Error = "rejected", &httpx.ErrorDetail{Code: code, Message: o.Err.Error()}
+			res.Rejected++
+			continue
+		}
+		e.Status = "pending"
+		res.Accepted++
+	}
+	httpx.WriteJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) txGet(w http.ResponseWriter, r *http.Request) {

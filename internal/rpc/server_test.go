@@ -32,6 +32,13 @@ func (fakeBackend) Account(a address.Address) (rpc.Account, error) {
 func (fakeBackend) Submit(context.Context, []byte) (string, error) {
 	return "", bank.ErrInsufficientFunds
 }
+func (fakeBackend) SubmitMany(_ context.Context, raws [][]byte) []rpc.SubmitOutcome {
+	out := make([]rpc.SubmitOutcome, len(raws))
+	for i := range out {
+		out[i].Err = bank.ErrInsufficientFunds
+	}
+	return out
+}
 func (fakeBackend) Tx(string) (rpc.Transaction, error) { return rpc.Transaction{}, errMissing }
 func (fakeBackend) Proof(string) (rpc.TxProof, error)  { return rpc.TxProof{}, errMissing }
 func (fakeBackend) Block(int64) (rpc.Block, error)     { return rpc.Block{Height: 1}, nil }
@@ -74,6 +81,11 @@ func TestBadRequestsGetSpecificErrors(t *testing.T) {
 		{"POST", "/api/v1/transaction/submit", `{"tx":"AA==","extra":1}`, 400, "invalid_request"},
 		{"POST", "/api/v1/transaction/submit", `{"tx":"%%%"}`, 400, "malformed_tx"},
 		{"POST", "/api/v1/transaction/submit", `{"tx":"AAEC"}`, 400, "insufficient_funds"},
+		{"POST", "/api/v1/transactions/submit", `{}`, 400, "invalid_request"},
+		{"POST", "/api/v1/transactions/submit", `{"txs":[]}`, 400, "invalid_request"},
+		{"POST", "/api/v1/transactions/submit", `{"txs":["AA==","%%%"]}`, 400, "malformed_tx"},
+		{"POST", "/api/v1/transactions/submit", `{"txs":"AA=="}`, 400, "invalid_request"},
+		{"POST", "/api/v1/transactions/submit", `{"txs":[` + strings.Repeat(`"AA==",`, rpc.MaxSubmitBatch) + `"AA=="]}`, 400, "batch_too_large"},
 		{"POST", "/api/v1/transaction/get", `{}`, 400, "invalid_hash"},
 		{"POST", "/api/v1/transaction/get", `{"tx_hash":"0x00"}{}`, 400, "invalid_request"},
 		{"POST", "/api/v1/transaction/get", `{"tx_hash":"0x00"}`, 404, "tx_not_found"},
@@ -95,6 +107,27 @@ func TestBadRequestsGetSpecificErrors(t *testing.T) {
 		}
 		if tc.code != "" && eb.Error.Message == "" {
 			t.Errorf("%s %s: empty error message", tc.method, tc.path)
+		}
+	}
+}
+
+// TestBatchSubmitAnswersEachTransaction: a well-formed batch is answered
+// 200 with one outcome per transaction, refusals carrying the same code a
+// single submission would get.
+func TestBatchSubmitAnswersEachTransaction(t *testing.T) {
+	srv := httptest.NewServer(rpc.NewServer(fakeBackend{}, mapMissing, prometheus.NewRegistry(), nil))
+	defer srv.Close()
+	c := rpc.NewClient(srv.URL)
+	res, err := c.SubmitMany(context.Background(), [][]byte{{1}, {2}, {3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 0 || res.Rejected != 3 || len(res.Results) != 3 {
+		t.Fatalf("accepted %d rejected %d results %d, want 0, 3, 3", res.Accepted, res.Rejected, len(res.Results))
+	}
+	for i, r := range res.Results {
+		if r.Status != "rejected" || r.Error == nil || r.Error.Code != "insufficient_funds" || r.Error.Message == "" {
+			t.Errorf("result %d: %+v", i, r)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/httpx"
 )
 
 // Health is GET /api/v1/health.
@@ -47,6 +48,37 @@ type SubmitRequest struct {
 type SubmitResult struct {
 	TxHash string `json:"tx_hash"`
 	Status string `json:"status"` // "pending"
+}
+
+// SubmitBatchRequest is POST /api/v1/transactions/submit: up to
+// MaxSubmitBatch transactions, admitted one by one in this order.
+type SubmitBatchRequest struct {
+	Txs []string `json:"txs"` // each the base64 of a transaction's canonical CBOR bytes
+}
+
+// MaxSubmitBatch is the most transactions one batch submission carries.
+const MaxSubmitBatch = 1000
+
+// SubmitBatchResult answers a batch submission: one entry per transaction,
+// in request order, each either accepted ("pending") or refused with the
+// error a single submission would have returned.
+type SubmitBatchResult struct {
+	Accepted int                `json:"accepted"`
+	Rejected int                `json:"rejected"`
+	Results  []SubmitBatchEntry `json:"results"`
+}
+
+// SubmitBatchEntry is the outcome of one transaction of a batch.
+type SubmitBatchEntry struct {
+	TxHash string             `json:"tx_hash,omitempty"`
+	Status string             `json:"status"` // "pending" or "rejected"
+	Error  *httpx.ErrorDetail `json:"error,omitempty"`
+}
+
+// SubmitOutcome is a backend's answer for one transaction of a batch.
+type SubmitOutcome struct {
+	Hash string
+	Err  error
 }
 
 // TxGetRequest is POST /api/v1/transaction/get.

@@ -36,6 +36,8 @@ type BenchOptions struct {
 	PerAcct    int           // transfers per account, default 20
 	BlockTime  time.Duration // default 1s
 	Submitters int           // concurrent HTTP submitters, default 32
+	Batch      int           // transactions per request: 1 (default) posts each to /api/v1/transaction/submit, more use /api/v1/transactions/submit
+	Rate       float64       // offered load in transactions per second; 0 sends as fast as the submitters can
 	Dir        string        // default a temporary directory, removed after
 	Progress   io.Writer     // optional progress lines
 	NodeArgs   []string      // extra `node start` flags ("%d": the node's index), e.g. --cpuprofile
@@ -52,6 +54,7 @@ type BenchResult struct {
 	Elapsed     time.Duration `json:"elapsed_ns"`
 	TPS         float64       `json:"tps"`
 	SubmitTPS   float64       `json:"submit_tps"`
+	Batch       int           `json:"batch"`
 	BlockTime   time.Duration `json:"block_time_ns"`
 	CPUCores    int           `json:"cpu_cores"`
 	Agree       bool          `json:"agree"`              // every node has the same block hashes over the run
@@ -83,6 +86,12 @@ func (o *BenchOptions) defaults() error {
 	}
 	if o.Submitters <= 0 {
 		o.Submitters = 32
+	}
+	if o.Batch <= 0 {
+		o.Batch = 1
+	}
+	if o.Batch > rpc.MaxSubmitBatch {
+		return fmt.Errorf("testnet: bench: batch of %d, the API takes at most %d", o.Batch, rpc.MaxSubmitBatch)
 	}
 	return nil
 }
@@ -167,12 +176,12 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	}
 	wg.Wait()
 	res.Txs = len(raws)
-	// The request bodies too: the client should cost the nodes' machine
-	// as little as it can.
-	bodies := make([][]byte, len(raws))
-	for i, raw := range raws {
-		bodies[i], _ = json.Marshal(rpc.SubmitRequest{Tx: base64.StdEncoding.EncodeToString(raw)})
-	}
+	// Requests are prepared before the clock starts, so that the client
+	// costs the nodes' machine as little as it can: each node's accounts'
+	// transfers in nonce-major order, cut into requests of o.Batch.
+	n := len(m.Nodes)
+	reqs := prepareRequests(raws, o.Accounts, n, o.Batch)
+	res.Batch = o.Batch
 
 	say("starting %d validator processes (%s)...", o.Validators, o.Binary)
 	cl := NewCluster(m, o.Binary)
@@ -194,32 +203,24 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	start := time.Now()
 	var next, rejected atomic.Int64
 	var firstErr atomic.Value
-	n := len(m.Nodes)
 	for w := 0; w < o.Submitters; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(raws) {
+				if i >= len(reqs) {
 					return
 				}
-				url := m.Nodes[(i%o.Accounts)%n].RESTURL + "/api/v1/transaction/submit"
-				for attempt := 0; ; attempt++ {
-					code, err := postSubmit(ctx, cl.http, url, bodies[i])
-					if err == nil && (code == "" || code == "tx_already_known") {
-						break
-					}
-					if err == nil && attempt < 400 && (code == "nonce_gap" || code == "mempool_full") {
-						time.Sleep(5 * time.Millisecond)
-						continue
-					}
-					if err == nil {
-						err = fmt.Errorf("testnet: bench: submit: %s", code)
-					}
-					rejected.Add(1)
+				if o.Rate > 0 {
+					// Open loop: request i leaves at its scheduled time,
+					// whatever happened to the ones before it.
+					at := start.Add(time.Duration(float64(i*o.Batch) / o.Rate * float64(time.Second)))
+					time.Sleep(time.Until(at))
+				}
+				if err := reqs[i].send(ctx, cl.http, m.Nodes[reqs[i].node].RESTURL); err != nil {
+					rejected.Add(int64(reqs[i].failed))
 					firstErr.CompareAndSwap(nil, err)
-					break
 				}
 			}
 		}()
@@ -285,10 +286,14 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 			}
 		}
 	}
+	how := "one per request (POST /api/v1/transaction/submit)"
+	if o.Batch > 1 {
+		how = fmt.Sprintf("%d per request (POST /api/v1/transactions/submit)", o.Batch)
+	}
 	res.Method = fmt.Sprintf("%d validators, each an `aitbc node start` process on loopback, on %d CPU cores; %d pre-signed ed25519 transfers "+
-		"from %d genesis accounts (%d each, consecutive nonces) submitted over HTTP (POST /api/v1/transaction/submit) by %d concurrent submitters, "+
+		"from %d genesis accounts (%d each, consecutive nonces) submitted over HTTP, %s, by %d concurrent submitters, "+
 		"account a always to node a mod %d; TPS = transactions in committed blocks / time from the first submission until node0 committed the last; "+
-		"block time %s", o.Validators, res.CPUCores, res.Txs, o.Accounts, o.PerAcct, o.Submitters, n, o.BlockTime)
+		"block time %s", o.Validators, res.CPUCores, res.Txs, o.Accounts, o.PerAcct, how, o.Submitters, n, o.BlockTime)
 	if !res.Agree {
 		return res, errors.New("testnet: bench: nodes disagree about block hashes")
 	}
@@ -355,6 +360,139 @@ func procCPU(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// benchRequest is one prepared submission: a single transaction or a
+// batch, all for one node.
+type benchRequest struct {
+	node   int
+	raws   [][]byte
+	body   []byte // prepared JSON body
+	failed int    // transactions finally refused
+}
+
+// prepareRequests groups raws (nonce-major: nonce k of every account, then
+// k+1) by the node their account submits to, keeping that order, and cuts
+// each node's list into requests of batch transactions.
+func prepareRequests(raws [][]byte, accounts, nodes, batch int) []*benchRequest {
+	perNode := make([][][]byte, nodes)
+	for i, raw := range raws {
+		k := (i % accounts) % nodes
+		perNode[k] = append(perNode[k], raw)
+	}
+	byNode := make([][]*benchRequest, nodes)
+	longest := 0
+	for k, list := range perNode {
+		for len(list) > 0 {
+			c := min(batch, len(list))
+			r := &benchRequest{node: k, raws: list[:c]}
+			r.body = requestBody(r.raws, batch > 1)
+			byNode[k] = append(byNode[k], r)
+			list = list[c:]
+		}
+		longest = max(longest, len(byNode[k]))
+	}
+	// Interleave the nodes, so that every node is busy from the start.
+	var out []*benchRequest
+	for p := 0; p < longest; p++ {
+		for k := range byNode {
+			if p < len(byNode[k]) {
+				out = append(out, byNode[k][p])
+			}
+		}
+	}
+	return out
+}
+
+func requestBody(raws [][]byte, batch bool) []byte {
+	if !batch {
+		b, _ := json.Marshal(rpc.SubmitRequest{Tx: base64.StdEncoding.EncodeToString(raws[0])})
+		return b
+	}
+	req := rpc.SubmitBatchRequest{Txs: make([]string, len(raws))}
+	for i, raw := range raws {
+		req.Txs[i] = base64.StdEncoding.EncodeToString(raw)
+	}
+	b, _ := json.Marshal(req)
+	return b
+}
+
+// send posts r to the node at base, resubmitting what the node refused
+// only for being early (a nonce gap: an earlier nonce of the same sender is
+// still in flight in another request) or for a full mempool.
+func (r *benchRequest) send(ctx context.Context, hc *http.Client, base string) error {
+	pending := r.raws
+	body := r.body
+	for attempt := 0; ; attempt++ {
+		var retry [][]byte
+		var lastErr error
+		if len(pending) == 1 && len(r.raws) == 1 {
+			code, err := postSubmit(ctx, hc, base+"/api/v1/transaction/submit", body)
+			if err != nil {
+				r.failed = 1
+				return err
+			}
+			switch code {
+			case "", "tx_already_known":
+			case "nonce_gap", "mempool_full":
+				retry = pending
+			default:
+				lastErr = fmt.Errorf("testnet: bench: submit: %s", code)
+				r.failed++
+			}
+		} else {
+			res, err := postBatch(ctx, hc, base+"/api/v1/transactions/submit", body)
+			if err != nil {
+				r.failed += len(pending)
+				return err
+			}
+			for i, e := range res.Results {
+				if e.Error == nil || e.Error.Code == "tx_already_known" {
+					continue
+				}
+				if e.Error.Code == "nonce_gap" || e.Error.Code == "mempool_full" {
+					retry = append(retry, pending[i])
+					continue
+				}
+				lastErr = fmt.Errorf("testnet: bench: submit: %s: %s", e.Error.Code, e.Error.Message)
+				r.failed++
+			}
+		}
+		if len(retry) == 0 {
+			return lastErr
+		}
+		if attempt >= 400 {
+			r.failed += len(retry)
+			return fmt.Errorf("testnet: bench: %d transactions still refused after %d attempts", len(retry), attempt)
+		}
+		time.Sleep(5 * time.Millisecond)
+		pending = retry
+		body = requestBody(pending, len(r.raws) > 1)
+	}
+}
+
+// postBatch posts a prepared batch body and decodes the per-transaction
+// outcomes.
+func postBatch(ctx context.Context, hc *http.Client, url string, body []byte) (rpc.SubmitBatchResult, error) {
+	var res rpc.SubmitBatchResult
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return res, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return res, fmt.Errorf("testnet: bench: batch submit: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return res, json.Unmarshal(b, &res)
 }
 
 // postSubmit posts a prepared submit body; it returns the error code of a

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -73,6 +74,11 @@ type App struct {
 	// every transaction CheckTx accepted since the last commit.
 	checkMu    sync.Mutex
 	checkState *state.Cache
+	// parked: transactions a recheck found ahead of their sender's nonce,
+	// by sender (see checkLocked); parkedBefore: those still parked when
+	// the previous recheck pass ended.
+	parked       map[address.Address][]parkedTx
+	parkedBefore map[[32]byte]bool
 
 	verified *txCache // txs whose signature this node already checked
 }
@@ -123,6 +129,7 @@ func New(store *state.Store, chainID string, log *slog.Logger) (*App, error) {
 		a.genesisSum = coin.Amount(gs)
 	}
 	a.checkState = state.NewCache(store)
+	a.parked, a.parkedBefore = map[address.Address][]parkedTx{}, map[[32]byte]bool{}
 	return a, nil
 }
 
@@ -235,19 +242,14 @@ func loadParams(r state.Reader) (Params, error) {
 }
 
 // CheckTx implements abci.Application. It may run concurrently with
-// FinalizeBlock (ConnSync client): it touches only checkState and the
-// signature cache.
+// FinalizeBlock (ConnSync client): it touches only checkState, the parked
+// transactions and the signature cache.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	h := tx.Hash(req.Tx)
 	t, err := a.decodeVerified(req.Tx, h)
 	if err == nil {
 		a.checkMu.Lock()
-		params := a.paramsForCheck()
-		kv := a.checkState.Child()
-		_, err = a.execTx(kv, t, h, params, execEnv{height: a.height + 1})
-		if err == nil {
-			kv.Write()
-		}
+		err = a.checkLocked(t, h, req.Type == abci.CheckTxType_Recheck)
 		a.checkMu.Unlock()
 		if err == nil {
 			a.verified.put(h, t)
@@ -259,6 +261,71 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		return &abci.ResponseCheckTx{Code: code, Codespace: cs, Log: log}, nil
 	}
 	return &abci.ResponseCheckTx{Code: abci.CodeTypeOK}, nil
+}
+
+// parkedTx is a mempool transaction that a recheck found ahead of its
+// sender's nonce: its predecessor may simply come later in the pass.
+type parkedTx struct {
+	tx   *tx.Tx
+	hash [32]byte
+}
+
+// checkLocked runs t against the mempool's view and, when it passes, keeps
+// its effects there. Called with checkMu held.
+//
+// After every block CometBFT rechecks the mempool's remaining transactions
+// in list order, against a view reset to the committed state. That order is
+// not always nonce order: the mempool inserts a transaction after releasing
+// the lock under which CheckTx accepted it, so two of one sender's
+// transactions admitted at nearly the same time (from two peers, or two
+// API requests) can sit swapped. A recheck in that order would refuse the
+// later nonce as a gap and CometBFT would drop a transaction that its
+// sender was told is pending. So a recheck parks a transaction that is
+// ahead of its sender's nonce instead of refusing it, and applies it once
+// its predecessor has been applied; one that is still waiting at the next
+// recheck pass (its predecessor is really gone) is refused then.
+func (a *App) checkLocked(t *tx.Tx, h [32]byte, recheck bool) error {
+	kv := a.checkState.Child()
+	_, err := a.execTx(kv, t, h, a.paramsForCheck(), execEnv{height: a.height + 1})
+	if err != nil {
+		if recheck && errors.Is(err, tx.ErrNonceGap) && !a.parkedBefore[h] {
+			sender := t.Sender()
+			a.parked[sender] = append(a.parked[sender], parkedTx{t, h})
+			return nil
+		}
+		return err
+	}
+	kv.Write()
+	a.unpark(t.Sender())
+	return nil
+}
+
+// unpark applies sender's parked transactions that now follow its nonce.
+func (a *App) unpark(sender address.Address) {
+	for len(a.parked[sender]) > 0 {
+		next, err := getUint(a.checkState, keyNonce(sender))
+		if err != nil {
+			return
+		}
+		list := a.parked[sender]
+		i := slices.IndexFunc(list, func(p parkedTx) bool { return p.tx.Nonce == next })
+		if i < 0 {
+			return
+		}
+		p := list[i]
+		a.parked[sender] = slices.Delete(list, i, i+1)
+		if len(a.parked[sender]) == 0 {
+			delete(a.parked, sender)
+		}
+		kv := a.checkState.Child()
+		if _, err := a.execTx(kv, p.tx, p.hash, a.paramsForCheck(), execEnv{height: a.height + 1}); err != nil {
+			// It stays in the mempool; the proposal leaves it out (its
+			// nonce no longer follows) and the next recheck refuses it.
+			a.parkedBefore[p.hash] = true
+			return
+		}
+		kv.Write()
+	}
 }
 
 // paramsForCheck reads params without blocking on a FinalizeBlock in

@@ -380,15 +380,97 @@ func TestProposalOrdersEachSendersNonces(t *testing.T) {
 			t.Fatalf("position %d holds the wrong transaction", i)
 		}
 	}
+	// The byte limit keeps a prefix.
+	short, _ := h.app.PrepareProposal(context.Background(), &abci.RequestPrepareProposal{Txs: in, MaxTxBytes: int64(len(a1) + len(b0))})
+	if len(short.Txs) != 2 {
+		t.Fatalf("%d txs within the byte limit, want 2", len(short.Txs))
+	}
 	res := h.block(r.Txs...)
 	for i, x := range res.TxResults {
 		if x.Code != 0 {
 			t.Fatalf("tx %d failed: %s", i, x.Log)
 		}
 	}
-	// The byte limit keeps a prefix.
-	r, _ = h.app.PrepareProposal(context.Background(), &abci.RequestPrepareProposal{Txs: in, MaxTxBytes: int64(len(a1) + len(b0))})
-	if len(r.Txs) != 2 {
-		t.Fatalf("%d txs within the byte limit, want 2", len(r.Txs))
+}
+
+// TestProposalLeavesOutTransactionsThatWouldFail: a nonce already used and
+// a nonce after a gap would only fail in the block; the proposal drops
+// them and keeps the sender's transactions up to the gap.
+func TestProposalLeavesOutTransactionsThatWouldFail(t *testing.T) {
+	h := newHarness(t)
+	fee := app.DefaultParams().MinFee
+	h.block(send(alice, bob.addr, 50*coin.Unit, 0, fee, chainID))
+	stale := send(alice, bob.addr, 2, 0, fee, chainID) // nonce 0 is used
+	a1, a2, a4 := send(alice, bob.addr, 1, 1, fee, chainID), send(alice, bob.addr, 1, 2, fee, chainID), send(alice, bob.addr, 1, 4, fee, chainID)
+	b0 := send(bob, alice.addr, 1, 0, fee, chainID)
+	r, err := h.app.PrepareProposal(context.Background(), &abci.RequestPrepareProposal{Txs: [][]byte{a4, stale, b0, a2, a1}, MaxTxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
 	}
+	// alice's kept transactions take her first slots, in nonce order.
+	want := [][]byte{a1, a2, b0}
+	if len(r.Txs) != len(want) {
+		t.Fatalf("proposal holds %d transactions, want %d", len(r.Txs), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(r.Txs[i], want[i]) {
+			t.Fatalf("position %d holds the wrong transaction", i)
+		}
+	}
+	for i, x := range h.block(r.Txs...).TxResults {
+		if x.Code != 0 {
+			t.Fatalf("tx %d failed: %s", i, x.Log)
+		}
+	}
+}
+
+func (h *harness) recheck(raw []byte) *abci.ResponseCheckTx {
+	r, err := h.app.CheckTx(context.Background(), &abci.RequestCheckTx{Tx: raw, Type: abci.CheckTxType_Recheck})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+// TestRecheckKeepsASendersSwappedTransactions: the mempool can hold one
+// sender's nonces swapped and rechecks them in that order after a block; a
+// recheck must not drop the later nonce as a gap (its sender was told it
+// is pending). A transaction whose predecessor is really gone is dropped
+// at the pass after.
+func TestRecheckKeepsASendersSwappedTransactions(t *testing.T) {
+	h := newHarness(t)
+	fee := app.DefaultParams().MinFee
+	a0, a1, a2 := send(alice, bob.addr, 1, 0, fee, chainID), send(alice, bob.addr, 1, 1, fee, chainID), send(alice, bob.addr, 1, 2, fee, chainID)
+	for _, raw := range [][]byte{a0, a1, a2} {
+		if r := h.check(raw); r.Code != 0 {
+			t.Fatal(r.Log)
+		}
+	}
+	h.block() // an empty block; all three wait in the mempool
+
+	// The recheck pass in swapped list order.
+	for _, raw := range [][]byte{a2, a1, a0} {
+		if r := h.recheck(raw); r.Code != 0 {
+			t.Fatalf("recheck refused a pending transaction: %s", r.Log)
+		}
+	}
+	if n, _ := h.app.NonceOf(alice.addr); n != 3 {
+		t.Fatalf("mempool nonce after the recheck = %d, want 3", n)
+	}
+	// The mempool view is whole again: nonce 3 is next, nonce 2 a replay.
+	r := h.check(send(alice, bob.addr, 5, 2, fee, chainID))
+	wantCode(t, "replay after recheck", r.Code, r.Codespace, tx.ErrBadNonce)
+	if r := h.check(send(alice, bob.addr, 1, 3, fee, chainID)); r.Code != 0 {
+		t.Fatalf("next nonce refused: %s", r.Log)
+	}
+
+	// a0 committed, a1 lost (never in a block, not rechecked): a2 waits
+	// for one pass, then is refused.
+	h.block(a0)
+	if r := h.recheck(a2); r.Code != 0 {
+		t.Fatalf("first recheck of an orphan: %s", r.Log)
+	}
+	h.block()
+	r = h.recheck(a2)
+	wantCode(t, "orphan at the second pass", r.Code, r.Codespace, tx.ErrNonceGap)
 }

@@ -222,6 +222,14 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(a.store)
+	// A new recheck pass follows; what is parked now waited a whole pass.
+	a.parkedBefore = make(map[[32]byte]bool, len(a.parked))
+	for _, list := range a.parked {
+		for _, p := range list {
+			a.parkedBefore[p.hash] = true
+		}
+	}
+	a.parked = map[address.Address][]parkedTx{}
 	a.checkMu.Unlock()
 	return &abci.ResponseCommit{}, nil
 }

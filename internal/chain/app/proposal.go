@@ -7,6 +7,7 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
@@ -15,7 +16,11 @@ import (
 // which CheckTx accepted them (it inserts after releasing the ABCI lock), so
 // the proposal puts each sender's transactions back in nonce order, in the
 // positions that sender's transactions occupy; other senders' transactions
-// keep their places. Then it takes as many as fit in MaxTxBytes.
+// keep their places. A transaction whose nonce does not follow its sender's
+// committed nonce and the ones before it in the proposal (a recheck kept it
+// while its predecessor was missing, or the nonce is already used) is left
+// out: it would only fail in the block. Then it takes as many as fit in
+// MaxTxBytes.
 func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
 	type entry struct {
 		raw   []byte
@@ -44,27 +49,46 @@ func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposa
 	for i := range entries {
 		out[i] = entries[i].raw
 	}
-	for _, s := range order {
-		idx := slots[s]
-		if len(idx) < 2 {
-			continue
+	err := a.Committed(func(r state.Reader, _ int64) error {
+		for _, s := range order {
+			idx := slots[s]
+			sorted := make([]entry, len(idx))
+			for k, i := range idx {
+				sorted[k] = entries[i]
+			}
+			sort.SliceStable(sorted, func(x, y int) bool { return sorted[x].nonce < sorted[y].nonce })
+			next, err := getUint(r, keyNonce(s))
+			if err != nil {
+				return err
+			}
+			k := 0
+			for _, e := range sorted {
+				if e.nonce == next {
+					out[idx[k]] = e.raw
+					k++
+					next++
+				}
+			}
+			for _, i := range idx[k:] {
+				out[i] = nil
+			}
 		}
-		sorted := make([]entry, len(idx))
-		for k, i := range idx {
-			sorted[k] = entries[i]
-		}
-		sort.SliceStable(sorted, func(x, y int) bool { return sorted[x].nonce < sorted[y].nonce })
-		for k, i := range idx {
-			out[i] = sorted[k].raw
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var total int64
-	for i, raw := range out {
+	kept := out[:0]
+	for _, raw := range out {
+		if raw == nil {
+			continue
+		}
 		total += int64(len(raw))
 		if total > req.MaxTxBytes {
-			out = out[:i]
 			break
 		}
+		kept = append(kept, raw)
 	}
-	return &abci.ResponsePrepareProposal{Txs: out}, nil
+	return &abci.ResponsePrepareProposal{Txs: kept}, nil
 }

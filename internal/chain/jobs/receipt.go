@@ -112,7 +112,7 @@ func (r *Receipt) Verify(pub ed25519.PublicKey) error {
 	if a := address.FromPubKey(pub); string(a[:]) != string(r.Miner) {
 		return fmt.Errorf("%w: key does not belong to miner", ErrReceipt)
 	}
-	if !ed25519.Verify(pub, r.SignBytes(), r.Sig) {
+	if !tx.VerifySignature(pub, r.SignBytes(), r.Sig) {
 		return fmt.Errorf("%w: bad signature", ErrReceipt)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 )
 
@@ -49,7 +50,9 @@ type Store struct {
 
 // Open opens (or creates) the store in dir.
 func Open(dir string) (*Store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	o := options()
+	db, err := pebble.Open(dir, o)
+	o.Cache.Unref() // the database holds its own reference
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
@@ -58,11 +61,30 @@ func Open(dir string) (*Store, error) {
 
 // OpenInMemory returns a store that lives in memory only, for tests.
 func OpenInMemory() (*Store, error) {
-	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: quietLogger{}})
+	o := options()
+	o.FS = vfs.NewMem()
+	db, err := pebble.Open("", o)
+	o.Cache.Unref()
 	if err != nil {
 		return nil, fmt.Errorf("state: open in memory: %w", err)
 	}
 	return &Store{db: db}, nil
+}
+
+// options tune Pebble for the app's reads, which are point lookups of
+// balances and nonces for every transaction in CheckTx and FinalizeBlock: a
+// bloom filter on every level lets a lookup skip the tables that cannot
+// hold the key, and a block cache larger than Pebble's 8 MB default keeps
+// the accounts in use decompressed in memory (under load a node spent about
+// a tenth of its CPU in sstable reads and snappy decoding with the
+// defaults).
+func options() *pebble.Options {
+	o := &pebble.Options{Logger: quietLogger{}, Cache: pebble.NewCache(64 << 20)}
+	o.Levels = make([]pebble.LevelOptions, 7)
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o
 }
 
 // Close closes the database.

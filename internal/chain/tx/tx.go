@@ -206,7 +206,7 @@ func (t *Tx) Verify() error {
 		return ErrBadSignature
 	}
 	d := t.SignBytes()
-	if d == nil || !ed25519.Verify(t.PubKey, d, t.Sig) {
+	if d == nil || !VerifySignature(t.PubKey, d, t.Sig) {
 		return ErrBadSignature
 	}
 	return nil
