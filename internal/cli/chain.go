@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -14,6 +15,17 @@ import (
 )
 
 func (g *Globals) node() *rpc.Client { return rpc.NewClient(g.Node) }
+
+// serviceNode is the node client of a long-running service (coordinator,
+// wallet daemon, miner): it logs when it fails over to the next node of
+// --node's comma-separated list.
+func (g *Globals) serviceNode(log *slog.Logger) *rpc.Client {
+	c := rpc.NewClient(g.Node)
+	c.OnFailover(func(from, to string, err error) {
+		log.Warn("node stopped answering; using the next one", "from", from, "to", to, "err", err)
+	})
+	return c
+}
 
 func newTransactionCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{

@@ -40,7 +40,8 @@ a restarted coordinator re-drives every job it had not finished.`,
 			if err != nil {
 				return err
 			}
-			key, svc, pw, err := g.minerKey(ctx, wallet, password)
+			chain := g.serviceNode(log)
+			key, svc, pw, err := g.minerKey(ctx, wallet, password, chain)
 			if err != nil {
 				return err
 			}
@@ -56,7 +57,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 			defer st.Close()
 			reg := prometheus.NewRegistry()
 			c, err := coordinator.New(ctx, coordinator.Config{
-				Store: st, Chain: rpc.NewClient(g.Node), Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
+				Store: st, Chain: chain, Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
 				Address: addr, Registry: reg, Logger: log,
 			})
 			if err != nil {

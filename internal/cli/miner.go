@@ -20,8 +20,9 @@ import (
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
-// minerKey opens a wallet's key for a daemon that signs receipts itself.
-func (g *Globals) minerKey(ctx context.Context, wallet, password string) (*keystore.Key, *walletd.Service, string, error) {
+// minerKey opens a wallet's key for a daemon that signs receipts itself;
+// the wallet service it returns submits through node.
+func (g *Globals) minerKey(ctx context.Context, wallet, password string, node *rpc.Client) (*keystore.Key, *walletd.Service, string, error) {
 	ks, err := keystore.ForHome(g.Home)
 	if err != nil {
 		return nil, nil, "", err
@@ -41,7 +42,7 @@ func (g *Globals) minerKey(ctx context.Context, wallet, password string) (*keyst
 	if err != nil {
 		return nil, nil, "", err
 	}
-	svc, err := walletd.NewService(walletd.ServiceConfig{Store: ks, Node: rpc.NewClient(g.Node)})
+	svc, err := walletd.NewService(walletd.ServiceConfig{Store: ks, Node: node})
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -97,7 +98,8 @@ llama-server) and signs a receipt for each job it finishes.`,
 			if err != nil {
 				return err
 			}
-			key, svc, pw, err := g.minerKey(ctx, wallet, password)
+			chain := g.serviceNode(log)
+			key, svc, pw, err := g.minerKey(ctx, wallet, password, chain)
 			if err != nil {
 				return err
 			}
@@ -112,7 +114,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 				ms = strings.Split(models, ",")
 			}
 			m, err := miner.New(miner.Config{
-				Coordinator: g.Coord, Key: key, Chain: rpc.NewClient(g.Node),
+				Coordinator: g.Coord, Key: key, Chain: chain,
 				Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: miner.BackendRunner{B: b},
 				Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
 				Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version,

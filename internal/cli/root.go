@@ -92,7 +92,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.Home, "home", DefaultHome(), "state directory (chain, wallets, coordinator store)")
 	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json")
-	pf.StringVar(&g.Node, "node", "http://127.0.0.1:8006", "node REST RPC URL")
+	pf.StringVar(&g.Node, "node", "http://127.0.0.1:8006", "node REST RPC URL; several, comma-separated, are used in order when one stops answering")
 	pf.StringVar(&g.WalletURL, "wallet-url", "http://127.0.0.1:8002", "wallet daemon URL")
 	pf.StringVar(&g.Coord, "coordinator", "http://127.0.0.1:8000", "coordinator URL")
 	pf.StringVar(&g.APIKey, "api-key", "", "coordinator API key (default: the devnet's, from <home>/coordinator/api-key)")

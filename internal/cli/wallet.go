@@ -446,7 +446,7 @@ which the CLI on the same --home reads by itself.`,
 			}
 			log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 			srv, err := walletd.NewServer(walletd.Config{
-				Home: g.Home, Listen: listen, APIKey: apiKey, Node: rpc.NewClient(g.Node),
+				Home: g.Home, Listen: listen, APIKey: apiKey, Node: g.serviceNode(log),
 				DefaultWallet: defWallet, Logger: log,
 			})
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
@@ -18,30 +19,84 @@ import (
 // Client talks to a node's REST API. Errors from the node are
 // *httpx.APIError whose Code is the chain error's name
 // ("insufficient_funds", "invalid_nonce", ...).
+//
+// A client can know several nodes of one network: it uses one until that
+// node stops answering (connection refused, reset, timed out), then moves
+// to the next and stays there. A node that answers, even with an error, is
+// never skipped: the error is the answer. Retrying a request on another
+// node is safe because every write is a signed transaction, identified by
+// its hash: the same bytes sent twice are one transaction.
 type Client struct {
-	BaseURL string
+	BaseURL string // the first node; see Endpoint for the one in use
 	HTTP    *http.Client
+
+	endpoints []string
+	cur       atomic.Int32 // index into endpoints of the node in use
+	onSwitch  func(from, to string, err error)
 }
 
-// NewClient returns a client for the node at baseURL (e.g. http://127.0.0.1:8006).
+// NewClient returns a client for the node at baseURL (e.g.
+// http://127.0.0.1:8006), or for several nodes given as a comma-separated
+// list, tried in order when one goes away.
 func NewClient(baseURL string) *Client {
-	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), HTTP: &http.Client{Timeout: 30 * time.Second}}
+	var eps []string
+	for _, u := range strings.Split(baseURL, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			eps = append(eps, u)
+		}
+	}
+	if len(eps) == 0 {
+		eps = []string{""}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// A node that is gone should cost a failover seconds, not the
+	// request's whole timeout.
+	tr.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return &Client{BaseURL: eps[0], endpoints: eps, HTTP: &http.Client{Timeout: 30 * time.Second, Transport: tr}}
 }
+
+// Endpoints lists the nodes this client knows, in failover order.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints...) }
+
+// Endpoint is the node the client currently uses.
+func (c *Client) Endpoint() string { return c.endpoints[int(c.cur.Load())%len(c.endpoints)] }
+
+// OnFailover sets a function called when the client moves to another node
+// (for a log line); call it before the client is shared.
+func (c *Client) OnFailover(fn func(from, to string, err error)) { c.onSwitch = fn }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	err := httpx.Do(ctx, c.HTTP, method, c.BaseURL+path, nil, body, out)
-	if err != nil {
-		if _, ok := err.(*httpx.APIError); ok {
+	n := len(c.endpoints)
+	start := int(c.cur.Load()) % n
+	var errs []string
+	for i := 0; i < n; i++ {
+		idx := (start + i) % n
+		base := c.endpoints[idx]
+		err := httpx.Do(ctx, c.HTTP, method, base+path, nil, body, out)
+		var apiErr *httpx.APIError
+		if err == nil || errors.As(err, &apiErr) {
+			if idx != start && c.cur.CompareAndSwap(int32(start), int32(idx)) && c.onSwitch != nil {
+				c.onSwitch(c.endpoints[start], base, errors.New(errs[0]))
+			}
 			return err
 		}
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("node at %s is not reachable (is `aitbc devnet` running? set --node or AITBC_NODE): %w", c.BaseURL, err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("node %s: %w", base, err)
 		}
-		return fmt.Errorf("node %s: %w", c.BaseURL, err)
+		var op *net.OpError
+		if n == 1 && errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("node at %s is not reachable (is `aitbc devnet` running? set --node or AITBC_NODE): %w", base, err)
+		}
+		if n == 1 {
+			return fmt.Errorf("node %s: %w", base, err)
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", base, err))
 	}
-	return nil
+	return fmt.Errorf("%w: none of %d nodes answered: %s", ErrNoNode, n, strings.Join(errs, "; "))
 }
+
+// ErrNoNode is returned when no node of a multi-node client answers.
+var ErrNoNode = errors.New("no node reachable")
 
 // Health returns GET /api/v1/health.
 func (c *Client) Health(ctx context.Context) (Health, error) {

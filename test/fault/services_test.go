@@ -1,0 +1,202 @@
+package fault
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/testnet"
+)
+
+// services runs the off-chain programs of AITBC as processes against a
+// testnet: a wallet daemon, a coordinator and a miner, each given a list
+// of nodes in --node.
+type services struct {
+	t     *testing.T
+	home  string
+	env   []string
+	coord string
+	procs map[string]*exec.Cmd
+	logs  map[string]string
+}
+
+func (s *services) start(name string, args ...string) {
+	s.t.Helper()
+	cmd := exec.Command(aitbcBin, args...)
+	cmd.Env = s.env
+	path := filepath.Join(s.home, name+".log")
+	f, err := os.Create(path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.procs[name], s.logs[name] = cmd, path
+	s.t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		f.Close()
+	})
+}
+
+func (s *services) run(args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command(aitbcBin, args...)
+	cmd.Env = s.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		s.t.Fatalf("aitbc %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+func (s *services) log(name string) string {
+	b, _ := os.ReadFile(s.logs[name])
+	return string(b)
+}
+
+func (s *services) address(wallet string) string {
+	for _, l := range strings.Split(s.run("list"), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == wallet+":" {
+			return f[1]
+		}
+	}
+	s.t.Fatalf("wallet %s not listed", wallet)
+	return ""
+}
+
+func eventually(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	p, err := testnet.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", p)
+}
+
+// TestServicesFailOverWhenTheirNodeDies points a wallet daemon, a
+// coordinator and a miner (each its own process) at node0 with node1 as
+// the next in --node, starts paid jobs, and SIGKILLs node0: every service
+// must go on through node1, every job settles on chain exactly once, and a
+// transfer sent through the wallet daemon after the kill is committed.
+func TestServicesFailOverWhenTheirNodeDies(t *testing.T) {
+	t.Parallel()
+	n := startNetwork(t, netOptions{})
+	ctx := context.Background()
+	home := t.TempDir()
+	s := &services{t: t, home: home, procs: map[string]*exec.Cmd{}, logs: map[string]string{}}
+	nodes := n.m.Nodes[0].RESTURL + "," + n.m.Nodes[1].RESTURL
+	walletAddr, coordAddr := freeAddr(t), freeAddr(t)
+	s.coord = "http://" + coordAddr
+	s.env = append(os.Environ(), "AITBC_HOME="+home, "AITBC_NODE="+nodes, "AITBC_WALLET_URL=http://"+walletAddr,
+		"AITBC_COORDINATOR="+s.coord, "AITBC_OUTPUT=text")
+
+	gk, err := testnet.LoadGenesisKey(n.m.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.run("wallet", "restore", "--name", "genesis-ops", "--mnemonic", gk.Mnemonic, "--password", "123")
+	s.start("wallet-daemon", "wallet", "daemon", "--listen", walletAddr)
+	for _, w := range []string{"coord", "miner-a"} {
+		s.run("create", "--name", w, "--password", "pw")
+		s.run("send", "--from", "genesis-ops", "--to", s.address(w), "--amount", "1000", "--password", "123", "--wait")
+	}
+	var tenant struct {
+		APIKey string `json:"api_key"`
+	}
+	if err := json.Unmarshal([]byte(s.run("coordinator", "tenant", "add", "--name", "genesis-ops", "--address", gk.Address.String(), "--output", "json")), &tenant); err != nil {
+		t.Fatal(err)
+	}
+	s.start("coordinator", "coordinator", "start", "--wallet", "coord", "--password", "pw", "--listen", coordAddr, "--log-level", "warn")
+	eventually(t, "coordinator up", time.Minute, func() bool {
+		_, err := coordinator.NewClient(s.coord, "").Health(ctx)
+		return err == nil
+	})
+	txh := strings.TrimSpace(s.run("deposit", "add", "--wallet", "genesis-ops", "--amount", "500", "--password", "123"))
+	s.run("transaction", "status", "--tx-id", txh, "--wait", "30s")
+	s.start("miner-a", "miner", "start", "--wallet", "miner-a", "--password", "pw", "--backend", "builtin", "--slots", "2", "--heartbeat", "2s")
+	eventually(t, "miner connected", 2*time.Minute, func() bool {
+		h, err := coordinator.NewClient(s.coord, "").Health(ctx)
+		return err == nil && h.Miners == 1
+	})
+
+	cc := coordinator.NewClient(s.coord, tenant.APIKey)
+	submit := func(k int) []string {
+		ids := make([]string, k)
+		for i := range ids {
+			v, err := cc.Submit(ctx, coordinator.JobRequest{Model: "tolstoy-1m", Prompt: fmt.Sprintf("Chapter %d", i), MaxTokens: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = v.JobID
+		}
+		return ids
+	}
+	settled := func(ids []string) int {
+		k := 0
+		for _, id := range ids {
+			if v, err := cc.Status(ctx, id); err == nil && v.Status == "settled" {
+				k++
+			}
+		}
+		return k
+	}
+	before := submit(30)
+	eventually(t, "first jobs settle", 2*time.Minute, func() bool { return settled(before) >= 3 })
+	settledAtKill := settled(before)
+	n.kill(0)
+	killed := time.Now()
+	after := submit(10)
+	all := append(before, after...)
+	eventually(t, "every job settled after node0 died", 3*time.Minute, func() bool { return settled(all) == len(all) })
+	t.Logf("node0 SIGKILLed with %d of %d jobs settled; all %d jobs settled %.1f s later through node1", settledAtKill, len(before), len(all), time.Since(killed).Seconds())
+
+	// Each job settled once on chain, read from a surviving node.
+	node1 := n.client(1)
+	for _, id := range all {
+		j, err := node1.Job(ctx, id)
+		if err != nil || j.Status != "settled" || j.Paid+j.Fee+j.Refund != j.Escrow {
+			t.Fatalf("job %s on chain: %+v %v", id, j, err)
+		}
+	}
+
+	// The wallet daemon signs and submits through node1 now.
+	bob, _ := address.Parse(s.address("miner-a"))
+	h := strings.TrimSpace(s.run("send", "--from", "genesis-ops", "--to", bob.String(), "--amount", "1", "--password", "123"))
+	st := s.run("transaction", "status", "--tx-id", h, "--wait", "30s")
+	if !strings.Contains(st, "committed") {
+		t.Fatalf("transfer after the kill: %s", st)
+	}
+	if !strings.Contains(s.log("wallet-daemon"), "using the next one") {
+		t.Error("the wallet daemon did not log a failover (was the transfer sent through it?)")
+	}
+	for _, name := range []string{"coordinator", "miner-a"} {
+		if !strings.Contains(s.log(name), "using the next one") {
+			t.Errorf("%s did not log a failover to node1", name)
+		}
+	}
+}
