@@ -175,7 +175,7 @@ type nodeStatus struct {
 	NodeID       string          `json:"node_id,omitempty"`
 	ChainID      string          `json:"chain_id,omitempty"`
 	Sync         *rpc.SyncStatus `json:"sync,omitempty"`
-	PeerMonikers []string        `json:"peer_monikers,omitempty"` // from CometBFT RPC, when known
+	PeerMonikers []string        `json:"peer_monikers,omitempty"` // the connected peers' names
 }
 
 func newNodeStatusCmd(g *Globals) *cobra.Command {
@@ -236,7 +236,11 @@ func statusOf(ctx context.Context, n namedNode) nodeStatus {
 		return s
 	}
 	s.Reachable, s.NodeID, s.ChainID, s.Sync = true, h.NodeID, h.ChainID, &sy
-	if n.cometRPC != "" {
+	for _, p := range sy.PeerList {
+		s.PeerMonikers = append(s.PeerMonikers, p.Moniker)
+	}
+	if len(s.PeerMonikers) == 0 && n.cometRPC != "" {
+		// A node older than the peer list in its sync status.
 		s.PeerMonikers = peerMonikers(ctx, n.cometRPC)
 	}
 	return s
@@ -286,18 +290,18 @@ func printNodeStatus(w io.Writer, out []nodeStatus) {
 		if s.Sync.Validator {
 			role = "yes"
 		}
-		fmt.Fprintf(w, "node          %s\nnode id       %s\nchain id      %s\nheight        %d (%s)\napp hash      %s\ncatching up   %v\npeers         %d%s\nvalidator     %s\n",
-			s.URL, s.NodeID, s.ChainID, s.Sync.LatestBlockHeight, s.Sync.LatestBlockTime.Format(time.RFC3339), s.Sync.LatestAppHash,
-			s.Sync.CatchingUp, s.Sync.Peers, peerList(s.PeerMonikers), role)
+		fmt.Fprintf(w, "node          %s\nnode id       %s\nchain id      %s\nheight        %d (%s)\nnetwork       %d (%d blocks behind)\napp hash      %s\ncatching up   %v\npeers         %d%s\nvalidator     %s\n",
+			s.URL, s.NodeID, s.ChainID, s.Sync.LatestBlockHeight, s.Sync.LatestBlockTime.Format(time.RFC3339), s.Sync.NetworkHeight, s.Sync.BlocksBehind,
+			s.Sync.LatestAppHash, s.Sync.CatchingUp, s.Sync.Peers, peerList(s.PeerMonikers), role)
 		return
 	}
-	fmt.Fprintf(w, "%-8s %-28s %-9s %-8s %-11s %-5s %-9s %s\n", "NAME", "URL", "STATUS", "HEIGHT", "CATCHING-UP", "PEERS", "VALIDATOR", "APP HASH")
+	fmt.Fprintf(w, "%-8s %-28s %-9s %-8s %-6s %-11s %-5s %-9s %s\n", "NAME", "URL", "STATUS", "HEIGHT", "BEHIND", "CATCHING-UP", "PEERS", "VALIDATOR", "APP HASH")
 	for _, s := range out {
 		if !s.Reachable {
 			fmt.Fprintf(w, "%-8s %-28s %-9s %s\n", s.Name, s.URL, "down", s.Error)
 			continue
 		}
-		fmt.Fprintf(w, "%-8s %-28s %-9s %-8d %-11v %-5d %-9v %s\n", s.Name, s.URL, "up", s.Sync.LatestBlockHeight,
+		fmt.Fprintf(w, "%-8s %-28s %-9s %-8d %-6d %-11v %-5d %-9v %s\n", s.Name, s.URL, "up", s.Sync.LatestBlockHeight, s.Sync.BlocksBehind,
 			s.Sync.CatchingUp, s.Sync.Peers, s.Sync.Validator, shortHash(s.Sync.LatestAppHash))
 	}
 }

@@ -286,12 +286,20 @@ func (n *Node) Head() (rpc.Head, error) {
 // Sync reports whether the node is catching up, and where it is.
 func (n *Node) Sync() rpc.SyncStatus {
 	h, ah := n.app.Height()
+	peers := n.peers()
+	var top int64
+	for _, p := range peers {
+		top = max(top, p.Height)
+	}
 	s := rpc.SyncStatus{
-		CatchingUp:        n.catchingUp(h),
+		CatchingUp:        n.catchingUp(h, top),
 		LatestBlockHeight: h,
 		LatestAppHash:     hex.EncodeToString(ah),
 		EarliestHeight:    n.comet.BlockStore().Base(),
-		Peers:             n.comet.Switch().Peers().Size(),
+		NetworkHeight:     max(h, top),
+		BlocksBehind:      max(top-h, 0),
+		Peers:             len(peers),
+		PeerList:          peers,
 	}
 	if m := n.comet.BlockStore().LoadBlockMeta(h); m != nil {
 		s.LatestBlockTime = m.Header.Time.UTC()

@@ -145,8 +145,23 @@ type SyncStatus struct {
 	LatestBlockTime   time.Time `json:"latest_block_time"`
 	LatestAppHash     string    `json:"latest_app_hash"`
 	EarliestHeight    int64     `json:"earliest_block_height"`
-	Peers             int       `json:"peers"`
-	Validator         bool      `json:"validator"`
+	// NetworkHeight is the highest height committed by this node or any
+	// connected peer, as the peers announce it; BlocksBehind is how far
+	// this node is below it.
+	NetworkHeight int64      `json:"network_height"`
+	BlocksBehind  int64      `json:"blocks_behind"`
+	Peers         int        `json:"peers"`
+	PeerList      []PeerInfo `json:"peer_list"`
+	Validator     bool       `json:"validator"`
+}
+
+// PeerInfo is one connected peer in SyncStatus.
+type PeerInfo struct {
+	NodeID   string `json:"node_id"`
+	Moniker  string `json:"moniker"`
+	Address  string `json:"address"`  // the peer's P2P address as seen from this node
+	Outbound bool   `json:"outbound"` // this node dialled it
+	Height   int64  `json:"height"`   // the last height the peer announced as committed
 }
 
 // TxList is GET /api/v1/account/{address}/transactions.

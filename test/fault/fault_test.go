@@ -207,7 +207,7 @@ func TestNewFullNodeJoinsAndCatchesUpFromGenesis(t *testing.T) {
 	n.restart(i)
 	ctx, cancel := context.WithTimeout(context.Background(), catchUpWait)
 	defer cancel()
-	var samples, catchingBehind int
+	var samples, catchingBehind, reportedBehind int
 	for {
 		network := n.height(0)
 		s, err := n.client(i).Sync(ctx)
@@ -220,6 +220,14 @@ func TestNewFullNodeJoinsAndCatchesUpFromGenesis(t *testing.T) {
 		}
 		if s.CatchingUp && s.LatestBlockHeight < network {
 			catchingBehind++
+		}
+		// The network height it reports comes from its peers' announcements:
+		// it can lag theirs (read after it), never run ahead.
+		if top := n.maxHeight(n.except(i)); s.NetworkHeight > top || s.NetworkHeight < s.LatestBlockHeight || s.BlocksBehind != s.NetworkHeight-s.LatestBlockHeight {
+			t.Fatalf("%s sync status: height %d, network %d, behind %d (validators at %d)", n.m.Nodes[i].Name, s.LatestBlockHeight, s.NetworkHeight, s.BlocksBehind, top)
+		}
+		if s.BlocksBehind > 3 {
+			reportedBehind++
 		}
 		if !s.CatchingUp && s.LatestBlockHeight < network-3 {
 			t.Fatalf("%s says it is not catching up at height %d while the network is at %d", n.m.Nodes[i].Name, s.LatestBlockHeight, network)
@@ -238,6 +246,24 @@ func TestNewFullNodeJoinsAndCatchesUpFromGenesis(t *testing.T) {
 	if catchingBehind == 0 {
 		t.Fatalf("%s never reported catching_up while behind", n.m.Nodes[i].Name)
 	}
+	if reportedBehind == 0 {
+		t.Fatalf("%s never reported more than 3 blocks behind while it synced", n.m.Nodes[i].Name)
+	}
+	s, err := n.client(i).Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range s.PeerList {
+		names = append(names, p.Moniker)
+		if p.NodeID == "" || p.Address == "" || p.Height < s.LatestBlockHeight-3 {
+			t.Fatalf("%s peer list entry %+v", n.m.Nodes[i].Name, p)
+		}
+	}
+	if len(s.PeerList) != s.Peers || s.Peers == 0 {
+		t.Fatalf("%s: %d peers, peer list %v", n.m.Nodes[i].Name, s.Peers, names)
+	}
+	t.Logf("%s: %d of %d samples reported more than 3 blocks behind; peers now %v", n.m.Nodes[i].Name, reportedBehind, samples, names)
 	n.advances(n.all(), 3, "with the new node")
 	lg.finish()
 	n.checkAgreement(n.all())
