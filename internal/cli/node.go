@@ -24,7 +24,58 @@ import (
 
 func newNodeCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Run a chain node from its home directory; show node status"}
-	cmd.AddCommand(newNodeStartCmd(g), newNodeStatusCmd(g))
+	cmd.AddCommand(newNodeInitCmd(g), newNodeStartCmd(g), newNodeStatusCmd(g))
+	return cmd
+}
+
+func newNodeInitCmd(g *Globals) *cobra.Command {
+	var (
+		genesis string
+		peers   []string
+		c       testnet.NodeConfig
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Make a home for a new full node of a running network",
+		Long: `Creates --home for a node that joins an existing network as a full node (it
+follows and serves the chain; it does not vote): fresh keys, the network's genesis
+(copy config/genesis.json from any of its nodes) and an ` + testnet.NodeConfigFile + ` that dials
+--peers. Start it with ` + "`aitbc node start --home DIR`" + `: it block-syncs from genesis, and
+` + "`aitbc node status`" + ` shows it catching up until it is level with the network.`,
+		Example: `  aitbc node init --home ./node5 --genesis ./testnet/node0/config/genesis.json \
+      --peers 2e42946e0ba25a1561e647ef277fcff57e89e6bb@10.0.0.2:8005 \
+      --p2p-listen tcp://0.0.0.0:8505 --rest-listen 127.0.0.1:8506
+  aitbc node start --home ./node5`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if genesis == "" {
+				return usagef("--genesis is required: the network's genesis.json (any node's <home>/config/genesis.json)")
+			}
+			if len(peers) == 0 {
+				return usagef("--peers is required: node-id@host:port of one or more nodes of the network (aitbc node status shows a node's id)")
+			}
+			id, err := testnet.InitJoin(testnet.JoinOptions{Home: g.Home, Genesis: genesis, Peers: peers, Config: c})
+			if err != nil {
+				return err
+			}
+			v := struct {
+				Home   string   `json:"home"`
+				NodeID string   `json:"node_id"`
+				Peers  []string `json:"peers"`
+			}{g.Home, id, peers}
+			return g.Print(v, func(w io.Writer) {
+				fmt.Fprintf(w, "node home %s (node id %s), %d peer(s)\nstart it with: aitbc node start --home %s\n", g.Home, id, len(peers), g.Home)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&genesis, "genesis", "", "the network's genesis.json")
+	f.StringSliceVar(&peers, "peers", nil, "persistent peers, node-id@host:port, comma-separated")
+	f.StringVar(&c.Moniker, "moniker", "", "node name shown to peers (default aitbc-node)")
+	f.StringVar(&c.P2PListen, "p2p-listen", "", "P2P listen address (default tcp://127.0.0.1:8005)")
+	f.StringVar(&c.RESTListen, "rest-listen", "", "REST API listen address (default 127.0.0.1:8006)")
+	f.StringVar(&c.CometRPCListen, "comet-rpc-listen", "", "CometBFT RPC listen address, or off (default tcp://127.0.0.1:26657)")
+	f.StringVar(&c.LogLevel, "log-level", "", "CometBFT log level: error, info or debug (default error)")
 	return cmd
 }
 

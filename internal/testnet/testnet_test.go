@@ -141,3 +141,48 @@ func TestNodeConfigRejectsTyposAndKeepsDefaults(t *testing.T) {
 		t.Fatalf("round trip %+v %v", back, err)
 	}
 }
+
+func TestInitJoinWritesAFullNodeHomeAndRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	m, err := testnet.Init(testnet.Options{Dir: dir, Validators: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis := filepath.Join(m.HomeOf(0), "config", "genesis.json")
+	peer := m.Nodes[0].NodeID + "@" + m.Nodes[0].P2P
+	home := filepath.Join(t.TempDir(), "joiner")
+	for name, o := range map[string]testnet.JoinOptions{
+		"no peers":      {Home: home, Genesis: genesis},
+		"bad peer":      {Home: home, Genesis: genesis, Peers: []string{"127.0.0.1:8005"}},
+		"no genesis":    {Home: home, Genesis: filepath.Join(dir, "missing.json"), Peers: []string{peer}},
+		"not a genesis": {Home: home, Genesis: filepath.Join(dir, testnet.ManifestFile), Peers: []string{peer}},
+		"no home":       {Genesis: genesis, Peers: []string{peer}},
+	} {
+		if _, err := testnet.InitJoin(o); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if _, err := os.Stat(filepath.Join(home, "config", "genesis.json")); err == nil {
+			t.Fatalf("%s: refused, but left a genesis behind", name)
+		}
+	}
+	id, err := testnet.InitJoin(testnet.JoinOptions{Home: home, Genesis: genesis, Peers: []string{peer},
+		Config: testnet.NodeConfig{Moniker: "joiner", RESTListen: "127.0.0.1:9006", CometRPCListen: "off"}})
+	if err != nil || len(id) != 40 {
+		t.Fatalf("init join: %q %v", id, err)
+	}
+	c, err := testnet.LoadNodeConfig(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Moniker != "joiner" || c.RESTListen != "127.0.0.1:9006" || c.CometRPCListen != "" || len(c.PersistentPeers) != 1 || c.PersistentPeers[0] != peer {
+		t.Fatalf("config %+v", c)
+	}
+	g0, _ := os.ReadFile(genesis)
+	g1, _ := os.ReadFile(filepath.Join(home, "config", "genesis.json"))
+	if !bytes.Equal(g0, g1) {
+		t.Fatal("the joined node's genesis differs from the network's")
+	}
+	if _, err := testnet.InitJoin(testnet.JoinOptions{Home: home, Genesis: genesis, Peers: []string{peer}}); err == nil {
+		t.Fatal("a second init over the same home was accepted")
+	}
+}
