@@ -10,15 +10,14 @@ import (
 	"github.com/aitbc/aitbc/internal/rpc"
 )
 
-// PeerHeight returns the highest height any connected peer has committed,
-// from the consensus state each peer announces (0 with no peers). A node
-// whose own height is well below it is behind, whatever mode it is in:
-// block sync hands over to consensus once it reaches the peers' heights as
-// last polled (every 10 s), and consensus then catches up the rest by
-// gossip.
-func (n *Node) PeerHeight() int64 {
+// highestPeer returns the highest height any of peers has committed, as
+// announced in its consensus state (0 with no peers). A node whose own
+// height is well below it is behind, whatever mode it is in: block sync
+// hands over to consensus once it reaches the peers' heights as last polled
+// (every 10 s), and consensus then catches up the rest by gossip.
+func highestPeer(peers []rpc.PeerInfo) int64 {
 	var top int64
-	for _, p := range n.peers() {
+	for _, p := range peers {
 		top = max(top, p.Height)
 	}
 	return top

@@ -287,10 +287,7 @@ func (n *Node) Head() (rpc.Head, error) {
 func (n *Node) Sync() rpc.SyncStatus {
 	h, ah := n.app.Height()
 	peers := n.peers()
-	var top int64
-	for _, p := range peers {
-		top = max(top, p.Height)
-	}
+	top := highestPeer(peers)
 	s := rpc.SyncStatus{
 		CatchingUp:        n.catchingUp(h, top),
 		LatestBlockHeight: h,
