@@ -108,12 +108,7 @@ func (s *Service) dispatchOnce(ctx context.Context) {
 				break
 			}
 			j := lj.job
-			excl := map[address.Address]bool{}
-			for _, e := range j.Excluded {
-				if a, err := address.Parse(e); err == nil {
-					excl[a] = true
-				}
-			}
+			excl := excludedMiners(j)
 			view := snap
 			if len(s.allocs) > 0 {
 				// Slots other tenants hold are not free for this job. A fresh
@@ -150,11 +145,22 @@ func (s *Service) dispatchOnce(ctx context.Context) {
 
 // waitReasonLocked says why a queued job waits, from the miners connected now.
 func (s *Service) waitReasonLocked(j *store.Job) string {
-	_, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice}, s.snapshotForLocked(j.TenantID))
+	_, np := s.sched.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excludedMiners(j)}, s.snapshotForLocked(j.TenantID))
 	if np == nil {
 		return "next in line for a miner"
 	}
 	return np.Error()
+}
+
+// excludedMiners are the miners that already failed j.
+func excludedMiners(j *store.Job) map[address.Address]bool {
+	excl := map[address.Address]bool{}
+	for _, e := range j.Excluded {
+		if a, err := address.Parse(e); err == nil {
+			excl[a] = true
+		}
+	}
+	return excl
 }
 
 // dispatchLocked sends lj to mc and starts its ack timer.

@@ -341,6 +341,14 @@ func (m *Miner) session(ctx context.Context, models []string) error {
 		go func() {
 			defer wg.Done()
 			out := m.runJob(sctx, job, send)
+			if out.Type == minerproto.TypeFailed && sctx.Err() != nil {
+				// The miner is stopping or lost its session: the job did
+				// not fail here. Reporting a failure would make the
+				// coordinator hold the job against this miner for good;
+				// the dropped session has it requeued as lost instead.
+				m.log.Info("job interrupted by the session ending", "job", job.ID)
+				return
+			}
 			if err := send(out); err != nil {
 				m.log.Warn("result not delivered", "job", job.ID, "err", err)
 			}
