@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	cfg "github.com/cometbft/cometbft/config"
@@ -260,11 +261,22 @@ const (
 	freePortMax = 32767
 )
 
+// handedOut holds every port FreePort returned in this process. A port
+// stays free from FreePort's check until its user binds it, which for a
+// child node is seconds later; parallel tests in one process must not be
+// handed the same port in that window. It is process-wide because the
+// ports are.
+var handedOut sync.Map // int → struct{}
+
 // FreePort returns a TCP port on host that is free now, chosen at random
-// below the ephemeral range (see freePortMin).
+// below the ephemeral range (see freePortMin), and never one it returned
+// before in this process.
 func FreePort(host string) (int, error) {
 	for range 200 {
 		p := freePortMin + mrand.IntN(freePortMax-freePortMin+1)
+		if _, taken := handedOut.LoadOrStore(p, struct{}{}); taken {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err != nil {
 			continue
