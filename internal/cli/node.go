@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -91,6 +92,9 @@ func nodeHome(home string) (string, error) {
 	return "", fmt.Errorf("no chain in %s: create a network with `aitbc testnet init --output DIR` and start a node with --home DIR/node0 (or run `aitbc devnet`)", home)
 }
 
+// nodeGCPercent is `node start`'s GOGC unless the environment sets one.
+const nodeGCPercent = 400
+
 func newNodeStartCmd(g *Globals) *cobra.Command {
 	var (
 		moniker, p2p, rest, cometRPC, logLevel string
@@ -111,7 +115,12 @@ the seeds' single-node defaults apply (P2P 8005, REST 8006, CometBFT RPC 26657).
 
 A node that is behind (new, or restarted after a crash) catches up from its peers
 by block sync before it votes; GET /api/v1/sync/status says catching_up meanwhile.
-Stop it with Ctrl-C or SIGTERM; a node killed outright recovers at the next start.`,
+Stop it with Ctrl-C or SIGTERM; a node killed outright recovers at the next start.
+
+Unless GOGC is set in the environment, the node runs Go's garbage collector at
+GOGC=400 instead of 100: under load a node allocates fast and keeps little
+(about 100 MB with 40,000 transactions waiting), and the collector's default
+pace cost about a tenth of its CPU.`,
 		Example: `  aitbc testnet init --validators 4 --non-validators 1 --output ./testnet
   aitbc node start --home ./testnet/node0
   aitbc node start --home ./testnet/node4 --log-level info`,
@@ -120,6 +129,9 @@ Stop it with Ctrl-C or SIGTERM; a node killed outright recovers at the next star
 			home, err := nodeHome(g.Home)
 			if err != nil {
 				return err
+			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(nodeGCPercent)
 			}
 			c, err := testnet.LoadNodeConfig(home)
 			if err != nil && !errors.Is(err, testnet.ErrNoNodeConfig) {

@@ -189,5 +189,9 @@ committed the last. It then checks that every node holds the same blocks.`,
 	f.IntVar(&o.Batch, "batch", 1, "transactions per HTTP request (more than 1 uses POST /api/v1/transactions/submit)")
 	f.StringVar(&profileDir, "profile-dir", "", "write each node's CPU profile to DIR/node<i>.pprof (for performance work)")
 	_ = f.MarkHidden("profile-dir")
+	f.StringVar(&o.Dir, "keep-dir", "", "create the testnet in DIR (which must not hold one) and keep it, with each node's node.log (for performance work)")
+	_ = f.MarkHidden("keep-dir")
+	f.StringArrayVar(&o.NodeArgs, "node-arg", nil, "an extra argument for every `aitbc node start` (repeatable; for performance work)")
+	_ = f.MarkHidden("node-arg")
 	return cmd
 }

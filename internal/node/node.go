@@ -27,6 +27,9 @@ type Node struct {
 	app   *app.App
 	comet *cmtnode.Node
 	gen   *types.GenesisDoc
+
+	gossip     *verifyingReactor // nil if CometBFT's reactor could not be wrapped
+	stopGossip context.CancelFunc
 }
 
 // New opens the node's state and builds the CometBFT node, which replays
@@ -77,12 +80,20 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	return &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen}, nil
+	n := &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen}
+	n.gossip = installVerifyingReactor(cn.Switch(), a)
+	return n, nil
 }
 
 // Start starts consensus, P2P and (if configured) CometBFT's RPC.
 func (n *Node) Start() error {
+	if n.gossip != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		n.stopGossip = cancel
+		go n.gossip.run(ctx)
+	}
 	if err := n.comet.Start(); err != nil {
+		n.halt()
 		return fmt.Errorf("node: start: %w", err)
 	}
 	h, _ := n.app.Height()
@@ -99,11 +110,21 @@ func (n *Node) Stop() error {
 		}
 		n.comet.Wait()
 	}
+	n.halt()
 	// CometBFT's stores are closed by OnStop; close the app's.
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// halt stops the gossip worker, if it runs.
+func (n *Node) halt() {
+	if n.stopGossip != nil {
+		n.stopGossip()
+		<-n.gossip.done
+		n.stopGossip = nil
+	}
 }
 
 // Run starts the node and stops it when ctx ends.

@@ -129,6 +129,14 @@ func TestNodeCommitsTransfersAndSurvivesRestart(t *testing.T) {
 	if err != nil || blk.DataHash != p.DataHash {
 		t.Fatalf("block %d data hash %s, proof %s (%v)", p.Height, blk.DataHash, p.DataHash, err)
 	}
+	// The head (read from the block meta) names the same block as the full block.
+	head, err := r.n.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb, err := r.n.Block(head.Height); err != nil || hb.Hash != head.Hash || !hb.Time.Equal(head.Time) {
+		t.Fatalf("head %+v, block at its height %+v (%v)", head, hb, err)
+	}
 	v, err := r.client.VerifyTx(ctx, last)
 	if err != nil || !v.Included || !v.Signature || v.Height != p.Height {
 		t.Fatalf("verify: %+v %v", v, err)

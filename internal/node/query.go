@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -79,24 +77,24 @@ func (n *Node) Submit(ctx context.Context, raw []byte) (string, error) {
 }
 
 // SubmitMany submits txs in order, each on its own: one refused
-// transaction does not stop the others. Signatures are checked in parallel
-// first; mempool admission then runs in the given order, so consecutive
-// nonces of one sender are admitted in sequence.
+// transaction does not stop the others. Signatures are checked first, in
+// batches (one per CPU); mempool admission then runs in the given order, so
+// consecutive nonces of one sender are admitted in sequence.
 func (n *Node) SubmitMany(ctx context.Context, raws [][]byte) []rpc.SubmitOutcome {
 	out := make([]rpc.SubmitOutcome, len(raws))
 	errsPre := make([]error, len(raws))
-	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), len(raws))
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(raws); i += workers {
-				errsPre[i] = n.preVerify(raws[i])
-			}
-		}()
+	var fit [][]byte // those of an acceptable size, in order
+	var at []int
+	for i, raw := range raws {
+		if len(raw) > tx.MaxSize {
+			errsPre[i] = fmt.Errorf("%w: %d bytes", tx.ErrTooLarge, len(raw))
+			continue
+		}
+		fit, at = append(fit, raw), append(at, i)
 	}
-	wg.Wait()
+	for k, err := range preVerifyParallel(n.app, fit) {
+		errsPre[at[k]] = err
+	}
 	for i, raw := range raws {
 		out[i].Hash = tx.HashString(tx.Hash(raw))
 		if out[i].Err = errsPre[i]; out[i].Err == nil {
@@ -274,13 +272,16 @@ func blockJSON(b *types.Block) rpc.Block {
 	return out
 }
 
-// Head returns the latest committed block's height, hash and time.
+// Head returns the latest committed block's height, hash and time, from
+// the block's meta: clients poll it, and loading and hashing a full block
+// of thousands of transactions for it cost a busy node real CPU.
 func (n *Node) Head() (rpc.Head, error) {
-	b, err := n.Block(0)
-	if err != nil {
-		return rpc.Head{}, err
+	h, _ := n.app.Height()
+	m := n.comet.BlockStore().LoadBlockMeta(h)
+	if h < 1 || m == nil {
+		return rpc.Head{}, fmt.Errorf("%w: height %d (committed %d)", ErrBlockNotFound, h, h)
 	}
-	return rpc.Head{Height: b.Height, Hash: b.Hash, Time: b.Time}, nil
+	return rpc.Head{Height: m.Header.Height, Hash: hex.EncodeToString(m.BlockID.Hash), Time: m.Header.Time.UTC()}, nil
 }
 
 // Sync reports whether the node is catching up, and where it is.

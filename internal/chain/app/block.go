@@ -155,13 +155,17 @@ type decoded struct {
 }
 
 // decodeBlock decodes the block's transactions and verifies the signatures
-// that this node has not verified before, in parallel.
+// that this node has not verified before, in batches, one per CPU.
 func (a *App) decodeBlock(raws [][]byte, hashes [][32]byte) []decoded {
 	out := make([]decoded, len(raws))
 	var unverified []int
 	for i, raw := range raws {
 		hashes[i] = tx.Hash(raw)
-		if t := a.verified.get(hashes[i]); t != nil {
+		t := a.verified.get(hashes[i])
+		if t == nil {
+			t = a.preverified.take(hashes[i])
+		}
+		if t != nil {
 			out[i].tx = t
 			continue
 		}
@@ -176,15 +180,24 @@ func (a *App) decodeBlock(raws [][]byte, hashes [][32]byte) []decoded {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			var txs []*tx.Tx
+			var at []int
 			for j := w; j < len(unverified); j += n {
 				i := unverified[j]
 				t, err := tx.Decode(raws[i])
-				if err == nil {
-					err = t.Verify()
+				if err != nil {
+					out[i].err = err
+					continue
 				}
+				txs, at = append(txs, t), append(at, i)
+			}
+			if len(txs) == 0 {
+				return
+			}
+			for k, err := range tx.VerifyAll(a.keys, txs) {
 				// t is kept even on a bad signature, so the failure is
 				// indexed under the claimed sender; err stops execution.
-				out[i].tx, out[i].err = t, err
+				out[at[k]].tx, out[at[k]].err = txs[k], err
 			}
 		}(w)
 	}

@@ -1,10 +1,14 @@
 package tx
 
 import (
+	"compress/gzip"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"os"
 	"testing"
 )
 
@@ -39,18 +43,62 @@ func le32(n *big.Int) []byte {
 	return b
 }
 
-func sameVerdict(t *testing.T, pub, msg, sig []byte) {
+// keyCache is small so that the tests also run through its eviction.
+var keyCache = NewVerifier(8)
+
+// honest is a valid signature to put beside the case under test in a
+// batch: a batch must give each item its own verdict.
+var honest = func() Signed {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	msg := []byte("honest")
+	return Signed{PubKey: pub, Msg: msg, Sig: ed25519.Sign(priv, msg)}
+}()
+
+// verdict checks that every way this node verifies gives one answer for
+// (pub, msg, sig): VerifySignature, the key-caching Verifier twice (the
+// second call uses the key the first kept), and batches with the case
+// first, last and alone. It also checks that a signature crypto/ed25519
+// accepts is accepted. It returns the verdict.
+func verdict(t *testing.T, pub, msg, sig []byte) bool {
 	t.Helper()
-	want := len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig)
-	if got := VerifySignature(pub, msg, sig); got != want {
-		t.Fatalf("pub %x msg %x sig %x: VerifySignature %v, crypto/ed25519 %v", pub, msg, sig, got, want)
+	want := VerifySignature(pub, msg, sig)
+	for i := range 2 {
+		if got := keyCache.Verify(pub, msg, sig); got != want {
+			t.Fatalf("pub %x msg %x sig %x: Verifier (call %d) %v, VerifySignature %v", pub, msg, sig, i+1, got, want)
+		}
 	}
+	c := Signed{PubKey: pub, Msg: msg, Sig: sig}
+	// true: the case under test; false: the honest signature.
+	for _, layout := range [][]bool{{true, false}, {false, false, true}, {true}, {true, true}} {
+		batch := make([]Signed, len(layout))
+		for i, isCase := range layout {
+			batch[i] = honest
+			if isCase {
+				batch[i] = c
+			}
+		}
+		ok := keyCache.VerifyBatch(batch)
+		for i, isCase := range layout {
+			w := true
+			if isCase {
+				w = want
+			}
+			if ok[i] != w {
+				t.Fatalf("pub %x msg %x sig %x: batch of %d, item %d: %v, want %v", pub, msg, sig, len(batch), i, ok[i], w)
+			}
+		}
+	}
+	if len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig) && !want {
+		t.Fatalf("pub %x msg %x sig %x: crypto/ed25519 accepts, this node refuses", pub, msg, sig)
+	}
+	return want
 }
 
-// TestVerifySignatureAgreesWithStdlibOnEdgeCases: accepting a different
-// set of signatures than the chain's other nodes would fork it, so every
-// combination of edge-case key, R and S must get crypto/ed25519's verdict.
-func TestVerifySignatureAgreesWithStdlibOnEdgeCases(t *testing.T) {
+// TestVerifyAgreesOnEdgeCases: a node whose verdicts differ between its
+// single and batched checks, or from another node's, forks the chain. So
+// every combination of edge-case key, R and S gets one verdict from every
+// path, and ZIP-215's rules decide it.
+func TestVerifyAgreesOnEdgeCases(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	msg := []byte("AITBC edge cases")
 	good := ed25519.Sign(priv, msg)
@@ -72,26 +120,65 @@ func TestVerifySignatureAgreesWithStdlibOnEdgeCases(t *testing.T) {
 	}
 	ss = append(ss, good[32:], le32(new(big.Int).Add(new(big.Int).SetBytes(reverse(good[32:])), orderL)))
 
-	accepted := 0
+	accepted, stdlib := 0, 0
 	for _, k := range keys {
 		for _, r := range rs {
 			for _, s := range ss {
 				for _, m := range [][]byte{msg, nil} {
 					sig := append(append([]byte(nil), r...), s...)
-					sameVerdict(t, k, m, sig)
-					if ed25519.Verify(k, m, sig) {
+					if verdict(t, k, m, sig) {
 						accepted++
+					}
+					if ed25519.Verify(k, m, sig) {
+						stdlib++
 					}
 				}
 			}
 		}
 	}
 	// The honest signature and the small-order forgeries (A and R of
-	// small order, S = 0) are accepted by crypto/ed25519; the rest not.
-	if accepted < 2 {
-		t.Fatalf("only %d combinations accepted; the edge cases do not exercise acceptance", accepted)
+	// small order, S = 0) are accepted; a non-canonical S never is.
+	if accepted <= stdlib || stdlib < 2 {
+		t.Fatalf("accepted %d, crypto/ed25519 %d: the edge cases do not exercise the cofactored rule", accepted, stdlib)
 	}
-	t.Logf("%d combinations compared, %d accepted by both", len(keys)*len(rs)*len(ss)*2, accepted)
+	t.Logf("%d combinations; accepted %d (crypto/ed25519 would accept %d of them)", len(keys)*len(rs)*len(ss)*2, accepted, stdlib)
+}
+
+// TestVerifyAcceptsZIP215Vectors: the 196 cases of the ZIP-215
+// specification (small-order and non-canonical A and R, message "Zcash"),
+// which a ZIP-215 verifier must accept, single and batched. The file is
+// curve25519-voi's copy (primitives/ed25519/testdata/zip215.json.gz).
+func TestVerifyAcceptsZIP215Vectors(t *testing.T) {
+	f, err := os.Open("testdata/zip215.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases [][2]string
+	if err := json.NewDecoder(zr).Decode(&cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != 196 {
+		t.Fatalf("%d vectors, want 196", len(cases))
+	}
+	var batch []Signed
+	for _, c := range cases {
+		pub, _ := hex.DecodeString(c[0])
+		sig, _ := hex.DecodeString(c[1])
+		if !verdict(t, pub, []byte("Zcash"), sig) {
+			t.Fatalf("vector %s %s refused", c[0], c[1])
+		}
+		batch = append(batch, Signed{PubKey: pub, Msg: []byte("Zcash"), Sig: sig})
+	}
+	for i, ok := range NewVerifier(1000).VerifyBatch(batch) {
+		if !ok {
+			t.Fatalf("vector %d refused in a batch of all of them", i)
+		}
+	}
 }
 
 func reverse(b []byte) []byte {
@@ -102,9 +189,9 @@ func reverse(b []byte) []byte {
 	return out
 }
 
-func TestVerifySignatureAgreesWithStdlibOnMutations(t *testing.T) {
+func TestVerifyAgreesOnMutations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 1000; i++ {
 		seed := make([]byte, 32)
 		for j := range seed {
 			seed[j] = byte(rng.Uint32())
@@ -113,23 +200,53 @@ func TestVerifySignatureAgreesWithStdlibOnMutations(t *testing.T) {
 		pub := priv.Public().(ed25519.PublicKey)
 		msg := seed[:rng.IntN(32)]
 		sig := ed25519.Sign(priv, msg)
-		if !VerifySignature(pub, msg, sig) {
+		if !verdict(t, pub, msg, sig) {
 			t.Fatalf("valid signature refused")
 		}
 		bad := append([]byte(nil), sig...)
 		bad[rng.IntN(64)] ^= byte(1 << rng.IntN(8))
-		sameVerdict(t, pub, msg, bad)
+		verdict(t, pub, msg, bad)
 		badPub := append([]byte(nil), pub...)
 		badPub[rng.IntN(32)] ^= byte(1 << rng.IntN(8))
-		sameVerdict(t, badPub, msg, sig)
+		verdict(t, badPub, msg, sig)
 	}
-	sameVerdict(t, nil, nil, nil)
-	sameVerdict(t, make([]byte, 31), nil, make([]byte, 64))
+	verdict(t, nil, nil, nil)
+	verdict(t, make([]byte, 31), nil, make([]byte, 64))
 }
 
-// FuzzVerifyMatchesStdlib compares the verifier with crypto/ed25519 on
-// arbitrary keys, messages and signatures.
-func FuzzVerifyMatchesStdlib(f *testing.F) {
+// TestVerifyBatchFindsTheBadOnes: a batch of valid signatures with a few
+// broken ones must refuse exactly those.
+func TestVerifyBatchFindsTheBadOnes(t *testing.T) {
+	v := NewVerifier(100)
+	var batch []Signed
+	bad := map[int]bool{3: true, 17: true, 40: true}
+	for i := range 48 {
+		pub, priv, _ := ed25519.GenerateKey(nil)
+		msg := []byte{byte(i)}
+		sig := ed25519.Sign(priv, msg)
+		if bad[i] {
+			sig[i%64] ^= 1
+		}
+		batch = append(batch, Signed{PubKey: pub, Msg: msg, Sig: sig})
+	}
+	for i, ok := range v.VerifyBatch(batch) {
+		if ok == bad[i] {
+			t.Fatalf("item %d: verdict %v, broken %v", i, ok, bad[i])
+		}
+	}
+	for i, ok := range v.VerifyBatch(batch[:3]) { // all valid
+		if !ok {
+			t.Fatalf("item %d of an all-valid batch refused", i)
+		}
+	}
+	if got := v.VerifyBatch(nil); len(got) != 0 {
+		t.Fatalf("empty batch: %v", got)
+	}
+}
+
+// FuzzVerifyAgrees feeds arbitrary keys, messages and signatures to every
+// verification path (see verdict).
+func FuzzVerifyAgrees(f *testing.F) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	sig := ed25519.Sign(priv, []byte("m"))
 	f.Add([]byte(pub), []byte("m"), sig)
@@ -142,8 +259,57 @@ func FuzzVerifyMatchesStdlib(f *testing.F) {
 			if VerifySignature(pub, msg, sig) {
 				t.Fatal("accepted a key or signature of the wrong size")
 			}
-			return
 		}
-		sameVerdict(t, pub, msg, sig)
+		verdict(t, pub, msg, sig)
 	})
+}
+
+func TestVerifierKeepsAtMostMaxKeys(t *testing.T) {
+	v := NewVerifier(4)
+	for i := range 50 {
+		pub, priv, _ := ed25519.GenerateKey(nil)
+		msg := []byte{byte(i)}
+		if !v.Verify(pub, msg, ed25519.Sign(priv, msg)) {
+			t.Fatal("valid signature refused")
+		}
+		if n := len(v.keys); n > 4 {
+			t.Fatalf("after %d keys the verifier holds %d, max 4", i+1, n)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	msg := make([]byte, 32)
+	sig := ed25519.Sign(priv, msg)
+	b.Run("crypto-ed25519", func(b *testing.B) {
+		for b.Loop() {
+			ed25519.Verify(pub, msg, sig)
+		}
+	})
+	b.Run("VerifySignature", func(b *testing.B) {
+		for b.Loop() {
+			VerifySignature(pub, msg, sig)
+		}
+	})
+	b.Run("Verifier-cached-key", func(b *testing.B) {
+		v := NewVerifier(16)
+		for b.Loop() {
+			v.Verify(pub, msg, sig)
+		}
+	})
+	for _, n := range []int{8, 32} {
+		b.Run(fmt.Sprintf("VerifyBatch-%d-cached-keys", n), func(b *testing.B) {
+			v := NewVerifier(2 * n)
+			batch := make([]Signed, n)
+			for i := range batch {
+				pub, priv, _ := ed25519.GenerateKey(nil)
+				batch[i] = Signed{PubKey: pub, Msg: msg, Sig: ed25519.Sign(priv, msg)}
+			}
+			for b.Loop() {
+				v.VerifyBatch(batch)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n)/1000, "µs/signature")
+		})
+	}
 }

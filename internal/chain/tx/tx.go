@@ -201,15 +201,54 @@ func (t *Tx) Sign(priv ed25519.PrivateKey) {
 }
 
 // Verify checks the signature.
-func (t *Tx) Verify() error {
-	if len(t.PubKey) != ed25519.PublicKeySize || len(t.Sig) != ed25519.SignatureSize {
+func (t *Tx) Verify() error { return t.VerifyWith(nil) }
+
+// VerifyWith checks the signature with v, which keeps expanded public keys
+// between calls; a nil v verifies from scratch.
+func (t *Tx) VerifyWith(v *Verifier) error {
+	d := t.signed()
+	if d == nil {
 		return ErrBadSignature
 	}
-	d := t.SignBytes()
-	if d == nil || !VerifySignature(t.PubKey, d, t.Sig) {
+	ok := false
+	if v != nil {
+		ok = v.Verify(t.PubKey, d, t.Sig)
+	} else {
+		ok = VerifySignature(t.PubKey, d, t.Sig)
+	}
+	if !ok {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// signed returns the signed digest, or nil when the key or signature has
+// the wrong size or the body cannot be encoded.
+func (t *Tx) signed() []byte {
+	if len(t.PubKey) != ed25519.PublicKeySize || len(t.Sig) != ed25519.SignatureSize {
+		return nil
+	}
+	return t.SignBytes()
+}
+
+// VerifyAll checks the signatures of txs as one batch (see
+// Verifier.VerifyBatch): errs[i] is nil or ErrBadSignature, the verdict
+// txs[i].VerifyWith(v) would give.
+func VerifyAll(v *Verifier, txs []*Tx) []error {
+	items := make([]Signed, len(txs))
+	for i, t := range txs {
+		if d := t.signed(); d != nil {
+			items[i] = Signed{PubKey: t.PubKey, Msg: d, Sig: t.Sig}
+		} // else left empty: refused without a check
+	}
+	ok := v.VerifyBatch(items)
+	errs := make([]error, len(txs))
+	for i := range txs {
+		if !ok[i] || items[i].Msg == nil {
+			errs[i] = ErrBadSignature
+		}
+	}
+	return errs
 }
 
 // Sender is the address of the signing key.

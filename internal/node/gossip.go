@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"runtime"
+	"sync"
+
+	"github.com/cometbft/cometbft/mempool"
+	"github.com/cometbft/cometbft/p2p"
+	protomem "github.com/cometbft/cometbft/proto/tendermint/mempool"
+
+	"github.com/aitbc/aitbc/internal/chain/app"
+)
+
+// verifyingReactor is CometBFT's mempool reactor with one change:
+// transactions that peers gossip have their signatures checked in batches
+// before they reach CheckTx.
+//
+// CometBFT hands each gossiped transaction to CheckTx on its own, and a
+// signature check is the largest part of CheckTx's cost; a batch of 8 or
+// more valid signatures costs about half as much per signature. So Receive
+// queues a peer's transaction messages instead of checking them at once,
+// and one worker takes whatever has queued up (one message when the load
+// is light, many under load), verifies their signatures together, and then
+// passes the messages on to the real reactor in arrival order, whose
+// CheckTx finds each verdict cached. Each peer's messages arrive from one
+// goroutine, so every peer's order is kept. A full queue blocks the peer's
+// receive routine, as a slow CheckTx did before.
+type verifyingReactor struct {
+	*mempool.Reactor
+	app   *app.App
+	queue chan p2p.Envelope
+	done  chan struct{}
+}
+
+const (
+	// gossipQueue bounds the messages waiting for their signatures.
+	gossipQueue = 1024
+	// maxGossipBatch bounds the transactions verified together: the
+	// per-signature gain flattens beyond a few dozen, and the first
+	// message of a batch waits for the last.
+	maxGossipBatch = 256
+)
+
+// installVerifyingReactor replaces the node's mempool reactor in its P2P
+// switch (before the switch starts) with one that batches signature checks.
+func installVerifyingReactor(sw *p2p.Switch, a *app.App) *verifyingReactor {
+	orig, ok := sw.Reactor("MEMPOOL").(*mempool.Reactor)
+	if !ok {
+		return nil // a build without CometBFT's reactor: leave it alone
+	}
+	r := &verifyingReactor{Reactor: orig, app: a, queue: make(chan p2p.Envelope, gossipQueue), done: make(chan struct{})}
+	sw.RemoveReactor("MEMPOOL", orig)
+	sw.AddReactor("MEMPOOL", r)
+	return r
+}
+
+// Receive implements p2p.Reactor.
+func (r *verifyingReactor) Receive(e p2p.Envelope) {
+	if _, ok := e.Message.(*protomem.Txs); !ok {
+		r.Reactor.Receive(e) // the reactor refuses it and stops the peer
+		return
+	}
+	select {
+	case r.queue <- e:
+	case <-r.done:
+	}
+}
+
+// run verifies and forwards queued messages until ctx ends.
+func (r *verifyingReactor) run(ctx context.Context) {
+	defer close(r.done)
+	for {
+		var batch []p2p.Envelope
+		select {
+		case e := <-r.queue:
+			batch = append(batch, e)
+		case <-ctx.Done():
+			return
+		}
+		n := len(batch[0].Message.(*protomem.Txs).Txs)
+	more:
+		for n < maxGossipBatch {
+			select {
+			case e := <-r.queue:
+				batch = append(batch, e)
+				n += len(e.Message.(*protomem.Txs).Txs)
+			default:
+				break more
+			}
+		}
+		raws := make([][]byte, 0, n)
+		for _, e := range batch {
+			raws = append(raws, e.Message.(*protomem.Txs).Txs...)
+		}
+		preVerifyParallel(r.app, raws)
+		for _, e := range batch {
+			r.Reactor.Receive(e)
+		}
+	}
+}
+
+// preVerifyParallel checks raws' signatures in batches, one per CPU when
+// there are enough to share, and returns each one's PreVerify error.
+func preVerifyParallel(a *app.App, raws [][]byte) []error {
+	w := min(workers(), len(raws)/16)
+	if w <= 1 {
+		return a.PreVerifyBatch(raws)
+	}
+	errs := make([]error, len(raws))
+	var wg sync.WaitGroup
+	per := (len(raws) + w - 1) / w
+	for lo := 0; lo < len(raws); lo += per {
+		hi := min(lo+per, len(raws))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			copy(errs[lo:hi], a.PreVerifyBatch(raws[lo:hi]))
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func workers() int { return max(runtime.GOMAXPROCS(0), 1) }
