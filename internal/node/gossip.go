@@ -36,10 +36,10 @@ type verifyingReactor struct {
 const (
 	// gossipQueue bounds the messages waiting for their signatures.
 	gossipQueue = 1024
-	// maxGossipBatch bounds the transactions verified together: the
-	// per-signature gain flattens beyond a few dozen, and the first
-	// message of a batch waits for the last.
-	maxGossipBatch = 256
+	// maxGossipBatch bounds the transactions taken from the queue at once
+	// (verified in batches of up to 64, one per CPU): the first message
+	// waits for the last.
+	maxGossipBatch = 128
 )
 
 // installVerifyingReactor replaces the node's mempool reactor in its P2P
