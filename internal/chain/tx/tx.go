@@ -64,6 +64,12 @@ type Tx struct {
 	PubKey  []byte
 	Msg     Msg
 	Sig     []byte
+
+	// sender is the address of senderOf, set by Decode: every check and
+	// execution of a transaction asks for its sender, and hashing the key
+	// each time was a measurable share of a node's CPU.
+	sender   address.Address
+	senderOf *[ed25519.PublicKeySize]byte
 }
 
 // signDoc is what the signature covers: the transaction without Sig.
@@ -159,6 +165,8 @@ func Decode(b []byte) (*Tx, error) {
 	if err := t.validateShape(); err != nil {
 		return nil, err
 	}
+	key := [ed25519.PublicKeySize]byte(t.PubKey) // a copy: PubKey may change
+	t.sender, t.senderOf = address.FromPubKey(t.PubKey), &key
 	return &t, nil
 }
 
@@ -252,7 +260,12 @@ func VerifyAll(v *Verifier, txs []*Tx) []error {
 }
 
 // Sender is the address of the signing key.
-func (t *Tx) Sender() address.Address { return address.FromPubKey(t.PubKey) }
+func (t *Tx) Sender() address.Address {
+	if t.senderOf != nil && bytes.Equal(t.senderOf[:], t.PubKey) {
+		return t.sender
+	}
+	return address.FromPubKey(t.PubKey)
+}
 
 // Hash is the SHA-256 of the encoded bytes: the same hash CometBFT gives
 // the transaction, so either can be used to find it.

@@ -157,3 +157,27 @@ func TestMalformedBodyNeitherPanicsNorSigns(t *testing.T) {
 		t.Fatalf("verify: %v", err)
 	}
 }
+
+// TestSenderFollowsThePublicKey: Decode remembers the sender, but a
+// transaction whose key is replaced afterwards (re-signed by another key)
+// must report the new one.
+func TestSenderFollowsThePublicKey(t *testing.T) {
+	x, priv := signed(t, "aitbc-devnet", 1)
+	b, _ := x.Encode()
+	y, err := tx.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := address.FromPubKey(priv.Public().(ed25519.PublicKey)); y.Sender() != want {
+		t.Fatalf("decoded sender %s, want %s", y.Sender(), want)
+	}
+	y.PubKey[0] ^= 1 // changed in place
+	if y.Sender() != address.FromPubKey(y.PubKey) {
+		t.Fatal("sender not recomputed after the key changed in place")
+	}
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	y.Sign(other)
+	if want := address.FromPubKey(other.Public().(ed25519.PublicKey)); y.Sender() != want {
+		t.Fatalf("after re-signing: sender %s, want %s", y.Sender(), want)
+	}
+}
