@@ -368,17 +368,17 @@ func (a *App) PreVerifyBatch(raws [][]byte) []error {
 	var (
 		txs    []*tx.Tx
 		hashes [][32]byte
-		pos    []int
+		pos    []int    // pos[k]: where txs[k] is in raws
+		dups   [][2]int // a transaction twice in raws is checked once: {position, k}
 	)
-	first := map[[32]byte]int{} // a transaction twice in raws is checked once
+	first := map[[32]byte]int{}
 	for i, raw := range raws {
 		h := tx.Hash(raw)
 		if a.known(h) {
 			continue
 		}
 		if k, dup := first[h]; dup {
-			pos = append(pos, i)
-			txs, hashes = append(txs, txs[k]), append(hashes, h)
+			dups = append(dups, [2]int{i, k})
 			continue
 		}
 		t, err := tx.Decode(raw)
@@ -393,10 +393,14 @@ func (a *App) PreVerifyBatch(raws [][]byte) []error {
 	if len(txs) == 0 {
 		return errs
 	}
-	for k, err := range tx.VerifyAll(a.keys, txs) {
+	verdicts := tx.VerifyAll(a.keys, txs)
+	for k, err := range verdicts {
 		if errs[pos[k]] = err; err == nil {
 			a.preverified.put(hashes[k], txs[k])
 		}
+	}
+	for _, d := range dups {
+		errs[d[0]] = verdicts[d[1]]
 	}
 	return errs
 }

@@ -474,3 +474,30 @@ func TestRecheckKeepsASendersSwappedTransactions(t *testing.T) {
 	r = h.recheck(a2)
 	wantCode(t, "orphan at the second pass", r.Code, r.Codespace, tx.ErrNonceGap)
 }
+
+// TestPreVerifyBatchGivesEachTransactionItsOwnAnswer: one batch with valid,
+// forged, malformed and repeated transactions answers each position as
+// PreVerify would, and the valid ones are then admitted by CheckTx.
+func TestPreVerifyBatchGivesEachTransactionItsOwnAnswer(t *testing.T) {
+	h := newHarness(t)
+	fee := app.DefaultParams().MinFee
+	good0 := send(alice, bob.addr, coin.Unit, 0, fee, chainID)
+	good1 := send(alice, bob.addr, coin.Unit, 1, fee, chainID)
+	forged := send(alice, bob.addr, 2*coin.Unit, 2, fee, chainID)
+	forged[len(forged)-3] ^= 1 // inside the signature, the last field
+	batch := [][]byte{good0, forged, []byte{1, 2, 3}, good1, good0, forged}
+	got := h.app.PreVerifyBatch(batch)
+	for i, want := range []error{nil, tx.ErrBadSignature, tx.ErrMalformed, nil, nil, tx.ErrBadSignature} {
+		if (want == nil) != (got[i] == nil) || (want != nil && !errors.Is(got[i], want)) {
+			t.Fatalf("position %d: %v, want %v", i, got[i], want)
+		}
+		if one := h.app.PreVerify(batch[i]); (one == nil) != (got[i] == nil) {
+			t.Fatalf("position %d: batch says %v, PreVerify %v", i, got[i], one)
+		}
+	}
+	for _, raw := range [][]byte{good0, good1} {
+		if r := h.check(raw); r.Code != abci.CodeTypeOK {
+			t.Fatalf("CheckTx after the batch: %s", r.Log)
+		}
+	}
+}
