@@ -40,6 +40,21 @@ func FromPubKey(pub ed25519.PublicKey) Address {
 	return a
 }
 
+// ModuleDomain prefixes the name hashed into a module account's address.
+const ModuleDomain = "aitbc/module/"
+
+// Module derives the address of a module account: money a chain module
+// holds (escrow, deposits, stake) sits in an ordinary balance under this
+// address. It is the first 20 bytes of SHA-256 of ModuleDomain + name, so
+// it is fixed by the name alone and no private key exists for it: only the
+// module's own code moves its funds.
+func Module(name string) Address {
+	sum := sha256.Sum256([]byte(ModuleDomain + name))
+	var a Address
+	copy(a[:], sum[:Len])
+	return a
+}
+
 // FromBytes converts a 20-byte slice to an Address.
 func FromBytes(b []byte) (Address, error) {
 	var a Address

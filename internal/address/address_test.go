@@ -54,3 +54,16 @@ func TestParseRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestModuleAddressesAreFixedAndDistinct(t *testing.T) {
+	a, b := address.Module("jobs.escrow"), address.Module("jobs.deposits")
+	if a == b || a.IsZero() {
+		t.Fatalf("module addresses collide or are zero: %s %s", a, b)
+	}
+	if address.Module("jobs.escrow") != a {
+		t.Fatal("module address is not deterministic")
+	}
+	if p, err := address.Parse(a.String()); err != nil || p != a {
+		t.Fatalf("module address does not round-trip through bech32: %v", err)
+	}
+}

@@ -16,8 +16,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
-	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
@@ -142,13 +141,7 @@ registers the wallet there (a signed message) and keeps the API key under
 			id := make([]byte, jobs.IDLen)
 			_, _ = rand.Read(id)
 			ph := minerproto.PromptHash(prompt, nil)
-			msg, err := tx.NewMsg(jobs.TypeCreate, jobs.MsgCreate{
-				Spec:        jobs.Spec{ID: id, Model: model, PromptHash: ph[:], MaxTokens: uint64(maxTokens), MaxPrice: pay, TTLSeconds: int64(ttl / time.Second)},
-				Coordinator: coord[:],
-			})
-			if err != nil {
-				return err
-			}
+			msg := jobs.NewCreateMsg(jobs.Spec{ID: id, Model: model, PromptHash: ph[:], MaxTokens: uint64(maxTokens), MaxPrice: pay, TTLSeconds: int64(ttl / time.Second)}, coord)
 			sub, err := w.SignAndSubmit(ctx, wallet, pw, msg, 0)
 			if err != nil {
 				return w.explain(g, wallet, err)
@@ -231,7 +224,7 @@ func newDepositCmd(g *Globals) *cobra.Command {
 		Short: "Prepay a coordinator: jobs submitted with your API key are paid from the deposit",
 	}
 	var wallet, amount, password string
-	move := func(use, short, typ string) *cobra.Command {
+	move := func(use, short string, withdraw bool) *cobra.Command {
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -258,12 +251,31 @@ func newDepositCmd(g *Globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				msg, _ := tx.NewMsg(typ, jobs.MsgDeposit{Coordinator: coord[:], Amount: amt})
+				msg := jobs.NewDepositMsg(coord, amt)
+				if withdraw {
+					msg = jobs.NewWithdrawMsg(coord, amt)
+				}
 				sub, err := w.SignAndSubmit(ctx, wallet, pw, msg, 0)
 				if err != nil {
 					return w.explain(g, wallet, err)
 				}
-				return g.Print(sub, func(w io.Writer) { fmt.Fprintln(w, sub.TxHash) })
+				if !withdraw {
+					return g.Print(sub, func(w io.Writer) { fmt.Fprintln(w, sub.TxHash) })
+				}
+				// A withdrawal is announced now and paid after the release
+				// delay: the coordinator may be running jobs on this money.
+				p, err := jobs.QueryParams(ctx, g.node())
+				if err != nil {
+					return err
+				}
+				out := struct {
+					TxHash       string `json:"tx_hash"`
+					ReleaseDelay int64  `json:"release_delay_s"`
+				}{sub.TxHash, p.ReleaseDelay}
+				return g.Print(out, func(w io.Writer) {
+					fmt.Fprintf(w, "%s\nwithdrawal of %s AITBC announced; it is paid back %s after the block (the release delay): aitbc deposit show --wallet %s\n",
+						sub.TxHash, amt, p.ReleaseDelayDuration(), wallet)
+				})
 			},
 		}
 		c.Flags().StringVar(&wallet, "wallet", "", "wallet (required)")
@@ -289,17 +301,20 @@ func newDepositCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := g.node().Deposit(ctx, a, coord)
+			d, err := jobs.QueryDeposit(ctx, g.node(), a, coord)
 			if err != nil {
 				return err
 			}
 			return g.Print(d, func(w io.Writer) {
 				fmt.Fprintf(w, "%s: %s AITBC deposited with coordinator %s\n", wallet, d.Amount, coord)
+				if d.WithdrawAt != nil {
+					fmt.Fprintf(w, "  %s AITBC announced for withdrawal, paid back at %s\n", d.Withdrawing, d.WithdrawAt.Local().Format(time.DateTime))
+				}
 			})
 		},
 	}
 	show.Flags().StringVar(&wallet, "wallet", "", "wallet (required)")
-	cmd.AddCommand(move("add", "Move AITBC from a wallet into its deposit with the coordinator", jobs.TypeDeposit),
-		move("withdraw", "Move AITBC from the deposit back to the wallet", jobs.TypeWithdraw), show)
+	cmd.AddCommand(move("add", "Move AITBC from a wallet into its deposit with the coordinator", false),
+		move("withdraw", "Announce that AITBC of the deposit go back to the wallet (paid after the release delay)", true), show)
 	return cmd
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/chain/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
 	"github.com/aitbc/aitbc/internal/miner/backend"
@@ -166,7 +166,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 			if err != nil {
 				return err
 			}
-			mi, err := g.node().Miner(cmd.Context(), a)
+			mi, err := miners.Query(cmd.Context(), g.node(), a)
 			if err != nil {
 				return err
 			}
@@ -180,7 +180,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 		Short: "List the miners registered on chain",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := g.node().Miners(cmd.Context())
+			l, err := miners.QueryAll(cmd.Context(), g.node())
 			if err != nil {
 				return err
 			}
@@ -228,7 +228,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 	return cmd
 }
 
-func printMiner(w io.Writer, m rpc.Miner) {
+func printMiner(w io.Writer, m miners.View) {
 	fmt.Fprintf(w, "%s  %s  stake %s AITBC  %s AITBC/1k tokens  %s  models %s  jobs settled %d  last heartbeat %s\n",
 		m.Address, m.Status, m.Stake, m.PricePer1k, m.GPU, strings.Join(m.Models, ","), m.JobsSettled, m.LastHeartbeat.Local().Format(time.DateTime))
 }

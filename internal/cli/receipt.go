@@ -13,7 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/coordinator"
 )
 
@@ -86,7 +87,7 @@ anchored on chain by the job's settlement.`,
 			} else if offline {
 				return usagef("--offline needs --pubkey (the miner's ed25519 public key, hex)")
 			} else {
-				mi, err := g.node().Miner(cmd.Context(), mAddr)
+				mi, err := miners.Query(cmd.Context(), g.node(), mAddr)
 				if err != nil {
 					return fmt.Errorf("miner %s's key from the chain: %w (give --pubkey to verify offline)", mAddr, err)
 				}
@@ -115,7 +116,7 @@ anchored on chain by the job's settlement.`,
 				}
 			}
 			if !offline {
-				a, err := g.node().Receipt(cmd.Context(), chk.Hash)
+				a, err := jobs.QueryReceipt(cmd.Context(), g.node(), chk.Hash)
 				if err != nil {
 					return err
 				}

@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
@@ -73,7 +74,7 @@ func (s *Service) runOp(ctx context.Context, op chainOp) {
 	if op.kind == opCreate {
 		s.mu.Unlock()
 		// Created already (a create sent before a restart that did land)?
-		if _, err := s.cfg.Chain.Job(ctx, op.jobID); err == nil {
+		if _, err := jobs.QueryJob(ctx, s.cfg.Chain, op.jobID); err == nil {
 			s.mu.Lock()
 			if lj := s.live[op.jobID]; lj != nil && !lj.job.OnChain {
 				lj.job.OnChain = true
@@ -158,7 +159,7 @@ func (s *Service) followLoop(ctx context.Context) {
 }
 
 func (s *Service) refreshRegistry(ctx context.Context) {
-	list, err := s.cfg.Chain.Miners(ctx)
+	list, err := miners.QueryAll(ctx, s.cfg.Chain)
 	if err != nil {
 		s.log.Warn("miner registry", "err", err)
 		return
@@ -192,7 +193,7 @@ func (s *Service) followJobs(ctx context.Context) {
 	s.mu.Unlock()
 	now := s.cfg.Now()
 	for _, id := range follow {
-		cj, err := s.cfg.Chain.Job(ctx, id)
+		cj, err := jobs.QueryJob(ctx, s.cfg.Chain, id)
 		if err != nil {
 			if !httpx.IsCode(err, "job_not_found") {
 				s.log.Warn("follow job", "job", id, "err", err)

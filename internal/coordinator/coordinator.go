@@ -20,19 +20,21 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
 
-// Chain is what the coordinator reads from a node. *rpc.Client satisfies it.
+// Chain is what the coordinator reads from a node: the chain's identity,
+// and the modules' queries (jobs.QueryJob, miners.QueryAll, ...) through
+// GetJSON. *rpc.Client satisfies it.
 type Chain interface {
+	module.Getter
 	Chain(ctx context.Context) (rpc.ChainInfo, error)
-	Job(ctx context.Context, id string) (rpc.Job, error)
-	Miners(ctx context.Context) (rpc.MinerList, error)
-	Deposit(ctx context.Context, customer, coordinator address.Address) (rpc.Deposit, error)
 }
 
 // Sender signs messages with the coordinator's key and submits them,
@@ -106,11 +108,11 @@ type Service struct {
 	metrics *metrics
 
 	mu       sync.Mutex
-	miners   map[address.Address]*minerConn // connected, admitted miners
-	registry map[address.Address]rpc.Miner  // on-chain registry, refreshed
-	live     map[string]*liveJob            // every active job
-	queue    *jobQueue                      // job ids waiting for a miner, per model
-	reserved map[string]coin.Amount         // per tenant: deposit reserved by jobs not yet created on chain
+	miners   map[address.Address]*minerConn  // connected, admitted miners
+	registry map[address.Address]miners.View // on-chain registry, refreshed
+	live     map[string]*liveJob             // every active job
+	queue    *jobQueue                       // job ids waiting for a miner, per model
+	reserved map[string]coin.Amount          // per tenant: deposit reserved by jobs not yet created on chain
 	wake     chan struct{}
 
 	chainOps chan chainOp
@@ -148,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg: cfg, log: cfg.Logger, chainID: ci.ChainID, params: jobs.DefaultParams(),
 		sched:    sched.New(jobs.DefaultParams(), uint64(cfg.Now().UnixNano())),
 		miners:   map[address.Address]*minerConn{},
-		registry: map[address.Address]rpc.Miner{},
+		registry: map[address.Address]miners.View{},
 		live:     map[string]*liveJob{},
 		queue:    newJobQueue(),
 		reserved: map[string]coin.Amount{},

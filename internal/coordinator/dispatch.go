@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/minerproto"
-	"github.com/aitbc/aitbc/internal/rpc"
 )
 
 // minerConn is an admitted miner session.
@@ -31,7 +31,7 @@ type minerConn struct {
 	connected    time.Time
 }
 
-func (m *minerConn) view(reg rpc.Miner) *sched.Miner {
+func (m *minerConn) view(reg miners.View) *sched.Miner {
 	return &sched.Miner{
 		Address: m.addr, Models: m.models, PricePer1k: reg.PricePer1k, Slots: m.slots,
 		Running: len(m.running), TokensPerSec: m.tokensPerSec, Settled: reg.JobsSettled,

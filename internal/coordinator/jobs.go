@@ -13,6 +13,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
@@ -187,7 +188,7 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 			return nil, err
 		}
 	} else {
-		d, err := s.cfg.Chain.Deposit(ctx, t.Address, s.cfg.Address)
+		d, err := jobs.QueryDeposit(ctx, s.cfg.Chain, t.Address, s.cfg.Address)
 		if err != nil {
 			return nil, fmt.Errorf("coordinator: chain: %w", err)
 		}
@@ -244,7 +245,7 @@ func (s *Service) checkWalletJob(ctx context.Context, t *store.Tenant, r *JobReq
 	if b, err := hex.DecodeString(id); err != nil || len(b) != 16 {
 		return errf(400, "invalid_id", "job_id must be 32 hex digits")
 	}
-	cj, err := s.cfg.Chain.Job(ctx, id)
+	cj, err := jobs.QueryJob(ctx, s.cfg.Chain, id)
 	if err != nil {
 		if httpx.IsCode(err, "job_not_found") {
 			return errf(402, "escrow_not_found", "job %s is not on chain: create it (jobs/create) and wait for the block first", id)

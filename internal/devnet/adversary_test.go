@@ -13,8 +13,8 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
-	"github.com/aitbc/aitbc/internal/chain/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/minerproto"
@@ -118,7 +118,7 @@ func TestForgedReceiptIsRejectedAndNotPaid(t *testing.T) {
 	if v.Miner != honest.String() || v.Attempt < 2 {
 		t.Fatalf("job settled by %s after %d attempts, want the honest miner after a retry", v.Miner, v.Attempt)
 	}
-	cj, _ := e.node.Job(ctx, job.JobID)
+	cj, _ := jobs.QueryJob(ctx, e.node, job.JobID)
 	if cj.Miner == nil || *cj.Miner != honest {
 		t.Fatalf("on chain the job is assigned to %v", cj.Miner)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/keystore"
@@ -322,17 +323,14 @@ func (d *Devnet) ensureTenant(ctx context.Context, st store.Store, nodeClient *r
 		return err
 	}
 	d.APIKey = key
-	dep, err := nodeClient.Deposit(ctx, addrs[GenesisWallet], addrs[CoordinatorWallet])
+	dep, err := jobs.QueryDeposit(ctx, nodeClient, addrs[GenesisWallet], addrs[CoordinatorWallet])
 	if err != nil {
 		return err
 	}
 	if dep.Amount > 0 {
 		return nil
 	}
-	msg, err := depositMsg(addrs[CoordinatorWallet], DevnetDeposit)
-	if err != nil {
-		return err
-	}
+	msg := jobs.NewDepositMsg(addrs[CoordinatorWallet], DevnetDeposit)
 	sub, err := d.Wallets.Service().SignAndSubmit(ctx, GenesisWallet, d.cfg.GenesisPassword, msg, 0)
 	if err != nil {
 		return fmt.Errorf("devnet: deposit: %w", err)

@@ -14,7 +14,8 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
@@ -110,7 +111,7 @@ func (e *env) balance(a address.Address) coin.Amount {
 }
 
 func (e *env) deposit() coin.Amount {
-	d, err := e.node.Deposit(context.Background(), e.d.Genesis, e.d.Coordinator.Address())
+	d, err := jobs.QueryDeposit(context.Background(), e.node, e.d.Genesis, e.d.Coordinator.Address())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestJobSettlesAndRefundsRemainder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mi, err := e.node.Miner(context.Background(), m)
+	mi, err := miners.Query(context.Background(), e.node, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestJobSettlesAndRefundsRemainder(t *testing.T) {
 	if err := rcpt.Verify(ed25519.PublicKey(pub)); err != nil {
 		t.Fatalf("receipt does not verify: %v", err)
 	}
-	anchor, err := e.node.Receipt(context.Background(), res.Receipt.Hash)
+	anchor, err := jobs.QueryReceipt(context.Background(), e.node, res.Receipt.Hash)
 	if err != nil || !anchor.Anchored || anchor.JobID != job.JobID {
 		t.Fatalf("receipt anchor: %+v %v", anchor, err)
 	}
@@ -185,7 +186,7 @@ func TestJobSettlesAndRefundsRemainder(t *testing.T) {
 	if got := e.burned() - burnedBefore; got != fee+txFeeBurn {
 		t.Errorf("burned %s, want fee %s + tx fee share %s", got, fee, txFeeBurn)
 	}
-	cj, err := e.node.Job(context.Background(), job.JobID)
+	cj, err := jobs.QueryJob(context.Background(), e.node, job.JobID)
 	if err != nil || cj.Status != "settled" || cj.Paid+cj.Fee+cj.Refund != cj.Escrow {
 		t.Fatalf("on-chain job %+v %v", cj, err)
 	}
@@ -311,7 +312,7 @@ func TestMinerDiesMidJobAndJobResumes(t *testing.T) {
 	if v.Miner != aliveAddr.String() || v.Attempt < 2 {
 		t.Fatalf("job settled by %s after %d attempts, want %s after a reassignment", v.Miner, v.Attempt, aliveAddr)
 	}
-	cj, _ := e.node.Job(context.Background(), job.JobID)
+	cj, _ := jobs.QueryJob(context.Background(), e.node, job.JobID)
 	if cj.Miner == nil || *cj.Miner != aliveAddr || cj.Assignments < 2 {
 		t.Fatalf("on chain: miner %v after %d assignments", cj.Miner, cj.Assignments)
 	}
@@ -333,7 +334,7 @@ func TestUnfinishedJobIsRefundedAtTTL(t *testing.T) {
 	t.Logf("job %s: %s", v.JobID, v.Error)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		cj, err := e.node.Job(context.Background(), job.JobID)
+		cj, err := jobs.QueryJob(context.Background(), e.node, job.JobID)
 		if err == nil && cj.Status == "expired" && cj.Refund == cj.Escrow {
 			break
 		}

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/keystore"
 )

@@ -25,12 +25,12 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
-	"github.com/aitbc/aitbc/internal/chain/miners"
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/minerproto"
-	"github.com/aitbc/aitbc/internal/rpc"
 )
 
 // Output is what a runner produced for one job.
@@ -53,9 +53,10 @@ type Runner interface {
 // parameters): the coordinator should not retry it elsewhere blindly.
 var ErrBadJob = errors.New("miner: job cannot be run")
 
-// Chain is what the miner reads from a node. *rpc.Client satisfies it.
+// Chain is what the miner reads from a node: its registry entry, through
+// the miners module's query. *rpc.Client satisfies it.
 type Chain interface {
-	Miner(ctx context.Context, a address.Address) (rpc.Miner, error)
+	module.Getter // the miners module's queries (miners.Query)
 }
 
 // Sender submits transactions signed with the miner's key.
@@ -185,7 +186,7 @@ func (m *Miner) models(ctx context.Context) ([]string, error) {
 // capabilities if they changed, and waits until the chain shows them.
 func (m *Miner) EnsureRegistered(ctx context.Context, models []string) error {
 	caps := miners.Capabilities{Models: models, GPU: m.cfg.GPU, GPUMemoryMB: m.cfg.GPUMemoryMB, PricePer1k: m.cfg.PricePer1k}
-	cur, err := m.cfg.Chain.Miner(ctx, m.addr)
+	cur, err := miners.Query(ctx, m.cfg.Chain, m.addr)
 	var msg tx.Msg
 	switch {
 	case err != nil && httpx.IsCode(err, "miner_not_found"):
@@ -210,7 +211,7 @@ func (m *Miner) EnsureRegistered(ctx context.Context, models []string) error {
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		cur, err := m.cfg.Chain.Miner(ctx, m.addr)
+		cur, err := miners.Query(ctx, m.cfg.Chain, m.addr)
 		if err == nil && cur.Status == "active" && sameCaps(cur, caps) {
 			return nil
 		}
@@ -223,7 +224,7 @@ func (m *Miner) EnsureRegistered(ctx context.Context, models []string) error {
 	return errors.New("miner: registration not committed after 2 minutes")
 }
 
-func sameCaps(cur rpc.Miner, c miners.Capabilities) bool {
+func sameCaps(cur miners.View, c miners.Capabilities) bool {
 	if cur.PricePer1k != c.PricePer1k || cur.GPU != c.GPU || cur.GPUMemoryMB != c.GPUMemoryMB || len(cur.Models) != len(c.Models) {
 		return false
 	}

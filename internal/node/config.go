@@ -37,6 +37,10 @@ type Config struct {
 	DisablePEX bool
 	// ProposeTimeout is how long a round waits for a proposal; 0 is 2s.
 	ProposeTimeout time.Duration
+	// CheckInvariants runs every module's invariants after each block and
+	// halts the node when one breaks (tests and devnets; it reads every
+	// record each block).
+	CheckInvariants bool
 }
 
 // Paths of a node home.

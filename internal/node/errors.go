@@ -8,7 +8,8 @@ import (
 )
 
 // HTTPError maps the node's own errors to HTTP statuses and codes for the
-// REST API (chain errors are mapped by the API itself).
+// REST API (chain errors, modules' query errors included, are mapped by the
+// API itself from their kind).
 func HTTPError(err error) (int, string, bool) {
 	switch {
 	case errors.Is(err, ErrTxNotFound):
@@ -19,12 +20,6 @@ func HTTPError(err error) (int, string, bool) {
 		return http.StatusConflict, "tx_already_known", true
 	case errors.Is(err, ErrMempoolFull):
 		return http.StatusServiceUnavailable, "mempool_full", true
-	case errors.Is(err, ErrMinerNotFound):
-		return http.StatusNotFound, "miner_not_found", true
-	case errors.Is(err, ErrJobNotFound):
-		return http.StatusNotFound, "job_not_found", true
-	case errors.Is(err, ErrBadID):
-		return http.StatusBadRequest, "invalid_id", true
 	case errors.Is(err, errInvalidHash):
 		return http.StatusBadRequest, "invalid_hash", true
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/cometbft/cometbft/types"
 
 	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
 )
 
@@ -30,6 +31,8 @@ type Node struct {
 
 	gossip     *verifyingReactor // nil if CometBFT's reactor could not be wrapped
 	stopGossip context.CancelFunc
+
+	describers map[string]module.Describer // by module name, for transaction bodies
 }
 
 // New opens the node's state and builds the CometBFT node, which replays
@@ -57,7 +60,11 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := app.New(store, gen.ChainID, log.With("module", "app"))
+	var opts []app.Option
+	if c.CheckInvariants {
+		opts = append(opts, app.WithInvariants())
+	}
+	a, err := app.New(store, gen.ChainID, log.With("module", "app"), opts...)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -80,7 +87,7 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen}
+	n := &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen, describers: describersOf(a.Modules())}
 	n.gossip = installVerifyingReactor(cn.Switch(), a)
 	return n, nil
 }

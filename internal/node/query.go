@@ -15,10 +15,9 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/app"
-	"github.com/aitbc/aitbc/internal/chain/bank"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
-	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
@@ -37,27 +36,42 @@ func (n *Node) Health() rpc.Health {
 	return rpc.Health{Status: "ok", ChainID: n.ChainID(), Height: h, NodeID: n.NodeID()}
 }
 
-// ChainInfo returns the chain's identity, parameters and supply.
+// ChainInfo returns the chain's identity, parameters, supply and module
+// accounts.
 func (n *Node) ChainInfo() (rpc.ChainInfo, error) {
 	p := n.app.Params()
-	ci := rpc.ChainInfo{ChainID: n.ChainID(), MinFee: p.MinFee, BurnBps: p.BurnBps, GenesisTotal: n.app.GenesisSupply(), Denom: coin.Denom}
-	err := n.app.Committed(func(r state.Reader, h int64) error {
-		var err error
-		ci.Height = h
-		ci.Supply, ci.Burned, err = n.app.Bank().Supply(r)
-		return err
+	ci := rpc.ChainInfo{ChainID: n.ChainID(), MinFee: p.MinFee, BurnBps: p.BurnBps, Denom: coin.Denom, ModuleAccounts: []rpc.ModuleAccount{}}
+	err := n.app.Committed(func(q module.Query) error {
+		b := n.app.Bank()
+		s, err := b.Supply(q.State)
+		if err != nil {
+			return err
+		}
+		ci.Height, ci.Supply, ci.Burned, ci.GenesisTotal = q.Height, s.Circulating, s.Burned, s.Genesis
+		ci.Minted = s.Minted - s.Genesis
+		for _, name := range b.ModuleAccountNames() {
+			a := address.Module(name)
+			bal, err := b.Balance(q.State, a)
+			if err != nil {
+				return err
+			}
+			ci.ModuleAccounts = append(ci.ModuleAccounts, rpc.ModuleAccount{Name: name, Address: a, Balance: bal})
+		}
+		return nil
 	})
 	return ci, err
 }
 
 // Account returns the committed balance of addr and the nonce its next
 // transaction must carry (counting transactions waiting in the mempool).
+// A module account is labelled with its name.
 func (n *Node) Account(addr address.Address) (rpc.Account, error) {
 	acc := rpc.Account{Address: addr}
-	err := n.app.Committed(func(r state.Reader, h int64) error {
+	acc.ModuleAccount, _ = n.app.Bank().ModuleAccount(addr)
+	err := n.app.Committed(func(q module.Query) error {
 		var err error
-		acc.Height = h
-		acc.Balance, err = n.app.Bank().Balance(r, addr)
+		acc.Height = q.Height
+		acc.Balance, err = n.app.Bank().Balance(q.State, addr)
 		return err
 	})
 	if err != nil {
@@ -142,8 +156,8 @@ func (n *Node) admit(ctx context.Context, raw []byte) (string, error) {
 
 func (n *Node) txRecord(h [32]byte) (*app.TxRecord, error) {
 	var rec *app.TxRecord
-	err := n.app.Committed(func(r state.Reader, _ int64) error {
-		v, err := r.Get(append([]byte("x/tx/"), h[:]...))
+	err := n.app.Committed(func(q module.Query) error {
+		v, err := q.State.Get(append([]byte("x/tx/"), h[:]...))
 		if err != nil || v == nil {
 			return err
 		}
@@ -170,7 +184,7 @@ func (n *Node) Tx(hash string) (rpc.Transaction, error) {
 	}
 	if rec == nil {
 		if t := n.pendingTx(h); t != nil {
-			out := describe(t, h)
+			out := n.describe(t, h)
 			out.Status = "pending"
 			return out, nil
 		}
@@ -183,7 +197,7 @@ func (n *Node) Tx(hash string) (rpc.Transaction, error) {
 	raw := blk.Txs[rec.Index]
 	out := rpc.Transaction{Hash: tx.HashString(h)}
 	if t, err := tx.Decode(raw); err == nil {
-		out = describe(t, h)
+		out = n.describe(t, h)
 	}
 	out.Height, out.Index, out.Code, out.Codespace = rec.Height, rec.Index, rec.Code, rec.Codespace
 	bt := blk.Time
@@ -200,11 +214,11 @@ func (n *Node) Tx(hash string) (rpc.Transaction, error) {
 
 func (n *Node) pendingTx(h [32]byte) *tx.Tx { return n.app.PendingTx(h) }
 
-func describe(t *tx.Tx, h [32]byte) rpc.Transaction {
+func (n *Node) describe(t *tx.Tx, h [32]byte) rpc.Transaction {
 	out := rpc.Transaction{Hash: tx.HashString(h), From: t.Sender(), Nonce: t.Nonce, Fee: t.Fee, Type: t.Msg.Type}
-	if t.Msg.Type == bank.TypeSend {
-		if to, amt, err := bank.DecodeSend(t.Msg); err == nil {
-			out.Body = map[string]any{"to": to, "amount": amt}
+	if d := n.describers[moduleOf(t.Msg.Type)]; d != nil {
+		if body, err := d.Describe(t.Msg); err == nil {
+			out.Body = body
 		}
 	}
 	return out
@@ -317,12 +331,8 @@ func (n *Node) Sync() rpc.SyncStatus {
 func (n *Node) Transactions(addr address.Address, limit int) (rpc.TxList, error) {
 	out := rpc.TxList{Address: addr, Transactions: []rpc.Transaction{}}
 	var hashes [][32]byte
-	err := n.app.Committed(func(r state.Reader, _ int64) error {
-		st, ok := r.(*state.Store)
-		if !ok {
-			return errors.New("node: committed state is not a store")
-		}
-		return st.Iterate(append([]byte("x/a/"), addr[:]...), true, func(_, v []byte) bool {
+	err := n.app.Committed(func(q module.Query) error {
+		return q.State.Iterate(append([]byte("x/a/"), addr[:]...), true, func(_, v []byte) bool {
 			var h [32]byte
 			copy(h[:], v)
 			hashes = append(hashes, h)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -188,32 +189,14 @@ func (c *Client) WaitTx(ctx context.Context, hash string, every time.Duration) (
 	}
 }
 
-// Miners lists the registered miners.
-func (c *Client) Miners(ctx context.Context) (MinerList, error) {
-	var v MinerList
-	return v, c.do(ctx, http.MethodGet, "/api/v1/miners", nil, &v)
+// GetJSON fetches path and decodes its JSON answer into out: modules build
+// their typed queries on it (module.Getter).
+func (c *Client) GetJSON(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
 }
 
-// Miner returns one registered miner.
-func (c *Client) Miner(ctx context.Context, a address.Address) (Miner, error) {
-	var v Miner
-	return v, c.do(ctx, http.MethodGet, "/api/v1/miners/"+a.String(), nil, &v)
-}
-
-// Job returns a job's on-chain record (id: 32 hex digits).
-func (c *Client) Job(ctx context.Context, id string) (Job, error) {
-	var v Job
-	return v, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &v)
-}
-
-// Deposit returns a customer's deposit with a coordinator.
-func (c *Client) Deposit(ctx context.Context, customer, coordinator address.Address) (Deposit, error) {
-	var v Deposit
-	return v, c.do(ctx, http.MethodGet, "/api/v1/deposits/"+customer.String()+"/"+coordinator.String(), nil, &v)
-}
-
-// Receipt reports whether a receipt hash is anchored on chain.
-func (c *Client) Receipt(ctx context.Context, hash string) (ReceiptAnchor, error) {
-	var v ReceiptAnchor
-	return v, c.do(ctx, http.MethodGet, "/api/v1/receipts/"+url.PathEscape(hash), nil, &v)
+// Audit runs the chain's invariants on the node (GET /api/v1/audit).
+func (c *Client) Audit(ctx context.Context) (module.Audit, error) {
+	var v module.Audit
+	return v, c.do(ctx, http.MethodGet, "/api/v1/audit", nil, &v)
 }

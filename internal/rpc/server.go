@@ -17,6 +17,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/errs"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -33,11 +34,11 @@ type Backend interface {
 	Head() (Head, error)
 	Sync() SyncStatus
 	Transactions(addr address.Address, limit int) (TxList, error)
-	Miners() (MinerList, error)
-	Miner(addr address.Address) (Miner, error)
-	Job(id string) (Job, error)
-	Deposit(customer, coordinator address.Address) (Deposit, error)
-	Receipt(hash string) (ReceiptAnchor, error)
+	// Routes are the modules' queries; Query runs one against committed
+	// state.
+	Routes() []module.Route
+	Query(fn func(q module.Query) error) error
+	Audit() module.Audit
 }
 
 // ErrorMapper turns a backend error into an HTTP status and error code.
@@ -84,11 +85,10 @@ func NewServer(b Backend, mapErr ErrorMapper, reg *prometheus.Registry, log *slo
 	s.handle("POST /api/v1/transaction/get", s.txGet)
 	s.handle("GET /api/v1/transaction/{hash}", s.txByPath)
 	s.handle("GET /api/v1/transaction/{hash}/proof", s.proof)
-	s.handle("GET /api/v1/miners", s.miners)
-	s.handle("GET /api/v1/miners/{address}", s.miner)
-	s.handle("GET /api/v1/jobs/{id}", s.job)
-	s.handle("GET /api/v1/deposits/{customer}/{coordinator}", s.deposit)
-	s.handle("GET /api/v1/receipts/{hash}", s.receipt)
+	s.handle("GET /api/v1/audit", s.audit)
+	for _, rt := range b.Routes() {
+		s.handle(rt.Method+" "+rt.Path, s.moduleRoute(rt))
+	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/", httpx.NotFound(s.routes))
 	return s
@@ -125,12 +125,28 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	httpx.WriteError(w, status, code, err.Error())
 }
 
-// classify maps err to an HTTP status and error code.
+// failTx writes the refusal of a submitted transaction: 400 for anything
+// the transaction got wrong, whatever the error's kind.
+func (s *Server) failTx(w http.ResponseWriter, err error) {
+	status, code := s.classify(err)
+	var ce *errs.Error
+	if errors.As(err, &ce) && ce.Kind == errs.KindNotFound {
+		status = http.StatusBadRequest
+	}
+	httpx.WriteError(w, status, code, err.Error())
+}
+
+// classify maps err to an HTTP status and error code: a chain error by its
+// kind (a transaction refused for naming a missing job is still a bad
+// request: submissions use classifyTx).
 func (s *Server) classify(err error) (int, string) {
 	var ce *errs.Error
 	if errors.As(err, &ce) {
-		if ce == errs.ErrInternal {
+		switch ce.Kind {
+		case errs.KindInternal:
 			return http.StatusInternalServerError, ce.Name
+		case errs.KindNotFound:
+			return http.StatusNotFound, ce.Name
 		}
 		return http.StatusBadRequest, ce.Name
 	}
@@ -253,7 +269,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	hash, err := s.b.Submit(r.Context(), raw)
 	if err != nil {
-		s.fail(w, err)
+		s.failTx(w, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusAccepted, SubmitResult{TxHash: hash, Status: "pending"})
@@ -367,59 +383,32 @@ func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (
 	return ln.Addr(), done, nil
 }
 
-func (s *Server) miners(w http.ResponseWriter, _ *http.Request) {
-	v, err := s.b.Miners()
-	if err != nil {
-		s.fail(w, err)
-		return
+// request is a module.Request over an HTTP request.
+type request struct{ r *http.Request }
+
+func (q request) PathValue(name string) string { return q.r.PathValue(name) }
+func (q request) Param(name string) string     { return q.r.URL.Query().Get(name) }
+
+// moduleRoute serves a module's query against committed state.
+func (s *Server) moduleRoute(rt module.Route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var v any
+		err := s.b.Query(func(q module.Query) error {
+			var err error
+			v, err = rt.Handle(q, request{r})
+			return err
+		})
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, v)
 	}
-	httpx.WriteJSON(w, http.StatusOK, v)
 }
 
-func (s *Server) miner(w http.ResponseWriter, r *http.Request) {
-	a, ok := parseAddr(w, r.PathValue("address"))
-	if !ok {
-		return
-	}
-	v, err := s.b.Miner(a)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, v)
-}
-
-func (s *Server) job(w http.ResponseWriter, r *http.Request) {
-	v, err := s.b.Job(r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, v)
-}
-
-func (s *Server) deposit(w http.ResponseWriter, r *http.Request) {
-	c, ok := parseAddr(w, r.PathValue("customer"))
-	if !ok {
-		return
-	}
-	co, ok := parseAddr(w, r.PathValue("coordinator"))
-	if !ok {
-		return
-	}
-	v, err := s.b.Deposit(c, co)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, v)
-}
-
-func (s *Server) receipt(w http.ResponseWriter, r *http.Request) {
-	v, err := s.b.Receipt(r.PathValue("hash"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, v)
+// audit runs every invariant at the committed height: 200 with the
+// findings whether or not they hold (ok says which); the CLI exits
+// non-zero on a broken one.
+func (s *Server) audit(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, s.b.Audit())
 }

@@ -13,7 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/bank"
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
@@ -48,13 +51,29 @@ func (fakeBackend) Transactions(a address.Address, _ int) (rpc.TxList, error) {
 	return rpc.TxList{Address: a}, nil
 }
 
-func (fakeBackend) Miners() (rpc.MinerList, error)            { return rpc.MinerList{}, nil }
-func (fakeBackend) Miner(address.Address) (rpc.Miner, error)  { return rpc.Miner{}, errMissing }
-func (fakeBackend) Job(string) (rpc.Job, error)               { return rpc.Job{}, errMissing }
-func (fakeBackend) Receipt(string) (rpc.ReceiptAnchor, error) { return rpc.ReceiptAnchor{}, nil }
-func (fakeBackend) Deposit(c, co address.Address) (rpc.Deposit, error) {
-	return rpc.Deposit{Customer: c, Coordinator: co}, nil
+// The modules' own routes, run against an empty in-memory state.
+func (fakeBackend) Routes() []module.Route {
+	var out []module.Route
+	for _, m := range modules.New().All {
+		if q, ok := m.(module.Querier); ok {
+			out = append(out, q.Routes()...)
+		}
+	}
+	return out
 }
+
+var emptyState = func() *state.Store {
+	st, err := state.OpenInMemory()
+	if err != nil {
+		panic(err)
+	}
+	return st
+}()
+
+func (fakeBackend) Query(fn func(module.Query) error) error {
+	return fn(module.Query{State: emptyState, Height: 1, ChainID: "c"})
+}
+func (fakeBackend) Audit() module.Audit { return module.Audit{Height: 1, OK: true} }
 
 func mapMissing(err error) (int, string, bool) {
 	if errors.Is(err, errMissing) {
@@ -91,7 +110,11 @@ func TestBadRequestsGetSpecificErrors(t *testing.T) {
 		{"POST", "/api/v1/transaction/get", `{"tx_hash":"0x00"}`, 404, "tx_not_found"},
 		{"GET", "/api/v1/nothing", "", 404, "not_found"},
 		{"GET", "/api/v1/miners/notanaddress", "", 400, "invalid_address"},
+		{"GET", "/api/v1/miners/" + address.Address{}.String(), "", 404, "miner_not_found"},
 		{"GET", "/api/v1/deposits/" + address.Address{}.String() + "/bad", "", 400, "invalid_address"},
+		{"GET", "/api/v1/jobs/00112233", "", 400, "invalid_id"},
+		{"GET", "/api/v1/jobs/00112233445566778899aabbccddeeff", "", 404, "job_not_found"},
+		{"GET", "/api/v1/receipts/zz", "", 400, "invalid_id"},
 		{"DELETE", "/api/v1/health", "", 405, "method_not_allowed"},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))

@@ -19,24 +19,35 @@ type Health struct {
 	NodeID  string `json:"node_id"`
 }
 
-// ChainInfo is GET /api/v1/chain: identity, parameters and supply.
+// ChainInfo is GET /api/v1/chain: identity, parameters, supply and the
+// module accounts (money the chain's modules hold: escrow, deposits, stake).
 type ChainInfo struct {
-	ChainID      string      `json:"chain_id"`
-	Height       int64       `json:"height"`
-	MinFee       coin.Amount `json:"min_fee"`
-	BurnBps      uint64      `json:"burn_bps"` // share of each fee burned, in basis points
-	Supply       coin.Amount `json:"supply"`
-	Burned       coin.Amount `json:"burned"`
-	GenesisTotal coin.Amount `json:"genesis_supply"`
-	Denom        string      `json:"denom"`
+	ChainID        string          `json:"chain_id"`
+	Height         int64           `json:"height"`
+	MinFee         coin.Amount     `json:"min_fee"`
+	BurnBps        uint64          `json:"burn_bps"` // share of each fee burned, in basis points
+	Supply         coin.Amount     `json:"supply"`   // circulating: every balance, module accounts included
+	Burned         coin.Amount     `json:"burned"`
+	Minted         coin.Amount     `json:"minted"` // created after genesis
+	GenesisTotal   coin.Amount     `json:"genesis_supply"`
+	Denom          string          `json:"denom"`
+	ModuleAccounts []ModuleAccount `json:"module_accounts"`
+}
+
+// ModuleAccount is a module's account and what it holds.
+type ModuleAccount struct {
+	Name    string          `json:"name"` // "jobs.escrow"
+	Address address.Address `json:"address"`
+	Balance coin.Amount     `json:"balance"`
 }
 
 // Account is GET /api/v1/account/{address}.
 type Account struct {
-	Address address.Address `json:"address"`
-	Balance coin.Amount     `json:"balance"`
-	Nonce   uint64          `json:"nonce"` // the nonce the next transaction must carry
-	Height  int64           `json:"height"`
+	Address       address.Address `json:"address"`
+	Balance       coin.Amount     `json:"balance"`
+	Nonce         uint64          `json:"nonce"` // the nonce the next transaction must carry
+	Height        int64           `json:"height"`
+	ModuleAccount string          `json:"module_account,omitempty"` // the module account's name, if it is one
 }
 
 // SubmitRequest is POST /api/v1/transaction/submit.
@@ -168,68 +179,4 @@ type PeerInfo struct {
 type TxList struct {
 	Address      address.Address `json:"address"`
 	Transactions []Transaction   `json:"transactions"`
-}
-
-// Miner is GET /api/v1/miners/{address} and an entry of /api/v1/miners.
-type Miner struct {
-	Address       address.Address `json:"address"`
-	PubKey        string          `json:"pubkey"` // hex ed25519: verifies the miner's receipts
-	Models        []string        `json:"models"`
-	GPU           string          `json:"gpu"`
-	GPUMemoryMB   uint64          `json:"gpu_memory_mb"`
-	PricePer1k    coin.Amount     `json:"price_per_1k_tokens"`
-	Endpoint      string          `json:"endpoint,omitempty"`
-	Stake         coin.Amount     `json:"stake"`
-	Status        string          `json:"status"` // active, unbonding
-	Registered    int64           `json:"registered_height"`
-	LastHeartbeat time.Time       `json:"last_heartbeat"`
-	UnbondAt      int64           `json:"unbond_at_height,omitempty"`
-	JobsSettled   uint64          `json:"jobs_settled"`
-	TokensOut     uint64          `json:"tokens_out"`
-}
-
-// MinerList is GET /api/v1/miners.
-type MinerList struct {
-	Height int64   `json:"height"`
-	Miners []Miner `json:"miners"`
-}
-
-// Job is GET /api/v1/jobs/{id}: the on-chain record of a job.
-type Job struct {
-	ID          string           `json:"job_id"` // 32 hex digits
-	Status      string           `json:"status"` // open, assigned, settled, expired, canceled
-	Customer    address.Address  `json:"customer"`
-	Coordinator address.Address  `json:"coordinator"`
-	Miner       *address.Address `json:"miner,omitempty"`
-	Model       string           `json:"model"`
-	PromptHash  string           `json:"prompt_hash"`
-	MaxTokens   uint64           `json:"max_tokens"`
-	Escrow      coin.Amount      `json:"escrow"`
-	FromDeposit bool             `json:"from_deposit"`
-	Created     int64            `json:"created_height"`
-	Expires     time.Time        `json:"expires"`
-	PricePer1k  coin.Amount      `json:"price_per_1k_tokens"`
-	Assignments uint32           `json:"assignments"`
-	Paid        coin.Amount      `json:"paid"`
-	Fee         coin.Amount      `json:"fee_burned"`
-	Refund      coin.Amount      `json:"refund"`
-	ReceiptHash string           `json:"receipt_hash,omitempty"`
-	Settled     int64            `json:"settled_height,omitempty"`
-}
-
-// Deposit is GET /api/v1/deposits/{customer}/{coordinator}.
-type Deposit struct {
-	Customer    address.Address `json:"customer"`
-	Coordinator address.Address `json:"coordinator"`
-	Amount      coin.Amount     `json:"amount"`
-	Height      int64           `json:"height"`
-}
-
-// ReceiptAnchor is GET /api/v1/receipts/{hash}: whether a receipt's hash
-// is anchored on chain by a settlement, and for which job.
-type ReceiptAnchor struct {
-	ReceiptHash string `json:"receipt_hash"`
-	Anchored    bool   `json:"anchored"`
-	JobID       string `json:"job_id,omitempty"`
-	Height      int64  `json:"settled_height,omitempty"`
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aitbc/aitbc/internal/chain/bank"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 

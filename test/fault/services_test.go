@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/testnet"
@@ -179,7 +180,7 @@ func TestServicesFailOverWhenTheirNodeDies(t *testing.T) {
 	// Each job settled once on chain, read from a surviving node.
 	node1 := n.client(1)
 	for _, id := range all {
-		j, err := node1.Job(ctx, id)
+		j, err := jobs.QueryJob(ctx, node1, id)
 		if err != nil || j.Status != "settled" || j.Paid+j.Fee+j.Refund != j.Escrow {
 			t.Fatalf("job %s on chain: %+v %v", id, j, err)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/testnet"
@@ -220,7 +221,7 @@ func (w *world) settledOnce(ids []string) map[address.Address]coin.Amount {
 	w.t.Helper()
 	paid := map[address.Address]coin.Amount{}
 	for _, id := range ids {
-		j, err := w.node.Job(context.Background(), id)
+		j, err := jobs.QueryJob(context.Background(), w.node, id)
 		if err != nil || j.Status != "settled" || j.Miner == nil || j.Paid+j.Fee+j.Refund != j.Escrow {
 			w.t.Fatalf("job %s on chain: %+v %v", id, j, err)
 		}

@@ -4,6 +4,9 @@
 // collects fees (a fixed share burned, the rest to the block's proposer),
 // keeps state in Pebble with one atomic batch per block, and indexes
 // transactions by hash and by account in its own store, outside the app hash.
+// It knows modules only through internal/chain/module: the list is in
+// internal/chain/modules. It runs every module's invariants on demand
+// (Audit) and, when asked, after every block.
 //
 // Imported by the node package, which embeds it in a CometBFT node, and by
 // tests. Nothing here reads the clock, the network or randomness.
@@ -20,16 +23,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/bank"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
-	"github.com/aitbc/aitbc/internal/chain/miners"
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
@@ -38,37 +41,47 @@ import (
 const Version = "0.1.0"
 
 // AppVersion is the application protocol version.
-const AppVersion uint64 = 1
+const AppVersion uint64 = 2
+
+// StateVersion numbers the layout of the state. A store written by a build
+// with another layout is refused at start with a clear message instead of
+// failing later on a record it cannot decode. Version 2: money held by
+// modules sits in module accounts; deposits and cancellations have a
+// release delay.
+const StateVersion = 2
 
 var (
-	keyParams  = []byte("app/params")
-	keyNonce   = func(a address.Address) []byte { return append([]byte("auth/n/"), a[:]...) }
-	keyReward  = func(cons []byte) []byte { return append([]byte("app/reward/"), cons...) }
-	keyGenesis = []byte("app/genesis_supply")
+	keyParams       = []byte("app/params")
+	keyNonce        = func(a address.Address) []byte { return append([]byte("auth/n/"), a[:]...) }
+	keyReward       = func(cons []byte) []byte { return append([]byte("app/reward/"), cons...) }
+	keyStateVersion = []byte("app/state_version")
 )
+
+// ErrStateVersion means the store was written by a build with another
+// state layout.
+var ErrStateVersion = errors.New("app: state written by another version of AITBC")
 
 // App is the ABCI application.
 type App struct {
 	abci.BaseApplication
 
-	log     *slog.Logger
-	store   *state.Store
-	chainID string
-	bank    bank.Keeper
-	miners  miners.Keeper
-	jobs    jobs.Keeper
-	modules map[string]module.Module
-	order   []module.Module // registration order, for genesis and EndBlock
+	log      *slog.Logger
+	store    *state.Store
+	chainID  string
+	bank     *bank.Keeper
+	handlers map[string]module.Handler // by module name
+	order    []module.Module           // the modules' order, for genesis and EndBlock
+	audit    bool                      // run the invariants after every block
 
 	// mu serialises consensus calls (FinalizeBlock, Commit) and guards
 	// the fields below it. Readers of committed state take it for reading.
-	mu         sync.RWMutex
-	params     Params
-	height     int64
-	appHash    []byte
-	block      *blockExec // between FinalizeBlock and Commit
-	genesis    *state.Cache
-	genesisSum coin.Amount
+	mu        sync.RWMutex
+	params    Params
+	height    int64
+	blockTime time.Time // of the last committed block
+	appHash   []byte
+	block     *blockExec // between FinalizeBlock and Commit
+	genesis   *state.Cache
 
 	// checkMu guards checkState, the mempool's view: committed state plus
 	// every transaction CheckTx accepted since the last commit.
@@ -87,9 +100,18 @@ type App struct {
 
 var _ abci.Application = (*App)(nil)
 
+// Option configures an App.
+type Option func(*App)
+
+// WithInvariants makes Commit run every module's invariants on the state
+// it has just committed and fail (halting the node) when one is broken.
+// Tests and devnets use it; it reads every record, so a busy production
+// node runs `aitbc chain audit` instead.
+func WithInvariants() Option { return func(a *App) { a.audit = true } }
+
 // New returns the application over store for the given chain. The chain id
 // comes from the genesis document, since FinalizeBlock does not carry it.
-func New(store *state.Store, chainID string, log *slog.Logger) (*App, error) {
+func New(store *state.Store, chainID string, log *slog.Logger, opts ...Option) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -104,53 +126,53 @@ func New(store *state.Store, chainID string, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	set := modules.New()
 	a := &App{
 		log:         log,
 		store:       store,
 		chainID:     chainID,
-		modules:     map[string]module.Module{},
+		bank:        set.Bank,
+		handlers:    map[string]module.Handler{},
+		order:       set.All,
 		height:      h,
 		appHash:     ah,
 		verified:    newTxCache(200_000, false),
 		preverified: newTxCache(50_000, true),
 		keys:        tx.NewVerifier(10_000),
 	}
-	a.miners = miners.Keeper{Bank: a.bank}
-	a.jobs = jobs.Keeper{Bank: a.bank, Miners: a.miners}
-	a.Register(a.bank)
-	a.Register(a.miners)
-	a.Register(a.jobs)
+	for _, o := range opts {
+		o(a)
+	}
+	for _, m := range set.All {
+		if hd, ok := m.(module.Handler); ok {
+			a.handlers[m.Name()] = hd
+		}
+	}
 	if h > 0 {
+		if v, err := getUint(store, keyStateVersion); err != nil {
+			return nil, err
+		} else if v != StateVersion {
+			return nil, fmt.Errorf("%w: state version %d, this build reads %d: start a new chain (delete the node's data, e.g. ~/.aitbc/chain for the devnet)", ErrStateVersion, v, StateVersion)
+		}
 		p, err := loadParams(store)
 		if err != nil {
 			return nil, err
 		}
 		a.params = p
-		gs, err := getUint(store, keyGenesis)
-		if err != nil {
+		if a.blockTime, err = store.BlockTime(); err != nil {
 			return nil, err
 		}
-		a.genesisSum = coin.Amount(gs)
 	}
 	a.checkState = state.NewCache(store)
 	a.parked, a.parkedBefore = map[address.Address][]parkedTx{}, map[[32]byte]bool{}
 	return a, nil
 }
 
-// Register adds a module. Call before the node starts.
-func (a *App) Register(m module.Module) {
-	a.modules[m.Name()] = m
-	a.order = append(a.order, m)
-}
-
 // Bank returns the bank keeper.
-func (a *App) Bank() bank.Keeper { return a.bank }
+func (a *App) Bank() *bank.Keeper { return a.bank }
 
-// Miners returns the miner registry keeper.
-func (a *App) Miners() miners.Keeper { return a.miners }
-
-// Jobs returns the jobs keeper.
-func (a *App) Jobs() jobs.Keeper { return a.jobs }
+// Modules returns the chain's modules in their order.
+func (a *App) Modules() []module.Module { return a.order }
 
 // ChainID returns the chain id.
 func (a *App) ChainID() string { return a.chainID }
@@ -190,6 +212,9 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	}
 	kv := state.NewCache(a.store)
 	for _, acct := range g.Accounts {
+		if name, ok := a.bank.ModuleAccount(acct.Address); ok {
+			return nil, fmt.Errorf("app: genesis account %s is the module account %s", acct.Address, name)
+		}
 		if err := a.bank.Mint(kv, acct.Address, acct.Balance); err != nil {
 			return nil, fmt.Errorf("app: genesis account %s: %w", acct.Address, err)
 		}
@@ -199,6 +224,11 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		kv.Set(keyReward(cons), v.RewardAddress[:])
 	}
 	gctx := &module.Context{KV: kv, ChainID: a.chainID, Time: req.Time}
+	for name := range g.Modules {
+		if !slices.ContainsFunc(a.order, func(m module.Module) bool { return m.Name() == name }) {
+			return nil, fmt.Errorf("app: genesis has parameters for %q, which is not a module of this chain", name)
+		}
+	}
 	for _, m := range a.order {
 		if gm, ok := m.(module.Genesis); ok {
 			var raw []byte
@@ -215,18 +245,18 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		return nil, err
 	}
 	kv.Set(keyParams, pb)
-	supply, _, err := a.bank.Supply(kv)
+	putUint(kv, keyStateVersion, StateVersion)
+	supply, err := a.bank.Supply(kv)
 	if err != nil {
 		return nil, err
 	}
-	putUint(kv, keyGenesis, uint64(supply))
 	a.params = g.Params
-	a.genesisSum = supply
+	a.blockTime = req.Time
 	a.genesis = kv
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(kv)
 	a.checkMu.Unlock()
-	a.log.Info("genesis", "chain_id", a.chainID, "accounts", len(g.Accounts), "supply", supply.String())
+	a.log.Info("genesis", "chain_id", a.chainID, "accounts", len(g.Accounts), "supply", supply.Circulating.String())
 	return &abci.ResponseInitChain{}, nil
 }
 
@@ -290,7 +320,7 @@ type parkedTx struct {
 // recheck pass (its predecessor is really gone) is refused then.
 func (a *App) checkLocked(t *tx.Tx, h [32]byte, recheck bool) error {
 	kv := a.checkState.Child()
-	_, err := a.execTx(kv, t, h, a.paramsForCheck(), execEnv{height: a.height + 1})
+	_, err := a.execTx(kv, t, h, a.paramsForCheck(), a.checkEnv())
 	if err != nil {
 		if recheck && errors.Is(err, tx.ErrNonceGap) && !a.parkedBefore[h] {
 			sender := t.Sender()
@@ -322,7 +352,7 @@ func (a *App) unpark(sender address.Address) {
 			delete(a.parked, sender)
 		}
 		kv := a.checkState.Child()
-		if _, err := a.execTx(kv, p.tx, p.hash, a.paramsForCheck(), execEnv{height: a.height + 1}); err != nil {
+		if _, err := a.execTx(kv, p.tx, p.hash, a.paramsForCheck(), a.checkEnv()); err != nil {
 			// It stays in the mempool; the proposal leaves it out (its
 			// nonce no longer follows) and the next recheck refuses it.
 			a.parkedBefore[p.hash] = true
@@ -338,6 +368,14 @@ func (a *App) paramsForCheck() Params {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.params
+}
+
+// checkEnv is the mempool's stand-in for the next block: the next height,
+// and the last block's time (the next block's is not known yet).
+func (a *App) checkEnv() execEnv {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return execEnv{height: a.height + 1, time: a.blockTime}
 }
 
 // PreVerify decodes raw and checks its signature outside the mempool's
@@ -432,6 +470,7 @@ func (a *App) decodeVerified(raw []byte, h [32]byte) (*tx.Tx, error) {
 
 type execEnv struct {
 	height   int64
+	time     time.Time
 	block    *blockExec // nil in CheckTx
 	touched  *[]address.Address
 	feesPaid *coin.Amount
@@ -458,21 +497,18 @@ func (a *App) execTx(kv *state.Cache, t *tx.Tx, h [32]byte, p Params, env execEn
 	case t.Nonce > want:
 		return nil, fmt.Errorf("%w: nonce %d, account %s expects %d", tx.ErrNonceGap, t.Nonce, sender, want)
 	}
-	mod := a.modules[moduleOf(t.Msg.Type)]
+	mod := a.handlers[moduleOf(t.Msg.Type)]
 	if mod == nil {
 		return nil, fmt.Errorf("%w: %q", tx.ErrUnknownMsg, t.Msg.Type)
 	}
-	if err := a.bank.Sub(kv, sender, t.Fee); err != nil {
+	if err := a.bank.ChargeFee(kv, sender, t.Fee); err != nil {
 		if errors.Is(err, bank.ErrInsufficientFunds) {
 			return nil, fmt.Errorf("%w: %v", tx.ErrNoFunds, err)
 		}
 		return nil, err
 	}
 	putUint(kv, keyNonce(sender), want+1)
-	ctx := &module.Context{KV: kv, Height: env.height, ChainID: a.chainID, Signer: sender, SignerKey: t.PubKey, TxHash: h}
-	if env.block != nil {
-		ctx.Time = env.block.time
-	}
+	ctx := &module.Context{KV: kv, Height: env.height, Time: env.time, ChainID: a.chainID, Signer: sender, SignerKey: t.PubKey, TxHash: h}
 	if err := mod.Exec(ctx, t.Msg); err != nil {
 		return nil, err
 	}
@@ -495,11 +531,16 @@ func (a *App) NonceOf(addr address.Address) (uint64, error) {
 	return getUint(a.checkState, keyNonce(addr))
 }
 
-// Committed runs fn with a consistent view of committed state and its height.
-func (a *App) Committed(fn func(r state.Reader, height int64) error) error {
+// Committed runs fn with a consistent view of committed state: its
+// height, block time and chain id, as module queries and invariants see it.
+func (a *App) Committed(fn func(q module.Query) error) error {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return fn(a.store, a.height)
+	return fn(a.queryLocked())
+}
+
+func (a *App) queryLocked() module.Query {
+	return module.Query{State: a.store, Height: a.height, Time: a.blockTime, ChainID: a.chainID}
 }
 
 // Height returns the last committed height and app hash.
@@ -507,13 +548,6 @@ func (a *App) Height() (int64, []byte) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.height, append([]byte(nil), a.appHash...)
-}
-
-// GenesisSupply is the supply minted at genesis.
-func (a *App) GenesisSupply() coin.Amount {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.genesisSum
 }
 
 // IsPending reports whether the mempool holds the transaction (CheckTx

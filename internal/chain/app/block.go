@@ -76,7 +76,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			err = txs[i].err
 		} else {
 			kv := b.kv.Child()
-			ctx, e := a.execTx(kv, txs[i].tx, h, a.params, execEnv{height: req.Height, block: b, feesPaid: &fees})
+			ctx, e := a.execTx(kv, txs[i].tx, h, a.params, execEnv{height: req.Height, time: req.Time, block: b, feesPaid: &fees})
 			if err = e; err == nil {
 				kv.Write()
 				touched = append(touched, txs[i].tx.Sender())
@@ -122,17 +122,12 @@ func (a *App) distributeFees(b *blockExec, fees coin.Amount, proposer []byte) er
 	}
 	burn := fees.MulDiv(a.params.BurnBps, 10_000)
 	reward := fees - burn
-	if err := a.bank.Burn(b.kv, burn); err != nil {
+	to, err := a.rewardAddress(b.kv, proposer)
+	if err != nil {
 		return err
 	}
-	if reward > 0 {
-		to, err := a.rewardAddress(b.kv, proposer)
-		if err != nil {
-			return err
-		}
-		if err := a.bank.Add(b.kv, to, reward); err != nil {
-			return err
-		}
+	if err := a.bank.DistributeFees(b.kv, burn, reward, to); err != nil {
+		return err
 	}
 	b.burned, b.reward = burn, reward
 	return nil
@@ -223,12 +218,22 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		chainID = a.chainID
 	}
 	writes = append(writes, b.index...)
-	if err := a.store.Commit(b.height, b.appHash, chainID, writes); err != nil {
+	if err := a.store.Commit(b.height, b.time, b.appHash, chainID, writes); err != nil {
 		a.mu.Unlock()
 		return nil, err
 	}
-	a.height, a.appHash, a.block, a.genesis = b.height, b.appHash, nil, nil
+	a.height, a.blockTime, a.appHash, a.block, a.genesis = b.height, b.time, b.appHash, nil, nil
+	var broken error
+	if a.audit {
+		broken = auditLocked(a).Err()
+	}
 	a.mu.Unlock()
+	if broken != nil {
+		// The block is committed; stopping here halts the node before it
+		// builds on a state whose books do not balance.
+		a.log.Error("invariant broken", "height", b.height, "err", broken)
+		return nil, broken
+	}
 
 	for _, h := range b.hashes {
 		a.verified.remove(h)

@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -9,12 +11,12 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/app"
-	"github.com/aitbc/aitbc/internal/chain/bank"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
-	"github.com/aitbc/aitbc/internal/chain/jobs"
-	"github.com/aitbc/aitbc/internal/chain/miners"
-	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
@@ -31,8 +33,19 @@ var (
 	minerB = newKey(6)
 )
 
+// releaseDelay is the market harness's jobs release delay: blocks are one
+// second apart, so this many blocks release a withdrawal or cancellation.
+const releaseDelay = 30
+
 func newMarket(t *testing.T) *market {
-	h := newHarness(t)
+	jp := jobs.DefaultParams()
+	jp.ReleaseDelay = releaseDelay
+	jb, _ := json.Marshal(jp)
+	h := newHarnessWith(t, app.Genesis{
+		Params:   app.DefaultParams(),
+		Accounts: []app.GenesisAccount{{Address: alice.addr, Balance: 1_000 * coin.Unit}},
+		Modules:  map[string]json.RawMessage{"jobs": jb},
+	})
 	m := &market{harness: h, nonces: map[address.Address]uint64{}}
 	fee := app.DefaultParams().MinFee
 	for _, k := range []key{coord, minerA, minerB} {
@@ -97,15 +110,16 @@ func jobID(b byte) []byte {
 	return id
 }
 
+func spec(id []byte, maxPrice coin.Amount, ttl int64) jobs.Spec {
+	return jobs.Spec{ID: id, Model: "tolstoy-1m", PromptHash: prompt[:], MaxTokens: 200, MaxPrice: maxPrice, TTLSeconds: ttl}
+}
+
 func (m *market) create(id []byte, maxPrice coin.Amount, ttl int64) *abci.ExecTxResult {
-	return m.do(alice, mustMsg(tx.NewMsg(jobs.TypeCreate, jobs.MsgCreate{
-		Spec:        jobs.Spec{ID: id, Model: "tolstoy-1m", PromptHash: prompt[:], MaxTokens: 200, MaxPrice: maxPrice, TTLSeconds: ttl},
-		Coordinator: coord.addr[:],
-	})))
+	return m.do(alice, jobs.NewCreateMsg(spec(id, maxPrice, ttl), coord.addr))
 }
 
 func (m *market) assign(id []byte, miner key) *abci.ExecTxResult {
-	return m.do(coord, mustMsg(tx.NewMsg(jobs.TypeAssign, jobs.MsgAssign{ID: id, Miner: miner.addr[:]})))
+	return m.do(coord, jobs.NewAssignMsg(id, miner.addr))
 }
 
 func receipt(id []byte, miner key, tokens uint64, price coin.Amount) jobs.Receipt {
@@ -120,24 +134,46 @@ func receipt(id []byte, miner key, tokens uint64, price coin.Amount) jobs.Receip
 }
 
 func (m *market) settle(by key, r jobs.Receipt) *abci.ExecTxResult {
-	return m.do(by, mustMsg(tx.NewMsg(jobs.TypeSettle, jobs.MsgSettle{Receipt: r})))
+	return m.do(by, jobs.NewSettleMsg(r))
+}
+
+// keeper finds the application's module of type K.
+func keeper[K module.Module](h *harness) K {
+	for _, mod := range h.app.Modules() {
+		if k, ok := mod.(K); ok {
+			return k
+		}
+	}
+	panic("no such module")
 }
 
 func (m *market) job(id []byte) *jobs.Job {
 	var j *jobs.Job
-	_ = m.app.Committed(func(r state.Reader, _ int64) error {
+	_ = m.app.Committed(func(q module.Query) error {
 		var err error
-		j, err = m.app.Jobs().Get(r, id)
+		j, err = keeper[*jobs.Keeper](m.harness).Get(q.State, id)
 		return err
 	})
 	return j
 }
 
+func (m *market) deposit() jobs.Deposit {
+	var d jobs.Deposit
+	_ = m.app.Committed(func(q module.Query) error {
+		var err error
+		d, err = keeper[*jobs.Keeper](m.harness).Deposit(q.State, alice.addr, coord.addr)
+		return err
+	})
+	return d
+}
+
+// checkSupply audits the chain: supply, module accounts and records agree.
 func (m *market) checkSupply() {
 	m.t.Helper()
+	m.audit()
 	supply, burned := m.supply()
-	if supply+burned != m.app.GenesisSupply() {
-		m.t.Fatalf("supply %s + burned %s != genesis %s", supply, burned, m.app.GenesisSupply())
+	if supply+burned != 1000*coin.Unit {
+		m.t.Fatalf("supply %s + burned %s != genesis 1000", supply, burned)
 	}
 }
 
@@ -177,14 +213,14 @@ func TestJobSettlesAndRefundsRemainder(t *testing.T) {
 		t.Errorf("burned %s, want %s", burned, want)
 	}
 	m.checkSupply()
-	var anchored []byte
-	_ = m.app.Committed(func(rd state.Reader, _ int64) error {
-		h, _ := r.Hash()
-		anchored, _ = rd.Get(jobs.KeyReceipt(h))
-		return nil
+	var anchor jobs.ReceiptAnchor
+	_ = m.app.Committed(func(q module.Query) error {
+		v, err := routeOf(keeper[*jobs.Keeper](m.harness), "/api/v1/receipts/{hash}").Handle(q, params{"hash": r.HashHex()})
+		anchor, _ = v.(jobs.ReceiptAnchor)
+		return err
 	})
-	if string(anchored) != string(id) {
-		t.Error("receipt hash not anchored on chain")
+	if !anchor.Anchored || anchor.JobID != hex.EncodeToString(id) {
+		t.Errorf("receipt hash not anchored on chain: %+v", anchor)
 	}
 	// No double settlement.
 	m.mustFail(m.settle(coord, r), jobs.ErrJobState)
@@ -252,35 +288,172 @@ func TestJobExpiresAndIsRefundedInFull(t *testing.T) {
 	m.checkSupply()
 }
 
+func (m *market) createFor(id []byte, maxPrice coin.Amount) *abci.ExecTxResult {
+	return m.do(coord, jobs.NewCreateForMsg(spec(id, maxPrice, 60), alice.addr))
+}
+
+func (m *market) withdraw(a coin.Amount) *abci.ExecTxResult {
+	return m.do(alice, jobs.NewWithdrawMsg(coord.addr, a))
+}
+
 func TestDepositPaysForCoordinatorCreatedJobs(t *testing.T) {
 	m := newMarket(t)
 	m.register(minerA, coin.Unit, "tolstoy-1m")
-	m.mustOK(m.do(alice, mustMsg(tx.NewMsg(jobs.TypeDeposit, jobs.MsgDeposit{Coordinator: coord.addr[:], Amount: 20 * coin.Unit}))))
-	id := jobID(4)
-	createFor := func(maxPrice coin.Amount) *abci.ExecTxResult {
-		return m.do(coord, mustMsg(tx.NewMsg(jobs.TypeCreateFor, jobs.MsgCreateFor{
-			Spec:     jobs.Spec{ID: id, Model: "tolstoy-1m", PromptHash: prompt[:], MaxTokens: 100, MaxPrice: maxPrice, TTLSeconds: 60},
-			Customer: alice.addr[:],
-		})))
+	m.mustOK(m.do(alice, jobs.NewDepositMsg(coord.addr, 20*coin.Unit)))
+	if got := m.balance(address.Module(jobs.DepositsAccount)); got != 20*coin.Unit {
+		t.Fatalf("deposits account holds %s, want 20", got)
 	}
-	m.mustFail(createFor(21*coin.Unit), jobs.ErrDepositLow)
-	m.mustOK(createFor(5 * coin.Unit))
+	id := jobID(4)
+	m.mustFail(m.createFor(id, 21*coin.Unit), jobs.ErrDepositLow)
+	m.mustOK(m.createFor(id, 5*coin.Unit))
+	if got := m.balance(address.Module(jobs.EscrowAccount)); got != 5*coin.Unit {
+		t.Fatalf("escrow account holds %s, want 5", got)
+	}
 	m.mustOK(m.assign(id, minerA))
 	m.mustOK(m.settle(coord, receipt(id, minerA, 100, jobs.PriceFor(100, coin.Unit))))
-	var dep coin.Amount
-	_ = m.app.Committed(func(r state.Reader, _ int64) error {
-		dep, _ = m.app.Jobs().Deposit(r, alice.addr, coord.addr)
-		return nil
-	})
 	// 100 tokens at 1 AITBC/1k = 0.1, fee 0.01: deposit 20 - 0.11.
+	dep := m.deposit().Amount
 	if dep != 20*coin.Unit-110_000 {
 		t.Fatalf("deposit %s", dep)
 	}
-	withdraw := func(a coin.Amount) *abci.ExecTxResult {
-		return m.do(alice, mustMsg(tx.NewMsg(jobs.TypeWithdraw, jobs.MsgWithdraw{Coordinator: coord.addr[:], Amount: a})))
+	if got := m.balance(address.Module(jobs.EscrowAccount)); got != 0 {
+		t.Fatalf("escrow account holds %s after the only job settled", got)
 	}
-	m.mustFail(withdraw(dep+1), jobs.ErrDepositLow)
-	m.mustOK(withdraw(dep))
+	m.mustFail(m.withdraw(dep+1), jobs.ErrDepositLow)
+	before := m.balance(alice.addr)
+	m.mustOK(m.withdraw(dep))
+	fee := app.DefaultParams().MinFee
+	if got := m.balance(alice.addr); got != before-fee {
+		t.Fatalf("a withdrawal paid at once: alice %s, want %s", got, before-fee)
+	}
+	for range releaseDelay {
+		m.block()
+	}
+	if got := m.balance(alice.addr); got != before-fee+dep {
+		t.Fatalf("after the release delay alice has %s, want %s", got, before-fee+dep)
+	}
+	if d := m.deposit(); d.Amount != 0 || d.Withdrawing != 0 {
+		t.Fatalf("deposit left after full withdrawal: %+v", d)
+	}
+	m.checkSupply()
+}
+
+// TestWithdrawalLeavesTheDepositForItsReleaseDelay is the chain's half of
+// "pay before you get": a customer withdraws its whole deposit and a job
+// its coordinator already ran is created from the same deposit in the same
+// block. The job is paid (the money stays for the release delay), and the
+// withdrawal pays back only what is left.
+func TestWithdrawalLeavesTheDepositForItsReleaseDelay(t *testing.T) {
+	m := newMarket(t)
+	m.register(minerA, coin.Unit, "tolstoy-1m")
+	m.mustOK(m.do(alice, jobs.NewDepositMsg(coord.addr, 10*coin.Unit)))
+	before := m.balance(alice.addr)
+	id := jobID(7)
+	withdrawAll := m.sign(alice, jobs.NewWithdrawMsg(coord.addr, 10*coin.Unit))
+	create := m.sign(coord, jobs.NewCreateForMsg(spec(id, 5*coin.Unit, 60), alice.addr))
+	for i, r := range m.block(withdrawAll, create).TxResults {
+		if r.Code != 0 {
+			t.Fatalf("tx %d: %s", i, r.Log)
+		}
+	}
+	m.nonces[alice.addr]++
+	m.nonces[coord.addr]++
+	if d := m.deposit(); d.Amount != 5*coin.Unit || d.Withdrawing != 10*coin.Unit || d.Spendable() != 0 {
+		t.Fatalf("deposit after withdraw+create: %+v", d)
+	}
+	// Announced withdrawals count against what new jobs may reserve, but
+	// not twice: nothing more can be announced.
+	m.mustFail(m.withdraw(coin.Unit), jobs.ErrDepositLow)
+	m.mustOK(m.assign(id, minerA))
+	m.mustOK(m.settle(coord, receipt(id, minerA, 100, jobs.PriceFor(100, coin.Unit))))
+	for range releaseDelay {
+		m.block()
+	}
+	// The job cost 0.11; its 4.89 refund went back to the deposit and out
+	// with the withdrawal: alice has her 10 less the job, less the fee of
+	// her one successful transaction (a refused one costs nothing).
+	fee := app.DefaultParams().MinFee
+	if got, want := m.balance(alice.addr), before+10*coin.Unit-110_000-fee; got != want {
+		t.Fatalf("alice %s, want %s", got, want)
+	}
+	if got := m.balance(minerA.addr); got == 0 {
+		t.Fatal("miner not paid")
+	}
+	m.checkSupply()
+}
+
+// TestCustomerCancelIsScheduledAndAnAssignmentVoidsIt: a customer that
+// cancels its job in the block where the coordinator assigns it does not
+// get the escrow back (the miner is paid from it); a cancellation nobody
+// answers refunds after the release delay; the coordinator cancels at once.
+func TestCustomerCancelIsScheduledAndAnAssignmentVoidsIt(t *testing.T) {
+	m := newMarket(t)
+	m.register(minerA, coin.Unit, "tolstoy-1m")
+	id := jobID(8)
+	m.mustOK(m.create(id, 5*coin.Unit, 600))
+	cancel := m.sign(alice, jobs.NewCancelMsg(id))
+	assign := m.sign(coord, jobs.NewAssignMsg(id, minerA.addr))
+	for i, r := range m.block(cancel, assign).TxResults {
+		if r.Code != 0 {
+			t.Fatalf("tx %d: %s", i, r.Log)
+		}
+	}
+	m.nonces[alice.addr]++
+	m.nonces[coord.addr]++
+	if j := m.job(id); j.Status != jobs.StatusAssigned || j.CancelAt != 0 {
+		t.Fatalf("job after cancel+assign: %+v", j)
+	}
+	for range releaseDelay + 1 {
+		m.block()
+	}
+	if j := m.job(id); j.Status != jobs.StatusAssigned {
+		t.Fatalf("a voided cancellation took effect: %s", jobs.StatusName(j.Status))
+	}
+	minerBefore := m.balance(minerA.addr)
+	m.mustOK(m.settle(coord, receipt(id, minerA, 100, jobs.PriceFor(100, coin.Unit))))
+	if m.balance(minerA.addr) != minerBefore+100_000 {
+		t.Fatal("miner not paid for a job whose customer tried to cancel it")
+	}
+
+	// Unanswered: the refund comes after the delay, not before.
+	id2 := jobID(9)
+	m.mustOK(m.create(id2, 5*coin.Unit, 600))
+	before := m.balance(alice.addr)
+	m.mustOK(m.do(alice, jobs.NewCancelMsg(id2)))
+	m.mustFail(m.do(alice, jobs.NewCancelMsg(id2)), jobs.ErrJobState) // already requested
+	fee := app.DefaultParams().MinFee
+	if j := m.job(id2); j.Status != jobs.StatusOpen || j.CancelAt == 0 || m.balance(alice.addr) != before-fee {
+		t.Fatalf("cancel took effect at once: %+v", j)
+	}
+	for range releaseDelay {
+		m.block()
+	}
+	if j := m.job(id2); j.Status != jobs.StatusCanceled || m.balance(alice.addr) != before-fee+5*coin.Unit {
+		t.Fatalf("cancel after the delay: %s, alice %s", jobs.StatusName(j.Status), m.balance(alice.addr))
+	}
+	m.mustFail(m.assign(id2, minerA), jobs.ErrJobState)
+
+	// The coordinator, which knows it runs nothing, cancels at once.
+	id3 := jobID(10)
+	m.mustOK(m.create(id3, 5*coin.Unit, 600))
+	m.mustOK(m.do(coord, jobs.NewCancelMsg(id3)))
+	if j := m.job(id3); j.Status != jobs.StatusCanceled {
+		t.Fatalf("coordinator cancel: %s", jobs.StatusName(j.Status))
+	}
+	m.checkSupply()
+}
+
+// TestModuleAccountsCannotBeSentTo: ordinary transfers into a module
+// account would break its invariant, so they are refused.
+func TestModuleAccountsCannotBeSentTo(t *testing.T) {
+	m := newMarket(t)
+	for _, name := range []string{jobs.EscrowAccount, jobs.DepositsAccount, miners.StakeAccount} {
+		m.mustFail(m.do(alice, bank.NewSendMsg(address.Module(name), coin.Unit)), bank.ErrModuleAccount)
+	}
+	m.register(minerA, coin.Unit, "tolstoy-1m")
+	if got := m.balance(address.Module(miners.StakeAccount)); got != 100*coin.Unit {
+		t.Fatalf("stake account holds %s, want 100", got)
+	}
 	m.checkSupply()
 }
 
@@ -299,12 +472,9 @@ func TestJobBadInput(t *testing.T) {
 	m.mustFail(m.assign(jobID(5), minerA), jobs.ErrMinerIneligible)
 	m.mustFail(m.assign(jobID(5), minerB), jobs.ErrMinerIneligible) // not registered
 	m.mustFail(m.assign(jobID(9), minerA), jobs.ErrJobNotFound)
-	// The customer may cancel while unassigned.
-	before := m.balance(alice.addr)
-	m.mustOK(m.do(alice, mustMsg(tx.NewMsg(jobs.TypeCancel, jobs.MsgCancel{ID: jobID(5)}))))
-	if got := m.balance(alice.addr); got != before+5*coin.Unit-app.DefaultParams().MinFee {
-		t.Fatalf("cancel refund: %s", got)
-	}
+	// Only the customer or the coordinator cancels, only while unassigned.
+	m.mustFail(m.do(minerB, jobs.NewCancelMsg(jobID(5))), jobs.ErrNotCustomer)
+	m.mustFail(m.do(alice, jobs.NewCancelMsg(jobID(9))), jobs.ErrJobNotFound)
 	m.checkSupply()
 }
 
@@ -333,9 +503,28 @@ func TestMinerRegistrationAndUnbonding(t *testing.T) {
 		t.Fatalf("stake not returned after unbonding: %s, want %s", got, before-fees)
 	}
 	var mi *miners.Miner
-	_ = m.app.Committed(func(r state.Reader, _ int64) error { mi, _ = m.app.Miners().Get(r, minerA.addr); return nil })
+	_ = m.app.Committed(func(q module.Query) error {
+		mi, _ = keeper[*miners.Keeper](m.harness).Get(q.State, minerA.addr)
+		return nil
+	})
 	if mi != nil {
 		t.Fatal("miner still registered after unbonding")
 	}
 	m.checkSupply()
+}
+
+// params is a module.Request with path values only.
+type params map[string]string
+
+func (p params) PathValue(name string) string { return p[name] }
+func (p params) Param(string) string          { return "" }
+
+// routeOf finds a module's route by path.
+func routeOf(q module.Querier, path string) module.Route {
+	for _, r := range q.Routes() {
+		if r.Path == path {
+			return r
+		}
+	}
+	panic("no route " + path)
 }

@@ -7,7 +7,7 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
@@ -49,7 +49,8 @@ func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposa
 	for i := range entries {
 		out[i] = entries[i].raw
 	}
-	err := a.Committed(func(r state.Reader, _ int64) error {
+	err := a.Committed(func(q module.Query) error {
+		r := q.State
 		for _, s := range order {
 			idx := slots[s]
 			sorted := make([]entry, len(idx))

@@ -13,12 +13,25 @@ import (
 	"sync"
 )
 
+// Kind says what sort of failure an error is, so that a transport maps it
+// to its own status (the REST API: 400, 404, 500) without a table of every
+// error.
+type Kind uint8
+
+// Kinds of error.
+const (
+	KindInvalid  Kind = iota // the transaction or query is wrong
+	KindNotFound             // what it names does not exist
+	KindInternal             // not the caller's fault
+)
+
 // Error is a registered chain error.
 type Error struct {
 	Codespace string // module name, e.g. "tx", "bank"
 	Code      uint32 // ABCI code, unique within the codespace, never 0
 	Name      string // stable machine-readable name
 	Desc      string // human description
+	Kind      Kind
 }
 
 func (e *Error) Error() string { return e.Codespace + ": " + e.Desc }
@@ -36,9 +49,20 @@ var (
 	byName   = map[string]*Error{}
 )
 
-// Register adds an error to the registry and returns it. It panics on a
-// duplicate, which is a programming error found at init time.
+// Register adds an error of KindInvalid to the registry and returns it. It
+// panics on a duplicate, which is a programming error found at init time.
 func Register(codespace string, code uint32, name, desc string) *Error {
+	return RegisterKind(KindInvalid, codespace, code, name, desc)
+}
+
+// RegisterNotFound registers an error of KindNotFound: a query or message
+// named a record (a job, a miner) that does not exist.
+func RegisterNotFound(codespace string, code uint32, name, desc string) *Error {
+	return RegisterKind(KindNotFound, codespace, code, name, desc)
+}
+
+// RegisterKind registers an error of the given kind.
+func RegisterKind(kind Kind, codespace string, code uint32, name, desc string) *Error {
 	if code == 0 {
 		panic("errs: code 0 means success")
 	}
@@ -53,7 +77,7 @@ func Register(codespace string, code uint32, name, desc string) *Error {
 	if _, dup := byName[name]; dup {
 		panic(fmt.Sprintf("errs: duplicate name %s", name))
 	}
-	e := &Error{Codespace: codespace, Code: code, Name: name, Desc: desc}
+	e := &Error{Codespace: codespace, Code: code, Name: name, Desc: desc, Kind: kind}
 	registry[codespace][code] = e
 	byName[name] = e
 	return e
@@ -107,4 +131,7 @@ func ABCI(err error) (codespace string, code uint32, log string) {
 }
 
 // ErrInternal is any failure that is not the transaction's fault.
-var ErrInternal = Register("app", 1, "internal", "internal error")
+var ErrInternal = RegisterKind(KindInternal, "app", 1, "internal", "internal error")
+
+// ErrInvalidAddress is a query argument that is not an AITBC address.
+var ErrInvalidAddress = Register("query", 1, "invalid_address", "invalid address")

@@ -3,7 +3,10 @@ package state
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Cache buffers writes over a parent Reader. Reads see the cache's own
@@ -56,6 +59,72 @@ func (c *Cache) Write() {
 		c.up.writes[k] = v
 	}
 	clear(c.writes)
+}
+
+// Iterate implements View over the cache's writes layered on its parent's
+// keys (the parent must be a View): a key written here shadows the
+// parent's, a deleted one is skipped. It costs a sort of the cache's own
+// writes under prefix, so it is meant for queries and invariants, not for
+// every transaction.
+func (c *Cache) Iterate(prefix []byte, reverse bool, fn func(key, value []byte) bool) error {
+	pv, ok := c.parent.(View)
+	if !ok {
+		return fmt.Errorf("state: iterate: parent %T cannot iterate", c.parent)
+	}
+	var own []string
+	for k := range c.writes {
+		if strings.HasPrefix(k, string(prefix)) {
+			own = append(own, k)
+		}
+	}
+	sort.Strings(own)
+	if reverse {
+		slices.Reverse(own)
+	}
+	before := func(a, b string) bool { // a comes before b in walk order
+		if reverse {
+			return a > b
+		}
+		return a < b
+	}
+	i, stopped := 0, false
+	emitOwn := func() bool { // emits own[i]; false when fn asked to stop
+		k := own[i]
+		i++
+		if v := c.writes[k]; v != nil {
+			return fn([]byte(k), v)
+		}
+		return true
+	}
+	err := pv.Iterate(prefix, reverse, func(key, value []byte) bool {
+		for i < len(own) && before(own[i], string(key)) {
+			if !emitOwn() {
+				stopped = true
+				return false
+			}
+		}
+		if i < len(own) && own[i] == string(key) {
+			if !emitOwn() {
+				stopped = true
+				return false
+			}
+			return true
+		}
+		if !fn(key, value) {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	if err != nil || stopped {
+		return err
+	}
+	for i < len(own) {
+		if !emitOwn() {
+			return nil
+		}
+	}
+	return nil
 }
 
 // Len is the number of keys written.

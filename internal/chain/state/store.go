@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
@@ -29,6 +30,7 @@ var (
 	keyHeight  = []byte("m/height")
 	keyAppHash = []byte("m/apphash")
 	keyChainID = []byte("m/chainid")
+	keyTime    = []byte("m/time")
 )
 
 func keyAppHashAt(h int64) []byte {
@@ -42,6 +44,19 @@ type Reader interface {
 	// Get returns the value of key, or nil when it is absent.
 	Get(key []byte) ([]byte, error)
 }
+
+// View is a Reader that can also walk the keys under a prefix in order:
+// queries and invariants read whole collections (every miner, every
+// deposit). Block execution should not iterate unbounded prefixes.
+type View interface {
+	Reader
+	// Iterate calls fn for each key with the given prefix, in key order
+	// or, if reverse, in reverse order, until fn returns false. key and
+	// value are valid only during the call.
+	Iterate(prefix []byte, reverse bool, fn func(key, value []byte) bool) error
+}
+
+var _ View = (*Store)(nil)
 
 // Store is the committed state in Pebble.
 type Store struct {
@@ -171,6 +186,15 @@ func prefixEnd(p []byte) []byte {
 	return nil
 }
 
+// BlockTime returns the time of the last committed block (zero on a new store).
+func (s *Store) BlockTime() (time.Time, error) {
+	v, err := s.Get(keyTime)
+	if err != nil || len(v) != 8 {
+		return time.Time{}, err
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), nil
+}
+
 // Height returns the last committed height and app hash (0, nil on a new store).
 func (s *Store) Height() (int64, []byte, error) {
 	h, err := s.Get(keyHeight)
@@ -195,9 +219,9 @@ type KV struct {
 	Key, Value []byte
 }
 
-// Commit writes a block's changes, its height and app hash (and, at
+// Commit writes a block's changes, its height, time and app hash (and, at
 // genesis, the chain id) in one synced batch.
-func (s *Store) Commit(height int64, appHash []byte, chainID string, writes []KV) error {
+func (s *Store) Commit(height int64, blockTime time.Time, appHash []byte, chainID string, writes []KV) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, w := range writes {
@@ -216,6 +240,9 @@ func (s *Store) Commit(height int64, appHash []byte, chainID string, writes []KV
 	_ = b.Set(keyHeight, hb[:], nil)
 	_ = b.Set(keyAppHash, appHash, nil)
 	_ = b.Set(keyAppHashAt(height), appHash, nil)
+	var tb [8]byte
+	binary.BigEndian.PutUint64(tb[:], uint64(blockTime.UnixNano()))
+	_ = b.Set(keyTime, tb[:], nil)
 	if chainID != "" {
 		_ = b.Set(keyChainID, []byte(chainID), nil)
 	}
@@ -238,3 +265,51 @@ func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
+
+// Snapshot is a read-only view of the store as it was when taken: long
+// reads (an audit walking every record) use one so that they neither hold
+// the application's lock nor see a later block half-way.
+type Snapshot struct{ snap *pebble.Snapshot }
+
+var _ View = (*Snapshot)(nil)
+
+// Snapshot takes a snapshot of the committed state. Close it when done.
+func (s *Store) Snapshot() *Snapshot { return &Snapshot{snap: s.db.NewSnapshot()} }
+
+// Get implements Reader.
+func (s *Snapshot) Get(key []byte) ([]byte, error) {
+	v, closer, err := s.snap.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: snapshot get: %w", err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+// Iterate implements View.
+func (s *Snapshot) Iterate(prefix []byte, reverse bool, fn func(key, value []byte) bool) error {
+	it, err := s.snap.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return fmt.Errorf("state: iterate: %w", err)
+	}
+	defer it.Close()
+	var ok bool
+	if reverse {
+		ok = it.Last()
+	} else {
+		ok = it.First()
+	}
+	for ; ok; ok = step(it, reverse) {
+		if !fn(it.Key(), it.Value()) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.snap.Close() }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestStoreReadsMatchPebbleThroughCommits: the in-memory copy of hot
@@ -39,7 +41,7 @@ func TestStoreReadsMatchPebbleThroughCommits(t *testing.T) {
 				want[string(k)] = v
 			}
 		}
-		if err := s.Commit(height, []byte{1}, "", writes); err != nil {
+		if err := s.Commit(height, time.Unix(height, 0), []byte{1}, "", writes); err != nil {
 			t.Fatal(err)
 		}
 		for range 20 {
@@ -75,5 +77,75 @@ func TestHotSetIgnoresAReadOverlappingACommit(t *testing.T) {
 	h.fill(k, []byte("old"), gen) // the read began before the commit
 	if v, ok, _ := h.get(k); !ok || string(v) != "new" {
 		t.Fatalf("got %q, %v; want the committed value", v, ok)
+	}
+}
+
+// TestCacheIterateMergesWritesOverParent: iterating a cache over a store
+// (and a cache over that cache) yields exactly the keys a map model holds,
+// in order and in reverse, with writes shadowing and deletes hiding the
+// parent's keys, and stops when asked.
+func TestCacheIterateMergesWritesOverParent(t *testing.T) {
+	s, err := OpenInMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	want := map[string]string{}
+	key := func() string { return fmt.Sprintf("jobs/d/%02d", rng.IntN(30)) }
+	var base []KV
+	for range 20 {
+		k, v := key(), fmt.Sprintf("s%d", rng.Uint32())
+		base = append(base, KV{Key: []byte(k), Value: []byte(v)})
+		want[k] = v
+	}
+	base = append(base, KV{Key: []byte("jobz/other"), Value: []byte("x")}, KV{Key: []byte("jobs/c"), Value: []byte("y")})
+	if err := s.Commit(1, time.Unix(1, 0), []byte{1}, "", base); err != nil {
+		t.Fatal(err)
+	}
+	outer := NewCache(s)
+	inner := outer.Child()
+	for i, c := range []*Cache{outer, inner} {
+		for range 15 {
+			k := key()
+			if rng.IntN(3) == 0 {
+				c.Delete([]byte(k))
+				delete(want, k)
+			} else {
+				v := fmt.Sprintf("c%d-%d", i, rng.Uint32())
+				c.Set([]byte(k), []byte(v))
+				want[k] = v
+			}
+		}
+	}
+	var keys []string
+	for k := range want {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, reverse := range []bool{false, true} {
+		var got []string
+		err := inner.Iterate([]byte("jobs/d/"), reverse, func(k, v []byte) bool {
+			if want[string(k)] != string(v) {
+				t.Errorf("key %s: value %q, want %q", k, v, want[string(k)])
+			}
+			got = append(got, string(k))
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := slices.Clone(keys)
+		if reverse {
+			slices.Reverse(exp)
+		}
+		if !slices.Equal(got, exp) {
+			t.Fatalf("reverse=%v: keys\n%v\nwant\n%v", reverse, got, exp)
+		}
+	}
+	n := 0
+	_ = inner.Iterate([]byte("jobs/d/"), false, func([]byte, []byte) bool { n++; return n < 3 })
+	if n != 3 {
+		t.Fatalf("iteration went on after fn returned false: %d calls", n)
 	}
 }

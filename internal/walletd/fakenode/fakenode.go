@@ -24,8 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/bank"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
@@ -237,5 +238,8 @@ func (n *Node) Sync() rpc.SyncStatus {
 func (n *Node) Transactions(addr address.Address, limit int) (rpc.TxList, error) {
 	return rpc.TxList{Address: addr}, nil
 }
+
+// Routes implements rpc.Backend: the fake serves no module queries.
+func (n *Node) Routes() []module.Route { return nil }
 
 var _ rpc.Backend = (*Node)(nil)

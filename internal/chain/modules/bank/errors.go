@@ -7,4 +7,5 @@ var (
 	ErrInsufficientFunds = errs.Register("bank", 2, "insufficient_funds", "insufficient funds")
 	ErrZeroAmount        = errs.Register("bank", 3, "invalid_amount", "amount must be positive")
 	ErrOverflow          = errs.Register("bank", 4, "balance_overflow", "balance overflow")
+	ErrModuleAccount     = errs.Register("bank", 5, "module_account_recipient", "module accounts cannot receive transfers")
 )

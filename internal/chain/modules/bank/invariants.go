@@ -1,0 +1,66 @@
+package bank
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/module"
+)
+
+// Invariants implements module.Invariants.
+func (k *Keeper) Invariants() []module.Invariant {
+	return []module.Invariant{
+		{Name: "bank/supply", Check: k.checkSupply},
+		{Name: "bank/conservation", Check: k.checkConservation},
+	}
+}
+
+// checkSupply: the circulating supply equals the sum of every balance,
+// module accounts included. Money subtracted into no account breaks it.
+func (k *Keeper) checkSupply(q module.Query) module.Finding {
+	s, err := k.Supply(q.State)
+	if err != nil {
+		return module.Finding{Broken: true, Detail: err.Error()}
+	}
+	var sum coin.Amount
+	var n int
+	var bad error
+	err = q.State.Iterate(BalancePrefix, false, func(_, v []byte) bool {
+		if len(v) != 8 {
+			bad = fmt.Errorf("corrupt balance value %x", v)
+			return false
+		}
+		if sum, bad = sum.Add(coin.Amount(binary.BigEndian.Uint64(v))); bad != nil {
+			return false
+		}
+		n++
+		return true
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return module.Finding{Broken: true, Detail: "balances: " + err.Error()}
+	}
+	return module.Finding{
+		Broken:  sum != s.Circulating,
+		Detail:  fmt.Sprintf("supply %s AITBC, %d balances sum to %s", s.Circulating, n, sum),
+		Figures: map[string]string{"supply": s.Circulating.String(), "balances": sum.String(), "accounts": fmt.Sprint(n)},
+	}
+}
+
+// checkConservation: the supply is what was minted less what was burned.
+func (k *Keeper) checkConservation(q module.Query) module.Finding {
+	s, err := k.Supply(q.State)
+	if err != nil {
+		return module.Finding{Broken: true, Detail: err.Error()}
+	}
+	want, ok := s.Minted.Sub(s.Burned)
+	return module.Finding{
+		Broken: !ok || want != s.Circulating,
+		Detail: fmt.Sprintf("supply %s AITBC; minted %s (genesis %s) less burned %s is %s", s.Circulating, s.Minted, s.Genesis, s.Burned, want),
+		Figures: map[string]string{"supply": s.Circulating.String(), "minted": s.Minted.String(), "genesis": s.Genesis.String(),
+			"burned": s.Burned.String()},
+	}
+}

@@ -1,0 +1,35 @@
+// Package modules lists the chain's modules and wires them to each other:
+// the one place a new module is added. The application registers what
+// List returns, in that order (genesis and end-of-block work run in it);
+// the node and the REST server find each module's routes, accounts and
+// invariants through the interfaces of internal/chain/module.
+package modules
+
+import (
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+)
+
+// Set is the chain's modules, with the bank apart: the application charges
+// fees and funds genesis accounts through it.
+type Set struct {
+	Bank *bank.Keeper
+	All  []module.Module
+}
+
+// New builds every module. Each takes what it needs of the others through
+// an interface it declares itself.
+func New() Set {
+	b := bank.NewKeeper()
+	m := miners.NewKeeper(b)
+	j := jobs.NewKeeper(b, m)
+	set := Set{Bank: b, All: []module.Module{b, m, j}}
+	for _, mod := range set.All {
+		if a, ok := mod.(module.Accounts); ok {
+			b.AddModuleAccounts(a.Accounts()...)
+		}
+	}
+	return set
+}
