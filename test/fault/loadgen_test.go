@@ -11,9 +11,9 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/app"
-	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/rpc"

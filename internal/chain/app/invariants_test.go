@@ -1,0 +1,275 @@
+package app_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+)
+
+// TestBrokenInvariantStopsTheChainAndSaysWhy: money that appears outside
+// the bank (here written straight into the store) is caught at the next
+// block, whose Commit fails naming the invariant, the height and the
+// figures.
+func TestBrokenInvariantStopsTheChainAndSaysWhy(t *testing.T) {
+	h := newHarness(t)
+	h.block(send(alice, bob.addr, coin.Unit, 0, app.DefaultParams().MinFee, chainID))
+	// A balance of 5 AITBC from nowhere.
+	key := append([]byte("bank/b/"), bob.addr[:]...)
+	v := binary.BigEndian.AppendUint64(nil, uint64(6*coin.Unit))
+	height, _ := h.app.Height()
+	if err := h.store.Commit(height, time.Unix(1_700_000_000+height, 0), []byte("x"), "", []state.KV{{Key: key, Value: v}}); err != nil {
+		t.Fatal(err)
+	}
+	h.open() // reload from the tampered store
+	h.height++
+	if _, err := h.app.FinalizeBlock(context.Background(), &abci.RequestFinalizeBlock{Height: h.height, Time: time.Unix(1_700_000_000+h.height, 0), ProposerAddress: h.proposer}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.app.Commit(context.Background(), &abci.RequestCommit{})
+	if err == nil {
+		t.Fatal("a block on a state with 5 AITBC from nowhere committed without complaint")
+	}
+	for _, want := range []string{"bank/supply", fmt.Sprintf("height %d", h.height), "balances sum to 1004.9995"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if au := h.app.Audit(); au.OK {
+		t.Fatal("audit reports the tampered state as sound")
+	}
+}
+
+// actor is an account of the property test with its own nonce.
+type actor struct {
+	key
+	nonce uint64
+}
+
+// TestInvariantsHoldUnderRandomSequences drives random blocks of
+// transfers, deposits and withdrawals, jobs created from balances and from
+// deposits, assignments, settlements, cancellations by customer and
+// coordinator, expiries, miner registrations and unbondings — valid and
+// not — and the harness audits every block (Commit fails on a broken
+// invariant). Each run is reproducible from its seed.
+func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
+	seen := map[string]int{}
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			for k, n := range randomChain(t, seed, 150) {
+				seen[k] += n
+			}
+		})
+	}
+	// The walk must have reached every way money moves, or it proves little.
+	for _, k := range []string{"bank/send", "jobs/deposit", "jobs/withdraw", "jobs/create", "jobs/create_for", "jobs/assign",
+		"jobs/settle", "jobs/cancel", "miners/register", "miners/deregister", "job settled", "job expired", "job canceled",
+		"failed tx"} {
+		if seen[k] == 0 {
+			t.Errorf("no %s in any run: %v", k, seen)
+		}
+	}
+	t.Logf("outcomes: %v", seen)
+}
+
+// randomChain runs the walk and counts successful transactions by type,
+// jobs by final status and failed transactions.
+func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
+	seen := map[string]int{}
+	rng := rand.New(rand.NewPCG(seed, 99))
+	custs := []*actor{{key: alice}, {key: bob}, {key: newKey(20)}}
+	coords := []*actor{{key: coord}, {key: newKey(21)}}
+	mins := []*actor{{key: minerA}, {key: minerB}, {key: newKey(22)}}
+	var all []*actor
+	all = append(append(append(all, custs...), coords...), mins...)
+	jp := jobs.DefaultParams()
+	jp.ReleaseDelay = 8
+	jp.MinTTL = 3
+	mp := miners.DefaultParams()
+	mp.UnbondingBlocks = 5
+	jb, _ := json.Marshal(jp)
+	mb, _ := json.Marshal(mp)
+	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb, "miners": mb}}
+	for _, a := range all {
+		g.Accounts = append(g.Accounts, app.GenesisAccount{Address: a.addr, Balance: 500 * coin.Unit})
+	}
+	h := newHarnessWith(t, g)
+	pick := func(list []*actor) *actor { return list[rng.IntN(len(list))] }
+	var ids [][]byte // jobs created so far (maybe failed)
+	jobID := func() []byte {
+		if len(ids) > 0 && rng.IntN(3) > 0 {
+			return ids[rng.IntN(len(ids))]
+		}
+		id := make([]byte, jobs.IDLen)
+		binary.BigEndian.PutUint64(id, rng.Uint64())
+		ids = append(ids, id)
+		return id
+	}
+	// What the walk knows of jobs that were created, so that most
+	// assignments and settlements are well-formed and some succeed.
+	type meta struct{ cust, coord, miner *actor }
+	known := map[string]*meta{}
+	knownJob := func() ([]byte, *meta) {
+		if len(known) == 0 || rng.IntN(4) == 0 {
+			return jobID(), nil
+		}
+		keys := make([]string, 0, len(known))
+		for k := range known {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys) // map order is random; the walk must not be
+		k := keys[rng.IntN(len(keys))]
+		return []byte(k), known[k]
+	}
+	amount := func() coin.Amount { return coin.Amount(rng.IntN(30)+1) * coin.Unit / 2 }
+	ph := sha256.Sum256([]byte("prompt"))
+	fee := app.DefaultParams().MinFee
+	for b := 0; b < blocks; b++ {
+		var raws [][]byte
+		signers := map[*actor]bool{}
+		for range rng.IntN(6) {
+			var who *actor
+			var msg tx.Msg
+			switch op := rng.IntN(15); op {
+			case 0:
+				who = pick(all)
+				msg = bank.NewSendMsg(pick(all).addr, amount())
+			case 1:
+				who = pick(custs)
+				msg = jobs.NewDepositMsg(pick(coords).addr, amount())
+			case 2:
+				who = pick(custs)
+				msg = jobs.NewWithdrawMsg(pick(coords).addr, amount())
+			case 3, 4:
+				who = pick(custs)
+				msg = jobs.NewCreateMsg(jobs.Spec{ID: jobID(), Model: "m", PromptHash: ph[:], MaxTokens: 500, MaxPrice: amount(), TTLSeconds: int64(rng.IntN(60) + 3)}, pick(coords).addr)
+			case 5:
+				who = pick(coords)
+				msg = jobs.NewCreateForMsg(jobs.Spec{ID: jobID(), Model: "m", PromptHash: ph[:], MaxTokens: 500, MaxPrice: amount(), TTLSeconds: int64(rng.IntN(60) + 3)}, pick(custs).addr)
+			case 6, 12:
+				id, jm := knownJob()
+				who = pick(coords)
+				if jm != nil && rng.IntN(5) > 0 {
+					who = jm.coord
+				}
+				msg = jobs.NewAssignMsg(id, pick(mins).addr)
+			case 7, 8, 13, 14:
+				id, jm := knownJob()
+				m, cust := pick(mins), pick(custs)
+				if jm != nil && jm.miner != nil && rng.IntN(5) > 0 {
+					m, cust = jm.miner, jm.cust
+				}
+				tokens := uint64(rng.IntN(600))
+				price := jobs.PriceFor(tokens, coin.Unit)
+				if rng.IntN(5) == 0 {
+					price++ // a receipt that must not pay
+				}
+				r := jobs.Receipt{JobID: id, ChainID: chainID, Customer: cust.addr[:], Model: "m", PromptHash: ph[:],
+					ResultHash: ph[:], TokensOut: tokens, Price: price}
+				r.Sign(m.priv)
+				who = m
+				if jm != nil && rng.IntN(2) == 0 {
+					who = jm.coord
+				}
+				msg = jobs.NewSettleMsg(r)
+			case 9:
+				who = pick(append(append([]*actor{}, custs...), coords...))
+				msg = jobs.NewCancelMsg(jobID())
+			case 10:
+				who = pick(mins)
+				var err error
+				msg, err = miners.NewRegisterMsg(miners.Capabilities{Models: []string{"m"}, GPU: "cpu", PricePer1k: coin.Unit}, 100*coin.Unit)
+				if err != nil {
+					t.Fatal(err)
+				}
+			case 11:
+				who = pick(mins)
+				msg = miners.NewDeregisterMsg()
+				if rng.IntN(3) > 0 {
+					msg, _ = miners.NewRegisterMsg(miners.Capabilities{Models: []string{"m"}, GPU: "cpu", PricePer1k: coin.Unit}, 100*coin.Unit)
+				}
+			}
+			if signers[who] { // one transaction per signer and block: nonces stay simple
+				continue
+			}
+			signers[who] = true
+			x := &tx.Tx{ChainID: chainID, Nonce: who.nonce, Fee: fee, Msg: msg}
+			x.Sign(who.priv)
+			raw, _ := x.Encode()
+			raws = append(raws, raw)
+		}
+		res := h.block(raws...) // fails the test if an invariant breaks
+		for i, r := range res.TxResults {
+			if r.Code != 0 {
+				seen["failed tx"]++
+			}
+			if r.Code == 0 {
+				x, _ := tx.Decode(raws[i])
+				seen[x.Msg.Type]++
+				byAddr := func(b []byte) *actor {
+					for _, a := range all {
+						if string(a.addr[:]) == string(b) {
+							return a
+						}
+					}
+					return nil
+				}
+				sender := x.Sender()
+				switch x.Msg.Type {
+				case jobs.TypeCreate:
+					var m jobs.MsgCreate
+					_ = x.Msg.DecodeBody(&m)
+					known[string(m.Spec.ID)] = &meta{cust: byAddr(sender[:]), coord: byAddr(m.Coordinator)}
+				case jobs.TypeCreateFor:
+					var m jobs.MsgCreateFor
+					_ = x.Msg.DecodeBody(&m)
+					known[string(m.Spec.ID)] = &meta{cust: byAddr(m.Customer), coord: byAddr(sender[:])}
+				case jobs.TypeAssign:
+					var m jobs.MsgAssign
+					_ = x.Msg.DecodeBody(&m)
+					if jm := known[string(m.ID)]; jm != nil {
+						jm.miner = byAddr(m.Miner)
+					}
+				}
+				for _, a := range all {
+					if a.addr == x.Sender() {
+						a.nonce++
+					}
+				}
+			}
+		}
+	}
+	au := h.app.Audit()
+	if !au.OK {
+		t.Fatal(au.Err())
+	}
+	// The random walk reached the states worth checking.
+	var escrow, deposits coin.Amount
+	escrow = h.balance(address.Module(jobs.EscrowAccount))
+	deposits = h.balance(address.Module(jobs.DepositsAccount))
+	t.Logf("seed %d: %d blocks, %d job ids, escrow %s, deposits %s, stake %s", seed, blocks, len(ids), escrow, deposits, h.balance(address.Module(miners.StakeAccount)))
+	m := &market{harness: h}
+	for _, id := range ids {
+		if j := m.job(id); j != nil {
+			seen["job "+jobs.StatusName(j.Status)]++
+		}
+	}
+	return seen
+}
