@@ -149,9 +149,39 @@ func newChainCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			return g.Print(ci, func(w io.Writer) {
-				fmt.Fprintf(w, "chain id        %s\nheight          %d\nminimum fee     %s %s (%.2f%% burned)\nsupply          %s %s\nburned          %s %s\ngenesis supply  %s %s\n",
-					ci.ChainID, ci.Height, ci.MinFee, ci.Denom, float64(ci.BurnBps)/100, ci.Supply, ci.Denom, ci.Burned, ci.Denom, ci.GenesisTotal, ci.Denom)
+				fmt.Fprintf(w, "chain id        %s\nheight          %d\nminimum fee     %s %s (%.2f%% burned)\nsupply          %s %s\nburned          %s %s\nminted          %s %s (after genesis)\ngenesis supply  %s %s\n",
+					ci.ChainID, ci.Height, ci.MinFee, ci.Denom, float64(ci.BurnBps)/100, ci.Supply, ci.Denom, ci.Burned, ci.Denom, ci.Minted, ci.Denom, ci.GenesisTotal, ci.Denom)
+				for _, m := range ci.ModuleAccounts {
+					fmt.Fprintf(w, "module account  %-14s %s  %s %s\n", m.Name, m.Address, m.Balance, ci.Denom)
+				}
 			})
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "audit",
+		Short: "Check the chain's books: supply against every balance, each module account against its records",
+		Long: `Runs every module's invariants on the node's committed state and prints each
+with its figures: the circulating supply equals the sum of all balances
+(module accounts included) and minted less burned; the escrow account holds
+the escrow of every open or assigned job; the deposits account holds every
+deposit; the stake account holds every miner's stake; every finished job paid
+out exactly its escrow. Exits 1 if any invariant is broken.`,
+		Example: "  aitbc chain audit\n  aitbc chain audit --output json --node http://10.0.0.2:8006",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			au, err := g.node().Audit(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := g.Print(au, func(w io.Writer) {
+				fmt.Fprintf(w, "audit at height %d (%s)\n", au.Height, au.Time.Local().Format(time.DateTime))
+				for _, in := range au.Invariants {
+					fmt.Fprintf(w, "%-4s %-18s %s\n", okBad(in.OK), in.Name, in.Detail)
+				}
+			}); err != nil {
+				return err
+			}
+			return au.Err()
 		},
 	})
 	cmd.AddCommand(&cobra.Command{

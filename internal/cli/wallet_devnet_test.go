@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/keystore"
 )
@@ -62,4 +64,22 @@ func TestSeedWalletFlowOnADevnet(t *testing.T) {
 	if got := e.ok("balance", "--name", "customer-1"); got != "customer-1: 2999.249 AITBC\n" {
 		t.Fatalf("balance after spending printed %q", got)
 	}
+
+	// The books balance, and the money the chain's modules hold is in
+	// accounts anyone can look at: the devnet's deposit is in jobs.deposits.
+	audit := e.ok("chain", "audit")
+	for _, want := range []string{"ok   bank/supply", "ok   jobs/deposits", "ok   miners/stake", "ok   jobs/escrow"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("chain audit does not report %q:\n%s", want, audit)
+		}
+	}
+	info := e.ok("chain", "info")
+	if !strings.Contains(info, "module account  jobs.deposits") {
+		t.Fatalf("chain info lists no module accounts:\n%s", info)
+	}
+	deposits := address.Module(jobs.DepositsAccount).String()
+	if got := e.ok("balance", "--address", deposits); !strings.Contains(got, "100000 AITBC") {
+		t.Fatalf("balance of the deposits account printed %q, want the devnet's 100000 deposit", got)
+	}
+	e.fails("module accounts cannot receive transfers", "send", "--from", "customer-1", "--to", deposits, "--amount", "1", "--password", "123")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/cli"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/rpc"
@@ -346,6 +348,27 @@ func TestExitStatus(t *testing.T) {
 		if code != tc.code || !strings.HasPrefix(stderr, tc.want) || strings.Count(stderr, "\n") > 1 {
 			t.Errorf("aitbc %s: exit %d, stderr %q; want %d, %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.want)
 		}
+	}
+}
+
+// TestChainAuditExitsNonZeroOnABrokenInvariant: the audit prints every
+// invariant with its figures and fails when one does not hold.
+func TestChainAuditExitsNonZeroOnABrokenInvariant(t *testing.T) {
+	clearEnv(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/audit" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(module.Audit{Height: 42, OK: false, Invariants: []module.AuditInvariant{
+			{Name: "bank/supply", OK: true, Detail: "supply 10 AITBC, 2 balances sum to 10"},
+			{Name: "jobs/escrow", OK: false, Detail: "account aitbc1x holds 5 AITBC, the escrows of 1 open or assigned jobs sum to 4"},
+		}})
+	}))
+	defer srv.Close()
+	code, stderr := execute(t, []string{"--home", t.TempDir(), "--node", srv.URL, "chain", "audit"})
+	if code != 1 || !strings.Contains(stderr, "jobs/escrow") || !strings.Contains(stderr, "height 42") || strings.Contains(stderr, "bank/supply") {
+		t.Fatalf("exit %d, stderr %q; want 1 naming jobs/escrow at height 42 only", code, stderr)
 	}
 }
 
