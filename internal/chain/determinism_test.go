@@ -1,6 +1,8 @@
 // Package chain_test enforces rules that keep the state machine
-// deterministic: no package under internal/chain may reach the network,
-// randomness or the wall clock.
+// deterministic and self-contained: no package under internal/chain may
+// reach the network, randomness or the wall clock, and none may import an
+// AITBC package outside the chain other than internal/address (services
+// depend on the chain, never the reverse).
 package chain_test
 
 import (
@@ -23,6 +25,8 @@ var forbiddenImports = map[string]string{
 	"os/exec":      "other processes",
 }
 
+const project = "github.com/aitbc/aitbc/"
+
 func TestChainPackagesAreDeterministic(t *testing.T) {
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -37,6 +41,9 @@ func TestChainPackagesAreDeterministic(t *testing.T) {
 			p, _ := strconv.Unquote(imp.Path.Value)
 			if why, bad := forbiddenImports[p]; bad {
 				t.Errorf("%s imports %s (%s) into the state machine", path, p, why)
+			}
+			if strings.HasPrefix(p, project) && !strings.HasPrefix(p, project+"internal/chain/") && p != project+"internal/address" {
+				t.Errorf("%s imports %s: the chain may import only chain packages and internal/address", path, p)
 			}
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
