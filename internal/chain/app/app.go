@@ -320,7 +320,8 @@ type parkedTx struct {
 // recheck pass (its predecessor is really gone) is refused then.
 func (a *App) checkLocked(t *tx.Tx, h [32]byte, recheck bool) error {
 	kv := a.checkState.Child()
-	_, err := a.execTx(kv, t, h, a.paramsForCheck(), a.checkEnv())
+	p, env := a.checkEnv()
+	_, err := a.execTx(kv, t, h, p, env)
 	if err != nil {
 		if recheck && errors.Is(err, tx.ErrNonceGap) && !a.parkedBefore[h] {
 			sender := t.Sender()
@@ -352,7 +353,8 @@ func (a *App) unpark(sender address.Address) {
 			delete(a.parked, sender)
 		}
 		kv := a.checkState.Child()
-		if _, err := a.execTx(kv, p.tx, p.hash, a.paramsForCheck(), a.checkEnv()); err != nil {
+		params, env := a.checkEnv()
+		if _, err := a.execTx(kv, p.tx, p.hash, params, env); err != nil {
 			// It stays in the mempool; the proposal leaves it out (its
 			// nonce no longer follows) and the next recheck refuses it.
 			a.parkedBefore[p.hash] = true
@@ -362,20 +364,14 @@ func (a *App) unpark(sender address.Address) {
 	}
 }
 
-// paramsForCheck reads params without blocking on a FinalizeBlock in
-// progress; they only change at genesis.
-func (a *App) paramsForCheck() Params {
+// checkEnv is what CheckTx runs a transaction with: the parameters (they
+// only change at genesis), and as the mempool's stand-in for the next
+// block, the next height and the last block's time (the next block's is
+// not known yet).
+func (a *App) checkEnv() (Params, execEnv) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.params
-}
-
-// checkEnv is the mempool's stand-in for the next block: the next height,
-// and the last block's time (the next block's is not known yet).
-func (a *App) checkEnv() execEnv {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return execEnv{height: a.height + 1, time: a.blockTime}
+	return a.params, execEnv{height: a.height + 1, time: a.blockTime}
 }
 
 // PreVerify decodes raw and checks its signature outside the mempool's
