@@ -113,8 +113,9 @@ llama-server) and signs a receipt for each job it finishes.`,
 			if models != "" {
 				ms = strings.Split(models, ",")
 			}
-			// The miner registers (or updates its registration) in its
-			// run; a failure there ends the command like a startup error.
+			// The miner registers (or updates its registration) before the
+			// banner: a chain that cannot be reached, or a stake that cannot
+			// be paid, is a startup failure.
 			return system.Run(ctx, system.Config{Log: log, Miners: []system.MinerConfig{{
 				Miner: miner.Config{
 					Coordinator: g.Coord, Key: key, Chain: chain,
@@ -122,7 +123,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 					Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
 					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version,
 				},
-				Key: key,
+				Key: key, Register: true,
 			}}}, func(s *system.System) error {
 				fmt.Fprintf(g.Stderr(), "miner %s, %s backend, coordinator %s\n%s\n", s.Miners[0].Address(), b.Name(), g.Coord, info.Summary())
 				return nil

@@ -80,14 +80,12 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, s.abort(sv, err)
 	}
-	sv.onClose(func() error {
-		log.Info("stopping node")
-		return n.Stop()
-	})
+	sv.onClose(n.Stop)
 	if err := n.Start(); err != nil {
 		releaseUnstarted(n)
 		return nil, s.abort(sv, err)
 	}
+	sv.onClose(func() error { log.Info("stopping node"); return nil }) // runs before Stop
 	nd := &Node{n: n, cfg: cfg, svc: sv}
 	if ln != nil {
 		reg := cfg.Registry
