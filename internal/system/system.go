@@ -47,7 +47,9 @@ type Config struct {
 	Miners      []MinerConfig
 }
 
-// System is a set of running services.
+// System is a set of running services. Start services from one goroutine
+// and do not Close while a StartX runs; Errors, Close and a Miner's Stop
+// may be called from any goroutine.
 type System struct {
 	Node        *Node        // nil unless StartNode ran
 	Wallet      *Wallet      // nil unless StartWallet ran
