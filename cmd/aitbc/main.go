@@ -15,6 +15,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C or SIGTERM stops the running services cleanly; from
+	// then on the signals have their default effect, so a second one ends
+	// a shutdown that hangs.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := cli.Execute(ctx, filepath.Base(os.Args[0]), os.Args[1:])
 	stop()
 	os.Exit(code)

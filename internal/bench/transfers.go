@@ -1,8 +1,9 @@
-// Package bench measures the chain end to end: it builds a fresh single
-// validator node in a temporary home with many funded accounts, pre-signs
-// transfers, submits them to the node's mempool and reports committed
-// transactions per second. Used by `aitbc bench transfers` and by the Go
-// benchmark in this package.
+// Package bench measures the system end to end. Transfers builds a fresh
+// single-validator node (through internal/system, like every command) in a
+// temporary home with many funded accounts, pre-signs transfers, submits
+// them to the node's mempool and reports committed transactions per
+// second; Jobs measures the coordinator on a temporary devnet. Used by
+// `aitbc bench transfers|jobs` and by the Go benchmarks in this package.
 package bench
 
 import (
@@ -10,7 +11,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"sync"
@@ -24,6 +24,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/node"
+	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/testnet"
 )
 
@@ -106,14 +107,15 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	}
 	const chainID = "aitbc-bench"
 	keys := make([]ed25519.PrivateKey, o.Accounts)
-	g := app.Genesis{Params: app.DefaultParams()}
+	spec := system.ChainSpec{ChainID: chainID}
 	for i := range keys {
 		keys[i] = testnet.BenchKey(i)
-		g.Accounts = append(g.Accounts, app.GenesisAccount{Address: address.FromPubKey(keys[i].Public().(ed25519.PublicKey)), Balance: 1_000_000 * coin.Unit})
+		spec.Accounts = append(spec.Accounts, system.GenesisAccount{Address: address.FromPubKey(keys[i].Public().(ed25519.PublicKey)), Balance: 1_000_000 * coin.Unit})
 	}
-	if _, err := node.InitSingle(home, node.GenesisSpec{ChainID: chainID, App: g}); err != nil {
+	if _, err := system.InitChain(home, spec); err != nil {
 		return res, err
 	}
+	minFee := app.DefaultParams().MinFee // InitChain's genesis has the default parameters
 
 	say("signing %d transfers from %d accounts...", o.Accounts*o.PerAcct, o.Accounts)
 	signStart := time.Now()
@@ -128,7 +130,7 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 			for i := w; i < len(raws); i += runtime.GOMAXPROCS(0) {
 				acct, nonce := i%o.Accounts, i/o.Accounts
 				to := address.FromPubKey(keys[(acct+1)%o.Accounts].Public().(ed25519.PublicKey))
-				t := &tx.Tx{ChainID: chainID, Nonce: uint64(nonce), Fee: g.Params.MinFee, Msg: bank.NewSendMsg(to, coin.Unit)}
+				t := &tx.Tx{ChainID: chainID, Nonce: uint64(nonce), Fee: minFee, Msg: bank.NewSendMsg(to, coin.Unit)}
 				t.Sign(keys[acct])
 				raws[i], _ = t.Encode()
 			}
@@ -142,14 +144,15 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	if err != nil {
 		return res, err
 	}
-	n, err := node.New(node.Config{Home: home, BlockTime: o.BlockTime, P2PListen: p2p, DisablePEX: true}, slog.New(slog.DiscardHandler))
+	sys := system.New(nil)
+	defer sys.Close()
+	sn, err := sys.StartNode(ctx, system.NodeConfig{Home: home, BlockTime: o.BlockTime, P2PListen: p2p, DisablePEX: true})
 	if err != nil {
 		return res, err
 	}
-	if err := n.Start(); err != nil {
-		return res, err
-	}
-	defer n.Stop()
+	// The benchmark measures the chain itself: it submits to the node's
+	// mempool in-process and reads its block store, past the REST API.
+	n := sn.Chain()
 	if err := n.WaitHeight(ctx, 2); err != nil {
 		return res, err
 	}

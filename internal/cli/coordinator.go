@@ -7,13 +7,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
-	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
@@ -45,31 +44,15 @@ a restarted coordinator re-drives every job it had not finished.`,
 			if err != nil {
 				return err
 			}
-			addr := key.Address()
-			key.Wipe()
-			if _, err := svc.Unlock(ctx, wallet, pw, walletd.MaxUnlockTimeout); err != nil {
-				return err
-			}
-			st, err := store.OpenSQLite(dbPath)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			reg := prometheus.NewRegistry()
-			c, err := coordinator.New(ctx, coordinator.Config{
-				Store: st, Chain: chain, Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
-				Address: addr, Registry: reg, Logger: log,
+			key.Wipe() // the coordinator signs through svc
+			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
+				Listen: listen, Store: dbPath, Chain: chain, Logger: log,
+				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
+			}}, func(s *system.System) error {
+				c := s.Coordinator
+				fmt.Fprintf(g.Stderr(), "coordinator %s listening on %s (chain %s, node %s)\n", c.Service.Address(), c.URL(), c.Service.ChainID(), g.Node)
+				return nil
 			})
-			if err != nil {
-				return err
-			}
-			go func() { _ = c.Run(ctx) }()
-			bound, done, err := rpc.Serve(ctx, listen, c.Handler(), log)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.Stderr(), "coordinator %s listening on http://%s (chain %s, node %s)\n", addr, bound, c.ChainID(), g.Node)
-			return <-done
 		},
 	}
 	start.Flags().StringVar(&listen, "listen", "127.0.0.1:8000", "API address")

@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/miner/backend"
 	"github.com/aitbc/aitbc/internal/miner/hw"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
@@ -103,7 +104,6 @@ llama-server) and signs a receipt for each job it finishes.`,
 			if err != nil {
 				return err
 			}
-			defer key.Wipe()
 			info := hw.Detect(ctx)
 			gpu, mem := "cpu", uint64(0)
 			if len(info.GPUs) > 0 {
@@ -113,17 +113,21 @@ llama-server) and signs a receipt for each job it finishes.`,
 			if models != "" {
 				ms = strings.Split(models, ",")
 			}
-			m, err := miner.New(miner.Config{
-				Coordinator: g.Coord, Key: key, Chain: chain,
-				Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: miner.BackendRunner{B: b},
-				Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
-				Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version,
+			// The miner registers (or updates its registration) before the
+			// banner: a chain that cannot be reached, or a stake that cannot
+			// be paid, is a startup failure.
+			return system.Run(ctx, system.Config{Log: log, Miners: []system.MinerConfig{{
+				Miner: miner.Config{
+					Coordinator: g.Coord, Key: key, Chain: chain,
+					Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: miner.BackendRunner{B: b},
+					Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
+					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version,
+				},
+				Key: key, Register: true,
+			}}}, func(s *system.System) error {
+				fmt.Fprintf(g.Stderr(), "miner %s, %s backend, coordinator %s\n%s\n", s.Miners[0].Address(), b.Name(), g.Coord, info.Summary())
+				return nil
 			})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.Stderr(), "miner %s, %s backend, coordinator %s\n%s\n", m.Address(), b.Name(), g.Coord, info.Summary())
-			return m.Run(ctx)
 		},
 	}
 	f := start.Flags()

@@ -18,8 +18,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/testnet"
 )
 
@@ -83,10 +83,10 @@ follows and serves the chain; it does not vote): fresh keys, the network's genes
 // nodeHome resolves --home for `node start`: a node home (config/genesis.json
 // inside), or a devnet home whose chain lives in chain/.
 func nodeHome(home string) (string, error) {
-	if node.Exists(home) {
+	if system.ChainExists(home) {
 		return home, nil
 	}
-	if c := filepath.Join(home, "chain"); node.Exists(c) {
+	if c := filepath.Join(home, "chain"); system.ChainExists(c) {
 		return c, nil
 	}
 	return "", fmt.Errorf("no chain in %s: create a network with `aitbc testnet init --output DIR` and start a node with --home DIR/node0 (or run `aitbc devnet`)", home)
@@ -175,12 +175,18 @@ pace cost about a tenth of its CPU.`,
 				}
 				defer stop()
 			}
+			if err := c.Validate(); err != nil {
+				return err
+			}
 			lvl := slog.LevelInfo
 			if c.LogLevel == "debug" {
 				lvl = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(g.Stderr(), &slog.HandlerOptions{Level: lvl})).With("node", c.Moniker)
-			return testnet.RunNode(cmd.Context(), home, c, log, func(r testnet.Running) {
+			nc := c.System(home)
+			nc.Logger = log
+			return system.Run(cmd.Context(), system.Config{Log: log, Node: &nc}, func(s *system.System) error {
+				r := s.Node.Info()
 				_ = g.Print(r, func(w io.Writer) {
 					role := "full node (not a validator)"
 					if r.Validator {
@@ -190,6 +196,7 @@ pace cost about a tenth of its CPU.`,
 					fmt.Fprintf(w, "  home          %s\n  node id       %s\n  P2P           %s (%d persistent peers)\n  REST API      http://%s\n  CometBFT RPC  %s\n",
 						home, r.NodeID, r.P2P, len(r.Peers), r.REST, listenOrOff(r.CometRPC))
 				})
+				return nil
 			})
 		},
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
@@ -445,27 +446,20 @@ which the CLI on the same --home reads by itself.`,
 				apiKey = os.Getenv(walletd.EnvAPIKey)
 			}
 			log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
-			srv, err := walletd.NewServer(walletd.Config{
-				Home: g.Home, Listen: listen, APIKey: apiKey, Node: g.serviceNode(log),
-				DefaultWallet: defWallet, Logger: log,
-			})
-			if err != nil {
-				return err
-			}
-			if _, err := srv.Listen(); err != nil {
-				return err
-			}
 			keyFrom := walletd.APIKeyPath(g.Home)
 			if apiKey != "" {
 				keyFrom = "--api-key / " + walletd.EnvAPIKey
 			}
-			info := map[string]string{"url": srv.URL(), "wallets": srv.Service().Store().Path(), "api_key_from": keyFrom, "node": g.Node}
-			if err := g.Print(info, func(o io.Writer) {
-				fmt.Fprintf(o, "wallet daemon on %s (wallets in %s, API key from %s, node %s)\n", srv.URL(), info["wallets"], keyFrom, g.Node)
-			}); err != nil {
-				return err
-			}
-			return srv.Run(cmd.Context())
+			return system.Run(cmd.Context(), system.Config{Log: log, Wallet: &system.WalletConfig{Config: walletd.Config{
+				Home: g.Home, Listen: listen, APIKey: apiKey, Node: g.serviceNode(log),
+				DefaultWallet: defWallet, Logger: log,
+			}}}, func(s *system.System) error {
+				w := s.Wallet
+				info := map[string]string{"url": w.URL(), "wallets": w.Service().Store().Path(), "api_key_from": keyFrom, "node": g.Node}
+				return g.Print(info, func(o io.Writer) {
+					fmt.Fprintf(o, "wallet daemon on %s (wallets in %s, API key from %s, node %s)\n", w.URL(), info["wallets"], keyFrom, g.Node)
+				})
+			})
 		},
 	}
 	f := cmd.Flags()

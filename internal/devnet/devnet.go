@@ -5,7 +5,11 @@
 // directory, so stopping and starting again keeps the chain, the wallets
 // and the coordinator's jobs.
 //
-// Imported by the devnet command and by end-to-end tests.
+// The services themselves are built and stopped by internal/system; this
+// package adds what makes a devnet: its wallets, its genesis, genesis-ops'
+// tenant and deposit, and the banner.
+//
+// Imported by the devnet command, the benchmarks and end-to-end tests.
 package devnet
 
 import (
@@ -15,26 +19,22 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
-	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
 	"github.com/aitbc/aitbc/internal/miner/backend"
-	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
@@ -126,47 +126,54 @@ func ChainHome(home string) string { return filepath.Join(home, "chain") }
 // APIKeyFile holds the API key of the devnet's genesis-ops tenant.
 func APIKeyFile(home string) string { return filepath.Join(home, "coordinator", "api-key") }
 
-// Devnet is a running devnet.
+// Devnet is a running devnet: a system.System with the devnet's wallets,
+// genesis, tenant and deposit.
 type Devnet struct {
 	cfg         Config
-	Node        *node.Node
+	sys         *system.System
+	Node        *system.Node
 	Wallets     *walletd.Server
 	Coordinator *coordinator.Service
 	Miners      []*miner.Miner
-	Registry    *prometheus.Registry
+	Registry    *prometheus.Registry // the node REST API's metrics
 	Genesis     address.Address
 	APIKey      string // genesis-ops' coordinator API key
 
 	RPCAddr, WalletAddr, CoordinatorAddr net.Addr
 
-	cancel     context.CancelFunc
-	minerStops []context.CancelFunc
-	wg         sync.WaitGroup
-	errs       chan error
-	closers    []func()
+	miners []*system.Miner
 }
 
 // Start brings the devnet up and returns once every service answers.
-// Stop it with Close.
-func Start(ctx context.Context, cfg Config) (d *Devnet, err error) {
+// Stop it with Close. On error nothing is left running: every service
+// already started is stopped, every port released.
+func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 	cfg.defaults()
 	if cfg.Home == "" {
 		return nil, errors.New("devnet: home directory required")
 	}
-	rctx, cancel := context.WithCancel(context.Background())
-	d = &Devnet{cfg: cfg, Registry: prometheus.NewRegistry(), cancel: cancel, errs: make(chan error, 16)}
-	defer func() {
-		if err != nil {
-			d.Close()
-		}
-	}()
-	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	log := cfg.Log
+	d := &Devnet{cfg: cfg, sys: system.New(cfg.Log), Registry: prometheus.NewRegistry()}
+	if err := d.start(ctx); err != nil {
+		_ = d.sys.Close()
+		return nil, err
+	}
+	return d, nil
+}
 
-	// Wallets first: genesis funds their addresses.
+func (d *Devnet) start(ctx context.Context) error {
+	cfg, log, sys := d.cfg, d.cfg.Log, d.sys
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// The home first: a second devnet on it stops here, before it opens
+	// or binds anything.
+	if err := sys.LockHome(cfg.Home); err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+
+	// Wallets next: genesis funds their addresses.
 	ks, err := keystore.ForHome(cfg.Home, cfg.Keystore...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	names := []string{GenesisWallet, CoordinatorWallet}
 	for i := 0; i < cfg.Miners; i++ {
@@ -176,135 +183,75 @@ func Start(ctx context.Context, cfg Config) (d *Devnet, err error) {
 	for _, n := range names {
 		a, err := ks.EnsureWallet(n, cfg.GenesisPassword)
 		if err != nil {
-			return nil, fmt.Errorf("devnet: wallet %s: %w (start with the --genesis-password it was created with)", n, err)
+			return fmt.Errorf("devnet: wallet %s: %w (start with the --genesis-password it was created with)", n, err)
 		}
 		addrs[n] = a
 	}
 	d.Genesis = addrs[GenesisWallet]
 
 	chainHome := ChainHome(cfg.Home)
-	if !node.Exists(chainHome) {
-		g := app.Genesis{Params: app.DefaultParams()}
-		for _, n := range names {
-			bal := ServiceBalance
-			if n == GenesisWallet {
-				bal = GenesisBalance
-			}
-			g.Accounts = append(g.Accounts, app.GenesisAccount{Name: n, Address: addrs[n], Balance: bal})
+	spec := system.ChainSpec{ChainID: cfg.ChainID}
+	for _, n := range names {
+		bal := ServiceBalance
+		if n == GenesisWallet {
+			bal = GenesisBalance
 		}
-		if _, err := node.InitSingle(chainHome, node.GenesisSpec{ChainID: cfg.ChainID, App: g}); err != nil {
-			return nil, err
-		}
+		spec.Accounts = append(spec.Accounts, system.GenesisAccount{Name: n, Address: addrs[n], Balance: bal})
+	}
+	created, err := system.InitChain(chainHome, spec)
+	if err != nil {
+		return err
+	}
+	if created {
 		log.Info("new devnet chain", "chain_id", cfg.ChainID, "home", chainHome)
 	}
-	n, err := node.New(node.Config{
+	n, err := sys.StartNode(ctx, system.NodeConfig{
 		Home: chainHome, Moniker: "devnet", BlockTime: cfg.BlockTime,
-		P2PListen: cfg.P2PListen, RPCListen: cfg.CometRPCListen, LogLevel: cfg.LogLevel,
+		P2PListen: cfg.P2PListen, CometRPCListen: cfg.CometRPCListen, RESTListen: cfg.RPCListen, LogLevel: cfg.LogLevel,
 		// One validator has no peers to exchange addresses with; without
 		// PEX there is no address book, which CometBFT would otherwise
 		// still be writing to the home after Stop returns.
 		DisablePEX: true,
-	}, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := n.Start(); err != nil {
-		return nil, err
-	}
-	d.Node = n
-	d.closers = append(d.closers, func() { _ = n.Stop() })
-
-	api := rpc.NewServer(n, node.HTTPError, d.Registry, log.With("service", "rpc"))
-	if d.RPCAddr, err = d.serve(rctx, cfg.RPCListen, api, "node REST API"); err != nil {
-		return nil, err
-	}
-	nodeClient := rpc.NewClient("http://" + d.RPCAddr.String())
-
-	wreg := prometheus.NewRegistry()
-	ws, err := walletd.NewServer(walletd.Config{
-		Home: cfg.Home, Listen: cfg.WalletListen, Node: nodeClient, DefaultWallet: GenesisWallet,
-		Logger: log.With("service", "walletd"), Registry: wreg, Keystore: cfg.Keystore,
+		Registry:   d.Registry, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("devnet: %w", err)
 	}
-	if d.WalletAddr, err = ws.Listen(); err != nil {
-		return nil, fmt.Errorf("devnet: wallet daemon on %s: %w", cfg.WalletListen, err)
+	d.Node, d.RPCAddr = n, n.APIAddr()
+
+	w, err := sys.StartWallet(ctx, system.WalletConfig{Config: walletd.Config{
+		Home: cfg.Home, Listen: cfg.WalletListen, DefaultWallet: GenesisWallet,
+		Logger: log.With("service", "walletd"), Registry: prometheus.NewRegistry(), Keystore: cfg.Keystore,
+	}})
+	if err != nil {
+		return fmt.Errorf("devnet: wallet daemon on %s: %w", cfg.WalletListen, err)
 	}
-	d.Wallets = ws
-	d.goRun(func() error { return ws.Run(rctx) })
+	d.Wallets, d.WalletAddr = w.Server, w.Addr()
 
 	if err := n.WaitHeight(ctx, 1); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.CoordinatorListen == "off" {
-		return d, nil // chain and wallet daemon only; a coordinator runs elsewhere
+		return nil // chain and wallet daemon only; a coordinator runs elsewhere
 	}
-	if err := d.startCoordinator(ctx, rctx, nodeClient, addrs); err != nil {
-		return nil, err
-	}
-	if err := d.startMiners(ctx, rctx, nodeClient, ks); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-func (d *Devnet) serve(ctx context.Context, listen string, h http.Handler, what string) (net.Addr, error) {
-	addr, done, err := rpc.Serve(ctx, listen, h, d.cfg.Log.With("service", what))
-	if err != nil {
-		return nil, fmt.Errorf("devnet: %s on %s: %w", what, listen, err)
-	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := <-done; err != nil {
-			d.errs <- fmt.Errorf("%s: %w", what, err)
-		}
-	}()
-	return addr, nil
-}
-
-func (d *Devnet) goRun(f func() error) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := f(); err != nil {
-			d.errs <- err
-		}
-	}()
-}
-
-func (d *Devnet) startCoordinator(ctx, rctx context.Context, nodeClient *rpc.Client, addrs map[string]address.Address) error {
-	cfg := d.cfg
-	st, err := store.OpenSQLite(filepath.Join(cfg.Home, "coordinator", "coordinator.db"))
-	if err != nil {
-		return err
-	}
-	d.closers = append(d.closers, func() { _ = st.Close() })
-	svc := d.Wallets.Service()
-	sender := walletd.WalletSender{S: svc, Name: CoordinatorWallet, Password: cfg.GenesisPassword}
-	if _, err := svc.Unlock(ctx, CoordinatorWallet, cfg.GenesisPassword, walletd.MaxUnlockTimeout); err != nil {
-		return err
-	}
-	creg := prometheus.NewRegistry()
-	c, err := coordinator.New(ctx, coordinator.Config{
-		Store: st, Chain: nodeClient, Sender: sender, Address: addrs[CoordinatorWallet],
-		Registry: creg, Logger: cfg.Log.With("service", "coordinator"),
+	c, err := sys.StartCoordinator(ctx, system.CoordinatorConfig{
+		Listen: cfg.CoordinatorListen, Store: filepath.Join(cfg.Home, "coordinator", "coordinator.db"),
+		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
+		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
 	})
 	if err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	d.Coordinator, d.CoordinatorAddr = c.Service, c.Addr()
+	if err := d.ensureTenant(ctx, n.Client(), addrs); err != nil {
 		return err
 	}
-	d.Coordinator = c
-	d.goRun(func() error { return c.Run(rctx) })
-	if d.CoordinatorAddr, err = d.serve(rctx, cfg.CoordinatorListen, c.Handler(), "coordinator"); err != nil {
-		return err
-	}
-	return d.ensureTenant(ctx, st, nodeClient, addrs)
+	return d.startMiners(ctx, ks)
 }
 
 // ensureTenant gives genesis-ops a tenant with a deposit, once, and
 // writes its API key where the CLI finds it.
-func (d *Devnet) ensureTenant(ctx context.Context, st store.Store, nodeClient *rpc.Client, addrs map[string]address.Address) error {
+func (d *Devnet) ensureTenant(ctx context.Context, nodeClient *rpc.Client, addrs map[string]address.Address) error {
 	keyFile := APIKeyFile(d.cfg.Home)
 	if b, err := os.ReadFile(keyFile); err == nil {
 		if _, err := d.Coordinator.Authenticate(ctx, string(b)); err == nil {
@@ -343,7 +290,7 @@ func (d *Devnet) ensureTenant(ctx context.Context, st store.Store, nodeClient *r
 	return nil
 }
 
-func (d *Devnet) startMiners(ctx, rctx context.Context, nodeClient *rpc.Client, ks *keystore.Store) error {
+func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 	if d.cfg.Miners < 0 {
 		return nil
 	}
@@ -357,29 +304,25 @@ func (d *Devnet) startMiners(ctx, rctx context.Context, nodeClient *rpc.Client, 
 		if err != nil {
 			return err
 		}
-		d.closers = append(d.closers, key.Wipe)
 		var runner miner.Runner = miner.BackendRunner{B: builtin}
 		if d.cfg.WrapRunner != nil {
 			runner = d.cfg.WrapRunner(i, runner)
 		}
-		m, err := miner.New(miner.Config{
-			Coordinator: "http://" + d.CoordinatorAddr.String(), Key: key, Chain: nodeClient,
-			Sender: walletd.WalletSender{S: svc, Name: name, Password: d.cfg.GenesisPassword},
-			Runner: runner, PricePer1k: d.cfg.MinerPrice, Stake: 100 * coin.Unit,
-			Slots: d.cfg.MinerSlots, Hardware: "devnet (cpu)", HeartbeatEvery: time.Minute,
-			Logger: d.cfg.Log.With("service", "miner", "miner", i),
+		m, err := d.sys.StartMiner(ctx, system.MinerConfig{
+			Miner: miner.Config{
+				Key:    key,
+				Sender: walletd.WalletSender{S: svc, Name: name, Password: d.cfg.GenesisPassword},
+				Runner: runner, PricePer1k: d.cfg.MinerPrice, Stake: 100 * coin.Unit,
+				Slots: d.cfg.MinerSlots, Hardware: "devnet (cpu)", HeartbeatEvery: time.Minute,
+				Logger: d.cfg.Log.With("service", "miner", "miner", i),
+			},
+			Key: key, Register: true,
 		})
 		if err != nil {
 			return err
 		}
-		models, _ := m.Models(ctx)
-		if err := m.EnsureRegistered(ctx, models); err != nil {
-			return err
-		}
-		d.Miners = append(d.Miners, m)
-		mctx, stop := context.WithCancel(rctx)
-		d.minerStops = append(d.minerStops, stop)
-		d.goRun(func() error { return m.Run(mctx) })
+		d.miners = append(d.miners, m)
+		d.Miners = append(d.Miners, m.Miner)
 	}
 	// Wait until the coordinator has admitted them (it refreshes the
 	// registry every second).
@@ -398,11 +341,11 @@ func (d *Devnet) startMiners(ctx, rctx context.Context, nodeClient *rpc.Client, 
 }
 
 // StopMiner stops miner i as if its process died: its session closes
-// and its running jobs are abandoned.
-func (d *Devnet) StopMiner(i int) { d.minerStops[i]() }
+// and its running jobs are abandoned. It returns once the miner stopped.
+func (d *Devnet) StopMiner(i int) { _ = d.miners[i].Stop() }
 
 // Errors reports failures of services after start.
-func (d *Devnet) Errors() <-chan error { return d.errs }
+func (d *Devnet) Errors() <-chan error { return d.sys.Errors() }
 
 // RPCURL is the node REST API's base URL.
 func (d *Devnet) RPCURL() string { return "http://" + d.RPCAddr.String() }
@@ -420,7 +363,7 @@ func (d *Devnet) CoordinatorURL() string {
 
 // Banner writes what a newcomer needs to know.
 func (d *Devnet) Banner(w io.Writer) {
-	h, _ := d.Node.App().Height()
+	h := d.Node.Height()
 	if d.Coordinator == nil {
 		fmt.Fprintf(w, `AITBC devnet running (chain %s, height %d), without a coordinator
   home             %s
@@ -453,12 +396,10 @@ func orOff(s string) string {
 	return s
 }
 
-// Close stops every service, newest first, and waits for them.
+// Close stops every service, newest first: each one's goroutines are
+// joined before its stores close.
 func (d *Devnet) Close() {
-	d.cancel()
-	d.wg.Wait()
-	for i := len(d.closers) - 1; i >= 0; i-- {
-		d.closers[i]()
+	if err := d.sys.Close(); err != nil {
+		d.cfg.Log.Warn("devnet: stopping", "err", err)
 	}
-	d.closers = nil
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aitbc/aitbc/internal/node"
+	"github.com/aitbc/aitbc/internal/system"
 )
 
 // NodeConfigFile is the name of a node's AITBC configuration inside its
@@ -142,15 +142,17 @@ func (c NodeConfig) Validate() error {
 	return nil
 }
 
-// Node returns the node.Config that runs this configuration in home.
-func (c NodeConfig) Node(home string) node.Config {
-	return node.Config{
+// System returns the configuration that runs this node, with its REST
+// API, in home (system.StartNode; `aitbc node start`).
+func (c NodeConfig) System(home string) system.NodeConfig {
+	return system.NodeConfig{
 		Home:           home,
 		Moniker:        c.Moniker,
 		BlockTime:      time.Duration(c.BlockTime),
 		ProposeTimeout: time.Duration(c.ProposeTimeout),
 		P2PListen:      c.P2PListen,
-		RPCListen:      c.CometRPCListen,
+		CometRPCListen: c.CometRPCListen,
+		RESTListen:     c.RESTListen,
 		Peers:          append([]string(nil), c.PersistentPeers...),
 		LogLevel:       c.LogLevel,
 		DisablePEX:     !c.PEX,

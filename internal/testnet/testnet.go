@@ -2,10 +2,11 @@
 // machine: `aitbc testnet init` generates every node's keys, one genesis
 // with all validators, and a per-node configuration file
 // (<home>/aitbc-node.json) with distinct loopback ports and persistent
-// peers; `aitbc node start --home` runs one node from such a home, with its
-// REST API; a manifest (testnet.json) lists every node's REST URL, so that
-// the CLI can ask all of them; and a test-only genesis key controls the
-// funded genesis-ops account.
+// peers (`aitbc node start --home` runs one node from such a home, with
+// its REST API, through internal/system); a manifest (testnet.json) lists
+// every node's REST URL, so that the CLI can ask all of them; and a
+// test-only genesis key controls the funded genesis-ops account. It
+// launches node processes (Cluster, Proc) but runs no node itself.
 //
 // Imported by the CLI (testnet, node, cross-node commands), by the fault
 // tests in test/fault and by the localnet benchmark.

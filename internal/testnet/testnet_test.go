@@ -137,7 +137,7 @@ func TestNodeConfigRejectsTyposAndKeepsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := testnet.LoadNodeConfig(home)
-	if err != nil || back.PEX || !back.Node(home).DisablePEX {
+	if err != nil || back.PEX || !back.System(home).DisablePEX || back.System(home).RESTListen != "127.0.0.1:8006" {
 		t.Fatalf("round trip %+v %v", back, err)
 	}
 }

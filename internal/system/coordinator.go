@@ -1,0 +1,106 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/walletd"
+)
+
+// CoordinatorConfig configures a coordinator.
+type CoordinatorConfig struct {
+	Listen string // API address, host:port
+	Store  string // SQLite file; one coordinator at a time (it is locked beside it)
+	// Wallet signs the coordinator's chain transactions; it is unlocked at
+	// start (its address is the coordinator's) and locked again at stop.
+	Wallet   walletd.WalletSender
+	Chain    coordinator.Chain    // nil: this system's node
+	Registry *prometheus.Registry // its metrics, served at /metrics; nil: a new one
+	Logger   *slog.Logger         // nil: discard
+}
+
+// Coordinator is a running coordinator.
+type Coordinator struct {
+	Service *coordinator.Service
+	Store   store.Store
+	addr    net.Addr
+	svc     *service
+}
+
+// StartCoordinator locks and opens the store, binds the API address,
+// unlocks the signing wallet, builds the coordinator (which re-queues the
+// jobs its store holds), then runs its loops and serves its API. Stopping
+// it shuts the API down and joins the loops and the miners' sessions
+// before the store closes.
+func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Coordinator, error) {
+	if s.Coordinator != nil {
+		return nil, errors.New("system: a coordinator already runs in this system")
+	}
+	if cfg.Chain == nil && s.Node != nil && s.Node.Client() != nil {
+		cfg.Chain = s.Node.Client()
+	}
+	if cfg.Chain == nil {
+		return nil, errors.New("coordinator: no chain node (start one in this system or give its client)")
+	}
+	if cfg.Wallet.S == nil || cfg.Wallet.Name == "" {
+		return nil, errors.New("coordinator: a signing wallet is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	sv, err := s.begin("coordinator")
+	if err != nil {
+		return nil, err
+	}
+	release, err := lockPath(cfg.Store+".lock", "coordinator store "+cfg.Store, "is a coordinator already running on it?")
+	if err != nil {
+		return nil, s.abort(sv, err)
+	}
+	sv.onClose(release)
+	ln, err := sv.listen(cfg.Listen, "coordinator")
+	if err != nil {
+		return nil, s.abort(sv, err)
+	}
+	w := cfg.Wallet
+	info, err := w.S.Unlock(ctx, w.Name, w.Password, walletd.MaxUnlockTimeout)
+	if err != nil {
+		return nil, s.abort(sv, fmt.Errorf("coordinator: wallet %s: %w", w.Name, err))
+	}
+	sv.onClose(func() error {
+		_, _ = w.S.Lock(context.Background(), w.Name)
+		return nil
+	})
+	st, err := store.OpenSQLite(cfg.Store)
+	if err != nil {
+		return nil, s.abort(sv, err)
+	}
+	sv.onClose(st.Close)
+	c, err := coordinator.New(ctx, coordinator.Config{
+		Store: st, Chain: cfg.Chain, Sender: w, Address: info.Address,
+		Registry: cfg.Registry, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, s.abort(sv, err)
+	}
+	sv.goRun(c.Run)
+	sv.serveHTTP(ln, c.Handler(), "coordinator", cfg.Logger)
+	co := &Coordinator{Service: c, Store: st, addr: ln.Addr(), svc: sv}
+	s.Coordinator = co
+	return co, nil
+}
+
+// Addr is where the API listens.
+func (c *Coordinator) Addr() net.Addr { return c.addr }
+
+// URL is the API's base URL.
+func (c *Coordinator) URL() string { return "http://" + c.addr.String() }

@@ -1,0 +1,198 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// shutdownGrace is how long an HTTP server waits for in-flight requests,
+// and then for handlers that outlive Shutdown (WebSocket sessions), when
+// its service stops.
+const shutdownGrace = 5 * time.Second
+
+// service is one started part of a System: the goroutines it runs and the
+// things to close once they have returned.
+type service struct {
+	sys    *System
+	name   string
+	ctx    context.Context // ends when the service stops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closers  []func() error // run in reverse order after wg
+	stopErrs []error        // goroutine errors after ctx ended
+
+	once    sync.Once
+	stopErr error
+}
+
+func newService(s *System, name string) *service {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &service{sys: s, name: name, ctx: ctx, cancel: cancel}
+}
+
+// onClose registers f to run when the service stops, after its goroutines
+// have returned; closers run newest first.
+func (sv *service) onClose(f func() error) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	sv.closers = append(sv.closers, f)
+}
+
+// goRun runs f(ctx) as one of the service's goroutines. An error returned
+// while the service runs is reported to the System; one returned after
+// the service began stopping is returned by stop (a cancelled context is
+// not an error then).
+func (sv *service) goRun(f func(ctx context.Context) error) {
+	sv.wg.Add(1)
+	go func() {
+		defer sv.wg.Done()
+		err := f(sv.ctx)
+		if err == nil {
+			return
+		}
+		if sv.ctx.Err() == nil {
+			sv.sys.report(err)
+			return
+		}
+		if !errors.Is(err, context.Canceled) {
+			sv.mu.Lock()
+			sv.stopErrs = append(sv.stopErrs, err)
+			sv.mu.Unlock()
+		}
+	}()
+}
+
+// stop ends the service's context, joins its goroutines, then runs its
+// closers newest first. Only the first call does anything.
+func (sv *service) stop() error {
+	sv.once.Do(func() {
+		sv.cancel()
+		sv.wg.Wait()
+		sv.mu.Lock()
+		closers, errs := sv.closers, sv.stopErrs
+		sv.closers = nil
+		sv.mu.Unlock()
+		for i := len(closers) - 1; i >= 0; i-- {
+			if err := closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		sv.stopErr = errors.Join(errs...)
+	})
+	return sv.stopErr
+}
+
+// listen binds addr for one of the service's HTTP servers; the listener is
+// closed when the service stops, served or not.
+func (sv *service) listen(addr, what string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", what, addr, err)
+	}
+	sv.onClose(func() error {
+		_ = ln.Close() // already closed by Shutdown when it was served
+		return nil
+	})
+	return ln, nil
+}
+
+// serveHTTP serves h on ln as one of the service's goroutines. When the
+// service stops, the server shuts down (in-flight requests get
+// shutdownGrace), then the contexts of requests it no longer tracks
+// (hijacked WebSocket connections) end, and the goroutine returns only
+// once their handlers have returned too, so that nothing handles a request
+// after the service's stores close.
+func (sv *service) serveHTTP(ln net.Listener, h http.Handler, what string, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var track inflight
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !track.enter() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			defer track.leave()
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	sv.goRun(func(ctx context.Context) error {
+		defer endRequests()
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		select {
+		case err := <-done:
+			return fmt.Errorf("%s: %w", what, err)
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		<-done
+		endRequests()
+		select {
+		case <-track.close():
+		case <-time.After(shutdownGrace):
+			log.Warn("handlers still running after shutdown", "service", what)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: shutdown: %w", what, err)
+		}
+		return nil
+	})
+}
+
+// inflight counts running handlers; after close, new requests are refused
+// and the returned channel closes when the last one returns.
+type inflight struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	zero   chan struct{}
+}
+
+func (f *inflight) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.n++
+	return true
+}
+
+func (f *inflight) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.closed && f.n == 0 {
+		close(f.zero)
+	}
+}
+
+func (f *inflight) close() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		f.zero = make(chan struct{})
+		if f.n == 0 {
+			close(f.zero)
+		}
+	}
+	return f.zero
+}
