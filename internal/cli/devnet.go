@@ -70,6 +70,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.ChainID, "chain-id", "aitbc-devnet", "chain id of a new devnet")
+	f.BoolVar(&cfg.CheckInvariants, "check-invariants", false, "audit the chain's books after every block and stop on a broken invariant")
 	f.DurationVar(&cfg.BlockTime, "block-time", 2*time.Second, "time between blocks")
 	f.StringVar(&cfg.GenesisPassword, "genesis-password", "123", "password of the devnet's wallets (genesis-ops, coordinator, miners)")
 	f.StringVar(&cfg.RPCListen, "rpc-listen", "127.0.0.1:8006", "node REST API address")

@@ -100,7 +100,7 @@ func newNodeStartCmd(g *Globals) *cobra.Command {
 		moniker, p2p, rest, cometRPC, logLevel string
 		blockTime, proposeTimeout              time.Duration
 		peers                                  []string
-		pex                                    bool
+		pex, checkInvariants                   bool
 		cpuProfile                             string
 	)
 	cmd := &cobra.Command{
@@ -165,6 +165,9 @@ pace cost about a tenth of its CPU.`,
 			if f.Changed("pex") {
 				c.PEX = pex
 			}
+			if f.Changed("check-invariants") {
+				c.CheckInvariants = checkInvariants
+			}
 			if f.Changed("log-level") {
 				c.LogLevel = logLevel
 			}
@@ -209,6 +212,7 @@ pace cost about a tenth of its CPU.`,
 	fl.StringVar(&cometRPC, "comet-rpc-listen", "", `CometBFT RPC listen address, tcp://host:port, or "off"`)
 	fl.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma-separated")
 	fl.BoolVar(&pex, "pex", true, "peer exchange (off: talk only to persistent peers and nodes that dial in)")
+	fl.BoolVar(&checkInvariants, "check-invariants", false, "audit the chain's books after every block and halt on a broken invariant (reads every record each block: test networks)")
 	fl.StringVar(&logLevel, "log-level", "", "CometBFT log level: error, info or debug")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the node stops (for performance work)")
 	_ = fl.MarkHidden("cpuprofile")

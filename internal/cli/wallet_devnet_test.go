@@ -33,7 +33,7 @@ func TestSeedWalletFlowOnADevnet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	d, err := devnet.Start(ctx, devnet.Config{
-		Home: home, BlockTime: 150 * time.Millisecond, Miners: -1,
+		Home: home, BlockTime: 150 * time.Millisecond, Miners: -1, CheckInvariants: true,
 		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0",
 		CometRPCListen: "off", P2PListen: "tcp://" + p2pAddr,
 		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},

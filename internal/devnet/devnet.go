@@ -71,6 +71,7 @@ type Config struct {
 	MinerSlots        int           // concurrent jobs per miner: 2
 	MinerPrice        coin.Amount   // per 1k output tokens: 1 AITBC
 	LogLevel          string        // CometBFT log level: error, info, debug
+	CheckInvariants   bool          // audit every block; halt on a broken invariant (tests)
 	Keystore          []keystore.Option
 	// WrapRunner, when set, wraps miner i's runner (tests slow a miner
 	// down or watch it).
@@ -211,8 +212,8 @@ func (d *Devnet) start(ctx context.Context) error {
 		// One validator has no peers to exchange addresses with; without
 		// PEX there is no address book, which CometBFT would otherwise
 		// still be writing to the home after Stop returns.
-		DisablePEX: true,
-		Registry:   d.Registry, Logger: log,
+		DisablePEX: true, CheckInvariants: cfg.CheckInvariants,
+		Registry: d.Registry, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)

@@ -49,6 +49,7 @@ func start(t *testing.T, cfg devnet.Config) *env {
 		cfg.Home = t.TempDir()
 	}
 	cfg.BlockTime = 150 * time.Millisecond
+	cfg.CheckInvariants = true // Commit fails, halting the chain, if a block breaks the books
 	cfg.RPCListen, cfg.WalletListen, cfg.CoordinatorListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.CometRPCListen, cfg.P2PListen = "off", freeP2P(t)
 	cfg.Keystore = []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())}
@@ -59,7 +60,15 @@ func start(t *testing.T, cfg devnet.Config) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, d: d, node: rpc.NewClient(d.RPCURL()), home: cfg.Home, cfg: cfg}
-	t.Cleanup(func() { e.d.Close() })
+	t.Cleanup(func() {
+		// Whatever the test did, the books balance at its end.
+		actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if au, err := e.node.Audit(actx); err != nil || !au.OK {
+			t.Errorf("audit at the end of the test: %v %v", err, au.Err())
+		}
+		e.d.Close()
+	})
 	return e
 }
 

@@ -31,6 +31,9 @@ type NodeConfig struct {
 	Peers          []string      // persistent peers, id@host:port
 	DisablePEX     bool          // no peer exchange (single validators, fixed topologies)
 	LogLevel       string        // CometBFT's own log level: error (default), info, debug
+	// CheckInvariants audits every block (the chain's invariants) and
+	// halts the node on a broken one: tests and devnets.
+	CheckInvariants bool
 	// Registry receives the REST API's metrics, served at its /metrics;
 	// nil: a new one with the Go and process collectors.
 	Registry *prometheus.Registry
@@ -75,7 +78,7 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n, err := node.New(node.Config{
 		Home: cfg.Home, Moniker: cfg.Moniker, BlockTime: cfg.BlockTime, ProposeTimeout: cfg.ProposeTimeout,
 		P2PListen: cfg.P2PListen, RPCListen: cfg.CometRPCListen, Peers: cfg.Peers, LogLevel: cfg.LogLevel,
-		DisablePEX: cfg.DisablePEX,
+		DisablePEX: cfg.DisablePEX, CheckInvariants: cfg.CheckInvariants,
 	}, log)
 	if err != nil {
 		return nil, s.abort(sv, err)

@@ -58,6 +58,9 @@ type NodeConfig struct {
 	// its persistent peers and to nodes that dial it.
 	PEX      bool   `json:"pex"`
 	LogLevel string `json:"log_level"` // CometBFT's own log level: error, info, debug
+	// CheckInvariants audits the chain after every block and halts the
+	// node on a broken invariant (test networks).
+	CheckInvariants bool `json:"check_invariants,omitempty"`
 }
 
 // DefaultNodeConfig is a single node on the seeds' ports.
@@ -146,16 +149,17 @@ func (c NodeConfig) Validate() error {
 // API, in home (system.StartNode; `aitbc node start`).
 func (c NodeConfig) System(home string) system.NodeConfig {
 	return system.NodeConfig{
-		Home:           home,
-		Moniker:        c.Moniker,
-		BlockTime:      time.Duration(c.BlockTime),
-		ProposeTimeout: time.Duration(c.ProposeTimeout),
-		P2PListen:      c.P2PListen,
-		CometRPCListen: c.CometRPCListen,
-		RESTListen:     c.RESTListen,
-		Peers:          append([]string(nil), c.PersistentPeers...),
-		LogLevel:       c.LogLevel,
-		DisablePEX:     !c.PEX,
+		Home:            home,
+		Moniker:         c.Moniker,
+		BlockTime:       time.Duration(c.BlockTime),
+		ProposeTimeout:  time.Duration(c.ProposeTimeout),
+		P2PListen:       c.P2PListen,
+		CometRPCListen:  c.CometRPCListen,
+		RESTListen:      c.RESTListen,
+		Peers:           append([]string(nil), c.PersistentPeers...),
+		LogLevel:        c.LogLevel,
+		DisablePEX:      !c.PEX,
+		CheckInvariants: c.CheckInvariants,
 	}
 }
 

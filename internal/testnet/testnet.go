@@ -83,8 +83,10 @@ type Options struct {
 	ProposeTimeout time.Duration // 0: the node's default (2s)
 	DisablePEX     bool          // nodes dial only their persistent peers
 	LogLevel       string        // CometBFT log level written into each node config
-	GenesisTime    time.Time     // default now
-	GenesisBalance coin.Amount   // genesis-ops balance, default DefaultGenesisBalance
+	// CheckInvariants makes every node audit each block (fault tests).
+	CheckInvariants bool
+	GenesisTime     time.Time   // default now
+	GenesisBalance  coin.Amount // genesis-ops balance, default DefaultGenesisBalance
 	// Accounts are funded at genesis besides genesis-ops (load generators,
 	// benchmarks).
 	Accounts []app.GenesisAccount
@@ -426,6 +428,7 @@ func (o *Options) nodeConfig(m *Manifest, i int, p ports) NodeConfig {
 	}
 	nc.PEX = !o.DisablePEX
 	nc.LogLevel = o.LogLevel
+	nc.CheckInvariants = o.CheckInvariants
 	nc.PersistentPeers = []string{}
 	for j, other := range m.Nodes {
 		if j != i {

@@ -55,7 +55,8 @@ func startNetwork(t *testing.T, o netOptions) *network {
 	m, err := testnet.Init(testnet.Options{
 		Dir: dir, ChainID: "aitbc-fault", Validators: o.validators, FreePorts: true, NoCometRPC: true,
 		BlockTime: blockTime, ProposeTimeout: proposeTimeout, DisablePEX: o.noPEX,
-		Accounts: testnet.BenchAccounts(o.accounts, 1_000_000*coin.Unit),
+		CheckInvariants: true, // every node audits every block: a leak halts the test's chain
+		Accounts:        testnet.BenchAccounts(o.accounts, 1_000_000*coin.Unit),
 	})
 	if err != nil {
 		t.Fatal(err)
