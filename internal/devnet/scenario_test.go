@@ -41,6 +41,15 @@ type env struct {
 	node *rpc.Client
 	home string
 	cfg  devnet.Config
+	// stopped is set by stop: the devnet went away on purpose, and its
+	// successor on the same home audits the chain instead.
+	stopped bool
+}
+
+// stop closes the devnet mid-test, as if its process went away.
+func (e *env) stop() {
+	e.stopped = true
+	e.d.Close()
 }
 
 func start(t *testing.T, cfg devnet.Config) *env {
@@ -61,6 +70,9 @@ func start(t *testing.T, cfg devnet.Config) *env {
 	}
 	e := &env{t: t, d: d, node: rpc.NewClient(d.RPCURL()), home: cfg.Home, cfg: cfg}
 	t.Cleanup(func() {
+		if e.stopped {
+			return
+		}
 		// Whatever the test did, the books balance at its end.
 		actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -394,7 +406,7 @@ func TestCoordinatorRestartLosesNothing(t *testing.T) {
 	e := start(t, cfg)
 	job := e.submit(e.d.APIKey, map[string]any{"model": "tolstoy-1m", "prompt": "It was", "max_tokens": 100})
 	<-started
-	e.d.Close() // the whole process goes away mid-job
+	e.stop() // the whole process goes away mid-job
 	t.Log("devnet stopped mid-job; starting again on the same home")
 
 	cfg.Home = e.home
