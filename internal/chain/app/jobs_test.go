@@ -433,6 +433,12 @@ func TestCustomerCancelIsScheduledAndAnAssignmentVoidsIt(t *testing.T) {
 	}
 	m.mustFail(m.assign(id2, minerA), jobs.ErrJobState)
 
+	// A job the coordinator created from a deposit is locked from creation:
+	// its customer cannot cancel it.
+	m.mustOK(m.do(alice, jobs.NewDepositMsg(coord.addr, 10*coin.Unit)))
+	m.mustOK(m.createFor(jobID(11), 5*coin.Unit))
+	m.mustFail(m.do(alice, jobs.NewCancelMsg(jobID(11))), jobs.ErrNotCoordinator)
+
 	// The coordinator, which knows it runs nothing, cancels at once.
 	id3 := jobID(10)
 	m.mustOK(m.create(id3, 5*coin.Unit, 600))

@@ -299,7 +299,10 @@ func (k *Keeper) end(ctx *module.Context, j *Job, status uint8) error {
 // cancel ends an unassigned job. Its coordinator may do so at once (it
 // knows it is not running the job); its customer only schedules it,
 // release_delay seconds ahead, because a coordinator may already be
-// running the job on the strength of the escrow it saw.
+// running the job on the strength of the escrow it saw. A job the
+// coordinator created from the customer's deposit is the coordinator's to
+// cancel: its escrow is locked from creation to settlement or expiry, which
+// is what lets the coordinator release output once it sees the job created.
 func (k *Keeper) cancel(ctx *module.Context, p Params, id []byte) error {
 	j, err := k.job(ctx, id)
 	if err != nil {
@@ -308,6 +311,9 @@ func (k *Keeper) cancel(ctx *module.Context, p Params, id []byte) error {
 	byCoordinator := string(j.Coordinator) == string(ctx.Signer[:])
 	if string(j.Customer) != string(ctx.Signer[:]) && !byCoordinator {
 		return fmt.Errorf("%w: %x", ErrNotCustomer, j.ID)
+	}
+	if j.FromDeposit && !byCoordinator {
+		return fmt.Errorf("%w: %x was created from a deposit: its coordinator cancels it, or it is refunded to the deposit when it expires", ErrNotCoordinator, j.ID)
 	}
 	if j.Status != StatusOpen {
 		return fmt.Errorf("%w: %x is %s; only an unassigned job can be canceled", ErrJobState, j.ID, StatusName(j.Status))
