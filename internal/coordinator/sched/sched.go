@@ -34,9 +34,9 @@ type Miner struct {
 	Held map[string]int
 }
 
-// busyFor is how many of m's slots a job of tenant cannot use: those
-// running jobs and those other tenants hold.
-func (m *Miner) busyFor(tenant string) int {
+// BusyFor is how many of m's slots a job of tenant cannot use: those
+// running jobs and those other tenants hold ("" counts every hold).
+func (m *Miner) BusyFor(tenant string) int {
 	n := m.Running
 	for t, h := range m.Held {
 		if t != tenant {
@@ -159,7 +159,7 @@ func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
 		return nil, np
 	}
 	np.Busy = len(c)
-	c = filter(c, func(m *Miner) bool { return m.busyFor(j.Tenant) < m.Slots })
+	c = filter(c, func(m *Miner) bool { return m.BusyFor(j.Tenant) < m.Slots })
 	if len(c) == 0 {
 		np.Reason = AllBusy
 		return nil, np
@@ -192,8 +192,8 @@ func (s *Scheduler) score(m *Miner, maxPrice coin.Amount, maxSpeed float64) floa
 		speed = m.TokensPerSec / maxSpeed
 	}
 	record := float64(m.Settled+1) / float64(m.Settled+m.Failures+2) // Laplace-smoothed success rate
-	load := 1 - float64(m.Running)/float64(max(m.Slots, 1))          // allocations do not make a miner look busier
-	stake := math.Min(1, math.Log10(1+m.Stake.Float())/4)            // 10,000 AITBC saturates
+	load := 1 - float64(m.Running)/float64(max(m.Slots, 1))
+	stake := math.Min(1, math.Log10(1+m.Stake.Float())/4) // 10,000 AITBC saturates
 	jitter := s.Rand.Float64() * 0.15
 	return 1.2*price + speed + 1.5*record + 0.8*load + 0.3*stake + jitter
 }

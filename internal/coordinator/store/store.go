@@ -85,6 +85,7 @@ type Job struct {
 	// before PaidUntil, or once the job is settled.
 	PaidUntil        time.Time `json:"paid_until,omitempty"`
 	PaymentConfirmed bool      `json:"payment_confirmed,omitempty"` // escrow locked on chain until Expires
+	OutputHeld       bool      `json:"-"`                           // on copies handed out: Result and Receipt exist but the gate holds them
 
 	OnChain   bool        `json:"on_chain"`            // the job exists on chain
 	CreateTx  string      `json:"create_tx,omitempty"` // create_for, deposit jobs

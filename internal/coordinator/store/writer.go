@@ -71,10 +71,10 @@ func (w *Writer) Pending() int {
 // (once each) so that a clean shutdown loses nothing.
 func (w *Writer) Run(ctx context.Context) {
 	for {
-		w.drain(ctx)
+		w.drain(ctx, false)
 		select {
 		case <-ctx.Done():
-			w.drain(context.WithoutCancel(ctx))
+			w.drain(ctx, true)
 			return
 		case <-w.kick:
 		}
@@ -82,8 +82,10 @@ func (w *Writer) Run(ctx context.Context) {
 }
 
 // drain writes everything pending now. On a failed write it keeps the
-// snapshot and waits before the next pass (or returns when ctx ends).
-func (w *Writer) drain(ctx context.Context) {
+// snapshot and waits before trying again (or returns when ctx ends); the
+// final drain tries each once. A write in progress is never canceled: a
+// database connection interrupted mid-statement may be lost.
+func (w *Writer) drain(ctx context.Context, final bool) {
 	for {
 		w.mu.Lock()
 		if len(w.order) == 0 {
@@ -96,8 +98,19 @@ func (w *Writer) drain(ctx context.Context) {
 		j := p.job
 		w.mu.Unlock()
 
-		if err := w.st.PutJob(ctx, j); err != nil {
+		if err := w.st.PutJob(context.WithoutCancel(ctx), j); err != nil {
 			w.log.Error("store job", "job", id, "err", err)
+			if final {
+				w.mu.Lock()
+				w.order = w.order[1:]
+				if p.job == j {
+					delete(w.pending, id)
+				} else {
+					w.order = append(w.order, id) // a newer snapshot gets its own try
+				}
+				w.mu.Unlock()
+				continue
+			}
 			select {
 			case <-ctx.Done():
 				return
