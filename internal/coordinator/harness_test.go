@@ -584,7 +584,11 @@ func drain(t *testing.T, ch <-chan Event) []Event {
 			}
 			out = append(out, e)
 		case <-time.After(20 * time.Second):
-			t.Fatalf("stream did not end; so far %+v", out)
+			last := Event{}
+			if len(out) > 0 {
+				last = out[len(out)-1]
+			}
+			t.Fatalf("stream did not end; %d events so far, the last %+v", len(out), last)
 		}
 	}
 }
