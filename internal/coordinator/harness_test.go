@@ -147,7 +147,7 @@ func (c *fakeChain) Send(ctx context.Context, msg tx.Msg) (string, error) {
 }
 
 // customerTx puts a customer's transaction in the mempool.
-func (c *fakeChain) customerTx(t *testing.T, signer address.Address, typ string, body any) {
+func (c *fakeChain) customerTx(t testing.TB, signer address.Address, typ string, body any) {
 	t.Helper()
 	msg, err := tx.NewMsg(typ, body)
 	if err != nil {
@@ -348,7 +348,7 @@ func (c *fakeChain) balance(a address.Address) coin.Amount {
 // harness is a coordinator over an in-memory store, a fake chain and a
 // fake clock, with its loops running.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	s      *Service
 	chain  *fakeChain
@@ -358,7 +358,7 @@ type harness struct {
 	apiKey string
 }
 
-func newKey(t *testing.T) (ed25519.PrivateKey, address.Address) {
+func newKey(t testing.TB) (ed25519.PrivateKey, address.Address) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -375,7 +375,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func newHarness(t *testing.T, delay time.Duration, tune ...func(*Config)) *harness {
+func newHarness(t testing.TB, delay time.Duration, tune ...func(*Config)) *harness {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	_, coord := newKey(t)
@@ -385,7 +385,7 @@ func newHarness(t *testing.T, delay time.Duration, tune ...func(*Config)) *harne
 
 // newHarnessOn starts a coordinator over an existing fake chain and, if
 // st is given, store (a restart).
-func newHarnessOn(t *testing.T, chain *fakeChain, tune ...func(*Config)) *harness {
+func newHarnessOn(t testing.TB, chain *fakeChain, tune ...func(*Config)) *harness {
 	t.Helper()
 	st, err := store.OpenSQLite(":memory:")
 	if err != nil {
@@ -395,7 +395,7 @@ func newHarnessOn(t *testing.T, chain *fakeChain, tune ...func(*Config)) *harnes
 	return startHarness(t, chain, st, tune...)
 }
 
-func startHarness(t *testing.T, chain *fakeChain, st store.Store, tune ...func(*Config)) *harness {
+func startHarness(t testing.TB, chain *fakeChain, st store.Store, tune ...func(*Config)) *harness {
 	t.Helper()
 	cfg := Config{Store: st, View: chain, Sender: chain, Address: chain.coord, Logger: testLogger(), Now: chain.clock.Now,
 		AckTimeout: time.Hour, RefreshEvery: time.Hour, MaxAttempts: 3}
@@ -457,7 +457,7 @@ func (h *harness) job(id string) *store.Job {
 
 // waitFor polls cond until it holds; it fails the test after a long
 // while (a condition that never comes, not a slow one).
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -573,7 +573,7 @@ func (m *fakeMiner) finish(j *minerproto.Job, text string, tokensOut int) {
 }
 
 // drain reads a subscription to its end and returns its events.
-func drain(t *testing.T, ch <-chan Event) []Event {
+func drain(t testing.TB, ch <-chan Event) []Event {
 	t.Helper()
 	var out []Event
 	for {
@@ -594,7 +594,7 @@ func drain(t *testing.T, ch <-chan Event) []Event {
 }
 
 // recv returns the next event of a subscription.
-func recv(t *testing.T, ch <-chan Event) Event {
+func recv(t testing.TB, ch <-chan Event) Event {
 	t.Helper()
 	select {
 	case e, ok := <-ch:
@@ -609,7 +609,7 @@ func recv(t *testing.T, ch <-chan Event) Event {
 }
 
 // recvToken skips status events up to the next token.
-func recvToken(t *testing.T, ch <-chan Event) Event {
+func recvToken(t testing.TB, ch <-chan Event) Event {
 	t.Helper()
 	for {
 		if e := recv(t, ch); e.Type != EventStatus {

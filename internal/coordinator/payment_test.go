@@ -435,8 +435,11 @@ func TestStuckStoreAndChainDoNotStallStreams(t *testing.T) {
 	h.chain.sendGate = make(chan struct{}) // every Send blocks
 	h.chain.mu.Unlock()
 	blocked := &blockingStore{Store: h.st, gate: make(chan struct{})}
-	h.s.writer = store.NewWriter(blocked, testLogger())
-	go h.s.writer.Run(h.ctx)
+	w := store.NewWriter(blocked, testLogger())
+	h.s.mu.Lock()
+	h.s.writer = w
+	h.s.mu.Unlock()
+	go w.Run(h.ctx)
 	defer close(blocked.gate)
 	defer close(h.chain.sendGate)
 	j := h.submit(JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 100}) // Submit's own write is synchronous
