@@ -98,6 +98,7 @@ type Error struct {
 	err     error
 }
 
+// Error returns the message for people.
 func (e *Error) Error() string { return e.Message }
 
 // Unwrap returns the sentinel.

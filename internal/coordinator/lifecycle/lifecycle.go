@@ -65,6 +65,7 @@ const (
 var kindNames = [...]string{"", "dispatch", "ack", "token", "requeue", "fail", "complete", "window",
 	"chain_settled", "chain_expired", "chain_canceled", "unpaid", "deadline", "recover"}
 
+// String names the kind for logs.
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
 		return kindNames[k]
