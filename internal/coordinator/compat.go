@@ -57,6 +57,35 @@ func (s *Service) runJob(ctx context.Context, t *store.Tenant, r JobRequest, onT
 	if err := emit(); err != nil {
 		return nil, err
 	}
+	// finished looks at the job as it is now; it reports whether the
+	// stream is over, and how it ended.
+	finished := func() (bool, *store.Job, error) {
+		fin, err := s.Job(ctx, t, j.ID)
+		if err != nil {
+			return true, nil, err
+		}
+		switch {
+		case fin.Status == store.StatusCompleted && fin.OutputHeld:
+			// Completed, but its payment is not confirmed yet: the result
+			// comes when it is (or the job fails).
+		case fin.Status == store.StatusCompleted || fin.Status == store.StatusSettled:
+			st.cur = fin.Result
+			return true, fin, emit()
+		case fin.Status == store.StatusFailed && fin.ErrorCode != "":
+			return true, fin, errf(codeSentinel(fin.ErrorCode, ErrJobFailed), "job %s failed: %s", fin.ID, fin.Error)
+		case fin.Status == store.StatusFailed:
+			return true, fin, errf(ErrJobFailed, "job %s failed: %s", fin.ID, fin.Error)
+		case fin.Status == store.StatusExpired:
+			return true, fin, errf(ErrJobExpired, "job %s expired: %s", fin.ID, fin.Error)
+		}
+		return false, fin, nil
+	}
+	// The job may have finished before the subscription began: its last
+	// status event is then already behind it. Anything later arrives as an
+	// event.
+	if done, fin, err := finished(); done {
+		return fin, err
+	}
 	for {
 		var e Event
 		var ok bool
@@ -82,26 +111,9 @@ func (s *Service) runJob(ctx context.Context, t *store.Tenant, r JobRequest, onT
 				continue
 			}
 		}
-		fin, err := s.Job(ctx, t, j.ID)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case fin.Status == store.StatusCompleted && fin.OutputHeld:
-			// Completed, but its payment is not confirmed yet: the result
-			// comes when it is (or the job fails).
-		case fin.Status == store.StatusCompleted || fin.Status == store.StatusSettled:
-			st.cur = fin.Result
-			if err := emit(); err != nil {
-				return nil, err
-			}
-			return fin, nil
-		case fin.Status == store.StatusFailed && fin.ErrorCode != "":
-			return fin, errf(codeSentinel(fin.ErrorCode, ErrJobFailed), "job %s failed: %s", fin.ID, fin.Error)
-		case fin.Status == store.StatusFailed:
-			return fin, errf(ErrJobFailed, "job %s failed: %s", fin.ID, fin.Error)
-		case fin.Status == store.StatusExpired:
-			return fin, errf(ErrJobExpired, "job %s expired: %s", fin.ID, fin.Error)
+		done, fin, err := finished()
+		if done {
+			return fin, err
 		}
 		if !ok {
 			return fin, errf(ErrJobLost, "job %s stream ended while %s", fin.ID, fin.Status)

@@ -410,6 +410,13 @@ func startHarness(t testing.TB, chain *fakeChain, st store.Store, tune ...func(*
 	done := make(chan struct{})
 	go func() { _ = s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// Let the follow-up loop's first pass end: a registry read it began
+	// before a test registers a miner would drop that miner's session.
+	waitFor(t, "the first follow-up pass", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.followPass > 0
+	})
 	h := &harness{t: t, ctx: ctx, s: s, chain: chain, clock: chain.clock, st: st}
 	_, cust := newKey(t)
 	if h.tenant, h.apiKey, err = s.AddTenant(ctx, "customer", cust); err != nil {

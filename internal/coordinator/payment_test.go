@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -428,21 +429,23 @@ func TestHeldOutputIsReleasedInOrderWhenTheChainConfirms(t *testing.T) {
 // The store's and the chain's I/O happen off the coordinator's lock: with
 // both stuck, tokens still flow.
 func TestStuckStoreAndChainDoNotStallStreams(t *testing.T) {
-	h := newHarness(t, releaseDelay)
+	base := newHarness(t, releaseDelay) // for its chain and clock
+	mem, err := store.OpenSQLite(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	jam := &jammableStore{Store: mem, gate: make(chan struct{})}
+	h := startHarness(t, base.chain, jam)
 	h.fund(coin.Unit)
 	m := h.addMiner(coin.Unit)
 	h.chain.mu.Lock()
 	h.chain.sendGate = make(chan struct{}) // every Send blocks
 	h.chain.mu.Unlock()
-	blocked := &blockingStore{Store: h.st, gate: make(chan struct{})}
-	w := store.NewWriter(blocked, testLogger())
-	h.s.mu.Lock()
-	h.s.writer = w
-	h.s.mu.Unlock()
-	go w.Run(h.ctx)
-	defer close(blocked.gate)
 	defer close(h.chain.sendGate)
 	j := h.submit(JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 100}) // Submit's own write is synchronous
+	jam.jammed.Store(true)
+	defer close(jam.gate)
 	sub, err := h.s.Follow(h.ctx, h.tenant, j.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -458,12 +461,16 @@ func TestStuckStoreAndChainDoNotStallStreams(t *testing.T) {
 	}
 }
 
-type blockingStore struct {
+// jammableStore blocks every job write once jammed, until gate closes.
+type jammableStore struct {
 	store.Store
-	gate chan struct{}
+	jammed atomic.Bool
+	gate   chan struct{}
 }
 
-func (b *blockingStore) PutJob(ctx context.Context, j *store.Job) error {
-	<-b.gate
+func (b *jammableStore) PutJob(ctx context.Context, j *store.Job) error {
+	if b.jammed.Load() {
+		<-b.gate
+	}
 	return b.Store.PutJob(ctx, j)
 }
