@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/jobs"
@@ -95,29 +96,56 @@ func TestRequeuedJobRestartsItsStreamVisibly(t *testing.T) {
 }
 
 // sse posts an OpenAI completion request with stream:true and returns the
-// data lines of the answer.
-func sse(t *testing.T, h *harness, srv *httptest.Server) <-chan []string {
-	out := make(chan []string, 1)
+// data lines of the answer as they arrive.
+func sse(t *testing.T, h *harness, srv *httptest.Server) <-chan string {
+	out := make(chan string, 64)
 	go func() {
+		defer close(out)
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/completions", strings.NewReader(`{"model":"m","prompt":"hi","max_tokens":50,"stream":true}`))
 		req.Header.Set("Authorization", "Bearer "+h.apiKey)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Error(err)
-			out <- nil
 			return
 		}
 		defer resp.Body.Close()
-		var lines []string
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
 			if l, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				lines = append(lines, l)
+				out <- l
 			}
 		}
-		out <- lines
 	}()
 	return out
+}
+
+// sseUntil reads lines until the assembled text is want (the client has
+// seen it), and returns them.
+func sseUntil(t *testing.T, lines <-chan string, want string) []string {
+	t.Helper()
+	var got []string
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended before %q: %v", want, got)
+			}
+			got = append(got, l)
+			if text, _ := sseText(t, got); text == want {
+				return got
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %q in %v", want, got)
+		}
+	}
+}
+
+// sseRest reads the remaining lines.
+func sseRest(lines <-chan string, got []string) []string {
+	for l := range lines {
+		got = append(got, l)
+	}
+	return got
 }
 
 // sseText is the text an OpenAI client assembled, and the stream's error
@@ -158,11 +186,12 @@ func TestOpenAIStreamEndsWithAnErrorWhenTheRestartDiverges(t *testing.T) {
 	lines := sse(t, h, srv)
 	ja := a.nextJob()
 	a.tokens(ja, "Hello", " world")
+	got := sseUntil(t, lines, "Hello world")
 	h.s.drop(a.mc, "connection closed")
 	b := h.addMiner(coin.Unit)
 	jb := b.nextJob()
 	b.tokens(jb, "Hello", " there") // the second attempt says something else
-	text, code := sseText(t, <-lines)
+	text, code := sseText(t, sseRest(lines, got))
 	if text != "Hello world" || code != "stream_diverged" {
 		t.Fatalf("client got %q, error %q", text, code)
 	}
@@ -177,12 +206,13 @@ func TestOpenAIStreamContinuesWhenTheRestartRepeatsTheText(t *testing.T) {
 	lines := sse(t, h, srv)
 	ja := a.nextJob()
 	a.tokens(ja, "Hello", " wor")
+	got := sseUntil(t, lines, "Hello wor")
 	h.s.drop(a.mc, "connection closed")
 	b := h.addMiner(coin.Unit)
 	jb := b.nextJob()
 	b.tokens(jb, "Hello", " world", "!") // a seeded job says the same again
 	b.finish(jb, "Hello world!", 3)
-	text, code := sseText(t, <-lines)
+	text, code := sseText(t, sseRest(lines, got))
 	if text != "Hello world!" || code != "" {
 		t.Fatalf("client got %q, error %q", text, code)
 	}
