@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/httpx"
@@ -49,7 +50,7 @@ func (g *Globals) jobClient(ctx context.Context, id string) (*coordinator.Client
 		c := coordinator.NewClient(g.Coord, k)
 		if _, err := c.Status(ctx, id); err == nil {
 			return c, nil
-		} else if !httpx.IsCode(err, "job_not_found") && !httpx.IsCode(err, "unauthorized") {
+		} else if !httpx.IsCode(err, jobs.ErrJobNotFound.Name) && !httpx.IsCode(err, "unauthorized") {
 			return nil, err
 		} else {
 			lastErr = err

@@ -33,8 +33,8 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	err := httpx.Do(ctx, c.HTTP, method, c.BaseURL+path, h, body, out)
 	if err != nil {
-		if _, ok := err.(*httpx.APIError); ok {
-			return err
+		if api, ok := err.(*httpx.APIError); ok {
+			return fromAPIError(api) // errors.Is finds the coordinator's sentinel
 		}
 		return fmt.Errorf("coordinator at %s is not reachable (is `aitbc devnet` running? set --coordinator or AITBC_COORDINATOR): %w", c.BaseURL, err)
 	}
@@ -102,7 +102,9 @@ func (c *Client) Miners(ctx context.Context) ([]MinerView, error) {
 }
 
 // Stream follows a job over WebSocket, calling onEvent for each event
-// until the job is done or ctx ends.
+// until the job is done or ctx ends. Events arrive in order and none is
+// dropped; a "requeued" status event means the text so far is void and
+// the job starts over (see Event).
 func (c *Client) Stream(ctx context.Context, id string, onEvent func(Event)) error {
 	u := strings.Replace(c.BaseURL, "http", "ws", 1) + "/v1/jobs/" + url.PathEscape(id) + "/stream"
 	h := http.Header{}
@@ -110,7 +112,7 @@ func (c *Client) Stream(ctx context.Context, id string, onEvent func(Event)) err
 	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusNotFound {
-			return ErrJobNotFound
+			return errf(ErrJobNotFound, "job %s not found", id)
 		}
 		return fmt.Errorf("coordinator stream: %w", err)
 	}

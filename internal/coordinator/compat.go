@@ -29,72 +29,141 @@ func (s *Service) registerCompat(_ *http.ServeMux, handle func(string, http.Hand
 	handle("POST /api/chat", s.hOllama(true))
 }
 
-// runJob submits r for t and follows it, calling onText with each new piece
-// of text (never text it already gave, even if the job moves to another
-// miner), until the result is complete. It returns the finished job.
+// runJob submits r for t and follows it, calling onText with each new
+// piece of text until the result is complete, and returns the finished
+// job. A client of these APIs sees one text that only grows, so when the
+// job restarts on another miner, runJob stays silent while the new text
+// repeats what was sent and continues after it; if the new text departs
+// from what was sent, the stream cannot be mended and runJob returns
+// ErrStreamDiverged.
 func (s *Service) runJob(ctx context.Context, t *store.Tenant, r JobRequest, onText func(jobID, text string) error) (*store.Job, error) {
 	j, err := s.Submit(ctx, t, r)
 	if err != nil {
 		return nil, err
 	}
-	_, text, events, cancel, err := s.Subscribe(ctx, t, j.ID)
+	sub, err := s.Follow(ctx, t, j.ID)
 	if err != nil {
 		return nil, err
 	}
-	defer cancel()
-	sent, cur := "", text
+	defer sub.Cancel()
+	st := textStream{attempt: sub.Attempt, seq: sub.Seq, cur: sub.Text}
 	emit := func() error {
-		if len(cur) > len(sent) && strings.HasPrefix(cur, sent) {
-			piece := cur[len(sent):]
-			sent = cur
-			if onText != nil {
-				return onText(j.ID, piece)
-			}
+		piece, err := st.next()
+		if err != nil || piece == "" || onText == nil {
+			return err
 		}
-		return nil
+		return onText(j.ID, piece)
 	}
 	if err := emit(); err != nil {
 		return nil, err
 	}
+	// finished looks at the job as it is now; it reports whether the
+	// stream is over, and how it ended.
+	finished := func() (bool, *store.Job, error) {
+		fin, err := s.Job(ctx, t, j.ID)
+		if err != nil {
+			return true, nil, err
+		}
+		switch {
+		case fin.Status == store.StatusCompleted && fin.OutputHeld:
+			// Completed, but its payment is not confirmed yet: the result
+			// comes when it is (or the job fails).
+		case fin.Status == store.StatusCompleted || fin.Status == store.StatusSettled:
+			st.cur = fin.Result
+			return true, fin, emit()
+		case fin.Status == store.StatusFailed && fin.ErrorCode != "":
+			return true, fin, errf(codeSentinel(fin.ErrorCode, ErrJobFailed), "job %s failed: %s", fin.ID, fin.Error)
+		case fin.Status == store.StatusFailed:
+			return true, fin, errf(ErrJobFailed, "job %s failed: %s", fin.ID, fin.Error)
+		case fin.Status == store.StatusExpired:
+			return true, fin, errf(ErrJobExpired, "job %s expired: %s", fin.ID, fin.Error)
+		}
+		return false, fin, nil
+	}
+	// The job may have finished before the subscription began: its last
+	// status event is then already behind it. Anything later arrives as an
+	// event.
+	if done, fin, err := finished(); done {
+		return fin, err
+	}
 	for {
+		var e Event
+		var ok bool
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case e, ok := <-events:
-			if ok {
-				switch {
-				case e.Type == EventToken:
-					cur += e.Text
-					if err := emit(); err != nil {
-						return nil, err
-					}
-					continue
-				case e.Type == EventStatus && e.Status == "requeued":
-					cur = ""
-					continue
-				case e.Type == EventStatus && e.Status != store.StatusCompleted:
-					continue
+		case e, ok = <-sub.Events:
+		}
+		if ok {
+			switch {
+			case e.Type == EventToken:
+				if err := st.token(j.ID, e); err != nil {
+					return nil, err
 				}
-			}
-			fin, err := s.Job(ctx, t, j.ID)
-			if err != nil {
-				return nil, err
-			}
-			switch fin.Status {
-			case store.StatusCompleted, store.StatusSettled:
-				cur = fin.Result
 				if err := emit(); err != nil {
 					return nil, err
 				}
-				return fin, nil
-			case store.StatusFailed, store.StatusExpired:
-				return fin, errf(502, "job_"+fin.Status, "job %s %s: %s", fin.ID, fin.Status, fin.Error)
-			}
-			if !ok {
-				return fin, errf(502, "job_lost", "job %s stream ended while %s", fin.ID, fin.Status)
+				continue
+			case e.Type == EventStatus && e.Status == StatusRequeued:
+				st.restart(e.Attempt)
+				continue
+			case e.Type == EventStatus && e.Status != store.StatusCompleted:
+				continue
 			}
 		}
+		done, fin, err := finished()
+		if done {
+			return fin, err
+		}
+		if !ok {
+			return fin, errf(ErrJobLost, "job %s stream ended while %s", fin.ID, fin.Status)
+		}
 	}
+}
+
+// codeSentinel returns the sentinel of an error code, or def.
+func codeSentinel(code string, def error) error {
+	for _, c := range errorCodes {
+		if c.code == code {
+			return c.err
+		}
+	}
+	return def
+}
+
+// textStream turns a job's events into one growing text: what was sent
+// to the client, and the current attempt's text.
+type textStream struct {
+	attempt, seq int
+	cur, sent    string
+}
+
+// token adds the next token of the current attempt; a token out of order
+// (which the hub never produces) is an error rather than a silent gap.
+func (st *textStream) token(jobID string, e Event) error {
+	if e.Attempt != st.attempt || e.Seq != st.seq+1 {
+		return errf(ErrJobLost, "job %s: token %d of attempt %d after token %d of attempt %d", jobID, e.Seq, e.Attempt, st.seq, st.attempt)
+	}
+	st.seq, st.cur = e.Seq, st.cur+e.Text
+	return nil
+}
+
+// restart begins a new attempt's text.
+func (st *textStream) restart(attempt int) { st.attempt, st.seq, st.cur = attempt, 0, "" }
+
+// next returns the text to send now: the part of the current text past
+// what was sent. A current text that departs from what was sent is an
+// error.
+func (st *textStream) next() (string, error) {
+	switch {
+	case strings.HasPrefix(st.cur, st.sent):
+		piece := st.cur[len(st.sent):]
+		st.sent = st.cur
+		return piece, nil
+	case strings.HasPrefix(st.sent, st.cur):
+		return "", nil // a restarted attempt still repeating what was sent
+	}
+	return "", errf(ErrStreamDiverged, "the job restarted on another miner and its text departs from the %d bytes already sent; the stream cannot continue", len(st.sent))
 }
 
 func (s *Service) models() []sched.Quote {
@@ -168,11 +237,11 @@ func (s *Service) hOpenAI(chat bool) http.HandlerFunc {
 		}
 		var req openAIRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, httpx.MaxBody)).Decode(&req); err != nil {
-			httpx.WriteError(w, 400, "invalid_request", "request body: "+err.Error())
+			s.fail(w, errf(ErrInvalidRequest, "request body: %v", err))
 			return
 		}
 		if req.N > 1 {
-			httpx.WriteError(w, 400, "invalid_request", "n > 1 is not supported: submit one request per completion")
+			s.fail(w, errf(ErrInvalidRequest, "n > 1 is not supported: submit one request per completion"))
 			return
 		}
 		jr := JobRequest{Model: req.Model, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Seed: req.Seed}
@@ -181,7 +250,7 @@ func (s *Service) hOpenAI(chat bool) http.HandlerFunc {
 		}
 		var err error
 		if jr.Stop, err = stringOrList(req.Stop); err != nil {
-			httpx.WriteError(w, 400, "invalid_request", "stop "+err.Error())
+			s.fail(w, errf(ErrInvalidRequest, "stop %v", err))
 			return
 		}
 		if chat {
@@ -189,7 +258,7 @@ func (s *Service) hOpenAI(chat bool) http.HandlerFunc {
 		} else {
 			ps, err := stringOrList(req.Prompt)
 			if err != nil || len(ps) > 1 {
-				httpx.WriteError(w, 400, "invalid_request", "prompt must be one string")
+				s.fail(w, errf(ErrInvalidRequest, "prompt must be one string"))
 				return
 			}
 			if len(ps) == 1 {
@@ -265,7 +334,11 @@ func (s *Service) hOpenAI(chat bool) http.HandlerFunc {
 				s.fail(w, err)
 				return
 			}
-			_ = send(map[string]any{"error": map[string]string{"code": "job_failed", "message": err.Error()}})
+			_, code := HTTPStatus(err)
+			if code == "internal" {
+				code = "job_failed"
+			}
+			_ = send(map[string]any{"error": map[string]string{"code": code, "message": err.Error()}})
 			fmt.Fprint(w, "data: [DONE]\n\n")
 			return
 		}
@@ -292,16 +365,11 @@ func usage(j *store.Job) map[string]int {
 	return map[string]int{"prompt_tokens": j.TokensIn, "completion_tokens": j.TokensOut, "total_tokens": j.TokensIn + j.TokensOut}
 }
 
-// ollamaError writes Ollama's error shape, {"error": "..."}.
+// ollamaError writes Ollama's error shape, {"error": "..."}, with the
+// status of the error table.
 func ollamaError(w http.ResponseWriter, err error) {
-	status, msg := http.StatusInternalServerError, err.Error()
-	if e, ok := err.(*Error); ok {
-		status = e.Status
-		if e.Code == "model_not_served" {
-			status = http.StatusNotFound
-		}
-	}
-	httpx.WriteJSON(w, status, map[string]string{"error": msg})
+	status, _ := HTTPStatus(err)
+	httpx.WriteJSON(w, status, map[string]string{"error": err.Error()})
 }
 
 func (s *Service) hOllamaTags(w http.ResponseWriter, _ *http.Request) {

@@ -5,6 +5,15 @@
 // signed receipt and settles the job on chain. Its state is in a Store, so
 // a restarted coordinator re-drives everything it had not finished.
 //
+// The parts: package lifecycle is the job state machine (every status
+// change goes through its Step, applied here by applyLocked); package
+// sched places queued jobs (a pure plan this package applies); package
+// chainwriter sends the coordinator's transactions and store.Writer
+// persists job snapshots, both off the coordinator's lock, which guards
+// memory only. The payment gate (lifecycle's windows) decides when a job's
+// output may be shown; the hub holds the rest. The transports (http.go,
+// compat.go, session.go) are thin layers over the Service's methods.
+//
 // See docs/COORDINATOR.md. Imported by the coordinator command and devnet.
 package coordinator
 
@@ -20,22 +29,13 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
-	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/coordinator/chainwriter"
+	"github.com/aitbc/aitbc/internal/coordinator/lifecycle"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
-	"github.com/aitbc/aitbc/internal/rpc"
 )
-
-// Chain is what the coordinator reads from a node: the chain's identity,
-// and the modules' queries (jobs.QueryJob, miners.QueryAll, ...) through
-// GetJSON. *rpc.Client satisfies it.
-type Chain interface {
-	module.Getter
-	Chain(ctx context.Context) (rpc.ChainInfo, error)
-}
 
 // Sender signs messages with the coordinator's key and submits them,
 // assigning nonces in order. A walletd.Service with the coordinator's
@@ -53,7 +53,8 @@ func (f SenderFunc) Send(ctx context.Context, msg tx.Msg) (string, error) { retu
 // Config configures a coordinator.
 type Config struct {
 	Store    store.Store
-	Chain    Chain
+	Chain    Chain     // a node's REST client; used through FromRPC unless View is set
+	View     ChainView // what the coordinator reads from the chain (overrides Chain)
 	Sender   Sender
 	Address  address.Address // the coordinator's chain address (its Sender's key)
 	Registry *prometheus.Registry
@@ -64,8 +65,12 @@ type Config struct {
 	DefaultMaxTokens int           // 256
 	MaxPromptBytes   int           // 64 KiB
 	MaxAttempts      int           // dispatches before a job fails (5)
-	RefreshEvery     time.Duration // miner registry and settlement follow-up (1 s)
-	Now              func() time.Time
+	RefreshEvery     time.Duration // miner registry and chain follow-up (1 s)
+	// Margin is how long before a payment window closes, or a job's TTL
+	// ends, the coordinator stops releasing its output: time for its own
+	// transaction to land (30 s; at most a quarter of a job's TTL).
+	Margin time.Duration
+	Now    func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -87,6 +92,9 @@ func (c *Config) defaults() {
 	if c.RefreshEvery == 0 {
 		c.RefreshEvery = time.Second
 	}
+	if c.Margin == 0 {
+		c.Margin = 30 * time.Second
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -96,28 +104,40 @@ func (c *Config) defaults() {
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
+	if c.View == nil && c.Chain != nil {
+		c.View = FromRPC(c.Chain)
+	}
 }
 
 // Service is a running coordinator.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	chainID string
-	params  jobs.Params
-	sched   *sched.Scheduler
-	metrics *metrics
+	cfg          Config
+	log          *slog.Logger
+	view         ChainView
+	chainID      string
+	params       jobs.Params
+	releaseDelay time.Duration
+	limits       lifecycle.Limits
+	sched        *sched.Scheduler // the dispatch loop's only
+	metrics      *metrics
+	writer       *store.Writer
+	chain        *chainwriter.Writer
 
-	mu       sync.Mutex
-	miners   map[address.Address]*minerConn  // connected, admitted miners
-	registry map[address.Address]miners.View // on-chain registry, refreshed
-	live     map[string]*liveJob             // every active job
-	queue    *jobQueue                       // job ids waiting for a miner, per model
-	reserved map[string]coin.Amount          // per tenant: deposit reserved by jobs not yet created on chain
-	wake     chan struct{}
-
-	chainOps chan chainOp
-	started  time.Time
-	routes   []string
+	// mu guards the coordinator's memory below. Nothing under it does I/O
+	// or blocks: store writes go to writer, transactions to chain, miner
+	// messages to a buffered channel without waiting.
+	mu         sync.Mutex
+	checker    *sched.Scheduler                  // feasibility checks for Submit and wait reasons
+	miners     map[address.Address]*minerConn    // connected, admitted miners
+	registry   map[address.Address]ChainMiner    // on-chain registry, refreshed
+	live       map[string]*liveJob               // every active job
+	submitting map[string]bool                   // ids being stored by Submit
+	queue      *jobQueue                         // job ids waiting for a miner, per model
+	reserved   map[string]map[string]reservation // tenant → job id → deposit it holds
+	followPass int
+	wake       chan struct{}
+	started    time.Time
+	routes     []string
 
 	recent  recentJobs             // finished jobs, so polling clients do not hit the store
 	allocs  map[string]*Allocation // tenant/agent → reserved slots
@@ -129,36 +149,53 @@ type Service struct {
 
 // liveJob is an active job and its stream.
 type liveJob struct {
-	job      *store.Job
-	hub      *hub
-	ackTimer *time.Timer
-	settling bool // a settle tx is in flight
-	reserved bool // its max price counts in reserved[tenant]
+	job          *store.Job
+	hub          *hub
+	ackTimer     *time.Timer
+	assignSeen   bool      // the chain showed it assigned: no customer can cancel it any more
+	resultStored bool      // the completed job is durably stored: its settlement may go out
+	settling     bool      // a settle tx is in flight
+	settleSent   time.Time // when
+	createSent   time.Time // when its create_for was queued
+}
+
+// reservation is a deposit job's max price, counted against its tenant's
+// deposit until a deposit read shows the escrow taken from it.
+type reservation struct {
+	amount  coin.Amount
+	created bool      // its create_for was seen committed ...
+	height  int64     // ... in the state of this height (0: unknown)
+	ended   time.Time // the job ended before its create_for was seen: it may still land until then (its TTL)
 }
 
 // New builds a coordinator over its store and chain. Call Run to start it.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	cfg.defaults()
-	if cfg.Store == nil || cfg.Chain == nil || cfg.Sender == nil || cfg.Address.IsZero() {
+	if cfg.Store == nil || cfg.View == nil || cfg.Sender == nil || cfg.Address.IsZero() {
 		return nil, errors.New("coordinator: store, chain, sender and address are required")
 	}
-	ci, err := cfg.Chain.Chain(ctx)
+	p, err := cfg.View.Params(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: chain: %w", err)
 	}
+	seed := uint64(cfg.Now().UnixNano())
 	s := &Service{
-		cfg: cfg, log: cfg.Logger, chainID: ci.ChainID, params: jobs.DefaultParams(),
-		sched:    sched.New(jobs.DefaultParams(), uint64(cfg.Now().UnixNano())),
-		miners:   map[address.Address]*minerConn{},
-		registry: map[address.Address]miners.View{},
-		live:     map[string]*liveJob{},
-		queue:    newJobQueue(),
-		reserved: map[string]coin.Amount{},
-		wake:     make(chan struct{}, 1),
-		keys:     map[string]*store.Tenant{},
-		allocs:   map[string]*Allocation{},
-		chainOps: make(chan chainOp, 4096),
-		started:  cfg.Now(),
+		cfg: cfg, log: cfg.Logger, view: cfg.View, chainID: p.ChainID, params: p.Jobs, releaseDelay: p.ReleaseDelay,
+		limits:     lifecycle.Limits{MaxAttempts: cfg.MaxAttempts, Margin: cfg.Margin},
+		sched:      sched.New(p.Jobs, seed),
+		checker:    sched.New(p.Jobs, seed+1),
+		writer:     store.NewWriter(cfg.Store, cfg.Logger),
+		chain:      chainwriter.New(cfg.Sender, cfg.Logger),
+		miners:     map[address.Address]*minerConn{},
+		registry:   map[address.Address]ChainMiner{},
+		live:       map[string]*liveJob{},
+		submitting: map[string]bool{},
+		queue:      newJobQueue(),
+		reserved:   map[string]map[string]reservation{},
+		wake:       make(chan struct{}, 1),
+		keys:       map[string]*store.Tenant{},
+		allocs:     map[string]*Allocation{},
+		started:    cfg.Now(),
 	}
 	s.metrics = newMetrics(cfg.Registry, s)
 	if err := s.recover(ctx); err != nil {
@@ -173,25 +210,34 @@ func (s *Service) Address() address.Address { return s.cfg.Address }
 // ChainID is the chain the coordinator settles on.
 func (s *Service) ChainID() string { return s.chainID }
 
-// recover loads every active job from the store: queued and in-flight jobs
-// are queued again (a miner that held one is gone with the old process),
-// completed ones are settled by the follow-up loop.
+// recover loads every active job from the store: jobs a miner held are
+// queued again (the miner is gone with the old process), completed ones
+// are settled by the follow-up loop.
 func (s *Service) recover(ctx context.Context) error {
 	active, err := s.cfg.Store.ActiveJobs(ctx)
 	if err != nil {
 		return fmt.Errorf("coordinator: recover: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, j := range active {
-		lj := &liveJob{job: j, hub: newHub()}
-		s.reserveLocked(lj)
-		switch j.Status {
-		case store.StatusQueued, store.StatusDispatched, store.StatusRunning:
-			j.Status, j.Miner = store.StatusQueued, address.Address{}
-			s.queue.push(j.Model, j.ID)
-		case store.StatusCompleted:
-			lj.hub.publish(Event{Type: EventToken, Text: j.Result})
-		}
+		lj := &liveJob{job: j, hub: newHub(j.Attempt + 1), resultStored: j.Status == store.StatusCompleted}
 		s.live[j.ID] = lj
+		s.reserveLocked(j)
+		switch j.Status {
+		case store.StatusQueued:
+			s.queue.push(j.Model, j.ID)
+		case store.StatusDispatched, store.StatusRunning:
+			s.applyLocked(lj, lifecycle.Event{Kind: lifecycle.Recover})
+		case store.StatusCompleted:
+			lj.hub.token(j.Result, lifecycle.Released(*j, s.cfg.Now()))
+			lj.hub.status(Event{Type: EventStatus, Status: store.StatusCompleted, Attempt: j.Attempt})
+		}
+		if j.Payment == "deposit" && !j.OnChain {
+			// Its create_for may have been lost with a mempool: the writer
+			// asks the chain before sending it again.
+			s.sendCreateLocked(lj, true)
+		}
 	}
 	if len(active) > 0 {
 		s.log.Info("recovered jobs", "active", len(active), "queued", s.queue.len())
@@ -199,38 +245,84 @@ func (s *Service) recover(ctx context.Context) error {
 	return nil
 }
 
-// Run drives dispatch, the chain writer and the follow-up loop until ctx ends.
+// Run drives dispatch, the writers and the follow-up loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); s.usageLoop(ctx) }()
-	go func() { defer wg.Done(); s.dispatchLoop(ctx) }()
-	go func() { defer wg.Done(); s.chainWriter(ctx) }()
-	go func() { defer wg.Done(); s.followLoop(ctx) }()
+	for _, f := range []func(context.Context){s.usageLoop, s.dispatchLoop, s.chain.Run, s.writer.Run, s.followLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
 	s.poke()
 	wg.Wait()
 	return nil
 }
 
 // reserveLocked counts a deposit job's max price against its tenant's
-// deposit until the chain has created it.
-func (s *Service) reserveLocked(lj *liveJob) {
-	if lj.job.Payment == "deposit" && !lj.job.OnChain && !lj.reserved {
-		s.reserved[lj.job.TenantID] += lj.job.MaxPrice
-		lj.reserved = true
+// deposit until the chain has taken its escrow from the deposit.
+func (s *Service) reserveLocked(j *store.Job) {
+	if j.Payment != "deposit" || j.OnChain {
+		return
+	}
+	m := s.reserved[j.TenantID]
+	if m == nil {
+		m = map[string]reservation{}
+		s.reserved[j.TenantID] = m
+	}
+	m[j.ID] = reservation{amount: j.MaxPrice}
+}
+
+// createdLocked notes that a deposit job's create_for was seen committed
+// at height: its reservation ends once a deposit read is at least as new.
+func (s *Service) createdLocked(j *store.Job, height int64) {
+	if r, ok := s.reserved[j.TenantID][j.ID]; ok && !r.created {
+		r.created, r.height = true, height
+		s.reserved[j.TenantID][j.ID] = r
 	}
 }
 
-// unreserveLocked stops counting it: it is on chain (the deposit itself
-// fell) or finished without reaching the chain.
-func (s *Service) unreserveLocked(lj *liveJob) {
-	if lj.reserved {
-		s.reserved[lj.job.TenantID] -= lj.job.MaxPrice
-		if s.reserved[lj.job.TenantID] == 0 {
-			delete(s.reserved, lj.job.TenantID)
-		}
-		lj.reserved = false
+// unreserveLocked ends a finished job's reservation, unless its escrow may
+// be taken from the deposit: a create_for seen committed (the next deposit
+// read that reflects it ends the reservation) or one sent and not seen (it
+// may still land; the follow-up loop looks for it until the job's TTL).
+func (s *Service) unreserveLocked(j *store.Job) {
+	m := s.reserved[j.TenantID]
+	r, ok := m[j.ID]
+	if !ok || r.created {
+		return
 	}
+	r.ended = j.Expires
+	m[j.ID] = r
+}
+
+// dropReservationLocked ends a reservation whose create_for can never land.
+func (s *Service) dropReservationLocked(j *store.Job) {
+	if m := s.reserved[j.TenantID]; m != nil {
+		delete(m, j.ID)
+		if len(m) == 0 {
+			delete(s.reserved, j.TenantID)
+		}
+	}
+}
+
+// reservedLocked is what tenant's jobs hold against a deposit read at
+// height: jobs not yet created on chain, and jobs created in a state newer
+// than the read (the read still counts their escrow in the deposit).
+// Reservations the read already reflects are dropped.
+func (s *Service) reservedLocked(tenant string, height int64) coin.Amount {
+	var sum coin.Amount
+	m := s.reserved[tenant]
+	now := s.cfg.Now()
+	for id, r := range m {
+		if r.created && r.height <= height || !r.ended.IsZero() && !now.Before(r.ended) {
+			delete(m, id)
+			continue
+		}
+		sum += r.amount
+	}
+	if len(m) == 0 {
+		delete(s.reserved, tenant)
+	}
+	return sum
 }
 
 func (s *Service) poke() {

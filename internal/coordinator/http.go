@@ -22,27 +22,34 @@ import (
 
 // JobView is a job as the API shows it to its tenant.
 type JobView struct {
-	JobID        string       `json:"job_id"`
-	Status       string       `json:"status"`
-	Model        string       `json:"model"`
-	Kind         string       `json:"kind"`
-	Payment      string       `json:"payment"`
-	MaxPrice     coin.Amount  `json:"max_price"`
-	MaxTokens    int          `json:"max_tokens"`
-	Miner        string       `json:"miner,omitempty"`
-	Attempt      int          `json:"attempt"`
-	Waiting      string       `json:"waiting,omitempty"` // why a queued job waits
-	Error        string       `json:"error,omitempty"`
-	TokensIn     int          `json:"tokens_in"`
-	TokensOut    int          `json:"tokens_out"`
-	FinishReason string       `json:"finish_reason,omitempty"`
-	Created      time.Time    `json:"created"`
-	Started      *time.Time   `json:"started,omitempty"`
-	Completed    *time.Time   `json:"completed,omitempty"`
-	Expires      time.Time    `json:"expires"`
-	Settlement   *Settlement  `json:"settlement,omitempty"`
-	Result       *string      `json:"result,omitempty"`
-	Receipt      *ReceiptView `json:"receipt,omitempty"`
+	JobID     string      `json:"job_id"`
+	Status    string      `json:"status"`
+	Model     string      `json:"model"`
+	Kind      string      `json:"kind"`
+	Payment   string      `json:"payment"`
+	MaxPrice  coin.Amount `json:"max_price"`
+	MaxTokens int         `json:"max_tokens"`
+	Miner     string      `json:"miner,omitempty"`
+	Attempt   int         `json:"attempt"`
+	Waiting   string      `json:"waiting,omitempty"` // why a queued job waits
+	Error     string      `json:"error,omitempty"`
+	ErrorCode string      `json:"error_code,omitempty"` // stable code of a failure, e.g. payment_not_confirmed
+	// PaidUntil is how long the job's output may be shown before the chain
+	// confirms its payment; PaymentConfirmed says the chain has locked the
+	// escrow until the TTL. OutputHeld says there is output the gate holds.
+	PaidUntil        *time.Time   `json:"paid_until,omitempty"`
+	PaymentConfirmed bool         `json:"payment_confirmed"`
+	OutputHeld       bool         `json:"output_held,omitempty"`
+	TokensIn         int          `json:"tokens_in"`
+	TokensOut        int          `json:"tokens_out"`
+	FinishReason     string       `json:"finish_reason,omitempty"`
+	Created          time.Time    `json:"created"`
+	Started          *time.Time   `json:"started,omitempty"`
+	Completed        *time.Time   `json:"completed,omitempty"`
+	Expires          time.Time    `json:"expires"`
+	Settlement       *Settlement  `json:"settlement,omitempty"`
+	Result           *string      `json:"result,omitempty"`
+	Receipt          *ReceiptView `json:"receipt,omitempty"`
 }
 
 // Settlement is where a job's money went.
@@ -96,6 +103,11 @@ func view(j *store.Job, withResult bool) JobView {
 		JobID: j.ID, Status: j.Status, Model: j.Model, Kind: j.Kind, Payment: j.Payment, MaxPrice: j.MaxPrice,
 		MaxTokens: j.MaxTokens, Miner: addrOrZero(j.Miner), Attempt: j.Attempt, TokensIn: j.TokensIn, TokensOut: j.TokensOut,
 		FinishReason: j.FinishReason, Created: j.Created, Expires: j.Expires,
+		ErrorCode: j.ErrorCode, PaymentConfirmed: j.PaymentConfirmed, OutputHeld: j.OutputHeld,
+	}
+	if !j.PaidUntil.IsZero() {
+		t := j.PaidUntil
+		v.PaidUntil = &t
 	}
 	if j.Status == store.StatusQueued {
 		v.Waiting = j.Error
@@ -113,8 +125,8 @@ func view(j *store.Job, withResult bool) JobView {
 	if j.CreateTx != "" || j.AssignTx != "" || j.SettleTx != "" {
 		v.Settlement = &Settlement{CreateTx: j.CreateTx, AssignTx: j.AssignTx, SettleTx: j.SettleTx, Paid: j.Paid, Fee: j.FeeBurned, Refund: j.Refund}
 	}
-	if withResult {
-		if j.Status == store.StatusCompleted || j.Status == store.StatusSettled {
+	if withResult { // j comes gated: a held result is empty here
+		if (j.Status == store.StatusCompleted || j.Status == store.StatusSettled) && !j.OutputHeld {
 			r := j.Result
 			v.Result = &r
 		}
@@ -183,14 +195,19 @@ func (w *statusWriter) Flush() {
 	}
 }
 
+// fail writes err as the API's error body, with the status and code of
+// the error table.
 func (s *Service) fail(w http.ResponseWriter, err error) {
+	status, code := HTTPStatus(err)
+	msg := err.Error()
 	var e *Error
 	if errors.As(err, &e) {
-		httpx.WriteError(w, e.Status, e.Code, e.Message)
-		return
+		msg = e.Message
 	}
-	s.log.Error("api", "err", err)
-	httpx.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+	if status == http.StatusInternalServerError {
+		s.log.Error("api", "err", err)
+	}
+	httpx.WriteError(w, status, code, msg)
 }
 
 // tenant authenticates the request's X-API-Key (or a Bearer token, as
@@ -232,7 +249,7 @@ func (s *Service) hHealth(w http.ResponseWriter, _ *http.Request) {
 func (s *Service) hRegister(w http.ResponseWriter, r *http.Request) {
 	var req RegisterRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, 400, "invalid_request", err.Error())
+		s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
 		return
 	}
 	t, key, err := s.Register(r.Context(), req)
@@ -262,12 +279,12 @@ func (s *Service) hSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var b submitBody
 	if err := httpx.DecodeJSON(r, &b); err != nil {
-		httpx.WriteError(w, 400, "invalid_request", err.Error())
+		s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
 		return
 	}
 	if b.Budget != nil && b.MaxPrice == 0 {
 		if b.Budget.Currency != "" && b.Budget.Currency != coin.Denom {
-			httpx.WriteError(w, 400, "invalid_request", "budget currency must be AITBC")
+			s.fail(w, errf(ErrInvalidRequest, "budget currency must be AITBC"))
 			return
 		}
 		b.MaxPrice = b.Budget.MaxCost
@@ -276,7 +293,7 @@ func (s *Service) hSubmit(w http.ResponseWriter, r *http.Request) {
 		if p, ok := b.Requirements["prompt"].(string); ok {
 			b.Prompt = p
 		} else {
-			httpx.WriteError(w, 400, "unsupported_job", "only inference jobs (a prompt or messages) are supported; training and rental come with the marketplace")
+			s.fail(w, errf(ErrUnsupportedJob, "only inference jobs (a prompt or messages) are supported; training and rental come with the marketplace"))
 			return
 		}
 	}
@@ -293,7 +310,7 @@ func (s *Service) hList(w http.ResponseWriter, r *http.Request) {
 	if t == nil {
 		return
 	}
-	limit, ok := limitParam(w, r)
+	limit, ok := s.limitParam(w, r)
 	if !ok {
 		return
 	}
@@ -309,12 +326,12 @@ func (s *Service) hList(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }
 
-func limitParam(w http.ResponseWriter, r *http.Request) (int, bool) {
+func (s *Service) limitParam(w http.ResponseWriter, r *http.Request) (int, bool) {
 	limit := 50
 	if q := r.URL.Query().Get("limit"); q != "" {
 		n, err := strconv.Atoi(q)
 		if err != nil || n < 1 || n > 1000 {
-			httpx.WriteError(w, 400, "invalid_limit", "limit must be an integer from 1 to 1000")
+			s.fail(w, errf(ErrInvalidLimit, "limit must be an integer from 1 to 1000"))
 			return 0, false
 		}
 		limit = n
@@ -344,7 +361,7 @@ func (s *Service) hReceipts(w http.ResponseWriter, r *http.Request) {
 	if t == nil {
 		return
 	}
-	limit, ok := limitParam(w, r)
+	limit, ok := s.limitParam(w, r)
 	if !ok {
 		return
 	}
@@ -404,19 +421,20 @@ func (s *Service) hMiners(w http.ResponseWriter, _ *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"miners": s.ConnectedMiners()})
 }
 
-// hStream is ws://…/v1/jobs/{id}/stream: the text so far as one token
-// event, then every event until done.
+// hStream is ws://…/v1/jobs/{id}/stream: the job's status, the text
+// released so far as one token event (its seq is the last token's), then
+// every event until done, none dropped.
 func (s *Service) hStream(w http.ResponseWriter, r *http.Request) {
 	t := s.tenant(w, r)
 	if t == nil {
 		return
 	}
-	j, text, events, cancel, err := s.Subscribe(r.Context(), t, r.PathValue("id"))
+	sub, err := s.Follow(r.Context(), t, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	defer cancel()
+	defer sub.Cancel()
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
@@ -428,15 +446,16 @@ func (s *Service) hStream(w http.ResponseWriter, r *http.Request) {
 		defer wcancel()
 		return wsjson.Write(wctx, c, e) == nil
 	}
-	if !write(Event{Type: EventStatus, Status: j.Status, Miner: addrOrZero(j.Miner)}) {
+	j := sub.Job
+	if !write(Event{Type: EventStatus, Status: j.Status, Miner: addrOrZero(j.Miner), Attempt: sub.Attempt}) {
 		return
 	}
-	if text != "" && !write(Event{Type: EventToken, Text: text}) {
+	if sub.Text != "" && !write(Event{Type: EventToken, Text: sub.Text, Seq: sub.Seq, Attempt: sub.Attempt}) {
 		return
 	}
 	for {
 		select {
-		case e, ok := <-events:
+		case e, ok := <-sub.Events:
 			if !ok {
 				c.Close(websocket.StatusNormalClosure, "done")
 				return

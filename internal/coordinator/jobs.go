@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,36 +13,11 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/coordinator/lifecycle"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
-	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
-
-// Error is a coordinator error with its HTTP status and stable code.
-type Error struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-func errf(status int, code, format string, a ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}
-}
-
-// Sentinel errors for errors.Is.
-var (
-	ErrJobNotFound  = &Error{Status: http.StatusNotFound, Code: "job_not_found", Message: "job not found"}
-	ErrUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or unknown API key (header X-API-Key)"}
-)
-
-// Is matches coordinator errors by code.
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
-}
 
 // JobRequest is what a tenant asks for.
 type JobRequest struct {
@@ -65,61 +39,98 @@ func (s *Service) validate(r *JobRequest) error {
 	r.Model = strings.TrimSpace(r.Model)
 	switch {
 	case r.Model == "":
-		return errf(400, "invalid_request", "model is required")
+		return errf(ErrInvalidRequest, "model is required")
 	case len(r.Model) > s.params.MaxModelID:
-		return errf(400, "invalid_request", "model name longer than %d bytes", s.params.MaxModelID)
+		return errf(ErrInvalidRequest, "model name longer than %d bytes", s.params.MaxModelID)
 	case r.Prompt == "" && len(r.Messages) == 0:
-		return errf(400, "empty_prompt", "prompt (or messages) must not be empty")
+		return errf(ErrEmptyPrompt, "prompt (or messages) must not be empty")
 	case r.Prompt != "" && len(r.Messages) > 0:
-		return errf(400, "invalid_request", "give prompt or messages, not both")
+		return errf(ErrInvalidRequest, "give prompt or messages, not both")
 	}
 	size := len(r.Prompt)
 	for _, m := range r.Messages {
 		if m.Role != "system" && m.Role != "user" && m.Role != "assistant" {
-			return errf(400, "invalid_request", "message role must be system, user or assistant, not %q", m.Role)
+			return errf(ErrInvalidRequest, "message role must be system, user or assistant, not %q", m.Role)
 		}
 		size += len(m.Content)
 	}
 	if size > s.cfg.MaxPromptBytes {
-		return errf(400, "prompt_too_long", "prompt is %d bytes, limit %d", size, s.cfg.MaxPromptBytes)
+		return errf(ErrPromptTooLong, "prompt is %d bytes, limit %d", size, s.cfg.MaxPromptBytes)
 	}
 	if strings.TrimSpace(r.Prompt) == "" && len(r.Messages) == 0 || !utf8.ValidString(r.Prompt) {
-		return errf(400, "empty_prompt", "prompt must be non-blank UTF-8 text")
+		return errf(ErrEmptyPrompt, "prompt must be non-blank UTF-8 text")
 	}
 	if r.MaxTokens == 0 {
 		r.MaxTokens = s.cfg.DefaultMaxTokens
 	}
 	if r.MaxTokens < 1 || uint64(r.MaxTokens) > s.params.MaxTokens {
-		return errf(400, "invalid_max_tokens", "max_tokens must be 1-%d", s.params.MaxTokens)
+		return errf(ErrInvalidMaxTokens, "max_tokens must be 1-%d", s.params.MaxTokens)
 	}
 	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
-		return errf(400, "invalid_request", "temperature must be 0-2")
+		return errf(ErrInvalidRequest, "temperature must be 0-2")
 	}
 	if r.TopP < 0 || r.TopP > 1 {
-		return errf(400, "invalid_request", "top_p must be 0-1")
+		return errf(ErrInvalidRequest, "top_p must be 0-1")
 	}
 	if r.TTLSeconds == 0 {
 		r.TTLSeconds = int64(s.cfg.DefaultTTL / time.Second)
 	}
 	if r.TTLSeconds < s.params.MinTTL || r.TTLSeconds > s.params.MaxTTL {
-		return errf(400, "invalid_ttl", "ttl must be %d-%d seconds", s.params.MinTTL, s.params.MaxTTL)
+		return errf(ErrInvalidTTL, "ttl must be %d-%d seconds", s.params.MinTTL, s.params.MaxTTL)
 	}
 	return nil
 }
 
-// market returns the miners that serve model, connected ones first, as the
-// scheduler sees them, plus how many are registered on chain for it.
-func (s *Service) snapshotLocked() []*sched.Miner {
-	out := make([]*sched.Miner, 0, len(s.miners))
-	for _, mc := range s.miners {
-		out = append(out, mc.view(s.registry[mc.addr]))
+// marketCheck refuses what no miner can do and says why, and returns the
+// job's max price (the request's, or enough for the dearest miner serving
+// the model).
+func (s *Service) marketCheck(r *JobRequest) (coin.Amount, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pool := s.snapshotLocked()
+	var registered []*sched.Miner
+	for a, m := range s.registry {
+		if m.Status == "active" {
+			registered = append(registered, &sched.Miner{Address: a, Models: m.Models, PricePer1k: m.PricePer1k, Slots: 1})
+		}
 	}
-	return out
+	if len(pool) == 0 {
+		pool = registered // nobody connected: judge by the registry, the job waits
+	}
+	maxPrice := r.MaxPrice
+	if maxPrice == 0 {
+		var dearest coin.Amount
+		for _, m := range pool {
+			for _, name := range m.Models {
+				if c := sched.Cost(s.params, m.PricePer1k, uint64(r.MaxTokens)); name == r.Model && c > dearest {
+					dearest = c
+				}
+			}
+		}
+		maxPrice = max(dearest, 1)
+	}
+	_, np := s.checker.Place(sched.Job{Model: r.Model, MaxTokens: uint64(r.MaxTokens), MaxPrice: maxPrice}, pool)
+	if np == nil {
+		return maxPrice, nil
+	}
+	switch np.Reason {
+	case sched.NoModel:
+		return 0, errf(ErrModelNotServed, "%s; served now: %s", np.Error(), strings.Join(s.servedModelsLocked(), ", "))
+	case sched.TooPricey:
+		cheapest := sched.Cost(s.params, np.Cheapest, uint64(r.MaxTokens))
+		return 0, errf(ErrMaxPriceTooLow, "%s: %d tokens cost at least %s AITBC with the fee", np.Error(), r.MaxTokens, cheapest)
+	case sched.NoMiners:
+		if len(registered) == 0 {
+			return 0, errf(ErrNoMiners, "no miner is registered on chain")
+		}
+	}
+	return maxPrice, nil
 }
 
 // Submit accepts a job for tenant t: it validates the request, checks that
 // some miner can serve it within its price, checks payment (the on-chain
-// job for wallet payment, the tenant's deposit otherwise) and queues it.
+// job for wallet payment, the tenant's deposit otherwise), stores it and
+// queues it. The job is durably stored when Submit returns.
 func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*store.Job, error) {
 	if err := s.validate(&r); err != nil {
 		return nil, err
@@ -141,93 +152,80 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	if len(r.Messages) > 0 {
 		j.Kind = "chat"
 	}
-
-	// Market check: refuse what no miner can do, explain why.
-	s.mu.Lock()
-	snap := s.snapshotLocked()
-	var registered []*sched.Miner
-	for a, m := range s.registry {
-		if m.Status == "active" {
-			registered = append(registered, &sched.Miner{Address: a, Models: m.Models, PricePer1k: m.PricePer1k, Slots: 1})
-		}
-	}
-	s.mu.Unlock()
-	pool := snap
-	if len(pool) == 0 {
-		pool = registered // nobody connected: judge by the registry, the job waits
-	}
-	maxPrice := r.MaxPrice
-	if maxPrice == 0 {
-		var dearest coin.Amount
-		for _, m := range pool {
-			for _, name := range m.Models {
-				if name == r.Model && sched.Cost(s.params, m.PricePer1k, uint64(r.MaxTokens)) > dearest {
-					dearest = sched.Cost(s.params, m.PricePer1k, uint64(r.MaxTokens))
-				}
-			}
-		}
-		maxPrice = max(dearest, 1)
-	}
-	if _, np := s.sched.Place(sched.Job{Model: r.Model, MaxTokens: uint64(r.MaxTokens), MaxPrice: maxPrice}, pool); np != nil {
-		switch np.Reason {
-		case sched.NoModel:
-			return nil, errf(404, "model_not_served", "%s; served now: %s", np.Error(), strings.Join(s.servedModels(), ", "))
-		case sched.TooPricey:
-			cheapest := sched.Cost(s.params, np.Cheapest, uint64(r.MaxTokens))
-			return nil, errf(400, "max_price_too_low", "%s: %d tokens cost at least %s AITBC with the fee", np.Error(), r.MaxTokens, cheapest)
-		case sched.NoMiners:
-			if len(registered) == 0 {
-				return nil, errf(503, "no_miners", "no miner is registered on chain")
-			}
-		}
-	}
-
-	var deposit coin.Amount
-	if r.ID != "" {
-		if err := s.checkWalletJob(ctx, t, &r, j); err != nil {
-			return nil, err
-		}
-	} else {
-		d, err := jobs.QueryDeposit(ctx, s.cfg.Chain, t.Address, s.cfg.Address)
-		if err != nil {
-			return nil, fmt.Errorf("coordinator: chain: %w", err)
-		}
-		deposit = d.Amount
-		j.ID, j.Payment, j.MaxPrice = newJobID(), "deposit", maxPrice
-	}
-
-	s.mu.Lock()
-	if _, dup := s.live[j.ID]; dup {
-		s.mu.Unlock()
-		return nil, errf(409, "job_exists", "job %s was already submitted", j.ID)
-	}
-	if j.Payment == "deposit" {
-		// Check and reserve under one lock, so concurrent submissions
-		// cannot together overdraw the deposit.
-		if reserved := s.reserved[t.ID]; deposit < reserved+j.MaxPrice {
-			s.mu.Unlock()
-			return nil, errf(402, "insufficient_deposit", "deposit of %s with this coordinator is %s AITBC, %s reserved by running jobs, the job needs %s (aitbc deposit add --wallet ... --amount ...)",
-				t.Address, deposit, reserved, j.MaxPrice)
-		}
-	}
-	if err := s.cfg.Store.PutJob(ctx, j); err != nil {
-		s.mu.Unlock()
+	maxPrice, err := s.marketCheck(&r)
+	if err != nil {
 		return nil, err
 	}
-	lj := &liveJob{job: j, hub: newHub()}
+
+	// Payment, read from committed state (outside the lock).
+	var window time.Time
+	var dep ChainDeposit
+	if r.ID != "" {
+		cj, err := s.checkWalletJob(ctx, t, &r, j)
+		if err != nil {
+			return nil, err
+		}
+		window = lifecycle.WalletWindow(cj.CancelAt, cj.BlockTime, s.releaseDelay, s.cfg.Margin)
+	} else {
+		if dep, err = s.view.Deposit(ctx, t.Address, s.cfg.Address); err != nil {
+			return nil, fmt.Errorf("coordinator: chain: %w", err)
+		}
+		j.ID, j.Payment, j.MaxPrice = newJobID(), "deposit", maxPrice
+		window = lifecycle.DepositWindow(dep.BlockTime, s.releaseDelay, s.cfg.Margin)
+	}
+	*j = lifecycle.Start(*j, window, s.limits)
+
+	s.mu.Lock()
+	if _, dup := s.live[j.ID]; dup || s.submitting[j.ID] {
+		s.mu.Unlock()
+		return nil, errf(ErrJobExists, "job %s was already submitted", j.ID)
+	}
+	if j.Payment == "deposit" {
+		// Check and reserve under one lock, so that concurrent submissions
+		// cannot together overdraw the deposit. What is announced for
+		// withdrawal is not spendable: it may leave before the job is paid.
+		reserved := s.reservedLocked(t.ID, dep.Height)
+		spendable, _ := dep.Amount.Sub(dep.Withdrawing)
+		spendable, _ = spendable.Sub(reserved)
+		if spendable < j.MaxPrice {
+			s.mu.Unlock()
+			return nil, errf(ErrInsufficientDeposit, "deposit of %s with this coordinator is %s AITBC (%s announced for withdrawal), %s reserved by running jobs, the job needs %s (aitbc deposit add --wallet ... --amount ...)",
+				t.Address, dep.Amount, dep.Withdrawing, reserved, j.MaxPrice)
+		}
+		s.reserveLocked(j)
+	}
+	s.submitting[j.ID] = true
+	s.mu.Unlock()
+
+	// Stored before anything else can see it, so no later snapshot races
+	// this write.
+	err = s.cfg.Store.PutJob(ctx, j)
+
+	s.mu.Lock()
+	delete(s.submitting, j.ID)
+	if err != nil {
+		s.dropReservationLocked(j) // nothing was sent to the chain
+		s.mu.Unlock()
+		return nil, fmt.Errorf("coordinator: store: %w", err)
+	}
+	lj := &liveJob{job: j, hub: newHub(1)}
 	s.live[j.ID] = lj
-	s.reserveLocked(lj)
 	s.queue.push(j.Model, j.ID)
+	if j.Payment == "deposit" {
+		// The escrow is locked at once, not when a miner is found: the
+		// sooner the chain confirms it, the sooner the job's output is
+		// free of the deposit's window.
+		s.sendCreateLocked(lj, false)
+	}
+	out := s.gateLocked(j)
 	s.mu.Unlock()
 	s.metrics.submitted.WithLabelValues(j.Payment).Inc()
-	s.log.Info("job submitted", "job", j.ID, "tenant", t.Name, "model", j.Model, "payment", j.Payment, "max_price", j.MaxPrice.String())
+	s.log.Info("job submitted", "job", j.ID, "tenant", t.Name, "model", j.Model, "payment", j.Payment, "max_price", j.MaxPrice.String(), "paid_until", j.PaidUntil)
 	s.poke()
-	return cloneJob(j), nil
+	return out, nil
 }
 
-func (s *Service) servedModels() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Service) servedModelsLocked() []string {
 	var names []string
 	for _, q := range sched.Models(s.snapshotLocked()) {
 		names = append(names, q.Model)
@@ -238,36 +236,36 @@ func (s *Service) servedModels() []string {
 	return names
 }
 
-// checkWalletJob checks a job the customer created on chain: it must name
-// this coordinator and match the request exactly.
-func (s *Service) checkWalletJob(ctx context.Context, t *store.Tenant, r *JobRequest, j *store.Job) error {
+// checkWalletJob checks a job the customer created on chain: it must be
+// open, name this coordinator and match the request exactly.
+func (s *Service) checkWalletJob(ctx context.Context, t *store.Tenant, r *JobRequest, j *store.Job) (ChainJob, error) {
 	id := strings.ToLower(strings.TrimPrefix(r.ID, "0x"))
-	if b, err := hex.DecodeString(id); err != nil || len(b) != 16 {
-		return errf(400, "invalid_id", "job_id must be 32 hex digits")
+	if b, err := hex.DecodeString(id); err != nil || len(b) != jobs.IDLen {
+		return ChainJob{}, errf(ErrInvalidID, "job_id must be 32 hex digits")
 	}
-	cj, err := jobs.QueryJob(ctx, s.cfg.Chain, id)
+	cj, err := s.view.Job(ctx, id)
 	if err != nil {
-		if httpx.IsCode(err, "job_not_found") {
-			return errf(402, "escrow_not_found", "job %s is not on chain: create it (jobs/create) and wait for the block first", id)
+		if errors.Is(err, jobs.ErrJobNotFound) {
+			return cj, errf(ErrEscrowNotFound, "job %s is not on chain: create it (jobs/create) and wait for the block first", id)
 		}
-		return fmt.Errorf("coordinator: chain: %w", err)
+		return cj, fmt.Errorf("coordinator: chain: %w", err)
 	}
 	switch {
 	case cj.Coordinator != s.cfg.Address:
-		return errf(400, "wrong_coordinator", "job %s names coordinator %s, this is %s", id, cj.Coordinator, s.cfg.Address)
+		return cj, errf(ErrWrongCoordinator, "job %s names coordinator %s, this is %s", id, cj.Coordinator, s.cfg.Address)
 	case cj.Customer != t.Address:
-		return ErrJobNotFound // someone else's escrow: do not reveal it
-	case cj.Status != "open":
-		return errf(409, "job_exists", "job %s is %s on chain", id, cj.Status)
+		return cj, errf(ErrJobNotFound, "job not found") // someone else's escrow: do not reveal it
+	case cj.Status != ChainOpen:
+		return cj, errf(ErrJobExists, "job %s is %s on chain", id, cj.Status)
 	case cj.Model != r.Model:
-		return errf(400, "escrow_mismatch", "escrow is for model %q", cj.Model)
+		return cj, errf(ErrEscrowMismatch, "escrow is for model %q", cj.Model)
 	case cj.PromptHash != j.PromptHash:
-		return errf(400, "escrow_mismatch", "escrow commits to another prompt (hash %s)", cj.PromptHash)
+		return cj, errf(ErrEscrowMismatch, "escrow commits to another prompt (hash %s)", cj.PromptHash)
 	case cj.MaxTokens < uint64(r.MaxTokens):
-		return errf(400, "escrow_mismatch", "escrow allows %d tokens", cj.MaxTokens)
+		return cj, errf(ErrEscrowMismatch, "escrow allows %d tokens", cj.MaxTokens)
 	}
 	j.ID, j.Payment, j.MaxPrice, j.OnChain, j.Expires = id, "wallet", cj.Escrow, true, cj.Expires
-	return nil
+	return cj, nil
 }
 
 func newJobID() string {
@@ -278,38 +276,47 @@ func newJobID() string {
 	return hex.EncodeToString(b)
 }
 
-func cloneJob(j *store.Job) *store.Job {
-	c := *j
-	return &c
+// gateLocked returns a copy of j as its tenant may see it now: output the
+// payment gate holds is left out and marked held.
+func (s *Service) gateLocked(j *store.Job) *store.Job {
+	return gate(j, s.cfg.Now())
 }
 
-// Job returns tenant t's job id. Another tenant's job is not found.
+func gate(j *store.Job, now time.Time) *store.Job {
+	c := cloneJob(j)
+	if (c.Result != "" || len(c.Receipt) > 0) && !lifecycle.Released(*c, now) {
+		c.Result, c.Receipt, c.OutputHeld = "", nil, true
+	}
+	return c
+}
+
+// Job returns tenant t's job id, with its output only if released.
+// Another tenant's job is not found.
 func (s *Service) Job(ctx context.Context, t *store.Tenant, id string) (*store.Job, error) {
 	id = strings.ToLower(strings.TrimPrefix(id, "0x"))
 	s.mu.Lock()
-	lj := s.live[id]
 	var j *store.Job
-	if lj != nil {
-		j = cloneJob(lj.job)
+	if lj := s.live[id]; lj != nil {
+		j = s.gateLocked(lj.job)
 		if j.Status == store.StatusQueued {
 			j.Error = s.waitReasonLocked(j)
 		}
 	} else if r := s.recent.get(id); r != nil {
-		j = cloneJob(r)
+		j = s.gateLocked(r)
 	}
 	s.mu.Unlock()
 	if j == nil {
-		var err error
-		j, err = s.cfg.Store.Job(ctx, id)
+		stored, err := s.cfg.Store.Job(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, ErrJobNotFound
+			return nil, errf(ErrJobNotFound, "job not found")
 		}
 		if err != nil {
 			return nil, err
 		}
+		j = gate(stored, s.cfg.Now())
 	}
 	if j.TenantID != t.ID {
-		return nil, ErrJobNotFound
+		return nil, errf(ErrJobNotFound, "job not found")
 	}
 	return j, nil
 }
@@ -323,30 +330,58 @@ func (s *Service) Jobs(ctx context.Context, t *store.Tenant, limit int) ([]*stor
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, j := range list {
-		if lj := s.live[j.ID]; lj != nil {
-			list[i] = cloneJob(lj.job)
+		switch lj, r := s.live[j.ID], s.recent.get(j.ID); {
+		case lj != nil:
+			list[i] = s.gateLocked(lj.job)
+		case r != nil: // newer than the store, whose writes trail by a moment
+			list[i] = s.gateLocked(r)
+		default:
+			list[i] = s.gateLocked(j)
 		}
 	}
 	return list, nil
 }
 
-// Subscribe streams tenant t's job id: the text so far, then events.
-func (s *Service) Subscribe(ctx context.Context, t *store.Tenant, id string) (*store.Job, string, <-chan Event, func(), error) {
+// Subscription is a stream of a job's events.
+type Subscription struct {
+	Job     *store.Job // the job when subscribed (output gated)
+	Text    string     // the current attempt's text so far
+	Seq     int        // the last token in Text
+	Attempt int        // the attempt Text belongs to
+	Events  <-chan Event
+	Cancel  func() // call when done reading
+}
+
+// Follow subscribes to tenant t's job id: the text released so far, then
+// every later event in order, ending with done. Nothing is dropped: a
+// slow reader only falls behind.
+func (s *Service) Follow(ctx context.Context, t *store.Tenant, id string) (*Subscription, error) {
 	j, err := s.Job(ctx, t, id)
 	if err != nil {
-		return nil, "", nil, nil, err
+		return nil, err
 	}
 	s.mu.Lock()
 	lj := s.live[j.ID]
 	s.mu.Unlock()
 	if lj == nil { // finished: replay the result and close
 		ch := make(chan Event, 1)
-		ch <- Event{Type: EventDone, Status: j.Status, Error: j.Error}
+		ch <- Event{Type: EventDone, Status: j.Status, Error: j.Error, Code: j.ErrorCode}
 		close(ch)
-		return j, j.Result, ch, func() {}, nil
+		return &Subscription{Job: j, Text: j.Result, Attempt: j.Attempt, Events: ch, Cancel: func() {}}, nil
 	}
-	text, ch, cancel := lj.hub.subscribe()
-	return j, text, ch, cancel, nil
+	text, seq, attempt, pos := lj.hub.snapshot()
+	ch, cancel := lj.hub.follow(pos)
+	return &Subscription{Job: j, Text: text, Seq: seq, Attempt: attempt, Events: ch, Cancel: cancel}, nil
+}
+
+// Subscribe is Follow in the shape of earlier versions: the job, its text
+// so far, the events and a cancel function.
+func (s *Service) Subscribe(ctx context.Context, t *store.Tenant, id string) (*store.Job, string, <-chan Event, func(), error) {
+	sub, err := s.Follow(ctx, t, id)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	return sub.Job, sub.Text, sub.Events, sub.Cancel, nil
 }
 
 // addrOrZero formats an address, or "" for the zero address.

@@ -75,24 +75,11 @@ func (s *Service) reservedByOthersLocked(miner address.Address, tenantID string)
 	return n
 }
 
-// snapshotForLocked is the scheduler's view for tenantID's jobs: slots
-// other tenants hold count as busy.
-func (s *Service) snapshotForLocked(tenantID string) []*sched.Miner {
-	out := s.snapshotLocked()
-	if len(s.allocs) == 0 {
-		return out
-	}
-	for _, m := range out {
-		m.Running += s.reservedByOthersLocked(m.Address, tenantID)
-	}
-	return out
-}
-
 // Allocate reserves slots for t's agent.
 func (s *Service) Allocate(_ context.Context, t *store.Tenant, r AllocateRequest) (*Allocation, error) {
 	r.AgentID = strings.TrimSpace(r.AgentID)
 	if r.AgentID == "" || len(r.AgentID) > 64 {
-		return nil, errf(400, "invalid_request", "agent_id must be 1-64 characters")
+		return nil, errf(ErrInvalidRequest, "agent_id must be 1-64 characters")
 	}
 	if r.GPU == 0 {
 		r.GPU = 1
@@ -101,14 +88,14 @@ func (s *Service) Allocate(_ context.Context, t *store.Tenant, r AllocateRequest
 		r.DurationS = 3600
 	}
 	if r.GPU < 1 || r.GPU > 64 || r.DurationS < 1 || r.DurationS > 7*24*3600 {
-		return nil, errf(400, "invalid_request", "gpu must be 1-64 and duration 1 s to 7 days")
+		return nil, errf(ErrInvalidRequest, "gpu must be 1-64 and duration 1 s to 7 days")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneAllocsLocked()
 	key := t.ID + "/" + r.AgentID
 	if _, ok := s.allocs[key]; ok {
-		return nil, errf(409, "allocation_exists", "agent %s already holds an allocation: deallocate it first", r.AgentID)
+		return nil, errf(ErrAllocationExists, "agent %s already holds an allocation: deallocate it first", r.AgentID)
 	}
 	type cand struct {
 		m        *sched.Miner
@@ -119,13 +106,13 @@ func (s *Service) Allocate(_ context.Context, t *store.Tenant, r AllocateRequest
 	}
 	var best *cand
 	reasons := map[string]int{}
-	for _, m := range s.snapshotForLocked("") {
+	for _, m := range s.snapshotLocked() {
 		reg := s.registry[m.Address]
 		if r.Model != "" && !sched.Models([]*sched.Miner{m}).Contains(r.Model) {
 			reasons["does not serve "+r.Model]++
 			continue
 		}
-		free := m.Slots - m.Running
+		free := m.Slots - m.BusyFor("") // every allocation holds its slots, whoever asks
 		if free < r.GPU {
 			reasons[fmt.Sprintf("fewer than %d free slots", r.GPU)]++
 			continue
@@ -143,14 +130,14 @@ func (s *Service) Allocate(_ context.Context, t *store.Tenant, r AllocateRequest
 	}
 	if best == nil {
 		if len(s.miners) == 0 {
-			return nil, errf(409, "no_capacity", "no miner is connected")
+			return nil, errf(ErrNoCapacity, "no miner is connected")
 		}
 		var why []string
 		for k, n := range reasons {
 			why = append(why, fmt.Sprintf("%d %s", n, k))
 		}
 		sort.Strings(why)
-		return nil, errf(409, "no_capacity", "no connected miner can hold %d slots: %s", r.GPU, strings.Join(why, "; "))
+		return nil, errf(ErrNoCapacity, "no connected miner can hold %d slots: %s", r.GPU, strings.Join(why, "; "))
 	}
 	now := s.cfg.Now().UTC()
 	a := &Allocation{AgentID: r.AgentID, TenantID: t.ID, Miner: best.m.Address.String(), GPU: best.gpu, Slots: r.GPU, MemoryMB: r.MemoryMB,
@@ -183,7 +170,7 @@ func (s *Service) Deallocate(t *store.Tenant, agentID string) (*Allocation, erro
 	key := t.ID + "/" + agentID
 	a, ok := s.allocs[key]
 	if !ok {
-		return nil, errf(404, "allocation_not_found", "agent %s holds no allocation", agentID)
+		return nil, errf(ErrAllocationNotFound, "agent %s holds no allocation", agentID)
 	}
 	delete(s.allocs, key)
 	s.sampleUsageLocked()
@@ -280,7 +267,7 @@ func (s *Service) hAllocate(w http.ResponseWriter, r *http.Request) {
 	}
 	var req AllocateRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, 400, "invalid_request", err.Error())
+		s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
 		return
 	}
 	a, err := s.Allocate(r.Context(), t, req)
@@ -318,14 +305,14 @@ func (s *Service) hUtilization(w http.ResponseWriter, r *http.Request) {
 		typ = "all"
 	}
 	if typ != "gpu" && typ != "cpu" && typ != "all" {
-		httpx.WriteError(w, 400, "invalid_request", "type must be gpu, cpu or all")
+		s.fail(w, errf(ErrInvalidRequest, "type must be gpu, cpu or all"))
 		return
 	}
 	period := time.Hour
 	if p := r.URL.Query().Get("period"); p != "" {
 		d, err := time.ParseDuration(p)
 		if err != nil || d <= 0 || d > 24*time.Hour {
-			httpx.WriteError(w, 400, "invalid_request", "period must be a duration up to 24h, e.g. 1h")
+			s.fail(w, errf(ErrInvalidRequest, "period must be a duration up to 24h, e.g. 1h"))
 			return
 		}
 		period = d

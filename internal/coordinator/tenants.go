@@ -47,11 +47,15 @@ func newAPIKey() string {
 	return "aitbc_" + hex.EncodeToString(b)
 }
 
+func errUnauthorized() error {
+	return errf(ErrUnauthorized, "missing or unknown API key (header X-API-Key)")
+}
+
 // Authenticate returns the tenant that owns key.
 func (s *Service) Authenticate(ctx context.Context, key string) (*store.Tenant, error) {
 	key = strings.TrimSpace(key)
 	if key == "" {
-		return nil, ErrUnauthorized
+		return nil, errUnauthorized()
 	}
 	h := string(HashKey(key))
 	s.keysMu.RLock()
@@ -62,7 +66,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*store.Tenant, 
 	}
 	t, err := s.cfg.Store.TenantByKey(ctx, []byte(h))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrUnauthorized
+		return nil, errUnauthorized()
 	}
 	if err != nil {
 		return nil, err
@@ -84,13 +88,13 @@ func (s *Service) AddTenant(ctx context.Context, name string, addr address.Addre
 // a running coordinator).
 func AddTenant(ctx context.Context, st store.Store, name string, addr address.Address, now time.Time) (*store.Tenant, string, error) {
 	if addr.IsZero() {
-		return nil, "", errf(400, "invalid_address", "address required")
+		return nil, "", errf(ErrInvalidAddress, "address required")
 	}
 	if name == "" {
 		name = addr.String()
 	}
 	if len(name) > 64 {
-		return nil, "", errf(400, "invalid_request", "name longer than 64 characters")
+		return nil, "", errf(ErrInvalidRequest, "name longer than 64 characters")
 	}
 	key := newAPIKey()
 	if t, err := st.TenantByAddress(ctx, addr); err == nil {
@@ -119,17 +123,17 @@ type RegisterRequest struct {
 func (s *Service) Register(ctx context.Context, r RegisterRequest) (*store.Tenant, string, error) {
 	pub, err := hex.DecodeString(r.PubKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, "", errf(400, "invalid_request", "pubkey must be a hex ed25519 public key")
+		return nil, "", errf(ErrInvalidRequest, "pubkey must be a hex ed25519 public key")
 	}
 	if address.FromPubKey(pub) != r.Address {
-		return nil, "", errf(400, "invalid_request", "pubkey does not belong to %s", r.Address)
+		return nil, "", errf(ErrInvalidRequest, "pubkey does not belong to %s", r.Address)
 	}
 	if d := s.cfg.Now().Sub(time.Unix(r.Timestamp, 0)); d > maxClockSkew || d < -maxClockSkew {
-		return nil, "", errf(400, "stale_signature", "timestamp is %s away from the coordinator's clock (limit %s)", d.Round(time.Second), maxClockSkew)
+		return nil, "", errf(ErrStaleSignature, "timestamp is %s away from the coordinator's clock (limit %s)", d.Round(time.Second), maxClockSkew)
 	}
 	sig, err := hex.DecodeString(r.Signature)
 	if err != nil || !ed25519.Verify(pub, TenantDigest(s.cfg.Address, r.Address, r.Timestamp), sig) {
-		return nil, "", errf(401, "invalid_signature", "signature does not prove %s", r.Address)
+		return nil, "", errf(ErrInvalidSignature, "signature does not prove %s", r.Address)
 	}
 	t, key, err := s.AddTenant(ctx, r.Name, r.Address)
 	if err != nil {

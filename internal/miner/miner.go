@@ -189,7 +189,7 @@ func (m *Miner) EnsureRegistered(ctx context.Context, models []string) error {
 	cur, err := miners.Query(ctx, m.cfg.Chain, m.addr)
 	var msg tx.Msg
 	switch {
-	case err != nil && httpx.IsCode(err, "miner_not_found"):
+	case err != nil && httpx.IsCode(err, miners.ErrMinerNotFound.Name):
 		if msg, err = miners.NewRegisterMsg(caps, m.cfg.Stake); err != nil {
 			return err
 		}

@@ -29,6 +29,21 @@ type Miner struct {
 	Settled      uint64  // jobs settled on chain
 	Failures     uint64  // jobs it failed or lost
 	Stake        coin.Amount
+	// Held counts slots that allocations hold, per tenant: other tenants'
+	// jobs cannot use them, the holder's can.
+	Held map[string]int
+}
+
+// BusyFor is how many of m's slots a job of tenant cannot use: those
+// running jobs and those other tenants hold ("" counts every hold).
+func (m *Miner) BusyFor(tenant string) int {
+	n := m.Running
+	for t, h := range m.Held {
+		if t != tenant {
+			n += h
+		}
+	}
+	return n
 }
 
 func (m *Miner) serves(model string) bool {
@@ -46,6 +61,7 @@ type Job struct {
 	MaxTokens uint64
 	MaxPrice  coin.Amount // escrow: price for MaxTokens plus the fee must fit
 	Exclude   map[address.Address]bool
+	Tenant    string // whose job: slots the tenant's allocations hold are free for it
 }
 
 // Reason is why no miner was placed.
@@ -143,7 +159,7 @@ func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
 		return nil, np
 	}
 	np.Busy = len(c)
-	c = filter(c, func(m *Miner) bool { return m.Running < m.Slots })
+	c = filter(c, func(m *Miner) bool { return m.BusyFor(j.Tenant) < m.Slots })
 	if len(c) == 0 {
 		np.Reason = AllBusy
 		return nil, np
@@ -180,6 +196,63 @@ func (s *Scheduler) score(m *Miner, maxPrice coin.Amount, maxSpeed float64) floa
 	stake := math.Min(1, math.Log10(1+m.Stake.Float())/4) // 10,000 AITBC saturates
 	jitter := s.Rand.Float64() * 0.15
 	return 1.2*price + speed + 1.5*record + 0.8*load + 0.3*stake + jitter
+}
+
+// Request is a queued job asking for a miner.
+type Request struct {
+	ID string
+	Job
+}
+
+// Placement puts one job on one miner.
+type Placement struct {
+	JobID string
+	Miner address.Address
+}
+
+// Plan is what one scheduling pass decided: placements for some jobs, and
+// for each job left waiting (or never placeable) why.
+type Plan struct {
+	Placements []Placement
+	Unplaced   map[string]*NoPlacement
+}
+
+// Plan places the requests in order (oldest first) on miners, counting
+// each placement against the miner's free slots for the next request. It
+// does not modify miners. The plan is a proposal: the coordinator's
+// applier commits it and skips a placement whose job or miner changed
+// since the snapshot.
+func (s *Scheduler) Plan(reqs []Request, miners []*Miner) Plan {
+	view := make([]*Miner, len(miners))
+	byAddr := make(map[address.Address]*Miner, len(miners))
+	for i, m := range miners {
+		c := *m
+		view[i], byAddr[m.Address] = &c, &c
+	}
+	p := Plan{Unplaced: map[string]*NoPlacement{}}
+	// A model whose miners are all busy for a tenant stays so for the
+	// rest of the pass: its later jobs wait without a search (a queue of
+	// thousands costs one check per model, not one per job).
+	type key struct{ model, tenant string }
+	full := map[key]*NoPlacement{}
+	for _, r := range reqs {
+		k := key{r.Model, r.Tenant}
+		if np := full[k]; np != nil && len(r.Exclude) == 0 {
+			p.Unplaced[r.ID] = np
+			continue
+		}
+		m, np := s.Place(r.Job, view)
+		if np != nil {
+			if np.Reason == AllBusy && len(r.Exclude) == 0 {
+				full[k] = np
+			}
+			p.Unplaced[r.ID] = np
+			continue
+		}
+		byAddr[m.Address].Running++
+		p.Placements = append(p.Placements, Placement{JobID: r.ID, Miner: m.Address})
+	}
+	return p
 }
 
 func filter(ms []*Miner, keep func(*Miner) bool) []*Miner {

@@ -88,3 +88,35 @@ func TestModelsSummarisesTheMarket(t *testing.T) {
 		t.Fatalf("%+v", q)
 	}
 }
+
+func TestPlanCountsItsOwnPlacements(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 1)
+	a := miner(1, coin.Unit, "llama") // 2 slots
+	reqs := []sched.Request{}
+	for _, id := range []string{"j1", "j2", "j3"} {
+		reqs = append(reqs, sched.Request{ID: id, Job: sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: coin.Unit}})
+	}
+	p := s.Plan(reqs, []*sched.Miner{a})
+	if len(p.Placements) != 2 || p.Placements[0].JobID != "j1" || p.Placements[1].JobID != "j2" {
+		t.Fatalf("placements %+v", p.Placements)
+	}
+	if np := p.Unplaced["j3"]; np == nil || np.Reason != sched.AllBusy {
+		t.Fatalf("j3: %+v", np)
+	}
+	if a.Running != 0 {
+		t.Fatal("Plan modified its input")
+	}
+}
+
+func TestPlanKeepsHeldSlotsForTheirTenant(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 1)
+	a := miner(1, coin.Unit, "llama")
+	a.Held = map[string]int{"agent-tenant": 2}
+	job := sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: coin.Unit}
+	other, holder := job, job
+	other.Tenant, holder.Tenant = "someone", "agent-tenant"
+	p := s.Plan([]sched.Request{{ID: "x", Job: other}, {ID: "y", Job: holder}}, []*sched.Miner{a})
+	if len(p.Placements) != 1 || p.Placements[0].JobID != "y" || p.Unplaced["x"] == nil {
+		t.Fatalf("plan %+v unplaced %v", p.Placements, p.Unplaced)
+	}
+}

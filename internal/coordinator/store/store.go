@@ -79,6 +79,13 @@ type Job struct {
 	FinishReason string          `json:"finish_reason,omitempty"`
 	Receipt      []byte          `json:"receipt,omitempty"` // canonical CBOR
 	Error        string          `json:"error,omitempty"`
+	ErrorCode    string          `json:"error_code,omitempty"` // stable code of a failure, e.g. payment_not_confirmed
+
+	// The payment gate (see package lifecycle): output is released only
+	// before PaidUntil, or once the job is settled.
+	PaidUntil        time.Time `json:"paid_until,omitempty"`
+	PaymentConfirmed bool      `json:"payment_confirmed,omitempty"` // escrow locked on chain until Expires
+	OutputHeld       bool      `json:"-"`                           // on copies handed out: Result and Receipt exist but the gate holds them
 
 	OnChain   bool        `json:"on_chain"`            // the job exists on chain
 	CreateTx  string      `json:"create_tx,omitempty"` // create_for, deposit jobs
