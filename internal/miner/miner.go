@@ -321,10 +321,26 @@ func (m *Miner) session(ctx context.Context, models []string) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer scancel() // running jobs end with the session: the coordinator gave them to others
+	// Running jobs by id and attempt, so that the coordinator's cancel
+	// (the chain canceled or expired the job, or it was taken back) stops
+	// the work and frees the slot.
+	var runMu sync.Mutex
+	running := map[string]context.CancelFunc{}
+	key := func(id string, attempt int) string { return fmt.Sprintf("%s/%d", id, attempt) }
 	for {
 		var e minerproto.Envelope
 		if err := wsjson.Read(sctx, c, &e); err != nil {
 			return fmt.Errorf("miner: session: %w", err)
+		}
+		if e.Type == minerproto.TypeCancel {
+			runMu.Lock()
+			stop := running[key(e.JobID, e.Attempt)]
+			runMu.Unlock()
+			if stop != nil {
+				m.log.Info("job canceled by the coordinator", "job", e.JobID, "why", e.Reason)
+				stop()
+			}
+			continue
 		}
 		if e.Type != minerproto.TypeJob || e.Job == nil {
 			continue
@@ -338,16 +354,32 @@ func (m *Miner) session(ctx context.Context, models []string) error {
 			m.release(0)
 			return err
 		}
+		jctx, jcancel := context.WithCancel(sctx)
+		k := key(job.ID, job.Attempt)
+		runMu.Lock()
+		running[k] = jcancel
+		runMu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out := m.runJob(sctx, job, send)
+			defer func() {
+				runMu.Lock()
+				delete(running, k)
+				runMu.Unlock()
+				jcancel()
+			}()
+			out := m.runJob(jctx, job, send)
 			if out.Type == minerproto.TypeFailed && sctx.Err() != nil {
 				// The miner is stopping or lost its session: the job did
 				// not fail here. Reporting a failure would make the
 				// coordinator hold the job against this miner for good;
 				// the dropped session has it requeued as lost instead.
 				m.log.Info("job interrupted by the session ending", "job", job.ID)
+				return
+			}
+			if jctx.Err() != nil {
+				// The coordinator canceled it: it expects nothing more,
+				// and a receipt for it would not be settled.
 				return
 			}
 			if err := send(out); err != nil {
