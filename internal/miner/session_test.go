@@ -42,11 +42,15 @@ func (r endlessRunner) Run(ctx context.Context, _ *minerproto.Job, onToken func(
 
 type noChain struct{}
 
-func (noChain) GetJSON(context.Context, string, any) error { return errors.New("no chain in this test") }
+func (noChain) GetJSON(context.Context, string, any) error {
+	return errors.New("no chain in this test")
+}
 
 type noSender struct{}
 
-func (noSender) Send(context.Context, tx.Msg) (string, error) { return "", errors.New("no chain in this test") }
+func (noSender) Send(context.Context, tx.Msg) (string, error) {
+	return "", errors.New("no chain in this test")
+}
 
 // TestCoordinatorCancelStopsTheJob: a cancel from the coordinator (the
 // chain canceled or expired the job) stops the backend's work at once,
