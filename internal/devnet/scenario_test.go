@@ -57,7 +57,9 @@ func start(t *testing.T, cfg devnet.Config) *env {
 	if cfg.Home == "" {
 		cfg.Home = t.TempDir()
 	}
-	cfg.BlockTime = 150 * time.Millisecond
+	if cfg.BlockTime == 0 {
+		cfg.BlockTime = 150 * time.Millisecond
+	}
 	cfg.CheckInvariants = true // Commit fails, halting the chain, if a block breaks the books
 	cfg.RPCListen, cfg.WalletListen, cfg.CoordinatorListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.CometRPCListen, cfg.P2PListen = "off", freeP2P(t)

@@ -432,6 +432,8 @@ func TestCustomerCancelIsScheduledAndAnAssignmentVoidsIt(t *testing.T) {
 		t.Fatalf("cancel after the delay: %s, alice %s", jobs.StatusName(j.Status), m.balance(alice.addr))
 	}
 	m.mustFail(m.assign(id2, minerA), jobs.ErrJobState)
+	// A receipt for a job the chain canceled pays nothing.
+	m.mustFail(m.settle(coord, receipt(id2, minerA, 100, jobs.PriceFor(100, coin.Unit))), jobs.ErrJobState)
 
 	// A job the coordinator created from a deposit is locked from creation:
 	// its customer cannot cancel it.
