@@ -37,6 +37,8 @@ func (s *Service) applyLocked(lj *liveJob, e lifecycle.Event) bool {
 	if !fx.FreeMiner.IsZero() {
 		if mc := s.miners[fx.FreeMiner]; mc != nil {
 			delete(mc.running, j.ID)
+			// A slot is free: queued jobs need not wait for the next tick.
+			s.poke()
 		}
 	}
 	if !fx.StopMiner.IsZero() {

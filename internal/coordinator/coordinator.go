@@ -66,6 +66,7 @@ type Config struct {
 	MaxPromptBytes   int           // 64 KiB
 	MaxAttempts      int           // dispatches before a job fails (5)
 	RefreshEvery     time.Duration // miner registry and chain follow-up (1 s)
+	TickEvery        time.Duration // the dispatcher's periodic pass: overdue jobs, and placements nothing woke it for (1 s)
 	// Margin is how long before a payment window closes, or a job's TTL
 	// ends, the coordinator stops releasing its output: time for its own
 	// transaction to land (30 s; at most a quarter of a job's TTL).
@@ -88,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 5
+	}
+	if c.TickEvery == 0 {
+		c.TickEvery = time.Second
 	}
 	if c.RefreshEvery == 0 {
 		c.RefreshEvery = time.Second

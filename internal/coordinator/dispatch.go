@@ -14,7 +14,7 @@ import (
 // dispatchLoop places queued jobs whenever something changed (a job, a
 // miner, a free slot) and ends overdue jobs every second.
 func (s *Service) dispatchLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(s.cfg.TickEvery)
 	defer t.Stop()
 	for {
 		select {

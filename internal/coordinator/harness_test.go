@@ -398,7 +398,7 @@ func newHarnessOn(t testing.TB, chain *fakeChain, tune ...func(*Config)) *harnes
 func startHarness(t testing.TB, chain *fakeChain, st store.Store, tune ...func(*Config)) *harness {
 	t.Helper()
 	cfg := Config{Store: st, View: chain, Sender: chain, Address: chain.coord, Logger: testLogger(), Now: chain.clock.Now,
-		AckTimeout: time.Hour, RefreshEvery: time.Hour, MaxAttempts: 3}
+		AckTimeout: time.Hour, RefreshEvery: time.Hour, TickEvery: time.Hour, MaxAttempts: 3}
 	for _, f := range tune {
 		f(&cfg)
 	}
