@@ -144,7 +144,13 @@ func (m *Miner) Run(ctx context.Context) error {
 	if err := m.EnsureRegistered(ctx, models); err != nil {
 		return err
 	}
-	go m.heartbeats(ctx)
+	// Heartbeats run beside the sessions and are joined before Run returns,
+	// so nothing of the miner outlives it.
+	hctx, stopHeartbeats := context.WithCancel(ctx)
+	var hb sync.WaitGroup
+	hb.Add(1)
+	go func() { defer hb.Done(); m.heartbeats(hctx) }()
+	defer func() { stopHeartbeats(); hb.Wait() }()
 	backoff := 250 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
