@@ -9,6 +9,7 @@ import (
 	"os"
 
 	cfg "github.com/cometbft/cometbft/config"
+	cmtlog "github.com/cometbft/cometbft/libs/log"
 	cmtnode "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
@@ -101,6 +102,7 @@ func (n *Node) Start() error {
 	}
 	if err := n.comet.Start(); err != nil {
 		n.halt()
+		n.releaseUnstarted()
 		return fmt.Errorf("node: start: %w", err)
 	}
 	h, _ := n.app.Height()
@@ -123,6 +125,19 @@ func (n *Node) Stop() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// releaseUnstarted frees what CometBFT's NewNode opened (its block, state
+// and evidence stores) and what a failed Start had bound (its RPC listener
+// when the P2P port was taken), so that the same home can be opened again
+// in this process: CometBFT's Stop does nothing for a node that never
+// started, and its OnStop, called directly, does exactly this release. Its
+// complaints about services that never ran are silenced.
+func (n *Node) releaseUnstarted() {
+	nop := cmtlog.NewNopLogger()
+	n.comet.SetLogger(nop)
+	n.comet.Switch().SetLogger(nop)
+	n.comet.OnStop()
 }
 
 // halt stops the gossip worker, if it runs.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	cmtlog "github.com/cometbft/cometbft/libs/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -85,7 +84,6 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	sv.onClose(n.Stop)
 	if err := n.Start(); err != nil {
-		releaseUnstarted(n)
 		return nil, s.abort(sv, err)
 	}
 	sv.onClose(func() error { log.Info("stopping node"); return nil }) // runs before Stop
@@ -103,19 +101,6 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	s.Node = nd
 	return nd, nil
-}
-
-// releaseUnstarted frees what CometBFT's NewNode opened (its block, state
-// and evidence stores) and what a failed Start had bound (its RPC listener
-// when the P2P port was taken): CometBFT's Stop does nothing for a node
-// that never started, and its OnStop, called directly, does exactly this
-// release. Its complaints about services that never ran are silenced.
-func releaseUnstarted(n *node.Node) {
-	c := n.Comet()
-	nop := cmtlog.NewNopLogger()
-	c.SetLogger(nop)
-	c.Switch().SetLogger(nop)
-	c.OnStop()
 }
 
 // Chain is the embedded chain node, for tools that read its stores or
