@@ -70,11 +70,15 @@ func (s *Service) applyLocked(lj *liveJob, e lifecycle.Event) bool {
 		s.queue.pushFront(j.Model, j.ID)
 		s.poke()
 	}
-	if fx.CancelOnChain {
-		s.sendCancelLocked(j)
+	if fx.CancelOnChain && (j.Payment != "deposit" || j.OnChain || !lj.createSent.IsZero()) {
+		s.sendCancelLocked(j) // (a deposit job never created has nothing on chain to cancel)
 	}
 	if fx.Final {
-		s.unreserveLocked(j)
+		if j.Payment == "deposit" && !j.OnChain && lj.createSent.IsZero() {
+			s.dropReservationLocked(j) // never created: it can never take the deposit
+		} else {
+			s.unreserveLocked(j)
+		}
 		lj.hub.done(Event{Type: EventDone, Status: j.Status, Error: j.Error, Code: j.ErrorCode})
 		delete(s.live, j.ID)
 		s.recent.add(cloneJob(j))

@@ -237,9 +237,10 @@ func (s *Service) recover(ctx context.Context) error {
 			lj.hub.token(j.Result, lifecycle.Released(*j, s.cfg.Now()))
 			lj.hub.status(Event{Type: EventStatus, Status: store.StatusCompleted, Attempt: j.Attempt})
 		}
-		if j.Payment == "deposit" && !j.OnChain {
-			// Its create_for may have been lost with a mempool: the writer
-			// asks the chain before sending it again.
+		if j.Payment == "deposit" && !j.OnChain && (j.Attempt > 0 || j.Status == store.StatusCompleted) {
+			// It was dispatched, so its create_for was sent, and may have
+			// been lost with a mempool: the writer asks the chain before
+			// sending it again.
 			s.sendCreateLocked(lj, true)
 		}
 	}

@@ -180,7 +180,12 @@ func (s *Service) dispatchLocked(lj *liveJob, mc *minerConn) bool {
 	id, miner := j.ID, mc.addr
 	lj.ackTimer = time.AfterFunc(s.cfg.AckTimeout, func() { s.ackTimeout(id, miner, attempt) })
 	// The chain learns of the placement without holding the job up: the
-	// coordinator's nonces keep create → assign → settle in order.
+	// coordinator's nonces keep create → assign → settle in order. Output
+	// flows meanwhile only inside the payment window the submission read;
+	// a job dispatched after it closed waits for the create to be seen.
+	if j.Payment == "deposit" && !j.OnChain && lj.createSent.IsZero() {
+		s.sendCreateLocked(lj, false)
+	}
 	s.sendAssignLocked(lj)
 	return true
 }

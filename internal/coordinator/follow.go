@@ -128,7 +128,7 @@ func (s *Service) followJobs(ctx context.Context) {
 func (s *Service) notOnChainLocked(lj *liveJob) {
 	j := lj.job
 	now := s.cfg.Now()
-	if j.Payment != "deposit" || j.OnChain || now.Sub(lj.createSent) < createRetryAfter || !now.Before(j.Expires) {
+	if j.Payment != "deposit" || j.OnChain || lj.createSent.IsZero() || now.Sub(lj.createSent) < createRetryAfter || !now.Before(j.Expires) {
 		return
 	}
 	s.sendCreateLocked(lj, true)

@@ -210,13 +210,10 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	}
 	lj := &liveJob{job: j, hub: newHub(1)}
 	s.live[j.ID] = lj
+	// A deposit job's escrow is created on chain when it is dispatched
+	// (dispatchLocked), not now: a job that waits and never runs costs no
+	// transaction, and until then its reservation holds the deposit.
 	s.queue.push(j.Model, j.ID)
-	if j.Payment == "deposit" {
-		// The escrow is locked at once, not when a miner is found: the
-		// sooner the chain confirms it, the sooner the job's output is
-		// free of the deposit's window.
-		s.sendCreateLocked(lj, false)
-	}
 	out := s.gateLocked(j)
 	s.mu.Unlock()
 	s.metrics.submitted.WithLabelValues(j.Payment).Inc()

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -66,5 +67,36 @@ func TestFreedSlotWakesTheDispatcher(t *testing.T) {
 	s.dispatchOnce()
 	if j2 := m.nextJob(); j2.ID != second.ID {
 		t.Fatalf("after the first finished the miner got %s, want %s", j2.ID, second.ID)
+	}
+}
+
+// TestQueuedJobThatNeverRunsCostsNoTransaction: a deposit job's escrow is
+// created on chain when the job is dispatched. One that waits for a miner
+// until its cutoff sends nothing to the chain, and its reservation of the
+// deposit ends with it.
+func TestQueuedJobThatNeverRunsCostsNoTransaction(t *testing.T) {
+	h := newHarness(t, releaseDelay)
+	h.fund(coin.Unit)
+	// A miner registered on chain but not connected: jobs are accepted and wait.
+	_, addr := newKey(t)
+	h.chain.mu.Lock()
+	h.chain.miners = append(h.chain.miners, ChainMiner{Address: addr, Models: []string{testModel}, PricePer1k: coin.Unit, Stake: 100 * coin.Unit, Status: "active"})
+	h.chain.mu.Unlock()
+	h.s.refreshRegistry(h.ctx)
+	req := JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 100, MaxPrice: coin.Unit, TTLSeconds: 60}
+	j := h.submit(req)
+	if _, err := h.s.Submit(h.ctx, h.tenant, req); !errors.Is(err, ErrInsufficientDeposit) {
+		t.Fatalf("a second job on a fully reserved deposit: %v", err)
+	}
+	h.clock.Advance(61 * time.Second)
+	h.s.expireDue()
+	if got := h.job(j.ID).Status; got != store.StatusExpired {
+		t.Fatalf("job is %s after its TTL", got)
+	}
+	if sent := h.chain.sentTypes(); len(sent) != 0 {
+		t.Fatalf("a job that never ran sent %v", sent)
+	}
+	if _, err := h.s.Submit(h.ctx, h.tenant, req); err != nil {
+		t.Fatalf("the expired job still holds the deposit: %v", err)
 	}
 }
