@@ -39,3 +39,25 @@ func BenchmarkSubmitToFirstToken(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "first-token-µs")
 }
+
+// BenchmarkSubmitAtDepth: the coordinator's own cost of accepting a
+// deposit-paid job while b.N jobs already wait (no miner connected; fake
+// chain, in-memory SQLite). A submission must not cost more the deeper the
+// queue: reservations are summed as they come and go, and a model nobody
+// can serve is not walked on every dispatch pass.
+func BenchmarkSubmitAtDepth(b *testing.B) {
+	h := newHarness(b, releaseDelay)
+	h.fund(1_000_000 * coin.Unit)
+	_, addr := newKey(b)
+	h.chain.mu.Lock()
+	h.chain.miners = append(h.chain.miners, ChainMiner{Address: addr, Models: []string{testModel}, PricePer1k: coin.Unit, Stake: 100 * coin.Unit, Status: "active"})
+	h.chain.mu.Unlock()
+	h.s.refreshRegistry(h.ctx)
+	req := JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 16}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := h.s.Submit(h.ctx, h.tenant, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

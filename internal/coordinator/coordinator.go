@@ -137,7 +137,7 @@ type Service struct {
 	live       map[string]*liveJob               // every active job
 	submitting map[string]bool                   // ids being stored by Submit
 	queue      *jobQueue                         // job ids waiting for a miner, per model
-	reserved   map[string]map[string]reservation // tenant → job id → deposit it holds
+	reserved   map[string]*tenantReservations // tenant → what its deposit jobs hold
 	followPass int
 	wake       chan struct{}
 	started    time.Time
@@ -195,7 +195,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		live:       map[string]*liveJob{},
 		submitting: map[string]bool{},
 		queue:      newJobQueue(),
-		reserved:   map[string]map[string]reservation{},
+		reserved:   map[string]*tenantReservations{},
 		wake:       make(chan struct{}, 1),
 		keys:       map[string]*store.Tenant{},
 		allocs:     map[string]*Allocation{},
@@ -262,26 +262,73 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// tenantReservations is what a tenant's deposit jobs hold against its
+// deposit. Jobs not yet created on chain are summed as they come and go
+// (every submission checks the sum: with thousands queued, adding them up
+// each time made submissions slower the deeper the queue). The few whose
+// create_for was seen, or that ended with one perhaps in flight, wait in
+// closing until a deposit read reflects them or their TTL passes.
+type tenantReservations struct {
+	open    map[string]coin.Amount // job id → max price
+	openSum coin.Amount
+	closing map[string]reservation
+}
+
+// reservations returns tenant's reservations, creating them.
+func (s *Service) reservations(tenant string) *tenantReservations {
+	tr := s.reserved[tenant]
+	if tr == nil {
+		tr = &tenantReservations{open: map[string]coin.Amount{}, closing: map[string]reservation{}}
+		s.reserved[tenant] = tr
+	}
+	return tr
+}
+
+// tidy forgets tenant's reservations when none is left.
+func (s *Service) tidy(tenant string) {
+	if tr := s.reserved[tenant]; tr != nil && len(tr.open) == 0 && len(tr.closing) == 0 {
+		delete(s.reserved, tenant)
+	}
+}
+
 // reserveLocked counts a deposit job's max price against its tenant's
 // deposit until the chain has taken its escrow from the deposit.
 func (s *Service) reserveLocked(j *store.Job) {
 	if j.Payment != "deposit" || j.OnChain {
 		return
 	}
-	m := s.reserved[j.TenantID]
-	if m == nil {
-		m = map[string]reservation{}
-		s.reserved[j.TenantID] = m
+	tr := s.reservations(j.TenantID)
+	if _, dup := tr.open[j.ID]; dup {
+		return
 	}
-	m[j.ID] = reservation{amount: j.MaxPrice}
+	tr.open[j.ID] = j.MaxPrice
+	tr.openSum += j.MaxPrice
+}
+
+// closeLocked moves a job's reservation from open to closing as r.
+func (s *Service) closeLocked(j *store.Job, r func(amount coin.Amount) reservation) {
+	tr := s.reserved[j.TenantID]
+	if tr == nil {
+		return
+	}
+	amt, ok := tr.open[j.ID]
+	if !ok {
+		return
+	}
+	delete(tr.open, j.ID)
+	tr.openSum -= amt
+	tr.closing[j.ID] = r(amt)
 }
 
 // createdLocked notes that a deposit job's create_for was seen committed
 // at height: its reservation ends once a deposit read is at least as new.
 func (s *Service) createdLocked(j *store.Job, height int64) {
-	if r, ok := s.reserved[j.TenantID][j.ID]; ok && !r.created {
-		r.created, r.height = true, height
-		s.reserved[j.TenantID][j.ID] = r
+	s.closeLocked(j, func(amt coin.Amount) reservation { return reservation{amount: amt, created: true, height: height} })
+	if tr := s.reserved[j.TenantID]; tr != nil {
+		if r, ok := tr.closing[j.ID]; ok && !r.created {
+			r.created, r.height = true, height
+			tr.closing[j.ID] = r
+		}
 	}
 }
 
@@ -290,23 +337,21 @@ func (s *Service) createdLocked(j *store.Job, height int64) {
 // read that reflects it ends the reservation) or one sent and not seen (it
 // may still land; the follow-up loop looks for it until the job's TTL).
 func (s *Service) unreserveLocked(j *store.Job) {
-	m := s.reserved[j.TenantID]
-	r, ok := m[j.ID]
-	if !ok || r.created {
-		return
-	}
-	r.ended = j.Expires
-	m[j.ID] = r
+	s.closeLocked(j, func(amt coin.Amount) reservation { return reservation{amount: amt, ended: j.Expires} })
 }
 
 // dropReservationLocked ends a reservation whose create_for can never land.
 func (s *Service) dropReservationLocked(j *store.Job) {
-	if m := s.reserved[j.TenantID]; m != nil {
-		delete(m, j.ID)
-		if len(m) == 0 {
-			delete(s.reserved, j.TenantID)
-		}
+	tr := s.reserved[j.TenantID]
+	if tr == nil {
+		return
 	}
+	if amt, ok := tr.open[j.ID]; ok {
+		delete(tr.open, j.ID)
+		tr.openSum -= amt
+	}
+	delete(tr.closing, j.ID)
+	s.tidy(j.TenantID)
 }
 
 // reservedLocked is what tenant's jobs hold against a deposit read at
@@ -314,19 +359,20 @@ func (s *Service) dropReservationLocked(j *store.Job) {
 // than the read (the read still counts their escrow in the deposit).
 // Reservations the read already reflects are dropped.
 func (s *Service) reservedLocked(tenant string, height int64) coin.Amount {
-	var sum coin.Amount
-	m := s.reserved[tenant]
+	tr := s.reserved[tenant]
+	if tr == nil {
+		return 0
+	}
+	sum := tr.openSum
 	now := s.cfg.Now()
-	for id, r := range m {
+	for id, r := range tr.closing {
 		if r.created && r.height <= height || !r.ended.IsZero() && !now.Before(r.ended) {
-			delete(m, id)
+			delete(tr.closing, id)
 			continue
 		}
 		sum += r.amount
 	}
-	if len(m) == 0 {
-		delete(s.reserved, tenant)
-	}
+	s.tidy(tenant)
 	return sum
 }
 

@@ -40,6 +40,11 @@ func (s *Service) expireDue() {
 			s.applyLocked(lj, lifecycle.Event{Kind: lifecycle.Deadline, Now: now})
 		}
 	}
+	// Queues no pass walked (no miner free for their model) drop the jobs
+	// that ended here, once a second.
+	for model := range s.queue.byModel {
+		s.compactQueueLocked(model)
+	}
 }
 
 // dispatchOnce is one scheduling pass: a snapshot under the lock, a plan
@@ -60,9 +65,10 @@ func (s *Service) dispatchOnce() {
 
 // planInputLocked returns the queued jobs, oldest first per model, of the
 // models some connected miner has a free slot for, and the miners as the
-// scheduler sees them. It compacts the queue as it goes: ids of jobs no
-// longer queued, and repeated ids (a job requeued to the front before its
-// old place was compacted), are dropped.
+// scheduler sees them. A model nobody can serve now costs one check, not
+// one per waiting job: every submission wakes the dispatcher, and a deep
+// queue walked each time made submissions slower the deeper it grew. The
+// queues it walks it compacts (compactQueueLocked).
 func (s *Service) planInputLocked() ([]sched.Request, []*sched.Miner) {
 	if s.queue.len() == 0 {
 		return nil, nil
@@ -77,25 +83,34 @@ func (s *Service) planInputLocked() ([]sched.Request, []*sched.Miner) {
 		}
 	}
 	var reqs []sched.Request
-	for model, ids := range s.queue.byModel {
-		seen := make(map[string]bool, len(ids))
-		rest := ids[:0]
-		for _, id := range ids {
-			lj := s.live[id]
-			if lj == nil || lj.job.Status != store.StatusQueued || seen[id] {
-				continue
-			}
-			seen[id] = true
-			rest = append(rest, id)
-			if free[model] {
-				j := lj.job
-				reqs = append(reqs, sched.Request{ID: id, Job: sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice,
-					Exclude: excludedMiners(j), Tenant: j.TenantID}})
-			}
+	for model := range s.queue.byModel {
+		if !free[model] {
+			continue
 		}
-		s.queue.set(model, rest)
+		for _, id := range s.compactQueueLocked(model) {
+			j := s.live[id].job
+			reqs = append(reqs, sched.Request{ID: id, Job: sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice,
+				Exclude: excludedMiners(j), Tenant: j.TenantID}})
+		}
 	}
 	return reqs, snap
+}
+
+// compactQueueLocked drops from model's queue the ids of jobs no longer
+// queued, and repeated ids (a job requeued to the front before its old
+// place was compacted), and returns what is left, oldest first.
+func (s *Service) compactQueueLocked(model string) []string {
+	ids := s.queue.byModel[model]
+	seen := make(map[string]bool, len(ids))
+	rest := ids[:0]
+	for _, id := range ids {
+		if lj := s.live[id]; lj != nil && lj.job.Status == store.StatusQueued && !seen[id] {
+			seen[id] = true
+			rest = append(rest, id)
+		}
+	}
+	s.queue.set(model, rest)
+	return rest
 }
 
 // applyPlanLocked commits a plan: each placement whose job is still queued

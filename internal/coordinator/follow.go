@@ -73,6 +73,8 @@ func (s *Service) followJobs(ctx context.Context) {
 			continue // nothing can take its escrow before the TTL; settlement follows completion
 		case j.Status == store.StatusQueued && j.OnChain && !everyPass:
 			continue
+		case j.Payment == "deposit" && !j.OnChain && lj.createSent.IsZero():
+			continue // not dispatched yet: nothing of it is on chain to read
 		}
 		ids = append(ids, id)
 	}
@@ -80,8 +82,8 @@ func (s *Service) followJobs(ctx context.Context) {
 	// lands, the escrow leaves the deposit, and the reservation must last
 	// until a deposit read shows that.
 	ended := map[string]string{} // job id → tenant
-	for tenant, m := range s.reserved {
-		for id, r := range m {
+	for tenant, tr := range s.reserved {
+		for id, r := range tr.closing {
 			if !r.created && !r.ended.IsZero() {
 				ended[id] = tenant
 			}
@@ -94,9 +96,11 @@ func (s *Service) followJobs(ctx context.Context) {
 			continue // not on chain (yet): reserved until its TTL
 		}
 		s.mu.Lock()
-		if r, ok := s.reserved[tenant][id]; ok && !r.created {
-			r.created, r.height = true, cj.Height
-			s.reserved[tenant][id] = r
+		if tr := s.reserved[tenant]; tr != nil {
+			if r, ok := tr.closing[id]; ok && !r.created {
+				r.created, r.height = true, cj.Height
+				tr.closing[id] = r
+			}
 		}
 		s.mu.Unlock()
 	}
