@@ -131,12 +131,12 @@ type Service struct {
 	// or blocks: store writes go to writer, transactions to chain, miner
 	// messages to a buffered channel without waiting.
 	mu         sync.Mutex
-	checker    *sched.Scheduler                  // feasibility checks for Submit and wait reasons
-	miners     map[address.Address]*minerConn    // connected, admitted miners
-	registry   map[address.Address]ChainMiner    // on-chain registry, refreshed
-	live       map[string]*liveJob               // every active job
-	submitting map[string]bool                   // ids being stored by Submit
-	queue      *jobQueue                         // job ids waiting for a miner, per model
+	checker    *sched.Scheduler               // feasibility checks for Submit and wait reasons
+	miners     map[address.Address]*minerConn // connected, admitted miners
+	registry   map[address.Address]ChainMiner // on-chain registry, refreshed
+	live       map[string]*liveJob            // every active job
+	submitting map[string]bool                // ids being stored by Submit
+	queue      *jobQueue                      // job ids waiting for a miner, per model
 	reserved   map[string]*tenantReservations // tenant → what its deposit jobs hold
 	followPass int
 	wake       chan struct{}
