@@ -44,6 +44,7 @@ block time and CPU seconds used.`,
 	f.DurationVar(&o.BlockTime, "block-time", time.Second, "block time")
 	f.IntVar(&o.Submitters, "submitters", 4, "submitting goroutines")
 	var jo bench.JobsOptions
+	var jobsProfile string
 	jobsCmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "Coordinator figures: API latency under many clients, queue depth, first-token overhead, paid jobs per second",
@@ -57,6 +58,13 @@ wait with no miner connected.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {
 				jo.Progress = g.Stderr()
+			}
+			if jobsProfile != "" {
+				stop, err := startCPUProfile(jobsProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			r, err := bench.Jobs(cmd.Context(), jo)
 			if err != nil {
@@ -78,6 +86,8 @@ wait with no miner connected.`,
 	jf.IntVar(&jo.QueueDepth, "queue-depth", 10000, "jobs to queue with no miner connected")
 	jf.IntVar(&jo.PaidJobs, "paid-jobs", 200, "jobs through the whole paid flow")
 	jf.IntVar(&jo.Miners, "miners", 3, "miners for the paid flow")
+	jf.StringVar(&jobsProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
+	_ = jf.MarkHidden("cpuprofile")
 	cmd.AddCommand(transfers, jobsCmd)
 	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -19,6 +20,11 @@ import (
 // SQLite is a Store in one SQLite file.
 type SQLite struct {
 	db *sql.DB
+	// wmu lets one write at a time reach SQLite, which takes one writer
+	// anyway: concurrent writers on several connections met SQLITE_BUSY and
+	// slept in its busy handler, which doubled a submission's latency under
+	// load. Readers are not held (WAL serves them beside the writer).
+	wmu sync.Mutex
 }
 
 var _ Store = (*SQLite)(nil)
@@ -79,6 +85,8 @@ func (s *SQLite) Close() error { return s.db.Close() }
 
 // CreateTenant inserts a tenant and its first key.
 func (s *SQLite) CreateTenant(ctx context.Context, t Tenant, keyHash []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -100,6 +108,8 @@ func (s *SQLite) CreateTenant(ctx context.Context, t Tenant, keyHash []byte) err
 
 // AddTenantKey adds another API key to a tenant.
 func (s *SQLite) AddTenantKey(ctx context.Context, tenantID string, keyHash []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	_, err := s.db.ExecContext(ctx, `INSERT INTO tenant_keys(key_hash, tenant_id) VALUES(?,?)`, keyHash, tenantID)
 	if err != nil {
 		return fmt.Errorf("store: tenant key: %w", err)
@@ -160,6 +170,8 @@ func (s *SQLite) PutJob(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	_, err = s.db.ExecContext(ctx, `INSERT INTO jobs(id, tenant_id, status, created, data) VALUES(?,?,?,?,?)
 		ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data`,
 		j.ID, j.TenantID, j.Status, j.Created.UnixMilli(), data)
