@@ -133,8 +133,11 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 	return v, err
 }
 
-func (s *Store) get(key []byte) ([]byte, error) {
-	v, closer, err := s.db.Get(key)
+func (s *Store) get(key []byte) ([]byte, error) { return get(s.db, key) }
+
+// get reads key from a Pebble database or snapshot; a copy, nil if absent.
+func get(r pebble.Reader, key []byte) ([]byte, error) {
+	v, closer, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
@@ -149,7 +152,12 @@ func (s *Store) get(key []byte) ([]byte, error) {
 // Iterate calls fn for each key with the given prefix, in key order or, if
 // reverse, in reverse order, until fn returns false.
 func (s *Store) Iterate(prefix []byte, reverse bool, fn func(key, value []byte) bool) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	return iterate(s.db, prefix, reverse, fn)
+}
+
+// iterate walks a Pebble database or snapshot (see Store.Iterate).
+func iterate(r pebble.Reader, prefix []byte, reverse bool, fn func(key, value []byte) bool) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return fmt.Errorf("state: iterate: %w", err)
 	}
@@ -277,38 +285,11 @@ var _ View = (*Snapshot)(nil)
 func (s *Store) Snapshot() *Snapshot { return &Snapshot{snap: s.db.NewSnapshot()} }
 
 // Get implements Reader.
-func (s *Snapshot) Get(key []byte) ([]byte, error) {
-	v, closer, err := s.snap.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state: snapshot get: %w", err)
-	}
-	out := append([]byte(nil), v...)
-	closer.Close()
-	return out, nil
-}
+func (s *Snapshot) Get(key []byte) ([]byte, error) { return get(s.snap, key) }
 
 // Iterate implements View.
 func (s *Snapshot) Iterate(prefix []byte, reverse bool, fn func(key, value []byte) bool) error {
-	it, err := s.snap.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return fmt.Errorf("state: iterate: %w", err)
-	}
-	defer it.Close()
-	var ok bool
-	if reverse {
-		ok = it.Last()
-	} else {
-		ok = it.First()
-	}
-	for ; ok; ok = step(it, reverse) {
-		if !fn(it.Key(), it.Value()) {
-			break
-		}
-	}
-	return it.Error()
+	return iterate(s.snap, prefix, reverse, fn)
 }
 
 // Close releases the snapshot.

@@ -149,3 +149,32 @@ func TestCacheIterateMergesWritesOverParent(t *testing.T) {
 		t.Fatalf("iteration went on after fn returned false: %d calls", n)
 	}
 }
+
+// TestSnapshotKeepsItsView: a snapshot reads the state as it was when
+// taken, by key and by prefix, whatever is committed after it.
+func TestSnapshotKeepsItsView(t *testing.T) {
+	s, err := OpenInMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Commit(1, time.Unix(1, 0), []byte{1}, "", []KV{{Key: []byte("bank/b/a"), Value: []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Snapshot()
+	defer snap.Close()
+	if err := s.Commit(2, time.Unix(2, 0), []byte{2}, "", []KV{{Key: []byte("bank/b/a"), Value: []byte("2")}, {Key: []byte("bank/b/b"), Value: []byte("3")}}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := snap.Get([]byte("bank/b/a")); string(v) != "1" {
+		t.Fatalf("snapshot reads %q, want the value before the later commit", v)
+	}
+	if v, _ := s.Get([]byte("bank/b/a")); string(v) != "2" {
+		t.Fatalf("store reads %q", v)
+	}
+	n := 0
+	_ = snap.Iterate([]byte("bank/b/"), false, func([]byte, []byte) bool { n++; return true })
+	if n != 1 {
+		t.Fatalf("snapshot iterates %d keys, want the 1 it was taken with", n)
+	}
+}
