@@ -273,3 +273,29 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	}
 	return seen
 }
+
+// TestGenesisRefusesBadModuleParameters: a module's parameters out of range,
+// malformed, or for a module the chain does not have stop InitChain.
+func TestGenesisRefusesBadModuleParameters(t *testing.T) {
+	for name, mods := range map[string]map[string]json.RawMessage{
+		"jobs fee over 100%":  {"jobs": json.RawMessage(`{"fee_bps": 20000}`)},
+		"negative delay":      {"jobs": json.RawMessage(`{"release_delay_s": -1}`)},
+		"no unbonding":        {"miners": json.RawMessage(`{"unbonding_blocks": 0}`)},
+		"malformed":           {"miners": json.RawMessage(`{"min_stake": "lots"}`)},
+		"module not on chain": {"market": json.RawMessage(`{}`)},
+	} {
+		st, err := state.OpenInMemory()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := app.New(st, chainID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gb, _ := json.Marshal(app.Genesis{Params: app.DefaultParams(), Modules: mods})
+		if _, err := a.InitChain(context.Background(), &abci.RequestInitChain{ChainId: chainID, AppStateBytes: gb}); err == nil {
+			t.Errorf("%s: genesis accepted", name)
+		}
+		st.Close()
+	}
+}

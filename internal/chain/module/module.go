@@ -20,6 +20,7 @@ package module
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -201,4 +202,36 @@ func (au Audit) Err() error {
 		return nil
 	}
 	return fmt.Errorf("%w at height %d: %s", ErrInvariant, au.Height, strings.Join(bad, "; "))
+}
+
+// InitParams is the usual InitGenesis of a module's parameters: def,
+// overridden by the genesis entry raw (JSON) when there is one, checked
+// with validate, and stored canonically under key.
+func InitParams[P any](ctx *Context, raw []byte, key []byte, def P, validate func(P) error) error {
+	p := def
+	if raw != nil {
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return fmt.Errorf("genesis parameters: %w", err)
+		}
+	}
+	if err := validate(p); err != nil {
+		return err
+	}
+	b, err := tx.Marshal(p)
+	if err != nil {
+		return err
+	}
+	ctx.KV.Set(key, b)
+	return nil
+}
+
+// ReadParams reads parameters stored by InitParams, or def when a chain
+// started before the module had them.
+func ReadParams[P any](r state.Reader, key []byte, def P) (P, error) {
+	b, err := r.Get(key)
+	if err != nil || b == nil {
+		return def, err
+	}
+	var p P
+	return p, tx.Unmarshal(b, &p)
 }

@@ -227,12 +227,7 @@ func keyReceipt(h [32]byte) []byte { return append([]byte("jobs/r/"), h[:]...) }
 
 // Params reads the parameters.
 func (*Keeper) Params(r state.Reader) (Params, error) {
-	b, err := r.Get(keyParams)
-	if err != nil || b == nil {
-		return DefaultParams(), err
-	}
-	var p Params
-	return p, tx.Unmarshal(b, &p)
+	return module.ReadParams(r, keyParams, DefaultParams())
 }
 
 // Get returns the job with id, or nil.

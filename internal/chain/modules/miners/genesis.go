@@ -1,28 +1,16 @@
 package miners
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/aitbc/aitbc/internal/chain/module"
-	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
-// InitGenesis implements module.Genesis.
+// InitGenesis implements module.Genesis: the parameters, defaults
+// overridden by the genesis entry.
 func (*Keeper) InitGenesis(ctx *module.Context, raw []byte) error {
-	p := DefaultParams()
-	if raw != nil {
-		if err := json.Unmarshal(raw, &p); err != nil {
-			return fmt.Errorf("miners: genesis: %w", err)
-		}
+	if err := module.InitParams(ctx, raw, keyParams, DefaultParams(), Params.Validate); err != nil {
+		return fmt.Errorf("miners: %w", err)
 	}
-	if p.UnbondingBlocks < 1 {
-		return fmt.Errorf("miners: unbonding_blocks must be at least 1")
-	}
-	b, err := tx.Marshal(p)
-	if err != nil {
-		return err
-	}
-	ctx.KV.Set(keyParams, b)
 	return nil
 }

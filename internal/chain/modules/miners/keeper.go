@@ -105,17 +105,17 @@ func (*Keeper) Name() string { return Name }
 // Accounts implements module.Accounts.
 func (*Keeper) Accounts() []string { return []string{StakeAccount} }
 
+// Validate checks the parameters.
+func (p Params) Validate() error {
+	if p.UnbondingBlocks < 1 {
+		return fmt.Errorf("miners: unbonding_blocks must be at least 1")
+	}
+	return nil
+}
+
 // Params reads the module parameters.
 func (*Keeper) Params(r state.Reader) (Params, error) {
-	var p Params
-	b, err := r.Get(keyParams)
-	if err != nil {
-		return p, err
-	}
-	if b == nil {
-		return DefaultParams(), nil
-	}
-	return p, tx.Unmarshal(b, &p)
+	return module.ReadParams(r, keyParams, DefaultParams())
 }
 
 // Get returns the miner at a, or nil.
