@@ -85,6 +85,15 @@ func (c Config) comet() *cfg.Config {
 	// a validator must receive a full block (MaxBlockBytes) and its share of
 	// gossiped transactions well within a block interval.
 	cc.P2P.SendRate = 20 << 20
+	// A connection flushes what it has queued at most this often (CometBFT:
+	// 100 ms, made for gossip on the open internet). Every consensus hop
+	// (proposal, votes, a catch-up block and its commit) waits for a flush,
+	// so at 100 ms a node that left block sync a few blocks behind caught up
+	// by gossip at about 3 blocks a second, barely faster than a 300-400 ms
+	// chain makes them, and trailed for up to minutes (TestNodeInitJoins-
+	// ARunningNetwork failed so under load); at 10 ms it catches up at about
+	// 10 a second. Busy connections fill their buffers and flush anyway.
+	cc.P2P.FlushThrottleTimeout = 10 * time.Millisecond
 	cc.P2P.RecvRate = 20 << 20
 	cc.RPC.ListenAddress = c.RPCListen
 	// Big bursts of transfers need a deep mempool; CometBFT's default

@@ -51,6 +51,14 @@ func (s *services) start(name string, args ...string) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		f.Close()
+		if s.t.Failed() {
+			// The service's own words are what explain a failure here.
+			b, _ := os.ReadFile(path)
+			if len(b) > 8000 {
+				b = b[len(b)-8000:]
+			}
+			s.t.Logf("---- %s log tail (%s) ----\n%s", name, path, b)
+		}
 	})
 }
 
