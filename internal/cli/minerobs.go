@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/aitbc/aitbc/internal/miner"
+	"github.com/aitbc/aitbc/internal/miner/hw"
 )
 
 // minerObs is `miner start --metrics-listen`: the daemon's /metrics and
@@ -28,7 +29,7 @@ func startMinerObservability(ctx context.Context, listen string) (*minerObs, err
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}
-	o := miner.NewObservability()
+	o := miner.NewObservability(hw.Options{}) // GPUs through nvidia-smi on PATH
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- o.Serve(sctx, ln) }()

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/miner/hw"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -148,10 +149,15 @@ type Observability struct {
 }
 
 // NewObservability returns an endpoint with the miner's metrics, its
-// session gauges, and the Go runtime's and process's metrics.
-func NewObservability() *Observability {
+// session gauges, each GPU's utilisation and memory (read with nvidia-smi
+// as gpu says; none on a machine without it), and the Go runtime's and
+// process's metrics.
+func NewObservability(gpu hw.Options) *Observability {
 	o := &Observability{Registry: prometheus.NewRegistry()}
 	o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if !gpu.NoGPU {
+		o.Registry.MustRegister(newGPUCollector(gpu))
+	}
 	o.Metrics = NewMetrics(o.Registry)
 	status := func(f func(Status) float64) func() float64 {
 		return func() float64 {

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/miner/hw"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -137,7 +139,7 @@ func metricValue(t *testing.T, scrape, series string) float64 {
 // its endpoint on a real listener: health follows the session, and the
 // metrics count what the backend did.
 func TestObservabilityEndpoint(t *testing.T) {
-	obs := NewObservability()
+	obs := NewObservability(hw.Options{NoGPU: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -257,5 +259,36 @@ func TestObservabilityEndpoint(t *testing.T) {
 	cancel()
 	if code, h := health(t, base); code != http.StatusServiceUnavailable || h.Status != "disconnected" || h.Connected {
 		t.Fatalf("health after the session: %d %+v", code, h)
+	}
+}
+
+// TestGPUMetrics reads GPUs through a stand-in nvidia-smi: one reports
+// everything, the other no utilisation, which is left out rather than
+// shown as 0.
+func TestGPUMetrics(t *testing.T) {
+	smi := filepath.Join(t.TempDir(), "nvidia-smi")
+	script := "#!/bin/sh\ncat <<'EOF'\nNVIDIA H200, 143771, 2048, 37, 570.86\nNVIDIA A10, 23028, 512, [N/A], 570.86\nEOF\n"
+	if err := os.WriteFile(smi, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	obs := NewObservability(hw.Options{NvidiaSMI: smi})
+	srv := httptest.NewServer(obs.Handler())
+	defer srv.Close()
+	_, scrape := get(t, srv.URL+"/metrics")
+	for series, want := range map[string]float64{
+		`aitbc_miner_gpu_utilization_ratio{gpu="0",name="NVIDIA H200"}`:  0.37,
+		`aitbc_miner_gpu_memory_used_bytes{gpu="0",name="NVIDIA H200"}`:  2048 << 20,
+		`aitbc_miner_gpu_memory_total_bytes{gpu="0",name="NVIDIA H200"}`: 143771 << 20,
+		`aitbc_miner_gpu_memory_used_bytes{gpu="1",name="NVIDIA A10"}`:   512 << 20,
+	} {
+		if got := metricValue(t, scrape, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if strings.Contains(scrape, `aitbc_miner_gpu_utilization_ratio{gpu="1"`) {
+		t.Error("a utilisation nvidia-smi does not report is exported")
+	}
+	if problems, err := testutil.GatherAndLint(obs.Registry); err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %+v", err, problems)
 	}
 }
