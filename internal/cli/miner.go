@@ -100,10 +100,15 @@ llama-server) and signs a receipt for each job it finishes.`,
 			if err != nil {
 				return err
 			}
+			// Bound before the wallet is unlocked: a taken port fails fast.
+			obs, err := startMinerObservability(ctx, metricsListen)
+			if err != nil {
+				return err
+			}
 			chain := g.serviceNode(log)
 			key, svc, pw, err := g.minerKey(ctx, wallet, password, chain)
 			if err != nil {
-				return err
+				return errors.Join(err, obs.close())
 			}
 			info := hw.Detect(ctx)
 			gpu, mem := "cpu", uint64(0)
@@ -113,10 +118,6 @@ llama-server) and signs a receipt for each job it finishes.`,
 			var ms []string
 			if models != "" {
 				ms = strings.Split(models, ",")
-			}
-			obs, err := startMinerObservability(ctx, metricsListen)
-			if err != nil {
-				return err
 			}
 			// The miner registers (or updates its registration) before the
 			// banner: a chain that cannot be reached, or a stake that cannot
