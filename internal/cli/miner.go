@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,7 +53,7 @@ func (g *Globals) minerKey(ctx context.Context, wallet, password string, node *r
 
 func newMinerCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "miner", Short: "Provide compute: run the miner daemon, register, inspect hardware"}
-	var wallet, password, backendName, endpoint, apiKey, price, stake, models string
+	var wallet, password, backendName, endpoint, apiKey, price, stake, models, metricsListen string
 	var slots int
 	var heartbeat time.Duration
 	start := &cobra.Command{
@@ -99,10 +100,15 @@ llama-server) and signs a receipt for each job it finishes.`,
 			if err != nil {
 				return err
 			}
+			// Bound before the wallet is unlocked: a taken port fails fast.
+			obs, err := startMinerObservability(ctx, metricsListen)
+			if err != nil {
+				return err
+			}
 			chain := g.serviceNode(log)
 			key, svc, pw, err := g.minerKey(ctx, wallet, password, chain)
 			if err != nil {
-				return err
+				return errors.Join(err, obs.close())
 			}
 			info := hw.Detect(ctx)
 			gpu, mem := "cpu", uint64(0)
@@ -116,18 +122,19 @@ llama-server) and signs a receipt for each job it finishes.`,
 			// The miner registers (or updates its registration) before the
 			// banner: a chain that cannot be reached, or a stake that cannot
 			// be paid, is a startup failure.
-			return system.Run(ctx, system.Config{Log: log, Miners: []system.MinerConfig{{
+			err = system.Run(ctx, system.Config{Log: log, Miners: []system.MinerConfig{{
 				Miner: miner.Config{
 					Coordinator: g.Coord, Key: key, Chain: chain,
-					Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: miner.BackendRunner{B: b},
+					Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: obs.instrument(miner.BackendRunner{B: b}),
 					Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
 					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version,
 				},
 				Key: key, Register: true,
 			}}}, func(s *system.System) error {
-				fmt.Fprintf(g.Stderr(), "miner %s, %s backend, coordinator %s\n%s\n", s.Miners[0].Address(), b.Name(), g.Coord, info.Summary())
+				fmt.Fprintf(g.Stderr(), "miner %s, %s backend, coordinator %s\n%s\n%s", s.Miners[0].Address(), b.Name(), g.Coord, info.Summary(), obs.attach(s.Miners[0].Miner))
 				return nil
 			})
+			return errors.Join(err, obs.close())
 		},
 	}
 	f := start.Flags()
@@ -141,6 +148,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 	f.StringVar(&models, "models", "", "comma-separated models to offer (default: all the backend serves)")
 	f.IntVar(&slots, "slots", 1, "concurrent jobs")
 	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "interval of on-chain heartbeats")
+	f.StringVar(&metricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus) and GET /health on this address, e.g. 127.0.0.1:8018 (default: off)")
 
 	hwCmd := &cobra.Command{
 		Use:   "hardware",
