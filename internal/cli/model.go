@@ -9,9 +9,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/engine/gguf"
-	"github.com/spf13/cobra"
 )
 
 // newModelCmd is `aitbc model`: the built-in inference engine's models.
