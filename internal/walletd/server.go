@@ -43,6 +43,9 @@ type Config struct {
 	Registry      *prometheus.Registry // metrics go here and are served at /metrics; nil: a new one
 	Keystore      []keystore.Option    // e.g. keystore.WithKDF(keystore.InsecureTestKDF()) in tests
 	Clock         func() time.Time     // nil: time.Now
+	// Limits are the HTTP server's limits (zero: the defaults, see
+	// httpx.Limits); the composition root fits them to the process.
+	Limits httpx.Limits
 }
 
 // Server is the wallet daemon's HTTP API.
@@ -242,9 +245,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.svc.LockAll()
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	srv := httpx.NewServer(s.handler, s.cfg.Limits, slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
+	ln := httpx.LimitListener(s.ln, s.cfg.Limits, func(reason string) { s.log.Debug("connection refused", "reason", reason) })
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(s.ln) }()
+	go func() { done <- srv.Serve(ln) }()
 	s.log.Info("wallet daemon listening", "addr", s.ln.Addr().String(), "wallets", s.svc.Store().Path())
 	select {
 	case err := <-done:
