@@ -177,3 +177,13 @@ func NotFound(routes []string) http.HandlerFunc {
 		WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	}
 }
+
+// WriteDecodeError answers an error of DecodeJSON: 413 body_too_large for
+// a body over the limit, 400 invalid_request otherwise.
+func WriteDecodeError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrBodyTooLarge) {
+		WriteError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, err.Error())
+		return
+	}
+	WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
+}

@@ -239,7 +239,10 @@ type deadlineBody struct {
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
+	// Only a body read to its end lifts the deadline: after a timeout it
+	// stays passed, so that net/http does not wait, without a deadline,
+	// to discard the rest of a body that trickles in (slow-body attack).
+	if err == io.EOF && !b.done {
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})
 	}

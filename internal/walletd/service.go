@@ -34,6 +34,10 @@ var _ Node = (*rpc.Client)(nil)
 // DefaultUnlockTimeout is how long Unlock keeps a key when no timeout is given.
 const DefaultUnlockTimeout = 15 * time.Minute
 
+// MinUnlockTimeout is the shortest timeout the HTTP API accepts (a shorter
+// one would round to zero, which means DefaultUnlockTimeout).
+const MinUnlockTimeout = time.Second
+
 // MaxUnlockTimeout is the longest Unlock accepts.
 const MaxUnlockTimeout = 24 * time.Hour
 
@@ -87,6 +91,7 @@ type ServiceConfig struct {
 	DefaultWallet string           // used by Balance when no wallet is named
 	Logger        *slog.Logger     // nil: discard
 	Clock         func() time.Time // nil: time.Now (unlock expiry is checked against it)
+	Guard         GuardConfig      // bounds and paces password checks (guard.go); zero: the defaults
 }
 
 // Service is the wallet daemon's logic without HTTP. It is safe for
@@ -102,6 +107,7 @@ type Service struct {
 	accounts   map[address.Address]*account
 	chain      rpc.ChainInfo
 	chainUntil time.Time
+	guard      *passwordGuard
 }
 
 // session is an unlocked wallet. Its fields change only under Service.mu.
@@ -139,6 +145,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	return &Service{
 		ks: cfg.Store, node: cfg.Node, defWallet: cfg.DefaultWallet, log: cfg.Logger, now: cfg.Clock,
 		sessions: map[string]*session{}, accounts: map[address.Address]*account{},
+		guard: newPasswordGuard(cfg.Guard, cfg.Clock),
 	}, nil
 }
 
@@ -218,7 +225,11 @@ func (s *Service) Backup(_ context.Context, name, password string) (Backup, erro
 	if err != nil {
 		return Backup{}, err
 	}
-	m, err := s.ks.Mnemonic(name, password)
+	var m string
+	err = s.guard.check(name, func() (err error) {
+		m, err = s.ks.Mnemonic(name, password)
+		return err
+	})
 	if err != nil {
 		return Backup{}, err
 	}
@@ -237,7 +248,7 @@ func (s *Service) Unlock(_ context.Context, name, password string, timeout time.
 	if timeout < 0 || timeout > MaxUnlockTimeout {
 		return WalletInfo{}, fmt.Errorf("%w: %v (must be between 0 and %v)", ErrInvalidTimeout, timeout, MaxUnlockTimeout)
 	}
-	k, err := s.ks.Unlock(name, password)
+	k, err := s.unlockKey(name, password)
 	if err != nil {
 		return WalletInfo{}, err
 	}
@@ -356,12 +367,21 @@ func nodeError(op string, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrNodeUnavailable, op, err)
 }
 
+// unlockKey decrypts a wallet's key under the password guard.
+func (s *Service) unlockKey(name, password string) (k *keystore.Key, err error) {
+	err = s.guard.check(name, func() (err error) {
+		k, err = s.ks.Unlock(name, password)
+		return err
+	})
+	return k, err
+}
+
 // signer returns the key to sign with: the wallet decrypted with password,
 // or a copy of its unlocked key when password is empty. The caller calls
 // release when done, which wipes that key.
 func (s *Service) signer(name, password string) (k *keystore.Key, release func(), err error) {
 	if password != "" {
-		k, err := s.ks.Unlock(name, password)
+		k, err := s.unlockKey(name, password)
 		if err != nil {
 			return nil, nil, err
 		}
