@@ -72,6 +72,10 @@ type Config struct {
 	// transaction to land (30 s; at most a quarter of a job's TTL).
 	Margin time.Duration
 	Now    func() time.Time
+
+	// Limits against abuse (guard.go; docs/SECURITY.md has each with its
+	// default). Zero takes the default; a negative value turns it off.
+	Limits Limits
 }
 
 func (c *Config) defaults() {
@@ -111,6 +115,7 @@ func (c *Config) defaults() {
 	if c.View == nil && c.Chain != nil {
 		c.View = FromRPC(c.Chain)
 	}
+	c.Limits = c.Limits.withDefaults()
 }
 
 // Service is a running coordinator.
@@ -135,7 +140,7 @@ type Service struct {
 	miners     map[address.Address]*minerConn // connected, admitted miners
 	registry   map[address.Address]ChainMiner // on-chain registry, refreshed
 	live       map[string]*liveJob            // every active job
-	submitting map[string]bool                // ids being stored by Submit
+	submitting map[string]string              // ids being stored by Submit → tenant
 	queue      *jobQueue                      // job ids waiting for a miner, per model
 	reserved   map[string]*tenantReservations // tenant → what its deposit jobs hold
 	followPass int
@@ -149,6 +154,8 @@ type Service struct {
 
 	keysMu sync.RWMutex
 	keys   map[string]*store.Tenant // API key hash → tenant, filled on first use
+
+	guard *guard // rate limits, replay memory, pre-authentication slots (guard.go)
 }
 
 // liveJob is an active job and its stream.
@@ -193,7 +200,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		miners:     map[address.Address]*minerConn{},
 		registry:   map[address.Address]ChainMiner{},
 		live:       map[string]*liveJob{},
-		submitting: map[string]bool{},
+		submitting: map[string]string{},
 		queue:      newJobQueue(),
 		reserved:   map[string]*tenantReservations{},
 		wake:       make(chan struct{}, 1),
@@ -202,6 +209,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		started:    cfg.Now(),
 	}
 	s.metrics = newMetrics(cfg.Registry, s)
+	s.guard = newGuard(cfg.Limits, cfg.Now)
 	if err := s.recover(ctx); err != nil {
 		return nil, err
 	}

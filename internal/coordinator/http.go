@@ -224,7 +224,20 @@ func (s *Service) tenant(w http.ResponseWriter, r *http.Request) *store.Tenant {
 		s.fail(w, err)
 		return nil
 	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !allow(w, s.guard.writes, t.ID, "too many write requests for tenant "+t.ID) {
+		return nil
+	}
 	return t
+}
+
+// failDecode answers a request body that could not be decoded: 413 when
+// it is over the limit, 400 invalid_request otherwise.
+func (s *Service) failDecode(w http.ResponseWriter, err error) {
+	if errors.Is(err, httpx.ErrBodyTooLarge) {
+		s.fail(w, errf(ErrBodyTooLarge, "%s", err.Error()))
+		return
+	}
+	s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
 }
 
 // Health is GET /v1/health.
@@ -247,9 +260,12 @@ func (s *Service) hHealth(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Service) hRegister(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, s.guard.registers, httpx.ClientAddr(r), "too many registrations from "+httpx.ClientAddr(r)) {
+		return
+	}
 	var req RegisterRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
+		s.failDecode(w, err)
 		return
 	}
 	t, key, err := s.Register(r.Context(), req)
@@ -279,7 +295,7 @@ func (s *Service) hSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var b submitBody
 	if err := httpx.DecodeJSON(r, &b); err != nil {
-		s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
+		s.failDecode(w, err)
 		return
 	}
 	if b.Budget != nil && b.MaxPrice == 0 {

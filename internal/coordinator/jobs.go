@@ -176,9 +176,15 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	*j = lifecycle.Start(*j, window, s.limits)
 
 	s.mu.Lock()
-	if _, dup := s.live[j.ID]; dup || s.submitting[j.ID] {
+	if _, dup := s.live[j.ID]; dup || s.submitting[j.ID] != "" {
 		s.mu.Unlock()
 		return nil, errf(ErrJobExists, "job %s was already submitted", j.ID)
+	}
+	if lim := s.cfg.Limits.MaxActiveJobs; lim > 0 {
+		if n := s.activeJobsLocked(t.ID); n >= lim {
+			s.mu.Unlock()
+			return nil, errf(ErrQuotaExceeded, "tenant %s has %d jobs queued or running (limit %d): wait for some to finish", t.ID, n, lim)
+		}
 	}
 	if j.Payment == "deposit" {
 		// Check and reserve under one lock, so that concurrent submissions
@@ -187,6 +193,7 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		reserved := s.reservedLocked(t.ID, dep.Height)
 		spendable, _ := dep.Amount.Sub(dep.Withdrawing)
 		spendable, _ = spendable.Sub(reserved)
+		spendable, _ = spendable.Sub(s.allocHoldLocked(t.ID)) // what allocations hold
 		if spendable < j.MaxPrice {
 			s.mu.Unlock()
 			return nil, errf(ErrInsufficientDeposit, "deposit of %s with this coordinator is %s AITBC (%s announced for withdrawal), %s reserved by running jobs, the job needs %s (aitbc deposit add --wallet ... --amount ...)",
@@ -194,7 +201,7 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		}
 		s.reserveLocked(j)
 	}
-	s.submitting[j.ID] = true
+	s.submitting[j.ID] = t.ID
 	s.mu.Unlock()
 
 	// Stored before anything else can see it, so no later snapshot races
@@ -220,6 +227,23 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	s.log.Info("job submitted", "job", j.ID, "tenant", t.Name, "model", j.Model, "payment", j.Payment, "max_price", j.MaxPrice.String(), "paid_until", j.PaidUntil)
 	s.poke()
 	return out, nil
+}
+
+// activeJobsLocked counts tenant's jobs that are live (queued, running,
+// or settling) or being submitted.
+func (s *Service) activeJobsLocked(tenant string) int {
+	n := 0
+	for _, lj := range s.live {
+		if lj.job.TenantID == tenant && lj.job.Active() {
+			n++
+		}
+	}
+	for _, tid := range s.submitting {
+		if tid == tenant {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Service) servedModelsLocked() []string {

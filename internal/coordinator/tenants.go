@@ -135,6 +135,9 @@ func (s *Service) Register(ctx context.Context, r RegisterRequest) (*store.Tenan
 	if err != nil || !ed25519.Verify(pub, TenantDigest(s.cfg.Address, r.Address, r.Timestamp), sig) {
 		return nil, "", errf(ErrInvalidSignature, "signature does not prove %s", r.Address)
 	}
+	if err := s.guard.remember(sig, r.Timestamp); err != nil {
+		return nil, "", err
+	}
 	t, key, err := s.AddTenant(ctx, r.Name, r.Address)
 	if err != nil {
 		return nil, "", fmt.Errorf("coordinator: register: %w", err)
