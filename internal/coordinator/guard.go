@@ -23,11 +23,15 @@ type Limits struct {
 	RegisterRate  float64
 	RegisterBurst int
 	// WriteRate is write requests (submit, allocate, deallocate) per
-	// second for one tenant (10) after a burst of WriteBurst (50).
+	// second for one tenant (50) after a burst of WriteBurst (500).
 	WriteRate  float64
 	WriteBurst int
-	// MaxActiveJobs is a tenant's jobs queued or running at once (100).
+	// MaxActiveJobs is a tenant's jobs queued or running at once (1,000).
 	MaxActiveJobs int
+	// MaxActiveBytes is the prompt bytes of a tenant's active jobs
+	// together (32 MiB): what a tenant may make the coordinator store and
+	// hold in memory before its jobs finish.
+	MaxActiveBytes int
 	// MaxAllocations is a tenant's live allocations at once (16).
 	MaxAllocations int
 	// AllocPrice is the deposit cover an allocation needs per slot-hour
@@ -47,9 +51,10 @@ type Limits struct {
 const (
 	DefaultRegisterRate     = 0.2
 	DefaultRegisterBurst    = 5
-	DefaultWriteRate        = 10
-	DefaultWriteBurst       = 50
-	DefaultMaxActiveJobs    = 100
+	DefaultWriteRate        = 50
+	DefaultWriteBurst       = 500
+	DefaultMaxActiveJobs    = 1000
+	DefaultMaxActiveBytes   = 32 << 20
 	DefaultMaxAllocations   = 16
 	DefaultAllocPrice       = coin.Unit
 	DefaultMaxPendingHellos = 64
@@ -73,6 +78,7 @@ func (l Limits) withDefaults() Limits {
 	deff(&l.WriteRate, DefaultWriteRate)
 	defi(&l.WriteBurst, DefaultWriteBurst)
 	defi(&l.MaxActiveJobs, DefaultMaxActiveJobs)
+	defi(&l.MaxActiveBytes, DefaultMaxActiveBytes)
 	defi(&l.MaxAllocations, DefaultMaxAllocations)
 	defi(&l.MaxPendingHellos, DefaultMaxPendingHellos)
 	if l.AllocPrice == 0 {

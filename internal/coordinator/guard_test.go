@@ -239,3 +239,30 @@ func TestUnauthenticatedMinerSessionsAreBounded(t *testing.T) {
 	}
 	c.CloseNow()
 }
+
+// Finding 7: a chat job whose messages are all blank is refused, as a
+// blank prompt is.
+func TestBlankChatIsRefused(t *testing.T) {
+	h := newHarness(t, releaseDelay)
+	h.addMiner(coin.Unit)
+	h.fund(100 * coin.Unit)
+	_, err := h.s.Submit(context.Background(), h.tenant, JobRequest{Model: testModel, Messages: []minerproto.ChatMessage{{Role: "system", Content: ""}, {Role: "user", Content: " \n\t"}}})
+	if !errors.Is(err, ErrEmptyPrompt) {
+		t.Fatalf("blank chat: %v", err)
+	}
+	h.submit(JobRequest{Model: testModel, Messages: []minerproto.ChatMessage{{Role: "system", Content: ""}, {Role: "user", Content: "hi"}}})
+}
+
+// Finding 5: the prompt bytes a tenant's active jobs hold are capped.
+func TestActivePromptBytesAreCapped(t *testing.T) {
+	h := newHarness(t, releaseDelay, func(c *Config) { c.Limits.MaxActiveBytes = 100 << 10 })
+	h.addMiner(coin.Unit)
+	h.fund(100 * coin.Unit)
+	p := strings.Repeat("x", 40<<10)
+	h.submit(JobRequest{Model: testModel, Prompt: p})
+	h.submit(JobRequest{Model: testModel, Prompt: p})
+	if _, err := h.s.Submit(context.Background(), h.tenant, JobRequest{Model: testModel, Prompt: p}); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("third 40 KiB prompt with a 100 KiB quota: %v", err)
+	}
+	h.submit(JobRequest{Model: testModel, Prompt: "small"})
+}

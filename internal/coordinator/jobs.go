@@ -57,6 +57,18 @@ func (s *Service) validate(r *JobRequest) error {
 	if size > s.cfg.MaxPromptBytes {
 		return errf(ErrPromptTooLong, "prompt is %d bytes, limit %d", size, s.cfg.MaxPromptBytes)
 	}
+	if len(r.Messages) > 0 {
+		blank := true
+		for _, m := range r.Messages {
+			if !utf8.ValidString(m.Content) {
+				return errf(ErrInvalidRequest, "message content must be UTF-8 text")
+			}
+			blank = blank && strings.TrimSpace(m.Content) == ""
+		}
+		if blank {
+			return errf(ErrEmptyPrompt, "messages must hold some non-blank text")
+		}
+	}
 	if strings.TrimSpace(r.Prompt) == "" && len(r.Messages) == 0 || !utf8.ValidString(r.Prompt) {
 		return errf(ErrEmptyPrompt, "prompt must be non-blank UTF-8 text")
 	}
@@ -180,11 +192,14 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		s.mu.Unlock()
 		return nil, errf(ErrJobExists, "job %s was already submitted", j.ID)
 	}
-	if lim := s.cfg.Limits.MaxActiveJobs; lim > 0 {
-		if n := s.activeJobsLocked(t.ID); n >= lim {
-			s.mu.Unlock()
-			return nil, errf(ErrQuotaExceeded, "tenant %s has %d jobs queued or running (limit %d): wait for some to finish", t.ID, n, lim)
-		}
+	n, size := s.activeJobsLocked(t.ID)
+	if lim := s.cfg.Limits.MaxActiveJobs; lim > 0 && n >= lim {
+		s.mu.Unlock()
+		return nil, errf(ErrQuotaExceeded, "tenant %s has %d jobs queued or running (limit %d): wait for some to finish", t.ID, n, lim)
+	}
+	if lim := s.cfg.Limits.MaxActiveBytes; lim > 0 && size+promptBytes(j) > lim {
+		s.mu.Unlock()
+		return nil, errf(ErrQuotaExceeded, "tenant %s's active jobs hold %d prompt bytes; this one would pass the limit of %d: wait for some to finish", t.ID, size, lim)
 	}
 	if j.Payment == "deposit" {
 		// Check and reserve under one lock, so that concurrent submissions
@@ -230,18 +245,27 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 }
 
 // activeJobsLocked counts tenant's jobs that are live (queued, running,
-// or settling) or being submitted.
-func (s *Service) activeJobsLocked(tenant string) int {
-	n := 0
+// or settling) or being submitted, and the prompt bytes of the live ones.
+func (s *Service) activeJobsLocked(tenant string) (n, size int) {
 	for _, lj := range s.live {
 		if lj.job.TenantID == tenant && lj.job.Active() {
 			n++
+			size += promptBytes(lj.job)
 		}
 	}
 	for _, tid := range s.submitting {
 		if tid == tenant {
 			n++
 		}
+	}
+	return n, size
+}
+
+// promptBytes is the size of a job's prompt or messages.
+func promptBytes(j *store.Job) int {
+	n := len(j.Prompt)
+	for _, m := range j.Messages {
+		n += len(m.Content)
 	}
 	return n
 }

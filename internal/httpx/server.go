@@ -44,7 +44,7 @@ const (
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultMaxConns          = 1024
-	DefaultMaxConnsPerClient = 64
+	DefaultMaxConnsPerClient = 256
 )
 
 // Limits are the protections every AITBC HTTP server applies: timeouts

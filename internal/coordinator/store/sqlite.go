@@ -59,6 +59,12 @@ func OpenSQLite(path string) (*SQLite, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
+		// The database holds API key hashes, prompts and results: only its
+		// owner may read it. SQLite gives its -wal and -shm files the
+		// database file's mode.
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
 		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
 	}
 	db, err := sql.Open("sqlite", dsn)
@@ -251,4 +257,22 @@ func (s *SQLite) CountByStatus(ctx context.Context) (map[string]int, error) {
 		out[st] = n
 	}
 	return out, rows.Err()
+}
+
+// createPrivate creates path with mode 0600 if it does not exist, and
+// takes group and other access away from an existing one.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return f.Chmod(fi.Mode().Perm() &^ 0o077)
+	}
+	return nil
 }

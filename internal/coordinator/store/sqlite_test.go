@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -71,5 +72,41 @@ func TestTenantsAndJobsSurviveReopen(t *testing.T) {
 	counts, _ := s.CountByStatus(ctx)
 	if counts[store.StatusQueued] != 4 || counts[store.StatusSettled] != 1 {
 		t.Fatalf("counts %v", counts)
+	}
+}
+
+// Finding 7: the database (API key hashes, prompts, results) and its WAL
+// are readable by their owner only, also when an older run left the file
+// world-readable.
+func TestDatabaseIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "coordinator.db")
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateTenant(context.Background(), store.Tenant{ID: "t1", Name: "a", Created: time.Now()}, []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v", filepath.Base(f), fi.Mode().Perm())
+		}
+	}
+	st.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err = store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("reopened database has mode %v", fi.Mode().Perm())
 	}
 }
