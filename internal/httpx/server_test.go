@@ -176,7 +176,7 @@ func TestConnectionFloodIsCapped(t *testing.T) {
 // all of 127/8 to lo. Tests that need it skip where it is not there.
 func otherLoopback(t *testing.T) net.IP {
 	ip := net.IPv4(127, 0, 0, 2)
-	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).Dial("udp", "127.0.0.1:9")
+	c, err := (&net.Dialer{LocalAddr: &net.UDPAddr{IP: ip}}).Dial("udp", "127.0.0.1:9")
 	if err != nil {
 		t.Skipf("no second loopback address: %v", err)
 	}
