@@ -261,7 +261,7 @@ func (s *Service) recover(ctx context.Context) error {
 // Run drives dispatch, the writers and the follow-up loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){s.usageLoop, s.dispatchLoop, s.chain.Run, s.writer.Run, s.followLoop} {
+	for _, f := range []func(context.Context){s.usageLoop, s.dispatchLoop, s.chain.Run, s.writer.Run, s.followLoop, s.pruneLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"crypto/sha256"
 	"net/http"
 	"sync"
@@ -45,6 +46,12 @@ type Limits struct {
 	MaxHelloBytes int64
 	// MaxMinerMessage is the largest message from an admitted miner (16 MiB).
 	MaxMinerMessage int64
+	// Retention is how long jobs that ended (settled, failed, expired) are
+	// kept, with their results and receipts, counted from their creation
+	// (30 days); the store is pruned every PruneEvery (1 h). Stores that
+	// cannot prune keep everything.
+	Retention  time.Duration
+	PruneEvery time.Duration
 }
 
 // Defaults of Limits.
@@ -60,6 +67,8 @@ const (
 	DefaultMaxPendingHellos = 64
 	DefaultMaxHelloBytes    = 16 << 10
 	DefaultMaxMinerMessage  = 16 << 20
+	DefaultRetention        = 30 * 24 * time.Hour
+	DefaultPruneEvery       = time.Hour
 )
 
 func (l Limits) withDefaults() Limits {
@@ -90,7 +99,48 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxMinerMessage == 0 {
 		l.MaxMinerMessage = DefaultMaxMinerMessage
 	}
+	if l.Retention == 0 {
+		l.Retention = DefaultRetention
+	}
+	if l.PruneEvery <= 0 {
+		l.PruneEvery = DefaultPruneEvery
+	}
 	return l
+}
+
+// jobPruner is a store that can delete old jobs (store.SQLite).
+type jobPruner interface {
+	PruneJobs(ctx context.Context, before time.Time) (int, error)
+}
+
+// prune deletes jobs that ended more than Retention ago (by creation).
+func (s *Service) prune(ctx context.Context) {
+	p, ok := s.cfg.Store.(jobPruner)
+	if !ok || s.cfg.Limits.Retention < 0 {
+		return
+	}
+	n, err := p.PruneJobs(ctx, s.cfg.Now().Add(-s.cfg.Limits.Retention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("pruning old jobs failed", "err", err)
+	case n > 0:
+		s.log.Info("pruned old jobs", "jobs", n, "retention", s.cfg.Limits.Retention)
+	}
+}
+
+// pruneLoop prunes at start and every PruneEvery.
+func (s *Service) pruneLoop(ctx context.Context) {
+	s.prune(ctx)
+	t := time.NewTicker(s.cfg.Limits.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.prune(ctx)
+		}
+	}
 }
 
 // maxSeenRegistrations bounds the remembered registration signatures.

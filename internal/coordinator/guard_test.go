@@ -18,6 +18,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
@@ -265,4 +266,34 @@ func TestActivePromptBytesAreCapped(t *testing.T) {
 		t.Fatalf("third 40 KiB prompt with a 100 KiB quota: %v", err)
 	}
 	h.submit(JobRequest{Model: testModel, Prompt: "small"})
+}
+
+// Finding 5: the store is pruned: jobs that ended more than the retention
+// ago go, with their prompts and results; active and recent ones stay.
+func TestOldJobsArePruned(t *testing.T) {
+	h := newHarness(t, releaseDelay, func(c *Config) { c.Limits.Retention = 30 * 24 * time.Hour })
+	ctx := context.Background()
+	now := h.clock.Now()
+	put := func(id, status string, age time.Duration) {
+		j := &store.Job{ID: id, TenantID: h.tenant.ID, Status: status, Model: testModel, Prompt: "p", Created: now.Add(-age), Updated: now.Add(-age)}
+		if err := h.st.PutJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := 31 * 24 * time.Hour
+	put("old-settled", store.StatusSettled, old)
+	put("old-failed", store.StatusFailed, old)
+	put("old-expired", store.StatusExpired, old)
+	put("old-running", store.StatusRunning, old)
+	put("new-settled", store.StatusSettled, 29*24*time.Hour)
+	h.s.prune(ctx)
+	for id, kept := range map[string]bool{"old-settled": false, "old-failed": false, "old-expired": false, "old-running": true, "new-settled": true} {
+		_, err := h.st.Job(ctx, id)
+		if kept && err != nil {
+			t.Errorf("%s pruned: %v", id, err)
+		}
+		if !kept && !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s kept past the retention (%v)", id, err)
+		}
+	}
 }

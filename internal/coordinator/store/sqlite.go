@@ -276,3 +276,18 @@ func createPrivate(path string) error {
 	}
 	return nil
 }
+
+// PruneJobs deletes jobs that ended (settled, failed or expired) and were
+// created before before, and returns how many it deleted. Active jobs are
+// never deleted, however old.
+func (s *SQLite) PruneJobs(ctx context.Context, before time.Time) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE created < ? AND status IN (?,?,?)`,
+		before.UnixMilli(), StatusSettled, StatusFailed, StatusExpired)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
