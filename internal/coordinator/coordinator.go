@@ -153,7 +153,7 @@ type Service struct {
 	samples []usageSample          // slot use every 10 s
 
 	keysMu sync.RWMutex
-	keys   map[string]*store.Tenant // API key hash → tenant, filled on first use
+	keys   map[string]*cachedKey // API key hash → tenant, filled on first use
 
 	guard *guard // rate limits, replay memory, pre-authentication slots (guard.go)
 }
@@ -204,7 +204,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		queue:      newJobQueue(),
 		reserved:   map[string]*tenantReservations{},
 		wake:       make(chan struct{}, 1),
-		keys:       map[string]*store.Tenant{},
+		keys:       map[string]*cachedKey{},
 		allocs:     map[string]*Allocation{},
 		started:    cfg.Now(),
 	}

@@ -49,6 +49,7 @@ var (
 	ErrReplayed            = errors.New("coordinator: replayed registration")
 	ErrQuotaExceeded       = errors.New("coordinator: tenant quota exceeded")
 	ErrOverloaded          = errors.New("coordinator: overloaded")
+	ErrKeyNotFound         = errors.New("coordinator: API key not found")
 )
 
 // errorCode ties a sentinel to its HTTP status and stable code.
@@ -65,6 +66,7 @@ var errorCodes = []errorCode{
 	{ErrReplayed, http.StatusConflict, "replayed_registration"},
 	{ErrQuotaExceeded, http.StatusTooManyRequests, "quota_exceeded"},
 	{ErrOverloaded, http.StatusServiceUnavailable, httpx.CodeOverloaded},
+	{ErrKeyNotFound, http.StatusNotFound, "key_not_found"},
 	{ErrInvalidRequest, http.StatusBadRequest, "invalid_request"},
 	{ErrEmptyPrompt, http.StatusBadRequest, "empty_prompt"},
 	{ErrPromptTooLong, http.StatusBadRequest, "prompt_too_long"},

@@ -33,6 +33,8 @@ type Limits struct {
 	// together (32 MiB): what a tenant may make the coordinator store and
 	// hold in memory before its jobs finish.
 	MaxActiveBytes int
+	// MaxKeysPerTenant is the API keys registration gives one address (10).
+	MaxKeysPerTenant int
 	// MaxAllocations is a tenant's live allocations at once (16).
 	MaxAllocations int
 	// AllocPrice is the deposit cover an allocation needs per slot-hour
@@ -63,6 +65,7 @@ const (
 	DefaultMaxActiveJobs    = 1000
 	DefaultMaxActiveBytes   = 32 << 20
 	DefaultMaxAllocations   = 16
+	DefaultMaxKeysPerTenant = 10
 	DefaultAllocPrice       = coin.Unit
 	DefaultMaxPendingHellos = 64
 	DefaultMaxHelloBytes    = 16 << 10
@@ -89,6 +92,7 @@ func (l Limits) withDefaults() Limits {
 	defi(&l.MaxActiveJobs, DefaultMaxActiveJobs)
 	defi(&l.MaxActiveBytes, DefaultMaxActiveBytes)
 	defi(&l.MaxAllocations, DefaultMaxAllocations)
+	defi(&l.MaxKeysPerTenant, DefaultMaxKeysPerTenant)
 	defi(&l.MaxPendingHellos, DefaultMaxPendingHellos)
 	if l.AllocPrice == 0 {
 		l.AllocPrice = DefaultAllocPrice

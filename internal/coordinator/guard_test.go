@@ -297,3 +297,90 @@ func TestOldJobsArePruned(t *testing.T) {
 		}
 	}
 }
+
+// Finding 4: an address gets at most MaxKeysPerTenant keys by
+// registration; keys are listed with creation and last use, and can be
+// revoked: through the API at once, by the operator in the store within
+// keyCacheTTL.
+func TestKeysAreCappedListedAndRevocable(t *testing.T) {
+	h := newHarness(t, releaseDelay, func(c *Config) { c.Limits.MaxKeysPerTenant = 3 })
+	ctx := context.Background()
+	key, addr := newKey(t)
+	register := func() (string, error) {
+		h.clock.Advance(time.Second) // a new timestamp: a new signature
+		ts := h.clock.Now().Unix()
+		sig := ed25519.Sign(key, TenantDigest(h.chain.coord, addr, ts))
+		_, k, err := h.s.Register(ctx, RegisterRequest{Address: addr, PubKey: hex.EncodeToString(key.Public().(ed25519.PublicKey)), Timestamp: ts, Signature: hex.EncodeToString(sig)})
+		return k, err
+	}
+	var keys []string
+	for i := 0; i < 3; i++ {
+		k, err := register()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if _, err := register(); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("fourth key with a cap of 3: %v", err)
+	}
+
+	srv := httptest.NewServer(h.s.Handler())
+	defer srv.Close()
+	get := func(key string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/tenants/keys", nil)
+		req.Header.Set("X-API-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode, v
+	}
+	status, list := get(keys[0])
+	ks, _ := list["keys"].([]any)
+	if status != 200 || len(ks) != 3 {
+		t.Fatalf("list: %d %v", status, list)
+	}
+	first := ks[0].(map[string]any)
+	if first["created"] == "" || first["last_used"] == nil || len(first["key_id"].(string)) != 16 {
+		t.Fatalf("key info %v: want key_id, created and last_used", first)
+	}
+	// Revoke key 1 with key 0: key 1 fails at once, the others work.
+	id := store.KeyIDOf(HashKey(keys[1]))
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/v1/tenants/keys/"+id, nil)
+	req.Header.Set("X-API-Key", keys[0])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if status, _ := get(keys[1]); status != http.StatusUnauthorized {
+		t.Fatalf("revoked key answered %d", status)
+	}
+	if status, _ := get(keys[2]); status != 200 {
+		t.Fatalf("other key answered %d", status)
+	}
+	if _, err := register(); err != nil {
+		t.Fatalf("a key slot was freed by the revocation: %v", err)
+	}
+	// The operator revokes key 2 in the store: it stops within the cache TTL.
+	if err := h.st.RevokeKey(ctx, h.s.mustTenantID(t, keys[2]), store.KeyIDOf(HashKey(keys[2]))); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(keyCacheTTL)
+	if status, _ := get(keys[2]); status != http.StatusUnauthorized {
+		t.Fatalf("key revoked in the store still answers %d after %v", status, keyCacheTTL)
+	}
+}
+
+func (s *Service) mustTenantID(t *testing.T, key string) string {
+	t.Helper()
+	tn, err := s.Authenticate(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn.ID
+}

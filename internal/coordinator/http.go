@@ -159,6 +159,8 @@ func (s *Service) Handler() http.Handler {
 	}
 	handle("GET /v1/health", s.hHealth)
 	handle("POST /v1/tenants", s.hRegister)
+	handle("GET /v1/tenants/keys", s.hKeys)
+	handle("DELETE /v1/tenants/keys/{id}", s.hRevokeKey)
 	handle("POST /v1/jobs", s.hSubmit)
 	handle("POST /v1/jobs/create", s.hSubmit)
 	handle("GET /v1/jobs", s.hList)
@@ -228,6 +230,35 @@ func (s *Service) tenant(w http.ResponseWriter, r *http.Request) *store.Tenant {
 		return nil
 	}
 	return t
+}
+
+// hKeys is GET /v1/tenants/keys: the caller's API keys by id, with
+// creation and last use.
+func (s *Service) hKeys(w http.ResponseWriter, r *http.Request) {
+	t := s.tenant(w, r)
+	if t == nil {
+		return
+	}
+	keys, err := s.TenantKeys(r.Context(), t)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tenant_id": t.ID, "keys": keys})
+}
+
+// hRevokeKey is DELETE /v1/tenants/keys/{id}: revoke one of the caller's
+// API keys (the one in use too).
+func (s *Service) hRevokeKey(w http.ResponseWriter, r *http.Request) {
+	t := s.tenant(w, r)
+	if t == nil {
+		return
+	}
+	if err := s.RevokeKey(r.Context(), t, r.PathValue("id")); err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tenant_id": t.ID, "key_id": r.PathValue("id"), "revoked": true})
 }
 
 // failDecode answers a request body that could not be decoded: 413 when
