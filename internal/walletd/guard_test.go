@@ -94,3 +94,13 @@ func (e *env) mustAddr(name string) string {
 	e.want(r, 200, "")
 	return r.str("address")
 }
+
+// Finding 6: outside the devnet a daemon refuses short passwords for new
+// wallets (400 password_too_weak); existing wallets still open.
+func TestMinimumPasswordLength(t *testing.T) {
+	e := newEnv(t, func(c *walletd.Config) { c.MinPasswordLength = walletd.DefaultMinPasswordLength })
+	e.want(e.call("POST", "/api/v1/wallets", `{"name":"w","password":"123"}`), 400, "password_too_weak")
+	e.want(e.call("POST", "/api/v1/wallets", `{"name":"w","password":"correct horse"}`), 201, "")
+	e.want(e.call("POST", "/api/v1/wallets/w/unlock", `{"password":"correct horse"}`), 200, "")
+	e.want(e.call("POST", "/api/v1/wallets", `{"name":"x","password":""}`), 400, "password_required")
+}

@@ -50,6 +50,9 @@ type Config struct {
 	// Guard bounds and paces password checks (scrypt runs at once, backoff
 	// after wrong passwords); zero fields take the defaults (guard.go).
 	Guard GuardConfig
+	// MinPasswordLength is the fewest characters of a new wallet's
+	// password (0: any; see ServiceConfig).
+	MinPasswordLength int
 }
 
 // Server is the wallet daemon's HTTP API.
@@ -93,7 +96,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := NewService(ServiceConfig{Store: ks, Node: cfg.Node, DefaultWallet: cfg.DefaultWallet, Logger: cfg.Logger, Clock: cfg.Clock, Guard: cfg.Guard})
+	svc, err := NewService(ServiceConfig{Store: ks, Node: cfg.Node, DefaultWallet: cfg.DefaultWallet, Logger: cfg.Logger, Clock: cfg.Clock, Guard: cfg.Guard, MinPasswordLength: cfg.MinPasswordLength})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -92,22 +93,45 @@ type ServiceConfig struct {
 	Logger        *slog.Logger     // nil: discard
 	Clock         func() time.Time // nil: time.Now (unlock expiry is checked against it)
 	Guard         GuardConfig      // bounds and paces password checks (guard.go); zero: the defaults
+	// MinPasswordLength is the fewest characters a new wallet's password
+	// may have (0: any non-empty one, as on a devnet; `aitbc wallet daemon`
+	// sets DefaultMinPasswordLength). Existing wallets open whatever theirs is.
+	MinPasswordLength int
+}
+
+// DefaultMinPasswordLength is what `aitbc wallet daemon` requires of new
+// wallets' passwords unless told otherwise.
+const DefaultMinPasswordLength = 10
+
+// ErrWeakPassword: a new wallet's password is shorter than the minimum.
+var ErrWeakPassword = errors.New("walletd: password too weak")
+
+// checkStrength refuses a new password shorter than the minimum.
+func (s *Service) checkStrength(password string) error {
+	if password == "" || s.minPassword <= 0 {
+		return nil // an empty one is the keystore's password_required
+	}
+	if n := utf8.RuneCountInString(password); n < s.minPassword {
+		return fmt.Errorf("%w: %d characters, this daemon requires at least %d", ErrWeakPassword, n, s.minPassword)
+	}
+	return nil
 }
 
 // Service is the wallet daemon's logic without HTTP. It is safe for
 // concurrent use.
 type Service struct {
-	ks         *keystore.Store
-	node       Node
-	defWallet  string
-	log        *slog.Logger
-	now        func() time.Time
-	mu         sync.Mutex
-	sessions   map[string]*session
-	accounts   map[address.Address]*account
-	chain      rpc.ChainInfo
-	chainUntil time.Time
-	guard      *passwordGuard
+	ks          *keystore.Store
+	node        Node
+	defWallet   string
+	log         *slog.Logger
+	now         func() time.Time
+	mu          sync.Mutex
+	sessions    map[string]*session
+	accounts    map[address.Address]*account
+	chain       rpc.ChainInfo
+	chainUntil  time.Time
+	guard       *passwordGuard
+	minPassword int
 }
 
 // session is an unlocked wallet. Its fields change only under Service.mu.
@@ -145,7 +169,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	return &Service{
 		ks: cfg.Store, node: cfg.Node, defWallet: cfg.DefaultWallet, log: cfg.Logger, now: cfg.Clock,
 		sessions: map[string]*session{}, accounts: map[address.Address]*account{},
-		guard: newPasswordGuard(cfg.Guard, cfg.Clock),
+		guard: newPasswordGuard(cfg.Guard, cfg.Clock), minPassword: cfg.MinPasswordLength,
 	}, nil
 }
 
@@ -168,6 +192,9 @@ func (s *Service) info(ki keystore.Info) WalletInfo {
 
 // Create makes a new wallet (24-word recovery phrase; see Backup).
 func (s *Service) Create(_ context.Context, name, password string) (WalletInfo, error) {
+	if err := s.checkStrength(password); err != nil {
+		return WalletInfo{}, err
+	}
 	ki, err := s.ks.Create(name, password)
 	if err != nil {
 		return WalletInfo{}, err
@@ -178,6 +205,9 @@ func (s *Service) Create(_ context.Context, name, password string) (WalletInfo, 
 
 // Restore makes a wallet from a recovery phrase.
 func (s *Service) Restore(_ context.Context, name, mnemonic, password string) (WalletInfo, error) {
+	if err := s.checkStrength(password); err != nil {
+		return WalletInfo{}, err
+	}
 	ki, err := s.ks.Restore(name, mnemonic, password)
 	if err != nil {
 		return WalletInfo{}, err
