@@ -220,7 +220,8 @@ func TestOversizedBodyIs413(t *testing.T) {
 // Finding 5: writes from one client address are rate limited with 429
 // and Retry-After; reads are not.
 func TestWriteRateLimit(t *testing.T) {
-	addr, _ := serve(t, echo(), httpx.Limits{WriteRate: 1, WriteBurst: 5})
+	// One write per 1,000 s after the burst: no refill during the test.
+	addr, _ := serve(t, echo(), httpx.Limits{WriteRate: 0.001, WriteBurst: 5})
 	var ok, limited int
 	var retry string
 	for i := 0; i < 10; i++ {
@@ -237,8 +238,8 @@ func TestWriteRateLimit(t *testing.T) {
 			retry = resp.Header.Get("Retry-After")
 		}
 	}
-	if ok != 5 || limited != 5 || retry != "1" {
-		t.Fatalf("%d allowed, %d limited (Retry-After %q); want 5, 5 and 1", ok, limited, retry)
+	if ok != 5 || limited != 5 || retry != "1000" {
+		t.Fatalf("%d allowed, %d limited (Retry-After %q); want 5, 5 and 1000", ok, limited, retry)
 	}
 	healthy(t, addr) // GETs are not writes
 }
