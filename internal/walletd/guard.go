@@ -109,9 +109,13 @@ func newPasswordGuard(cfg GuardConfig, now func() time.Time) *passwordGuard {
 
 // check runs f (a password check of wallet name that returns
 // keystore.ErrWrongPassword for a wrong one) within the guard's limits.
-func (g *passwordGuard) check(name string, f func() error) error {
+func (g *passwordGuard) check(name string, f func() error) error { return g.run(name, false, f) }
+
+// run is check; trusted skips the wallet's backoff and leaves its count
+// alone (an in-process service that holds the password).
+func (g *passwordGuard) run(name string, trusted bool, f func() error) error {
 	g.mu.Lock()
-	if fl := g.fails[name]; fl != nil && g.now().Before(fl.until) {
+	if fl := g.fails[name]; !trusted && fl != nil && g.now().Before(fl.until) {
 		wait := fl.until.Sub(g.now())
 		g.mu.Unlock()
 		return &RetryError{err: fmt.Errorf("%w for wallet %q", ErrTooManyAttempts, name), Wait: wait, Until: fl.until}
@@ -142,6 +146,7 @@ func (g *passwordGuard) check(name string, f func() error) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
+	case trusted:
 	case errors.Is(err, keystore.ErrWrongPassword):
 		fl := g.fails[name]
 		if fl == nil {

@@ -1,10 +1,14 @@
 package walletd_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
@@ -75,4 +79,22 @@ func TestMinimumPasswordLength(t *testing.T) {
 	e.want(e.call("POST", "/api/v1/wallets", `{"name":"w","password":"correct horse"}`), 201, "")
 	e.want(e.call("POST", "/api/v1/wallets/w/unlock", `{"password":"correct horse"}`), 200, "")
 	e.want(e.call("POST", "/api/v1/wallets", `{"name":"x","password":""}`), 400, "password_required")
+}
+
+// Someone guessing a service wallet's password (the coordinator's) backs
+// that wallet off for callers of the API, but not for the service itself,
+// which holds the password: its transactions keep flowing.
+func TestGuessingDoesNotStopAServiceWallet(t *testing.T) {
+	e := newEnv(t)
+	from, _ := address.Parse(e.mustCreate("coord", "pw"))
+	to, _ := address.Parse(e.mustCreate("x", "pw"))
+	e.node.Fund(from, 10*coin.Unit)
+	for i := 0; i <= walletd.DefaultFreeAttempts; i++ {
+		e.want(e.call("POST", "/api/v1/wallets/coord/unlock", `{"password":"guess"}`), 403, "wrong_password")
+	}
+	e.want(e.call("POST", "/api/v1/wallets/coord/unlock", `{"password":"pw"}`), 429, "too_many_attempts")
+	sender := walletd.WalletSender{S: e.svc, Name: "coord", Password: "pw"}
+	if _, err := sender.Send(context.Background(), bank.NewSendMsg(to, coin.Unit)); err != nil {
+		t.Fatalf("the service's own send during the backoff: %v", err)
+	}
 }

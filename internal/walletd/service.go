@@ -272,13 +272,24 @@ func (s *Service) Backup(_ context.Context, name, password string) (Backup, erro
 // Unlocking an unlocked wallet (with its password) sets the new timeout and
 // keeps the key in memory, so signers using it are not disturbed.
 func (s *Service) Unlock(_ context.Context, name, password string, timeout time.Duration) (WalletInfo, error) {
+	return s.unlock(name, password, timeout, false)
+}
+
+// unlock is Unlock; a trusted caller (a WalletSender of this process,
+// which holds the right password) is not held up by the backoff that
+// others' wrong guesses put on the wallet, though it waits for the pool.
+func (s *Service) unlock(name, password string, timeout time.Duration, trusted bool) (WalletInfo, error) {
 	if timeout == 0 {
 		timeout = DefaultUnlockTimeout
 	}
 	if timeout < 0 || timeout > MaxUnlockTimeout {
 		return WalletInfo{}, fmt.Errorf("%w: %v (must be between 0 and %v)", ErrInvalidTimeout, timeout, MaxUnlockTimeout)
 	}
-	k, err := s.unlockKey(name, password)
+	var k *keystore.Key
+	err := s.guard.run(name, trusted, func() (err error) {
+		k, err = s.ks.Unlock(name, password)
+		return err
+	})
 	if err != nil {
 		return WalletInfo{}, err
 	}
