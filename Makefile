@@ -5,7 +5,7 @@ BIN      := bin
 PKGS     := ./...
 FUZZTIME ?= 10000x
 
-.PHONY: all build run test unit fuzz vet bench clean install release
+.PHONY: all build run test unit fuzz vet bench clean install release vulncheck
 
 # Version stamping (internal/version): the Go build info has the commit only
 # when go build sees the git checkout, not with -buildvcs=false (as CI sets)
@@ -28,7 +28,7 @@ run: build
 
 # test: vet, the whole suite (unit, integration, scenario) and a short fuzz
 # pass over every decoder.
-test: vet unit fuzz
+test: vet unit fuzz vulncheck
 
 vet:
 	$(GO) vet $(PKGS)
@@ -38,6 +38,11 @@ unit:
 
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
+
+# vulncheck: govulncheck against the snapshot in scripts/vulndb (vuln.go.dev
+# is not reachable here); VULNDB=https://vuln.go.dev to use the live one.
+vulncheck:
+	@./scripts/vulncheck.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)

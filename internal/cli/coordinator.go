@@ -115,7 +115,8 @@ a restarted coordinator re-drives every job it had not finished.`,
 		},
 	}
 	list.Flags().StringVar(&tdb, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
-	tenant.AddCommand(add, list)
+	keys, revoke := tenantKeyCommands(g)
+	tenant.AddCommand(add, list, keys, revoke)
 
 	miners := &cobra.Command{
 		Use:   "miners",
@@ -198,4 +199,68 @@ func newHealthCmd(g *Globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// tenantKeyCommands are "coordinator tenant keys" (a tenant's API keys by
+// id, with creation and last use) and "coordinator tenant revoke" (delete
+// one). They work on the store, as add and list do; a running coordinator
+// stops accepting a revoked key within 30 s (tenants revoke their own at
+// once with DELETE /v1/tenants/keys/{id}).
+func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
+	var tenantID, keyID, tdb string
+	open := func() (*store.SQLite, error) { return store.OpenSQLite(orDefault(tdb, defaultStore(g.Home))) }
+	keys = &cobra.Command{
+		Use:   "keys",
+		Short: "List a tenant's API keys by id, with creation and last use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tenantID == "" {
+				return usagef("--tenant is required")
+			}
+			st, err := open()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ks, err := st.TenantKeys(cmd.Context(), tenantID)
+			if err != nil {
+				return err
+			}
+			return g.Print(ks, func(w io.Writer) {
+				for _, k := range ks {
+					used := "never used"
+					if k.LastUsed != nil {
+						used = "last used " + k.LastUsed.Format(time.RFC3339)
+					}
+					fmt.Fprintf(w, "%s  created %s  %s\n", k.ID, k.Created.Format(time.RFC3339), used)
+				}
+			})
+		},
+	}
+	revoke = &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke one of a tenant's API keys (by the id `tenant keys` shows)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tenantID == "" || keyID == "" {
+				return usagef("--tenant and --key-id are required")
+			}
+			st, err := open()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.RevokeKey(cmd.Context(), tenantID, keyID); err != nil {
+				return err
+			}
+			out := map[string]any{"tenant_id": tenantID, "key_id": keyID, "revoked": true}
+			return g.Print(out, func(w io.Writer) { fmt.Fprintf(w, "revoked key %s of tenant %s\n", keyID, tenantID) })
+		},
+	}
+	for _, c := range []*cobra.Command{keys, revoke} {
+		c.Flags().StringVar(&tenantID, "tenant", "", "tenant id (see tenant list)")
+		c.Flags().StringVar(&tdb, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
+	}
+	revoke.Flags().StringVar(&keyID, "key-id", "", "the key's id (see tenant keys)")
+	return keys, revoke
 }

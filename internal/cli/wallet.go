@@ -427,6 +427,7 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 
 func newWalletDaemonCmd(g *Globals) *cobra.Command {
 	var listen, apiKey, defWallet, logLevel string
+	var minPassword int
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the wallet daemon (HTTP API on 127.0.0.1:8002) until interrupted",
@@ -452,7 +453,7 @@ which the CLI on the same --home reads by itself.`,
 			}
 			return system.Run(cmd.Context(), system.Config{Log: log, Wallet: &system.WalletConfig{Config: walletd.Config{
 				Home: g.Home, Listen: listen, APIKey: apiKey, Node: g.serviceNode(log),
-				DefaultWallet: defWallet, Logger: log,
+				DefaultWallet: defWallet, Logger: log, MinPasswordLength: minPassword,
 			}}}, func(s *system.System) error {
 				w := s.Wallet
 				info := map[string]string{"url": w.URL(), "wallets": w.Service().Store().Path(), "api_key_from": keyFrom, "node": g.Node}
@@ -467,5 +468,6 @@ which the CLI on the same --home reads by itself.`,
 	f.StringVar(&apiKey, "api-key", "", "API key clients must send (default: "+walletd.EnvAPIKey+", else <home>/wallet/api-key)")
 	f.StringVar(&defWallet, "default-wallet", "", "wallet that GET /api/v1/wallet/balance reports when none is named")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.IntVar(&minPassword, "min-password-length", walletd.DefaultMinPasswordLength, "fewest characters a new wallet's password may have (0: any, as on a devnet)")
 	return cmd
 }

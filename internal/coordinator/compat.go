@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -237,7 +238,10 @@ func (s *Service) hOpenAI(chat bool) http.HandlerFunc {
 		}
 		var req openAIRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, httpx.MaxBody)).Decode(&req); err != nil {
-			s.fail(w, errf(ErrInvalidRequest, "request body: %v", err))
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				err = fmt.Errorf("%w: request body is over %d bytes", httpx.ErrBodyTooLarge, mbe.Limit)
+			}
+			s.failDecode(w, err)
 			return
 		}
 		if req.N > 1 {

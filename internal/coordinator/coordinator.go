@@ -72,6 +72,10 @@ type Config struct {
 	// transaction to land (30 s; at most a quarter of a job's TTL).
 	Margin time.Duration
 	Now    func() time.Time
+
+	// Limits against abuse (guard.go; docs/SECURITY.md has each with its
+	// default). Zero takes the default; a negative value turns it off.
+	Limits Limits
 }
 
 func (c *Config) defaults() {
@@ -111,6 +115,7 @@ func (c *Config) defaults() {
 	if c.View == nil && c.Chain != nil {
 		c.View = FromRPC(c.Chain)
 	}
+	c.Limits = c.Limits.withDefaults()
 }
 
 // Service is a running coordinator.
@@ -135,7 +140,7 @@ type Service struct {
 	miners     map[address.Address]*minerConn // connected, admitted miners
 	registry   map[address.Address]ChainMiner // on-chain registry, refreshed
 	live       map[string]*liveJob            // every active job
-	submitting map[string]bool                // ids being stored by Submit
+	submitting map[string]string              // ids being stored by Submit → tenant
 	queue      *jobQueue                      // job ids waiting for a miner, per model
 	reserved   map[string]*tenantReservations // tenant → what its deposit jobs hold
 	followPass int
@@ -148,7 +153,9 @@ type Service struct {
 	samples []usageSample          // slot use every 10 s
 
 	keysMu sync.RWMutex
-	keys   map[string]*store.Tenant // API key hash → tenant, filled on first use
+	keys   map[string]*cachedKey // API key hash → tenant, filled on first use
+
+	guard *guard // rate limits, replay memory, pre-authentication slots (guard.go)
 }
 
 // liveJob is an active job and its stream.
@@ -193,15 +200,16 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		miners:     map[address.Address]*minerConn{},
 		registry:   map[address.Address]ChainMiner{},
 		live:       map[string]*liveJob{},
-		submitting: map[string]bool{},
+		submitting: map[string]string{},
 		queue:      newJobQueue(),
 		reserved:   map[string]*tenantReservations{},
 		wake:       make(chan struct{}, 1),
-		keys:       map[string]*store.Tenant{},
+		keys:       map[string]*cachedKey{},
 		allocs:     map[string]*Allocation{},
 		started:    cfg.Now(),
 	}
 	s.metrics = newMetrics(cfg.Registry, s)
+	s.guard = newGuard(cfg.Limits, cfg.Now)
 	if err := s.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -253,7 +261,7 @@ func (s *Service) recover(ctx context.Context) error {
 // Run drives dispatch, the writers and the follow-up loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){s.usageLoop, s.dispatchLoop, s.chain.Run, s.writer.Run, s.followLoop} {
+	for _, f := range []func(context.Context){s.usageLoop, s.dispatchLoop, s.chain.Run, s.writer.Run, s.followLoop, s.pruneLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}

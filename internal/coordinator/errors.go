@@ -45,6 +45,11 @@ var (
 	ErrJobExpired          = errors.New("coordinator: job expired")
 	ErrJobLost             = errors.New("coordinator: job stream lost")
 	ErrStreamDiverged      = errors.New("coordinator: restarted job's text diverged from what was sent")
+	ErrBodyTooLarge        = httpx.ErrBodyTooLarge
+	ErrReplayed            = errors.New("coordinator: replayed registration")
+	ErrQuotaExceeded       = errors.New("coordinator: tenant quota exceeded")
+	ErrOverloaded          = errors.New("coordinator: overloaded")
+	ErrKeyNotFound         = errors.New("coordinator: API key not found")
 )
 
 // errorCode ties a sentinel to its HTTP status and stable code.
@@ -57,6 +62,11 @@ type errorCode struct {
 // errorCodes is the one table the API maps errors with and the Client maps
 // codes back with.
 var errorCodes = []errorCode{
+	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, httpx.CodeBodyTooLarge},
+	{ErrReplayed, http.StatusConflict, "replayed_registration"},
+	{ErrQuotaExceeded, http.StatusTooManyRequests, "quota_exceeded"},
+	{ErrOverloaded, http.StatusServiceUnavailable, httpx.CodeOverloaded},
+	{ErrKeyNotFound, http.StatusNotFound, "key_not_found"},
 	{ErrInvalidRequest, http.StatusBadRequest, "invalid_request"},
 	{ErrEmptyPrompt, http.StatusBadRequest, "empty_prompt"},
 	{ErrPromptTooLong, http.StatusBadRequest, "prompt_too_long"},

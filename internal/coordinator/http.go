@@ -159,6 +159,8 @@ func (s *Service) Handler() http.Handler {
 	}
 	handle("GET /v1/health", s.hHealth)
 	handle("POST /v1/tenants", s.hRegister)
+	handle("GET /v1/tenants/keys", s.hKeys)
+	handle("DELETE /v1/tenants/keys/{id}", s.hRevokeKey)
 	handle("POST /v1/jobs", s.hSubmit)
 	handle("POST /v1/jobs/create", s.hSubmit)
 	handle("GET /v1/jobs", s.hList)
@@ -224,7 +226,49 @@ func (s *Service) tenant(w http.ResponseWriter, r *http.Request) *store.Tenant {
 		s.fail(w, err)
 		return nil
 	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !allow(w, s.guard.writes, t.ID, "too many write requests for tenant "+t.ID) {
+		return nil
+	}
 	return t
+}
+
+// hKeys is GET /v1/tenants/keys: the caller's API keys by id, with
+// creation and last use.
+func (s *Service) hKeys(w http.ResponseWriter, r *http.Request) {
+	t := s.tenant(w, r)
+	if t == nil {
+		return
+	}
+	keys, err := s.TenantKeys(r.Context(), t)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tenant_id": t.ID, "keys": keys})
+}
+
+// hRevokeKey is DELETE /v1/tenants/keys/{id}: revoke one of the caller's
+// API keys (the one in use too).
+func (s *Service) hRevokeKey(w http.ResponseWriter, r *http.Request) {
+	t := s.tenant(w, r)
+	if t == nil {
+		return
+	}
+	if err := s.RevokeKey(r.Context(), t, r.PathValue("id")); err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tenant_id": t.ID, "key_id": r.PathValue("id"), "revoked": true})
+}
+
+// failDecode answers a request body that could not be decoded: 413 when
+// it is over the limit, 400 invalid_request otherwise.
+func (s *Service) failDecode(w http.ResponseWriter, err error) {
+	if errors.Is(err, httpx.ErrBodyTooLarge) {
+		s.fail(w, errf(ErrBodyTooLarge, "%s", err.Error()))
+		return
+	}
+	s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
 }
 
 // Health is GET /v1/health.
@@ -247,9 +291,12 @@ func (s *Service) hHealth(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Service) hRegister(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, s.guard.registers, httpx.ClientAddr(r), "too many registrations from "+httpx.ClientAddr(r)) {
+		return
+	}
 	var req RegisterRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
+		s.failDecode(w, err)
 		return
 	}
 	t, key, err := s.Register(r.Context(), req)
@@ -279,7 +326,7 @@ func (s *Service) hSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var b submitBody
 	if err := httpx.DecodeJSON(r, &b); err != nil {
-		s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
+		s.failDecode(w, err)
 		return
 	}
 	if b.Budget != nil && b.MaxPrice == 0 {

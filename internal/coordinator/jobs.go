@@ -57,6 +57,18 @@ func (s *Service) validate(r *JobRequest) error {
 	if size > s.cfg.MaxPromptBytes {
 		return errf(ErrPromptTooLong, "prompt is %d bytes, limit %d", size, s.cfg.MaxPromptBytes)
 	}
+	if len(r.Messages) > 0 {
+		blank := true
+		for _, m := range r.Messages {
+			if !utf8.ValidString(m.Content) {
+				return errf(ErrInvalidRequest, "message content must be UTF-8 text")
+			}
+			blank = blank && strings.TrimSpace(m.Content) == ""
+		}
+		if blank {
+			return errf(ErrEmptyPrompt, "messages must hold some non-blank text")
+		}
+	}
 	if strings.TrimSpace(r.Prompt) == "" && len(r.Messages) == 0 || !utf8.ValidString(r.Prompt) {
 		return errf(ErrEmptyPrompt, "prompt must be non-blank UTF-8 text")
 	}
@@ -176,9 +188,18 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	*j = lifecycle.Start(*j, window, s.limits)
 
 	s.mu.Lock()
-	if _, dup := s.live[j.ID]; dup || s.submitting[j.ID] {
+	if _, dup := s.live[j.ID]; dup || s.submitting[j.ID] != "" {
 		s.mu.Unlock()
 		return nil, errf(ErrJobExists, "job %s was already submitted", j.ID)
+	}
+	n, size := s.activeJobsLocked(t.ID)
+	if lim := s.cfg.Limits.MaxActiveJobs; lim > 0 && n >= lim {
+		s.mu.Unlock()
+		return nil, errf(ErrQuotaExceeded, "tenant %s has %d jobs queued or running (limit %d): wait for some to finish", t.ID, n, lim)
+	}
+	if lim := s.cfg.Limits.MaxActiveBytes; lim > 0 && size+promptBytes(j) > lim {
+		s.mu.Unlock()
+		return nil, errf(ErrQuotaExceeded, "tenant %s's active jobs hold %d prompt bytes; this one would pass the limit of %d: wait for some to finish", t.ID, size, lim)
 	}
 	if j.Payment == "deposit" {
 		// Check and reserve under one lock, so that concurrent submissions
@@ -187,6 +208,7 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		reserved := s.reservedLocked(t.ID, dep.Height)
 		spendable, _ := dep.Amount.Sub(dep.Withdrawing)
 		spendable, _ = spendable.Sub(reserved)
+		spendable, _ = spendable.Sub(s.allocHoldLocked(t.ID)) // what allocations hold
 		if spendable < j.MaxPrice {
 			s.mu.Unlock()
 			return nil, errf(ErrInsufficientDeposit, "deposit of %s with this coordinator is %s AITBC (%s announced for withdrawal), %s reserved by running jobs, the job needs %s (aitbc deposit add --wallet ... --amount ...)",
@@ -194,7 +216,7 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		}
 		s.reserveLocked(j)
 	}
-	s.submitting[j.ID] = true
+	s.submitting[j.ID] = t.ID
 	s.mu.Unlock()
 
 	// Stored before anything else can see it, so no later snapshot races
@@ -220,6 +242,32 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	s.log.Info("job submitted", "job", j.ID, "tenant", t.Name, "model", j.Model, "payment", j.Payment, "max_price", j.MaxPrice.String(), "paid_until", j.PaidUntil)
 	s.poke()
 	return out, nil
+}
+
+// activeJobsLocked counts tenant's jobs that are live (queued, running,
+// or settling) or being submitted, and the prompt bytes of the live ones.
+func (s *Service) activeJobsLocked(tenant string) (n, size int) {
+	for _, lj := range s.live {
+		if lj.job.TenantID == tenant && lj.job.Active() {
+			n++
+			size += promptBytes(lj.job)
+		}
+	}
+	for _, tid := range s.submitting {
+		if tid == tenant {
+			n++
+		}
+	}
+	return n, size
+}
+
+// promptBytes is the size of a job's prompt or messages.
+func promptBytes(j *store.Job) int {
+	n := len(j.Prompt)
+	for _, m := range j.Messages {
+		n += len(m.Content)
+	}
+	return n
 }
 
 func (s *Service) servedModelsLocked() []string {

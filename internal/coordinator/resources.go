@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
@@ -75,8 +76,12 @@ func (s *Service) reservedByOthersLocked(miner address.Address, tenantID string)
 	return n
 }
 
-// Allocate reserves slots for t's agent.
-func (s *Service) Allocate(_ context.Context, t *store.Tenant, r AllocateRequest) (*Allocation, error) {
+// Allocate reserves slots for t's agent. Slots are not free: an
+// allocation holds deposit cover of slots × duration at Limits.AllocPrice
+// per slot-hour, which drops pro rata as it runs and is released when it
+// ends; jobs cannot spend what allocations hold, nor allocations what jobs
+// reserve. A tenant holds at most Limits.MaxAllocations at once.
+func (s *Service) Allocate(ctx context.Context, t *store.Tenant, r AllocateRequest) (*Allocation, error) {
 	r.AgentID = strings.TrimSpace(r.AgentID)
 	if r.AgentID == "" || len(r.AgentID) > 64 {
 		return nil, errf(ErrInvalidRequest, "agent_id must be 1-64 characters")
@@ -90,12 +95,41 @@ func (s *Service) Allocate(_ context.Context, t *store.Tenant, r AllocateRequest
 	if r.GPU < 1 || r.GPU > 64 || r.DurationS < 1 || r.DurationS > 7*24*3600 {
 		return nil, errf(ErrInvalidRequest, "gpu must be 1-64 and duration 1 s to 7 days")
 	}
+	cost := s.cfg.Limits.allocCost(r.GPU, time.Duration(r.DurationS)*time.Second)
+	var dep ChainDeposit
+	if cost > 0 {
+		var err error
+		if dep, err = s.view.Deposit(ctx, t.Address, s.cfg.Address); err != nil {
+			return nil, fmt.Errorf("coordinator: chain: %w", err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneAllocsLocked()
 	key := t.ID + "/" + r.AgentID
 	if _, ok := s.allocs[key]; ok {
 		return nil, errf(ErrAllocationExists, "agent %s already holds an allocation: deallocate it first", r.AgentID)
+	}
+	if lim := s.cfg.Limits.MaxAllocations; lim > 0 {
+		n := 0
+		for _, a := range s.allocs {
+			if a.TenantID == t.ID {
+				n++
+			}
+		}
+		if n >= lim {
+			return nil, errf(ErrQuotaExceeded, "tenant %s holds %d allocations (limit %d): deallocate one first", t.ID, n, lim)
+		}
+	}
+	if cost > 0 {
+		held := s.allocHoldLocked(t.ID)
+		spendable, _ := dep.Amount.Sub(dep.Withdrawing)
+		spendable, _ = spendable.Sub(s.reservedLocked(t.ID, dep.Height))
+		spendable, _ = spendable.Sub(held)
+		if spendable < cost {
+			return nil, errf(ErrInsufficientDeposit, "%d slots for %d s need %s AITBC of deposit cover (%s per slot-hour); the deposit of %s with this coordinator is %s AITBC (%s announced for withdrawal), %s reserved by jobs and %s held by allocations (aitbc deposit add --wallet ... --amount ...)",
+				r.GPU, r.DurationS, cost, s.cfg.Limits.AllocPrice, t.Address, dep.Amount, dep.Withdrawing, s.reservedLocked(t.ID, dep.Height), held)
+		}
 	}
 	type cand struct {
 		m        *sched.Miner
@@ -176,6 +210,19 @@ func (s *Service) Deallocate(t *store.Tenant, agentID string) (*Allocation, erro
 	s.sampleUsageLocked()
 	s.poke()
 	return a, nil
+}
+
+// allocHoldLocked is the deposit cover tenant's live allocations hold
+// now: each its slots for the time it has left.
+func (s *Service) allocHoldLocked(tenant string) coin.Amount {
+	now := s.cfg.Now()
+	var sum coin.Amount
+	for _, a := range s.allocs {
+		if a.TenantID == tenant && now.Before(a.Expires) {
+			sum, _ = sum.Add(s.cfg.Limits.allocCost(a.Slots, a.Expires.Sub(now)))
+		}
+	}
+	return sum
 }
 
 func (s *Service) pruneAllocsLocked() {
@@ -267,7 +314,7 @@ func (s *Service) hAllocate(w http.ResponseWriter, r *http.Request) {
 	}
 	var req AllocateRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		s.fail(w, errf(ErrInvalidRequest, "%s", err.Error()))
+		s.failDecode(w, err)
 		return
 	}
 	a, err := s.Allocate(r.Context(), t, req)

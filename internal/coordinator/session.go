@@ -19,12 +19,31 @@ const helloTimeout = 10 * time.Second
 // ServeMiner runs one miner's WebSocket session (GET /v1/miners/connect):
 // challenge, signed hello, admission against the on-chain registry, then
 // jobs out and acks, tokens and results in until either side closes.
+//
+// Before the hello is verified a connection may send one message of at
+// most Limits.MaxHelloBytes, and at most Limits.MaxPendingHellos
+// connections may be at that stage at once (more get 503 before the
+// upgrade): unauthenticated sockets cannot make the coordinator buffer
+// more than MaxPendingHellos × MaxHelloBytes.
 func (s *Service) ServeMiner(w http.ResponseWriter, r *http.Request) {
+	if !s.guard.enterHello() {
+		w.Header().Set("Retry-After", "1")
+		s.fail(w, errf(ErrOverloaded, "too many miner connections are authenticating; retry later"))
+		return
+	}
+	pending := true
+	leave := func() {
+		if pending {
+			pending = false
+			s.guard.leaveHello()
+		}
+	}
+	defer leave()
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
 	}
-	c.SetReadLimit(16 << 20)
+	c.SetReadLimit(max(s.cfg.Limits.MaxHelloBytes, 1))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -62,6 +81,13 @@ func (s *Service) ServeMiner(w http.ResponseWriter, r *http.Request) {
 		s.drop(mc, "welcome failed")
 		c.CloseNow()
 		return
+	}
+	// Authenticated and admitted: larger messages (results) from here on.
+	leave()
+	if s.cfg.Limits.MaxMinerMessage > 0 {
+		c.SetReadLimit(s.cfg.Limits.MaxMinerMessage)
+	} else {
+		c.SetReadLimit(-1)
 	}
 
 	// Writer: the dispatcher's messages, and pings that notice a dead peer.

@@ -58,35 +58,106 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*store.Tenant, 
 		return nil, errUnauthorized()
 	}
 	h := string(HashKey(key))
+	now := s.cfg.Now()
 	s.keysMu.RLock()
-	t, ok := s.keys[h]
+	ck, ok := s.keys[h]
 	s.keysMu.RUnlock()
-	if ok {
-		return t, nil
+	if ok && now.Sub(ck.checked) < keyCacheTTL {
+		s.touchKey(ctx, h, ck, now)
+		return ck.tenant, nil
 	}
 	t, err := s.cfg.Store.TenantByKey(ctx, []byte(h))
 	if errors.Is(err, store.ErrNotFound) {
+		s.keysMu.Lock()
+		delete(s.keys, h) // revoked (by the operator, in the store)
+		s.keysMu.Unlock()
 		return nil, errUnauthorized()
 	}
 	if err != nil {
 		return nil, err
 	}
-	// Keys are never revoked today, so a found key can be remembered.
+	// Remembered for keyCacheTTL: a key revoked in the store by the
+	// operator stops working within that; one revoked through the API at once.
+	ck = &cachedKey{tenant: t, checked: now}
 	s.keysMu.Lock()
-	s.keys[h] = t
+	if old := s.keys[h]; old != nil {
+		ck.touched = old.touched
+	}
+	s.keys[h] = ck
 	s.keysMu.Unlock()
+	s.touchKey(ctx, h, ck, now)
 	return t, nil
+}
+
+// keyCacheTTL is how long an API key found in the store is trusted
+// without looking again; keyTouchEvery is how often its last use is
+// written.
+const (
+	keyCacheTTL   = 30 * time.Second
+	keyTouchEvery = time.Minute
+)
+
+// cachedKey is an API key found in the store.
+type cachedKey struct {
+	tenant  *store.Tenant
+	checked time.Time // found in the store then
+	touched time.Time // last use written then
+}
+
+// touchKey records a key's use, at most every keyTouchEvery.
+func (s *Service) touchKey(ctx context.Context, h string, ck *cachedKey, now time.Time) {
+	s.keysMu.Lock()
+	due := now.Sub(ck.touched) >= keyTouchEvery
+	if due {
+		ck.touched = now
+	}
+	s.keysMu.Unlock()
+	if due {
+		if err := s.cfg.Store.TouchKey(ctx, []byte(h), now); err != nil && ctx.Err() == nil {
+			s.log.Warn("recording an API key's use", "err", err)
+		}
+	}
+}
+
+// TenantKeys lists t's API keys by id, with creation and last use.
+func (s *Service) TenantKeys(ctx context.Context, t *store.Tenant) ([]store.KeyInfo, error) {
+	return s.cfg.Store.TenantKeys(ctx, t.ID)
+}
+
+// RevokeKey revokes one of t's API keys by id; it stops working at once.
+func (s *Service) RevokeKey(ctx context.Context, t *store.Tenant, keyID string) error {
+	if err := s.cfg.Store.RevokeKey(ctx, t.ID, strings.ToLower(strings.TrimSpace(keyID))); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(ErrKeyNotFound, "tenant %s has no key %s", t.ID, keyID)
+		}
+		return err
+	}
+	s.keysMu.Lock()
+	for h, ck := range s.keys {
+		if ck.tenant.ID == t.ID && store.KeyIDOf([]byte(h)) == strings.ToLower(strings.TrimSpace(keyID)) {
+			delete(s.keys, h)
+		}
+	}
+	s.keysMu.Unlock()
+	s.log.Info("API key revoked", "tenant", t.ID, "key_id", keyID)
+	return nil
 }
 
 // AddTenant creates a tenant bound to addr (operator action) and returns
 // its API key, shown once. If addr already has a tenant, it gets a new key.
+// An address holds at most Limits.MaxKeysPerTenant keys this way.
 func (s *Service) AddTenant(ctx context.Context, name string, addr address.Address) (*store.Tenant, string, error) {
-	return AddTenant(ctx, s.cfg.Store, name, addr, s.cfg.Now())
+	return addTenant(ctx, s.cfg.Store, name, addr, s.cfg.Now(), s.cfg.Limits.MaxKeysPerTenant)
 }
 
 // AddTenant is Service.AddTenant on a bare store (the CLI uses it without
 // a running coordinator).
+// The operator's command has no cap on keys.
 func AddTenant(ctx context.Context, st store.Store, name string, addr address.Address, now time.Time) (*store.Tenant, string, error) {
+	return addTenant(ctx, st, name, addr, now, 0)
+}
+
+func addTenant(ctx context.Context, st store.Store, name string, addr address.Address, now time.Time, maxKeys int) (*store.Tenant, string, error) {
 	if addr.IsZero() {
 		return nil, "", errf(ErrInvalidAddress, "address required")
 	}
@@ -98,6 +169,15 @@ func AddTenant(ctx context.Context, st store.Store, name string, addr address.Ad
 	}
 	key := newAPIKey()
 	if t, err := st.TenantByAddress(ctx, addr); err == nil {
+		if maxKeys > 0 {
+			keys, err := st.TenantKeys(ctx, t.ID)
+			if err != nil {
+				return nil, "", err
+			}
+			if len(keys) >= maxKeys {
+				return nil, "", errf(ErrQuotaExceeded, "tenant %s has %d API keys (limit %d): revoke one first (DELETE /v1/tenants/keys/{key_id})", t.ID, len(keys), maxKeys)
+			}
+		}
 		return t, key, st.AddTenantKey(ctx, t.ID, HashKey(key))
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, "", err
@@ -134,6 +214,9 @@ func (s *Service) Register(ctx context.Context, r RegisterRequest) (*store.Tenan
 	sig, err := hex.DecodeString(r.Signature)
 	if err != nil || !ed25519.Verify(pub, TenantDigest(s.cfg.Address, r.Address, r.Timestamp), sig) {
 		return nil, "", errf(ErrInvalidSignature, "signature does not prove %s", r.Address)
+	}
+	if err := s.guard.remember(sig, r.Timestamp); err != nil {
+		return nil, "", err
 	}
 	t, key, err := s.AddTenant(ctx, r.Name, r.Address)
 	if err != nil {

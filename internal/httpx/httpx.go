@@ -47,20 +47,41 @@ func WriteError(w http.ResponseWriter, status int, code, message string) {
 // trailing data and bodies over MaxBody. The error is ready for a 400.
 func DecodeJSON(r *http.Request, v any) error { return DecodeJSONLimit(r, v, MaxBody) }
 
-// DecodeJSONLimit is DecodeJSON with a body limit of its own.
+// DecodeJSONLimit is DecodeJSON with a body limit of its own. A body over
+// the limit (this one, or the server's: see Guard) is an error wrapping
+// ErrBodyTooLarge, which the services answer with 413.
 func DecodeJSONLimit(r *http.Request, v any, limit int64) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, limit+1))
+	body := &countingReader{r: io.LimitReader(r.Body, limit+1)}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("request body is empty")
-		}
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON value")
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case body.n > limit:
+		return fmt.Errorf("%w: request body is over %d bytes", ErrBodyTooLarge, limit)
+	case errors.As(err, &mbe):
+		return fmt.Errorf("%w: request body is over %d bytes", ErrBodyTooLarge, mbe.Limit)
+	case errors.Is(err, io.EOF):
+		return errors.New("request body is empty")
+	case err != nil:
 		return fmt.Errorf("request body: %v", err)
 	}
-	if dec.More() {
-		return errors.New("request body: trailing data after the JSON value")
-	}
 	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // APIError is an error response received by a client.
@@ -155,4 +176,14 @@ func NotFound(routes []string) http.HandlerFunc {
 		}
 		WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	}
+}
+
+// WriteDecodeError answers an error of DecodeJSON: 413 body_too_large for
+// a body over the limit, 400 invalid_request otherwise.
+func WriteDecodeError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrBodyTooLarge) {
+		WriteError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, err.Error())
+		return
+	}
+	WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
 }

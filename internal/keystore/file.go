@@ -40,8 +40,15 @@ type KDFParams struct {
 	P    int    `json:"p"`    // parallelism
 }
 
-// DefaultKDF is scrypt with N=2^15, r=8, p=1 (32 MiB, about 0.1 s a try).
-func DefaultKDF() KDFParams { return KDFParams{Name: kdfScrypt, N: 1 << 15, R: 8, P: 1} }
+// DefaultKDF is scrypt with N=2^17, r=8, p=1 (128 MiB, about 0.3 s a
+// try): the current guidance for interactive logins. Files written with
+// weaker parameters (N=2^15 before) still open, and Unlock rewrites them
+// with these (see Store.Unlock).
+func DefaultKDF() KDFParams { return KDFParams{Name: kdfScrypt, N: 1 << 17, R: 8, P: 1} }
+
+// weakerThan reports whether p costs less memory than q (scrypt's cost is
+// 128·N·r bytes), so that a file with p should be upgraded to q.
+func (p KDFParams) weakerThan(q KDFParams) bool { return p.N*p.R < q.N*q.R }
 
 // InsecureTestKDF is a very cheap scrypt setting for tests. Never use it for
 // wallets that hold value: it makes guessing passwords fast.

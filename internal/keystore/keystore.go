@@ -353,7 +353,61 @@ func (s *Store) Unlock(name, password string) (*Key, error) {
 		k.Wipe()
 		return nil, fmt.Errorf("%w: wallet %q: key does not match the stored address", ErrCorrupt, name)
 	}
+	if p.f.KDF.weakerThan(s.kdf) {
+		// Best effort: the key is unlocked either way, and the old file
+		// stays whole if the rewrite fails.
+		_ = s.upgrade(p, ent, password)
+	}
 	return k, nil
+}
+
+// upgrade rewrites a wallet's file with the store's KDF parameters (a new
+// salt and nonce, the same wallet), atomically replacing the old file.
+func (s *Store) upgrade(p *parsed, ent []byte, password string) error {
+	salt := make([]byte, saltLen)
+	nonce := make([]byte, chacha20poly1305.NonceSizeX)
+	if _, err := io.ReadFull(s.rand, salt); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(s.rand, nonce); err != nil {
+		return err
+	}
+	f, err := seal(p.f.Name, p.addr, p.created, ent, password, s.kdf, salt, nonce)
+	if err != nil {
+		return err
+	}
+	data, err := f.marshal()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tmp, err := os.CreateTemp(s.dir, "."+p.f.Name+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName) // harmless after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmpName, s.file(p.f.Name)); err != nil {
+		return err
+	}
+	syncDir(s.dir)
+	return nil
 }
 
 // Mnemonic decrypts a wallet and returns its recovery phrase, for backup.

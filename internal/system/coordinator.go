@@ -11,6 +11,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
@@ -24,6 +25,12 @@ type CoordinatorConfig struct {
 	Chain    coordinator.Chain    // nil: this system's node
 	Registry *prometheus.Registry // its metrics, served at /metrics; nil: a new one
 	Logger   *slog.Logger         // nil: discard
+	// Limits are the API server's limits (zero: the defaults). Per API key
+	// limits and tenant quotas are in Options.
+	Limits httpx.Limits
+	// Options are the coordinator's own settings (quotas, rate limits,
+	// retention, session limits); zero fields take the defaults.
+	Options coordinator.Config
 }
 
 // Coordinator is a running coordinator.
@@ -85,15 +92,15 @@ func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*
 		return nil, s.abort(sv, err)
 	}
 	sv.onClose(st.Close)
-	c, err := coordinator.New(ctx, coordinator.Config{
-		Store: st, Chain: cfg.Chain, Sender: w, Address: info.Address,
-		Registry: cfg.Registry, Logger: cfg.Logger,
-	})
+	opts := cfg.Options
+	opts.Store, opts.Chain, opts.Sender, opts.Address = st, cfg.Chain, w, info.Address
+	opts.Registry, opts.Logger = cfg.Registry, cfg.Logger
+	c, err := coordinator.New(ctx, opts)
 	if err != nil {
 		return nil, s.abort(sv, err)
 	}
 	sv.goRun(c.Run)
-	sv.serveHTTP(ln, c.Handler(), "coordinator", cfg.Logger)
+	sv.serveHTTP(ln, c.Handler(), "coordinator", cfg.Logger, cfg.Limits)
 	co := &Coordinator{Service: c, Store: st, addr: ln.Addr(), svc: sv}
 	s.Coordinator = co
 	return co, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
@@ -37,6 +38,17 @@ type NodeConfig struct {
 	// nil: a new one with the Go and process collectors.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger // nil: discard; the REST API logs with service=rpc
+	// RESTLimits are the REST API's server limits (zero: DefaultRESTLimits).
+	RESTLimits httpx.Limits
+}
+
+// DefaultRESTLimits are the node REST API's limits: the defaults of every
+// server, a body large enough for a batch submission (8 MiB), and 10,000
+// writes a second per client address (a batch of 1,000 transactions is
+// one write; transaction fees price spam beyond that, and a benchmark
+// client sends about 2,000 a second to each node).
+func DefaultRESTLimits() httpx.Limits {
+	return httpx.Limits{MaxBody: 8 << 20, WriteRate: 10_000, WriteBurst: 20_000}
 }
 
 // Node is a running chain node.
@@ -95,7 +107,11 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		}
 		rlog := log.With("service", "rpc")
-		sv.serveHTTP(ln, rpc.NewServer(n, node.HTTPError, reg, rlog), "node REST API", rlog)
+		limits := cfg.RESTLimits
+		if limits == (httpx.Limits{}) {
+			limits = DefaultRESTLimits()
+		}
+		sv.serveHTTP(ln, rpc.NewServer(n, node.HTTPError, reg, rlog), "node REST API", rlog, limits)
 		nd.api = ln.Addr()
 		nd.client = rpc.NewClient(nd.URL())
 	}

@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/aitbc/aitbc/internal/httpx"
 )
 
 // shutdownGrace is how long an HTTP server waits for in-flight requests,
@@ -104,32 +107,32 @@ func (sv *service) listen(addr, what string) (net.Listener, error) {
 	return ln, nil
 }
 
-// serveHTTP serves h on ln as one of the service's goroutines. When the
-// service stops, the server shuts down (in-flight requests get
+// serveHTTP serves h on ln as one of the service's goroutines, under
+// limits (httpx.Limits: timeouts, connection caps, body limit, write rate;
+// the zero value is the defaults, fitted to the process's descriptors).
+// When the service stops, the server shuts down (in-flight requests get
 // shutdownGrace), then the contexts of requests it no longer tracks
 // (hijacked WebSocket connections) end, and the goroutine returns only
 // once their handlers have returned too, so that nothing handles a request
 // after the service's stores close.
-func (sv *service) serveHTTP(ln net.Listener, h http.Handler, what string, log *slog.Logger) {
+func (sv *service) serveHTTP(ln net.Listener, h http.Handler, what string, log *slog.Logger, limits httpx.Limits) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	limits = listenerLimits(limits)
 	var track inflight
 	reqCtx, endRequests := context.WithCancel(context.Background())
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !track.enter() {
-				http.Error(w, "shutting down", http.StatusServiceUnavailable)
-				return
-			}
-			defer track.leave()
-			h.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	log.Info("listening", "addr", ln.Addr().String())
+	srv := httpx.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !track.enter() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		defer track.leave()
+		h.ServeHTTP(w, r)
+	}), limits, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	ln = httpx.LimitListener(ln, limits, refusalLogger(log, what))
+	log.Info("listening", "addr", ln.Addr().String(), "max_conns", limits.MaxConns, "max_conns_per_client", limits.MaxConnsPerClient)
 	sv.goRun(func(ctx context.Context) error {
 		defer endRequests()
 		done := make(chan error, 1)
@@ -195,4 +198,21 @@ func (f *inflight) close() <-chan struct{} {
 		}
 	}
 	return f.zero
+}
+
+// refusalLogger logs connections refused over a cap: the first, then at
+// most one line a second with the count since, so that a flood does not
+// become a flood of log lines.
+func refusalLogger(log *slog.Logger, what string) func(reason string) {
+	var n atomic.Uint64
+	var last atomic.Int64
+	return func(reason string) {
+		c := n.Add(1)
+		now := time.Now().UnixNano()
+		prev := last.Load()
+		if now-prev < int64(time.Second) || !last.CompareAndSwap(prev, now) {
+			return
+		}
+		log.Warn("connections refused", "server", what, "reason", reason, "refused_total", c)
+	}
 }

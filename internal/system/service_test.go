@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aitbc/aitbc/internal/httpx"
 )
 
 // events records what happened, in order.
@@ -147,7 +149,7 @@ func TestHTTPServiceWaitsForLongHandlersBeforeItsStoresClose(t *testing.T) {
 		<-r.Context().Done()
 		time.Sleep(20 * time.Millisecond)
 		ev.add("session handler returned")
-	}), "api", nil)
+	}), "api", nil, httpx.Limits{})
 	url := "http://" + ln.Addr().String()
 	resp, err := http.Get(url + "/quick")
 	if err != nil {

@@ -34,6 +34,7 @@ func (s *System) StartWallet(ctx context.Context, cfg WalletConfig) (*Wallet, er
 	if err != nil {
 		return nil, err
 	}
+	cfg.Limits = listenerLimits(cfg.Limits)
 	srv, err := walletd.NewServer(cfg.Config)
 	if err != nil {
 		return nil, s.abort(sv, err)

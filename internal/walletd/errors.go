@@ -34,6 +34,10 @@ type errorCode struct {
 // maps codes back with. Order matters only for errors that wrap two
 // sentinels (none do).
 var errorCodes = []errorCode{
+	{httpx.ErrBodyTooLarge, http.StatusRequestEntityTooLarge, httpx.CodeBodyTooLarge},
+	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
+	{ErrBusy, http.StatusServiceUnavailable, "busy"},
+	{ErrWeakPassword, http.StatusBadRequest, "password_too_weak"},
 	{keystore.ErrWrongPassword, http.StatusForbidden, "wrong_password"},
 	{keystore.ErrNotFound, http.StatusNotFound, "wallet_not_found"},
 	{keystore.ErrExists, http.StatusConflict, "wallet_exists"},

@@ -104,6 +104,7 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 // reply is a decoded HTTP answer.
 type reply struct {
 	status int
+	header http.Header
 	body   map[string]any
 	raw    string
 }
@@ -143,7 +144,7 @@ func (e *env) callKey(key, method, path, body string) reply {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode, raw: string(data)}
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(data)}
 	_ = json.Unmarshal(data, &r.body)
 	return r
 }

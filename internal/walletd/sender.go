@@ -22,7 +22,7 @@ type WalletSender struct {
 func (w WalletSender) Send(ctx context.Context, msg tx.Msg) (string, error) {
 	sub, err := w.S.SignAndSubmit(ctx, w.Name, "", msg, 0)
 	if errors.Is(err, ErrLocked) {
-		if _, uerr := w.S.Unlock(ctx, w.Name, w.Password, MaxUnlockTimeout); uerr != nil {
+		if _, uerr := w.S.unlock(w.Name, w.Password, MaxUnlockTimeout, true); uerr != nil {
 			return "", uerr
 		}
 		sub, err = w.S.SignAndSubmit(ctx, w.Name, "", msg, 0)

@@ -24,6 +24,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/keystore"
+	"github.com/aitbc/aitbc/internal/ratelimit"
 )
 
 // DefaultListen is the daemon's default address: loopback only.
@@ -43,6 +44,15 @@ type Config struct {
 	Registry      *prometheus.Registry // metrics go here and are served at /metrics; nil: a new one
 	Keystore      []keystore.Option    // e.g. keystore.WithKDF(keystore.InsecureTestKDF()) in tests
 	Clock         func() time.Time     // nil: time.Now
+	// Limits are the HTTP server's limits (zero: the defaults, see
+	// httpx.Limits); the composition root fits them to the process.
+	Limits httpx.Limits
+	// Guard bounds and paces password checks (scrypt runs at once, backoff
+	// after wrong passwords); zero fields take the defaults (guard.go).
+	Guard GuardConfig
+	// MinPasswordLength is the fewest characters of a new wallet's
+	// password (0: any; see ServiceConfig).
+	MinPasswordLength int
 }
 
 // Server is the wallet daemon's HTTP API.
@@ -86,7 +96,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := NewService(ServiceConfig{Store: ks, Node: cfg.Node, DefaultWallet: cfg.DefaultWallet, Logger: cfg.Logger, Clock: cfg.Clock})
+	svc, err := NewService(ServiceConfig{Store: ks, Node: cfg.Node, DefaultWallet: cfg.DefaultWallet, Logger: cfg.Logger, Clock: cfg.Clock, Guard: cfg.Guard, MinPasswordLength: cfg.MinPasswordLength})
 	if err != nil {
 		return nil, err
 	}
@@ -242,9 +252,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.svc.LockAll()
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	srv := httpx.NewServer(s.handler, s.cfg.Limits, slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
+	ln := httpx.LimitListener(s.ln, s.cfg.Limits, func(reason string) { s.log.Debug("connection refused", "reason", reason) })
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(s.ln) }()
+	go func() { done <- srv.Serve(ln) }()
 	s.log.Info("wallet daemon listening", "addr", s.ln.Addr().String(), "wallets", s.svc.Store().Path())
 	select {
 	case err := <-done:
@@ -266,6 +277,10 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	status, code := HTTPStatus(err)
+	var re *RetryError
+	if errors.As(err, &re) {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(re.Wait)))
+	}
 	if status >= 500 {
 		s.log.Error("request failed", "code", code, "err", err)
 	}
@@ -274,7 +289,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := httpx.DecodeJSON(r, v); err != nil {
-		s.fail(w, fmt.Errorf("%w: %v", ErrInvalidRequest, err))
+		s.fail(w, fmt.Errorf("%w: %w", ErrInvalidRequest, err))
 		return false
 	}
 	return true
@@ -425,14 +440,15 @@ func parseTimeout(raw json.RawMessage) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%w: %q: want a duration such as \"15m\"", ErrInvalidTimeout, s)
 		}
-		if d <= 0 {
-			return 0, fmt.Errorf("%w: %q: must be positive", ErrInvalidTimeout, s)
+		if d < MinUnlockTimeout {
+			// Not rounded to zero, which would mean the default (15 minutes).
+			return 0, fmt.Errorf("%w: %q: must be at least %v", ErrInvalidTimeout, s, MinUnlockTimeout)
 		}
 		return d, nil
 	}
 	secs, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || secs <= 0 || secs > MaxUnlockTimeout.Seconds() {
-		return 0, fmt.Errorf("%w: %s: want seconds between 0 and %v, or a duration string", ErrInvalidTimeout, raw, MaxUnlockTimeout)
+	if err != nil || secs < MinUnlockTimeout.Seconds() || secs > MaxUnlockTimeout.Seconds() {
+		return 0, fmt.Errorf("%w: %s: want seconds between %v and %v, or a duration string", ErrInvalidTimeout, raw, MinUnlockTimeout.Seconds(), MaxUnlockTimeout)
 	}
 	return time.Duration(secs * float64(time.Second)), nil
 }

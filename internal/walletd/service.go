@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -33,6 +34,10 @@ var _ Node = (*rpc.Client)(nil)
 
 // DefaultUnlockTimeout is how long Unlock keeps a key when no timeout is given.
 const DefaultUnlockTimeout = 15 * time.Minute
+
+// MinUnlockTimeout is the shortest timeout the HTTP API accepts (a shorter
+// one would round to zero, which means DefaultUnlockTimeout).
+const MinUnlockTimeout = time.Second
 
 // MaxUnlockTimeout is the longest Unlock accepts.
 const MaxUnlockTimeout = 24 * time.Hour
@@ -87,21 +92,46 @@ type ServiceConfig struct {
 	DefaultWallet string           // used by Balance when no wallet is named
 	Logger        *slog.Logger     // nil: discard
 	Clock         func() time.Time // nil: time.Now (unlock expiry is checked against it)
+	Guard         GuardConfig      // bounds and paces password checks (guard.go); zero: the defaults
+	// MinPasswordLength is the fewest characters a new wallet's password
+	// may have (0: any non-empty one, as on a devnet; `aitbc wallet daemon`
+	// sets DefaultMinPasswordLength). Existing wallets open whatever theirs is.
+	MinPasswordLength int
+}
+
+// DefaultMinPasswordLength is what `aitbc wallet daemon` requires of new
+// wallets' passwords unless told otherwise.
+const DefaultMinPasswordLength = 10
+
+// ErrWeakPassword: a new wallet's password is shorter than the minimum.
+var ErrWeakPassword = errors.New("walletd: password too weak")
+
+// checkStrength refuses a new password shorter than the minimum.
+func (s *Service) checkStrength(password string) error {
+	if password == "" || s.minPassword <= 0 {
+		return nil // an empty one is the keystore's password_required
+	}
+	if n := utf8.RuneCountInString(password); n < s.minPassword {
+		return fmt.Errorf("%w: %d characters, this daemon requires at least %d", ErrWeakPassword, n, s.minPassword)
+	}
+	return nil
 }
 
 // Service is the wallet daemon's logic without HTTP. It is safe for
 // concurrent use.
 type Service struct {
-	ks         *keystore.Store
-	node       Node
-	defWallet  string
-	log        *slog.Logger
-	now        func() time.Time
-	mu         sync.Mutex
-	sessions   map[string]*session
-	accounts   map[address.Address]*account
-	chain      rpc.ChainInfo
-	chainUntil time.Time
+	ks          *keystore.Store
+	node        Node
+	defWallet   string
+	log         *slog.Logger
+	now         func() time.Time
+	mu          sync.Mutex
+	sessions    map[string]*session
+	accounts    map[address.Address]*account
+	chain       rpc.ChainInfo
+	chainUntil  time.Time
+	guard       *passwordGuard
+	minPassword int
 }
 
 // session is an unlocked wallet. Its fields change only under Service.mu.
@@ -139,6 +169,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	return &Service{
 		ks: cfg.Store, node: cfg.Node, defWallet: cfg.DefaultWallet, log: cfg.Logger, now: cfg.Clock,
 		sessions: map[string]*session{}, accounts: map[address.Address]*account{},
+		guard: newPasswordGuard(cfg.Guard, cfg.Clock), minPassword: cfg.MinPasswordLength,
 	}, nil
 }
 
@@ -161,6 +192,9 @@ func (s *Service) info(ki keystore.Info) WalletInfo {
 
 // Create makes a new wallet (24-word recovery phrase; see Backup).
 func (s *Service) Create(_ context.Context, name, password string) (WalletInfo, error) {
+	if err := s.checkStrength(password); err != nil {
+		return WalletInfo{}, err
+	}
 	ki, err := s.ks.Create(name, password)
 	if err != nil {
 		return WalletInfo{}, err
@@ -171,6 +205,9 @@ func (s *Service) Create(_ context.Context, name, password string) (WalletInfo, 
 
 // Restore makes a wallet from a recovery phrase.
 func (s *Service) Restore(_ context.Context, name, mnemonic, password string) (WalletInfo, error) {
+	if err := s.checkStrength(password); err != nil {
+		return WalletInfo{}, err
+	}
 	ki, err := s.ks.Restore(name, mnemonic, password)
 	if err != nil {
 		return WalletInfo{}, err
@@ -218,7 +255,11 @@ func (s *Service) Backup(_ context.Context, name, password string) (Backup, erro
 	if err != nil {
 		return Backup{}, err
 	}
-	m, err := s.ks.Mnemonic(name, password)
+	var m string
+	err = s.guard.check(name, func() (err error) {
+		m, err = s.ks.Mnemonic(name, password)
+		return err
+	})
 	if err != nil {
 		return Backup{}, err
 	}
@@ -231,13 +272,24 @@ func (s *Service) Backup(_ context.Context, name, password string) (Backup, erro
 // Unlocking an unlocked wallet (with its password) sets the new timeout and
 // keeps the key in memory, so signers using it are not disturbed.
 func (s *Service) Unlock(_ context.Context, name, password string, timeout time.Duration) (WalletInfo, error) {
+	return s.unlock(name, password, timeout, false)
+}
+
+// unlock is Unlock; a trusted caller (a WalletSender of this process,
+// which holds the right password) is not held up by the backoff that
+// others' wrong guesses put on the wallet, though it waits for the pool.
+func (s *Service) unlock(name, password string, timeout time.Duration, trusted bool) (WalletInfo, error) {
 	if timeout == 0 {
 		timeout = DefaultUnlockTimeout
 	}
 	if timeout < 0 || timeout > MaxUnlockTimeout {
 		return WalletInfo{}, fmt.Errorf("%w: %v (must be between 0 and %v)", ErrInvalidTimeout, timeout, MaxUnlockTimeout)
 	}
-	k, err := s.ks.Unlock(name, password)
+	var k *keystore.Key
+	err := s.guard.run(name, trusted, func() (err error) {
+		k, err = s.ks.Unlock(name, password)
+		return err
+	})
 	if err != nil {
 		return WalletInfo{}, err
 	}
@@ -356,12 +408,21 @@ func nodeError(op string, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrNodeUnavailable, op, err)
 }
 
+// unlockKey decrypts a wallet's key under the password guard.
+func (s *Service) unlockKey(name, password string) (k *keystore.Key, err error) {
+	err = s.guard.check(name, func() (err error) {
+		k, err = s.ks.Unlock(name, password)
+		return err
+	})
+	return k, err
+}
+
 // signer returns the key to sign with: the wallet decrypted with password,
 // or a copy of its unlocked key when password is empty. The caller calls
 // release when done, which wipes that key.
 func (s *Service) signer(name, password string) (k *keystore.Key, release func(), err error) {
 	if password != "" {
-		k, err := s.ks.Unlock(name, password)
+		k, err := s.unlockKey(name, password)
 		if err != nil {
 			return nil, nil, err
 		}

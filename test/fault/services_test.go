@@ -130,7 +130,7 @@ func TestServicesFailOverWhenTheirNodeDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.run("wallet", "restore", "--name", "genesis-ops", "--mnemonic", gk.Mnemonic, "--password", "123")
-	s.start("wallet-daemon", "wallet", "daemon", "--listen", walletAddr)
+	s.start("wallet-daemon", "wallet", "daemon", "--listen", walletAddr, "--min-password-length", "0") // the seeds' short test passwords
 	for _, w := range []string{"coord", "miner-a"} {
 		s.run("create", "--name", w, "--password", "pw")
 		s.run("send", "--from", "genesis-ops", "--to", s.address(w), "--amount", "1000", "--password", "123", "--wait")

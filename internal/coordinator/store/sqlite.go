@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS tenants (
 );
 CREATE TABLE IF NOT EXISTS tenant_keys (
 	key_hash BLOB PRIMARY KEY,
-	tenant_id TEXT NOT NULL REFERENCES tenants(id)
+	tenant_id TEXT NOT NULL REFERENCES tenants(id),
+	created INTEGER NOT NULL DEFAULT 0,
+	last_used INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS jobs (
 	id TEXT PRIMARY KEY,
@@ -59,6 +61,12 @@ func OpenSQLite(path string) (*SQLite, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
+		// The database holds API key hashes, prompts and results: only its
+		// owner may read it. SQLite gives its -wal and -shm files the
+		// database file's mode.
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
 		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
 	}
 	db, err := sql.Open("sqlite", dsn)
@@ -76,6 +84,10 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: schema: %w", err)
+	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: migrate: %w", err)
 	}
 	return &SQLite{db: db}, nil
 }
@@ -100,7 +112,7 @@ func (s *SQLite) CreateTenant(ctx context.Context, t Tenant, keyHash []byte) err
 		}
 		return fmt.Errorf("store: tenant: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_keys(key_hash, tenant_id) VALUES(?,?)`, keyHash, t.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_keys(key_hash, tenant_id, created) VALUES(?,?,?)`, keyHash, t.ID, t.Created.UnixMilli()); err != nil {
 		return fmt.Errorf("store: tenant key: %w", err)
 	}
 	return tx.Commit()
@@ -110,9 +122,89 @@ func (s *SQLite) CreateTenant(ctx context.Context, t Tenant, keyHash []byte) err
 func (s *SQLite) AddTenantKey(ctx context.Context, tenantID string, keyHash []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tenant_keys(key_hash, tenant_id) VALUES(?,?)`, keyHash, tenantID)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tenant_keys(key_hash, tenant_id, created) VALUES(?,?,?)`, keyHash, tenantID, time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store: tenant key: %w", err)
+	}
+	return nil
+}
+
+// KeyIDOf is the public id of an API key: the first 8 bytes of its hash,
+// in hex. It names the key for listing and revoking without revealing it.
+func KeyIDOf(keyHash []byte) string { return fmt.Sprintf("%x", keyHash[:min(8, len(keyHash))]) }
+
+// TenantKeys lists a tenant's API keys (by id), oldest first.
+func (s *SQLite) TenantKeys(ctx context.Context, tenantID string) ([]KeyInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key_hash, created, last_used FROM tenant_keys WHERE tenant_id = ? ORDER BY created, key_hash`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []KeyInfo{}
+	for rows.Next() {
+		var h []byte
+		var created, used int64
+		if err := rows.Scan(&h, &created, &used); err != nil {
+			return nil, err
+		}
+		k := KeyInfo{ID: KeyIDOf(h)}
+		if created > 0 {
+			k.Created = time.UnixMilli(created).UTC()
+		}
+		if used > 0 {
+			t := time.UnixMilli(used).UTC()
+			k.LastUsed = &t
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeKey deletes a tenant's API key by id (KeyIDOf). ErrNotFound if
+// the tenant has no such key.
+func (s *SQLite) RevokeKey(ctx context.Context, tenantID, keyID string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tenant_keys WHERE tenant_id = ? AND lower(hex(substr(key_hash, 1, 8))) = lower(?)`, tenantID, keyID)
+	if err != nil {
+		return fmt.Errorf("store: revoke key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: key %s of tenant %s", ErrNotFound, keyID, tenantID)
+	}
+	return nil
+}
+
+// TouchKey records that an API key was used at t.
+func (s *SQLite) TouchKey(ctx context.Context, keyHash []byte, t time.Time) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := s.db.ExecContext(ctx, `UPDATE tenant_keys SET last_used = ? WHERE key_hash = ?`, t.UnixMilli(), keyHash)
+	return err
+}
+
+// migrate brings an older database's tables up to the schema.
+func migrate(db *sql.DB) error {
+	cols := map[string]bool{}
+	rows, err := db.Query(`SELECT name FROM pragma_table_info('tenant_keys')`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		cols[n] = true
+	}
+	rows.Close()
+	for _, c := range []string{"created", "last_used"} {
+		if !cols[c] {
+			if _, err := db.Exec(`ALTER TABLE tenant_keys ADD COLUMN ` + c + ` INTEGER NOT NULL DEFAULT 0`); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -251,4 +343,37 @@ func (s *SQLite) CountByStatus(ctx context.Context) (map[string]int, error) {
 		out[st] = n
 	}
 	return out, rows.Err()
+}
+
+// createPrivate creates path with mode 0600 if it does not exist, and
+// takes group and other access away from an existing one.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return f.Chmod(fi.Mode().Perm() &^ 0o077)
+	}
+	return nil
+}
+
+// PruneJobs deletes jobs that ended (settled, failed or expired) and were
+// created before before, and returns how many it deleted. Active jobs are
+// never deleted, however old.
+func (s *SQLite) PruneJobs(ctx context.Context, before time.Time) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE created < ? AND status IN (?,?,?)`,
+		before.UnixMilli(), StatusSettled, StatusFailed, StatusExpired)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }

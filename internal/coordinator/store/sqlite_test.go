@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -71,5 +73,81 @@ func TestTenantsAndJobsSurviveReopen(t *testing.T) {
 	counts, _ := s.CountByStatus(ctx)
 	if counts[store.StatusQueued] != 4 || counts[store.StatusSettled] != 1 {
 		t.Fatalf("counts %v", counts)
+	}
+}
+
+// Finding 7: the database (API key hashes, prompts, results) and its WAL
+// are readable by their owner only, also when an older run left the file
+// world-readable.
+func TestDatabaseIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "coordinator.db")
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateTenant(context.Background(), store.Tenant{ID: "t1", Name: "a", Created: time.Now()}, []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v", filepath.Base(f), fi.Mode().Perm())
+		}
+	}
+	st.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err = store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("reopened database has mode %v", fi.Mode().Perm())
+	}
+}
+
+// A database from before key creation and last use were kept opens, and
+// its keys are listed (created unknown) and can be touched and revoked.
+func TestOldKeyTableIsMigrated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL UNIQUE, created INTEGER NOT NULL)`,
+		`CREATE TABLE tenant_keys (key_hash BLOB PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id))`,
+		`INSERT INTO tenants VALUES ('t1', 'a', 'x', 1)`,
+		`INSERT INTO tenant_keys VALUES (x'0102030405060708ff', 't1')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.TouchKey(ctx, []byte{1, 2, 3, 4, 5, 6, 7, 8, 0xff}, time.Unix(1000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := st.TenantKeys(ctx, "t1")
+	if err != nil || len(keys) != 1 || keys[0].ID != "0102030405060708" || keys[0].LastUsed == nil || !keys[0].Created.IsZero() {
+		t.Fatalf("keys %+v %v", keys, err)
+	}
+	if err := st.RevokeKey(ctx, "t1", "0102030405060708"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeKey(ctx, "t1", "0102030405060708"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second revoke: %v", err)
 	}
 }

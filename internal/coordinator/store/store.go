@@ -30,6 +30,13 @@ type Tenant struct {
 	Created time.Time       `json:"created"`
 }
 
+// KeyInfo describes one of a tenant's API keys (never the key itself).
+type KeyInfo struct {
+	ID       string     `json:"key_id"` // KeyIDOf its hash
+	Created  time.Time  `json:"created"`
+	LastUsed *time.Time `json:"last_used,omitempty"`
+}
+
 // Job status in the coordinator.
 const (
 	StatusQueued     = "queued"
@@ -117,6 +124,9 @@ type Store interface {
 	TenantByAddress(ctx context.Context, a address.Address) (*Tenant, error)
 	Tenants(ctx context.Context) ([]Tenant, error)
 	AddTenantKey(ctx context.Context, tenantID string, keyHash []byte) error
+	TenantKeys(ctx context.Context, tenantID string) ([]KeyInfo, error)
+	RevokeKey(ctx context.Context, tenantID, keyID string) error
+	TouchKey(ctx context.Context, keyHash []byte, t time.Time) error
 
 	PutJob(ctx context.Context, j *Job) error // insert or replace
 	Job(ctx context.Context, id string) (*Job, error)
