@@ -87,6 +87,7 @@ type ServiceConfig struct {
 	DefaultWallet string           // used by Balance when no wallet is named
 	Logger        *slog.Logger     // nil: discard
 	Clock         func() time.Time // nil: time.Now (unlock expiry is checked against it)
+	PasswordGrace time.Duration    // how long a password given to create or sign keeps the wallet unlocked; 0: not at all (grace.go)
 }
 
 // Service is the wallet daemon's logic without HTTP. It is safe for
@@ -102,6 +103,7 @@ type Service struct {
 	accounts   map[address.Address]*account
 	chain      rpc.ChainInfo
 	chainUntil time.Time
+	grace      time.Duration // see grace.go
 }
 
 // session is an unlocked wallet. Its fields change only under Service.mu.
@@ -138,7 +140,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	}
 	return &Service{
 		ks: cfg.Store, node: cfg.Node, defWallet: cfg.DefaultWallet, log: cfg.Logger, now: cfg.Clock,
-		sessions: map[string]*session{}, accounts: map[address.Address]*account{},
+		sessions: map[string]*session{}, accounts: map[address.Address]*account{}, grace: min(max(cfg.PasswordGrace, 0), MaxUnlockTimeout),
 	}, nil
 }
 
@@ -166,6 +168,7 @@ func (s *Service) Create(_ context.Context, name, password string) (WalletInfo, 
 		return WalletInfo{}, err
 	}
 	s.log.Info("wallet created", "wallet", name, "address", ki.Address.String())
+	s.rememberPassword(name, password)
 	return s.info(ki), nil
 }
 
@@ -365,6 +368,7 @@ func (s *Service) signer(name, password string) (k *keystore.Key, release func()
 		if err != nil {
 			return nil, nil, err
 		}
+		s.remember(name, k)
 		return k, k.Wipe, nil
 	}
 	if err := keystore.ValidateName(name); err != nil {
