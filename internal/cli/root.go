@@ -127,6 +127,8 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newNodeCmd(g),
 		newTestnetCmd(g),
 		newModelCmd(g),
+		newMarketplaceCmd(g),
+		newMarketCmd(g),
 	)
 	return root
 }

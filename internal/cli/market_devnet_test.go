@@ -1,0 +1,177 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/keystore"
+)
+
+// grepCut does what the seed's pipelines do: grep for a word, then
+// cut -d" " -f2 of the first matching line.
+func grepCut(out, word string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, word) {
+			if f := strings.Split(line, " "); len(f) > 1 {
+				return f[1]
+			}
+		}
+	}
+	return ""
+}
+
+// TestSeedMarketplaceOnADevnet runs seed 001's marketplace commands as
+// written (wallets given their password once, to create and send, then
+// signing in the daemon's password grace) against a real chain: the four
+// services, list/search/my-listings, scenario 1's bid, accept-bid with the
+// seed's made-up bid id and settle-payment, and the money verbs — checking
+// the balances to the unit and that the books reconcile.
+func TestSeedMarketplaceOnADevnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain")
+	}
+	clearEnv(t)
+	p2p, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2pAddr := p2p.Addr().String()
+	p2p.Close()
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d, err := devnet.Start(ctx, devnet.Config{
+		Home: home, BlockTime: 150 * time.Millisecond, Miners: -1, CheckInvariants: true,
+		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "off",
+		CometRPCListen: "off", P2PListen: "tcp://" + p2pAddr,
+		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	e := &walletEnv{t: t, home: home, nodeURL: d.RPCURL(), walletURL: d.WalletURL()}
+	waitBalance := func(name, want string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := e.ok("balance", "--name", name)
+			if got == name+": "+want+" AITBC\n" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("balance of %s: %q, want %s", name, got, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Marketplace setup, as the seed writes it.
+	funds := []struct{ name, amount string }{{"marketplace-provider", "10000"}, {"ai-service-provider", "5000"}, {"gpu-provider", "5000"}, {"customer-1", "1000"}}
+	for _, f := range funds {
+		e.ok("create", "--name", f.name, "--password", "123")
+		e.ok("send", "--from", "genesis-ops", "--to", e.addrOf(f.name), "--amount", f.amount, "--password", "123")
+	}
+	for _, f := range funds {
+		waitBalance(f.name, f.amount)
+	}
+	e.ok("marketplace", "--action", "create", "--name", "AI Image Generation Service", "--type", "ai-inference", "--price", "100",
+		"--wallet", "marketplace-provider", "--description", "High-quality image generation using advanced AI models",
+		"--parameters", "resolution:512x512,style:photorealistic,quality:high")
+	e.ok("marketplace", "--action", "create", "--name", "Custom Model Training Service", "--type", "ai-training", "--price", "500",
+		"--wallet", "ai-service-provider", "--description", "Custom AI model training on your datasets", "--parameters", "model_type:custom,epochs:100,batch_size:32")
+	e.ok("marketplace", "--action", "create", "--name", "GPU Cloud Computing", "--type", "gpu-rental", "--price", "50",
+		"--wallet", "gpu-provider", "--description", "High-performance GPU rental for AI workloads", "--parameters", "gpu_type:rtx4090,memory:24gb,bandwidth:high")
+	out := e.ok("marketplace", "--action", "create", "--name", "Data Analysis Pipeline", "--type", "data-processing", "--price", "25",
+		"--wallet", "marketplace-provider", "--description", "Automated data analysis and processing", "--parameters", "data_format:csv,json,xml,output_format:reports")
+	if !strings.HasPrefix(out, "service_id svc-") || !strings.Contains(out, "Data Analysis Pipeline") {
+		t.Fatalf("create printed %q", out)
+	}
+
+	list := e.ok("marketplace", "--action", "list")
+	if n := strings.Count(list, "service_id "); n != 4 {
+		t.Fatalf("list shows %d services:\n%s", n, list)
+	}
+	if got := e.ok("marketplace", "--action", "my-listings", "--wallet", "marketplace-provider"); strings.Count(got, "service_id ") != 2 {
+		t.Fatalf("my-listings:\n%s", got)
+	}
+	serviceID := grepCut(e.ok("marketplace", "--action", "search", "--query", "AI Image Generation"), "service_id")
+	if !strings.HasPrefix(serviceID, "svc-") {
+		t.Fatalf("search | grep service_id | cut gave %q", serviceID)
+	}
+	if got := grepCut(e.ok("marketplace", "--action", "search", "--query", "GPU"), "service_id"); got == "" || got == serviceID {
+		t.Fatalf("search GPU gave %q", got)
+	}
+
+	// Scenario 1: bid, accept with the seed's made-up bid id, settle.
+	out = e.ok("marketplace", "--action", "bid", "--service-id", serviceID, "--amount", "120", "--wallet", "customer-1")
+	bidID := grepCut(out, "bid_id")
+	if !strings.HasPrefix(bidID, "bid-") {
+		t.Fatalf("bid printed %q", out)
+	}
+	waitBalance("customer-1", "998.999") // 1 AITBC deposit held, 0.001 fee
+	if got := e.ok("marketplace", "--action", "pending-bids"); strings.Count(got, "bid_id") != 1 {
+		t.Fatalf("pending-bids:\n%s", got)
+	}
+	_, errOut, err := e.run("marketplace", "--action", "accept-bid", "--service-id", serviceID, "--bid-id", "bid_123", "--wallet", "marketplace-provider")
+	if err != nil || !strings.Contains(errOut, "accepting the only open bid") {
+		t.Fatalf("accept-bid bid_123: %v %q", err, errOut)
+	}
+	waitBalance("customer-1", "879.999") // the rest of the 120 locked (the deposit counts)
+	e.fails("bid is not open", "marketplace", "--action", "accept-bid", "--service-id", serviceID, "--bid-id", bidID, "--wallet", "marketplace-provider")
+	e.fails("exceeds what the agreement holds", "marketplace", "--action", "settle-payment", "--service-id", serviceID, "--bid-id", bidID, "--amount", "121", "--wallet", "customer-1")
+	out = e.ok("marketplace", "--action", "settle-payment", "--service-id", serviceID, "--amount", "120", "--wallet", "customer-1")
+	if !strings.Contains(out, "payout_id po-") || !strings.Contains(out, "completed") {
+		t.Fatalf("settle-payment printed %q", out)
+	}
+
+	// The money verbs: the books reconcile to the unit, in text and JSON.
+	for _, args := range [][]string{
+		{"reconcile", "--period", "24h"}, {"verify-settlement", "--service-id", serviceID}, {"payment-verify", "--period", "1h"},
+		{"financial-audit", "--period", "24h"}, {"integrity-check"},
+	} {
+		got := e.ok(append([]string{"marketplace", "--action"}, args...)...)
+		if !strings.Contains(got, "ok: the books reconcile to the unit") {
+			t.Fatalf("%v:\n%s", args, got)
+		}
+	}
+	var rec struct {
+		OK     bool        `json:"ok"`
+		Locked coin.Amount `json:"locked"`
+		Held   coin.Amount `json:"held_in_payouts"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("--output", "json", "market", "reconcile")), &rec); err != nil || !rec.OK || rec.Locked != 120*coin.Unit || rec.Held != 120*coin.Unit {
+		t.Fatalf("reconcile --output json: %+v %v", rec, err)
+	}
+	if got := e.ok("marketplace", "--action", "volume", "--period", "1h"); got != "120 AITBC\n" {
+		t.Fatalf("volume printed %q", got)
+	}
+	if got := e.ok("marketplace", "--action", "transactions", "--service-id", serviceID); strings.Count(got, serviceID) != 3 {
+		t.Fatalf("transactions (bid, agreement, payout):\n%s", got)
+	}
+	if got := e.ok("marketplace", "--action", "revenue", "--wallet", "marketplace-provider", "--period", "24h"); !strings.Contains(got, "120 AITBC held") {
+		t.Fatalf("revenue:\n%s", got)
+	}
+	if got := e.ok("marketplace", "--action", "quality-metrics", "--service-id", serviceID); !strings.Contains(got, "1 agreements") {
+		t.Fatalf("quality-metrics:\n%s", got)
+	}
+	if got := e.ok("marketplace", "--action", "verify-provider", "--wallet", "marketplace-provider"); !strings.Contains(got, "2 active listings") {
+		t.Fatalf("verify-provider:\n%s", got)
+	}
+	e.ok("marketplace", "--action", "satisfaction", "--wallet", "customer-1", "--period", "7d")
+	e.ok("marketplace", "--action", "capacity-metrics", "--period", "24h")
+	if got, _, _ := e.run("marketplace", "--action", "health-check"); !strings.Contains(got, "ok   node") {
+		t.Fatalf("health-check:\n%s", got)
+	}
+	// Bad input: a specific error, nothing changes.
+	e.fails("service not found", "marketplace", "--action", "bid", "--service-id", "svc-999", "--amount", "10", "--wallet", "customer-1")
+	e.fails("unknown marketplace action", "marketplace", "--action", "teleport")
+	e.fails("not implemented yet", "marketplace", "--action", "stress-test", "--transactions", "1000", "--concurrent", "50")
+	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing
+}
