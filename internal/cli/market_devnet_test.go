@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/keystore"
 )
@@ -47,8 +48,8 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	d, err := devnet.Start(ctx, devnet.Config{
-		Home: home, BlockTime: 150 * time.Millisecond, Miners: -1, CheckInvariants: true,
-		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "off",
+		Home: home, BlockTime: 150 * time.Millisecond, Miners: 1, CheckInvariants: true,
+		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0",
 		CometRPCListen: "off", P2PListen: "tcp://" + p2pAddr,
 		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
 	})
@@ -126,8 +127,8 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	waitBalance("customer-1", "879.999") // the rest of the 120 locked (the deposit counts)
 	e.fails("bid is not open", "marketplace", "--action", "accept-bid", "--service-id", serviceID, "--bid-id", bidID, "--wallet", "marketplace-provider")
 	e.fails("exceeds what the agreement holds", "marketplace", "--action", "settle-payment", "--service-id", serviceID, "--bid-id", bidID, "--amount", "121", "--wallet", "customer-1")
-	out = e.ok("marketplace", "--action", "settle-payment", "--service-id", serviceID, "--amount", "120", "--wallet", "customer-1")
-	if !strings.Contains(out, "payout_id po-") || !strings.Contains(out, "completed") {
+	out = e.ok("marketplace", "--action", "settle-payment", "--service-id", serviceID, "--amount", "100", "--wallet", "customer-1")
+	if !strings.Contains(out, "payout_id po-") || !strings.Contains(out, "remaining 20 |") {
 		t.Fatalf("settle-payment printed %q", out)
 	}
 
@@ -146,7 +147,7 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 		Locked coin.Amount `json:"locked"`
 		Held   coin.Amount `json:"held_in_payouts"`
 	}
-	if err := json.Unmarshal([]byte(e.ok("--output", "json", "market", "reconcile")), &rec); err != nil || !rec.OK || rec.Locked != 120*coin.Unit || rec.Held != 120*coin.Unit {
+	if err := json.Unmarshal([]byte(e.ok("--output", "json", "market", "reconcile")), &rec); err != nil || !rec.OK || rec.Locked != 120*coin.Unit || rec.Held != 100*coin.Unit {
 		t.Fatalf("reconcile --output json: %+v %v", rec, err)
 	}
 	if got := e.ok("marketplace", "--action", "volume", "--period", "1h"); got != "120 AITBC\n" {
@@ -155,7 +156,7 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	if got := e.ok("marketplace", "--action", "transactions", "--service-id", serviceID); strings.Count(got, serviceID) != 3 {
 		t.Fatalf("transactions (bid, agreement, payout):\n%s", got)
 	}
-	if got := e.ok("marketplace", "--action", "revenue", "--wallet", "marketplace-provider", "--period", "24h"); !strings.Contains(got, "120 AITBC held") {
+	if got := e.ok("marketplace", "--action", "revenue", "--wallet", "marketplace-provider", "--period", "24h"); !strings.Contains(got, "100 AITBC held") {
 		t.Fatalf("revenue:\n%s", got)
 	}
 	if got := e.ok("marketplace", "--action", "quality-metrics", "--service-id", serviceID); !strings.Contains(got, "1 agreements") {
@@ -173,5 +174,43 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	e.fails("service not found", "marketplace", "--action", "bid", "--service-id", "svc-999", "--amount", "10", "--wallet", "customer-1")
 	e.fails("unknown marketplace action", "marketplace", "--action", "teleport")
 	e.fails("not implemented yet", "marketplace", "--action", "stress-test", "--transactions", "1000", "--concurrent", "50")
-	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing
+	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing's fee; the refusals cost nothing
+	// The job runs under the customer's agreement; an unknown service, or
+	// one the customer has no agreement with, is refused before anything
+	// is locked.
+	coord := []string{"--coordinator", d.CoordinatorURL()}
+	gpuID := grepCut(e.ok("marketplace", "--action", "search", "--query", "GPU"), "service_id")
+	e.fails("service not found", append(coord, "ai-submit", "--wallet", "customer-1", "--type", "inference", "--prompt", "x", "--payment", "120", "--service-id", "svc-999")...)
+	e.fails("has no agreement with it", append(coord, "ai-submit", "--wallet", "customer-1", "--type", "inference", "--prompt", "x", "--payment", "120", "--service-id", gpuID)...)
+	out = e.ok(append(coord, "ai-submit", "--wallet", "customer-1", "--type", "inference", "--prompt", "Generate a futuristic cityscape with flying cars",
+		"--payment", "120", "--service-id", serviceID)...)
+	if !strings.Contains(out, "Job ID: ") {
+		t.Fatalf("ai-submit printed %q", out)
+	}
+	if got := e.ok("marketplace", "--action", "agreements", "--service-id", serviceID); !strings.Contains(got, "agreement_id "+bidID) {
+		t.Fatalf("agreements:\n%s", got)
+	}
+	// When the miner settles the job, the agreement pays the provider what
+	// it still holds (20 of the job's price of 120), and the books still
+	// reconcile.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var agr []market.AgreementView
+		if err := json.Unmarshal([]byte(e.ok("--output", "json", "market", "agreements", "--service-id", serviceID)), &agr); err != nil || len(agr) != 1 || agr[0].Jobs != 1 {
+			t.Fatalf("the job is not bound to the agreement: %+v %v", agr, err)
+		}
+		if agr[0].Delivered == 1 {
+			if agr[0].Drawn != 120*coin.Unit || agr[0].Status != "completed" {
+				t.Fatalf("after the delivery: %+v", agr[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job was not delivered: %+v", agr[0])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := e.ok("marketplace", "--action", "reconcile"); !strings.Contains(got, "ok: the books reconcile to the unit") {
+		t.Fatalf("reconcile after the delivery:\n%s", got)
+	}
 }
