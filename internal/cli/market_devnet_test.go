@@ -174,7 +174,7 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	e.fails("service not found", "marketplace", "--action", "bid", "--service-id", "svc-999", "--amount", "10", "--wallet", "customer-1")
 	e.fails("unknown marketplace action", "marketplace", "--action", "teleport")
 	e.fails("not implemented yet", "marketplace", "--action", "stress-test", "--transactions", "1000", "--concurrent", "50")
-	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing's fee; the refusals cost nothing
+	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing
 	// The job runs under the customer's agreement; an unknown service, or
 	// one the customer has no agreement with, is refused before anything
 	// is locked.
