@@ -171,6 +171,8 @@ func (s *Service) Handler() http.Handler {
 	handle("GET /v1/resources", s.hAllocations)
 	handle("DELETE /v1/resources/{agent}", s.hDeallocate)
 	handle("GET /v1/resources/utilization", s.hUtilization)
+	// The marketplace (services.go).
+	s.registerServiceRoutes(handle)
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed
 	mux.HandleFunc("GET /v1/miners/connect", s.ServeMiner)
 	routes = append(routes, "GET /v1/jobs/{id}/stream", "GET /v1/miners/connect")

@@ -1,0 +1,141 @@
+package devnet_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/httpx"
+)
+
+// seedService is seed 000's service_config.json, with an availability
+// window around now (the seed's ends in 2024, which the chain refuses).
+func seedService(id string, from, until time.Time) map[string]any {
+	return map[string]any{
+		"service_id": id,
+		"name":       "GPU Computing Service",
+		"type":       "gpu_compute",
+		"specs": map[string]any{
+			"gpu_type": "NVIDIA RTX 4090", "memory": "24GB", "cuda_cores": 16384,
+			"supported_frameworks": []string{"PyTorch", "TensorFlow", "JAX"},
+		},
+		"pricing":      map[string]any{"rate_per_hour": 100, "currency": "AITBC"},
+		"availability": map[string]any{"start_time": from.UTC().Format(time.RFC3339), "end_time": until.UTC().Format(time.RFC3339), "timezone": "UTC"},
+	}
+}
+
+func apiCode(err error) string {
+	if e, ok := err.(*httpx.APIError); ok {
+		return e.Code
+	}
+	return ""
+}
+
+// TestSeedServicesOnTheCoordinator: seed 000's phases 1-2 on the
+// coordinator's API — register the seed's service (a listing on chain for
+// the tenant), find it with the seed's filters, read it and its provider's
+// reputation; bad registrations and ratings get specific errors and list
+// nothing.
+func TestSeedServicesOnTheCoordinator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain")
+	}
+	e := start(t, devnet.Config{Miners: -1})
+	key := e.d.APIKey
+	now := time.Now()
+
+	var reg struct {
+		market.ServiceView
+		TxHash string `json:"tx_hash"`
+	}
+	if err := e.call("POST", "/v1/services/register", key, seedService("gpu-compute-001", now.Add(-time.Hour), now.Add(24*time.Hour)), &reg); err != nil {
+		t.Fatal(err)
+	}
+	if reg.ID != "gpu-compute-001" || reg.Type != market.TypeGPUCompute || reg.Unit != market.UnitHour || reg.Price != 100*coin.Unit ||
+		reg.GPU != "NVIDIA RTX 4090" || reg.GPUMemoryMB != 24*1024 || reg.Parameters["cuda_cores"] != "16384" || reg.TxHash == "" {
+		t.Fatalf("registered: %+v", reg)
+	}
+	// The same listing is on chain: the node's own route shows it.
+	var onChain market.ServiceDetail
+	if err := e.node.GetJSON(t.Context(), "/api/v1/market/services/gpu-compute-001", &onChain); err != nil || onChain.Provider != reg.Provider {
+		t.Fatalf("on chain: %+v %v", onChain, err)
+	}
+
+	// Bad registrations: specific errors, nothing listed.
+	for name, tc := range map[string]struct {
+		body map[string]any
+		code string
+	}{
+		"the seed's past window": {seedService("gpu-old", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 12, 31, 23, 59, 59, 0, time.UTC)), "invalid_listing"},
+		"taken id":               {seedService("gpu-compute-001", now, now.Add(time.Hour)), "service_exists"},
+		"zero rate": {func() map[string]any {
+			b := seedService("gpu-free", now, now.Add(time.Hour))
+			b["pricing"] = map[string]any{"rate_per_hour": 0}
+			return b
+		}(), "invalid_request"},
+		"unknown type": {func() map[string]any {
+			b := seedService("gpu-x", now, now.Add(time.Hour))
+			b["type"] = "mining"
+			return b
+		}(), "invalid_request"},
+	} {
+		err := e.call("POST", "/v1/services/register", key, tc.body, nil)
+		if apiCode(err) != tc.code {
+			t.Errorf("%s: %v, want %s", name, err, tc.code)
+		}
+	}
+	if err := e.call("POST", "/v1/services/register", "", seedService("gpu-anon", now, now.Add(time.Hour)), nil); apiCode(err) != "unauthorized" {
+		t.Errorf("without a key: %v", err)
+	}
+
+	// Phase 2: browse with the seed's filters, view, reputation.
+	var list market.ServiceList
+	for q, want := range map[string]int{
+		"?category=GPU%20Computing&price_range=50-200&available=now": 1,
+		"?category=gpu_compute&gpu=4090&min_memory=16GB":             1,
+		"?price_range=150-200":                                       0,
+		"?min_memory=32GB":                                           0,
+		"?category=ai-training":                                      0,
+	} {
+		if err := e.call("GET", "/v1/services"+q, "", nil, &list); err != nil || len(list.Services) != want {
+			t.Errorf("GET /v1/services%s: %d services, want %d (%v)", q, len(list.Services), want, err)
+		}
+	}
+	if err := e.call("GET", "/v1/services?price_range=cheap", "", nil, nil); apiCode(err) != "invalid_request" {
+		t.Errorf("bad price_range: %v", err)
+	}
+	var d market.ServiceDetail
+	if err := e.call("GET", "/v1/services/gpu-compute-001", key, nil, &d); err != nil || d.Name != "GPU Computing Service" || d.Reputation.Score == 0 {
+		t.Fatalf("service: %+v %v", d, err)
+	}
+	if err := e.call("GET", "/v1/services/nope", key, nil, nil); apiCode(err) != "service_not_found" {
+		t.Errorf("unknown service: %v", err)
+	}
+	var rep market.ProviderView
+	for _, id := range []string{reg.Provider.String(), "gpu-compute-001"} {
+		if err := e.call("GET", "/v1/providers/"+id+"/reputation", "", nil, &rep); err != nil || rep.Address != reg.Provider || len(rep.Services) != 1 ||
+			!strings.Contains(rep.Reputation.Why, "ratings") {
+			t.Fatalf("reputation of %s: %+v %v", id, rep, err)
+		}
+	}
+	if err := e.call("GET", "/v1/providers/gpu-compute-pro/reputation", "", nil, nil); apiCode(err) != "invalid_address" {
+		t.Errorf("unknown provider: %v", err)
+	}
+
+	// Rating needs a delivered job under the service: none yet.
+	rate := map[string]any{"rating": 5, "review": "Excellent service! Fast execution and great results.", "customer_id": "customer-123"}
+	if err := e.call("POST", "/v1/services/gpu-compute-001/rate", key, rate, nil); apiCode(err) != "invalid_request" {
+		t.Errorf("rating as another customer_id: %v", err)
+	}
+	delete(rate, "customer_id")
+	if err := e.call("POST", "/v1/services/gpu-compute-001/rate", key, rate, nil); apiCode(err) != "rating_not_allowed" {
+		t.Errorf("rating without a delivered job: %v", err)
+	}
+	rate["rating"] = 6
+	if err := e.call("POST", "/v1/services/gpu-compute-001/rate", key, rate, nil); apiCode(err) != "invalid_rating" {
+		t.Errorf("six stars: %v", err)
+	}
+}
