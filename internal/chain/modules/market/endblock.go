@@ -5,7 +5,6 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
-	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
 // Kinds of timed work.
@@ -27,25 +26,31 @@ type due struct {
 
 var keySweptUpTo = []byte("market/e/last")
 
+// keyDue is the prefix of the work filed under second sec: one key per
+// piece of work (kind, then id), so that filing is constant work however
+// many pieces share a second (a block's bids all expire in the same one).
 func keyDue(sec int64) []byte {
 	return binary.BigEndian.AppendUint64([]byte("market/e/t/"), uint64(sec))
 }
 
 func schedule(kv *state.Cache, sec int64, d due) error {
-	list, err := readDue(kv, keyDue(sec))
-	if err != nil {
-		return err
-	}
-	return put(kv, keyDue(sec), append(list, d))
+	kv.Set(cat(keyDue(sec), []byte{d.Kind}, d.Key), []byte{1})
+	return nil
 }
 
-func readDue(r state.Reader, key []byte) ([]due, error) {
-	b, err := r.Get(key)
-	if err != nil || b == nil {
-		return nil, err
-	}
+// readDue lists the work filed under prefix (one second's), in key order.
+func readDue(r state.View, prefix []byte) ([]due, [][]byte, error) {
 	var list []due
-	return list, tx.Unmarshal(b, &list)
+	var keys [][]byte
+	err := r.Iterate(prefix, false, func(k, _ []byte) bool {
+		rest := k[len(prefix):]
+		if len(rest) > 0 {
+			list = append(list, due{Kind: rest[0], Key: append([]byte(nil), rest[1:]...)})
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		return true
+	})
+	return list, keys, err
 }
 
 // maxSweep bounds the seconds one block sweeps, so that a block after a
@@ -76,18 +81,15 @@ func (k *Keeper) EndBlock(ctx *module.Context) error {
 	}
 	end := min(now, from+maxSweep)
 	for sec := from + 1; sec <= end; sec++ {
-		key := keyDue(sec)
-		list, err := readDue(ctx.KV, key)
+		list, keys, err := readDue(ctx.KV, keyDue(sec))
 		if err != nil {
 			return err
 		}
-		for _, d := range list {
+		for i, d := range list {
 			if err := k.do(ctx, p, sec, d); err != nil {
 				return err
 			}
-		}
-		if list != nil {
-			ctx.KV.Delete(key)
+			ctx.KV.Delete(keys[i])
 		}
 	}
 	if end > from {
