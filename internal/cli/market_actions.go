@@ -26,6 +26,7 @@ type marketOpts struct {
 	units, maxTokens                                         uint64
 	capacity, stars, minScore                                uint
 	autoAccept, refund                                       bool
+	flags                                                    map[string]*string // the load-test flags, by name
 }
 
 // marketRun runs marketplace actions for one command invocation.
@@ -101,16 +102,16 @@ var marketActions = map[string]marketAction{
 	"integrity-check":   {"the chain's market invariants and the reconciliation", (*marketRun).financialAudit},
 	"debug":             {"a transaction's status, error and message: --transaction-id", (*marketRun).debug},
 	// not yet
-	"optimize":            notYet("optimize"),
-	"compliance-check":    notYet("compliance-check"),
-	"regulatory-audit":    notYet("regulatory-audit"),
+	"optimize":            {"advice from a provider's own figures: --wallet --metric utilization", (*marketRun).optimize},
+	"compliance-check":    {"open listings against the rules: price bounds, expired availability, capacity, provider stake and heartbeat", (*marketRun).complianceCheck},
+	"regulatory-audit":    {"volume per counterparty and per service type in --period (--output csv)", (*marketRun).regulatoryAudit},
 	"privacy-audit":       notYet("privacy-audit"),
 	"performance-metrics": notYet("performance-metrics"),
 	"latency-metrics":     notYet("latency-metrics"),
 	"throughput-test":     notYet("throughput-test"),
 	"ai-throughput-test":  notYet("ai-throughput-test"),
-	"stress-test":         notYet("stress-test"),
-	"cross-node-stats":    notYet("cross-node-stats"),
+	"stress-test":         {"--transactions --concurrent on a temporary single-validator chain (bench market)", (*marketRun).stressTest},
+	"cross-node-stats":    {"the same listings and agreements on every node of --node (comma-separated)", (*marketRun).crossNode},
 }
 
 // marketVerbs lists the verbs sorted, for help.

@@ -170,10 +170,26 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	if got, _, _ := e.run("marketplace", "--action", "health-check"); !strings.Contains(got, "ok   node") {
 		t.Fatalf("health-check:\n%s", got)
 	}
+	if got := e.ok("marketplace", "--action", "compliance-check", "--period", "24h"); !strings.Contains(got, "0 violations") || !strings.Contains(got, "runs no staked miner") {
+		t.Fatalf("compliance-check:\n%s", got)
+	}
+	csvOut := e.ok("--output", "csv", "marketplace", "--action", "regulatory-audit", "--period", "30d")
+	if !strings.HasPrefix(csvOut, "kind,key,agreements,locked,paid_out,refunded\n") || !strings.Contains(csvOut, "type,ai-inference,1,120,100,0") {
+		t.Fatalf("regulatory-audit csv:\n%s", csvOut)
+	}
+	if got := e.ok("marketplace", "--action", "optimize", "--wallet", "marketplace-provider", "--metric", "utilization"); strings.Count(got, "service_id ") != 2 {
+		t.Fatalf("optimize:\n%s", got)
+	}
+	if got := e.ok("marketplace", "--action", "cross-node-stats", "--period", "24h"); !strings.Contains(got, "ok: the same marketplace on 1 nodes") {
+		t.Fatalf("cross-node-stats:\n%s", got)
+	}
+	if got := e.ok("marketplace", "--action", "stress-test", "--transactions", "60", "--concurrent", "4"); !strings.Contains(got, "market      60 committed") {
+		t.Fatalf("stress-test:\n%s", got)
+	}
 	// Bad input: a specific error, nothing changes.
 	e.fails("service not found", "marketplace", "--action", "bid", "--service-id", "svc-999", "--amount", "10", "--wallet", "customer-1")
 	e.fails("unknown marketplace action", "marketplace", "--action", "teleport")
-	e.fails("not implemented yet", "marketplace", "--action", "stress-test", "--transactions", "1000", "--concurrent", "50")
+	e.fails("not implemented yet", "marketplace", "--action", "privacy-audit", "--service-id", serviceID)
 	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing
 	// The job runs under the customer's agreement; an unknown service, or
 	// one the customer has no agreement with, is refused before anything

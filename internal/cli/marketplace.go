@@ -37,8 +37,9 @@ func marketFlags(f *pflag.FlagSet, o *marketOpts) {
 	f.Uint64Var(&o.maxTokens, "max-tokens", 0, "tokens a job produces at most (quote)")
 	f.UintVar(&o.minScore, "min-score", 0, "lowest provider reputation an order accepts, 0-100")
 	// The seed's load-test flags, read by the verbs that measure.
+	o.flags = map[string]*string{}
 	for _, n := range []string{"duration", "transactions-per-second", "jobs-per-minute", "transactions", "concurrent"} {
-		f.String(n, "", "load test parameter")
+		o.flags[n] = f.String(n, "", "load test parameter")
 	}
 }
 
