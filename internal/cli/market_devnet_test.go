@@ -186,10 +186,16 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	if got := e.ok("marketplace", "--action", "stress-test", "--transactions", "60", "--concurrent", "4"); !strings.Contains(got, "market      60 committed") {
 		t.Fatalf("stress-test:\n%s", got)
 	}
+	if got := e.ok("marketplace", "--action", "latency-metrics", "--period", "1h"); !strings.Contains(got, "block interval") {
+		t.Fatalf("latency-metrics:\n%s", got)
+	}
+	if got := e.ok("marketplace", "--action", "performance-metrics", "--period", "5m"); !strings.Contains(got, "1 bids, 1 agreements, 1 payouts") {
+		t.Fatalf("performance-metrics:\n%s", got)
+	}
 	// Bad input: a specific error, nothing changes.
 	e.fails("service not found", "marketplace", "--action", "bid", "--service-id", "svc-999", "--amount", "10", "--wallet", "customer-1")
 	e.fails("unknown marketplace action", "marketplace", "--action", "teleport")
-	e.fails("not implemented yet", "marketplace", "--action", "privacy-audit", "--service-id", serviceID)
+	e.fails("not implemented yet", "marketplace", "--action", "throughput-test", "--duration", "300", "--transactions-per-second", "10")
 	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing
 	// The job runs under the customer's agreement; an unknown service, or
 	// one the customer has no agreement with, is refused before anything
@@ -228,5 +234,8 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	}
 	if got := e.ok("marketplace", "--action", "reconcile"); !strings.Contains(got, "ok: the books reconcile to the unit") {
 		t.Fatalf("reconcile after the delivery:\n%s", got)
+	}
+	if got := e.ok("marketplace", "--action", "privacy-audit", "--service-id", serviceID); !strings.Contains(got, "ok: hashes only") || !strings.Contains(got, "prompt_hash") {
+		t.Fatalf("privacy-audit:\n%s", got)
 	}
 }
