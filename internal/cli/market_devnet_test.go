@@ -132,6 +132,29 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 		t.Fatalf("settle-payment printed %q", out)
 	}
 
+	// Scenario 2: a researcher rents the GPU by the hour (bid 60 on a
+	// listing of 50 per hour; the seed's bid id "bid_456" is made up).
+	// Scenario 3: an enterprise bids 30 on the data pipeline, which is
+	// accepted ("bid_789") and paid with settle-payment.
+	for _, w := range []struct{ name, amount string }{{"researcher-1", "2000"}, {"enterprise-1", "5000"}} {
+		e.ok("create", "--name", w.name, "--password", "123")
+		e.ok("send", "--from", "genesis-ops", "--to", e.addrOf(w.name), "--amount", w.amount, "--password", "123")
+	}
+	waitBalance("researcher-1", "2000")
+	waitBalance("enterprise-1", "5000")
+	gpuService := grepCut(e.ok("marketplace", "--action", "search", "--query", "GPU"), "service_id")
+	e.ok("marketplace", "--action", "bid", "--service-id", gpuService, "--amount", "60", "--wallet", "researcher-1")
+	if got := e.ok("marketplace", "--action", "accept-bid", "--service-id", gpuService, "--bid-id", "bid_456", "--wallet", "gpu-provider"); !strings.Contains(got, "AITBC per hour x 1 | locked 60,") {
+		t.Fatalf("GPU lease:\n%s", got)
+	}
+	dataService := grepCut(e.ok("marketplace", "--action", "search", "--query", "data processing"), "service_id")
+	e.ok("marketplace", "--action", "bid", "--service-id", dataService, "--amount", "30", "--wallet", "enterprise-1")
+	e.ok("marketplace", "--action", "accept-bid", "--service-id", dataService, "--bid-id", "bid_789", "--wallet", "marketplace-provider")
+	if got := e.ok("marketplace", "--action", "settle-payment", "--service-id", dataService, "--amount", "30", "--wallet", "enterprise-1"); !strings.Contains(got, "completed") {
+		t.Fatalf("scenario 3 settlement:\n%s", got)
+	}
+	waitBalance("enterprise-1", "4969.998") // 30 paid, two fees
+
 	// The money verbs: the books reconcile to the unit, in text and JSON.
 	for _, args := range [][]string{
 		{"reconcile", "--period", "24h"}, {"verify-settlement", "--service-id", serviceID}, {"payment-verify", "--period", "1h"},
@@ -147,16 +170,16 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 		Locked coin.Amount `json:"locked"`
 		Held   coin.Amount `json:"held_in_payouts"`
 	}
-	if err := json.Unmarshal([]byte(e.ok("--output", "json", "market", "reconcile")), &rec); err != nil || !rec.OK || rec.Locked != 120*coin.Unit || rec.Held != 100*coin.Unit {
+	if err := json.Unmarshal([]byte(e.ok("--output", "json", "market", "reconcile")), &rec); err != nil || !rec.OK || rec.Locked != 210*coin.Unit || rec.Held != 130*coin.Unit {
 		t.Fatalf("reconcile --output json: %+v %v", rec, err)
 	}
-	if got := e.ok("marketplace", "--action", "volume", "--period", "1h"); got != "120 AITBC\n" {
+	if got := e.ok("marketplace", "--action", "volume", "--period", "1h"); got != "210 AITBC\n" {
 		t.Fatalf("volume printed %q", got)
 	}
 	if got := e.ok("marketplace", "--action", "transactions", "--service-id", serviceID); strings.Count(got, serviceID) != 3 {
 		t.Fatalf("transactions (bid, agreement, payout):\n%s", got)
 	}
-	if got := e.ok("marketplace", "--action", "revenue", "--wallet", "marketplace-provider", "--period", "24h"); !strings.Contains(got, "100 AITBC held") {
+	if got := e.ok("marketplace", "--action", "revenue", "--wallet", "marketplace-provider", "--period", "24h"); !strings.Contains(got, "130 AITBC held") {
 		t.Fatalf("revenue:\n%s", got)
 	}
 	if got := e.ok("marketplace", "--action", "quality-metrics", "--service-id", serviceID); !strings.Contains(got, "1 agreements") {
@@ -189,7 +212,7 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	if got := e.ok("marketplace", "--action", "latency-metrics", "--period", "1h"); !strings.Contains(got, "block interval") {
 		t.Fatalf("latency-metrics:\n%s", got)
 	}
-	if got := e.ok("marketplace", "--action", "performance-metrics", "--period", "5m"); !strings.Contains(got, "1 bids, 1 agreements, 1 payouts") {
+	if got := e.ok("marketplace", "--action", "performance-metrics", "--period", "5m"); !strings.Contains(got, "3 bids, 3 agreements, 2 payouts") {
 		t.Fatalf("performance-metrics:\n%s", got)
 	}
 	// Bad input: a specific error, nothing changes.
