@@ -299,6 +299,10 @@ func (s *Service) hSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.checkService(r.Context(), t, &b.JobRequest); err != nil { // services.go
+		s.marketFail(w, err)
+		return
+	}
 	j, err := s.Submit(r.Context(), t, b.JobRequest)
 	if err != nil {
 		s.fail(w, err)

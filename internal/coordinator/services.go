@@ -17,6 +17,8 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/coordinator/chainwriter"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/rpc"
@@ -534,4 +536,82 @@ func (s *Service) unratedJob(ctx context.Context, g module.Getter, t *store.Tena
 		return j.ID, nil
 	}
 	return "", fmt.Errorf("%w: no delivered, unrated job of yours ran under service %s", market.ErrNotRateable, service)
+}
+
+// agreementFor finds the customer's live agreement on a service that can
+// take another job.
+func agreementFor(ctx context.Context, g module.Getter, customer address.Address, service string) (string, error) {
+	if _, err := market.QueryService(ctx, g, service); err != nil {
+		return "", err
+	}
+	al, err := market.QueryAgreements(ctx, g, market.Filter{Customer: &customer, Service: service})
+	if err != nil {
+		return "", err
+	}
+	for _, a := range al.Agreements {
+		full := a.Unit == market.UnitJob && uint64(a.Jobs-a.Failed) >= a.Units
+		if a.Status == "active" && !full && a.Remaining > 0 {
+			return a.ID, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s has no agreement with service %s that can take a job; bid on it and have the bid accepted first",
+		market.ErrNotBindable, customer, service)
+}
+
+// checkService refuses a job naming a service it cannot run under: an
+// unknown service, one the tenant has no usable agreement with, or (a job
+// the customer already created on chain) one its job is not bound to.
+func (s *Service) checkService(ctx context.Context, t *store.Tenant, r *JobRequest) error {
+	if r.ServiceID == "" {
+		return nil
+	}
+	g, err := s.node()
+	if err != nil {
+		return err
+	}
+	if r.ID != "" {
+		b, err := market.QueryJob(ctx, g, r.ID)
+		if err != nil || b.Service != r.ServiceID {
+			if _, serr := market.QueryService(ctx, g, r.ServiceID); serr != nil {
+				return serr
+			}
+			return fmt.Errorf("%w: job %s does not run under service %s (bind it to your agreement first)", market.ErrNotBindable, r.ID, r.ServiceID)
+		}
+		return nil
+	}
+	_, err = agreementFor(ctx, g, t.Address, r.ServiceID)
+	return err
+}
+
+// sendBindLocked queues, right after a deposit job's create, its binding
+// to the customer's agreement on the job's service, so that the job is
+// bound before it can be assigned or settled (the writer sends in order):
+// when it settles, the agreement pays the provider.
+func (s *Service) sendBindLocked(lj *liveJob) {
+	j := lj.job
+	if j.ServiceID == "" {
+		return
+	}
+	id, service, customer := j.ID, j.ServiceID, j.Customer
+	s.chain.Enqueue(chainwriter.Op{Kind: "bind", JobID: id,
+		Build: func(ctx context.Context) (*tx.Msg, error) {
+			g, err := s.node()
+			if err != nil {
+				return nil, err
+			}
+			agr, err := agreementFor(ctx, g, customer, service)
+			if err != nil {
+				return nil, err
+			}
+			raw, _ := hex.DecodeString(id)
+			msg := market.NewBindMsg(agr, raw)
+			return &msg, nil
+		},
+		Done: func(hash string, err error) {
+			if err != nil {
+				s.log.Warn("job not bound to its service's agreement", "job", id, "service", service, "err", err)
+				return
+			}
+			s.log.Info("job bound to its service's agreement", "job", id, "service", service, "tx", hash)
+		}})
 }

@@ -1,6 +1,7 @@
 package devnet_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,108 @@ func TestSeedServicesOnTheCoordinator(t *testing.T) {
 	rate["rating"] = 6
 	if err := e.call("POST", "/v1/services/gpu-compute-001/rate", key, rate, nil); apiCode(err) != "invalid_rating" {
 		t.Errorf("six stars: %v", err)
+	}
+}
+
+// TestSeedJobUnderServiceAndRating: seed 000's phases 3-4 — a tenant with
+// an agreement on a provider's service creates a job for it (POST
+// /v1/jobs/create with the seed's body: service_id, requirements, budget);
+// the coordinator binds the job to the agreement, the miner runs it, and
+// when it settles the agreement pays the provider; the tenant then rates
+// the service once. A job for a service without an agreement is refused.
+func TestSeedJobUnderServiceAndRating(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain")
+	}
+	e := start(t, devnet.Config{Miners: 1})
+	ctx := t.Context()
+	w := e.d.Wallets.Service()
+	wait := func(hash string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		res, err := e.node.WaitTx(wctx, hash, 50*time.Millisecond)
+		if err != nil || res.Status != "committed" {
+			t.Fatalf("tx %s: %+v %v", hash, res, err)
+		}
+	}
+	prov, err := w.Create(ctx, "provider-1", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := w.Send(ctx, devnet.GenesisWallet, "123", prov.Address, 1000*coin.Unit, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(sub.TxHash)
+	for _, id := range []string{"llm-1", "llm-2"} {
+		sub, err = w.SignAndSubmit(ctx, "provider-1", "pw", market.NewCreateMsg(market.ListingSpec{ID: id, Name: "Tolstoy inference", Type: market.TypeAIInference,
+			Price: 2 * coin.Unit, AutoAccept: true}), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait(sub.TxHash)
+	}
+	// The tenant (genesis-ops) buys two jobs of llm-1 at its price.
+	sub, err = w.SignAndSubmit(ctx, devnet.GenesisWallet, "123", market.NewBidMsg("llm-1", 2*coin.Unit, 2, true), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(sub.TxHash)
+
+	job := map[string]any{
+		"service_id": "llm-2", "customer_id": "customer-123", "model": "tolstoy-1m", "max_tokens": 8,
+		"requirements": map[string]any{"prompt": "It was"}, "budget": map[string]any{"max_cost": 5, "currency": "AITBC"},
+	}
+	if err := e.call("POST", "/v1/jobs/create", e.d.APIKey, job, nil); apiCode(err) != "job_not_bindable" {
+		t.Fatalf("a job for a service without an agreement: %v", err)
+	}
+	job["service_id"] = "llm-9"
+	if err := e.call("POST", "/v1/jobs/create", e.d.APIKey, job, nil); apiCode(err) != "service_not_found" {
+		t.Fatalf("a job for an unknown service: %v", err)
+	}
+	job["service_id"] = "llm-1"
+	var v struct {
+		JobID string `json:"job_id"`
+	}
+	if err := e.call("POST", "/v1/jobs/create", e.d.APIKey, job, &v); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(e.d.APIKey, v.JobID, time.Minute, "settled")
+	var b market.JobBinding
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := e.node.GetJSON(ctx, "/api/v1/market/jobs/"+v.JobID, &b); err == nil && !b.Pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job is not delivered under the agreement: %+v", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var pl market.PayoutList
+	if err := e.node.GetJSON(ctx, "/api/v1/market/payouts?service=llm-1", &pl); err != nil || len(pl.Payouts) != 1 ||
+		pl.Payouts[0].Amount != 2*coin.Unit || pl.Payouts[0].JobID != v.JobID || pl.Payouts[0].Kind != market.KindDelivery {
+		t.Fatalf("payouts: %+v %v", pl, err)
+	}
+
+	rate := map[string]any{"rating": 5, "review": "Excellent service! Fast execution and great results."}
+	var rr struct {
+		JobID  string `json:"job_id"`
+		TxHash string `json:"tx_hash"`
+	}
+	if err := e.call("POST", "/v1/services/llm-1/rate", e.d.APIKey, rate, &rr); err != nil || rr.JobID != v.JobID {
+		t.Fatalf("rate: %+v %v", rr, err)
+	}
+	if err := e.call("POST", "/v1/services/llm-1/rate", e.d.APIKey, rate, nil); apiCode(err) != "rating_not_allowed" {
+		t.Fatalf("a second rating with no other job: %v", err)
+	}
+	rate["job_id"] = v.JobID
+	if err := e.call("POST", "/v1/services/llm-1/rate", e.d.APIKey, rate, nil); apiCode(err) != "already_rated" {
+		t.Fatalf("rating the job twice: %v", err)
+	}
+	var rep market.ProviderView
+	if err := e.call("GET", "/v1/providers/llm-1/reputation", "", nil, &rep); err != nil || rep.Facts.Ratings != 1 || rep.Facts.Delivered != 1 {
+		t.Fatalf("reputation after the rating: %+v %v", rep.Facts, err)
 	}
 }
