@@ -108,7 +108,7 @@ var marketActions = map[string]marketAction{
 	"privacy-audit":       {"what the chain holds of --service-id's jobs (hashes only) and what the coordinator keeps", (*marketRun).privacyAudit},
 	"performance-metrics": {"marketplace records per minute in --period and the block cadence, from the chain", (*marketRun).performanceMetrics},
 	"latency-metrics":     {"read latency of the marketplace and the node (p50, p95) and the block interval, measured now", (*marketRun).latencyMetrics},
-	"throughput-test":     notYet("throughput-test"),
+	"throughput-test":     {"offer --transactions-per-second bids for --duration seconds on a temporary chain: committed rate and wait for the block", (*marketRun).throughputTest},
 	"ai-throughput-test":  notYet("ai-throughput-test"),
 	"stress-test":         {"--transactions --concurrent on a temporary single-validator chain (bench market)", (*marketRun).stressTest},
 	"cross-node-stats":    {"the same listings and agreements on every node of --node (comma-separated)", (*marketRun).crossNode},

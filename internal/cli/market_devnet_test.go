@@ -215,10 +215,13 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	if got := e.ok("marketplace", "--action", "performance-metrics", "--period", "5m"); !strings.Contains(got, "3 bids, 3 agreements, 2 payouts") {
 		t.Fatalf("performance-metrics:\n%s", got)
 	}
+	if got := e.ok("marketplace", "--action", "throughput-test", "--duration", "2", "--transactions-per-second", "20"); !strings.Contains(got, "40 of 40 bids committed") {
+		t.Fatalf("throughput-test:\n%s", got)
+	}
 	// Bad input: a specific error, nothing changes.
 	e.fails("service not found", "marketplace", "--action", "bid", "--service-id", "svc-999", "--amount", "10", "--wallet", "customer-1")
 	e.fails("unknown marketplace action", "marketplace", "--action", "teleport")
-	e.fails("not implemented yet", "marketplace", "--action", "throughput-test", "--duration", "300", "--transactions-per-second", "10")
+	e.fails("not implemented yet", "marketplace", "--action", "ai-throughput-test", "--duration", "300", "--jobs-per-minute", "5")
 	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing
 	// The job runs under the customer's agreement; an unknown service, or
 	// one the customer has no agreement with, is refused before anything

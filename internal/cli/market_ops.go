@@ -389,3 +389,30 @@ func intFlag(flags map[string]*string, name string, def int) (int, error) {
 	}
 	return n, nil
 }
+
+// throughputTest offers --transactions-per-second bids for --duration
+// seconds on a temporary single-validator chain and reports what was
+// committed and each bid's wait for its block (the chain at --node is not
+// loaded).
+func (r *marketRun) throughputTest(ctx context.Context) error {
+	secs, err := intFlag(r.o.flags, "duration", 60)
+	if err != nil {
+		return err
+	}
+	tps, err := intFlag(r.o.flags, "transactions-per-second", 10)
+	if err != nil {
+		return err
+	}
+	if secs < 1 || secs > 3600 || tps < 1 || tps > 5000 {
+		return usagef("--duration 1-3600 seconds, --transactions-per-second 1-5000")
+	}
+	fmt.Fprintf(r.g.Stderr(), "offering %d bids/s for %ds on a temporary single-validator chain (the chain at --node is not loaded)...\n", tps, secs)
+	res, err := bench.MarketPaced(ctx, bench.PacedOptions{Duration: time.Duration(secs) * time.Second, Rate: tps})
+	if err != nil {
+		return err
+	}
+	return r.g.Print(res, func(w io.Writer) {
+		fmt.Fprintf(w, "%d of %d bids committed in %.1fs: %.1f tx/s; wait for the block p50 %s, p95 %s, max %s\n", res.Committed, res.Offered,
+			res.Elapsed.Seconds(), res.TPS, res.LatencyP50.Round(time.Millisecond), res.LatencyP95.Round(time.Millisecond), res.LatencyMax.Round(time.Millisecond))
+	})
+}
