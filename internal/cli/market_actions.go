@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -40,16 +39,6 @@ type marketRun struct {
 type marketAction struct {
 	help string
 	run  func(r *marketRun, ctx context.Context) error
-}
-
-// errNotYet marks the seed's actions this build does not offer yet: they
-// fail rather than print invented figures.
-var errNotYet = errors.New("not implemented yet (see docs/MARKETPLACE.md)")
-
-func notYet(name string) marketAction {
-	return marketAction{help: "not implemented yet", run: func(*marketRun, context.Context) error {
-		return fmt.Errorf("marketplace action %q is %w", name, errNotYet)
-	}}
 }
 
 // marketActions are every verb, the seed's 35 and the module's own.
@@ -109,7 +98,7 @@ var marketActions = map[string]marketAction{
 	"performance-metrics": {"marketplace records per minute in --period and the block cadence, from the chain", (*marketRun).performanceMetrics},
 	"latency-metrics":     {"read latency of the marketplace and the node (p50, p95) and the block interval, measured now", (*marketRun).latencyMetrics},
 	"throughput-test":     {"offer --transactions-per-second bids for --duration seconds on a temporary chain: committed rate and wait for the block", (*marketRun).throughputTest},
-	"ai-throughput-test":  notYet("ai-throughput-test"),
+	"ai-throughput-test":  {"submit inference jobs to the coordinator at --jobs-per-minute for --duration seconds and follow each to settlement", (*marketRun).aiThroughputTest},
 	"stress-test":         {"--transactions --concurrent on a temporary single-validator chain (bench market)", (*marketRun).stressTest},
 	"cross-node-stats":    {"the same listings and agreements on every node of --node (comma-separated)", (*marketRun).crossNode},
 }

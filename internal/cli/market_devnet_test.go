@@ -221,7 +221,6 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	// Bad input: a specific error, nothing changes.
 	e.fails("service not found", "marketplace", "--action", "bid", "--service-id", "svc-999", "--amount", "10", "--wallet", "customer-1")
 	e.fails("unknown marketplace action", "marketplace", "--action", "teleport")
-	e.fails("not implemented yet", "marketplace", "--action", "ai-throughput-test", "--duration", "300", "--jobs-per-minute", "5")
 	waitBalance("customer-1", "879.998") // the settlement's fee; the refusals cost nothing
 	// The job runs under the customer's agreement; an unknown service, or
 	// one the customer has no agreement with, is refused before anything
@@ -260,6 +259,9 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	}
 	if got := e.ok("marketplace", "--action", "reconcile"); !strings.Contains(got, "ok: the books reconcile to the unit") {
 		t.Fatalf("reconcile after the delivery:\n%s", got)
+	}
+	if got := e.ok(append(coord, "marketplace", "--action", "ai-throughput-test", "--duration", "6", "--jobs-per-minute", "20")...); !strings.Contains(got, "2 of 2 jobs settled") {
+		t.Fatalf("ai-throughput-test:\n%s", got)
 	}
 	if got := e.ok("marketplace", "--action", "privacy-audit", "--service-id", serviceID); !strings.Contains(got, "ok: hashes only") || !strings.Contains(got, "prompt_hash") {
 		t.Fatalf("privacy-audit:\n%s", got)

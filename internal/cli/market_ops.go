@@ -14,6 +14,8 @@ import (
 	"github.com/aitbc/aitbc/internal/bench"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
 
@@ -415,4 +417,119 @@ func (r *marketRun) throughputTest(ctx context.Context) error {
 		fmt.Fprintf(w, "%d of %d bids committed in %.1fs: %.1f tx/s; wait for the block p50 %s, p95 %s, max %s\n", res.Committed, res.Offered,
 			res.Elapsed.Seconds(), res.TPS, res.LatencyP50.Round(time.Millisecond), res.LatencyP95.Round(time.Millisecond), res.LatencyMax.Round(time.Millisecond))
 	})
+}
+
+// AIThroughput is what ai-throughput-test measured.
+type AIThroughput struct {
+	Offered      int           `json:"offered"`
+	Accepted     int           `json:"accepted"`
+	Settled      int           `json:"settled"`
+	Failed       int           `json:"failed"` // expired, failed or refused
+	Elapsed      time.Duration `json:"elapsed_ns"`
+	PerMinute    float64       `json:"settled_per_minute"`
+	SubmitP50    time.Duration `json:"submit_p50_ns"`
+	ToSettledP50 time.Duration `json:"to_settled_p50_ns"`
+	ToSettledP95 time.Duration `json:"to_settled_p95_ns"`
+}
+
+// aiThroughputTest submits inference jobs to the coordinator at
+// --jobs-per-minute for --duration seconds (paid from the API key's
+// tenant deposit, as `submit` does) and follows each to settlement.
+func (r *marketRun) aiThroughputTest(ctx context.Context) error {
+	secs, err := intFlag(r.o.flags, "duration", 60)
+	if err != nil {
+		return err
+	}
+	jpm, err := intFlag(r.o.flags, "jobs-per-minute", 5)
+	if err != nil {
+		return err
+	}
+	if secs < 1 || secs > 3600 || jpm < 1 || jpm > 6000 {
+		return usagef("--duration 1-3600 seconds, --jobs-per-minute 1-6000")
+	}
+	c, err := r.g.coordinator()
+	if err != nil {
+		return err
+	}
+	model := r.o.model
+	if model == "" {
+		model = "tolstoy-1m"
+	}
+	n := max(1, secs*jpm/60)
+	every := time.Minute / time.Duration(jpm)
+	out := AIThroughput{Offered: n}
+	type sub struct {
+		id string
+		at time.Time
+	}
+	var subs []sub
+	var submitLat []time.Duration
+	t0 := time.Now()
+	fmt.Fprintf(r.g.Stderr(), "submitting %d %s jobs, one every %s, to %s...\n", n, model, every, r.g.Coord)
+	for i := 0; i < n; i++ {
+		if d := time.Until(t0.Add(time.Duration(i) * every)); d > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		at := time.Now()
+		temp := float32(0)
+		j, err := c.Submit(ctx, coordinator.JobRequest{Model: model, Prompt: fmt.Sprintf("throughput test %d", i), MaxTokens: 16, Temperature: &temp})
+		if err != nil {
+			out.Failed++
+			fmt.Fprintf(r.g.Stderr(), "job %d refused: %v\n", i, err)
+			continue
+		}
+		submitLat = append(submitLat, time.Since(at))
+		subs = append(subs, sub{j.JobID, at})
+	}
+	out.Accepted = len(subs)
+	var settle []time.Duration
+	deadline := time.Now().Add(5 * time.Minute)
+	pending := subs
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		var still []sub
+		for _, s := range pending {
+			v, err := c.Status(ctx, s.id)
+			switch {
+			case err != nil:
+				return err
+			case v.Status == store.StatusSettled:
+				settle = append(settle, time.Since(s.at))
+			case v.Status == store.StatusFailed || v.Status == store.StatusExpired:
+				out.Failed++
+			default:
+				still = append(still, s)
+			}
+		}
+		pending = still
+		if len(pending) > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	out.Failed += len(pending)
+	out.Settled = len(settle)
+	out.Elapsed = time.Since(t0)
+	out.PerMinute = float64(out.Settled) / out.Elapsed.Minutes()
+	pct := func(ds []time.Duration, q int) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)*q/100]
+	}
+	out.SubmitP50, out.ToSettledP50, out.ToSettledP95 = pct(submitLat, 50), pct(settle, 50), pct(settle, 95)
+	if err := r.g.Print(out, func(w io.Writer) {
+		fmt.Fprintf(w, "%d of %d jobs settled in %.1fs: %.1f jobs/minute; submit p50 %s; to settled p50 %s, p95 %s; %d failed\n",
+			out.Settled, out.Offered, out.Elapsed.Seconds(), out.PerMinute, out.SubmitP50.Round(time.Millisecond),
+			out.ToSettledP50.Round(time.Millisecond), out.ToSettledP95.Round(time.Millisecond), out.Failed)
+	}); err != nil {
+		return err
+	}
+	if out.Settled < out.Offered {
+		return fmt.Errorf("%d of %d jobs did not settle", out.Offered-out.Settled, out.Offered)
+	}
+	return nil
 }
