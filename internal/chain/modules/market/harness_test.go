@@ -43,7 +43,7 @@ func newAcct(name string, seed byte) *acct {
 // chain is a single application driven block by block, with every block
 // audited (app.WithInvariants: Commit fails on a broken invariant).
 type chain struct {
-	t      *testing.T
+	t      testing.TB
 	store  *state.Store
 	app    *app.App
 	height int64
@@ -55,7 +55,7 @@ var proposer = newAcct("validator", 99)
 
 // newChain starts a chain funding each account with bal, with market
 // parameters mp (nil: defaults) and a release delay of 0 for jobs.
-func newChain(t *testing.T, mp *market.Params, bal coin.Amount, accts ...*acct) *chain {
+func newChain(t testing.TB, mp *market.Params, bal coin.Amount, accts ...*acct) *chain {
 	t.Helper()
 	st, err := state.OpenInMemory()
 	if err != nil {
