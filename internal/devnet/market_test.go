@@ -2,14 +2,22 @@ package devnet_test
 
 import (
 	"context"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/walletd"
 )
 
 // seedService is seed 000's service_config.json, with an availability
@@ -124,6 +132,36 @@ func TestSeedServicesOnTheCoordinator(t *testing.T) {
 	}
 	if err := e.call("GET", "/v1/providers/gpu-compute-pro/reputation", "", nil, nil); apiCode(err) != "invalid_address" {
 		t.Errorf("unknown provider: %v", err)
+	}
+
+	// A second coordinator on the same chain (its own store and key) lists
+	// the same services: they are the chain's listings.
+	w := e.d.Wallets.Service()
+	c2w, err := w.Create(t.Context(), "coordinator-2", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "c2.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c2, err := coordinator.New(t.Context(), coordinator.Config{Store: st, Chain: rpc.NewClient(e.d.RPCURL()), Address: c2w.Address,
+		Sender: walletd.WalletSender{S: w, Name: "coordinator-2", Password: "pw"}, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(c2.Handler())
+	defer hs.Close()
+	var list1, list2 market.ServiceList
+	if err := e.call("GET", "/v1/services", "", nil, &list1); err != nil {
+		t.Fatal(err)
+	}
+	if err := httpx.Do(t.Context(), nil, "GET", hs.URL+"/v1/services", nil, nil, &list2); err != nil {
+		t.Fatal(err)
+	}
+	if len(list2.Services) != 1 || len(list1.Services) != 1 || list1.Services[0].ID != list2.Services[0].ID || list1.Services[0].Provider != list2.Services[0].Provider {
+		t.Fatalf("the two coordinators list %+v and %+v", list1.Services, list2.Services)
 	}
 
 	// Rating needs a delivered job under the service: none yet.
