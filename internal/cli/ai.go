@@ -133,6 +133,16 @@ registers the wallet there (a signed message) and keeps the API key under
 			if err != nil {
 				return err
 			}
+			agreement := ""
+			if serviceID != "" { // the job runs under the customer's agreement for that service (market_bind.go)
+				info, err := w.Get(ctx, wallet)
+				if err != nil {
+					return err
+				}
+				if agreement, err = g.agreementFor(ctx, info.Address, serviceID); err != nil {
+					return err
+				}
+			}
 			c, h, err := g.tenantFor(ctx, w, wallet, pw)
 			if err != nil {
 				return err
@@ -158,6 +168,11 @@ registers the wallet there (a signed message) and keeps the API key under
 			if res.Status != "committed" {
 				return fmt.Errorf("escrow transaction %s failed: %s", sub.TxHash, res.Error)
 			}
+			if agreement != "" {
+				if err := g.bindJob(ctx, w, wallet, pw, agreement, id); err != nil {
+					return err
+				}
+			}
 			t := temperature
 			job, err := c.Submit(ctx, coordinator.JobRequest{ID: hex.EncodeToString(id), Model: model, Prompt: prompt, MaxTokens: maxTokens,
 				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID})
@@ -180,7 +195,7 @@ registers the wallet there (a signed message) and keeps the API key under
 	f.StringVar(&model, "model", "tolstoy-1m", "model to run")
 	f.StringVar(&payment, "payment", "", "AITBC locked in escrow: the most the job may cost, fee included (required)")
 	f.StringVar(&password, "password", "", "wallet password (default: AITBC_PASSWORD, a prompt, or the daemon's unlocked key)")
-	f.StringVar(&serviceID, "service-id", "", "marketplace service the job runs under (recorded with the job)")
+	f.StringVar(&serviceID, "service-id", "", "marketplace service the job runs under: your agreement with it pays the provider when the job settles")
 	f.IntVar(&maxTokens, "max-tokens", 128, "tokens to generate at most")
 	f.Float32Var(&temperature, "temperature", 0.8, "sampling temperature, 0 for greedy")
 	secondsFlag(f, &ttl, "ttl", 900*time.Second, "time to live: the escrow returns in full if the job is not done by then")

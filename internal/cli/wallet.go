@@ -456,6 +456,7 @@ which the CLI on the same --home reads by itself.`,
 				DefaultWallet: defWallet, Logger: log, MinPasswordLength: minPassword,
 			}}}, func(s *system.System) error {
 				w := s.Wallet
+				w.Service().SetPasswordGrace(walletd.PasswordGraceFromEnv(walletd.DefaultPasswordGrace)) // see walletd/grace.go
 				info := map[string]string{"url": w.URL(), "wallets": w.Service().Store().Path(), "api_key_from": keyFrom, "node": g.Node}
 				return g.Print(info, func(o io.Writer) {
 					fmt.Fprintf(o, "wallet daemon on %s (wallets in %s, API key from %s, node %s)\n", w.URL(), info["wallets"], keyFrom, g.Node)

@@ -67,6 +67,7 @@ func (s *Service) sendCreateLocked(lj *liveJob, checkFirst bool) {
 			lj.job.CreateTx = hash
 			s.persistLocked(lj.job)
 		}})
+	s.sendBindLocked(lj) // a job for a marketplace service runs under the customer's agreement (services.go)
 }
 
 // sendAssignLocked queues the assignment of lj's current attempt.

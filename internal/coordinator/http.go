@@ -173,6 +173,8 @@ func (s *Service) Handler() http.Handler {
 	handle("GET /v1/resources", s.hAllocations)
 	handle("DELETE /v1/resources/{agent}", s.hDeallocate)
 	handle("GET /v1/resources/utilization", s.hUtilization)
+	// The marketplace (services.go).
+	s.registerServiceRoutes(handle)
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed
 	mux.HandleFunc("GET /v1/miners/connect", s.ServeMiner)
 	routes = append(routes, "GET /v1/jobs/{id}/stream", "GET /v1/miners/connect")
@@ -343,6 +345,10 @@ func (s *Service) hSubmit(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, errf(ErrUnsupportedJob, "only inference jobs (a prompt or messages) are supported; training and rental come with the marketplace"))
 			return
 		}
+	}
+	if err := s.checkService(r.Context(), t, &b.JobRequest); err != nil { // services.go
+		s.marketFail(w, err)
+		return
 	}
 	j, err := s.Submit(r.Context(), t, b.JobRequest)
 	if err != nil {

@@ -228,6 +228,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		return fmt.Errorf("devnet: wallet daemon on %s: %w", cfg.WalletListen, err)
 	}
 	d.Wallets, d.WalletAddr = w.Server, w.Addr()
+	w.Service().SetPasswordGrace(walletd.PasswordGraceFromEnv(walletd.DefaultPasswordGrace)) // the seeds sign after create/send with a password
 
 	if err := n.WaitHeight(ctx, 1); err != nil {
 		return err

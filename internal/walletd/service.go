@@ -93,6 +93,7 @@ type ServiceConfig struct {
 	Logger        *slog.Logger     // nil: discard
 	Clock         func() time.Time // nil: time.Now (unlock expiry is checked against it)
 	Guard         GuardConfig      // bounds and paces password checks (guard.go); zero: the defaults
+	PasswordGrace time.Duration    // how long a password given to create or sign keeps the wallet unlocked; 0: not at all (grace.go)
 	// MinPasswordLength is the fewest characters a new wallet's password
 	// may have (0: any non-empty one, as on a devnet; `aitbc wallet daemon`
 	// sets DefaultMinPasswordLength). Existing wallets open whatever theirs is.
@@ -132,6 +133,7 @@ type Service struct {
 	chainUntil  time.Time
 	guard       *passwordGuard
 	minPassword int
+	grace       time.Duration // see grace.go
 }
 
 // session is an unlocked wallet. Its fields change only under Service.mu.
@@ -170,6 +172,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		ks: cfg.Store, node: cfg.Node, defWallet: cfg.DefaultWallet, log: cfg.Logger, now: cfg.Clock,
 		sessions: map[string]*session{}, accounts: map[address.Address]*account{},
 		guard: newPasswordGuard(cfg.Guard, cfg.Clock), minPassword: cfg.MinPasswordLength,
+		grace: min(max(cfg.PasswordGrace, 0), MaxUnlockTimeout),
 	}, nil
 }
 
@@ -200,6 +203,7 @@ func (s *Service) Create(_ context.Context, name, password string) (WalletInfo, 
 		return WalletInfo{}, err
 	}
 	s.log.Info("wallet created", "wallet", name, "address", ki.Address.String())
+	s.rememberPassword(name, password)
 	return s.info(ki), nil
 }
 
@@ -426,6 +430,7 @@ func (s *Service) signer(name, password string) (k *keystore.Key, release func()
 		if err != nil {
 			return nil, nil, err
 		}
+		s.remember(name, k)
 		return k, k.Wipe, nil
 	}
 	if err := keystore.ValidateName(name); err != nil {

@@ -282,7 +282,7 @@ func TestGenesisRefusesBadModuleParameters(t *testing.T) {
 		"negative delay":      {"jobs": json.RawMessage(`{"release_delay_s": -1}`)},
 		"no unbonding":        {"miners": json.RawMessage(`{"unbonding_blocks": 0}`)},
 		"malformed":           {"miners": json.RawMessage(`{"min_stake": "lots"}`)},
-		"module not on chain": {"market": json.RawMessage(`{}`)},
+		"module not on chain": {"no-such-module": json.RawMessage(`{}`)},
 	} {
 		st, err := state.OpenInMemory()
 		if err != nil {

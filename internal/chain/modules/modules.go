@@ -9,6 +9,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 )
 
@@ -25,7 +26,7 @@ func New() Set {
 	b := bank.NewKeeper()
 	m := miners.NewKeeper(b)
 	j := jobs.NewKeeper(b, m)
-	set := Set{Bank: b, All: []module.Module{b, m, j}}
+	set := Set{Bank: b, All: []module.Module{b, m, j, market.NewKeeper(b, j, m)}}
 	for _, mod := range set.All {
 		if a, ok := mod.(module.Accounts); ok {
 			b.AddModuleAccounts(a.Accounts()...)

@@ -1,0 +1,40 @@
+package market
+
+import "github.com/aitbc/aitbc/internal/chain/errs"
+
+// Errors of the "market" codespace: one per way a marketplace message can
+// be refused, each changing nothing.
+var (
+	ErrInvalidListing     = errs.Register("market", 2, "invalid_listing", "invalid service listing")
+	ErrServiceExists      = errs.Register("market", 3, "service_exists", "service id already used")
+	ErrServiceNotFound    = errs.RegisterNotFound("market", 4, "service_not_found", "service not found")
+	ErrNotProvider        = errs.Register("market", 5, "not_service_provider", "signer is not the service's provider")
+	ErrServicePaused      = errs.Register("market", 6, "service_paused", "service is paused")
+	ErrServiceClosed      = errs.Register("market", 7, "service_closed", "service is closed")
+	ErrInvalidPrice       = errs.Register("market", 8, "invalid_price", "price must be positive and within the marketplace's bounds")
+	ErrBidBelowDeposit    = errs.Register("market", 9, "bid_below_deposit", "bid is below the bid deposit")
+	ErrTooManyBids        = errs.Register("market", 10, "too_many_bids", "too many open bids on this service")
+	ErrBidNotFound        = errs.RegisterNotFound("market", 11, "bid_not_found", "bid not found")
+	ErrBidNotOpen         = errs.Register("market", 12, "bid_not_open", "bid is not open")
+	ErrNotBidProvider     = errs.Register("market", 13, "not_bid_provider", "the bid is not on the signer's service")
+	ErrAgreementNotFound  = errs.RegisterNotFound("market", 14, "agreement_not_found", "agreement not found")
+	ErrAgreementNotActive = errs.Register("market", 15, "agreement_not_active", "agreement is not active")
+	ErrSettleExceeds      = errs.Register("market", 16, "settle_exceeds_locked", "amount exceeds what the agreement holds")
+	ErrNotCustomer        = errs.Register("market", 17, "not_agreement_customer", "signer is not the customer")
+	ErrRepriceLive        = errs.Register("market", 18, "reprice_under_agreement", "cannot reprice a service with live agreements")
+	ErrNoCapacity         = errs.Register("market", 19, "service_full", "service has no capacity for another agreement")
+	ErrNotRateable        = errs.Register("market", 20, "rating_not_allowed", "only a customer with a settled job with the provider may rate it")
+	ErrAlreadyRated       = errs.Register("market", 21, "already_rated", "this job was already rated")
+	ErrInvalidRating      = errs.Register("market", 22, "invalid_rating", "rating must be 1-5 stars with a short review")
+	ErrDisputeWindow      = errs.Register("market", 23, "dispute_window_closed", "the payout can no longer be disputed")
+	ErrPayoutNotFound     = errs.RegisterNotFound("market", 24, "payout_not_found", "payout not found")
+	ErrNotDisputed        = errs.Register("market", 25, "payout_not_disputed", "payout is not disputed")
+	ErrNotParty           = errs.Register("market", 26, "not_dispute_party", "signer may not resolve this dispute")
+	ErrOwnService         = errs.Register("market", 27, "own_service", "a provider cannot bid on its own service")
+	ErrUnavailable        = errs.Register("market", 28, "service_unavailable", "service is outside its availability window")
+	ErrNotBindable        = errs.Register("market", 29, "job_not_bindable", "job cannot run under this agreement")
+	ErrNoMatch            = errs.Register("market", 30, "no_matching_service", "no service matches the order")
+	ErrInvalidBid         = errs.Register("market", 31, "invalid_bid", "invalid bid")
+	ErrNothingToClaim     = errs.Register("market", 32, "nothing_to_claim", "the lease has earned nothing new")
+	ErrInvalidDispute     = errs.Register("market", 33, "invalid_dispute", "a dispute needs a reason of at most 280 characters")
+)
