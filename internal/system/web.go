@@ -1,0 +1,74 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/aitbc/aitbc/internal/web"
+)
+
+// WebConfig configures the web pages (explorer, marketplace, miner
+// dashboard). Its nil sources are this system's: Node its node's REST
+// API, Coordinator its coordinator's API (or none), Wallets and Submitter
+// its wallet daemon (or no sign-in).
+type WebConfig struct {
+	Listen string // host:port (127.0.0.1:8016)
+	web.Config
+}
+
+// Web is the running web server.
+type Web struct {
+	Server *web.Server
+	addr   net.Addr
+	svc    *service
+}
+
+// StartWeb binds the pages' address, builds the server over this
+// system's services (or those the config names) and serves it. Stopping
+// it ends the live streams first, so that open pages do not hold the
+// shutdown, then shuts the server down.
+func (s *System) StartWeb(ctx context.Context, cfg WebConfig) (*Web, error) {
+	if s.Web != nil {
+		return nil, errors.New("system: a web server already runs in this system")
+	}
+	wc := cfg.Config
+	if wc.Node == nil && s.Node != nil && s.Node.Client() != nil {
+		wc.Node = s.Node.Client()
+	}
+	if wc.Node == nil {
+		return nil, errors.New("web: no chain node (start one in this system or give its client)")
+	}
+	if wc.Coordinator == nil && s.Coordinator != nil {
+		wc.Coordinator = web.CoordinatorClient{URL: s.Coordinator.URL()}
+	}
+	if wc.Wallets == nil && s.Wallet != nil {
+		wc.Wallets = s.Wallet.Service()
+	}
+	if wc.Submitter == nil && s.Wallet != nil {
+		wc.Submitter = s.Wallet.Service()
+	}
+	sv, err := s.begin("web")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := sv.listen(cfg.Listen, "web")
+	if err != nil {
+		return nil, s.abort(sv, err)
+	}
+	srv, err := web.New(wc)
+	if err != nil {
+		return nil, s.abort(sv, err)
+	}
+	sv.goRun(srv.Run)
+	sv.serveHTTP(ln, srv.Handler(), "web", wc.Logger)
+	w := &Web{Server: srv, addr: ln.Addr(), svc: sv}
+	s.Web = w
+	return w, nil
+}
+
+// Addr is where the pages are served.
+func (w *Web) Addr() net.Addr { return w.addr }
+
+// URL is the pages' base URL.
+func (w *Web) URL() string { return "http://" + w.addr.String() }
