@@ -127,6 +127,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newNodeCmd(g),
 		newTestnetCmd(g),
 		newModelCmd(g),
+		newWebCmd(g),
 	)
 	return root
 }
