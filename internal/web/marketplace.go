@@ -211,11 +211,6 @@ func (s *Server) serviceData(ctx context.Context, id string, sess *session) (ser
 		}
 	}
 	if !found {
-		if s.cfg.Market != nil {
-			if _, err := s.cfg.Market.Listing(ctx, id); err == nil {
-				return d, errf(ErrNotOnChain, "listing pages come with the market module's adapter")
-			}
-		}
 		return d, errf(ErrNotFound, "no service %q on offer", id)
 	}
 	params, err := jobs.QueryParams(ctx, s.cfg.Node)
@@ -239,6 +234,14 @@ func (s *Server) serviceData(ctx context.Context, id string, sess *session) (ser
 func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) error {
 	sess := s.sessions.from(r)
 	d, err := s.serviceData(r.Context(), r.PathValue("id"), sess)
+	if IsNotFound(err) && s.cfg.Market != nil {
+		// Not a miner's offer: a listing of the market module's, if any.
+		l, lerr := s.cfg.Market.Listing(r.Context(), r.PathValue("id"))
+		if lerr != nil {
+			return lerr
+		}
+		return s.page(w, r, http.StatusOK, "listing.html", l.Name, "marketplace", l)
+	}
 	if err != nil {
 		return err
 	}
