@@ -120,6 +120,7 @@ type chainStats struct {
 	Assigned      map[string]int // jobs assigned per miner in the window
 	SettledBy     map[string]int // jobs settled per miner in the window
 	EarnedBy      map[string]coin.Amount
+	Rendered      []template.HTML // the charts as SVG, drawn once per height
 }
 
 type statsCache struct {
@@ -141,6 +142,9 @@ func (s *Server) stats() chainStats {
 	blocks, evs := s.feed.window()
 	st := computeStats(blocks, evs)
 	st.Height = height
+	for _, c := range st.charts() {
+		st.Rendered = append(st.Rendered, c.render())
+	}
 	s.statsCache.st, s.statsCache.ok = st, true
 	return st
 }

@@ -72,6 +72,9 @@ func classify(err error) (int, string, string) {
 
 // IsNotFound reports whether err means the thing asked for does not exist.
 func IsNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
 	s, _, _ := classify(err)
 	return s == http.StatusNotFound
 }

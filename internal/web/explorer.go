@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"html/template"
 	"net/http"
 	"slices"
 	"sort"
@@ -63,7 +64,7 @@ type explorerData struct {
 	Blocks       []BlockRow
 	Txs          []TxRow
 	AvgBlockTime time.Duration
-	Charts       []chart
+	Charts       []template.HTML // drawn by stats, escaped there
 	Window       string
 }
 
@@ -75,7 +76,7 @@ func (s *Server) explorerHome(w http.ResponseWriter, r *http.Request) error {
 	blocks, txs, height := s.feed.latest(20, 20)
 	d := explorerData{Height: max(height, ci.Height), Info: ci, Blocks: blocks, Txs: txs}
 	st := s.stats()
-	d.AvgBlockTime, d.Charts, d.Window = st.AvgBlockTime, st.charts(), st.Window
+	d.AvgBlockTime, d.Charts, d.Window = st.AvgBlockTime, st.Rendered, st.Window
 	return s.page(w, r, http.StatusOK, "explorer.html", "Explorer", "explorer", d)
 }
 
@@ -92,11 +93,15 @@ const blocksPerPage = 25
 // newest first: from the feed where it holds them, else from the node.
 func (s *Server) blockList(ctx context.Context, before int64) (blocksData, error) {
 	if before <= 0 {
-		head, err := s.cfg.Node.Head(ctx)
-		if err != nil {
-			return blocksData{}, err
+		_, _, height := s.feed.latest(0, 0)
+		if height == 0 { // the feed has not read the chain yet
+			head, err := s.cfg.Node.Head(ctx)
+			if err != nil {
+				return blocksData{}, err
+			}
+			height = head.Height
 		}
-		before = head.Height + 1
+		before = height + 1
 	}
 	var d blocksData
 	for h := before - 1; h >= 1 && len(d.Blocks) < blocksPerPage; h-- {
@@ -227,6 +232,17 @@ func (s *Server) txData(ctx context.Context, hash string) (txData, error) {
 	if _, err := tx.ParseHash(hash); err != nil {
 		return txData{}, errf(ErrNotFound, "no transaction %q: a hash is 64 hex digits", hash)
 	}
+	if d, ok := s.txs.get(strings.ToLower(hash)); ok {
+		return d, nil
+	}
+	d, err := s.readTx(ctx, hash)
+	if err == nil && (d.Tx.Status == "committed" || d.Tx.Status == "failed") {
+		s.txs.put(strings.ToLower(hash), d) // a committed transaction never changes
+	}
+	return d, err
+}
+
+func (s *Server) readTx(ctx context.Context, hash string) (txData, error) {
 	t, err := s.cfg.Node.Tx(ctx, hash)
 	if err != nil {
 		return txData{}, err
@@ -333,6 +349,11 @@ func parseAddress(s string) (address.Address, error) {
 }
 
 func (s *Server) addressData(ctx context.Context, a address.Address) (addressData, error) {
+	_, _, height := s.feed.latest(0, 0)
+	return s.addresses.get(ctx, a.String(), height, func(ctx context.Context) (addressData, error) { return s.readAddress(ctx, a) })
+}
+
+func (s *Server) readAddress(ctx context.Context, a address.Address) (addressData, error) {
 	acc, err := s.cfg.Node.Account(ctx, a)
 	if err != nil {
 		return addressData{}, err
@@ -402,6 +423,19 @@ func (s *Server) jobData(ctx context.Context, id string) (jobData, error) {
 	if _, err := jobs.ParseID(id); err != nil {
 		return jobData{}, errf(ErrNotFound, "no job %q: a job id is 32 hex digits", id)
 	}
+	if d, ok := s.jobs.get(id); ok {
+		return d, nil
+	}
+	d, err := s.readJob(ctx, id)
+	ended := d.Job.Status == "settled" || d.Job.Status == "expired" || d.Job.Status == "canceled"
+	complete := (d.Job.Status != "settled" || d.Receipt != nil) && (d.Job.Miner == nil || d.MinerPubKey != "")
+	if err == nil && ended && complete {
+		s.jobs.put(id, d) // a job that has ended never changes
+	}
+	return d, err
+}
+
+func (s *Server) readJob(ctx context.Context, id string) (jobData, error) {
 	j, err := jobs.QueryJob(ctx, s.cfg.Node, id)
 	if err != nil {
 		return jobData{}, err
@@ -646,13 +680,18 @@ type supplyData struct {
 	Audit module.Audit
 }
 
+// supplyData reads the chain's figures and its audit once a block: the
+// audit walks every balance and record, too much to do per view.
 func (s *Server) supplyData(ctx context.Context) (supplyData, error) {
-	ci, err := s.chain(ctx)
-	if err != nil {
-		return supplyData{}, err
-	}
-	au, err := s.cfg.Node.Audit(ctx)
-	return supplyData{Info: ci, Audit: au}, err
+	_, _, height := s.feed.latest(0, 0)
+	return s.supply.get(ctx, "supply", height, func(ctx context.Context) (supplyData, error) {
+		ci, err := s.cfg.Node.Chain(ctx)
+		if err != nil {
+			return supplyData{}, err
+		}
+		au, err := s.cfg.Node.Audit(ctx)
+		return supplyData{Info: ci, Audit: au}, err
+	})
 }
 
 func (s *Server) supplyPage(w http.ResponseWriter, r *http.Request) error {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	minersmod "github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/web"
 )
@@ -169,6 +170,13 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	}
 	if a := get(t, c, ts.URL+"/explorer/search?q=svc-1"); a.header.Get("Location") != "/marketplace/service/svc-1" {
 		t.Errorf("search for a service id: %d %q", a.status, a.header.Get("Location"))
+	}
+	registry, err := minersmod.QueryAll(context.Background(), e.node)
+	if err != nil || len(registry.Miners) == 0 {
+		t.Fatalf("miners: %v", err)
+	}
+	if a := get(t, c, ts.URL+"/marketplace/service/"+registry.Miners[0].Address.String()); a.status != 200 {
+		t.Errorf("a miner's service with a market: %d", a.status)
 	}
 	if a := get(t, c, ts.URL+"/marketplace/service/svc-404"); a.status != 404 {
 		t.Errorf("unknown listing: %d", a.status)

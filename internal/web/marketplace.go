@@ -179,6 +179,11 @@ type quote struct {
 	Total  coin.Amount // the escrow to lock: the job's max price
 }
 
+// params are the jobs module's parameters, read at most once a second.
+func (s *Server) params(ctx context.Context) (jobs.Params, error) {
+	return s.jobParams.get(ctx, func(ctx context.Context) (jobs.Params, error) { return jobs.QueryParams(ctx, s.cfg.Node) })
+}
+
 func quoteFor(tokens uint64, per1k coin.Amount, feeBps uint64) quote {
 	p := jobs.PriceFor(tokens, per1k)
 	f := p.MulDiv(feeBps, 10_000)
@@ -213,7 +218,7 @@ func (s *Server) serviceData(ctx context.Context, id string, sess *session) (ser
 	if !found {
 		return d, errf(ErrNotFound, "no service %q on offer", id)
 	}
-	params, err := jobs.QueryParams(ctx, s.cfg.Node)
+	params, err := s.params(ctx)
 	if err != nil {
 		return d, err
 	}
@@ -250,7 +255,7 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) error {
 		if err != nil || n < 1 || n > d.MaxTokens {
 			d.QuoteErr = fmt.Sprintf("Output tokens must be a whole number from 1 to %d.", d.MaxTokens)
 		} else {
-			params, err := jobs.QueryParams(r.Context(), s.cfg.Node)
+			params, err := s.params(r.Context())
 			if err != nil {
 				return err
 			}
@@ -294,7 +299,7 @@ func (s *Server) jobSubmit(w http.ResponseWriter, r *http.Request) error {
 	case err != nil || tokens < 1 || tokens > d.MaxTokens:
 		return retry(fmt.Sprintf("Output tokens must be a whole number from 1 to %d.", d.MaxTokens))
 	}
-	params, err := jobs.QueryParams(r.Context(), s.cfg.Node)
+	params, err := s.params(r.Context())
 	if err != nil {
 		return err
 	}

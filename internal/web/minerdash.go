@@ -58,6 +58,11 @@ type minerDash struct {
 const minerHistory = 1000
 
 func (s *Server) minerDash(ctx context.Context, a address.Address) (minerDash, error) {
+	_, _, height := s.feed.latest(0, 0)
+	return s.minerDashs.get(ctx, a.String(), height, func(ctx context.Context) (minerDash, error) { return s.readMinerDash(ctx, a) })
+}
+
+func (s *Server) readMinerDash(ctx context.Context, a address.Address) (minerDash, error) {
 	m, err := miners.Query(ctx, s.cfg.Node, a)
 	if err != nil {
 		return minerDash{}, err

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -63,6 +65,12 @@ type Server struct {
 	registry   memo[registrySnapshot]
 	validators memo[validatorSnapshot]
 	blocks     blockCache
+	txs        finalCache[txData]  // committed transactions
+	jobs       finalCache[jobData] // jobs that have ended
+	jobParams  memo[jobs.Params]
+	addresses  heightCache[addressData]
+	minerDashs heightCache[minerDash]
+	supply     heightCache[supplyData]
 	statsCache statsCache
 
 	reqs    *prometheus.CounterVec
@@ -99,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.validators.setTTL(2 * time.Second)
 	s.blocks.max = 512
+	s.txs.max, s.jobs.max = 4096, 4096
+	s.addresses.max, s.minerDashs.max, s.supply.max = 1024, 256, 1
+	s.jobParams.setTTL(time.Second)
 	if err := s.parsePages(); err != nil {
 		return nil, err
 	}
@@ -185,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("web: panic", "path", r.URL.Path, "panic", v)
+			s.log.Error("web: panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 			s.fail(w, r, fmt.Errorf("internal error"))
 		}
 	}()
@@ -342,29 +353,136 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // memo keeps one value fetched from a service for a short while: under
 // 200 viewers a page's figures cost the node one read a second, not one
-// per view. Concurrent misses wait for one fetch.
+// per view. The first fetch is waited for (concurrent misses wait for
+// one); after that a viewer never waits for a refresh: an expired value is
+// served while one refresh runs in the background.
 type memo[T any] struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	at  time.Time
-	v   T
-	ok  bool
+	mu         sync.Mutex
+	ttl        time.Duration
+	at         time.Time
+	v          T
+	ok         bool
+	refreshing bool
 }
 
 func (m *memo[T]) setTTL(d time.Duration) { m.ttl = d }
 
+// memoRefreshTimeout bounds a background refresh.
+const memoRefreshTimeout = 10 * time.Second
+
 func (m *memo[T]) get(ctx context.Context, fetch func(context.Context) (T, error)) (T, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ok && time.Since(m.at) < m.ttl {
-		return m.v, nil
+	if m.ok {
+		v := m.v
+		if time.Since(m.at) >= m.ttl && !m.refreshing {
+			m.refreshing = true
+			go m.refresh(fetch)
+		}
+		m.mu.Unlock()
+		return v, nil
 	}
+	defer m.mu.Unlock()
 	v, err := fetch(ctx)
 	if err != nil {
 		return v, err
 	}
 	m.v, m.at, m.ok = v, time.Now(), true
 	return v, nil
+}
+
+func (m *memo[T]) refresh(fetch func(context.Context) (T, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), memoRefreshTimeout)
+	defer cancel()
+	v, err := fetch(ctx)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.refreshing = false
+	if err == nil { // on failure the old value stays, and the next view tries again
+		m.v, m.at = v, time.Now()
+	}
+}
+
+// heightCache keeps, per key, what a page read at one height of the
+// chain: an address's or a miner's figures do not change within a block.
+// Concurrent viewers of one key at one height wait for one read.
+type heightCache[T any] struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]*heightEntry[T]
+}
+
+type heightEntry[T any] struct {
+	height int64
+	ready  chan struct{}
+	v      T
+	err    error
+}
+
+func (c *heightCache[T]) get(ctx context.Context, key string, height int64, fetch func(context.Context) (T, error)) (T, error) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*heightEntry[T]{}
+	}
+	e := c.m[key]
+	if e == nil || e.height != height || height == 0 {
+		if len(c.m) >= c.max {
+			for k := range c.m { // any one: the cache is a convenience
+				delete(c.m, k)
+				break
+			}
+		}
+		e = &heightEntry[T]{height: height, ready: make(chan struct{})}
+		c.m[key] = e
+		c.mu.Unlock()
+		e.v, e.err = fetch(ctx)
+		if e.err != nil {
+			c.mu.Lock()
+			if c.m[key] == e {
+				delete(c.m, key) // the next viewer asks again
+			}
+			c.mu.Unlock()
+		}
+		close(e.ready)
+		return e.v, e.err
+	}
+	c.mu.Unlock()
+	select {
+	case <-e.ready:
+		return e.v, e.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// finalCache keeps what the pages read about things that no longer
+// change (a committed transaction, a job that has ended), up to max.
+type finalCache[T any] struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]T
+}
+
+func (c *finalCache[T]) get(k string) (T, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *finalCache[T]) put(k string, v T) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]T{}
+	}
+	if len(c.m) >= c.max {
+		for k := range c.m { // any one: the cache is a convenience
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[k] = v
 }
 
 // blockCache keeps rendered data of committed blocks, which never change.

@@ -402,6 +402,10 @@ func TestJobOnExplorerAndMinerDashboard(t *testing.T) {
 	if a.status != 200 || !strings.Contains(a.body, v.Miner) {
 		t.Errorf("marketplace filtered: %d", a.status)
 	}
+	a = get(t, c, e.web+"/marketplace/service/"+v.Miner+"?tokens=100")
+	if a.status != 200 || !strings.Contains(a.body, "tolstoy-1m") || !strings.Contains(a.body, "0.1 AITBC") {
+		t.Errorf("service page with a quote: %d %s", a.status, a.body)
+	}
 	a = get(t, c, e.web+"/marketplace?gpu=NoSuchGPU")
 	if a.status != 200 || strings.Contains(a.body, `/marketplace/service/`+v.Miner) {
 		t.Errorf("marketplace filter by GPU keeps the miner: %d", a.status)
