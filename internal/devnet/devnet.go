@@ -145,6 +145,7 @@ type Devnet struct {
 	RPCAddr, WalletAddr, CoordinatorAddr, WebAddr net.Addr
 
 	miners []*system.Miner
+	webLn  net.Listener // the pages' port, bound first, until StartWeb takes it
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -158,6 +159,9 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 	d := &Devnet{cfg: cfg, sys: system.New(cfg.Log), Registry: prometheus.NewRegistry()}
 	if err := d.start(ctx); err != nil {
 		_ = d.sys.Close()
+		if d.webLn != nil { // bound, not yet handed to the web server
+			_ = d.webLn.Close()
+		}
 		return nil, err
 	}
 	return d, nil
@@ -171,6 +175,15 @@ func (d *Devnet) start(ctx context.Context) error {
 	// or binds anything.
 	if err := sys.LockHome(cfg.Home); err != nil {
 		return fmt.Errorf("devnet: %w", err)
+	}
+	// The pages' port next: it is served last, once the coordinator runs,
+	// but a busy port must stop the devnet before anything starts.
+	if web := cfg.WebListen; web != "" && web != "off" {
+		ln, err := net.Listen("tcp", web)
+		if err != nil {
+			return fmt.Errorf("devnet: web on %s: %w", web, err)
+		}
+		d.webLn = ln
 	}
 
 	// Wallets next: genesis funds their addresses.
@@ -261,7 +274,9 @@ func (d *Devnet) startWeb(ctx context.Context) error {
 	if d.cfg.WebListen == "" || d.cfg.WebListen == "off" {
 		return nil
 	}
-	w, err := d.sys.StartWeb(ctx, system.WebConfig{Listen: d.cfg.WebListen, Config: web.Config{
+	ln := d.webLn
+	d.webLn = nil // StartWeb owns it now, and closes it on failure
+	w, err := d.sys.StartWeb(ctx, system.WebConfig{Listen: d.cfg.WebListen, Listener: ln, Config: web.Config{
 		Logger: d.cfg.Log.With("service", "web"),
 	}})
 	if err != nil {

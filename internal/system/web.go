@@ -14,6 +14,9 @@ import (
 // its wallet daemon (or no sign-in).
 type WebConfig struct {
 	Listen string // host:port (127.0.0.1:8016)
+	// Listener, when set, is an address already bound (Listen is then only
+	// its name): StartWeb serves on it, and closes it if it fails.
+	Listener net.Listener
 	web.Config
 }
 
@@ -28,7 +31,14 @@ type Web struct {
 // system's services (or those the config names) and serves it. Stopping
 // it ends the live streams first, so that open pages do not hold the
 // shutdown, then shuts the server down.
-func (s *System) StartWeb(ctx context.Context, cfg WebConfig) (*Web, error) {
+func (s *System) StartWeb(ctx context.Context, cfg WebConfig) (w *Web, err error) {
+	if cfg.Listener != nil {
+		defer func() {
+			if err != nil {
+				_ = cfg.Listener.Close()
+			}
+		}()
+	}
 	if s.Web != nil {
 		return nil, errors.New("system: a web server already runs in this system")
 	}
@@ -52,8 +62,14 @@ func (s *System) StartWeb(ctx context.Context, cfg WebConfig) (*Web, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := sv.listen(cfg.Listen, "web")
-	if err != nil {
+	var ln net.Listener
+	if cfg.Listener != nil {
+		ln = cfg.Listener
+		sv.onClose(func() error {
+			_ = ln.Close() // already closed by Shutdown when it was served
+			return nil
+		})
+	} else if ln, err = sv.listen(cfg.Listen, "web"); err != nil {
 		return nil, s.abort(sv, err)
 	}
 	srv, err := web.New(wc)
@@ -62,7 +78,7 @@ func (s *System) StartWeb(ctx context.Context, cfg WebConfig) (*Web, error) {
 	}
 	sv.goRun(srv.Run)
 	sv.serveHTTP(ln, srv.Handler(), "web", wc.Logger)
-	w := &Web{Server: srv, addr: ln.Addr(), svc: sv}
+	w = &Web{Server: srv, addr: ln.Addr(), svc: sv}
 	s.Web = w
 	return w, nil
 }
