@@ -69,15 +69,18 @@ type explorerData struct {
 }
 
 func (s *Server) explorerHome(w http.ResponseWriter, r *http.Request) error {
-	ci, err := s.chain(r.Context())
-	if err != nil {
-		return err
-	}
-	blocks, txs, height := s.feed.latest(20, 20)
-	d := explorerData{Height: max(height, ci.Height), Info: ci, Blocks: blocks, Txs: txs}
-	st := s.stats()
-	d.AvgBlockTime, d.Charts, d.Window = st.AvgBlockTime, st.Rendered, st.Window
-	return s.page(w, r, http.StatusOK, "explorer.html", "Explorer", "explorer", d)
+	_, _, height := s.feed.latest(0, 0)
+	return s.sharedPage(w, r, "explorer", height, func(ctx context.Context) (string, string, string, any, error) {
+		ci, err := s.chain(ctx)
+		if err != nil {
+			return "", "", "", nil, err
+		}
+		blocks, txs, height := s.feed.latest(20, 20)
+		d := explorerData{Height: max(height, ci.Height), Info: ci, Blocks: blocks, Txs: txs}
+		st := s.stats()
+		d.AvgBlockTime, d.Charts, d.Window = st.AvgBlockTime, st.Rendered, st.Window
+		return "explorer.html", "Explorer", "explorer", d, nil
+	})
 }
 
 // ---- blocks
@@ -191,7 +194,10 @@ func (s *Server) blockPage(w http.ResponseWriter, r *http.Request) error {
 	if wantCSV(r) {
 		return writeCSV(w, fmt.Sprintf("block-%d.csv", h), txCSVHeader, txCSVRows(d.Txs))
 	}
-	return s.page(w, r, http.StatusOK, "block.html", fmt.Sprintf("Block %d", h), "explorer", d)
+	// A committed block's page never changes.
+	return s.sharedPage(w, r, fmt.Sprintf("block/%d", h), h, func(context.Context) (string, string, string, any, error) {
+		return "block.html", fmt.Sprintf("Block %d", h), "explorer", d, nil
+	})
 }
 
 // ---- transactions

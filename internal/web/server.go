@@ -71,6 +71,7 @@ type Server struct {
 	addresses  heightCache[addressData]
 	minerDashs heightCache[minerDash]
 	supply     heightCache[supplyData]
+	rendered   heightCache[[]byte] // pages as signed-out viewers get them
 	statsCache statsCache
 
 	reqs    *prometheus.CounterVec
@@ -108,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 	s.validators.setTTL(2 * time.Second)
 	s.blocks.max = 512
 	s.txs.max, s.jobs.max = 4096, 4096
-	s.addresses.max, s.minerDashs.max, s.supply.max = 1024, 256, 1
+	s.addresses.max, s.minerDashs.max, s.supply.max, s.rendered.max = 1024, 256, 1, 256
 	s.jobParams.setTTL(time.Second)
 	if err := s.parsePages(); err != nil {
 		return nil, err
@@ -301,28 +302,67 @@ type view struct {
 
 // page renders a page template with the layout.
 func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name, title, section string, data any) error {
+	sess := s.sessions.from(r)
+	body, err := s.render(sess, status, name, title, section, data)
+	if err != nil {
+		return err
+	}
+	writePage(w, status, body, sess != nil)
+	return nil
+}
+
+// render executes a page template with the layout, for the session's
+// viewer (nil: signed out).
+func (s *Server) render(sess *session, status int, name, title, section string, data any) ([]byte, error) {
 	t := s.pages[name]
 	if t == nil {
-		return fmt.Errorf("web: no template %q", name)
+		return nil, fmt.Errorf("web: no template %q", name)
 	}
 	v := view{Title: title, Section: section, Data: data, Status: status, SignIn: s.cfg.Wallets != nil}
-	if sess := s.sessions.from(r); sess != nil {
+	if sess != nil {
 		v.Session, v.CSRF = sess, sess.CSRF
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "base", v); err != nil {
-		return fmt.Errorf("web: render %s: %w", name, err)
+		return nil, fmt.Errorf("web: render %s: %w", name, err)
 	}
+	return buf.Bytes(), nil
+}
+
+func writePage(w http.ResponseWriter, status int, body []byte, signedIn bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	if v.Session != nil {
+	if signedIn {
 		h.Set("Cache-Control", "no-store")
 	}
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
-	if err != nil {
-		return nil // the viewer went away
+	_, _ = w.Write(body) // an error: the viewer went away
+}
+
+// sharedPage serves a page that is the same for every signed-out viewer
+// at one height of the chain (the explorer's front page, a block): it is
+// rendered once per key and height for all of them. A signed-in viewer's
+// page (its header names the wallet) is rendered for that viewer.
+func (s *Server) sharedPage(w http.ResponseWriter, r *http.Request, key string, height int64,
+	build func(ctx context.Context) (name, title, section string, data any, err error)) error {
+	if sess := s.sessions.from(r); sess != nil {
+		name, title, section, data, err := build(r.Context())
+		if err != nil {
+			return err
+		}
+		return s.page(w, r, http.StatusOK, name, title, section, data)
 	}
+	body, err := s.rendered.get(r.Context(), key, height, func(ctx context.Context) ([]byte, error) {
+		name, title, section, data, err := build(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return s.render(nil, http.StatusOK, name, title, section, data)
+	})
+	if err != nil {
+		return err
+	}
+	writePage(w, http.StatusOK, body, false)
 	return nil
 }
 
