@@ -340,6 +340,20 @@ func TestSignInSessionAndCrossSiteForms(t *testing.T) {
 	if mine.status != 200 || !strings.Contains(mine.body, e.d.Genesis.String()) || mine.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("signed-in page: %d %s", mine.status, mine.body)
 	}
+	// Pages rendered once for signed-out viewers never carry a session,
+	// and a signed-in viewer's never comes from that cache.
+	for _, p := range []string{"/explorer", "/explorer/block/1"} {
+		anon := get(t, client(), e.web+p)
+		if strings.Contains(anon.body, "Signed in as") || strings.Contains(anon.body, `name="csrf"`) {
+			t.Errorf("%s for a signed-out viewer shows a session", p)
+		}
+		if mine := get(t, c, e.web+p); !strings.Contains(mine.body, "Signed in as") {
+			t.Errorf("%s for the signed-in viewer does not show the session", p)
+		}
+		if again := get(t, client(), e.web+p); strings.Contains(again.body, "Signed in as") {
+			t.Errorf("%s for a signed-out viewer after a signed-in one shows a session", p)
+		}
+	}
 	// A form without the session's token is refused, and signs nothing.
 	a = post(t, c, e.web+"/signout", url.Values{"csrf": {"0000"}}, "")
 	if a.status != http.StatusForbidden {
