@@ -88,7 +88,7 @@ wait with no miner connected.`,
 	jf.IntVar(&jo.Miners, "miners", 3, "miners for the paid flow")
 	jf.StringVar(&jobsProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
 	_ = jf.MarkHidden("cpuprofile")
-	cmd.AddCommand(transfers, jobsCmd, newBenchMarketCmd(g))
+	cmd.AddCommand(transfers, jobsCmd, newBenchMarketCmd(g), newWebBenchCmd(g))
 	return cmd
 }
 

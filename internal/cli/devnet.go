@@ -78,6 +78,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.StringVar(&cfg.P2PListen, "p2p-listen", "tcp://127.0.0.1:8005", "chain P2P address")
 	f.StringVar(&cfg.WalletListen, "wallet-listen", "127.0.0.1:8002", "wallet daemon address")
 	f.StringVar(&cfg.CoordinatorListen, "coordinator-listen", "127.0.0.1:8000", "coordinator API address (off: run none, nor miners)")
+	f.StringVar(&cfg.WebListen, "web-listen", "127.0.0.1:8016", "web pages' address: explorer, marketplace, miner dashboard (off to disable)")
 	f.IntVar(&cfg.Miners, "miners", 1, "miners on the built-in engine (0 or less: none)")
 	f.IntVar(&cfg.MinerSlots, "miner-slots", 2, "concurrent jobs per miner")
 	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")

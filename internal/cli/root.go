@@ -130,6 +130,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newModelCmd(g),
 		newMarketplaceCmd(g),
 		newMarketCmd(g),
+		newWebCmd(g),
 	)
 	return root
 }

@@ -111,11 +111,11 @@ func requireStartupFailure(t *testing.T, code int, stderr, want string) {
 
 // devnetArgs are `aitbc devnet` flags on fresh ports, and the ports.
 func devnetArgs(t *testing.T, home string) ([]string, []string) {
-	rpc, wal, coord, p2p, comet := port(t), port(t), port(t), "tcp://"+port(t), "tcp://"+port(t)
+	rpc, wal, coord, p2p, comet, web := port(t), port(t), port(t), "tcp://"+port(t), "tcp://"+port(t), port(t)
 	return []string{"--home", home, "devnet", "--miners", "0", "--block-time", "150ms",
 			"--rpc-listen", rpc, "--wallet-listen", wal, "--coordinator-listen", coord,
-			"--p2p-listen", p2p, "--comet-rpc-listen", comet},
-		[]string{rpc, wal, coord, p2p, comet}
+			"--p2p-listen", p2p, "--comet-rpc-listen", comet, "--web-listen", web},
+		[]string{rpc, wal, coord, p2p, comet, web}
 }
 
 // nodeArgs are `aitbc node start` flags on fresh ports, and the ports.
@@ -275,7 +275,7 @@ func TestDevnetAndNodeStartupFailuresReleaseTheHome(t *testing.T) {
 		requireStartupFailure(t, code, stderr, "wrong password")
 		requireFree(t, ports...)
 	})
-	for _, flag := range []string{"--rpc-listen", "--p2p-listen", "--wallet-listen", "--coordinator-listen"} {
+	for _, flag := range []string{"--rpc-listen", "--p2p-listen", "--wallet-listen", "--coordinator-listen", "--web-listen"} {
 		t.Run("devnet with "+flag+" busy", func(t *testing.T) {
 			args, ports := devnetArgs(t, home)
 			busy := busyPort(t)

@@ -36,6 +36,7 @@ import (
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
+	"github.com/aitbc/aitbc/internal/web"
 )
 
 // Wallet names the devnet creates, all with the genesis password.
@@ -67,6 +68,7 @@ type Config struct {
 	P2PListen         string        // tcp://127.0.0.1:8005
 	WalletListen      string        // wallet daemon: 127.0.0.1:8002
 	CoordinatorListen string        // coordinator: 127.0.0.1:8000 ("off": no coordinator, and so no miners)
+	WebListen         string        // web pages: "" or "off" none (aitbc devnet serves them on 127.0.0.1:8016)
 	Miners            int           // in-process miners on the built-in engine: 1 (negative: none)
 	MinerSlots        int           // concurrent jobs per miner: 2
 	MinerPrice        coin.Amount   // per 1k output tokens: 1 AITBC
@@ -140,9 +142,10 @@ type Devnet struct {
 	Genesis     address.Address
 	APIKey      string // genesis-ops' coordinator API key
 
-	RPCAddr, WalletAddr, CoordinatorAddr net.Addr
+	RPCAddr, WalletAddr, CoordinatorAddr, WebAddr net.Addr
 
 	miners []*system.Miner
+	webLn  net.Listener // the pages' port, bound first, until StartWeb takes it
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -156,6 +159,9 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 	d := &Devnet{cfg: cfg, sys: system.New(cfg.Log), Registry: prometheus.NewRegistry()}
 	if err := d.start(ctx); err != nil {
 		_ = d.sys.Close()
+		if d.webLn != nil { // bound, not yet handed to the web server
+			_ = d.webLn.Close()
+		}
 		return nil, err
 	}
 	return d, nil
@@ -169,6 +175,15 @@ func (d *Devnet) start(ctx context.Context) error {
 	// or binds anything.
 	if err := sys.LockHome(cfg.Home); err != nil {
 		return fmt.Errorf("devnet: %w", err)
+	}
+	// The pages' port next: it is served last, once the coordinator runs,
+	// but a busy port must stop the devnet before anything starts.
+	if web := cfg.WebListen; web != "" && web != "off" {
+		ln, err := net.Listen("tcp", web)
+		if err != nil {
+			return fmt.Errorf("devnet: web on %s: %w", web, err)
+		}
+		d.webLn = ln
 	}
 
 	// Wallets next: genesis funds their addresses.
@@ -234,7 +249,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		return err
 	}
 	if cfg.CoordinatorListen == "off" {
-		return nil // chain and wallet daemon only; a coordinator runs elsewhere
+		return d.startWeb(ctx) // chain and wallet daemon only; a coordinator runs elsewhere
 	}
 	c, err := sys.StartCoordinator(ctx, system.CoordinatorConfig{
 		Listen: cfg.CoordinatorListen, Store: filepath.Join(cfg.Home, "coordinator", "coordinator.db"),
@@ -248,7 +263,28 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err := d.ensureTenant(ctx, n.Client(), addrs); err != nil {
 		return err
 	}
-	return d.startMiners(ctx, ks)
+	if err := d.startMiners(ctx, ks); err != nil {
+		return err
+	}
+	return d.startWeb(ctx)
+}
+
+// startWeb serves the explorer, marketplace and miner dashboard over the
+// devnet's own node, coordinator and wallet daemon.
+func (d *Devnet) startWeb(ctx context.Context) error {
+	if d.cfg.WebListen == "" || d.cfg.WebListen == "off" {
+		return nil
+	}
+	ln := d.webLn
+	d.webLn = nil // StartWeb owns it now, and closes it on failure
+	w, err := d.sys.StartWeb(ctx, system.WebConfig{Listen: d.cfg.WebListen, Listener: ln, Config: web.Config{
+		Logger: d.cfg.Log.With("service", "web"),
+	}})
+	if err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	d.WebAddr = w.Addr()
+	return nil
 }
 
 // ensureTenant gives genesis-ops a tenant with a deposit, once, and
@@ -363,6 +399,14 @@ func (d *Devnet) CoordinatorURL() string {
 	return "http://" + d.CoordinatorAddr.String()
 }
 
+// WebURL is the web pages' base URL ("" when they are off).
+func (d *Devnet) WebURL() string {
+	if d.WebAddr == nil {
+		return ""
+	}
+	return "http://" + d.WebAddr.String()
+}
+
 // Banner writes what a newcomer needs to know.
 func (d *Devnet) Banner(w io.Writer) {
 	h := d.Node.Height()
@@ -382,12 +426,13 @@ func (d *Devnet) Banner(w io.Writer) {
   CometBFT RPC     %s
   wallet daemon    %s   (API key in %s)
   coordinator      %s   (API key of genesis-ops in %s)
+  web pages        %s   (/explorer, /marketplace, /miner)
   miners           %d on the built-in engine, model tolstoy-1m, %s AITBC per 1k tokens
   genesis wallet   %s  %s  (password %q: a devnet default)
 Try:  aitbc submit inference --prompt "It was" --model tolstoy-1m
 Press Ctrl-C to stop; start again to continue the same chain.
 `, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.RPCURL(), orOff(d.cfg.CometRPCListen), d.WalletURL(),
-		walletd.APIKeyPath(d.cfg.Home), d.CoordinatorURL(), APIKeyFile(d.cfg.Home), len(d.Miners), d.cfg.MinerPrice,
+		walletd.APIKeyPath(d.cfg.Home), d.CoordinatorURL(), APIKeyFile(d.cfg.Home), orOff(d.WebURL()), len(d.Miners), d.cfg.MinerPrice,
 		GenesisWallet, d.Genesis, d.cfg.GenesisPassword)
 }
 

@@ -157,6 +157,27 @@ func (c *Client) Block(ctx context.Context, height int64) (Block, error) {
 	return v, c.do(ctx, http.MethodGet, p, nil, &v)
 }
 
+// Head returns the latest committed block's height, hash and time: the
+// cheapest way to watch for new blocks.
+func (c *Client) Head(ctx context.Context) (Head, error) {
+	var v Head
+	return v, c.do(ctx, http.MethodGet, "/rpc/head", nil, &v)
+}
+
+// BlockTransactions returns up to limit (at most MaxBlockTxsPage) of the
+// block's transactions from index offset, decoded.
+func (c *Client) BlockTransactions(ctx context.Context, height int64, offset, limit int) (BlockTxs, error) {
+	var v BlockTxs
+	return v, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/block/%d/transactions?offset=%d&limit=%d", height, offset, limit), nil, &v)
+}
+
+// Validators returns the validator set with how many of the last window
+// blocks each signed and proposed.
+func (c *Client) Validators(ctx context.Context, window int) (ValidatorSet, error) {
+	var v ValidatorSet
+	return v, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/validators?window=%d", window), nil, &v)
+}
+
 // Sync returns the node's sync status.
 func (c *Client) Sync(ctx context.Context) (SyncStatus, error) {
 	var v SyncStatus

@@ -40,6 +40,14 @@ type Backend interface {
 	Audit() module.Audit
 }
 
+// ExplorerBackend is what a node offers block explorers beyond Backend: a
+// block's transactions decoded in one request, and the validators with
+// their recent signing. A Backend without it answers those routes 501.
+type ExplorerBackend interface {
+	BlockTransactions(height int64, offset, limit int) (BlockTxs, error)
+	Validators(window int) (ValidatorSet, error)
+}
+
 // ErrorMapper turns a backend error into an HTTP status and error code.
 // Chain errors (errs.Error) are mapped by the server itself.
 type ErrorMapper func(err error) (status int, code string, ok bool)
@@ -75,6 +83,8 @@ func NewServer(b Backend, mapErr ErrorMapper, reg *prometheus.Registry, log *slo
 	s.handle("GET /api/v1/chain", s.chain)
 	s.handle("GET /api/v1/block/latest", s.blockLatest)
 	s.handle("GET /api/v1/block/{height}", s.blockAt)
+	s.handle("GET /api/v1/block/{height}/transactions", s.blockTxs)
+	s.handle("GET /api/v1/validators", s.validators)
 	s.handle("GET /api/v1/sync/status", s.sync)
 	s.handle("GET /rpc/head", s.head)
 	s.handle("GET /api/v1/account/{address}", s.account)
@@ -191,6 +201,74 @@ func (s *Server) blockAt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.b.Block(h)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+// explorer returns the backend's explorer queries, or answers 501.
+func (s *Server) explorer(w http.ResponseWriter) (ExplorerBackend, bool) {
+	eb, ok := s.b.(ExplorerBackend)
+	if !ok {
+		httpx.WriteError(w, http.StatusNotImplemented, "not_implemented", "this node does not serve explorer queries")
+	}
+	return eb, ok
+}
+
+// intParam reads an optional integer query parameter within [lo, hi].
+func intParam(r *http.Request, name string, def, lo, hi int) (int, bool) {
+	q := r.URL.Query().Get(name)
+	if q == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < lo || n > hi {
+		return 0, false
+	}
+	return n, true
+}
+
+func (s *Server) blockTxs(w http.ResponseWriter, r *http.Request) {
+	h, err := strconv.ParseInt(r.PathValue("height"), 10, 64)
+	if err != nil || h < 1 {
+		badRequest(w, "invalid_height", "height must be a positive integer, not "+strconv.Quote(r.PathValue("height")))
+		return
+	}
+	offset, ok := intParam(r, "offset", 0, 0, 1<<30)
+	if !ok {
+		badRequest(w, "invalid_offset", "offset must be a non-negative integer")
+		return
+	}
+	limit, ok := intParam(r, "limit", 100, 1, MaxBlockTxsPage)
+	if !ok {
+		badRequest(w, "invalid_limit", fmt.Sprintf("limit must be an integer from 1 to %d", MaxBlockTxsPage))
+		return
+	}
+	eb, ok := s.explorer(w)
+	if !ok {
+		return
+	}
+	v, err := eb.BlockTransactions(h, offset, limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) validators(w http.ResponseWriter, r *http.Request) {
+	window, ok := intParam(r, "window", 100, 1, MaxValidatorWindow)
+	if !ok {
+		badRequest(w, "invalid_window", fmt.Sprintf("window must be an integer from 1 to %d", MaxValidatorWindow))
+		return
+	}
+	eb, ok := s.explorer(w)
+	if !ok {
+		return
+	}
+	v, err := eb.Validators(window)
 	if err != nil {
 		s.fail(w, err)
 		return

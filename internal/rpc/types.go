@@ -180,3 +180,40 @@ type TxList struct {
 	Address      address.Address `json:"address"`
 	Transactions []Transaction   `json:"transactions"`
 }
+
+// BlockTxs is GET /api/v1/block/{height}/transactions: a page of a
+// block's transactions, each decoded as GET /api/v1/transaction/{hash}
+// shows it (without the raw bytes), in block order.
+type BlockTxs struct {
+	Height       int64         `json:"height"`
+	Total        int           `json:"total"`  // transactions in the block
+	Offset       int           `json:"offset"` // index of the first entry
+	Transactions []Transaction `json:"transactions"`
+}
+
+// MaxBlockTxsPage is the most transactions one BlockTxs page holds.
+const MaxBlockTxsPage = 500
+
+// ValidatorSet is GET /api/v1/validators: the validators and how many of
+// the last Window committed blocks each signed and proposed.
+type ValidatorSet struct {
+	Height     int64       `json:"height"`
+	Window     int         `json:"window"` // blocks looked at: the last Window up to Height
+	Validators []Validator `json:"validators"`
+}
+
+// Validator is one validator of a ValidatorSet. Its consensus address is
+// also an account address (the same derivation from its ed25519 key).
+type Validator struct {
+	Address  address.Address `json:"address"`
+	ConsAddr string          `json:"consensus_address"` // hex, as in block headers
+	PubKey   string          `json:"pubkey"`            // hex ed25519
+	Power    int64           `json:"power"`
+	Name     string          `json:"name,omitempty"`
+	Signed   int             `json:"signed"`   // of the window's blocks, how many commits carry its signature
+	Proposed int             `json:"proposed"` // of the window's blocks, how many it proposed
+	ThisNode bool            `json:"this_node,omitempty"`
+}
+
+// MaxValidatorWindow is the most blocks GET /api/v1/validators looks at.
+const MaxValidatorWindow = 1000

@@ -45,6 +45,7 @@ type Config struct {
 	Wallet      *WalletConfig
 	Coordinator *CoordinatorConfig
 	Miners      []MinerConfig
+	Web         *WebConfig
 }
 
 // System is a set of running services. Start services from one goroutine
@@ -55,6 +56,7 @@ type System struct {
 	Wallet      *Wallet      // nil unless StartWallet ran
 	Coordinator *Coordinator // nil unless StartCoordinator ran
 	Miners      []*Miner
+	Web         *Web // nil unless StartWeb ran
 
 	log  *slog.Logger
 	errs chan error
@@ -74,7 +76,7 @@ func New(log *slog.Logger) *System {
 }
 
 // Start builds and starts every part of cfg in order: node, wallet
-// daemon, coordinator, miners. On error it stops what it had started and
+// daemon, coordinator, miners, web pages. On error it stops what it had started and
 // returns nil and the error.
 func Start(ctx context.Context, cfg Config) (*System, error) {
 	s := New(cfg.Log)
@@ -103,6 +105,11 @@ func (s *System) start(ctx context.Context, cfg Config) error {
 	}
 	for _, mc := range cfg.Miners {
 		if _, err := s.StartMiner(ctx, mc); err != nil {
+			return err
+		}
+	}
+	if cfg.Web != nil {
+		if _, err := s.StartWeb(ctx, *cfg.Web); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,8 @@ func MessageDomain(domain string) bool {
 	switch domain {
 	case "AITBC/tenant/v1\x00": // obtain a coordinator API key for the address
 		return true
+	case "AITBC/web-signin/v1\x00": // sign in to the web pages: a server's one-time challenge
+		return true
 	}
 	return false
 }
