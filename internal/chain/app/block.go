@@ -26,7 +26,7 @@ type blockExec struct {
 	kv      *state.Cache
 	appHash []byte
 	hashes  [][32]byte
-	index   []state.KV // index writes (not hashed)
+	index   []state.KV       // index writes (not hashed)
 	fees    rewards.FeeSplit // how the block's fees were split
 }
 

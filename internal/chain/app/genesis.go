@@ -23,7 +23,9 @@ type Params struct {
 
 // DefaultParams: a 0.001 AITBC minimum fee; of a block's fees half is
 // burned, 20% goes to the treasury and 30% to the proposer.
-func DefaultParams() Params { return Params{MinFee: coin.Unit / 1000, BurnBps: 5000, TreasuryBps: 2000} }
+func DefaultParams() Params {
+	return Params{MinFee: coin.Unit / 1000, BurnBps: 5000, TreasuryBps: 2000}
+}
 
 // Validate checks the parameters.
 func (p Params) Validate() error {

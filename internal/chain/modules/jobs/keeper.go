@@ -152,8 +152,8 @@ type Job struct {
 	Fee         coin.Amount // protocol fee, to the block's fee split
 	Refund      coin.Amount // back to the customer
 	ReceiptHash []byte
-	Settled     int64 // height
-	CancelAt    int64 // block time (unix s) a customer's cancellation takes effect; 0: none pending
+	Settled     int64       // height
+	CancelAt    int64       // block time (unix s) a customer's cancellation takes effect; 0: none pending
 	Commission  coin.Amount // to the coordinator
 }
 

@@ -87,7 +87,7 @@ type Epoch struct {
 
 // Totals are what the module has issued and paid since genesis.
 type Totals struct {
-	_          struct{} `cbor:",toarray"`
+	_          struct{}    `cbor:",toarray"`
 	Issued     coin.Amount // every block reward minted
 	Validators coin.Amount // to proposers
 	Miners     coin.Amount // to miners (or their pools) for work
