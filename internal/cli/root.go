@@ -127,6 +127,9 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newNodeCmd(g),
 		newTestnetCmd(g),
 		newModelCmd(g),
+		newStakeCmd(g),
+		newUnstakeCmd(g),
+		newStakingCmd(g),
 	)
 	return root
 }
