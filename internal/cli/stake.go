@@ -93,8 +93,8 @@ func newStakeCmd(g *Globals) *cobra.Command {
 func newUnstakeCmd(g *Globals) *cobra.Command {
 	var f stakeFlags
 	cmd := &cobra.Command{
-		Use:   "unstake",
-		Short: "Start unbonding stake: it earns nothing from now on and is paid back after the unbonding period",
+		Use:     "unstake",
+		Short:   "Start unbonding stake: it earns nothing from now on and is paid back after the unbonding period",
 		Example: `  aitbc unstake --wallet customer-1 --amount 50 --from aitbc1...`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
