@@ -130,6 +130,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newStakeCmd(g),
 		newUnstakeCmd(g),
 		newStakingCmd(g),
+		newEconomicsCmd(g),
 	)
 	return root
 }

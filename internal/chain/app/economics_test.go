@@ -26,8 +26,7 @@ var (
 // fees its jobs paid, unbonding of 5 blocks. Every account is funded at
 // genesis, so the first block is the test's first transaction.
 func newEconomy(t *testing.T, epochBlocks int64) *market {
-	rp := rewards.DefaultParams()
-	rp.InitialReward, rp.EpochBlocks, rp.WorkCapBps = coin.Unit, epochBlocks, 1_000_000
+	rp := economyRewards(epochBlocks)
 	sp := staking.DefaultParams()
 	sp.UnbondingBlocks = 5
 	jp := jobs.DefaultParams()
@@ -49,6 +48,13 @@ func newEconomy(t *testing.T, epochBlocks int64) *market {
 		g.Accounts = append(g.Accounts, app.GenesisAccount{Address: a.k.addr, Balance: a.amt})
 	}
 	return &market{harness: newHarnessWith(t, g), nonces: map[address.Address]uint64{}}
+}
+
+// economyRewards are newEconomy's reward parameters.
+func economyRewards(epochBlocks int64) rewards.Params {
+	rp := rewards.DefaultParams()
+	rp.InitialReward, rp.EpochBlocks, rp.WorkCapBps = coin.Unit, epochBlocks, 1_000_000
+	return rp
 }
 
 func (m *market) want(what string, a address.Address, want coin.Amount) {
