@@ -78,6 +78,19 @@ func TestStakingOnADevnet(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The books: the supply and where it sits, audited.
+	info2 := e.ok("chain", "info")
+	for _, want := range []string{"module account  treasury", "module account  staking.bonded", "module account  rewards.pending", "in accounts", "genesis supply"} {
+		if !strings.Contains(info2, want) {
+			t.Errorf("chain info does not show %q:\n%s", want, info2)
+		}
+	}
+	audit := e.ok("chain", "audit")
+	for _, want := range []string{"ok   bank/conservation", "ok   bank/fees", "ok   staking/bonded", "ok   rewards/pending", "ok   rewards/treasury"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("chain audit does not report %q:\n%s", want, audit)
+		}
+	}
 	text := e.ok("staking", "info", "--wallet", "genesis-ops")
 	for _, want := range []string{"block reward", "staked     60 AITBC to " + validator, "unbonding  40 AITBC from " + validator} {
 		if !strings.Contains(text, want) {
