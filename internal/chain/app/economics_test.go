@@ -11,6 +11,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 )
@@ -23,7 +24,7 @@ var (
 // newEconomy is a market with the default fee split (50% burned, 20% to
 // the treasury, 30% to the proposer) and issuance on: 1 AITBC a block,
 // epochs of epochBlocks, a miner's work reward capped at 100× the protocol
-// fees its jobs paid, unbonding of 5 blocks. Every account is funded at
+// fees its jobs paid, unbonding of 5 blocks, multisig proposals expiring after 20 blocks. Every account is funded at
 // genesis, so the first block is the test's first transaction.
 func newEconomy(t *testing.T, epochBlocks int64) *market {
 	rp := economyRewards(epochBlocks)
@@ -32,7 +33,7 @@ func newEconomy(t *testing.T, epochBlocks int64) *market {
 	jp := jobs.DefaultParams()
 	jp.ReleaseDelay = releaseDelay
 	mods := map[string]json.RawMessage{}
-	for name, p := range map[string]any{"rewards": rp, "staking": sp, "jobs": jp} {
+	for name, p := range map[string]any{"rewards": rp, "staking": sp, "jobs": jp, "multisig": multisig.Params{ExpiryBlocks: 20}} {
 		b, err := json.Marshal(p)
 		if err != nil {
 			t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/state"
@@ -83,7 +84,7 @@ func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	// The walk must have reached every way money moves, or it proves little.
 	for _, k := range []string{"bank/send", "jobs/deposit", "jobs/withdraw", "jobs/create", "jobs/create_for", "jobs/assign",
 		"jobs/settle", "jobs/cancel", "miners/register", "miners/deregister", "job settled", "job expired", "job canceled",
-		"failed tx", "staking/stake", "staking/unstake", "jobs/batch"} {
+		"failed tx", "staking/stake", "staking/unstake", "jobs/batch", "multisig/create", "multisig/propose", "multisig/sign"} {
 		if seen[k] == 0 {
 			t.Errorf("no %s in any run: %v", k, seen)
 		}
@@ -155,7 +156,7 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 		for range rng.IntN(6) {
 			var who *actor
 			var msg tx.Msg
-			switch op := rng.IntN(19); op {
+			switch op := rng.IntN(22); op {
 			case 0:
 				who = pick(all)
 				msg = bank.NewSendMsg(pick(all).addr, amount())
@@ -243,6 +244,22 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 					}
 				}
 				msg = jobs.NewBatchMsg(items)
+			case 19: // a 2-of-3 multisig of three actors (the first one made wins; the others are refused)
+				who = pick(all)
+				msg = multisig.NewCreateMsg(fmt.Sprint("ms", rng.IntN(2)), uint32(rng.IntN(4)), []address.Address{pick(all).addr, pick(all).addr, pick(all).addr})
+			case 20:
+				who = pick(all)
+				inner := bank.NewSendMsg(pick(all).addr, amount())
+				if rng.IntN(3) == 0 {
+					inner = staking.NewStakeMsg(pick(mins).addr, amount())
+				}
+				msg = multisig.NewProposeMsg(fmt.Sprint("ms", rng.IntN(2)), inner)
+				if rng.IntN(4) == 0 {
+					msg = bank.NewSendMsg(multisig.Address(fmt.Sprint("ms", rng.IntN(2))), amount())
+				}
+			case 21:
+				who = pick(all)
+				msg = multisig.NewSignMsg(fmt.Sprint("ms", rng.IntN(2)), uint64(rng.IntN(4)))
 			}
 			if signers[who] { // one transaction per signer and block: nonces stay simple
 				continue

@@ -6,10 +6,13 @@
 package modules
 
 import (
+	"strings"
+
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 )
@@ -32,7 +35,17 @@ func New() Set {
 	s := staking.NewKeeper(b, m)
 	r := rewards.NewKeeper(b, s, nil)
 	j.SetEarnings(r)
-	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, s, r}}
+	ms := multisig.NewKeeper(b)
+	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, s, r, ms}}
+	ms.SetRouter(func(typ string) module.Handler {
+		name, _, _ := strings.Cut(typ, "/")
+		for _, mod := range set.All {
+			if h, ok := mod.(module.Handler); ok && mod.Name() == name {
+				return h
+			}
+		}
+		return nil
+	})
 	for _, mod := range set.All {
 		if a, ok := mod.(module.Accounts); ok {
 			b.AddModuleAccounts(a.Accounts()...)
