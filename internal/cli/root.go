@@ -131,6 +131,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newUnstakeCmd(g),
 		newStakingCmd(g),
 		newEconomicsCmd(g),
+		newMultisigCmd(g),
 	)
 	return root
 }

@@ -16,7 +16,9 @@ import (
 
 // TestStakingOnADevnet: genesis-ops stakes to the devnet's validator,
 // sees its stake in `staking info`, unstakes part and sees it unbonding;
-// bad input is refused with the chain's code.
+// bad input is refused with the chain's message. Then a 2-of-3 multisig
+// pays out at its second signature, and `economics simulate` prints its
+// table.
 func TestStakingOnADevnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a chain")
@@ -96,5 +98,42 @@ func TestStakingOnADevnet(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("staking info does not say %q:\n%s", want, text)
 		}
+	}
+
+	// Multisig: genesis-ops, m1 and m2, two signatures.
+	for _, w := range []string{"m1", "m2"} {
+		e.ok("create", "--name", w, "--password", "123")
+	}
+	e.ok("send", "--from", "genesis-ops", "--to", e.addrOf("m1"), "--amount", "1", "--password", "123")
+	var created struct {
+		Address string `json:"address"`
+	}
+	out = e.ok("multisig", "create", "--name", "ops", "--threshold", "2", "--signers", "genesis-ops,m1,m2", "--wallet", "genesis-ops", "--password", "123", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Address == "" {
+		t.Fatalf("multisig create printed %q", out)
+	}
+	e.fails("threshold", "multisig", "create", "--name", "bad", "--threshold", "4", "--signers", "genesis-ops,m1,m2", "--wallet", "genesis-ops", "--password", "123")
+	e.ok("send", "--from", "genesis-ops", "--to", created.Address, "--amount", "100", "--password", "123", "--wait")
+	e.ok("multisig", "propose", "--name", "ops", "--to", "m2", "--amount", "10", "--wallet", "genesis-ops", "--password", "123")
+	e.ok("multisig", "sign", "--name", "ops", "--proposal", "0", "--wallet", "m1", "--password", "123")
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(e.ok("balance", "--name", "m2"), "m2: 10 AITBC") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the multisig did not pay: %s", e.ok("multisig", "show", "--name", "ops"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.fails("already executed", "multisig", "sign", "--name", "ops", "--proposal", "0", "--wallet", "genesis-ops", "--password", "123")
+	show := e.ok("multisig", "show", "--name", "ops")
+	for _, want := range []string{"threshold  2 of 3", "balance    90 AITBC", "proposal 0  executed"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("multisig show does not say %q:\n%s", want, show)
+		}
+	}
+
+	// The projection runs from the same formulas (2 years keep it short).
+	table := e.ok("economics", "simulate", "--years", "2")
+	if !strings.Contains(table, "| 1 | 1,046,389,310 | 47,304,000 |") {
+		t.Errorf("economics simulate printed:\n%s", table)
 	}
 }
