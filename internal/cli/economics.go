@@ -7,10 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
-	"github.com/aitbc/aitbc/internal/economics"
+	"github.com/aitbc/aitbc/internal/chain/economics"
 )
 
 func newEconomicsCmd(g *Globals) *cobra.Command {
@@ -45,9 +43,8 @@ steady load with the default genesis parameters, and prints a table per year.
 			if l.Miners < 1 || l.Validators < 1 || l.Miners > 100_000 || l.Validators > 1000 {
 				return usagef("--miners must be 1 to 100000 and --validators 1 to 1000")
 			}
-			p := app.DefaultParams()
-			l.MinFee = p.MinFee
-			years, err := economics.Project(economics.Rules{Rewards: rewards.DefaultParams(), BurnBps: p.BurnBps, TreasuryBps: p.TreasuryBps}, l)
+			l.MinFee = economics.MinFee()
+			years, err := economics.Project(economics.DefaultRules(), l)
 			if err != nil {
 				return err
 			}

@@ -7,13 +7,13 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/economics"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/tx"
-	"github.com/aitbc/aitbc/internal/economics"
 )
 
 // TestChainMatchesSimulator runs 300 blocks of the real chain under a

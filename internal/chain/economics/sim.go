@@ -1,4 +1,5 @@
-// Package economics replays the chain's money rules outside the chain: a
+// Package economics (in the chain's tree, so that the chain's own tests
+// may run it beside the application) replays the chain's money rules outside the chain: a
 // block-by-block simulator (Sim) that runs the very formulas the rewards,
 // staking and jobs modules and the application's fee split run
 // (rewards.BlockReward, SplitReward, SplitFees, MinerRewards,
@@ -11,10 +12,21 @@ package economics
 import (
 	"fmt"
 
+	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 )
+
+// DefaultRules are the default genesis parameters: the application's fee
+// split and the rewards module's schedule.
+func DefaultRules() Rules {
+	p := app.DefaultParams()
+	return Rules{Rewards: rewards.DefaultParams(), BurnBps: p.BurnBps, TreasuryBps: p.TreasuryBps}
+}
+
+// MinFee is the default genesis minimum transaction fee.
+func MinFee() coin.Amount { return app.DefaultParams().MinFee }
 
 // Rules are the chain parameters the simulator needs.
 type Rules struct {
