@@ -132,6 +132,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newStakingCmd(g),
 		newEconomicsCmd(g),
 		newMultisigCmd(g),
+		newFaucetCmd(g),
 	)
 	return root
 }

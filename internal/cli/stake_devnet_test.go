@@ -131,6 +131,19 @@ func TestStakingOnADevnet(t *testing.T) {
 		}
 	}
 
+	// Faucet: a new wallet with nothing signs its own request (the faucet
+	// pays the fee); a second one within 24 h is refused with the time left.
+	e.ok("create", "--name", "tester", "--password", "123")
+	e.ok("faucet", "--address", "tester", "--wallet", "tester", "--password", "123")
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(e.ok("balance", "--name", "tester"), "tester: 1000 AITBC") {
+		if time.Now().After(deadline) {
+			t.Fatal("the faucet did not pay")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.fails("left until", "faucet", "--address", "tester", "--amount", "1", "--wallet", "tester", "--password", "123")
+
 	// The projection runs from the same formulas (2 years keep it short).
 	table := e.ok("economics", "simulate", "--years", "2")
 	if !strings.Contains(table, "| 1 | 1,046,389,310 | 47,304,000 |") {

@@ -508,14 +508,24 @@ func (a *App) execTx(kv *state.Cache, t *tx.Tx, h [32]byte, p Params, env execEn
 	if mod == nil {
 		return nil, fmt.Errorf("%w: %q", tx.ErrUnknownMsg, t.Msg.Type)
 	}
-	if err := a.bank.ChargeFee(kv, sender, t.Fee); err != nil {
+	ctx := &module.Context{KV: kv, Height: env.height, Time: env.time, ChainID: a.chainID, Signer: sender, SignerKey: t.PubKey, TxHash: h, Proposer: env.proposer}
+	payer := sender
+	if fp, ok := mod.(module.FeePayer); ok {
+		p, ok, err := fp.PayFee(ctx, t.Msg, t.Fee)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			payer = p
+		}
+	}
+	if err := a.bank.ChargeFee(kv, payer, t.Fee); err != nil {
 		if errors.Is(err, bank.ErrInsufficientFunds) {
 			return nil, fmt.Errorf("%w: %v", tx.ErrNoFunds, err)
 		}
 		return nil, err
 	}
 	putUint(kv, keyNonce(sender), want+1)
-	ctx := &module.Context{KV: kv, Height: env.height, Time: env.time, ChainID: a.chainID, Signer: sender, SignerKey: t.PubKey, TxHash: h, Proposer: env.proposer}
 	if err := mod.Exec(ctx, t.Msg); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,7 @@ func newHarness(t *testing.T) *harness {
 // treasury's share of fees in g, so that the supply only falls by burns
 // and a block's fees go half to the burn, half to the proposer: the tests
 // of transfers and jobs check their figures without the rewards module's.
+// The faucet is off too (its genesis funding would add to the supply).
 // The rewards tests (rewards_test.go) run the default economics.
 func fixedSupply(g app.Genesis) app.Genesis {
 	g.Params.TreasuryBps = 0
@@ -66,6 +67,7 @@ func fixedSupply(g app.Genesis) app.Genesis {
 		g.Modules = map[string]json.RawMessage{}
 	}
 	g.Modules["rewards"] = json.RawMessage(`{"initial_reward":0}`)
+	g.Modules["faucet"] = json.RawMessage(`{"enabled":false}`)
 	return g
 }
 

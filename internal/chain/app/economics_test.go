@@ -9,6 +9,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
@@ -33,7 +34,7 @@ func newEconomy(t *testing.T, epochBlocks int64) *market {
 	jp := jobs.DefaultParams()
 	jp.ReleaseDelay = releaseDelay
 	mods := map[string]json.RawMessage{}
-	for name, p := range map[string]any{"rewards": rp, "staking": sp, "jobs": jp, "multisig": multisig.Params{ExpiryBlocks: 20}} {
+	for name, p := range map[string]any{"rewards": rp, "staking": sp, "jobs": jp, "multisig": multisig.Params{ExpiryBlocks: 20}, "faucet": faucet.Params{Enabled: false}} {
 		b, err := json.Marshal(p)
 		if err != nil {
 			t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
@@ -69,12 +70,14 @@ type actor struct {
 // TestInvariantsHoldUnderRandomSequences drives random blocks of
 // transfers, deposits and withdrawals, jobs created from balances and from
 // deposits, assignments, settlements, cancellations by customer and
-// coordinator, expiries, miner registrations and unbondings — valid and
-// not — and the harness audits every block (Commit fails on a broken
+// coordinator, expiries, miner registrations and unbondings, stakes and
+// unstakes, jobs batches, multisig accounts, proposals and signatures,
+// faucet drips, with issuance and epoch payouts on — valid and not — and
+// the harness audits every block (Commit fails on a broken
 // invariant). Each run is reproducible from its seed.
 func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	seen := map[string]int{}
-	for seed := uint64(1); seed <= 4; seed++ {
+	for seed := uint64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			for k, n := range randomChain(t, seed, 150) {
 				seen[k] += n
@@ -84,7 +87,7 @@ func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	// The walk must have reached every way money moves, or it proves little.
 	for _, k := range []string{"bank/send", "jobs/deposit", "jobs/withdraw", "jobs/create", "jobs/create_for", "jobs/assign",
 		"jobs/settle", "jobs/cancel", "miners/register", "miners/deregister", "job settled", "job expired", "job canceled",
-		"failed tx", "staking/stake", "staking/unstake", "jobs/batch", "multisig/create", "multisig/propose", "multisig/sign"} {
+		"failed tx", "staking/stake", "staking/unstake", "jobs/batch", "multisig/create", "multisig/propose", "multisig/sign", "faucet/drip"} {
 		if seen[k] == 0 {
 			t.Errorf("no %s in any run: %v", k, seen)
 		}
@@ -156,7 +159,7 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 		for range rng.IntN(6) {
 			var who *actor
 			var msg tx.Msg
-			switch op := rng.IntN(22); op {
+			switch op := rng.IntN(23); op {
 			case 0:
 				who = pick(all)
 				msg = bank.NewSendMsg(pick(all).addr, amount())
@@ -260,6 +263,9 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 			case 21:
 				who = pick(all)
 				msg = multisig.NewSignMsg(fmt.Sprint("ms", rng.IntN(2)), uint64(rng.IntN(4)))
+			case 22: // the faucet pays its own fee; most repeats are refused
+				who = pick(all)
+				msg = faucet.NewDripMsg(pick(all).addr, amount()*coin.Amount(rng.IntN(80)))
 			}
 			if signers[who] { // one transaction per signer and block: nonces stay simple
 				continue

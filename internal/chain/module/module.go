@@ -117,6 +117,17 @@ type Accounts interface {
 	Accounts() []string
 }
 
+// FeePayer is implemented by modules that pay the transaction fee of some
+// of their messages themselves (the faucet pays for a drip, so that a new
+// address with no balance can ask for one). PayFee is called before the
+// fee is charged, with the transaction's cache: it returns the account the
+// fee is taken from, having recorded it in its own books, or ok false for
+// the signer to pay as usual. The transaction is still refused, and
+// nothing kept, if the message then fails.
+type FeePayer interface {
+	PayFee(ctx *Context, msg tx.Msg, fee coin.Amount) (payer address.Address, ok bool, err error)
+}
+
 // Misbehavior is implemented by modules that act on evidence of a
 // validator's misbehavior (CometBFT's duplicate votes): the staking module
 // slashes the stake bonded to it. validator is its reward account.

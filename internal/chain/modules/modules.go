@@ -10,6 +10,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
@@ -36,7 +37,7 @@ func New() Set {
 	r := rewards.NewKeeper(b, s, nil)
 	j.SetEarnings(r)
 	ms := multisig.NewKeeper(b)
-	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, s, r, ms}}
+	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, s, r, ms, faucet.NewKeeper(b)}}
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {
