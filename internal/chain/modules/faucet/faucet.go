@@ -319,4 +319,3 @@ func (*Keeper) Describe(msg tx.Msg) (any, error) {
 	}
 	return map[string]any{"to": to, "amount": m.Amount}, nil
 }
-
