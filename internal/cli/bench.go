@@ -44,6 +44,8 @@ block time and CPU seconds used.`,
 	f.DurationVar(&o.BlockTime, "block-time", time.Second, "block time")
 	f.IntVar(&o.Submitters, "submitters", 4, "submitting goroutines")
 	var jo bench.JobsOptions
+	var so bench.SettleOptions
+	var settleOnly bool
 	var jobsProfile string
 	jobsCmd := &cobra.Command{
 		Use:   "jobs",
@@ -53,7 +55,10 @@ engine) and measures: the first-token overhead of going through the
 marketplace versus calling the backend directly; paid jobs per second through
 the whole flow until settled on chain; GET /v1/jobs/{id}/status latency with
 --clients concurrent clients; and submission latency while --queue-depth jobs
-wait with no miner connected.`,
+wait with no miner connected. Then, on a fresh single validator, batched
+settlement: --settle-jobs paid jobs created, assigned and settled in
+jobs/batch transactions as the coordinator's chain writer sends them
+(--settle-only runs just that part; --settle-jobs 0 skips it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {
@@ -66,11 +71,36 @@ wait with no miner connected.`,
 				}
 				defer stop()
 			}
+			var out struct {
+				bench.JobsResult
+				Settlement *bench.SettleResult `json:"settlement,omitempty"`
+			}
+			if so.Jobs > 0 {
+				if !g.JSON() {
+					so.Progress = g.Stderr()
+				}
+				sr, err := bench.Settlements(cmd.Context(), so)
+				if err != nil {
+					return err
+				}
+				out.Settlement = &sr
+			}
+			printSettle := func(w io.Writer) {
+				if sr := out.Settlement; sr != nil {
+					fmt.Fprintf(w, "batched settle  %d of %d paid jobs settled in %.2f s (%d blocks, %d txs): %.0f jobs/s\n", sr.Settled, sr.Jobs, sr.Elapsed.Seconds(), sr.Blocks, sr.Txs, sr.JobsPerSecond)
+					fmt.Fprintf(w, "settle method   %s\n", sr.Method)
+				}
+			}
+			if settleOnly {
+				return g.Print(out.Settlement, printSettle)
+			}
 			r, err := bench.Jobs(cmd.Context(), jo)
 			if err != nil {
 				return err
 			}
-			return g.Print(r, func(w io.Writer) {
+			out.JobsResult = r
+			return g.Print(out, func(w io.Writer) {
+				printSettle(w)
 				fmt.Fprintf(w, "first token     direct %.2f ms, through the coordinator %.2f ms: overhead %.2f ms\n", msOf(r.FirstTokenDirect), msOf(r.FirstTokenMarket), msOf(r.Overhead))
 				fmt.Fprintf(w, "paid flow       %d jobs settled in %.1f s: %.1f jobs/s\n", r.PaidJobs, r.PaidElapsed.Seconds(), r.PaidJobsPerSecond)
 				fmt.Fprintf(w, "status latency  %s at %.0f req/s offered (%d clients, 1/s each)\n", r.StatusLatency, r.StatusRPS, jo.Clients)
@@ -86,6 +116,10 @@ wait with no miner connected.`,
 	jf.IntVar(&jo.QueueDepth, "queue-depth", 10000, "jobs to queue with no miner connected")
 	jf.IntVar(&jo.PaidJobs, "paid-jobs", 200, "jobs through the whole paid flow")
 	jf.IntVar(&jo.Miners, "miners", 3, "miners for the paid flow")
+	jf.IntVar(&so.Jobs, "settle-jobs", 20000, "paid jobs for the batched-settlement figure on one validator (0: skip it)")
+	jf.IntVar(&so.Coordinators, "settle-coordinators", 4, "coordinators sending batches in the settlement figure")
+	jf.IntVar(&so.Batch, "settle-batch", 150, "messages per jobs/batch in the settlement figure")
+	jf.BoolVar(&settleOnly, "settle-only", false, "measure only batched settlement")
 	jf.StringVar(&jobsProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
 	_ = jf.MarkHidden("cpuprofile")
 	cmd.AddCommand(transfers, jobsCmd, newBenchMarketCmd(g), newWebBenchCmd(g))

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
 
@@ -151,8 +152,13 @@ func newChainCmd(g *Globals) *cobra.Command {
 			return g.Print(ci, func(w io.Writer) {
 				fmt.Fprintf(w, "chain id        %s\nheight          %d\nminimum fee     %s %s (%.2f%% burned)\nsupply          %s %s\nburned          %s %s\nminted          %s %s (after genesis)\ngenesis supply  %s %s\n",
 					ci.ChainID, ci.Height, ci.MinFee, ci.Denom, float64(ci.BurnBps)/100, ci.Supply, ci.Denom, ci.Burned, ci.Denom, ci.Minted, ci.Denom, ci.GenesisTotal, ci.Denom)
+				inModules := coin.Amount(0)
 				for _, m := range ci.ModuleAccounts {
-					fmt.Fprintf(w, "module account  %-14s %s  %s %s\n", m.Name, m.Address, m.Balance, ci.Denom)
+					fmt.Fprintf(w, "module account  %-15s %s  %s %s\n", m.Name, m.Address, m.Balance, ci.Denom)
+					inModules += m.Balance
+				}
+				if inModules <= ci.Supply {
+					fmt.Fprintf(w, "in accounts     %s %s (the supply less the module accounts)\n", ci.Supply-inModules, ci.Denom)
 				}
 			})
 		},

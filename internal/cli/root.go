@@ -131,6 +131,12 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newMarketplaceCmd(g),
 		newMarketCmd(g),
 		newWebCmd(g),
+		newStakeCmd(g),
+		newUnstakeCmd(g),
+		newStakingCmd(g),
+		newEconomicsCmd(g),
+		newMultisigCmd(g),
+		newFaucetCmd(g),
 	)
 	return root
 }

@@ -139,9 +139,20 @@ func (c *fakeChain) Send(ctx context.Context, msg tx.Msg) (string, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sent = append(c.sent, msg.Type)
-	if !c.censor {
-		c.mempool = append(c.mempool, pendingTx{signer: c.coord, msg: msg})
+	// A batch's items apply (or fail) one by one, as on chain.
+	items := []tx.Msg{msg}
+	if msg.Type == jobs.TypeBatch {
+		var b jobs.MsgBatch
+		if err := msg.DecodeBody(&b); err != nil {
+			return "", err
+		}
+		items = b.Msgs
+	}
+	for _, m := range items {
+		c.sent = append(c.sent, m.Type)
+		if !c.censor {
+			c.mempool = append(c.mempool, pendingTx{signer: c.coord, msg: m})
+		}
 	}
 	return fmt.Sprintf("0x%04d", len(c.sent)), nil
 }

@@ -238,7 +238,7 @@ func TestWithdrawalInFlightStillPaysTheJob(t *testing.T) {
 	if h.chain.balance(m.addr) != price {
 		t.Fatalf("miner has %s, want %s", h.chain.balance(m.addr), price)
 	}
-	if got, want := h.chain.balance(h.tenant.Address), 10*coin.Unit-price-jobs.DefaultParams().Fee(price); got != want {
+	if got, want := h.chain.balance(h.tenant.Address), 10*coin.Unit-jobs.DefaultParams().MaxCost(price); got != want {
 		t.Fatalf("customer withdrew %s, want %s", got, want)
 	}
 }

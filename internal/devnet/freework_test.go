@@ -58,7 +58,7 @@ func TestCancelInTheSameBlockDoesNotGetWorkFree(t *testing.T) {
 		t.Fatalf("job ended %s (%s %s): the customer's cancellation beat the miner's payment", v.Status, v.ErrorCode, v.Error)
 	}
 	cj, err := jobs.QueryJob(ctx, e.node, job.JobID)
-	if err != nil || cj.Status != "settled" || cj.Paid == 0 || cj.CancelAt != nil || cj.Paid+cj.Fee+cj.Refund != cj.Escrow {
+	if err != nil || cj.Status != "settled" || cj.Paid == 0 || cj.CancelAt != nil || cj.Paid+cj.Fee+cj.Commission+cj.Refund != cj.Escrow {
 		t.Fatalf("on-chain job %+v %v", cj, err)
 	}
 	if got := e.balance(e.d.Miners[0].Address()) - minerBefore; got < cj.Paid {
@@ -100,11 +100,11 @@ func TestWithdrawingTheDepositDoesNotGetWorkFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The job's price and fee came out of the deposit; the rest of the
+	// The job's price, fee and commission came out of the deposit; the rest of the
 	// escrow went back into it; the withdrawal, announced for the whole
 	// original amount, is paid after the release delay from what is left.
-	if after.Amount != dep.Amount-cj.Paid-cj.Fee || after.Withdrawing != dep.Amount || after.WithdrawAt == nil || after.Spendable != 0 {
-		t.Fatalf("deposit after the job: %+v (was %s, job cost %s)", after, dep.Amount, cj.Paid+cj.Fee)
+	if after.Amount != dep.Amount-cj.Paid-cj.Fee-cj.Commission || after.Withdrawing != dep.Amount || after.WithdrawAt == nil || after.Spendable != 0 {
+		t.Fatalf("deposit after the job: %+v (was %s, job cost %s)", after, dep.Amount, cj.Paid+cj.Fee+cj.Commission)
 	}
 	var refused coordinatorJob
 	err = e.call("POST", "/v1/jobs", e.d.APIKey, map[string]any{"model": "tolstoy-1m", "prompt": "Natasha", "max_tokens": 8}, &refused)

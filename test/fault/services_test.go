@@ -189,7 +189,7 @@ func TestServicesFailOverWhenTheirNodeDies(t *testing.T) {
 	node1 := n.client(1)
 	for _, id := range all {
 		j, err := jobs.QueryJob(ctx, node1, id)
-		if err != nil || j.Status != "settled" || j.Paid+j.Fee+j.Refund != j.Escrow {
+		if err != nil || j.Status != "settled" || j.Paid+j.Fee+j.Commission+j.Refund != j.Escrow {
 			t.Fatalf("job %s on chain: %+v %v", id, j, err)
 		}
 	}

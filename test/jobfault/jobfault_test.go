@@ -222,7 +222,7 @@ func (w *world) settledOnce(ids []string) map[address.Address]coin.Amount {
 	paid := map[address.Address]coin.Amount{}
 	for _, id := range ids {
 		j, err := jobs.QueryJob(context.Background(), w.node, id)
-		if err != nil || j.Status != "settled" || j.Miner == nil || j.Paid+j.Fee+j.Refund != j.Escrow {
+		if err != nil || j.Status != "settled" || j.Miner == nil || j.Paid+j.Fee+j.Commission+j.Refund != j.Escrow {
 			w.t.Fatalf("job %s on chain: %+v %v", id, j, err)
 		}
 		paid[*j.Miner] += j.Paid

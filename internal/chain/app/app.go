@@ -1,7 +1,9 @@
 // Package app is the AITBC chain application: the deterministic state
 // machine that CometBFT drives over ABCI 2.0. It checks and executes
 // transactions (signature, chain id, nonce, fee, then the message's module),
-// collects fees (a fixed share burned, the rest to the block's proposer),
+// collects fees (transaction fees and the protocol fees modules collect,
+// split at the end of each block: a share burned, a share to the treasury,
+// the rest to the block's proposer),
 // keeps state in Pebble with one atomic batch per block, and indexes
 // transactions by hash and by account in its own store, outside the app hash.
 // It knows modules only through internal/chain/module: the list is in
@@ -69,6 +71,7 @@ type App struct {
 	store    *state.Store
 	chainID  string
 	bank     *bank.Keeper
+	treasury Treasury
 	handlers map[string]module.Handler // by module name
 	order    []module.Module           // the modules' order, for genesis and EndBlock
 	audit    bool                      // run the invariants after every block
@@ -99,6 +102,12 @@ type App struct {
 }
 
 var _ abci.Application = (*App)(nil)
+
+// Treasury takes the treasury's share of a block's fees (the rewards
+// module).
+type Treasury interface {
+	FundTreasury(kv *state.Cache, from address.Address, amount coin.Amount) error
+}
 
 // Option configures an App.
 type Option func(*App)
@@ -132,6 +141,7 @@ func New(store *state.Store, chainID string, log *slog.Logger, opts ...Option) (
 		store:       store,
 		chainID:     chainID,
 		bank:        set.Bank,
+		treasury:    set.Rewards,
 		handlers:    map[string]module.Handler{},
 		order:       set.All,
 		height:      h,
@@ -470,6 +480,7 @@ type execEnv struct {
 	block    *blockExec // nil in CheckTx
 	touched  *[]address.Address
 	feesPaid *coin.Amount
+	proposer address.Address // the block's proposer's reward account (zero in CheckTx)
 }
 
 // execTx runs the ante checks (chain id, nonce, fee) and the message in kv.
@@ -497,14 +508,24 @@ func (a *App) execTx(kv *state.Cache, t *tx.Tx, h [32]byte, p Params, env execEn
 	if mod == nil {
 		return nil, fmt.Errorf("%w: %q", tx.ErrUnknownMsg, t.Msg.Type)
 	}
-	if err := a.bank.ChargeFee(kv, sender, t.Fee); err != nil {
+	ctx := &module.Context{KV: kv, Height: env.height, Time: env.time, ChainID: a.chainID, Signer: sender, SignerKey: t.PubKey, TxHash: h, Proposer: env.proposer}
+	payer := sender
+	if fp, ok := mod.(module.FeePayer); ok {
+		p, ok, err := fp.PayFee(ctx, t.Msg, t.Fee)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			payer = p
+		}
+	}
+	if err := a.bank.ChargeFee(kv, payer, t.Fee); err != nil {
 		if errors.Is(err, bank.ErrInsufficientFunds) {
 			return nil, fmt.Errorf("%w: %v", tx.ErrNoFunds, err)
 		}
 		return nil, err
 	}
 	putUint(kv, keyNonce(sender), want+1)
-	ctx := &module.Context{KV: kv, Height: env.height, Time: env.time, ChainID: a.chainID, Signer: sender, SignerKey: t.PubKey, TxHash: h}
 	if err := mod.Exec(ctx, t.Msg); err != nil {
 		return nil, err
 	}

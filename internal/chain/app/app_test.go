@@ -49,10 +49,26 @@ var (
 )
 
 func newHarness(t *testing.T) *harness {
-	return newHarnessWith(t, app.Genesis{
+	return newHarnessWith(t, fixedSupply(app.Genesis{
 		Params:   app.DefaultParams(),
 		Accounts: []app.GenesisAccount{{Address: alice.addr, Balance: 1_000 * coin.Unit}},
-	})
+	}))
+}
+
+// fixedSupply turns off issuance (a block reward of zero) and the
+// treasury's share of fees in g, so that the supply only falls by burns
+// and a block's fees go half to the burn, half to the proposer: the tests
+// of transfers and jobs check their figures without the rewards module's.
+// The faucet is off too (its genesis funding would add to the supply).
+// The rewards tests (rewards_test.go) run the default economics.
+func fixedSupply(g app.Genesis) app.Genesis {
+	g.Params.TreasuryBps = 0
+	if g.Modules == nil {
+		g.Modules = map[string]json.RawMessage{}
+	}
+	g.Modules["rewards"] = json.RawMessage(`{"initial_reward":0}`)
+	g.Modules["faucet"] = json.RawMessage(`{"enabled":false}`)
+	return g
 }
 
 // newHarnessWith starts a chain from genesis g. Every block it commits is

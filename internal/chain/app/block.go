@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
@@ -24,9 +26,8 @@ type blockExec struct {
 	kv      *state.Cache
 	appHash []byte
 	hashes  [][32]byte
-	index   []state.KV // index writes (not hashed)
-	burned  coin.Amount
-	reward  coin.Amount
+	index   []state.KV       // index writes (not hashed)
+	fees    rewards.FeeSplit // how the block's fees were split
 }
 
 // TxRecord is the index entry of a transaction in a block.
@@ -65,6 +66,13 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	}
 	b := &blockExec{height: req.Height, time: req.Time, kv: state.NewCache(base), hashes: make([][32]byte, len(req.Txs))}
 	txs := a.decodeBlock(req.Txs, b.hashes)
+	var proposer address.Address
+	if len(req.ProposerAddress) > 0 {
+		var err error
+		if proposer, err = a.rewardAddress(b.kv, req.ProposerAddress); err != nil {
+			return nil, fmt.Errorf("app: proposer %X: %w", req.ProposerAddress, err)
+		}
+	}
 
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	var fees coin.Amount
@@ -72,18 +80,23 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		h := b.hashes[i]
 		var err error
 		var touched []address.Address
+		var notes []string
 		if txs[i].err != nil {
 			err = txs[i].err
 		} else {
 			kv := b.kv.Child()
-			ctx, e := a.execTx(kv, txs[i].tx, h, a.params, execEnv{height: req.Height, time: req.Time, block: b, feesPaid: &fees})
+			ctx, e := a.execTx(kv, txs[i].tx, h, a.params, execEnv{height: req.Height, time: req.Time, block: b, feesPaid: &fees, proposer: proposer})
 			if err = e; err == nil {
 				kv.Write()
 				touched = append(touched, txs[i].tx.Sender())
 				touched = append(touched, ctx.Touched()...)
+				notes = ctx.Notes()
 			}
 		}
 		cs, code, log := errs.ABCI(err)
+		if len(notes) > 0 {
+			log = strings.Join(notes, "; ")
+		}
 		results[i] = &abci.ExecTxResult{Code: code, Codespace: cs, Log: log}
 		rec, _ := tx.Marshal(TxRecord{Height: req.Height, Index: uint32(i), Code: code, Codespace: cs, Log: log})
 		b.index = append(b.index, state.KV{Key: keyTxIndex(h), Value: rec})
@@ -98,7 +111,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			}
 		}
 	}
-	ectx := &module.Context{KV: b.kv, Height: req.Height, Time: req.Time, ChainID: a.chainID}
+	ectx := &module.Context{KV: b.kv, Height: req.Height, Time: req.Time, ChainID: a.chainID, Proposer: proposer}
+	if err := a.misbehavior(ectx, req.Misbehavior); err != nil {
+		return nil, err
+	}
 	for _, m := range a.order {
 		if eb, ok := m.(module.EndBlocker); ok {
 			if err := eb.EndBlock(ectx); err != nil {
@@ -106,7 +122,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			}
 		}
 	}
-	if err := a.distributeFees(b, fees, req.ProposerAddress); err != nil {
+	if err := a.distributeFees(b, fees, proposer); err != nil {
 		return nil, err
 	}
 	b.appHash = state.ChainHash(a.appHash, req.Height, b.kv.Sorted())
@@ -114,22 +130,57 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: b.appHash}, nil
 }
 
-// distributeFees burns BurnBps of the block's fees and pays the rest to the
-// proposer's reward account.
-func (a *App) distributeFees(b *blockExec, fees coin.Amount, proposer []byte) error {
-	if fees == 0 {
-		return nil
-	}
-	burn := fees.MulDiv(a.params.BurnBps, 10_000)
-	reward := fees - burn
-	to, err := a.rewardAddress(b.kv, proposer)
-	if err != nil {
+// distributeFees splits the block's fees: the transaction fees charged
+// during the block and the protocol fees modules sent to the fee
+// collector. BurnBps of them are burned, TreasuryBps go to the treasury,
+// the rest to the proposer's reward account (rewards.SplitFees); with no
+// proposer known, its share goes to the treasury too. The collector is
+// empty afterwards.
+func (a *App) distributeFees(b *blockExec, fees coin.Amount, proposer address.Address) error {
+	if err := a.bank.CollectFees(b.kv, fees); err != nil {
 		return err
 	}
-	if err := a.bank.DistributeFees(b.kv, burn, reward, to); err != nil {
+	collector := a.bank.Collector()
+	total, err := a.bank.Balance(b.kv, collector)
+	if err != nil || total == 0 {
 		return err
 	}
-	b.burned, b.reward = burn, reward
+	s := rewards.SplitFees(total, a.params.BurnBps, a.params.TreasuryBps)
+	toTreasury := s.Treasury
+	if proposer.IsZero() {
+		toTreasury += s.Proposer
+	} else if err := a.bank.Send(b.kv, collector, proposer, s.Proposer); err != nil {
+		return err
+	}
+	if err := a.treasury.FundTreasury(b.kv, collector, toTreasury); err != nil {
+		return err
+	}
+	if err := a.bank.Burn(b.kv, collector, s.Burn); err != nil {
+		return err
+	}
+	b.fees = s
+	return nil
+}
+
+// misbehavior passes CometBFT's evidence of duplicate votes to the modules
+// that act on it (staking slashes the validator's stake).
+func (a *App) misbehavior(ctx *module.Context, ev []abci.Misbehavior) error {
+	for _, e := range ev {
+		if e.Type != abci.MisbehaviorType_DUPLICATE_VOTE {
+			continue
+		}
+		v, err := a.rewardAddress(ctx.KV, e.Validator.Address)
+		if err != nil {
+			return fmt.Errorf("app: misbehavior of %X: %w", e.Validator.Address, err)
+		}
+		for _, m := range a.order {
+			if mb, ok := m.(module.Misbehavior); ok {
+				if err := mb.Misbehaved(ctx, v, "duplicate_vote"); err != nil {
+					return fmt.Errorf("app: misbehavior in %s: %w", m.Name(), err)
+				}
+			}
+		}
+	}
 	return nil
 }
 

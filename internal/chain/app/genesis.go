@@ -13,18 +13,24 @@ import (
 type Params struct {
 	// MinFee is the smallest fee a transaction may carry.
 	MinFee coin.Amount `json:"min_fee"`
-	// BurnBps is the share of every fee that is burned, in basis points
-	// (5000 = 50%); the rest goes to the block's proposer.
+	// BurnBps is the share of a block's fees (transaction fees and
+	// protocol fees) that is burned, in basis points (5000 = 50%).
 	BurnBps uint64 `json:"burn_bps"`
+	// TreasuryBps is the share of a block's fees paid to the treasury;
+	// the block's proposer gets the rest (rewards.SplitFees).
+	TreasuryBps uint64 `json:"treasury_bps,omitempty"`
 }
 
-// DefaultParams: a 0.001 AITBC minimum fee, half of it burned.
-func DefaultParams() Params { return Params{MinFee: coin.Unit / 1000, BurnBps: 5000} }
+// DefaultParams: a 0.001 AITBC minimum fee; of a block's fees half is
+// burned, 20% goes to the treasury and 30% to the proposer.
+func DefaultParams() Params {
+	return Params{MinFee: coin.Unit / 1000, BurnBps: 5000, TreasuryBps: 2000}
+}
 
 // Validate checks the parameters.
 func (p Params) Validate() error {
-	if p.BurnBps > 10_000 {
-		return fmt.Errorf("app: burn_bps %d exceeds 10000", p.BurnBps)
+	if p.BurnBps > 10_000 || p.TreasuryBps > 10_000 || p.BurnBps+p.TreasuryBps > 10_000 {
+		return fmt.Errorf("app: burn_bps %d + treasury_bps %d exceed 10000", p.BurnBps, p.TreasuryBps)
 	}
 	return nil
 }

@@ -18,8 +18,12 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
+	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
+	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
@@ -66,12 +70,14 @@ type actor struct {
 // TestInvariantsHoldUnderRandomSequences drives random blocks of
 // transfers, deposits and withdrawals, jobs created from balances and from
 // deposits, assignments, settlements, cancellations by customer and
-// coordinator, expiries, miner registrations and unbondings — valid and
-// not — and the harness audits every block (Commit fails on a broken
+// coordinator, expiries, miner registrations and unbondings, stakes and
+// unstakes, jobs batches, multisig accounts, proposals and signatures,
+// faucet drips, with issuance and epoch payouts on — valid and not — and
+// the harness audits every block (Commit fails on a broken
 // invariant). Each run is reproducible from its seed.
 func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	seen := map[string]int{}
-	for seed := uint64(1); seed <= 4; seed++ {
+	for seed := uint64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			for k, n := range randomChain(t, seed, 150) {
 				seen[k] += n
@@ -81,7 +87,7 @@ func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	// The walk must have reached every way money moves, or it proves little.
 	for _, k := range []string{"bank/send", "jobs/deposit", "jobs/withdraw", "jobs/create", "jobs/create_for", "jobs/assign",
 		"jobs/settle", "jobs/cancel", "miners/register", "miners/deregister", "job settled", "job expired", "job canceled",
-		"failed tx"} {
+		"failed tx", "staking/stake", "staking/unstake", "jobs/batch", "multisig/create", "multisig/propose", "multisig/sign", "faucet/drip"} {
 		if seen[k] == 0 {
 			t.Errorf("no %s in any run: %v", k, seen)
 		}
@@ -106,7 +112,13 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	mp.UnbondingBlocks = 5
 	jb, _ := json.Marshal(jp)
 	mb, _ := json.Marshal(mp)
-	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb, "miners": mb}}
+	sp := staking.DefaultParams()
+	sp.UnbondingBlocks = 5
+	sb, _ := json.Marshal(sp)
+	rp := rewards.DefaultParams()
+	rp.EpochBlocks = 10
+	rb, _ := json.Marshal(rp)
+	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb, "miners": mb, "staking": sb, "rewards": rb}}
 	for _, a := range all {
 		g.Accounts = append(g.Accounts, app.GenesisAccount{Address: a.addr, Balance: 500 * coin.Unit})
 	}
@@ -147,7 +159,7 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 		for range rng.IntN(6) {
 			var who *actor
 			var msg tx.Msg
-			switch op := rng.IntN(15); op {
+			switch op := rng.IntN(23); op {
 			case 0:
 				who = pick(all)
 				msg = bank.NewSendMsg(pick(all).addr, amount())
@@ -205,6 +217,55 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 				if rng.IntN(3) > 0 {
 					msg, _ = miners.NewRegisterMsg(miners.Capabilities{Models: []string{"m"}, GPU: "cpu", PricePer1k: coin.Unit}, 100*coin.Unit)
 				}
+			case 15, 16:
+				who = pick(all)
+				msg = staking.NewStakeMsg(pick(mins).addr, amount())
+			case 17:
+				who = pick(all)
+				msg = staking.NewUnstakeMsg(pick(mins).addr, amount())
+			case 18:
+				who = pick(coords)
+				var items []tx.Msg
+				for range rng.IntN(4) + 1 {
+					switch rng.IntN(3) {
+					case 0:
+						items = append(items, jobs.NewCreateForMsg(jobs.Spec{ID: jobID(), Model: "m", PromptHash: ph[:], MaxTokens: 500, MaxPrice: amount(), TTLSeconds: int64(rng.IntN(60) + 3)}, pick(custs).addr))
+					case 1:
+						id, _ := knownJob()
+						items = append(items, jobs.NewAssignMsg(id, pick(mins).addr))
+					default:
+						id, jm := knownJob()
+						m, cust := pick(mins), pick(custs)
+						if jm != nil && jm.miner != nil {
+							m, cust = jm.miner, jm.cust
+						}
+						tokens := uint64(rng.IntN(600))
+						r := jobs.Receipt{JobID: id, ChainID: chainID, Customer: cust.addr[:], Model: "m", PromptHash: ph[:],
+							ResultHash: ph[:], TokensOut: tokens, Price: jobs.PriceFor(tokens, coin.Unit)}
+						r.Sign(m.priv)
+						items = append(items, jobs.NewSettleMsg(r))
+					}
+				}
+				msg = jobs.NewBatchMsg(items)
+			case 19: // a 2-of-3 multisig of three actors (the first one made wins; the others are refused)
+				who = pick(all)
+				msg = multisig.NewCreateMsg(fmt.Sprint("ms", rng.IntN(2)), uint32(rng.IntN(4)), []address.Address{pick(all).addr, pick(all).addr, pick(all).addr})
+			case 20:
+				who = pick(all)
+				inner := bank.NewSendMsg(pick(all).addr, amount())
+				if rng.IntN(3) == 0 {
+					inner = staking.NewStakeMsg(pick(mins).addr, amount())
+				}
+				msg = multisig.NewProposeMsg(fmt.Sprint("ms", rng.IntN(2)), inner)
+				if rng.IntN(4) == 0 {
+					msg = bank.NewSendMsg(multisig.Address(fmt.Sprint("ms", rng.IntN(2))), amount())
+				}
+			case 21:
+				who = pick(all)
+				msg = multisig.NewSignMsg(fmt.Sprint("ms", rng.IntN(2)), uint64(rng.IntN(4)))
+			case 22: // the faucet pays its own fee; most repeats are refused
+				who = pick(all)
+				msg = faucet.NewDripMsg(pick(all).addr, amount()*coin.Amount(rng.IntN(80)))
 			}
 			if signers[who] { // one transaction per signer and block: nonces stay simple
 				continue

@@ -41,11 +41,11 @@ func newMarket(t *testing.T) *market {
 	jp := jobs.DefaultParams()
 	jp.ReleaseDelay = releaseDelay
 	jb, _ := json.Marshal(jp)
-	h := newHarnessWith(t, app.Genesis{
+	h := newHarnessWith(t, fixedSupply(app.Genesis{
 		Params:   app.DefaultParams(),
 		Accounts: []app.GenesisAccount{{Address: alice.addr, Balance: 1_000 * coin.Unit}},
 		Modules:  map[string]json.RawMessage{"jobs": jb},
-	})
+	}))
 	m := &market{harness: h, nonces: map[address.Address]uint64{}}
 	fee := app.DefaultParams().MinFee
 	for _, k := range []key{coord, minerA, minerB} {
@@ -191,25 +191,32 @@ func TestJobSettlesAndRefundsRemainder(t *testing.T) {
 	if got := m.balance(alice.addr); got != aliceBefore-10*coin.Unit-txFee {
 		t.Fatalf("escrow not locked: alice %s", got)
 	}
+	coordBefore := m.balance(coord.addr)
 	m.mustOK(m.assign(id, minerA))
 	r := receipt(id, minerA, 150, jobs.PriceFor(150, price)) // 0.3 AITBC
 	m.mustOK(m.settle(coord, r))
 
 	j := m.job(id)
 	wantPrice := coin.Amount(300_000)
-	wantFee := coin.Amount(30_000) // 10% of the price, burned
-	if j.Status != jobs.StatusSettled || j.Paid != wantPrice || j.Fee != wantFee || j.Refund != 10*coin.Unit-wantPrice-wantFee {
+	wantFee := coin.Amount(30_000)          // 10% of the price, to the block's fee split
+	wantComm := coin.Amount(3_000 + 15_000) // 0.003 + 5% of the price, to the coordinator
+	if j.Status != jobs.StatusSettled || j.Paid != wantPrice || j.Fee != wantFee || j.Commission != wantComm ||
+		j.Refund != 10*coin.Unit-wantPrice-wantFee-wantComm {
 		t.Fatalf("job %+v", j)
 	}
-	if got := m.balance(alice.addr); got != aliceBefore-txFee-wantPrice-wantFee {
-		t.Errorf("customer paid %s, want price+fee %s (+ tx fee)", aliceBefore-got, wantPrice+wantFee)
+	if got := m.balance(alice.addr); got != aliceBefore-txFee-wantPrice-wantFee-wantComm {
+		t.Errorf("customer paid %s, want price+fee+commission %s (+ tx fee)", aliceBefore-got, wantPrice+wantFee+wantComm)
 	}
 	if got := m.balance(minerA.addr); got != minerBefore+wantPrice {
 		t.Errorf("miner got %s, want %s", got-minerBefore, wantPrice)
 	}
+	if got, want := m.balance(coord.addr), coordBefore+wantComm-2*txFee; got != want {
+		t.Errorf("coordinator has %s after assign and settle, want %s (commission less two tx fees)", got, want)
+	}
 	_, burned := m.supply()
-	// Burned: the protocol fee plus half of the four tx fees of this test's blocks.
-	if want := burnedBefore + wantFee + 3*txFee.MulDiv(5000, 10000); burned != want {
+	// Burned: half of the protocol fee and half of the three tx fees of
+	// this test's blocks (the harness's fee split is 50% burn, 50% proposer).
+	if want := burnedBefore + wantFee.MulDiv(5000, 10000) + 3*txFee.MulDiv(5000, 10000); burned != want {
 		t.Errorf("burned %s, want %s", burned, want)
 	}
 	m.checkSupply()
@@ -311,9 +318,10 @@ func TestDepositPaysForCoordinatorCreatedJobs(t *testing.T) {
 	}
 	m.mustOK(m.assign(id, minerA))
 	m.mustOK(m.settle(coord, receipt(id, minerA, 100, jobs.PriceFor(100, coin.Unit))))
-	// 100 tokens at 1 AITBC/1k = 0.1, fee 0.01: deposit 20 - 0.11.
+	// 100 tokens at 1 AITBC/1k = 0.1, fee 0.01, commission 0.003 + 0.005:
+	// deposit 20 - 0.118.
 	dep := m.deposit().Amount
-	if dep != 20*coin.Unit-110_000 {
+	if dep != 20*coin.Unit-118_000 {
 		t.Fatalf("deposit %s", dep)
 	}
 	if got := m.balance(address.Module(jobs.EscrowAccount)); got != 0 {
@@ -369,11 +377,11 @@ func TestWithdrawalLeavesTheDepositForItsReleaseDelay(t *testing.T) {
 	for range releaseDelay {
 		m.block()
 	}
-	// The job cost 0.11; its 4.89 refund went back to the deposit and out
+	// The job cost 0.118 (price 0.1, fee 0.01, commission 0.008); its 4.882 refund went back to the deposit and out
 	// with the withdrawal: alice has her 10 less the job, less the fee of
 	// her one successful transaction (a refused one costs nothing).
 	fee := app.DefaultParams().MinFee
-	if got, want := m.balance(alice.addr), before+10*coin.Unit-110_000-fee; got != want {
+	if got, want := m.balance(alice.addr), before+10*coin.Unit-118_000-fee; got != want {
 		t.Fatalf("alice %s, want %s", got, want)
 	}
 	if got := m.balance(minerA.addr); got == 0 {

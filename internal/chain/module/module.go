@@ -42,8 +42,13 @@ type Context struct {
 	// SignerKey is the signer's ed25519 public key (nil in EndBlock).
 	SignerKey []byte
 	TxHash    [32]byte
+	// Proposer is the reward account of the block's proposer (zero in
+	// CheckTx, where the next proposer is not known): the rewards module
+	// pays the validators' share of each block's reward to it.
+	Proposer address.Address
 
 	touched []address.Address
+	notes   []string
 }
 
 // Touch records that the transaction affects addr (beyond its signer), so
@@ -52,6 +57,28 @@ func (c *Context) Touch(addr address.Address) { c.touched = append(c.touched, ad
 
 // Touched returns the addresses recorded with Touch.
 func (c *Context) Touched() []address.Address { return c.touched }
+
+// Sub returns a context for one part of a message (an item of a batch,
+// a multisig's proposed message) that writes into kv, a child of c.KV.
+// Keep adds what it touched and noted to c once its writes are kept.
+func (c *Context) Sub(kv *state.Cache) *Context {
+	s := *c
+	s.KV, s.touched, s.notes = kv, nil, nil
+	return &s
+}
+
+// Keep adds what s (from Sub) touched and noted to c.
+func (c *Context) Keep(s *Context) {
+	c.touched = append(c.touched, s.touched...)
+	c.notes = append(c.notes, s.notes...)
+}
+
+// Note records a line for the transaction's result log, shown even when
+// it succeeds (a batch says which of its items it skipped and why).
+func (c *Context) Note(line string) { c.notes = append(c.notes, line) }
+
+// Notes returns the lines recorded with Note.
+func (c *Context) Notes() []string { return c.notes }
 
 // Module is a chain module: it has a name, which is also the prefix of its
 // message types and of its state keys. What else it does it says by
@@ -88,6 +115,24 @@ type Genesis interface {
 // module moves its funds, so its records and its balance stay equal).
 type Accounts interface {
 	Accounts() []string
+}
+
+// FeePayer is implemented by modules that pay the transaction fee of some
+// of their messages themselves (the faucet pays for a drip, so that a new
+// address with no balance can ask for one). PayFee is called before the
+// fee is charged, with the transaction's cache: it returns the account the
+// fee is taken from, having recorded it in its own books, or ok false for
+// the signer to pay as usual. The transaction is still refused, and
+// nothing kept, if the message then fails.
+type FeePayer interface {
+	PayFee(ctx *Context, msg tx.Msg, fee coin.Amount) (payer address.Address, ok bool, err error)
+}
+
+// Misbehavior is implemented by modules that act on evidence of a
+// validator's misbehavior (CometBFT's duplicate votes): the staking module
+// slashes the stake bonded to it. validator is its reward account.
+type Misbehavior interface {
+	Misbehaved(ctx *Context, validator address.Address, kind string) error
 }
 
 // Describer is implemented by modules that can show their messages to

@@ -6,18 +6,26 @@
 package modules
 
 import (
+	"strings"
+
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
+	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
+	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 )
 
 // Set is the chain's modules, with the bank apart: the application charges
 // fees and funds genesis accounts through it.
 type Set struct {
 	Bank *bank.Keeper
-	All  []module.Module
+	// Rewards takes the treasury's share of each block's fees.
+	Rewards *rewards.Keeper
+	All     []module.Module
 }
 
 // New builds every module. Each takes what it needs of the others through
@@ -26,7 +34,20 @@ func New() Set {
 	b := bank.NewKeeper()
 	m := miners.NewKeeper(b)
 	j := jobs.NewKeeper(b, m)
-	set := Set{Bank: b, All: []module.Module{b, m, j, market.NewKeeper(b, j, m)}}
+	s := staking.NewKeeper(b, m)
+	r := rewards.NewKeeper(b, s, nil)
+	j.SetEarnings(r)
+	ms := multisig.NewKeeper(b)
+	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, market.NewKeeper(b, j, m), s, r, ms, faucet.NewKeeper(b)}}
+	ms.SetRouter(func(typ string) module.Handler {
+		name, _, _ := strings.Cut(typ, "/")
+		for _, mod := range set.All {
+			if h, ok := mod.(module.Handler); ok && mod.Name() == name {
+				return h
+			}
+		}
+		return nil
+	})
 	for _, mod := range set.All {
 		if a, ok := mod.(module.Accounts); ok {
 			b.AddModuleAccounts(a.Accounts()...)

@@ -108,10 +108,9 @@ func (n *NoPlacement) Error() string {
 }
 
 // Cost is what a job costs at most on a miner: its price for maxTokens plus
-// the protocol fee.
+// the protocol fee and the coordinator's commission (jobs.Params.MaxCost).
 func Cost(p jobs.Params, pricePer1k coin.Amount, maxTokens uint64) coin.Amount {
-	price := jobs.PriceFor(maxTokens, pricePer1k)
-	return price + p.Fee(price)
+	return p.MaxCost(jobs.PriceFor(maxTokens, pricePer1k))
 }
 
 // Scheduler places jobs. Its random source only breaks ties.

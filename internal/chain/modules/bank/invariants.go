@@ -13,6 +13,7 @@ func (k *Keeper) Invariants() []module.Invariant {
 	return []module.Invariant{
 		{Name: "bank/supply", Check: k.checkSupply},
 		{Name: "bank/conservation", Check: k.checkConservation},
+		{Name: "bank/fees", Check: k.checkCollector},
 	}
 }
 
@@ -57,10 +58,21 @@ func (k *Keeper) checkConservation(q module.Query) module.Finding {
 		return module.Finding{Broken: true, Detail: err.Error()}
 	}
 	want, ok := s.Minted.Sub(s.Burned)
+	issued, _ := s.Minted.Sub(s.Genesis)
 	return module.Finding{
-		Broken: !ok || want != s.Circulating,
-		Detail: fmt.Sprintf("supply %s AITBC; minted %s (genesis %s) less burned %s is %s", s.Circulating, s.Minted, s.Genesis, s.Burned, want),
+		Broken: !ok || want != s.Circulating || s.Genesis > s.Minted,
+		Detail: fmt.Sprintf("supply %s AITBC; genesis %s + minted since %s − burned %s is %s", s.Circulating, s.Genesis, issued, s.Burned, want),
 		Figures: map[string]string{"supply": s.Circulating.String(), "minted": s.Minted.String(), "genesis": s.Genesis.String(),
 			"burned": s.Burned.String()},
 	}
+}
+
+// checkCollector: the fee collector is empty at every block boundary (the
+// block that collected fees split them all).
+func (k *Keeper) checkCollector(q module.Query) module.Finding {
+	bal, err := k.Balance(q.State, k.collector)
+	if err != nil {
+		return module.Finding{Broken: true, Detail: err.Error()}
+	}
+	return module.Compare(k.collector, bal, 0, "fees not yet split (none at a block boundary)")
 }

@@ -31,11 +31,23 @@ func keyBalance(a address.Address) []byte {
 // Keeper reads and writes balances and the supply.
 type Keeper struct {
 	// blocked are the module accounts: bank/send refuses to pay them.
-	blocked map[address.Address]string
+	blocked   map[address.Address]string
+	collector address.Address
 }
 
+// FeeCollector names the module account where a block's fees (transaction
+// fees and protocol fees) wait until the end of the block, which splits
+// them between burn, treasury and the proposer. It is empty at every block
+// boundary.
+const FeeCollector = "fees"
+
 // NewKeeper returns the bank.
-func NewKeeper() *Keeper { return &Keeper{blocked: map[address.Address]string{}} }
+func NewKeeper() *Keeper {
+	return &Keeper{blocked: map[address.Address]string{}, collector: address.Module(FeeCollector)}
+}
+
+// Accounts implements module.Accounts.
+func (*Keeper) Accounts() []string { return []string{FeeCollector} }
 
 // AddModuleAccounts tells the bank which addresses are module accounts
 // (see module.Accounts), before the chain starts. It panics on a name used
@@ -56,6 +68,7 @@ var (
 	_ module.Genesis    = (*Keeper)(nil)
 	_ module.Invariants = (*Keeper)(nil)
 	_ module.Describer  = (*Keeper)(nil)
+	_ module.Accounts   = (*Keeper)(nil)
 )
 
 // Name implements module.Module.
@@ -197,26 +210,47 @@ func (k *Keeper) Burn(kv *state.Cache, from address.Address, amount coin.Amount)
 	return k.burned(kv, amount)
 }
 
-// ChargeFee takes a transaction's fee from its sender. The fees of a block
-// are held by the block's execution until DistributeFees pays them out at
-// its end, so between the two they are in no balance; the invariants are
+// ChargeFee takes a transaction's fee from its payer (its sender, or the
+// module that pays for it). The fees of a block are held by the block's
+// execution until CollectFees moves them into the fee collector at its
+// end, so between the two they are in no balance; the invariants are
 // checked at block boundaries, where that is never the case.
 func (k *Keeper) ChargeFee(kv *state.Cache, from address.Address, fee coin.Amount) error {
 	return k.sub(kv, from, fee)
 }
 
-// DistributeFees pays out a block's fees taken with ChargeFee: burn is
-// destroyed and reward credited to the proposer's account.
-func (k *Keeper) DistributeFees(kv *state.Cache, burn, reward coin.Amount, proposer address.Address) error {
-	if reward > 0 {
-		if err := k.add(kv, proposer, reward); err != nil {
-			return err
-		}
-	}
-	if burn == 0 {
+// CollectFees credits the fees charged during a block (ChargeFee) to the
+// fee collector account, where the protocol fees modules sent there
+// (CollectFee) already wait; the application then splits the collector's
+// balance (burn, treasury, proposer) and leaves it empty.
+func (k *Keeper) CollectFees(kv *state.Cache, amount coin.Amount) error {
+	if amount == 0 {
 		return nil
 	}
-	return k.burned(kv, burn)
+	return k.add(kv, k.collector, amount)
+}
+
+// CollectFee moves a protocol fee (a job's fee) from a module account to
+// the fee collector: it is split at the end of the block like transaction
+// fees.
+func (k *Keeper) CollectFee(kv *state.Cache, from address.Address, amount coin.Amount) error {
+	if amount == 0 {
+		return nil
+	}
+	return k.Send(kv, from, k.collector, amount)
+}
+
+// Collector is the fee collector account's address.
+func (k *Keeper) Collector() address.Address { return k.collector }
+
+// MintGenesis creates amount in account a as part of the genesis supply
+// (a module's genesis funding, such as the faucet's): like Mint, and the
+// genesis total rises by it too. Only InitGenesis may call it.
+func (k *Keeper) MintGenesis(kv *state.Cache, a address.Address, amount coin.Amount) error {
+	if err := k.Mint(kv, a, amount); err != nil {
+		return err
+	}
+	return k.bump(kv, amount, keyGenesis)
 }
 
 // burned records that amount, already taken out of an account, is destroyed.

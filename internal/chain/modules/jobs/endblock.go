@@ -31,17 +31,39 @@ func keyDue(sec int64) []byte {
 	return binary.BigEndian.AppendUint64([]byte("jobs/e/t/"), uint64(sec))
 }
 
+// keyDueItem files one piece of work under its second: the second's key,
+// the kind and the work's key. Each is its own record, so scheduling costs
+// the same however much else falls due in that second (a batch of jobs
+// created together all expire in the same second). Within a second, work
+// is done in key order: expiries, then cancellations, then withdrawals
+// (so a withdrawal pays out refunds that fell due with it).
+func keyDueItem(sec int64, d due) []byte {
+	k := keyDue(sec)
+	k = append(k, d.Kind)
+	return append(k, d.Key...)
+}
+
 func schedule(kv *state.Cache, sec int64, d due) error {
-	list, err := readDue(kv, keyDue(sec))
-	if err != nil {
-		return err
-	}
-	b, err := tx.Marshal(append(list, d))
-	if err != nil {
-		return err
-	}
-	kv.Set(keyDue(sec), b)
+	kv.Set(keyDueItem(sec, d), []byte{d.Kind})
 	return nil
+}
+
+// readDueItems returns the work filed under sec with keyDueItem, and
+// the records' keys.
+func readDueItems(r state.View, sec int64) ([]due, [][]byte, error) {
+	prefix := keyDue(sec)
+	var list []due
+	var keys [][]byte
+	err := r.Iterate(prefix, false, func(key, _ []byte) bool {
+		rest := key[len(prefix):]
+		if len(rest) < 1 {
+			return true
+		}
+		list = append(list, due{Kind: rest[0], Key: append([]byte(nil), rest[1:]...)})
+		keys = append(keys, append([]byte(nil), key...))
+		return true
+	})
+	return list, keys, err
 }
 
 func readDue(r state.Reader, key []byte) ([]due, error) {
@@ -75,18 +97,27 @@ func (k *Keeper) EndBlock(ctx *module.Context) error {
 	}
 	end := min(now, last+maxSweep)
 	for sec := last + 1; sec <= end; sec++ {
+		// A list under the second's own key is how a chain before
+		// per-item records filed its work.
 		key := keyDue(sec)
 		list, err := readDue(ctx.KV, key)
 		if err != nil {
 			return err
 		}
-		for _, d := range list {
+		if list != nil {
+			ctx.KV.Delete(key)
+		}
+		items, keys, err := readDueItems(ctx.KV, sec)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			ctx.KV.Delete(k)
+		}
+		for _, d := range append(list, items...) {
 			if err := k.do(ctx, sec, d); err != nil {
 				return err
 			}
-		}
-		if list != nil {
-			ctx.KV.Delete(key)
 		}
 	}
 	if end > last {

@@ -15,4 +15,5 @@ var (
 	ErrTTL             = errs.Register("jobs", 10, "invalid_ttl", "TTL out of range")
 	ErrNotCustomer     = errs.Register("jobs", 11, "not_job_customer", "signer is not the job's customer")
 	ErrInvalidID       = errs.Register("jobs", 12, "invalid_id", "invalid id")
+	ErrBatch           = errs.Register("jobs", 13, "invalid_batch", "invalid batch")
 )

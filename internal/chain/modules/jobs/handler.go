@@ -18,6 +18,15 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 	if err != nil {
 		return err
 	}
+	if msg.Type == TypeBatch {
+		return k.batch(ctx, p, msg)
+	}
+	return k.exec(ctx, p, msg, nil)
+}
+
+// exec runs one message; sigOK is a settlement receipt's signature
+// verdict when a batch has already reached it.
+func (k *Keeper) exec(ctx *module.Context, p Params, msg tx.Msg, sigOK *bool) error {
 	switch msg.Type {
 	case TypeCreate:
 		var m MsgCreate
@@ -50,7 +59,7 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 		if err := msg.DecodeBody(&m); err != nil {
 			return err
 		}
-		return k.settle(ctx, p, &m.Receipt)
+		return k.settle(ctx, p, &m.Receipt, sigOK)
 	case TypeCancel:
 		var m MsgCancel
 		if err := msg.DecodeBody(&m); err != nil {
@@ -173,7 +182,7 @@ func (k *Keeper) assign(ctx *module.Context, p Params, m MsgAssign) error {
 	}
 	// The escrow must be able to pay the miner for at least one token's
 	// worth of its price plus fee; otherwise the job can never settle.
-	if minCost := PriceFor(1, mi.Caps.PricePer1k); minCost+p.Fee(minCost) > j.Escrow {
+	if minCost := PriceFor(1, mi.Caps.PricePer1k); p.MaxCost(minCost) > j.Escrow {
 		return fmt.Errorf("%w: %s charges %s per 1k tokens, escrow is %s", ErrMinerIneligible, ma, mi.Caps.PricePer1k, j.Escrow)
 	}
 	// An assignment voids a customer's pending cancellation: the
@@ -187,22 +196,34 @@ func (k *Keeper) assign(ctx *module.Context, p Params, m MsgAssign) error {
 
 // Settlement is how a settled job's escrow was split.
 type Settlement struct {
-	Price, Fee, Refund coin.Amount
+	Price, Fee, Commission, Refund coin.Amount
 }
 
 // Split computes the settlement of escrow for a price: the miner gets the
-// price and the fee is burned, capped so that price+fee never exceeds the
-// escrow; the rest is refunded.
+// price, the protocol fee goes to the block's fee split, the coordinator
+// gets its commission, the rest is refunded. When the escrow cannot cover
+// all three, the flat part of the commission comes first and the rest of
+// the escrow is shared in the ratio 1 : fee_bps : commission_bps, the fee
+// taking what rounding leaves; nothing is refunded.
 func Split(p Params, escrow, price coin.Amount) Settlement {
-	fee := p.Fee(price)
-	if total, err := price.Add(fee); err != nil || total > escrow {
-		price = escrow.MulDiv(10_000, 10_000+p.FeeBps)
-		fee = escrow - price
+	fee, comm := p.Fee(price), p.Commission(price)
+	total, err := price.Add(fee)
+	if err == nil {
+		total, err = total.Add(comm)
 	}
-	return Settlement{Price: price, Fee: fee, Refund: escrow - price - fee}
+	if err != nil || total > escrow {
+		flat := min(p.CommissionMin, escrow)
+		price = (escrow - flat).MulDiv(10_000, 10_000+p.FeeBps+p.CommissionBps)
+		comm = flat + price.MulDiv(p.CommissionBps, 10_000)
+		return Settlement{Price: price, Fee: escrow - price - comm, Commission: comm}
+	}
+	return Settlement{Price: price, Fee: fee, Commission: comm, Refund: escrow - total}
 }
 
-func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt) error {
+// settle settles a job with its miner's receipt. sigOK, when not nil, is
+// the receipt signature's verdict already reached (a batch verifies its
+// receipts together).
+func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt, sigOK *bool) error {
 	if err := r.CheckShape(); err != nil {
 		return fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
 	}
@@ -243,7 +264,11 @@ func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt) error {
 	if mi == nil {
 		return fmt.Errorf("%w: miner %s left the registry", ErrReceiptInvalid, j.MinerAddr())
 	}
-	if err := r.Verify(ed25519.PublicKey(mi.PubKey)); err != nil {
+	if sigOK != nil {
+		if !*sigOK {
+			return fmt.Errorf("%w: %v: bad signature", ErrReceiptInvalid, ErrReceipt)
+		}
+	} else if err := r.Verify(ed25519.PublicKey(mi.PubKey)); err != nil {
 		return fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
 	}
 	h, err := r.Hash()
@@ -251,13 +276,24 @@ func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt) error {
 		return err
 	}
 	s := Split(p, j.Escrow, r.Price)
-	if s.Price > 0 {
-		if err := k.bank.Send(ctx.KV, k.escrow, j.MinerAddr(), s.Price); err != nil {
+	payTo := j.MinerAddr()
+	if k.earnings != nil {
+		if payTo, err = k.earnings.Settled(ctx, j.MinerAddr(), r.TokensOut, s.Price, s.Fee); err != nil {
 			return err
 		}
 	}
-	if err := k.bank.Burn(ctx.KV, k.escrow, s.Fee); err != nil {
+	if s.Price > 0 {
+		if err := k.bank.Send(ctx.KV, k.escrow, payTo, s.Price); err != nil {
+			return err
+		}
+	}
+	if err := k.bank.CollectFee(ctx.KV, k.escrow, s.Fee); err != nil {
 		return err
+	}
+	if s.Commission > 0 {
+		if err := k.bank.Send(ctx.KV, k.escrow, j.CoordinatorAddr(), s.Commission); err != nil {
+			return err
+		}
 	}
 	if err := k.refund(ctx.KV, j, s.Refund); err != nil {
 		return err
@@ -265,7 +301,7 @@ func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt) error {
 	if err := k.miners.RecordSettlement(ctx.KV, j.MinerAddr(), r.TokensOut); err != nil {
 		return err
 	}
-	j.Status, j.Paid, j.Fee, j.Refund, j.ReceiptHash, j.Settled = StatusSettled, s.Price, s.Fee, s.Refund, h[:], ctx.Height
+	j.Status, j.Paid, j.Fee, j.Commission, j.Refund, j.ReceiptHash, j.Settled = StatusSettled, s.Price, s.Fee, s.Commission, s.Refund, h[:], ctx.Height
 	ctx.KV.Set(keyReceipt(h), j.ID)
 	ctx.Touch(j.MinerAddr())
 	ctx.Touch(j.CustomerAddr())

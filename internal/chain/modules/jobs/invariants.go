@@ -90,7 +90,7 @@ func (k *Keeper) checkDeposits(q module.Query) module.Finding {
 }
 
 // checkPayouts: every finished job paid out exactly its escrow — miner,
-// burned fee and refund for a settled one, a full refund otherwise.
+// protocol fee, commission and refund for a settled one, a full refund otherwise.
 func (k *Keeper) checkPayouts(q module.Query) module.Finding {
 	finished, bad := 0, 0
 	var first string
@@ -102,12 +102,14 @@ func (k *Keeper) checkPayouts(q module.Query) module.Finding {
 		var out coin.Amount
 		var err error
 		if out, err = j.Paid.Add(j.Fee); err == nil {
-			out, err = out.Add(j.Refund)
+			if out, err = out.Add(j.Commission); err == nil {
+				out, err = out.Add(j.Refund)
+			}
 		}
 		if err != nil || out != j.Escrow || (j.Status != StatusSettled && j.Refund != j.Escrow) {
 			bad++
 			if first == "" {
-				first = fmt.Sprintf("; first: job %x (%s) escrow %s, paid %s + fee %s + refund %s", j.ID, StatusName(j.Status), j.Escrow, j.Paid, j.Fee, j.Refund)
+				first = fmt.Sprintf("; first: job %x (%s) escrow %s, paid %s + fee %s + commission %s + refund %s", j.ID, StatusName(j.Status), j.Escrow, j.Paid, j.Fee, j.Commission, j.Refund)
 			}
 		}
 		return nil

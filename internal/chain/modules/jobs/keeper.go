@@ -2,8 +2,9 @@
 // created (the customer's maximum price moves into the module account
 // "jobs.escrow"), assignment to a miner by the job's coordinator,
 // settlement against the miner's signed receipt (the miner is paid its
-// price for the tokens produced, a protocol fee is burned, the rest of the
-// escrow is refunded), and a full refund when the job's TTL passes
+// price for the tokens produced, a protocol fee goes to the block's fee
+// split (burn, treasury, proposer), the coordinator gets its commission,
+// the rest of the escrow is refunded), and a full refund when the job's TTL passes
 // unsettled. A job settles at most once.
 //
 // Customers that cannot sign each job (API-key clients of the coordinator's
@@ -75,7 +76,7 @@ func StatusName(s uint8) string {
 
 // Params of the module.
 type Params struct {
-	FeeBps     uint64 `json:"fee_bps"`    // protocol fee on the miner's price, burned
+	FeeBps     uint64 `json:"fee_bps"`    // protocol fee on the miner's price, split like transaction fees
 	MinTTL     int64  `json:"min_ttl_s"`  // seconds
 	MaxTTL     int64  `json:"max_ttl_s"`  // seconds
 	MaxTokens  uint64 `json:"max_tokens"` // per job
@@ -84,17 +85,27 @@ type Params struct {
 	// from a deposit, or the cancellation of an open job, the money is
 	// released (seconds; 0 releases at once, which only tests should use).
 	ReleaseDelay int64 `json:"release_delay_s"`
+	// The coordinator's commission on each job it settles:
+	// CommissionMin + price × CommissionBps / 10000, paid from the escrow
+	// to the job's coordinator, so that routing a job (three transactions,
+	// or a share of three batches) never costs the coordinator more than
+	// it earns, however small the job.
+	CommissionBps uint64      `json:"commission_bps"`
+	CommissionMin coin.Amount `json:"commission_min"`
 }
 
-// DefaultParams: a 10% burned fee, TTL from 10 s to 1 day, 32k tokens,
-// money released 10 minutes after a customer asks for it back.
+// DefaultParams: a 10% protocol fee, a coordinator's commission of
+// 0.003 AITBC (three minimum transaction fees) plus 5%, TTL from 10 s to
+// 1 day, 32k tokens, money released 10 minutes after a customer asks for
+// it back.
 func DefaultParams() Params {
-	return Params{FeeBps: 1000, MinTTL: 10, MaxTTL: 86400, MaxTokens: 32768, MaxModelID: 128, ReleaseDelay: 600}
+	return Params{FeeBps: 1000, MinTTL: 10, MaxTTL: 86400, MaxTokens: 32768, MaxModelID: 128, ReleaseDelay: 600,
+		CommissionBps: 500, CommissionMin: 3 * coin.Unit / 1000}
 }
 
 // Validate checks the parameters.
 func (p Params) Validate() error {
-	if p.FeeBps > 10_000 || p.MinTTL < 1 || p.MaxTTL < p.MinTTL || p.MaxTokens < 1 || p.MaxModelID < 1 || p.ReleaseDelay < 0 {
+	if p.FeeBps > 10_000 || p.CommissionBps > 10_000 || p.MinTTL < 1 || p.MaxTTL < p.MinTTL || p.MaxTokens < 1 || p.MaxModelID < 1 || p.ReleaseDelay < 0 {
 		return fmt.Errorf("jobs: invalid parameters %+v", p)
 	}
 	return nil
@@ -102,6 +113,18 @@ func (p Params) Validate() error {
 
 // Fee is the protocol fee on price.
 func (p Params) Fee(price coin.Amount) coin.Amount { return price.MulDiv(p.FeeBps, 10_000) }
+
+// Commission is the coordinator's commission on a job of price.
+func (p Params) Commission(price coin.Amount) coin.Amount {
+	return p.CommissionMin + price.MulDiv(p.CommissionBps, 10_000)
+}
+
+// MaxCost is what a customer pays at most for a job of price: the price,
+// the protocol fee and the coordinator's commission. An escrow of at least
+// this settles the job without capping the miner's price.
+func (p Params) MaxCost(price coin.Amount) coin.Amount {
+	return price + p.Fee(price) + p.Commission(price)
+}
 
 // ReleaseDelayDuration is ReleaseDelay as a duration.
 func (p Params) ReleaseDelayDuration() time.Duration {
@@ -126,11 +149,12 @@ type Job struct {
 	PricePer1k  coin.Amount // the assigned miner's price, fixed at assignment
 	Assignments uint32
 	Paid        coin.Amount // to the miner
-	Fee         coin.Amount // burned
+	Fee         coin.Amount // protocol fee, to the block's fee split
 	Refund      coin.Amount // back to the customer
 	ReceiptHash []byte
-	Settled     int64 // height
-	CancelAt    int64 // block time (unix s) a customer's cancellation takes effect; 0: none pending
+	Settled     int64       // height
+	CancelAt    int64       // block time (unix s) a customer's cancellation takes effect; 0: none pending
+	Commission  coin.Amount // to the coordinator
 }
 
 // CustomerAddr is the job's customer.
@@ -169,7 +193,7 @@ func (d Deposit) Spendable() coin.Amount {
 // Bank is what the module needs of the bank.
 type Bank interface {
 	Send(kv *state.Cache, from, to address.Address, amount coin.Amount) error
-	Burn(kv *state.Cache, from address.Address, amount coin.Amount) error
+	CollectFee(kv *state.Cache, from address.Address, amount coin.Amount) error
 	Balance(r state.Reader, a address.Address) (coin.Amount, error)
 }
 
@@ -179,16 +203,29 @@ type Miners interface {
 	RecordSettlement(kv *state.Cache, a address.Address, tokensOut uint64) error
 }
 
+// Earnings learns of every settlement: the rewards module counts the
+// miner's work for the epoch's rewards, and says where its pay goes (its
+// pool's account, or the miner itself).
+type Earnings interface {
+	Settled(ctx *module.Context, miner address.Address, tokensOut uint64, price, fee coin.Amount) (payTo address.Address, err error)
+}
+
 // Keeper implements the module.
 type Keeper struct {
 	bank             Bank
 	miners           Miners
+	earnings         Earnings
 	escrow, deposits address.Address
+	receipts         *tx.Verifier // expanded miner keys, for batches of receipts
 }
+
+// SetEarnings connects the rewards module (modules.New does, once).
+func (k *Keeper) SetEarnings(e Earnings) { k.earnings = e }
 
 // NewKeeper returns the module over the bank and the miner registry.
 func NewKeeper(bank Bank, m Miners) *Keeper {
-	return &Keeper{bank: bank, miners: m, escrow: address.Module(EscrowAccount), deposits: address.Module(DepositsAccount)}
+	return &Keeper{bank: bank, miners: m, escrow: address.Module(EscrowAccount), deposits: address.Module(DepositsAccount),
+		receipts: tx.NewVerifier(1000)}
 }
 
 var (

@@ -32,7 +32,8 @@ type View struct {
 	PricePer1k  coin.Amount      `json:"price_per_1k_tokens"`
 	Assignments uint32           `json:"assignments"`
 	Paid        coin.Amount      `json:"paid"`
-	Fee         coin.Amount      `json:"fee_burned"`
+	Fee         coin.Amount      `json:"fee_burned"` // the protocol fee (split like transaction fees; the name is kept for clients)
+	Commission  coin.Amount      `json:"commission"` // to the coordinator
 	Refund      coin.Amount      `json:"refund"`
 	ReceiptHash string           `json:"receipt_hash,omitempty"`
 	Settled     int64            `json:"settled_height,omitempty"`
@@ -47,7 +48,7 @@ func ViewOf(j *Job, q module.Query) View {
 		Coordinator: j.CoordinatorAddr(), Model: j.Model, PromptHash: hex.EncodeToString(j.PromptHash),
 		MaxTokens: j.MaxTokens, Escrow: j.Escrow, FromDeposit: j.FromDeposit, Created: j.Created,
 		Expires: j.ExpiresAt(), PricePer1k: j.PricePer1k, Assignments: j.Assignments, Paid: j.Paid,
-		Fee: j.Fee, Refund: j.Refund, Settled: j.Settled, Height: q.Height, BlockTime: q.Time,
+		Fee: j.Fee, Commission: j.Commission, Refund: j.Refund, Settled: j.Settled, Height: q.Height, BlockTime: q.Time,
 	}
 	if len(j.Miner) == address.Len {
 		m := j.MinerAddr()
@@ -182,7 +183,7 @@ func QueryParams(ctx context.Context, g module.Getter) (Params, error) {
 }
 
 // Describe implements module.Describer.
-func (*Keeper) Describe(msg tx.Msg) (any, error) {
+func (k *Keeper) Describe(msg tx.Msg) (any, error) {
 	specOf := func(s Spec) map[string]any {
 		return map[string]any{"job_id": hex.EncodeToString(s.ID), "model": s.Model, "prompt_hash": hex.EncodeToString(s.PromptHash),
 			"max_tokens": s.MaxTokens, "max_price": s.MaxPrice, "ttl_s": s.TTLSeconds}
@@ -194,6 +195,8 @@ func (*Keeper) Describe(msg tx.Msg) (any, error) {
 		return hex.EncodeToString(b)
 	}
 	switch msg.Type {
+	case TypeBatch:
+		return k.describeBatch(msg)
 	case TypeCreate:
 		var m MsgCreate
 		if err := msg.DecodeBody(&m); err != nil {
