@@ -21,6 +21,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
@@ -69,7 +70,12 @@ func newChain(t testing.TB, mp *market.Params, bal coin.Amount, accts ...*acct) 
 	jp := jobs.DefaultParams()
 	jp.ReleaseDelay = 0
 	jb, _ := json.Marshal(jp)
-	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb}}
+	// No block reward: every balance and record here is what the market
+	// (and the jobs it pays for) moved, so "no state change" means that.
+	rp := rewards.DefaultParams()
+	rp.InitialReward = 0
+	rb, _ := json.Marshal(rp)
+	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb, rewards.Name: rb}}
 	if mp != nil {
 		b, _ := json.Marshal(mp)
 		g.Modules["market"] = b
