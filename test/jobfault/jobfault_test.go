@@ -21,6 +21,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/testnet"
@@ -230,6 +231,41 @@ func (w *world) settledOnce(ids []string) map[address.Address]coin.Amount {
 	return paid
 }
 
+// checkPay checks that each miner's balance rose by what its settled jobs
+// paid it plus, across the miners, exactly the work rewards the rewards
+// module paid miners meanwhile (a miner's share of the block reward for
+// verified work, paid at each epoch's end: docs/ECONOMICS.md); it returns
+// those rewards.
+func (w *world) checkPay(before, after map[address.Address]coin.Amount, rb, ra rewards.View, paid map[address.Address]coin.Amount) coin.Amount {
+	w.t.Helper()
+	var extra coin.Amount
+	for a, b := range before {
+		if after[a] < b {
+			w.t.Errorf("miner %s: balance fell from %s to %s", a, b, after[a])
+			continue
+		}
+		got, p := after[a]-b, paid[a]
+		if got < p {
+			w.t.Errorf("miner %s: balance rose by %s, settled jobs paid it %s", a, got, p)
+			continue
+		}
+		extra += got - p
+	}
+	if work := ra.ToMiners - rb.ToMiners; extra != work {
+		w.t.Errorf("miners' balances rose by %s beyond their jobs' pay; the rewards module paid miners %s for work", extra, work)
+	}
+	return extra
+}
+
+// rewards reads the rewards module's totals.
+func (w *world) rewards() rewards.View {
+	v, err := rewards.Query(context.Background(), w.node)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return v
+}
+
 func (w *world) balances() map[address.Address]coin.Amount {
 	out := map[address.Address]coin.Amount{}
 	for _, a := range w.minerAddr {
@@ -244,7 +280,7 @@ func (w *world) balances() map[address.Address]coin.Amount {
 
 func TestCoordinatorKilledMidJobsRecovers(t *testing.T) {
 	w := setup(t)
-	before := w.balances()
+	before, rewardsBefore := w.balances(), w.rewards()
 	ids := w.submit(40)
 	waitFor(t, "some jobs done", time.Minute, func() bool { return w.count(ids, "completed", "settled") >= 3 })
 	done := w.count(ids, "completed", "settled")
@@ -261,18 +297,14 @@ func TestCoordinatorKilledMidJobsRecovers(t *testing.T) {
 	waitFor(t, "all 40 jobs settled", 3*time.Minute, func() bool { return w.count(ids, "settled") == len(ids) })
 
 	paid := w.settledOnce(ids)
-	after := w.balances()
-	for a, p := range paid {
-		if got := after[a] - before[a]; got != p {
-			t.Errorf("miner %s: balance rose by %s, jobs paid it %s", a, got, p)
-		}
-	}
-	t.Logf("all 40 jobs settled once on chain; miners paid %v", paid)
+	after, rewardsAfter := w.balances(), w.rewards()
+	extra := w.checkPay(before, after, rewardsBefore, rewardsAfter, paid)
+	t.Logf("all 40 jobs settled once on chain; miners paid %v (and %s of work rewards)", paid, extra)
 }
 
 func TestMinerKilledMidJobIsReplacedAndNotPaid(t *testing.T) {
 	w := setup(t)
-	before := w.balances()
+	before, rewardsBefore := w.balances(), w.rewards()
 	ids := w.submit(30)
 	victim := w.minerAddr["miner-a"]
 	waitFor(t, "miner-a running a job", time.Minute, func() bool {
@@ -291,15 +323,8 @@ func TestMinerKilledMidJobIsReplacedAndNotPaid(t *testing.T) {
 	t.Logf("killed miner-a (SIGKILL) while it ran a job")
 	waitFor(t, "all 30 jobs settled", 3*time.Minute, func() bool { return w.count(ids, "settled") == len(ids) })
 	paid := w.settledOnce(ids)
-	after := w.balances()
-	for a, p := range paid {
-		if got := after[a] - before[a]; got != p {
-			t.Errorf("miner %s: balance rose by %s, settled jobs paid it %s", a, got, p)
-		}
-	}
-	if got := after[victim] - before[victim]; got != paid[victim] {
-		t.Errorf("killed miner gained %s but settled jobs paid it %s", got, paid[victim])
-	}
+	after, rewardsAfter := w.balances(), w.rewards()
+	w.checkPay(before, after, rewardsBefore, rewardsAfter, paid)
 	reassigned := 0
 	for _, id := range ids {
 		v, _ := w.client().Status(context.Background(), id)
