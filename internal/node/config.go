@@ -96,6 +96,12 @@ func (c Config) comet() *cfg.Config {
 	cc.P2P.FlushThrottleTimeout = 10 * time.Millisecond
 	cc.P2P.RecvRate = 20 << 20
 	cc.RPC.ListenAddress = c.RPCListen
+	// CometBFT's own RPC (off or on loopback; AITBC's REST API is the
+	// public one) would take 900 connections and 100 event subscribers by
+	// default: descriptors the process's budget (internal/system/limits.go)
+	// keeps for CometBFT's WAL, stores and peers. Operators' tools need few.
+	cc.RPC.MaxOpenConnections = 256
+	cc.RPC.MaxSubscriptionClients = 16
 	// Big bursts of transfers need a deep mempool; CometBFT's default
 	// (5,000) rejects them.
 	cc.Mempool.Size = 100_000

@@ -16,7 +16,7 @@ import (
 //
 // A listener's MaxConns set in its config is lowered to that share too.
 const (
-	fdReserveMin   = 1024 // CometBFT RPC (900 connections by default) and peers, stores, outgoing clients
+	fdReserveMin   = 1024 // CometBFT RPC (256 connections, internal/node/config.go) and peers, WAL, stores, outgoing clients
 	fdReserveShare = 8    // plus an eighth of the limit
 	fdListeners    = 8    // node REST, wallet daemon, coordinator, web, exchange, … as they come
 	fdMinConns     = 16   // a listener always gets at least this many
