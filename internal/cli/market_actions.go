@@ -73,7 +73,7 @@ var marketActions = map[string]marketAction{
 	"resolve": {"end a dispute: the provider refunds (--refund), the customer releases", (*marketRun).resolve},
 	// money
 	"transactions":      {"marketplace records (bids, agreements, payouts) in --period or of --service-id", (*marketRun).transactions},
-	"revenue":           {"a provider's payouts in --period: paid, fees burned, held", (*marketRun).revenue},
+	"revenue":           {"a provider's payouts in --period: paid, fees, held", (*marketRun).revenue},
 	"volume":            {"AITBC locked by agreements started in --period (one figure)", (*marketRun).volume},
 	"verify-settlement": {"reconcile every agreement of --service-id to the unit", (*marketRun).reconcileCmd},
 	"audit":             {"records in --period, then reconcile the marketplace", (*marketRun).audit},

@@ -16,7 +16,7 @@ import (
 )
 
 // Reconciliation is the marketplace's books checked to the unit: what
-// agreements locked equals what was paid to providers, burned as fees,
+// agreements locked equals what was paid to providers, taken as protocol fees (to the fee split),
 // refunded, and what is still held; the escrow account holds exactly the
 // open bids' deposits, the agreements' remainders and the held payouts.
 type Reconciliation struct {
@@ -170,7 +170,7 @@ func orAll(s string) string {
 func (r *marketRun) printBooks(rec Reconciliation) error {
 	if err := r.g.Print(rec, func(w io.Writer) {
 		fmt.Fprintf(w, "reconciling %s: %d agreements, %d payouts\n", rec.Scope, rec.Agreements, rec.Payouts)
-		fmt.Fprintf(w, "  locked %s = paid %s + fees burned %s + refunded %s + held %s + remaining %s AITBC\n",
+		fmt.Fprintf(w, "  locked %s = paid %s + fees %s + refunded %s + held %s + remaining %s AITBC\n",
 			rec.Locked, rec.Paid, rec.Fees, rec.Refunded, rec.Held, rec.Remaining)
 		if rec.Escrow != nil {
 			fmt.Fprintf(w, "  escrow %s = open bid deposits %s + remaining %s + held %s AITBC\n", *rec.Escrow, rec.OpenDeposits, rec.Remaining, rec.Held)
@@ -322,7 +322,7 @@ func (r *marketRun) revenue(ctx context.Context) error {
 		}
 	}
 	return r.g.Print(out, func(w io.Writer) {
-		fmt.Fprintf(w, "revenue of %s (%s) in %s: %s AITBC paid from %d payouts, %s AITBC fees burned, %s AITBC held, %s AITBC refunded\n",
+		fmt.Fprintf(w, "revenue of %s (%s) in %s: %s AITBC paid from %d payouts, %s AITBC fees, %s AITBC held, %s AITBC refunded\n",
 			r.o.wallet, prov, out.Period, out.Paid, out.Payouts, out.Fees, out.Held, out.Refunded)
 	})
 }

@@ -121,14 +121,16 @@ func (k *Keeper) draw(ctx *module.Context, p Params, a *Agreement, kind string, 
 	return schedule(ctx.KV, po.ReleaseAt, due{Kind: duePayout, Key: []byte(po.ID)})
 }
 
-// release pays a held or disputed payout to its provider, burning the fee.
+// release pays a held or disputed payout to its provider and sends the
+// protocol fee to the fee collector, split at the block's end like every
+// fee (burn, treasury, proposer: docs/ECONOMICS.md).
 func (k *Keeper) release(ctx *module.Context, p Params, po *Payout, ruling string) error {
 	share, fee := p.Split(po.Amount)
 	prov, _ := address.FromBytes(po.Provider)
 	if err := k.send(ctx, k.escrow, prov, share); err != nil {
 		return err
 	}
-	if err := k.bank.Burn(ctx.KV, k.escrow, fee); err != nil {
+	if err := k.bank.CollectFee(ctx.KV, k.escrow, fee); err != nil {
 		return err
 	}
 	po.Status, po.Paid, po.Fee, po.Ruling, po.Ended = PayoutReleased, share, fee, ruling, ctx.Height

@@ -113,9 +113,9 @@ func (k *Keeper) checkAgreements(q module.Query) module.Finding {
 		Figures: map[string]string{"agreements": fmt.Sprint(n), "mismatched": fmt.Sprint(bad)}}
 }
 
-// checkPayouts: a released payout paid its provider and burned its fee to
-// exactly its amount; a refunded one returned all of it; a held one moved
-// nothing yet.
+// checkPayouts: a released payout's share and fee (sent to the fee
+// collector) are exactly its amount; a refunded one returned all of it; a
+// held one moved nothing yet.
 func (k *Keeper) checkPayouts(q module.Query) module.Finding {
 	n, bad := 0, 0
 	first := ""

@@ -11,7 +11,7 @@
 // window. A provider is paid through payouts: a customer's settle-payment,
 // a job run under the agreement that settles on chain (its delivery is
 // seen by EndBlock), or the time used of a per-hour lease. A payout is
-// released to the provider, less the burned protocol fee, once its dispute
+// released to the provider, less the protocol fee (to the block's fee split), once its dispute
 // window has passed without a dispute; a disputed payout stays held until
 // the dispute is resolved (the provider concedes, the customer withdraws
 // it, the arbiter rules, or its timeout passes).
@@ -49,7 +49,8 @@ const EscrowAccount = "market.escrow"
 
 // Params of the module.
 type Params struct {
-	// FeeBps is the protocol fee on a payout, burned. A payout's amount
+	// FeeBps is the protocol fee on a payout, sent to the fee collector
+	// and split with the block's fees (docs/ECONOMICS.md). A payout's amount
 	// includes it, as a job's max price does: the provider gets
 	// amount × 10000 / (10000 + fee_bps), the fee is the rest.
 	FeeBps uint64 `json:"fee_bps"`
@@ -99,7 +100,7 @@ func (p Params) Validate() error {
 }
 
 // Split divides a payout's amount into the provider's share and the
-// burned fee: the fee is fee_bps of the share, and both together are the
+// protocol fee: the fee is fee_bps of the share, and both together are the
 // amount (the formula of a job whose price meets its escrow).
 func (p Params) Split(amount coin.Amount) (provider, fee coin.Amount) {
 	provider = amount.MulDiv(10_000, 10_000+p.FeeBps)
@@ -328,7 +329,7 @@ func (a *Agreement) Accrued(now int64) coin.Amount {
 const (
 	PayoutHeld     uint8 = 1 // waiting out the dispute window
 	PayoutDisputed uint8 = 2
-	PayoutReleased uint8 = 3 // paid to the provider, fee burned
+	PayoutReleased uint8 = 3 // paid to the provider, fee to the fee split
 	PayoutRefunded uint8 = 4 // returned to the customer (dispute lost)
 )
 
@@ -370,7 +371,7 @@ type Payout struct {
 	ReleaseAt int64       // block time; a dispute holds it past this
 	Status    uint8
 	Paid      coin.Amount // to the provider
-	Fee       coin.Amount // burned
+	Fee       coin.Amount // to the fee collector
 	Refund    coin.Amount // to the customer
 	Reason    string      // the dispute's
 	DisputeAt int64       // block time the dispute was opened
@@ -414,7 +415,7 @@ type Facts struct {
 // Bank is what the module needs of the bank.
 type Bank interface {
 	Send(kv *state.Cache, from, to address.Address, amount coin.Amount) error
-	Burn(kv *state.Cache, from address.Address, amount coin.Amount) error
+	CollectFee(kv *state.Cache, from address.Address, amount coin.Amount) error
 	Balance(r state.Reader, a address.Address) (coin.Amount, error)
 }
 

@@ -6,8 +6,10 @@ import (
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 )
 
 var escrow = address.Module(market.EscrowAccount)
@@ -21,7 +23,7 @@ func listing(id string, price coin.Amount) market.ListingSpec {
 // TestBidAcceptSettle follows seed 001's first scenario on chain: a listing,
 // a bid with its deposit held, its acceptance locking the whole payment,
 // settle-payment held for the dispute window and then released with the
-// fee burned — every balance checked to the unit.
+// protocol fee to the block's fee split — every balance checked to the unit.
 func TestBidAcceptSettle(t *testing.T) {
 	prov, cust := newAcct("provider", 1), newAcct("customer", 2)
 	start := 1000 * coin.Unit
@@ -73,8 +75,12 @@ func TestBidAcceptSettle(t *testing.T) {
 	if got := c.balance(prov.addr); got != provBefore+share {
 		t.Fatalf("provider: %s, want %s", got, provBefore+share)
 	}
-	if got := c.burned() - burned; got < fee { // plus the burned half of the block's tx fee
-		t.Fatalf("burned %s, want at least the fee %s", got, fee)
+	// The protocol fee joins the block's fees and is split with them: the
+	// settle block burned its share of the settle's transaction fee, the
+	// release block (no transactions) its share of the protocol fee.
+	ap := app.DefaultParams()
+	if got, want := c.burned()-burned, rewards.SplitFees(c.fee, ap.BurnBps, ap.TreasuryBps).Burn+rewards.SplitFees(fee, ap.BurnBps, ap.TreasuryBps).Burn; got != want {
+		t.Fatalf("burned %s, want %s (the fee split of the settle's transaction fee and of the protocol fee %s)", got, want, fee)
 	}
 	// The rest is paid with a second settlement; the agreement completes
 	// and the escrow account is empty.
