@@ -2,89 +2,42 @@ package web_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	minersmod "github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/web"
 )
 
-// fakeMarket stands in for the market module's adapter: listings in
-// memory; CreateListing signs one real transaction (a transfer of 1 unit
-// to the signer itself) through the WalletSigner it is given, so that the
-// test sees which wallet the page signs with, and with which password.
-type fakeMarket struct {
-	mu       sync.Mutex
-	listings []web.Listing
-	signers  []address.Address
-}
-
-func (m *fakeMarket) Listings(_ context.Context, f web.ListingFilter) ([]web.Listing, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []web.Listing
-	for _, l := range m.listings {
-		if (f.Type == "" || f.Type == l.Type) && (f.MaxPrice == 0 || l.Rate <= f.MaxPrice) && l.Rate >= f.MinPrice {
-			out = append(out, l)
-		}
-	}
-	return out, nil
-}
-
-func (m *fakeMarket) Listing(_ context.Context, id string) (web.Listing, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, l := range m.listings {
-		if l.ID == id {
-			return l, nil
-		}
-	}
-	return web.Listing{}, fmt.Errorf("%w: no listing %s", web.ErrNotFound, id)
-}
-
-func (m *fakeMarket) Bids(context.Context, address.Address) ([]web.Bid, error) { return nil, nil }
-
-func (m *fakeMarket) Agreements(context.Context, address.Address) ([]web.Agreement, error) {
-	return nil, nil
-}
-
-func (m *fakeMarket) CreateListing(ctx context.Context, sign web.WalletSigner, r web.ListingRequest) (string, error) {
-	hash, err := sign.SignAndSubmit(ctx, bank.NewSendMsg(sign.Address(), 1))
+// providerListings are the listings the node's market route shows for a
+// provider, closed ones too.
+func providerListings(t *testing.T, e *env, provider address.Address) []market.ServiceView {
+	t.Helper()
+	list, err := market.QueryServices(context.Background(), e.node, market.ServiceFilter{Provider: &provider, All: true})
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.signers = append(m.signers, sign.Address())
-	m.listings = append(m.listings, web.Listing{ID: fmt.Sprintf("svc-%d", len(m.listings)+1), Provider: sign.Address(), Name: r.Name,
-		Type: r.Type, Description: r.Description, PricingModel: r.PricingModel, Rate: r.Rate, Created: time.Now()})
-	return hash, nil
-}
-
-func (m *fakeMarket) created() ([]web.Listing, []address.Address) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]web.Listing(nil), m.listings...), append([]address.Address(nil), m.signers...)
+	return list.Services
 }
 
 // TestBecomeAProviderAndHostileListings runs the pages over the devnet
-// with a market: "Become a Provider" signs only with the signed-in
-// wallet and the password typed into the form, refuses bad input and
-// cross-site posts without signing anything, and a hostile listing
-// renders as text.
+// and its market module (web.ChainMarket over the node's routes): "Become
+// a Provider" puts a listing on chain signed only by the signed-in wallet
+// with the password typed into the form, refuses bad input and cross-site
+// posts without listing anything, the listing then shows on the
+// marketplace, its own page (with its provider's reputation and its
+// parts) and the node's route, and a hostile listing renders as text.
 func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	e := startEnv(t)
-	m := &fakeMarket{}
+	m := web.ChainMarket{Node: e.node}
+	before := len(providerListings(t, e, e.d.Genesis))
 	wallets := e.d.Wallets.Service()
 	srv, err := web.New(web.Config{Node: e.node, Coordinator: web.CoordinatorClient{URL: e.d.CoordinatorURL()},
 		Wallets: wallets, Submitter: wallets, Market: m})
@@ -140,19 +93,33 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	if a.status != http.StatusForbidden {
 		t.Errorf("cross-site provide: %d", a.status)
 	}
-	if ls, _ := m.created(); len(ls) != 0 {
-		t.Fatalf("refused forms created %d listings", len(ls))
+	if n := len(providerListings(t, e, e.d.Genesis)); n != before {
+		t.Fatalf("refused forms created %d listings", n-before)
 	}
 
 	a = post(t, c, ts.URL+"/marketplace/provide", form(func(url.Values) {}), ts.URL)
 	if a.status != http.StatusSeeOther || !strings.HasPrefix(a.header.Get("Location"), "/explorer/tx/0x") {
 		t.Fatalf("provide: %d %q %s", a.status, a.header.Get("Location"), a.body)
 	}
-	ls, signers := m.created()
-	if len(ls) != 1 || len(signers) != 1 || signers[0] != e.d.Genesis {
-		t.Fatalf("listings %+v signed by %v, want one by %s", ls, signers, e.d.Genesis)
+	if tx := e.committed(t, strings.TrimPrefix(a.header.Get("Location"), "/explorer/tx/")); tx.Status != "committed" || tx.Type != market.TypeCreate ||
+		tx.From != e.d.Genesis {
+		t.Fatalf("the listing's transaction: %+v", tx)
 	}
-	e.committed(t, strings.TrimPrefix(a.header.Get("Location"), "/explorer/tx/"))
+	all := providerListings(t, e, e.d.Genesis)
+	if len(all) != before+1 {
+		t.Fatalf("%d listings by the signed-in wallet after one was created, want %d", len(all), before+1)
+	}
+	var l market.ServiceView
+	for _, v := range all {
+		if strings.HasPrefix(v.Name, "GPUCompute Pro") {
+			l = v
+		}
+	}
+	if l.ID == "" || l.Provider != e.d.Genesis || l.ListedBy != e.d.Genesis || l.Type != "ai-inference" || l.Unit != "hour" ||
+		l.Price.String() != "100" || !strings.HasSuffix(l.Description, "High-performance GPU computing") || l.Status != "active" {
+		t.Fatalf("the listing on chain: %+v", l)
+	}
+	ls := []market.ServiceView{l}
 
 	// The hostile listing is text wherever it shows.
 	for _, p := range []string{"/marketplace", "/marketplace/service/" + ls[0].ID, "/explorer/address/" + e.d.Genesis.String()} {
@@ -168,7 +135,24 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 			t.Errorf("%s does not show the listing's name as text", p)
 		}
 	}
-	if a := get(t, c, ts.URL+"/explorer/search?q=svc-1"); a.header.Get("Location") != "/marketplace/service/svc-1" {
+	svc := get(t, c, ts.URL+"/marketplace/service/"+l.ID)
+	for _, want := range []string{"Provider reputation", "out of 100", "Ratings", "Reliability (jobs delivered)", "Uptime (miner heartbeats)",
+		"Ratings and reviews", "No ratings yet", "Open bids", "100 AITBC (per_hour)", "active"} {
+		if !strings.Contains(svc.body, want) {
+			t.Errorf("the listing's page lacks %q", want)
+		}
+	}
+	mkt := get(t, c, ts.URL+"/marketplace?type=ai-inference")
+	if !strings.Contains(mkt.body, `href="/marketplace/service/`+l.ID+`"`) || strings.Contains(mkt.body, "does not run") {
+		t.Errorf("the marketplace does not list %s", l.ID)
+	}
+	if a := get(t, c, ts.URL+"/marketplace?type=gpu-rental"); strings.Contains(a.body, `href="/marketplace/service/`+l.ID+`"`) {
+		t.Errorf("a type filter of another type keeps %s", l.ID)
+	}
+	if mine := get(t, c, ts.URL+"/marketplace/mine"); mine.status != 200 || !strings.Contains(mine.body, "No bids placed or received") {
+		t.Errorf("my marketplace: %d", mine.status)
+	}
+	if a := get(t, c, ts.URL+"/explorer/search?q="+l.ID); a.header.Get("Location") != "/marketplace/service/"+l.ID {
 		t.Errorf("search for a service id: %d %q", a.status, a.header.Get("Location"))
 	}
 	registry, err := minersmod.QueryAll(context.Background(), e.node)
@@ -178,10 +162,10 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	if a := get(t, c, ts.URL+"/marketplace/service/"+registry.Miners[0].Address.String()); a.status != 200 {
 		t.Errorf("a miner's service with a market: %d", a.status)
 	}
-	if a := get(t, c, ts.URL+"/marketplace/service/svc-404"); a.status != 404 {
+	if a := get(t, c, ts.URL+"/marketplace/service/svc-999999"); a.status != 404 {
 		t.Errorf("unknown listing: %d", a.status)
 	}
-	if a := get(t, c, ts.URL+"/marketplace?max_price=50"); strings.Contains(a.body, "GPUCompute Pro") {
+	if a := get(t, c, ts.URL+"/marketplace?max_price=50"); strings.Contains(a.body, "GPUCompute Pro") || !strings.Contains(a.body, "listings match") {
 		t.Errorf("a price filter under the listing's rate keeps it")
 	}
 }
