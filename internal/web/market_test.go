@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,8 +11,10 @@ import (
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	minersmod "github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/web"
 )
@@ -167,5 +170,115 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	}
 	if a := get(t, c, ts.URL+"/marketplace?max_price=50"); strings.Contains(a.body, "GPUCompute Pro") || !strings.Contains(a.body, "listings match") {
 		t.Errorf("a price filter under the listing's rate keeps it")
+	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// signIn signs c in to the pages at base with a wallet of the devnet's.
+func signIn(t *testing.T, c *http.Client, base, wallet string) {
+	t.Helper()
+	tok := csrfField.FindStringSubmatch(get(t, c, base+"/signin").body)
+	if tok == nil {
+		t.Fatal("no sign-in form")
+	}
+	if a := post(t, c, base+"/signin", url.Values{"csrf": {tok[1]}, "wallet": {wallet}, "password": {"123"}}, base); a.status != http.StatusSeeOther {
+		t.Fatalf("sign-in as %s: %d %s", wallet, a.status, a.body)
+	}
+}
+
+// TestMarketOnDevnetPages runs the market's whole round on the devnet's
+// own pages (aitbc devnet's web server, whose market is the node's
+// module): a second wallet becomes a provider through the form, the
+// genesis wallet bids, the provider accepts, the customer pays and rates;
+// then the listing's page shows the rating, the review and the
+// reputation's facts, and each side's page its bid and agreement.
+func TestMarketOnDevnetPages(t *testing.T) {
+	e := startEnv(t)
+	ctx := context.Background()
+	wallets := e.d.Wallets.Service()
+	submit := func(name string, msg tx.Msg) {
+		t.Helper()
+		sub, err := wallets.SignAndSubmit(ctx, name, "123", msg, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", msg.Type, err)
+		}
+		if tx := e.committed(t, sub.TxHash); tx.Status != "committed" {
+			t.Fatalf("%s: %s %s", msg.Type, tx.Status, tx.Error)
+		}
+	}
+	info, err := wallets.Create(ctx, "web-provider", "123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := wallets.Send(ctx, devnet.GenesisWallet, "123", info.Address, 1000*coin.Unit, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.committed(t, sub.TxHash)
+
+	prov := client()
+	signIn(t, prov, e.web, "web-provider")
+	csrf := csrfField.FindStringSubmatch(get(t, prov, e.web+"/marketplace/provide").body)
+	if csrf == nil {
+		t.Fatal("no Become a Provider form on the devnet's pages")
+	}
+	a := post(t, prov, e.web+"/marketplace/provide", url.Values{"csrf": {csrf[1]}, "name": {"Rated GPU"}, "type": {"data-processing"},
+		"description": {"Line one\r\nline two"}, "pricing_model": {"per_job"}, "rate": {"5"}, "password": {"123"}}, e.web)
+	if a.status != http.StatusSeeOther {
+		t.Fatalf("provide: %d %s", a.status, a.body)
+	}
+	if tx := e.committed(t, strings.TrimPrefix(a.header.Get("Location"), "/explorer/tx/")); tx.Status != "committed" || tx.From != info.Address {
+		t.Fatalf("the listing's transaction: %+v", tx)
+	}
+	ls := providerListings(t, e, info.Address)
+	if len(ls) != 1 || ls[0].Unit != "job" || ls[0].Type != "data-processing" || ls[0].Description != "Line one\nline two" {
+		t.Fatalf("listings of the new provider: %+v", ls)
+	}
+	id := ls[0].ID
+
+	submit(devnet.GenesisWallet, market.NewBidMsg(id, 5*coin.Unit, 2, false))
+	bids, err := market.QueryBids(ctx, e.node, market.Filter{Service: id})
+	if err != nil || len(bids.Bids) != 1 {
+		t.Fatalf("bids on %s: %+v %v", id, bids, err)
+	}
+	bid := bids.Bids[0].ID
+	if svc := get(t, prov, e.web+"/marketplace/service/"+id); !strings.Contains(svc.body, bid) {
+		t.Errorf("the open bid %s is not on the listing's page", bid)
+	}
+	submit("web-provider", market.NewAcceptMsg(bid))
+	submit(devnet.GenesisWallet, market.NewSettleMsg(bid, 5*coin.Unit))
+	submit(devnet.GenesisWallet, market.NewRateAgreementMsg(bid, 4, "Fast <b>and</b> honest"))
+
+	svc := get(t, prov, e.web+"/marketplace/service/"+id)
+	for _, want := range []string{"★★★★☆", "Fast &lt;b&gt;and&lt;/b&gt; honest", "1 ratings", "No open bids", "5 AITBC (per_job)"} {
+		if !strings.Contains(svc.body, want) {
+			t.Errorf("the listing's page lacks %q", want)
+		}
+	}
+	if strings.Contains(svc.body, "<b>and</b>") {
+		t.Error("the review's markup renders")
+	}
+	rep, err := market.QueryProvider(ctx, e.node, info.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("<strong>%d out of 100</strong>", rep.Reputation.Score); !strings.Contains(svc.body, want) {
+		t.Errorf("the page's score is not the chain's %q", want)
+	}
+
+	mine := get(t, prov, e.web+"/marketplace/mine")
+	for _, want := range []string{bid, "received", "provider", "accepted"} {
+		if !strings.Contains(mine.body, want) {
+			t.Errorf("the provider's page lacks %q", want)
+		}
+	}
+	cust := client()
+	signIn(t, cust, e.web, devnet.GenesisWallet)
+	mine = get(t, cust, e.web+"/marketplace/mine")
+	for _, want := range []string{bid, "placed", "customer", "10 AITBC"} {
+		if !strings.Contains(mine.body, want) {
+			t.Errorf("the customer's page lacks %q", want)
+		}
 	}
 }
