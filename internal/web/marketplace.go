@@ -316,7 +316,10 @@ func (s *Server) jobSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := quoteFor(tokens, d.Service.PricePer1k, params.FeeBps)
 	v, err := s.cfg.Coordinator.Tenant(sess.tenantKey).Submit(r.Context(), coordinator.JobRequest{
-		Model: model, Prompt: prompt, MaxTokens: int(tokens), MaxPrice: q.Total, ServiceID: id,
+		// No ServiceID: a miner's offer is not a market listing, and the
+		// coordinator runs a job with a service id only under the
+		// customer's agreement for that listing.
+		Model: model, Prompt: prompt, MaxTokens: int(tokens), MaxPrice: q.Total,
 	})
 	if err != nil {
 		_, _, msg := classify(err)
