@@ -93,23 +93,39 @@ func (m ChainMarket) Listing(ctx context.Context, id string) (Listing, error) {
 	for _, b := range d.OpenBids {
 		l.OpenBids = append(l.OpenBids, bidOf(b))
 	}
-	p, err := market.QueryProvider(ctx, m.Node, d.Provider)
+	pr, err := m.provider(ctx, d.Provider, market.Filter{Service: id})
 	if err != nil {
 		return Listing{}, err
 	}
-	l.Reputation.Facts = &ProviderFacts{Listings: p.Facts.Listings, Agreements: p.Facts.Agreements, Delivered: p.Facts.Delivered,
+	l.Reputation.Facts, l.Ratings = pr.Reputation.Facts, pr.Ratings
+	return l, nil
+}
+
+// Provider implements Market.
+func (m ChainMarket) Provider(ctx context.Context, a address.Address) (ProviderRecord, error) {
+	return m.provider(ctx, a, market.Filter{Provider: &a})
+}
+
+// provider reads a provider's reputation, facts and the ratings f selects.
+func (m ChainMarket) provider(ctx context.Context, a address.Address, f market.Filter) (ProviderRecord, error) {
+	p, err := market.QueryProvider(ctx, m.Node, a)
+	if err != nil {
+		return ProviderRecord{}, err
+	}
+	out := ProviderRecord{Reputation: reputationOf(p.Reputation)}
+	out.Reputation.Facts = &ProviderFacts{Listings: p.Facts.Listings, Agreements: p.Facts.Agreements, Delivered: p.Facts.Delivered,
 		Failed: p.Facts.Failed, Released: p.Facts.Released, Revenue: p.Facts.Revenue, Disputes: p.Facts.Disputes,
 		DisputesLost: p.Facts.DisputesLost, Ratings: p.Facts.Ratings, AvgRating: p.Facts.AvgRating}
-	rs, err := market.QueryRatings(ctx, m.Node, market.Filter{Service: id})
+	rs, err := market.QueryRatings(ctx, m.Node, f)
 	if err != nil {
-		return Listing{}, err
+		return ProviderRecord{}, err
 	}
-	for _, r := range rs.Ratings {
-		l.Ratings = append(l.Ratings, Rating{Stars: r.Stars, Review: r.Review, Customer: r.Customer, JobID: r.JobID, Agreement: r.Agreement,
-			Height: r.Height})
+	slices.SortStableFunc(rs.Ratings, func(a, b market.RatingView) int { return int(b.Height - a.Height) }) // newest first
+	for _, r := range rs.Ratings[:min(len(rs.Ratings), maxRatings)] {
+		out.Ratings = append(out.Ratings, Rating{Stars: r.Stars, Review: r.Review, Customer: r.Customer, JobID: r.JobID,
+			Agreement: r.Agreement, Height: r.Height})
 	}
-	slices.Reverse(l.Ratings) // newest first
-	return l, nil
+	return out, nil
 }
 
 func reputationOf(r market.Reputation) Reputation {

@@ -21,6 +21,9 @@ type Market interface {
 	Listing(ctx context.Context, id string) (Listing, error) // an unknown id: an error for which IsNotFound holds
 	Bids(ctx context.Context, owner address.Address) ([]Bid, error)
 	Agreements(ctx context.Context, party address.Address) ([]Agreement, error)
+	// Provider is a provider's (or miner's) reputation with its parts and
+	// facts, and its newest ratings and reviews.
+	Provider(ctx context.Context, a address.Address) (ProviderRecord, error)
 	// CreateListing signs a listing with the signed-in wallet (sign holds
 	// the session's wallet; it never signs for another) and returns the
 	// transaction's hash.
@@ -116,6 +119,15 @@ type ProviderFacts struct {
 	Disputes, DisputesLost, Ratings                   uint32
 	AvgRating                                         float64
 }
+
+// ProviderRecord is what the market module says of a provider.
+type ProviderRecord struct {
+	Reputation Reputation
+	Ratings    []Rating // newest first, at most maxRatings
+}
+
+// maxRatings is how many ratings a page shows.
+const maxRatings = 50
 
 // Rating is a customer's rating (1-5 stars) and review of a delivered job
 // or agreement.

@@ -162,8 +162,17 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	if err != nil || len(registry.Miners) == 0 {
 		t.Fatalf("miners: %v", err)
 	}
-	if a := get(t, c, ts.URL+"/marketplace/service/"+registry.Miners[0].Address.String()); a.status != 200 {
+	if a := get(t, c, ts.URL+"/marketplace/service/"+registry.Miners[0].Address.String()); a.status != 200 ||
+		!strings.Contains(a.body, "Reputation score (market module)") || !strings.Contains(a.body, "Uptime (miner heartbeats)") {
 		t.Errorf("a miner's service with a market: %d", a.status)
+	}
+	rep, err := market.QueryProvider(context.Background(), e.node, registry.Miners[0].Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := get(t, c, ts.URL+"/miner/"+registry.Miners[0].Address.String()); a.status != 200 ||
+		!strings.Contains(a.body, fmt.Sprintf("<strong>%d out of 100</strong>", rep.Reputation.Score)) || strings.Contains(a.body, "does not run") {
+		t.Errorf("the miner's dashboard lacks the chain's score %d: %d", rep.Reputation.Score, a.status)
 	}
 	if a := get(t, c, ts.URL+"/marketplace/service/svc-999999"); a.status != 404 {
 		t.Errorf("unknown listing: %d", a.status)

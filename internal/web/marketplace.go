@@ -210,6 +210,8 @@ type serviceData struct {
 	CanSubmit bool
 	SubmitWhy string // why the job form is not offered
 	Market    bool
+	Rep       *ProviderRecord // the market module's reputation and ratings of the miner
+	RepErr    string
 	Prompt    string
 	Error     string
 }
@@ -234,6 +236,9 @@ func (s *Server) serviceData(ctx context.Context, id string, sess *session) (ser
 		return d, err
 	}
 	d.MaxTokens, d.FeeBps, d.Market = params.MaxTokens, bps(params.FeeBps), s.cfg.Market != nil
+	if a, err := address.Parse(d.Service.Provider); err == nil {
+		d.Rep, d.RepErr = s.providerRecord(ctx, a)
+	}
 	switch {
 	case s.cfg.Coordinator == nil:
 		d.SubmitWhy = "This server has no coordinator to send jobs to."
