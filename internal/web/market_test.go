@@ -2,11 +2,13 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -148,6 +150,18 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	mkt := get(t, c, ts.URL+"/marketplace?type=ai-inference")
 	if !strings.Contains(mkt.body, `href="/marketplace/service/`+l.ID+`"`) || strings.Contains(mkt.body, "does not run") {
 		t.Errorf("the marketplace does not list %s", l.ID)
+	}
+	type apiListing struct {
+		ID           string `json:"service_id"`
+		PricingModel string `json:"pricing_model"`
+		Rate         string `json:"rate"`
+	}
+	var api struct {
+		Listings []apiListing `json:"listings"`
+	}
+	if a := get(t, c, ts.URL+"/api/marketplace/services?type=inference"); json.Unmarshal([]byte(a.body), &api) != nil ||
+		!slices.Contains(api.Listings, apiListing{ID: l.ID, PricingModel: "per_hour", Rate: "100"}) {
+		t.Errorf("the JSON's listings lack %s: %s", l.ID, a.body)
 	}
 	if a := get(t, c, ts.URL+"/marketplace?type=gpu-rental"); strings.Contains(a.body, `href="/marketplace/service/`+l.ID+`"`) {
 		t.Errorf("a type filter of another type keeps %s", l.ID)
