@@ -544,7 +544,7 @@ func (s *Server) provideSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if s.cfg.Market == nil || s.cfg.Submitter == nil {
-		return errf(ErrNotOnChain, "listings need the marketplace module, which this chain does not run yet")
+		return errf(ErrNotOnChain, "listings need the marketplace module, which this server does not read")
 	}
 	d := provideData{Market: true, Signed: true, Types: market.Types, Models: pricingModelNames, Rate: strings.TrimSpace(r.PostFormValue("rate")),
 		Form: ListingRequest{
@@ -576,8 +576,54 @@ func (s *Server) provideSubmit(w http.ResponseWriter, r *http.Request) error {
 		d.Error = "The listing was refused: " + msg
 		return s.page(w, r, http.StatusBadRequest, "provide.html", "Become a Provider", "marketplace", d)
 	}
-	http.Redirect(w, r, "/explorer/tx/"+url.PathEscape(hash), http.StatusSeeOther)
+	id, failed := s.awaitListing(r.Context(), hash, sess.Address, d.Form.Name)
+	switch {
+	case failed != "":
+		d.Error = "The chain refused the listing: " + failed
+		return s.page(w, r, http.StatusBadRequest, "provide.html", "Become a Provider", "marketplace", d)
+	case id != "":
+		http.Redirect(w, r, "/marketplace/service/"+url.PathEscape(id), http.StatusSeeOther)
+	default: // not committed yet: its transaction's page says how it ends
+		http.Redirect(w, r, "/explorer/tx/"+url.PathEscape(hash), http.StatusSeeOther)
+	}
 	return nil
+}
+
+// listingWait is how long "Become a Provider" waits for its transaction's
+// block before sending the provider to the transaction instead.
+const listingWait = 10 * time.Second
+
+// awaitListing waits for a listing's transaction: the new listing's id
+// once committed, the chain's reason when it failed, neither when it is
+// not in a block within listingWait.
+func (s *Server) awaitListing(ctx context.Context, hash string, provider address.Address, name string) (id, failed string) {
+	ctx, cancel := context.WithTimeout(ctx, listingWait)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		tx, err := s.cfg.Node.Tx(ctx, hash)
+		switch {
+		case err == nil && tx.Status == "failed":
+			return "", tx.Error
+		case err == nil && tx.Status == "committed":
+			ls, err := s.cfg.Market.Listings(ctx, ListingFilter{})
+			if err != nil {
+				return "", ""
+			}
+			for _, l := range ls {
+				if l.Provider == provider && l.Name == name && l.CreatedHeight == tx.Height {
+					return l.ID, ""
+				}
+			}
+			return "", ""
+		}
+		select {
+		case <-ctx.Done():
+			return "", ""
+		case <-t.C:
+		}
+	}
 }
 
 // startSSE begins a server-sent event stream.
