@@ -198,7 +198,7 @@ func (m ChainMarket) CreateListing(ctx context.Context, sign WalletSigner, r Lis
 	if typ == "" || !ok {
 		return "", errf(ErrBadRequest, "service type %q or pricing model %q is not one of the market's", r.Type, r.PricingModel)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	return sign.SignAndSubmit(ctx, market.NewCreateMsg(market.ListingSpec{Name: r.Name, Type: typ, Unit: unit, Price: r.Rate,
 		Description: r.Description}))

@@ -105,8 +105,8 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	// A rate over the module's highest price passes the form's checks and
 	// is refused by the chain: the form says why, nothing is listed.
 	a = post(t, c, ts.URL+"/marketplace/provide", form(func(v url.Values) { v.Set("rate", "2000000") }), ts.URL)
-	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "refused") || !strings.Contains(a.body, "price") {
-		t.Errorf("a price over the module's highest: %d", a.status)
+	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "refused") || !strings.Contains(a.body, "allowed 0.000001-") {
+		t.Errorf("a price over the module's highest: %d %s", a.status, a.body)
 	}
 	if n := len(providerListings(t, e, e.d.Genesis)); n != before {
 		t.Fatalf("a refused listing is on chain (%d)", n-before)

@@ -261,7 +261,7 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) error {
 		if lerr != nil {
 			return lerr
 		}
-		return s.page(w, r, http.StatusOK, "listing.html", l.Name, "marketplace", listingData{Listing: l, Signed: sess != nil})
+		return s.page(w, r, http.StatusOK, "listing.html", l.Name, "marketplace", l)
 	}
 	if err != nil {
 		return err
@@ -485,12 +485,6 @@ func (s *Server) minePage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return s.page(w, r, http.StatusOK, "mine.html", "My marketplace", "marketplace", d)
-}
-
-// listingData is a listing's page.
-type listingData struct {
-	Listing
-	Signed bool
 }
 
 // StarText draws a rating as stars.
