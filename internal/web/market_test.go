@@ -195,6 +195,12 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 		!strings.Contains(a.body, fmt.Sprintf("<strong>%d out of 100</strong>", rep.Reputation.Score)) || strings.Contains(a.body, "does not run") {
 		t.Errorf("the miner's dashboard lacks the chain's score %d: %d", rep.Reputation.Score, a.status)
 	}
+	if a := get(t, c, ts.URL+"/explorer/miners"); !strings.Contains(a.body, fmt.Sprintf("<td>%d/100</td>", rep.Reputation.Score)) {
+		t.Errorf("the leaderboard lacks the chain's score %d", rep.Reputation.Score)
+	}
+	if a := get(t, c, ts.URL+"/explorer/miners?format=csv"); !strings.Contains(a.body, fmt.Sprintf(",%d\n", rep.Reputation.Score)) {
+		t.Errorf("the leaderboard's CSV lacks the score: %s", a.body)
+	}
 	if a := get(t, c, ts.URL+"/marketplace/service/svc-999999"); a.status != 404 {
 		t.Errorf("unknown listing: %d", a.status)
 	}
