@@ -1,8 +1,8 @@
 package web
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -26,6 +26,7 @@ var pricingModels = map[string]string{
 	"per_job":       market.UnitJob,
 }
 
+// pricingModel is the form's name of a unit.
 func pricingModel(unit string) string {
 	for k, u := range pricingModels {
 		if u == unit {
@@ -46,15 +47,7 @@ func listingOf(v market.ServiceView) Listing {
 	for k, p := range v.Parameters {
 		l.Params = append(l.Params, [2]string{k, p})
 	}
-	slices.SortFunc(l.Params, func(a, b [2]string) int {
-		if a[0] < b[0] {
-			return -1
-		}
-		if a[0] > b[0] {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(l.Params, func(a, b [2]string) int { return cmp.Compare(a[0], b[0]) })
 	return l
 }
 
@@ -120,7 +113,7 @@ func (m ChainMarket) provider(ctx context.Context, a address.Address, f market.F
 	if err != nil {
 		return ProviderRecord{}, err
 	}
-	slices.SortStableFunc(rs.Ratings, func(a, b market.RatingView) int { return int(b.Height - a.Height) }) // newest first
+	slices.SortStableFunc(rs.Ratings, func(a, b market.RatingView) int { return cmp.Compare(b.Height, a.Height) }) // newest first
 	for _, r := range rs.Ratings[:min(len(rs.Ratings), maxRatings)] {
 		out.Ratings = append(out.Ratings, Rating{Stars: r.Stars, Review: r.Review, Customer: r.Customer, JobID: r.JobID,
 			Agreement: r.Agreement, Height: r.Height})
@@ -186,9 +179,6 @@ func (m ChainMarket) Agreements(ctx context.Context, party address.Address) ([]A
 	}
 	return out, nil
 }
-
-// ErrListingRefused is a listing the form's checks or the chain refused.
-var ErrListingRefused = errors.New("web: listing refused")
 
 // CreateListing implements Market: a market/create message signed by the
 // signed-in wallet alone (the listing's provider is the signer).
