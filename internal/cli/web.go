@@ -18,7 +18,8 @@ func newWebCmd(g *Globals) *cobra.Command {
 		Use:   "start",
 		Short: "Serve the web pages over a node, a coordinator and a wallet daemon",
 		Long: `Serves the explorer (/explorer), the marketplace (/marketplace) and the miner
-dashboard (/miner) on --listen, reading the chain from --node and jobs and
+dashboard (/miner) on --listen, reading the chain (and its market module's
+listings, bids, agreements, ratings and reputation) from --node and jobs and
 miners from --coordinator ("off": no job submission, no live miner figures).
 Visitors sign in with a wallet the daemon at --wallet-url holds ("off": no
 sign-in). aitbc devnet serves the same pages on 127.0.0.1:8016 by itself.`,

@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/cli"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/keystore"
+	"github.com/aitbc/aitbc/internal/rpc"
 )
 
 // TestWebStartServesPagesOverRemoteServices runs `aitbc web start` against
@@ -104,6 +106,43 @@ func TestWebStartServesPagesOverRemoteServices(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), d.Genesis.String()) {
 		t.Errorf("signed-in page does not show %s", d.Genesis)
+	}
+
+	// Become a Provider over HTTP: signed through the wallet daemon's API,
+	// listed by the node's market module.
+	resp, err = c.Get(base + "/marketplace/provide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	token = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(string(b))
+	if token == nil {
+		t.Fatalf("no Become a Provider form: %s", b)
+	}
+	resp, err = c.PostForm(base+"/marketplace/provide", url.Values{"csrf": {token[1]}, "name": {"web start GPU"}, "type": {"gpu-rental"},
+		"pricing_model": {"per_hour"}, "rate": {"2"}, "password": {"123"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/marketplace/service/") {
+		t.Fatalf("Become a Provider: %d %q %s", resp.StatusCode, loc, b)
+	}
+	sv, err := market.QueryService(context.Background(), rpc.NewClient(d.RPCURL()), strings.TrimPrefix(loc, "/marketplace/service/"))
+	if err != nil || sv.Name != "web start GPU" || sv.ListedBy != d.Genesis || sv.Unit != "hour" {
+		t.Errorf("the listing on chain: %+v %v", sv, err)
+	}
+	resp, err = c.Get(base + "/marketplace?type=gpu-rental")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `href="`+loc+`"`) {
+		t.Errorf("the marketplace does not list %s", loc)
 	}
 
 	stop()

@@ -11,8 +11,9 @@ import (
 
 // WebConfig configures the web pages (explorer, marketplace, miner
 // dashboard). Its nil sources are this system's: Node its node's REST
-// API, Coordinator its coordinator's API (or none), Wallets and Submitter
-// its wallet daemon (or no sign-in).
+// API, Market the market module over that node, Coordinator its
+// coordinator's API (or none), Wallets and Submitter its wallet daemon
+// (or no sign-in).
 type WebConfig struct {
 	Listen string // host:port (127.0.0.1:8016)
 	// Listener, when set, is an address already bound (Listen is then only
@@ -58,6 +59,11 @@ func (s *System) StartWeb(ctx context.Context, cfg WebConfig) (w *Web, err error
 	}
 	if wc.Node == nil {
 		return nil, errors.New("web: no chain node (start one in this system or give its client)")
+	}
+	if wc.Market == nil {
+		// The market module runs on every node of this chain: the pages
+		// read it over the same node's routes.
+		wc.Market = web.ChainMarket{Node: wc.Node}
 	}
 	if wc.Coordinator == nil && s.Coordinator != nil {
 		wc.Coordinator = web.CoordinatorClient{URL: s.Coordinator.URL()}

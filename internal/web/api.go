@@ -172,6 +172,9 @@ func (s *Server) apiServices(w http.ResponseWriter, r *http.Request) error {
 		return errf(ErrBadRequest, "%s", d.Problems[0])
 	}
 	out := map[string]any{"services": orEmpty(d.Services), "total": d.Total, "market_module": d.Market}
+	if d.Market {
+		out["listings"] = orEmpty(d.Listings)
+	}
 	if d.CoordErr != "" {
 		out["coordinator_error"] = d.CoordErr
 	}

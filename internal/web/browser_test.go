@@ -310,8 +310,8 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("available now: %q", n)
 	}
 	b.open(base, "/marketplace/provide")
-	if !strings.Contains(b.text("main"), "does not run yet") {
-		t.Errorf("Become a Provider without the market module: %s", b.text("main"))
+	if !strings.Contains(b.text("main"), "Sign in with your wallet to create a listing") {
+		t.Errorf("Become a Provider signed out: %s", b.text("main"))
 	}
 	b.check("provide")
 
@@ -328,7 +328,7 @@ func TestBrowser(t *testing.T) {
 	b.follow("submit a job", chromedp.SendKeys(chromedp.ID("j-prompt"), "It was a dark"), chromedp.SetValue(chromedp.ID("j-tokens"), "24"),
 		chromedp.Submit(chromedp.ID("j-prompt")))
 	if loc := b.location(); !strings.HasPrefix(loc, "/marketplace/jobs/") {
-		t.Fatalf("after submitting: %s", loc)
+		t.Fatalf("after submitting: %s (%s)", loc, b.text("main"))
 	}
 	b.within("tokens, receipt and settlement", 60*time.Second, chromedp.WaitVisible(chromedp.ID("settlement-line")))
 	if out := b.text("#job-output"); strings.TrimSpace(out) == "" {
@@ -341,6 +341,33 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("settlement: %s", s)
 	}
 	b.check("my-job")
+
+	// Become a Provider: a listing on chain, signed by the signed-in wallet.
+	b.open(base, "/marketplace/provide")
+	b.check("provide-signed-in")
+	b.follow("create a listing", chromedp.SendKeys(chromedp.ID("p-name"), "Browser GPU"),
+		chromedp.SetValue(chromedp.ID("p-type"), "gpu-rental"), chromedp.SendKeys(chromedp.ID("p-desc"), "Listed from a browser"),
+		chromedp.SetValue(chromedp.ID("p-model"), "per_hour"), chromedp.SendKeys(chromedp.ID("p-rate"), "3"),
+		chromedp.SendKeys(chromedp.ID("p-pw"), "123"), chromedp.Click(chromedp.ID("p-submit")))
+	var listed string
+	for _, l := range providerListings(t, e, e.d.Genesis) {
+		if l.Name == "Browser GPU" && l.Type == "gpu-rental" && l.Unit == "hour" && l.ListedBy == e.d.Genesis {
+			listed = l.ID
+		}
+	}
+	if listed == "" {
+		t.Fatalf("the node's route does not show the listing made in the browser (at %s: %s)", b.location(), b.text("main"))
+	}
+	if loc := b.location(); loc != "/marketplace/service/"+listed {
+		t.Errorf("after creating listing %s: %s", listed, loc)
+	}
+	b.open(base, "/marketplace?type=gpu-rental")
+	b.follow("open the listing", chromedp.Click(chromedp.CSS(`#listings a[href="/marketplace/service/`+listed+`"]`)))
+	if body := b.text("main"); !strings.Contains(body, "Listed from a browser") || !strings.Contains(body, "3 AITBC (per_hour)") ||
+		!strings.Contains(body, "out of 100") {
+		t.Errorf("the listing's page: %s", body)
+	}
+	b.check("listing")
 	b.open(base, "/marketplace/mine")
 	b.check("mine")
 

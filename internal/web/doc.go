@@ -11,9 +11,11 @@
 // Every figure comes from a chain node's REST API (Node) or a
 // coordinator's API (Coordinator): the package never imports the node or
 // the chain's application (internal/system/boundaries_test.go holds that).
-// Parts of the marketplace the chain does not run yet (listings, bids,
-// agreements, ratings: the market module) are behind the Market
-// interface; while it is nil the pages say so instead of showing figures.
+// The market module (listings, bids, agreements, ratings, reputation) is
+// behind the Market interface; ChainMarket implements it over the node's
+// /api/v1/market/ routes with the module's typed queries, and StartWeb
+// always sets it. While it is nil the pages say so instead of showing
+// figures.
 //
 // Signing in: a wallet held by the wallet daemon signs a one-time
 // challenge (domain AITBC/web-signin/v1) after its owner types its

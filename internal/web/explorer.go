@@ -598,6 +598,7 @@ type MinerRow struct {
 	Slots        int         `json:"slots,omitempty"`
 	Running      int         `json:"running,omitempty"`
 	Heartbeat    time.Time   `json:"last_heartbeat"`
+	Score        *uint32     `json:"reputation_score,omitempty"` // the market module's, 0-100 (the miners page only)
 }
 
 type leaderboard struct {
@@ -654,20 +655,57 @@ func cmpDesc(a, b uint64) int {
 	return 1
 }
 
+// withScores adds the market module's reputation score to each row, read
+// once a block; a miner the module cannot score keeps none.
+func (s *Server) withScores(ctx context.Context, lb leaderboard) leaderboard {
+	if s.cfg.Market == nil {
+		return lb
+	}
+	_, _, height := s.feed.latest(0, 0)
+	scores, err := s.repScores.get(ctx, "all", height, func(ctx context.Context) (map[string]uint32, error) {
+		out := map[string]uint32{}
+		for _, row := range lb.Rows {
+			a, err := address.Parse(row.Address)
+			if err != nil {
+				continue
+			}
+			pr, err := s.cfg.Market.Provider(ctx, a)
+			if err != nil {
+				return nil, err
+			}
+			out[row.Address] = pr.Reputation.Score
+		}
+		return out, nil
+	})
+	if err != nil {
+		return lb
+	}
+	rows := slices.Clone(lb.Rows)
+	for i := range rows {
+		if sc, ok := scores[rows[i].Address]; ok {
+			rows[i].Score = &sc
+		}
+	}
+	lb.Rows = rows
+	return lb
+}
+
 func (s *Server) minersPage(w http.ResponseWriter, r *http.Request) error {
 	lb, err := s.leaderboard(r.Context())
 	if err != nil {
 		return err
 	}
+	lb = s.withScores(r.Context(), lb)
 	if wantCSV(r) {
 		rows := [][]string{}
 		for _, m := range lb.Rows {
 			rows = append(rows, []string{strconv.Itoa(m.Rank), m.Address, strings.Join(m.Models, " "), m.GPU, strconv.FormatUint(m.GPUMemoryMB, 10),
 				m.PricePer1k.String(), m.Stake.String(), m.Status, strconv.FormatUint(m.JobsSettled, 10), strconv.FormatUint(m.TokensOut, 10),
-				strconv.Itoa(m.Assigned), strconv.Itoa(m.Settled), optFloat(m.SuccessRate), optFloat(m.TokensPerSec), strconv.FormatBool(m.Connected)})
+				strconv.Itoa(m.Assigned), strconv.Itoa(m.Settled), optFloat(m.SuccessRate), optFloat(m.TokensPerSec), strconv.FormatBool(m.Connected),
+				optScore(m.Score)})
 		}
 		return writeCSV(w, "miners.csv", []string{"rank", "address", "models", "gpu", "gpu_memory_mb", "price_per_1k_tokens", "stake", "status",
-			"jobs_settled", "tokens_out", "assigned_in_window", "settled_in_window", "success_rate", "tokens_per_sec", "connected"}, rows)
+			"jobs_settled", "tokens_out", "assigned_in_window", "settled_in_window", "success_rate", "tokens_per_sec", "connected", "reputation_score"}, rows)
 	}
 	return s.page(w, r, http.StatusOK, "miners.html", "Miners", "explorer", lb)
 }
@@ -804,4 +842,11 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	return s.page(w, r, http.StatusOK, "search.html", "Nothing found", "explorer", searchData{Query: q})
+}
+
+func optScore(p *uint32) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatUint(uint64(*p), 10)
 }

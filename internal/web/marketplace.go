@@ -14,6 +14,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/coordinator"
 )
 
@@ -38,8 +39,15 @@ type Service struct {
 	SuccessRate  *float64    `json:"success_rate,omitempty"`
 }
 
-// serviceTypes are the kinds of work the chain settles today.
+// serviceTypes are the kinds of work the miners' registry offers: each
+// registered miner's offer is an inference service.
 var serviceTypes = []string{"inference"}
+
+// sameType reports whether two spellings name one service type
+// ("inference" is the market module's "ai-inference").
+func sameType(a, b string) bool {
+	return a == b || market.NormalizeType(a) != "" && market.NormalizeType(a) == market.NormalizeType(b)
+}
 
 func (s *Server) services(ctx context.Context) ([]Service, string, error) {
 	lb, err := s.leaderboard(ctx)
@@ -106,7 +114,7 @@ func readFilter(q url.Values) (filterForm, ListingFilter, []string) {
 
 func (f ListingFilter) keeps(sv Service) bool {
 	switch {
-	case f.Type != "" && f.Type != sv.Type:
+	case f.Type != "" && !sameType(f.Type, sv.Type):
 	case sv.PricePer1k < f.MinPrice:
 	case f.MaxPrice > 0 && sv.PricePer1k > f.MaxPrice:
 	case f.AvailableNow && !sv.Available:
@@ -137,6 +145,9 @@ func (s *Server) marketData(ctx context.Context, q url.Values) (marketData, erro
 	}
 	form, lf, problems := readFilter(q)
 	d := marketData{Form: form, Problems: problems, Total: len(all), Types: serviceTypes, CoordErr: coordErr, Market: s.cfg.Market != nil}
+	if d.Market {
+		d.Types = market.Types
+	}
 	for _, sv := range all {
 		if sv.GPU != "" && !slices.Contains(d.GPUs, sv.GPU) {
 			d.GPUs = append(d.GPUs, sv.GPU)
@@ -146,7 +157,7 @@ func (s *Server) marketData(ctx context.Context, q url.Values) (marketData, erro
 		}
 	}
 	slices.Sort(d.GPUs)
-	if s.cfg.Market != nil {
+	if s.cfg.Market != nil && len(problems) == 0 {
 		if d.Listings, err = s.cfg.Market.Listings(ctx, lf); err != nil {
 			return d, err
 		}
@@ -199,6 +210,8 @@ type serviceData struct {
 	CanSubmit bool
 	SubmitWhy string // why the job form is not offered
 	Market    bool
+	Rep       *ProviderRecord // the market module's reputation and ratings of the miner
+	RepErr    string
 	Prompt    string
 	Error     string
 }
@@ -223,6 +236,9 @@ func (s *Server) serviceData(ctx context.Context, id string, sess *session) (ser
 		return d, err
 	}
 	d.MaxTokens, d.FeeBps, d.Market = params.MaxTokens, bps(params.FeeBps), s.cfg.Market != nil
+	if a, err := address.Parse(d.Service.Provider); err == nil {
+		d.Rep, d.RepErr = s.providerRecord(ctx, a)
+	}
 	switch {
 	case s.cfg.Coordinator == nil:
 		d.SubmitWhy = "This server has no coordinator to send jobs to."
@@ -305,7 +321,10 @@ func (s *Server) jobSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := quoteFor(tokens, d.Service.PricePer1k, params.FeeBps)
 	v, err := s.cfg.Coordinator.Tenant(sess.tenantKey).Submit(r.Context(), coordinator.JobRequest{
-		Model: model, Prompt: prompt, MaxTokens: int(tokens), MaxPrice: q.Total, ServiceID: id,
+		// No ServiceID: a miner's offer is not a market listing, and the
+		// coordinator runs a job with a service id only under the
+		// customer's agreement for that listing.
+		Model: model, Prompt: prompt, MaxTokens: int(tokens), MaxPrice: q.Total,
 	})
 	if err != nil {
 		_, _, msg := classify(err)
@@ -468,17 +487,45 @@ func (s *Server) minePage(w http.ResponseWriter, r *http.Request) error {
 	return s.page(w, r, http.StatusOK, "mine.html", "My marketplace", "marketplace", d)
 }
 
+// StarText draws a rating as stars.
+func (r Rating) StarText() string {
+	n := min(int(r.Stars), 5)
+	return strings.Repeat("★", n) + strings.Repeat("☆", 5-n)
+}
+
+// repPart is one part of a reputation as its page shows it.
+type repPart struct {
+	Name, Weight, Value string
+}
+
+// Parts are the reputation's parts with their weights, as percentages.
+func (r Reputation) Parts() []repPart {
+	pc := func(pm uint32) string { return strconv.FormatFloat(float64(pm)/10, 'f', 1, 64) + "%" }
+	return []repPart{
+		{"Ratings", "40%", pc(r.RatingsPM)},
+		{"Reliability (jobs delivered)", "30%", pc(r.ReliabilityPM)},
+		{"Disputes not lost", "20%", pc(r.DisputesPM)},
+		{"Uptime (miner heartbeats)", "10%", pc(r.UptimePM)},
+	}
+}
+
 type provideData struct {
 	Market bool
+	Signed bool
 	Form   ListingRequest
 	Rate   string
 	Error  string
 	Types  []string
+	Models []string
 }
+
+// pricingModelNames are the form's pricing models, in its order.
+var pricingModelNames = []string{"per_1k_tokens", "per_hour", "per_job"}
 
 func (s *Server) providePage(w http.ResponseWriter, r *http.Request) error {
 	return s.page(w, r, http.StatusOK, "provide.html", "Become a Provider", "marketplace",
-		provideData{Market: s.cfg.Market != nil, Types: serviceTypes})
+		provideData{Market: s.cfg.Market != nil, Signed: s.sessions.from(r) != nil, Types: market.Types, Models: pricingModelNames,
+			Form: ListingRequest{Type: market.TypeAIInference, PricingModel: "per_1k_tokens"}})
 }
 
 // provideSubmit creates a listing on chain, signed by the signed-in
@@ -491,21 +538,23 @@ func (s *Server) provideSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if s.cfg.Market == nil || s.cfg.Submitter == nil {
-		return errf(ErrNotOnChain, "listings need the marketplace module, which this chain does not run yet")
+		return errf(ErrNotOnChain, "listings need the marketplace module, which this server does not read")
 	}
-	d := provideData{Market: true, Types: serviceTypes, Rate: strings.TrimSpace(r.PostFormValue("rate")), Form: ListingRequest{
-		Name: strings.TrimSpace(r.PostFormValue("name")), Type: r.PostFormValue("type"), Description: r.PostFormValue("description"),
-		PricingModel: r.PostFormValue("pricing_model"),
-	}}
+	d := provideData{Market: true, Signed: true, Types: market.Types, Models: pricingModelNames, Rate: strings.TrimSpace(r.PostFormValue("rate")),
+		Form: ListingRequest{
+			Name: strings.TrimSpace(r.PostFormValue("name")), Type: market.NormalizeType(r.PostFormValue("type")),
+			Description:  strings.TrimSpace(strings.ReplaceAll(r.PostFormValue("description"), "\r\n", "\n")),
+			PricingModel: r.PostFormValue("pricing_model"),
+		}}
 	rate, rerr := coin.Parse(d.Rate)
 	switch {
-	case d.Form.Name == "" || len(d.Form.Name) > 100:
-		d.Error = "Give the provider a name of at most 100 characters."
-	case !slices.Contains(serviceTypes, d.Form.Type):
+	case d.Form.Name == "" || len(d.Form.Name) > 80:
+		d.Error = "Give the provider a name of at most 80 characters."
+	case d.Form.Type == "":
 		d.Error = "Choose a service type."
-	case len(d.Form.Description) > 2000:
-		d.Error = "The description is longer than 2,000 characters."
-	case d.Form.PricingModel != "per_1k_tokens" && d.Form.PricingModel != "per_hour":
+	case len(d.Form.Description) > 512:
+		d.Error = "The description is longer than 512 characters."
+	case !slices.Contains(pricingModelNames, d.Form.PricingModel):
 		d.Error = "Choose a pricing model."
 	case rerr != nil || rate == 0:
 		d.Error = "The rate must be a positive amount of AITBC."
@@ -521,8 +570,54 @@ func (s *Server) provideSubmit(w http.ResponseWriter, r *http.Request) error {
 		d.Error = "The listing was refused: " + msg
 		return s.page(w, r, http.StatusBadRequest, "provide.html", "Become a Provider", "marketplace", d)
 	}
-	http.Redirect(w, r, "/explorer/tx/"+url.PathEscape(hash), http.StatusSeeOther)
+	id, failed := s.awaitListing(r.Context(), hash, sess.Address, d.Form.Name)
+	switch {
+	case failed != "":
+		d.Error = "The chain refused the listing: " + failed
+		return s.page(w, r, http.StatusBadRequest, "provide.html", "Become a Provider", "marketplace", d)
+	case id != "":
+		http.Redirect(w, r, "/marketplace/service/"+url.PathEscape(id), http.StatusSeeOther)
+	default: // not committed yet: its transaction's page says how it ends
+		http.Redirect(w, r, "/explorer/tx/"+url.PathEscape(hash), http.StatusSeeOther)
+	}
 	return nil
+}
+
+// listingWait is how long "Become a Provider" waits for its transaction's
+// block before sending the provider to the transaction instead.
+const listingWait = 10 * time.Second
+
+// awaitListing waits for a listing's transaction: the new listing's id
+// once committed, the chain's reason when it failed, neither when it is
+// not in a block within listingWait.
+func (s *Server) awaitListing(ctx context.Context, hash string, provider address.Address, name string) (id, failed string) {
+	ctx, cancel := context.WithTimeout(ctx, listingWait)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		tx, err := s.cfg.Node.Tx(ctx, hash)
+		switch {
+		case err == nil && tx.Status == "failed":
+			return "", tx.Error
+		case err == nil && tx.Status == "committed":
+			ls, err := s.cfg.Market.Listings(ctx, ListingFilter{})
+			if err != nil {
+				return "", ""
+			}
+			for _, l := range ls {
+				if l.Provider == provider && l.Name == name && l.CreatedHeight == tx.Height {
+					return l.ID, ""
+				}
+			}
+			return "", ""
+		}
+		select {
+		case <-ctx.Done():
+			return "", ""
+		case <-t.C:
+		}
+	}
 }
 
 // startSSE begins a server-sent event stream.

@@ -50,7 +50,9 @@ type minerDash struct {
 	Earned   coin.Amount
 	Earnings chart
 	Window   string
-	History  int // transactions of its history read
+	History  int             // transactions of its history read
+	Rep      *ProviderRecord // the market module's reputation and ratings
+	RepErr   string
 }
 
 // minerHistory is how many of a miner's newest transactions the dashboard
@@ -83,6 +85,7 @@ func (s *Server) readMinerDash(ctx context.Context, a address.Address) (minerDas
 			d.Live = &live
 		}
 	}
+	d.Rep, d.RepErr = s.providerRecord(ctx, a)
 	list, err := s.cfg.Node.Transactions(ctx, a, minerHistory)
 	if err != nil {
 		return d, err
@@ -117,6 +120,20 @@ func (s *Server) readMinerDash(ctx context.Context, a address.Address) (minerDas
 	d.Earnings = chart{ID: "c-earn", Title: "Earnings per day", Unit: "AITBC",
 		Desc: "from its settlements among its newest transactions (UTC days)", Points: pts}
 	return d, nil
+}
+
+// providerRecord is the market module's word on a provider: nil when this
+// server reads no market; a failure is a note, not a failed page.
+func (s *Server) providerRecord(ctx context.Context, a address.Address) (*ProviderRecord, string) {
+	if s.cfg.Market == nil {
+		return nil, ""
+	}
+	pr, err := s.cfg.Market.Provider(ctx, a)
+	if err != nil {
+		_, _, msg := classify(err)
+		return nil, msg
+	}
+	return &pr, ""
 }
 
 func (s *Server) minerPage(w http.ResponseWriter, r *http.Request) error {

@@ -70,6 +70,7 @@ type Server struct {
 	jobParams  memo[jobs.Params]
 	addresses  heightCache[addressData]
 	minerDashs heightCache[minerDash]
+	repScores  heightCache[map[string]uint32] // the market module's score of each miner, per block
 	supply     heightCache[supplyData]
 	rendered   heightCache[[]byte] // pages as signed-out viewers get them
 	statsCache statsCache
@@ -110,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 	s.blocks.max = 512
 	s.txs.max, s.jobs.max = 4096, 4096
 	s.addresses.max, s.minerDashs.max, s.supply.max, s.rendered.max = 1024, 256, 1, 256
+	s.repScores.max = 1
 	s.jobParams.setTTL(time.Second)
 	if err := s.parsePages(); err != nil {
 		return nil, err
