@@ -40,7 +40,7 @@ func (n *Node) Health() rpc.Health {
 // accounts.
 func (n *Node) ChainInfo() (rpc.ChainInfo, error) {
 	p := n.app.Params()
-	ci := rpc.ChainInfo{ChainID: n.ChainID(), MinFee: p.MinFee, BurnBps: p.BurnBps, Denom: coin.Denom, ModuleAccounts: []rpc.ModuleAccount{}}
+	ci := rpc.ChainInfo{ChainID: n.ChainID(), MinFee: p.MinFee, BurnBps: p.BurnBps, TreasuryBps: p.TreasuryBps, Denom: coin.Denom, ModuleAccounts: []rpc.ModuleAccount{}}
 	err := n.app.Committed(func(q module.Query) error {
 		b := n.app.Bank()
 		s, err := b.Supply(q.State)

@@ -25,8 +25,9 @@ type ChainInfo struct {
 	ChainID        string          `json:"chain_id"`
 	Height         int64           `json:"height"`
 	MinFee         coin.Amount     `json:"min_fee"`
-	BurnBps        uint64          `json:"burn_bps"` // share of each fee burned, in basis points
-	Supply         coin.Amount     `json:"supply"`   // circulating: every balance, module accounts included
+	BurnBps        uint64          `json:"burn_bps"`     // share of each fee burned, in basis points
+	TreasuryBps    uint64          `json:"treasury_bps"` // share of each fee to the treasury; the proposer gets the rest
+	Supply         coin.Amount     `json:"supply"`       // circulating: every balance, module accounts included
 	Burned         coin.Amount     `json:"burned"`
 	Minted         coin.Amount     `json:"minted"` // created after genesis
 	GenesisTotal   coin.Amount     `json:"genesis_supply"`

@@ -307,8 +307,8 @@ func (s *Server) effects(ctx context.Context, t TxRow) []string {
 		out = append(out, fmt.Sprintf("Job %s assigned to miner %s at its registered price.", t.JobID, t.To))
 	case "jobs/settle":
 		if j, err := jobs.QueryJob(ctx, s.cfg.Node, t.JobID); err == nil && j.Status == "settled" {
-			out = append(out, fmt.Sprintf("Miner %s paid %s AITBC; %s AITBC fee burned; %s AITBC refunded to %s (from the job's record).",
-				t.To, j.Paid, j.Fee, j.Refund, j.Customer))
+			out = append(out, fmt.Sprintf("Miner %s paid %s AITBC; %s AITBC protocol fee (to the block's fee split); %s AITBC commission to the coordinator; %s AITBC refunded to %s (from the job's record).",
+				t.To, j.Paid, j.Fee, j.Commission, j.Refund, j.Customer))
 		} else {
 			out = append(out, fmt.Sprintf("Settlement of job %s for %d output tokens.", t.JobID, t.Tokens))
 		}
@@ -318,8 +318,8 @@ func (s *Server) effects(ctx context.Context, t TxRow) []string {
 		out = append(out, "The miner's heartbeat was recorded.")
 	}
 	if ci, err := s.chain(ctx); err == nil {
-		out = append(out, fmt.Sprintf("Fee %s AITBC: %s of the block's fees are burned, the rest paid to the block's proposer.",
-			t.Fee, bps(ci.BurnBps)))
+		out = append(out, fmt.Sprintf("Fee %s AITBC: of the block's fees %s are burned, %s go to the treasury and the rest to the block's proposer.",
+			t.Fee, bps(ci.BurnBps), bps(ci.TreasuryBps)))
 	}
 	return out
 }

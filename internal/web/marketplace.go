@@ -185,9 +185,10 @@ func (s *Server) marketPage(w http.ResponseWriter, r *http.Request) error {
 // quote is what a job of Tokens output tokens costs on a service.
 type quote struct {
 	Tokens uint64
-	Price  coin.Amount // to the miner
-	Fee    coin.Amount // burned
-	Total  coin.Amount // the escrow to lock: the job's max price
+	Price      coin.Amount // to the miner
+	Fee        coin.Amount // the protocol fee, to the block's fee split
+	Commission coin.Amount // to the coordinator
+	Total      coin.Amount // the escrow to lock: the job's max price
 }
 
 // params are the jobs module's parameters, read at most once a second.
@@ -195,10 +196,13 @@ func (s *Server) params(ctx context.Context) (jobs.Params, error) {
 	return s.jobParams.get(ctx, func(ctx context.Context) (jobs.Params, error) { return jobs.QueryParams(ctx, s.cfg.Node) })
 }
 
-func quoteFor(tokens uint64, per1k coin.Amount, feeBps uint64) quote {
-	p := jobs.PriceFor(tokens, per1k)
-	f := p.MulDiv(feeBps, 10_000)
-	return quote{Tokens: tokens, Price: p, Fee: f, Total: p + f}
+// quoteFor is what a job of tokens costs at most at per1k: the chain's
+// own formulas (jobs.Params: the price, the protocol fee, the
+// coordinator's commission), so the page's max price is what the
+// coordinator's scheduler asks for.
+func quoteFor(tokens uint64, per1k coin.Amount, p jobs.Params) quote {
+	price := jobs.PriceFor(tokens, per1k)
+	return quote{Tokens: tokens, Price: price, Fee: p.Fee(price), Commission: p.Commission(price), Total: p.MaxCost(price)}
 }
 
 type serviceData struct {
@@ -275,7 +279,7 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			q := quoteFor(n, d.Service.PricePer1k, params.FeeBps)
+			q := quoteFor(n, d.Service.PricePer1k, params)
 			d.Quote = &q
 		}
 	}
@@ -319,7 +323,7 @@ func (s *Server) jobSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := quoteFor(tokens, d.Service.PricePer1k, params.FeeBps)
+	q := quoteFor(tokens, d.Service.PricePer1k, params)
 	v, err := s.cfg.Coordinator.Tenant(sess.tenantKey).Submit(r.Context(), coordinator.JobRequest{
 		// No ServiceID: a miner's offer is not a market listing, and the
 		// coordinator runs a job with a service id only under the
