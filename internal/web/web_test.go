@@ -185,6 +185,14 @@ func TestPagesHeadersAndLinks(t *testing.T) {
 	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "default-src 'none'") {
 		t.Errorf("CSP %q", csp)
 	}
+	// Static assets ignore Range (GO-2026-6609): the whole file, 200.
+	req, _ := http.NewRequest("GET", e.web+"/static/app.css", nil)
+	req.Header.Set("Range", "bytes=0-0,"+strings.Repeat("1-1,", 2000)+"2-2")
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 || resp.ContentLength < 100 {
+		t.Errorf("ranged static asset: %+v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// No inline script and nothing from another origin on any page.
 	inline := regexp.MustCompile(`<script(?:[^>]*)>[^<]+</script>|\son[a-z]+="|https?://`)
 	for _, p := range []string{"/", "/explorer", "/explorer/blocks", "/explorer/txs", "/explorer/validators", "/explorer/miners",
