@@ -639,10 +639,17 @@ func (s *Server) ranked(ctx context.Context, by string) (leaderboard, error) {
 			}
 		}
 	}
+	lb.Sort = sortMiners(rows, by)
+	lb.Rows = rows
+	return lb, nil
+}
+
+// sortMiners orders rows by one of minerSorts (the first when by is
+// none of them) and numbers their ranks; it returns the order used.
+func sortMiners(rows []MinerRow, by string) string {
 	if !slices.Contains(minerSorts, by) {
 		by = minerSorts[0]
 	}
-	lb.Sort = by
 	// opt orders present before absent, then larger first.
 	opt := func(ha, hb bool, a, b float64) int {
 		switch {
@@ -674,8 +681,7 @@ func (s *Server) ranked(ctx context.Context, by string) (leaderboard, error) {
 	for i := range rows {
 		rows[i].Rank = i + 1
 	}
-	lb.Rows = rows
-	return lb, nil
+	return by
 }
 
 func deref32(p *uint32) uint32 {
