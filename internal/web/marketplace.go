@@ -186,8 +186,9 @@ func (s *Server) marketPage(w http.ResponseWriter, r *http.Request) error {
 type quote struct {
 	Tokens uint64
 	Price  coin.Amount // to the miner
-	Fee    coin.Amount // burned
-	Total  coin.Amount // the escrow to lock: the job's max price
+	Fee    coin.Amount // the protocol fee
+	Commis coin.Amount // the coordinator's commission
+	Total  coin.Amount // the escrow to lock: the job's max price (jobs.Params.MaxCost)
 }
 
 // params are the jobs module's parameters, read at most once a second.
@@ -195,10 +196,11 @@ func (s *Server) params(ctx context.Context) (jobs.Params, error) {
 	return s.jobParams.get(ctx, func(ctx context.Context) (jobs.Params, error) { return jobs.QueryParams(ctx, s.cfg.Node) })
 }
 
-func quoteFor(tokens uint64, per1k coin.Amount, feeBps uint64) quote {
+// quoteFor is what the coordinator asks for at most (sched.Cost): the
+// price, the protocol fee and its commission.
+func quoteFor(tokens uint64, per1k coin.Amount, jp jobs.Params) quote {
 	p := jobs.PriceFor(tokens, per1k)
-	f := p.MulDiv(feeBps, 10_000)
-	return quote{Tokens: tokens, Price: p, Fee: f, Total: p + f}
+	return quote{Tokens: tokens, Price: p, Fee: jp.Fee(p), Commis: jp.Commission(p), Total: jp.MaxCost(p)}
 }
 
 type serviceData struct {
@@ -275,7 +277,7 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			q := quoteFor(n, d.Service.PricePer1k, params.FeeBps)
+			q := quoteFor(n, d.Service.PricePer1k, params)
 			d.Quote = &q
 		}
 	}
@@ -319,7 +321,7 @@ func (s *Server) jobSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := quoteFor(tokens, d.Service.PricePer1k, params.FeeBps)
+	q := quoteFor(tokens, d.Service.PricePer1k, params)
 	v, err := s.cfg.Coordinator.Tenant(sess.tenantKey).Submit(r.Context(), coordinator.JobRequest{
 		// No ServiceID: a miner's offer is not a market listing, and the
 		// coordinator runs a job with a service id only under the
