@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/rpc"
@@ -316,6 +317,18 @@ func (s *Server) effects(ctx context.Context, t TxRow) []string {
 		out = append(out, fmt.Sprintf("%s AITBC staked (held in miners.stake).", t.Amount))
 	case "miners/heartbeat":
 		out = append(out, "The miner's heartbeat was recorded.")
+	case staking.TypeStake:
+		out = append(out, fmt.Sprintf("%s AITBC staked to operator %s (held in %s).", t.Amount, t.To, staking.BondedAccount))
+	case staking.TypeUnstake:
+		line := fmt.Sprintf("%s AITBC of the stake to operator %s started unbonding: it earns nothing from now on", t.Amount, t.To)
+		if snap, err := s.stakeSnap(ctx); err == nil {
+			line += fmt.Sprintf(" and is paid back at the end of block %d (an unbonding period of %d blocks)", t.Height+snap.Params.UnbondingBlocks, snap.Params.UnbondingBlocks)
+		}
+		out = append(out, line+".")
+	case staking.TypeCommission:
+		if v, ok := t.body["commission_bps"].(float64); ok {
+			out = append(out, fmt.Sprintf("The operator's commission becomes %s after the next epoch's payout.", bpsPct(uint64(v))))
+		}
 	}
 	if ci, err := s.chain(ctx); err == nil {
 		out = append(out, fmt.Sprintf("Fee %s AITBC: %s of the block's fees are burned, the rest paid to the block's proposer.",

@@ -79,6 +79,7 @@ func TestStakingPages(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	eventually("/explorer/tx/"+sub.TxHash, "7.25 AITBC staked to operator "+miner+" (held in staking.bonded).", "<dd>staking/stake</dd>")
 	stakerRow := fmt.Sprintf(`<a class="mono" href="/explorer/address/%s" title="%s">`, staker, staker)
 	body := eventually("/miner/"+miner, `id="op-bonded">`+bonded.String()+" AITBC", `id="op-commission">10%`,
 		stakerRow, "<td>7.25 AITBC</td>", "Mining pools have no module on this chain")
@@ -131,6 +132,7 @@ func TestStakingPages(t *testing.T) {
 	after := bonded - part
 	eventually("/miner/"+miner, `id="op-bonded">`+after.String()+" AITBC", stakerRow, "<td>5 AITBC</td>",
 		fmt.Sprintf("<td>2.25 AITBC, paid back at block %d</td>", matures))
+	eventually("/explorer/tx/"+sub.TxHash, fmt.Sprintf("2.25 AITBC of the stake to operator %s started unbonding: it earns nothing from now on and is paid back at the end of block %d", miner, matures))
 	eventually("/explorer/address/"+staker, `id="own-staked">5 AITBC`, `id="own-unbonding">2.25 AITBC`,
 		"2.25 AITBC unbonding from", fmt.Sprintf("paid back at block %d</li>", matures))
 	var aj struct {
