@@ -88,6 +88,15 @@ func (s *Server) apiAddress(w http.ResponseWriter, r *http.Request) error {
 	if d.Miner != nil {
 		out["miner"] = d.Miner
 	}
+	if d.Stake.Own != nil {
+		out["staking"] = d.Stake.Own
+	}
+	if d.Stake.Op != nil {
+		out["operator"] = d.Stake.Op
+	}
+	if d.Stake.Err != "" {
+		out["staking_error"] = d.Stake.Err
+	}
 	if d.Market {
 		out["listings"] = orEmpty(d.Listings)
 	}
@@ -114,13 +123,16 @@ func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiMiners(w http.ResponseWriter, r *http.Request) error {
-	lb, err := s.leaderboard(r.Context())
+	lb, err := s.ranked(r.Context(), r.URL.Query().Get("sort"))
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"window": lb.Window, "miners": orEmpty(lb.Rows)}
+	out := map[string]any{"window": lb.Window, "sort": lb.Sort, "miners": orEmpty(lb.Rows)}
 	if lb.CoordErr != "" {
 		out["coordinator_error"] = lb.CoordErr
+	}
+	if lb.StakeErr != "" {
+		out["staking_error"] = lb.StakeErr
 	}
 	return ok(w, out)
 }

@@ -16,7 +16,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/devnet"
 )
 
@@ -371,7 +373,29 @@ func TestBrowser(t *testing.T) {
 	b.open(base, "/marketplace/mine")
 	b.check("mine")
 
-	// The miner's dashboard.
+	// The miner's dashboard, with a staker: genesis-ops stakes 3.5 AITBC
+	// to the miner (staking/stake, as `aitbc stake` sends it).
+	op, err := address.Parse(job.Miner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := e.d.Wallets.Service().SignAndSubmit(context.Background(), devnet.GenesisWallet, "123", staking.NewStakeMsg(op, 3*coin.Unit+coin.Unit/2), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stakerSel := `#stakers a[href="/explorer/address/` + e.committed(t, sub.TxHash).From.String() + `"]`
+	for deadline := time.Now().Add(10 * time.Second); ; { // the pages read the chain once a block
+		if a := get(t, client(), base+"/api/explorer/addresses/"+job.Miner); strings.Contains(a.body, `"amount":"3.5"`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.open(base, "/explorer/miners")
+	b.follow("order by stake", chromedp.Click(chromedp.CSS(`a[href="/explorer/miners?sort=stake"]`)))
+	if loc, cur := b.location(), b.text(`nav strong[aria-current="true"]`); loc != "/explorer/miners?sort=stake" || cur != "bonded stake" {
+		t.Errorf("ordering by stake led to %s (%q)", loc, cur)
+	}
+	b.check("miners-by-stake")
 	b.open(base, "/miner")
 	b.check("miner-index")
 	b.follow("open the dashboard", chromedp.SetValue(chromedp.ID("m-addr"), job.Miner), chromedp.Submit(chromedp.ID("m-addr")))
@@ -380,6 +404,10 @@ func TestBrowser(t *testing.T) {
 	}
 	if body := b.text("main"); !strings.Contains(body, "tolstoy-1m") || !strings.Contains(body, job.JobID[:10]) {
 		t.Errorf("dashboard: %s", body)
+	}
+	b.within("the staker on the dashboard", 2*time.Second, chromedp.WaitVisible(chromedp.CSS(stakerSel)))
+	if st := b.text("#stakers"); !strings.Contains(st, "3.5 AITBC") {
+		t.Errorf("stakers: %s", st)
 	}
 	b.check("miner")
 	b.open(base, "/explorer/nothing-here")

@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/rpc"
@@ -316,6 +317,18 @@ func (s *Server) effects(ctx context.Context, t TxRow) []string {
 		out = append(out, fmt.Sprintf("%s AITBC staked (held in miners.stake).", t.Amount))
 	case "miners/heartbeat":
 		out = append(out, "The miner's heartbeat was recorded.")
+	case staking.TypeStake:
+		out = append(out, fmt.Sprintf("%s AITBC staked to operator %s (held in %s).", t.Amount, t.To, staking.BondedAccount))
+	case staking.TypeUnstake:
+		line := fmt.Sprintf("%s AITBC of the stake to operator %s started unbonding: it earns nothing from now on", t.Amount, t.To)
+		if snap, err := s.stakeSnap(ctx); err == nil {
+			line += fmt.Sprintf(" and is paid back at the end of block %d (an unbonding period of %d blocks)", t.Height+snap.Params.UnbondingBlocks, snap.Params.UnbondingBlocks)
+		}
+		out = append(out, line+".")
+	case staking.TypeCommission:
+		if v, ok := t.body["commission_bps"].(float64); ok {
+			out = append(out, fmt.Sprintf("The operator's commission becomes %s after the next epoch's payout.", bpsPct(uint64(v))))
+		}
 	}
 	if ci, err := s.chain(ctx); err == nil {
 		out = append(out, fmt.Sprintf("Fee %s AITBC: of the block's fees %s are burned, %s go to the treasury and the rest to the block's proposer.",
@@ -344,6 +357,7 @@ type addressData struct {
 	JobIDs   []string
 	Listings []Listing
 	Market   bool // the market module is on this chain
+	Stake    stakeView
 }
 
 func parseAddress(s string) (address.Address, error) {
@@ -383,6 +397,7 @@ func (s *Server) readAddress(ctx context.Context, a address.Address) (addressDat
 	} else if !IsNotFound(err) {
 		return d, err
 	}
+	d.Stake = s.readStake(ctx, a, list.Transactions)
 	if s.cfg.Market != nil {
 		all, err := s.cfg.Market.Listings(ctx, ListingFilter{})
 		if err != nil {
@@ -598,13 +613,102 @@ type MinerRow struct {
 	Slots        int         `json:"slots,omitempty"`
 	Running      int         `json:"running,omitempty"`
 	Heartbeat    time.Time   `json:"last_heartbeat"`
-	Score        *uint32     `json:"reputation_score,omitempty"` // the market module's, 0-100 (the miners page only)
+	Score        *uint32     `json:"reputation_score,omitempty"` // the market module's, 0-100 (the miners page and its JSON)
+	Bonded       coin.Amount `json:"bonded_stake"`               // the staking module's: stake delegated to it (the miners page and its JSON)
+	Commission   *uint64     `json:"commission_bps,omitempty"`   // absent while nobody has staked to it
 }
 
 type leaderboard struct {
 	Rows     []MinerRow
 	Window   string
 	CoordErr string
+	Sort     string // the ranked order: one of minerSorts
+	StakeErr string // why the staking module could not be read
+}
+
+// minerSorts are the leaderboard's orders, the first the default: the
+// market module's reputation score, bonded stake, success rate in the
+// window, the coordinator's tokens per second, jobs settled.
+var minerSorts = []string{"reputation", "stake", "success", "tokens_per_sec", "jobs"}
+
+// ranked is the leaderboard with the market module's scores and the
+// staking module's bonded stake, in the order asked for (reputation when
+// by is not one of minerSorts). Ties keep the jobs-settled order; a
+// miner without the figure comes after those with one.
+func (s *Server) ranked(ctx context.Context, by string) (leaderboard, error) {
+	lb, err := s.leaderboard(ctx)
+	if err != nil {
+		return lb, err
+	}
+	lb = s.withScores(ctx, lb)
+	rows := slices.Clone(lb.Rows)
+	if snap, err := s.stakeSnap(ctx); err != nil {
+		_, _, lb.StakeErr = classify(err)
+	} else {
+		for i := range rows {
+			if o, ok := snap.Ops[rows[i].Address]; ok {
+				c := o.CommissionBps
+				rows[i].Bonded, rows[i].Commission = o.Bonded, &c
+			}
+		}
+	}
+	lb.Sort = sortMiners(rows, by)
+	lb.Rows = rows
+	return lb, nil
+}
+
+// sortMiners orders rows by one of minerSorts (the first when by is
+// none of them) and numbers their ranks; it returns the order used.
+func sortMiners(rows []MinerRow, by string) string {
+	if !slices.Contains(minerSorts, by) {
+		by = minerSorts[0]
+	}
+	// opt orders present before absent, then larger first.
+	opt := func(ha, hb bool, a, b float64) int {
+		switch {
+		case ha != hb:
+			if ha {
+				return -1
+			}
+			return 1
+		case a > b:
+			return -1
+		case a < b:
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(rows, func(a, b MinerRow) int {
+		switch by {
+		case "reputation":
+			return opt(a.Score != nil, b.Score != nil, float64(deref32(a.Score)), float64(deref32(b.Score)))
+		case "stake":
+			return opt(true, true, float64(a.Bonded), float64(b.Bonded))
+		case "success":
+			return opt(a.SuccessRate != nil, b.SuccessRate != nil, derefF(a.SuccessRate), derefF(b.SuccessRate))
+		case "tokens_per_sec":
+			return opt(a.TokensPerSec != nil, b.TokensPerSec != nil, derefF(a.TokensPerSec), derefF(b.TokensPerSec))
+		}
+		return 0 // jobs: the leaderboard's own order
+	})
+	for i := range rows {
+		rows[i].Rank = i + 1
+	}
+	return by
+}
+
+func deref32(p *uint32) uint32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func derefF(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 func (s *Server) leaderboard(ctx context.Context) (leaderboard, error) {
@@ -691,23 +795,30 @@ func (s *Server) withScores(ctx context.Context, lb leaderboard) leaderboard {
 }
 
 func (s *Server) minersPage(w http.ResponseWriter, r *http.Request) error {
-	lb, err := s.leaderboard(r.Context())
+	lb, err := s.ranked(r.Context(), r.URL.Query().Get("sort"))
 	if err != nil {
 		return err
 	}
-	lb = s.withScores(r.Context(), lb)
 	if wantCSV(r) {
 		rows := [][]string{}
 		for _, m := range lb.Rows {
 			rows = append(rows, []string{strconv.Itoa(m.Rank), m.Address, strings.Join(m.Models, " "), m.GPU, strconv.FormatUint(m.GPUMemoryMB, 10),
 				m.PricePer1k.String(), m.Stake.String(), m.Status, strconv.FormatUint(m.JobsSettled, 10), strconv.FormatUint(m.TokensOut, 10),
 				strconv.Itoa(m.Assigned), strconv.Itoa(m.Settled), optFloat(m.SuccessRate), optFloat(m.TokensPerSec), strconv.FormatBool(m.Connected),
-				optScore(m.Score)})
+				optScore(m.Score), m.Bonded.String(), optBps(m.Commission)})
 		}
 		return writeCSV(w, "miners.csv", []string{"rank", "address", "models", "gpu", "gpu_memory_mb", "price_per_1k_tokens", "stake", "status",
-			"jobs_settled", "tokens_out", "assigned_in_window", "settled_in_window", "success_rate", "tokens_per_sec", "connected", "reputation_score"}, rows)
+			"jobs_settled", "tokens_out", "assigned_in_window", "settled_in_window", "success_rate", "tokens_per_sec", "connected", "reputation_score",
+			"bonded_stake", "commission_bps"}, rows)
 	}
 	return s.page(w, r, http.StatusOK, "miners.html", "Miners", "explorer", lb)
+}
+
+func optBps(p *uint64) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatUint(*p, 10)
 }
 
 func optFloat(f *float64) string {

@@ -198,7 +198,7 @@ func TestBecomeAProviderAndHostileListings(t *testing.T) {
 	if a := get(t, c, ts.URL+"/explorer/miners"); !strings.Contains(a.body, fmt.Sprintf("<td>%d/100</td>", rep.Reputation.Score)) {
 		t.Errorf("the leaderboard lacks the chain's score %d", rep.Reputation.Score)
 	}
-	if a := get(t, c, ts.URL+"/explorer/miners?format=csv"); !strings.Contains(a.body, fmt.Sprintf(",%d\n", rep.Reputation.Score)) {
+	if a := get(t, c, ts.URL+"/explorer/miners?format=csv"); !strings.Contains(a.body, fmt.Sprintf(",true,%d,", rep.Reputation.Score)) {
 		t.Errorf("the leaderboard's CSV lacks the score: %s", a.body)
 	}
 	if a := get(t, c, ts.URL+"/marketplace/service/svc-999999"); a.status != 404 {

@@ -53,6 +53,7 @@ type minerDash struct {
 	History  int             // transactions of its history read
 	Rep      *ProviderRecord // the market module's reputation and ratings
 	RepErr   string
+	Stake    stakeView // the staking module's: its bonded stake, commission and stakers
 }
 
 // minerHistory is how many of a miner's newest transactions the dashboard
@@ -91,6 +92,7 @@ func (s *Server) readMinerDash(ctx context.Context, a address.Address) (minerDas
 		return d, err
 	}
 	d.History = len(list.Transactions)
+	d.Stake = s.readStake(ctx, a, list.Transactions)
 	perDay := map[string]float64{}
 	var days []string
 	for _, t := range list.Transactions {

@@ -91,6 +91,8 @@ func txRow(t rpc.Transaction) TxRow {
 		r.To = str("coordinator")
 	case str("customer") != "":
 		r.To = str("customer")
+	case str("operator") != "":
+		r.To = str("operator") // staking/stake, staking/unstake
 	}
 	for _, k := range []string{"amount", "price", "max_price", "stake"} {
 		if v := str(k); v != "" {

@@ -72,7 +72,8 @@ type Server struct {
 	minerDashs heightCache[minerDash]
 	repScores  heightCache[map[string]uint32] // the market module's score of each miner, per block
 	supply     heightCache[supplyData]
-	rendered   heightCache[[]byte] // pages as signed-out viewers get them
+	stakes     heightCache[stakeSnapshot] // the staking module's operators, per block
+	rendered   heightCache[[]byte]        // pages as signed-out viewers get them
 	statsCache statsCache
 
 	reqs    *prometheus.CounterVec
@@ -111,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	s.blocks.max = 512
 	s.txs.max, s.jobs.max = 4096, 4096
 	s.addresses.max, s.minerDashs.max, s.supply.max, s.rendered.max = 1024, 256, 1, 256
-	s.repScores.max = 1
+	s.repScores.max, s.stakes.max = 1, 1
 	s.jobParams.setTTL(time.Second)
 	if err := s.parsePages(); err != nil {
 		return nil, err

@@ -37,7 +37,24 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(d))
 	},
-	"join":  strings.Join,
+	"join": strings.Join,
+	// bps shows basis points (a uint64 or *uint64) as a percentage.
+	"bps": func(v any) string {
+		switch p := v.(type) {
+		case uint64:
+			return bpsPct(p)
+		case *uint64:
+			if p != nil {
+				return bpsPct(*p)
+			}
+		}
+		return "—"
+	},
+	"minerSorts": func() []string { return minerSorts },
+	"sortName": func(k string) string {
+		return map[string]string{"reputation": "reputation", "stake": "bonded stake", "success": "success rate",
+			"tokens_per_sec": "tokens/s", "jobs": "jobs settled"}[k]
+	},
 	"svg":   func(c chart) template.HTML { return c.render() },
 	"add":   func(a, b int) int { return a + b },
 	"add64": func(a, b int64) int64 { return a + b },

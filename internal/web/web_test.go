@@ -17,6 +17,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/httpx"
@@ -427,6 +428,13 @@ func TestJobOnExplorerAndMinerDashboard(t *testing.T) {
 	a = get(t, c, e.web+"/marketplace/service/"+v.Miner+"?tokens=100")
 	if a.status != 200 || !strings.Contains(a.body, "tolstoy-1m") || !strings.Contains(a.body, "0.1 AITBC") {
 		t.Errorf("service page with a quote: %d %s", a.status, a.body)
+	}
+	// The quote's total is what the coordinator asks for at most: price,
+	// protocol fee and its commission.
+	if jp, err := jobs.QueryParams(context.Background(), e.node); err != nil {
+		t.Error(err)
+	} else if total := jp.MaxCost(jobs.PriceFor(100, 1*coin.Unit)); !strings.Contains(a.body, "<strong>"+total.String()+" AITBC</strong>") {
+		t.Errorf("the quote lacks the total %s", total)
 	}
 	a = get(t, c, e.web+"/marketplace?gpu=NoSuchGPU")
 	if a.status != 200 || strings.Contains(a.body, `/marketplace/service/`+v.Miner) {
