@@ -36,6 +36,9 @@ type Client struct {
 	onSwitch  func(from, to string, err error)
 }
 
+// clientMaxConns bounds one Client's connections to a node.
+const clientMaxConns = 64
+
 // NewClient returns a client for the node at baseURL (e.g.
 // http://127.0.0.1:8006), or for several nodes given as a comma-separated
 // list, tried in order when one goes away.
@@ -53,6 +56,14 @@ func NewClient(baseURL string) *Client {
 	// A node that is gone should cost a failover seconds, not the
 	// request's whole timeout.
 	tr.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	// A node serves at most httpx.DefaultMaxConnsPerClient (256)
+	// connections to one address, and a devnet's services all reach it from
+	// 127.0.0.1: a client that opened one connection per concurrent request
+	// (the web pages under 200 viewers did) took the others' share and got
+	// 503 overloaded. Requests beyond these wait for a connection instead,
+	// and idle ones are kept for reuse rather than redialed.
+	tr.MaxConnsPerHost = clientMaxConns
+	tr.MaxIdleConnsPerHost = clientMaxConns
 	return &Client{BaseURL: eps[0], endpoints: eps, HTTP: &http.Client{Timeout: 30 * time.Second, Transport: tr}}
 }
 
