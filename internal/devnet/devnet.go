@@ -33,7 +33,6 @@ import (
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
 	"github.com/aitbc/aitbc/internal/miner/backend"
-	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
@@ -224,7 +223,7 @@ func (d *Devnet) start(ctx context.Context) error {
 	}
 	// The node signs POST /api/v1/faucet drips with a key of its own (it
 	// holds no money: the faucet pays a drip's fee).
-	faucetKey, err := node.LoadOrGenFaucetKey(chainHome)
+	faucetKey, err := system.FaucetKey(chainHome)
 	if err != nil {
 		return err
 	}

@@ -219,3 +219,7 @@ func InitChain(home string, spec ChainSpec) (bool, error) {
 	}
 	return true, nil
 }
+
+// FaucetKey reads the faucet key of a chain home, making one when there is
+// none (node.LoadOrGenFaucetKey): what a devnet's node signs drips with.
+func FaucetKey(home string) (ed25519.PrivateKey, error) { return node.LoadOrGenFaucetKey(home) }
