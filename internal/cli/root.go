@@ -137,6 +137,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newEconomicsCmd(g),
 		newMultisigCmd(g),
 		newFaucetCmd(g),
+		newPoolCmd(g),
 	)
 	return root
 }

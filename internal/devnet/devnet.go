@@ -221,8 +221,14 @@ func (d *Devnet) start(ctx context.Context) error {
 	if created {
 		log.Info("new devnet chain", "chain_id", cfg.ChainID, "home", chainHome)
 	}
+	// The node signs POST /api/v1/faucet drips with a key of its own (it
+	// holds no money: the faucet pays a drip's fee).
+	faucetKey, err := system.FaucetKey(chainHome)
+	if err != nil {
+		return err
+	}
 	n, err := sys.StartNode(ctx, system.NodeConfig{
-		Home: chainHome, Moniker: "devnet", BlockTime: cfg.BlockTime,
+		Home: chainHome, Moniker: "devnet", BlockTime: cfg.BlockTime, FaucetKey: faucetKey,
 		P2PListen: cfg.P2PListen, CometRPCListen: cfg.CometRPCListen, RESTListen: cfg.RPCListen, LogLevel: cfg.LogLevel,
 		// One validator has no peers to exchange addresses with; without
 		// PEX there is no address book, which CometBFT would otherwise

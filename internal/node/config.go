@@ -7,6 +7,7 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,10 @@ type Config struct {
 	// halts the node when one breaks (tests and devnets; it reads every
 	// record each block).
 	CheckInvariants bool
+	// FaucetKey, when set, signs the drips the node submits for HTTP
+	// callers (POST /api/v1/faucet): devnets and testnets. It needs no
+	// balance; nil: the node answers that route 501.
+	FaucetKey ed25519.PrivateKey
 }
 
 // Paths of a node home.

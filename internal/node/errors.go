@@ -20,6 +20,8 @@ func HTTPError(err error) (int, string, bool) {
 		return http.StatusConflict, "tx_already_known", true
 	case errors.Is(err, ErrMempoolFull):
 		return http.StatusServiceUnavailable, "mempool_full", true
+	case errors.Is(err, ErrNoFaucet):
+		return http.StatusNotImplemented, "faucet_not_configured", true
 	case errors.Is(err, errInvalidHash):
 		return http.StatusBadRequest, "invalid_hash", true
 	}

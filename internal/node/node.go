@@ -34,6 +34,7 @@ type Node struct {
 	stopGossip context.CancelFunc
 
 	describers map[string]module.Describer // by module name, for transaction bodies
+	faucet     *faucetSigner               // nil without Config.FaucetKey
 }
 
 // New opens the node's state and builds the CometBFT node, which replays
@@ -88,7 +89,7 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen, describers: describersOf(a.Modules())}
+	n := &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen, describers: describersOf(a.Modules()), faucet: newFaucetSigner(c.FaucetKey)}
 	n.gossip = installVerifyingReactor(cn.Switch(), a)
 	return n, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/ratelimit"
 )
 
 // Backend is what the REST API needs of a node.
@@ -61,6 +62,8 @@ type Server struct {
 	mux     *http.ServeMux
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	// faucetLimit limits POST /api/v1/faucet per client address.
+	faucetLimit *ratelimit.Limiter
 }
 
 // NewServer builds the API over b. reg receives the API's metrics and is
@@ -95,6 +98,8 @@ func NewServer(b Backend, mapErr ErrorMapper, reg *prometheus.Registry, log *slo
 	s.handle("GET /api/v1/transaction/{hash}", s.txByPath)
 	s.handle("GET /api/v1/transaction/{hash}/proof", s.proof)
 	s.handle("GET /api/v1/audit", s.audit)
+	s.handle("POST /api/v1/faucet", s.faucetDrip)
+	s.faucetLimit = ratelimit.New(DefaultFaucetLimit)
 	for _, rt := range b.Routes() {
 		s.handle(rt.Method+" "+rt.Path, s.moduleRoute(rt))
 	}

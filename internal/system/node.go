@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/node"
+	"github.com/aitbc/aitbc/internal/ratelimit"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
 
@@ -40,6 +42,12 @@ type NodeConfig struct {
 	Logger   *slog.Logger // nil: discard; the REST API logs with service=rpc
 	// RESTLimits are the REST API's server limits (zero: DefaultRESTLimits).
 	RESTLimits httpx.Limits
+	// FaucetKey signs the drips the REST API submits for callers of POST
+	// /api/v1/faucet (devnets, testnets); nil: that route answers 501.
+	FaucetKey ed25519.PrivateKey
+	// FaucetLimit is that route's per-client limit (Rate and Burst 0:
+	// rpc.DefaultFaucetLimit).
+	FaucetLimit ratelimit.Config
 }
 
 // DefaultRESTLimits are the node REST API's limits: the defaults of every
@@ -89,7 +97,7 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n, err := node.New(node.Config{
 		Home: cfg.Home, Moniker: cfg.Moniker, BlockTime: cfg.BlockTime, ProposeTimeout: cfg.ProposeTimeout,
 		P2PListen: cfg.P2PListen, RPCListen: cfg.CometRPCListen, Peers: cfg.Peers, LogLevel: cfg.LogLevel,
-		DisablePEX: cfg.DisablePEX, CheckInvariants: cfg.CheckInvariants,
+		DisablePEX: cfg.DisablePEX, CheckInvariants: cfg.CheckInvariants, FaucetKey: cfg.FaucetKey,
 	}, log)
 	if err != nil {
 		return nil, s.abort(sv, err)
@@ -111,7 +119,11 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		if limits == (httpx.Limits{}) {
 			limits = DefaultRESTLimits()
 		}
-		sv.serveHTTP(ln, rpc.NewServer(n, node.HTTPError, reg, rlog), "node REST API", rlog, limits)
+		api := rpc.NewServer(n, node.HTTPError, reg, rlog)
+		if cfg.FaucetLimit.Rate != 0 || cfg.FaucetLimit.Burst != 0 {
+			api.SetFaucetLimit(cfg.FaucetLimit)
+		}
+		sv.serveHTTP(ln, api, "node REST API", rlog, limits)
 		nd.api = ln.Addr()
 		nd.client = rpc.NewClient(nd.URL())
 	}
@@ -207,3 +219,7 @@ func InitChain(home string, spec ChainSpec) (bool, error) {
 	}
 	return true, nil
 }
+
+// FaucetKey reads the faucet key of a chain home, making one when there is
+// none (node.LoadOrGenFaucetKey): what a devnet's node signs drips with.
+func FaucetKey(home string) (ed25519.PrivateKey, error) { return node.LoadOrGenFaucetKey(home) }

@@ -15,6 +15,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
+	"github.com/aitbc/aitbc/internal/chain/modules/pools"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 )
@@ -35,10 +36,12 @@ func New() Set {
 	m := miners.NewKeeper(b)
 	j := jobs.NewKeeper(b, m)
 	s := staking.NewKeeper(b, m)
-	r := rewards.NewKeeper(b, s, nil)
+	p := pools.NewKeeper(b, m) // after rewards: it splits what an epoch paid its pools
+	r := rewards.NewKeeper(b, s, p)
+	p.SetEpochs(r)
 	j.SetEarnings(r)
 	ms := multisig.NewKeeper(b)
-	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, market.NewKeeper(b, j, m), s, r, ms, faucet.NewKeeper(b)}}
+	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, market.NewKeeper(b, j, m), s, r, p, ms, faucet.NewKeeper(b)}}
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {

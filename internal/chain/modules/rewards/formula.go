@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/state"
 )
 
 // The formulas of docs/ECONOMICS.md, as pure functions: the chain runs
@@ -93,4 +94,15 @@ func MinerRewards(pot coin.Amount, work []Work, capBps uint64) (pay []coin.Amoun
 // are EpochBlocks long, the first ending at height EpochBlocks).
 func EpochEnds(p Params, height int64) bool {
 	return p.EpochBlocks > 0 && height > 0 && height%p.EpochBlocks == 0
+}
+
+// EpochEnds reports whether height ends an epoch under the committed
+// parameters; with epochs off (EpochBlocks 0) every block does, so that
+// what the pools module accrues is still split each block.
+func (k *Keeper) EpochEnds(r state.Reader, height int64) (bool, error) {
+	p, err := k.Params(r)
+	if err != nil {
+		return false, err
+	}
+	return p.EpochBlocks <= 0 || EpochEnds(p, height), nil
 }
