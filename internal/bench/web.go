@@ -17,8 +17,10 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 )
 
 // WebOptions configure the web pages' benchmark.
@@ -95,6 +97,10 @@ func Web(ctx context.Context, o WebOptions) (WebResult, error) {
 	d, err := devnet.Start(ctx, devnet.Config{
 		Home: home, BlockTime: o.BlockTime, Miners: 1,
 		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0", WebListen: "127.0.0.1:0",
+		// The viewers stand for people at as many addresses; here they
+		// share one, and a page's viewers connect while the last page's
+		// are still closing: lift the per-address cap past them.
+		WebLimits:      func() httpx.Limits { l := system.DefaultWebLimits(); l.MaxConnsPerClient = 4 * o.Viewers; return l }(),
 		CometRPCListen: "off", P2PListen: p2p,
 		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
 	})

@@ -30,6 +30,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
 	"github.com/aitbc/aitbc/internal/miner/backend"
@@ -69,6 +70,7 @@ type Config struct {
 	WalletListen      string        // wallet daemon: 127.0.0.1:8002
 	CoordinatorListen string        // coordinator: 127.0.0.1:8000 ("off": no coordinator, and so no miners)
 	WebListen         string        // web pages: "" or "off" none (aitbc devnet serves them on 127.0.0.1:8016)
+	WebLimits         httpx.Limits  // the pages' server limits (zero: system.DefaultWebLimits)
 	Miners            int           // in-process miners on the built-in engine: 1 (negative: none)
 	MinerSlots        int           // concurrent jobs per miner: 2
 	MinerPrice        coin.Amount   // per 1k output tokens: 1 AITBC
@@ -283,7 +285,7 @@ func (d *Devnet) startWeb(ctx context.Context) error {
 	}
 	ln := d.webLn
 	d.webLn = nil // StartWeb owns it now, and closes it on failure
-	w, err := d.sys.StartWeb(ctx, system.WebConfig{Listen: d.cfg.WebListen, Listener: ln, Config: web.Config{
+	w, err := d.sys.StartWeb(ctx, system.WebConfig{Listen: d.cfg.WebListen, Listener: ln, Limits: d.cfg.WebLimits, Config: web.Config{
 		Logger: d.cfg.Log.With("service", "web"),
 	}})
 	if err != nil {
