@@ -184,7 +184,7 @@ func (s *Server) marketPage(w http.ResponseWriter, r *http.Request) error {
 
 // quote is what a job of Tokens output tokens costs on a service.
 type quote struct {
-	Tokens uint64
+	Tokens     uint64
 	Price      coin.Amount // to the miner
 	Fee        coin.Amount // the protocol fee, to the block's fee split
 	Commission coin.Amount // to the coordinator
