@@ -27,6 +27,13 @@ type Limits struct {
 	// second for one tenant (50) after a burst of WriteBurst (500).
 	WriteRate  float64
 	WriteBurst int
+	// ListingRate is listings per second the coordinator signs and pays
+	// the fee for on one tenant's behalf (POST /v1/services/register;
+	// 10 an hour) after a burst of ListingBurst (10): without it a
+	// tenant could make the coordinator pay a transaction fee per
+	// request at the write rate.
+	ListingRate  float64
+	ListingBurst int
 	// MaxActiveJobs is a tenant's jobs queued or running at once (1,000).
 	MaxActiveJobs int
 	// MaxActiveBytes is the prompt bytes of a tenant's active jobs
@@ -62,6 +69,8 @@ const (
 	DefaultRegisterBurst    = 5
 	DefaultWriteRate        = 50
 	DefaultWriteBurst       = 500
+	DefaultListingRate      = 10.0 / 3600
+	DefaultListingBurst     = 10
 	DefaultMaxActiveJobs    = 1000
 	DefaultMaxActiveBytes   = 32 << 20
 	DefaultMaxAllocations   = 16
@@ -89,6 +98,8 @@ func (l Limits) withDefaults() Limits {
 	defi(&l.RegisterBurst, DefaultRegisterBurst)
 	deff(&l.WriteRate, DefaultWriteRate)
 	defi(&l.WriteBurst, DefaultWriteBurst)
+	deff(&l.ListingRate, DefaultListingRate)
+	defi(&l.ListingBurst, DefaultListingBurst)
 	defi(&l.MaxActiveJobs, DefaultMaxActiveJobs)
 	defi(&l.MaxActiveBytes, DefaultMaxActiveBytes)
 	defi(&l.MaxAllocations, DefaultMaxAllocations)
@@ -159,6 +170,7 @@ type guard struct {
 	now       func() time.Time
 	registers *ratelimit.Limiter // by client address
 	writes    *ratelimit.Limiter // by tenant id
+	listings  *ratelimit.Limiter // coordinator-paid listings, by tenant id
 	hellos    chan struct{}      // a slot per unauthenticated miner connection (nil: no cap)
 
 	mu   sync.Mutex
@@ -172,6 +184,9 @@ func newGuard(l Limits, now func() time.Time) *guard {
 	}
 	if l.WriteRate > 0 {
 		g.writes = ratelimit.New(ratelimit.Config{Rate: l.WriteRate, Burst: l.WriteBurst, Now: now})
+	}
+	if l.ListingRate > 0 {
+		g.listings = ratelimit.New(ratelimit.Config{Rate: l.ListingRate, Burst: l.ListingBurst, Now: now})
 	}
 	if l.MaxPendingHellos > 0 {
 		g.hellos = make(chan struct{}, l.MaxPendingHellos)

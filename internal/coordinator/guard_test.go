@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -383,4 +384,35 @@ func (s *Service) mustTenantID(t *testing.T, key string) string {
 		t.Fatal(err)
 	}
 	return tn.ID
+}
+
+// A tenant's listings cost the coordinator a transaction fee each: past
+// its allowance POST /v1/services/register answers 429 before anything is
+// sent, and a registration refused as invalid spends nothing.
+func TestCoordinatorPaidListingsAreRateLimited(t *testing.T) {
+	h := newHarness(t, releaseDelay, func(c *Config) { c.Limits.ListingRate, c.Limits.ListingBurst = 0.001, 2 })
+	srv := httptest.NewServer(h.s.Handler())
+	defer srv.Close()
+	now := h.clock.Now()
+	listing := func(id string) map[string]any {
+		return map[string]any{"service_id": id, "name": "GPU Computing Service", "type": "gpu_compute",
+			"specs":        map[string]any{"gpu_type": "NVIDIA RTX 4090", "memory": "24GB"},
+			"pricing":      map[string]any{"rate_per_hour": 100, "currency": "AITBC"},
+			"availability": map[string]any{"start_time": now.UTC().Format(time.RFC3339), "end_time": now.Add(time.Hour).UTC().Format(time.RFC3339)}}
+	}
+	bad := listing("gpu-bad")
+	bad["pricing"] = map[string]any{"rate_per_hour": 0}
+	for range 3 {
+		if resp, eb := post(t, srv.URL+"/v1/services/register", h.apiKey, bad); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("invalid listing: %d %+v", resp.StatusCode, eb)
+		}
+	}
+	var codes []int
+	for i := range 3 {
+		resp, _ := post(t, srv.URL+"/v1/services/register", h.apiKey, listing(fmt.Sprintf("gpu-%d", i)))
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] == http.StatusTooManyRequests || codes[1] == http.StatusTooManyRequests || codes[2] != http.StatusTooManyRequests {
+		t.Fatalf("statuses %v: want two answered (whatever the chain says) and the third 429", codes)
+	}
 }

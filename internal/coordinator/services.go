@@ -300,6 +300,11 @@ func (s *Service) hRegisterService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	// The coordinator pays this transaction's fee: a valid listing spends
+	// one of the tenant's listings allowance (Limits.ListingRate).
+	if s.guard.listings != nil && !allow(w, s.guard.listings, t.ID, "too many listings registered for tenant "+t.ID+" (the coordinator pays their fees)") {
+		return
+	}
 	g, err := s.node()
 	if err != nil {
 		s.fail(w, err)
