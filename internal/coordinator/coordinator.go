@@ -163,6 +163,7 @@ type liveJob struct {
 	job          *store.Job
 	hub          *hub
 	ackTimer     *time.Timer
+	dispatched   time.Time // when the current attempt was sent to its miner
 	assignSeen   bool      // the chain showed it assigned: no customer can cancel it any more
 	resultStored bool      // the completed job is durably stored: its settlement may go out
 	settling     bool      // a settle tx is in flight

@@ -190,6 +190,7 @@ func (s *Service) dispatchLocked(lj *liveJob, mc *minerConn) bool {
 		return false
 	}
 	s.applyLocked(lj, ev)
+	lj.dispatched = ev.Now
 	mc.running[j.ID] = attempt
 	s.metrics.dispatches.Inc()
 	id, miner := j.ID, mc.addr

@@ -455,6 +455,7 @@ type MinerView struct {
 	Hardware     string      `json:"hardware"`
 	PricePer1k   coin.Amount `json:"price_per_1k_tokens"`
 	TokensPerSec float64     `json:"tokens_per_sec"`
+	FirstTokenMs *float64    `json:"first_token_ms,omitempty"` // moving average from dispatch to the first streamed token; absent until one is seen
 	Connected    time.Time   `json:"connected"`
 }
 
@@ -464,8 +465,13 @@ func (s *Service) ConnectedMiners() []MinerView {
 	defer s.mu.Unlock()
 	out := []MinerView{}
 	for _, mc := range s.miners {
-		out = append(out, MinerView{Address: mc.addr.String(), Models: mc.models, Slots: mc.slots, Running: len(mc.running),
-			Backend: mc.backend, Hardware: mc.hardware, PricePer1k: s.registry[mc.addr].PricePer1k, TokensPerSec: mc.tokensPerSec, Connected: mc.connected})
+		v := MinerView{Address: mc.addr.String(), Models: mc.models, Slots: mc.slots, Running: len(mc.running),
+			Backend: mc.backend, Hardware: mc.hardware, PricePer1k: s.registry[mc.addr].PricePer1k, TokensPerSec: mc.tokensPerSec, Connected: mc.connected}
+		if mc.firstTokenMs > 0 {
+			ms := mc.firstTokenMs
+			v.FirstTokenMs = &ms
+		}
+		out = append(out, v)
 	}
 	return out
 }

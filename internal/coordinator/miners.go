@@ -25,6 +25,7 @@ type minerConn struct {
 	backend      string
 	hardware     string
 	tokensPerSec float64
+	firstTokenMs float64        // moving average of dispatch → first streamed token; 0 until a first token is seen
 	running      map[string]int // job id → attempt
 	failures     uint64
 	send         chan minerproto.Envelope // to the session's writer; closed when the session is dropped
@@ -36,6 +37,20 @@ func (m *minerConn) view(reg ChainMiner) *sched.Miner {
 		Address: m.addr, Models: m.models, PricePer1k: reg.PricePer1k, Slots: m.slots,
 		Running: len(m.running), TokensPerSec: m.tokensPerSec, Settled: reg.JobsSettled,
 		Failures: m.failures, Stake: reg.Stake,
+	}
+}
+
+// observeFirstToken folds the time from an attempt's dispatch to its
+// first token into the miner's moving average (the first sample sets it).
+func (m *minerConn) observeFirstToken(dispatched, now time.Time) {
+	if dispatched.IsZero() || !now.After(dispatched) {
+		return // dispatched before a restart (the time is not kept), or no time passed
+	}
+	ms := float64(now.Sub(dispatched)) / float64(time.Millisecond)
+	if m.firstTokenMs == 0 {
+		m.firstTokenMs = ms
+	} else {
+		m.firstTokenMs = 0.8*m.firstTokenMs + 0.2*ms
 	}
 }
 
@@ -64,8 +79,10 @@ func (s *Service) handle(_ context.Context, mc *minerConn, e minerproto.Envelope
 		if !s.applyLocked(lj, ev) {
 			return
 		}
-		if lj.hub.token(e.Text, lifecycle.Released(*lj.job, s.cfg.Now())) {
-			s.metrics.firstToken.Observe(s.cfg.Now().Sub(lj.job.Created).Seconds())
+		now := s.cfg.Now()
+		if lj.hub.token(e.Text, lifecycle.Released(*lj.job, now)) {
+			s.metrics.firstToken.Observe(now.Sub(lj.job.Created).Seconds())
+			mc.observeFirstToken(lj.dispatched, now)
 		}
 		return
 	case minerproto.TypeFailed:

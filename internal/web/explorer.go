@@ -609,6 +609,7 @@ type MinerRow struct {
 	Settled      int         `json:"settled_in_window"`
 	SuccessRate  *float64    `json:"success_rate,omitempty"` // settled/assigned in the window; absent with no assignment
 	TokensPerSec *float64    `json:"tokens_per_sec,omitempty"`
+	FirstTokenMs *float64    `json:"first_token_ms,omitempty"` // the coordinator's moving average from dispatch to the first streamed token
 	Connected    bool        `json:"connected"`
 	Slots        int         `json:"slots,omitempty"`
 	Running      int         `json:"running,omitempty"`
@@ -628,8 +629,9 @@ type leaderboard struct {
 
 // minerSorts are the leaderboard's orders, the first the default: the
 // market module's reputation score, bonded stake, success rate in the
-// window, the coordinator's tokens per second, jobs settled.
-var minerSorts = []string{"reputation", "stake", "success", "tokens_per_sec", "jobs"}
+// window, the coordinator's tokens per second and time to first token
+// (smaller first), jobs settled.
+var minerSorts = []string{"reputation", "stake", "success", "tokens_per_sec", "first_token", "jobs"}
 
 // ranked is the leaderboard with the market module's scores and the
 // staking module's bonded stake, in the order asked for (reputation when
@@ -688,6 +690,8 @@ func sortMiners(rows []MinerRow, by string) string {
 			return opt(a.SuccessRate != nil, b.SuccessRate != nil, derefF(a.SuccessRate), derefF(b.SuccessRate))
 		case "tokens_per_sec":
 			return opt(a.TokensPerSec != nil, b.TokensPerSec != nil, derefF(a.TokensPerSec), derefF(b.TokensPerSec))
+		case "first_token": // sooner is better
+			return opt(a.FirstTokenMs != nil, b.FirstTokenMs != nil, -derefF(a.FirstTokenMs), -derefF(b.FirstTokenMs))
 		}
 		return 0 // jobs: the leaderboard's own order
 	})
@@ -731,6 +735,10 @@ func (s *Server) leaderboard(ctx context.Context) (leaderboard, error) {
 			if c.TokensPerSec > 0 {
 				tps := c.TokensPerSec
 				row.TokensPerSec = &tps
+			}
+			if c.FirstTokenMs != nil {
+				ftt := *c.FirstTokenMs
+				row.FirstTokenMs = &ftt
 			}
 		}
 		out.Rows = append(out.Rows, row)
@@ -804,11 +812,11 @@ func (s *Server) minersPage(w http.ResponseWriter, r *http.Request) error {
 		for _, m := range lb.Rows {
 			rows = append(rows, []string{strconv.Itoa(m.Rank), m.Address, strings.Join(m.Models, " "), m.GPU, strconv.FormatUint(m.GPUMemoryMB, 10),
 				m.PricePer1k.String(), m.Stake.String(), m.Status, strconv.FormatUint(m.JobsSettled, 10), strconv.FormatUint(m.TokensOut, 10),
-				strconv.Itoa(m.Assigned), strconv.Itoa(m.Settled), optFloat(m.SuccessRate), optFloat(m.TokensPerSec), strconv.FormatBool(m.Connected),
+				strconv.Itoa(m.Assigned), strconv.Itoa(m.Settled), optFloat(m.SuccessRate), optFloat(m.TokensPerSec), optFloat(m.FirstTokenMs), strconv.FormatBool(m.Connected),
 				optScore(m.Score), m.Bonded.String(), optBps(m.Commission)})
 		}
 		return writeCSV(w, "miners.csv", []string{"rank", "address", "models", "gpu", "gpu_memory_mb", "price_per_1k_tokens", "stake", "status",
-			"jobs_settled", "tokens_out", "assigned_in_window", "settled_in_window", "success_rate", "tokens_per_sec", "connected", "reputation_score",
+			"jobs_settled", "tokens_out", "assigned_in_window", "settled_in_window", "success_rate", "tokens_per_sec", "first_token_ms", "connected", "reputation_score",
 			"bonded_stake", "commission_bps"}, rows)
 	}
 	return s.page(w, r, http.StatusOK, "miners.html", "Miners", "explorer", lb)

@@ -53,7 +53,7 @@ var funcs = template.FuncMap{
 	"minerSorts": func() []string { return minerSorts },
 	"sortName": func(k string) string {
 		return map[string]string{"reputation": "reputation", "stake": "bonded stake", "success": "success rate",
-			"tokens_per_sec": "tokens/s", "jobs": "jobs settled"}[k]
+			"tokens_per_sec": "tokens/s", "first_token": "time to first token", "jobs": "jobs settled"}[k]
 	},
 	"svg":   func(c chart) template.HTML { return c.render() },
 	"add":   func(a, b int) int { return a + b },
