@@ -103,7 +103,7 @@ func TestPoolPages(t *testing.T) {
 		fmt.Sprintf("<td>2.5%%</td><td>0 tokens</td><td>%s AITBC</td><td>%s AITBC</td>", v.Accrued, v.Paid))
 	eventually("/explorer/pool/"+name, "<h1>Pool "+name+"</h1>", `id="pool-operator">`+operator, `id="pool-fee">2.5%`,
 		`id="pool-accrued">`+v.Accrued.String()+" AITBC", `id="pool-paid">`+v.Paid.String()+" AITBC",
-		fmt.Sprintf(`href="/miner/%s" title="%s">%s</a></td><td>yes</td><td>%d</td>`, miner, miner, miner, tokens))
+		fmt.Sprintf(`href="/miner/%s" title="%s">%s</a></td><td>yes</td><td>%d</td>`, miner, miner, shortAddr(miner), tokens))
 	if a := get(t, c, e.web+"/explorer/search?q="+name); a.status != 303 || a.header.Get("Location") != "/explorer/pool/"+name {
 		t.Errorf("search %s: %d %s", name, a.status, a.header.Get("Location"))
 	}
@@ -119,7 +119,7 @@ func TestPoolPages(t *testing.T) {
 	if strings.Contains(body, "<td>member</td>") {
 		t.Errorf("the dashboard still shows the miner a member:\n%s", body)
 	}
-	eventually("/explorer/pool/"+name, fmt.Sprintf(`href="/miner/%s" title="%s">%s</a></td><td>left (work this epoch)</td>`, miner, miner, miner))
+	eventually("/explorer/pool/"+name, fmt.Sprintf(`href="/miner/%s" title="%s">%s</a></td><td>left (work this epoch)</td>`, miner, miner, shortAddr(miner)))
 
 	for _, u := range []string{"/explorer/pool/no-such-pool", "/explorer/pool/Not%20A%20Name"} {
 		if a := get(t, c, e.web+u); a.status != 404 || !strings.Contains(a.body, "<h1>") {
@@ -127,3 +127,6 @@ func TestPoolPages(t *testing.T) {
 		}
 	}
 }
+
+// shortAddr is how the pages abbreviate an address.
+func shortAddr(s string) string { return s[:10] + "…" + s[len(s)-6:] }
