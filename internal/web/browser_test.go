@@ -18,7 +18,9 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/pools"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
+	chaintx "github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/devnet"
 )
 
@@ -410,6 +412,45 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("stakers: %s", st)
 	}
 	b.check("miner")
+
+	// A pool with the miner in it: its page and the dashboard's pool table.
+	svc := e.d.Wallets.Service()
+	pool := fmt.Sprintf("browser-pool-%d", time.Now().UnixNano()%1_000_000_000)
+	for _, m := range []struct {
+		wallet string
+		msg    chaintx.Msg
+	}{{devnet.GenesisWallet, pools.NewCreateMsg(pool, 125)}, {devnet.MinerWallet(0), pools.NewJoinMsg(pool)}} {
+		sub, err := svc.SignAndSubmit(context.Background(), m.wallet, "123", m.msg, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ptx := e.committed(t, sub.TxHash); ptx.Status != "committed" {
+			t.Fatalf("%s: %s %s", m.msg.Type, ptx.Status, ptx.Error)
+		}
+	}
+	b.open(base, "/explorer/pool/"+pool)
+	if fee := b.text("#pool-fee"); fee != "1.25%" {
+		t.Errorf("pool fee: %q", fee)
+	}
+	b.check("pool")
+	for deadline := time.Now().Add(10 * time.Second); ; { // the dashboard reads the chain once a block
+		b.open(base, "/miner/"+job.Miner)
+		if strings.Contains(b.text("main"), pool) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard does not show pool %s: %s", pool, b.text("main"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.check("miner-in-pool")
+	sub, err = svc.SignAndSubmit(context.Background(), devnet.MinerWallet(0), "123", pools.NewLeaveMsg(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ltx := e.committed(t, sub.TxHash); ltx.Status != "committed" {
+		t.Fatalf("leave: %s %s", ltx.Status, ltx.Error)
+	}
 	b.open(base, "/explorer/nothing-here")
 	b.check("not-found")
 }

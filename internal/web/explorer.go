@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/chain/modules/pools"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
@@ -358,6 +359,7 @@ type addressData struct {
 	Listings []Listing
 	Market   bool // the market module is on this chain
 	Stake    stakeView
+	Pools    poolsView
 }
 
 func parseAddress(s string) (address.Address, error) {
@@ -398,6 +400,7 @@ func (s *Server) readAddress(ctx context.Context, a address.Address) (addressDat
 		return d, err
 	}
 	d.Stake = s.readStake(ctx, a, list.Transactions)
+	d.Pools = s.readPools(ctx, a, list.Transactions)
 	if s.cfg.Market != nil {
 		all, err := s.cfg.Market.Listings(ctx, ListingFilter{})
 		if err != nil {
@@ -913,6 +916,13 @@ func (s *Server) searchTarget(ctx context.Context, q string) (string, error) {
 			if a, err := jobs.QueryReceipt(ctx, s.cfg.Node, hexq); err == nil && a.Anchored {
 				return "/explorer/job/" + a.JobID, nil
 			}
+		}
+	}
+	if pools.CheckName(q) == nil { // a pool name
+		if _, err := s.pool(ctx, q); err == nil {
+			return "/explorer/pool/" + q, nil
+		} else if !miss(err) {
+			return "", err
 		}
 	}
 	if s.cfg.Market != nil { // a service (listing) id

@@ -54,6 +54,7 @@ type minerDash struct {
 	Rep      *ProviderRecord // the market module's reputation and ratings
 	RepErr   string
 	Stake    stakeView // the staking module's: its bonded stake, commission and stakers
+	Pools    poolsView // the pools module's: the pool it belongs to or operates
 }
 
 // minerHistory is how many of a miner's newest transactions the dashboard
@@ -93,6 +94,7 @@ func (s *Server) readMinerDash(ctx context.Context, a address.Address) (minerDas
 	}
 	d.History = len(list.Transactions)
 	d.Stake = s.readStake(ctx, a, list.Transactions)
+	d.Pools = s.readPools(ctx, a, list.Transactions)
 	perDay := map[string]float64{}
 	var days []string
 	for _, t := range list.Transactions {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/modules/pools"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -73,6 +74,7 @@ type Server struct {
 	repScores  heightCache[map[string]uint32] // the market module's score of each miner, per block
 	supply     heightCache[supplyData]
 	stakes     heightCache[stakeSnapshot] // the staking module's operators, per block
+	pools      heightCache[pools.View]    // pools by name, per block
 	rendered   heightCache[[]byte]        // pages as signed-out viewers get them
 	statsCache statsCache
 
@@ -112,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 	s.blocks.max = 512
 	s.txs.max, s.jobs.max = 4096, 4096
 	s.addresses.max, s.minerDashs.max, s.supply.max, s.rendered.max = 1024, 256, 1, 256
-	s.repScores.max, s.stakes.max = 1, 1
+	s.repScores.max, s.stakes.max, s.pools.max = 1, 1, 256
 	s.jobParams.setTTL(time.Second)
 	if err := s.parsePages(); err != nil {
 		return nil, err
@@ -272,6 +274,7 @@ func (s *Server) routes() {
 	s.handle("GET /explorer/miners", s.minersPage)
 	s.handle("GET /explorer/supply", s.supplyPage)
 	s.handle("GET /explorer/search", s.searchPage)
+	s.handle("GET /explorer/pool/{name}", s.poolPage)
 
 	s.handle("GET /marketplace", s.marketPage)
 	s.handle("GET /marketplace/{$}", s.marketPage)

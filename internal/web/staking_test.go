@@ -82,7 +82,7 @@ func TestStakingPages(t *testing.T) {
 	eventually("/explorer/tx/"+sub.TxHash, "7.25 AITBC staked to operator "+miner+" (held in staking.bonded).", "<dd>staking/stake</dd>")
 	stakerRow := fmt.Sprintf(`<a class="mono" href="/explorer/address/%s" title="%s">`, staker, staker)
 	body := eventually("/miner/"+miner, `id="op-bonded">`+bonded.String()+" AITBC", `id="op-commission">10%`,
-		stakerRow, "<td>7.25 AITBC</td>", "Mining pools have no module on this chain")
+		stakerRow, "<td>7.25 AITBC</td>", "This address is not in a pool.")
 	if strings.Contains(body, "Stakers (delegation) and pools have no module") {
 		t.Error("the dashboard still says staking does not exist")
 	}
