@@ -310,15 +310,15 @@ const maxDeliveries = 1000
 // that expired or were canceled (EndBlock, after the jobs module's).
 func (k *Keeper) deliveries(ctx *module.Context, p Params) error {
 	type pair struct{ job, agr []byte }
-	var todo []pair
+	var pending []pair
 	err := ctx.KV.Iterate(pendingPrefix, false, func(key, v []byte) bool {
-		todo = append(todo, pair{append([]byte(nil), key[len(pendingPrefix):]...), append([]byte(nil), v...)})
-		return len(todo) < maxDeliveries
+		pending = append(pending, pair{append([]byte(nil), key[len(pendingPrefix):]...), append([]byte(nil), v...)})
+		return len(pending) < maxDeliveries
 	})
 	if err != nil {
 		return err
 	}
-	for _, x := range todo {
+	for _, x := range pending {
 		if err := k.deliver(ctx, p, x.job, string(x.agr)); err != nil {
 			return err
 		}
