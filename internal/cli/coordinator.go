@@ -45,9 +45,15 @@ a restarted coordinator re-drives every job it had not finished.`,
 				return err
 			}
 			key.Wipe() // the coordinator signs through svc
+			// The operator key opens GET /v1/admin/jobs; aitbc admin-jobs reads it from the file.
+			opKey, err := coordinator.LoadOrCreateOperatorKey(coordinator.OperatorKeyFile(g.Home))
+			if err != nil {
+				return err
+			}
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
 				Listen: listen, Store: dbPath, Chain: chain, Logger: log,
-				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
+				Wallet:  walletd.WalletSender{S: svc, Name: wallet, Password: pw},
+				Options: coordinator.Config{OperatorKey: opKey},
 			}}, func(s *system.System) error {
 				c := s.Coordinator
 				fmt.Fprintf(g.Stderr(), "coordinator %s listening on %s (chain %s, node %s)\n", c.Service.Address(), c.URL(), c.Service.ChainID(), g.Node)

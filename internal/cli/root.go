@@ -138,7 +138,10 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newMultisigCmd(g),
 		newFaucetCmd(g),
 		newPoolCmd(g),
+		newBrowserCmd(g),
+		newAIMetricsCmd(g),
 	)
+	root.AddCommand(newAdminCmds(g)...)
 	return root
 }
 

@@ -76,6 +76,10 @@ type Config struct {
 	// Limits against abuse (guard.go; docs/SECURITY.md has each with its
 	// default). Zero takes the default; a negative value turns it off.
 	Limits Limits
+
+	// OperatorKey opens the operator routes (GET /v1/admin/jobs: every
+	// tenant's jobs); empty keeps them closed (admin.go).
+	OperatorKey string
 }
 
 func (c *Config) defaults() {

@@ -50,6 +50,8 @@ var (
 	ErrQuotaExceeded       = errors.New("coordinator: tenant quota exceeded")
 	ErrOverloaded          = errors.New("coordinator: overloaded")
 	ErrKeyNotFound         = errors.New("coordinator: API key not found")
+	ErrOperatorDisabled    = errors.New("coordinator: operator routes disabled")
+	ErrNotOperator         = errors.New("coordinator: not the operator")
 )
 
 // errorCode ties a sentinel to its HTTP status and stable code.
@@ -81,6 +83,8 @@ var errorCodes = []errorCode{
 	{ErrStaleSignature, http.StatusBadRequest, "stale_signature"},
 	{ErrInvalidAddress, http.StatusBadRequest, "invalid_address"},
 	{ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{ErrNotOperator, http.StatusUnauthorized, "not_operator"},
+	{ErrOperatorDisabled, http.StatusForbidden, "operator_disabled"},
 	{ErrInvalidSignature, http.StatusUnauthorized, "invalid_signature"},
 	{ErrInsufficientDeposit, http.StatusPaymentRequired, jobs.ErrDepositLow.Name},
 	{ErrEscrowNotFound, http.StatusPaymentRequired, "escrow_not_found"},

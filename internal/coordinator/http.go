@@ -173,6 +173,7 @@ func (s *Service) Handler() http.Handler {
 	handle("GET /v1/resources", s.hAllocations)
 	handle("DELETE /v1/resources/{agent}", s.hDeallocate)
 	handle("GET /v1/resources/utilization", s.hUtilization)
+	handle("GET /v1/admin/jobs", s.hAdminJobs)
 	// The marketplace (services.go).
 	s.registerServiceRoutes(handle)
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed

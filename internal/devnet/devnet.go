@@ -259,10 +259,15 @@ func (d *Devnet) start(ctx context.Context) error {
 	if cfg.CoordinatorListen == "off" {
 		return d.startWeb(ctx) // chain and wallet daemon only; a coordinator runs elsewhere
 	}
+	opKey, err := coordinator.LoadOrCreateOperatorKey(coordinator.OperatorKeyFile(cfg.Home)) // for `aitbc admin-jobs`
+	if err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
 	c, err := sys.StartCoordinator(ctx, system.CoordinatorConfig{
 		Listen: cfg.CoordinatorListen, Store: filepath.Join(cfg.Home, "coordinator", "coordinator.db"),
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
+		Options:  coordinator.Config{OperatorKey: opKey},
 	})
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)
