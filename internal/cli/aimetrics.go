@@ -41,6 +41,7 @@ func ComputeAIMetrics(jobs []coordinator.AdminJob, miner string, slots int, peri
 	m := AIMetrics{Miner: miner, Period: period.String(), Since: since, Status: map[string]int{}, Slots: max(slots, 1)}
 	var lat []float64
 	var wait, busy time.Duration
+	started := 0
 	for _, j := range jobs {
 		if j.Miner != miner || j.Created.Before(since) && (j.Completed == nil || j.Completed.Before(since)) {
 			continue
@@ -52,6 +53,7 @@ func ComputeAIMetrics(jobs []coordinator.AdminJob, miner string, slots int, peri
 		if j.Started == nil {
 			continue
 		}
+		started++
 		wait += j.Started.Sub(j.Created)
 		end := now
 		if j.Completed != nil {
@@ -76,7 +78,7 @@ func ComputeAIMetrics(jobs []coordinator.AdminJob, miner string, slots int, peri
 		slices.Sort(lat)
 		m.LatencyP95Ms = lat[(len(lat)*95+99)/100-1]
 	}
-	if started := m.Jobs - m.Status["queued"]; started > 0 {
+	if started > 0 {
 		m.QueueWaitMs = float64(wait.Microseconds()) / 1000 / float64(started)
 	}
 	if busy > 0 {

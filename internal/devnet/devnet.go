@@ -267,7 +267,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		Listen: cfg.CoordinatorListen, Store: filepath.Join(cfg.Home, "coordinator", "coordinator.db"),
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
-		Options:  coordinator.Config{OperatorKey: opKey},
+		Options: coordinator.Config{OperatorKey: opKey},
 	})
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)
