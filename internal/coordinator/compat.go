@@ -13,6 +13,7 @@ import (
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/minerproto"
+	"github.com/aitbc/aitbc/internal/version"
 )
 
 // registerCompat adds the OpenAI-compatible (/v1/chat/completions,
@@ -21,13 +22,131 @@ import (
 // jobs of the tenant whose API key is given (X-API-Key, or
 // "Authorization: Bearer <key>" as OpenAI clients send it), paid from the
 // tenant's deposit, with receipts and settlement as any other.
+//
+// Each family answers errors in its own clients' shape: OpenAI's
+// {"error":{"message","type","param","code"}} and Ollama's
+// {"error":"..."}, whichever layer refused the request (authentication,
+// rate limits, validation), so that their client libraries show the
+// message instead of "[object Object]".
 func (s *Service) registerCompat(_ *http.ServeMux, handle func(string, http.HandlerFunc)) {
-	handle("GET /v1/models", s.hModels)
-	handle("POST /v1/chat/completions", s.hOpenAI(true))
-	handle("POST /v1/completions", s.hOpenAI(false))
-	handle("GET /api/tags", s.hOllamaTags)
-	handle("POST /api/generate", s.hOllama(false))
-	handle("POST /api/chat", s.hOllama(true))
+	handle("GET /v1/models", openAIErrors(s.hModels))
+	handle("GET /v1/models/{id}", openAIErrors(s.hModel))
+	handle("POST /v1/chat/completions", openAIErrors(s.hOpenAI(true)))
+	handle("POST /v1/completions", openAIErrors(s.hOpenAI(false)))
+	handle("GET /api/tags", ollamaErrors(s.hOllamaTags))
+	handle("POST /api/show", ollamaErrors(s.hOllamaShow))
+	handle("GET /api/ps", ollamaErrors(s.hOllamaPS))
+	handle("GET /api/version", ollamaErrors(s.hOllamaVersion))
+	handle("POST /api/generate", ollamaErrors(s.hOllama(false)))
+	handle("POST /api/chat", ollamaErrors(s.hOllama(true)))
+}
+
+// openAIType is the OpenAI error type of an HTTP status.
+func openAIType(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusPaymentRequired:
+		return "insufficient_quota"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status >= 500:
+		return "server_error"
+	}
+	return "invalid_request_error"
+}
+
+// openAIErrors answers h's errors in OpenAI's shape: the same code and
+// message, with the type OpenAI clients branch on, and param.
+func openAIErrors(h http.HandlerFunc) http.HandlerFunc {
+	return reshapeErrors(h, func(status int, code, msg string) any {
+		return map[string]any{"error": map[string]any{"message": msg, "type": openAIType(status), "param": nil, "code": code}}
+	})
+}
+
+// ollamaErrors answers h's errors in Ollama's shape, {"error": "..."}.
+func ollamaErrors(h http.HandlerFunc) http.HandlerFunc {
+	return reshapeErrors(h, func(_ int, _, msg string) any { return map[string]string{"error": msg} })
+}
+
+// maxErrorBody bounds what reshapeErrors holds back: error bodies are
+// small; anything larger passes through as it was written.
+const maxErrorBody = 64 << 10
+
+// reshapeErrors runs h and, when it answers 4xx or 5xx with the
+// coordinator's {"error":{"code","message"}}, rewrites the body as shape
+// returns it. Successful answers and streams pass through untouched.
+func reshapeErrors(h http.HandlerFunc, shape func(status int, code, msg string) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ew := &errorShaper{ResponseWriter: w}
+		h(ew, r)
+		ew.finish(shape)
+	}
+}
+
+type errorShaper struct {
+	http.ResponseWriter
+	status   int // the held error status; 0 while passing through
+	buf      []byte
+	overflow bool
+}
+
+func (e *errorShaper) WriteHeader(code int) {
+	if code >= 400 && e.status == 0 {
+		e.status = code // held until finish: the body may be rewritten
+		return
+	}
+	e.ResponseWriter.WriteHeader(code)
+}
+
+func (e *errorShaper) Write(b []byte) (int, error) {
+	if e.status == 0 {
+		return e.ResponseWriter.Write(b)
+	}
+	if len(e.buf)+len(b) > maxErrorBody {
+		e.overflow = true
+	}
+	if !e.overflow {
+		e.buf = append(e.buf, b...)
+	}
+	return len(b), nil
+}
+
+// Flush passes through for streams; a held error is not flushed early.
+func (e *errorShaper) Flush() {
+	if f, ok := e.ResponseWriter.(http.Flusher); ok && e.status == 0 {
+		f.Flush()
+	}
+}
+
+func (e *errorShaper) finish(shape func(status int, code, msg string) any) {
+	if e.status == 0 {
+		return
+	}
+	var body httpx.ErrorBody
+	if !e.overflow && json.Unmarshal(e.buf, &body) == nil && body.Error.Code != "" {
+		e.Header().Del("Content-Length")
+		httpx.WriteJSON(e.ResponseWriter, e.status, shape(e.status, body.Error.Code, body.Error.Message))
+		return
+	}
+	e.ResponseWriter.WriteHeader(e.status)
+	_, _ = e.ResponseWriter.Write(e.buf)
+}
+
+// hModel is GET /v1/models/{id}: one served model in OpenAI's shape, or
+// 404 model_not_served.
+func (s *Service) hModel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	for _, q := range s.models() {
+		if q.Model == id {
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": q.Model, "object": "model", "created": s.started.Unix(), "owned_by": "aitbc",
+				"aitbc_miners": q.Miners, "aitbc_min_price_per_1k": q.MinPrice.String()})
+			return
+		}
+	}
+	s.fail(w, errf(ErrModelNotServed, "the model '%s' is not served by any connected miner", id))
 }
 
 // runJob submits r for t and follows it, calling onText with each new
@@ -342,7 +461,8 @@ func (s *Service) hOpenAI(chat bool) http.HandlerFunc {
 			if code == "internal" {
 				code = "job_failed"
 			}
-			_ = send(map[string]any{"error": map[string]string{"code": code, "message": err.Error()}})
+			status, _ := HTTPStatus(err)
+			_ = send(map[string]any{"error": map[string]any{"code": code, "message": err.Error(), "type": openAIType(status), "param": nil}})
 			fmt.Fprint(w, "data: [DONE]\n\n")
 			return
 		}
@@ -396,6 +516,74 @@ func (s *Service) hOllamaTags(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, model{Name: q.Model, Model: q.Model, ModifiedAt: s.started.UTC().Format(time.RFC3339), Details: details{Family: "llama"}})
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"models": out})
+}
+
+// ollamaModel is a model in Ollama's /api/tags and /api/ps answers.
+type ollamaModel struct {
+	Name       string        `json:"name"`
+	Model      string        `json:"model"`
+	ModifiedAt string        `json:"modified_at,omitempty"`
+	Size       int64         `json:"size"`
+	Digest     string        `json:"digest"`
+	Details    ollamaDetails `json:"details"`
+	ExpiresAt  string        `json:"expires_at,omitempty"` // ps only
+	SizeVRAM   int64         `json:"size_vram"`
+}
+
+type ollamaDetails struct {
+	Format            string   `json:"format"`
+	Family            string   `json:"family"`
+	Families          []string `json:"families"`
+	ParameterSize     string   `json:"parameter_size"`
+	QuantizationLevel string   `json:"quantization_level"`
+}
+
+// hOllamaShow is POST /api/show {"model": "..."} (or "name", as older
+// clients send it): what is known of a served model; 404 otherwise.
+func (s *Service) hOllamaShow(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model string `json:"model"`
+		Name  string `json:"name"`
+	}
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		s.failDecode(w, err)
+		return
+	}
+	name := req.Model
+	if name == "" {
+		name = req.Name
+	}
+	if name == "" {
+		s.fail(w, errf(ErrInvalidRequest, "model is required"))
+		return
+	}
+	for _, q := range s.models() {
+		if q.Model == name {
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{
+				"license": "", "modelfile": "", "parameters": "", "template": "",
+				"details":     ollamaDetails{Family: "llama", Families: []string{"llama"}},
+				"model_info":  map[string]any{"aitbc.miners": q.Miners, "aitbc.min_price_per_1k": q.MinPrice.String(), "aitbc.max_price_per_1k": q.MaxPrice.String(), "aitbc.free_miners": q.Free},
+				"modified_at": s.started.UTC().Format(time.RFC3339),
+			})
+			return
+		}
+	}
+	s.fail(w, errf(ErrModelNotServed, "model '%s' not found", name))
+}
+
+// hOllamaPS is GET /api/ps: the models loaded now, which for a
+// marketplace are those a connected miner serves.
+func (s *Service) hOllamaPS(w http.ResponseWriter, _ *http.Request) {
+	out := []ollamaModel{}
+	for _, q := range s.models() {
+		out = append(out, ollamaModel{Name: q.Model, Model: q.Model, Details: ollamaDetails{Family: "llama", Families: []string{"llama"}}})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"models": out})
+}
+
+// hOllamaVersion is GET /api/version: this coordinator's version.
+func (s *Service) hOllamaVersion(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"version": version.Get().Version})
 }
 
 type ollamaRequest struct {

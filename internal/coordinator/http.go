@@ -158,6 +158,10 @@ func (s *Service) Handler() http.Handler {
 		})
 	}
 	handle("GET /v1/health", s.hHealth)
+	// The seeds' nginx sends /health and /api/v1/health here; behind no
+	// proxy they answer the same.
+	handle("GET /health", s.hHealth)
+	handle("GET /api/v1/health", s.hHealth)
 	handle("POST /v1/tenants", s.hRegister)
 	handle("GET /v1/tenants/keys", s.hKeys)
 	handle("DELETE /v1/tenants/keys/{id}", s.hRevokeKey)
