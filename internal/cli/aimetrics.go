@@ -43,7 +43,9 @@ func ComputeAIMetrics(jobs []coordinator.AdminJob, miner string, slots int, peri
 	var wait, busy time.Duration
 	started := 0
 	for _, j := range jobs {
-		if j.Miner != miner || j.Created.Before(since) && (j.Completed == nil || j.Completed.Before(since)) {
+		active := j.Status == "queued" || j.Status == "dispatched" || j.Status == "running"
+		inPeriod := !j.Created.Before(since) || j.Completed != nil && !j.Completed.Before(since) || active && j.Started != nil
+		if j.Miner != miner || !inPeriod {
 			continue
 		}
 		m.Jobs++
@@ -55,10 +57,13 @@ func ComputeAIMetrics(jobs []coordinator.AdminJob, miner string, slots int, peri
 		}
 		started++
 		wait += j.Started.Sub(j.Created)
-		end := now
-		if j.Completed != nil {
+		end := now // still running
+		switch {
+		case j.Completed != nil:
 			end = *j.Completed
 			lat = append(lat, float64(end.Sub(*j.Started).Microseconds())/1000)
+		case !active:
+			continue // ended without a completion time (failed, expired): its run time is unknown
 		}
 		// Only the part of the run inside the period counts as use.
 		start := *j.Started
@@ -97,8 +102,9 @@ func newAIMetricsCmd(g *Globals) *cobra.Command {
 allocation (aitbc resource allocate), whose miner is then measured. Jobs come
 from the coordinator: every tenant's with its operator key (--operator-key,
 AITBC_OPERATOR_KEY or <home>/coordinator/operator-key), otherwise only your
-own (the API key). Latency runs from a job's start on the miner to its end;
-utilisation is the miner's running time over its slots × the period.`,
+own (the API key); the newest 1,000 either way. Latency runs from a job's
+start on the miner to its end; utilisation is the miner's running time over
+its slots × the period.`,
 		Example: `  aitbc ai-metrics --agent-id "gpu-worker-1" --period 1h
   aitbc ai-metrics --agent-id aitbc1q... --period 24h --output json`,
 		Args: cobra.NoArgs,

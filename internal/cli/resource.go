@@ -295,8 +295,13 @@ loop:
 	}
 	wg.Wait()
 	end := time.Now()
-	if len(rep.Samples) == 0 || end.Sub(lastAt) > opts.Interval/10 {
+	switch n := tokens.Load(); {
+	case len(rep.Samples) == 0 || end.Sub(lastAt) > opts.Interval/10:
 		sample(end)
+	case n != last:
+		// Tokens that landed between the last tick and the deadline: too
+		// few moments for a rate of their own, so the last sample counts them.
+		rep.Samples[len(rep.Samples)-1].Tokens = n
 	}
 	rep.Duration = end.Sub(start).Seconds()
 	rep.Tokens, rep.Errors = tokens.Load(), errs.Load()
