@@ -3,7 +3,8 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
-	"os/exec"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,12 +41,11 @@ func TestStressTestRunsTheEngine(t *testing.T) {
 	}
 }
 
-// On a machine without a GPU, --type gpu says so and tests the CPU backend.
+// On a machine without a GPU (no nvidia-smi on PATH), --type gpu says so
+// and tests the CPU backend.
 func TestResourceTestWithoutAGPUSaysSo(t *testing.T) {
-	if _, err := exec.LookPath("nvidia-smi"); err == nil {
-		t.Skip("this machine has nvidia-smi: the no-GPU message does not apply")
-	}
 	e := newWalletEnv(t, false)
+	t.Setenv("PATH", t.TempDir())
 	out, errOut, err := e.run("resource", "test", "--type", "gpu", "--duration", "1", "--workers", "1", "-o", "json")
 	if err != nil {
 		t.Fatalf("%v: %s", err, errOut)
@@ -59,4 +59,28 @@ func TestResourceTestWithoutAGPUSaysSo(t *testing.T) {
 	}
 	e.fails("--type must be gpu or cpu", "resource", "test", "--type", "tpu")
 	e.fails("--duration must be from 1 s", "resource", "test", "--duration", "7200")
+}
+
+// With a GPU (an nvidia-smi on PATH that reports one), --type gpu names it,
+// says the work is the CPU's, and samples the GPU's used memory.
+func TestResourceTestWithAGPUSamplesItsMemory(t *testing.T) {
+	e := newWalletEnv(t, false)
+	dir := t.TempDir()
+	smi := "#!/bin/sh\necho 'NVIDIA H200, 143771, 1234, 7, 550.54'\n"
+	if err := os.WriteFile(filepath.Join(dir, "nvidia-smi"), []byte(smi), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, errOut, err := e.run("resource", "test", "--type", "gpu", "--duration", "1", "--workers", "1", "-o", "json")
+	if err != nil {
+		t.Fatalf("%v: %s", err, errOut)
+	}
+	if !strings.Contains(errOut, "GPU NVIDIA H200 found") || !strings.Contains(errOut, "gpu 1234 MB") {
+		t.Fatalf("stderr: %s", errOut)
+	}
+	var rep cli.StressReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Device != "NVIDIA H200" || len(rep.Samples) == 0 ||
+		rep.Samples[0].GPUUsedMB == nil || *rep.Samples[0].GPUUsedMB != 1234 {
+		t.Fatalf("report %+v (%v)", rep, err)
+	}
 }
