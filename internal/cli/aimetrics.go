@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -169,17 +171,21 @@ its slots × the period.`,
 				}
 			}
 			m := ComputeAIMetrics(jobs, miner, slots, period, time.Now())
-			m.AgentID, m.Source, m.Online = agent, source, online
+			m.AgentID, m.Source, m.Online, m.Period = agent, source, online, periodS
 			return g.Print(m, func(w io.Writer) {
 				state := "offline"
 				if m.Online {
 					state = "online"
 				}
 				fmt.Fprintf(w, "%s (miner %s, %s) over %s, %s:\n", m.AgentID, m.Miner, state, m.Period, m.Source)
-				fmt.Fprintf(w, "  jobs        %d %v\n", m.Jobs, m.Status)
+				var parts []string
+				for _, st := range slices.Sorted(maps.Keys(m.Status)) {
+					parts = append(parts, fmt.Sprintf("%s %d", st, m.Status[st]))
+				}
+				fmt.Fprintf(w, "  jobs        %d (%s)\n", m.Jobs, strings.Join(parts, ", "))
 				fmt.Fprintf(w, "  tokens      %d in, %d out, %.1f tokens/s while running\n", m.TokensIn, m.TokensOut, m.TokensPerSec)
 				fmt.Fprintf(w, "  latency     %.0f ms average, %.0f ms p95; queue wait %.0f ms average\n", m.LatencyAvgMs, m.LatencyP95Ms, m.QueueWaitMs)
-				fmt.Fprintf(w, "  utilisation %.1f%% of %d slots\n", m.Utilisation, m.Slots)
+				fmt.Fprintf(w, "  utilisation %.2f%% of %d slots\n", m.Utilisation, m.Slots)
 			})
 		},
 	}
