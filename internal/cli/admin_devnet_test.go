@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,13 +14,15 @@ import (
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/keystore"
+	"github.com/aitbc/aitbc/internal/walletd"
 )
 
 // TestOperatorCommandsOnADevnet drives the seeds' operator spellings after
 // one paid job: admin-jobs lists it (and refuses a wrong operator key),
 // admin-miners shows the miner online with what it earned, admin-stats the
 // supply and volume, browser the newest blocks, transactions and the
-// job's receipt, ai-metrics the miner's job and tokens.
+// job's receipt, ai-metrics the miner's job and tokens; and the seed's
+// balance call on the wallet daemon answers in the seed's shape.
 func TestOperatorCommandsOnADevnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a chain")
@@ -100,4 +104,26 @@ func TestOperatorCommandsOnADevnet(t *testing.T) {
 		t.Fatalf("ai-metrics: %+v", m)
 	}
 	e.fails("has no allocation", append(coord, "ai-metrics", "--agent-id", "gpu-worker-1")...)
+
+	// Seed 000's "provider checks its balance": the wallet daemon answers
+	// for its default wallet (a devnet's is genesis-ops) in the seed's shape.
+	key, err := os.ReadFile(walletd.APIKeyPath(home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", d.WalletURL()+"/api/v1/wallet/balance", nil)
+	req.Header.Set("X-API-Key", strings.TrimSpace(string(key)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var bal struct {
+		Balance  *float64 `json:"balance"`
+		Currency string   `json:"currency"`
+		Name     string   `json:"name"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&bal); err != nil || resp.StatusCode != 200 || bal.Balance == nil || *bal.Balance <= 0 || bal.Currency != "AITBC" || bal.Name != devnet.GenesisWallet {
+		t.Fatalf("seed balance call: %d %+v %v", resp.StatusCode, bal, err)
+	}
 }
