@@ -47,7 +47,7 @@ func newMetrics(reg *prometheus.Registry, s *Service) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"}),
 		firstToken: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "first_token_seconds", Help: "From submission to the first streamed token.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "job_duration_seconds", Help: "From submission to a job's final status (settled on chain, failed, expired, canceled), by that status.",
+		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "job_duration_seconds", Help: "From submission to a job's final status (settled on chain, failed, expired), by that status.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"status"}),
 		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "queue_wait_seconds", Help: "How long a job waited for a miner: from submission (attempt first) or from its requeue (attempt retry) to its dispatch.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"attempt"}),

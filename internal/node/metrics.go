@@ -57,7 +57,7 @@ var defaultRegistererMu sync.Mutex
 func cometMetrics(reg prometheus.Registerer, chainID string) (p cmtnode.MetricsProvider, err error) {
 	defaultRegistererMu.Lock()
 	saved := prometheus.DefaultRegisterer
-	prometheus.DefaultRegisterer = reg
+	prometheus.DefaultRegisterer = lintRegisterer{reg}
 	defer func() {
 		prometheus.DefaultRegisterer = saved
 		defaultRegistererMu.Unlock()
