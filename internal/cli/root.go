@@ -98,7 +98,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 	pf.StringVar(&g.WalletURL, "wallet-url", "http://127.0.0.1:8002", "wallet daemon URL")
 	pf.StringVar(&g.Coord, "coordinator", "http://127.0.0.1:8000", "coordinator URL")
 	pf.StringVar(&g.APIKey, "api-key", "", "coordinator API key (default: the devnet's, from <home>/coordinator/api-key)")
-	pf.StringVar(&g.LogFormat, "log-format", LogFormatText, "log lines of long-running commands (node start, devnet, coordinator start, miner start, wallet daemon, web start): text or json")
+	pf.StringVar(&g.LogFormat, "log-format", LogFormatText, "log lines of long-running commands (node start, devnet, coordinator start, miner start, wallet daemon, web start, and testnet bench's nodes): text or json")
 
 	// Commands are registered here, one constructor per file.
 	root.AddCommand(
