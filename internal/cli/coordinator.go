@@ -35,7 +35,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 			if wallet == "" {
 				return usagef("--wallet is required")
 			}
-			log, err := newLogger(logLevel)
+			log, err := g.newLogger(logLevel)
 			if err != nil {
 				return err
 			}

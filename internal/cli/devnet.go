@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -12,15 +10,6 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/devnet"
 )
-
-// newLogger logs to stderr at the given level ("debug", "info", "warn", "error").
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level must be debug, info, warn or error, not %q", level)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
-}
 
 func newDevnetCmd(g *Globals) *cobra.Command {
 	var cfg devnet.Config
@@ -39,7 +28,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
       --coordinator-listen 127.0.0.1:18000 --p2p-listen tcp://127.0.0.1:18005 --comet-rpc-listen off`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			log, err := g.newLogger(logLevel)
 			if err != nil {
 				return err
 			}

@@ -96,7 +96,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 			default:
 				return usagef("--backend must be builtin, ollama or openai, not %q", backendName)
 			}
-			log, err := newLogger("info")
+			log, err := g.newLogger("info")
 			if err != nil {
 				return err
 			}

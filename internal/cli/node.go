@@ -185,7 +185,7 @@ pace cost about a tenth of its CPU.`,
 			if c.LogLevel == "debug" {
 				lvl = slog.LevelDebug
 			}
-			log := slog.New(slog.NewTextHandler(g.Stderr(), &slog.HandlerOptions{Level: lvl})).With("node", c.Moniker)
+			log := g.logger(lvl).With("node", c.Moniker)
 			nc := c.System(home)
 			nc.Logger = log
 			return system.Run(cmd.Context(), system.Config{Log: log, Node: &nc}, func(s *system.System) error {

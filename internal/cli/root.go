@@ -26,6 +26,7 @@ type Globals struct {
 	WalletURL string // wallet daemon base URL (AITBC_WALLET_URL)
 	Coord     string // coordinator base URL (AITBC_COORDINATOR)
 	APIKey    string // coordinator API key (AITBC_API_KEY)
+	LogFormat string // log lines of long-running commands: text or json (AITBC_LOG_FORMAT)
 
 	stdout io.Writer
 	stderr io.Writer
@@ -83,7 +84,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 			if g.Output != "text" && g.Output != "json" && g.Output != "csv" { // csv: the tables that offer it (marketplace regulatory-audit), text elsewhere
 				return fmt.Errorf("--output must be text or json (or csv where a command offers it), not %q", g.Output)
 			}
-			return nil
+			return checkLogFormat(g.LogFormat)
 		},
 	}
 	setVersion(root)
@@ -97,6 +98,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 	pf.StringVar(&g.WalletURL, "wallet-url", "http://127.0.0.1:8002", "wallet daemon URL")
 	pf.StringVar(&g.Coord, "coordinator", "http://127.0.0.1:8000", "coordinator URL")
 	pf.StringVar(&g.APIKey, "api-key", "", "coordinator API key (default: the devnet's, from <home>/coordinator/api-key)")
+	pf.StringVar(&g.LogFormat, "log-format", LogFormatText, "log lines of long-running commands (node start, devnet, coordinator start, miner start, wallet daemon, web start, and testnet bench's nodes): text or json")
 
 	// Commands are registered here, one constructor per file.
 	root.AddCommand(

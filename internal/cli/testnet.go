@@ -158,6 +158,8 @@ committed the last. It then checks that every node holds the same blocks.`,
 			if !g.JSON() {
 				o.Progress = g.Stderr()
 			}
+			// The node processes get no AITBC_* variables: hand them the log format.
+			o.NodeArgs = append(o.NodeArgs, "--log-format", g.LogFormat)
 			if profileDir != "" {
 				if err := os.MkdirAll(profileDir, 0o755); err != nil {
 					return err

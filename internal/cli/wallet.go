@@ -446,7 +446,7 @@ which the CLI on the same --home reads by itself.`,
 			if apiKey == "" {
 				apiKey = os.Getenv(walletd.EnvAPIKey)
 			}
-			log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			log := g.logger(level)
 			keyFrom := walletd.APIKeyPath(g.Home)
 			if apiKey != "" {
 				keyFrom = "--api-key / " + walletd.EnvAPIKey

@@ -26,7 +26,7 @@ sign-in). aitbc devnet serves the same pages on 127.0.0.1:8016 by itself.`,
 		Example: "  aitbc web start --node http://127.0.0.1:8006 --coordinator http://127.0.0.1:8000 --listen 127.0.0.1:8016",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			log, err := g.newLogger(logLevel)
 			if err != nil {
 				return err
 			}

@@ -82,7 +82,7 @@ func (s *Service) applyLocked(lj *liveJob, e lifecycle.Event) bool {
 		lj.hub.done(Event{Type: EventDone, Status: j.Status, Error: j.Error, Code: j.ErrorCode})
 		delete(s.live, j.ID)
 		s.recent.add(cloneJob(j))
-		s.metrics.finished.WithLabelValues(j.Status).Inc()
+		s.metrics.jobFinished(j, e.Now)
 		s.log.Info("job finished", "job", j.ID, "status", j.Status, "code", j.ErrorCode, "why", j.Error)
 	}
 

@@ -134,6 +134,7 @@ func (s *Service) sendSettleLocked(lj *liveJob) {
 				return
 			}
 			if err != nil {
+				s.metrics.settleFailures.Inc()
 				lj.settling = false // the follow-up loop drives it again
 				return
 			}

@@ -192,7 +192,7 @@ func (s *Service) dispatchLocked(lj *liveJob, mc *minerConn) bool {
 	s.applyLocked(lj, ev)
 	lj.dispatched = ev.Now
 	mc.running[j.ID] = attempt
-	s.metrics.dispatches.Inc()
+	s.metrics.dispatched(j, ev.Now)
 	id, miner := j.ID, mc.addr
 	lj.ackTimer = time.AfterFunc(s.cfg.AckTimeout, func() { s.ackTimeout(id, miner, attempt) })
 	// The chain learns of the placement without holding the job up: the

@@ -233,6 +233,7 @@ func (s *Service) tenant(w http.ResponseWriter, r *http.Request) *store.Tenant {
 		s.fail(w, err)
 		return nil
 	}
+	s.metrics.tenantRequest(t.ID)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !allow(w, s.guard.writes, t.ID, "too many write requests for tenant "+t.ID) {
 		return nil
 	}

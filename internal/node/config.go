@@ -19,6 +19,7 @@ import (
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aitbc/aitbc/internal/chain/app"
 )
@@ -46,6 +47,11 @@ type Config struct {
 	// callers (POST /api/v1/faucet): devnets and testnets. It needs no
 	// balance; nil: the node answers that route 501.
 	FaucetKey ed25519.PrivateKey
+	// Registry, when set, receives the node's metrics: CometBFT's
+	// (namespace cometbft: height, block interval, mempool, peers, rounds)
+	// and the application's (aitbc_chain_*). Each node needs its own; nil:
+	// no metrics.
+	Registry prometheus.Registerer
 }
 
 // Paths of a node home.
@@ -118,6 +124,9 @@ func (c Config) comet() *cfg.Config {
 	// per transaction) for its /block_results RPC, which AITBC does not
 	// use: its REST API reads results from the app's index. Keep the last.
 	cc.Storage.DiscardABCIResponses = true
+	// CometBFT's metrics are built into the node's own registry (see
+	// cometMetrics) and served by the REST API's /metrics; CometBFT's own
+	// server would use the process-wide registry on another port.
 	cc.Instrumentation.Prometheus = false
 	return cc
 }

@@ -66,10 +66,27 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 	if c.CheckInvariants {
 		opts = append(opts, app.WithInvariants())
 	}
+	var am *appMetrics
+	if c.Registry != nil {
+		am = newAppMetrics()
+		opts = append(opts, app.WithBlockObserver(am))
+	}
 	a, err := app.New(store, gen.ChainID, log.With("module", "app"), opts...)
 	if err != nil {
 		store.Close()
 		return nil, err
+	}
+	metricsProvider := cmtnode.DefaultMetricsProvider(cc.Instrumentation) // off: no-op metrics
+	if am != nil {
+		am.app = a
+		if err := am.register(c.Registry); err != nil {
+			store.Close()
+			return nil, err
+		}
+		if metricsProvider, err = cometMetrics(c.Registry, gen.ChainID); err != nil {
+			store.Close()
+			return nil, err
+		}
 	}
 	nodeKey, err := p2p.LoadOrGenNodeKey(cc.NodeKeyFile())
 	if err != nil {
@@ -82,7 +99,7 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 		proxy.NewConnSyncLocalClientCreator(a),
 		func() (*types.GenesisDoc, error) { return gen, nil },
 		cfg.DefaultDBProvider,
-		cmtnode.DefaultMetricsProvider(cc.Instrumentation),
+		metricsProvider,
 		newCometLogger(log, c.LogLevel),
 	)
 	if err != nil {

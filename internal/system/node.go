@@ -36,8 +36,9 @@ type NodeConfig struct {
 	// CheckInvariants audits every block (the chain's invariants) and
 	// halts the node on a broken one: tests and devnets.
 	CheckInvariants bool
-	// Registry receives the REST API's metrics, served at its /metrics;
-	// nil: a new one with the Go and process collectors.
+	// Registry receives the node's metrics (CometBFT's and the chain's)
+	// and the REST API's, served at its /metrics; nil: a new one with the
+	// Go and process collectors. Each node needs its own.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger // nil: discard; the REST API logs with service=rpc
 	// RESTLimits are the REST API's server limits (zero: DefaultRESTLimits).
@@ -94,10 +95,16 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 			return nil, s.abort(sv, err)
 		}
 	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
 	n, err := node.New(node.Config{
 		Home: cfg.Home, Moniker: cfg.Moniker, BlockTime: cfg.BlockTime, ProposeTimeout: cfg.ProposeTimeout,
 		P2PListen: cfg.P2PListen, RPCListen: cfg.CometRPCListen, Peers: cfg.Peers, LogLevel: cfg.LogLevel,
 		DisablePEX: cfg.DisablePEX, CheckInvariants: cfg.CheckInvariants, FaucetKey: cfg.FaucetKey,
+		Registry: reg,
 	}, log)
 	if err != nil {
 		return nil, s.abort(sv, err)
@@ -109,11 +116,6 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	sv.onClose(func() error { log.Info("stopping node"); return nil }) // runs before Stop
 	nd := &Node{n: n, cfg: cfg, svc: sv}
 	if ln != nil {
-		reg := cfg.Registry
-		if reg == nil {
-			reg = prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		}
 		rlog := log.With("service", "rpc")
 		limits := cfg.RESTLimits
 		if limits == (httpx.Limits{}) {

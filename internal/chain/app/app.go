@@ -75,6 +75,7 @@ type App struct {
 	handlers map[string]module.Handler // by module name
 	order    []module.Module           // the modules' order, for genesis and EndBlock
 	audit    bool                      // run the invariants after every block
+	observer BlockObserver             // told each committed block's outcomes; nil: none
 
 	// mu serialises consensus calls (FinalizeBlock, Commit) and guards
 	// the fields below it. Readers of committed state take it for reading.
@@ -117,6 +118,25 @@ type Option func(*App)
 // Tests and devnets use it; it reads every record, so a busy production
 // node runs `aitbc chain audit` instead.
 func WithInvariants() Option { return func(a *App) { a.audit = true } }
+
+// TxOutcome is what a committed block did with one transaction: its
+// message type ("" when it could not be decoded) and its ABCI result
+// (code 0 is success).
+type TxOutcome struct {
+	Type      string
+	Codespace string
+	Code      uint32
+}
+
+// BlockObserver learns each committed block's transaction outcomes (the
+// node's metrics). It is called after Commit has released the app's
+// locks, once per block, in height order; it must not block.
+type BlockObserver interface {
+	BlockCommitted(height int64, txs []TxOutcome)
+}
+
+// WithBlockObserver makes Commit report every block to o.
+func WithBlockObserver(o BlockObserver) Option { return func(a *App) { a.observer = o } }
 
 // New returns the application over store for the given chain. The chain id
 // comes from the genesis document, since FinalizeBlock does not carry it.

@@ -28,6 +28,9 @@ type blockExec struct {
 	hashes  [][32]byte
 	index   []state.KV       // index writes (not hashed)
 	fees    rewards.FeeSplit // how the block's fees were split
+	// outcomes are the transactions' results for the BlockObserver
+	// (filled only when there is one).
+	outcomes []TxOutcome
 }
 
 // TxRecord is the index entry of a transaction in a block.
@@ -98,6 +101,13 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			log = strings.Join(notes, "; ")
 		}
 		results[i] = &abci.ExecTxResult{Code: code, Codespace: cs, Log: log}
+		if a.observer != nil {
+			o := TxOutcome{Codespace: cs, Code: code}
+			if txs[i].tx != nil {
+				o.Type = txs[i].tx.Msg.Type
+			}
+			b.outcomes = append(b.outcomes, o)
+		}
 		rec, _ := tx.Marshal(TxRecord{Height: req.Height, Index: uint32(i), Code: code, Codespace: cs, Log: log})
 		b.index = append(b.index, state.KV{Key: keyTxIndex(h), Value: rec})
 		if txs[i].tx != nil && err != nil {
@@ -300,5 +310,8 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.parked = map[address.Address][]parkedTx{}
 	a.checkMu.Unlock()
+	if a.observer != nil {
+		a.observer.BlockCommitted(b.height, b.outcomes)
+	}
 	return &abci.ResponseCommit{}, nil
 }
