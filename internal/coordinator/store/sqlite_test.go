@@ -153,14 +153,24 @@ func TestOldKeyTableIsMigrated(t *testing.T) {
 	}
 }
 
-// oldSchema is the coordinator's schema before versioning (and before API
-// keys carried their creation and last use), as the first releases wrote it.
-var oldSchema = []string{
-	`CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL UNIQUE, created INTEGER NOT NULL)`,
-	`CREATE TABLE tenant_keys (key_hash BLOB PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id))`,
-	`CREATE TABLE jobs (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL, data BLOB NOT NULL)`,
-	`CREATE INDEX jobs_tenant ON jobs(tenant_id, created)`,
-	`CREATE INDEX jobs_status ON jobs(status)`,
+// oldSchemas are the coordinator's schemas before versioning: the first
+// releases', and the previous one (API keys with creation and last use),
+// as they wrote them.
+var oldSchemas = map[string][]string{
+	"first": {
+		`CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL UNIQUE, created INTEGER NOT NULL)`,
+		`CREATE TABLE tenant_keys (key_hash BLOB PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id))`,
+		`CREATE TABLE jobs (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL, data BLOB NOT NULL)`,
+		`CREATE INDEX jobs_tenant ON jobs(tenant_id, created)`,
+		`CREATE INDEX jobs_status ON jobs(status)`,
+	},
+	"previous": {
+		`CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL UNIQUE, created INTEGER NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS tenant_keys (key_hash BLOB PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), created INTEGER NOT NULL DEFAULT 0, last_used INTEGER NOT NULL DEFAULT 0)`,
+		`CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL, data BLOB NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, created)`,
+		`CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status)`,
+	},
 }
 
 func execSQL(t *testing.T, path string, qs ...string) {
@@ -195,6 +205,12 @@ func querySQL(t *testing.T, path, q string) int {
 // current version without losing a tenant, a key or a job, and then works
 // as a new one (key times, registration memory).
 func TestStoreFromPreviousSchemaIsMigratedWithoutDataLoss(t *testing.T) {
+	for name, ddl := range oldSchemas {
+		t.Run(name, func(t *testing.T) { testMigrationFrom(t, ddl) })
+	}
+}
+
+func testMigrationFrom(t *testing.T, oldSchema []string) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "coordinator.db")
 	var addr address.Address
@@ -203,7 +219,7 @@ func TestStoreFromPreviousSchemaIsMigratedWithoutDataLoss(t *testing.T) {
 	job := fmt.Sprintf(`{"id":"%032x","tenant_id":"t1","model":"m","status":"queued","prompt":"hello","max_tokens":16}`, 1)
 	execSQL(t, path, append(oldSchema,
 		`INSERT INTO tenants VALUES ('t1', 'alice', '`+addr.String()+`', 1700000000000)`,
-		fmt.Sprintf(`INSERT INTO tenant_keys VALUES (x'%x', 't1')`, key[:]),
+		fmt.Sprintf(`INSERT INTO tenant_keys(key_hash, tenant_id) VALUES (x'%x', 't1')`, key[:]),
 		fmt.Sprintf(`INSERT INTO jobs VALUES ('%032x', 't1', 'queued', 1700000000000, '%s')`, 1, job),
 	)...)
 
