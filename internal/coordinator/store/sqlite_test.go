@@ -334,3 +334,32 @@ func TestUsedRegistrationSurvivesReopen(t *testing.T) {
 		t.Fatalf("after expiry: %v", err)
 	}
 }
+
+// Two processes opening a new store at once (the coordinator starting and
+// `aitbc coordinator tenant add`) both end up with a migrated store: each
+// migration runs once.
+func TestConcurrentOpensMigrateOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "coordinator.db")
+	execSQL(t, path, oldSchemas["first"]...)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			st, err := store.OpenSQLite(path)
+			if err == nil {
+				err = st.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent open: %v", err)
+		}
+	}
+	if v := querySQL(t, path, `SELECT version FROM schema_version`); v != store.SchemaVersion {
+		t.Fatalf("schema version %d, want %d", v, store.SchemaVersion)
+	}
+	if n := querySQL(t, path, `SELECT COUNT(*) FROM pragma_table_info('tenant_keys')`); n != 4 {
+		t.Fatalf("tenant_keys has %d columns, want 4", n)
+	}
+}
