@@ -1,6 +1,15 @@
 # The two commands a newcomer needs: `make run` starts the whole system on an
 # embedded default (aitbc devnet); `make test` runs every test (.ci/run calls it).
 GO       ?= go
+# go.mod asks for go1.26.10 (the first patch release without the standard
+# library advisories govulncheck reports for go1.26.8 and go1.26.9). Debian's
+# and the official Go tarball's go.env say GOTOOLCHAIN=local, which would
+# stop an older go with "go.mod requires go >= 1.26.10"; auto lets it fetch
+# go1.26.10 through the module proxy (checked against sum.golang.org) and
+# keeps a local go that is already newer. An explicit other GOTOOLCHAIN wins.
+ifeq ($(filter-out local,$(GOTOOLCHAIN)),)
+export GOTOOLCHAIN := auto
+endif
 BIN      := bin
 PKGS     := ./...
 FUZZTIME ?= 10000x

@@ -1,6 +1,6 @@
 module github.com/aitbc/aitbc
 
-go 1.26.8
+go 1.26.10
 
 require (
 	github.com/chromedp/cdproto v0.159.0

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -62,8 +61,7 @@ func (g *Globals) tenantFor(ctx context.Context, w *walletConn, wallet, password
 		return nil, h, err
 	}
 	ts := time.Now().Unix()
-	payload := append(append(coord[:], info.Address[:]...), binary.BigEndian.AppendUint64(nil, uint64(ts))...)
-	sig, err := w.SignMessage(ctx, wallet, password, coordinator.TenantDomain, payload)
+	sig, err := w.SignMessage(ctx, wallet, password, coordinator.TenantDomain, coordinator.TenantPayload(coord, info.Address, ts, wallet))
 	if err != nil {
 		return nil, h, w.explain(g, wallet, err)
 	}

@@ -464,6 +464,7 @@ which the CLI on the same --home reads by itself.`,
 			})
 		},
 	}
+	cmd.AddCommand(newDaemonKeyCmd(g))
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", walletd.DefaultListen, "address to serve on (keep it on loopback)")
 	f.StringVar(&apiKey, "api-key", "", "API key clients must send (default: "+walletd.EnvAPIKey+", else <home>/wallet/api-key)")

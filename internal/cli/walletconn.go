@@ -83,7 +83,11 @@ func (g *Globals) wallets(ctx context.Context) (*walletConn, error) {
 		_, err := c.Health(pctx)
 		cancel()
 		if err == nil {
-			return &walletConn{walletBackend: c, daemon: true, where: g.WalletURL}, nil
+			var b walletBackend = c
+			if k, err := os.ReadFile(walletd.ServiceKeyPath(g.Home)); err == nil && strings.TrimSpace(string(k)) != "" {
+				b = &serviceFallback{Client: c, service: walletd.NewClient(g.WalletURL, strings.TrimSpace(string(k)))}
+			}
+			return &walletConn{walletBackend: b, daemon: true, where: g.WalletURL}, nil
 		}
 		if errors.Is(err, walletd.ErrUnauthorized) {
 			return nil, fmt.Errorf("wallet daemon at %s refused the API key: use the daemon's --home, or set %s", g.WalletURL, walletd.EnvAPIKey)
@@ -105,6 +109,68 @@ func (g *Globals) wallets(ctx context.Context) (*walletConn, error) {
 		return nil, err
 	}
 	return &walletConn{walletBackend: svc, where: ks.Path()}, nil
+}
+
+// client is the daemon client behind w, with the admin (or
+// AITBC_WALLET_API_KEY's) key; false when w is the local keystore.
+func (w *walletConn) client() (*walletd.Client, bool) {
+	switch b := w.walletBackend.(type) {
+	case *walletd.Client:
+		return b, true
+	case *serviceFallback:
+		return b.Client, true
+	}
+	return nil, false
+}
+
+// serviceFallback is the daemon with two keys: the customer-facing one, and
+// the key scoped to the service wallets that the devnet writes to
+// walletd.ServiceKeyPath. The daemon refuses the first for a service
+// wallet (service_wallet); the operator's CLI on the same home then uses
+// the second, so `aitbc pool join --wallet devnet-miner-0` keeps working
+// while other holders of the admin key cannot sign as the coordinator or a
+// miner.
+type serviceFallback struct {
+	*walletd.Client
+	service *walletd.Client
+}
+
+func viaService[T any](f *serviceFallback, call func(*walletd.Client) (T, error)) (T, error) {
+	v, err := call(f.Client)
+	if errors.Is(err, walletd.ErrServiceWallet) {
+		return call(f.service)
+	}
+	return v, err
+}
+
+func (f *serviceFallback) Backup(ctx context.Context, name, password string) (walletd.Backup, error) {
+	return viaService(f, func(c *walletd.Client) (walletd.Backup, error) { return c.Backup(ctx, name, password) })
+}
+
+func (f *serviceFallback) Unlock(ctx context.Context, name, password string, timeout time.Duration) (walletd.WalletInfo, error) {
+	return viaService(f, func(c *walletd.Client) (walletd.WalletInfo, error) { return c.Unlock(ctx, name, password, timeout) })
+}
+
+func (f *serviceFallback) Lock(ctx context.Context, name string) (walletd.WalletInfo, error) {
+	return viaService(f, func(c *walletd.Client) (walletd.WalletInfo, error) { return c.Lock(ctx, name) })
+}
+
+func (f *serviceFallback) Send(ctx context.Context, name, password string, to address.Address, amount, fee coin.Amount) (walletd.Submitted, error) {
+	return viaService(f, func(c *walletd.Client) (walletd.Submitted, error) {
+		return c.Send(ctx, name, password, to, amount, fee)
+	})
+}
+
+func (f *serviceFallback) SignAndSubmit(ctx context.Context, name, password string, msg tx.Msg, fee coin.Amount) (walletd.Submitted, error) {
+	return viaService(f, func(c *walletd.Client) (walletd.Submitted, error) {
+		return c.SignAndSubmit(ctx, name, password, msg, fee)
+	})
+}
+
+func (f *serviceFallback) SignMessage(ctx context.Context, name, password, domain string, payload []byte) (walletd.Signature, error) {
+	return viaService(f, func(c *walletd.Client) (walletd.Signature, error) {
+		return c.SignMessage(ctx, name, password, domain, payload)
+	})
 }
 
 // explain adds what the user can do to the errors that need it.

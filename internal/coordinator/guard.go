@@ -2,9 +2,7 @@ package coordinator
 
 import (
 	"context"
-	"crypto/sha256"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
@@ -158,13 +156,8 @@ func (s *Service) pruneLoop(ctx context.Context) {
 	}
 }
 
-// maxSeenRegistrations bounds the remembered registration signatures.
-// Each is remembered until its timestamp leaves the ±maxClockSkew window;
-// registrations are rate limited per client address, and past this many
-// live ones registration answers 503 until some expire.
-const maxSeenRegistrations = 100_000
-
-// guard holds the coordinator's limiters and replay memory.
+// guard holds the coordinator's limiters. Used registration signatures
+// are in the store (Service.useRegistration), to survive restarts.
 type guard struct {
 	lim       Limits
 	now       func() time.Time
@@ -172,13 +165,10 @@ type guard struct {
 	writes    *ratelimit.Limiter // by tenant id
 	listings  *ratelimit.Limiter // coordinator-paid listings, by tenant id
 	hellos    chan struct{}      // a slot per unauthenticated miner connection (nil: no cap)
-
-	mu   sync.Mutex
-	seen map[[32]byte]time.Time // registration signature → when it can be forgotten
 }
 
 func newGuard(l Limits, now func() time.Time) *guard {
-	g := &guard{lim: l, now: now, seen: map[[32]byte]time.Time{}}
+	g := &guard{lim: l, now: now}
 	if l.RegisterRate > 0 {
 		g.registers = ratelimit.New(ratelimit.Config{Rate: l.RegisterRate, Burst: l.RegisterBurst, Now: now})
 	}
@@ -202,33 +192,6 @@ func allow(w http.ResponseWriter, l *ratelimit.Limiter, key, what string) bool {
 		httpx.WriteRateLimited(w, wait, what)
 	}
 	return ok
-}
-
-// remember records a registration signature until it expires, and
-// reports whether it was new. A replayed registration (the same signed
-// message again) is refused: one signature buys one API key.
-func (g *guard) remember(sig []byte, ts int64) error {
-	h := sha256.Sum256(sig)
-	now := g.now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if until, ok := g.seen[h]; ok && now.Before(until) {
-		return errf(ErrReplayed, "this signed registration was already used: sign a new one")
-	}
-	if len(g.seen) >= maxSeenRegistrations {
-		for k, until := range g.seen {
-			if !now.Before(until) {
-				delete(g.seen, k)
-			}
-		}
-		if len(g.seen) >= maxSeenRegistrations {
-			return errf(ErrOverloaded, "too many registrations in the last %v; retry later", 2*maxClockSkew)
-		}
-	}
-	// The signature is valid while its timestamp is within the skew of the
-	// clock: remember it until then, and a second longer.
-	g.seen[h] = time.Unix(ts, 0).Add(maxClockSkew + time.Second)
-	return nil
 }
 
 // enterHello takes a pre-authentication slot; false when all are taken.

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ func signedRegistration(t *testing.T, h *harness) RegisterRequest {
 	t.Helper()
 	key, addr := newKey(t)
 	ts := h.clock.Now().Unix()
-	sig := ed25519.Sign(key, TenantDigest(h.chain.coord, addr, ts))
+	sig := ed25519.Sign(key, TenantDigest(h.chain.coord, addr, ts, "agent"))
 	return RegisterRequest{Name: "agent", Address: addr, PubKey: hex.EncodeToString(key.Public().(ed25519.PublicKey)), Timestamp: ts, Signature: hex.EncodeToString(sig)}
 }
 
@@ -77,6 +79,97 @@ func TestReplayedRegistrationIsRefused(t *testing.T) {
 	h.clock.Advance(4 * time.Minute)
 	if _, _, err := h.s.Register(context.Background(), reg); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("replay 4 minutes later: %v", err)
+	}
+}
+
+// Finding 4: the used signatures are kept in the coordinator's store, so a
+// captured registration cannot be replayed after the coordinator restarts
+// within its window.
+func TestReplayedRegistrationIsRefusedAfterRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "coordinator.db")
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHarness(t, newFakeChain(&fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, newAddr(t), releaseDelay), st)
+	reg := signedRegistration(t, h)
+	if _, _, err := h.s.Register(context.Background(), reg); err != nil {
+		t.Fatalf("first registration: %v", err)
+	}
+	st.Close()
+
+	// A new coordinator process: nothing in memory, the same database.
+	st2, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st2.Close() })
+	h.clock.Advance(2 * time.Minute)
+	h2 := startHarness(t, h.chain, st2)
+	srv := httptest.NewServer(h2.s.Handler())
+	defer srv.Close()
+	resp, eb := post(t, srv.URL+"/v1/tenants", "", reg)
+	if resp.StatusCode != http.StatusConflict || eb.Error.Code != "replayed_registration" {
+		t.Fatalf("replay after restart: %d %+v, want 409 replayed_registration", resp.StatusCode, eb)
+	}
+	keys, err := st2.TenantKeys(context.Background(), mustTenant(t, st2, reg.Address).ID)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("the replay added a key: %d keys, %v", len(keys), err)
+	}
+}
+
+func newAddr(t *testing.T) address.Address {
+	_, a := newKey(t)
+	return a
+}
+
+func mustTenant(t *testing.T, st store.Store, a address.Address) *store.Tenant {
+	t.Helper()
+	tn, err := st.TenantByAddress(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// Finding 4: the tenant's name is part of the signed message: a captured
+// registration sent under another name is refused (401 invalid_signature)
+// and creates nothing; one signed in the old format that did not cover
+// the name is refused with a message that says so.
+func TestRegistrationWithAlteredNameIsRefused(t *testing.T) {
+	h := newHarness(t, releaseDelay)
+	srv := httptest.NewServer(h.s.Handler())
+	defer srv.Close()
+	reg := signedRegistration(t, h)
+	for _, name := range []string{"mallory", "", "agent ", "Agent"} {
+		bad := reg
+		bad.Name = name
+		resp, eb := post(t, srv.URL+"/v1/tenants", "", bad)
+		if resp.StatusCode != http.StatusUnauthorized || eb.Error.Code != "invalid_signature" {
+			t.Fatalf("name %q: %d %+v, want 401 invalid_signature", name, resp.StatusCode, eb)
+		}
+	}
+	if _, err := h.st.TenantByAddress(context.Background(), reg.Address); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused registration created a tenant: %v", err)
+	}
+	// The altered attempts did not use up the genuine one.
+	if resp, eb := post(t, srv.URL+"/v1/tenants", "", reg); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("genuine registration: %d %+v", resp.StatusCode, eb)
+	}
+	if tn := mustTenant(t, h.st, reg.Address); tn.Name != "agent" {
+		t.Fatalf("tenant name %q, want the signed agent", tn.Name)
+	}
+
+	key, addr := newKey(t)
+	ts := h.clock.Now().Unix()
+	v1 := sha256.New()
+	v1.Write([]byte("AITBC/tenant/v1\x00"))
+	v1.Write(TenantPayload(h.chain.coord, addr, ts, ""))
+	old := RegisterRequest{Name: "agent", Address: addr, PubKey: hex.EncodeToString(key.Public().(ed25519.PublicKey)), Timestamp: ts,
+		Signature: hex.EncodeToString(ed25519.Sign(key, v1.Sum(nil)))}
+	_, _, err := h.s.Register(context.Background(), old)
+	if !errors.Is(err, ErrInvalidSignature) || !strings.Contains(err.Error(), "tenant/v1") {
+		t.Fatalf("v1 registration: %v, want ErrInvalidSignature naming v1", err)
 	}
 }
 
@@ -310,7 +403,7 @@ func TestKeysAreCappedListedAndRevocable(t *testing.T) {
 	register := func() (string, error) {
 		h.clock.Advance(time.Second) // a new timestamp: a new signature
 		ts := h.clock.Now().Unix()
-		sig := ed25519.Sign(key, TenantDigest(h.chain.coord, addr, ts))
+		sig := ed25519.Sign(key, TenantDigest(h.chain.coord, addr, ts, ""))
 		_, k, err := h.s.Register(ctx, RegisterRequest{Address: addr, PubKey: hex.EncodeToString(key.Public().(ed25519.PublicKey)), Timestamp: ts, Signature: hex.EncodeToString(sig)})
 		return k, err
 	}

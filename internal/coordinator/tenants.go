@@ -16,20 +16,44 @@ import (
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 )
 
-// TenantDomain prefixes what a customer signs to obtain an API key.
-const TenantDomain = "AITBC/tenant/v1\x00"
+// TenantDomain prefixes what a customer signs to obtain an API key. v2
+// signs the tenant's name too; v1 did not, so a captured v1 registration
+// could be sent again under another name. v1 signatures are refused.
+const TenantDomain = "AITBC/tenant/v2\x00"
+
+// tenantDomainV1 is the format before the name was signed, recognised only
+// to tell an old client why it is refused.
+const tenantDomainV1 = "AITBC/tenant/v1\x00"
 
 // maxClockSkew is how far a registration's timestamp may be from now.
 const maxClockSkew = 5 * time.Minute
 
+// TenantPayload is what follows TenantDomain in a registration's signed
+// message: the coordinator's address, the registering address, the unix
+// time ts (8 bytes big-endian) and the tenant's name as sent (empty for
+// none). The name comes last, so the fixed-size fields before it keep the
+// encoding unambiguous. Wallets sign sha256(TenantDomain || payload).
+func TenantPayload(coordinator, addr address.Address, ts int64, name string) []byte {
+	p := make([]byte, 0, 2*len(addr)+8+len(name))
+	p = append(p, coordinator[:]...)
+	p = append(p, addr[:]...)
+	p = binary.BigEndian.AppendUint64(p, uint64(ts))
+	return append(p, name...)
+}
+
 // TenantDigest is what an address's key signs to register as a tenant of
-// coordinator at unix time ts.
-func TenantDigest(coordinator, addr address.Address, ts int64) []byte {
+// coordinator at unix time ts under name.
+func TenantDigest(coordinator, addr address.Address, ts int64, name string) []byte {
 	h := sha256.New()
 	h.Write([]byte(TenantDomain))
-	h.Write(coordinator[:])
-	h.Write(addr[:])
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(ts)))
+	h.Write(TenantPayload(coordinator, addr, ts, name))
+	return h.Sum(nil)
+}
+
+func tenantDigestV1(coordinator, addr address.Address, ts int64) []byte {
+	h := sha256.New()
+	h.Write([]byte(tenantDomainV1))
+	h.Write(TenantPayload(coordinator, addr, ts, ""))
 	return h.Sum(nil)
 }
 
@@ -196,7 +220,33 @@ type RegisterRequest struct {
 	Address   address.Address `json:"address"`
 	PubKey    string          `json:"pubkey"`    // hex ed25519
 	Timestamp int64           `json:"timestamp"` // unix seconds
-	Signature string          `json:"signature"` // hex, over TenantDigest
+	Signature string          `json:"signature"` // hex, over TenantDigest (which covers Name)
+}
+
+// maxLiveRegistrations bounds the used registration signatures the store
+// remembers. Each is remembered until its timestamp leaves the
+// ±maxClockSkew window; registrations are rate limited per client address,
+// and past this many live ones registration answers 503 until some expire.
+const maxLiveRegistrations = 100_000
+
+// useRegistration records a registration's signature as used, in the
+// store, until its timestamp leaves the window: one signed registration
+// buys one API key, also across coordinator restarts.
+func (s *Service) useRegistration(ctx context.Context, sig []byte, ts int64) error {
+	h := sha256.Sum256(sig)
+	// A second longer than the window, so the timestamp check refuses it
+	// before it is forgotten.
+	until := time.Unix(ts, 0).Add(maxClockSkew + time.Second)
+	err := s.cfg.Store.UseRegistration(ctx, h[:], until, s.cfg.Now(), maxLiveRegistrations)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return errf(ErrReplayed, "this signed registration was already used: sign a new one")
+	case errors.Is(err, store.ErrFull):
+		return errf(ErrOverloaded, "too many registrations in the last %v; retry later", 2*maxClockSkew)
+	case err != nil:
+		return fmt.Errorf("coordinator: register: %w", err)
+	}
+	return nil
 }
 
 // Register verifies r and returns a new API key for its address.
@@ -212,10 +262,16 @@ func (s *Service) Register(ctx context.Context, r RegisterRequest) (*store.Tenan
 		return nil, "", errf(ErrStaleSignature, "timestamp is %s away from the coordinator's clock (limit %s)", d.Round(time.Second), maxClockSkew)
 	}
 	sig, err := hex.DecodeString(r.Signature)
-	if err != nil || !ed25519.Verify(pub, TenantDigest(s.cfg.Address, r.Address, r.Timestamp), sig) {
-		return nil, "", errf(ErrInvalidSignature, "signature does not prove %s", r.Address)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, "", errf(ErrInvalidSignature, "signature must be a hex ed25519 signature")
 	}
-	if err := s.guard.remember(sig, r.Timestamp); err != nil {
+	if !ed25519.Verify(pub, TenantDigest(s.cfg.Address, r.Address, r.Timestamp, r.Name), sig) {
+		if ed25519.Verify(pub, tenantDigestV1(s.cfg.Address, r.Address, r.Timestamp), sig) {
+			return nil, "", errf(ErrInvalidSignature, "signed in the AITBC/tenant/v1 format, which does not cover the name: update the client (AITBC/tenant/v2)")
+		}
+		return nil, "", errf(ErrInvalidSignature, "signature does not prove %s registering as %q", r.Address, r.Name)
+	}
+	if err := s.useRegistration(ctx, sig, r.Timestamp); err != nil {
 		return nil, "", err
 	}
 	t, key, err := s.AddTenant(ctx, r.Name, r.Address)

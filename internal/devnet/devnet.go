@@ -243,12 +243,25 @@ func (d *Devnet) start(ctx context.Context) error {
 	}
 	d.Node, d.RPCAddr = n, n.APIAddr()
 
+	// The coordinator's and miners' wallets sit unlocked in this daemon
+	// for the devnet's life: keep them apart from the customers'. The
+	// admin key (<home>/wallet/api-key, which the CLI, the web pages and
+	// customers use) cannot unlock or sign with them; a key scoped to them
+	// alone is written to walletd.ServiceKeyPath for the operator.
+	service := []string{CoordinatorWallet}
+	for i := 0; i < cfg.Miners; i++ {
+		service = append(service, MinerWallet(i))
+	}
 	w, err := sys.StartWallet(ctx, system.WalletConfig{Config: walletd.Config{
 		Home: cfg.Home, Listen: cfg.WalletListen, DefaultWallet: GenesisWallet,
 		Logger: log.With("service", "walletd"), Registry: prometheus.NewRegistry(), Keystore: cfg.Keystore,
+		ServiceWallets: service,
 	}})
 	if err != nil {
 		return fmt.Errorf("devnet: wallet daemon on %s: %w", cfg.WalletListen, err)
+	}
+	if err := w.Server.EnsureKeyFile(walletd.ServiceKeyPath(cfg.Home), service, "devnet service wallets"); err != nil {
+		return fmt.Errorf("devnet: service wallets' key: %w", err)
 	}
 	d.Wallets, d.WalletAddr = w.Server, w.Addr()
 	w.Service().SetPasswordGrace(walletd.PasswordGraceFromEnv(walletd.DefaultPasswordGrace)) // the seeds sign after create/send with a password

@@ -2,6 +2,7 @@ package devnet_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,19 @@ func TestPoolOnADevnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	wc := walletd.NewClient(e.d.WalletURL(), key)
+	// The miner's wallet is a service wallet: the admin key does not sign
+	// with it, the devnet's service key does.
+	sk, err := os.ReadFile(walletd.ServiceKeyPath(e.home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcC := walletd.NewClient(e.d.WalletURL(), strings.TrimSpace(string(sk)))
+	clientFor := func(wallet string) *walletd.Client {
+		if wallet == devnet.MinerWallet(0) {
+			return svcC
+		}
+		return wc
+	}
 	pw := "123"
 	op, err := wc.Create(ctx, "pool-operator", pw)
 	if err != nil {
@@ -44,7 +58,7 @@ func TestPoolOnADevnet(t *testing.T) {
 	waitBal(1000 * coin.Unit)
 	submit := func(wallet string, msg tx.Msg) error {
 		t.Helper()
-		s, err := wc.SignAndSubmit(ctx, wallet, pw, msg, 0)
+		s, err := clientFor(wallet).SignAndSubmit(ctx, wallet, pw, msg, 0)
 		if err != nil {
 			return err
 		}

@@ -68,11 +68,13 @@ func (s *System) StartWeb(ctx context.Context, cfg WebConfig) (w *Web, err error
 	if wc.Coordinator == nil && s.Coordinator != nil {
 		wc.Coordinator = web.CoordinatorClient{URL: s.Coordinator.URL()}
 	}
+	// The pages act for customers: they get the daemon without its
+	// service wallets (walletd.Config.ServiceWallets).
 	if wc.Wallets == nil && s.Wallet != nil {
-		wc.Wallets = s.Wallet.Service()
+		wc.Wallets = s.Wallet.Server.Customers()
 	}
 	if wc.Submitter == nil && s.Wallet != nil {
-		wc.Submitter = s.Wallet.Service()
+		wc.Submitter = s.Wallet.Server.Customers()
 	}
 	sv, err := s.begin("web")
 	if err != nil {

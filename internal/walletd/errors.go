@@ -21,6 +21,11 @@ var (
 	ErrNoNode          = errors.New("walletd: no chain node configured")
 	ErrNodeUnavailable = errors.New("walletd: chain node unavailable")
 	ErrUnauthorized    = errors.New("walletd: missing or wrong API key")
+	ErrOutOfScope      = errors.New("walletd: wallet outside the API key's scope")
+	ErrServiceWallet   = errors.New("walletd: service wallet")
+	ErrAdminOnly       = errors.New("walletd: needs the admin API key")
+	ErrKeyNotFound     = errors.New("walletd: no such API key")
+	ErrKeyLimit        = errors.New("walletd: too many API keys")
 )
 
 // errorCode ties a sentinel to its HTTP status and stable code.
@@ -54,6 +59,11 @@ var errorCodes = []errorCode{
 	{ErrNoNode, http.StatusServiceUnavailable, "node_not_configured"},
 	{ErrNodeUnavailable, http.StatusBadGateway, "node_unavailable"},
 	{ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{ErrOutOfScope, http.StatusForbidden, "wallet_out_of_scope"},
+	{ErrServiceWallet, http.StatusForbidden, "service_wallet"},
+	{ErrAdminOnly, http.StatusForbidden, "admin_key_required"},
+	{ErrKeyNotFound, http.StatusNotFound, "key_not_found"},
+	{ErrKeyLimit, http.StatusConflict, "key_limit"},
 }
 
 // HTTPStatus returns the HTTP status and error code for err: a daemon or

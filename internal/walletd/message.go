@@ -19,7 +19,7 @@ import (
 // "AITBC/tx/v1") or anything else.
 func MessageDomain(domain string) bool {
 	switch domain {
-	case "AITBC/tenant/v1\x00": // obtain a coordinator API key for the address
+	case "AITBC/tenant/v2\x00": // obtain a coordinator API key for the address (v1, without the name, is retired)
 		return true
 	case "AITBC/web-signin/v1\x00": // sign in to the web pages: a server's one-time challenge
 		return true
@@ -57,7 +57,7 @@ func (s *Service) SignMessage(_ context.Context, name, password, domain string, 
 
 // SignMessageRequest is POST /api/v1/wallets/{name}/sign-message.
 type SignMessageRequest struct {
-	Domain   string `json:"domain"`  // e.g. "AITBC/tenant/v1" (the trailing NUL is implied)
+	Domain   string `json:"domain"`  // e.g. "AITBC/tenant/v2" (the trailing NUL is implied)
 	Payload  string `json:"payload"` // base64
 	Password string `json:"password,omitempty"`
 }

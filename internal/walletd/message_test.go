@@ -20,7 +20,7 @@ func TestSignMessageOnlyInAllowedDomains(t *testing.T) {
 		t.Fatal(err)
 	}
 	payload := []byte("coordinator+address+timestamp")
-	const domain = "AITBC/tenant/v1\x00"
+	const domain = "AITBC/tenant/v2\x00"
 	sig, err := e.client.SignMessage(ctx, "alice", "pw", domain, payload)
 	if err != nil {
 		t.Fatal(err)
@@ -31,8 +31,9 @@ func TestSignMessageOnlyInAllowedDomains(t *testing.T) {
 	if sig.Address != info.Address || !ed25519.Verify(pub, digest[:], s) {
 		t.Fatal("signature does not verify over sha256(domain || payload) with the wallet's key")
 	}
-	// A transaction digest's domain, or any other, is refused.
-	for _, d := range []string{"AITBC/tx/v1\x00", "", "AITBC/tenant/v1", "anything\x00"} {
+	// A transaction digest's domain, the retired tenant/v1 (it did not
+	// cover the tenant's name), or any other, is refused.
+	for _, d := range []string{"AITBC/tx/v1\x00", "", "AITBC/tenant/v2", "AITBC/tenant/v1\x00", "anything\x00"} {
 		if _, err := e.svc.SignMessage(ctx, "alice", "pw", d, payload); !errors.Is(err, walletd.ErrInvalidRequest) {
 			t.Errorf("domain %q: %v, want ErrInvalidRequest", d, err)
 		}

@@ -3,7 +3,6 @@ package walletd
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,15 +35,20 @@ const APIKeyHeader = "X-API-Key"
 
 // Config configures a Server.
 type Config struct {
-	Home          string               // AITBC home: wallets in keystore.Dir(Home), API key in APIKeyPath(Home)
-	Listen        string               // default DefaultListen
-	APIKey        string               // "": LoadOrCreateAPIKey(Home)
-	Node          Node                 // chain node; nil: balance and signing answer 503
-	DefaultWallet string               // wallet of GET /api/v1/wallet/balance without ?name= or ?address=
-	Logger        *slog.Logger         // nil: discard
-	Registry      *prometheus.Registry // metrics go here and are served at /metrics; nil: a new one
-	Keystore      []keystore.Option    // e.g. keystore.WithKDF(keystore.InsecureTestKDF()) in tests
-	Clock         func() time.Time     // nil: time.Now
+	Home   string // AITBC home: wallets in keystore.Dir(Home), API key in APIKeyPath(Home)
+	Listen string // default DefaultListen
+	APIKey string // "": LoadOrCreateAPIKey(Home); the admin key (keys.go)
+	// ServiceWallets are wallets the admin key may read but not unlock or
+	// sign with over HTTP: only a key scoped to them can (keys.go). The
+	// devnet puts its coordinator's and miners' wallets here; in-process
+	// callers (the Service) are not affected.
+	ServiceWallets []string
+	Node           Node                 // chain node; nil: balance and signing answer 503
+	DefaultWallet  string               // wallet of GET /api/v1/wallet/balance without ?name= or ?address=
+	Logger         *slog.Logger         // nil: discard
+	Registry       *prometheus.Registry // metrics go here and are served at /metrics; nil: a new one
+	Keystore       []keystore.Option    // e.g. keystore.WithKDF(keystore.InsecureTestKDF()) in tests
+	Clock          func() time.Time     // nil: time.Now
 	// Limits are the HTTP server's limits (zero: the defaults, see
 	// httpx.Limits); the composition root fits them to the process.
 	Limits httpx.Limits
@@ -60,6 +65,8 @@ type Server struct {
 	cfg     Config
 	svc     *Service
 	keyHash [32]byte
+	keys    *keyring        // scoped keys
+	service map[string]bool // Config.ServiceWallets
 	log     *slog.Logger
 	mux     *http.ServeMux
 	handler http.Handler
@@ -100,7 +107,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, svc: svc, keyHash: sha256.Sum256([]byte(cfg.APIKey)), log: cfg.Logger, mux: http.NewServeMux()}
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	keys, err := loadKeyring(KeysPath(cfg.Home), now)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, svc: svc, keyHash: sha256.Sum256([]byte(cfg.APIKey)), keys: keys, service: map[string]bool{}, log: cfg.Logger, mux: http.NewServeMux()}
+	for _, w := range cfg.ServiceWallets {
+		s.service[w] = true
+	}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "aitbc", Subsystem: "walletd", Name: "requests_total", Help: "Wallet daemon requests by endpoint and status code.",
 	}, []string{"endpoint", "code"})
@@ -139,14 +157,17 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/wallets", s.list)
 	m.HandleFunc("POST /api/v1/wallets", s.create)
 	m.HandleFunc("POST /api/v1/wallets/restore", s.restore)
-	m.HandleFunc("GET /api/v1/wallets/{name}", s.get)
-	m.HandleFunc("POST /api/v1/wallets/{name}/backup", s.backup)
-	m.HandleFunc("POST /api/v1/wallets/{name}/unlock", s.unlock)
-	m.HandleFunc("POST /api/v1/wallets/{name}/lock", s.lock)
-	m.HandleFunc("POST /api/v1/wallets/{name}/send", s.send)
-	m.HandleFunc("POST /api/v1/wallets/{name}/submit", s.submit)
-	m.HandleFunc("POST /api/v1/wallets/{name}/sign-message", s.signMessage)
-	m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	m.HandleFunc("GET /api/v1/wallets/{name}", s.wallet(false, s.get))
+	m.HandleFunc("POST /api/v1/wallets/{name}/backup", s.wallet(true, s.backup))
+	m.HandleFunc("POST /api/v1/wallets/{name}/unlock", s.wallet(true, s.unlock))
+	m.HandleFunc("POST /api/v1/wallets/{name}/lock", s.wallet(true, s.lock))
+	m.HandleFunc("POST /api/v1/wallets/{name}/send", s.wallet(true, s.send))
+	m.HandleFunc("POST /api/v1/wallets/{name}/submit", s.wallet(true, s.submit))
+	m.HandleFunc("POST /api/v1/wallets/{name}/sign-message", s.wallet(true, s.signMessage))
+	m.HandleFunc("POST /api/v1/keys", s.adminOnly(http.HandlerFunc(s.createKey)))
+	m.HandleFunc("GET /api/v1/keys", s.adminOnly(http.HandlerFunc(s.listKeys)))
+	m.HandleFunc("DELETE /api/v1/keys/{id}", s.adminOnly(http.HandlerFunc(s.revokeKey)))
+	m.Handle("GET /metrics", s.adminOnly(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -179,8 +200,8 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if endpoint == "/" || endpoint == "" {
 			endpoint = "other"
 		}
-		if s.authorized(r) {
-			next.ServeHTTP(sw, r)
+		if p := s.authenticate(requestKey(r)); p != nil {
+			next.ServeHTTP(sw, r.WithContext(withPrincipal(r.Context(), p)))
 		} else {
 			sw.Header().Set("WWW-Authenticate", `Bearer realm="aitbc-wallet"`)
 			httpx.WriteError(sw, http.StatusUnauthorized, "unauthorized", "walletd: missing or wrong API key (send it in the "+APIKeyHeader+" header)")
@@ -191,21 +212,16 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
-// authorized compares the request's key with ours in constant time (over
-// SHA-256 digests, so the length does not leak either). The key may come
-// in X-API-Key or as "Authorization: Bearer <key>" (for Prometheus).
-func (s *Server) authorized(r *http.Request) bool {
+// requestKey is the request's API key: X-API-Key, or "Authorization:
+// Bearer <key>" (for Prometheus).
+func requestKey(r *http.Request) string {
 	k := r.Header.Get(APIKeyHeader)
 	if k == "" {
 		if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 			k = strings.TrimSpace(a[7:])
 		}
 	}
-	if k == "" {
-		return false
-	}
-	h := sha256.Sum256([]byte(k))
-	return subtle.ConstantTimeCompare(h[:], s.keyHash[:]) == 1
+	return k
 }
 
 // Listen opens the listening socket (once). Run calls it when needed; call
@@ -328,7 +344,19 @@ func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
 		}
 		b, err = s.svc.BalanceOf(r.Context(), a)
 	default:
-		b, err = s.svc.Balance(r.Context(), name)
+		// A chain address's balance is public; a wallet's is for keys
+		// that may use it (the default wallet included).
+		if name == "" {
+			name = s.svc.DefaultWallet()
+		}
+		if name != "" {
+			err = s.mayUse(r, name, false)
+		} else if p := principalFrom(r.Context()); p == nil || !p.admin {
+			err = fmt.Errorf("%w: name the wallet (?name=)", ErrNoWallet)
+		}
+		if err == nil {
+			b, err = s.svc.Balance(r.Context(), name)
+		}
 	}
 	if err != nil {
 		s.fail(w, err)
@@ -348,6 +376,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	// A scoped key sees its own wallets only.
+	list = slices.DeleteFunc(list, func(wi WalletInfo) bool { return s.mayUse(r, wi.Name, false) != nil })
 	httpx.WriteJSON(w, http.StatusOK, WalletList{Wallets: list})
 }
 
@@ -360,6 +390,10 @@ type CreateRequest struct {
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	var req CreateRequest
 	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.mayUse(r, req.Name, true); err != nil {
+		s.fail(w, err)
 		return
 	}
 	info, err := s.svc.Create(r.Context(), req.Name, req.Password)
@@ -380,6 +414,10 @@ type RestoreRequest struct {
 func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	var req RestoreRequest
 	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.mayUse(r, req.Name, true); err != nil {
+		s.fail(w, err)
 		return
 	}
 	info, err := s.svc.Restore(r.Context(), req.Name, req.Mnemonic, req.Password)

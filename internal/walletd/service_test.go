@@ -310,7 +310,7 @@ func TestLockDuringSigningNeverPanics(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if _, err := e.svc.SignMessage(ctx, "from", "", "AITBC/tenant/v1\x00", []byte("x")); err != nil && !errors.Is(err, walletd.ErrLocked) {
+				if _, err := e.svc.SignMessage(ctx, "from", "", "AITBC/tenant/v2\x00", []byte("x")); err != nil && !errors.Is(err, walletd.ErrLocked) {
 					t.Error(err)
 					return
 				}

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -280,8 +279,7 @@ func (s *Server) registerTenant(ctx context.Context, name, password string, addr
 		return "", fmt.Errorf("coordinator address: %w", err)
 	}
 	ts := s.cfg.Now().Unix()
-	payload := append(append(coord[:], addr[:]...), binary.BigEndian.AppendUint64(nil, uint64(ts))...)
-	sig, err := s.cfg.Wallets.SignMessage(ctx, name, password, coordinator.TenantDomain, payload)
+	sig, err := s.cfg.Wallets.SignMessage(ctx, name, password, coordinator.TenantDomain, coordinator.TenantPayload(coord, addr, ts, name))
 	if err != nil {
 		return "", err
 	}

@@ -473,6 +473,21 @@ func TestModuleAccountsCannotBeSentTo(t *testing.T) {
 	m.checkSupply()
 }
 
+// TestSendToZeroAddressIsRefused: coins sent to the all-zero address
+// would be lost; the transfer is refused with its own code and moves nothing.
+func TestSendToZeroAddressIsRefused(t *testing.T) {
+	m := newMarket(t)
+	before := m.balance(alice.addr)
+	m.mustFail(m.do(alice, bank.NewSendMsg(address.Address{}, coin.Unit)), bank.ErrZeroAddress)
+	if got := m.balance(alice.addr); got != before {
+		t.Fatalf("alice holds %s after the refused send, had %s", got, before)
+	}
+	if got := m.balance(address.Address{}); got != 0 {
+		t.Fatalf("the zero address holds %s", got)
+	}
+	m.checkSupply()
+}
+
 func TestJobBadInput(t *testing.T) {
 	m := newMarket(t)
 	m.register(minerA, coin.Unit, "other-model")

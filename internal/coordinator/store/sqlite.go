@@ -29,32 +29,10 @@ type SQLite struct {
 
 var _ Store = (*SQLite)(nil)
 
-const schema = `
-CREATE TABLE IF NOT EXISTS tenants (
-	id TEXT PRIMARY KEY,
-	name TEXT NOT NULL,
-	address TEXT NOT NULL UNIQUE,
-	created INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tenant_keys (
-	key_hash BLOB PRIMARY KEY,
-	tenant_id TEXT NOT NULL REFERENCES tenants(id),
-	created INTEGER NOT NULL DEFAULT 0,
-	last_used INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS jobs (
-	id TEXT PRIMARY KEY,
-	tenant_id TEXT NOT NULL,
-	status TEXT NOT NULL,
-	created INTEGER NOT NULL,
-	data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, created);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
-`
-
 // OpenSQLite opens (or creates) the database at path; ":memory:" gives a
-// private in-memory database for tests.
+// private in-memory database for tests. It applies the schema migrations
+// the database lacks (migrate.go) and refuses, with ErrSchemaTooNew, one
+// written by a newer binary.
 func OpenSQLite(path string) (*SQLite, error) {
 	dsn := "file::memory:?cache=private"
 	if path != ":memory:" {
@@ -81,13 +59,11 @@ func OpenSQLite(path string) (*SQLite, error) {
 	} else {
 		db.SetMaxOpenConns(4)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	// Opening is a start-up step with nothing to cancel it; migrations
+	// are small DDL steps.
+	if err := migrate(context.Background(), db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: schema: %w", err)
-	}
-	if err := migrate(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: migrate: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return &SQLite{db: db}, nil
 }
@@ -183,30 +159,40 @@ func (s *SQLite) TouchKey(ctx context.Context, keyHash []byte, t time.Time) erro
 	return err
 }
 
-// migrate brings an older database's tables up to the schema.
-func migrate(db *sql.DB) error {
-	cols := map[string]bool{}
-	rows, err := db.Query(`SELECT name FROM pragma_table_info('tenant_keys')`)
+// UseRegistration implements Store. The used signatures live in the
+// database, not in memory, so a captured registration cannot be replayed
+// after a coordinator restart within its validity window.
+func (s *SQLite) UseRegistration(ctx context.Context, sigHash []byte, until, now time.Time, max int) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("store: registration: %w", err)
 	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM registrations WHERE until <= ?`, now.UnixMilli()); err != nil {
+		return fmt.Errorf("store: registration: %w", err)
+	}
+	var used int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM registrations WHERE sig_hash = ?`, sigHash).Scan(&used); err != nil {
+		return fmt.Errorf("store: registration: %w", err)
+	}
+	if used > 0 {
+		return fmt.Errorf("%w: registration signature", ErrExists)
+	}
+	if max > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM registrations`).Scan(&n); err != nil {
+			return fmt.Errorf("store: registration: %w", err)
 		}
-		cols[n] = true
-	}
-	rows.Close()
-	for _, c := range []string{"created", "last_used"} {
-		if !cols[c] {
-			if _, err := db.Exec(`ALTER TABLE tenant_keys ADD COLUMN ` + c + ` INTEGER NOT NULL DEFAULT 0`); err != nil {
-				return err
-			}
+		if n >= max {
+			return fmt.Errorf("%w: %d registration signatures within their validity", ErrFull, n)
 		}
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, `INSERT INTO registrations(sig_hash, until) VALUES(?,?)`, sigHash, until.UnixMilli()); err != nil {
+		return fmt.Errorf("store: registration: %w", err)
+	}
+	return tx.Commit()
 }
 
 func scanTenant(row interface{ Scan(...any) error }) (*Tenant, error) {

@@ -20,6 +20,7 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
+	ErrFull     = errors.New("store: full")
 )
 
 // Tenant is a customer of the coordinator.
@@ -127,6 +128,11 @@ type Store interface {
 	TenantKeys(ctx context.Context, tenantID string) ([]KeyInfo, error)
 	RevokeKey(ctx context.Context, tenantID, keyID string) error
 	TouchKey(ctx context.Context, keyHash []byte, t time.Time) error
+	// UseRegistration records a tenant registration's signature (its
+	// hash) as used until until; ErrExists if it was already used and is
+	// still within its validity at now. It forgets signatures whose
+	// validity ended, and answers ErrFull when more than max are live.
+	UseRegistration(ctx context.Context, sigHash []byte, until, now time.Time, max int) error
 
 	PutJob(ctx context.Context, j *Job) error // insert or replace
 	Job(ctx context.Context, id string) (*Job, error)

@@ -8,4 +8,5 @@ var (
 	ErrZeroAmount        = errs.Register("bank", 3, "invalid_amount", "amount must be positive")
 	ErrOverflow          = errs.Register("bank", 4, "balance_overflow", "balance overflow")
 	ErrModuleAccount     = errs.Register("bank", 5, "module_account_recipient", "module accounts cannot receive transfers")
+	ErrZeroAddress       = errs.Register("bank", 6, "zero_address_recipient", "the all-zero address cannot receive transfers")
 )

@@ -15,6 +15,13 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 		if err != nil {
 			return err
 		}
+		// Nobody holds the all-zero address's key (it is what an unset
+		// address decodes to): coins sent there are lost, almost always by
+		// mistake. Refused here, not in DecodeSend, so that describing an
+		// old transaction still works.
+		if to.IsZero() {
+			return fmt.Errorf("%w: recipient %s", ErrZeroAddress, to)
+		}
 		if name, ok := k.blocked[to]; ok {
 			return fmt.Errorf("%w: %s is the module account %s", ErrModuleAccount, to, name)
 		}
