@@ -199,7 +199,7 @@ registers the wallet there (a signed message) and keeps the API key under
 	f.IntVar(&maxTokens, "max-tokens", 128, "tokens to generate at most")
 	f.Float32Var(&temperature, "temperature", 0.8, "sampling temperature, 0 for greedy")
 	secondsFlag(f, &ttl, "ttl", 900*time.Second, "time to live: the escrow returns in full if the job is not done by then")
-	f.BoolVar(&wait, "wait", false, "stream the text and wait for settlement")
+	waitBoolFlag(f, &wait, nil, "stream the text and wait for settlement")
 	for _, name := range []string{"dataset", "gpu-allocated", "memory", "resolution", "batch-size", "input-data"} {
 		v := new(string)
 		ignored[name] = v

@@ -62,7 +62,7 @@ func newTransactionCmd(g *Globals) *cobra.Command {
 		},
 	}
 	status.Flags().StringVar(&txID, "tx-id", "", "transaction hash (0x...)")
-	status.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the transaction to leave the mempool")
+	waitFlag(status.Flags(), &wait, 30*time.Second, "wait up to this long for the transaction to leave the mempool (true: 30s)")
 
 	var vID string
 	verify := &cobra.Command{

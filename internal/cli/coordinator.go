@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/system"
@@ -46,7 +47,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 			}
 			key.Wipe() // the coordinator signs through svc
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
-				Listen: listen, Store: dbPath, Chain: chain, Logger: log,
+				Listen: listen, Store: dbPath, Chain: chain, Logger: log, Limits: g.httpLimits(),
 				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
 			}}, func(s *system.System) error {
 				c := s.Coordinator
@@ -60,6 +61,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 	start.Flags().StringVar(&password, "password", "", "its password (or AITBC_PASSWORD)")
 	start.Flags().StringVar(&dbPath, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
 	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	withConfig(start, config.Coordinator)
 	start.PreRun = func(*cobra.Command, []string) {
 		if dbPath == "" {
 			dbPath = defaultStore(g.Home)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
 	"github.com/aitbc/aitbc/internal/miner/backend"
@@ -149,6 +150,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 	f.IntVar(&slots, "slots", 1, "concurrent jobs")
 	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "interval of on-chain heartbeats")
 	f.StringVar(&metricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus) and GET /health on this address, e.g. 127.0.0.1:8018 (default: off)")
+	withConfig(start, config.Miner)
 
 	hwCmd := &cobra.Command{
 		Use:   "hardware",

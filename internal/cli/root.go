@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/aitbc/aitbc/internal/config"
 )
 
 // Globals are the options shared by every command. Each has a flag and an
@@ -26,6 +28,14 @@ type Globals struct {
 	WalletURL string // wallet daemon base URL (AITBC_WALLET_URL)
 	Coord     string // coordinator base URL (AITBC_COORDINATOR)
 	APIKey    string // coordinator API key (AITBC_API_KEY)
+
+	// conf is the running service's configuration (defaults, its
+	// --config file, AITBC_* variables), set before RunE for the commands
+	// that take --config; nil for the others.
+	conf *config.Loaded
+	// fromEnv names the flags that applyEnv set from AITBC_* variables,
+	// so that `config show` can say where a value came from.
+	fromEnv map[string]bool
 
 	stdout io.Writer
 	stderr io.Writer
@@ -72,13 +82,17 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Root()); err != nil {
+			g.fromEnv = map[string]bool{}
+			if err := applyEnv(cmd.Root(), g.fromEnv); err != nil {
 				return err
 			}
 			if cmd != cmd.Root() {
-				if err := applyEnv(cmd); err != nil {
+				if err := applyEnv(cmd, g.fromEnv); err != nil {
 					return err
 				}
+			}
+			if err := g.loadServiceConfig(cmd); err != nil {
+				return err
 			}
 			if g.Output != "text" && g.Output != "json" && g.Output != "csv" { // csv: the tables that offer it (marketplace regulatory-audit), text elsewhere
 				return fmt.Errorf("--output must be text or json (or csv where a command offers it), not %q", g.Output)
@@ -138,26 +152,48 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newMultisigCmd(g),
 		newFaucetCmd(g),
 		newPoolCmd(g),
+		newConfigCmd(g),
 	)
 	return root
 }
 
+// envAnnotation on a flag names the variable it reads instead of
+// AITBC_<FLAG>: a local flag that shares a global flag's name but means
+// something else (the wallet daemon's own --api-key) must not read the
+// global's variable.
+const envAnnotation = "aitbc_env"
+
+// envOf is the AITBC_* variable flag f reads.
+func envOf(f *pflag.Flag) string {
+	if v := f.Annotations[envAnnotation]; len(v) == 1 {
+		return v[0]
+	}
+	return "AITBC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+}
+
+// setEnvName makes flag name of fs read variable env.
+func setEnvName(fs *pflag.FlagSet, name, env string) {
+	_ = fs.SetAnnotation(name, envAnnotation, []string{env})
+}
+
 // applyEnv fills every flag of cmd that was not set on the command line
-// from AITBC_<FLAG> (dashes become underscores), so that any option can be
-// given by environment.
-func applyEnv(cmd *cobra.Command) error {
+// from its AITBC_* variable (AITBC_<FLAG>, dashes as underscores, unless
+// the flag names another), so that any option can be given by
+// environment. It records the flags it set in fromEnv.
+func applyEnv(cmd *cobra.Command, fromEnv map[string]bool) error {
 	var firstErr error
 	set := func(f *pflag.Flag) {
 		if f.Changed || firstErr != nil {
 			return
 		}
-		key := "AITBC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		key := envOf(f)
 		if v, ok := os.LookupEnv(key); ok {
 			if err := f.Value.Set(v); err != nil {
-				firstErr = fmt.Errorf("%s=%q: %w", key, v, err)
+				firstErr = usagef("%s=%q: %w", key, v, err)
 				return
 			}
 			f.Changed = true
+			fromEnv[f.Name] = true
 		}
 	}
 	cmd.Flags().VisitAll(set)

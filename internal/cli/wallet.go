@@ -13,6 +13,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
@@ -192,8 +193,8 @@ func newSendCmd(g *Globals) *cobra.Command {
 	f.StringVar(&amount, "amount", "", "amount in AITBC (up to 6 decimals)")
 	f.StringVar(&fee, "fee", "", "fee in AITBC (default: the chain's minimum)")
 	f.StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; not needed while the daemon holds the wallet unlocked)")
-	f.BoolVar(&wait, "wait", false, "wait until the transaction is committed")
 	f.DurationVar(&waitTimeout, "wait-timeout", time.Minute, "how long --wait waits")
+	waitBoolFlag(f, &wait, &waitTimeout, "wait until the transaction is committed (--wait=30s: and at most that long)")
 	return cmd
 }
 
@@ -453,7 +454,7 @@ which the CLI on the same --home reads by itself.`,
 			}
 			return system.Run(cmd.Context(), system.Config{Log: log, Wallet: &system.WalletConfig{Config: walletd.Config{
 				Home: g.Home, Listen: listen, APIKey: apiKey, Node: g.serviceNode(log),
-				DefaultWallet: defWallet, Logger: log, MinPasswordLength: minPassword,
+				DefaultWallet: defWallet, Logger: log, MinPasswordLength: minPassword, Limits: g.httpLimits(),
 			}}}, func(s *system.System) error {
 				w := s.Wallet
 				w.Service().SetPasswordGrace(walletd.PasswordGraceFromEnv(walletd.DefaultPasswordGrace)) // see walletd/grace.go
@@ -470,5 +471,7 @@ which the CLI on the same --home reads by itself.`,
 	f.StringVar(&defWallet, "default-wallet", "", "wallet that GET /api/v1/wallet/balance reports when none is named")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&minPassword, "min-password-length", walletd.DefaultMinPasswordLength, "fewest characters a new wallet's password may have (0: any, as on a devnet)")
-	return cmd
+	// Not AITBC_API_KEY: that is the coordinator key every other command sends.
+	setEnvName(f, "api-key", walletd.EnvAPIKey)
+	return withConfig(cmd, config.Wallet)
 }

@@ -296,3 +296,19 @@ func (l *Loaded) FileFlags() [][2]string {
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 	return out
 }
+
+// HTTP is the service's [http] section; false for a service without one
+// (the miner, the devnet).
+func (l *Loaded) HTTP() (HTTP, bool) {
+	switch c := l.Value.(type) {
+	case *NodeConfig:
+		return c.HTTP, true
+	case *CoordinatorConfig:
+		return c.HTTP, true
+	case *WalletConfig:
+		return c.HTTP, true
+	case *WebConfig:
+		return c.HTTP, true
+	}
+	return HTTP{}, false
+}

@@ -44,9 +44,12 @@ func walk(v reflect.Value, prefix string, out *[]Key) {
 			continue
 		}
 		k := Key{Path: prefix + name, Flag: f.Tag.Get("flag"), Doc: f.Tag.Get("doc"), Secret: f.Tag.Get("secret") == "true", v: fv}
-		if k.Flag != "" {
+		switch {
+		case f.Tag.Get("env") != "":
+			k.Env = f.Tag.Get("env")
+		case k.Flag != "":
 			k.Env = EnvName(k.Flag)
-		} else {
+		default:
 			k.Env = EnvName(k.Path)
 		}
 		*out = append(*out, k)

@@ -100,7 +100,7 @@ type WalletConfig struct {
 	Home              string `toml:"home" flag:"home" doc:"state directory; wallets live in <home>/wallets"`
 	Listen            string `toml:"listen" flag:"listen" doc:"address to serve on (keep it on loopback)"`
 	NodeURL           string `toml:"node_url" flag:"node" doc:"node REST API the daemon submits through"`
-	APIKey            string `toml:"api_key" flag:"api-key" secret:"true" doc:"API key clients must send in X-API-Key (empty: AITBC_WALLET_API_KEY, else <home>/wallet/api-key, made on first start)"`
+	APIKey            string `toml:"api_key" flag:"api-key" env:"AITBC_WALLET_API_KEY" secret:"true" doc:"API key clients must send in X-API-Key (empty: AITBC_WALLET_API_KEY, else <home>/wallet/api-key, made on first start)"`
 	DefaultWallet     string `toml:"default_wallet" flag:"default-wallet" doc:"wallet that GET /api/v1/wallet/balance reports when none is named"`
 	MinPasswordLength int    `toml:"min_password_length" flag:"min-password-length" doc:"fewest characters a new wallet's password may have (0: any)"`
 	LogLevel          string `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
