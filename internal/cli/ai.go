@@ -211,12 +211,17 @@ registers the wallet there (a signed message) and keeps the API key under
 func newAIStatusCmd(g *Globals) *cobra.Command {
 	var id string
 	cmd := &cobra.Command{
-		Use:   "ai-status",
+		Use:   "ai-status [job-id]",
 		Short: "Show an AI job's status (queued / running on miner M / completed / settled / expired and refunded)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Example: `  aitbc ai-status --job-id 707c75d0a1b2c3d4e5f60718293a4b5c
+  aitbc ai-status 707c75d0a1b2c3d4e5f60718293a4b5c --output json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := jobIDOf(args, id)
+			if err != nil {
+				return err
+			}
 			if id == "" {
-				return usagef("--job-id is required")
+				return usagef("give the job id (as the argument or --job-id)")
 			}
 			c, err := g.jobClient(cmd.Context(), id)
 			if err != nil {
@@ -229,7 +234,7 @@ func newAIStatusCmd(g *Globals) *cobra.Command {
 			return g.Print(v, func(w io.Writer) { printJob(w, v) })
 		},
 	}
-	cmd.Flags().StringVar(&id, "job-id", "", "job id")
+	jobIDFlag(g, cmd, &id, "job id (or give it as the argument)")
 	return cmd
 }
 
@@ -241,9 +246,10 @@ func newDepositCmd(g *Globals) *cobra.Command {
 	var wallet, amount, password string
 	move := func(use, short string, withdraw bool) *cobra.Command {
 		c := &cobra.Command{
-			Use:   use,
-			Short: short,
-			Args:  cobra.NoArgs,
+			Use:     use,
+			Short:   short,
+			Example: fmt.Sprintf("  aitbc deposit %s --wallet customer-1 --amount 50\n  aitbc deposit %s --wallet customer-1 --amount 50 --output json", use, use),
+			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx := cmd.Context()
 				amt, err := coin.Parse(amount)
@@ -301,7 +307,9 @@ func newDepositCmd(g *Globals) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show a wallet's deposit with the coordinator",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc deposit show --wallet customer-1
+  aitbc deposit show --wallet customer-1 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if wallet == "" {

@@ -73,7 +73,9 @@ a restarted coordinator re-drives every job it had not finished.`,
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Create a tenant bound to an address and print its API key (shown once)",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc coordinator tenant add --name acme --address aitbc1qxy...
+  aitbc coordinator tenant add --name acme --address aitbc1qxy... --store /var/lib/aitbc/coordinator/coordinator.db --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := address.Parse(addr)
 			if err != nil {
@@ -98,7 +100,9 @@ a restarted coordinator re-drives every job it had not finished.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List tenants",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc coordinator tenant list
+  aitbc coordinator tenant list --store /var/lib/aitbc/coordinator/coordinator.db --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := store.OpenSQLite(orDefault(tdb, defaultStore(g.Home)))
 			if err != nil {
@@ -123,7 +127,9 @@ a restarted coordinator re-drives every job it had not finished.`,
 	miners := &cobra.Command{
 		Use:   "miners",
 		Short: "List the miners connected to the coordinator now",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc coordinator miners
+  aitbc coordinator miners --coordinator http://10.0.0.2:8000 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ms, err := coordinator.NewClient(g.Coord, "").Miners(cmd.Context())
 			if err != nil {
@@ -162,7 +168,9 @@ func newHealthCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "health",
 		Short: "Check the node, the wallet daemon and the coordinator",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc health
+  aitbc health --node http://10.0.0.2:8006 --coordinator http://10.0.0.2:8000 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 			defer cancel()
@@ -214,7 +222,9 @@ func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
 	keys = &cobra.Command{
 		Use:   "keys",
 		Short: "List a tenant's API keys by id, with creation and last use",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc coordinator tenant keys --tenant t-3f9a...
+  aitbc coordinator tenant keys --tenant t-3f9a... --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tenantID == "" {
 				return usagef("--tenant is required")
@@ -240,9 +250,10 @@ func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
 		},
 	}
 	revoke = &cobra.Command{
-		Use:   "revoke",
-		Short: "Revoke one of a tenant's API keys (by the id `tenant keys` shows)",
-		Args:  cobra.NoArgs,
+		Use:     "revoke",
+		Short:   "Revoke one of a tenant's API keys (by the id `tenant keys` shows)",
+		Example: `  aitbc coordinator tenant revoke --tenant t-3f9a... --key-id k-81c2...`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tenantID == "" || keyID == "" {
 				return usagef("--tenant and --key-id are required")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -101,4 +102,16 @@ func waitBoolFlag(f *pflag.FlagSet, on *bool, d *time.Duration, usage string) {
 func waitFlag(f *pflag.FlagSet, d *time.Duration, def time.Duration, usage string) {
 	*d = 0
 	f.Var(waitValue{d: d, def: def}, "wait", usage)
+}
+
+// aliasFlag makes --alias another spelling of cmd's --name (the seeds'
+// spellings stay valid while help shows one name per concept).
+func aliasFlag(cmd *cobra.Command, alias, name string) {
+	prev := cmd.Flags().GetNormalizeFunc()
+	cmd.Flags().SetNormalizeFunc(func(f *pflag.FlagSet, n string) pflag.NormalizedName {
+		if n == alias {
+			n = name
+		}
+		return prev(f, n)
+	})
 }

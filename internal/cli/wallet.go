@@ -39,6 +39,13 @@ the keystore under --home directly and reach the node at --node.`,
 	return cmd
 }
 
+// walletFlag defines --wallet, the wallet a command works on, with the
+// seeds' spelling --name as an alias (aitbc-cli create --name wallet1).
+func walletFlag(cmd *cobra.Command, p *string, usage string) {
+	cmd.Flags().StringVar(p, "wallet", "", usage+" (alias --name)")
+	aliasFlag(cmd, "name", "wallet")
+}
+
 func requireName(flag, v string) error {
 	if v == "" {
 		return usagef("--%s is required", flag)
@@ -54,7 +61,7 @@ func newCreateCmd(g *Globals) *cobra.Command {
 		Example: "  aitbc create --name customer-1 --password 123",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -71,12 +78,12 @@ func newCreateCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if !g.JSON() {
-				fmt.Fprintf(g.stderr, "Created wallet %s. Write down its recovery phrase: aitbc wallet backup --name %s\n", name, name)
+				fmt.Fprintf(g.stderr, "Created wallet %s. Write down its recovery phrase: aitbc wallet backup --wallet %s\n", name, name)
 			}
 			return g.Print(info, func(out io.Writer) { fmt.Fprintf(out, "%s: %s\n", info.Name, info.Address) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name (letters, digits, '.', '_', '-')")
+	walletFlag(cmd, &name, "wallet name (letters, digits, '.', '_', '-')")
 	cmd.Flags().StringVar(&password, "password", "", "password that encrypts the wallet (or AITBC_PASSWORD; asked on a terminal)")
 	return cmd
 }
@@ -208,10 +215,10 @@ func newBalanceCmd(g *Globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name != "" && addr != "" {
-				return usagef("give --name or --address, not both")
+				return usagef("give --wallet or --address, not both")
 			}
 			if name == "" && addr == "" {
-				return usagef("--name or --address is required")
+				return usagef("--wallet or --address is required")
 			}
 			var a address.Address
 			if addr != "" {
@@ -239,7 +246,7 @@ func newBalanceCmd(g *Globals) *cobra.Command {
 			return g.Print(b, func(o io.Writer) { fmt.Fprintf(o, "%s: %s %s\n", label, b.Amount, coin.Denom) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	cmd.Flags().StringVar(&addr, "address", "", "account address (aitbc1...)")
 	return cmd
 }
@@ -249,10 +256,10 @@ func newWalletShowCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "show",
 		Short:   "Show a wallet's address and whether the daemon holds it unlocked",
-		Example: "  aitbc wallet show --name customer-1",
+		Example: "  aitbc wallet show --wallet customer-1",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -274,7 +281,7 @@ func newWalletShowCmd(g *Globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	return cmd
 }
 
@@ -284,11 +291,11 @@ func newUnlockCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unlock",
 		Short: "Have the wallet daemon hold a wallet's key, so signing needs no password until the timeout",
-		Example: `  aitbc wallet unlock --name customer-1 --timeout 15m
+		Example: `  aitbc wallet unlock --wallet customer-1 --timeout 15m
   aitbc send --from customer-1 --to aitbc1... --amount 5      # no password needed now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			if timeout <= 0 || timeout > walletd.MaxUnlockTimeout {
@@ -315,7 +322,7 @@ func newUnlockCmd(g *Globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; asked on a terminal)")
 	cmd.Flags().DurationVar(&timeout, "timeout", walletd.DefaultUnlockTimeout, "how long the daemon keeps the key")
 	return cmd
@@ -326,10 +333,10 @@ func newLockCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "lock",
 		Short:   "Have the wallet daemon forget a wallet's unlocked key",
-		Example: "  aitbc wallet lock --name customer-1",
+		Example: "  aitbc wallet lock --wallet customer-1",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -347,7 +354,7 @@ func newLockCmd(g *Globals) *cobra.Command {
 			return g.Print(info, func(o io.Writer) { fmt.Fprintf(o, "%s locked\n", info.Name) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	return cmd
 }
 
@@ -358,10 +365,10 @@ func newBackupCmd(g *Globals) *cobra.Command {
 		Short: "Print a wallet's 24-word recovery phrase (asks for the password)",
 		Long: `Prints the wallet's BIP-39 recovery phrase. Anyone who has it can spend the
 wallet's funds: write it on paper, keep it offline, never paste it into chats.`,
-		Example: "  aitbc wallet backup --name customer-1",
+		Example: "  aitbc wallet backup --wallet customer-1",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -383,7 +390,7 @@ wallet's funds: write it on paper, keep it offline, never paste it into chats.`,
 			return g.Print(b, func(o io.Writer) { fmt.Fprintln(o, b.Mnemonic) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; asked on a terminal)")
 	return cmd
 }
@@ -393,11 +400,11 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore",
 		Short: "Recreate a wallet from its recovery phrase (same address as before)",
-		Example: `  aitbc wallet restore --name customer-1 --mnemonic "word1 word2 ... word24" --password 123
-  aitbc wallet restore --name customer-1     # asks for the phrase and a password on the terminal`,
+		Example: `  aitbc wallet restore --wallet customer-1 --mnemonic "word1 word2 ... word24" --password 123
+  aitbc wallet restore --wallet customer-1     # asks for the phrase and a password on the terminal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -420,7 +427,7 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 			return g.Print(info, func(o io.Writer) { fmt.Fprintf(o, "%s: %s\n", info.Name, info.Address) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "name for the restored wallet")
+	walletFlag(cmd, &name, "name for the restored wallet")
 	cmd.Flags().StringVar(&mnemonic, "mnemonic", "", "the recovery phrase (or AITBC_MNEMONIC; asked on a terminal)")
 	cmd.Flags().StringVar(&password, "password", "", "password that encrypts the wallet (or AITBC_PASSWORD; asked on a terminal)")
 	return cmd
