@@ -9,6 +9,7 @@ require (
 	github.com/cometbft/cometbft v0.38.26
 	github.com/cosmos/btcutil v1.0.5
 	github.com/cosmos/go-bip39 v1.0.0
+	github.com/creack/pty v1.1.9
 	github.com/fxamacker/cbor/v2 v2.9.0
 	github.com/oasisprotocol/curve25519-voi v0.0.0-20220708102147-0a8a51822cae
 	github.com/pelletier/go-toml/v2 v2.2.4
