@@ -243,3 +243,36 @@ func TestConfigDocIsCurrent(t *testing.T) {
 		t.Fatalf("%s is out of date with internal/config: run go test ./internal/config -run TestConfigDoc -update", path)
 	}
 }
+
+// The files `make install` puts in /etc/aitbc load as the services load
+// them, mention every key, and are the ones the units name.
+func TestDeployedConfigFiles(t *testing.T) {
+	units := map[config.Service]string{
+		config.Node: "aitbc-blockchain-node.service", config.Coordinator: "aitbc-coordinator-api.service",
+		config.Wallet: "aitbc-wallet.service", config.Miner: "aitbc-gpu-miner.service", config.Web: "",
+	}
+	for svc, unit := range units {
+		p := filepath.Join("..", "..", "deploy", "config", string(svc)+".toml")
+		l, err := config.Load(svc, p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		b, _ := os.ReadFile(p)
+		for _, k := range config.Keys(l.Value) {
+			name := k.Path[strings.LastIndexByte(k.Path, '.')+1:]
+			if !regexp.MustCompile(`(?m)^#?` + name + ` = `).Match(b) {
+				t.Errorf("%s does not mention %s", p, k.Path)
+			}
+		}
+		if unit == "" {
+			continue
+		}
+		u, err := os.ReadFile(filepath.Join("..", "..", "deploy", "systemd", unit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "--config /etc/aitbc/" + string(svc) + ".toml"; !strings.Contains(string(u), want) {
+			t.Errorf("%s does not run with %s", unit, want)
+		}
+	}
+}
