@@ -156,6 +156,10 @@ A file with an unknown key or a bad value is reported as the service would.`,
 			if err != nil {
 				return usageError{err}
 			}
+			// ~/.aitbc as this user's home resolves it (the --home default).
+			if err := l.SetDefault("home", cmd.Flags().Lookup("home").DefValue); err != nil {
+				return err
+			}
 			if err := l.ApplyEnv(os.LookupEnv); err != nil {
 				return usageError{err}
 			}

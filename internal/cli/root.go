@@ -124,7 +124,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newSubmitCmd(g),
 		newStatusCmd(g),
 		newResultsCmd(g, "results [job-id]"),
-		newResultsCmd(g, "ai-results"),
+		newResultsCmd(g, "ai-results [job-id]"),
 		newReceiptsCmd(g),
 		newReceiptCmd(g),
 		newAISubmitCmd(g),

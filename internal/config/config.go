@@ -312,3 +312,17 @@ func (l *Loaded) HTTP() (HTTP, bool) {
 	}
 	return HTTP{}, false
 }
+
+// SetDefault replaces key's default with v (the home directory this
+// machine resolves ~/.aitbc to), unless the file already set key.
+func (l *Loaded) SetDefault(key, v string) error {
+	if l.Source(key) != FromDefault {
+		return nil
+	}
+	for _, k := range Keys(l.Value) {
+		if k.Path == key {
+			return k.Set(v)
+		}
+	}
+	return nil
+}
