@@ -56,6 +56,11 @@ func (g *Globals) loadServiceConfig(cmd *cobra.Command) error {
 	if err := l.ApplyEnv(os.LookupEnv); err != nil {
 		return usageError{err}
 	}
+	// A warning, not a refusal: the operator may have reasons (a
+	// single-user host), but should know.
+	if keys, err := l.ExposedSecrets(); err == nil && len(keys) > 0 {
+		fmt.Fprintf(g.Stderr(), "warning: %s sets %s and anyone on this host can read it: chmod 0640, or move the secret to an AITBC_* variable in a root-only EnvironmentFile\n", path, strings.Join(keys, ", "))
+	}
 	g.conf = l
 	return nil
 }

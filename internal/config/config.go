@@ -326,3 +326,26 @@ func (l *Loaded) SetDefault(key, v string) error {
 	}
 	return nil
 }
+
+// ExposedSecrets lists the secret keys the file sets when others than
+// its owner and group may read it (mode 0004): a password or key there is
+// everyone's. Empty when no file was read or it is private enough.
+func (l *Loaded) ExposedSecrets() ([]string, error) {
+	if l.Path == "" {
+		return nil, nil
+	}
+	st, err := os.Stat(l.Path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if st.Mode().Perm()&0o004 == 0 {
+		return nil, nil
+	}
+	var out []string
+	for _, k := range Keys(l.Value) {
+		if k.Secret && l.FromFile(k.Path) && !k.Zero() {
+			out = append(out, k.Path)
+		}
+	}
+	return out, nil
+}

@@ -276,3 +276,23 @@ func TestDeployedConfigFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestWorldReadableSecretsAreReported(t *testing.T) {
+	p := write(t, "wallet = \"coordinator\"\npassword = \"pw-in-file\"\n")
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := config.Load(config.Coordinator, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.ExposedSecrets(); err != nil || strings.Join(got, ",") != "password" {
+		t.Fatalf("exposed %v, %v", got, err)
+	}
+	if err := os.Chmod(p, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := l.ExposedSecrets(); len(got) != 0 {
+		t.Fatalf("0640 file reported: %v", got)
+	}
+}
