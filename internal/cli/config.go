@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aitbc/aitbc/internal/config"
+	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -280,4 +281,15 @@ func writeNewFile(path string, b []byte, force bool) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return f.Close()
+}
+
+// coordinatorOptions are the [jobs] and [limits] sections of the
+// coordinator's config (its defaults when it has none).
+func (g *Globals) coordinatorOptions() coordinator.Config {
+	if g.conf != nil {
+		if c, ok := g.conf.Value.(*config.CoordinatorConfig); ok {
+			return c.Options()
+		}
+	}
+	return coordinator.Config{}
 }

@@ -47,7 +47,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 			}
 			key.Wipe() // the coordinator signs through svc
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
-				Listen: listen, Store: dbPath, Chain: chain, Logger: log, Limits: g.httpLimits(),
+				Listen: listen, Store: dbPath, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: g.coordinatorOptions(),
 				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
 			}}, func(s *system.System) error {
 				c := s.Coordinator

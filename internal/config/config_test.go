@@ -296,3 +296,18 @@ func TestWorldReadableSecretsAreReported(t *testing.T) {
 		t.Fatalf("0640 file reported: %v", got)
 	}
 }
+
+func TestCoordinatorJobsAndLimitsReachItsOptions(t *testing.T) {
+	p := write(t, "wallet = \"c\"\n[jobs]\nmax_prompt_bytes = 1000\ndefault_ttl = \"2m\"\n[limits]\nmax_active_jobs = 3\nwrite_rate = -1\nretention = \"48h\"\n")
+	l, err := config.Load(config.Coordinator, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := l.Value.(*config.CoordinatorConfig).Options()
+	if o.MaxPromptBytes != 1000 || o.DefaultTTL != 2*time.Minute || o.Limits.MaxActiveJobs != 3 || o.Limits.WriteRate != -1 || o.Limits.Retention != 48*time.Hour {
+		t.Fatalf("options: %+v", o)
+	}
+	if o.MaxAttempts != 5 || o.Limits.MaxKeysPerTenant != 10 {
+		t.Fatalf("defaults lost: %+v", o)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -91,8 +92,56 @@ type CoordinatorConfig struct {
 	Wallet   string `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
 	Password string `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
 	Store    string `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db)"`
-	LogLevel string `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
-	HTTP     HTTP   `toml:"http"`
+	LogLevel string          `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
+	Jobs     CoordinatorJobs `toml:"jobs"`
+	Limits   TenantLimits    `toml:"limits"`
+	HTTP     HTTP            `toml:"http"`
+}
+
+// CoordinatorJobs is the coordinator's [jobs] section: how it runs jobs.
+type CoordinatorJobs struct {
+	AckTimeout       Duration `toml:"ack_timeout" doc:"a job dispatched to a miner that does not acknowledge it by then goes to another"`
+	DefaultTTL       Duration `toml:"default_ttl" doc:"a job's time to live when its request names none; unfinished by then, it is refunded"`
+	DefaultMaxTokens int      `toml:"default_max_tokens" doc:"tokens a job may generate when its request names no limit"`
+	MaxPromptBytes   int      `toml:"max_prompt_bytes" doc:"largest prompt a job may carry"`
+	MaxAttempts      int      `toml:"max_attempts" doc:"dispatches to miners before a job fails"`
+}
+
+// TenantLimits is the coordinator's [limits] section: quotas and rates
+// against abuse (coordinator.Limits; docs/SECURITY.md). 0 keeps the
+// default; a negative value turns a limit off.
+type TenantLimits struct {
+	RegisterRate         float64  `toml:"register_rate" doc:"tenant registrations (POST /v1/tenants) per second from one client address"`
+	RegisterBurst        int      `toml:"register_burst" doc:"registrations allowed at once above register_rate"`
+	WriteRate            float64  `toml:"write_rate" doc:"write requests (submit, allocate, deallocate) per second for one tenant"`
+	WriteBurst           int      `toml:"write_burst" doc:"writes allowed at once above write_rate"`
+	ListingRate          float64  `toml:"listing_rate" doc:"listings per second the coordinator signs and pays the fee for on one tenant's behalf"`
+	ListingBurst         int      `toml:"listing_burst" doc:"listings allowed at once above listing_rate"`
+	MaxActiveJobs        int      `toml:"max_active_jobs" doc:"a tenant's jobs queued or running at once"`
+	MaxActiveBytes       int      `toml:"max_active_bytes" doc:"prompt bytes of a tenant's active jobs together"`
+	MaxKeysPerTenant     int      `toml:"max_keys_per_tenant" doc:"API keys registration gives one address"`
+	MaxAllocations       int      `toml:"max_allocations" doc:"a tenant's live resource allocations at once"`
+	MaxPendingHellos     int      `toml:"max_pending_hellos" doc:"miner connections not yet authenticated; more are answered 503"`
+	MaxHelloBytes        int64    `toml:"max_hello_bytes" doc:"largest message from a miner before it authenticates"`
+	MaxMinerMessageBytes int64    `toml:"max_miner_message_bytes" doc:"largest message from an admitted miner"`
+	Retention            Duration `toml:"retention" doc:"how long ended jobs (settled, failed, expired) are kept with their results and receipts"`
+	PruneEvery           Duration `toml:"prune_every" doc:"how often ended jobs past retention are pruned"`
+}
+
+// Options is the coordinator's own configuration as the service takes it.
+func (c *CoordinatorConfig) Options() coordinator.Config {
+	j, l := c.Jobs, c.Limits
+	return coordinator.Config{
+		AckTimeout: time.Duration(j.AckTimeout), DefaultTTL: time.Duration(j.DefaultTTL),
+		DefaultMaxTokens: j.DefaultMaxTokens, MaxPromptBytes: j.MaxPromptBytes, MaxAttempts: j.MaxAttempts,
+		Limits: coordinator.Limits{
+			RegisterRate: l.RegisterRate, RegisterBurst: l.RegisterBurst, WriteRate: l.WriteRate, WriteBurst: l.WriteBurst,
+			ListingRate: l.ListingRate, ListingBurst: l.ListingBurst, MaxActiveJobs: l.MaxActiveJobs, MaxActiveBytes: l.MaxActiveBytes,
+			MaxKeysPerTenant: l.MaxKeysPerTenant, MaxAllocations: l.MaxAllocations, MaxPendingHellos: l.MaxPendingHellos,
+			MaxHelloBytes: l.MaxHelloBytes, MaxMinerMessage: l.MaxMinerMessageBytes,
+			Retention: time.Duration(l.Retention), PruneEvery: time.Duration(l.PruneEvery),
+		},
+	}
 }
 
 // WalletConfig is `aitbc wallet daemon --config FILE`.
@@ -169,6 +218,20 @@ func defaults(svc Service) (any, error) {
 		return &CoordinatorConfig{
 			Home: DefaultHome, Listen: "127.0.0.1:8000", NodeURL: "http://127.0.0.1:8006",
 			LogLevel: "info", HTTP: httpDefaults(httpx.Limits{}),
+			Jobs: CoordinatorJobs{
+				AckTimeout: Duration(5 * time.Second), DefaultTTL: Duration(900 * time.Second),
+				DefaultMaxTokens: 256, MaxPromptBytes: 64 << 10, MaxAttempts: 5,
+			},
+			Limits: TenantLimits{
+				RegisterRate: coordinator.DefaultRegisterRate, RegisterBurst: coordinator.DefaultRegisterBurst,
+				WriteRate: coordinator.DefaultWriteRate, WriteBurst: coordinator.DefaultWriteBurst,
+				ListingRate: coordinator.DefaultListingRate, ListingBurst: coordinator.DefaultListingBurst,
+				MaxActiveJobs: coordinator.DefaultMaxActiveJobs, MaxActiveBytes: coordinator.DefaultMaxActiveBytes,
+				MaxKeysPerTenant: coordinator.DefaultMaxKeysPerTenant, MaxAllocations: coordinator.DefaultMaxAllocations,
+				MaxPendingHellos: coordinator.DefaultMaxPendingHellos, MaxHelloBytes: coordinator.DefaultMaxHelloBytes,
+				MaxMinerMessageBytes: coordinator.DefaultMaxMinerMessage,
+				Retention: Duration(coordinator.DefaultRetention), PruneEvery: Duration(coordinator.DefaultPruneEvery),
+			},
 		}, nil
 	case Wallet:
 		return &WalletConfig{
