@@ -86,12 +86,12 @@ type NodeConfig struct {
 
 // CoordinatorConfig is `aitbc coordinator start --config FILE`.
 type CoordinatorConfig struct {
-	Home     string `toml:"home" flag:"home" doc:"state directory; the store defaults to <home>/coordinator/coordinator.db and wallets are read from <home>/wallets"`
-	Listen   string `toml:"listen" flag:"listen" doc:"API listen address, host:port"`
-	NodeURL  string `toml:"node_url" flag:"node" doc:"node REST API; several, comma-separated, are tried in order"`
-	Wallet   string `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
-	Password string `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
-	Store    string `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db)"`
+	Home     string          `toml:"home" flag:"home" doc:"state directory; the store defaults to <home>/coordinator/coordinator.db and wallets are read from <home>/wallets"`
+	Listen   string          `toml:"listen" flag:"listen" doc:"API listen address, host:port"`
+	NodeURL  string          `toml:"node_url" flag:"node" doc:"node REST API; several, comma-separated, are tried in order"`
+	Wallet   string          `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
+	Password string          `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
+	Store    string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db)"`
 	LogLevel string          `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
 	Jobs     CoordinatorJobs `toml:"jobs"`
 	Limits   TenantLimits    `toml:"limits"`
@@ -230,7 +230,7 @@ func defaults(svc Service) (any, error) {
 				MaxKeysPerTenant: coordinator.DefaultMaxKeysPerTenant, MaxAllocations: coordinator.DefaultMaxAllocations,
 				MaxPendingHellos: coordinator.DefaultMaxPendingHellos, MaxHelloBytes: coordinator.DefaultMaxHelloBytes,
 				MaxMinerMessageBytes: coordinator.DefaultMaxMinerMessage,
-				Retention: Duration(coordinator.DefaultRetention), PruneEvery: Duration(coordinator.DefaultPruneEvery),
+				Retention:            Duration(coordinator.DefaultRetention), PruneEvery: Duration(coordinator.DefaultPruneEvery),
 			},
 		}, nil
 	case Wallet:
