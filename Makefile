@@ -59,7 +59,8 @@ bench:
 clean:
 	rm -rf $(BIN) $(DIST)
 
-# install: the binary, the systemd units, the aitbc user (sysusers.d), the
+# install: the binary, the systemd units, their config files in
+# /etc/aitbc (kept when present), the aitbc user (sysusers.d), the
 # state and config directories (tmpfiles.d), the nginx site and the
 # operations guide (docs/OPERATIONS.md). DESTDIR stages it (packaging);
 # without DESTDIR on a systemd host it also creates the user and
@@ -85,6 +86,12 @@ install: build
 	install -D -m 0644 deploy/tmpfiles.d/aitbc.conf $(DESTDIR)$(TMPFILESDIR)/aitbc.conf
 	install -D -m 0644 deploy/nginx/aitbc.conf $(DESTDIR)$(NGINXDIR)/aitbc.conf
 	for e in deploy/env/*.env.example; do install -D -m 0644 $$e $(DESTDIR)$(SYSCONFDIR)/aitbc/$$(basename $$e) || exit 1; done
+	# Config files (docs/CONFIG.md) the units name with --config: an
+	# existing one is the operator's and is kept.
+	for c in deploy/config/*.toml; do \
+		t=$(DESTDIR)$(SYSCONFDIR)/aitbc/$$(basename $$c); \
+		[ -e $$t ] || install -D -m 0644 $$c $$t || exit 1; \
+	done
 	install -D -m 0644 docs/OPERATIONS.md $(DESTDIR)$(DOCDIR)/OPERATIONS.md
 	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \

@@ -197,7 +197,7 @@ registers the wallet there (a signed message) and keeps the API key under
 	f.IntVar(&maxTokens, "max-tokens", 128, "tokens to generate at most")
 	f.Float32Var(&temperature, "temperature", 0.8, "sampling temperature, 0 for greedy")
 	secondsFlag(f, &ttl, "ttl", 900*time.Second, "time to live: the escrow returns in full if the job is not done by then")
-	f.BoolVar(&wait, "wait", false, "stream the text and wait for settlement")
+	waitBoolFlag(f, &wait, nil, "stream the text and wait for settlement")
 	for _, name := range []string{"dataset", "gpu-allocated", "memory", "resolution", "batch-size", "input-data"} {
 		v := new(string)
 		ignored[name] = v
@@ -209,12 +209,17 @@ registers the wallet there (a signed message) and keeps the API key under
 func newAIStatusCmd(g *Globals) *cobra.Command {
 	var id string
 	cmd := &cobra.Command{
-		Use:   "ai-status",
+		Use:   "ai-status [job-id]",
 		Short: "Show an AI job's status (queued / running on miner M / completed / settled / expired and refunded)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Example: `  aitbc ai-status --job-id 707c75d0a1b2c3d4e5f60718293a4b5c
+  aitbc ai-status 707c75d0a1b2c3d4e5f60718293a4b5c --output json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := jobIDOf(args, id)
+			if err != nil {
+				return err
+			}
 			if id == "" {
-				return usagef("--job-id is required")
+				return usagef("give the job id (as the argument or --job-id)")
 			}
 			c, err := g.jobClient(cmd.Context(), id)
 			if err != nil {
@@ -227,7 +232,7 @@ func newAIStatusCmd(g *Globals) *cobra.Command {
 			return g.Print(v, func(w io.Writer) { printJob(w, v) })
 		},
 	}
-	cmd.Flags().StringVar(&id, "job-id", "", "job id")
+	jobIDFlag(g, cmd, &id, "job id (or give it as the argument)")
 	return cmd
 }
 
@@ -239,9 +244,10 @@ func newDepositCmd(g *Globals) *cobra.Command {
 	var wallet, amount, password string
 	move := func(use, short string, withdraw bool) *cobra.Command {
 		c := &cobra.Command{
-			Use:   use,
-			Short: short,
-			Args:  cobra.NoArgs,
+			Use:     use,
+			Short:   short,
+			Example: fmt.Sprintf("  aitbc deposit %s --wallet customer-1 --amount 50\n  aitbc deposit %s --wallet customer-1 --amount 50 --output json", use, use),
+			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx := cmd.Context()
 				amt, err := coin.Parse(amount)
@@ -299,7 +305,9 @@ func newDepositCmd(g *Globals) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show a wallet's deposit with the coordinator",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc deposit show --wallet customer-1
+  aitbc deposit show --wallet customer-1 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if wallet == "" {

@@ -14,7 +14,9 @@ func newBenchCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure the system's throughput"}
 	var o bench.TransferOptions
 	transfers := &cobra.Command{
-		Use:   "transfers",
+		Use: "transfers",
+		Example: `  aitbc bench transfers
+  aitbc bench transfers --accounts 500 --per-account 10 --block-time 300ms --output json`,
 		Short: "Committed signed transfers per second on a fresh single-validator node",
 		Long: `Creates a temporary single-validator chain with many funded accounts,
 pre-signs transfers (consecutive nonces per account), submits them to the node's
@@ -48,7 +50,9 @@ block time and CPU seconds used.`,
 	var settleOnly bool
 	var jobsProfile string
 	jobsCmd := &cobra.Command{
-		Use:   "jobs",
+		Use: "jobs",
+		Example: `  aitbc bench jobs
+  aitbc bench jobs --output json > jobs-bench.json`,
 		Short: "Coordinator figures: API latency under many clients, queue depth, first-token overhead, paid jobs per second",
 		Long: `Starts a temporary devnet (real chain, coordinator, miners on the built-in
 engine) and measures: the first-token overhead of going through the

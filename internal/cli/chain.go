@@ -62,7 +62,7 @@ func newTransactionCmd(g *Globals) *cobra.Command {
 		},
 	}
 	status.Flags().StringVar(&txID, "tx-id", "", "transaction hash (0x...)")
-	status.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the transaction to leave the mempool")
+	waitFlag(status.Flags(), &wait, 30*time.Second, "wait up to this long for the transaction to leave the mempool (true: 30s)")
 
 	var vID string
 	verify := &cobra.Command{
@@ -214,14 +214,14 @@ type addressFlag struct {
 }
 
 func (a *addressFlag) bind(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&a.name, "name", "", "wallet name")
+	walletFlag(cmd, &a.name, "wallet name")
 	cmd.Flags().StringVar(&a.addr, "address", "", "account address (aitbc1...)")
 }
 
 func (a *addressFlag) resolve(ctx context.Context, g *Globals) (address.Address, string, error) {
 	switch {
 	case a.addr != "" && a.name != "":
-		return address.Address{}, "", usagef("give --name or --address, not both")
+		return address.Address{}, "", usagef("give --wallet or --address, not both")
 	case a.addr != "":
 		ad, err := address.Parse(a.addr)
 		return ad, a.addr, err
@@ -229,7 +229,7 @@ func (a *addressFlag) resolve(ctx context.Context, g *Globals) (address.Address,
 		ad, err := g.walletAddress(ctx, a.name)
 		return ad, a.name, err
 	}
-	return address.Address{}, "", usagef("--name or --address is required")
+	return address.Address{}, "", usagef("--wallet or --address is required")
 }
 
 func newTransactionsCmd(g *Globals) *cobra.Command {

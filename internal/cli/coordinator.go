@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/system"
@@ -50,10 +51,11 @@ a restarted coordinator re-drives every job it had not finished.`,
 			if err != nil {
 				return err
 			}
+			opts := g.coordinatorOptions()
+			opts.OperatorKey = opKey
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
-				Listen: listen, Store: dbPath, Chain: chain, Logger: log,
-				Wallet:  walletd.WalletSender{S: svc, Name: wallet, Password: pw},
-				Options: coordinator.Config{OperatorKey: opKey},
+				Listen: listen, Store: dbPath, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: opts,
+				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
 			}}, func(s *system.System) error {
 				c := s.Coordinator
 				fmt.Fprintf(g.Stderr(), "coordinator %s listening on %s (chain %s, node %s)\n", c.Service.Address(), c.URL(), c.Service.ChainID(), g.Node)
@@ -66,6 +68,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 	start.Flags().StringVar(&password, "password", "", "its password (or AITBC_PASSWORD)")
 	start.Flags().StringVar(&dbPath, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
 	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	withConfig(start, config.Coordinator)
 	start.PreRun = func(*cobra.Command, []string) {
 		if dbPath == "" {
 			dbPath = defaultStore(g.Home)
@@ -77,7 +80,9 @@ a restarted coordinator re-drives every job it had not finished.`,
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Create a tenant bound to an address and print its API key (shown once)",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc coordinator tenant add --name acme --address aitbc1qxy...
+  aitbc coordinator tenant add --name acme --address aitbc1qxy... --store /var/lib/aitbc/coordinator/coordinator.db --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := address.Parse(addr)
 			if err != nil {
@@ -102,7 +107,9 @@ a restarted coordinator re-drives every job it had not finished.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List tenants",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc coordinator tenant list
+  aitbc coordinator tenant list --store /var/lib/aitbc/coordinator/coordinator.db --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := store.OpenSQLite(orDefault(tdb, defaultStore(g.Home)))
 			if err != nil {
@@ -127,7 +134,9 @@ a restarted coordinator re-drives every job it had not finished.`,
 	miners := &cobra.Command{
 		Use:   "miners",
 		Short: "List the miners connected to the coordinator now",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc coordinator miners
+  aitbc coordinator miners --coordinator http://10.0.0.2:8000 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ms, err := coordinator.NewClient(g.Coord, "").Miners(cmd.Context())
 			if err != nil {
@@ -166,7 +175,9 @@ func newHealthCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "health",
 		Short: "Check the node, the wallet daemon and the coordinator",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc health
+  aitbc health --node http://10.0.0.2:8006 --coordinator http://10.0.0.2:8000 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 			defer cancel()
@@ -218,7 +229,9 @@ func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
 	keys = &cobra.Command{
 		Use:   "keys",
 		Short: "List a tenant's API keys by id, with creation and last use",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc coordinator tenant keys --tenant t-3f9a...
+  aitbc coordinator tenant keys --tenant t-3f9a... --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tenantID == "" {
 				return usagef("--tenant is required")
@@ -244,9 +257,10 @@ func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
 		},
 	}
 	revoke = &cobra.Command{
-		Use:   "revoke",
-		Short: "Revoke one of a tenant's API keys (by the id `tenant keys` shows)",
-		Args:  cobra.NoArgs,
+		Use:     "revoke",
+		Short:   "Revoke one of a tenant's API keys (by the id `tenant keys` shows)",
+		Example: `  aitbc coordinator tenant revoke --tenant t-3f9a... --key-id k-81c2...`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tenantID == "" || keyID == "" {
 				return usagef("--tenant and --key-id are required")

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/devnet"
 )
 
@@ -72,6 +73,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.IntVar(&cfg.MinerSlots, "miner-slots", 2, "concurrent jobs per miner")
 	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	withConfig(cmd, config.Devnet)
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		if cfg.Miners <= 0 {
 			cfg.Miners = -1

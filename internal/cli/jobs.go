@@ -219,13 +219,20 @@ func printJob(w io.Writer, v coordinator.JobView) {
 
 func newStatusCmd(g *Globals) *cobra.Command {
 	var limit int
+	var id string
 	cmd := &cobra.Command{
 		Use:   "status [job-id]",
 		Short: "Show a job (queued / running on miner M / completed / settled / expired and refunded), or your recent jobs",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  aitbc status
+  aitbc status 707c75d0a1b2c3d4e5f60718293a4b5c
+  aitbc status --job-id 707c75d0a1b2c3d4e5f60718293a4b5c --output json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if len(args) == 0 {
+			id, err := jobIDOf(args, id)
+			if err != nil {
+				return err
+			}
+			if id == "" {
 				c, err := g.coordinator()
 				if err != nil {
 					return err
@@ -240,11 +247,11 @@ func newStatusCmd(g *Globals) *cobra.Command {
 					}
 				})
 			}
-			c, err := g.jobClient(ctx, args[0])
+			c, err := g.jobClient(ctx, id)
 			if err != nil {
 				return err
 			}
-			v, err := c.Status(ctx, args[0])
+			v, err := c.Status(ctx, id)
 			if err != nil {
 				return err
 			}
@@ -252,6 +259,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many recent jobs to list without a job id")
+	jobIDFlag(g, cmd, &id, "job id (or give it as the argument); none: your recent jobs")
 	return cmd
 }
 
@@ -260,12 +268,15 @@ func newResultsCmd(g *Globals, use string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: "Show a job's result text, its signed receipt and the settlement",
+		Example: `  aitbc results 707c75d0a1b2c3d4e5f60718293a4b5c
+  aitbc ai-results --job-id 707c75d0a1b2c3d4e5f60718293a4b5c --output json > receipt.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				id = args[0]
+			id, err := jobIDOf(args, id)
+			if err != nil {
+				return err
 			}
 			if id == "" {
-				return usagef("give the job id (--job-id)")
+				return usagef("give the job id (as the argument or --job-id)")
 			}
 			c, err := g.jobClient(cmd.Context(), id)
 			if err != nil {
@@ -282,9 +293,8 @@ func newResultsCmd(g *Globals, use string) *cobra.Command {
 				printJob(w, v)
 			})
 		},
-		Args: cobra.MaximumNArgs(1),
 	}
-	cmd.Flags().StringVar(&id, "job-id", "", "job id")
+	jobIDFlag(g, cmd, &id, "job id (or give it as the argument)")
 	return cmd
 }
 
@@ -292,10 +302,15 @@ func newReceiptsCmd(g *Globals) *cobra.Command {
 	var limit int
 	var jobID string
 	cmd := &cobra.Command{
-		Use:   "receipts",
+		Use:   "receipts [job-id]",
 		Short: "List your jobs' signed receipts, newest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Example: `  aitbc receipts --limit 5
+  aitbc receipts 707c75d0a1b2c3d4e5f60718293a4b5c --output json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			jobID, err := jobIDOf(args, jobID)
+			if err != nil {
+				return err
+			}
 			c, err := g.coordinator()
 			if jobID != "" {
 				c, err = g.jobClient(cmd.Context(), jobID)
@@ -318,6 +333,57 @@ func newReceiptsCmd(g *Globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 10, "how many")
-	cmd.Flags().StringVar(&jobID, "job-id", "", "only this job's receipt")
+	jobIDFlag(g, cmd, &jobID, "only this job's receipt (or give it as the argument)")
 	return cmd
+}
+
+// jobIDFlag gives cmd a job id both as its one argument and as --job-id
+// (the seeds write --job-id; people paste the id after the command), both
+// completed from the caller's recent jobs.
+func jobIDFlag(g *Globals, cmd *cobra.Command, id *string, usage string) {
+	cmd.Flags().StringVar(id, "job-id", "", usage)
+	cmd.Args = cobra.MaximumNArgs(1)
+	cmd.ValidArgsFunction = func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return g.completeJobIDs(c)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("job-id", func(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return g.completeJobIDs(c)
+	})
+}
+
+// jobIDOf is the job id given as the argument or as --job-id ("" when
+// neither); both given must agree.
+func jobIDOf(args []string, flag string) (string, error) {
+	if len(args) == 0 {
+		return flag, nil
+	}
+	if flag != "" && flag != args[0] {
+		return "", usagef("two job ids: %s and --job-id %s", args[0], flag)
+	}
+	return args[0], nil
+}
+
+// completeJobIDs offers the caller's recent jobs (id, then status and
+// model as the description) from the coordinator; nothing when it does not
+// answer within two seconds.
+func (g *Globals) completeJobIDs(c *cobra.Command) ([]string, cobra.ShellCompDirective) {
+	_ = applyEnv(c.Root(), map[string]bool{}) // completion skips PersistentPreRunE
+	cl, err := g.coordinator()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(c.Context(), 2*time.Second)
+	defer cancel()
+	jobs, err := cl.Jobs(ctx, 50)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	out := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, j.JobID+"\t"+j.Status+" "+j.Model)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
 	"github.com/aitbc/aitbc/internal/miner/backend"
@@ -30,7 +31,7 @@ func (g *Globals) minerKey(ctx context.Context, wallet, password string, node *r
 		return nil, nil, "", err
 	}
 	if _, err := ks.Get(wallet); err != nil {
-		return nil, nil, "", fmt.Errorf("%w (the miner's wallet must be in %s: aitbc create --name %s)", err, ks.Path(), wallet)
+		return nil, nil, "", fmt.Errorf("%w (the miner's wallet must be in %s: aitbc create --wallet %s)", err, ks.Path(), wallet)
 	}
 	if password == "" && g.canPrompt() {
 		if password, err = g.secret(ctx, "", secretSource{flag: "password", prompt: fmt.Sprintf("Password for wallet %s: ", wallet)}); err != nil {
@@ -149,11 +150,14 @@ llama-server) and signs a receipt for each job it finishes.`,
 	f.IntVar(&slots, "slots", 1, "concurrent jobs")
 	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "interval of on-chain heartbeats")
 	f.StringVar(&metricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus) and GET /health on this address, e.g. 127.0.0.1:8018 (default: off)")
+	withConfig(start, config.Miner)
 
 	hwCmd := &cobra.Command{
 		Use:   "hardware",
 		Short: "Show the hardware the miner would report (CPU, memory, GPUs via nvidia-smi)",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc miner hardware
+  aitbc miner hardware --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info := hw.Detect(cmd.Context())
 			return g.Print(info, func(w io.Writer) {
@@ -172,7 +176,9 @@ llama-server) and signs a receipt for each job it finishes.`,
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show a miner's on-chain registration (stake, models, price, settled jobs)",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc miner status --address aitbc1qxy...
+  aitbc miner status --address aitbc1qxy... --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, _, err := statusAddr.resolve(cmd.Context(), g)
 			if err != nil {
@@ -190,7 +196,9 @@ llama-server) and signs a receipt for each job it finishes.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the miners registered on chain",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc miner list
+  aitbc miner list --node http://10.0.0.2:8006 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := miners.QueryAll(cmd.Context(), g.node())
 			if err != nil {
@@ -211,7 +219,9 @@ llama-server) and signs a receipt for each job it finishes.`,
 	dereg := &cobra.Command{
 		Use:   "deregister",
 		Short: "Stop offering compute: the stake returns after the unbonding period",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc miner deregister --wallet gpu-provider
+  AITBC_PASSWORD=... aitbc miner deregister --wallet gpu-provider --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if dwallet == "" {

@@ -32,7 +32,9 @@ func newModelListCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the models known to this machine",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc model list
+  aitbc model list --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			list, err := engine.NewRegistry(g.Home).List()
 			if err != nil {
@@ -89,6 +91,8 @@ func newModelRunCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Generate text, streaming it as it is produced",
+		Example: `  aitbc model run --prompt "Prince Andrew"
+  aitbc model run --model tolstoy-1m --prompt "Natasha" --max-tokens 64 --temperature 0 --output json`,
 		Long: "Generate text from a prompt. In text mode the prompt and the generated text are written\n" +
 			"to stdout as tokens are produced and statistics to stderr; with --output json one object\n" +
 			"is printed at the end. --temperature 0 is greedy (deterministic); otherwise --seed fixes\n" +
@@ -170,6 +174,8 @@ func newModelImportCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Validate a llama2.c checkpoint or GGUF file and copy it into the model registry",
+		Example: `  aitbc model import ./stories15M.bin --tokenizer ./tokenizer.bin
+  aitbc model import ./tinyllama-q8_0.gguf --name tinyllama --force`,
 		Long: "Import a model into <home>/models/<name>/. A llama2.c checkpoint needs --tokenizer (or a\n" +
 			"tokenizer.bin next to it); a GGUF file (e.g. one Ollama pulled) carries its tokenizer.\n" +
 			"The file is fully loaded before it is copied, so a corrupt file is refused.",
@@ -202,6 +208,8 @@ func newModelExportCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export FILE.gguf",
 		Short: "Write a model as a GGUF file (F32, F16 or Q8_0)",
+		Example: `  aitbc model export tolstoy-1m.gguf
+  aitbc model export tolstoy-f16.gguf --model tolstoy-1m --type f16 --output json`,
 		Long: "Write a model as a GGUF file of the llama architecture, with its tokenizer, for example\n" +
 			"to make a Q8_0 copy of a model (about a quarter of the F32 size) and import it.",
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -267,7 +275,9 @@ func newModelBenchCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure generation speed with one thread and with all of them",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc model bench
+  aitbc model bench --model tolstoy-1m --reps 3 --threads 2 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := engine.Resolve(g.Home, model)
 			if err != nil {

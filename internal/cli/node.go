@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/testnet"
@@ -187,6 +188,7 @@ pace cost about a tenth of its CPU.`,
 			}
 			log := g.logger(lvl).With("node", c.Moniker)
 			nc := c.System(home)
+			nc.RESTLimits = g.httpLimits()
 			nc.Logger = log
 			return system.Run(cmd.Context(), system.Config{Log: log, Node: &nc}, func(s *system.System) error {
 				r := s.Node.Info()
@@ -216,7 +218,7 @@ pace cost about a tenth of its CPU.`,
 	fl.StringVar(&logLevel, "log-level", "", "CometBFT log level: error, info or debug")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the node stops (for performance work)")
 	_ = fl.MarkHidden("cpuprofile")
-	return cmd
+	return withConfig(cmd, config.Node)
 }
 
 // startCPUProfile profiles the process into path until the returned

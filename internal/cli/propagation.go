@@ -217,7 +217,7 @@ that is so or the time is up.`,
 	}
 	set.bind(cmd)
 	cmd.Flags().StringVar(&txID, "tx-id", "", "transaction hash (0x...)")
-	cmd.Flags().DurationVar(&wait, "wait", 0, "keep asking up to this long until every node has it")
+	waitFlag(cmd.Flags(), &wait, 30*time.Second, "keep asking up to this long until every node has it (true: 30s)")
 	return cmd
 }
 

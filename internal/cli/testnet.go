@@ -74,6 +74,7 @@ with ` + "`aitbc node start --home DIR/nodeI`" + `.`,
 	}
 	f := cmd.Flags()
 	f.Var(out, "output", "directory to write the testnet to")
+	setEnvName(f, "output", "AITBC_TESTNET_DIR") // AITBC_OUTPUT is the output format
 	f.IntVar(&o.Validators, "validators", 4, "validator nodes")
 	f.IntVar(&o.NonValidators, "non-validators", 0, "full nodes that follow the chain without voting")
 	f.StringVar(&o.ChainID, "chain-id", "aitbc-testnet", "chain id")

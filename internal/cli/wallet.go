@@ -13,6 +13,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
@@ -38,6 +39,13 @@ the keystore under --home directly and reach the node at --node.`,
 	return cmd
 }
 
+// walletFlag defines --wallet, the wallet a command works on, with the
+// seeds' spelling --name as an alias (aitbc-cli create --name wallet1).
+func walletFlag(cmd *cobra.Command, p *string, usage string) {
+	cmd.Flags().StringVar(p, "wallet", "", usage+" (alias --name)")
+	aliasFlag(cmd, "name", "wallet")
+}
+
 func requireName(flag, v string) error {
 	if v == "" {
 		return usagef("--%s is required", flag)
@@ -53,7 +61,7 @@ func newCreateCmd(g *Globals) *cobra.Command {
 		Example: "  aitbc create --name customer-1 --password 123",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -70,12 +78,12 @@ func newCreateCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if !g.JSON() {
-				fmt.Fprintf(g.stderr, "Created wallet %s. Write down its recovery phrase: aitbc wallet backup --name %s\n", name, name)
+				fmt.Fprintf(g.stderr, "Created wallet %s. Write down its recovery phrase: aitbc wallet backup --wallet %s\n", name, name)
 			}
 			return g.Print(info, func(out io.Writer) { fmt.Fprintf(out, "%s: %s\n", info.Name, info.Address) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name (letters, digits, '.', '_', '-')")
+	walletFlag(cmd, &name, "wallet name (letters, digits, '.', '_', '-')")
 	cmd.Flags().StringVar(&password, "password", "", "password that encrypts the wallet (or AITBC_PASSWORD; asked on a terminal)")
 	return cmd
 }
@@ -192,8 +200,8 @@ func newSendCmd(g *Globals) *cobra.Command {
 	f.StringVar(&amount, "amount", "", "amount in AITBC (up to 6 decimals)")
 	f.StringVar(&fee, "fee", "", "fee in AITBC (default: the chain's minimum)")
 	f.StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; not needed while the daemon holds the wallet unlocked)")
-	f.BoolVar(&wait, "wait", false, "wait until the transaction is committed")
 	f.DurationVar(&waitTimeout, "wait-timeout", time.Minute, "how long --wait waits")
+	waitBoolFlag(f, &wait, &waitTimeout, "wait until the transaction is committed (--wait=30s: and at most that long)")
 	return cmd
 }
 
@@ -207,10 +215,10 @@ func newBalanceCmd(g *Globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name != "" && addr != "" {
-				return usagef("give --name or --address, not both")
+				return usagef("give --wallet or --address, not both")
 			}
 			if name == "" && addr == "" {
-				return usagef("--name or --address is required")
+				return usagef("--wallet or --address is required")
 			}
 			var a address.Address
 			if addr != "" {
@@ -238,7 +246,7 @@ func newBalanceCmd(g *Globals) *cobra.Command {
 			return g.Print(b, func(o io.Writer) { fmt.Fprintf(o, "%s: %s %s\n", label, b.Amount, coin.Denom) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	cmd.Flags().StringVar(&addr, "address", "", "account address (aitbc1...)")
 	return cmd
 }
@@ -248,10 +256,10 @@ func newWalletShowCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "show",
 		Short:   "Show a wallet's address and whether the daemon holds it unlocked",
-		Example: "  aitbc wallet show --name customer-1",
+		Example: "  aitbc wallet show --wallet customer-1",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -273,7 +281,7 @@ func newWalletShowCmd(g *Globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	return cmd
 }
 
@@ -283,11 +291,11 @@ func newUnlockCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unlock",
 		Short: "Have the wallet daemon hold a wallet's key, so signing needs no password until the timeout",
-		Example: `  aitbc wallet unlock --name customer-1 --timeout 15m
+		Example: `  aitbc wallet unlock --wallet customer-1 --timeout 15m
   aitbc send --from customer-1 --to aitbc1... --amount 5      # no password needed now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			if timeout <= 0 || timeout > walletd.MaxUnlockTimeout {
@@ -314,7 +322,7 @@ func newUnlockCmd(g *Globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; asked on a terminal)")
 	cmd.Flags().DurationVar(&timeout, "timeout", walletd.DefaultUnlockTimeout, "how long the daemon keeps the key")
 	return cmd
@@ -325,10 +333,10 @@ func newLockCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "lock",
 		Short:   "Have the wallet daemon forget a wallet's unlocked key",
-		Example: "  aitbc wallet lock --name customer-1",
+		Example: "  aitbc wallet lock --wallet customer-1",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -346,7 +354,7 @@ func newLockCmd(g *Globals) *cobra.Command {
 			return g.Print(info, func(o io.Writer) { fmt.Fprintf(o, "%s locked\n", info.Name) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	return cmd
 }
 
@@ -357,10 +365,10 @@ func newBackupCmd(g *Globals) *cobra.Command {
 		Short: "Print a wallet's 24-word recovery phrase (asks for the password)",
 		Long: `Prints the wallet's BIP-39 recovery phrase. Anyone who has it can spend the
 wallet's funds: write it on paper, keep it offline, never paste it into chats.`,
-		Example: "  aitbc wallet backup --name customer-1",
+		Example: "  aitbc wallet backup --wallet customer-1",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -382,7 +390,7 @@ wallet's funds: write it on paper, keep it offline, never paste it into chats.`,
 			return g.Print(b, func(o io.Writer) { fmt.Fprintln(o, b.Mnemonic) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "wallet name")
+	walletFlag(cmd, &name, "wallet name")
 	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; asked on a terminal)")
 	return cmd
 }
@@ -392,11 +400,11 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore",
 		Short: "Recreate a wallet from its recovery phrase (same address as before)",
-		Example: `  aitbc wallet restore --name customer-1 --mnemonic "word1 word2 ... word24" --password 123
-  aitbc wallet restore --name customer-1     # asks for the phrase and a password on the terminal`,
+		Example: `  aitbc wallet restore --wallet customer-1 --mnemonic "word1 word2 ... word24" --password 123
+  aitbc wallet restore --wallet customer-1     # asks for the phrase and a password on the terminal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireName("name", name); err != nil {
+			if err := requireName("wallet", name); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -419,7 +427,7 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 			return g.Print(info, func(o io.Writer) { fmt.Fprintf(o, "%s: %s\n", info.Name, info.Address) })
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "name for the restored wallet")
+	walletFlag(cmd, &name, "name for the restored wallet")
 	cmd.Flags().StringVar(&mnemonic, "mnemonic", "", "the recovery phrase (or AITBC_MNEMONIC; asked on a terminal)")
 	cmd.Flags().StringVar(&password, "password", "", "password that encrypts the wallet (or AITBC_PASSWORD; asked on a terminal)")
 	return cmd
@@ -453,7 +461,7 @@ which the CLI on the same --home reads by itself.`,
 			}
 			return system.Run(cmd.Context(), system.Config{Log: log, Wallet: &system.WalletConfig{Config: walletd.Config{
 				Home: g.Home, Listen: listen, APIKey: apiKey, Node: g.serviceNode(log),
-				DefaultWallet: defWallet, Logger: log, MinPasswordLength: minPassword,
+				DefaultWallet: defWallet, Logger: log, MinPasswordLength: minPassword, Limits: g.httpLimits(),
 			}}}, func(s *system.System) error {
 				w := s.Wallet
 				w.Service().SetPasswordGrace(walletd.PasswordGraceFromEnv(walletd.DefaultPasswordGrace)) // see walletd/grace.go
@@ -471,5 +479,7 @@ which the CLI on the same --home reads by itself.`,
 	f.StringVar(&defWallet, "default-wallet", "", "wallet that GET /api/v1/wallet/balance reports when none is named")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&minPassword, "min-password-length", walletd.DefaultMinPasswordLength, "fewest characters a new wallet's password may have (0: any, as on a devnet)")
-	return cmd
+	// Not AITBC_API_KEY: that is the coordinator key every other command sends.
+	setEnvName(f, "api-key", walletd.EnvAPIKey)
+	return withConfig(cmd, config.Wallet)
 }

@@ -181,7 +181,7 @@ func (w *walletConn) explain(g *Globals, name string, err error) error {
 	case errors.Is(err, walletd.ErrLocked) && !w.daemon:
 		return fmt.Errorf("wallet %q needs its password: give --password or set AITBC_PASSWORD (signing with an unlocked wallet needs the wallet daemon, and none answers at %s)", name, g.WalletURL)
 	case errors.Is(err, walletd.ErrLocked):
-		return fmt.Errorf("wallet %q is locked: give --password, set AITBC_PASSWORD, or run `aitbc wallet unlock --name %s` first", name, name)
+		return fmt.Errorf("wallet %q is locked: give --password, set AITBC_PASSWORD, or run `aitbc wallet unlock --wallet %s` first", name, name)
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/walletd"
 	"github.com/aitbc/aitbc/internal/web"
@@ -38,7 +39,7 @@ sign-in). aitbc devnet serves the same pages on 127.0.0.1:8016 by itself.`,
 				wd := walletd.NewClient(g.WalletURL, g.daemonAPIKey())
 				wc.Wallets, wc.Submitter = wd, wd
 			}
-			return system.Run(cmd.Context(), system.Config{Log: log, Web: &system.WebConfig{Listen: listen, Config: wc}},
+			return system.Run(cmd.Context(), system.Config{Log: log, Web: &system.WebConfig{Listen: listen, Limits: g.httpLimits(), Config: wc}},
 				func(s *system.System) error {
 					fmt.Fprintf(g.Stderr(), "web pages on %s (node %s, coordinator %s, wallet daemon %s)\n",
 						s.Web.URL(), g.Node, webOrOff(wc.Coordinator != nil, g.Coord), webOrOff(wc.Wallets != nil, g.WalletURL))
@@ -48,6 +49,7 @@ sign-in). aitbc devnet serves the same pages on 127.0.0.1:8016 by itself.`,
 	}
 	start.Flags().StringVar(&listen, "listen", "127.0.0.1:8016", "address of the pages")
 	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	withConfig(start, config.Web)
 	cmd.AddCommand(start)
 	return cmd
 }

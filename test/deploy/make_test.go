@@ -45,6 +45,11 @@ func TestMakeInstall(t *testing.T) {
 		"etc/nginx/sites-available/aitbc.conf",
 		"etc/aitbc/coordinator.env.example",
 		"etc/aitbc/miner.env.example",
+		"etc/aitbc/node.toml",
+		"etc/aitbc/coordinator.toml",
+		"etc/aitbc/wallet.toml",
+		"etc/aitbc/miner.toml",
+		"etc/aitbc/web.toml",
 		"opt/aitbc/share/doc/aitbc/OPERATIONS.md",
 		"opt/aitbc/share/doc/aitbc/LICENSE",
 	}

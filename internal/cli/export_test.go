@@ -1,0 +1,4 @@
+package cli
+
+// EnvOf is envOf for the external tests.
+var EnvOf = envOf
