@@ -201,17 +201,12 @@ func TestSeedJobUnderServiceAndRating(t *testing.T) {
 			t.Fatalf("tx %s: %+v %v", hash, res, err)
 		}
 	}
-	prov, err := w.Create(ctx, "provider-1", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := w.Send(ctx, devnet.GenesisWallet, "123", prov.Address, 1000*coin.Unit, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wait(sub.TxHash)
+	// The provider is the devnet's miner: only a provider's own miner runs
+	// the jobs its agreements pay for.
+	var sub walletd.Submitted
+	var err error
 	for _, id := range []string{"llm-1", "llm-2"} {
-		sub, err = w.SignAndSubmit(ctx, "provider-1", "pw", market.NewCreateMsg(market.ListingSpec{ID: id, Name: "Tolstoy inference", Type: market.TypeAIInference,
+		sub, err = w.SignAndSubmit(ctx, devnet.MinerWallet(0), "123", market.NewCreateMsg(market.ListingSpec{ID: id, Name: "Tolstoy inference", Type: market.TypeAIInference,
 			Price: 2 * coin.Unit, AutoAccept: true}), 0)
 		if err != nil {
 			t.Fatal(err)

@@ -1,12 +1,14 @@
 package market
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/state"
 )
 
 // send moves amount (if any) between accounts.
@@ -306,17 +308,49 @@ func (k *Keeper) bind(ctx *module.Context, m MsgBind) error {
 // stays cheap however many wait; the rest are seen in the next blocks.
 const maxDeliveries = 1000
 
+// keyDeliveryCursor holds the id of the last bound job the deliveries
+// pass examined: the next block resumes after it, so that every pending
+// job is looked at within ceil(pending/maxDeliveries) blocks, however many
+// lower ids stay running (a pass from the start of the index each block
+// would look at the same 1,000 running jobs while later ones starved).
+var keyDeliveryCursor = []byte("market/e/pj")
+
 // deliveries pays providers for bound jobs that settled, and counts those
-// that expired or were canceled (EndBlock, after the jobs module's).
+// that expired or were canceled (EndBlock, after the jobs module's). It
+// examines at most maxDeliveries pending jobs, from just after the cursor
+// round to where it began.
 func (k *Keeper) deliveries(ctx *module.Context, p Params) error {
 	type pair struct{ job, agr []byte }
 	var pending []pair
-	err := ctx.KV.Iterate(pendingPrefix, false, func(key, v []byte) bool {
+	collect := func(key, v []byte) bool {
 		pending = append(pending, pair{append([]byte(nil), key[len(pendingPrefix):]...), append([]byte(nil), v...)})
 		return len(pending) < maxDeliveries
-	})
+	}
+	cursor, err := ctx.KV.Get(keyDeliveryCursor)
 	if err != nil {
 		return err
+	}
+	start := pendingPrefix
+	if len(cursor) > 0 {
+		start = cat(pendingPrefix, cursor, []byte{0}) // the first key after the cursor's
+	}
+	if err := state.IterateFrom(ctx.KV, pendingPrefix, start, collect); err != nil {
+		return err
+	}
+	if len(pending) < maxDeliveries && len(cursor) > 0 {
+		// The end of the index: go on from its start up to where this
+		// pass began.
+		err := ctx.KV.Iterate(pendingPrefix, false, func(key, v []byte) bool {
+			return bytes.Compare(key, start) < 0 && collect(key, v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(pending) < maxDeliveries {
+		ctx.KV.Delete(keyDeliveryCursor) // the whole index was examined
+	} else {
+		ctx.KV.Set(keyDeliveryCursor, pending[len(pending)-1].job)
 	}
 	for _, x := range pending {
 		if err := k.deliver(ctx, p, x.job, string(x.agr)); err != nil {
