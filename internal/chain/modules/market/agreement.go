@@ -129,6 +129,11 @@ func (k *Keeper) draw(ctx *module.Context, p Params, a *Agreement, kind string, 
 func (k *Keeper) release(ctx *module.Context, p Params, po *Payout, ruling string) error {
 	share, fee := p.Split(po.Amount)
 	prov, _ := address.FromBytes(po.Provider)
+	if po.Status == PayoutDisputed {
+		if _, err := k.endDispute(ctx, p, prov, false); err != nil {
+			return err
+		}
+	}
 	if err := k.send(ctx, k.escrow, prov, share); err != nil {
 		return err
 	}
@@ -146,17 +151,24 @@ func (k *Keeper) release(ctx *module.Context, p Params, po *Payout, ruling strin
 }
 
 // refundPayout returns a disputed payout to its customer: the provider
-// lost the dispute.
-func (k *Keeper) refundPayout(ctx *module.Context, po *Payout, ruling string) error {
+// lost the dispute, and its stake is slashed.
+func (k *Keeper) refundPayout(ctx *module.Context, p Params, po *Payout, ruling string) error {
 	cust, _ := address.FromBytes(po.Customer)
 	if err := k.send(ctx, k.escrow, cust, po.Amount); err != nil {
 		return err
+	}
+	prov, _ := address.FromBytes(po.Provider)
+	slashed, err := k.endDispute(ctx, p, prov, true)
+	if err != nil {
+		return err
+	}
+	if slashed > 0 {
+		ruling += fmt.Sprintf("; %s AITBC of the provider's stake slashed (burned)", slashed)
 	}
 	po.Status, po.Refund, po.Ruling, po.Ended = PayoutRefunded, po.Amount, ruling, ctx.Height
 	if err := put(ctx.KV, keyPayout(po.ID), po); err != nil {
 		return err
 	}
-	prov, _ := address.FromBytes(po.Provider)
 	return k.updateFacts(ctx.KV, prov, func(f *Facts) { f.DisputesLost++ })
 }
 
@@ -358,6 +370,24 @@ func (k *Keeper) deliveries(ctx *module.Context, p Params) error {
 		}
 	}
 	return nil
+}
+
+// endDispute closes a dispute against prov in the staking module: its
+// stake is no longer frozen by it and, when it lost, dispute_slash_bps of
+// the stake delegated to it is slashed. Slashed stake is burned, as for a
+// double signature (docs/ECONOMICS.md): paying it to the customer would
+// reward disputes, and the customer already has its payout back.
+func (k *Keeper) endDispute(ctx *module.Context, p Params, prov address.Address, lost bool) (coin.Amount, error) {
+	if k.stake == nil {
+		return 0, nil
+	}
+	if err := k.stake.Unfreeze(ctx.KV, prov); err != nil {
+		return 0, err
+	}
+	if !lost {
+		return 0, nil
+	}
+	return k.stake.Slash(ctx, prov, p.DisputeSlashBps)
 }
 
 // Owed is what a settled job j earns its provider under agreement a: the
