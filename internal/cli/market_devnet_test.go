@@ -10,6 +10,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/cli"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/keystore"
 )
@@ -269,6 +270,16 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	}
 	if got := e.ok("marketplace", "--action", "reconcile"); !strings.Contains(got, "ok: the books reconcile to the unit") {
 		t.Fatalf("reconcile after the delivery:\n%s", got)
+	}
+	// Quality: the delivery, and the speed the coordinator measured of the
+	// provider's miner (time to first token, tokens/s).
+	var q cli.Quality
+	if err := json.Unmarshal([]byte(e.ok(append(coord, "--output", "json", "marketplace", "--action", "quality-metrics", "--service-id", minerSvc)...)), &q); err != nil ||
+		q.Delivered != 1 || q.SuccessRate != 1 || q.FirstTokenMs == nil || *q.FirstTokenMs <= 0 || q.TokensPerSec == nil || *q.TokensPerSec <= 0 {
+		t.Fatalf("quality-metrics: %+v %v", q, err)
+	}
+	if got := e.ok(append(coord, "marketplace", "--action", "quality-metrics", "--service-id", minerSvc)...); !strings.Contains(got, " ms, tokens/s ") {
+		t.Fatalf("quality-metrics:\n%s", got)
 	}
 	if got := e.ok(append(coord, "marketplace", "--action", "ai-throughput-test", "--duration", "6", "--jobs-per-minute", "20")...); !strings.Contains(got, "2 of 2 jobs settled") {
 		t.Fatalf("ai-throughput-test:\n%s", got)

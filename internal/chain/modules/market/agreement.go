@@ -285,6 +285,13 @@ func (k *Keeper) bind(ctx *module.Context, m MsgBind) error {
 	if len(m.Job) != jobs.IDLen {
 		return fmt.Errorf("%w: job id must be %d bytes", ErrNotBindable, jobs.IDLen)
 	}
+	l, err := k.listing(ctx.KV, a.Service)
+	if err != nil {
+		return err
+	}
+	if !l.Available(ctx.Time.Unix()) {
+		return fmt.Errorf("%w: %s is available %s; no job runs under it outside that window", ErrUnavailable, l.ID, window(l.From, l.Until))
+	}
 	j, err := k.jobs.Get(ctx.KV, m.Job)
 	if err != nil {
 		return err
