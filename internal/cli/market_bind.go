@@ -20,6 +20,16 @@ func (g *Globals) agreementFor(ctx context.Context, customer address.Address, se
 	if err != nil {
 		return "", fmt.Errorf("--service-id %s: %w", serviceID, err)
 	}
+	if !s.AvailableNow {
+		at := func(t *time.Time) string {
+			if t == nil {
+				return "open"
+			}
+			return t.UTC().Format(time.RFC3339)
+		}
+		return "", fmt.Errorf("--service-id %s: %w: available from %s to %s, not now; no job runs under it outside that window",
+			serviceID, market.ErrUnavailable, at(s.From), at(s.Until))
+	}
 	al, err := market.QueryAgreements(ctx, node, market.Filter{Customer: &customer, Service: serviceID})
 	if err != nil {
 		return "", err

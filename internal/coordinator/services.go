@@ -551,6 +551,9 @@ func agreementFor(ctx context.Context, g module.Getter, customer address.Address
 	if err != nil {
 		return "", address.Address{}, err
 	}
+	if err := availableNow(d.ServiceView); err != nil {
+		return "", address.Address{}, err
+	}
 	al, err := market.QueryAgreements(ctx, g, market.Filter{Customer: &customer, Service: service})
 	if err != nil {
 		return "", address.Address{}, err
@@ -563,6 +566,22 @@ func agreementFor(ctx context.Context, g module.Getter, customer address.Address
 	}
 	return "", address.Address{}, fmt.Errorf("%w: %s has no agreement with service %s that can take a job; bid on it and have the bid accepted first",
 		market.ErrNotBindable, customer, service)
+}
+
+// availableNow refuses a service outside its availability window (the
+// chain would refuse to bind a job to it), naming the window.
+func availableNow(v market.ServiceView) error {
+	if v.AvailableNow {
+		return nil
+	}
+	at := func(t *time.Time) string {
+		if t == nil {
+			return "open"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	return fmt.Errorf("%w: service %s is available from %s to %s, not now; no job runs under it outside that window",
+		market.ErrUnavailable, v.ID, at(v.From), at(v.Until))
 }
 
 // checkService refuses a job naming a service it cannot run under: an
@@ -582,6 +601,9 @@ func (s *Service) checkService(ctx context.Context, t *store.Tenant, r *JobReque
 		d, serr := market.QueryService(ctx, g, r.ServiceID)
 		if serr != nil {
 			return serr
+		}
+		if err := availableNow(d.ServiceView); err != nil {
+			return err
 		}
 		if err != nil || b.Service != r.ServiceID {
 			return fmt.Errorf("%w: job %s does not run under service %s (bind it to your agreement first)", market.ErrNotBindable, r.ID, r.ServiceID)

@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -148,5 +150,54 @@ func TestABoundJobWaitsForItsProvidersMiner(t *testing.T) {
 	prov.connect()
 	if job := prov.nextJob(); job.ID != j.ID {
 		t.Fatalf("the provider's miner got %s, want %s", job.ID, j.ID)
+	}
+}
+
+// seedServiceConfig is seed 000's service_config.json, verbatim.
+const seedServiceConfig = `{
+  "service_id": "gpu-compute-001",
+  "name": "GPU Computing Service",
+  "type": "gpu_compute",
+  "specs": {
+    "gpu_type": "NVIDIA RTX 4090",
+    "memory": "24GB",
+    "cuda_cores": 16384,
+    "supported_frameworks": ["PyTorch", "TensorFlow", "JAX"]
+  },
+  "pricing": {
+    "rate_per_hour": 100,
+    "currency": "AITBC"
+  },
+  "availability": {
+    "start_time": "2024-01-01T00:00:00Z",
+    "end_time": "2024-12-31T23:59:59Z",
+    "timezone": "UTC"
+  }
+}`
+
+// TestTheSeedsServiceConfigIsAListingWithItsWindow: the seed's body, as
+// written, becomes a listing spec with its 2024 window kept; a service
+// outside its window is refused for jobs with an error naming the window.
+func TestTheSeedsServiceConfigIsAListingWithItsWindow(t *testing.T) {
+	var reg ServiceRegistration
+	if err := json.Unmarshal([]byte(seedServiceConfig), &reg); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := reg.Listing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, until := time.Unix(spec.From, 0).UTC(), time.Unix(spec.Until, 0).UTC()
+	if spec.ID != "gpu-compute-001" || spec.Type != market.TypeGPUCompute || spec.Unit != market.UnitHour || spec.Price != 100*coin.Unit ||
+		spec.GPU != "NVIDIA RTX 4090" || spec.GPUMemoryMB != 24*1024 ||
+		!from.Equal(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) || !until.Equal(time.Date(2024, 12, 31, 23, 59, 59, 0, time.UTC)) {
+		t.Fatalf("spec: %+v (window %s - %s)", spec, from, until)
+	}
+	err = availableNow(market.ServiceView{ID: spec.ID, From: &from, Until: &until})
+	if !errors.Is(err, market.ErrUnavailable) || !strings.Contains(err.Error(), "from 2024-01-01T00:00:00Z to 2024-12-31T23:59:59Z") {
+		t.Fatalf("a job under the expired service: %v", err)
+	}
+	if err := availableNow(market.ServiceView{ID: spec.ID, AvailableNow: true}); err != nil {
+		t.Fatal(err)
 	}
 }
