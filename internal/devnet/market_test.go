@@ -78,7 +78,7 @@ func TestSeedServicesOnTheCoordinator(t *testing.T) {
 		body map[string]any
 		code string
 	}{
-		"taken id":               {seedService("gpu-compute-001", now, now.Add(time.Hour)), "service_exists"},
+		"taken id": {seedService("gpu-compute-001", now, now.Add(time.Hour)), "service_exists"},
 		"zero rate": {func() map[string]any {
 			b := seedService("gpu-free", now, now.Add(time.Hour))
 			b["pricing"] = map[string]any{"rate_per_hour": 0}
