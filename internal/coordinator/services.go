@@ -643,8 +643,13 @@ type trustView struct {
 	providers map[string]address.Address // service id → provider: a listing's provider never changes
 }
 
+// maxKnownProviders bounds the services whose provider the coordinator
+// remembers; past it the memory starts over (refreshTrust reads again
+// what live jobs need).
+const maxKnownProviders = 4096
+
 func (s *Service) noteProviderLocked(service string, prov address.Address) {
-	if s.trust.providers == nil {
+	if s.trust.providers == nil || len(s.trust.providers) >= maxKnownProviders {
 		s.trust.providers = map[string]address.Address{}
 	}
 	s.trust.providers[service] = prov
