@@ -87,7 +87,7 @@ const (
 	TooPricey                        // all that serve it charge more than the budget
 	Excluded                         // all remaining already failed this job
 	AllBusy                          // all remaining are at capacity
-	ProviderAbsent                   // the job's provider has no miner connected
+	ProviderAbsent                   // the job's provider has no miner connected (checked first, for a bound job)
 )
 
 // NoPlacement explains an empty result.
