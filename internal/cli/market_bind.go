@@ -20,6 +20,16 @@ func (g *Globals) agreementFor(ctx context.Context, customer address.Address, se
 	if err != nil {
 		return "", fmt.Errorf("--service-id %s: %w", serviceID, err)
 	}
+	if !s.AvailableNow {
+		at := func(t *time.Time) string {
+			if t == nil {
+				return "open"
+			}
+			return t.UTC().Format(time.RFC3339)
+		}
+		return "", fmt.Errorf("--service-id %s: %w: available from %s to %s, not now; no job runs under it outside that window",
+			serviceID, market.ErrUnavailable, at(s.From), at(s.Until))
+	}
 	al, err := market.QueryAgreements(ctx, node, market.Filter{Customer: &customer, Service: serviceID})
 	if err != nil {
 		return "", err
@@ -29,6 +39,18 @@ func (g *Globals) agreementFor(ctx context.Context, customer address.Address, se
 		seen = append(seen, a.ID+" "+a.Status)
 		full := a.Unit == market.UnitJob && uint64(a.Jobs-a.Failed) >= a.Units
 		if a.Status == "active" && !full && a.Remaining > 0 {
+			// Only the provider's own miner runs the jobs its agreements
+			// pay for (the coordinator places them there): a provider
+			// without an active miner could never deliver, so nothing is
+			// locked for it.
+			pv, err := market.QueryProvider(ctx, node, s.Provider)
+			if err != nil {
+				return "", err
+			}
+			if pv.Miner == nil || pv.Miner.Status != "active" {
+				return "", fmt.Errorf("--service-id %s: its provider %s runs no active miner, and a job under its agreements runs only on the provider's own miner",
+					serviceID, s.Provider)
+			}
 			return a.ID, nil
 		}
 	}

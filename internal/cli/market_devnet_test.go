@@ -10,6 +10,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/cli"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/keystore"
 )
@@ -229,25 +230,35 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	gpuID := grepCut(e.ok("marketplace", "--action", "search", "--query", "GPU"), "service_id")
 	e.fails("service not found", append(coord, "ai-submit", "--wallet", "customer-1", "--type", "inference", "--prompt", "x", "--payment", "120", "--service-id", "svc-999")...)
 	e.fails("has no agreement with it", append(coord, "ai-submit", "--wallet", "customer-1", "--type", "inference", "--prompt", "x", "--payment", "120", "--service-id", gpuID)...)
+	// The seed's provider runs no miner, and only a provider's own miner
+	// runs the jobs its agreements pay for: refused before anything is
+	// locked. The devnet's miner, as a provider, lists its model; the
+	// customer buys one job of it, and the job runs there.
+	e.fails("runs no active miner", append(coord, "ai-submit", "--wallet", "customer-1", "--type", "inference", "--prompt", "x", "--payment", "120", "--service-id", serviceID)...)
+	minerWallet := devnet.MinerWallet(0)
+	out = e.ok("marketplace", "--action", "create", "--name", "Tolstoy inference", "--type", "ai-inference", "--price", "20",
+		"--wallet", minerWallet, "--password", "123", "--description", "the devnet miner's model")
+	minerSvc := grepCut(out, "service_id")
+	e.ok("marketplace", "--action", "bid", "--service-id", minerSvc, "--amount", "20", "--wallet", "customer-1")
+	e.ok("marketplace", "--action", "accept-bid", "--service-id", minerSvc, "--bid-id", "only", "--wallet", minerWallet, "--password", "123")
 	out = e.ok(append(coord, "ai-submit", "--wallet", "customer-1", "--type", "inference", "--prompt", "Generate a futuristic cityscape with flying cars",
-		"--payment", "120", "--service-id", serviceID)...)
+		"--payment", "120", "--service-id", minerSvc)...)
 	if !strings.Contains(out, "Job ID: ") {
 		t.Fatalf("ai-submit printed %q", out)
 	}
-	if got := e.ok("marketplace", "--action", "agreements", "--service-id", serviceID); !strings.Contains(got, "agreement_id "+bidID) {
+	if got := e.ok("marketplace", "--action", "agreements", "--service-id", minerSvc); !strings.Contains(got, "agreement_id ") {
 		t.Fatalf("agreements:\n%s", got)
 	}
-	// When the miner settles the job, the agreement pays the provider what
-	// it still holds (20 of the job's price of 120), and the books still
-	// reconcile.
+	// When the miner settles the job, the agreement pays the provider the
+	// job's price (20), and the books still reconcile.
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		var agr []market.AgreementView
-		if err := json.Unmarshal([]byte(e.ok("--output", "json", "market", "agreements", "--service-id", serviceID)), &agr); err != nil || len(agr) != 1 || agr[0].Jobs != 1 {
+		if err := json.Unmarshal([]byte(e.ok("--output", "json", "market", "agreements", "--service-id", minerSvc)), &agr); err != nil || len(agr) != 1 || agr[0].Jobs != 1 {
 			t.Fatalf("the job is not bound to the agreement: %+v %v", agr, err)
 		}
 		if agr[0].Delivered == 1 {
-			if agr[0].Drawn != 120*coin.Unit || agr[0].Status != "completed" {
+			if agr[0].Drawn != 20*coin.Unit || agr[0].Status != "completed" {
 				t.Fatalf("after the delivery: %+v", agr[0])
 			}
 			break
@@ -260,10 +271,20 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 	if got := e.ok("marketplace", "--action", "reconcile"); !strings.Contains(got, "ok: the books reconcile to the unit") {
 		t.Fatalf("reconcile after the delivery:\n%s", got)
 	}
+	// Quality: the delivery, and the speed the coordinator measured of the
+	// provider's miner (time to first token, tokens/s).
+	var q cli.Quality
+	if err := json.Unmarshal([]byte(e.ok(append(coord, "--output", "json", "marketplace", "--action", "quality-metrics", "--service-id", minerSvc)...)), &q); err != nil ||
+		q.Delivered != 1 || q.SuccessRate != 1 || q.FirstTokenMs == nil || *q.FirstTokenMs <= 0 || q.TokensPerSec == nil || *q.TokensPerSec <= 0 {
+		t.Fatalf("quality-metrics: %+v %v", q, err)
+	}
+	if got := e.ok(append(coord, "marketplace", "--action", "quality-metrics", "--service-id", minerSvc)...); !strings.Contains(got, " ms, tokens/s ") {
+		t.Fatalf("quality-metrics:\n%s", got)
+	}
 	if got := e.ok(append(coord, "marketplace", "--action", "ai-throughput-test", "--duration", "6", "--jobs-per-minute", "20")...); !strings.Contains(got, "2 of 2 jobs settled") {
 		t.Fatalf("ai-throughput-test:\n%s", got)
 	}
-	if got := e.ok("marketplace", "--action", "privacy-audit", "--service-id", serviceID); !strings.Contains(got, "ok: hashes only") || !strings.Contains(got, "prompt_hash") {
+	if got := e.ok("marketplace", "--action", "privacy-audit", "--service-id", minerSvc); !strings.Contains(got, "ok: hashes only") || !strings.Contains(got, "prompt_hash") {
 		t.Fatalf("privacy-audit:\n%s", got)
 	}
 }

@@ -452,13 +452,47 @@ type Quality struct {
 	Refunded     int     `json:"refunded"`
 	Ratings      int     `json:"ratings"`
 	AverageStars float64 `json:"average_stars"`
+	// Speed of the provider's miner (the miner registered under the
+	// provider's address, the only one that runs the service's jobs), as
+	// the coordinator measures it (GET /v1/miners): a moving average from
+	// dispatch to the first streamed token, and tokens per second. Absent
+	// while unknown; Speed says why.
+	Provider     string   `json:"provider"`
+	FirstTokenMs *float64 `json:"first_token_ms,omitempty"`
+	TokensPerSec *float64 `json:"tokens_per_sec,omitempty"`
+	Speed        string   `json:"speed"`
+}
+
+// minerSpeed reads the coordinator's measurements of provider's miner:
+// time to first token and tokens/s, or why there are none.
+func (r *marketRun) minerSpeed(ctx context.Context, provider string) (ttft, tps *float64, why string) {
+	ms, err := coordinator.NewClient(r.g.Coord, "").Miners(ctx)
+	if err != nil {
+		return nil, nil, fmt.Sprintf("coordinator %s not reachable: %v", r.g.Coord, err)
+	}
+	for _, m := range ms {
+		if m.Address != provider {
+			continue
+		}
+		if m.TokensPerSec > 0 {
+			v := m.TokensPerSec
+			tps = &v
+		}
+		ttft = m.FirstTokenMs
+		if ttft == nil && tps == nil {
+			return nil, nil, "the provider's miner is connected but has run no job yet"
+		}
+		return ttft, tps, "measured by coordinator " + r.g.Coord
+	}
+	return nil, nil, "the provider's miner is not connected to coordinator " + r.g.Coord
 }
 
 func (r *marketRun) qualityMetrics(ctx context.Context) error {
 	if err := need("service-id", r.o.serviceID); err != nil {
 		return err
 	}
-	if _, err := market.QueryService(ctx, r.node, r.o.serviceID); err != nil {
+	svc, err := market.QueryService(ctx, r.node, r.o.serviceID)
+	if err != nil {
 		return err
 	}
 	f := market.Filter{Service: r.o.serviceID}
@@ -474,7 +508,9 @@ func (r *marketRun) qualityMetrics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	q := Quality{Service: r.o.serviceID, Agreements: len(al.Agreements), Payouts: len(pl.Payouts), Ratings: len(rl.Ratings)}
+	q := Quality{Service: r.o.serviceID, Agreements: len(al.Agreements), Payouts: len(pl.Payouts), Ratings: len(rl.Ratings),
+		Provider: svc.Provider.String()}
+	q.FirstTokenMs, q.TokensPerSec, q.Speed = r.minerSpeed(ctx, q.Provider)
 	for _, a := range al.Agreements {
 		q.Jobs += a.Jobs
 		q.Delivered += a.Delivered
@@ -501,6 +537,14 @@ func (r *marketRun) qualityMetrics(ctx context.Context) error {
 	return r.g.Print(q, func(w io.Writer) {
 		fmt.Fprintf(w, "service %s: %d agreements, %d jobs (%d delivered, %d failed, success %.1f%%), %d payouts (%d disputed, %d refunded), %d ratings averaging %.2f stars\n",
 			q.Service, q.Agreements, q.Jobs, q.Delivered, q.Failed, 100*q.SuccessRate, q.Payouts, q.Disputed, q.Refunded, q.Ratings, q.AverageStars)
+		ttft, tps := "unknown", "unknown"
+		if q.FirstTokenMs != nil {
+			ttft = fmt.Sprintf("%.0f ms", *q.FirstTokenMs)
+		}
+		if q.TokensPerSec != nil {
+			tps = fmt.Sprintf("%.1f", *q.TokensPerSec)
+		}
+		fmt.Fprintf(w, "provider %s's miner: time to first token %s, tokens/s %s (%s)\n", q.Provider, ttft, tps, q.Speed)
 	})
 }
 

@@ -143,6 +143,7 @@ type Service struct {
 	checker    *sched.Scheduler               // feasibility checks for Submit and wait reasons
 	miners     map[address.Address]*minerConn // connected, admitted miners
 	registry   map[address.Address]ChainMiner // on-chain registry, refreshed
+	trust      trustView                      // miners' reputation and delegated stake, bound services' providers (services.go)
 	live       map[string]*liveJob            // every active job
 	submitting map[string]string              // ids being stored by Submit → tenant
 	queue      *jobQueue                      // job ids waiting for a miner, per model

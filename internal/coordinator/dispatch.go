@@ -89,8 +89,15 @@ func (s *Service) planInputLocked() ([]sched.Request, []*sched.Miner) {
 		}
 		for _, id := range s.compactQueueLocked(model) {
 			j := s.live[id].job
+			prov, known := s.boundProviderLocked(j)
+			if !known {
+				// Until the coordinator has read the provider of the job's
+				// service (refreshTrust), no miner is known to be allowed.
+				j.Error = "waiting to read the provider of service " + j.ServiceID + " from the chain"
+				continue
+			}
 			reqs = append(reqs, sched.Request{ID: id, Job: sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice,
-				Exclude: excludedMiners(j), Tenant: j.TenantID}})
+				Exclude: excludedMiners(j), Tenant: j.TenantID, Provider: prov}})
 		}
 	}
 	return reqs, snap
@@ -144,7 +151,12 @@ func (s *Service) busyForLocked(mc *minerConn, tenant string) int {
 
 // waitReasonLocked says why a queued job waits, from the miners connected now.
 func (s *Service) waitReasonLocked(j *store.Job) string {
-	_, np := s.checker.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excludedMiners(j), Tenant: j.TenantID}, s.snapshotLocked())
+	prov, known := s.boundProviderLocked(j)
+	if !known {
+		return "waiting to read the provider of service " + j.ServiceID + " from the chain"
+	}
+	_, np := s.checker.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excludedMiners(j), Tenant: j.TenantID,
+		Provider: prov}, s.snapshotLocked())
 	if np == nil {
 		return "next in line for a miner"
 	}
@@ -207,12 +219,15 @@ func (s *Service) dispatchLocked(lj *liveJob, mc *minerConn) bool {
 }
 
 // snapshotLocked is the scheduler's view of the connected miners, with
-// the slots allocations hold.
+// the slots allocations hold, the chain's reputation of each and the
+// stake delegated to it (on top of its own registration stake).
 func (s *Service) snapshotLocked() []*sched.Miner {
 	now := s.cfg.Now()
 	out := make([]*sched.Miner, 0, len(s.miners))
 	for _, mc := range s.miners {
 		m := mc.view(s.registry[mc.addr])
+		m.Reputation, m.ReputationKnown = s.trust.rep[mc.addr]
+		m.Stake += s.trust.bonded[mc.addr]
 		for _, a := range s.allocs {
 			if a.Miner == mc.addr.String() && now.Before(a.Expires) {
 				if m.Held == nil {

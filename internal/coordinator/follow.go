@@ -16,6 +16,7 @@ func (s *Service) followLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		s.refreshRegistry(ctx)
+		s.refreshTrust(ctx) // services.go
 		s.followJobs(ctx)
 		select {
 		case <-ctx.Done():

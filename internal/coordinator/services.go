@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator/chainwriter"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
@@ -544,23 +545,43 @@ func (s *Service) unratedJob(ctx context.Context, g module.Getter, t *store.Tena
 }
 
 // agreementFor finds the customer's live agreement on a service that can
-// take another job.
-func agreementFor(ctx context.Context, g module.Getter, customer address.Address, service string) (string, error) {
-	if _, err := market.QueryService(ctx, g, service); err != nil {
-		return "", err
+// take another job, and the service's provider.
+func agreementFor(ctx context.Context, g module.Getter, customer address.Address, service string) (string, address.Address, error) {
+	d, err := market.QueryService(ctx, g, service)
+	if err != nil {
+		return "", address.Address{}, err
+	}
+	if err := availableNow(d.ServiceView); err != nil {
+		return "", address.Address{}, err
 	}
 	al, err := market.QueryAgreements(ctx, g, market.Filter{Customer: &customer, Service: service})
 	if err != nil {
-		return "", err
+		return "", address.Address{}, err
 	}
 	for _, a := range al.Agreements {
 		full := a.Unit == market.UnitJob && uint64(a.Jobs-a.Failed) >= a.Units
 		if a.Status == "active" && !full && a.Remaining > 0 {
-			return a.ID, nil
+			return a.ID, d.Provider, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s has no agreement with service %s that can take a job; bid on it and have the bid accepted first",
+	return "", address.Address{}, fmt.Errorf("%w: %s has no agreement with service %s that can take a job; bid on it and have the bid accepted first",
 		market.ErrNotBindable, customer, service)
+}
+
+// availableNow refuses a service outside its availability window (the
+// chain would refuse to bind a job to it), naming the window.
+func availableNow(v market.ServiceView) error {
+	if v.AvailableNow {
+		return nil
+	}
+	at := func(t *time.Time) string {
+		if t == nil {
+			return "open"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	return fmt.Errorf("%w: service %s is available from %s to %s, not now; no job runs under it outside that window",
+		market.ErrUnavailable, v.ID, at(v.From), at(v.Until))
 }
 
 // checkService refuses a job naming a service it cannot run under: an
@@ -574,18 +595,170 @@ func (s *Service) checkService(ctx context.Context, t *store.Tenant, r *JobReque
 	if err != nil {
 		return err
 	}
+	var prov address.Address
 	if r.ID != "" {
 		b, err := market.QueryJob(ctx, g, r.ID)
+		d, serr := market.QueryService(ctx, g, r.ServiceID)
+		if serr != nil {
+			return serr
+		}
+		if err := availableNow(d.ServiceView); err != nil {
+			return err
+		}
 		if err != nil || b.Service != r.ServiceID {
-			if _, serr := market.QueryService(ctx, g, r.ServiceID); serr != nil {
-				return serr
-			}
 			return fmt.Errorf("%w: job %s does not run under service %s (bind it to your agreement first)", market.ErrNotBindable, r.ID, r.ServiceID)
 		}
-		return nil
+		prov = d.Provider
+	} else if _, prov, err = agreementFor(ctx, g, t.Address, r.ServiceID); err != nil {
+		return err
 	}
-	_, err = agreementFor(ctx, g, t.Address, r.ServiceID)
-	return err
+	// The agreement pays the provider for the delivery, so only the
+	// provider's own miner may run the job (sched.Job.Provider): a
+	// provider that runs no active miner could never deliver it.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noteProviderLocked(r.ServiceID, prov)
+	if reg, ok := s.registry[prov]; !ok || reg.Status != "active" {
+		return fmt.Errorf("%w: service %s is provided by %s, which runs no active miner on chain: a job under it could run nowhere",
+			market.ErrNotBindable, r.ServiceID, prov)
+	}
+	return nil
+}
+
+// trustEvery is how often the coordinator reads its connected miners'
+// reputation and delegated stake from the chain for the scheduler.
+const trustEvery = 5 * time.Second
+
+// maxProviderLookups bounds the services whose provider one pass reads.
+const maxProviderLookups = 32
+
+// trustView is what the scheduler needs from the chain beyond the miner
+// registry: each connected miner's reputation as a provider (the market
+// module's score) and the stake delegated to it (the staking module), and
+// the provider of each service a live job is bound to. Guarded by s.mu.
+type trustView struct {
+	at        time.Time
+	rep       map[address.Address]uint32
+	bonded    map[address.Address]coin.Amount
+	providers map[string]address.Address // service id → provider: a listing's provider never changes
+}
+
+// maxKnownProviders bounds the services whose provider the coordinator
+// remembers; past it the memory starts over (refreshTrust reads again
+// what live jobs need).
+const maxKnownProviders = 4096
+
+func (s *Service) noteProviderLocked(service string, prov address.Address) {
+	if s.trust.providers == nil || len(s.trust.providers) >= maxKnownProviders {
+		s.trust.providers = map[string]address.Address{}
+	}
+	s.trust.providers[service] = prov
+}
+
+// boundProviderLocked is the provider whose miner alone may run j, and
+// whether it is known yet (true with nil for a job bound to no service).
+func (s *Service) boundProviderLocked(j *store.Job) (*address.Address, bool) {
+	if j.ServiceID == "" {
+		return nil, true
+	}
+	p, ok := s.trust.providers[j.ServiceID]
+	if !ok {
+		return nil, false
+	}
+	return &p, true
+}
+
+// refreshTrust reads, outside the lock, the reputation and delegated
+// stake of the connected miners (every trustEvery) and the provider of
+// each service a live job is bound to that is not known yet; the answers
+// are stored under the lock. A failed read keeps the previous figures.
+func (s *Service) refreshTrust(ctx context.Context) {
+	g, err := s.node()
+	if err != nil {
+		return
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	due := now.Sub(s.trust.at) >= trustEvery
+	var addrs []address.Address
+	if due {
+		for a := range s.miners {
+			if len(addrs) < market.MaxReputations {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	var services []string
+	seen := map[string]bool{}
+	for _, lj := range s.live {
+		id := lj.job.ServiceID
+		if _, ok := s.trust.providers[id]; id == "" || ok || seen[id] || len(services) >= maxProviderLookups {
+			continue
+		}
+		seen[id] = true
+		services = append(services, id)
+	}
+	s.mu.Unlock()
+
+	found := map[string]address.Address{}
+	for _, id := range services {
+		d, err := market.QueryService(ctx, g, id)
+		if err != nil {
+			s.log.Warn("provider of a bound job's service", "service", id, "err", err)
+			continue
+		}
+		found[id] = d.Provider
+	}
+	var rep map[address.Address]uint32
+	var bonded map[address.Address]coin.Amount
+	if due {
+		rep, bonded = s.readTrust(ctx, g, addrs)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, p := range found {
+		s.noteProviderLocked(id, p)
+	}
+	if len(found) > 0 {
+		s.poke() // the jobs bound to these services may be placed now
+	}
+	if due {
+		s.trust.at = now
+		if rep != nil {
+			s.trust.rep = rep
+		}
+		if bonded != nil {
+			s.trust.bonded = bonded
+		}
+	}
+}
+
+// readTrust reads the reputations of addrs and every operator's bonded
+// stake; a part that fails is nil.
+func (s *Service) readTrust(ctx context.Context, g module.Getter, addrs []address.Address) (map[address.Address]uint32, map[address.Address]coin.Amount) {
+	var rep map[address.Address]uint32
+	if len(addrs) > 0 {
+		if l, err := market.QueryReputations(ctx, g, addrs); err != nil {
+			s.log.Warn("miners' reputation", "err", err)
+		} else {
+			rep = make(map[address.Address]uint32, len(l.Reputations))
+			for _, r := range l.Reputations {
+				rep[r.Provider] = r.Reputation.Score
+			}
+		}
+	}
+	var ops staking.Operators
+	if err := g.GetJSON(ctx, "/api/v1/staking/operators", &ops); err != nil {
+		s.log.Warn("miners' delegated stake", "err", err)
+		return rep, nil
+	}
+	bonded := make(map[address.Address]coin.Amount, len(ops.Operators))
+	for _, o := range ops.Operators {
+		if o.Kind == "miner" {
+			bonded[o.Address] = o.Bonded
+		}
+	}
+	return rep, bonded
 }
 
 // sendBindLocked queues, right after a deposit job's create, its binding
@@ -604,7 +777,7 @@ func (s *Service) sendBindLocked(lj *liveJob) {
 			if err != nil {
 				return nil, err
 			}
-			agr, err := agreementFor(ctx, g, customer, service)
+			agr, _, err := agreementFor(ctx, g, customer, service)
 			if err != nil {
 				return nil, err
 			}

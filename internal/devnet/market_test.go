@@ -78,8 +78,7 @@ func TestSeedServicesOnTheCoordinator(t *testing.T) {
 		body map[string]any
 		code string
 	}{
-		"the seed's past window": {seedService("gpu-old", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 12, 31, 23, 59, 59, 0, time.UTC)), "invalid_listing"},
-		"taken id":               {seedService("gpu-compute-001", now, now.Add(time.Hour)), "service_exists"},
+		"taken id": {seedService("gpu-compute-001", now, now.Add(time.Hour)), "service_exists"},
 		"zero rate": {func() map[string]any {
 			b := seedService("gpu-free", now, now.Add(time.Hour))
 			b["pricing"] = map[string]any{"rate_per_hour": 0}
@@ -177,6 +176,21 @@ func TestSeedServicesOnTheCoordinator(t *testing.T) {
 	if err := e.call("POST", "/v1/services/gpu-compute-001/rate", key, rate, nil); apiCode(err) != "invalid_rating" {
 		t.Errorf("six stars: %v", err)
 	}
+
+	// The seed's own window (all of 2024) is stored as written: the
+	// service is listed but not available now, and a job for it is
+	// refused naming the window.
+	past := seedService("gpu-2024", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 12, 31, 23, 59, 59, 0, time.UTC))
+	if err := e.call("POST", "/v1/services/register", key, past, nil); err != nil {
+		t.Fatalf("the seed's past window: %v", err)
+	}
+	if err := e.call("GET", "/v1/services?available=now", "", nil, &list); err != nil || len(list.Services) != 1 || list.Services[0].ID != "gpu-compute-001" {
+		t.Errorf("available now: %+v %v", list.Services, err)
+	}
+	job := map[string]any{"service_id": "gpu-2024", "model": "tolstoy-1m", "requirements": map[string]any{"prompt": "It was"}, "budget": map[string]any{"max_cost": 5}}
+	if err := e.call("POST", "/v1/jobs/create", key, job, nil); apiCode(err) != "service_unavailable" || !strings.Contains(err.Error(), "2024-12-31T23:59:59Z") {
+		t.Errorf("a job for the past window: %v", err)
+	}
 }
 
 // TestSeedJobUnderServiceAndRating: seed 000's phases 3-4 — a tenant with
@@ -201,17 +215,12 @@ func TestSeedJobUnderServiceAndRating(t *testing.T) {
 			t.Fatalf("tx %s: %+v %v", hash, res, err)
 		}
 	}
-	prov, err := w.Create(ctx, "provider-1", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := w.Send(ctx, devnet.GenesisWallet, "123", prov.Address, 1000*coin.Unit, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wait(sub.TxHash)
+	// The provider is the devnet's miner: only a provider's own miner runs
+	// the jobs its agreements pay for.
+	var sub walletd.Submitted
+	var err error
 	for _, id := range []string{"llm-1", "llm-2"} {
-		sub, err = w.SignAndSubmit(ctx, "provider-1", "pw", market.NewCreateMsg(market.ListingSpec{ID: id, Name: "Tolstoy inference", Type: market.TypeAIInference,
+		sub, err = w.SignAndSubmit(ctx, devnet.MinerWallet(0), "123", market.NewCreateMsg(market.ListingSpec{ID: id, Name: "Tolstoy inference", Type: market.TypeAIInference,
 			Price: 2 * coin.Unit, AutoAccept: true}), 0)
 		if err != nil {
 			t.Fatal(err)

@@ -61,6 +61,7 @@ func (s *System) StartMiner(ctx context.Context, cfg MinerConfig) (*Miner, error
 		}
 	}
 	sv.goRun(m.Run)
+	sv.goRun(m.RunPricing) // its provider's dynamic listings follow its utilization (internal/miner/pricing.go)
 	mm := &Miner{Miner: m, svc: sv}
 	s.Miners = append(s.Miners, mm)
 	return mm, nil

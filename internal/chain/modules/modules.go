@@ -41,7 +41,9 @@ func New() Set {
 	p.SetEpochs(r)
 	j.SetEarnings(r)
 	ms := multisig.NewKeeper(b)
-	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, market.NewKeeper(b, j, m), s, r, p, ms, faucet.NewKeeper(b)}}
+	mk := market.NewKeeper(b, j, m)
+	mk.SetStake(s) // a provider's stake is frozen during a dispute and slashed when it loses
+	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, mk, s, r, p, ms, faucet.NewKeeper(b)}}
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {

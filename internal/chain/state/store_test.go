@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -176,5 +177,83 @@ func TestSnapshotKeepsItsView(t *testing.T) {
 	_ = snap.Iterate([]byte("bank/b/"), false, func([]byte, []byte) bool { n++; return true })
 	if n != 1 {
 		t.Fatalf("snapshot iterates %d keys, want the 1 it was taken with", n)
+	}
+}
+
+// TestIterateFromStartsAtTheKey: a walk from a start key over a cache
+// over a cache over a store yields exactly the model's keys under the
+// prefix at or after start, in order, with the caches' writes and deletes
+// applied; a start before the prefix walks all of it; the walk stops when
+// asked.
+func TestIterateFromStartsAtTheKey(t *testing.T) {
+	s, err := OpenInMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(7, 8))
+	want := map[string]string{}
+	key := func() string { return fmt.Sprintf("m/pj/%02d", rng.IntN(40)) }
+	var base []KV
+	for range 25 {
+		k, v := key(), fmt.Sprintf("s%d", rng.Uint32())
+		base = append(base, KV{Key: []byte(k), Value: []byte(v)})
+		want[k] = v
+	}
+	base = append(base, KV{Key: []byte("m/pk/00"), Value: []byte("x")}, KV{Key: []byte("m/pi"), Value: []byte("y")})
+	if err := s.Commit(1, time.Unix(1, 0), []byte{1}, "", base); err != nil {
+		t.Fatal(err)
+	}
+	outer := NewCache(s)
+	inner := outer.Child()
+	for i, c := range []*Cache{outer, inner} {
+		for range 15 {
+			k := key()
+			if rng.IntN(3) == 0 {
+				c.Delete([]byte(k))
+				delete(want, k)
+			} else {
+				v := fmt.Sprintf("c%d-%d", i, rng.Uint32())
+				c.Set([]byte(k), []byte(v))
+				want[k] = v
+			}
+		}
+	}
+	prefix := []byte("m/pj/")
+	for _, start := range []string{"m/pj/", "m/pj/17", "m/pj/170", "m/pj/39", "m/pj/99", "m/a"} {
+		var exp []string
+		for k := range want {
+			if k >= start {
+				exp = append(exp, k)
+			}
+		}
+		slices.Sort(exp)
+		var got []string
+		err := IterateFrom(inner, prefix, []byte(start), func(k, v []byte) bool {
+			if want[string(k)] != string(v) {
+				t.Errorf("key %s: value %q, want %q", k, v, want[string(k)])
+			}
+			got = append(got, string(k))
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, exp) {
+			t.Errorf("from %s: got %v, want %v", start, got, exp)
+		}
+		var committed []string
+		if err := s.IterateFrom(prefix, []byte(start), func(k, _ []byte) bool { committed = append(committed, string(k)); return true }); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range committed {
+			if k < start || !strings.HasPrefix(k, "m/pj/") {
+				t.Errorf("store from %s yielded %s", start, k)
+			}
+		}
+	}
+	n := 0
+	if err := IterateFrom(inner, prefix, []byte("m/pj/10"), func(k, v []byte) bool { n++; return n < 3 }); err != nil || n != 3 {
+		t.Fatalf("stopping: %d keys, %v", n, err)
 	}
 }

@@ -28,7 +28,15 @@ type Miner struct {
 	TokensPerSec float64 // measured; 0 when unknown
 	Settled      uint64  // jobs settled on chain
 	Failures     uint64  // jobs it failed or lost
-	Stake        coin.Amount
+	// Stake is what backs the miner on chain: its own registration
+	// stake plus the stake delegated to it in the staking module.
+	Stake coin.Amount
+	// Reputation is the chain's score of the miner as a marketplace
+	// provider (market module, 0-100); ReputationKnown is false when the
+	// coordinator has not read it yet, and the score then counts the
+	// chain's figure for a newcomer.
+	Reputation      uint32
+	ReputationKnown bool
 	// Held counts slots that allocations hold, per tenant: other tenants'
 	// jobs cannot use them, the holder's can.
 	Held map[string]int
@@ -62,6 +70,11 @@ type Job struct {
 	MaxPrice  coin.Amount // escrow: price for MaxTokens plus the fee must fit
 	Exclude   map[address.Address]bool
 	Tenant    string // whose job: slots the tenant's allocations hold are free for it
+	// Provider, when set, is the provider of the listing the job is bound
+	// to: only its miner (the miner registered under the provider's
+	// address, the one the chain scores as the provider) may run it, since
+	// the agreement pays that provider for the delivery.
+	Provider *address.Address
 }
 
 // Reason is why no miner was placed.
@@ -69,11 +82,12 @@ type Reason int
 
 // Reasons, in the order the feasibility chain applies them.
 const (
-	NoMiners  Reason = iota + 1 // no miner is connected
-	NoModel                     // none serves the model
-	TooPricey                   // all that serve it charge more than the budget
-	Excluded                    // all remaining already failed this job
-	AllBusy                     // all remaining are at capacity
+	NoMiners       Reason = iota + 1 // no miner is connected
+	NoModel                          // none serves the model
+	TooPricey                        // all that serve it charge more than the budget
+	Excluded                         // all remaining already failed this job
+	AllBusy                          // all remaining are at capacity
+	ProviderAbsent                   // the job's provider has no miner connected (checked first, for a bound job)
 )
 
 // NoPlacement explains an empty result.
@@ -83,12 +97,13 @@ type NoPlacement struct {
 	Serving  int         // miners serving the model
 	Cheapest coin.Amount // cheapest price per 1k among them
 	Busy     int
+	Provider *address.Address // the job's provider, for ProviderAbsent
 }
 
 // Retryable reports whether waiting may help (miners are busy or
 // excluded ones may be joined by others).
 func (n *NoPlacement) Retryable() bool {
-	return n.Reason == AllBusy || n.Reason == Excluded || n.Reason == NoMiners
+	return n.Reason == AllBusy || n.Reason == Excluded || n.Reason == NoMiners || n.Reason == ProviderAbsent
 }
 
 func (n *NoPlacement) Error() string {
@@ -103,6 +118,8 @@ func (n *NoPlacement) Error() string {
 		return fmt.Sprintf("every miner serving %q already failed this job", n.Model)
 	case AllBusy:
 		return fmt.Sprintf("all %d miners serving %q are busy", n.Busy, n.Model)
+	case ProviderAbsent:
+		return fmt.Sprintf("the job's service is provided by %s, and no miner of that provider is connected (it runs only there)", n.Provider)
 	}
 	return "no placement"
 }
@@ -131,6 +148,13 @@ func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
 	}
 	np := &NoPlacement{Model: j.Model, Cheapest: math.MaxUint64}
 	// feasibility chain
+	if j.Provider != nil {
+		miners = filter(miners, func(m *Miner) bool { return m.Address == *j.Provider })
+		if len(miners) == 0 {
+			np.Reason, np.Provider = ProviderAbsent, j.Provider
+			return nil, np
+		}
+	}
 	var c []*Miner
 	for _, m := range miners {
 		if m.serves(j.Model) {
@@ -180,7 +204,11 @@ func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
 	return best, nil
 }
 
-// score is in roughly [0, 5]: each term is normalised to [0, 1].
+// newcomerReputation is the chain's score of a provider with no record
+// (market.Score): a miner whose reputation is not known yet counts it.
+const newcomerReputation = 64
+
+// score is in roughly [0, 6]: each term is normalised to [0, 1].
 func (s *Scheduler) score(m *Miner, maxPrice coin.Amount, maxSpeed float64) float64 {
 	price := 1.0
 	if maxPrice > 0 {
@@ -193,8 +221,15 @@ func (s *Scheduler) score(m *Miner, maxPrice coin.Amount, maxSpeed float64) floa
 	record := float64(m.Settled+1) / float64(m.Settled+m.Failures+2) // Laplace-smoothed success rate
 	load := 1 - float64(m.Running)/float64(max(m.Slots, 1))
 	stake := math.Min(1, math.Log10(1+m.Stake.Float())/4) // 10,000 AITBC saturates
+	rep := float64(newcomerReputation) / 100
+	if m.ReputationKnown {
+		rep = float64(min(m.Reputation, 100)) / 100
+	}
 	jitter := s.Rand.Float64() * 0.15
-	return 1.2*price + speed + 1.5*record + 0.8*load + 0.3*stake + jitter
+	// The chain's reputation (ratings, deliveries, disputes lost, uptime)
+	// weighs as much as the coordinator's own record of the miner: the
+	// record sees only this coordinator's jobs, the chain sees every one.
+	return 1.2*price + speed + 1.5*record + 0.8*load + 0.3*stake + 1.5*rep + jitter
 }
 
 // Request is a queued job asking for a miner.
@@ -232,10 +267,16 @@ func (s *Scheduler) Plan(reqs []Request, miners []*Miner) Plan {
 	// A model whose miners are all busy for a tenant stays so for the
 	// rest of the pass: its later jobs wait without a search (a queue of
 	// thousands costs one check per model, not one per job).
-	type key struct{ model, tenant string }
+	type key struct {
+		model, tenant string
+		provider      address.Address
+	}
 	full := map[key]*NoPlacement{}
 	for _, r := range reqs {
-		k := key{r.Model, r.Tenant}
+		k := key{model: r.Model, tenant: r.Tenant}
+		if r.Provider != nil {
+			k.provider = *r.Provider
+		}
 		if np := full[k]; np != nil && len(r.Exclude) == 0 {
 			p.Unplaced[r.ID] = np
 			continue

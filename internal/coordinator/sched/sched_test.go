@@ -1,6 +1,7 @@
 package sched_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/address"
@@ -118,5 +119,80 @@ func TestPlanKeepsHeldSlotsForTheirTenant(t *testing.T) {
 	p := s.Plan([]sched.Request{{ID: "x", Job: other}, {ID: "y", Job: holder}}, []*sched.Miner{a})
 	if len(p.Placements) != 1 || p.Placements[0].JobID != "y" || p.Unplaced["x"] == nil {
 		t.Fatalf("plan %+v unplaced %v", p.Placements, p.Unplaced)
+	}
+}
+
+// TestPlacePrefersTheChainsReputationAndStake: of two miners alike in
+// price, speed and record, the one the chain scores higher (ratings,
+// deliveries, disputes lost) wins nearly always, and so does the one
+// with more stake behind it when reputations are equal.
+func TestPlacePrefersTheChainsReputationAndStake(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 11)
+	job := sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: 10 * coin.Unit}
+	trusted, doubtful := miner(1, coin.Unit, "llama"), miner(2, coin.Unit, "llama")
+	trusted.Reputation, trusted.ReputationKnown = 95, true
+	doubtful.Reputation, doubtful.ReputationKnown = 30, true
+	count := map[*sched.Miner]int{}
+	for i := 0; i < 200; i++ {
+		m, np := s.Place(job, []*sched.Miner{doubtful, trusted})
+		if np != nil {
+			t.Fatal(np)
+		}
+		count[m]++
+	}
+	if count[trusted] < 190 {
+		t.Fatalf("placements by reputation: trusted %d, doubtful %d of 200", count[trusted], count[doubtful])
+	}
+
+	staked, bare := miner(3, coin.Unit, "llama"), miner(4, coin.Unit, "llama")
+	staked.Stake = 10_000 * coin.Unit
+	bare.Stake = 100 * coin.Unit
+	clear(count)
+	for i := 0; i < 200; i++ {
+		m, _ := s.Place(job, []*sched.Miner{bare, staked})
+		count[m]++
+	}
+	if count[staked] < 150 {
+		t.Fatalf("placements by stake: staked %d, bare %d of 200", count[staked], count[bare])
+	}
+}
+
+// TestABoundJobRunsOnlyOnItsProvidersMiner: a job bound to a listing goes
+// to its provider's miner even when another is cheaper and idle, and
+// waits, saying whose miner it needs, when that miner is absent.
+func TestABoundJobRunsOnlyOnItsProvidersMiner(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 5)
+	prov := miner(1, 3*coin.Unit, "llama")
+	cheap := miner(2, coin.Unit, "llama")
+	cheap.Reputation, cheap.ReputationKnown = 100, true
+	job := sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: 10 * coin.Unit, Provider: &prov.Address}
+	for i := 0; i < 50; i++ {
+		m, np := s.Place(job, []*sched.Miner{cheap, prov})
+		if np != nil || m != prov {
+			t.Fatalf("bound job placed on %v (%v), want the provider's miner", m, np)
+		}
+	}
+	m, np := s.Place(job, []*sched.Miner{cheap})
+	if m != nil || np == nil || np.Reason != sched.ProviderAbsent || !np.Retryable() {
+		t.Fatalf("provider absent: %v %+v", m, np)
+	}
+	if want := prov.Address.String(); !strings.Contains(np.Error(), want) {
+		t.Fatalf("the reason %q does not name the provider %s", np.Error(), want)
+	}
+	// The provider's miner present but without the model: not served.
+	if _, np := s.Place(job, []*sched.Miner{cheap, miner(1, coin.Unit, "other")}); np == nil || np.Reason != sched.NoModel {
+		t.Fatalf("provider without the model: %+v", np)
+	}
+	// In a plan, an unbound job may take the cheap miner; the bound one
+	// waits for its provider's slot.
+	busy := *prov
+	busy.Running = busy.Slots
+	p := s.Plan([]sched.Request{{ID: "bound", Job: job}, {ID: "free", Job: sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: 10 * coin.Unit}}},
+		[]*sched.Miner{cheap, &busy})
+	if len(p.Placements) != 1 || p.Placements[0].JobID != "free" || p.Placements[0].Miner != cheap.Address {
+		t.Fatalf("placements %+v", p.Placements)
+	}
+	if np := p.Unplaced["bound"]; np == nil || np.Reason != sched.AllBusy {
+		t.Fatalf("bound job: %+v", np)
 	}
 }

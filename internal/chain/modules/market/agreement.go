@@ -1,12 +1,14 @@
 package market
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/state"
 )
 
 // send moves amount (if any) between accounts.
@@ -127,6 +129,11 @@ func (k *Keeper) draw(ctx *module.Context, p Params, a *Agreement, kind string, 
 func (k *Keeper) release(ctx *module.Context, p Params, po *Payout, ruling string) error {
 	share, fee := p.Split(po.Amount)
 	prov, _ := address.FromBytes(po.Provider)
+	if po.Status == PayoutDisputed {
+		if _, err := k.endDispute(ctx, p, prov, false); err != nil {
+			return err
+		}
+	}
 	if err := k.send(ctx, k.escrow, prov, share); err != nil {
 		return err
 	}
@@ -144,17 +151,24 @@ func (k *Keeper) release(ctx *module.Context, p Params, po *Payout, ruling strin
 }
 
 // refundPayout returns a disputed payout to its customer: the provider
-// lost the dispute.
-func (k *Keeper) refundPayout(ctx *module.Context, po *Payout, ruling string) error {
+// lost the dispute, and its stake is slashed.
+func (k *Keeper) refundPayout(ctx *module.Context, p Params, po *Payout, ruling string) error {
 	cust, _ := address.FromBytes(po.Customer)
 	if err := k.send(ctx, k.escrow, cust, po.Amount); err != nil {
 		return err
+	}
+	prov, _ := address.FromBytes(po.Provider)
+	slashed, err := k.endDispute(ctx, p, prov, true)
+	if err != nil {
+		return err
+	}
+	if slashed > 0 {
+		ruling += fmt.Sprintf("; %s AITBC of the provider's stake slashed (burned)", slashed)
 	}
 	po.Status, po.Refund, po.Ruling, po.Ended = PayoutRefunded, po.Amount, ruling, ctx.Height
 	if err := put(ctx.KV, keyPayout(po.ID), po); err != nil {
 		return err
 	}
-	prov, _ := address.FromBytes(po.Provider)
 	return k.updateFacts(ctx.KV, prov, func(f *Facts) { f.DisputesLost++ })
 }
 
@@ -271,6 +285,13 @@ func (k *Keeper) bind(ctx *module.Context, m MsgBind) error {
 	if len(m.Job) != jobs.IDLen {
 		return fmt.Errorf("%w: job id must be %d bytes", ErrNotBindable, jobs.IDLen)
 	}
+	l, err := k.listing(ctx.KV, a.Service)
+	if err != nil {
+		return err
+	}
+	if !l.Available(ctx.Time.Unix()) {
+		return fmt.Errorf("%w: %s is available %s; no job runs under it outside that window", ErrUnavailable, l.ID, window(l.From, l.Until))
+	}
 	j, err := k.jobs.Get(ctx.KV, m.Job)
 	if err != nil {
 		return err
@@ -306,17 +327,49 @@ func (k *Keeper) bind(ctx *module.Context, m MsgBind) error {
 // stays cheap however many wait; the rest are seen in the next blocks.
 const maxDeliveries = 1000
 
+// keyDeliveryCursor holds the id of the last bound job the deliveries
+// pass examined: the next block resumes after it, so that every pending
+// job is looked at within ceil(pending/maxDeliveries) blocks, however many
+// lower ids stay running (a pass from the start of the index each block
+// would look at the same 1,000 running jobs while later ones starved).
+var keyDeliveryCursor = []byte("market/e/pj")
+
 // deliveries pays providers for bound jobs that settled, and counts those
-// that expired or were canceled (EndBlock, after the jobs module's).
+// that expired or were canceled (EndBlock, after the jobs module's). It
+// examines at most maxDeliveries pending jobs, from just after the cursor
+// round to where it began.
 func (k *Keeper) deliveries(ctx *module.Context, p Params) error {
 	type pair struct{ job, agr []byte }
 	var pending []pair
-	err := ctx.KV.Iterate(pendingPrefix, false, func(key, v []byte) bool {
+	collect := func(key, v []byte) bool {
 		pending = append(pending, pair{append([]byte(nil), key[len(pendingPrefix):]...), append([]byte(nil), v...)})
 		return len(pending) < maxDeliveries
-	})
+	}
+	cursor, err := ctx.KV.Get(keyDeliveryCursor)
 	if err != nil {
 		return err
+	}
+	start := pendingPrefix
+	if len(cursor) > 0 {
+		start = cat(pendingPrefix, cursor, []byte{0}) // the first key after the cursor's
+	}
+	if err := state.IterateFrom(ctx.KV, pendingPrefix, start, collect); err != nil {
+		return err
+	}
+	if len(pending) < maxDeliveries && len(cursor) > 0 {
+		// The end of the index: go on from its start up to where this
+		// pass began.
+		err := ctx.KV.Iterate(pendingPrefix, false, func(key, v []byte) bool {
+			return bytes.Compare(key, start) < 0 && collect(key, v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(pending) < maxDeliveries {
+		ctx.KV.Delete(keyDeliveryCursor) // the whole index was examined
+	} else {
+		ctx.KV.Set(keyDeliveryCursor, pending[len(pending)-1].job)
 	}
 	for _, x := range pending {
 		if err := k.deliver(ctx, p, x.job, string(x.agr)); err != nil {
@@ -324,6 +377,24 @@ func (k *Keeper) deliveries(ctx *module.Context, p Params) error {
 		}
 	}
 	return nil
+}
+
+// endDispute closes a dispute against prov in the staking module: its
+// stake is no longer frozen by it and, when it lost, dispute_slash_bps of
+// the stake delegated to it is slashed. Slashed stake is burned, as for a
+// double signature (docs/ECONOMICS.md): paying it to the customer would
+// reward disputes, and the customer already has its payout back.
+func (k *Keeper) endDispute(ctx *module.Context, p Params, prov address.Address, lost bool) (coin.Amount, error) {
+	if k.stake == nil {
+		return 0, nil
+	}
+	if err := k.stake.Unfreeze(ctx.KV, prov); err != nil {
+		return 0, err
+	}
+	if !lost {
+		return 0, nil
+	}
+	return k.stake.Slash(ctx, prov, p.DisputeSlashBps)
 }
 
 // Owed is what a settled job j earns its provider under agreement a: the

@@ -80,20 +80,26 @@ type Params struct {
 	CloseDelay int64 `json:"close_delay_s"`
 	// Arbiter, when set, may resolve any dispute either way.
 	Arbiter *address.Address `json:"arbiter,omitempty"`
+	// DisputeSlashBps is the part of the stake delegated to a provider
+	// (staking module) that is slashed, and burned, when it loses a
+	// dispute: it refunds, or the arbiter rules a refund.
+	DisputeSlashBps uint64 `json:"dispute_slash_bps"`
 }
 
 // DefaultParams: a 10% fee as jobs have, 1 AITBC bid deposit, 5 open bids
 // per customer and service, bids live a day, 5 minutes to dispute a payout,
-// a week to resolve it, a customer's close takes effect after 10 minutes.
+// a week to resolve it, a customer's close takes effect after 10 minutes,
+// 5% of a provider's stake slashed for a lost dispute (as for a double
+// signature).
 func DefaultParams() Params {
 	return Params{FeeBps: 1000, BidDeposit: coin.Unit, MaxOpenBids: 5, BidTTL: 86400, MaxPrice: 1_000_000 * coin.Unit,
-		MaxUnits: 10_000, DisputeWindow: 300, DisputeTimeout: 7 * 86400, CloseDelay: 600}
+		MaxUnits: 10_000, DisputeWindow: 300, DisputeTimeout: 7 * 86400, CloseDelay: 600, DisputeSlashBps: 500}
 }
 
 // Validate checks the parameters.
 func (p Params) Validate() error {
 	if p.FeeBps > 10_000 || p.BidDeposit == 0 || p.MaxOpenBids == 0 || p.BidTTL < 1 || p.MaxPrice == 0 || p.MaxUnits == 0 ||
-		p.DisputeWindow < 0 || p.DisputeTimeout < 1 || p.CloseDelay < 0 {
+		p.DisputeWindow < 0 || p.DisputeTimeout < 1 || p.CloseDelay < 0 || p.DisputeSlashBps > 10_000 {
 		return fmt.Errorf("market: invalid parameters %+v", p)
 	}
 	return nil
@@ -430,8 +436,18 @@ type Miners interface {
 	Get(r state.Reader, a address.Address) (*miners.Miner, error)
 }
 
+// Stake is what the module needs of the staking module: a provider's
+// stake is frozen (no unstaking) while a dispute against it is open, and
+// slashed when it loses one.
+type Stake interface {
+	Freeze(kv *state.Cache, op address.Address) error
+	Unfreeze(kv *state.Cache, op address.Address) error
+	Slash(ctx *module.Context, op address.Address, bps uint64) (coin.Amount, error)
+}
+
 // Keeper implements the module.
 type Keeper struct {
+	stake  Stake // nil: disputes touch no stake
 	bank   Bank
 	jobs   Jobs
 	miners Miners
@@ -443,6 +459,10 @@ type Keeper struct {
 func NewKeeper(bank Bank, j Jobs, m Miners) *Keeper {
 	return &Keeper{bank: bank, jobs: j, miners: m, escrow: address.Module(EscrowAccount)}
 }
+
+// SetStake gives the module the staking module, for disputes: a
+// provider's stake is frozen while one is open and slashed when it loses.
+func (k *Keeper) SetStake(s Stake) { k.stake = s }
 
 var (
 	_ module.Module     = (*Keeper)(nil)

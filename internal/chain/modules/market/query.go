@@ -268,6 +268,7 @@ func (k *Keeper) Routes() []module.Route {
 		{Method: "GET", Path: "/api/v1/market/payouts/{id}", Summary: "one payout", Handle: k.qPayout},
 		{Method: "GET", Path: "/api/v1/market/ratings", Summary: "ratings, filtered", Handle: k.qRatings},
 		{Method: "GET", Path: "/api/v1/market/providers/{address}", Summary: "a provider's facts and reputation", Handle: k.qProvider},
+		{Method: "GET", Path: "/api/v1/market/reputations", Summary: "the reputation of each of the given providers (?providers=a,b,...; at most 256)", Handle: k.qReputations},
 		{Method: "GET", Path: "/api/v1/market/jobs/{id}", Summary: "the agreement a job runs under", Handle: k.qJob},
 		{Method: "GET", Path: "/api/v1/market/quote", Summary: "what a job would cost now, and who can serve it or why not", Handle: k.qQuote},
 	}
@@ -731,6 +732,56 @@ func QueryRatings(ctx context.Context, g module.Getter, f Filter) (RatingList, e
 func QueryProvider(ctx context.Context, g module.Getter, a address.Address) (ProviderView, error) {
 	var out ProviderView
 	return out, g.GetJSON(ctx, "/api/v1/market/providers/"+a.String(), &out)
+}
+
+// MaxReputations bounds the providers one reputations query names.
+const MaxReputations = 256
+
+// ProviderReputation is one provider's score with its parts.
+type ProviderReputation struct {
+	Provider   address.Address `json:"provider"`
+	Reputation Reputation      `json:"reputation"`
+}
+
+// ReputationList is GET /api/v1/market/reputations: a coordinator's
+// scheduler reads its connected miners' scores in one request.
+type ReputationList struct {
+	Height      int64                `json:"height"`
+	Reputations []ProviderReputation `json:"reputations"`
+}
+
+func (k *Keeper) qReputations(q module.Query, in module.Request) (any, error) {
+	list := strings.Split(in.Param("providers"), ",")
+	if len(list) > MaxReputations {
+		return nil, fmt.Errorf("%w: at most %d providers at once", errs.ErrInvalidAddress, MaxReputations)
+	}
+	out := ReputationList{Height: q.Height, Reputations: []ProviderReputation{}}
+	for _, s := range list {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		a, err := address.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errs.ErrInvalidAddress, err)
+		}
+		r, err := k.reputation(q.State, a, q.Time.Unix())
+		if err != nil {
+			return nil, err
+		}
+		out.Reputations = append(out.Reputations, ProviderReputation{Provider: a, Reputation: r})
+	}
+	return out, nil
+}
+
+// QueryReputations fetches the reputation of each provider in as (at
+// most MaxReputations).
+func QueryReputations(ctx context.Context, g module.Getter, as []address.Address) (ReputationList, error) {
+	var out ReputationList
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = a.String()
+	}
+	return out, g.GetJSON(ctx, withQuery("/api/v1/market/reputations", url.Values{"providers": {strings.Join(names, ",")}}), &out)
 }
 
 // QueryJob fetches the agreement a job runs under.

@@ -129,6 +129,11 @@ func (k *Keeper) dispute(ctx *module.Context, p Params, m MsgDispute) error {
 	if err := k.updateFacts(ctx.KV, prov, func(f *Facts) { f.Disputes++ }); err != nil {
 		return err
 	}
+	if k.stake != nil { // the provider's stake stays until the dispute ends: it may be slashed
+		if err := k.stake.Freeze(ctx.KV, prov); err != nil {
+			return err
+		}
+	}
 	return schedule(ctx.KV, po.DisputeAt+p.DisputeTimeout, due{Kind: dueDisputeTimeout, Key: []byte(po.ID)})
 }
 
@@ -159,7 +164,7 @@ func (k *Keeper) resolve(ctx *module.Context, p Params, m MsgResolve) error {
 		if arbiter {
 			ruling = "arbiter: refund"
 		}
-		return k.refundPayout(ctx, po, ruling)
+		return k.refundPayout(ctx, p, po, ruling)
 	}
 	ruling := "customer withdrew"
 	if arbiter {
