@@ -22,6 +22,11 @@ accepts (the payment locked in market.escrow) and the customer settles part of
 it. Each phase is pre-signed and submitted to the node's mempool, and timed
 from the first submission until all its transactions are committed. Then
 --burst new customers bid at once (seed 001's "100 concurrent bids").`,
+		Example: `  # the default run (3,000 customers, 1 s blocks), figures for docs/PERFORMANCE.md
+  aitbc bench market
+
+  # shorter blocks and a smaller run, as JSON
+  aitbc bench market --block-time 200ms --customers 1000 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {

@@ -59,6 +59,8 @@ so). Allocations live in the coordinator's memory and end with it.`,
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show your allocations (or one agent's)",
+		Example: `  aitbc resource status
+  aitbc resource status --agent-id gpu-worker-1 --output json`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.coordinator()
@@ -85,6 +87,7 @@ so). Allocations live in the coordinator's memory and end with it.`,
 	dealloc := &cobra.Command{
 		Use:   "deallocate",
 		Short: "Release an agent's allocation",
+		Example: `  aitbc resource deallocate --agent-id gpu-worker-1`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dagent == "" {

@@ -22,6 +22,11 @@ each loading it once a second (--requests times), and reports p50/p95/p99
 per page, then the pages per second with the viewers loading back to back; then times
 --transfers transfers from their block's timestamp to their row arriving on an
 open explorer's live feed, and how many blocks the head had moved on by then.`,
+		Example: `  # 200 viewers per page, 10 requests each
+  aitbc bench web
+
+  # a lighter run with 1 s blocks, as JSON
+  aitbc bench web --viewers 50 --requests 5 --block-time 1s --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {
