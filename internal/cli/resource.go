@@ -61,7 +61,7 @@ so). Allocations live in the coordinator's memory and end with it.`,
 		Short: "Show your allocations (or one agent's)",
 		Example: `  aitbc resource status
   aitbc resource status --agent-id gpu-worker-1 --output json`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.coordinator()
 			if err != nil {
@@ -85,10 +85,10 @@ so). Allocations live in the coordinator's memory and end with it.`,
 
 	var dagent string
 	dealloc := &cobra.Command{
-		Use:   "deallocate",
-		Short: "Release an agent's allocation",
+		Use:     "deallocate",
+		Short:   "Release an agent's allocation",
 		Example: `  aitbc resource deallocate --agent-id gpu-worker-1`,
-		Args:  cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dagent == "" {
 				return usagef("--agent-id is required")

@@ -81,11 +81,11 @@ func kindOf(ty string) string {
 // lack one. An entry whose command has gained one is only logged (so that
 // adding an Example never breaks the build) and should be deleted.
 var notYetExampled = map[string]bool{
-	"aitbc block":               true, // chain.go
-	"aitbc chain info":          true, // chain.go
-	"aitbc chain sync":          true, // chain.go
-	"aitbc multisig show":       true, // multisig.go
-	"aitbc pool show":           true, // pool.go
+	"aitbc block":         true, // chain.go
+	"aitbc chain info":    true, // chain.go
+	"aitbc chain sync":    true, // chain.go
+	"aitbc multisig show": true, // multisig.go
+	"aitbc pool show":     true, // pool.go
 }
 
 // Every command a user can run shows examples in its --help.
