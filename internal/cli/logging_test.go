@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -95,8 +97,18 @@ func TestLogFormatJSONWritesOneJSONObjectPerLine(t *testing.T) {
 	}{
 		"flag":        {args: []string{"--log-format", "json"}},
 		"environment": {env: map[string]string{"AITBC_LOG_FORMAT": "json"}},
+		"config file": {args: []string{"--config", "@web.toml"}},
 	} {
 		t.Run(name, func(t *testing.T) {
+			for i, a := range c.args {
+				if a == "@web.toml" { // a web.toml with log_format = "json"
+					f := filepath.Join(t.TempDir(), "web.toml")
+					if err := os.WriteFile(f, []byte("log_format = \"json\"\n"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					c.args[i] = f
+				}
+			}
 			recs := logRecords(t, startLogging(t, c.env, c.args...))
 			found := false
 			for _, r := range recs {

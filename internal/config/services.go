@@ -81,21 +81,23 @@ type NodeConfig struct {
 	PEX             bool     `toml:"pex" flag:"pex" doc:"peer exchange (false: talk only to persistent peers and nodes that dial in)"`
 	CheckInvariants bool     `toml:"check_invariants" flag:"check-invariants" doc:"audit the chain's books after every block and halt on a broken invariant (test networks)"`
 	LogLevel        string   `toml:"log_level" flag:"log-level" doc:"CometBFT's log level: error, info or debug"`
+	LogFormat       string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 	HTTP            HTTP     `toml:"http"`
 }
 
 // CoordinatorConfig is `aitbc coordinator start --config FILE`.
 type CoordinatorConfig struct {
-	Home     string          `toml:"home" flag:"home" doc:"state directory; the store defaults to <home>/coordinator/coordinator.db and wallets are read from <home>/wallets"`
-	Listen   string          `toml:"listen" flag:"listen" doc:"API listen address, host:port"`
-	NodeURL  string          `toml:"node_url" flag:"node" doc:"node REST API; several, comma-separated, are tried in order"`
-	Wallet   string          `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
-	Password string          `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
-	Store    string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db)"`
-	LogLevel string          `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
-	Jobs     CoordinatorJobs `toml:"jobs"`
-	Limits   TenantLimits    `toml:"limits"`
-	HTTP     HTTP            `toml:"http"`
+	Home      string          `toml:"home" flag:"home" doc:"state directory; the store defaults to <home>/coordinator/coordinator.db and wallets are read from <home>/wallets"`
+	Listen    string          `toml:"listen" flag:"listen" doc:"API listen address, host:port"`
+	NodeURL   string          `toml:"node_url" flag:"node" doc:"node REST API; several, comma-separated, are tried in order"`
+	Wallet    string          `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
+	Password  string          `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
+	Store     string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db)"`
+	LogLevel  string          `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
+	LogFormat string          `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
+	Jobs      CoordinatorJobs `toml:"jobs"`
+	Limits    TenantLimits    `toml:"limits"`
+	HTTP      HTTP            `toml:"http"`
 }
 
 // CoordinatorJobs is the coordinator's [jobs] section: how it runs jobs.
@@ -153,6 +155,7 @@ type WalletConfig struct {
 	DefaultWallet     string `toml:"default_wallet" flag:"default-wallet" doc:"wallet that GET /api/v1/wallet/balance reports when none is named"`
 	MinPasswordLength int    `toml:"min_password_length" flag:"min-password-length" doc:"fewest characters a new wallet's password may have (0: any)"`
 	LogLevel          string `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
+	LogFormat         string `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 	HTTP              HTTP   `toml:"http"`
 }
 
@@ -172,6 +175,7 @@ type MinerConfig struct {
 	Slots          int      `toml:"slots" flag:"slots" doc:"concurrent jobs"`
 	Heartbeat      Duration `toml:"heartbeat" flag:"heartbeat" doc:"interval of on-chain heartbeats"`
 	MetricsListen  string   `toml:"metrics_listen" flag:"metrics-listen" doc:"serve GET /metrics and GET /health here, e.g. 127.0.0.1:8018 (empty: off)"`
+	LogFormat      string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 }
 
 // WebConfig is `aitbc web start --config FILE`.
@@ -181,6 +185,7 @@ type WebConfig struct {
 	CoordinatorURL string `toml:"coordinator_url" flag:"coordinator" doc:"coordinator for jobs and live miner figures (\"off\": none)"`
 	WalletURL      string `toml:"wallet_url" flag:"wallet-url" doc:"wallet daemon visitors sign in through (\"off\": no sign-in)"`
 	LogLevel       string `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
+	LogFormat      string `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 	HTTP           HTTP   `toml:"http"`
 }
 
@@ -201,6 +206,7 @@ type DevnetConfig struct {
 	MinerSlots        int      `toml:"miner_slots" flag:"miner-slots" doc:"concurrent jobs per miner"`
 	MinerPrice        string   `toml:"miner_price" flag:"miner-price" doc:"miners' price in AITBC per 1,000 output tokens"`
 	LogLevel          string   `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
+	LogFormat         string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 }
 
 // DefaultHome is how docs write the default state directory.
@@ -212,12 +218,12 @@ func defaults(svc Service) (any, error) {
 		return &NodeConfig{
 			Home: DefaultHome, Moniker: "aitbc-node", BlockTime: Duration(2 * time.Second),
 			P2PListen: "tcp://127.0.0.1:8005", RESTListen: "127.0.0.1:8006", CometRPCListen: "tcp://127.0.0.1:26657",
-			PersistentPeers: []string{}, PEX: true, LogLevel: "error", HTTP: httpDefaults(nodeHTTPLimits),
+			PersistentPeers: []string{}, PEX: true, LogLevel: "error", LogFormat: "text", HTTP: httpDefaults(nodeHTTPLimits),
 		}, nil
 	case Coordinator:
 		return &CoordinatorConfig{
 			Home: DefaultHome, Listen: "127.0.0.1:8000", NodeURL: "http://127.0.0.1:8006",
-			LogLevel: "info", HTTP: httpDefaults(httpx.Limits{}),
+			LogLevel: "info", LogFormat: "text", HTTP: httpDefaults(httpx.Limits{}),
 			Jobs: CoordinatorJobs{
 				AckTimeout: Duration(5 * time.Second), DefaultTTL: Duration(900 * time.Second),
 				DefaultMaxTokens: 256, MaxPromptBytes: 64 << 10, MaxAttempts: 5,
@@ -236,24 +242,24 @@ func defaults(svc Service) (any, error) {
 	case Wallet:
 		return &WalletConfig{
 			Home: DefaultHome, Listen: "127.0.0.1:8002", NodeURL: "http://127.0.0.1:8006",
-			MinPasswordLength: 10, LogLevel: "info", HTTP: httpDefaults(httpx.Limits{}),
+			MinPasswordLength: 10, LogLevel: "info", LogFormat: "text", HTTP: httpDefaults(httpx.Limits{}),
 		}, nil
 	case Miner:
 		return &MinerConfig{
 			Home: DefaultHome, CoordinatorURL: "http://127.0.0.1:8000", NodeURL: "http://127.0.0.1:8006",
-			Backend: "builtin", Price: "1", Stake: "100", Slots: 1, Heartbeat: Duration(time.Minute),
+			Backend: "builtin", Price: "1", Stake: "100", Slots: 1, Heartbeat: Duration(time.Minute), LogFormat: "text",
 		}, nil
 	case Web:
 		return &WebConfig{
 			Listen: "127.0.0.1:8016", NodeURL: "http://127.0.0.1:8006", CoordinatorURL: "http://127.0.0.1:8000",
-			WalletURL: "http://127.0.0.1:8002", LogLevel: "info", HTTP: httpDefaults(webHTTPLimits),
+			WalletURL: "http://127.0.0.1:8002", LogLevel: "info", LogFormat: "text", HTTP: httpDefaults(webHTTPLimits),
 		}, nil
 	case Devnet:
 		return &DevnetConfig{
 			Home: DefaultHome, ChainID: "aitbc-devnet", BlockTime: Duration(2 * time.Second), GenesisPassword: "123",
 			RPCListen: "127.0.0.1:8006", CometRPCListen: "tcp://127.0.0.1:26657", P2PListen: "tcp://127.0.0.1:8005",
 			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016",
-			Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn",
+			Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
 		}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownService, svc)
@@ -269,6 +275,12 @@ func validate(v any) error {
 			case "debug", "info", "warn", "error", "":
 			default:
 				return fmt.Errorf("%w: log_level %q: want debug, info, warn or error", ErrBadValue, k.v.String())
+			}
+		case "log_format":
+			switch k.v.String() {
+			case "text", "json", "":
+			default:
+				return fmt.Errorf("%w: log_format %q: want text or json", ErrBadValue, k.v.String())
 			}
 		case "slots", "miner_slots":
 			if k.v.Int() < 1 {
