@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -206,7 +207,7 @@ func TestHTTPDefaultsMatchTheServices(t *testing.T) {
 		case *config.WebConfig:
 			got = c.HTTP.Limits()
 		}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: config default %+v, service default %+v", svc, got, want)
 		}
 	}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/coordinator"
@@ -23,6 +25,7 @@ type HTTP struct {
 	WriteRate         float64  `toml:"write_rate" doc:"POST/PUT/PATCH/DELETE requests per second from one client address, answered 429 rate_limited beyond (0: no limit)"`
 	WriteBurst        int      `toml:"write_burst" doc:"burst of writes allowed above write_rate (0: twice write_rate)"`
 	MetricsKey        string   `toml:"metrics_key" secret:"true" doc:"bearer token that lets a client read /metrics from any address; without it only loopback clients may"`
+	TrustedProxies    []string `toml:"trusted_proxies" doc:"reverse proxies (addresses or CIDR prefixes, e.g. [\"127.0.0.1\", \"::1\"] behind the shipped nginx) whose X-Real-IP names the client for the per-client limits; their connections are not capped per client"`
 }
 
 // Limits is h as the server takes it.
@@ -39,7 +42,32 @@ func (h HTTP) Limits() httpx.Limits {
 		WriteRate:         h.WriteRate,
 		WriteBurst:        h.WriteBurst,
 		MetricsKey:        h.MetricsKey,
+		TrustedProxies:    proxyPrefixes(h.TrustedProxies), // validate has checked them
 	}
+}
+
+// proxyPrefixes parses trusted_proxies: an address is a one-address prefix.
+// Entries that do not parse are left out (validate refuses them first).
+func proxyPrefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := parseProxy(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // httpDefaults are l with httpx's defaults filled in, as a config section.
@@ -275,6 +303,12 @@ func validate(v any) error {
 			case "debug", "info", "warn", "error", "":
 			default:
 				return fmt.Errorf("%w: log_level %q: want debug, info, warn or error", ErrBadValue, k.v.String())
+			}
+		case "http.trusted_proxies":
+			for i := 0; i < k.v.Len(); i++ {
+				if _, err := parseProxy(k.v.Index(i).String()); err != nil {
+					return fmt.Errorf("%w: http.trusted_proxies %q: want an IP address or a CIDR prefix", ErrBadValue, k.v.Index(i).String())
+				}
 			}
 		case "log_format":
 			switch k.v.String() {

@@ -10,6 +10,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +81,23 @@ type Limits struct {
 	// MetricsKey, when set, lets a client that sends it as a Bearer token
 	// read /metrics from any address; without it only loopback clients may.
 	MetricsKey string
+	// TrustedProxies are the reverse proxies (nginx in deploy/) whose
+	// X-Real-IP header names the client. Behind a proxy every request
+	// comes from the proxy's address, so without this the per-client
+	// limits would count all clients as one: one abuser would use up
+	// everyone's write rate and registrations. A request from a trusted
+	// proxy is counted by the address in its X-Real-IP (the proxy must
+	// overwrite the header, as deploy/nginx/aitbc.conf does), and a
+	// trusted proxy's connections are not capped per client (only by
+	// MaxConns): it multiplexes many clients. X-Real-IP from any other
+	// peer is ignored. Empty: no proxy is trusted.
+	TrustedProxies []netip.Prefix
+}
+
+// IsZero reports whether l is the zero value (every limit its default, no
+// trusted proxy): the services then apply their own defaults.
+func (l Limits) IsZero() bool {
+	return reflect.ValueOf(l).IsZero()
 }
 
 // WithDefaults fills the zero fields with the defaults.
@@ -133,14 +152,43 @@ func NewServer(h http.Handler, l Limits, errorLog *log.Logger) *http.Server {
 }
 
 // ClientAddr is the client address a request came from (the host part of
-// RemoteAddr): what per-client limits count by. Behind a reverse proxy it
-// is the proxy's address, and the proxy must enforce per-client limits.
+// RemoteAddr): what per-client limits count by. Behind a trusted reverse
+// proxy (Limits.TrustedProxies) Guard has already put the client's address
+// from X-Real-IP there; behind an untrusted one it is the proxy's.
 func ClientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// proxiedClient is the client address a trusted proxy names in X-Real-IP.
+// A header from a peer that is not a trusted proxy, or one that is not a
+// single IP address, is ignored.
+func proxiedClient(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
+	if len(trusted) == 0 {
+		return netip.Addr{}, false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !isTrusted(peer.Addr(), trusted) {
+		return netip.Addr{}, false
+	}
+	real, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP")))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return real.Unmap(), true
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsLoopback reports whether a client address is a loopback address.
@@ -162,6 +210,13 @@ func Guard(h http.Handler, l Limits) http.Handler {
 		writes = ratelimit.New(ratelimit.Config{Rate: l.WriteRate, Burst: l.WriteBurst})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if real, ok := proxiedClient(r, l.TrustedProxies); ok {
+			// Everything downstream (rate limits, quotas, logs) sees the
+			// client, not the proxy. A shallow copy: r is the server's.
+			r2 := *r
+			r2.RemoteAddr = net.JoinHostPort(real.String(), "0")
+			r = &r2
+		}
 		client := ClientAddr(r)
 		if r.URL.Path == "/metrics" && !IsLoopback(client) && !bearerMatches(r, metricsKey, l.MetricsKey != "") {
 			WriteError(w, http.StatusForbidden, CodeForbidden, "metrics are served to loopback clients, or with the metrics key as a Bearer token")
@@ -283,12 +338,13 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // client behind it). refused, if not nil, is called for each one.
 func LimitListener(ln net.Listener, l Limits, refused func(reason string)) net.Listener {
 	l = l.WithDefaults()
-	return &limitListener{Listener: ln, max: l.MaxConns, perClient: l.MaxConnsPerClient, refused: refused, byClient: map[string]int{}}
+	return &limitListener{Listener: ln, max: l.MaxConns, perClient: l.MaxConnsPerClient, trusted: l.TrustedProxies, refused: refused, byClient: map[string]int{}}
 }
 
 type limitListener struct {
 	net.Listener
 	max, perClient int
+	trusted        []netip.Prefix // proxies: not capped per client
 	refused        func(string)
 
 	mu       sync.Mutex
@@ -342,12 +398,17 @@ func (l *limitListener) admit(client string) string {
 	switch {
 	case l.max > 0 && l.open >= l.max:
 		return "connection limit reached"
-	case l.perClient > 0 && l.byClient[client] >= l.perClient:
+	case l.perClient > 0 && l.byClient[client] >= l.perClient && !l.isProxy(client):
 		return "per-client connection limit reached"
 	}
 	l.open++
 	l.byClient[client]++
 	return ""
+}
+
+func (l *limitListener) isProxy(client string) bool {
+	a, err := netip.ParseAddr(client)
+	return err == nil && isTrusted(a, l.trusted)
 }
 
 func (l *limitListener) release(client string) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,69 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Behind a reverse proxy every request comes from the proxy's address.
+// From a trusted proxy, the per-client write rate counts by the client its
+// X-Real-IP names, so one client's burst does not limit another's; from
+// any other peer the header is ignored (a client cannot pick its address).
+func TestTrustedProxyNamesTheClient(t *testing.T) {
+	post := func(addr, realIP string) int {
+		req, err := http.NewRequest("POST", "http://"+addr+"/echo", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if realIP != "" {
+			req.Header.Set("X-Real-IP", realIP)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	limits := httpx.Limits{WriteRate: 0.001, WriteBurst: 2}
+
+	proxied := limits
+	proxied.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	addr, _ := serve(t, echo(), proxied)
+	for i, want := range []int{200, 200, 429} {
+		if got := post(addr, "203.0.113.7"); got != want {
+			t.Fatalf("client A's write %d through the proxy: %d, want %d", i+1, got, want)
+		}
+	}
+	if got := post(addr, "203.0.113.8"); got != 200 {
+		t.Fatalf("client B after A's burst: %d, want 200 (counted apart)", got)
+	}
+
+	// Not trusted: the header is the client's own claim and is ignored.
+	addr, _ = serve(t, echo(), limits)
+	for i, ip := range []string{"203.0.113.7", "203.0.113.8"} {
+		if got := post(addr, ip); got != 200 {
+			t.Fatalf("write %d: %d", i+1, got)
+		}
+	}
+	if got := post(addr, "203.0.113.9"); got != 429 {
+		t.Fatalf("a third write claiming a new X-Real-IP from an untrusted peer: %d, want 429", got)
+	}
+}
+
+// A trusted proxy multiplexes many clients: its connections are capped by
+// MaxConns only, not per client.
+func TestTrustedProxyIsNotCappedPerClient(t *testing.T) {
+	const perClient = 5
+	addr, open := serve(t, echo(), httpx.Limits{
+		MaxConnsPerClient: perClient, ReadHeaderTimeout: 10 * time.Second,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
+	for i := 0; i < 3*perClient; i++ {
+		c := dial(t, addr)
+		_, _ = io.WriteString(c, "GET /health HT")
+	}
+	waitFor(t, func() bool { return open.Open() == 3*perClient }, "every proxy connection held")
+	if open.Refused() != 0 {
+		t.Fatalf("%d proxy connections refused", open.Refused())
 	}
 }

@@ -118,7 +118,7 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if ln != nil {
 		rlog := log.With("service", "rpc")
 		limits := cfg.RESTLimits
-		if limits == (httpx.Limits{}) {
+		if limits.IsZero() {
 			limits = DefaultRESTLimits()
 		}
 		api := rpc.NewServer(n, node.HTTPError, reg, rlog)

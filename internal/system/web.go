@@ -96,7 +96,7 @@ func (s *System) StartWeb(ctx context.Context, cfg WebConfig) (w *Web, err error
 	}
 	sv.goRun(srv.Run)
 	limits := cfg.Limits
-	if limits == (httpx.Limits{}) {
+	if limits.IsZero() {
 		limits = DefaultWebLimits()
 	}
 	sv.serveHTTP(ln, srv.Handler(), "web", wc.Logger, limits)

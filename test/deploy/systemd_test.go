@@ -43,13 +43,16 @@ func tool(t *testing.T, name, pkg string, ciInstalls bool) string {
 	return ""
 }
 
-// The seeds' service names (002_*), one unit each.
+// The seeds' service names (002_*), one unit each, and the web pages'
+// (explorer, marketplace, miner dashboard), which nginx serves at / and
+// /explorer/.
 var seedUnits = []string{
 	"aitbc-blockchain-node.service",
 	"aitbc-coordinator-api.service",
 	"aitbc-wallet.service",
 	"aitbc-exchange-api.service",
 	"aitbc-gpu-miner.service",
+	"aitbc-web.service",
 }
 
 // unit is a parsed unit file: key -> values in file order, per section.
