@@ -221,6 +221,12 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		return nil, err
 	}
 	kv := state.NewCache(a.store)
+	gctx := &module.Context{KV: kv, ChainID: a.chainID, Time: req.Time}
+	if g.State != nil {
+		if err := a.importState(gctx, g, req.InitialHeight); err != nil {
+			return nil, err
+		}
+	}
 	for _, acct := range g.Accounts {
 		if name, ok := a.bank.ModuleAccount(acct.Address); ok {
 			return nil, fmt.Errorf("app: genesis account %s is the module account %s", acct.Address, name)
@@ -233,14 +239,13 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		cons, _ := hex.DecodeString(v.ConsensusAddress)
 		kv.Set(keyReward(cons), v.RewardAddress[:])
 	}
-	gctx := &module.Context{KV: kv, ChainID: a.chainID, Time: req.Time}
 	for name := range g.Modules {
 		if !slices.ContainsFunc(a.order, func(m module.Module) bool { return m.Name() == name }) {
 			return nil, fmt.Errorf("app: genesis has parameters for %q, which is not a module of this chain", name)
 		}
 	}
 	for _, m := range a.order {
-		if gm, ok := m.(module.Genesis); ok {
+		if gm, ok := m.(module.Genesis); ok && g.State == nil {
 			var raw []byte
 			if r, ok := g.Modules[m.Name()]; ok {
 				raw = r
@@ -262,6 +267,11 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	}
 	a.params = g.Params
 	a.blockTime = req.Time
+	if g.State != nil {
+		// The chain continues the exported one's heights: its first block
+		// is initial_height (CometBFT's genesis document).
+		a.height = req.InitialHeight - 1
+	}
 	a.genesis = kv
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(kv)
