@@ -61,7 +61,10 @@ func (a *App) Export(height int64) (Genesis, error) {
 	if h == 0 {
 		return Genesis{}, fmt.Errorf("%w: the chain has no committed block yet", ErrExportHeight)
 	}
-	if height != 0 && height != h {
+	switch {
+	case height < 0 || height > h:
+		return Genesis{}, fmt.Errorf("%w: height %d: the chain is at %d", ErrExportHeight, height, h)
+	case height != 0 && height != h:
 		return Genesis{}, fmt.Errorf("%w (%d): export at %d or leave the height out", ErrExportHeight, h, h)
 	}
 	g := Genesis{Params: p, Accounts: []GenesisAccount{}, State: &ExportedState{
