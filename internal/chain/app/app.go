@@ -85,6 +85,7 @@ type App struct {
 	appHash   []byte
 	block     *blockExec // between FinalizeBlock and Commit
 	genesis   *state.Cache
+	first     int64 // the first block's height when not 1 (a chain started from an export)
 
 	// checkMu guards checkState, the mempool's view: committed state plus
 	// every transaction CheckTx accepted since the last commit.
@@ -269,8 +270,9 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	a.blockTime = req.Time
 	if g.State != nil {
 		// The chain continues the exported one's heights: its first block
-		// is initial_height (CometBFT's genesis document).
-		a.height = req.InitialHeight - 1
+		// is initial_height (CometBFT's genesis document). The height
+		// itself stays 0 until that block commits: queries read nothing yet.
+		a.first = req.InitialHeight
 	}
 	a.genesis = kv
 	a.checkMu.Lock()
@@ -391,7 +393,15 @@ func (a *App) unpark(sender address.Address) {
 func (a *App) checkEnv() (Params, execEnv) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.params, execEnv{height: a.height + 1, time: a.blockTime}
+	return a.params, execEnv{height: a.nextHeight(), time: a.blockTime}
+}
+
+// nextHeight is the height of the next block.
+func (a *App) nextHeight() int64 {
+	if a.height == 0 && a.first > 0 {
+		return a.first
+	}
+	return a.height + 1
 }
 
 // PreVerify decodes raw and checks its signature outside the mempool's
