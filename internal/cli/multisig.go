@@ -25,6 +25,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
 	"github.com/aitbc/aitbc/internal/chain/modules/pools"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
+	"github.com/aitbc/aitbc/internal/chain/modules/treasury"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
@@ -119,6 +120,7 @@ ones the explorer shows for that message type:
   pools/create         {"name", "fee_bps"};  pools/join {"name"};  pools/leave {}
   jobs/deposit         {"coordinator": ADDR, "amount": "50"}   (also jobs/withdraw)
   faucet/drip          {"to": ADDR, "amount": "0"}
+  treasury/spend       {"to": ADDR, "amount": "100", "memo": "..."}
 
 Any other type goes as its canonical CBOR body in hex: {"type": T, "cbor": HEX}.
 Amounts are AITBC as decimal strings; addresses are aitbc1... . An unknown
@@ -308,12 +310,18 @@ var msgBuilders = map[string]func(dec func(any) error) (tx.Msg, error){
 	},
 	staking.TypeStake: func(dec func(any) error) (tx.Msg, error) {
 		var b stakeBody
-		err := firstErr(dec(&b), required("operator", b.Operator))
+		err := dec(&b)
+		if err == nil {
+			err = required("operator", b.Operator)
+		}
 		return staking.NewStakeMsg(b.Operator, b.Amount), err
 	},
 	staking.TypeUnstake: func(dec func(any) error) (tx.Msg, error) {
 		var b stakeBody
-		err := firstErr(dec(&b), required("operator", b.Operator))
+		err := dec(&b)
+		if err == nil {
+			err = required("operator", b.Operator)
+		}
 		return staking.NewUnstakeMsg(b.Operator, b.Amount), err
 	},
 	staking.TypeCommission: func(dec func(any) error) (tx.Msg, error) {
@@ -390,20 +398,41 @@ var msgBuilders = map[string]func(dec func(any) error) (tx.Msg, error){
 	},
 	jobs.TypeDeposit: func(dec func(any) error) (tx.Msg, error) {
 		var b depositBody
-		err := firstErr(dec(&b), required("coordinator", b.Coordinator))
+		err := dec(&b)
+		if err == nil {
+			err = required("coordinator", b.Coordinator)
+		}
 		return jobs.NewDepositMsg(b.Coordinator, b.Amount), err
 	},
 	jobs.TypeWithdraw: func(dec func(any) error) (tx.Msg, error) {
 		var b depositBody
-		err := firstErr(dec(&b), required("coordinator", b.Coordinator))
+		err := dec(&b)
+		if err == nil {
+			err = required("coordinator", b.Coordinator)
+		}
 		return jobs.NewWithdrawMsg(b.Coordinator, b.Amount), err
+	},
+	treasury.TypeSpend: func(dec func(any) error) (tx.Msg, error) {
+		var b struct {
+			To     address.Address `json:"to"`
+			Amount coin.Amount     `json:"amount"`
+			Memo   string          `json:"memo"`
+		}
+		err := dec(&b)
+		if err == nil {
+			err = required("to", b.To)
+		}
+		return treasury.NewSpendMsg(b.To, b.Amount, b.Memo), err
 	},
 	faucet.TypeDrip: func(dec func(any) error) (tx.Msg, error) {
 		var b struct {
 			To     address.Address `json:"to"`
 			Amount coin.Amount     `json:"amount"`
 		}
-		err := firstErr(dec(&b), required("to", b.To))
+		err := dec(&b)
+		if err == nil {
+			err = required("to", b.To)
+		}
 		return faucet.NewDripMsg(b.To, b.Amount), err
 	},
 }
@@ -474,15 +503,4 @@ func msgFromJSON(p proposalMsg) (tx.Msg, error) {
 		return tx.Msg{}, fmt.Errorf("%w: %s body: %v", ErrMsgJSON, p.Type, err)
 	}
 	return m, nil
-}
-
-// firstErr is the first non-nil error: a body that does not decode is
-// reported as such, not also as missing its fields.
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -98,4 +98,12 @@ func TestMultisigProposesAnyMessageOnADevnet(t *testing.T) {
 	if out := e.ok("marketplace", "--action", "list"); !strings.Contains(out, "svc-ops") {
 		t.Errorf("the multisig's listing is not in the marketplace:\n%s", out)
 	}
+
+	// The devnet's genesis names no treasury admin: the treasury shows its
+	// balance and refuses to spend, directly or through a multisig.
+	if out := e.ok("treasury", "show"); !strings.Contains(out, "admin    none") || !strings.Contains(out, "spent    0 AITBC in 0 spend(s)") {
+		t.Errorf("treasury show:\n%s", out)
+	}
+	e.fails("cannot spend", append([]string{"treasury", "spend", "--to", "m1", "--amount", "1", "--wallet", "genesis-ops"}, pw...)...)
+	e.fails("--amount", append([]string{"treasury", "spend", "--to", "m1", "--amount", "0", "--wallet", "genesis-ops"}, pw...)...)
 }

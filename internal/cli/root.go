@@ -138,6 +138,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newMultisigCmd(g),
 		newFaucetCmd(g),
 		newPoolCmd(g),
+		newTreasuryCmd(g),
 	)
 	return root
 }

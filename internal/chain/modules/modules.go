@@ -18,6 +18,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/pools"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
+	"github.com/aitbc/aitbc/internal/chain/modules/treasury"
 )
 
 // Set is the chain's modules, with the bank apart: the application charges
@@ -41,7 +42,7 @@ func New() Set {
 	p.SetEpochs(r)
 	j.SetEarnings(r)
 	ms := multisig.NewKeeper(b)
-	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, market.NewKeeper(b, j, m), s, r, p, ms, faucet.NewKeeper(b)}}
+	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, market.NewKeeper(b, j, m), s, r, p, ms, faucet.NewKeeper(b), treasury.NewKeeper(b, r)}}
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {
