@@ -39,7 +39,12 @@ func (g *Globals) addressOrWallet(ctx context.Context, s string) (address.Addres
 }
 
 func newMultisigCmd(g *Globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "multisig", Short: "m-of-n accounts: create one, propose a transfer, sign, show"}
+	cmd := &cobra.Command{Use: "multisig", Short: "m-of-n accounts: create one, propose a transfer or any message, sign, show",
+		Example: `  aitbc multisig create --name ops --threshold 2 --signers alice,bob,carol --wallet alice
+  aitbc multisig propose --name ops --to aitbc1... --amount 100 --wallet alice
+  aitbc multisig propose --name ops --type staking/stake --body '{"operator":"aitbc1...","amount":"5"}' --wallet alice
+  aitbc multisig sign --name ops --proposal 0 --wallet bob
+  aitbc multisig show --name ops --output json`}
 	var name, wallet, password string
 	flags := func(c *cobra.Command, withWallet bool) {
 		c.Flags().StringVar(&name, "name", "", "the multisig account's name (required)")
@@ -206,9 +211,10 @@ the message fails).`,
 	sign.Flags().StringVar(&proposal, "proposal", "", "proposal number (required)")
 
 	show := &cobra.Command{
-		Use:   "show",
-		Short: "Show an account: address, threshold, signers, balance and proposals",
-		Args:  cobra.NoArgs,
+		Use:     "show",
+		Short:   "Show an account: address, threshold, signers, balance and proposals",
+		Example: "  aitbc multisig show --name treasury-ops\n  aitbc multisig show --name treasury-ops --output json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := need(false); err != nil {
 				return err

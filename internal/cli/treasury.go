@@ -16,6 +16,8 @@ func newTreasuryCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "treasury",
 		Short: "The treasury: its balance, admin and spends; spend from it as its admin",
+		Example: `  aitbc treasury show
+  aitbc treasury spend --multisig council --to aitbc1... --amount 500 --memo "grant #12" --wallet alice`,
 		Long: `The treasury is the module account that receives its share of every block's
 reward and fees (docs/ECONOMICS.md). Only the admin named in genesis
 (modules.treasury.admin) may spend from it, usually a multisig account created

@@ -99,7 +99,9 @@ type Job struct {
 	AssignTx  string      `json:"assign_tx,omitempty"`
 	SettleTx  string      `json:"settle_tx,omitempty"`
 	Paid      coin.Amount `json:"paid"`
-	FeeBurned coin.Amount `json:"fee_burned"`
+	// ProtocolFee is the job's protocol fee. It is stored under its old
+	// name, so that jobs recorded before the rename keep their figure.
+	ProtocolFee coin.Amount `json:"fee_burned"`
 	Refund    coin.Amount `json:"refund"`
 
 	Created   time.Time `json:"created"`
