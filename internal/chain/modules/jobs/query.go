@@ -33,7 +33,7 @@ type View struct {
 	Assignments uint32           `json:"assignments"`
 	Paid        coin.Amount      `json:"paid"`
 	Fee         coin.Amount      `json:"protocol_fee"` // split with the block's fees: burn, treasury, proposer (its burned part is in the chain's burned total)
-	Commission  coin.Amount      `json:"commission"` // to the coordinator
+	Commission  coin.Amount      `json:"commission"`   // to the coordinator
 	Refund      coin.Amount      `json:"refund"`
 	ReceiptHash string           `json:"receipt_hash,omitempty"`
 	Settled     int64            `json:"settled_height,omitempty"`
