@@ -46,8 +46,10 @@ func TestNodeStartWithAFaucetKey(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
 		go func() {
-			done <- cli.Execute(ctx, "aitbc", with(nodeArgs(home, rest, p2p, comet), "--faucet-key", keyFile, "--block-time", "150ms"))
+			done <- cli.Execute(ctx, "aitbc", with(nodeArgs(home, rest, p2p, comet), "--faucet-key", keyFile, "--block-time", "150ms", "--pex=false"))
 		}()
+		// Stop the node before its home is removed (cleanups run last
+		// first); without peer exchange it keeps no address book to save.
 		t.Cleanup(func() { cancel(); <-done })
 		c = rpc.NewClient("http://" + rest)
 		deadline := time.Now().Add(30 * time.Second)
