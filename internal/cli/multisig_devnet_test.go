@@ -106,4 +106,12 @@ func TestMultisigProposesAnyMessageOnADevnet(t *testing.T) {
 	}
 	e.fails("cannot spend", append([]string{"treasury", "spend", "--to", "m1", "--amount", "1", "--wallet", "genesis-ops"}, pw...)...)
 	e.fails("--amount", append([]string{"treasury", "spend", "--to", "m1", "--amount", "0", "--wallet", "genesis-ops"}, pw...)...)
+	// Through the multisig: the proposal is taken, and the signature that
+	// would execute it is refused with the chain's reason.
+	out := e.ok(append([]string{"treasury", "spend", "--multisig", "ops", "--to", "m1", "--amount", "1", "--memo", "test", "--wallet", "genesis-ops"}, pw...)...)
+	if !strings.Contains(out, "proposed through ops as proposal 2") {
+		t.Errorf("treasury spend --multisig printed %q", out)
+	}
+	waitFor("proposal 2", func(v multisig.View) bool { return len(v.Proposals) == 3 && v.Proposals[2].Type == "treasury/spend" })
+	e.fails("cannot spend", append([]string{"multisig", "sign", "--name", "ops", "--proposal", "2", "--wallet", "m1"}, pw...)...)
 }
