@@ -2,13 +2,21 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	cmtjson "github.com/cometbft/cometbft/libs/json"
 	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/node"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
@@ -190,6 +198,7 @@ out exactly its escrow. Exits 1 if any invariant is broken.`,
 			return au.Err()
 		},
 	})
+	cmd.AddCommand(newChainExportCmd(g))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "sync",
 		Short: "Whether the node is catching up, its height and peers",
@@ -278,5 +287,112 @@ func newTransactionsCmd(g *Globals) *cobra.Command {
 	who.bind(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many transactions, newest first (1-1000)")
 	cross = bindCrossNode(cmd)
+	return cmd
+}
+
+// exportSummary is what `chain export --out FILE` prints.
+type exportSummary struct {
+	File           string    `json:"file"`
+	ChainID        string    `json:"chain_id"`
+	ExportedFrom   string    `json:"exported_from"`
+	ExportedHeight int64     `json:"exported_height"`
+	InitialHeight  int64     `json:"initial_height"`
+	GenesisTime    time.Time `json:"genesis_time"`
+	AppHash        string    `json:"app_hash"`
+	Modules        []string  `json:"modules"`
+	Validators     int       `json:"validators"`
+}
+
+func newChainExportCmd(g *Globals) *cobra.Command {
+	var (
+		height  int64
+		out     string
+		chainID string
+		when    string
+	)
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write a genesis with the chain's whole state, for a new chain (an upgrade) to start from",
+		Long: `Reads the state of the stopped node in --home and writes the genesis document
+of a new chain that starts from it, as Cosmos chains upgrade: every balance,
+every module's records (jobs, miners, listings, bids, agreements, stakes and
+unbondings, rewards, pools, multisig accounts and proposals, faucet windows),
+every account's nonce, the supply's books (genesis, minted and burned carry
+over, so the audit still reconciles), the same validators and consensus
+parameters. The new chain's first block is the exported height + 1.
+
+The state store keeps only the latest state: --height must be the node's
+last height (or be left out). Stop the node first; the export is refused
+while it runs. Without --out the genesis goes to standard output. See
+docs/OPERATIONS.md, "Upgrading the chain".`,
+		Example: `  # stop the node first (Ctrl-C on aitbc node start, or on aitbc devnet)
+  aitbc chain export --home ./testnet/node0 --out genesis-v2.json
+  aitbc chain export --home ./testnet/node0 --height 81234 --chain-id aitbc-2 \
+      --genesis-time 2026-12-01T12:00:00Z --out genesis-v2.json --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if height < 0 {
+				return usagef("--height must be positive, or left out for the latest")
+			}
+			var t time.Time
+			if when != "" {
+				var err error
+				if t, err = time.Parse(time.RFC3339, when); err != nil {
+					return usagef("--genesis-time: %v (RFC 3339, e.g. 2026-12-01T12:00:00Z)", err)
+				}
+			}
+			if out != "" && out != "-" {
+				if _, err := os.Stat(out); err == nil {
+					return usagef("--out %s exists: choose a new file", out)
+				}
+			}
+			home, err := nodeHome(g.Home)
+			if err != nil {
+				return err
+			}
+			doc, err := node.Export(home, node.ExportOptions{Height: height, ChainID: chainID, GenesisTime: t.UTC()})
+			if err != nil {
+				return err
+			}
+			b, err := cmtjson.MarshalIndent(doc, "", "  ")
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err := g.stdout.Write(append(b, '\n'))
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			if _, err := f.Write(b); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			var ag app.Genesis
+			if err := json.Unmarshal(doc.AppState, &ag); err != nil {
+				return err
+			}
+			s := exportSummary{File: out, ChainID: doc.ChainID, ExportedFrom: ag.State.ChainID, ExportedHeight: ag.State.Height,
+				InitialHeight: doc.InitialHeight, GenesisTime: doc.GenesisTime, AppHash: ag.State.AppHash, Validators: len(doc.Validators)}
+			for name := range ag.State.Modules {
+				s.Modules = append(s.Modules, name)
+			}
+			slices.Sort(s.Modules)
+			return g.Print(s, func(w io.Writer) {
+				fmt.Fprintf(w, "wrote %s: chain %s starts at height %d (%s) from %s at height %d (app hash %s)\nmodules: %s; %d validator(s)\n",
+					s.File, s.ChainID, s.InitialHeight, s.GenesisTime.Format(time.RFC3339), s.ExportedFrom, s.ExportedHeight, s.AppHash, strings.Join(s.Modules, ", "), s.Validators)
+				fmt.Fprintf(w, "next: give every validator this file as config/genesis.json of a home with its keys and data/priv_validator_state.json, and start them\n")
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&height, "height", 0, "height to export: the node's last (the only one its state store keeps); 0 for the latest")
+	cmd.Flags().StringVar(&out, "out", "", "file to write the genesis to (must not exist); default standard output")
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id of the new chain (default: keep the old one)")
+	cmd.Flags().StringVar(&when, "genesis-time", "", "genesis time of the new chain, RFC 3339 (default now; not before the exported block)")
 	return cmd
 }

@@ -12,7 +12,8 @@ import (
 )
 
 func newEconomicsCmd(g *Globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "economics", Short: "Token economics: projections from the chain's own formulas"}
+	cmd := &cobra.Command{Use: "economics", Short: "Token economics: projections from the chain's own formulas",
+		Example: "  aitbc economics simulate --years 10\n  aitbc economics simulate --years 10 --jobs-per-day 50000 --stake-ratio 0.4 --output json"}
 	l := economics.DefaultLoad()
 	var genesis, price string
 	var svg string

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/config"
+	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/testnet"
@@ -102,7 +103,7 @@ func newNodeStartCmd(g *Globals) *cobra.Command {
 		blockTime, proposeTimeout              time.Duration
 		peers                                  []string
 		pex, checkInvariants                   bool
-		cpuProfile                             string
+		cpuProfile, faucetKey                  string
 	)
 	cmd := &cobra.Command{
 		Use:   "start",
@@ -124,7 +125,9 @@ GOGC=400 instead of 100: under load a node allocates fast and keeps little
 pace cost about a tenth of its CPU.`,
 		Example: `  aitbc testnet init --validators 4 --non-validators 1 --output ./testnet
   aitbc node start --home ./testnet/node0
-  aitbc node start --home ./testnet/node4 --log-level info`,
+  aitbc node start --home ./testnet/node4 --log-level info
+  openssl rand -hex 32 > faucet_key && chmod 600 faucet_key
+  aitbc node start --home ./testnet/node0 --faucet-key faucet_key   # POST /api/v1/faucet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			home, err := nodeHome(g.Home)
@@ -190,6 +193,11 @@ pace cost about a tenth of its CPU.`,
 			nc := c.System(home)
 			nc.RESTLimits = g.httpLimits()
 			nc.Logger = log
+			if faucetKey != "" {
+				if nc.FaucetKey, err = node.ReadFaucetKey(faucetKey); err != nil {
+					return err
+				}
+			}
 			return system.Run(cmd.Context(), system.Config{Log: log, Node: &nc}, func(s *system.System) error {
 				r := s.Node.Info()
 				_ = g.Print(r, func(w io.Writer) {
@@ -214,6 +222,7 @@ pace cost about a tenth of its CPU.`,
 	fl.StringVar(&cometRPC, "comet-rpc-listen", "", `CometBFT RPC listen address, tcp://host:port, or "off"`)
 	fl.StringSliceVar(&peers, "peers", nil, "persistent peers, id@host:port, comma-separated")
 	fl.BoolVar(&pex, "pex", true, "peer exchange (off: talk only to persistent peers and nodes that dial in)")
+	fl.StringVar(&faucetKey, "faucet-key", "", "file with a faucet key (hex of a 32-byte ed25519 seed; it holds no money): the node signs drips for POST /api/v1/faucet with it, if the chain's genesis enables the faucet")
 	fl.BoolVar(&checkInvariants, "check-invariants", false, "audit the chain's books after every block and halt on a broken invariant (reads every record each block: test networks)")
 	fl.StringVar(&logLevel, "log-level", "", "CometBFT log level: error, info or debug")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the node stops (for performance work)")

@@ -36,7 +36,11 @@ func parseFeePercent(s string) (uint64, error) {
 }
 
 func newPoolCmd(g *Globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "pool", Short: "Mining pools: create one with a fee, join, leave, show (earnings split by verified work each epoch)"}
+	cmd := &cobra.Command{Use: "pool", Short: "Mining pools: create one with a fee, join, leave, show (earnings split by verified work each epoch)",
+		Example: `  aitbc pool create --name alpha --fee 2.5 --wallet operator
+  aitbc pool join --name alpha --wallet miner-0
+  aitbc pool show --name alpha --output json
+  aitbc pool leave --wallet miner-0`}
 	var name, wallet, password, fee string
 	withWallet := func(c *cobra.Command, what string) {
 		c.Flags().StringVar(&wallet, "wallet", "", what+" (required)")
@@ -120,9 +124,10 @@ func newPoolCmd(g *Globals) *cobra.Command {
 	withWallet(leave, "the miner's wallet")
 
 	show := &cobra.Command{
-		Use:   "show",
-		Short: "Show a pool: operator, fee, members and their work this epoch, earnings accrued and paid",
-		Args:  cobra.NoArgs,
+		Use:     "show",
+		Short:   "Show a pool: operator, fee, members and their work this epoch, earnings accrued and paid",
+		Example: "  aitbc pool show --name alpha\n  aitbc pool show --name alpha --output json --node http://10.0.0.2:8006",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := need(true, false); err != nil {
 				return err

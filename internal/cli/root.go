@@ -162,6 +162,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newBrowserCmd(g),
 		newAIMetricsCmd(g),
 		newConfigCmd(g),
+		newTreasuryCmd(g),
 	)
 	root.AddCommand(newAdminCmds(g)...)
 	registerWalletCompletion(g, root)

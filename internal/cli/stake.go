@@ -194,7 +194,8 @@ func pct(bps uint64) string {
 }
 
 func newStakingCmd(g *Globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "staking", Short: "Staking: the reward schedule, operators and your stake"}
+	cmd := &cobra.Command{Use: "staking", Short: "Staking: the reward schedule, operators and your stake",
+		Example: "  aitbc staking info\n  aitbc staking info --wallet alice --output json"}
 	var wallet, addr string
 	info := &cobra.Command{
 		Use:   "info",

@@ -58,7 +58,7 @@ type Settlement struct {
 	AssignTx string      `json:"assign_tx,omitempty"`
 	SettleTx string      `json:"settle_tx,omitempty"`
 	Paid     coin.Amount `json:"paid"`
-	Fee      coin.Amount `json:"fee_burned"`
+	Fee      coin.Amount `json:"protocol_fee"` // split with the block's fees (burn, treasury, proposer)
 	Refund   coin.Amount `json:"refund"`
 }
 
@@ -123,7 +123,7 @@ func view(j *store.Job, withResult bool) JobView {
 		v.Completed = &t
 	}
 	if j.CreateTx != "" || j.AssignTx != "" || j.SettleTx != "" {
-		v.Settlement = &Settlement{CreateTx: j.CreateTx, AssignTx: j.AssignTx, SettleTx: j.SettleTx, Paid: j.Paid, Fee: j.FeeBurned, Refund: j.Refund}
+		v.Settlement = &Settlement{CreateTx: j.CreateTx, AssignTx: j.AssignTx, SettleTx: j.SettleTx, Paid: j.Paid, Fee: j.ProtocolFee, Refund: j.Refund}
 	}
 	if withResult { // j comes gated: a held result is empty here
 		if (j.Status == store.StatusCompleted || j.Status == store.StatusSettled) && !j.OutputHeld {

@@ -85,6 +85,22 @@ func (n *Node) Drip(ctx context.Context, to address.Address, amount coin.Amount)
 // FaucetKeyFile is where a node home keeps its faucet key.
 func FaucetKeyFile(home string) string { return filepath.Join(home, "config", "faucet_key") }
 
+// ReadFaucetKey reads a faucet key file (the hex of an ed25519 seed, as
+// LoadOrGenFaucetKey writes one): what `aitbc node start --faucet-key`
+// gives a node that is not a devnet's. A missing file is an error, not a
+// new key: a node should not start a faucet on a path mistyped.
+func ReadFaucetKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: faucet key: %w (make one with: openssl rand -hex 32 > %s; chmod 600 %s)", err, path, path)
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("node: faucet key %s: not the hex of a %d-byte seed", path, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
 // LoadOrGenFaucetKey reads the faucet key of home (the hex of an ed25519
 // seed), making one (mode 0600) when there is none. The key holds no
 // money: it only signs drips, whose fee the faucet pays.

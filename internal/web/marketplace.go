@@ -420,7 +420,7 @@ func (s *Server) myJobEvents(w http.ResponseWriter, r *http.Request) error {
 				if v.Receipt != nil {
 					sse.send("receipt", "", v.Receipt)
 				}
-				sse.send("settlement", "", map[string]any{"status": cj.Status, "paid": cj.Paid, "fee_burned": cj.Fee, "refund": cj.Refund,
+				sse.send("settlement", "", map[string]any{"status": cj.Status, "paid": cj.Paid, "protocol_fee": cj.Fee, "refund": cj.Refund,
 					"settled_height": cj.Settled, "settle_tx": settleTx(v), "explorer": "/explorer/job/" + cj.ID})
 				break
 			}

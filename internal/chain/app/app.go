@@ -86,6 +86,7 @@ type App struct {
 	appHash   []byte
 	block     *blockExec // between FinalizeBlock and Commit
 	genesis   *state.Cache
+	first     int64 // the first block's height when not 1 (a chain started from an export)
 
 	// checkMu guards checkState, the mempool's view: committed state plus
 	// every transaction CheckTx accepted since the last commit.
@@ -241,6 +242,12 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		return nil, err
 	}
 	kv := state.NewCache(a.store)
+	gctx := &module.Context{KV: kv, ChainID: a.chainID, Time: req.Time}
+	if g.State != nil {
+		if err := a.importState(gctx, g, req.InitialHeight); err != nil {
+			return nil, err
+		}
+	}
 	for _, acct := range g.Accounts {
 		if name, ok := a.bank.ModuleAccount(acct.Address); ok {
 			return nil, fmt.Errorf("app: genesis account %s is the module account %s", acct.Address, name)
@@ -253,14 +260,13 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		cons, _ := hex.DecodeString(v.ConsensusAddress)
 		kv.Set(keyReward(cons), v.RewardAddress[:])
 	}
-	gctx := &module.Context{KV: kv, ChainID: a.chainID, Time: req.Time}
 	for name := range g.Modules {
 		if !slices.ContainsFunc(a.order, func(m module.Module) bool { return m.Name() == name }) {
 			return nil, fmt.Errorf("app: genesis has parameters for %q, which is not a module of this chain", name)
 		}
 	}
 	for _, m := range a.order {
-		if gm, ok := m.(module.Genesis); ok {
+		if gm, ok := m.(module.Genesis); ok && g.State == nil {
 			var raw []byte
 			if r, ok := g.Modules[m.Name()]; ok {
 				raw = r
@@ -282,6 +288,12 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	}
 	a.params = g.Params
 	a.blockTime = req.Time
+	if g.State != nil {
+		// The chain continues the exported one's heights: its first block
+		// is initial_height (CometBFT's genesis document). The height
+		// itself stays 0 until that block commits: queries read nothing yet.
+		a.first = req.InitialHeight
+	}
 	a.genesis = kv
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(kv)
@@ -401,7 +413,15 @@ func (a *App) unpark(sender address.Address) {
 func (a *App) checkEnv() (Params, execEnv) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.params, execEnv{height: a.height + 1, time: a.blockTime}
+	return a.params, execEnv{height: a.nextHeight(), time: a.blockTime}
+}
+
+// nextHeight is the height of the next block.
+func (a *App) nextHeight() int64 {
+	if a.height == 0 && a.first > 0 {
+		return a.first
+	}
+	return a.height + 1
 }
 
 // PreVerify decodes raw and checks its signature outside the mempool's

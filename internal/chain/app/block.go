@@ -60,7 +60,7 @@ func keyAcctIndex(a address.Address, height int64, idx uint32) []byte {
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if req.Height != a.height+1 {
+	if req.Height != a.nextHeight() {
 		return nil, fmt.Errorf("app: FinalizeBlock height %d, last committed %d", req.Height, a.height)
 	}
 	var base state.Reader = a.store

@@ -28,13 +28,22 @@ var (
 // fees its jobs paid, unbonding of 5 blocks, multisig proposals expiring after 20 blocks. Every account is funded at
 // genesis, so the first block is the test's first transaction.
 func newEconomy(t *testing.T, epochBlocks int64) *market {
+	return newEconomyWith(t, epochBlocks, nil)
+}
+
+// newEconomyWith is newEconomy with some modules' parameters replaced.
+func newEconomyWith(t *testing.T, epochBlocks int64, replace map[string]any) *market {
 	rp := economyRewards(epochBlocks)
 	sp := staking.DefaultParams()
 	sp.UnbondingBlocks = 5
 	jp := jobs.DefaultParams()
 	jp.ReleaseDelay = releaseDelay
 	mods := map[string]json.RawMessage{}
-	for name, p := range map[string]any{"rewards": rp, "staking": sp, "jobs": jp, "multisig": multisig.Params{ExpiryBlocks: 20}, "faucet": faucet.Params{Enabled: false}} {
+	ps := map[string]any{"rewards": rp, "staking": sp, "jobs": jp, "multisig": multisig.Params{ExpiryBlocks: 20}, "faucet": faucet.Params{Enabled: false}}
+	for name, p := range replace {
+		ps[name] = p
+	}
+	for name, p := range ps {
 		b, err := json.Marshal(p)
 		if err != nil {
 			t.Fatal(err)

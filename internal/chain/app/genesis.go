@@ -57,6 +57,10 @@ type Genesis struct {
 	Validators []GenesisValidator `json:"validators,omitempty"`
 	// Modules holds each module's own genesis (parameters, state), by name.
 	Modules map[string]json.RawMessage `json:"modules,omitempty"`
+	// State, in a genesis written by `aitbc chain export`, is the whole
+	// state of the chain it was exported from; the chain then starts at
+	// its height + 1 (the genesis document's initial_height).
+	State *ExportedState `json:"state,omitempty"`
 }
 
 // ParseGenesis decodes and validates app_state.

@@ -339,11 +339,14 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 // malformed, or for a module the chain does not have stop InitChain.
 func TestGenesisRefusesBadModuleParameters(t *testing.T) {
 	for name, mods := range map[string]map[string]json.RawMessage{
-		"jobs fee over 100%":  {"jobs": json.RawMessage(`{"fee_bps": 20000}`)},
-		"negative delay":      {"jobs": json.RawMessage(`{"release_delay_s": -1}`)},
-		"no unbonding":        {"miners": json.RawMessage(`{"unbonding_blocks": 0}`)},
-		"malformed":           {"miners": json.RawMessage(`{"min_stake": "lots"}`)},
-		"module not on chain": {"no-such-module": json.RawMessage(`{}`)},
+		"jobs fee over 100%":            {"jobs": json.RawMessage(`{"fee_bps": 20000}`)},
+		"negative delay":                {"jobs": json.RawMessage(`{"release_delay_s": -1}`)},
+		"no unbonding":                  {"miners": json.RawMessage(`{"unbonding_blocks": 0}`)},
+		"malformed":                     {"miners": json.RawMessage(`{"min_stake": "lots"}`)},
+		"module not on chain":           {"no-such-module": json.RawMessage(`{}`)},
+		"treasury admin not an address": {"treasury": json.RawMessage(`{"admin": "council"}`)},
+		"multisig account threshold 0":  {"multisig": json.RawMessage(`{"expiry_blocks": 5, "accounts": [{"name": "council", "threshold": 0, "signers": ["` + alice.addr.String() + `"]}]}`)},
+		"multisig account twice":        {"multisig": json.RawMessage(`{"expiry_blocks": 5, "accounts": [{"name": "c", "threshold": 1, "signers": ["` + alice.addr.String() + `"]}, {"name": "c", "threshold": 1, "signers": ["` + alice.addr.String() + `"]}]}`)},
 	} {
 		st, err := state.OpenInMemory()
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/pools"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
+	"github.com/aitbc/aitbc/internal/chain/modules/treasury"
 )
 
 // Set is the chain's modules, with the bank apart: the application charges
@@ -43,7 +44,7 @@ func New() Set {
 	ms := multisig.NewKeeper(b)
 	mk := market.NewKeeper(b, j, m)
 	mk.SetStake(s) // a provider's stake is frozen during a dispute and slashed when it loses
-	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, mk, s, r, p, ms, faucet.NewKeeper(b)}}
+	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, mk, s, r, p, ms, faucet.NewKeeper(b), treasury.NewKeeper(b, r)}}
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {

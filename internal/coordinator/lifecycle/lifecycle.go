@@ -232,7 +232,7 @@ func Step(j store.Job, e Event, l Limits) (store.Job, Effects, error) {
 		return j, fx, nil
 	case ChainSettled:
 		s := e.Settlement
-		j.Status, j.Paid, j.FeeBurned, j.Refund, j.Error, j.ErrorCode = store.StatusSettled, s.Paid, s.Fee, s.Refund, "", ""
+		j.Status, j.Paid, j.ProtocolFee, j.Refund, j.Error, j.ErrorCode = store.StatusSettled, s.Paid, s.Fee, s.Refund, "", ""
 		fx.Release, fx.Final = true, true
 		stopIfRunning(&j, &fx, from)
 	case ChainExpired:

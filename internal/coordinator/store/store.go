@@ -95,13 +95,15 @@ type Job struct {
 	PaymentConfirmed bool      `json:"payment_confirmed,omitempty"` // escrow locked on chain until Expires
 	OutputHeld       bool      `json:"-"`                           // on copies handed out: Result and Receipt exist but the gate holds them
 
-	OnChain   bool        `json:"on_chain"`            // the job exists on chain
-	CreateTx  string      `json:"create_tx,omitempty"` // create_for, deposit jobs
-	AssignTx  string      `json:"assign_tx,omitempty"`
-	SettleTx  string      `json:"settle_tx,omitempty"`
-	Paid      coin.Amount `json:"paid"`
-	FeeBurned coin.Amount `json:"fee_burned"`
-	Refund    coin.Amount `json:"refund"`
+	OnChain  bool        `json:"on_chain"`            // the job exists on chain
+	CreateTx string      `json:"create_tx,omitempty"` // create_for, deposit jobs
+	AssignTx string      `json:"assign_tx,omitempty"`
+	SettleTx string      `json:"settle_tx,omitempty"`
+	Paid     coin.Amount `json:"paid"`
+	// ProtocolFee is the job's protocol fee. It is stored under its old
+	// name, so that jobs recorded before the rename keep their figure.
+	ProtocolFee coin.Amount `json:"fee_burned"`
+	Refund      coin.Amount `json:"refund"`
 
 	Created   time.Time `json:"created"`
 	Updated   time.Time `json:"updated"`

@@ -214,7 +214,7 @@
       var s = JSON.parse(ev.data);
       settleBox.textContent = "";
       var p = el("p", null, { id: "settlement-line" });
-      if (s.status === "settled") p.textContent = "Settled at block " + s.settled_height + ": " + s.paid + " AITBC to the miner, " + s.fee_burned + " AITBC burned, " + s.refund + " AITBC refunded. ";
+      if (s.status === "settled") p.textContent = "Settled at block " + s.settled_height + ": " + s.paid + " AITBC to the miner, " + s.protocol_fee + " AITBC protocol fee, " + s.refund + " AITBC refunded. ";
       else p.textContent = "On chain the job is " + s.status + ". ";
       p.appendChild(link(s.explorer, "See it in the explorer"));
       settleBox.appendChild(p);

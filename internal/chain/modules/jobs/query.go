@@ -32,8 +32,8 @@ type View struct {
 	PricePer1k  coin.Amount      `json:"price_per_1k_tokens"`
 	Assignments uint32           `json:"assignments"`
 	Paid        coin.Amount      `json:"paid"`
-	Fee         coin.Amount      `json:"fee_burned"` // the protocol fee (split like transaction fees; the name is kept for clients)
-	Commission  coin.Amount      `json:"commission"` // to the coordinator
+	Fee         coin.Amount      `json:"protocol_fee"` // split with the block's fees: burn, treasury, proposer (its burned part is in the chain's burned total)
+	Commission  coin.Amount      `json:"commission"`   // to the coordinator
 	Refund      coin.Amount      `json:"refund"`
 	ReceiptHash string           `json:"receipt_hash,omitempty"`
 	Settled     int64            `json:"settled_height,omitempty"`

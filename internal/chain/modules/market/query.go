@@ -168,7 +168,7 @@ type PayoutView struct {
 	At        *time.Time      `json:"at"`
 	ReleaseAt *time.Time      `json:"release_at"`
 	Paid      coin.Amount     `json:"paid"`
-	Fee       coin.Amount     `json:"fee_burned"`
+	Fee       coin.Amount     `json:"protocol_fee"` // split with the block's fees, like a job's
 	Refund    coin.Amount     `json:"refund"`
 	Reason    string          `json:"dispute_reason,omitempty"`
 	Ruling    string          `json:"ruling,omitempty"`

@@ -141,12 +141,13 @@ func (*Keeper) Params(r state.Reader) (Params, error) {
 	return module.ReadParams(r, keyParams, DefaultParams())
 }
 
-// InitGenesis implements module.Genesis.
-func (*Keeper) InitGenesis(ctx *module.Context, raw []byte) error {
+// InitGenesis implements module.Genesis: the parameters, and the
+// accounts the genesis creates (genesisAccounts).
+func (k *Keeper) InitGenesis(ctx *module.Context, raw []byte) error {
 	if err := module.InitParams(ctx, raw, keyParams, DefaultParams(), Params.Validate); err != nil {
 		return fmt.Errorf("multisig: %w", err)
 	}
-	return nil
+	return k.genesisAccounts(ctx, raw)
 }
 
 func get[T any](r state.Reader, key []byte) (*T, error) {

@@ -27,15 +27,22 @@ func (k *Keeper) checkPending(q module.Query) module.Finding {
 }
 
 // checkTreasury: the treasury holds what rewards and the fee split paid
-// into it (nothing spends from it yet).
+// into it, less what it spent (treasury/spend).
 func (k *Keeper) checkTreasury(q module.Query) module.Finding {
 	t, err := k.ReadTotals(q.State)
 	if err != nil {
 		return module.Finding{Broken: true, Detail: err.Error()}
 	}
+	spent, err := k.TreasurySpent(q.State)
+	if err != nil {
+		return module.Finding{Broken: true, Detail: err.Error()}
+	}
+	if spent > t.Treasury+t.Fees {
+		return module.Finding{Broken: true, Detail: "the treasury spent " + spent.String() + " AITBC, more than was paid into it"}
+	}
 	bal, err := k.bank.Balance(q.State, k.treasury)
 	if err != nil {
 		return module.Finding{Broken: true, Detail: err.Error()}
 	}
-	return module.Compare(k.treasury, bal, t.Treasury+t.Fees, "rewards and fee shares paid to the treasury")
+	return module.Compare(k.treasury, bal, t.Treasury+t.Fees-spent, "rewards and fee shares paid to the treasury less its spending")
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
@@ -100,6 +101,9 @@ var (
 	keyParams = []byte("rewards/params")
 	keyEpoch  = []byte("rewards/epoch")
 	keyTotals = []byte("rewards/totals")
+	// keySpent: what the treasury has paid out (treasury/spend), apart
+	// from Totals so that their stored layout stays as it was.
+	keySpent = []byte("rewards/treasury_spent")
 	// WorkPrefix + miner address: the miner's Work in the current epoch.
 	WorkPrefix = []byte("rewards/w/")
 )
@@ -249,4 +253,41 @@ func (k *Keeper) FundTreasury(kv *state.Cache, from address.Address, amount coin
 		return err
 	}
 	return write(kv, keyTotals, t)
+}
+
+// ErrTreasuryFunds means a spend exceeds what the treasury holds.
+var ErrTreasuryFunds = errs.Register("rewards", 3, "treasury_insufficient", "the treasury holds less than the amount")
+
+// TreasurySpent returns what the treasury has paid out since genesis.
+func (*Keeper) TreasurySpent(r state.Reader) (coin.Amount, error) {
+	b, err := r.Get(keySpent)
+	if err != nil || b == nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("rewards: corrupt treasury_spent")
+	}
+	return coin.Amount(binary.BigEndian.Uint64(b)), nil
+}
+
+// SpendTreasury pays amount from the treasury to to and records it, so
+// that the treasury's invariant (paid in − spent = balance) still holds.
+// The caller (the treasury module) decides who may spend and to whom.
+func (k *Keeper) SpendTreasury(kv *state.Cache, to address.Address, amount coin.Amount) error {
+	bal, err := k.bank.Balance(kv, k.treasury)
+	if err != nil {
+		return err
+	}
+	if amount > bal {
+		return fmt.Errorf("%w: %s AITBC asked, the treasury holds %s", ErrTreasuryFunds, amount, bal)
+	}
+	spent, err := k.TreasurySpent(kv)
+	if err != nil {
+		return err
+	}
+	if err := k.bank.Send(kv, k.treasury, to, amount); err != nil {
+		return err
+	}
+	kv.Set(keySpent, binary.BigEndian.AppendUint64(nil, uint64(spent+amount)))
+	return nil
 }

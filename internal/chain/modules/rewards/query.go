@@ -25,6 +25,7 @@ type View struct {
 	ToStakers   coin.Amount     `json:"paid_stakers"`
 	ToTreasury  coin.Amount     `json:"treasury_from_rewards"`
 	FeesToTreas coin.Amount     `json:"treasury_from_fees"`
+	TreasSpent  coin.Amount     `json:"treasury_spent"` // paid out by treasury/spend
 }
 
 // Routes implements module.Querier.
@@ -51,11 +52,15 @@ func (k *Keeper) query(q module.Query, _ module.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	spent, err := k.TreasurySpent(q.State)
+	if err != nil {
+		return nil, err
+	}
 	next := q.Height + 1
 	return View{
 		Params: p, Height: q.Height, BlockReward: BlockReward(p, next), EpochEnds: (q.Height/p.EpochBlocks + 1) * p.EpochBlocks,
 		MinerPot: ep.MinerPot, StakerPot: ep.StakerPot, Treasury: k.treasury, TreasuryBal: bal, Issued: t.Issued,
-		ToValidator: t.Validators, ToMiners: t.Miners, ToStakers: t.Stakers, ToTreasury: t.Treasury, FeesToTreas: t.Fees,
+		ToValidator: t.Validators, ToMiners: t.Miners, ToStakers: t.Stakers, ToTreasury: t.Treasury, FeesToTreas: t.Fees, TreasSpent: spent,
 	}, nil
 }
 
