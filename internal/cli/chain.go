@@ -121,7 +121,9 @@ func newBlockCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "block [height|latest]",
 		Short: "Show a block: hash, time, proposer, transactions",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  aitbc block            # the newest block
+  aitbc block 42 --output json`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var h int64
 			if len(args) == 1 && args[0] != "latest" {
@@ -151,7 +153,9 @@ func newChainCmd(g *Globals) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "info",
 		Short: "Chain id, height, fee parameters and token supply",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc chain info
+  aitbc chain info --node http://127.0.0.1:8006 --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ci, err := g.node().Chain(cmd.Context())
 			if err != nil {
@@ -202,7 +206,9 @@ out exactly its escrow. Exits 1 if any invariant is broken.`,
 	cmd.AddCommand(&cobra.Command{
 		Use:   "sync",
 		Short: "Whether the node is catching up, its height and peers",
-		Args:  cobra.NoArgs,
+		Example: `  aitbc chain sync
+  aitbc chain sync --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := g.node().Sync(cmd.Context())
 			if err != nil {

@@ -107,6 +107,7 @@ type NodeConfig struct {
 	CometRPCListen  string   `toml:"comet_rpc_listen" flag:"comet-rpc-listen" doc:"CometBFT RPC listen address, tcp://host:port, or \"off\""`
 	PersistentPeers []string `toml:"persistent_peers" flag:"peers" doc:"peers dialled at start and redialled when lost, node-id@host:port"`
 	PEX             bool     `toml:"pex" flag:"pex" doc:"peer exchange (false: talk only to persistent peers and nodes that dial in)"`
+	FaucetKey       string   `toml:"faucet_key" flag:"faucet-key" doc:"file with a faucet key (hex of a 32-byte ed25519 seed; it holds no money): the node signs drips for POST /api/v1/faucet with it, if the chain's genesis enables the faucet (empty: no faucet endpoint)"`
 	CheckInvariants bool     `toml:"check_invariants" flag:"check-invariants" doc:"audit the chain's books after every block and halt on a broken invariant (test networks)"`
 	LogLevel        string   `toml:"log_level" flag:"log-level" doc:"CometBFT's log level: error, info or debug"`
 	LogFormat       string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
