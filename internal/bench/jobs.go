@@ -12,6 +12,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner/backend"
 )
@@ -102,6 +103,12 @@ func startDevnet(ctx context.Context, miners int) (*devnet.Devnet, func(), error
 		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0",
 		CometRPCListen: "off", P2PListen: p2p,
 		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
+		// One tenant here offers the load of a whole market: its write
+		// rate, active-job and prompt-byte quotas, and the per-client
+		// connection cap (every client is on loopback) are lifted, so
+		// the figures measure the coordinator, not its abuse limits.
+		CoordinatorLimits: coordinator.Limits{WriteRate: -1, MaxActiveJobs: -1, MaxActiveBytes: -1},
+		CoordinatorHTTP:   httpx.Limits{MaxConnsPerClient: -1},
 	})
 	if err != nil {
 		os.RemoveAll(home)

@@ -71,11 +71,16 @@ type Config struct {
 	CoordinatorListen string        // coordinator: 127.0.0.1:8000 ("off": no coordinator, and so no miners)
 	WebListen         string        // web pages: "" or "off" none (aitbc devnet serves them on 127.0.0.1:8016)
 	WebLimits         httpx.Limits  // the pages' server limits (zero: system.DefaultWebLimits)
-	Miners            int           // in-process miners on the built-in engine: 1 (negative: none)
-	MinerSlots        int           // concurrent jobs per miner: 2
-	MinerPrice        coin.Amount   // per 1k output tokens: 1 AITBC
-	LogLevel          string        // CometBFT log level: error, info, debug
-	CheckInvariants   bool          // audit every block; halt on a broken invariant (tests)
+	// CoordinatorLimits are the coordinator's per-tenant limits and
+	// CoordinatorHTTP its server's (zero: the defaults). Benchmarks lift
+	// them: one tenant there offers the load of many.
+	CoordinatorLimits coordinator.Limits
+	CoordinatorHTTP   httpx.Limits
+	Miners            int         // in-process miners on the built-in engine: 1 (negative: none)
+	MinerSlots        int         // concurrent jobs per miner: 2
+	MinerPrice        coin.Amount // per 1k output tokens: 1 AITBC
+	LogLevel          string      // CometBFT log level: error, info, debug
+	CheckInvariants   bool        // audit every block; halt on a broken invariant (tests)
 	Keystore          []keystore.Option
 	// WrapRunner, when set, wraps miner i's runner (tests slow a miner
 	// down or watch it).
@@ -280,7 +285,8 @@ func (d *Devnet) start(ctx context.Context) error {
 		Listen: cfg.CoordinatorListen, Store: filepath.Join(cfg.Home, "coordinator", "coordinator.db"),
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
-		Options: coordinator.Config{OperatorKey: opKey},
+		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits},
+		Limits:  cfg.CoordinatorHTTP,
 	})
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)
