@@ -1,0 +1,343 @@
+// Package blob keeps job files (datasets, input data, trained models,
+// reports) content-addressed by SHA-256, with per-owner accounting so that a
+// coordinator can enforce a per-tenant quota. The coordinator imports it;
+// nothing in the chain does (files are off chain, committed to by hash in
+// receipts).
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Errors of the blob store; test them with errors.Is.
+var (
+	ErrInvalidHash  = errors.New("blob: invalid hash (want 64 lowercase hex digits of SHA-256)")
+	ErrHashMismatch = errors.New("blob: content does not match its hash")
+	ErrTooLarge     = errors.New("blob: file too large")
+	ErrQuota        = errors.New("blob: owner quota exceeded")
+	ErrNotFound     = errors.New("blob: not found")
+	ErrEmpty        = errors.New("blob: empty file")
+)
+
+// Info describes a stored blob as one owner sees it.
+type Info struct {
+	Hash     string    `json:"sha256"`
+	Size     int64     `json:"size"`
+	Uploaded time.Time `json:"uploaded"`
+	Expires  time.Time `json:"expires"`
+}
+
+// Store is a content-addressed file store with owners. A blob is kept while
+// some owner holds it; each owner's holdings count against its quota once,
+// however many times it uploads the same content.
+type Store interface {
+	// Put reads r to EOF, checks that its SHA-256 is hash and that it fits
+	// maxSize and the owner's quota (quota - Usage(owner)), then stores it
+	// for owner. Putting content the owner already holds is a no-op that
+	// renews its retention (an idempotent re-upload), and reads nothing.
+	Put(ctx context.Context, owner, hash string, r io.Reader, maxSize, quota int64) (Info, error)
+	// Open returns the content of a blob owner holds.
+	Open(ctx context.Context, owner, hash string) (io.ReadCloser, Info, error)
+	// Stat says whether owner holds hash.
+	Stat(ctx context.Context, owner, hash string) (Info, error)
+	// Grant lets another owner (a miner, the job's tenant) hold a blob that
+	// is already stored; it counts against nobody's quota but the first.
+	Grant(ctx context.Context, from, to, hash string) error
+	// Usage is the bytes owner holds.
+	Usage(ctx context.Context, owner string) (int64, error)
+	// Prune drops holdings older than their retention and blobs nobody holds.
+	Prune(ctx context.Context, now time.Time) (int, error)
+}
+
+// ValidHash reports whether h is a lowercase hex SHA-256.
+func ValidHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for _, c := range h {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// HashBytes is the blob hash of b.
+func HashBytes(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// FS is a Store on a directory: blobs in objects/<aa>/<hash>, holdings in
+// owners/<owner>/<hash> (an empty file whose modification time is the
+// upload). The directory layout is the index, so a restart loses nothing.
+type FS struct {
+	dir       string
+	retention time.Duration
+	now       func() time.Time
+
+	// mu serialises quota checks with the holdings they count; the copy of
+	// the body happens outside it (into a temporary file).
+	mu sync.Mutex
+}
+
+// NewFS opens (creating) a store in dir; holdings expire after retention.
+func NewFS(dir string, retention time.Duration, now func() time.Time) (*FS, error) {
+	if now == nil {
+		now = time.Now
+	}
+	for _, d := range []string{"objects", "owners", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
+			return nil, fmt.Errorf("blob: %w", err)
+		}
+	}
+	return &FS{dir: dir, retention: retention, now: now}, nil
+}
+
+var _ Store = (*FS)(nil)
+
+func (s *FS) objectPath(hash string) string { return filepath.Join(s.dir, "objects", hash[:2], hash) }
+
+func (s *FS) holdPath(owner, hash string) string {
+	return filepath.Join(s.dir, "owners", ownerDir(owner), hash)
+}
+
+// ownerDir makes an owner id safe as one path element.
+func ownerDir(owner string) string {
+	if owner == "" || strings.ContainsAny(owner, `/\.`) || len(owner) > 100 {
+		return "h-" + HashBytes([]byte(owner))[:32]
+	}
+	return owner
+}
+
+func check(hash string) error {
+	if !ValidHash(hash) {
+		return fmt.Errorf("%w: %q", ErrInvalidHash, trunc(hash))
+	}
+	return nil
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// Put implements Store.
+func (s *FS) Put(ctx context.Context, owner, hash string, r io.Reader, maxSize, quota int64) (Info, error) {
+	if err := check(hash); err != nil {
+		return Info{}, err
+	}
+	if info, err := s.Stat(ctx, owner, hash); err == nil {
+		return s.touch(owner, hash, info.Size) // idempotent: already held
+	}
+	if info, err := os.Stat(s.objectPath(hash)); err == nil { // held by someone else: no upload needed
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err := s.quotaLocked(owner, info.Size(), quota); err != nil {
+			return Info{}, err
+		}
+		return s.holdLocked(owner, hash, info.Size())
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "up-*")
+	if err != nil {
+		return Info{}, fmt.Errorf("blob: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, r}, maxSize+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("blob: upload: %w", err)
+	}
+	switch {
+	case n > maxSize:
+		return Info{}, fmt.Errorf("%w: over %d bytes", ErrTooLarge, maxSize)
+	case n == 0:
+		return Info{}, ErrEmpty
+	case hex.EncodeToString(h.Sum(nil)) != hash:
+		return Info{}, fmt.Errorf("%w: got sha256 %s for %d bytes", ErrHashMismatch, hex.EncodeToString(h.Sum(nil)), n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.quotaLocked(owner, n, quota); err != nil {
+		return Info{}, err
+	}
+	obj := s.objectPath(hash)
+	if err := os.MkdirAll(filepath.Dir(obj), 0o750); err != nil {
+		return Info{}, fmt.Errorf("blob: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), obj); err != nil {
+		return Info{}, fmt.Errorf("blob: %w", err)
+	}
+	return s.holdLocked(owner, hash, n)
+}
+
+func (s *FS) quotaLocked(owner string, n, quota int64) error {
+	used, err := s.usage(owner)
+	if err != nil {
+		return err
+	}
+	if used+n > quota {
+		return fmt.Errorf("%w: %d bytes held, %d more would pass the quota of %d", ErrQuota, used, n, quota)
+	}
+	return nil
+}
+
+func (s *FS) holdLocked(owner, hash string, size int64) (Info, error) {
+	p := s.holdPath(owner, hash)
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return Info{}, fmt.Errorf("blob: %w", err)
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return Info{}, fmt.Errorf("blob: %w", err)
+	}
+	f.Close()
+	return s.touch(owner, hash, size)
+}
+
+func (s *FS) touch(owner, hash string, size int64) (Info, error) {
+	now := s.now().UTC().Truncate(time.Second)
+	if err := os.Chtimes(s.holdPath(owner, hash), now, now); err != nil {
+		return Info{}, fmt.Errorf("blob: %w", err)
+	}
+	return Info{Hash: hash, Size: size, Uploaded: now, Expires: now.Add(s.retention)}, nil
+}
+
+// Stat implements Store.
+func (s *FS) Stat(_ context.Context, owner, hash string) (Info, error) {
+	if err := check(hash); err != nil {
+		return Info{}, err
+	}
+	h, err := os.Stat(s.holdPath(owner, hash))
+	if err != nil {
+		return Info{}, fmt.Errorf("%w: %s", ErrNotFound, hash)
+	}
+	o, err := os.Stat(s.objectPath(hash))
+	if err != nil {
+		return Info{}, fmt.Errorf("%w: %s", ErrNotFound, hash)
+	}
+	up := h.ModTime().UTC()
+	return Info{Hash: hash, Size: o.Size(), Uploaded: up, Expires: up.Add(s.retention)}, nil
+}
+
+// Open implements Store.
+func (s *FS) Open(ctx context.Context, owner, hash string) (io.ReadCloser, Info, error) {
+	info, err := s.Stat(ctx, owner, hash)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	f, err := os.Open(s.objectPath(hash))
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("%w: %s", ErrNotFound, hash)
+	}
+	return f, info, nil
+}
+
+// Grant implements Store.
+func (s *FS) Grant(ctx context.Context, from, to, hash string) error {
+	info, err := s.Stat(ctx, from, hash)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err = s.holdLocked(to, hash, info.Size)
+	return err
+}
+
+// Usage implements Store.
+func (s *FS) Usage(_ context.Context, owner string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usage(owner)
+}
+
+func (s *FS) usage(owner string) (int64, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "owners", ownerDir(owner)))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("blob: %w", err)
+	}
+	var n int64
+	for _, e := range ents {
+		if fi, err := os.Stat(s.objectPath(e.Name())); err == nil && ValidHash(e.Name()) {
+			n += fi.Size()
+		}
+	}
+	return n, nil
+}
+
+// Prune implements Store: holdings older than the retention go, then blobs
+// no owner holds any more. It returns how many blobs were removed.
+func (s *FS) Prune(_ context.Context, now time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := map[string]bool{}
+	owners, err := os.ReadDir(filepath.Join(s.dir, "owners"))
+	if err != nil {
+		return 0, fmt.Errorf("blob: %w", err)
+	}
+	for _, o := range owners {
+		dir := filepath.Join(s.dir, "owners", o.Name())
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			if now.Sub(fi.ModTime()) > s.retention {
+				os.Remove(filepath.Join(dir, e.Name()))
+				continue
+			}
+			held[e.Name()] = true
+		}
+	}
+	var gone []string
+	shards, _ := os.ReadDir(filepath.Join(s.dir, "objects"))
+	for _, sh := range shards {
+		ents, _ := os.ReadDir(filepath.Join(s.dir, "objects", sh.Name()))
+		for _, e := range ents {
+			if !held[e.Name()] {
+				gone = append(gone, e.Name())
+			}
+		}
+	}
+	sort.Strings(gone)
+	for _, h := range gone {
+		if err := os.Remove(s.objectPath(h)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, fmt.Errorf("blob: %w", err)
+		}
+	}
+	return len(gone), nil
+}
+
+// ctxReader stops a long upload when its request ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

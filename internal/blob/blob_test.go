@@ -1,0 +1,124 @@
+package blob_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/blob"
+)
+
+func newFS(t *testing.T, now *time.Time) *blob.FS {
+	t.Helper()
+	s, err := blob.NewFS(t.TempDir(), 24*time.Hour, func() time.Time { return *now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestPutOpenRoundTripAndIdempotentReupload(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newFS(t, &now)
+	data := []byte("a,b\n1,2\n")
+	h := blob.HashBytes(data)
+	info, err := s.Put(t.Context(), "t1", h, bytes.NewReader(data), 100, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != int64(len(data)) || info.Hash != h || !info.Expires.Equal(now.Add(24*time.Hour)) {
+		t.Fatalf("info = %+v", info)
+	}
+	// A re-upload by hash reads nothing and charges nothing again.
+	now = now.Add(time.Hour)
+	info2, err := s.Put(t.Context(), "t1", h, failingReader{}, 100, 1000)
+	if err != nil {
+		t.Fatalf("re-upload: %v", err)
+	}
+	if !info2.Uploaded.Equal(now) {
+		t.Fatalf("re-upload did not renew retention: %+v", info2)
+	}
+	if u, _ := s.Usage(t.Context(), "t1"); u != int64(len(data)) {
+		t.Fatalf("usage = %d, want %d", u, len(data))
+	}
+	rc, _, err := s.Open(t.Context(), "t1", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatalf("content = %q", got)
+	}
+	// Another owner cannot read it without a grant.
+	if _, _, err := s.Open(t.Context(), "t2", h); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("other owner open: %v", err)
+	}
+	if err := s.Grant(t.Context(), "t1", "miner", h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(t.Context(), "miner", h); err != nil {
+		t.Fatalf("granted stat: %v", err)
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("must not be read") }
+
+func TestPutRefusesBadInputWithoutStoring(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newFS(t, &now)
+	data := []byte(strings.Repeat("x", 50))
+	h := blob.HashBytes(data)
+	cases := []struct {
+		name   string
+		hash   string
+		body   []byte
+		max    int64
+		quota  int64
+		expect error
+	}{
+		{"bad hash", "ABC", data, 100, 1000, blob.ErrInvalidHash},
+		{"mismatch", blob.HashBytes([]byte("other")), data, 100, 1000, blob.ErrHashMismatch},
+		{"too large", h, data, 49, 1000, blob.ErrTooLarge},
+		{"over quota", h, data, 100, 49, blob.ErrQuota},
+		{"empty", blob.HashBytes(nil), nil, 100, 1000, blob.ErrEmpty},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := s.Put(t.Context(), "t1", c.hash, bytes.NewReader(c.body), c.max, c.quota); !errors.Is(err, c.expect) {
+				t.Fatalf("err = %v, want %v", err, c.expect)
+			}
+			if u, _ := s.Usage(t.Context(), "t1"); u != 0 {
+				t.Fatalf("usage after refusal = %d", u)
+			}
+		})
+	}
+}
+
+func TestQuotaCountsHeldContentOnceAndPruneFreesIt(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newFS(t, &now)
+	a, b := []byte(strings.Repeat("a", 60)), []byte(strings.Repeat("b", 60))
+	if _, err := s.Put(t.Context(), "t1", blob.HashBytes(a), bytes.NewReader(a), 100, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "t1", blob.HashBytes(b), bytes.NewReader(b), 100, 100); !errors.Is(err, blob.ErrQuota) {
+		t.Fatalf("second file: %v, want quota", err)
+	}
+	now = now.Add(25 * time.Hour)
+	n, err := s.Prune(t.Context(), now)
+	if err != nil || n != 1 {
+		t.Fatalf("prune = %d, %v; want 1 blob removed", n, err)
+	}
+	if u, _ := s.Usage(t.Context(), "t1"); u != 0 {
+		t.Fatalf("usage after prune = %d", u)
+	}
+	if _, err := s.Put(t.Context(), "t1", blob.HashBytes(b), bytes.NewReader(b), 100, 100); err != nil {
+		t.Fatalf("after prune: %v", err)
+	}
+}
