@@ -28,7 +28,20 @@ var (
 	ErrQuota        = errors.New("blob: owner quota exceeded")
 	ErrNotFound     = errors.New("blob: not found")
 	ErrEmpty        = errors.New("blob: empty file")
+	ErrOffset       = errors.New("blob: upload offset does not match what was received")
 )
+
+// Progress is where a resumable upload stands.
+type Progress struct {
+	Received int64 `json:"received"`
+	Total    int64 `json:"total"`
+	Done     bool  `json:"done"`
+	Info     Info  `json:"file"`
+}
+
+// DefaultRetention is how long a holding is kept after its last upload or
+// use: a week, time for a job to run and its results to be fetched.
+const DefaultRetention = 7 * 24 * time.Hour
 
 // Info describes a stored blob as one owner sees it.
 type Info struct {
@@ -47,6 +60,14 @@ type Store interface {
 	// for owner. Putting content the owner already holds is a no-op that
 	// renews its retention (an idempotent re-upload), and reads nothing.
 	Put(ctx context.Context, owner, hash string, r io.Reader, maxSize, quota int64) (Info, error)
+	// Append is a resumable upload: it writes r at offset of owner's
+	// partial upload of hash, total bytes in all, and when the last byte is
+	// in, checks the hash and stores the blob as Put does. An offset other
+	// than what was received so far is ErrOffset (the client asks Progress
+	// and resumes there).
+	Append(ctx context.Context, owner, hash string, total, offset int64, r io.Reader, maxSize, quota int64) (Progress, error)
+	// Partial is how far owner's upload of hash has come.
+	Partial(ctx context.Context, owner, hash string) (Progress, error)
 	// Open returns the content of a blob owner holds.
 	Open(ctx context.Context, owner, hash string) (io.ReadCloser, Info, error)
 	// Stat says whether owner holds hash.
@@ -156,21 +177,37 @@ func (s *FS) Put(ctx context.Context, owner, hash string, r io.Reader, maxSize, 
 		return Info{}, fmt.Errorf("blob: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, r}, maxSize+1))
+	n, err := io.Copy(tmp, io.LimitReader(ctxReader{ctx, r}, maxSize+1))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return Info{}, fmt.Errorf("blob: upload: %w", err)
 	}
-	switch {
-	case n > maxSize:
+	if n > maxSize {
 		return Info{}, fmt.Errorf("%w: over %d bytes", ErrTooLarge, maxSize)
-	case n == 0:
+	}
+	return s.finish(owner, hash, tmp.Name(), n, quota)
+}
+
+// finish checks a complete upload in file tmp and stores it for owner.
+func (s *FS) finish(owner, hash, tmp string, n, quota int64) (Info, error) {
+	if n == 0 {
 		return Info{}, ErrEmpty
-	case hex.EncodeToString(h.Sum(nil)) != hash:
-		return Info{}, fmt.Errorf("%w: got sha256 %s for %d bytes", ErrHashMismatch, hex.EncodeToString(h.Sum(nil)), n)
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return Info{}, fmt.Errorf("blob: %w", err)
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return Info{}, fmt.Errorf("blob: %w", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
+		os.Remove(tmp) // a bad upload starts over
+		return Info{}, fmt.Errorf("%w: got sha256 %s for %d bytes", ErrHashMismatch, got, n)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -181,7 +218,7 @@ func (s *FS) Put(ctx context.Context, owner, hash string, r io.Reader, maxSize, 
 	if err := os.MkdirAll(filepath.Dir(obj), 0o750); err != nil {
 		return Info{}, fmt.Errorf("blob: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), obj); err != nil {
+	if err := os.Rename(tmp, obj); err != nil {
 		return Info{}, fmt.Errorf("blob: %w", err)
 	}
 	return s.holdLocked(owner, hash, n)
@@ -217,6 +254,81 @@ func (s *FS) touch(owner, hash string, size int64) (Info, error) {
 		return Info{}, fmt.Errorf("blob: %w", err)
 	}
 	return Info{Hash: hash, Size: size, Uploaded: now, Expires: now.Add(s.retention)}, nil
+}
+
+func (s *FS) partPath(owner, hash string) string {
+	return filepath.Join(s.dir, "tmp", ownerDir(owner)+"-"+hash+".part")
+}
+
+// Partial implements Store.
+func (s *FS) Partial(ctx context.Context, owner, hash string) (Progress, error) {
+	if info, err := s.Stat(ctx, owner, hash); err == nil {
+		return Progress{Received: info.Size, Total: info.Size, Done: true, Info: info}, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return Progress{}, err
+	}
+	fi, err := os.Stat(s.partPath(owner, hash))
+	if err != nil {
+		return Progress{}, fmt.Errorf("%w: no upload of %s", ErrNotFound, hash)
+	}
+	return Progress{Received: fi.Size()}, nil
+}
+
+// Append implements Store.
+func (s *FS) Append(ctx context.Context, owner, hash string, total, offset int64, r io.Reader, maxSize, quota int64) (Progress, error) {
+	if err := check(hash); err != nil {
+		return Progress{}, err
+	}
+	if info, err := s.Stat(ctx, owner, hash); err == nil { // already whole: nothing to send
+		info, err = s.touch(owner, hash, info.Size)
+		return Progress{Received: info.Size, Total: info.Size, Done: true, Info: info}, err
+	}
+	switch {
+	case total > maxSize:
+		return Progress{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, total, maxSize)
+	case total <= 0:
+		return Progress{}, ErrEmpty
+	}
+	if offset == 0 { // refuse early what could never fit, before any byte is kept
+		s.mu.Lock()
+		err := s.quotaLocked(owner, total, quota)
+		s.mu.Unlock()
+		if err != nil {
+			return Progress{}, err
+		}
+	}
+	part := s.partPath(owner, hash)
+	var have int64
+	if fi, err := os.Stat(part); err == nil {
+		have = fi.Size()
+	}
+	if offset != have {
+		return Progress{Received: have, Total: total}, fmt.Errorf("%w: at %d, received %d", ErrOffset, offset, have)
+	}
+	f, err := os.OpenFile(part, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return Progress{}, fmt.Errorf("blob: %w", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, total-offset+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	got := offset + n
+	if err != nil {
+		return Progress{Received: got, Total: total}, fmt.Errorf("blob: upload: %w", err)
+	}
+	if got > total {
+		os.Remove(part)
+		return Progress{}, fmt.Errorf("%w: more than the declared %d bytes", ErrTooLarge, total)
+	}
+	if got < total {
+		return Progress{Received: got, Total: total}, nil
+	}
+	info, err := s.finish(owner, hash, part, got, quota)
+	if err != nil {
+		return Progress{}, err
+	}
+	return Progress{Received: got, Total: total, Done: true, Info: info}, nil
 }
 
 // Stat implements Store.

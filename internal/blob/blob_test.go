@@ -122,3 +122,53 @@ func TestQuotaCountsHeldContentOnceAndPruneFreesIt(t *testing.T) {
 		t.Fatalf("after prune: %v", err)
 	}
 }
+
+func TestResumableUploadAcrossChunksAndRestart(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s, _ := blob.NewFS(dir, time.Hour, func() time.Time { return now })
+	data := []byte(strings.Repeat("0123456789", 10))
+	h := blob.HashBytes(data)
+	p, err := s.Append(t.Context(), "t1", h, 100, 0, bytes.NewReader(data[:40]), 1000, 1000)
+	if err != nil || p.Received != 40 || p.Done {
+		t.Fatalf("first chunk: %+v, %v", p, err)
+	}
+	// A client that lost track sends from the wrong place: told where to resume.
+	if _, err := s.Append(t.Context(), "t1", h, 100, 10, bytes.NewReader(data[10:50]), 1000, 1000); !errors.Is(err, blob.ErrOffset) {
+		t.Fatalf("wrong offset: %v", err)
+	}
+	// The store is reopened (a coordinator restart): the partial upload survives.
+	s, _ = blob.NewFS(dir, time.Hour, func() time.Time { return now })
+	p, err = s.Partial(t.Context(), "t1", h)
+	if err != nil || p.Received != 40 {
+		t.Fatalf("partial after restart: %+v, %v", p, err)
+	}
+	p, err = s.Append(t.Context(), "t1", h, 100, 40, bytes.NewReader(data[40:]), 1000, 1000)
+	if err != nil || !p.Done || p.Info.Size != 100 {
+		t.Fatalf("last chunk: %+v, %v", p, err)
+	}
+	rc, _, err := s.Open(t.Context(), "t1", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+}
+
+func TestResumableUploadRefusesOverQuotaBeforeKeepingAByte(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newFS(t, &now)
+	h := blob.HashBytes([]byte("x"))
+	if _, err := s.Append(t.Context(), "t1", h, 500, 0, strings.NewReader("x"), 1000, 100); !errors.Is(err, blob.ErrQuota) {
+		t.Fatalf("over quota: %v", err)
+	}
+	if _, err := s.Append(t.Context(), "t1", h, 5000, 0, strings.NewReader("x"), 1000, 10000); !errors.Is(err, blob.ErrTooLarge) {
+		t.Fatalf("over size: %v", err)
+	}
+	if _, err := s.Partial(t.Context(), "t1", h); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("partial kept after refusal: %v", err)
+	}
+}

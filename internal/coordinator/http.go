@@ -180,6 +180,7 @@ func (s *Service) Handler() http.Handler {
 	handle("GET /v1/admin/jobs", s.hAdminJobs)
 	// The marketplace (services.go).
 	s.registerServiceRoutes(handle)
+	s.registerFileRoutes(handle) // files.go
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed
 	mux.HandleFunc("GET /v1/miners/connect", s.ServeMiner)
 	routes = append(routes, "GET /v1/jobs/{id}/stream", "GET /v1/miners/connect")
