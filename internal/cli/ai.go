@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/jobinput"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -80,7 +81,7 @@ func (g *Globals) tenantFor(ctx context.Context, w *walletConn, wallet, password
 }
 
 func newAISubmitCmd(g *Globals) *cobra.Command {
-	var wallet, typ, prompt, model, payment, password, serviceID string
+	var wallet, typ, prompt, model, payment, password, serviceID, inputData string
 	var maxTokens int
 	var temperature float32
 	var ttl time.Duration
@@ -98,9 +99,18 @@ miner finishes by the TTL the whole payment comes back.
 The wallet signs with --password, AITBC_PASSWORD, or its key unlocked in the
 wallet daemon (aitbc wallet unlock). The first job with a coordinator also
 registers the wallet there (a signed message) and keeps the API key under
-<home>/tenants/.`,
+<home>/tenants/.
+
+--input-data FILE stores the file with the coordinator by its SHA-256 and
+puts its text after the prompt, headed by its name and hash, cut on a line
+boundary to what fits the model's context (measured with the model's own
+tokenizer when this machine has the model; else the 64 KiB prompt limit);
+a cut is announced. The receipt's prompt hash covers the file's hash and
+the text the model saw (docs/JOBS.md).`,
 		Example: `  aitbc wallet unlock --name customer-1
   aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120
+  aitbc ai-submit --wallet enterprise-1 --type inference --prompt "Analyze processed data for trends" \
+      --payment 200 --input-data processed_data.csv
   aitbc ai-status --job-id <id>
   aitbc ai-results --job-id <id>`,
 		Args: cobra.NoArgs,
@@ -109,8 +119,10 @@ registers the wallet there (a signed message) and keeps the API key under
 			switch {
 			case wallet == "":
 				return usagef("--wallet is required")
+			case typ == "training" || typ == "data-processing":
+				return usagef("--type %s: miners do not run %s jobs through the coordinator yet; run it on this machine with `aitbc %s` (docs/JOBS.md)", typ, typ, localCmdFor(typ))
 			case typ != "inference":
-				return fmt.Errorf("--type %s: only inference jobs run today; training and GPU rental come with the marketplace", typ)
+				return usagef("unknown --type %q: inference, training or data-processing", typ)
 			case strings.TrimSpace(prompt) == "":
 				return usagef("--prompt is required")
 			}
@@ -144,6 +156,17 @@ registers the wallet there (a signed message) and keeps the API key under
 			c, h, err := g.tenantFor(ctx, w, wallet, pw)
 			if err != nil {
 				return err
+			}
+			var input *jobinput.Prompt
+			if inputData != "" { // before the escrow: its hash commits to the prompt with the data
+				p, err := inputPrompt(ctx, g, c, inputData, prompt, model, maxTokens)
+				if err != nil {
+					return err
+				}
+				input, prompt = &p, p.Text
+				if p.Note != "" && !g.JSON() {
+					fmt.Fprintf(g.Stderr(), "note: %s\n", p.Note)
+				}
 			}
 			coord, _ := address.Parse(h.Coordinator)
 			id := make([]byte, jobs.IDLen)
@@ -180,15 +203,22 @@ registers the wallet there (a signed message) and keeps the API key under
 			if wait {
 				return followJob(ctx, g, c, job.JobID, !g.JSON())
 			}
-			return g.Print(job, func(w io.Writer) {
+			out := struct {
+				coordinator.JobView
+				Input *jobinput.Prompt `json:"input,omitempty"`
+			}{job, input}
+			return g.Print(out, func(w io.Writer) {
 				fmt.Fprintf(w, "AI job submitted. Job ID: %s\n", job.JobID)
+				if input != nil {
+					fmt.Fprintf(w, "  input data sha256 %s: %d of %d lines in the prompt\n", input.FileSHA256, input.KeptLines, input.FileLines)
+				}
 				fmt.Fprintf(w, "  escrow %s AITBC locked by %s; follow with: aitbc ai-status --job-id %s\n", pay, sub.TxHash, job.JobID)
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&wallet, "wallet", "", "wallet that pays (required)")
-	f.StringVar(&typ, "type", "inference", "job type: inference")
+	f.StringVar(&typ, "type", "inference", "job type: inference (training and data-processing run locally for now: aitbc model train, aitbc data process)")
 	f.StringVar(&prompt, "prompt", "", "the prompt (required)")
 	f.StringVar(&model, "model", "tolstoy-1m", "model to run")
 	f.StringVar(&payment, "payment", "", "AITBC locked in escrow: the most the job may cost, fee included (required)")
@@ -198,7 +228,8 @@ registers the wallet there (a signed message) and keeps the API key under
 	f.Float32Var(&temperature, "temperature", 0.8, "sampling temperature, 0 for greedy")
 	secondsFlag(f, &ttl, "ttl", 900*time.Second, "time to live: the escrow returns in full if the job is not done by then")
 	waitBoolFlag(f, &wait, nil, "stream the text and wait for settlement")
-	for _, name := range []string{"dataset", "gpu-allocated", "memory", "resolution", "batch-size", "input-data"} {
+	f.StringVar(&inputData, "input-data", "", "text file (CSV, JSON, ...) stored with the coordinator by its SHA-256 and put in the prompt, cut to the model's context")
+	for _, name := range []string{"dataset", "gpu-allocated", "memory", "resolution", "batch-size"} {
 		v := new(string)
 		ignored[name] = v
 		f.StringVar(v, name, "", "accepted for the seed scripts; no effect on inference jobs yet")
