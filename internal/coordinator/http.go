@@ -178,9 +178,9 @@ func (s *Service) Handler() http.Handler {
 	handle("DELETE /v1/resources/{agent}", s.hDeallocate)
 	handle("GET /v1/resources/utilization", s.hUtilization)
 	handle("GET /v1/admin/jobs", s.hAdminJobs)
-	// The marketplace (services.go).
+	// The marketplace (services.go) and job files (files.go).
 	s.registerServiceRoutes(handle)
-	s.registerFileRoutes(handle) // files.go
+	s.registerFileRoutes(handle)
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed
 	mux.HandleFunc("GET /v1/miners/connect", s.ServeMiner)
 	routes = append(routes, "GET /v1/jobs/{id}/stream", "GET /v1/miners/connect")
