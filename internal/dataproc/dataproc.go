@@ -305,7 +305,11 @@ func Process(t *Table, s Spec, lim Limits) (*Report, error) {
 	}
 	if len(s.GroupBy) > 0 {
 		for _, a := range s.Aggregates {
-			rep.Aggregates = append(rep.Aggregates, a.Fn+"("+a.Column+")")
+			col := a.Column
+			if a.Fn == "count" {
+				col = "*" // count counts rows, whatever the column
+			}
+			rep.Aggregates = append(rep.Aggregates, a.Fn+"("+col+")")
 		}
 		groups, err := group(kept, s, idx, lim)
 		if err != nil {

@@ -226,14 +226,13 @@ func Train(ctx context.Context, d *Dataset, p Params, onEpoch func(Epoch)) (*Mod
 		return nil, err
 	}
 	nf, n := len(d.Features), d.Rows()
+	nt, err := TrainRows(n, p.Holdout)
+	if err != nil {
+		return nil, err
+	}
 	rng := splitmix(p.Seed)
 	order := rng.perm(n)
-	nh := int(math.Round(float64(n) * p.Holdout))
-	nh = max(nh, 1)
-	if n-nh < 2 {
-		return nil, fmt.Errorf("%w: %d rows leave nothing to train on after the holdout", ErrTooFewRows, n)
-	}
-	trainIdx, holdIdx := order[:n-nh], order[n-nh:]
+	trainIdx, holdIdx := order[:nt], order[nt:]
 
 	m := &Model{Format: FileFormat, Kind: p.Kind, Features: d.Features, Label: d.Label, Classes: d.Classes, Params: p}
 	m.Params.Workers = 0
@@ -314,6 +313,16 @@ func Train(ctx context.Context, d *Dataset, p Params, onEpoch func(Epoch)) (*Mod
 	m.Metrics = Metrics{Epochs: p.Epochs, TrainRows: len(trainIdx), HoldoutRows: len(holdIdx), TrainLoss: last.TrainLoss,
 		HoldoutLoss: last.HoldoutLoss, HoldoutAccuracy: last.HoldoutAccuracy, SamplesSeen: int64(p.Epochs) * int64(len(trainIdx))}
 	return m, nil
+}
+
+// TrainRows is how many of n rows are trained on when holdout of them are
+// held out (at least one row is held out, at least two trained on).
+func TrainRows(n int, holdout float64) (int, error) {
+	nh := max(int(math.Round(float64(n)*holdout)), 1)
+	if n-nh < 2 {
+		return 0, fmt.Errorf("%w: %d rows leave nothing to train on after the holdout", ErrTooFewRows, n)
+	}
+	return n - nh, nil
 }
 
 // run calls f(0..n-1) on up to workers goroutines.
