@@ -30,7 +30,7 @@ const (
 	TypeDataProcessing = "data-processing"
 	TypeTraining       = "training"
 
-	ModelDataProcessing  = "data-processing"
+	ModelDataProcessing   = "data-processing"
 	ModelCustomClassifier = "custom-classifier"
 )
 
