@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,8 +16,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/blob"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/jobkind"
+	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
 // Files is the coordinator's store of job files (datasets, input data,
@@ -136,6 +141,130 @@ func (s *Service) registerFileRoutes(handle func(string, http.HandlerFunc)) {
 	handle("PUT /v1/files/{sha256}", s.hPutFile)
 	handle("GET /v1/files/{sha256}", s.hGetFile)
 	handle("GET /v1/files/{sha256}/status", s.hFileStatus)
+	handle("GET /v1/miners/files/{sha256}", s.hMinerFile)
+}
+
+// minerFileSkew is how far a miner's signed time may be from the
+// coordinator's: a captured request is useless after it.
+const minerFileSkew = 2 * time.Minute
+
+// minerFileOwner checks a miner's signed request for file hash of job
+// jobID and returns the tenant whose file it is: the miner must hold an
+// open session, the job must be assigned to it now, and the job's spec
+// must name the file.
+func (s *Service) minerFileOwner(r *http.Request, jobID, hash string) (string, error) {
+	addr, err := address.Parse(r.Header.Get(minerproto.HeaderMiner))
+	if err != nil {
+		return "", errf(ErrUnauthorized, "%s must be the miner's address", minerproto.HeaderMiner)
+	}
+	ms, err := strconv.ParseInt(r.Header.Get(minerproto.HeaderMinerTime), 10, 64)
+	if err != nil {
+		return "", errf(ErrUnauthorized, "%s must be Unix milliseconds", minerproto.HeaderMinerTime)
+	}
+	if d := s.cfg.Now().Sub(time.UnixMilli(ms)); d > minerFileSkew || d < -minerFileSkew {
+		return "", errf(ErrStaleSignature, "signed %s from the coordinator's clock", d.Round(time.Second))
+	}
+	sig, err := hex.DecodeString(r.Header.Get(minerproto.HeaderMinerSig))
+	if err != nil {
+		return "", errf(ErrInvalidSignature, "%s must be hex", minerproto.HeaderMinerSig)
+	}
+	s.mu.Lock()
+	mc := s.miners[addr]
+	var job *store.Job
+	if lj := s.live[jobID]; lj != nil {
+		job = lj.job
+	}
+	var pub ed25519.PublicKey
+	var miner address.Address
+	var prompt, model, tenant string
+	if mc != nil {
+		pub = mc.pub
+	}
+	if job != nil {
+		miner, prompt, model, tenant = job.Miner, job.Prompt, job.Model, job.TenantID
+	}
+	s.mu.Unlock()
+	if pub == nil {
+		return "", errf(ErrUnauthorized, "miner %s has no open session with this coordinator", addr)
+	}
+	if !ed25519.Verify(pub, minerproto.FileDigest(s.cfg.Address, jobID, hash, ms), sig) {
+		return "", errf(ErrInvalidSignature, "signature does not verify with miner %s's session key", addr)
+	}
+	if job == nil || miner != addr {
+		return "", errf(ErrFileNotFound, "job %s is not assigned to miner %s", jobID, addr)
+	}
+	if !jobkind.IsKindModel(model) {
+		return "", errf(ErrFileNotFound, "job %s has no input file", jobID)
+	}
+	spec, err := jobkind.ParseSpec(prompt)
+	if err != nil || spec.Input.SHA256 != hash {
+		return "", errf(ErrFileNotFound, "job %s does not name file %s", jobID, hash)
+	}
+	return tenant, nil
+}
+
+// hMinerFile is GET /v1/miners/files/{sha256}?job_id=J: a job's input
+// file, to the miner running the job (signed headers, see minerproto).
+func (s *Service) hMinerFile(w http.ResponseWriter, r *http.Request) {
+	hash, jobID := r.PathValue("sha256"), r.URL.Query().Get("job_id")
+	if !blob.ValidHash(hash) {
+		s.fail(w, errf(ErrFileInvalid, "not a SHA-256: %q", trunc(hash)))
+		return
+	}
+	tenant, err := s.minerFileOwner(r, jobID, hash)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	rc, info, err := s.OpenFile(r.Context(), tenant, hash) // outside the lock: disk I/O
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Debug("miner file download cut", "sha256", hash, "job", jobID, "err", err)
+	}
+}
+
+// checkKindJob refuses a data-processing or training job (package
+// jobkind) whose spec does not read, whose work units are not its max
+// tokens, or whose input file the tenant does not hold: a miner could
+// never run it.
+func (s *Service) checkKindJob(ctx context.Context, t *store.Tenant, r *JobRequest) error {
+	if !jobkind.IsKindModel(r.Model) {
+		return nil
+	}
+	spec, err := jobkind.ParseSpec(r.Prompt)
+	switch {
+	case err != nil || len(r.Messages) > 0:
+		return errf(ErrUnsupportedJob, "a %s job's prompt is its JSON spec (aitbc ai-submit --type ... builds it): %v", r.Model, err)
+	case (spec.Type == jobkind.TypeTraining) != (r.Model == jobkind.ModelCustomClassifier):
+		return errf(ErrUnsupportedJob, "model %s does not run %s jobs", r.Model, spec.Type)
+	case spec.Units < 1 || spec.Units != r.MaxTokens:
+		return errf(ErrInvalidMaxTokens, "a %s job's max_tokens must be its declared work units (%d)", r.Model, spec.Units)
+	}
+	f, err := s.files()
+	if err != nil {
+		return err
+	}
+	info, err := f.Store.Stat(ctx, t.ID, spec.Input.SHA256)
+	if err != nil {
+		return errf(ErrFileNotFound, "input file %s: upload it first (PUT /v1/files/%s)", spec.Input.SHA256, spec.Input.SHA256)
+	}
+	if info.Size != spec.Input.Bytes {
+		return errf(ErrUnsupportedJob, "input file %s is %d bytes, the spec says %d", spec.Input.SHA256, info.Size, spec.Input.Bytes)
+	}
+	return nil
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
 
 func headerInt(r *http.Request, name string, def int64) (int64, error) {

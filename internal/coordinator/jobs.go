@@ -147,6 +147,9 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	if err := s.validate(&r); err != nil {
 		return nil, err
 	}
+	if err := s.checkKindJob(ctx, t, &r); err != nil { // files.go: data-processing and training
+		return nil, err
+	}
 	ph := minerproto.PromptHash(r.Prompt, r.Messages)
 	now := s.cfg.Now().UTC()
 	j := &store.Job{
