@@ -2,12 +2,25 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"slices"
 
+	"github.com/spf13/pflag"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
+	"github.com/aitbc/aitbc/internal/dataproc"
 	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/jobinput"
+	"github.com/aitbc/aitbc/internal/jobkind"
+	"github.com/aitbc/aitbc/internal/train"
 )
 
 // Limits of `ai-submit --input-data`: the coordinator's defaults, checked
@@ -72,11 +85,125 @@ func inputPrompt(ctx context.Context, g *Globals, c *coordinator.Client, path, p
 	return p, nil
 }
 
-// localCmdFor names the command that runs a job type on this machine
-// until miners take it through the coordinator.
-func localCmdFor(typ string) string {
-	if typ == "training" {
-		return "model train"
+// kindFlags are ai-submit's flags for data-processing and training jobs.
+type kindFlags struct {
+	dataset, label, classifier, report string
+	epochs, batchSize, hidden          int
+	learningRate, holdout              float64
+	seed                               uint64
+	filters, groupBy, aggs, columns    []string
+}
+
+func (k *kindFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&k.dataset, "dataset", "", "training or data-processing: the CSV (or JSON) file, stored with the coordinator by its SHA-256")
+	f.StringVar(&k.label, "label", "", "training: the label column (default: the last)")
+	f.StringVar(&k.classifier, "classifier", train.KindMLP, "training: mlp or logistic")
+	f.IntVar(&k.epochs, "epochs", 20, "training: passes over the training rows")
+	f.IntVar(&k.batchSize, "batch-size", 32, "training: rows per gradient step")
+	f.Float64Var(&k.learningRate, "learning-rate", 0.1, "training: step size")
+	f.IntVar(&k.hidden, "hidden", 0, "training: hidden units of the MLP (default 16)")
+	f.Float64Var(&k.holdout, "holdout", 0.2, "training: share of rows held out for evaluation")
+	f.Uint64Var(&k.seed, "train-seed", 1, "training: seed of the split, shuffles and initial weights")
+	f.StringArrayVar(&k.filters, "filter", nil, "data-processing: keep rows where COLUMN OP VALUE; repeatable")
+	f.StringSliceVar(&k.groupBy, "group-by", nil, "data-processing: columns to group by")
+	f.StringArrayVar(&k.aggs, "agg", nil, "data-processing: FN:COLUMN (sum, mean, min, max) or count; repeatable")
+	f.StringSliceVar(&k.columns, "columns", nil, "data-processing: columns to describe (default: all)")
+	f.StringVar(&k.report, "report", "json", "data-processing: report format: json, csv or markdown")
+}
+
+// kindJob is a data-processing or training job ready to pay for.
+type kindJob struct {
+	Model  string       `json:"model"`
+	Prompt string       `json:"-"`
+	Spec   jobkind.Spec `json:"spec"`
+}
+
+// spec builds the job's spec from the flags, reading the file to check
+// it: every refusal here comes before any money is locked.
+func (k *kindFlags) spec(typ, path string) (jobkind.Spec, []byte, error) {
+	if path == "" {
+		return jobkind.Spec{}, nil, usagef("--type %s needs --dataset FILE (or --input-data FILE)", typ)
 	}
-	return "data process"
+	f, err := openLimited(path)
+	if err != nil {
+		return jobkind.Spec{}, nil, err
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return jobkind.Spec{}, nil, err
+	}
+	sum := sha256.Sum256(data)
+	s := jobkind.Spec{Type: typ, Input: jobkind.FileRef{SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Name: filepath.Base(path)}}
+	if typ == jobkind.TypeTraining {
+		p, err := train.Params{Kind: k.classifier, Epochs: k.epochs, BatchSize: k.batchSize, LearningRate: k.learningRate,
+			Hidden: k.hidden, Holdout: k.holdout, Seed: k.seed}.WithDefaults()
+		if err != nil {
+			return s, nil, usagef("%v", err)
+		}
+		p.Workers = 0 // the miner's business: it does not change the weights
+		s.Train = &jobkind.TrainSpec{Label: k.label, Params: p}
+	} else {
+		ds := &dataproc.Spec{GroupBy: k.groupBy, Columns: k.columns, Output: k.report}
+		for _, v := range k.filters {
+			flt, err := dataproc.ParseFilter(v)
+			if err != nil {
+				return s, nil, usagef("--filter: %v", err)
+			}
+			ds.Filters = append(ds.Filters, flt)
+		}
+		for _, v := range k.aggs {
+			a, err := dataproc.ParseAggregate(v)
+			if err != nil {
+				return s, nil, usagef("--agg: %v", err)
+			}
+			ds.Aggregates = append(ds.Aggregates, a)
+		}
+		s.Data = ds
+	}
+	return s, data, nil
+}
+
+// prepareKindJob checks the file and parameters, checks that some miner
+// runs the job within pay, and stores the file with the coordinator.
+func prepareKindJob(ctx context.Context, g *Globals, c *coordinator.Client, typ, model, path string, k *kindFlags, pay coin.Amount) (*kindJob, error) {
+	kmodel, err := jobkind.ModelFor(typ, model)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	s, data, err := k.spec(typ, path)
+	if err != nil {
+		return nil, err
+	}
+	s, prompt, err := jobkind.Prepare(s, data)
+	if err != nil {
+		return nil, usagef("%s: %v", path, err)
+	}
+	miners, err := c.Miners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := jobs.QueryParams(ctx, g.node())
+	if err != nil {
+		return nil, err
+	}
+	var cheapest coin.Amount
+	found := false
+	for _, m := range miners {
+		if slices.Contains(m.Models, kmodel) {
+			if cost := sched.Cost(p, m.PricePer1k, uint64(s.Units)); !found || cost < cheapest {
+				cheapest, found = cost, true
+			}
+		}
+	}
+	switch {
+	case !found:
+		return nil, fmt.Errorf("no miner connected to the coordinator runs %s jobs (miners offer them with job kinds enabled; docs/JOBS.md)", typ)
+	case pay < cheapest:
+		return nil, usagef("--payment %s is too low: %d work units cost at least %s AITBC with the fee", pay, s.Units, cheapest)
+	}
+	if _, err := c.UploadFile(ctx, path, 0); err != nil {
+		return nil, fmt.Errorf("upload %s: %w", path, err)
+	}
+	return &kindJob{Model: kmodel, Prompt: prompt, Spec: s}, nil
 }

@@ -107,12 +107,12 @@ func TestDataProcessReportsAndFilters(t *testing.T) {
 	}
 }
 
-// Job types that do not run through the coordinator yet are refused
-// before any wallet or coordinator is touched: no money moves.
+// Jobs without their file, or of an unknown type, are refused before any
+// wallet or coordinator is touched: no money moves.
 func TestAISubmitRefusesJobTypesBeforeMoney(t *testing.T) {
 	for typ, want := range map[string]string{
-		"training":        "aitbc model train",
-		"data-processing": "aitbc data process",
+		"training":        "needs --dataset",
+		"data-processing": "needs --input-data",
 		"rendering":       "unknown --type",
 	} {
 		_, _, err := runCLI(t, "ai-submit", "--wallet", "w", "--type", typ, "--prompt", "x", "--payment", "1", "--coordinator", "http://127.0.0.1:1")
