@@ -379,7 +379,7 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 				Runner: runner, PricePer1k: d.cfg.MinerPrice, Stake: 100 * coin.Unit,
 				Slots: d.cfg.MinerSlots, Hardware: "devnet (cpu)", HeartbeatEvery: time.Minute,
 				JobKinds: true, // data-processing and training jobs (docs/JOBS.md)
-				Logger: d.cfg.Log.With("service", "miner", "miner", i),
+				Logger:   d.cfg.Log.With("service", "miner", "miner", i),
 			},
 			Key: key, Register: true,
 		})
