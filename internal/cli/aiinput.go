@@ -47,9 +47,10 @@ func inputBudget(home, model string, maxTokens int) (jobinput.Budget, func()) {
 	}
 	ctxLen := m.Config().SeqLen
 	b.Counter, b.ContextTokens = tokenCounter{m}, ctxLen
-	// Keep room for the answer: the tokens asked for, but at most half
-	// the context, so that a small model still sees some of the data.
-	b.ReserveTokens = min(maxTokens, ctxLen/2)
+	// Keep room for the answer: the tokens asked for, but at most a
+	// quarter of the context, so that a small model still sees some of
+	// the data (the built-in backend answers in what room is left).
+	b.ReserveTokens = min(maxTokens, ctxLen/4)
 	return b, func() { _ = m.Close() }
 }
 

@@ -1,6 +1,6 @@
 // Package jobinput puts a customer's input file into an inference prompt
 // (`ai-submit --input-data FILE`): the file's text follows the prompt,
-// headed by its name and SHA-256, cut on a line boundary to what fits the
+// headed by its name and SHA-256 (its first 16 hex digits), cut on a line boundary to what fits the
 // model's context, and saying so when it is cut. The prompt hash that the
 // job's receipt commits to therefore covers the file's hash and the text
 // the model saw. Imported by the CLI (and any other client that submits).
@@ -55,6 +55,16 @@ type Prompt struct {
 	PromptBytes int    `json:"prompt_bytes"`
 }
 
+// shortHash is the first 16 hex digits of a file's SHA-256: enough to
+// name the file in the prompt (the whole hash is the coordinator's key for
+// it) without spending 64 tokens of a small model's context on it.
+func shortHash(h string) string {
+	if len(h) > 16 {
+		return h[:16]
+	}
+	return h
+}
+
 // Build returns prompt followed by data (name and sha256 describe it),
 // cut to the budget on a line boundary.
 func Build(prompt string, data []byte, name, sha256 string, b Budget) (Prompt, error) {
@@ -74,7 +84,7 @@ func Build(prompt string, data []byte, name, sha256 string, b Budget) (Prompt, e
 	render := func(n int) string {
 		var sb strings.Builder
 		sb.WriteString(strings.TrimRight(prompt, "\n"))
-		fmt.Fprintf(&sb, "\n\nInput data: %s (sha256 %s, %d lines)", name, sha256, len(lines))
+		fmt.Fprintf(&sb, "\n\nInput data: %s (sha256 %s, %d lines)", name, shortHash(sha256), len(lines))
 		if n < len(lines) {
 			fmt.Fprintf(&sb, ", the first %d lines:\n", n)
 		} else {
