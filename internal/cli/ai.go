@@ -151,6 +151,13 @@ per 1,000, plus the fee.`,
 					fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet\n", name)
 				}
 			}
+			if typ == "inference" {
+				for _, name := range []string{"gpu-allocated", "memory", "gpu-model"} {
+					if cmd.Flags().Changed(name) {
+						fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet (it does on training and data-processing)\n", name)
+					}
+				}
+			}
 			pay, err := coin.Parse(payment)
 			if err != nil || pay == 0 {
 				return usagef("--payment must be a positive amount of AITBC, not %q", payment)
@@ -271,7 +278,7 @@ per 1,000, plus the fee.`,
 	waitBoolFlag(f, &wait, nil, "stream the text and wait for settlement")
 	f.StringVar(&inputData, "input-data", "", "text file (CSV, JSON, ...) stored with the coordinator by its SHA-256 and put in the prompt, cut to the model's context")
 	kf.register(f)
-	for _, name := range []string{"gpu-allocated", "memory", "resolution"} {
+	for _, name := range []string{"resolution"} {
 		v := new(string)
 		ignored[name] = v
 		f.StringVar(v, name, "", "accepted for the seed scripts; no effect on inference jobs yet")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -93,6 +94,9 @@ type kindFlags struct {
 	learningRate, holdout              float64
 	seed                               uint64
 	filters, groupBy, aggs, columns    []string
+	gpus                               int
+	memoryMB                           uint64
+	gpuModel                           string
 }
 
 func (k *kindFlags) register(f *pflag.FlagSet) {
@@ -110,6 +114,21 @@ func (k *kindFlags) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&k.aggs, "agg", nil, "data-processing: FN:COLUMN (sum, mean, min, max) or count; repeatable")
 	f.StringSliceVar(&k.columns, "columns", nil, "data-processing: columns to describe (default: all)")
 	f.StringVar(&k.report, "report", "json", "data-processing: report format: json, csv or markdown")
+	f.IntVar(&k.gpus, "gpu-allocated", 0, "training and data-processing: GPUs the job needs on its miner (no effect on inference yet)")
+	f.Uint64Var(&k.memoryMB, "memory", 0, "training and data-processing: MB of GPU memory the job needs (with --gpu-allocated)")
+	f.StringVar(&k.gpuModel, "gpu-model", "", "training and data-processing: GPU model the job needs, e.g. rtx4090 (with --gpu-allocated)")
+}
+
+// needs is the hardware the flags ask for, nil for none.
+func (k *kindFlags) needs() (*sched.Resources, error) {
+	if k.gpus == 0 && k.memoryMB == 0 && k.gpuModel == "" {
+		return nil, nil
+	}
+	r := &sched.Resources{GPUs: k.gpus, MemoryMB: k.memoryMB, GPUModel: k.gpuModel}
+	if err := r.Validate(); err != nil {
+		return nil, usagef("--gpu-allocated/--memory/--gpu-model: %v", strings.TrimPrefix(err.Error(), "sched: "))
+	}
+	return r, nil
 }
 
 // kindJob is a data-processing or training job ready to pay for.
@@ -162,6 +181,14 @@ func (k *kindFlags) spec(typ, path string) (jobkind.Spec, []byte, error) {
 		}
 		s.Data = ds
 	}
+	needs, err := k.needs()
+	if err != nil {
+		return s, nil, err
+	}
+	if needs != nil {
+		r := jobkind.Resources(*needs)
+		s.Resources = &r
+	}
 	return s, data, nil
 }
 
@@ -190,14 +217,26 @@ func prepareKindJob(ctx context.Context, g *Globals, c *coordinator.Client, typ,
 	}
 	var cheapest coin.Amount
 	found := false
+	var serving []*sched.Miner
 	for _, m := range miners {
-		if slices.Contains(m.Models, kmodel) {
-			if cost := sched.Cost(p, m.PricePer1k, uint64(s.Units)); !found || cost < cheapest {
-				cheapest, found = cost, true
+		if !slices.Contains(m.Models, kmodel) {
+			continue
+		}
+		sm := &sched.Miner{GPU: m.GPU, GPUMemoryMB: m.GPUMemoryMB}
+		serving = append(serving, sm)
+		if s.Resources != nil {
+			if need := sched.Resources(*s.Resources); need.Lacks(sm) != "" {
+				continue // the coordinator would not place it there either
 			}
+		}
+		if cost := sched.Cost(p, m.PricePer1k, uint64(s.Units)); !found || cost < cheapest {
+			cheapest, found = cost, true
 		}
 	}
 	switch {
+	case !found && len(serving) > 0:
+		need := sched.Resources(*s.Resources)
+		return nil, fmt.Errorf("no miner running %s jobs has the hardware the job needs: %s", typ, need.Explain(serving))
 	case !found:
 		return nil, fmt.Errorf("no miner connected to the coordinator runs %s jobs (miners offer them with job kinds enabled; docs/JOBS.md)", typ)
 	case pay < cheapest:

@@ -102,6 +102,10 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	e.fails("label column not found", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "colour", "--payment", "500", "--password", "123")...)
 	e.fails("unknown column", append(coord, "ai-submit", "--wallet", "enterprise-1", "--type", "data-processing", "--input-data", processed, "--group-by", "zone", "--payment", "30", "--password", "123")...)
 	e.fails("unknown --type", append(coord, "ai-submit", "--wallet", "enterprise-1", "--type", "rendering", "--prompt", "x", "--payment", "30", "--password", "123")...)
+	// The devnet's miner registered its CPU: a GPU requirement fits nobody,
+	// and the refusal names it.
+	e.fails("hardware the job needs: a GPU (they have: cpu", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "species",
+		"--payment", "500", "--gpu-allocated", "1", "--memory", "8192", "--password", "123")...)
 	e.fails("is too low", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "species", "--payment", "0.001", "--password", "123")...)
 
 	// settled follows a job to settlement and checks that the payer paid
@@ -181,7 +185,7 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	// the receipt's, and it predicts.
 	rb, mb := balance("researcher-1"), balance(minerWallet)
 	id, _ = submit("--wallet", "researcher-1", "--type", "training", "--model", "custom-classifier", "--dataset", trainingData,
-		"--label", "species", "--classifier", "logistic", "--epochs", "30", "--learning-rate", "0.5", "--payment", "500", "--gpu-allocated", "1", "--memory", "8192")
+		"--label", "species", "--classifier", "logistic", "--epochs", "30", "--learning-rate", "0.5", "--payment", "500")
 	v = settled("researcher-1", id, rb, mb)
 	if v.TokensOut != 48 { // 160 training rows × 30 epochs / 100
 		t.Fatalf("training job %+v", v)

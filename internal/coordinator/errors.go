@@ -106,6 +106,7 @@ var errorCodes = []errorCode{
 	{ErrFileTooLarge, http.StatusRequestEntityTooLarge, "file_too_large"},
 	{ErrFileInvalid, http.StatusBadRequest, "invalid_file"},
 	{ErrUploadOffset, http.StatusConflict, "upload_offset_mismatch"},
+	{ErrNoFittingHardware, http.StatusConflict, "no_fitting_hardware"},
 }
 
 // Error is a coordinator error as the API shows it: the HTTP status and

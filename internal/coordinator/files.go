@@ -18,6 +18,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/blob"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/jobkind"
@@ -65,7 +66,25 @@ var (
 	ErrFileTooLarge  = errors.New("coordinator: file too large")
 	ErrFileInvalid   = errors.New("coordinator: invalid file upload")
 	ErrUploadOffset  = errors.New("coordinator: upload offset mismatch")
+	// ErrNoFittingHardware: no miner serving the job's model has the
+	// hardware it requires (sched.NoResources).
+	ErrNoFittingHardware = errors.New("coordinator: no miner has the hardware the job needs")
 )
+
+// needsOf is the hardware a job requires: a data-processing or training
+// job's spec may name it (jobkind.Spec.Resources); other jobs need none.
+// It parses a small JSON document, in memory, under the lock.
+func needsOf(model, prompt string) *sched.Resources {
+	if !jobkind.IsKindModel(model) {
+		return nil
+	}
+	spec, err := jobkind.ParseSpec(prompt)
+	if err != nil || spec.Resources == nil {
+		return nil
+	}
+	r := sched.Resources(*spec.Resources)
+	return &r
+}
 
 // fileErr maps a blob store error to the coordinator's sentinel.
 func fileErr(err error) error {

@@ -113,3 +113,44 @@ func TestDataProcessingJobRunsOnTheAssignedMinersFetchedInput(t *testing.T) {
 		t.Fatal("input fetched after the job ended")
 	}
 }
+
+// A job that needs a GPU is refused, naming the requirement, while only
+// CPU miners serve its kind; once a miner with the GPU serves it, it is
+// placed there.
+func TestKindJobNeedingAGPUIsRefusedUntilAMinerHasOne(t *testing.T) {
+	h := newHarness(t, releaseDelay, withFiles(t, 1<<20, 1<<20))
+	h.fund(10 * coin.Unit)
+	h.addKindMiner(coin.Unit) // registered with no GPU
+	info, err := h.s.cfg.Files.Store.Put(t.Context(), h.tenant.ID, blobHash(salesCSV), strings.NewReader(salesCSV), 1<<20, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, prompt, err := jobkind.Prepare(jobkind.Spec{Type: jobkind.TypeDataProcessing, Input: jobkind.FileRef{SHA256: info.Hash, Bytes: info.Size},
+		Data: &dataproc.Spec{}, Resources: &jobkind.Resources{GPUs: 1, GPUModel: "rtx4090"}}, []byte(salesCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := JobRequest{Model: jobkind.ModelDataProcessing, Prompt: prompt, MaxTokens: spec.Units}
+	_, err = h.s.Submit(h.ctx, h.tenant, req)
+	if !errors.Is(err, ErrNoFittingHardware) || !strings.Contains(err.Error(), "a GPU (they have: cpu") {
+		t.Fatalf("err = %v", err)
+	}
+	gpu := h.addKindMiner(coin.Unit)
+	h.chain.mu.Lock()
+	for i := range h.chain.miners {
+		if h.chain.miners[i].Address == gpu.addr {
+			h.chain.miners[i].GPU, h.chain.miners[i].GPUMemoryMB = "NVIDIA GeForce RTX 4090", 24564
+		}
+	}
+	h.chain.mu.Unlock()
+	h.s.refreshRegistry(h.ctx)
+	j := h.submit(req)
+	if mj := gpu.nextJob(); mj.ID != j.ID {
+		t.Fatalf("placed %s on the GPU miner, want %s", mj.ID, j.ID)
+	}
+}
+
+func blobHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}

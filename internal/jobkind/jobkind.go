@@ -70,12 +70,21 @@ type TrainSpec struct {
 	Params train.Params `json:"params"`
 }
 
+// Resources is the hardware a job requires of its miner (the scheduler's
+// sched.Resources, field for field).
+type Resources struct {
+	GPUs     int    `json:"gpus,omitempty"`
+	MemoryMB uint64 `json:"memory_mb,omitempty"` // GPU memory
+	GPUModel string `json:"gpu_model,omitempty"`
+}
+
 // Spec is a job of a kind, as its prompt carries it.
 type Spec struct {
-	Type  string         `json:"type"`
-	Input FileRef        `json:"input"`
-	Data  *dataproc.Spec `json:"data,omitempty"`
-	Train *TrainSpec     `json:"train,omitempty"`
+	Type      string         `json:"type"`
+	Input     FileRef        `json:"input"`
+	Data      *dataproc.Spec `json:"data,omitempty"`
+	Train     *TrainSpec     `json:"train,omitempty"`
+	Resources *Resources     `json:"resources,omitempty"`
 	// Units is the work the job declares: its max tokens, and exactly the
 	// tokens_out of its receipt.
 	Units int `json:"units"`

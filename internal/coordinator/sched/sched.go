@@ -4,7 +4,8 @@
 // survivors are scored, and the best is chosen, with a little randomness so
 // that equal miners share work. When nothing fits, the result says why.
 //
-// Imported by the coordinator only.
+// Imported by the coordinator, and by the CLI for its checks before a
+// customer pays (Cost, Resources).
 package sched
 
 import (
