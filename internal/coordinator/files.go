@@ -279,6 +279,20 @@ func (s *Service) checkKindJob(ctx context.Context, t *store.Tenant, r *JobReque
 	return nil
 }
 
+// pruneFiles drops job files past their retention (blob.Store.Prune).
+func (s *Service) pruneFiles(ctx context.Context) {
+	if s.cfg.Files.Store == nil {
+		return
+	}
+	n, err := s.cfg.Files.Store.Prune(ctx, s.cfg.Now())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("pruning job files failed", "err", err)
+	case n > 0:
+		s.log.Info("pruned job files", "files", n)
+	}
+}
+
 func trunc(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"

@@ -18,7 +18,7 @@ import (
 
 func withFiles(t *testing.T, max, quota int64) func(*Config) {
 	return func(c *Config) {
-		st, err := blob.NewFS(t.TempDir(), 24*time.Hour, nil)
+		st, err := blob.NewFS(t.TempDir(), 24*time.Hour, c.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,5 +132,24 @@ func TestFilesDisabledSaysSo(t *testing.T) {
 	_, err := NewClient(srv.URL, h.apiKey).DownloadFile(t.Context(), blob.HashBytes([]byte("x")), &bytes.Buffer{})
 	if !errors.Is(err, ErrFilesDisabled) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A file past its retention is gone after the coordinator's prune pass.
+func TestFilesArePrunedAfterTheirRetention(t *testing.T) {
+	h := newHarness(t, releaseDelay, withFiles(t, 1<<20, 1<<20))
+	data := []byte("a,b\n1,2\n")
+	st := h.s.cfg.Files.Store
+	if _, err := st.Put(t.Context(), h.tenant.ID, blob.HashBytes(data), bytes.NewReader(data), 100, 100); err != nil {
+		t.Fatal(err)
+	}
+	h.s.prune(t.Context())
+	if _, err := st.Stat(t.Context(), h.tenant.ID, blob.HashBytes(data)); err != nil {
+		t.Fatalf("pruned before its retention: %v", err)
+	}
+	h.clock.Advance(25 * time.Hour)
+	h.s.prune(t.Context())
+	if _, err := st.Stat(t.Context(), h.tenant.ID, blob.HashBytes(data)); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("after its retention: %v", err)
 	}
 }
