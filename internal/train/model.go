@@ -174,6 +174,11 @@ func ReadModel(r io.Reader) (*Model, error) {
 	if nf == 0 || len(m.Mean) != nf || len(m.Std) != nf || len(m.Classes) < 2 || len(m.Layers) == 0 || len(m.Layers) > 2 {
 		return nil, fmt.Errorf("%w: shapes do not match", ErrBadModel)
 	}
+	for j := range nf {
+		if !(m.Std[j] > 0) || math.IsInf(m.Std[j], 0) || math.IsNaN(m.Mean[j]) || math.IsInf(m.Mean[j], 0) {
+			return nil, fmt.Errorf("%w: feature %d's standardisation is not finite and positive", ErrBadModel, j)
+		}
+	}
 	in := nf
 	for i, l := range m.Layers {
 		if l.In != in || l.Out < 1 || l.Out > 1<<16 || len(l.W) != l.In*l.Out || len(l.B) != l.Out {
