@@ -167,7 +167,7 @@ func (s *FS) Put(ctx context.Context, owner, hash string, r io.Reader, maxSize, 
 	if info, err := os.Stat(s.objectPath(hash)); err == nil { // held by someone else: no upload needed
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if err := s.quotaLocked(owner, info.Size(), quota); err != nil {
+		if err := s.quotaLocked(owner, info.Size(), quota, ""); err != nil {
 			return Info{}, err
 		}
 		return s.holdLocked(owner, hash, info.Size())
@@ -211,7 +211,8 @@ func (s *FS) finish(owner, hash, tmp string, n, quota int64) (Info, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.quotaLocked(owner, n, quota); err != nil {
+	if err := s.quotaLocked(owner, n, quota, tmp); err != nil {
+		os.Remove(tmp)
 		return Info{}, err
 	}
 	obj := s.objectPath(hash)
@@ -224,10 +225,15 @@ func (s *FS) finish(owner, hash, tmp string, n, quota int64) (Info, error) {
 	return s.holdLocked(owner, hash, n)
 }
 
-func (s *FS) quotaLocked(owner string, n, quota int64) error {
+// quotaLocked checks that owner may hold n more bytes; the partial upload
+// in file self (being finished) is not counted twice.
+func (s *FS) quotaLocked(owner string, n, quota int64, self string) error {
 	used, err := s.usage(owner)
 	if err != nil {
 		return err
+	}
+	if fi, err := os.Stat(self); self != "" && err == nil && strings.HasSuffix(self, ".part") {
+		used -= fi.Size()
 	}
 	if used+n > quota {
 		return fmt.Errorf("%w: %d bytes held, %d more would pass the quota of %d", ErrQuota, used, n, quota)
@@ -291,7 +297,7 @@ func (s *FS) Append(ctx context.Context, owner, hash string, total, offset int64
 	}
 	if offset == 0 { // refuse early what could never fit, before any byte is kept
 		s.mu.Lock()
-		err := s.quotaLocked(owner, total, quota)
+		err := s.quotaLocked(owner, total, quota, "")
 		s.mu.Unlock()
 		if err != nil {
 			return Progress{}, err
@@ -383,7 +389,7 @@ func (s *FS) Usage(_ context.Context, owner string) (int64, error) {
 func (s *FS) usage(owner string) (int64, error) {
 	ents, err := os.ReadDir(filepath.Join(s.dir, "owners", ownerDir(owner)))
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return s.partialBytes(owner), nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("blob: %w", err)
@@ -394,7 +400,20 @@ func (s *FS) usage(owner string) (int64, error) {
 			n += fi.Size()
 		}
 	}
-	return n, nil
+	return n + s.partialBytes(owner), nil
+}
+
+// partialBytes is what owner's uploads in progress hold: they count
+// against its quota, so unfinished uploads cannot fill the disk.
+func (s *FS) partialBytes(owner string) int64 {
+	parts, _ := filepath.Glob(filepath.Join(s.dir, "tmp", ownerDir(owner)+"-*.part"))
+	var n int64
+	for _, p := range parts {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // Prune implements Store: holdings older than the retention go, then blobs
@@ -420,6 +439,13 @@ func (s *FS) Prune(_ context.Context, now time.Time) (int, error) {
 				continue
 			}
 			held[e.Name()] = true
+		}
+	}
+	// Uploads abandoned for longer than the retention go too.
+	parts, _ := filepath.Glob(filepath.Join(s.dir, "tmp", "*.part"))
+	for _, p := range parts {
+		if fi, err := os.Stat(p); err == nil && now.Sub(fi.ModTime()) > s.retention {
+			os.Remove(p)
 		}
 	}
 	var gone []string

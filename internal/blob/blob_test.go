@@ -172,3 +172,35 @@ func TestResumableUploadRefusesOverQuotaBeforeKeepingAByte(t *testing.T) {
 		t.Fatalf("partial kept after refusal: %v", err)
 	}
 }
+
+// Uploads in progress count against the quota (so unfinished uploads
+// cannot fill the disk), and one abandoned past the retention is pruned.
+func TestPartialUploadsCountAgainstTheQuotaUntilPruned(t *testing.T) {
+	now := time.Now()
+	s, _ := blob.NewFS(t.TempDir(), time.Hour, func() time.Time { return now })
+	a := []byte(strings.Repeat("a", 100))
+	if _, err := s.Append(t.Context(), "t1", blob.HashBytes(a), 100, 0, bytes.NewReader(a[:60]), 1000, 150); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.Usage(t.Context(), "t1"); u != 60 {
+		t.Fatalf("usage with a partial upload = %d, want 60", u)
+	}
+	b := []byte(strings.Repeat("b", 100))
+	if _, err := s.Append(t.Context(), "t1", blob.HashBytes(b), 100, 0, bytes.NewReader(b), 1000, 150); !errors.Is(err, blob.ErrQuota) {
+		t.Fatalf("second upload beside a partial one: %v", err)
+	}
+	// Finishing the first does not count its own partial bytes twice.
+	if p, err := s.Append(t.Context(), "t1", blob.HashBytes(a), 100, 60, bytes.NewReader(a[60:]), 1000, 150); err != nil || !p.Done {
+		t.Fatalf("finish: %+v %v", p, err)
+	}
+	c := []byte(strings.Repeat("c", 40))
+	if _, err := s.Append(t.Context(), "t1", blob.HashBytes(c), 40, 0, bytes.NewReader(c[:10]), 1000, 150); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(t.Context(), now.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Partial(t.Context(), "t1", blob.HashBytes(c)); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("abandoned upload survived the prune: %v", err)
+	}
+}

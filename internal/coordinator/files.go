@@ -32,12 +32,11 @@ type Files struct {
 	Store blob.Store
 	// MaxFileBytes is the largest file a tenant may upload (64 MiB).
 	MaxFileBytes int64
-	// TenantQuota is the bytes one tenant may hold at once (256 MiB).
+	// TenantQuota is the bytes one tenant may hold at once, uploads in
+	// progress included (256 MiB). One piece of an upload is bounded by
+	// the server's request body limit, so large files go up in resumable
+	// pieces (Client.UploadFile sends 768 KiB at a time).
 	TenantQuota int64
-	// ChunkBytes is the largest piece one PUT carries: it stays under the
-	// server's request body limit, so large files go up in resumable
-	// pieces (768 KiB).
-	ChunkBytes int64
 }
 
 func (f *Files) defaults() {
@@ -46,9 +45,6 @@ func (f *Files) defaults() {
 	}
 	if f.TenantQuota == 0 {
 		f.TenantQuota = 256 << 20
-	}
-	if f.ChunkBytes == 0 {
-		f.ChunkBytes = 768 << 10
 	}
 }
 
@@ -118,10 +114,6 @@ func (s *Service) UploadFile(ctx context.Context, tenantID, hash string, total, 
 	f, err := s.files()
 	if err != nil {
 		return blob.Progress{}, err
-	}
-	if total-offset > f.ChunkBytes && offset >= 0 {
-		// The server's body limit would cut it anyway; say how to send it.
-		body = io.LimitReader(body, f.ChunkBytes)
 	}
 	p, err := f.Store.Append(ctx, tenantID, hash, total, offset, body, f.MaxFileBytes, f.TenantQuota)
 	if err != nil {

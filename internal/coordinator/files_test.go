@@ -22,7 +22,7 @@ func withFiles(t *testing.T, max, quota int64) func(*Config) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Files = Files{Store: st, MaxFileBytes: max, TenantQuota: quota, ChunkBytes: 64 << 10}
+		c.Files = Files{Store: st, MaxFileBytes: max, TenantQuota: quota}
 	}
 }
 
