@@ -243,32 +243,38 @@ func (s *Service) hMinerFile(w http.ResponseWriter, r *http.Request) {
 // checkKindJob refuses a data-processing or training job (package
 // jobkind) whose spec does not read, whose work units are not its max
 // tokens, or whose input file the tenant does not hold: a miner could
-// never run it.
-func (s *Service) checkKindJob(ctx context.Context, t *store.Tenant, r *JobRequest) error {
+// never run it. It returns the job's type ("" for other jobs).
+func (s *Service) checkKindJob(ctx context.Context, t *store.Tenant, r *JobRequest) (string, error) {
 	if !jobkind.IsKindModel(r.Model) {
-		return nil
+		return "", nil
 	}
 	spec, err := jobkind.ParseSpec(r.Prompt)
 	switch {
 	case err != nil || len(r.Messages) > 0:
-		return errf(ErrUnsupportedJob, "a %s job's prompt is its JSON spec (aitbc ai-submit --type ... builds it): %v", r.Model, err)
-	case (spec.Type == jobkind.TypeTraining) != (r.Model == jobkind.ModelCustomClassifier):
-		return errf(ErrUnsupportedJob, "model %s does not run %s jobs", r.Model, spec.Type)
+		return "", errf(ErrUnsupportedJob, "a %s job's prompt is its JSON spec (aitbc ai-submit --type ... builds it): %v", r.Model, err)
+	case (spec.Type == jobkind.TypeTraining) != (r.Model == jobkind.ModelCustomClassifier),
+		spec.Type != jobkind.TypeTraining && spec.Type != jobkind.TypeDataProcessing:
+		return "", errf(ErrUnsupportedJob, "model %s does not run %q jobs", r.Model, spec.Type)
 	case spec.Units < 1 || spec.Units != r.MaxTokens:
-		return errf(ErrInvalidMaxTokens, "a %s job's max_tokens must be its declared work units (%d)", r.Model, spec.Units)
+		return "", errf(ErrInvalidMaxTokens, "a %s job's max_tokens must be its declared work units (%d)", r.Model, spec.Units)
+	}
+	if spec.Resources != nil {
+		if err := (*sched.Resources)(spec.Resources).Validate(); err != nil {
+			return "", errf(ErrUnsupportedJob, "%v", err)
+		}
 	}
 	f, err := s.files()
 	if err != nil {
-		return err
+		return "", err
 	}
 	info, err := f.Store.Stat(ctx, t.ID, spec.Input.SHA256)
 	if err != nil {
-		return errf(ErrFileNotFound, "input file %s: upload it first (PUT /v1/files/%s)", spec.Input.SHA256, spec.Input.SHA256)
+		return "", errf(ErrFileNotFound, "input file %s: upload it first (PUT /v1/files/%s)", spec.Input.SHA256, spec.Input.SHA256)
 	}
 	if info.Size != spec.Input.Bytes {
-		return errf(ErrUnsupportedJob, "input file %s is %d bytes, the spec says %d", spec.Input.SHA256, info.Size, spec.Input.Bytes)
+		return "", errf(ErrUnsupportedJob, "input file %s is %d bytes, the spec says %d", spec.Input.SHA256, info.Size, spec.Input.Bytes)
 	}
-	return nil
+	return spec.Type, nil
 }
 
 // pruneFiles drops job files past their retention (blob.Store.Prune).

@@ -149,7 +149,8 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	if err := s.validate(&r); err != nil {
 		return nil, err
 	}
-	if err := s.checkKindJob(ctx, t, &r); err != nil { // files.go: data-processing and training
+	kind, err := s.checkKindJob(ctx, t, &r) // files.go: data-processing and training
+	if err != nil {
 		return nil, err
 	}
 	ph := minerproto.PromptHash(r.Prompt, r.Messages)
@@ -168,6 +169,9 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	}
 	if len(r.Messages) > 0 {
 		j.Kind = "chat"
+	}
+	if kind != "" {
+		j.Kind = kind // "data-processing" or "training"
 	}
 	maxPrice, err := s.marketCheck(&r)
 	if err != nil {

@@ -154,3 +154,27 @@ func blobHash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
+
+// The job's kind shows in its view.
+func TestKindJobsShowTheirType(t *testing.T) {
+	h := newHarness(t, releaseDelay, withFiles(t, 1<<20, 1<<20))
+	h.fund(10 * coin.Unit)
+	h.addKindMiner(coin.Unit)
+	info, err := h.s.cfg.Files.Store.Put(t.Context(), h.tenant.ID, blobHash(salesCSV), strings.NewReader(salesCSV), 1<<20, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, prompt, err := jobkind.Prepare(jobkind.Spec{Type: jobkind.TypeDataProcessing, Input: jobkind.FileRef{SHA256: info.Hash, Bytes: info.Size}, Data: &dataproc.Spec{}}, []byte(salesCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := h.submit(JobRequest{Model: jobkind.ModelDataProcessing, Prompt: prompt, MaxTokens: spec.Units})
+	if v := view(j, false); v.Kind != "data-processing" {
+		t.Fatalf("kind %q", v.Kind)
+	}
+	// A training spec under the data-processing model is refused.
+	bad := strings.Replace(prompt, `"type":"data-processing"`, `"type":"training"`, 1)
+	if _, err := h.s.Submit(h.ctx, h.tenant, JobRequest{Model: jobkind.ModelDataProcessing, Prompt: bad, MaxTokens: spec.Units}); !errors.Is(err, ErrUnsupportedJob) {
+		t.Fatalf("mismatched type: %v", err)
+	}
+}
