@@ -17,6 +17,8 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/jobinput"
+	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -80,11 +82,12 @@ func (g *Globals) tenantFor(ctx context.Context, w *walletConn, wallet, password
 }
 
 func newAISubmitCmd(g *Globals) *cobra.Command {
-	var wallet, typ, prompt, model, payment, password, serviceID string
+	var wallet, typ, prompt, model, payment, password, serviceID, inputData string
 	var maxTokens int
 	var temperature float32
 	var ttl time.Duration
 	var wait bool
+	var kf kindFlags
 	ignored := map[string]*string{}
 	cmd := &cobra.Command{
 		Use:   "ai-submit",
@@ -98,9 +101,32 @@ miner finishes by the TTL the whole payment comes back.
 The wallet signs with --password, AITBC_PASSWORD, or its key unlocked in the
 wallet daemon (aitbc wallet unlock). The first job with a coordinator also
 registers the wallet there (a signed message) and keeps the API key under
-<home>/tenants/.`,
+<home>/tenants/.
+
+--input-data FILE stores the file with the coordinator by its SHA-256 and
+puts its text after the prompt, headed by its name and hash, cut on a line
+boundary to what fits the model's context (measured with the model's own
+tokenizer when this machine has the model; else the 64 KiB prompt limit);
+a cut is announced. The receipt's prompt hash covers the file's hash and
+the text the model saw (docs/JOBS.md).
+
+--type data-processing and --type training run the built-in data pipeline
+and classifier trainer on a miner. The file and parameters are checked here
+first (a table that reads, the columns named, a label column that exists);
+the job's prompt is its spec (file hash and size, parameters, work units),
+so the receipt commits to them, and the result (report, model file) is what
+the receipt's result hash covers. The job costs its work units (one per
+1,000 cells read, or per 100 training rows × epochs) at the miner's price
+per 1,000, plus the fee.`,
 		Example: `  aitbc wallet unlock --name customer-1
   aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120
+  aitbc ai-submit --wallet enterprise-1 --type inference --prompt "Analyze processed data for trends" \
+      --payment 200 --input-data processed_data.csv
+  aitbc ai-submit --wallet enterprise-1 --type data-processing --input-data processed_data.csv \
+      --group-by region --agg sum:units --report markdown --payment 30
+  aitbc ai-submit --wallet researcher-1 --type training --model custom-classifier \
+      --dataset training_data.csv --label species --epochs 20 --payment 500 --wait
+  aitbc ai-results --job-id <id> --output-dir results/
   aitbc ai-status --job-id <id>
   aitbc ai-results --job-id <id>`,
 		Args: cobra.NoArgs,
@@ -109,14 +135,27 @@ registers the wallet there (a signed message) and keeps the API key under
 			switch {
 			case wallet == "":
 				return usagef("--wallet is required")
-			case typ != "inference":
-				return fmt.Errorf("--type %s: only inference jobs run today; training and GPU rental come with the marketplace", typ)
-			case strings.TrimSpace(prompt) == "":
+			case typ != "inference" && typ != jobkind.TypeTraining && typ != jobkind.TypeDataProcessing:
+				return usagef("unknown --type %q: inference, training or data-processing", typ)
+			case typ == jobkind.TypeTraining && kf.dataset == "":
+				return usagef("--type training needs --dataset FILE (a CSV table with a label column)")
+			case typ == jobkind.TypeDataProcessing && kf.dataset == "" && inputData == "":
+				return usagef("--type data-processing needs --input-data FILE (or --dataset FILE)")
+			case typ == "inference" && kf.dataset != "":
+				return usagef("--dataset is for training and data-processing jobs; inference reads --input-data")
+			case typ == "inference" && strings.TrimSpace(prompt) == "":
 				return usagef("--prompt is required")
 			}
 			for name, v := range ignored {
 				if *v != "" {
 					fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet\n", name)
+				}
+			}
+			if typ == "inference" {
+				for _, name := range []string{"gpu-allocated", "memory", "gpu-model"} {
+					if cmd.Flags().Changed(name) {
+						fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet (it does on training and data-processing)\n", name)
+					}
 				}
 			}
 			pay, err := coin.Parse(payment)
@@ -144,6 +183,30 @@ registers the wallet there (a signed message) and keeps the API key under
 			c, h, err := g.tenantFor(ctx, w, wallet, pw)
 			if err != nil {
 				return err
+			}
+			var input *jobinput.Prompt
+			var kind *kindJob
+			if typ != "inference" { // file, parameters, work units and a miner checked before the escrow
+				if !cmd.Flags().Changed("model") {
+					model = ""
+				}
+				file := kf.dataset
+				if file == "" {
+					file = inputData
+				}
+				if kind, err = prepareKindJob(ctx, g, c, typ, model, file, &kf, pay); err != nil {
+					return err
+				}
+				model, prompt, maxTokens = kind.Model, kind.Prompt, kind.Spec.Units
+			} else if inputData != "" { // before the escrow: its hash commits to the prompt with the data
+				p, err := inputPrompt(ctx, g, c, inputData, prompt, model, maxTokens)
+				if err != nil {
+					return err
+				}
+				input, prompt = &p, p.Text
+				if p.Note != "" && !g.JSON() {
+					fmt.Fprintf(g.Stderr(), "note: %s\n", p.Note)
+				}
 			}
 			coord, _ := address.Parse(h.Coordinator)
 			id := make([]byte, jobs.IDLen)
@@ -180,16 +243,31 @@ registers the wallet there (a signed message) and keeps the API key under
 			if wait {
 				return followJob(ctx, g, c, job.JobID, !g.JSON())
 			}
-			return g.Print(job, func(w io.Writer) {
+			out := struct {
+				coordinator.JobView
+				Input *jobinput.Prompt `json:"input,omitempty"`
+				Spec  *jobkind.Spec    `json:"spec,omitempty"`
+			}{JobView: job, Input: input}
+			if kind != nil {
+				out.Spec = &kind.Spec
+			}
+			return g.Print(out, func(w io.Writer) {
 				fmt.Fprintf(w, "AI job submitted. Job ID: %s\n", job.JobID)
+				if input != nil {
+					fmt.Fprintf(w, "  input data sha256 %s: %d of %d lines in the prompt\n", input.FileSHA256, input.KeptLines, input.FileLines)
+				}
+				if kind != nil {
+					fmt.Fprintf(w, "  %s job on %s (sha256 %s), %d work units; results: aitbc ai-results --job-id %s --output-dir DIR\n",
+						typ, kind.Spec.Input.Name, kind.Spec.Input.SHA256, kind.Spec.Units, job.JobID)
+				}
 				fmt.Fprintf(w, "  escrow %s AITBC locked by %s; follow with: aitbc ai-status --job-id %s\n", pay, sub.TxHash, job.JobID)
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&wallet, "wallet", "", "wallet that pays (required)")
-	f.StringVar(&typ, "type", "inference", "job type: inference")
-	f.StringVar(&prompt, "prompt", "", "the prompt (required)")
+	f.StringVar(&typ, "type", "inference", "job type: inference, training or data-processing (docs/JOBS.md)")
+	f.StringVar(&prompt, "prompt", "", "the prompt (required for inference)")
 	f.StringVar(&model, "model", "tolstoy-1m", "model to run")
 	f.StringVar(&payment, "payment", "", "AITBC locked in escrow: the most the job may cost, fee included (required)")
 	f.StringVar(&password, "password", "", "wallet password (default: AITBC_PASSWORD, a prompt, or the daemon's unlocked key)")
@@ -198,7 +276,9 @@ registers the wallet there (a signed message) and keeps the API key under
 	f.Float32Var(&temperature, "temperature", 0.8, "sampling temperature, 0 for greedy")
 	secondsFlag(f, &ttl, "ttl", 900*time.Second, "time to live: the escrow returns in full if the job is not done by then")
 	waitBoolFlag(f, &wait, nil, "stream the text and wait for settlement")
-	for _, name := range []string{"dataset", "gpu-allocated", "memory", "resolution", "batch-size", "input-data"} {
+	f.StringVar(&inputData, "input-data", "", "text file (CSV, JSON, ...) stored with the coordinator by its SHA-256 and put in the prompt, cut to the model's context")
+	kf.register(f)
+	for _, name := range []string{"resolution"} {
 		v := new(string)
 		ignored[name] = v
 		f.StringVar(v, name, "", "accepted for the seed scripts; no effect on inference jobs yet")

@@ -264,12 +264,13 @@ func newStatusCmd(g *Globals) *cobra.Command {
 }
 
 func newResultsCmd(g *Globals, use string) *cobra.Command {
-	var id string
+	var id, outDir string
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: "Show a job's result text, its signed receipt and the settlement",
 		Example: `  aitbc results 707c75d0a1b2c3d4e5f60718293a4b5c
-  aitbc ai-results --job-id 707c75d0a1b2c3d4e5f60718293a4b5c --output json > receipt.json`,
+  aitbc ai-results --job-id 707c75d0a1b2c3d4e5f60718293a4b5c --output json > receipt.json
+  aitbc ai-results --job-id 707c75d0a1b2c3d4e5f60718293a4b5c --output-dir results/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := jobIDOf(args, id)
 			if err != nil {
@@ -286,6 +287,9 @@ func newResultsCmd(g *Globals, use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if outDir != "" { // airesults.go: the result as a file, checked against the receipt
+				return saveResult(g, v, outDir)
+			}
 			return g.Print(v, func(w io.Writer) {
 				if v.Result != nil {
 					fmt.Fprintln(w, *v.Result)
@@ -295,6 +299,7 @@ func newResultsCmd(g *Globals, use string) *cobra.Command {
 		},
 	}
 	jobIDFlag(g, cmd, &id, "job id (or give it as the argument)")
+	cmd.Flags().StringVar(&outDir, "output-dir", "", "save the result as a file in this directory (a trained model, a report), checked against the receipt's result hash")
 	return cmd
 }
 

@@ -57,6 +57,7 @@ func newMinerCmd(g *Globals) *cobra.Command {
 	var wallet, password, backendName, endpoint, apiKey, price, stake, models, metricsListen string
 	var slots int
 	var heartbeat time.Duration
+	var jobKinds bool
 	start := &cobra.Command{
 		Use:   "start",
 		Short: "Register (stake, models, price) if needed and serve a coordinator's jobs",
@@ -67,7 +68,8 @@ server, or any OpenAI-compatible server such as vLLM or llama.cpp's
 llama-server) and signs a receipt for each job it finishes.`,
 		Example: `  aitbc miner start --coordinator http://127.0.0.1:8000 --wallet gpu-provider --backend builtin --password 123
   aitbc miner start --wallet gpu-provider --backend ollama --endpoint http://127.0.0.1:11434 --models llama3.2:latest
-  aitbc miner start --wallet gpu-provider --backend openai --endpoint http://127.0.0.1:8080 --price 0.5`,
+  aitbc miner start --wallet gpu-provider --backend openai --endpoint http://127.0.0.1:8080 --price 0.5
+  aitbc miner start --wallet ai-service-provider --backend builtin --job-kinds --password 123`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -128,7 +130,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 					Coordinator: g.Coord, Key: key, Chain: chain,
 					Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: obs.instrument(miner.BackendRunner{B: b}),
 					Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
-					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version,
+					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version, JobKinds: jobKinds,
 				},
 				Key: key, Register: true,
 			}}}, func(s *system.System) error {
@@ -150,6 +152,7 @@ llama-server) and signs a receipt for each job it finishes.`,
 	f.IntVar(&slots, "slots", 1, "concurrent jobs")
 	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "interval of on-chain heartbeats")
 	f.StringVar(&metricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus) and GET /health on this address, e.g. 127.0.0.1:8018 (default: off)")
+	f.BoolVar(&jobKinds, "job-kinds", false, "also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)")
 	withConfig(start, config.Miner)
 
 	hwCmd := &cobra.Command{

@@ -19,12 +19,13 @@ import (
 func newModelCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
-		Short: "List, import, run and benchmark models of the built-in inference engine",
+		Short: "List, import, run and benchmark models of the built-in inference engine; train and use classifiers",
 		Long: "The built-in engine runs LLaMA-architecture models in pure Go: llama2.c checkpoints and\n" +
 			"GGUF files (F32, F16, Q8_0). tolstoy-1m is embedded in the binary; imported models live\n" +
 			"under <home>/models/<name>/.",
 	}
-	cmd.AddCommand(newModelListCmd(g), newModelRunCmd(g), newModelImportCmd(g), newModelExportCmd(g), newModelBenchCmd(g))
+	cmd.AddCommand(newModelListCmd(g), newModelRunCmd(g), newModelImportCmd(g), newModelExportCmd(g), newModelBenchCmd(g),
+		newModelTrainCmd(g), newModelPredictCmd(g)) // modeltrain.go: classifiers on tabular data
 	return cmd
 }
 

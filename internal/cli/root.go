@@ -149,6 +149,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newNodeCmd(g),
 		newTestnetCmd(g),
 		newModelCmd(g),
+		newDataCmd(g), // data.go: the data-processing pipeline
 		newMarketplaceCmd(g),
 		newMarketCmd(g),
 		newWebCmd(g),

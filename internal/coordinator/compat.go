@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/version"
 )
@@ -288,8 +290,11 @@ func (st *textStream) next() (string, error) {
 
 func (s *Service) models() []sched.Quote {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return sched.Models(s.snapshotLocked())
+	qs := sched.Models(s.snapshotLocked())
+	s.mu.Unlock()
+	// Data-processing and training (package jobkind) are no language
+	// models: OpenAI and Ollama clients are not offered them.
+	return slices.DeleteFunc(qs, func(q sched.Quote) bool { return jobkind.IsKindModel(q.Model) })
 }
 
 func (s *Service) hModels(w http.ResponseWriter, _ *http.Request) {

@@ -77,6 +77,10 @@ type Config struct {
 	// default). Zero takes the default; a negative value turns it off.
 	Limits Limits
 
+	// Files keeps job files (datasets, results) by hash (files.go); a nil
+	// Files.Store turns the /v1/files routes off.
+	Files Files
+
 	// OperatorKey opens the operator routes (GET /v1/admin/jobs: every
 	// tenant's jobs); empty keeps them closed (admin.go).
 	OperatorKey string

@@ -100,6 +100,13 @@ var errorCodes = []errorCode{
 	{ErrJobExpired, http.StatusBadGateway, "job_expired"},
 	{ErrJobLost, http.StatusBadGateway, "job_lost"},
 	{ErrStreamDiverged, http.StatusBadGateway, "stream_diverged"},
+	// files.go
+	{ErrFilesDisabled, http.StatusServiceUnavailable, "files_disabled"},
+	{ErrFileNotFound, http.StatusNotFound, "file_not_found"},
+	{ErrFileTooLarge, http.StatusRequestEntityTooLarge, "file_too_large"},
+	{ErrFileInvalid, http.StatusBadRequest, "invalid_file"},
+	{ErrUploadOffset, http.StatusConflict, "upload_offset_mismatch"},
+	{ErrNoFittingHardware, http.StatusConflict, "no_fitting_hardware"},
 }
 
 // Error is a coordinator error as the API shows it: the HTTP status and

@@ -128,6 +128,7 @@ type jobPruner interface {
 
 // prune deletes jobs that ended more than Retention ago (by creation).
 func (s *Service) prune(ctx context.Context) {
+	s.pruneFiles(ctx) // files.go: job files past their retention
 	p, ok := s.cfg.Store.(jobPruner)
 	if !ok || s.cfg.Limits.Retention < 0 {
 		return

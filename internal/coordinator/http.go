@@ -178,8 +178,9 @@ func (s *Service) Handler() http.Handler {
 	handle("DELETE /v1/resources/{agent}", s.hDeallocate)
 	handle("GET /v1/resources/utilization", s.hUtilization)
 	handle("GET /v1/admin/jobs", s.hAdminJobs)
-	// The marketplace (services.go).
+	// The marketplace (services.go) and job files (files.go).
 	s.registerServiceRoutes(handle)
+	s.registerFileRoutes(handle)
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed
 	mux.HandleFunc("GET /v1/miners/connect", s.ServeMiner)
 	routes = append(routes, "GET /v1/jobs/{id}/stream", "GET /v1/miners/connect")
@@ -459,6 +460,8 @@ type MinerView struct {
 	Running      int         `json:"running"`
 	Backend      string      `json:"backend"`
 	Hardware     string      `json:"hardware"`
+	GPU          string      `json:"gpu,omitempty"`           // as registered on chain: what the scheduler matches requirements against
+	GPUMemoryMB  uint64      `json:"gpu_memory_mb,omitempty"` // as registered on chain
 	PricePer1k   coin.Amount `json:"price_per_1k_tokens"`
 	TokensPerSec float64     `json:"tokens_per_sec"`
 	FirstTokenMs *float64    `json:"first_token_ms,omitempty"` // moving average from dispatch to the first streamed token; absent until one is seen
@@ -472,7 +475,8 @@ func (s *Service) ConnectedMiners() []MinerView {
 	out := []MinerView{}
 	for _, mc := range s.miners {
 		v := MinerView{Address: mc.addr.String(), Models: mc.models, Slots: mc.slots, Running: len(mc.running),
-			Backend: mc.backend, Hardware: mc.hardware, PricePer1k: s.registry[mc.addr].PricePer1k, TokensPerSec: mc.tokensPerSec, Connected: mc.connected}
+			Backend: mc.backend, Hardware: mc.hardware, PricePer1k: s.registry[mc.addr].PricePer1k, TokensPerSec: mc.tokensPerSec, Connected: mc.connected,
+			GPU: s.registry[mc.addr].GPU, GPUMemoryMB: s.registry[mc.addr].GPUMemoryMB}
 		if mc.firstTokenMs > 0 {
 			ms := mc.firstTokenMs
 			v.FirstTokenMs = &ms

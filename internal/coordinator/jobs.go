@@ -103,7 +103,7 @@ func (s *Service) marketCheck(r *JobRequest) (coin.Amount, error) {
 	var registered []*sched.Miner
 	for a, m := range s.registry {
 		if m.Status == "active" {
-			registered = append(registered, &sched.Miner{Address: a, Models: m.Models, PricePer1k: m.PricePer1k, Slots: 1})
+			registered = append(registered, &sched.Miner{Address: a, Models: m.Models, PricePer1k: m.PricePer1k, Slots: 1, GPU: m.GPU, GPUMemoryMB: m.GPUMemoryMB})
 		}
 	}
 	if len(pool) == 0 {
@@ -121,7 +121,7 @@ func (s *Service) marketCheck(r *JobRequest) (coin.Amount, error) {
 		}
 		maxPrice = max(dearest, 1)
 	}
-	_, np := s.checker.Place(sched.Job{Model: r.Model, MaxTokens: uint64(r.MaxTokens), MaxPrice: maxPrice}, pool)
+	_, np := s.checker.Place(sched.Job{Model: r.Model, MaxTokens: uint64(r.MaxTokens), MaxPrice: maxPrice, Needs: needsOf(r.Model, r.Prompt)}, pool)
 	if np == nil {
 		return maxPrice, nil
 	}
@@ -131,6 +131,8 @@ func (s *Service) marketCheck(r *JobRequest) (coin.Amount, error) {
 	case sched.TooPricey:
 		cheapest := sched.Cost(s.params, np.Cheapest, uint64(r.MaxTokens))
 		return 0, errf(ErrMaxPriceTooLow, "%s: %d tokens cost at least %s AITBC with the fee", np.Error(), r.MaxTokens, cheapest)
+	case sched.NoResources:
+		return 0, errf(ErrNoFittingHardware, "%s", np.Error())
 	case sched.NoMiners:
 		if len(registered) == 0 {
 			return 0, errf(ErrNoMiners, "no miner is registered on chain")
@@ -145,6 +147,10 @@ func (s *Service) marketCheck(r *JobRequest) (coin.Amount, error) {
 // queues it. The job is durably stored when Submit returns.
 func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*store.Job, error) {
 	if err := s.validate(&r); err != nil {
+		return nil, err
+	}
+	kind, err := s.checkKindJob(ctx, t, &r) // files.go: data-processing and training
+	if err != nil {
 		return nil, err
 	}
 	ph := minerproto.PromptHash(r.Prompt, r.Messages)
@@ -163,6 +169,9 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	}
 	if len(r.Messages) > 0 {
 		j.Kind = "chat"
+	}
+	if kind != "" {
+		j.Kind = kind // "data-processing" or "training"
 	}
 	maxPrice, err := s.marketCheck(&r)
 	if err != nil {

@@ -36,7 +36,7 @@ func (m *minerConn) view(reg ChainMiner) *sched.Miner {
 	return &sched.Miner{
 		Address: m.addr, Models: m.models, PricePer1k: reg.PricePer1k, Slots: m.slots,
 		Running: len(m.running), TokensPerSec: m.tokensPerSec, Settled: reg.JobsSettled,
-		Failures: m.failures, Stake: reg.Stake,
+		Failures: m.failures, Stake: reg.Stake, GPU: reg.GPU, GPUMemoryMB: reg.GPUMemoryMB,
 	}
 }
 

@@ -384,7 +384,8 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 				Sender: walletd.WalletSender{S: svc, Name: name, Password: d.cfg.GenesisPassword},
 				Runner: runner, PricePer1k: d.cfg.MinerPrice, Stake: 100 * coin.Unit,
 				Slots: d.cfg.MinerSlots, Hardware: "devnet (cpu)", HeartbeatEvery: time.Minute,
-				Logger: d.cfg.Log.With("service", "miner", "miner", i),
+				JobKinds: true, // data-processing and training jobs (docs/JOBS.md)
+				Logger:   d.cfg.Log.With("service", "miner", "miner", i),
 			},
 			Key: key, Register: true,
 		})

@@ -30,6 +30,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -81,6 +82,9 @@ type Config struct {
 	HeartbeatEvery time.Duration
 	Logger         *slog.Logger
 	Version        string
+	// JobKinds also runs data-processing and training jobs (kinds.go,
+	// docs/JOBS.md), fetching their input files from the coordinator.
+	JobKinds bool
 }
 
 // Miner is a running provider.
@@ -112,6 +116,12 @@ func New(cfg Config) (*Miner, error) {
 	}
 	if cfg.GPU == "" {
 		cfg.GPU = "cpu"
+	}
+	if cfg.JobKinds {
+		cfg.Runner = KindRunner{Next: cfg.Runner, Files: &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}, Workers: 1}
+		if len(cfg.Models) > 0 {
+			cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
+		}
 	}
 	return &Miner{cfg: cfg, addr: address.FromPubKey(cfg.Key.PublicKey()), log: cfg.Logger}, nil
 }

@@ -179,3 +179,25 @@ func PromptHash(prompt string, messages []ChatMessage) [32]byte {
 	}
 	return sha256.Sum256(b)
 }
+
+// A miner fetches a job's input file over HTTP (GET
+// /v1/miners/files/{sha256}?job_id=J), signing the request with its key:
+// these headers carry its address, the time (Unix milliseconds) and the
+// signature over FileDigest. The coordinator serves the file only to the
+// miner the job is assigned to, and only a file the job names.
+const (
+	FileDomain      = "AITBC/miner-file/v1\x00"
+	HeaderMiner     = "X-Miner-Address"
+	HeaderMinerTime = "X-Miner-Time"
+	HeaderMinerSig  = "X-Miner-Signature"
+)
+
+// FileDigest is what a miner signs to fetch file sha256 for job jobID from
+// the coordinator at time unixMs.
+func FileDigest(coordinator address.Address, jobID, sha256hex string, unixMs int64) []byte {
+	h := sha256.New()
+	h.Write([]byte(FileDomain))
+	h.Write(coordinator[:])
+	fmt.Fprintf(h, "%s\x00%s\x00%d", jobID, sha256hex, unixMs)
+	return h.Sum(nil)
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aitbc/aitbc/internal/blob"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
@@ -93,6 +94,12 @@ func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*
 	}
 	sv.onClose(st.Close)
 	opts := cfg.Options
+	if opts.Files.Store == nil && cfg.Store != ":memory:" {
+		// Job files live beside the store, content-addressed (docs/JOBS.md).
+		if opts.Files.Store, err = blob.NewFS(cfg.Store+".files", blob.DefaultRetention, nil); err != nil {
+			return nil, s.abort(sv, err)
+		}
+	}
 	opts.Store, opts.Chain, opts.Sender, opts.Address = st, cfg.Chain, w, info.Address
 	opts.Registry, opts.Logger = cfg.Registry, cfg.Logger
 	c, err := coordinator.New(ctx, opts)

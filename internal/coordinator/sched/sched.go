@@ -4,7 +4,8 @@
 // survivors are scored, and the best is chosen, with a little randomness so
 // that equal miners share work. When nothing fits, the result says why.
 //
-// Imported by the coordinator only.
+// Imported by the coordinator, and by the CLI for its checks before a
+// customer pays (Cost, Resources).
 package sched
 
 import (
@@ -40,6 +41,11 @@ type Miner struct {
 	// Held counts slots that allocations hold, per tenant: other tenants'
 	// jobs cannot use them, the holder's can.
 	Held map[string]int
+	// GPU and GPUMemoryMB are the hardware the miner detected and
+	// registered on chain: its GPU's name ("cpu" or empty without one)
+	// and that GPU's memory.
+	GPU         string
+	GPUMemoryMB uint64
 }
 
 // BusyFor is how many of m's slots a job of tenant cannot use: those
@@ -70,6 +76,8 @@ type Job struct {
 	MaxPrice  coin.Amount // escrow: price for MaxTokens plus the fee must fit
 	Exclude   map[address.Address]bool
 	Tenant    string // whose job: slots the tenant's allocations hold are free for it
+	// Needs, when set, is the hardware the job requires (resources.go).
+	Needs *Resources
 	// Provider, when set, is the provider of the listing the job is bound
 	// to: only its miner (the miner registered under the provider's
 	// address, the one the chain scores as the provider) may run it, since
@@ -88,6 +96,7 @@ const (
 	Excluded                         // all remaining already failed this job
 	AllBusy                          // all remaining are at capacity
 	ProviderAbsent                   // the job's provider has no miner connected (checked first, for a bound job)
+	NoResources                      // none that serves the model has the hardware the job needs
 )
 
 // NoPlacement explains an empty result.
@@ -98,6 +107,7 @@ type NoPlacement struct {
 	Cheapest coin.Amount // cheapest price per 1k among them
 	Busy     int
 	Provider *address.Address // the job's provider, for ProviderAbsent
+	Lacking  string           // what the job needs that no miner has, for NoResources
 }
 
 // Retryable reports whether waiting may help (miners are busy or
@@ -120,6 +130,8 @@ func (n *NoPlacement) Error() string {
 		return fmt.Sprintf("all %d miners serving %q are busy", n.Busy, n.Model)
 	case ProviderAbsent:
 		return fmt.Sprintf("the job's service is provided by %s, and no miner of that provider is connected (it runs only there)", n.Provider)
+	case NoResources:
+		return fmt.Sprintf("no miner serving %q has the hardware the job needs: %s", n.Model, n.Lacking)
 	}
 	return "no placement"
 }
@@ -166,6 +178,14 @@ func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
 		return nil, np
 	}
 	np.Serving = len(c)
+	if j.Needs != nil {
+		all := c
+		c = filter(c, func(m *Miner) bool { return j.Needs.Lacks(m) == "" })
+		if len(c) == 0 {
+			np.Reason, np.Lacking = NoResources, j.Needs.Explain(all)
+			return nil, np
+		}
+	}
 	c = filter(c, func(m *Miner) bool {
 		if m.PricePer1k < np.Cheapest {
 			np.Cheapest = m.PricePer1k

@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
+	"github.com/aitbc/aitbc/internal/dataproc"
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/jobinput"
+	"github.com/aitbc/aitbc/internal/jobkind"
+	"github.com/aitbc/aitbc/internal/train"
+)
+
+// Limits of `ai-submit --input-data`: the coordinator's defaults, checked
+// here too so that a file that cannot go is refused before any escrow.
+const (
+	maxInputFileBytes = 64 << 20 // coordinator.Files.MaxFileBytes
+	maxPromptBytes    = 64 << 10 // coordinator.Config.MaxPromptBytes
+)
+
+// tokenCounter counts tokens with an engine model's tokenizer, BOS
+// included, as the built-in backend counts a prompt.
+type tokenCounter struct{ m *engine.Model }
+
+func (c tokenCounter) Count(s string) int { return len(c.m.Tokenizer().Encode(s, true)) }
+
+// inputBudget is what a prompt with input data may take for model: its
+// context when this machine knows the model (its tokenizer counts as the
+// miner's will), else the coordinator's prompt limit in bytes.
+func inputBudget(home, model string, maxTokens int) (jobinput.Budget, func()) {
+	b := jobinput.Budget{MaxBytes: maxPromptBytes, MaxFileBytes: maxInputFileBytes}
+	m, err := engine.Resolve(home, model)
+	if err != nil {
+		return b, func() {}
+	}
+	ctxLen := m.Config().SeqLen
+	b.Counter, b.ContextTokens = tokenCounter{m}, ctxLen
+	// Keep room for the answer: the tokens asked for, but at most a
+	// quarter of the context, so that a small model still sees some of
+	// the data (the built-in backend answers in what room is left).
+	b.ReserveTokens = min(maxTokens, ctxLen/4)
+	return b, func() { _ = m.Close() }
+}
+
+// inputPrompt reads the file at path, stores it with the coordinator
+// (content-addressed: a second submit of the same file sends nothing),
+// and returns the prompt with the file's text in it.
+func inputPrompt(ctx context.Context, g *Globals, c *coordinator.Client, path, prompt, model string, maxTokens int) (jobinput.Prompt, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return jobinput.Prompt{}, usagef("--input-data: %v", err)
+	}
+	if fi.Size() > maxInputFileBytes {
+		return jobinput.Prompt{}, usagef("--input-data: %s is %d bytes, the limit is %d", path, fi.Size(), maxInputFileBytes)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return jobinput.Prompt{}, usagef("--input-data: %v", err)
+	}
+	budget, done := inputBudget(g.Home, model, maxTokens)
+	defer done()
+	// Check the text before uploading: a binary file goes nowhere.
+	if _, err := jobinput.Build(prompt, data, fi.Name(), "", budget); err != nil {
+		return jobinput.Prompt{}, usagef("--input-data: %v", err)
+	}
+	info, err := c.UploadFile(ctx, path, 0)
+	if err != nil {
+		return jobinput.Prompt{}, fmt.Errorf("--input-data: upload %s: %w", path, err)
+	}
+	p, err := jobinput.Build(prompt, data, fi.Name(), info.Hash, budget)
+	if err != nil {
+		return jobinput.Prompt{}, usagef("--input-data: %v", err)
+	}
+	return p, nil
+}
+
+// kindFlags are ai-submit's flags for data-processing and training jobs.
+type kindFlags struct {
+	dataset, label, classifier, report string
+	epochs, batchSize, hidden          int
+	learningRate, holdout              float64
+	seed                               uint64
+	filters, groupBy, aggs, columns    []string
+	gpus                               int
+	memoryMB                           uint64
+	gpuModel                           string
+}
+
+func (k *kindFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&k.dataset, "dataset", "", "training or data-processing: the CSV (or JSON) file, stored with the coordinator by its SHA-256")
+	f.StringVar(&k.label, "label", "", "training: the label column (default: the last)")
+	f.StringVar(&k.classifier, "classifier", train.KindMLP, "training: mlp or logistic")
+	f.IntVar(&k.epochs, "epochs", 20, "training: passes over the training rows")
+	f.IntVar(&k.batchSize, "batch-size", 32, "training: rows per gradient step")
+	f.Float64Var(&k.learningRate, "learning-rate", 0.1, "training: step size")
+	f.IntVar(&k.hidden, "hidden", 0, "training: hidden units of the MLP (default 16)")
+	f.Float64Var(&k.holdout, "holdout", 0.2, "training: share of rows held out for evaluation")
+	f.Uint64Var(&k.seed, "train-seed", 1, "training: seed of the split, shuffles and initial weights")
+	f.StringArrayVar(&k.filters, "filter", nil, "data-processing: keep rows where COLUMN OP VALUE; repeatable")
+	f.StringSliceVar(&k.groupBy, "group-by", nil, "data-processing: columns to group by")
+	f.StringArrayVar(&k.aggs, "agg", nil, "data-processing: FN:COLUMN (sum, mean, min, max) or count; repeatable")
+	f.StringSliceVar(&k.columns, "columns", nil, "data-processing: columns to describe (default: all)")
+	f.StringVar(&k.report, "report", "json", "data-processing: report format: json, csv or markdown")
+	f.IntVar(&k.gpus, "gpu-allocated", 0, "training and data-processing: GPUs the job needs on its miner (no effect on inference yet)")
+	f.Uint64Var(&k.memoryMB, "memory", 0, "training and data-processing: MB of GPU memory the job needs (with --gpu-allocated)")
+	f.StringVar(&k.gpuModel, "gpu-model", "", "training and data-processing: GPU model the job needs, e.g. rtx4090 (with --gpu-allocated)")
+}
+
+// needs is the hardware the flags ask for, nil for none.
+func (k *kindFlags) needs() (*sched.Resources, error) {
+	if k.gpus == 0 && k.memoryMB == 0 && k.gpuModel == "" {
+		return nil, nil
+	}
+	r := &sched.Resources{GPUs: k.gpus, MemoryMB: k.memoryMB, GPUModel: k.gpuModel}
+	if err := r.Validate(); err != nil {
+		return nil, usagef("--gpu-allocated/--memory/--gpu-model: %v", strings.TrimPrefix(err.Error(), "sched: "))
+	}
+	return r, nil
+}
+
+// kindJob is a data-processing or training job ready to pay for.
+type kindJob struct {
+	Model  string       `json:"model"`
+	Prompt string       `json:"-"`
+	Spec   jobkind.Spec `json:"spec"`
+}
+
+// spec builds the job's spec from the flags, reading the file to check
+// it: every refusal here comes before any money is locked.
+func (k *kindFlags) spec(typ, path string) (jobkind.Spec, []byte, error) {
+	if path == "" {
+		return jobkind.Spec{}, nil, usagef("--type %s needs --dataset FILE (or --input-data FILE)", typ)
+	}
+	f, err := openLimited(path)
+	if err != nil {
+		return jobkind.Spec{}, nil, err
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return jobkind.Spec{}, nil, err
+	}
+	sum := sha256.Sum256(data)
+	s := jobkind.Spec{Type: typ, Input: jobkind.FileRef{SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Name: filepath.Base(path)}}
+	if typ == jobkind.TypeTraining {
+		p, err := train.Params{Kind: k.classifier, Epochs: k.epochs, BatchSize: k.batchSize, LearningRate: k.learningRate,
+			Hidden: k.hidden, Holdout: k.holdout, Seed: k.seed}.WithDefaults()
+		if err != nil {
+			return s, nil, usagef("%v", err)
+		}
+		p.Workers = 0 // the miner's business: it does not change the weights
+		s.Train = &jobkind.TrainSpec{Label: k.label, Params: p}
+	} else {
+		ds := &dataproc.Spec{GroupBy: k.groupBy, Columns: k.columns, Output: k.report}
+		for _, v := range k.filters {
+			flt, err := dataproc.ParseFilter(v)
+			if err != nil {
+				return s, nil, usagef("--filter: %v", err)
+			}
+			ds.Filters = append(ds.Filters, flt)
+		}
+		for _, v := range k.aggs {
+			a, err := dataproc.ParseAggregate(v)
+			if err != nil {
+				return s, nil, usagef("--agg: %v", err)
+			}
+			ds.Aggregates = append(ds.Aggregates, a)
+		}
+		s.Data = ds
+	}
+	needs, err := k.needs()
+	if err != nil {
+		return s, nil, err
+	}
+	if needs != nil {
+		r := jobkind.Resources(*needs)
+		s.Resources = &r
+	}
+	return s, data, nil
+}
+
+// prepareKindJob checks the file and parameters, checks that some miner
+// runs the job within pay, and stores the file with the coordinator.
+func prepareKindJob(ctx context.Context, g *Globals, c *coordinator.Client, typ, model, path string, k *kindFlags, pay coin.Amount) (*kindJob, error) {
+	kmodel, err := jobkind.ModelFor(typ, model)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	s, data, err := k.spec(typ, path)
+	if err != nil {
+		return nil, err
+	}
+	s, prompt, err := jobkind.Prepare(s, data)
+	if err != nil {
+		return nil, usagef("%s: %v", path, err)
+	}
+	miners, err := c.Miners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := jobs.QueryParams(ctx, g.node())
+	if err != nil {
+		return nil, err
+	}
+	var cheapest coin.Amount
+	found := false
+	var serving []*sched.Miner
+	for _, m := range miners {
+		if !slices.Contains(m.Models, kmodel) {
+			continue
+		}
+		sm := &sched.Miner{GPU: m.GPU, GPUMemoryMB: m.GPUMemoryMB}
+		serving = append(serving, sm)
+		if s.Resources != nil {
+			if need := sched.Resources(*s.Resources); need.Lacks(sm) != "" {
+				continue // the coordinator would not place it there either
+			}
+		}
+		if cost := sched.Cost(p, m.PricePer1k, uint64(s.Units)); !found || cost < cheapest {
+			cheapest, found = cost, true
+		}
+	}
+	switch {
+	case !found && len(serving) > 0:
+		need := sched.Resources(*s.Resources)
+		return nil, fmt.Errorf("no miner running %s jobs has the hardware the job needs: %s", typ, need.Explain(serving))
+	case !found:
+		return nil, fmt.Errorf("no miner connected to the coordinator runs %s jobs (miners offer them with job kinds enabled; docs/JOBS.md)", typ)
+	case pay < cheapest:
+		return nil, usagef("--payment %s is too low: %d work units cost at least %s AITBC with the fee", pay, s.Units, cheapest)
+	}
+	if _, err := c.UploadFile(ctx, path, 0); err != nil {
+		return nil, fmt.Errorf("upload %s: %w", path, err)
+	}
+	return &kindJob{Model: kmodel, Prompt: prompt, Spec: s}, nil
+}

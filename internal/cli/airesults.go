@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/dataproc"
+	"github.com/aitbc/aitbc/internal/jobkind"
+)
+
+// savedResult is what `ai-results --output-dir` reports.
+type savedResult struct {
+	JobID  string `json:"job_id"`
+	Status string `json:"status"`
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+	Bytes  int    `json:"bytes"`
+	// ReceiptResultHash is the receipt's result hash: equal to SHA256,
+	// the file is what the miner signed for.
+	ReceiptResultHash string `json:"receipt_result_hash,omitempty"`
+}
+
+// saveResult writes a job's result (a report, a model file, or text) into
+// dir under a name for its kind, and checks it against the receipt.
+func saveResult(g *Globals, v coordinator.JobView, dir string) error {
+	if v.Result == nil {
+		return fmt.Errorf("job %s has no result to save (status %s)", v.JobID, v.Status)
+	}
+	text := *v.Result
+	sum := sha256.Sum256([]byte(text))
+	out := savedResult{JobID: v.JobID, Status: v.Status, SHA256: hex.EncodeToString(sum[:]), Bytes: len(text)}
+	if v.Receipt != nil {
+		out.ReceiptResultHash = v.Receipt.ResultHash
+		if out.ReceiptResultHash != out.SHA256 {
+			return fmt.Errorf("job %s: the result's sha256 %s is not the receipt's %s", v.JobID, out.SHA256, out.ReceiptResultHash)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	out.File = filepath.Join(dir, jobkind.OutputName(v.Model, v.JobID, reportSpec(v.Model, text)))
+	if err := os.WriteFile(out.File, []byte(text), 0o644); err != nil {
+		return err
+	}
+	return g.Print(out, func(w io.Writer) {
+		fmt.Fprintf(w, "%s (%d bytes, sha256 %s", out.File, out.Bytes, out.SHA256)
+		if out.ReceiptResultHash != "" {
+			fmt.Fprint(w, ", as in the signed receipt")
+		}
+		fmt.Fprintln(w, ")")
+	})
+}
+
+// reportSpec tells a report's format from its first bytes (the job view
+// does not carry the spec).
+func reportSpec(model, text string) *jobkind.Spec {
+	if model != jobkind.ModelDataProcessing {
+		return nil
+	}
+	out := "csv"
+	switch {
+	case strings.HasPrefix(text, "{"):
+		out = "json"
+	case strings.HasPrefix(text, "# "):
+		out = "markdown"
+	}
+	return &jobkind.Spec{Data: &dataproc.Spec{Output: out}}
+}

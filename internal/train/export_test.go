@@ -1,0 +1,4 @@
+package train
+
+// Exp exposes exp to the tests.
+var Exp = exp
