@@ -2,25 +2,20 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	cmtjson "github.com/cometbft/cometbft/libs/json"
 	"github.com/spf13/cobra"
-
-	"github.com/aitbc/aitbc/internal/chain/app"
-	"github.com/aitbc/aitbc/internal/node"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 )
 
 func (g *Globals) node() *rpc.Client { return rpc.NewClient(g.Node) }
@@ -298,15 +293,8 @@ func newTransactionsCmd(g *Globals) *cobra.Command {
 
 // exportSummary is what `chain export --out FILE` prints.
 type exportSummary struct {
-	File           string    `json:"file"`
-	ChainID        string    `json:"chain_id"`
-	ExportedFrom   string    `json:"exported_from"`
-	ExportedHeight int64     `json:"exported_height"`
-	InitialHeight  int64     `json:"initial_height"`
-	GenesisTime    time.Time `json:"genesis_time"`
-	AppHash        string    `json:"app_hash"`
-	Modules        []string  `json:"modules"`
-	Validators     int       `json:"validators"`
+	File string `json:"file"`
+	system.Exported
 }
 
 func newChainExportCmd(g *Globals) *cobra.Command {
@@ -356,39 +344,26 @@ docs/OPERATIONS.md, "Upgrading the chain".`,
 			if err != nil {
 				return err
 			}
-			doc, err := node.Export(home, node.ExportOptions{Height: height, ChainID: chainID, GenesisTime: t.UTC()})
-			if err != nil {
-				return err
-			}
-			b, err := cmtjson.MarshalIndent(doc, "", "  ")
+			e, err := system.ExportChain(home, system.ExportOptions{Height: height, ChainID: chainID, GenesisTime: t.UTC()})
 			if err != nil {
 				return err
 			}
 			if out == "" || out == "-" {
-				_, err := g.stdout.Write(append(b, '\n'))
+				_, err := g.stdout.Write(append(e.Genesis, '\n'))
 				return err
 			}
 			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
 				return err
 			}
-			if _, err := f.Write(b); err != nil {
+			if _, err := f.Write(e.Genesis); err != nil {
 				f.Close()
 				return err
 			}
 			if err := f.Close(); err != nil {
 				return err
 			}
-			var ag app.Genesis
-			if err := json.Unmarshal(doc.AppState, &ag); err != nil {
-				return err
-			}
-			s := exportSummary{File: out, ChainID: doc.ChainID, ExportedFrom: ag.State.ChainID, ExportedHeight: ag.State.Height,
-				InitialHeight: doc.InitialHeight, GenesisTime: doc.GenesisTime, AppHash: ag.State.AppHash, Validators: len(doc.Validators)}
-			for name := range ag.State.Modules {
-				s.Modules = append(s.Modules, name)
-			}
-			slices.Sort(s.Modules)
+			s := exportSummary{File: out, Exported: e}
 			return g.Print(s, func(w io.Writer) {
 				fmt.Fprintf(w, "wrote %s: chain %s starts at height %d (%s) from %s at height %d (app hash %s)\nmodules: %s; %d validator(s)\n",
 					s.File, s.ChainID, s.InitialHeight, s.GenesisTime.Format(time.RFC3339), s.ExportedFrom, s.ExportedHeight, s.AppHash, strings.Join(s.Modules, ", "), s.Validators)

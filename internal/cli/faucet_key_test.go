@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/cli"
-	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 )
 
 // TestNodeStartWithAFaucetKey: `aitbc node start --faucet-key FILE` on a
@@ -39,7 +38,7 @@ func TestNodeStartWithAFaucetKey(t *testing.T) {
 	run := func(t *testing.T, modules map[string]json.RawMessage) (status int, code string, c *rpc.Client, txHash string) {
 		t.Helper()
 		home := t.TempDir()
-		if _, err := node.InitSingle(home, node.GenesisSpec{ChainID: "aitbc-fk", App: app.Genesis{Params: app.DefaultParams(), Modules: modules}}); err != nil {
+		if _, err := system.InitChain(home, system.ChainSpec{ChainID: "aitbc-fk", Modules: modules}); err != nil {
 			t.Fatal(err)
 		}
 		rest, p2p, comet := port(t), port(t), port(t)
@@ -100,7 +99,7 @@ func TestNodeStartWithAFaucetKey(t *testing.T) {
 	})
 	t.Run("missing key file", func(t *testing.T) {
 		home := t.TempDir()
-		if _, err := node.InitSingle(home, node.GenesisSpec{ChainID: "aitbc-fk", App: app.Genesis{Params: app.DefaultParams()}}); err != nil {
+		if _, err := system.InitChain(home, system.ChainSpec{ChainID: "aitbc-fk"}); err != nil {
 			t.Fatal(err)
 		}
 		code, stderr := runExit(t, with(nodeArgs(home, port(t), port(t), port(t)), "--faucet-key", keyFile+".nope")...)

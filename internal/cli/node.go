@@ -19,7 +19,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/config"
-	"github.com/aitbc/aitbc/internal/node"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/testnet"
@@ -194,7 +193,7 @@ pace cost about a tenth of its CPU.`,
 			nc.RESTLimits = g.httpLimits()
 			nc.Logger = log
 			if faucetKey != "" {
-				if nc.FaucetKey, err = node.ReadFaucetKey(faucetKey); err != nil {
+				if nc.FaucetKey, err = system.ReadFaucetKey(faucetKey); err != nil {
 					return err
 				}
 			}

@@ -3,6 +3,7 @@ package system
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -200,6 +201,9 @@ type GenesisAccount struct {
 type ChainSpec struct {
 	ChainID  string
 	Accounts []GenesisAccount
+	// Modules are module genesis sections that replace the defaults
+	// (e.g. {"faucet": {"enabled": false}}).
+	Modules map[string]json.RawMessage
 }
 
 // ChainExists reports whether home holds an initialised chain (a genesis).
@@ -212,7 +216,7 @@ func InitChain(home string, spec ChainSpec) (bool, error) {
 	if node.Exists(home) {
 		return false, nil
 	}
-	g := app.Genesis{Params: app.DefaultParams()}
+	g := app.Genesis{Params: app.DefaultParams(), Modules: spec.Modules}
 	for _, a := range spec.Accounts {
 		g.Accounts = append(g.Accounts, app.GenesisAccount{Name: a.Name, Address: a.Address, Balance: a.Balance})
 	}
