@@ -45,7 +45,11 @@ func OpenSQLite(path string) (*SQLite, error) {
 		if err := createPrivate(path); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+		// busy_timeout first: the pragmas run in order, and switching a
+		// database to WAL takes an exclusive lock that a process opening
+		// it at the same moment would otherwise fail on at once
+		// (SQLITE_BUSY) instead of waiting.
+		dsn = "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -61,11 +65,40 @@ func OpenSQLite(path string) (*SQLite, error) {
 	}
 	// Opening is a start-up step with nothing to cancel it; migrations
 	// are small DDL steps.
-	if err := migrate(context.Background(), db); err != nil {
+	if err := migrateRetrying(context.Background(), db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return &SQLite{db: db}, nil
+}
+
+// migrateRetrying runs migrate, again while another process holds the
+// database (SQLITE_BUSY), for up to 10 s. busy_timeout covers ordinary
+// writes, but not every lock an opening connection takes: switching a new
+// file to WAL, and a transaction whose snapshot another process's commit
+// made stale, fail at once. Two processes opening one store together (the
+// coordinator starting and `aitbc coordinator tenant add`) then both
+// succeed; each migration still runs once (applyMigration looks again
+// under the write lock).
+func migrateRetrying(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := migrate(ctx, db)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(wait)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (or one of its
+// extended codes: the low byte is the primary code).
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5
+	}
+	return false
 }
 
 // Close closes the database.
