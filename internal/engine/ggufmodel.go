@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/aitbc/aitbc/internal/engine/gguf"
@@ -100,9 +101,7 @@ func LoadGGUF(data []byte) (*Model, error) {
 	}
 
 	m := &Model{format: FormatGGUF, cfg: c, tok: tok, addBOS: addBOS, size: int64(len(data))}
-	if q, ok := f.Tensor("blk.0.attn_q.weight"); ok {
-		m.dtype = q.Type.String()
-	}
+	m.dtype = matrixTypes(f)
 	dim, hid, kvd, vocab := c.Dim, c.HiddenDim, c.KVDim(), c.VocabSize
 	if m.w.tokEmb, err = ggufMatrix(f, "token_embd.weight", vocab, dim); err != nil {
 		return nil, err
@@ -143,6 +142,23 @@ func LoadGGUF(data []byte) (*Model, error) {
 		m.w.layers = append(m.w.layers, lw)
 	}
 	return m, nil
+}
+
+// matrixTypes names the storage of a file's matrices: the type of
+// blk.0.attn_q.weight, followed by the other types its 2-D tensors use
+// ("Q4_K+Q6_K" for a Q4_K_M file), so a mixed file is not reported as
+// uniform.
+func matrixTypes(f *gguf.File) string {
+	var names []string
+	if q, ok := f.Tensor("blk.0.attn_q.weight"); ok {
+		names = append(names, q.Type.String())
+	}
+	for _, t := range f.Tensors {
+		if len(t.Dims) == 2 && !slices.Contains(names, t.Type.String()) {
+			names = append(names, t.Type.String())
+		}
+	}
+	return strings.Join(names, "+")
 }
 
 func ggufConfig(f *gguf.File) (Config, error) {
@@ -285,14 +301,18 @@ func ggufVector(f *gguf.File, name string, n int) ([]float32, error) {
 	switch t.Type {
 	case gguf.F32:
 		return float32s(f.TensorData(t)), nil
-	case gguf.F16:
-		return float16s(f.TensorData(t)), nil
+	case gguf.F16, gguf.BF16:
+		v := make([]float32, n)
+		if err := gguf.Dequantize(t.Type, v, f.TensorData(t)); err != nil {
+			return nil, ggufError(err)
+		}
+		return v, nil
 	}
-	return nil, fmt.Errorf("%w: %s is %s (norm weights must be F32 or F16)", ErrUnsupported, name, t.Type)
+	return nil, fmt.Errorf("%w: %s is %s (norm weights must be F32, F16 or BF16)", ErrUnsupported, name, t.Type)
 }
 
-// ggufMatrix loads a rows×cols matrix stored as F32, F16 (converted to
-// float32) or Q8_0.
+// ggufMatrix loads a rows×cols matrix stored as F32, F16 or BF16 (widened
+// to float32), Q8_0 (unpacked) or another quantised type (used in place).
 func ggufMatrix(f *gguf.File, name string, rows, cols int) (matrix, error) {
 	t, ok := f.Tensor(name)
 	if !ok {
@@ -308,29 +328,105 @@ func ggufMatrix(f *gguf.File, name string, rows, cols int) (matrix, error) {
 		m.f32 = float32s(b)
 	case gguf.F16:
 		m.f32 = float16s(b)
+	case gguf.BF16:
+		m.f32 = make([]float32, rows*cols)
+		if err := gguf.Dequantize(t.Type, m.f32, b); err != nil {
+			return matrix{}, ggufError(err)
+		}
 	case gguf.Q8_0:
 		m.q8, m.q8d = unpackQ8(b)
 	default:
-		return matrix{}, fmt.Errorf("%w: %s is %s (F32, F16 and Q8_0 are implemented)", ErrUnsupported, name, t.Type)
+		if !t.Type.Quantised() {
+			return matrix{}, fmt.Errorf("%w: %s is %s (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K-Q6_K are implemented)", ErrUnsupported, name, t.Type)
+		}
+		// The parser checked that the row is whole blocks and the data
+		// lies inside the file; the division is exact.
+		m.raw, m.typ, m.rowBytes = b, t.Type, len(b)/rows
 	}
 	return m, nil
 }
 
-// llama.cpp's general.file_type values for the types written here.
-var fileTypes = map[gguf.TensorType]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7}
+// llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*) values for the
+// files written here; a uniform K-quant file is llama.cpp's "_S" variant.
+var fileTypes = map[gguf.TensorType]uint32{
+	gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q4_1: 3, gguf.Q8_0: 7, gguf.Q5_0: 8, gguf.Q5_1: 9,
+	gguf.Q2_K: 10, gguf.Q3_K: 11, gguf.Q4_K: 14, gguf.Q5_K: 16, gguf.Q6_K: 18, gguf.BF16: 32,
+}
+
+// kFallback is the type llama.cpp's llama-quantize uses for a K-quant
+// tensor whose rows are not a whole number of 256-value super-blocks
+// (it uses IQ4_NL for Q2_K and Q3_K, which this engine does not have, so
+// Q4_0 stands in).
+var kFallback = map[gguf.TensorType]gguf.TensorType{
+	gguf.Q2_K: gguf.Q4_0, gguf.Q3_K: gguf.Q4_0, gguf.Q4_K: gguf.Q5_0, gguf.Q5_K: gguf.Q5_1, gguf.Q6_K: gguf.Q8_0,
+}
+
+// Mixes are the mixed quantisations WriteGGUFMix writes, by llama.cpp's
+// names.
+var Mixes = []string{"Q4_K_M", "Q5_K_M"}
 
 // WriteGGUF writes the model as a GGUF file whose matrices are stored as
-// typ (F32, F16 or Q8_0; norms stay F32), in the layout described at the
-// top of this file. Q8_0 needs every row length to be a multiple of 32.
+// typ (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K; norms stay
+// F32), in the layout described at the top of this file. The 32-value
+// block types need every row length to be a multiple of 32; a K-quant
+// matrix whose rows are not a multiple of 256 is stored as llama-quantize
+// would (see kFallback).
 func (m *Model) WriteGGUF(w io.Writer, typ gguf.TensorType) error {
 	ft, ok := fileTypes[typ]
 	if !ok {
 		return fmt.Errorf("%w: cannot write %s tensors", ErrUnsupported, typ)
 	}
-	c := m.cfg
-	if typ == gguf.Q8_0 && (c.Dim%gguf.Q8_0BlockSize != 0 || c.HiddenDim%gguf.Q8_0BlockSize != 0) {
-		return fmt.Errorf("%w: Q8_0 needs dimensions that are multiples of 32 (dim %d, hidden %d)", ErrUnsupported, c.Dim, c.HiddenDim)
+	return m.writeGGUF(w, ft, func(string, int) gguf.TensorType { return typ })
+}
+
+// WriteGGUFMix writes the model with one of llama.cpp's mixed
+// quantisations (see Mixes). Q4_K_M (Q5_K_M) stores the classifier as Q6_K,
+// attn_v and ffn_down as Q6_K in the first and last eighth of the layers
+// and every third layer between (llama.cpp's use_more_bits), and every
+// other matrix as Q4_K (Q5_K). llama.cpp's further special cases (for
+// models with 8+ experts, some architectures and its importance matrix)
+// do not apply to the models written here.
+func (m *Model) WriteGGUFMix(w io.Writer, mix string) error {
+	var base gguf.TensorType
+	var ft uint32
+	switch mix {
+	case "Q4_K_M":
+		base, ft = gguf.Q4_K, 15
+	case "Q5_K_M":
+		base, ft = gguf.Q5_K, 17
+	default:
+		return fmt.Errorf("%w: quantisation mix %q (have %s)", ErrUnsupported, mix, strings.Join(Mixes, ", "))
 	}
+	n := m.cfg.Layers
+	moreBits := func(i int) bool { return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2 }
+	return m.writeGGUF(w, ft, func(name string, layer int) gguf.TensorType {
+		switch {
+		case name == "output.weight":
+			return gguf.Q6_K
+		case (strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".ffn_down.weight")) && moreBits(layer):
+			return gguf.Q6_K
+		}
+		return base
+	})
+}
+
+// storageType is the type a matrix of cols columns is written as when typ
+// is asked for.
+func storageType(typ gguf.TensorType, cols int) (gguf.TensorType, error) {
+	bs := typ.BlockSize()
+	if cols%bs == 0 {
+		return typ, nil
+	}
+	if fb, ok := kFallback[typ]; ok && cols%fb.BlockSize() == 0 {
+		return fb, nil
+	}
+	return 0, fmt.Errorf("%w: %s needs rows that are a multiple of %d values (a matrix has %d)", ErrUnsupported, typ, bs, cols)
+}
+
+// writeGGUF writes the model with typeFor(tensor name, layer or -1)
+// choosing each matrix's type.
+func (m *Model) writeGGUF(w io.Writer, ft uint32, typeFor func(name string, layer int) gguf.TensorType) error {
+	c := m.cfg
 	gw := &gguf.Writer{}
 	gw.Set("general.architecture", "llama")
 	gw.Set("general.name", m.name)
@@ -369,7 +465,12 @@ func (m *Model) WriteGGUF(w io.Writer, typ gguf.TensorType) error {
 	vec := func(name string, v []float32) error {
 		return gw.AddTensor(name, gguf.F32, []uint64{uint64(len(v))}, f32Bytes(v))
 	}
+	layer := -1
 	mat := func(name string, x *matrix) error {
+		typ, err := storageType(typeFor(name, layer), x.cols)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 		b, err := encodeMatrix(x, typ)
 		if err != nil {
 			return err
@@ -381,6 +482,7 @@ func (m *Model) WriteGGUF(w io.Writer, typ gguf.TensorType) error {
 	}
 	for i, l := range m.w.layers {
 		p := fmt.Sprintf("blk.%d.", i)
+		layer = i
 		for _, e := range []error{
 			vec(p+"attn_norm.weight", l.attnNorm),
 			mat(p+"attn_q.weight", &l.wq), mat(p+"attn_k.weight", &l.wk), mat(p+"attn_v.weight", &l.wv),
@@ -396,6 +498,7 @@ func (m *Model) WriteGGUF(w io.Writer, typ gguf.TensorType) error {
 	if err := vec("output_norm.weight", m.w.finalNorm); err != nil {
 		return err
 	}
+	layer = -1
 	if !c.SharedClassifier {
 		if err := mat("output.weight", &m.w.cls); err != nil {
 			return err
@@ -422,16 +525,13 @@ func encodeMatrix(x *matrix, typ gguf.TensorType) ([]byte, error) {
 			x.row(vals[r*x.cols:(r+1)*x.cols], r)
 		}
 	}
-	switch typ {
-	case gguf.F32:
-		return f32Bytes(vals), nil
-	case gguf.F16:
-		b := make([]byte, 2*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint16(b[2*i:], gguf.Float16Bits(v))
-		}
-		return b, nil
+	n, err := typ.RowSize(uint64(len(vals)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	b := make([]byte, len(vals)/gguf.Q8_0BlockSize*gguf.Q8_0BlockBytes)
-	return b, gguf.QuantizeQ8_0(b, vals)
+	b := make([]byte, n)
+	if err := gguf.Quantize(typ, b, vals); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	return b, nil
 }

@@ -33,7 +33,7 @@ type Model struct {
 	tok     *tokenizer.Tokenizer
 	addBOS  bool
 	w       weights
-	dtype   string       // storage type of the matrices in the file: F32, F16, Q8_0
+	dtype   string       // storage type of the matrices in the file: F32, Q8_0, "Q4_K+Q6_K" for a mix
 	size    int64        // bytes of the model file(s)
 	release func() error // unmaps the file, if mapped
 }
