@@ -344,3 +344,24 @@ func FuzzDequantize(f *testing.F) {
 		checkDot(t, typ, row, x)
 	})
 }
+
+// BenchmarkDot measures one 4096-value row's dot product per type (the
+// engine's inner loop for quantised matrices); ns/op ÷ 4096 is the cost
+// per weight.
+func BenchmarkDot(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w, x := randomRow(r, 4096), randomRow(r, 4096)
+	for _, typ := range quantTypes {
+		sz, _ := typ.RowSize(4096)
+		row := make([]byte, sz)
+		if err := Quantize(typ, row, w); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(int64(sz))
+			for b.Loop() {
+				Dot(typ, row, x)
+			}
+		})
+	}
+}
