@@ -334,8 +334,11 @@ func TestCorruptGGUF(t *testing.T) {
 		{"another architecture", func(kv map[string]any, _ map[string]*gguf.TensorInfo) {
 			kv["general.architecture"] = "qwen2"
 		}, engine.ErrUnsupported},
-		{"gpt2 tokenizer", func(kv map[string]any, _ map[string]*gguf.TensorInfo) {
+		{"gpt2 tokenizer without merges", func(kv map[string]any, _ map[string]*gguf.TensorInfo) {
 			kv["tokenizer.ggml.model"] = "gpt2"
+		}, engine.ErrTokenizer},
+		{"unigram tokenizer", func(kv map[string]any, _ map[string]*gguf.TensorInfo) {
+			kv["tokenizer.ggml.model"] = "t5"
 		}, engine.ErrUnsupported},
 		{"width disagrees with tensors", func(kv map[string]any, _ map[string]*gguf.TensorInfo) {
 			kv["llama.embedding_length"] = uint32(256)

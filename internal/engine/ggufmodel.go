@@ -217,8 +217,11 @@ func ggufConfig(f *gguf.File) (Config, error) {
 
 func ggufTokenizer(f *gguf.File) (*tokenizer.Tokenizer, bool, error) {
 	model, _ := f.String("tokenizer.ggml.model")
+	if model == "gpt2" {
+		return ggufBPE(f)
+	}
 	if model != "llama" {
-		return nil, false, fmt.Errorf("%w: tokenizer model %q (only SentencePiece \"llama\" is implemented)", ErrUnsupported, model)
+		return nil, false, fmt.Errorf("%w: tokenizer model %q (SentencePiece \"llama\" and byte-level BPE \"gpt2\" are implemented)", ErrUnsupported, model)
 	}
 	arr, ok := f.Array("tokenizer.ggml.tokens")
 	toks, isStr := arr.Values.([]string)
@@ -285,6 +288,66 @@ func ggufTokenizer(f *gguf.File) (*tokenizer.Tokenizer, bool, error) {
 	tok, err := tokenizer.New(pieces, scores, kinds, opts)
 	if err != nil {
 		return nil, false, tokenizerError(err)
+	}
+	return tok, addBOS, nil
+}
+
+// ggufBPE reads a byte-level BPE vocabulary (tokenizer.ggml.model =
+// "gpt2"): tokens in GPT-2's bytes_to_unicode form, token_type, merges
+// ("left right", most preferred first), the pre-tokenizer name
+// tokenizer.ggml.pre, and BOS and EOS ids, which must be present (there is
+// no conventional default as SentencePiece's 1 and 2). Whether to add BOS
+// defaults to llama.cpp's choice for the pre-tokenizer (yes for the Llama 3
+// family, no otherwise) unless tokenizer.ggml.add_bos_token says.
+func ggufBPE(f *gguf.File) (*tokenizer.Tokenizer, bool, error) {
+	arr, ok := f.Array("tokenizer.ggml.tokens")
+	toks, isStr := arr.Values.([]string)
+	if !ok || !isStr || len(toks) == 0 {
+		return nil, false, fmt.Errorf("%w: tokenizer.ggml.tokens missing or not strings", ErrTokenizer)
+	}
+	n := len(toks)
+	kinds := make([]tokenizer.Kind, n)
+	for i := range kinds {
+		kinds[i] = tokenizer.Normal
+	}
+	if a, ok := f.Array("tokenizer.ggml.token_type"); ok {
+		t, isI := a.Values.([]int32)
+		if !isI || len(t) != n {
+			return nil, false, fmt.Errorf("%w: %d token types for %d tokens", ErrTokenizer, a.Len(), n)
+		}
+		for i, k := range t {
+			if k != 0 {
+				kinds[i] = tokenizer.Kind(k)
+			}
+		}
+	}
+	ma, ok := f.Array("tokenizer.ggml.merges")
+	merges, isStr := ma.Values.([]string)
+	if !ok || !isStr {
+		return nil, false, fmt.Errorf("%w: tokenizer.ggml.merges missing or not strings", ErrTokenizer)
+	}
+	pre, _ := f.String("tokenizer.ggml.pre")
+	opts := tokenizer.BPEOptions{Pre: pre}
+	for _, k := range []struct {
+		key string
+		dst *int
+	}{{"tokenizer.ggml.bos_token_id", &opts.BOS}, {"tokenizer.ggml.eos_token_id", &opts.EOS}} {
+		v, ok := f.Uint(k.key)
+		if !ok || v >= uint64(n) {
+			return nil, false, fmt.Errorf("%w: %s missing or outside %d tokens", ErrTokenizer, k.key, n)
+		}
+		*k.dst = int(v)
+	}
+	if v, ok := f.Uint("tokenizer.ggml.unknown_token_id"); ok && v < uint64(n) {
+		opts.UNK = int(v)
+	}
+	tok, err := tokenizer.NewBPE(toks, kinds, merges, opts)
+	if err != nil {
+		return nil, false, tokenizerError(err)
+	}
+	addBOS := strings.HasPrefix(pre, "llama") || pre == "falcon3" || pre == "pixtral"
+	if v, ok := f.Bool("tokenizer.ggml.add_bos_token"); ok {
+		addBOS = v
 	}
 	return tok, addBOS, nil
 }
@@ -442,25 +505,11 @@ func (m *Model) writeGGUF(w io.Writer, ft uint32, typeFor func(name string, laye
 	gw.Set("llama.rope.dimension_count", uint32(c.HeadSize()))
 	gw.Set("llama.vocab_size", uint32(c.VocabSize))
 
-	n := m.tok.VocabSize()
-	pieces := make([]string, n)
-	scores := make([]float32, n)
-	kinds := make([]int32, n)
-	for i := range n {
-		p, s, k := m.tok.Token(i)
-		pieces[i] = strings.ReplaceAll(p, " ", spaceMarker)
-		scores[i], kinds[i] = s, int32(k)
+	if pre, merges, ok := m.tok.BPE(); ok {
+		writeBPE(gw, m, pre, merges)
+	} else {
+		writeSentencePiece(gw, m)
 	}
-	opts := m.tok.Options()
-	gw.Set("tokenizer.ggml.model", "llama")
-	gw.Set("tokenizer.ggml.tokens", pieces)
-	gw.Set("tokenizer.ggml.scores", scores)
-	gw.Set("tokenizer.ggml.token_type", kinds)
-	gw.Set("tokenizer.ggml.bos_token_id", uint32(opts.BOS))
-	gw.Set("tokenizer.ggml.eos_token_id", uint32(opts.EOS))
-	gw.Set("tokenizer.ggml.unknown_token_id", uint32(opts.UNK))
-	gw.Set("tokenizer.ggml.add_bos_token", m.addBOS)
-	gw.Set("tokenizer.ggml.add_space_prefix", opts.AddSpacePrefix)
 
 	vec := func(name string, v []float32) error {
 		return gw.AddTensor(name, gguf.F32, []uint64{uint64(len(v))}, f32Bytes(v))
@@ -514,6 +563,51 @@ func f32Bytes(v []float32) []byte {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
 	return b
+}
+
+// writeSentencePiece writes a "llama" tokenizer: pieces with ▁ for
+// spaces, scores, kinds, special ids and flags.
+func writeSentencePiece(gw *gguf.Writer, m *Model) {
+	n := m.tok.VocabSize()
+	pieces := make([]string, n)
+	scores := make([]float32, n)
+	kinds := make([]int32, n)
+	for i := range n {
+		p, s, k := m.tok.Token(i)
+		pieces[i] = strings.ReplaceAll(p, " ", spaceMarker)
+		scores[i], kinds[i] = s, int32(k)
+	}
+	opts := m.tok.Options()
+	gw.Set("tokenizer.ggml.model", "llama")
+	gw.Set("tokenizer.ggml.tokens", pieces)
+	gw.Set("tokenizer.ggml.scores", scores)
+	gw.Set("tokenizer.ggml.token_type", kinds)
+	gw.Set("tokenizer.ggml.bos_token_id", uint32(opts.BOS))
+	gw.Set("tokenizer.ggml.eos_token_id", uint32(opts.EOS))
+	gw.Set("tokenizer.ggml.unknown_token_id", uint32(opts.UNK))
+	gw.Set("tokenizer.ggml.add_bos_token", m.addBOS)
+	gw.Set("tokenizer.ggml.add_space_prefix", opts.AddSpacePrefix)
+}
+
+// writeBPE writes a byte-level BPE ("gpt2") tokenizer: tokens as stored,
+// kinds, merges, the pre-tokenizer name, special ids and the BOS flag.
+func writeBPE(gw *gguf.Writer, m *Model, pre string, merges []string) {
+	n := m.tok.VocabSize()
+	pieces := make([]string, n)
+	kinds := make([]int32, n)
+	for i := range n {
+		p, _, k := m.tok.Token(i)
+		pieces[i], kinds[i] = p, int32(k)
+	}
+	opts := m.tok.Options()
+	gw.Set("tokenizer.ggml.model", "gpt2")
+	gw.Set("tokenizer.ggml.pre", pre)
+	gw.Set("tokenizer.ggml.tokens", pieces)
+	gw.Set("tokenizer.ggml.token_type", kinds)
+	gw.Set("tokenizer.ggml.merges", merges)
+	gw.Set("tokenizer.ggml.bos_token_id", uint32(opts.BOS))
+	gw.Set("tokenizer.ggml.eos_token_id", uint32(opts.EOS))
+	gw.Set("tokenizer.ggml.add_bos_token", m.addBOS)
 }
 
 // encodeMatrix encodes a matrix's values as typ.

@@ -170,6 +170,9 @@ func tokenizerError(err error) error {
 	if errors.Is(err, tokenizer.ErrTruncated) {
 		return fmt.Errorf("%w: %w: %w", ErrTokenizer, ErrTruncated, err)
 	}
+	if errors.Is(err, tokenizer.ErrUnsupportedPre) {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
 	return fmt.Errorf("%w: %w", ErrTokenizer, err)
 }
 
