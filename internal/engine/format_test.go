@@ -332,7 +332,7 @@ func TestCorruptGGUF(t *testing.T) {
 		want error
 	}{
 		{"another architecture", func(kv map[string]any, _ map[string]*gguf.TensorInfo) {
-			kv["general.architecture"] = "qwen2"
+			kv["general.architecture"] = "phi3"
 		}, engine.ErrUnsupported},
 		{"gpt2 tokenizer without merges", func(kv map[string]any, _ map[string]*gguf.TensorInfo) {
 			kv["tokenizer.ggml.model"] = "gpt2"

@@ -69,13 +69,14 @@ func LoadGGUF(data []byte) (*Model, error) {
 	if err != nil {
 		return nil, ggufError(err)
 	}
-	if arch, _ := f.String("general.architecture"); arch != "llama" {
-		return nil, fmt.Errorf("%w: architecture %q (only \"llama\" is implemented)", ErrUnsupported, arch)
+	arch, _ := f.String("general.architecture")
+	if !slices.Contains(architectures, arch) {
+		return nil, fmt.Errorf("%w: architecture %q (implemented: %s)", ErrUnsupported, arch, strings.Join(architectures, ", "))
 	}
-	if n, ok := f.Uint("llama.expert_count"); ok && n > 0 {
+	if n, ok := f.Uint(arch + ".expert_count"); ok && n > 0 {
 		return nil, fmt.Errorf("%w: mixture of %d experts", ErrUnsupported, n)
 	}
-	c, err := ggufConfig(f)
+	c, err := ggufConfig(f, arch)
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +85,8 @@ func LoadGGUF(data []byte) (*Model, error) {
 		return nil, err
 	}
 	c.VocabSize = tok.VocabSize()
-	if n, ok := f.Uint("llama.vocab_size"); ok && n != uint64(c.VocabSize) {
-		return nil, fmt.Errorf("%w: llama.vocab_size %d, tokenizer %d", ErrVocabMismatch, n, c.VocabSize)
+	if n, ok := f.Uint(arch + ".vocab_size"); ok && n != uint64(c.VocabSize) {
+		return nil, fmt.Errorf("%w: %s.vocab_size %d, tokenizer %d", ErrVocabMismatch, arch, n, c.VocabSize)
 	}
 	emb, ok := f.Tensor("token_embd.weight")
 	if !ok {
@@ -115,6 +116,16 @@ func LoadGGUF(data []byte) (*Model, error) {
 	if m.w.finalNorm, err = ggufVector(f, "output_norm.weight", dim); err != nil {
 		return nil, err
 	}
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		if m.w.ropeFactors, err = ggufVector(f, "rope_freqs.weight", c.HeadSize()/2); err != nil {
+			return nil, err
+		}
+		for i, v := range m.w.ropeFactors {
+			if !(v > 0 && v < 1e6) {
+				return nil, fmt.Errorf("%w: rope_freqs.weight[%d] = %v", ErrInvalidHeader, i, v)
+			}
+		}
+	}
 	for i := range c.Layers {
 		p := fmt.Sprintf("blk.%d.", i)
 		var lw layerWeights
@@ -139,6 +150,23 @@ func LoadGGUF(data []byte) (*Model, error) {
 				return nil, err
 			}
 		}
+		for _, b := range []struct {
+			name string
+			dst  *[]float32
+			n    int
+		}{{"attn_q", &lw.bq, dim}, {"attn_k", &lw.bk, kvd}, {"attn_v", &lw.bv, kvd}, {"attn_output", &lw.bo, dim}} {
+			if _, ok := f.Tensor(p + b.name + ".bias"); !ok {
+				continue
+			}
+			if *b.dst, err = ggufVector(f, p+b.name+".bias", b.n); err != nil {
+				return nil, err
+			}
+		}
+		for _, name := range []string{"ffn_gate", "ffn_up", "ffn_down"} {
+			if _, ok := f.Tensor(p + name + ".bias"); ok {
+				return nil, fmt.Errorf("%w: %s%s.bias (feed-forward biases are not implemented)", ErrUnsupported, p, name)
+			}
+		}
 		m.w.layers = append(m.w.layers, lw)
 	}
 	return m, nil
@@ -161,8 +189,14 @@ func matrixTypes(f *gguf.File) string {
 	return strings.Join(names, "+")
 }
 
-func ggufConfig(f *gguf.File) (Config, error) {
-	var c Config
+// architectures are the general.architecture values implemented: llama
+// (Llama 1-3, Mistral, TinyLlama; interleaved RoPE) and qwen2 (QKV biases,
+// NEOX RoPE). Others are refused by name.
+var architectures = []string{"llama", "qwen2"}
+
+func ggufConfig(f *gguf.File, arch string) (Config, error) {
+	c := Config{Arch: arch, RopeNeox: arch == "qwen2"}
+	key := func(k string) string { return arch + "." + k }
 	get := func(key string, dst *int, required bool, def int) error {
 		v, ok := f.Uint(key)
 		if !ok {
@@ -182,33 +216,53 @@ func ggufConfig(f *gguf.File) (Config, error) {
 		key string
 		dst *int
 	}{
-		{"llama.embedding_length", &c.Dim}, {"llama.feed_forward_length", &c.HiddenDim},
-		{"llama.block_count", &c.Layers}, {"llama.attention.head_count", &c.Heads},
-		{"llama.context_length", &c.SeqLen},
+		{key("embedding_length"), &c.Dim}, {key("feed_forward_length"), &c.HiddenDim},
+		{key("block_count"), &c.Layers}, {key("attention.head_count"), &c.Heads},
+		{key("context_length"), &c.SeqLen},
 	} {
 		if err := get(k.key, k.dst, true, 0); err != nil {
 			return c, err
 		}
 	}
-	if err := get("llama.attention.head_count_kv", &c.KVHeads, false, c.Heads); err != nil {
+	if err := get(key("attention.head_count_kv"), &c.KVHeads, false, c.Heads); err != nil {
 		return c, err
 	}
 	c.NormEps, c.RopeTheta = llama2cNormEps, llama2cRopeTheta
-	if v, ok := f.Float("llama.attention.layer_norm_rms_epsilon"); ok {
+	if v, ok := f.Float(key("attention.layer_norm_rms_epsilon")); ok {
 		c.NormEps = float32(v)
 	}
-	if v, ok := f.Float("llama.rope.freq_base"); ok {
+	if v, ok := f.Float(key("rope.freq_base")); ok {
 		c.RopeTheta = float32(v)
 	}
 	if c.Heads > 0 && c.Dim%c.Heads == 0 {
-		if n, ok := f.Uint("llama.rope.dimension_count"); ok && n != uint64(c.Dim/c.Heads) {
+		if n, ok := f.Uint(key("rope.dimension_count")); ok && n != uint64(c.Dim/c.Heads) {
 			return c, fmt.Errorf("%w: rotary embedding on %d of %d head dimensions", ErrUnsupported, n, c.Dim/c.Heads)
 		}
 	}
-	if _, ok := f.Get("llama.rope.scaling.type"); ok {
-		if t, _ := f.String("llama.rope.scaling.type"); t != "" && t != "none" {
-			return c, fmt.Errorf("%w: rope scaling %q", ErrUnsupported, t)
+	// Sliding-window attention over w positions is full attention while
+	// the sequence is no longer than w, so the context is capped there
+	// rather than the model refused.
+	if n, ok := f.Uint(key("attention.sliding_window")); ok && n > 0 && n < uint64(c.SeqLen) {
+		c.SeqLen = int(n)
+	}
+	// RoPE scaling: "linear" divides positions by the factor (GGML's
+	// freq_scale = 1/factor); Llama 3.1's scaling comes as the
+	// rope_freqs.weight tensor instead. YaRN and LongRoPE are refused.
+	switch t, _ := f.String(key("rope.scaling.type")); t {
+	case "", "none":
+		if _, ok := f.Get(key("rope.scaling.type")); ok && t == "" {
+			return c, fmt.Errorf("%w: %s is not a string", ErrInvalidHeader, key("rope.scaling.type"))
 		}
+	case "linear":
+		factor, ok := f.Float(key("rope.scaling.factor"))
+		if !ok || !(factor >= 1e-3 && factor <= 1e3) {
+			return c, fmt.Errorf("%w: linear rope scaling with factor %v", ErrInvalidHeader, factor)
+		}
+		if factor != 1 {
+			c.RopeFreqScale = float32(1 / factor)
+		}
+	default:
+		return c, fmt.Errorf("%w: rope scaling %q (linear is implemented)", ErrUnsupported, t)
 	}
 	c.VocabSize = 1 // set from the tokenizer by the caller
 	c.SharedClassifier = true
@@ -491,19 +545,28 @@ func storageType(typ gguf.TensorType, cols int) (gguf.TensorType, error) {
 func (m *Model) writeGGUF(w io.Writer, ft uint32, typeFor func(name string, layer int) gguf.TensorType) error {
 	c := m.cfg
 	gw := &gguf.Writer{}
-	gw.Set("general.architecture", "llama")
+	arch := c.Arch
+	if arch == "" {
+		arch = "llama"
+	}
+	key := func(k string) string { return arch + "." + k }
+	gw.Set("general.architecture", arch)
 	gw.Set("general.name", m.name)
 	gw.Set("general.file_type", ft)
-	gw.Set("llama.context_length", uint32(c.SeqLen))
-	gw.Set("llama.embedding_length", uint32(c.Dim))
-	gw.Set("llama.block_count", uint32(c.Layers))
-	gw.Set("llama.feed_forward_length", uint32(c.HiddenDim))
-	gw.Set("llama.attention.head_count", uint32(c.Heads))
-	gw.Set("llama.attention.head_count_kv", uint32(c.KVHeads))
-	gw.Set("llama.attention.layer_norm_rms_epsilon", c.NormEps)
-	gw.Set("llama.rope.freq_base", c.RopeTheta)
-	gw.Set("llama.rope.dimension_count", uint32(c.HeadSize()))
-	gw.Set("llama.vocab_size", uint32(c.VocabSize))
+	gw.Set(key("context_length"), uint32(c.SeqLen))
+	gw.Set(key("embedding_length"), uint32(c.Dim))
+	gw.Set(key("block_count"), uint32(c.Layers))
+	gw.Set(key("feed_forward_length"), uint32(c.HiddenDim))
+	gw.Set(key("attention.head_count"), uint32(c.Heads))
+	gw.Set(key("attention.head_count_kv"), uint32(c.KVHeads))
+	gw.Set(key("attention.layer_norm_rms_epsilon"), c.NormEps)
+	gw.Set(key("rope.freq_base"), c.RopeTheta)
+	gw.Set(key("rope.dimension_count"), uint32(c.HeadSize()))
+	gw.Set(key("vocab_size"), uint32(c.VocabSize))
+	if c.RopeFreqScale != 0 && c.RopeFreqScale != 1 {
+		gw.Set(key("rope.scaling.type"), "linear")
+		gw.Set(key("rope.scaling.factor"), 1/c.RopeFreqScale)
+	}
 
 	if pre, merges, ok := m.tok.BPE(); ok {
 		writeBPE(gw, m, pre, merges)
@@ -513,6 +576,12 @@ func (m *Model) writeGGUF(w io.Writer, ft uint32, typeFor func(name string, laye
 
 	vec := func(name string, v []float32) error {
 		return gw.AddTensor(name, gguf.F32, []uint64{uint64(len(v))}, f32Bytes(v))
+	}
+	optVec := func(name string, v []float32) error {
+		if v == nil {
+			return nil
+		}
+		return vec(name, v)
 	}
 	layer := -1
 	mat := func(name string, x *matrix) error {
@@ -538,6 +607,8 @@ func (m *Model) writeGGUF(w io.Writer, ft uint32, typeFor func(name string, laye
 			mat(p+"attn_output.weight", &l.wo),
 			vec(p+"ffn_norm.weight", l.ffnNorm),
 			mat(p+"ffn_gate.weight", &l.w1), mat(p+"ffn_down.weight", &l.w2), mat(p+"ffn_up.weight", &l.w3),
+			optVec(p+"attn_q.bias", l.bq), optVec(p+"attn_k.bias", l.bk), optVec(p+"attn_v.bias", l.bv),
+			optVec(p+"attn_output.bias", l.bo),
 		} {
 			if e != nil {
 				return e
@@ -545,6 +616,9 @@ func (m *Model) writeGGUF(w io.Writer, ft uint32, typeFor func(name string, laye
 		}
 	}
 	if err := vec("output_norm.weight", m.w.finalNorm); err != nil {
+		return err
+	}
+	if err := optVec("rope_freqs.weight", m.w.ropeFactors); err != nil {
 		return err
 	}
 	layer = -1

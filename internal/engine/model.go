@@ -44,6 +44,9 @@ type weights struct {
 	layers    []layerWeights
 	finalNorm []float32 // Dim
 	cls       matrix    // VocabSize × Dim (the embedding when shared)
+	// ropeFactors divide the rotary angle of each frequency (GGUF
+	// rope_freqs.weight, Llama 3.1's long-context scaling); nil when none.
+	ropeFactors []float32 // HeadSize/2
 }
 
 type layerWeights struct {
@@ -53,6 +56,7 @@ type layerWeights struct {
 	wo                matrix    // Dim × Dim
 	w1, w3            matrix    // HiddenDim × Dim (gate, up)
 	w2                matrix    // Dim × HiddenDim (down)
+	bq, bk, bv, bo    []float32 // optional biases of wq, wk, wv, wo (qwen2 has the first three); nil when absent
 }
 
 // Name is the model's name (registry name, or the file's base name).
