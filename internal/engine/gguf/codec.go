@@ -336,6 +336,17 @@ func Dequantize(t TensorType, dst []float32, src []byte) error {
 // dot product of the dequantised row only by float32 rounding (see the
 // bound in TestDotMatchesDequantized).
 func Dot(t TensorType, row []byte, x []float32) float32 {
+	switch t {
+	case Q4_K:
+		return dotQ4K(row, x)
+	case Q6_K:
+		return dotQ6K(row, x)
+	}
+	return dotGeneric(t, row, x)
+}
+
+// dotGeneric is Dot through the block decoder, for every quantised type.
+func dotGeneric(t TensorType, row []byte, x []float32) float32 {
 	c := codecs[t]
 	bs, tb := t.BlockSize(), t.BlockBytes()
 	var q [QK]int8

@@ -365,3 +365,29 @@ func BenchmarkDot(b *testing.B) {
 		})
 	}
 }
+
+// TestFusedKernelsMatchGeneric: the fused Q4_K and Q6_K kernels give
+// exactly the generic decoder's sums, on quantised rows and on arbitrary
+// block bytes.
+func TestFusedKernelsMatchGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, typ := range []TensorType{Q4_K, Q6_K} {
+		for _, n := range []int{256, 2048} {
+			w, x := randomRow(r, n), randomRow(r, n)
+			sz, _ := typ.RowSize(uint64(n))
+			row := make([]byte, sz)
+			if err := Quantize(typ, row, w); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if a, b := Dot(typ, row, x), dotGeneric(typ, row, x); a != b {
+					t.Fatalf("%s: fused %v, generic %v", typ, a, b)
+				}
+				for i := range row {
+					row[i] = byte(r.Uint32())
+				}
+				sanitizeScales(typ, row)
+			}
+		}
+	}
+}
