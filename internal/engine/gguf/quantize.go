@@ -10,12 +10,11 @@ import (
 // Q4_1, Q5_0, Q5_1 and Q8_0 are llama.cpp's reference quantize_row_*_ref;
 // Q2_K, Q4_K and Q5_K follow quantize_row_*_K_ref (make_qkx2_quants'
 // weighted search for each sub-block's scale and min, then 6- or 4-bit
-// scales and a final pass with the quantised scales). Q3_K and Q6_K take
-// each sub-block's signed absolute maximum as its scale instead of
-// llama.cpp's make_q3_quants / make_qx_quants search, then share the same
-// scale packing and final pass, so their files decode anywhere but are not
-// byte-identical to llama-quantize's (whose importance-matrix search is
-// slower and a little more accurate).
+// scales and a final pass with the quantised scales) and Q6_K
+// quantize_row_q6_K_ref (make_qx_quants), Q3_K quantize_row_q3_K_ref
+// (make_q3_quants). Without an importance matrix llama-quantize uses these
+// same reference functions, and TestMatchesLlamaQuantize checks that this
+// package's output is byte-identical to its output.
 
 // Quantize encodes src into dst as t's blocks; len(src) must be a whole
 // number of blocks and dst exactly their size.
@@ -355,23 +354,76 @@ func quantQ2_K(out []byte, x []float32) {
 	}
 }
 
-// symmetricScales returns each 16-value sub-block's scale, its signed
-// absolute maximum divided by -lowest (so the extreme maps to the most
-// negative level, as Q4_0 does), and the one of largest magnitude.
-func symmetricScales(x []float32, lowest float32) (scales [16]float32, maxScale float32) {
-	var amax float32
+// makeQ3 is llama.cpp's make_q3_quants with do_rmse: levels -nmax..nmax-1
+// for x (stored plus nmax in L), refined by up to five passes that move
+// one level at a time while the weighted (x²) fit improves; it returns
+// the scale.
+func makeQ3(nmax int, x []float32, L []int8) float32 {
+	var amax, mx float32
+	for _, v := range x {
+		if a := float32(math.Abs(float64(v))); a > amax {
+			amax, mx = a, v
+		}
+	}
+	if amax < 1e-15 {
+		clear(L[:len(x)])
+		return 0
+	}
+	iscale := float32(-nmax) / mx
+	var sumLX, sumL2 float32
+	for i, v := range x {
+		l := max(-nmax, min(nmax-1, nearestInt(iscale*v)))
+		L[i] = int8(l)
+		w := v * v
+		sumLX += w * v * float32(l)
+		sumL2 += w * float32(l) * float32(l)
+	}
+	for range 5 {
+		changed := 0
+		for i, v := range x {
+			w := v * v
+			li := float32(L[i])
+			slx := sumLX - w*v*li
+			if slx <= 0 {
+				continue
+			}
+			sl2 := sumL2 - w*li*li
+			nl := max(-nmax, min(nmax-1, nearestInt(v*sl2/slx)))
+			if nl == int(L[i]) {
+				continue
+			}
+			fl := float32(nl)
+			slx += w * v * fl
+			sl2 += w * fl * fl
+			if sl2 > 0 && slx*slx*sumL2 > sumLX*sumLX*sl2 {
+				L[i], sumLX, sumL2 = int8(nl), slx, sl2
+				changed++
+			}
+		}
+		if changed == 0 {
+			break
+		}
+	}
+	for i := range x {
+		L[i] += int8(nmax)
+	}
+	if sumL2 > 0 {
+		return sumLX / sumL2
+	}
+	return 0
+}
+
+// quantQ3_K is llama.cpp's quantize_row_q3_K_ref.
+func quantQ3_K(out []byte, x []float32) {
+	var L [QK]int8
+	var scales [16]float32
+	var maxScale, amax float32
 	for j := range 16 {
-		scales[j] = absMaxSigned(x[16*j:16*j+16]) / -lowest
+		scales[j] = makeQ3(4, x[16*j:16*j+16], L[16*j:16*j+16])
 		if a := float32(math.Abs(float64(scales[j]))); a > amax {
 			amax, maxScale = a, scales[j]
 		}
 	}
-	return scales, maxScale
-}
-
-func quantQ3_K(out []byte, x []float32) {
-	var L [QK]int8
-	scales, maxScale := symmetricScales(x, -4)
 	hmask, qs, sp := out[0:32], out[32:96], out[96:108]
 	clear(sp)
 	if maxScale != 0 {
@@ -392,12 +444,11 @@ func quantQ3_K(out []byte, x []float32) {
 	d := f16(out[108:])
 	for j, sc := range q3Scales(sp) {
 		dj := d * float32(sc)
+		if dj == 0 {
+			continue // keep make_q3_quants' levels, as llama.cpp does
+		}
 		for i := range 16 {
-			l := 0
-			if dj != 0 {
-				l = max(-4, min(3, nearestInt(x[16*j+i]/dj)))
-			}
-			L[16*j+i] = int8(l + 4)
+			L[16*j+i] = int8(max(-4, min(3, nearestInt(x[16*j+i]/dj))) + 4)
 		}
 	}
 	clear(hmask)
@@ -418,10 +469,71 @@ func quantQ3_K(out []byte, x []float32) {
 	}
 }
 
+// makeQX is llama.cpp's make_qx_quants with rmse_type 1 (weights x²) and
+// no importance weights: a symmetric scale for levels -nmax..nmax-1 found
+// by trying 18 scales around -nmax/max; L gets the levels plus nmax.
+func makeQX(nmax int, x []float32, L []int8) float32 {
+	var amax, mx float32
+	for _, v := range x {
+		if a := float32(math.Abs(float64(v))); a > amax {
+			amax, mx = a, v
+		}
+	}
+	if amax < 1e-15 { // GROUP_MAX_EPS
+		clear(L[:len(x)])
+		return 0
+	}
+	level := func(iscale, v float32) int { return max(-nmax, min(nmax-1, nearestInt(iscale*v))) }
+	iscale := float32(-nmax) / mx
+	var sumLX, sumL2 float32
+	for i, v := range x {
+		l := level(iscale, v)
+		L[i] = int8(l + nmax)
+		w := v * v
+		sumLX += w * v * float32(l)
+		sumL2 += w * float32(l) * float32(l)
+	}
+	var scale float32
+	if sumL2 != 0 {
+		scale = sumLX / sumL2
+	}
+	best := scale * sumLX
+	for is := -9; is <= 9; is++ {
+		if is == 0 {
+			continue
+		}
+		iscale = -(float32(nmax) + 0.1*float32(is)) / mx
+		sumLX, sumL2 = 0, 0
+		for _, v := range x {
+			l := float32(level(iscale, v))
+			w := v * v
+			sumLX += w * v * l
+			sumL2 += w * l * l
+		}
+		if sumL2 > 0 && sumLX*sumLX > best*sumL2 {
+			for i, v := range x {
+				L[i] = int8(nmax + level(iscale, v))
+			}
+			scale = sumLX / sumL2
+			best = scale * sumLX
+		}
+	}
+	return scale
+}
+
+// quantQ6_K is llama.cpp's quantize_row_q6_K_ref.
 func quantQ6_K(out []byte, x []float32) {
 	clear(out[:210])
-	scales, maxScale := symmetricScales(x, -32)
-	if float32(math.Abs(float64(maxScale))) < 1e-15 {
+	var L [QK]int8
+	var scales [16]float32
+	var maxScale, maxAbs float32
+	for j := range 16 {
+		scales[j] = makeQX(32, x[16*j:16*j+16], L[16*j:16*j+16])
+		if a := float32(math.Abs(float64(scales[j]))); a > maxAbs {
+			maxAbs, maxScale = a, scales[j]
+		}
+	}
+	if maxAbs < 1e-15 {
 		return // all zero: d = 0 and every quant 0
 	}
 	iscale := -128 / maxScale
@@ -431,24 +543,22 @@ func quantQ6_K(out []byte, x []float32) {
 		sc[j] = byte(int8(min(127, nearestInt(iscale*scales[j]))))
 	}
 	d := f16(out[208:])
-	var L [QK]uint8
 	for j := range 16 {
 		dj := d * float32(int8(sc[j]))
+		if dj == 0 {
+			continue // keep make_qx_quants' levels, as llama.cpp does
+		}
 		for i := range 16 {
-			l := 0
-			if dj != 0 {
-				l = max(-32, min(31, nearestInt(x[16*j+i]/dj)))
-			}
-			L[16*j+i] = uint8(l + 32)
+			L[16*j+i] = int8(max(-32, min(31, nearestInt(x[16*j+i]/dj))) + 32)
 		}
 	}
 	ql, qh := out[0:128], out[128:192]
 	for j := 0; j < QK; j += 128 {
 		for l := range 32 {
-			q1, q2, q3, q4 := L[j+l]&0xf, L[j+l+32]&0xf, L[j+l+64]&0xf, L[j+l+96]&0xf
+			q1, q2, q3, q4 := byte(L[j+l])&0xf, byte(L[j+l+32])&0xf, byte(L[j+l+64])&0xf, byte(L[j+l+96])&0xf
 			ql[j/2+l] = q1 | q3<<4
 			ql[j/2+l+32] = q2 | q4<<4
-			qh[j/4+l] = L[j+l]>>4 | (L[j+l+32]>>4)<<2 | (L[j+l+64]>>4)<<4 | (L[j+l+96]>>4)<<6
+			qh[j/4+l] = byte(L[j+l])>>4 | (byte(L[j+l+32])>>4)<<2 | (byte(L[j+l+64])>>4)<<4 | (byte(L[j+l+96])>>4)<<6
 		}
 	}
 }

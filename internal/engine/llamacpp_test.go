@@ -1,0 +1,117 @@
+package engine_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/engine/gguf"
+)
+
+// llamaQuantizeModel is the model testdata/llama_quantize.json was made
+// from: a random llama model (dim 256, hidden 512, 2 layers, 4 heads, 2 KV
+// heads, separate classifier, tinyTokenizer's 262 tokens) with its
+// matrices scaled by 0.2, written as F32 GGUF by WriteGGUF.
+func llamaQuantizeModel(t *testing.T) *engine.Model {
+	t.Helper()
+	w := newRandomModel(&tinyWeights{dim: 256, hidden: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 262, seqLen: 128}, 7)
+	for _, m := range [][]float32{w.wq, w.wk, w.wv, w.wo, w.w1, w.w2, w.w3} {
+		for i := range m {
+			m[i] *= 0.2
+		}
+	}
+	m, err := engine.LoadLlama2C(w.v0(), tinyTokenizer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestMatchesLlamaQuantize checks this engine's quantisers against
+// llama.cpp's own llama-quantize (build b1-de3ff81, from the node-llama-cpp
+// 3.22.1 npm package, no importance matrix). testdata/llama_quantize.json
+// holds, for ten llama-quantize runs on this test's model (Q4_K_M,
+// Q5_K_M, Q6_K, Q3_K_S, Q2_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1), the type and
+// SHA-256 of every matrix in llama-quantize's output. Each matrix,
+// quantised here to the same type, must have the same bytes; for the
+// Q4_K_M and Q5_K_M mixes WriteGGUFMix must also choose the same type
+// for every matrix.
+func TestMatchesLlamaQuantize(t *testing.T) {
+	b, err := os.ReadFile("testdata/llama_quantize.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []struct {
+		Ftype   string `json:"ftype"`
+		Tensors []struct {
+			Name   string `json:"name"`
+			Type   string `json:"type"`
+			SHA256 string `json:"sha256"`
+		} `json:"tensors"`
+	}
+	if err := json.Unmarshal(b, &runs); err != nil {
+		t.Fatal(err)
+	}
+	m := llamaQuantizeModel(t)
+	var fb bytes.Buffer
+	if err := m.WriteGGUF(&fb, gguf.F32); err != nil {
+		t.Fatal(err)
+	}
+	src, err := gguf.Parse(fb.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]gguf.TensorType{}
+	for _, typ := range []gguf.TensorType{gguf.Q2_K, gguf.Q3_K, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K, gguf.Q8_0, gguf.Q4_0, gguf.Q4_1, gguf.Q5_0, gguf.Q5_1} {
+		types[typ.String()] = typ
+	}
+	checked := map[string]int{}
+	for _, run := range runs {
+		var mixed *gguf.File
+		if run.Ftype == "Q4_K_M" || run.Ftype == "Q5_K_M" {
+			var mb bytes.Buffer
+			if err := m.WriteGGUFMix(&mb, run.Ftype); err != nil {
+				t.Fatal(err)
+			}
+			if mixed, err = gguf.Parse(mb.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, want := range run.Tensors {
+			typ, ok := types[want.Type]
+			if !ok {
+				t.Fatalf("%s %s: type %s", run.Ftype, want.Name, want.Type)
+			}
+			ti, ok := src.Tensor(want.Name)
+			if !ok {
+				t.Fatalf("no %s", want.Name)
+			}
+			vals := make([]float32, ti.Elements())
+			if err := gguf.Dequantize(gguf.F32, vals, src.TensorData(ti)); err != nil {
+				t.Fatal(err)
+			}
+			n, _ := typ.RowSize(uint64(len(vals)))
+			q := make([]byte, n)
+			if err := gguf.Quantize(typ, q, vals); err != nil {
+				t.Fatal(err)
+			}
+			if h := sha256.Sum256(q); hex.EncodeToString(h[:]) != want.SHA256 {
+				t.Errorf("%s: %s as %s differs from llama-quantize's bytes", run.Ftype, want.Name, want.Type)
+			}
+			checked[want.Type]++
+			if mixed != nil {
+				if got, _ := mixed.Tensor(want.Name); got.Type != typ {
+					t.Errorf("%s: WriteGGUFMix stores %s as %s, llama-quantize as %s", run.Ftype, want.Name, got.Type, typ)
+				}
+			}
+		}
+	}
+	t.Logf("matrices checked per type: %v", checked)
+	if len(checked) != len(types) {
+		t.Errorf("types covered %v, want all of %d", checked, len(types))
+	}
+}
