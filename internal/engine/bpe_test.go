@@ -165,3 +165,47 @@ func TestGGUFByteLevelBPEErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEndOfTurnStops: a token named by tokenizer.ggml.eot_token_id ends
+// generation as EOS does (Llama 3 chat models end replies with <|eot_id|>,
+// not EOS), survives WriteGGUF, and must be inside the vocabulary.
+func TestEndOfTurnStops(t *testing.T) {
+	v := loadLlama3Vocab(t)
+	data, _ := llama3GGUF(t, v, nil)
+	m, err := engine.LoadGGUF(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := engine.GenerateRequest{Prompt: "Hello", MaxTokens: 4, Temperature: 0}
+	free, err := m.Generate(context.Background(), req, nil)
+	if err != nil || len(free.Tokens) != 4 || free.Stop != engine.StopMaxTokens {
+		t.Fatalf("without an end-of-turn token: %v, %v, %s", err, free.Tokens, free.Stop)
+	}
+	eot := free.Tokens[2]
+	data2, _ := llama3GGUF(t, v, func(k map[string]any) { k["tokenizer.ggml.eot_token_id"] = uint32(eot) })
+	m2, err := engine.LoadGGUF(data2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := m2.WriteGGUF(&b, gguf.F32); err != nil {
+		t.Fatal(err)
+	}
+	m3, err := engine.LoadGGUF(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mm := range []*engine.Model{m2, m3} {
+		res, err := mm.Generate(context.Background(), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Stop != engine.StopEOS || !slices.Equal(res.Tokens, free.Tokens[:2]) {
+			t.Errorf("with end-of-turn %d: tokens %v, stop %s; want %v, eos", eot, res.Tokens, res.Stop, free.Tokens[:2])
+		}
+	}
+	bad, _ := llama3GGUF(t, v, func(k map[string]any) { k["tokenizer.ggml.eot_token_id"] = uint32(len(v.Tokens)) })
+	if _, err := engine.LoadGGUF(bad); !errors.Is(err, engine.ErrTokenizer) {
+		t.Errorf("end-of-turn outside the vocabulary: %v", err)
+	}
+}

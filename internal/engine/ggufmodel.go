@@ -102,6 +102,14 @@ func LoadGGUF(data []byte) (*Model, error) {
 	}
 
 	m := &Model{format: FormatGGUF, cfg: c, tok: tok, addBOS: addBOS, size: int64(len(data))}
+	for _, key := range []string{"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"} {
+		if v, ok := f.Uint(key); ok {
+			if v >= uint64(c.VocabSize) {
+				return nil, fmt.Errorf("%w: %s %d outside %d tokens", ErrTokenizer, key, v, c.VocabSize)
+			}
+			m.endTurn = append(m.endTurn, int(v))
+		}
+	}
 	m.dtype = matrixTypes(f)
 	dim, hid, kvd, vocab := c.Dim, c.HiddenDim, c.KVDim(), c.VocabSize
 	if m.w.tokEmb, err = ggufMatrix(f, "token_embd.weight", vocab, dim); err != nil {
@@ -682,6 +690,11 @@ func writeBPE(gw *gguf.Writer, m *Model, pre string, merges []string) {
 	gw.Set("tokenizer.ggml.bos_token_id", uint32(opts.BOS))
 	gw.Set("tokenizer.ggml.eos_token_id", uint32(opts.EOS))
 	gw.Set("tokenizer.ggml.add_bos_token", m.addBOS)
+	for i, key := range []string{"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"} {
+		if i < len(m.endTurn) {
+			gw.Set(key, uint32(m.endTurn[i]))
+		}
+	}
 }
 
 // encodeMatrix encodes a matrix's values as typ.

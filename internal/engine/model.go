@@ -32,6 +32,10 @@ type Model struct {
 	cfg     Config
 	tok     *tokenizer.Tokenizer
 	addBOS  bool
+	// endTurn are further ids that end generation like EOS: GGUF's
+	// tokenizer.ggml.eot_token_id and eom_token_id (Llama 3's <|eot_id|>
+	// and <|eom_id|>, which chat models emit at the end of a reply).
+	endTurn []int
 	w       weights
 	dtype   string       // storage type of the matrices in the file: F32, Q8_0, "Q4_K+Q6_K" for a mix
 	size    int64        // bytes of the model file(s)
