@@ -27,11 +27,11 @@ const DefaultModel = models.DefaultName
 // It is safe for concurrent use; each Generate call or Session has its own
 // mutable state.
 type Model struct {
-	name    string
-	format  Format
-	cfg     Config
-	tok     *tokenizer.Tokenizer
-	addBOS  bool
+	name   string
+	format Format
+	cfg    Config
+	tok    *tokenizer.Tokenizer
+	addBOS bool
 	// endTurn are further ids that end generation like EOS: GGUF's
 	// tokenizer.ggml.eot_token_id and eom_token_id (Llama 3's <|eot_id|>
 	// and <|eom_id|>, which chat models emit at the end of a reply).
