@@ -208,3 +208,41 @@ func TestKQuantFallback(t *testing.T) {
 		t.Errorf("first greedy token %d, F32 reference %d", res.Tokens[0], want)
 	}
 }
+
+// TestQuantizedForwardDoesNotAllocate: a forward step on quantised
+// matrices (the fused Q4_K/Q6_K kernels, and Q3_K through the generic
+// decoder) allocates nothing, as the float32 path.
+func TestQuantizedForwardDoesNotAllocate(t *testing.T) {
+	src, err := engine.LoadLlama2C(newWide(3).v0(), tinyTokenizer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []gguf.TensorType{gguf.Q4_K, gguf.Q6_K, gguf.Q3_K} {
+		var b bytes.Buffer
+		if err := src.WriteGGUF(&b, typ); err != nil {
+			t.Fatal(err)
+		}
+		m, err := engine.LoadGGUF(b.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := m.NewSession(engine.SessionOptions{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := 0
+		if _, err := s.Forward(1, pos); err != nil {
+			t.Fatal(err)
+		}
+		n := testing.AllocsPerRun(5, func() {
+			pos++
+			if _, err := s.Forward(7, pos); err != nil {
+				t.Fatal(err)
+			}
+		})
+		s.Close()
+		if n != 0 {
+			t.Errorf("%s: %v allocations per position", typ, n)
+		}
+	}
+}

@@ -44,20 +44,39 @@ const maxSub = 16
 type codec struct {
 	sub    int  // values per sub-block
 	hasMin bool // b is not always zero
-	decode func(blk []byte, q *[QK]int8, a, b *[maxSub]float32)
 }
 
 var codecs = map[TensorType]codec{
-	Q4_0: {32, false, decodeQ4_0},
-	Q4_1: {32, true, decodeQ4_1},
-	Q5_0: {32, false, decodeQ5_0},
-	Q5_1: {32, true, decodeQ5_1},
-	Q8_0: {32, false, decodeQ8_0},
-	Q2_K: {16, true, decodeQ2_K},
-	Q3_K: {16, false, decodeQ3_K},
-	Q4_K: {32, true, decodeQ4_K},
-	Q5_K: {32, true, decodeQ5_K},
-	Q6_K: {16, false, decodeQ6_K},
+	Q4_0: {32, false}, Q4_1: {32, true}, Q5_0: {32, false}, Q5_1: {32, true}, Q8_0: {32, false},
+	Q2_K: {16, true}, Q3_K: {16, false}, Q4_K: {32, true}, Q5_K: {32, true}, Q6_K: {16, false},
+}
+
+// decode decodes one block of type t. It is a switch rather than a table
+// of functions so that the compiler sees the callees and keeps the
+// caller's buffers on the stack: the token loop must not allocate.
+func decode(t TensorType, blk []byte, q *[QK]int8, a, b *[maxSub]float32) {
+	switch t {
+	case Q4_0:
+		decodeQ4_0(blk, q, a, b)
+	case Q4_1:
+		decodeQ4_1(blk, q, a, b)
+	case Q5_0:
+		decodeQ5_0(blk, q, a, b)
+	case Q5_1:
+		decodeQ5_1(blk, q, a, b)
+	case Q8_0:
+		decodeQ8_0(blk, q, a, b)
+	case Q2_K:
+		decodeQ2_K(blk, q, a, b)
+	case Q3_K:
+		decodeQ3_K(blk, q, a, b)
+	case Q4_K:
+		decodeQ4_K(blk, q, a, b)
+	case Q5_K:
+		decodeQ5_K(blk, q, a, b)
+	case Q6_K:
+		decodeQ6_K(blk, q, a, b)
+	}
 }
 
 // Computable reports whether Dequantize and Dot implement type t.
@@ -315,7 +334,7 @@ func Dequantize(t TensorType, dst []float32, src []byte) error {
 	var q [QK]int8
 	var a, b [maxSub]float32
 	for i := range nb {
-		c.decode(src[i*tb:(i+1)*tb], &q, &a, &b)
+		decode(t, src[i*tb:(i+1)*tb], &q, &a, &b)
 		out := dst[i*bs : (i+1)*bs]
 		for j := range out {
 			s := j / c.sub
@@ -353,7 +372,7 @@ func dotGeneric(t TensorType, row []byte, x []float32) float32 {
 	var a, b [maxSub]float32
 	var sum float32
 	for i := range len(x) / bs {
-		c.decode(row[i*tb:(i+1)*tb], &q, &a, &b)
+		decode(t, row[i*tb:(i+1)*tb], &q, &a, &b)
 		xb := x[i*bs : (i+1)*bs]
 		for s := range bs / c.sub {
 			xs := xb[s*c.sub : (s+1)*c.sub]

@@ -212,7 +212,7 @@ func dotBound(typ TensorType, row []byte, x []float32) float64 {
 	var a, b [maxSub]float32
 	var s float64
 	for i := range len(x) / bs {
-		c.decode(row[i*tb:(i+1)*tb], &q, &a, &b)
+		decode(typ, row[i*tb:(i+1)*tb], &q, &a, &b)
 		for j := range bs {
 			xv := math.Abs(float64(x[i*bs+j]))
 			s += math.Abs(float64(a[j/c.sub])*float64(q[j]))*xv + math.Abs(float64(b[j/c.sub]))*xv
@@ -363,6 +363,27 @@ func BenchmarkDot(b *testing.B) {
 				Dot(typ, row, x)
 			}
 		})
+	}
+}
+
+// TestDotDoesNotAllocate: Dot and Dequantize run in the token loop, which
+// must not allocate.
+func TestDotDoesNotAllocate(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x := randomRow(r, 512)
+	out := make([]float32, 512)
+	for _, typ := range quantTypes {
+		sz, _ := typ.RowSize(512)
+		row := make([]byte, sz)
+		if err := Quantize(typ, row, x); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(10, func() { Dot(typ, row, x) }); n != 0 {
+			t.Errorf("%s: Dot allocates %v times", typ, n)
+		}
+		if n := testing.AllocsPerRun(10, func() { _ = Dequantize(typ, out, row) }); n != 0 {
+			t.Errorf("%s: Dequantize allocates %v times", typ, n)
+		}
 	}
 }
 
