@@ -28,7 +28,7 @@ import (
 // Decoding maps a normal token's characters back to bytes and gives a
 // user-defined token's text as is; control tokens decode to nothing.
 
-// PreTokenizer names a word-splitting rule (GGUF tokenizer.ggml.pre).
+// preTokenizer is a word-splitting rule (GGUF tokenizer.ggml.pre).
 type preTokenizer struct {
 	digits       int  // longest run of digits in one word (0: unbounded, GPT-2's " ?\p{N}+")
 	llama3       bool // Llama 3's rules; false: GPT-2's
