@@ -33,7 +33,14 @@ type fixCase struct {
 
 func loadLlama3(t testing.TB) (*Tokenizer, *llama3Fixture) {
 	t.Helper()
-	b, err := os.ReadFile("testdata/llama3.json")
+	return loadFixture(t, "testdata/llama3.json")
+}
+
+// loadFixture reads a reduced vocabulary with its cases (llama3.json,
+// qwen2.json).
+func loadFixture(t testing.TB, path string) (*Tokenizer, *llama3Fixture) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +76,34 @@ func TestLlama3Vocabulary(t *testing.T) {
 	}
 	if got := tk.Encode("hi", true); got[0] != f.BOS {
 		t.Errorf("Encode with BOS starts %v", got)
+	}
+}
+
+// TestQwen2Vocabulary encodes the same 64 strings and a ChatML prompt with
+// the Qwen vocabulary (testdata/qwen2.json: Qwen 3's, which has Qwen 2's
+// byte-level BPE and qwen2 pre-tokenizer, reduced as llama3.json is) and
+// checks the ids llama.cpp's llama-tokenize gave on a GGUF of the full
+// vocabulary. Hugging Face's tokenizer agrees on all but one: it first
+// applies the NFC normalisation of tokenizer.json, so "e" + U+0301
+// becomes "é" there; llama.cpp (and this engine) do not normalise.
+func TestQwen2Vocabulary(t *testing.T) {
+	tk, f := loadFixture(t, "testdata/qwen2.json")
+	if len(f.Cases) < 60 || len(f.Special) != 1 {
+		t.Fatalf("fixture has %d cases, %d special", len(f.Cases), len(f.Special))
+	}
+	for _, c := range f.Cases {
+		got := tk.Encode(c.Text, false)
+		if !slices.Equal(got, c.IDs) && !(len(got) == 0 && len(c.IDs) == 0) {
+			t.Errorf("Encode(%q) = %v, want %v", c.Text, got, c.IDs)
+		}
+		if d := tk.Decode(got); d != c.Text {
+			t.Errorf("Decode(Encode(%q)) = %q", c.Text, d)
+		}
+	}
+	for _, c := range f.Special {
+		if got := tk.EncodeSpecial(c.Text, false); !slices.Equal(got, c.IDs) {
+			t.Errorf("EncodeSpecial(%q) = %v, want %v", c.Text, got, c.IDs)
+		}
 	}
 }
 
