@@ -14,6 +14,15 @@ type Config struct {
 	NormEps          float32 `json:"norm_eps"`
 	RopeTheta        float32 `json:"rope_theta"`
 	SharedClassifier bool    `json:"shared_classifier"` // the classifier is the token embedding
+	// Arch is the GGUF architecture: "llama" (also for llama2.c files)
+	// or "qwen2"; empty in model.json files written before it existed.
+	Arch string `json:"arch,omitempty"`
+	// RopeNeox rotates the pairs (i, i+head/2) of each head (GGML's NEOX
+	// layout, qwen2) instead of (2i, 2i+1) (llama).
+	RopeNeox bool `json:"rope_neox,omitempty"`
+	// RopeFreqScale multiplies every rotary angle (linear RoPE scaling:
+	// 1/factor); 0 means 1.
+	RopeFreqScale float32 `json:"rope_freq_scale,omitempty"`
 }
 
 // HeadSize is the width of one attention head.
@@ -74,6 +83,9 @@ func (c Config) validate() error {
 	}
 	if !(c.NormEps > 0 && c.NormEps < 1) {
 		return fmt.Errorf("%w: norm epsilon %v", ErrInvalidHeader, c.NormEps)
+	}
+	if c.RopeFreqScale != 0 && !(c.RopeFreqScale > 0 && c.RopeFreqScale <= 1e3) {
+		return fmt.Errorf("%w: rope frequency scale %v", ErrInvalidHeader, c.RopeFreqScale)
 	}
 	if !(c.RopeTheta >= 1 && c.RopeTheta < 1e12) {
 		return fmt.Errorf("%w: rope theta %v", ErrInvalidHeader, c.RopeTheta)

@@ -4,8 +4,10 @@
 //
 // A Model holds read-only weights, a tokenizer and a Config. It is loaded from
 // a llama2.c checkpoint (legacy version 0, or version 1 "ak42") with its
-// tokenizer.bin, from a GGUF file of the "llama" architecture with F32, F16
-// or Q8_0 tensors, or from the tolstoy-1m model embedded in the binary
+// tokenizer.bin, from a GGUF file of the "llama" or "qwen2" architecture
+// with F32, F16, BF16, Q4_0-Q8_0 or Q2_K-Q6_K tensors (a Q4_K_M mix too) and
+// a SentencePiece or byte-level BPE tokenizer, or from the tolstoy-1m model
+// embedded in the binary
 // (LoadDefault). Every header field and size is validated before use; bad
 // input yields one of the sentinel errors below, testable with errors.Is.
 //

@@ -340,7 +340,7 @@ func TestModelInfo(t *testing.T) {
 	m := defaultModel(t)
 	c := m.Config()
 	want := engine.Config{Dim: 128, HiddenDim: 384, Layers: 4, Heads: 4, KVHeads: 4, VocabSize: 1024, SeqLen: 256,
-		NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}
+		NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true, Arch: "llama"}
 	if c != want {
 		t.Fatalf("config %+v", c)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,7 +37,7 @@ type StopReason string
 
 // Stop reasons.
 const (
-	StopEOS       StopReason = "eos"        // the model produced BOS or EOS
+	StopEOS       StopReason = "eos"        // the model produced BOS, EOS or an end-of-turn token
 	StopMaxTokens StopReason = "max_tokens" // MaxTokens were generated
 	StopCancelled StopReason = "cancelled"  // the context ended or the callback failed
 )
@@ -143,7 +144,7 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest, onToken func(
 			genStart = time.Now()
 			res.Timings.Prompt = genStart.Sub(start)
 		}
-		if next == m.tok.BOS() || next == m.tok.EOS() {
+		if next == m.tok.BOS() || next == m.tok.EOS() || slices.Contains(m.endTurn, next) {
 			res.Stop = StopEOS
 			break
 		}

@@ -22,6 +22,13 @@ type tinyWeights struct {
 	shared                                             bool
 	emb, attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3 []float32
 	final, cls                                         []float32
+	// Optional: biases of wq, wk, wv (layers×dim, layers×kv_dim; nil for
+	// none), NEOX rotary layout, linear RoPE scale (0 for none) and
+	// per-frequency factors (nil for none).
+	bq, bk, bv  []float32
+	neox        bool
+	ropeScale   float32
+	ropeFactors []float32
 }
 
 func newTiny(shared bool, seed uint64) *tinyWeights {
@@ -209,11 +216,41 @@ func (w *tinyWeights) forward(tokens []int) [][]float32 {
 			matmul(q, xb, w.wq[l*dim*dim:], dim, dim)
 			matmul(k, xb, w.wk[l*dim*kvDim:], dim, kvDim)
 			matmul(v, xb, w.wv[l*dim*kvDim:], dim, kvDim)
-			for i := 0; i < dim; i += 2 {
-				headDim := i % hs
+			if w.bq != nil {
+				for i := range q {
+					q[i] += w.bq[l*dim+i]
+				}
+				for i := range k {
+					k[i] += w.bk[l*kvDim+i]
+					v[i] += w.bv[l*kvDim+i]
+				}
+			}
+			angle := func(headDim int) (float32, float32) {
 				freq := 1 / f32(math.Pow(10000, float64(float32(headDim)/float32(hs))))
 				val := float32(pos) * freq
-				fcr, fci := f32(math.Cos(float64(val))), f32(math.Sin(float64(val)))
+				if w.ropeFactors != nil {
+					val /= w.ropeFactors[headDim/2]
+				}
+				if w.ropeScale != 0 {
+					val *= w.ropeScale
+				}
+				return f32(math.Cos(float64(val))), f32(math.Sin(float64(val)))
+			}
+			for i := 0; w.neox && i < dim; i += hs {
+				for j := 0; j < hs/2; j++ {
+					fcr, fci := angle(2 * j)
+					for r, vec := range [][]float32{q, k} {
+						if r == 1 && i >= kvDim {
+							continue
+						}
+						v0, v1 := vec[i+j], vec[i+j+hs/2]
+						vec[i+j] = float32(v0*fcr) - float32(v1*fci)
+						vec[i+j+hs/2] = float32(v0*fci) + float32(v1*fcr)
+					}
+				}
+			}
+			for i := 0; !w.neox && i < dim; i += 2 {
+				fcr, fci := angle(i % hs)
 				rotn := 1
 				if i < kvDim {
 					rotn = 2

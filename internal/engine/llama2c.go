@@ -105,7 +105,7 @@ func headerConfig(ints []int, shared bool) Config {
 	return Config{
 		Dim: ints[0], HiddenDim: ints[1], Layers: ints[2], Heads: ints[3], KVHeads: ints[4],
 		VocabSize: vocab, SeqLen: ints[6],
-		NormEps: llama2cNormEps, RopeTheta: llama2cRopeTheta, SharedClassifier: shared,
+		NormEps: llama2cNormEps, RopeTheta: llama2cRopeTheta, SharedClassifier: shared, Arch: "llama",
 	}
 }
 

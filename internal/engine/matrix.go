@@ -8,21 +8,31 @@ import (
 	"github.com/aitbc/aitbc/internal/engine/gguf"
 )
 
-// matrix is a row-major weight matrix of rows×cols, stored either as
-// float32 (possibly a view into a memory-mapped file) or as Q8_0 blocks
-// unpacked into int8 quants and float32 block scales.
+// matrix is a row-major weight matrix of rows×cols, stored as float32
+// (possibly a view into a memory-mapped file), as Q8_0 blocks unpacked
+// into int8 quants and float32 block scales, or as the file's blocks of
+// another quantised type (used in place, so a memory-mapped K-quant model
+// costs its file size and is shared between processes).
 type matrix struct {
 	rows, cols int
 	f32        []float32
 	q8         []int8    // rows*cols quants (Q8_0)
 	q8d        []float32 // rows*cols/32 scales (Q8_0)
+	raw        []byte    // rows*rowBytes bytes of blocks of type typ
+	typ        gguf.TensorType
+	rowBytes   int
 }
 
-// quantized reports whether the matrix is stored as Q8_0.
-func (m *matrix) quantized() bool { return m.q8 != nil }
+// quantized reports whether the matrix is stored quantised.
+func (m *matrix) quantized() bool { return m.q8 != nil || m.raw != nil }
 
 // row writes row r as float32 into dst (len cols).
 func (m *matrix) row(dst []float32, r int) {
+	if m.raw != nil {
+		// The sizes were checked on load, so this cannot fail.
+		_ = gguf.Dequantize(m.typ, dst[:m.cols], m.raw[r*m.rowBytes:(r+1)*m.rowBytes])
+		return
+	}
 	if !m.quantized() {
 		copy(dst, m.f32[r*m.cols:(r+1)*m.cols])
 		return
@@ -36,7 +46,14 @@ func (m *matrix) row(dst []float32, r int) {
 
 // mulRows sets out[r] = Σ_j W[r][j]·x[j] for rows r0 ≤ r < r1.
 func (m *matrix) mulRows(out, x []float32, r0, r1 int) {
-	if m.quantized() {
+	if m.raw != nil {
+		x = x[:m.cols]
+		for r := r0; r < r1; r++ {
+			out[r] = gguf.Dot(m.typ, m.raw[r*m.rowBytes:(r+1)*m.rowBytes], x)
+		}
+		return
+	}
+	if m.q8 != nil {
 		mulRowsQ8(out, m.q8, m.q8d, x[:m.cols], r0, r1)
 		return
 	}

@@ -27,13 +27,17 @@ const DefaultModel = models.DefaultName
 // It is safe for concurrent use; each Generate call or Session has its own
 // mutable state.
 type Model struct {
-	name    string
-	format  Format
-	cfg     Config
-	tok     *tokenizer.Tokenizer
-	addBOS  bool
+	name   string
+	format Format
+	cfg    Config
+	tok    *tokenizer.Tokenizer
+	addBOS bool
+	// endTurn are further ids that end generation like EOS: GGUF's
+	// tokenizer.ggml.eot_token_id and eom_token_id (Llama 3's <|eot_id|>
+	// and <|eom_id|>, which chat models emit at the end of a reply).
+	endTurn []int
 	w       weights
-	dtype   string       // storage type of the matrices in the file: F32, F16, Q8_0
+	dtype   string       // storage type of the matrices in the file: F32, Q8_0, "Q4_K+Q6_K" for a mix
 	size    int64        // bytes of the model file(s)
 	release func() error // unmaps the file, if mapped
 }
@@ -44,6 +48,9 @@ type weights struct {
 	layers    []layerWeights
 	finalNorm []float32 // Dim
 	cls       matrix    // VocabSize × Dim (the embedding when shared)
+	// ropeFactors divide the rotary angle of each frequency (GGUF
+	// rope_freqs.weight, Llama 3.1's long-context scaling); nil when none.
+	ropeFactors []float32 // HeadSize/2
 }
 
 type layerWeights struct {
@@ -53,6 +60,7 @@ type layerWeights struct {
 	wo                matrix    // Dim × Dim
 	w1, w3            matrix    // HiddenDim × Dim (gate, up)
 	w2                matrix    // Dim × HiddenDim (down)
+	bq, bk, bv, bo    []float32 // optional biases of wq, wk, wv, wo (qwen2 has the first three); nil when absent
 }
 
 // Name is the model's name (registry name, or the file's base name).
@@ -169,6 +177,9 @@ func detect(b []byte) Format {
 func tokenizerError(err error) error {
 	if errors.Is(err, tokenizer.ErrTruncated) {
 		return fmt.Errorf("%w: %w: %w", ErrTokenizer, ErrTruncated, err)
+	}
+	if errors.Is(err, tokenizer.ErrUnsupportedPre) {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	return fmt.Errorf("%w: %w", ErrTokenizer, err)
 }

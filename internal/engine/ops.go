@@ -74,10 +74,18 @@ func ropeFreqs(headSize int, theta float32) []float32 {
 	return f
 }
 
-// ropeTable fills cos and sin for position pos.
-func ropeTable(cos, sin, freqs []float32, pos int) {
+// ropeTable fills cos and sin for position pos. factors (nil for none)
+// divide each frequency's angle and scale (1 for none) multiplies all, as
+// GGML's rope does with freq_factors and freq_scale.
+func ropeTable(cos, sin, freqs, factors []float32, scale float32, pos int) {
 	for k, f := range freqs {
 		val := float32(pos) * f
+		if factors != nil {
+			val /= factors[k]
+		}
+		if scale != 1 {
+			val *= scale
+		}
 		cos[k] = float32(math.Cos(float64(val)))
 		sin[k] = float32(math.Sin(float64(val)))
 	}
@@ -96,6 +104,29 @@ func rope(v, cos, sin []float32) {
 			head[2*k] = float32(v0*fcr) - float32(v1*fci)
 			head[2*k+1] = float32(v0*fci) + float32(v1*fcr)
 		}
+	}
+}
+
+// ropeNeox rotates the pairs (v[k], v[k+head/2]) of each head: GGML's
+// NEOX layout, used by qwen2 and most architectures other than llama.
+func ropeNeox(v, cos, sin []float32) {
+	half := len(cos)
+	for h := 0; h+2*half <= len(v); h += 2 * half {
+		a := v[h : h+half : h+half]
+		b := v[h+half : h+2*half : h+2*half]
+		for k := range cos {
+			fcr, fci := cos[k], sin[k]
+			v0, v1 := a[k], b[k]
+			a[k] = float32(v0*fcr) - float32(v1*fci)
+			b[k] = float32(v0*fci) + float32(v1*fcr)
+		}
+	}
+}
+
+// addBias adds b to x when b is not nil.
+func addBias(x, b []float32) {
+	for i, v := range b {
+		x[i] += v
 	}
 }
 

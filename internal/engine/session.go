@@ -158,7 +158,11 @@ func (s *Session) Layers(a, b int, hidden []float32, pos int) error {
 		}
 	}
 	if s.ropePos != pos {
-		ropeTable(s.cos, s.sin, s.freqs, pos)
+		scale := s.cfg.RopeFreqScale
+		if scale == 0 {
+			scale = 1
+		}
+		ropeTable(s.cos, s.sin, s.freqs, s.m.w.ropeFactors, scale, pos)
 		s.ropePos = pos
 	}
 	for l := a; l < b; l++ {
@@ -209,10 +213,19 @@ func (s *Session) layer(l int, x []float32, pos int) {
 	s.pool.run(s.jobQKV)
 	kv := s.cfg.KVDim()
 	k := s.kcache[l-s.first][pos*kv : (pos+1)*kv]
-	rope(s.q, s.cos, s.sin)
-	rope(k, s.cos, s.sin)
+	addBias(s.q, w.bq)
+	addBias(k, w.bk)
+	addBias(s.vcache[l-s.first][pos*kv:(pos+1)*kv], w.bv)
+	if s.cfg.RopeNeox {
+		ropeNeox(s.q, s.cos, s.sin)
+		ropeNeox(k, s.cos, s.sin)
+	} else {
+		rope(s.q, s.cos, s.sin)
+		rope(k, s.cos, s.sin)
+	}
 	s.pool.run(s.jobAtt)
 	s.pool.run(s.jobWO)
+	addBias(s.xb2, w.bo)
 	for i := range x {
 		x[i] += s.xb2[i]
 	}

@@ -157,9 +157,10 @@ type KV struct {
 // TensorType is a GGML tensor element type.
 type TensorType uint32
 
-// Tensor types this package can size. The engine computes with F32, F16 and
-// Q8_0; the others are recognised so that such files parse and can be
-// reported as unsupported rather than corrupt.
+// Tensor types this package can size. Dequantize, Quantize and Dot
+// implement F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K-Q6_K
+// (see codec.go); the others are recognised so that such files parse and
+// can be reported as unsupported rather than corrupt.
 const (
 	F32  TensorType = 0
 	F16  TensorType = 1

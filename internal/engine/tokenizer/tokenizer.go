@@ -1,7 +1,9 @@
-// Package tokenizer implements the SentencePiece-style BPE tokenizer used by
-// llama2.c and by LLaMA GGUF files ("llama" tokenizer model): a vocabulary
-// of pieces with merge scores, encoded by greedy highest-score pair merging
-// with byte fallback, and the llama2.c tokenizer.bin file format.
+// Package tokenizer implements the two tokenizers of LLaMA-family GGUF
+// files: the SentencePiece-style BPE of llama2.c and Llama 2 ("llama"
+// tokenizer model: pieces with merge scores, greedy highest-score pair
+// merging with byte fallback, and the llama2.c tokenizer.bin format), and
+// the byte-level BPE of GPT-2, Llama 3 and Qwen 2 ("gpt2": ranked merges
+// after a pre-tokenizer, see bpe.go).
 //
 // Encoding follows llama2.c's run.c exactly: an optional BOS id, a dummy
 // space prefix for non-empty text, one token per UTF-8 character (its bytes
@@ -31,6 +33,9 @@ var (
 	ErrTruncated = errors.New("tokenizer: truncated file")
 	// ErrInvalid means the vocabulary or its options are inconsistent.
 	ErrInvalid = errors.New("tokenizer: invalid vocabulary")
+	// ErrUnsupportedPre means a BPE vocabulary names a pre-tokenizer that
+	// is not implemented.
+	ErrUnsupportedPre = errors.New("tokenizer: unsupported pre-tokenizer")
 )
 
 // Kind classifies a vocabulary entry. The values are those of
@@ -65,6 +70,7 @@ type Tokenizer struct {
 	opts    Options
 	maxLen  int
 	hasByte bool
+	bpe     *bpe // byte-level BPE state; nil for SentencePiece
 }
 
 // New builds a tokenizer from parallel slices of pieces, merge scores and
@@ -176,6 +182,9 @@ func (t *Tokenizer) Token(id int) (piece string, score float32, kind Kind) {
 
 // Encode returns the token ids of text, preceded by BOS when bos is true.
 func (t *Tokenizer) Encode(text string, bos bool) []int {
+	if t.bpe != nil {
+		return t.encodeBPE(text, bos, false)
+	}
 	ids := make([]int, 0, len(text)+2)
 	if bos {
 		ids = append(ids, t.opts.BOS)
@@ -232,18 +241,27 @@ func (t *Tokenizer) merge(ids []int) []int {
 	}
 	next[n-1] = -1
 	h := &pairHeap{}
-	buf := make([]byte, 0, 2*t.maxLen)
+	buf := make([]byte, 0, 2*t.maxLen+1)
 	push := func(l int) {
 		r := next[l]
 		if l < 0 || r < 0 {
 			return
+		}
+		var s float32
+		if t.bpe != nil {
+			var ok bool
+			if s, ok = t.bpeRank(buf, ids[l], ids[r]); !ok {
+				return
+			}
 		}
 		buf = append(append(buf[:0], t.pieces[ids[l]]...), t.pieces[ids[r]]...)
 		id, ok := t.lookup[string(buf)]
 		if !ok {
 			return
 		}
-		s := t.scores[id]
+		if t.bpe == nil {
+			s = t.scores[id]
+		}
 		if !(s > minMergeScore) {
 			return
 		}
