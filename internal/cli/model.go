@@ -3,8 +3,10 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -208,9 +210,10 @@ func newModelExportCmd(g *Globals) *cobra.Command {
 	var model, typ string
 	cmd := &cobra.Command{
 		Use:   "export FILE.gguf",
-		Short: "Write a model as a GGUF file (F32, F16 or Q8_0)",
+		Short: "Write a model as a GGUF file (F32, F16, BF16, Q4_0-Q8_0, Q2_K-Q6_K, or the Q4_K_M/Q5_K_M mixes)",
 		Example: `  aitbc model export tolstoy-1m.gguf
-  aitbc model export tolstoy-f16.gguf --model tolstoy-1m --type f16 --output json`,
+  aitbc model export tolstoy-f16.gguf --model tolstoy-1m --type f16 --output json
+  aitbc model export tolstoy-q4km.gguf --type q4_k_m   # llama.cpp's Q4_K_M mix`,
 		Long: "Write a model as a GGUF file of the llama architecture, with its tokenizer, for example\n" +
 			"to make a Q8_0 copy of a model (about a quarter of the F32 size) and import it.",
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -220,10 +223,11 @@ func newModelExportCmd(g *Globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			types := map[string]gguf.TensorType{"f32": gguf.F32, "f16": gguf.F16, "q8_0": gguf.Q8_0}
-			tt, ok := types[strings.ToLower(typ)]
-			if !ok {
-				return usagef("--type must be f32, f16 or q8_0, not %q", typ)
+			want := strings.ToUpper(strings.TrimSpace(typ))
+			tt, plain := exportTypes[want]
+			mix := slices.Contains(engine.Mixes, want)
+			if !plain && !mix {
+				return usagef("--type must be one of %s, not %q", exportTypeNames(), typ)
 			}
 			m, err := engine.Resolve(g.Home, model)
 			if err != nil {
@@ -234,7 +238,12 @@ func newModelExportCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := m.WriteGGUF(f, tt); err != nil {
+			if mix {
+				err = m.WriteGGUFMix(f, want)
+			} else {
+				err = m.WriteGGUF(f, tt)
+			}
+			if err != nil {
 				f.Close()
 				os.Remove(args[0])
 				return err
@@ -246,15 +255,28 @@ func newModelExportCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := map[string]any{"model": m.Name(), "file": args[0], "type": tt.String(), "size_bytes": st.Size()}
+			res := map[string]any{"model": m.Name(), "file": args[0], "type": want, "size_bytes": st.Size()}
 			return g.Print(res, func(w io.Writer) {
-				fmt.Fprintf(w, "wrote %s as %s (%s, %s)\n", m.Name(), args[0], tt, humanBytes(st.Size()))
+				fmt.Fprintf(w, "wrote %s as %s (%s, %s)\n", m.Name(), args[0], want, humanBytes(st.Size()))
 			})
 		},
 	}
 	cmd.Flags().StringVar(&model, "model", engine.DefaultModel, "model name or path")
-	cmd.Flags().StringVar(&typ, "type", "q8_0", "tensor type of the matrices: f32, f16 or q8_0")
+	cmd.Flags().StringVar(&typ, "type", "q8_0", "tensor type of the matrices, or a llama.cpp mix: "+exportTypeNames())
 	return cmd
+}
+
+// exportTypes are the tensor types `model export --type` writes (by their
+// GGML names; case does not matter); engine.Mixes are accepted too.
+var exportTypes = map[string]gguf.TensorType{
+	"F32": gguf.F32, "F16": gguf.F16, "BF16": gguf.BF16, "Q8_0": gguf.Q8_0,
+	"Q4_0": gguf.Q4_0, "Q4_1": gguf.Q4_1, "Q5_0": gguf.Q5_0, "Q5_1": gguf.Q5_1,
+	"Q2_K": gguf.Q2_K, "Q3_K": gguf.Q3_K, "Q4_K": gguf.Q4_K, "Q5_K": gguf.Q5_K, "Q6_K": gguf.Q6_K,
+}
+
+func exportTypeNames() string {
+	names := slices.Sorted(maps.Keys(exportTypes))
+	return strings.ToLower(strings.Join(append(names, engine.Mixes...), ", "))
 }
 
 // benchOutput is the JSON result of `aitbc model bench`.

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,5 +59,39 @@ func TestModelRunReproducesTheReference(t *testing.T) {
 		if _, _, err := runCLI(t, bad...); err == nil {
 			t.Errorf("%v: accepted", bad)
 		}
+	}
+}
+
+// TestModelExportQuantisedRuns exports the default model in a K-quant mix
+// and a legacy block type, and runs each file: a user can make the formats
+// people use from the CLI, and the engine serves them.
+func TestModelExportQuantisedRuns(t *testing.T) {
+	dir := t.TempDir()
+	for _, typ := range []string{"q4_k_m", "q4_0"} {
+		file := filepath.Join(dir, typ+".gguf")
+		out, stderr, err := runCLI(t, "model", "export", file, "--type", typ, "--output", "json")
+		if err != nil {
+			t.Fatalf("export %s: %v %s", typ, err, stderr)
+		}
+		var e struct {
+			Type string `json:"type"`
+			Size int64  `json:"size_bytes"`
+		}
+		if err := json.Unmarshal([]byte(out), &e); err != nil || e.Type != strings.ToUpper(typ) || e.Size == 0 {
+			t.Fatalf("export %s: %+v %v: %s", typ, e, err, out)
+		}
+		out, stderr, err = runCLI(t, "model", "run", "--model", file, "--prompt", "It was", "--temperature", "0", "--max-tokens", "8", "--output", "json")
+		if err != nil {
+			t.Fatalf("run %s: %v %s", typ, err, stderr)
+		}
+		var r struct {
+			Tokens []int `json:"tokens"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Tokens) == 0 {
+			t.Fatalf("run %s: %v: %s", typ, err, out)
+		}
+	}
+	if _, _, err := runCLI(t, "model", "export", filepath.Join(dir, "x.gguf"), "--type", "q9_9"); err == nil {
+		t.Fatal("an unknown --type was accepted")
 	}
 }
