@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -79,6 +80,14 @@ func newCreateCmd(g *Globals) *cobra.Command {
 			}
 			if !g.JSON() {
 				fmt.Fprintf(g.stderr, "Created wallet %s. Write down its recovery phrase: aitbc wallet backup --wallet %s\n", name, name)
+			}
+			// A wallet daemon refuses short passwords itself (outside a
+			// devnet); a local keystore is the user's own file, so the
+			// CLI warns instead of refusing: the seeds' devnet flows use
+			// "123", and a devnet's keys guard no real money.
+			if !w.daemon && utf8.RuneCountInString(pw) < walletd.DefaultMinPasswordLength {
+				fmt.Fprintf(g.stderr, "warning: a password of %d characters protects wallet %s's key file (%s) poorly against guessing if the file is copied; use at least %d for a wallet that will hold real money\n",
+					utf8.RuneCountInString(pw), name, w.where, walletd.DefaultMinPasswordLength)
 			}
 			return g.Print(info, func(out io.Writer) { fmt.Fprintf(out, "%s: %s\n", info.Name, info.Address) })
 		},

@@ -387,3 +387,18 @@ func execute(t *testing.T, args []string) (int, string) {
 	stderr, _ := io.ReadAll(errR)
 	return code, string(stderr)
 }
+
+// A local keystore (no daemon) takes a short password, as the seeds' devnet
+// flows use, but says that it guards the key file poorly; a daemon refuses
+// it outside a devnet (walletd's own tests).
+func TestLocalWalletWarnsOfAShortPassword(t *testing.T) {
+	e := newWalletEnv(t, false)
+	_, errOut, err := e.run("wallet", "create", "--wallet", "short", "--password", "123")
+	if err != nil || !strings.Contains(errOut, "warning: a password of 3 characters") {
+		t.Fatalf("short password: %v, stderr %q", err, errOut)
+	}
+	_, errOut, err = e.run("wallet", "create", "--wallet", "long", "--password", "a long enough password")
+	if err != nil || strings.Contains(errOut, "warning") {
+		t.Fatalf("long password: %v, stderr %q", err, errOut)
+	}
+}
