@@ -21,6 +21,10 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
 	ErrFull     = errors.New("store: full")
+	// ErrLeaseLost: another coordinator sharing the store holds the job's
+	// lease (this one was cut off for longer than a lease and the job was
+	// taken over).
+	ErrLeaseLost = errors.New("store: job leased by another coordinator")
 )
 
 // Tenant is a customer of the coordinator.
@@ -141,3 +145,29 @@ type Store interface {
 	CountByStatus(ctx context.Context) (map[string]int, error)
 	Close() error
 }
+
+// Shared is what a store adds when several coordinators share it
+// (Postgres). Active jobs are leased: the coordinator that holds a job's
+// lease is the only one that drives it (PutJob of a job leased to another
+// fails with ErrLeaseLost), it renews its leases while it lives, and a job
+// whose lease expired is taken over by another coordinator. Times are the
+// database's clock, so coordinators' clocks need not agree.
+type Shared interface {
+	// Owner is this coordinator's name in leases.
+	Owner() string
+	// ClaimExpired leases to this coordinator up to n active jobs whose
+	// lease expired, oldest first.
+	ClaimExpired(ctx context.Context, n int) ([]*Job, error)
+	// RenewLeases extends this coordinator's leases on ids and returns
+	// those another coordinator holds now (ids not stored yet are neither).
+	RenewLeases(ctx context.Context, ids []string) (lost []string, err error)
+	// ClaimSettlement records that this coordinator sends the job's
+	// settlement: ErrLeaseLost if another holds its lease, ErrNotFound if
+	// there is no such job. The chain settles a job at most once; this
+	// keeps two coordinators from both trying.
+	ClaimSettlement(ctx context.Context, id string) error
+	// Listen calls fn with (job id, status) for every job any coordinator
+	// stores, until ctx ends; it reconnects after a lost connection.
+	Listen(ctx context.Context, fn func(id, status string)) error
+}
+

@@ -1,0 +1,227 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/testutil/pgtest"
+)
+
+func openPG(t *testing.T, dsn, owner string, lease time.Duration) *store.Postgres {
+	t.Helper()
+	s, err := store.OpenPostgres(context.Background(), dsn, store.PostgresOptions{Owner: owner, Lease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestLeaseKeepsAJobWithOneCoordinatorUntilItExpires(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	c1 := openPG(t, dsn, "c1", 200*time.Millisecond)
+	c2 := openPG(t, dsn, "c2", time.Minute)
+	long := openPG(t, dsn, "c1", time.Minute) // c1 with a lease that cannot run out in this test
+
+	if err := long.PutJob(ctx, &store.Job{ID: jobID(1), TenantID: "t", Status: store.StatusRunning, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c2.ClaimExpired(ctx, 10); err != nil || len(got) != 0 {
+		t.Fatalf("c2 took a job c1 holds: %d %v", len(got), err)
+	}
+	if act, err := c2.ActiveJobs(ctx); err != nil || len(act) != 0 {
+		t.Fatalf("a starting c2 adopted c1's job: %d %v", len(act), err)
+	}
+	if err := c2.PutJob(ctx, &store.Job{ID: jobID(1), TenantID: "t", Status: store.StatusFailed}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("c2 overwrote c1's job: %v", err)
+	}
+	if err := c2.ClaimSettlement(ctx, jobID(1)); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("c2 may settle c1's job: %v", err)
+	}
+	if err := long.ClaimSettlement(ctx, jobID(1)); err != nil {
+		t.Fatalf("c1 may not settle its own job: %v", err)
+	}
+	if err := c2.ClaimSettlement(ctx, jobID(2)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("settling an unknown job: %v", err)
+	}
+
+	// c1 goes quiet: its 200 ms lease (written by c1's short-lease handle)
+	// runs out and c2 takes the job over.
+	if _, err := c1.RenewLeases(ctx, []string{jobID(1)}); err != nil {
+		t.Fatal(err)
+	}
+	var got []*store.Job
+	for deadline := time.Now().Add(10 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		var err error
+		if got, err = c2.ClaimExpired(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 1 || got[0].ID != jobID(1) || got[0].Status != store.StatusRunning {
+		t.Fatalf("takeover: %+v", got)
+	}
+	// c1 comes back: it learns it lost the job, and cannot write it.
+	lost, err := c1.RenewLeases(ctx, []string{jobID(1), jobID(7)})
+	if err != nil || len(lost) != 1 || lost[0] != jobID(1) {
+		t.Fatalf("lost: %v %v", lost, err)
+	}
+	if err := c1.PutJob(ctx, &store.Job{ID: jobID(1), TenantID: "t", Status: store.StatusFailed}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("the old coordinator overwrote its successor's job: %v", err)
+	}
+	if err := c1.ClaimSettlement(ctx, jobID(1)); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("the old coordinator may settle: %v", err)
+	}
+	if err := c2.PutJob(ctx, &store.Job{ID: jobID(1), TenantID: "t", Status: store.StatusSettled}); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := c1.Job(ctx, jobID(1)); j.Status != store.StatusSettled {
+		t.Fatalf("status %s", j.Status)
+	}
+}
+
+func TestConcurrentClaimsTakeEachJobOnce(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	dead := openPG(t, dsn, "dead", time.Millisecond)
+	const jobs = 300
+	for i := range jobs {
+		if err := dead.PutJob(ctx, &store.Job{ID: jobID(i), TenantID: "t", Status: store.StatusQueued, Created: time.UnixMilli(int64(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // past the dead coordinator's 1 ms leases
+	var mu sync.Mutex
+	owner := map[string]string{}
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "b", "c"} {
+		s := openPG(t, dsn, name, time.Minute)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				got, err := s.ClaimExpired(ctx, 7)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range got {
+					if prev, dup := owner[j.ID]; dup {
+						t.Errorf("job %s claimed by %s and %s", j.ID, prev, name)
+					}
+					owner[j.ID] = name
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(owner) != jobs {
+		t.Fatalf("claimed %d of %d jobs", len(owner), jobs)
+	}
+}
+
+func TestJobChangesAreAnnouncedToOtherCoordinators(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dsn := pgtest.DSN(t)
+	c1 := openPG(t, dsn, "c1", time.Minute)
+	c2 := openPG(t, dsn, "c2", time.Minute)
+	got := make(chan string, 16)
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c2.Listen(lctx, func(id, status string) { got <- id + " " + status }) }()
+	// LISTEN takes effect asynchronously: write until the first arrives.
+	want := jobID(3) + " " + store.StatusRunning
+	for {
+		if err := c1.PutJob(ctx, &store.Job{ID: jobID(3), TenantID: "t", Status: store.StatusRunning}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-got:
+			if e != want {
+				t.Fatalf("event %q, want %q", e, want)
+			}
+		case <-time.After(200 * time.Millisecond):
+			continue
+		case <-ctx.Done():
+			t.Fatal("no notification")
+		}
+		break
+	}
+	if err := c1.PutJob(ctx, &store.Job{ID: jobID(3), TenantID: "t", Status: store.StatusSettled}); err != nil {
+		t.Fatal(err)
+	}
+	for e := range got {
+		if e == jobID(3)+" "+store.StatusSettled {
+			break
+		}
+	}
+	stop()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("listen ended with %v", err)
+	}
+}
+
+func TestPostgresSchemaMigratesOnceAndRefusesNewer(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := store.OpenPostgres(ctx, dsn, store.PostgresOptions{Owner: "x"})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent open: %v", err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var rows, v int
+	if err := conn.QueryRow(ctx, `SELECT COUNT(*), MAX(version) FROM schema_version`).Scan(&rows, &v); err != nil || rows != 1 || v != store.PostgresSchemaVersion {
+		t.Fatalf("schema_version rows %d version %d: %v", rows, v, err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE schema_version SET version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.OpenPostgres(ctx, dsn, store.PostgresOptions{Owner: "x"}); !errors.Is(err, store.ErrSchemaTooNew) {
+		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+func TestPostgresURLPasswordStaysOutOfErrors(t *testing.T) {
+	_, err := store.OpenPostgres(context.Background(), "postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=2", store.PostgresOptions{})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error %v", err)
+	}
+	_, err = store.OpenPostgres(context.Background(), "postgres://u:s3cret@[bad/db", store.PostgresOptions{})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error %v", err)
+	}
+}
