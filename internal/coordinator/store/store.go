@@ -170,4 +170,3 @@ type Shared interface {
 	// stores, until ctx ends; it reconnects after a lost connection.
 	Listen(ctx context.Context, fn func(id, status string)) error
 }
-
