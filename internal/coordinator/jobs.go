@@ -408,6 +408,11 @@ func (s *Service) Follow(ctx context.Context, t *store.Tenant, id string) (*Subs
 	s.mu.Lock()
 	lj := s.live[j.ID]
 	s.mu.Unlock()
+	if lj == nil && j.Active() { // driven by another coordinator on a shared store
+		if sub := s.followRemote(t, j); sub != nil {
+			return sub, nil
+		}
+	}
 	if lj == nil { // finished: replay the result and close
 		ch := make(chan Event, 1)
 		ch <- Event{Type: EventDone, Status: j.Status, Error: j.Error, Code: j.ErrorCode}

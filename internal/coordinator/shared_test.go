@@ -1,0 +1,130 @@
+package coordinator
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/testutil/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Run(m) }
+
+const testLease = time.Second
+
+// sharedPair starts two coordinators on one PostgreSQL database and one
+// chain, with the same chain key (a job's coordinator on chain is one
+// address; the processes behind it share the work).
+func sharedPair(t *testing.T) (h1, h2 *harness) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	open := func(owner string) store.Store {
+		st, err := store.OpenPostgres(context.Background(), dsn, store.PostgresOptions{Owner: owner, Lease: testLease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	lease := func(c *Config) { c.Lease = testLease }
+	h1 = startHarness(t, newFakeChain(&fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, newAddr(t), releaseDelay), open("c1"), lease)
+	h2 = startHarness(t, h1.chain, open("c2"), lease)
+	return h1, h2
+}
+
+func (h *harness) isLive(id string) bool {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	return h.s.live[id] != nil
+}
+
+func countSent(c *fakeChain, typ string) int {
+	n := 0
+	for _, s := range c.sentTypes() {
+		if s == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCoordinatorThatDiesHasItsJobTakenOverAndSettledOnce: coordinator 1
+// takes a job and its miner starts it; coordinator 2 leaves it alone while
+// 1 lives (one coordinator drives a job), and a customer following it on
+// coordinator 2 sees its progress. Coordinator 1 dies without a clean
+// shutdown; once its lease runs out coordinator 2 takes the job over,
+// dispatches it to its own miner, settles it, and the customer's stream on
+// coordinator 2 ends with the result. The chain saw one settlement.
+func TestCoordinatorThatDiesHasItsJobTakenOverAndSettledOnce(t *testing.T) {
+	h1, h2 := sharedPair(t)
+	h1.fund(100 * coin.Unit)
+	h1.s.followJobs(h1.ctx)
+	m1 := h1.addMiner(coin.Unit)
+	m2 := h2.addMiner(coin.Unit)
+
+	j := h1.submit(JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 8, MaxPrice: coin.Unit, TTLSeconds: 600})
+	first := m1.nextJob()
+	if first.ID != j.ID {
+		t.Fatalf("miner 1 got %s", first.ID)
+	}
+	m1.tokens(first, "It", " was")
+
+	// The customer follows the job on coordinator 2, which does not drive it.
+	sub, err := h2.s.Follow(h2.ctx, h1.tenant, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	// Three leases pass with coordinator 1 alive: coordinator 2 keeps off.
+	time.Sleep(3 * testLease)
+	if h2.isLive(j.ID) {
+		t.Fatal("coordinator 2 took over a job coordinator 1 drives and renews")
+	}
+	select {
+	case e := <-m2.mc.send:
+		t.Fatalf("miner 2 got %s for a job coordinator 1 drives", e.Type)
+	default:
+	}
+	if got, err := h2.s.Job(h2.ctx, h1.tenant, j.ID); err != nil || got.Status != store.StatusRunning {
+		t.Fatalf("coordinator 2 reads the job as %+v, %v", got, err)
+	}
+
+	h1.kill() // no clean shutdown: its leases are left to expire
+	second := m2.nextJob()
+	if second.ID != j.ID || second.Attempt <= first.Attempt {
+		t.Fatalf("miner 2 got %s attempt %d (first attempt %d)", second.ID, second.Attempt, first.Attempt)
+	}
+	if !h2.isLive(j.ID) {
+		t.Fatal("coordinator 2 drives the job but does not hold it live")
+	}
+	m2.finish(second, "It was the best", 4)
+	waitFor(t, "settlement sent", func() bool { return countSent(h2.chain, "jobs/settle") >= 1 })
+	h2.chain.commit()
+	h2.s.followJobs(h2.ctx)
+	var done *store.Job
+	waitFor(t, "settled", func() bool {
+		done, err = h2.s.Job(h2.ctx, h1.tenant, j.ID)
+		return err == nil && done.Status == store.StatusSettled
+	})
+	if done.Miner != m2.addr || done.Result != "It was the best" {
+		t.Fatalf("settled job: miner %s result %q", done.Miner, done.Result)
+	}
+	if n := countSent(h2.chain, "jobs/settle"); n != 1 {
+		t.Fatalf("%d settlements sent, want 1 (sent: %v)", n, h2.chain.sentTypes())
+	}
+	cj := h2.chain.job(j.ID)
+	if cj.Status != ChainSettled {
+		t.Fatalf("chain job %+v", cj)
+	}
+	evs := drain(t, sub.Events)
+	text, _ := tokensOf(evs)
+	if text != "It was the best" || evs[len(evs)-1].Type != EventDone || evs[len(evs)-1].Status != store.StatusSettled {
+		t.Fatalf("the customer on coordinator 2 saw %q, events %+v", text, evs)
+	}
+	if !slices.ContainsFunc(evs, func(e Event) bool { return e.Type == EventStatus && e.Status == store.StatusCompleted }) {
+		t.Fatalf("no completed status among %+v", evs)
+	}
+}
