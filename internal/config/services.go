@@ -91,7 +91,7 @@ type CoordinatorConfig struct {
 	NodeURL  string          `toml:"node_url" flag:"node" doc:"node REST API; several, comma-separated, are tried in order"`
 	Wallet   string          `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
 	Password string          `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
-	Store    string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db)"`
+	Store    string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db), or a postgres://user:password@host:port/db URL that several coordinators share (docs/COORDINATOR.md, Scaling out)"`
 	LogLevel string          `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
 	Jobs     CoordinatorJobs `toml:"jobs"`
 	Limits   TenantLimits    `toml:"limits"`

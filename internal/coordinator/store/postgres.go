@@ -363,3 +363,12 @@ func (s *Postgres) PruneJobs(ctx context.Context, before time.Time) (int, error)
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// Open opens the store a --store value names: a postgres:// URL is a
+// PostgreSQL database (o applies), anything else an SQLite file.
+func Open(ctx context.Context, spec string, o PostgresOptions) (Store, error) {
+	if IsPostgresURL(spec) {
+		return OpenPostgres(ctx, spec, o)
+	}
+	return OpenSQLite(spec)
+}
