@@ -159,7 +159,7 @@ type WalletConfig struct {
 // MinerConfig is `aitbc miner start --config FILE`.
 type MinerConfig struct {
 	Home           string   `toml:"home" flag:"home" doc:"state directory; the miner's wallet is read from <home>/wallets, the built-in engine's models from <home>/models"`
-	CoordinatorURL string   `toml:"coordinator_url" flag:"coordinator" doc:"coordinator the miner takes jobs from"`
+	CoordinatorURL string   `toml:"coordinator_url" flag:"coordinator" doc:"coordinator the miner takes jobs from; several, comma-separated, are served in turn: when one fails the miner moves to the next"`
 	NodeURL        string   `toml:"node_url" flag:"node" doc:"node REST API for registration, stake and heartbeats"`
 	Wallet         string   `toml:"wallet" flag:"wallet" doc:"wallet that registers, stakes, signs receipts and is paid (required)"`
 	Password       string   `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
