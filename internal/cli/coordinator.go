@@ -40,7 +40,7 @@ its jobs over after the lease (15 s). See docs/COORDINATOR.md, "Scaling out".`,
 		Example: `  aitbc coordinator start --wallet coordinator --password 123 --listen 127.0.0.1:8000
   aitbc coordinator start --wallet coordinator --listen 0.0.0.0:8000 \
       --store postgres://aitbc:secret@db.internal:5432/aitbc --output json`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if wallet == "" {
