@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,5 +128,80 @@ func TestCoordinatorThatDiesHasItsJobTakenOverAndSettledOnce(t *testing.T) {
 	}
 	if !slices.ContainsFunc(evs, func(e Event) bool { return e.Type == EventStatus && e.Status == store.StatusCompleted }) {
 		t.Fatalf("no completed status among %+v", evs)
+	}
+}
+
+// partitioned is a shared store whose coordinator can be cut off from
+// renewing and claiming leases (as by a network partition) while its other
+// writes still arrive, later, as they would after the partition heals.
+type partitioned struct {
+	*store.Postgres
+	cut atomic.Bool
+}
+
+func (p *partitioned) RenewLeases(ctx context.Context, ids []string) ([]string, error) {
+	if p.cut.Load() {
+		return nil, errors.New("partitioned")
+	}
+	return p.Postgres.RenewLeases(ctx, ids)
+}
+
+func (p *partitioned) ClaimExpired(ctx context.Context, n int) ([]*store.Job, error) {
+	if p.cut.Load() {
+		return nil, errors.New("partitioned")
+	}
+	return p.Postgres.ClaimExpired(ctx, n)
+}
+
+// TestCutOffCoordinatorCannotSettleAJobTakenOver: coordinator 1 is cut off
+// for longer than a lease while its miner runs a job; coordinator 2 takes
+// the job over and runs it again on its miner. When coordinator 1's miner
+// then delivers its result, coordinator 1 can neither store nor settle
+// it: the job settles once, through coordinator 2, for its miner.
+func TestCutOffCoordinatorCannotSettleAJobTakenOver(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	pg := func(owner string) *store.Postgres {
+		st, err := store.OpenPostgres(context.Background(), dsn, store.PostgresOptions{Owner: owner, Lease: testLease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	lease := func(c *Config) { c.Lease = testLease }
+	p1 := &partitioned{Postgres: pg("c1")}
+	h1 := startHarness(t, newFakeChain(&fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, newAddr(t), releaseDelay), p1, lease)
+	h2 := startHarness(t, h1.chain, pg("c2"), lease)
+	h1.fund(100 * coin.Unit)
+	h1.s.followJobs(h1.ctx)
+	m1 := h1.addMiner(coin.Unit)
+	m2 := h2.addMiner(coin.Unit)
+
+	j := h1.submit(JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 8, MaxPrice: coin.Unit, TTLSeconds: 600})
+	first := m1.nextJob()
+	p1.cut.Store(true)
+	second := m2.nextJob() // after coordinator 1's lease ran out
+	if second.ID != j.ID {
+		t.Fatalf("miner 2 got %s", second.ID)
+	}
+	m1.finish(first, "the old attempt", 4)
+	h1.s.writer.Flush(h1.ctx) // its write was refused (ErrLeaseLost), not retried forever
+	m2.finish(second, "the new attempt", 4)
+	waitFor(t, "settlement sent", func() bool { return countSent(h1.chain, "jobs/settle") >= 1 })
+	h2.chain.commit()
+	h2.s.followJobs(h2.ctx)
+	waitFor(t, "settled", func() bool {
+		got, err := h2.s.Job(h2.ctx, h1.tenant, j.ID)
+		return err == nil && got.Status == store.StatusSettled
+	})
+	if n := countSent(h1.chain, "jobs/settle"); n != 1 {
+		t.Fatalf("%d settlements sent, want 1", n)
+	}
+	stored, err := p1.Job(context.Background(), j.ID)
+	if err != nil || stored.Result != "the new attempt" || stored.Miner != m2.addr {
+		t.Fatalf("stored job: %+v %v", stored, err)
+	}
+	if cj := h1.chain.job(j.ID); cj.Miner == nil || *cj.Miner != m2.addr {
+		t.Fatalf("chain job paid %v, want miner 2", cj.Miner)
 	}
 }
