@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -223,5 +224,54 @@ func TestPostgresURLPasswordStaysOutOfErrors(t *testing.T) {
 	_, err = store.OpenPostgres(context.Background(), "postgres://u:s3cret@[bad/db", store.PostgresOptions{})
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestStoreSurvivesADatabaseRestart: after the server restarts, writes
+// succeed again on the same store (the pool replaces its dead
+// connections; the coordinator's writer retries the failed one) and the
+// notification listener reconnects by itself.
+func TestStoreSurvivesADatabaseRestart(t *testing.T) {
+	if os.Getenv("AITBC_TEST_POSTGRES") != "" {
+		t.Skip("restarts the test's own PostgreSQL server; AITBC_TEST_POSTGRES names an external one")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dsn := pgtest.DSN(t)
+	c1 := openPG(t, dsn, "c1", time.Minute)
+	c2 := openPG(t, dsn, "c2", time.Minute)
+	got := make(chan string, 64)
+	go func() { _ = c2.Listen(ctx, func(id, status string) { got <- id + " " + status }) }()
+	put := func(status string) {
+		t.Helper()
+		var err error
+		for ctx.Err() == nil {
+			if err = c1.PutJob(ctx, &store.Job{ID: jobID(5), TenantID: "t", Status: status}); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("put after restart: %v", err)
+	}
+	await := func(status string) {
+		t.Helper()
+		for {
+			put(status)
+			select {
+			case e := <-got:
+				if e == jobID(5)+" "+status {
+					return
+				}
+			case <-time.After(300 * time.Millisecond):
+			case <-ctx.Done():
+				t.Fatalf("no notification of %s", status)
+			}
+		}
+	}
+	await(store.StatusQueued)
+	pgtest.Restart(t, 200*time.Millisecond)
+	await(store.StatusRunning)
+	if j, err := c2.Job(ctx, jobID(5)); err != nil || j.Status != store.StatusRunning {
+		t.Fatalf("after restart: %+v %v", j, err)
 	}
 }

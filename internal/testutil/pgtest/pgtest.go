@@ -38,6 +38,7 @@ type server struct {
 	dir     string // data and socket directory we made ("" for an external server)
 	runAs   string // user pg_ctl runs as ("" for ourselves)
 	pgCtl   string
+	opts    string // the server's options, for a restart
 	err     error
 	counter atomic.Int64
 }
@@ -130,8 +131,8 @@ func (s *server) start() {
 		s.err = err
 		return
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
-	if out, err := s.cmd(s.pgCtl, "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts).CombinedOutput(); err != nil {
+	s.opts = fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
+	if out, err := s.cmd(s.pgCtl, "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(dir, "log"), "-o", s.opts).CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		s.err = fmt.Errorf("pg_ctl start: %v: %s %s", err, lastLines(out), lastLines(log))
 		return
@@ -164,7 +165,7 @@ func Restart(t testing.TB, down time.Duration) {
 		t.Fatalf("pg_ctl stop: %v: %s", err, out)
 	}
 	time.Sleep(down)
-	if out, err := srv.cmd(srv.pgCtl, "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(srv.dir, "log")).CombinedOutput(); err != nil {
+	if out, err := srv.cmd(srv.pgCtl, "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(srv.dir, "log"), "-o", srv.opts).CombinedOutput(); err != nil {
 		t.Fatalf("pg_ctl start: %v: %s", err, out)
 	}
 }
