@@ -205,3 +205,40 @@ func TestCutOffCoordinatorCannotSettleAJobTakenOver(t *testing.T) {
 		t.Fatalf("chain job paid %v, want miner 2", cj.Miner)
 	}
 }
+
+// TestDepositReservationsHoldAcrossCoordinators: a job waiting on
+// coordinator 1 holds the tenant's whole deposit; coordinator 2 refuses a
+// second job against it, and accepts one once the first has ended.
+func TestDepositReservationsHoldAcrossCoordinators(t *testing.T) {
+	h1, h2 := sharedPair(t)
+	h1.fund(3 * coin.Unit)
+	h1.s.followJobs(h1.ctx)
+	// A miner registered on chain but connected nowhere: jobs are accepted and wait.
+	_, addr := newKey(t)
+	h1.chain.mu.Lock()
+	h1.chain.miners = append(h1.chain.miners, ChainMiner{Address: addr, Models: []string{testModel}, PricePer1k: coin.Unit, Stake: 100 * coin.Unit, Status: "active"})
+	h1.chain.mu.Unlock()
+	h1.s.refreshRegistry(h1.ctx)
+	h2.s.refreshRegistry(h2.ctx)
+	req := JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 8, MaxPrice: 2 * coin.Unit, TTLSeconds: 60}
+	j := h1.submit(req) // no miner anywhere: it waits, holding 2 of 3
+	if _, err := h2.s.Submit(h2.ctx, h1.tenant, req); !errors.Is(err, ErrInsufficientDeposit) {
+		t.Fatalf("coordinator 2 accepted a job the deposit cannot cover beside coordinator 1's: %v", err)
+	}
+	small := req
+	small.MaxPrice = coin.Unit
+	if _, err := h2.s.Submit(h2.ctx, h1.tenant, small); err != nil {
+		t.Fatalf("a job the rest of the deposit covers: %v", err)
+	}
+	h1.clock.Advance(61 * time.Second)
+	h1.s.expireDue()
+	h1.s.writer.Flush(h1.ctx)
+	if got := h1.job(j.ID).Status; got != store.StatusExpired {
+		t.Fatalf("job is %s after its TTL", got)
+	}
+	h2.s.expireDue() // (one clock: both coordinators read the fake chain's)
+	h2.s.writer.Flush(h2.ctx)
+	if _, err := h2.s.Submit(h2.ctx, h1.tenant, req); err != nil {
+		t.Fatalf("the expired jobs still hold the deposit: %v", err)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aitbc/aitbc/internal/chain/coin"
 )
 
 // nowMs is the database's clock in Unix milliseconds: leases are compared
@@ -104,6 +106,17 @@ func (s *Postgres) ClaimSettlement(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: job %s is driven by %s", ErrLeaseLost, id, owner)
 	}
 	return nil
+}
+
+// ReservedElsewhere implements Shared.
+func (s *Postgres) ReservedElsewhere(ctx context.Context, tenantID string) (coin.Amount, error) {
+	var sum int64
+	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(reserve), 0)::bigint FROM jobs
+		WHERE tenant_id = $1 AND reserve > 0 AND lease_owner <> $2 AND status IN ($3,$4,$5,$6)`,
+		tenantID, s.owner, StatusQueued, StatusDispatched, StatusRunning, StatusCompleted).Scan(&sum); err != nil {
+		return 0, fmt.Errorf("store: reservations: %w", err)
+	}
+	return coin.Amount(sum), nil
 }
 
 // Listen implements Shared. A notification lost while the connection is

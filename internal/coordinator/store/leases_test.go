@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/testutil/pgtest"
 )
@@ -273,5 +274,37 @@ func TestStoreSurvivesADatabaseRestart(t *testing.T) {
 	await(store.StatusRunning)
 	if j, err := c2.Job(ctx, jobID(5)); err != nil || j.Status != store.StatusRunning {
 		t.Fatalf("after restart: %+v %v", j, err)
+	}
+}
+
+// TestReservationsAreSeenByOtherCoordinators: a deposit job's max price
+// counts against its tenant's deposit on every other coordinator while
+// the job is active and not yet created on chain.
+func TestReservationsAreSeenByOtherCoordinators(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	c1 := openPG(t, dsn, "c1", time.Minute)
+	c2 := openPG(t, dsn, "c2", time.Minute)
+	put := func(id int, tenant, payment, status string, onChain bool, price coin.Amount) {
+		t.Helper()
+		if err := c1.PutJob(ctx, &store.Job{ID: jobID(id), TenantID: tenant, Payment: payment, Status: status, OnChain: onChain, MaxPrice: price}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(1, "t", "deposit", store.StatusQueued, false, 5*coin.Unit)
+	put(2, "t", "deposit", store.StatusRunning, false, 2*coin.Unit)
+	put(3, "t", "deposit", store.StatusRunning, true, 7*coin.Unit)  // on chain: the deposit read shows it
+	put(4, "t", "wallet", store.StatusQueued, false, 11*coin.Unit)  // paid from the customer's wallet
+	put(5, "t", "deposit", store.StatusFailed, false, 13*coin.Unit) // ended
+	put(6, "u", "deposit", store.StatusQueued, false, 17*coin.Unit) // another tenant
+	if got, err := c2.ReservedElsewhere(ctx, "t"); err != nil || got != 7*coin.Unit {
+		t.Fatalf("c2 sees %s reserved, want 7: %v", got, err)
+	}
+	if got, err := c1.ReservedElsewhere(ctx, "t"); err != nil || got != 0 {
+		t.Fatalf("c1 counts its own jobs elsewhere: %s %v", got, err)
+	}
+	put(1, "t", "deposit", store.StatusDispatched, true, 5*coin.Unit) // its create_for landed
+	if got, _ := c2.ReservedElsewhere(ctx, "t"); got != 2*coin.Unit {
+		t.Fatalf("after job 1 reached the chain c2 sees %s, want 2", got)
 	}
 }

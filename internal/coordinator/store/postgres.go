@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
 )
 
 // Postgres is a Store on a PostgreSQL database that several coordinators
@@ -268,13 +269,13 @@ func (s *Postgres) PutJob(ctx context.Context, j *Job) error {
 	// One round trip: the upsert, and a notification (delivered at commit)
 	// that followers of the job on other coordinators read (Listen).
 	tag, err := s.pool.Exec(ctx, `WITH up AS (
-		INSERT INTO jobs(id, tenant_id, status, created, data, lease_owner, lease_until)
-		VALUES($1,$2,$3,$4,$5,$6, `+nowMs+` + $7)
-		ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data
+		INSERT INTO jobs(id, tenant_id, status, created, data, lease_owner, lease_until, reserve)
+		VALUES($1,$2,$3,$4,$5,$6, `+nowMs+` + $7, $8)
+		ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data, reserve = excluded.reserve
 		WHERE jobs.lease_owner = excluded.lease_owner OR jobs.lease_owner = ''
 		RETURNING id)
 		SELECT pg_notify('`+jobChannel+`', $1 || ' ' || $3) FROM up`,
-		j.ID, j.TenantID, j.Status, j.Created.UnixMilli(), data, s.owner, s.lease.Milliseconds())
+		j.ID, j.TenantID, j.Status, j.Created.UnixMilli(), data, s.owner, s.lease.Milliseconds(), int64(reserveOf(j)))
 	if err != nil {
 		return fmt.Errorf("store: job %s: %w", j.ID, err)
 	}
@@ -282,6 +283,17 @@ func (s *Postgres) PutJob(ctx context.Context, j *Job) error {
 		return fmt.Errorf("%w: job %s", ErrLeaseLost, j.ID)
 	}
 	return nil
+}
+
+// reserveOf is what job j holds of its tenant's deposit with the
+// coordinators: its max price while it is active, paid from the deposit and
+// not yet created on chain (then the chain holds its escrow, and a deposit
+// read shows it).
+func reserveOf(j *Job) coin.Amount {
+	if j.Payment == "deposit" && !j.OnChain && j.Active() {
+		return j.MaxPrice
+	}
+	return 0
 }
 
 func (s *Postgres) jobs(ctx context.Context, q string, args ...any) ([]*Job, error) {

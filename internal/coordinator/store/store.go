@@ -166,6 +166,10 @@ type Shared interface {
 	// there is no such job. The chain settles a job at most once; this
 	// keeps two coordinators from both trying.
 	ClaimSettlement(ctx context.Context, id string) error
+	// ReservedElsewhere is what the tenant's active deposit jobs that
+	// other coordinators drive hold of its deposit (their max prices, while
+	// not yet created on chain): a submission here counts them too.
+	ReservedElsewhere(ctx context.Context, tenantID string) (coin.Amount, error)
 	// Listen calls fn with (job id, status) for every job any coordinator
 	// stores, until ctx ends; it reconnects after a lost connection.
 	Listen(ctx context.Context, fn func(id, status string)) error
