@@ -197,6 +197,8 @@ type DevnetConfig struct {
 	WalletListen      string   `toml:"wallet_listen" flag:"wallet-listen" doc:"wallet daemon address"`
 	CoordinatorListen string   `toml:"coordinator_listen" flag:"coordinator-listen" doc:"coordinator API address (\"off\": no coordinator, nor miners)"`
 	WebListen         string   `toml:"web_listen" flag:"web-listen" doc:"web pages' address (\"off\": none)"`
+	Coordinators      int      `toml:"coordinators" flag:"coordinators" doc:"coordinators sharing the work; more than 1 needs a postgres:// store"`
+	Store             string   `toml:"store" flag:"store" doc:"coordinators' store: empty for an SQLite file in the home, or a postgres:// URL they share"`
 	Miners            int      `toml:"miners" flag:"miners" doc:"miners on the built-in engine (0 or less: none)"`
 	MinerSlots        int      `toml:"miner_slots" flag:"miner-slots" doc:"concurrent jobs per miner"`
 	MinerPrice        string   `toml:"miner_price" flag:"miner-price" doc:"miners' price in AITBC per 1,000 output tokens"`
@@ -253,7 +255,7 @@ func defaults(svc Service) (any, error) {
 			Home: DefaultHome, ChainID: "aitbc-devnet", BlockTime: Duration(2 * time.Second), GenesisPassword: "123",
 			RPCListen: "127.0.0.1:8006", CometRPCListen: "tcp://127.0.0.1:26657", P2PListen: "tcp://127.0.0.1:8005",
 			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016",
-			Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn",
+			Coordinators: 1, Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn",
 		}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownService, svc)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -268,5 +269,48 @@ func TestSharedCoordinatorsSurviveOneDying(t *testing.T) {
 		if err != nil || cj.Status != "settled" || cj.Miner == nil || cj.Paid == 0 || cj.Coordinator != coordW.Address {
 			t.Fatalf("job %s on chain: %+v %v", id, cj, err)
 		}
+	}
+}
+
+// TestDevnetWithTwoCoordinators: `aitbc devnet --coordinators 2 --store
+// postgres://...` runs two coordinators on one database; the miners spread
+// over them; the genesis tenant's key works on both, and a job submitted
+// to the second settles. Without a PostgreSQL store it refuses to start.
+func TestDevnetWithTwoCoordinators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain and PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := devnet.Start(ctx, devnet.Config{Home: t.TempDir(), Coordinators: 2, RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0",
+		CoordinatorListen: "127.0.0.1:0", CometRPCListen: "off", P2PListen: freeP2P(t)}); err == nil || !strings.Contains(err.Error(), "postgres://") {
+		t.Fatalf("two coordinators on an SQLite store: %v", err)
+	}
+	e := start(t, devnet.Config{Miners: 2, Coordinators: 2, Store: pgtest.DSN(t)})
+	if len(e.d.CoordinatorURLs) != 2 || len(e.d.Coordinators) != 2 {
+		t.Fatalf("coordinators %v", e.d.CoordinatorURLs)
+	}
+	for i, c := range e.d.Coordinators {
+		if n := len(c.ConnectedMiners()); n != 1 {
+			t.Fatalf("coordinator %d has %d miners, want 1 each", i+1, n)
+		}
+	}
+	var v coordinator.JobView
+	call := func(method, path string, body, out any) error {
+		return httpx.Do(ctx, nil, method, e.d.CoordinatorURLs[1]+path, http.Header{"X-Api-Key": {e.d.APIKey}}, body, out)
+	}
+	if err := call("POST", "/v1/jobs", map[string]any{"model": "tolstoy-1m", "prompt": "It was", "max_tokens": 8}, &v); err != nil {
+		t.Fatalf("submit to coordinator 2: %v", err)
+	}
+	for deadline := time.Now().Add(45 * time.Second); v.Status != "settled"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s is %s (%s%s)", v.JobID, v.Status, v.Waiting, v.Error)
+		}
+		if err := call("GET", "/v1/jobs/"+v.JobID+"/status", nil, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.call("GET", "/v1/jobs/"+v.JobID+"/status", e.d.APIKey, nil, &v); err != nil || v.Status != "settled" {
+		t.Fatalf("coordinator 1 reads the job as %s: %v", v.Status, err)
 	}
 }
