@@ -181,6 +181,7 @@ type liveJob struct {
 	settling     bool      // a settle tx is in flight
 	settleSent   time.Time // when
 	createSent   time.Time // when its create_for was queued
+	offered      bool      // offered to the other coordinators of a shared store: not dispatched here (shared.go)
 }
 
 // reservation is a deposit job's max price, counted against its tenant's

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
-	"github.com/aitbc/aitbc/internal/coordinator/lifecycle"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
@@ -47,6 +46,7 @@ func (s *Service) sharedLoop(ctx context.Context) {
 	for {
 		s.renewLeases(ctx, sh)
 		s.adoptExpired(ctx, sh)
+		s.balance(ctx, sh)
 		select {
 		case <-ctx.Done():
 			return
@@ -78,16 +78,17 @@ func (s *Service) renewLeases(ctx context.Context, sh store.Shared) {
 	defer s.mu.Unlock()
 	for _, id := range lost {
 		if lj := s.live[id]; lj != nil {
-			s.letGoLocked(lj)
+			s.letGoLocked(ctx, lj)
 		}
 	}
 }
 
-// letGoLocked forgets a job another coordinator drives now: its miner here
-// is told to stop (the new coordinator dispatches it again), followers here
-// are moved to the store's view of it, and nothing of it is written or
-// sent from here any more (the store refuses the writes anyway).
-func (s *Service) letGoLocked(lj *liveJob) {
+// letGoLocked forgets a job another coordinator drives now (it took it
+// over, or took it on offer): its miner here is told to stop (the new
+// coordinator dispatches it again), followers here get the rest of the
+// job from the store, and nothing of it is written or sent from here any
+// more (the store refuses the writes anyway).
+func (s *Service) letGoLocked(ctx context.Context, lj *liveJob) {
 	j := lj.job
 	if lj.ackTimer != nil {
 		lj.ackTimer.Stop()
@@ -101,7 +102,9 @@ func (s *Service) letGoLocked(lj *liveJob) {
 		}
 	}
 	s.dropReservationLocked(j) // its new coordinator reserves it
-	lj.hub.done(Event{Type: EventDone, Status: j.Status, Error: "the job moved to another coordinator: follow it again", Code: "job_moved"})
+	// Customers following the job here keep their stream: it goes on from
+	// the store, as for any job another coordinator drives.
+	go s.watchStore(ctx, j, s.storeReader(j.ID), hubEmitter(lj.hub))
 	delete(s.live, j.ID)
 	s.log.Warn("job taken over by another coordinator", "job", j.ID, "status", j.Status)
 	s.poke()
@@ -200,69 +203,176 @@ func (s *Service) followRemote(t *store.Tenant, j *store.Job) *Subscription {
 	out := make(chan Event, 16)
 	go func() {
 		defer close(out)
-		last := j.Status
-		for {
-			wake := s.remoteWait(j.ID)
-			cur, err := s.Job(ctx, t, j.ID)
-			if err != nil {
-				if ctx.Err() == nil {
-					select {
-					case out <- Event{Type: EventDone, Status: last, Error: err.Error(), Code: "job_unavailable"}:
-					case <-ctx.Done():
-					}
-				}
-				return
-			}
-			var evs []Event
-			if cur.Status != last && cur.Active() {
-				evs = append(evs, Event{Type: EventStatus, Status: cur.Status, Miner: addrOrZero(cur.Miner), Attempt: cur.Attempt})
-			}
-			if !cur.Active() || cur.Status == store.StatusCompleted && lifecycle.Released(*cur, s.cfg.Now()) && cur.Result != "" {
-				if cur.Result != "" {
-					evs = append(evs, Event{Type: EventToken, Text: cur.Result, Seq: 1, Attempt: cur.Attempt})
-				}
-			}
-			if !cur.Active() {
-				evs = append(evs, Event{Type: EventDone, Status: cur.Status, Error: cur.Error, Code: cur.ErrorCode})
-			}
-			last = cur.Status
-			for _, e := range evs {
+		s.watchStore(ctx, j, func(ctx context.Context) (*store.Job, error) { return s.Job(ctx, t, j.ID) },
+			func(e Event) bool {
 				select {
 				case out <- e:
+					return true
 				case <-ctx.Done():
-					return
+					return false
 				}
+			})
+	}()
+	return &Subscription{Job: j, Attempt: j.Attempt, Events: out, Cancel: cancel}
+}
+
+// storeReader reads job id from the store, its output gated.
+func (s *Service) storeReader(id string) func(context.Context) (*store.Job, error) {
+	return func(ctx context.Context) (*store.Job, error) {
+		j, err := s.cfg.Store.Job(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return gate(j, s.cfg.Now()), nil
+	}
+}
+
+// hubEmitter publishes watched events into a hub whose job moved away, so
+// that its readers' streams go on.
+func hubEmitter(h *hub) func(Event) bool {
+	return func(e Event) bool {
+		switch e.Type {
+		case EventToken:
+			h.mu.Lock()
+			newer := e.Attempt > h.attempt
+			h.mu.Unlock()
+			if newer {
+				h.restart(Event{Type: EventStatus, Status: StatusRequeued, Attempt: e.Attempt})
 			}
-			if !cur.Active() {
-				return
+			h.token(e.Text, true)
+		case EventDone:
+			h.done(e)
+		default:
+			h.status(e)
+		}
+		return true
+	}
+}
+
+// watchStore follows job j in the store (woken by the store's
+// notifications, or every remotePoll) and emits its status changes, then,
+// once its output is released, the whole text, and done when it ends.
+// It returns when the job ended, emit returns false, or ctx ends.
+func (s *Service) watchStore(ctx context.Context, j *store.Job, read func(context.Context) (*store.Job, error), emit func(Event) bool) {
+	last, sentText := j.Status, false
+	for ctx.Err() == nil {
+		wake := s.remoteWait(j.ID)
+		cur, err := read(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				emit(Event{Type: EventDone, Status: last, Error: err.Error(), Code: "job_unavailable"})
 			}
-			if cur.Status == store.StatusCompleted && cur.Result != "" && lifecycle.Released(*cur, s.cfg.Now()) {
-				// The text went out: wait only for done.
-				for cur.Active() && ctx.Err() == nil {
-					select {
-					case <-wake:
-					case <-time.After(remotePoll):
-					case <-ctx.Done():
-						return
-					}
-					wake = s.remoteWait(j.ID)
-					if cur, err = s.Job(ctx, t, j.ID); err != nil {
-						return
-					}
-				}
-				select {
-				case out <- Event{Type: EventDone, Status: cur.Status, Error: cur.Error, Code: cur.ErrorCode}:
-				case <-ctx.Done():
-				}
-				return
-			}
-			select {
-			case <-wake:
-			case <-time.After(remotePoll):
-			case <-ctx.Done():
+			return
+		}
+		if cur.Status != last && cur.Active() && !emit(Event{Type: EventStatus, Status: cur.Status, Miner: addrOrZero(cur.Miner), Attempt: cur.Attempt}) {
+			return
+		}
+		last = cur.Status
+		if !sentText && cur.Result != "" && (cur.Status == store.StatusCompleted || !cur.Active()) {
+			sentText = true
+			if !emit(Event{Type: EventToken, Text: cur.Result, Seq: 1, Attempt: cur.Attempt}) {
 				return
 			}
 		}
-	}()
-	return &Subscription{Job: j, Attempt: j.Attempt, Events: out, Cancel: cancel}
+		if !cur.Active() {
+			emit(Event{Type: EventDone, Status: cur.Status, Error: cur.Error, Code: cur.ErrorCode})
+			return
+		}
+		select {
+		case <-wake:
+		case <-time.After(remotePoll):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// balance lets the coordinators' miners serve each other's queues. Queued
+// jobs of a model no miner here has a free slot for are offered; offers of
+// models that have free slots here again are withdrawn (those another
+// coordinator took meanwhile are let go at the next renewal); and where
+// miners here have free slots beyond the local queue, jobs the other
+// coordinators offered are taken.
+func (s *Service) balance(ctx context.Context, sh store.Shared) {
+	type modelNeed struct{ free, queued int }
+	var offer, withdraw []string
+	offering := map[string]bool{}
+	needs := map[string]*modelNeed{}
+	s.mu.Lock()
+	for _, mc := range s.miners {
+		free := max(0, mc.slots-len(mc.running))
+		for _, m := range mc.models {
+			if needs[m] == nil {
+				needs[m] = &modelNeed{}
+			}
+			needs[m].free += free
+		}
+	}
+	for model := range s.queue.byModel {
+		ids := s.compactQueueLocked(model)
+		n := needs[model]
+		if n == nil || n.free == 0 {
+			for _, id := range ids {
+				s.live[id].offered = true
+				offer = append(offer, id)
+				offering[id] = true
+			}
+			continue
+		}
+		n.queued += len(ids)
+	}
+	for id, lj := range s.live {
+		if n := needs[lj.job.Model]; lj.offered && !offering[id] && n != nil && n.free > n.queued {
+			withdraw = append(withdraw, id)
+			n.queued++
+		}
+	}
+	s.mu.Unlock()
+
+	if len(offer) > 0 {
+		if err := sh.Offer(ctx, offer); err != nil {
+			s.log.Warn("offering jobs to the other coordinators failed", "jobs", len(offer), "err", err)
+			withdraw = append(withdraw, offer...) // take them back here
+		}
+	}
+	if len(withdraw) > 0 {
+		kept, err := sh.Withdraw(ctx, withdraw)
+		if err != nil {
+			s.log.Warn("withdrawing job offers failed", "err", err)
+		}
+		s.mu.Lock()
+		for _, id := range kept {
+			if lj := s.live[id]; lj != nil && lj.offered {
+				lj.offered = false
+				if lj.job.Status == store.StatusQueued {
+					s.queue.push(lj.job.Model, id)
+				}
+			}
+		}
+		s.mu.Unlock()
+		if len(kept) > 0 {
+			s.poke()
+		}
+	}
+	for model, n := range needs {
+		if n.free <= n.queued {
+			continue
+		}
+		got, err := sh.ClaimOffered(ctx, model, n.free-n.queued)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("taking offered jobs failed", "model", model, "err", err)
+			}
+			continue
+		}
+		if len(got) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		for _, j := range got {
+			s.adoptLocked(j)
+		}
+		s.mu.Unlock()
+		s.log.Info("took jobs another coordinator had no miner for", "model", model, "jobs", len(got))
+		s.poke()
+	}
 }

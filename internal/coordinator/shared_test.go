@@ -242,3 +242,44 @@ func TestDepositReservationsHoldAcrossCoordinators(t *testing.T) {
 		t.Fatalf("the expired jobs still hold the deposit: %v", err)
 	}
 }
+
+// TestJobMovesToTheCoordinatorWithAFreeMiner: coordinator 1 has no miner
+// for a job; coordinator 2 has a free one. Coordinator 1 offers the job,
+// coordinator 2 takes it, runs it on its miner and settles it, once; the
+// customer streaming the job from coordinator 1 keeps its stream and gets
+// the result and the end from there.
+func TestJobMovesToTheCoordinatorWithAFreeMiner(t *testing.T) {
+	h1, h2 := sharedPair(t)
+	h1.fund(100 * coin.Unit)
+	h1.s.followJobs(h1.ctx)
+	m2 := h2.addMiner(coin.Unit)
+	h1.s.refreshRegistry(h1.ctx)
+
+	j := h1.submit(JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 8, MaxPrice: coin.Unit, TTLSeconds: 600})
+	sub, err := h1.s.Follow(h1.ctx, h1.tenant, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	got := m2.nextJob()
+	if got.ID != j.ID {
+		t.Fatalf("miner 2 got %s", got.ID)
+	}
+	waitFor(t, "coordinator 1 to let the job go", func() bool { return !h1.isLive(j.ID) })
+	m2.finish(got, "It was", 4)
+	waitFor(t, "settlement sent", func() bool { return countSent(h2.chain, "jobs/settle") >= 1 })
+	h2.chain.commit()
+	h2.s.followJobs(h2.ctx)
+	evs := drain(t, sub.Events)
+	text, _ := tokensOf(evs)
+	last := evs[len(evs)-1]
+	if text != "It was" || last.Type != EventDone || last.Status != store.StatusSettled {
+		t.Fatalf("the customer on coordinator 1 saw %q, events %+v", text, evs)
+	}
+	if n := countSent(h2.chain, "jobs/settle"); n != 1 {
+		t.Fatalf("%d settlements sent, want 1", n)
+	}
+	if cj := h2.chain.job(j.ID); cj.Miner == nil || *cj.Miner != m2.addr || cj.Status != ChainSettled {
+		t.Fatalf("chain job %+v", cj)
+	}
+}

@@ -108,6 +108,54 @@ func (s *Postgres) ClaimSettlement(ctx context.Context, id string) error {
 	return nil
 }
 
+// Offer implements Shared.
+func (s *Postgres) Offer(ctx context.Context, ids []string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE jobs SET offered = true WHERE id = ANY($1) AND lease_owner = $2 AND status = $3`,
+		ids, s.owner, StatusQueued); err != nil {
+		return fmt.Errorf("store: offer jobs: %w", err)
+	}
+	return nil
+}
+
+// Withdraw implements Shared.
+func (s *Postgres) Withdraw(ctx context.Context, ids []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE jobs SET offered = false WHERE id = ANY($1) AND lease_owner = $2 RETURNING id`, ids, s.owner)
+	if err != nil {
+		return nil, fmt.Errorf("store: withdraw offers: %w", err)
+	}
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: withdraw offers: %w", err)
+	}
+	return kept, nil
+}
+
+// ClaimOffered implements Shared.
+func (s *Postgres) ClaimOffered(ctx context.Context, model string, n int) ([]*Job, error) {
+	if s.owner == "" || n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `UPDATE jobs SET lease_owner = $1, lease_until = `+nowMs+` + $2, offered = false
+		WHERE id IN (SELECT id FROM jobs WHERE offered AND status = $3 AND model = $4 AND lease_owner <> $1
+			ORDER BY created, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+		RETURNING data`, s.owner, s.lease.Milliseconds(), StatusQueued, model, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim offered jobs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Job, error) {
+		var data []byte
+		if err := r.Scan(&data); err != nil {
+			return nil, err
+		}
+		return decodeJob(data)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim offered jobs: %w", err)
+	}
+	slices.SortFunc(out, func(a, b *Job) int { return a.Created.Compare(b.Created) })
+	return out, nil
+}
+
 // ReservedElsewhere implements Shared.
 func (s *Postgres) ReservedElsewhere(ctx context.Context, tenantID string) (coin.Amount, error) {
 	var sum int64

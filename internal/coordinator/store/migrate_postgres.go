@@ -41,10 +41,13 @@ CREATE TABLE jobs (
 	lease_until BIGINT NOT NULL DEFAULT 0,
 	settle_owner TEXT NOT NULL DEFAULT '',
 	settle_at BIGINT NOT NULL DEFAULT 0,
-	reserve BIGINT NOT NULL DEFAULT 0 -- what an active deposit job not yet on chain holds of its tenant's deposit, in base units
+	reserve BIGINT NOT NULL DEFAULT 0, -- what an active deposit job not yet on chain holds of its tenant's deposit, in base units
+	model TEXT NOT NULL DEFAULT '',
+	offered BOOLEAN NOT NULL DEFAULT false -- a queued job its coordinator has no free miner for: another may take it
 );
 CREATE INDEX jobs_tenant ON jobs(tenant_id, created);
 CREATE INDEX jobs_reserve ON jobs(tenant_id) WHERE reserve > 0;
+CREATE INDEX jobs_offered ON jobs(model, created) WHERE offered;
 CREATE INDEX jobs_status ON jobs(status);
 CREATE INDEX jobs_active_lease ON jobs(lease_until) WHERE status IN ('queued', 'dispatched', 'running', 'completed');
 CREATE TABLE registrations (

@@ -269,13 +269,13 @@ func (s *Postgres) PutJob(ctx context.Context, j *Job) error {
 	// One round trip: the upsert, and a notification (delivered at commit)
 	// that followers of the job on other coordinators read (Listen).
 	tag, err := s.pool.Exec(ctx, `WITH up AS (
-		INSERT INTO jobs(id, tenant_id, status, created, data, lease_owner, lease_until, reserve)
-		VALUES($1,$2,$3,$4,$5,$6, `+nowMs+` + $7, $8)
-		ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data, reserve = excluded.reserve
+		INSERT INTO jobs(id, tenant_id, status, created, data, lease_owner, lease_until, reserve, model)
+		VALUES($1,$2,$3,$4,$5,$6, `+nowMs+` + $7, $8, $9)
+		ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data, reserve = excluded.reserve, model = excluded.model
 		WHERE jobs.lease_owner = excluded.lease_owner OR jobs.lease_owner = ''
 		RETURNING id)
 		SELECT pg_notify('`+jobChannel+`', $1 || ' ' || $3) FROM up`,
-		j.ID, j.TenantID, j.Status, j.Created.UnixMilli(), data, s.owner, s.lease.Milliseconds(), int64(reserveOf(j)))
+		j.ID, j.TenantID, j.Status, j.Created.UnixMilli(), data, s.owner, s.lease.Milliseconds(), int64(reserveOf(j)), j.Model)
 	if err != nil {
 		return fmt.Errorf("store: job %s: %w", j.ID, err)
 	}

@@ -166,6 +166,15 @@ type Shared interface {
 	// there is no such job. The chain settles a job at most once; this
 	// keeps two coordinators from both trying.
 	ClaimSettlement(ctx context.Context, id string) error
+	// Offer marks queued jobs this coordinator holds as free to take: it
+	// has no free miner for them. Another coordinator takes one with
+	// ClaimOffered; this one takes its offer back with Withdraw, which
+	// returns the ids still its own (the others were taken).
+	Offer(ctx context.Context, ids []string) error
+	Withdraw(ctx context.Context, ids []string) (kept []string, err error)
+	// ClaimOffered leases to this coordinator up to n queued jobs of model
+	// that other coordinators offered, oldest first.
+	ClaimOffered(ctx context.Context, model string, n int) ([]*Job, error)
 	// ReservedElsewhere is what the tenant's active deposit jobs that
 	// other coordinators drive hold of its deposit (their max prices, while
 	// not yet created on chain): a submission here counts them too.
