@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
@@ -286,6 +287,22 @@ func (s *Service) watchStore(ctx context.Context, j *store.Job, read func(contex
 	}
 }
 
+// fitsHere reports whether a miner connected here could ever take j (one
+// busy now will free up): an offered job is taken only then, so that it
+// does not fail here as too expensive while another coordinator's miners
+// would run it.
+func (s *Service) fitsHere(j *store.Job) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prov, known := s.boundProviderLocked(j)
+	if !known {
+		return false
+	}
+	_, np := s.checker.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excludedMiners(j), Tenant: j.TenantID,
+		Provider: prov}, s.snapshotLocked())
+	return np == nil || np.Reason == sched.AllBusy
+}
+
 // balance lets the coordinators' miners serve each other's queues. Queued
 // jobs of a model no miner here has a free slot for are offered; offers of
 // models that have free slots here again are withdrawn (those another
@@ -357,7 +374,7 @@ func (s *Service) balance(ctx context.Context, sh store.Shared) {
 		if n.free <= n.queued {
 			continue
 		}
-		got, err := sh.ClaimOffered(ctx, model, n.free-n.queued)
+		got, err := sh.ClaimOffered(ctx, model, n.free-n.queued, s.fitsHere)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("taking offered jobs failed", "model", model, "err", err)

@@ -283,3 +283,38 @@ func TestJobMovesToTheCoordinatorWithAFreeMiner(t *testing.T) {
 		t.Fatalf("chain job %+v", cj)
 	}
 }
+
+// TestOfferIsLeftToCoordinatorsWhoseMinersCanAffordIt: a job coordinator 1
+// has no free miner for is not taken by coordinator 2 when its only miner
+// charges more than the job's max price (it would fail there); coordinator
+// 1 runs it when its own miner frees up.
+func TestOfferIsLeftToCoordinatorsWhoseMinersCanAffordIt(t *testing.T) {
+	h1, h2 := sharedPair(t)
+	h1.fund(100 * coin.Unit)
+	h1.s.followJobs(h1.ctx)
+	m1 := h1.addMiner(coin.Unit)
+	pricey := h2.addMiner(1000 * coin.Unit)
+	h1.s.refreshRegistry(h1.ctx)
+
+	req := JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 8, MaxPrice: coin.Unit, TTLSeconds: 600}
+	first := h1.submit(req)
+	second := h1.submit(req)
+	j1 := m1.nextJob()
+	if j1.ID != first.ID {
+		t.Fatalf("miner 1 got %s", j1.ID)
+	}
+	// Several balance passes (a third of a lease each) go by.
+	time.Sleep(2 * testLease)
+	select {
+	case e := <-pricey.mc.send:
+		t.Fatalf("the expensive miner on coordinator 2 got %s %s", e.Type, e.JobID)
+	default:
+	}
+	if !h1.isLive(second.ID) || h2.isLive(second.ID) {
+		t.Fatal("the second job left coordinator 1 for one whose miners cannot afford it")
+	}
+	m1.finish(j1, "It was", 4)
+	if j2 := m1.nextJob(); j2.ID != second.ID {
+		t.Fatalf("miner 1 got %s, want the second job back from its offer", j2.ID)
+	}
+}

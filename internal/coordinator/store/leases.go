@@ -130,30 +130,52 @@ func (s *Postgres) Withdraw(ctx context.Context, ids []string) ([]string, error)
 	return kept, nil
 }
 
-// ClaimOffered implements Shared.
-func (s *Postgres) ClaimOffered(ctx context.Context, model string, n int) ([]*Job, error) {
+// ClaimOffered implements Shared. The candidates are read first and
+// filtered by fits outside any transaction; the claim then takes those
+// still offered, skipping rows another claimer has locked.
+func (s *Postgres) ClaimOffered(ctx context.Context, model string, n int, fits func(*Job) bool) ([]*Job, error) {
 	if s.owner == "" || n <= 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `UPDATE jobs SET lease_owner = $1, lease_until = `+nowMs+` + $2, offered = false
-		WHERE id IN (SELECT id FROM jobs WHERE offered AND status = $3 AND model = $4 AND lease_owner <> $1
-			ORDER BY created, id LIMIT $5 FOR UPDATE SKIP LOCKED)
-		RETURNING data`, s.owner, s.lease.Milliseconds(), StatusQueued, model, n)
+	rows, err := s.pool.Query(ctx, `SELECT data FROM jobs WHERE offered AND status = $1 AND model = $2 AND lease_owner <> $3
+		ORDER BY created, id LIMIT $4`, StatusQueued, model, s.owner, 4*n)
+	if err != nil {
+		return nil, fmt.Errorf("store: offered jobs: %w", err)
+	}
+	cands, err := pgx.CollectRows(rows, collectJob)
+	if err != nil {
+		return nil, fmt.Errorf("store: offered jobs: %w", err)
+	}
+	var ids []string
+	for _, j := range cands {
+		if len(ids) < n && (fits == nil || fits(j)) {
+			ids = append(ids, j.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err = s.pool.Query(ctx, `UPDATE jobs SET lease_owner = $1, lease_until = `+nowMs+` + $2, offered = false
+		WHERE id IN (SELECT id FROM jobs WHERE id = ANY($3) AND offered AND status = $4 AND lease_owner <> $1
+			FOR UPDATE SKIP LOCKED)
+		RETURNING data`, s.owner, s.lease.Milliseconds(), ids, StatusQueued)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim offered jobs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Job, error) {
-		var data []byte
-		if err := r.Scan(&data); err != nil {
-			return nil, err
-		}
-		return decodeJob(data)
-	})
+	out, err := pgx.CollectRows(rows, collectJob)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim offered jobs: %w", err)
 	}
 	slices.SortFunc(out, func(a, b *Job) int { return a.Created.Compare(b.Created) })
 	return out, nil
+}
+
+func collectJob(r pgx.CollectableRow) (*Job, error) {
+	var data []byte
+	if err := r.Scan(&data); err != nil {
+		return nil, err
+	}
+	return decodeJob(data)
 }
 
 // ReservedElsewhere implements Shared.

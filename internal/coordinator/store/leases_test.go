@@ -308,3 +308,56 @@ func TestReservationsAreSeenByOtherCoordinators(t *testing.T) {
 		t.Fatalf("after job 1 reached the chain c2 sees %s, want 2", got)
 	}
 }
+
+// TestOfferedJobsAreTakenOnceAndOnlyWhenTheyFit: only queued jobs their
+// coordinator offered can be claimed, only those the claimer's fits
+// accepts, each by one claimer; a withdrawn offer stays with its
+// coordinator, and a taken one cannot be withdrawn.
+func TestOfferedJobsAreTakenOnceAndOnlyWhenTheyFit(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	c1 := openPG(t, dsn, "c1", time.Minute)
+	c2 := openPG(t, dsn, "c2", time.Minute)
+	c3 := openPG(t, dsn, "c3", time.Minute)
+	for i := range 6 {
+		if err := c1.PutJob(ctx, &store.Job{ID: jobID(i), TenantID: "t", Model: "m", Status: store.StatusQueued, Created: time.UnixMilli(int64(i)), MaxPrice: coin.Amount(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := c2.ClaimOffered(ctx, "m", 10, nil); err != nil || len(got) != 0 {
+		t.Fatalf("claimed jobs nobody offered: %d %v", len(got), err)
+	}
+	if err := c1.Offer(ctx, []string{jobID(0), jobID(1), jobID(2), jobID(3), jobID(4)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Offer(ctx, []string{jobID(5)}); err != nil { // not c2's: no effect
+		t.Fatal(err)
+	}
+	kept, err := c1.Withdraw(ctx, []string{jobID(4)})
+	if err != nil || len(kept) != 1 || kept[0] != jobID(4) {
+		t.Fatalf("withdraw: %v %v", kept, err)
+	}
+	expensive := func(j *store.Job) bool { return j.MaxPrice >= 2 } // c2's miners charge 2
+	got, err := c2.ClaimOffered(ctx, "m", 10, expensive)
+	if err != nil || len(got) != 2 || got[0].ID != jobID(2) || got[1].ID != jobID(3) {
+		t.Fatalf("c2 took %v %v, want jobs 2 and 3", got, err)
+	}
+	if got, _ := c2.ClaimOffered(ctx, "other-model", 10, nil); len(got) != 0 {
+		t.Fatalf("took another model's jobs: %d", len(got))
+	}
+	got, err = c3.ClaimOffered(ctx, "m", 1, nil)
+	if err != nil || len(got) != 1 || got[0].ID != jobID(0) {
+		t.Fatalf("c3 took %v %v, want job 0 (oldest, one)", got, err)
+	}
+	if got, _ := c3.ClaimOffered(ctx, "m", 10, nil); len(got) != 1 || got[0].ID != jobID(1) {
+		t.Fatalf("c3's second claim: %v", got)
+	}
+	kept, err = c1.Withdraw(ctx, []string{jobID(0), jobID(2), jobID(5)})
+	if err != nil || len(kept) != 1 || kept[0] != jobID(5) {
+		t.Fatalf("withdrawing taken offers kept %v %v, want only job 5 (never offered, still c1's)", kept, err)
+	}
+	lost, _ := c1.RenewLeases(ctx, []string{jobID(0), jobID(1), jobID(2), jobID(3), jobID(4)})
+	if len(lost) != 4 {
+		t.Fatalf("c1 lost %v, want jobs 0-3", lost)
+	}
+}

@@ -173,8 +173,9 @@ type Shared interface {
 	Offer(ctx context.Context, ids []string) error
 	Withdraw(ctx context.Context, ids []string) (kept []string, err error)
 	// ClaimOffered leases to this coordinator up to n queued jobs of model
-	// that other coordinators offered, oldest first.
-	ClaimOffered(ctx context.Context, model string, n int) ([]*Job, error)
+	// that other coordinators offered and fits accepts, oldest first. fits
+	// (nil: any) must not block.
+	ClaimOffered(ctx context.Context, model string, n int, fits func(*Job) bool) ([]*Job, error)
 	// ReservedElsewhere is what the tenant's active deposit jobs that
 	// other coordinators drive hold of its deposit (their max prices, while
 	// not yet created on chain): a submission here counts them too.
