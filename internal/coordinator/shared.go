@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
@@ -35,9 +36,12 @@ func (s *Service) sharedLoop(ctx context.Context) {
 	if !ok {
 		return
 	}
+	listening := make(chan struct{})
 	go func() {
+		defer close(listening)
 		_ = sh.Listen(ctx, s.remoteChanged)
 	}()
+	defer func() { <-listening }() // Run returns with nothing of it left running
 	every := s.cfg.Lease / sharedEveryDiv
 	if every <= 0 {
 		every = store.DefaultLease / sharedEveryDiv
@@ -175,8 +179,10 @@ func (s *Service) remoteChanged(id, _ string) {
 	}
 }
 
-// remoteWait returns a channel closed at the next change of job id.
-func (s *Service) remoteWait(id string) <-chan struct{} {
+// remoteWait returns a channel closed at the next change of job id, and a
+// function that stops waiting (a waiter that gave up must not stay in the
+// map until a change that may never come).
+func (s *Service) remoteWait(id string) (<-chan struct{}, func()) {
 	ch := make(chan struct{})
 	s.mu.Lock()
 	if s.remote == nil {
@@ -184,7 +190,19 @@ func (s *Service) remoteWait(id string) <-chan struct{} {
 	}
 	s.remote[id] = append(s.remote[id], ch)
 	s.mu.Unlock()
-	return ch
+	return ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ws := s.remote[id]
+		if i := slices.Index(ws, ch); i >= 0 {
+			ws = slices.Delete(ws, i, i+1)
+		}
+		if len(ws) == 0 {
+			delete(s.remote, id)
+		} else {
+			s.remote[id] = ws
+		}
+	}
 }
 
 // remotePoll bounds how long a follower of another coordinator's job waits
@@ -257,25 +275,29 @@ func hubEmitter(h *hub) func(Event) bool {
 func (s *Service) watchStore(ctx context.Context, j *store.Job, read func(context.Context) (*store.Job, error), emit func(Event) bool) {
 	last, sentText := j.Status, false
 	for ctx.Err() == nil {
-		wake := s.remoteWait(j.ID)
+		wake, unwait := s.remoteWait(j.ID)
 		cur, err := read(ctx)
 		if err != nil {
+			unwait()
 			if ctx.Err() == nil {
 				emit(Event{Type: EventDone, Status: last, Error: err.Error(), Code: "job_unavailable"})
 			}
 			return
 		}
 		if cur.Status != last && cur.Active() && !emit(Event{Type: EventStatus, Status: cur.Status, Miner: addrOrZero(cur.Miner), Attempt: cur.Attempt}) {
+			unwait()
 			return
 		}
 		last = cur.Status
 		if !sentText && cur.Result != "" && (cur.Status == store.StatusCompleted || !cur.Active()) {
 			sentText = true
 			if !emit(Event{Type: EventToken, Text: cur.Result, Seq: 1, Attempt: cur.Attempt}) {
+				unwait()
 				return
 			}
 		}
 		if !cur.Active() {
+			unwait()
 			emit(Event{Type: EventDone, Status: cur.Status, Error: cur.Error, Code: cur.ErrorCode})
 			return
 		}
@@ -284,6 +306,7 @@ func (s *Service) watchStore(ctx context.Context, j *store.Job, read func(contex
 		case <-time.After(remotePoll):
 		case <-ctx.Done():
 		}
+		unwait()
 	}
 }
 

@@ -279,6 +279,11 @@ func TestJobMovesToTheCoordinatorWithAFreeMiner(t *testing.T) {
 	if n := countSent(h2.chain, "jobs/settle"); n != 1 {
 		t.Fatalf("%d settlements sent, want 1", n)
 	}
+	waitFor(t, "the store watchers to forget the job", func() bool {
+		h1.s.mu.Lock()
+		defer h1.s.mu.Unlock()
+		return len(h1.s.remote) == 0
+	})
 	if cj := h2.chain.job(j.ID); cj.Miner == nil || *cj.Miner != m2.addr || cj.Status != ChainSettled {
 		t.Fatalf("chain job %+v", cj)
 	}
