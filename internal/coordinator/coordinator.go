@@ -167,7 +167,8 @@ type Service struct {
 
 	guard *guard // rate limits, replay memory, pre-authentication slots (guard.go)
 
-	remote map[string][]chan struct{} // job id → followers here of a job another coordinator drives (shared.go)
+	remote      map[string][]chan struct{} // job id → followers here of a job another coordinator drives (shared.go)
+	balanceKick chan struct{}              // a slot came free: balance now (shared.go)
 }
 
 // liveJob is an active job and its stream.
@@ -182,6 +183,7 @@ type liveJob struct {
 	settleSent   time.Time // when
 	createSent   time.Time // when its create_for was queued
 	offered      bool      // offered to the other coordinators of a shared store: not dispatched here (shared.go)
+	busyPasses   int       // balance passes it waited queued with every miner here busy
 }
 
 // reservation is a deposit job's max price, counted against its tenant's
@@ -206,21 +208,22 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	seed := uint64(cfg.Now().UnixNano())
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, view: cfg.View, chainID: p.ChainID, params: p.Jobs, releaseDelay: p.ReleaseDelay,
-		limits:     lifecycle.Limits{MaxAttempts: cfg.MaxAttempts, Margin: cfg.Margin},
-		sched:      sched.New(p.Jobs, seed),
-		checker:    sched.New(p.Jobs, seed+1),
-		writer:     store.NewWriter(cfg.Store, cfg.Logger),
-		chain:      chainwriter.New(cfg.Sender, cfg.Logger),
-		miners:     map[address.Address]*minerConn{},
-		registry:   map[address.Address]ChainMiner{},
-		live:       map[string]*liveJob{},
-		submitting: map[string]string{},
-		queue:      newJobQueue(),
-		reserved:   map[string]*tenantReservations{},
-		wake:       make(chan struct{}, 1),
-		keys:       map[string]*cachedKey{},
-		allocs:     map[string]*Allocation{},
-		started:    cfg.Now(),
+		limits:      lifecycle.Limits{MaxAttempts: cfg.MaxAttempts, Margin: cfg.Margin},
+		sched:       sched.New(p.Jobs, seed),
+		checker:     sched.New(p.Jobs, seed+1),
+		writer:      store.NewWriter(cfg.Store, cfg.Logger),
+		chain:       chainwriter.New(cfg.Sender, cfg.Logger),
+		miners:      map[address.Address]*minerConn{},
+		registry:    map[address.Address]ChainMiner{},
+		live:        map[string]*liveJob{},
+		submitting:  map[string]string{},
+		queue:       newJobQueue(),
+		reserved:    map[string]*tenantReservations{},
+		wake:        make(chan struct{}, 1),
+		balanceKick: make(chan struct{}, 1),
+		keys:        map[string]*cachedKey{},
+		allocs:      map[string]*Allocation{},
+		started:     cfg.Now(),
 	}
 	s.metrics = newMetrics(cfg.Registry, s)
 	s.guard = newGuard(cfg.Limits, cfg.Now)

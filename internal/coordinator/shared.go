@@ -52,11 +52,26 @@ func (s *Service) sharedLoop(ctx context.Context) {
 		s.renewLeases(ctx, sh)
 		s.adoptExpired(ctx, sh)
 		s.balance(ctx, sh)
+	wait:
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.balanceKick:
+			// A miner's slot came free: offers it can serve are taken back
+			// (or others' taken) now, not at the next tick.
+			s.balance(ctx, sh)
+			goto wait
 		}
+	}
+}
+
+// kickBalance asks the shared loop for a balance pass now (a slot came
+// free). It never blocks.
+func (s *Service) kickBalance() {
+	select {
+	case s.balanceKick <- struct{}{}:
+	default:
 	}
 }
 
@@ -351,8 +366,15 @@ func (s *Service) balance(ctx context.Context, sh store.Shared) {
 		ids := s.compactQueueLocked(model)
 		n := needs[model]
 		if n == nil || n.free == 0 {
+			// No miner here serves the model: offer at once. All busy:
+			// offer what has waited a whole pass already, so that a
+			// moment's full house here does not send work away.
 			for _, id := range ids {
-				s.live[id].offered = true
+				lj := s.live[id]
+				if lj.busyPasses++; n != nil && lj.busyPasses < 2 {
+					continue
+				}
+				lj.offered, lj.busyPasses = true, 0
 				offer = append(offer, id)
 				offering[id] = true
 			}
