@@ -25,6 +25,7 @@ func defaultStore(home string) string { return filepath.Join(home, "coordinator"
 func newCoordinatorCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "coordinator", Short: "Run the job coordinator, or manage its tenants"}
 	var listen, wallet, password, dbPath, logLevel string
+	var lease time.Duration
 	start := &cobra.Command{
 		Use:   "start",
 		Short: "Serve the coordinator API (jobs, miners, OpenAI- and Ollama-compatible endpoints)",
@@ -36,7 +37,7 @@ a restarted coordinator re-drives every job it had not finished.
 --store is an SQLite file (one coordinator) or a postgres:// URL: several
 coordinators on one PostgreSQL database and one chain key share the work.
 Each drives the jobs it holds a lease on; when one dies, the others take
-its jobs over after the lease (15 s). See docs/COORDINATOR.md, "Scaling out".`,
+its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling out".`,
 		Example: `  aitbc coordinator start --wallet coordinator --password 123 --listen 127.0.0.1:8000
   aitbc coordinator start --wallet coordinator --listen 0.0.0.0:8000 \
       --store postgres://aitbc:secret@db.internal:5432/aitbc --output json`,
@@ -63,6 +64,10 @@ its jobs over after the lease (15 s). See docs/COORDINATOR.md, "Scaling out".`,
 			}
 			opts := g.coordinatorOptions()
 			opts.OperatorKey = opKey
+			if lease < time.Second || lease > 10*time.Minute {
+				return usagef("--lease %s: want between 1s and 10m", lease)
+			}
+			opts.Lease = lease
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
 				Listen: listen, Store: dbPath, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: opts,
 				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
@@ -77,6 +82,7 @@ its jobs over after the lease (15 s). See docs/COORDINATOR.md, "Scaling out".`,
 	start.Flags().StringVar(&wallet, "wallet", "", "wallet that signs the coordinator's transactions (required)")
 	start.Flags().StringVar(&password, "password", "", "its password (or AITBC_PASSWORD)")
 	start.Flags().StringVar(&dbPath, "store", "", storeFlagDoc)
+	start.Flags().DurationVar(&lease, "lease", store.DefaultLease, "with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over")
 	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
 	withConfig(start, config.Coordinator)
 	start.PreRun = func(*cobra.Command, []string) {

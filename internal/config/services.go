@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -92,6 +93,7 @@ type CoordinatorConfig struct {
 	Wallet   string          `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
 	Password string          `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
 	Store    string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db), or a postgres://user:password@host:port/db URL that several coordinators share (docs/COORDINATOR.md, Scaling out)"`
+	Lease    Duration        `toml:"lease" flag:"lease" doc:"with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over"`
 	LogLevel string          `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
 	Jobs     CoordinatorJobs `toml:"jobs"`
 	Limits   TenantLimits    `toml:"limits"`
@@ -219,7 +221,7 @@ func defaults(svc Service) (any, error) {
 	case Coordinator:
 		return &CoordinatorConfig{
 			Home: DefaultHome, Listen: "127.0.0.1:8000", NodeURL: "http://127.0.0.1:8006",
-			LogLevel: "info", HTTP: httpDefaults(httpx.Limits{}),
+			Lease: Duration(store.DefaultLease), LogLevel: "info", HTTP: httpDefaults(httpx.Limits{}),
 			Jobs: CoordinatorJobs{
 				AckTimeout: Duration(5 * time.Second), DefaultTTL: Duration(900 * time.Second),
 				DefaultMaxTokens: 256, MaxPromptBytes: 64 << 10, MaxAttempts: 5,
