@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
@@ -382,9 +383,22 @@ func (s *Service) balance(ctx context.Context, sh store.Shared) {
 		}
 		n.queued += len(ids)
 	}
+	// Offers are taken back oldest first, as the queue would have run them.
+	var offered []*liveJob
 	for id, lj := range s.live {
 		if n := needs[lj.job.Model]; lj.offered && !offering[id] && n != nil && n.free > n.queued {
-			withdraw = append(withdraw, id)
+			offered = append(offered, lj)
+		}
+	}
+	slices.SortFunc(offered, func(a, b *liveJob) int {
+		if c := a.job.Created.Compare(b.job.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.job.ID, b.job.ID)
+	})
+	for _, lj := range offered {
+		if n := needs[lj.job.Model]; n.free > n.queued {
+			withdraw = append(withdraw, lj.job.ID)
 			n.queued++
 		}
 	}
@@ -402,13 +416,20 @@ func (s *Service) balance(ctx context.Context, sh store.Shared) {
 			s.log.Warn("withdrawing job offers failed", "err", err)
 		}
 		s.mu.Lock()
+		var back []*liveJob
 		for _, id := range kept {
 			if lj := s.live[id]; lj != nil && lj.offered {
 				lj.offered = false
 				if lj.job.Status == store.StatusQueued {
-					s.queue.push(lj.job.Model, id)
+					back = append(back, lj)
 				}
 			}
+		}
+		// They waited longer than what is queued here now: they go first,
+		// oldest first.
+		slices.SortFunc(back, func(a, b *liveJob) int { return b.job.Created.Compare(a.job.Created) })
+		for _, lj := range back {
+			s.queue.pushFront(lj.job.Model, lj.job.ID)
 		}
 		s.mu.Unlock()
 		if len(kept) > 0 {
