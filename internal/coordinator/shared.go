@@ -20,8 +20,8 @@ import (
 // drives gets its status changes and result from the store, woken by the
 // store's notifications (followRemote).
 
-// sharedEvery is how often leases are renewed and expired ones looked for,
-// as a fraction of the lease: three renewals fit in one lease, so one slow
+// sharedEveryDiv: leases are renewed, and expired ones looked for, every
+// lease/sharedEveryDiv: three renewals fit in one lease, so one slow
 // round trip does not lose a job.
 const sharedEveryDiv = 3
 
@@ -123,11 +123,20 @@ func (s *Service) letGoLocked(ctx context.Context, lj *liveJob) {
 		}
 	}
 	s.dropReservationLocked(j) // its new coordinator reserves it
-	// Customers following the job here keep their stream: it goes on from
-	// the store, as for any job another coordinator drives.
-	go s.watchStore(ctx, j, s.storeReader(j.ID), hubEmitter(lj.hub))
+	if lj.hub.followed() {
+		// Customers following the job here keep their stream: it goes on
+		// from the store, as for any job another coordinator drives.
+		go s.watchStore(ctx, j, s.storeReader(j.ID), hubEmitter(lj.hub))
+	} else {
+		// Nobody reads it (a later Follow reads the store): no watcher.
+		lj.hub.done(Event{Type: EventDone, Status: j.Status, Code: "job_moved"})
+	}
 	delete(s.live, j.ID)
-	s.log.Warn("job taken over by another coordinator", "job", j.ID, "status", j.Status)
+	if lj.offered {
+		s.log.Info("job taken on offer by another coordinator", "job", j.ID)
+	} else {
+		s.log.Warn("job taken over by another coordinator (this one was cut off longer than a lease)", "job", j.ID, "status", j.Status)
+	}
 	s.poke()
 }
 
