@@ -17,20 +17,31 @@ import (
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
+// storeFlagDoc is the help of every --store flag.
+const storeFlagDoc = "SQLite file, or a postgres://user:password@host:port/db URL that several coordinators share (default <home>/coordinator/coordinator.db)"
+
 func defaultStore(home string) string { return filepath.Join(home, "coordinator", "coordinator.db") }
 
 func newCoordinatorCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "coordinator", Short: "Run the job coordinator, or manage its tenants"}
 	var listen, wallet, password, dbPath, logLevel string
+	var lease time.Duration
 	start := &cobra.Command{
 		Use:   "start",
 		Short: "Serve the coordinator API (jobs, miners, OpenAI- and Ollama-compatible endpoints)",
 		Long: `Runs a coordinator against the node at --node. It signs its chain transactions
 (job creation from deposits, assignments, settlements) with --wallet, which
 needs AITBC for fees. State (tenants, jobs, receipts) is kept in --store;
-a restarted coordinator re-drives every job it had not finished.`,
-		Example: "  aitbc coordinator start --wallet coordinator --password 123 --listen 127.0.0.1:8000",
-		Args:    cobra.NoArgs,
+a restarted coordinator re-drives every job it had not finished.
+
+--store is an SQLite file (one coordinator) or a postgres:// URL: several
+coordinators on one PostgreSQL database and one chain key share the work.
+Each drives the jobs it holds a lease on; when one dies, the others take
+its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling out".`,
+		Example: `  aitbc coordinator start --wallet coordinator --password 123 --listen 127.0.0.1:8000
+  aitbc coordinator start --wallet coordinator --listen 0.0.0.0:8000 \
+      --store postgres://aitbc:secret@db.internal:5432/aitbc --output json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if wallet == "" {
@@ -53,6 +64,10 @@ a restarted coordinator re-drives every job it had not finished.`,
 			}
 			opts := g.coordinatorOptions()
 			opts.OperatorKey = opKey
+			if lease < time.Second || lease > 10*time.Minute {
+				return usagef("--lease %s: want between 1s and 10m", lease)
+			}
+			opts.Lease = lease
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
 				Listen: listen, Store: dbPath, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: opts,
 				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
@@ -66,7 +81,8 @@ a restarted coordinator re-drives every job it had not finished.`,
 	start.Flags().StringVar(&listen, "listen", "127.0.0.1:8000", "API address")
 	start.Flags().StringVar(&wallet, "wallet", "", "wallet that signs the coordinator's transactions (required)")
 	start.Flags().StringVar(&password, "password", "", "its password (or AITBC_PASSWORD)")
-	start.Flags().StringVar(&dbPath, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
+	start.Flags().StringVar(&dbPath, "store", "", storeFlagDoc)
+	start.Flags().DurationVar(&lease, "lease", store.DefaultLease, "with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over")
 	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
 	withConfig(start, config.Coordinator)
 	start.PreRun = func(*cobra.Command, []string) {
@@ -88,7 +104,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 			if err != nil {
 				return usagef("--address: %v", err)
 			}
-			st, err := store.OpenSQLite(orDefault(tdb, defaultStore(g.Home)))
+			st, err := store.Open(cmd.Context(), orDefault(tdb, defaultStore(g.Home)), store.PostgresOptions{})
 			if err != nil {
 				return err
 			}
@@ -103,7 +119,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 	}
 	add.Flags().StringVar(&name, "name", "", "tenant name")
 	add.Flags().StringVar(&addr, "address", "", "the tenant's chain address (required)")
-	add.Flags().StringVar(&tdb, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
+	add.Flags().StringVar(&tdb, "store", "", storeFlagDoc)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List tenants",
@@ -111,7 +127,7 @@ a restarted coordinator re-drives every job it had not finished.`,
   aitbc coordinator tenant list --store /var/lib/aitbc/coordinator/coordinator.db --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := store.OpenSQLite(orDefault(tdb, defaultStore(g.Home)))
+			st, err := store.Open(cmd.Context(), orDefault(tdb, defaultStore(g.Home)), store.PostgresOptions{})
 			if err != nil {
 				return err
 			}
@@ -127,7 +143,7 @@ a restarted coordinator re-drives every job it had not finished.`,
 			})
 		},
 	}
-	list.Flags().StringVar(&tdb, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
+	list.Flags().StringVar(&tdb, "store", "", storeFlagDoc)
 	keys, revoke := tenantKeyCommands(g)
 	tenant.AddCommand(add, list, keys, revoke)
 
@@ -225,7 +241,9 @@ func newHealthCmd(g *Globals) *cobra.Command {
 // once with DELETE /v1/tenants/keys/{id}).
 func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
 	var tenantID, keyID, tdb string
-	open := func() (*store.SQLite, error) { return store.OpenSQLite(orDefault(tdb, defaultStore(g.Home))) }
+	open := func(ctx context.Context) (store.Store, error) {
+		return store.Open(ctx, orDefault(tdb, defaultStore(g.Home)), store.PostgresOptions{})
+	}
 	keys = &cobra.Command{
 		Use:   "keys",
 		Short: "List a tenant's API keys by id, with creation and last use",
@@ -236,7 +254,7 @@ func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
 			if tenantID == "" {
 				return usagef("--tenant is required")
 			}
-			st, err := open()
+			st, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -265,7 +283,7 @@ func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
 			if tenantID == "" || keyID == "" {
 				return usagef("--tenant and --key-id are required")
 			}
-			st, err := open()
+			st, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -279,7 +297,7 @@ func tenantKeyCommands(g *Globals) (keys, revoke *cobra.Command) {
 	}
 	for _, c := range []*cobra.Command{keys, revoke} {
 		c.Flags().StringVar(&tenantID, "tenant", "", "tenant id (see tenant list)")
-		c.Flags().StringVar(&tdb, "store", "", "SQLite file (default <home>/coordinator/coordinator.db)")
+		c.Flags().StringVar(&tdb, "store", "", storeFlagDoc)
 	}
 	revoke.Flags().StringVar(&keyID, "key-id", "", "the key's id (see tenant keys)")
 	return keys, revoke

@@ -26,7 +26,8 @@ starting again continues the same chain, wallets and jobs. The genesis-ops
 password is a devnet default (123): never use a devnet home for real funds.`,
 		Example: `  aitbc devnet
   aitbc devnet --home /tmp/devnet2 --rpc-listen 127.0.0.1:18006 --wallet-listen 127.0.0.1:18002 \
-      --coordinator-listen 127.0.0.1:18000 --p2p-listen tcp://127.0.0.1:18005 --comet-rpc-listen off`,
+      --coordinator-listen 127.0.0.1:18000 --p2p-listen tcp://127.0.0.1:18005 --comet-rpc-listen off
+  aitbc devnet --coordinators 2 --miners 2 --store postgres://aitbc:secret@127.0.0.1:5432/aitbc`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.newLogger(logLevel)
@@ -69,6 +70,8 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.StringVar(&cfg.WalletListen, "wallet-listen", "127.0.0.1:8002", "wallet daemon address")
 	f.StringVar(&cfg.CoordinatorListen, "coordinator-listen", "127.0.0.1:8000", "coordinator API address (off: run none, nor miners)")
 	f.StringVar(&cfg.WebListen, "web-listen", "127.0.0.1:8016", "web pages' address: explorer, marketplace, miner dashboard (off to disable)")
+	f.IntVar(&cfg.Coordinators, "coordinators", 1, "coordinators sharing the work (more than 1 needs --store postgres://...); the others listen on the ports after --coordinator-listen")
+	f.StringVar(&cfg.Store, "store", "", "coordinators' store: empty for an SQLite file in the home, or a postgres:// URL they share")
 	f.IntVar(&cfg.Miners, "miners", 1, "miners on the built-in engine (0 or less: none)")
 	f.IntVar(&cfg.MinerSlots, "miner-slots", 2, "concurrent jobs per miner")
 	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")

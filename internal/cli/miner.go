@@ -65,8 +65,13 @@ func newMinerCmd(g *Globals) *cobra.Command {
 --stake) or updates its models and price, sends heartbeats, connects to the
 coordinator, runs jobs through the backend (the built-in engine, an Ollama
 server, or any OpenAI-compatible server such as vLLM or llama.cpp's
-llama-server) and signs a receipt for each job it finishes.`,
+llama-server) and signs a receipt for each job it finishes.
+
+--coordinator may list several coordinators, comma-separated (several
+coordinators sharing one PostgreSQL store): when a session ends, because its
+coordinator died or dropped it, the miner connects to the next at once.`,
 		Example: `  aitbc miner start --coordinator http://127.0.0.1:8000 --wallet gpu-provider --backend builtin --password 123
+  aitbc miner start --coordinator http://10.0.0.1:8000,http://10.0.0.2:8000 --wallet gpu-provider --output json
   aitbc miner start --wallet gpu-provider --backend ollama --endpoint http://127.0.0.1:11434 --models llama3.2:latest
   aitbc miner start --wallet gpu-provider --backend openai --endpoint http://127.0.0.1:8080 --price 0.5
   aitbc miner start --wallet ai-service-provider --backend builtin --job-kinds --password 123`,

@@ -10,13 +10,21 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/cli"
+	"github.com/aitbc/aitbc/internal/testutil/pgtest"
 )
 
+func TestMain(m *testing.M) { pgtest.Run(m) }
+
 // coordinator tenant keys lists a tenant's keys by id; tenant revoke
-// deletes one, and revoking it again fails.
+// deletes one, and revoking it again fails: on an SQLite file and on a
+// PostgreSQL database (--store postgres://...).
 func TestTenantKeysAndRevoke(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testTenantKeysAndRevoke(t, filepath.Join(t.TempDir(), "c.db")) })
+	t.Run("postgres", func(t *testing.T) { testTenantKeysAndRevoke(t, pgtest.DSN(t)) })
+}
+
+func testTenantKeysAndRevoke(t *testing.T, db string) {
 	home := t.TempDir()
-	db := filepath.Join(home, "c.db")
 	run := func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
 		root := cli.NewRoot("aitbc", strings.NewReader(""), &out, &errb)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -121,7 +122,8 @@ type CoordinatorConfig struct {
 	NodeURL   string          `toml:"node_url" flag:"node" doc:"node REST API; several, comma-separated, are tried in order"`
 	Wallet    string          `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
 	Password  string          `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
-	Store     string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db)"`
+	Store     string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db), or a postgres://user:password@host:port/db URL that several coordinators share (docs/COORDINATOR.md, Scaling out)"`
+	Lease     Duration        `toml:"lease" flag:"lease" doc:"with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over"`
 	LogLevel  string          `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
 	LogFormat string          `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 	Jobs      CoordinatorJobs `toml:"jobs"`
@@ -191,7 +193,7 @@ type WalletConfig struct {
 // MinerConfig is `aitbc miner start --config FILE`.
 type MinerConfig struct {
 	Home           string   `toml:"home" flag:"home" doc:"state directory; the miner's wallet is read from <home>/wallets, the built-in engine's models from <home>/models"`
-	CoordinatorURL string   `toml:"coordinator_url" flag:"coordinator" doc:"coordinator the miner takes jobs from"`
+	CoordinatorURL string   `toml:"coordinator_url" flag:"coordinator" doc:"coordinator the miner takes jobs from; several, comma-separated, are served in turn: when one fails the miner moves to the next"`
 	NodeURL        string   `toml:"node_url" flag:"node" doc:"node REST API for registration, stake and heartbeats"`
 	Wallet         string   `toml:"wallet" flag:"wallet" doc:"wallet that registers, stakes, signs receipts and is paid (required)"`
 	Password       string   `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
@@ -232,6 +234,8 @@ type DevnetConfig struct {
 	WalletListen      string   `toml:"wallet_listen" flag:"wallet-listen" doc:"wallet daemon address"`
 	CoordinatorListen string   `toml:"coordinator_listen" flag:"coordinator-listen" doc:"coordinator API address (\"off\": no coordinator, nor miners)"`
 	WebListen         string   `toml:"web_listen" flag:"web-listen" doc:"web pages' address (\"off\": none)"`
+	Coordinators      int      `toml:"coordinators" flag:"coordinators" doc:"coordinators sharing the work; more than 1 needs a postgres:// store"`
+	Store             string   `toml:"store" flag:"store" doc:"coordinators' store: empty for an SQLite file in the home, or a postgres:// URL they share"`
 	Miners            int      `toml:"miners" flag:"miners" doc:"miners on the built-in engine (0 or less: none)"`
 	MinerSlots        int      `toml:"miner_slots" flag:"miner-slots" doc:"concurrent jobs per miner"`
 	MinerPrice        string   `toml:"miner_price" flag:"miner-price" doc:"miners' price in AITBC per 1,000 output tokens"`
@@ -253,7 +257,7 @@ func defaults(svc Service) (any, error) {
 	case Coordinator:
 		return &CoordinatorConfig{
 			Home: DefaultHome, Listen: "127.0.0.1:8000", NodeURL: "http://127.0.0.1:8006",
-			LogLevel: "info", LogFormat: "text", HTTP: httpDefaults(httpx.Limits{}),
+			Lease: Duration(store.DefaultLease), LogLevel: "info", LogFormat: "text", HTTP: httpDefaults(httpx.Limits{}),
 			Jobs: CoordinatorJobs{
 				AckTimeout: Duration(5 * time.Second), DefaultTTL: Duration(900 * time.Second),
 				DefaultMaxTokens: 256, MaxPromptBytes: 64 << 10, MaxAttempts: 5,
@@ -289,7 +293,7 @@ func defaults(svc Service) (any, error) {
 			Home: DefaultHome, ChainID: "aitbc-devnet", BlockTime: Duration(2 * time.Second), GenesisPassword: "123",
 			RPCListen: "127.0.0.1:8006", CometRPCListen: "tcp://127.0.0.1:26657", P2PListen: "tcp://127.0.0.1:8005",
 			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016",
-			Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
+			Coordinators: 1, Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
 		}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownService, svc)

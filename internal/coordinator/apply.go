@@ -37,8 +37,10 @@ func (s *Service) applyLocked(lj *liveJob, e lifecycle.Event) bool {
 	if !fx.FreeMiner.IsZero() {
 		if mc := s.miners[fx.FreeMiner]; mc != nil {
 			delete(mc.running, j.ID)
-			// A slot is free: queued jobs need not wait for the next tick.
+			// A slot is free: queued jobs need not wait for the next tick,
+			// nor jobs offered to other coordinators (shared.go).
 			s.poke()
+			s.kickBalance()
 		}
 	}
 	if !fx.StopMiner.IsZero() {

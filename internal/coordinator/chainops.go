@@ -108,7 +108,7 @@ func (s *Service) sendSettleLocked(lj *liveJob) {
 	lj.settling, lj.settleSent = true, s.cfg.Now()
 	id := lj.job.ID
 	s.chain.Enqueue(chainwriter.Op{Kind: "settle", JobID: id,
-		Build: func(context.Context) (*tx.Msg, error) {
+		Build: func(ctx context.Context) (*tx.Msg, error) {
 			s.mu.Lock()
 			lj := s.live[id]
 			var receipt []byte
@@ -116,7 +116,7 @@ func (s *Service) sendSettleLocked(lj *liveJob) {
 				receipt = lj.job.Receipt
 			}
 			s.mu.Unlock()
-			if receipt == nil {
+			if receipt == nil || !s.claimSettlement(ctx, id) {
 				return nil, nil
 			}
 			r, err := jobs.DecodeReceipt(receipt)

@@ -81,6 +81,11 @@ type Config struct {
 	// Files.Store turns the /v1/files routes off.
 	Files Files
 
+	// Lease is the job lease of a shared store (store.Postgres): leases
+	// are renewed every third of it, and expired ones taken over as often.
+	// It should equal the store's PostgresOptions.Lease (0: its default).
+	Lease time.Duration
+
 	// OperatorKey opens the operator routes (GET /v1/admin/jobs: every
 	// tenant's jobs); empty keeps them closed (admin.go).
 	OperatorKey string
@@ -165,6 +170,9 @@ type Service struct {
 	keys   map[string]*cachedKey // API key hash → tenant, filled on first use
 
 	guard *guard // rate limits, replay memory, pre-authentication slots (guard.go)
+
+	remote      map[string][]chan struct{} // job id → followers here of a job another coordinator drives (shared.go)
+	balanceKick chan struct{}              // a slot came free: balance now (shared.go)
 }
 
 // liveJob is an active job and its stream.
@@ -178,6 +186,8 @@ type liveJob struct {
 	settling     bool      // a settle tx is in flight
 	settleSent   time.Time // when
 	createSent   time.Time // when its create_for was queued
+	offered      bool      // offered to the other coordinators of a shared store: not dispatched here (shared.go)
+	busyPasses   int       // balance passes it waited queued with every miner here busy
 }
 
 // reservation is a deposit job's max price, counted against its tenant's
@@ -202,21 +212,22 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	seed := uint64(cfg.Now().UnixNano())
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, view: cfg.View, chainID: p.ChainID, params: p.Jobs, releaseDelay: p.ReleaseDelay,
-		limits:     lifecycle.Limits{MaxAttempts: cfg.MaxAttempts, Margin: cfg.Margin},
-		sched:      sched.New(p.Jobs, seed),
-		checker:    sched.New(p.Jobs, seed+1),
-		writer:     store.NewWriter(cfg.Store, cfg.Logger),
-		chain:      chainwriter.New(cfg.Sender, cfg.Logger),
-		miners:     map[address.Address]*minerConn{},
-		registry:   map[address.Address]ChainMiner{},
-		live:       map[string]*liveJob{},
-		submitting: map[string]string{},
-		queue:      newJobQueue(),
-		reserved:   map[string]*tenantReservations{},
-		wake:       make(chan struct{}, 1),
-		keys:       map[string]*cachedKey{},
-		allocs:     map[string]*Allocation{},
-		started:    cfg.Now(),
+		limits:      lifecycle.Limits{MaxAttempts: cfg.MaxAttempts, Margin: cfg.Margin},
+		sched:       sched.New(p.Jobs, seed),
+		checker:     sched.New(p.Jobs, seed+1),
+		writer:      store.NewWriter(cfg.Store, cfg.Logger),
+		chain:       chainwriter.New(cfg.Sender, cfg.Logger),
+		miners:      map[address.Address]*minerConn{},
+		registry:    map[address.Address]ChainMiner{},
+		live:        map[string]*liveJob{},
+		submitting:  map[string]string{},
+		queue:       newJobQueue(),
+		reserved:    map[string]*tenantReservations{},
+		wake:        make(chan struct{}, 1),
+		balanceKick: make(chan struct{}, 1),
+		keys:        map[string]*cachedKey{},
+		allocs:      map[string]*Allocation{},
+		started:     cfg.Now(),
 	}
 	s.metrics = newMetrics(cfg.Registry, s)
 	s.guard = newGuard(cfg.Limits, cfg.Now)
@@ -243,24 +254,7 @@ func (s *Service) recover(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, j := range active {
-		lj := &liveJob{job: j, hub: newHub(j.Attempt + 1), resultStored: j.Status == store.StatusCompleted}
-		s.live[j.ID] = lj
-		s.reserveLocked(j)
-		switch j.Status {
-		case store.StatusQueued:
-			s.queue.push(j.Model, j.ID)
-		case store.StatusDispatched, store.StatusRunning:
-			s.applyLocked(lj, lifecycle.Event{Kind: lifecycle.Recover})
-		case store.StatusCompleted:
-			lj.hub.token(j.Result, lifecycle.Released(*j, s.cfg.Now()))
-			lj.hub.status(Event{Type: EventStatus, Status: store.StatusCompleted, Attempt: j.Attempt})
-		}
-		if j.Payment == "deposit" && !j.OnChain && (j.Attempt > 0 || j.Status == store.StatusCompleted) {
-			// It was dispatched, so its create_for was sent, and may have
-			// been lost with a mempool: the writer asks the chain before
-			// sending it again.
-			s.sendCreateLocked(lj, true)
-		}
+		s.adoptLocked(j)
 	}
 	if len(active) > 0 {
 		s.log.Info("recovered jobs", "active", len(active), "queued", s.queue.len())
@@ -268,10 +262,38 @@ func (s *Service) recover(ctx context.Context) error {
 	return nil
 }
 
+// adoptLocked makes a stored active job live here: at start (recover), or
+// when this coordinator takes over a job from one that died (shared.go).
+// Jobs a miner held are queued again (the miner was the old process's),
+// completed ones are settled by the follow-up loop.
+func (s *Service) adoptLocked(j *store.Job) {
+	if _, dup := s.live[j.ID]; dup {
+		return
+	}
+	lj := &liveJob{job: j, hub: newHub(j.Attempt + 1), resultStored: j.Status == store.StatusCompleted}
+	s.live[j.ID] = lj
+	s.reserveLocked(j)
+	switch j.Status {
+	case store.StatusQueued:
+		s.queue.push(j.Model, j.ID)
+	case store.StatusDispatched, store.StatusRunning:
+		s.applyLocked(lj, lifecycle.Event{Kind: lifecycle.Recover})
+	case store.StatusCompleted:
+		lj.hub.token(j.Result, lifecycle.Released(*j, s.cfg.Now()))
+		lj.hub.status(Event{Type: EventStatus, Status: store.StatusCompleted, Attempt: j.Attempt})
+	}
+	if j.Payment == "deposit" && !j.OnChain && (j.Attempt > 0 || j.Status == store.StatusCompleted) {
+		// It was dispatched, so its create_for was sent, and may have
+		// been lost with a mempool: the writer asks the chain before
+		// sending it again.
+		s.sendCreateLocked(lj, true)
+	}
+}
+
 // Run drives dispatch, the writers and the follow-up loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){s.usageLoop, s.dispatchLoop, s.chain.Run, s.writer.Run, s.followLoop, s.pruneLoop} {
+	for _, f := range []func(context.Context){s.usageLoop, s.dispatchLoop, s.chain.Run, s.writer.Run, s.followLoop, s.pruneLoop, s.sharedLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}

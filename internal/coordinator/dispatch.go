@@ -104,14 +104,14 @@ func (s *Service) planInputLocked() ([]sched.Request, []*sched.Miner) {
 }
 
 // compactQueueLocked drops from model's queue the ids of jobs no longer
-// queued, and repeated ids (a job requeued to the front before its old
+// queued or offered to other coordinators (shared.go), and repeated ids (a job requeued to the front before its old
 // place was compacted), and returns what is left, oldest first.
 func (s *Service) compactQueueLocked(model string) []string {
 	ids := s.queue.byModel[model]
 	seen := make(map[string]bool, len(ids))
 	rest := ids[:0]
 	for _, id := range ids {
-		if lj := s.live[id]; lj != nil && lj.job.Status == store.StatusQueued && !seen[id] {
+		if lj := s.live[id]; lj != nil && lj.job.Status == store.StatusQueued && !lj.offered && !seen[id] {
 			seen[id] = true
 			rest = append(rest, id)
 		}

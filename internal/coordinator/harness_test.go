@@ -367,6 +367,7 @@ type harness struct {
 	st     store.Store
 	tenant *store.Tenant
 	apiKey string
+	kill   func() // stops the coordinator's loops without a clean shutdown
 }
 
 func newKey(t testing.TB) (ed25519.PrivateKey, address.Address) {
@@ -428,7 +429,7 @@ func startHarness(t testing.TB, chain *fakeChain, st store.Store, tune ...func(*
 		defer s.mu.Unlock()
 		return s.followPass > 0
 	})
-	h := &harness{t: t, ctx: ctx, s: s, chain: chain, clock: chain.clock, st: st}
+	h := &harness{t: t, ctx: ctx, s: s, chain: chain, clock: chain.clock, st: st, kill: cancel}
 	_, cust := newKey(t)
 	if h.tenant, h.apiKey, err = s.AddTenant(ctx, "customer", cust); err != nil {
 		t.Fatal(err)

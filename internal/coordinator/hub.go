@@ -47,6 +47,14 @@ type hub struct {
 	attemptAt int  // index in log of the current attempt's first event
 	closed    bool // the done event is in the log
 	notify    chan struct{}
+	readers   int // follow goroutines running
+}
+
+// followed reports whether anyone follows the stream now.
+func (h *hub) followed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.readers > 0
 }
 
 func newHub(attempt int) *hub {
@@ -176,7 +184,15 @@ func (h *hub) follow(pos int) (<-chan Event, func()) {
 	out := make(chan Event, 16)
 	stop := make(chan struct{})
 	var once sync.Once
+	h.mu.Lock()
+	h.readers++
+	h.mu.Unlock()
 	go func() {
+		defer func() {
+			h.mu.Lock()
+			h.readers--
+			h.mu.Unlock()
+		}()
 		defer close(out)
 		for {
 			evs, more, closed := h.since(pos)

@@ -181,6 +181,7 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	// Payment, read from committed state (outside the lock).
 	var window time.Time
 	var dep ChainDeposit
+	var elsewhere coin.Amount
 	if r.ID != "" {
 		cj, err := s.checkWalletJob(ctx, t, &r, j)
 		if err != nil {
@@ -190,6 +191,9 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	} else {
 		if dep, err = s.view.Deposit(ctx, t.Address, s.cfg.Address); err != nil {
 			return nil, fmt.Errorf("coordinator: chain: %w", err)
+		}
+		if elsewhere, err = s.reservedElsewhere(ctx, t.ID); err != nil { // other coordinators' jobs on a shared store (shared.go)
+			return nil, fmt.Errorf("coordinator: %w", err)
 		}
 		j.ID, j.Payment, j.MaxPrice = newJobID(), "deposit", maxPrice
 		window = lifecycle.DepositWindow(dep.BlockTime, s.releaseDelay, s.cfg.Margin)
@@ -214,7 +218,7 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		// Check and reserve under one lock, so that concurrent submissions
 		// cannot together overdraw the deposit. What is announced for
 		// withdrawal is not spendable: it may leave before the job is paid.
-		reserved := s.reservedLocked(t.ID, dep.Height)
+		reserved := s.reservedLocked(t.ID, dep.Height) + elsewhere
 		spendable, _ := dep.Amount.Sub(dep.Withdrawing)
 		spendable, _ = spendable.Sub(reserved)
 		spendable, _ = spendable.Sub(s.allocHoldLocked(t.ID)) // what allocations hold
@@ -417,6 +421,11 @@ func (s *Service) Follow(ctx context.Context, t *store.Tenant, id string) (*Subs
 	s.mu.Lock()
 	lj := s.live[j.ID]
 	s.mu.Unlock()
+	if lj == nil && j.Active() { // driven by another coordinator on a shared store
+		if sub := s.followRemote(t, j); sub != nil {
+			return sub, nil
+		}
+	}
 	if lj == nil { // finished: replay the result and close
 		ch := make(chan Event, 1)
 		ch <- Event{Type: EventDone, Status: j.Status, Error: j.Error, Code: j.ErrorCode}

@@ -21,6 +21,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +32,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
@@ -76,12 +79,20 @@ type Config struct {
 	// them: one tenant there offers the load of many.
 	CoordinatorLimits coordinator.Limits
 	CoordinatorHTTP   httpx.Limits
-	Miners            int         // in-process miners on the built-in engine: 1 (negative: none)
-	MinerSlots        int         // concurrent jobs per miner: 2
-	MinerPrice        coin.Amount // per 1k output tokens: 1 AITBC
-	LogLevel          string      // CometBFT log level: error, info, debug
-	CheckInvariants   bool        // audit every block; halt on a broken invariant (tests)
-	Keystore          []keystore.Option
+	// Store is the coordinators' store: "" an SQLite file in the home, or a
+	// postgres:// URL, which Coordinators > 1 needs (they share it).
+	Store string
+	// Coordinators is how many coordinators share the work (1). The first
+	// listens on CoordinatorListen, the others on the ports after it
+	// (":0": each a free port); miners list them all, each starting at a
+	// different one (docs/COORDINATOR.md, "Scaling out").
+	Coordinators    int
+	Miners          int         // in-process miners on the built-in engine: 1 (negative: none)
+	MinerSlots      int         // concurrent jobs per miner: 2
+	MinerPrice      coin.Amount // per 1k output tokens: 1 AITBC
+	LogLevel        string      // CometBFT log level: error, info, debug
+	CheckInvariants bool        // audit every block; halt on a broken invariant (tests)
+	Keystore        []keystore.Option
 	// WrapRunner, when set, wraps miner i's runner (tests slow a miner
 	// down or watch it).
 	WrapRunner func(i int, r miner.Runner) miner.Runner
@@ -119,6 +130,9 @@ func (c *Config) defaults() {
 	if c.Miners == 0 {
 		c.Miners = 1
 	}
+	if c.Coordinators <= 0 {
+		c.Coordinators = 1
+	}
 	if c.MinerSlots == 0 {
 		c.MinerSlots = 2
 	}
@@ -153,6 +167,14 @@ type Devnet struct {
 
 	miners []*system.Miner
 	webLn  net.Listener // the pages' port, bound first, until StartWeb takes it
+
+	// More coordinators on the shared store (Config.Coordinators), each in
+	// a system of its own (a system runs one coordinator).
+	extra []*system.System
+	// Coordinators are every coordinator's service, the first being
+	// Coordinator; CoordinatorURLs their base URLs.
+	Coordinators    []*coordinator.Service
+	CoordinatorURLs []string
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -165,6 +187,7 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 	}
 	d := &Devnet{cfg: cfg, sys: system.New(cfg.Log), Registry: prometheus.NewRegistry()}
 	if err := d.start(ctx); err != nil {
+		d.closeExtra()
 		_ = d.sys.Close()
 		if d.webLn != nil { // bound, not yet handed to the web server
 			_ = d.webLn.Close()
@@ -281,8 +304,15 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)
 	}
+	if cfg.Coordinators > 1 && !store.IsPostgresURL(cfg.Store) {
+		return errors.New("devnet: several coordinators share a PostgreSQL store: give --store postgres://...")
+	}
+	st := cfg.Store
+	if st == "" {
+		st = filepath.Join(cfg.Home, "coordinator", "coordinator.db")
+	}
 	c, err := sys.StartCoordinator(ctx, system.CoordinatorConfig{
-		Listen: cfg.CoordinatorListen, Store: filepath.Join(cfg.Home, "coordinator", "coordinator.db"),
+		Listen: cfg.CoordinatorListen, Store: st,
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
 		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits},
@@ -292,6 +322,26 @@ func (d *Devnet) start(ctx context.Context) error {
 		return fmt.Errorf("devnet: %w", err)
 	}
 	d.Coordinator, d.CoordinatorAddr = c.Service, c.Addr()
+	d.Coordinators, d.CoordinatorURLs = []*coordinator.Service{c.Service}, []string{c.URL()}
+	for i := 1; i < cfg.Coordinators; i++ {
+		listen, err := nthListen(cfg.CoordinatorListen, i)
+		if err != nil {
+			return fmt.Errorf("devnet: coordinator %d: %w", i+1, err)
+		}
+		xs := system.New(log)
+		d.extra = append(d.extra, xs)
+		xc, err := xs.StartCoordinator(ctx, system.CoordinatorConfig{
+			Listen: listen, Store: st, Chain: n.Client(),
+			Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
+			Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator", "coordinator", i+1),
+			Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits},
+			Limits:  cfg.CoordinatorHTTP,
+		})
+		if err != nil {
+			return fmt.Errorf("devnet: coordinator %d: %w", i+1, err)
+		}
+		d.Coordinators, d.CoordinatorURLs = append(d.Coordinators, xc.Service), append(d.CoordinatorURLs, xc.URL())
+	}
 	if err := d.ensureTenant(ctx, n.Client(), addrs); err != nil {
 		return err
 	}
@@ -380,9 +430,10 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 		}
 		m, err := d.sys.StartMiner(ctx, system.MinerConfig{
 			Miner: miner.Config{
-				Key:    key,
-				Sender: walletd.WalletSender{S: svc, Name: name, Password: d.cfg.GenesisPassword},
-				Runner: runner, PricePer1k: d.cfg.MinerPrice, Stake: 100 * coin.Unit,
+				Coordinator: rotated(d.CoordinatorURLs, i),
+				Key:         key,
+				Sender:      walletd.WalletSender{S: svc, Name: name, Password: d.cfg.GenesisPassword},
+				Runner:      runner, PricePer1k: d.cfg.MinerPrice, Stake: 100 * coin.Unit,
 				Slots: d.cfg.MinerSlots, Hardware: "devnet (cpu)", HeartbeatEvery: time.Minute,
 				JobKinds: true, // data-processing and training jobs (docs/JOBS.md)
 				Logger:   d.cfg.Log.With("service", "miner", "miner", i),
@@ -398,7 +449,7 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 	// Wait until the coordinator has admitted them (it refreshes the
 	// registry every second).
 	deadline := time.Now().Add(30 * time.Second)
-	for len(d.Coordinator.ConnectedMiners()) < d.cfg.Miners {
+	for d.connectedMiners() < d.cfg.Miners {
 		if time.Now().After(deadline) {
 			return errors.New("devnet: miners did not connect to the coordinator within 30 s")
 		}
@@ -409,6 +460,58 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 		}
 	}
 	return nil
+}
+
+// connectedMiners counts the miners admitted by any coordinator.
+func (d *Devnet) connectedMiners() int {
+	n := 0
+	for _, c := range d.Coordinators {
+		n += len(c.ConnectedMiners())
+	}
+	return n
+}
+
+// rotated is the comma-separated list of urls starting at the i-th (mod
+// len), so that miners spread over the coordinators and fail over to
+// the next.
+func rotated(urls []string, i int) string {
+	if len(urls) == 0 {
+		return ""
+	}
+	out := make([]string, 0, len(urls))
+	for k := range urls {
+		out = append(out, urls[(i+k)%len(urls)])
+	}
+	return strings.Join(out, ",")
+}
+
+// nthListen is the i-th coordinator's address: the first's port plus i
+// (port 0 stays 0: a free port each).
+func nthListen(first string, i int) (string, error) {
+	host, port, err := net.SplitHostPort(first)
+	if err != nil {
+		return "", err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", fmt.Errorf("port %q: %w", port, err)
+	}
+	if p == 0 {
+		return first, nil
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+i)), nil
+}
+
+// closeExtra stops the coordinators after the first, before the rest of
+// the devnet: their miners move to the first, and nothing of them is
+// left using the node or the wallet daemon when those stop.
+func (d *Devnet) closeExtra() {
+	for i := len(d.extra) - 1; i >= 0; i-- {
+		if err := d.extra[i].Close(); err != nil {
+			d.cfg.Log.Warn("devnet: stopping a coordinator", "err", err)
+		}
+	}
+	d.extra = nil
 }
 
 // StopMiner stops miner i as if its process died: its session closes
@@ -465,7 +568,7 @@ func (d *Devnet) Banner(w io.Writer) {
 Try:  aitbc submit inference --prompt "It was" --model tolstoy-1m
 Press Ctrl-C to stop; start again to continue the same chain.
 `, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.RPCURL(), orOff(d.cfg.CometRPCListen), d.WalletURL(),
-		walletd.APIKeyPath(d.cfg.Home), d.CoordinatorURL(), APIKeyFile(d.cfg.Home), orOff(d.WebURL()), len(d.Miners), d.cfg.MinerPrice,
+		walletd.APIKeyPath(d.cfg.Home), strings.Join(d.CoordinatorURLs, " "), APIKeyFile(d.cfg.Home), orOff(d.WebURL()), len(d.Miners), d.cfg.MinerPrice,
 		GenesisWallet, d.Genesis, d.cfg.GenesisPassword)
 }
 
@@ -479,6 +582,7 @@ func orOff(s string) string {
 // Close stops every service, newest first: each one's goroutines are
 // joined before its stores close.
 func (d *Devnet) Close() {
+	d.closeExtra()
 	if err := d.sys.Close(); err != nil {
 		d.cfg.Log.Warn("devnet: stopping", "err", err)
 	}

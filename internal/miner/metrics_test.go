@@ -177,7 +177,7 @@ func TestObservabilityEndpoint(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- m.session(ctx, []string{"m"}) }()
+	go func() { done <- m.session(ctx, []string{"m"}, coord.URL) }()
 	var results []string
 	for range 3 {
 		select {

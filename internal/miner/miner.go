@@ -67,7 +67,7 @@ type Sender interface {
 
 // Config configures a miner.
 type Config struct {
-	Coordinator    string // base URL, e.g. http://127.0.0.1:8000
+	Coordinator    string // base URL, e.g. http://127.0.0.1:8000; several, comma-separated, are served in turn (serve)
 	Key            minerproto.Signer
 	Chain          Chain
 	Sender         Sender
@@ -94,6 +94,7 @@ type Miner struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
+	coord   string // the coordinator of the current or last session
 	running int
 	done    uint64
 	tokens  uint64
@@ -102,7 +103,7 @@ type Miner struct {
 
 // New checks the configuration.
 func New(cfg Config) (*Miner, error) {
-	if cfg.Key == nil || cfg.Chain == nil || cfg.Sender == nil || cfg.Runner == nil || cfg.Coordinator == "" {
+	if cfg.Key == nil || cfg.Chain == nil || cfg.Sender == nil || cfg.Runner == nil || len(Coordinators(cfg.Coordinator)) == 0 {
 		return nil, errors.New("miner: key, chain, sender, runner and coordinator are required")
 	}
 	if cfg.Slots <= 0 {
@@ -133,16 +134,19 @@ func (m *Miner) Address() address.Address { return m.addr }
 type Status struct {
 	Address   string `json:"address"`
 	Connected bool   `json:"connected"`
-	Running   int    `json:"running"`
-	JobsDone  uint64 `json:"jobs_done"`
-	TokensOut uint64 `json:"tokens_out"`
+	// Coordinator is the URL of the current (or, while reconnecting, the
+	// last) session's coordinator.
+	Coordinator string `json:"coordinator,omitempty"`
+	Running     int    `json:"running"`
+	JobsDone    uint64 `json:"jobs_done"`
+	TokensOut   uint64 `json:"tokens_out"`
 }
 
 // Status returns the miner's counters.
 func (m *Miner) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Status{Address: m.addr.String(), Connected: m.conn, Running: m.running, JobsDone: m.done, TokensOut: m.tokens}
+	return Status{Address: m.addr.String(), Connected: m.conn, Coordinator: m.coord, Running: m.running, JobsDone: m.done, TokensOut: m.tokens}
 }
 
 // Run registers (if needed), then serves the coordinator until ctx ends.
@@ -161,24 +165,51 @@ func (m *Miner) Run(ctx context.Context) error {
 	hb.Add(1)
 	go func() { defer hb.Done(); m.heartbeats(hctx) }()
 	defer func() { stopHeartbeats(); hb.Wait() }()
+	m.serve(ctx, models)
+	return nil
+}
+
+// Coordinators splits a --coordinator value: several URLs, comma-separated,
+// that a miner moves between in order when a session ends.
+func Coordinators(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// serve holds coordinator sessions until ctx ends. When a session ends
+// (its coordinator died, restarted or dropped it) the miner connects to
+// the next coordinator of its list at once; only after a whole round
+// failed does it back off, so a miner of a dead coordinator serves
+// another within moments.
+func (m *Miner) serve(ctx context.Context, models []string) {
+	urls := Coordinators(m.cfg.Coordinator)
 	backoff := 250 * time.Millisecond
-	for ctx.Err() == nil {
+	for i := 0; ctx.Err() == nil; i = (i + 1) % len(urls) {
 		start := time.Now()
-		err := m.session(ctx, models)
+		m.setCoordinator(urls[i])
+		err := m.session(ctx, models, urls[i])
 		if ctx.Err() != nil {
 			break
 		}
 		if time.Since(start) > 30*time.Second {
 			backoff = 250 * time.Millisecond
 		}
-		m.log.Warn("coordinator session ended; reconnecting", "err", err, "in", backoff)
+		if len(urls) > 1 && i+1 < len(urls) {
+			m.log.Warn("coordinator session ended; trying the next coordinator", "coordinator", urls[i], "next", urls[i+1], "err", err)
+			continue
+		}
+		m.log.Warn("coordinator session ended; reconnecting", "coordinator", urls[i], "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
-	return nil
 }
 
 // Models returns the models the miner offers: configured, or the runner's.
@@ -282,8 +313,8 @@ func wsURL(base string) (string, error) {
 }
 
 // session holds one coordinator session until it ends.
-func (m *Miner) session(ctx context.Context, models []string) error {
-	u, err := wsURL(m.cfg.Coordinator)
+func (m *Miner) session(ctx context.Context, models []string, coordinator string) error {
+	u, err := wsURL(coordinator)
 	if err != nil {
 		return err
 	}
@@ -403,6 +434,12 @@ func (m *Miner) session(ctx context.Context, models []string) error {
 			}
 		}()
 	}
+}
+
+func (m *Miner) setCoordinator(u string) {
+	m.mu.Lock()
+	m.coord = u
+	m.mu.Unlock()
 }
 
 func (m *Miner) setConnected(v bool) {

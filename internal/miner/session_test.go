@@ -108,7 +108,7 @@ func TestCoordinatorCancelStopsTheJob(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- m.session(ctx, []string{"m"}) }()
+	go func() { done <- m.session(ctx, []string{"m"}, srv.URL) }()
 	select {
 	case err := <-runner.stopped:
 		if !errors.Is(err, context.Canceled) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,7 +20,7 @@ import (
 // CoordinatorConfig configures a coordinator.
 type CoordinatorConfig struct {
 	Listen string // API address, host:port
-	Store  string // SQLite file; one coordinator at a time (it is locked beside it)
+	Store  string // SQLite file, one coordinator at a time (it is locked beside it); or a postgres:// URL several share
 	// Wallet signs the coordinator's chain transactions; it is unlocked at
 	// start (its address is the coordinator's) and locked again at stop.
 	Wallet   walletd.WalletSender
@@ -70,11 +71,14 @@ func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*
 	if err != nil {
 		return nil, err
 	}
-	release, err := lockPath(cfg.Store+".lock", "coordinator store "+cfg.Store, "is a coordinator already running on it?")
-	if err != nil {
-		return nil, s.abort(sv, err)
+	shared := store.IsPostgresURL(cfg.Store)
+	if !shared { // a PostgreSQL store is shared on purpose; an SQLite file takes one coordinator
+		release, err := lockPath(cfg.Store+".lock", "coordinator store "+cfg.Store, "is a coordinator already running on it?")
+		if err != nil {
+			return nil, s.abort(sv, err)
+		}
+		sv.onClose(release)
 	}
-	sv.onClose(release)
 	ln, err := sv.listen(cfg.Listen, "coordinator")
 	if err != nil {
 		return nil, s.abort(sv, err)
@@ -88,7 +92,11 @@ func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*
 		_, _ = w.S.Lock(context.Background(), w.Name)
 		return nil
 	})
-	st, err := store.OpenSQLite(cfg.Store)
+	// On a shared store this coordinator's leases carry its host and API
+	// address: stable across restarts, so a restarted coordinator takes
+	// its own jobs back at once instead of after the lease.
+	host, _ := os.Hostname()
+	st, err := store.Open(ctx, cfg.Store, store.PostgresOptions{Owner: host + "/" + ln.Addr().String(), Lease: cfg.Options.Lease, Logger: cfg.Logger})
 	if err != nil {
 		return nil, s.abort(sv, err)
 	}

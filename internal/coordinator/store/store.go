@@ -21,6 +21,10 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
 	ErrFull     = errors.New("store: full")
+	// ErrLeaseLost: another coordinator sharing the store holds the job's
+	// lease (this one was cut off for longer than a lease and the job was
+	// taken over).
+	ErrLeaseLost = errors.New("store: job leased by another coordinator")
 )
 
 // Tenant is a customer of the coordinator.
@@ -142,4 +146,43 @@ type Store interface {
 	ActiveJobs(ctx context.Context) ([]*Job, error)
 	CountByStatus(ctx context.Context) (map[string]int, error)
 	Close() error
+}
+
+// Shared is what a store adds when several coordinators share it
+// (Postgres). Active jobs are leased: the coordinator that holds a job's
+// lease is the only one that drives it (PutJob of a job leased to another
+// fails with ErrLeaseLost), it renews its leases while it lives, and a job
+// whose lease expired is taken over by another coordinator. Times are the
+// database's clock, so coordinators' clocks need not agree.
+type Shared interface {
+	// Owner is this coordinator's name in leases.
+	Owner() string
+	// ClaimExpired leases to this coordinator up to n active jobs whose
+	// lease expired, oldest first.
+	ClaimExpired(ctx context.Context, n int) ([]*Job, error)
+	// RenewLeases extends this coordinator's leases on ids and returns
+	// those another coordinator holds now (ids not stored yet are neither).
+	RenewLeases(ctx context.Context, ids []string) (lost []string, err error)
+	// ClaimSettlement records that this coordinator sends the job's
+	// settlement: ErrLeaseLost if another holds its lease, ErrNotFound if
+	// there is no such job. The chain settles a job at most once; this
+	// keeps two coordinators from both trying.
+	ClaimSettlement(ctx context.Context, id string) error
+	// Offer marks queued jobs this coordinator holds as free to take: it
+	// has no free miner for them. Another coordinator takes one with
+	// ClaimOffered; this one takes its offer back with Withdraw, which
+	// returns the ids still its own (the others were taken).
+	Offer(ctx context.Context, ids []string) error
+	Withdraw(ctx context.Context, ids []string) (kept []string, err error)
+	// ClaimOffered leases to this coordinator up to n queued jobs of model
+	// that other coordinators offered and fits accepts, oldest first. fits
+	// (nil: any) must not block.
+	ClaimOffered(ctx context.Context, model string, n int, fits func(*Job) bool) ([]*Job, error)
+	// ReservedElsewhere is what the tenant's active deposit jobs that
+	// other coordinators drive hold of its deposit (their max prices, while
+	// not yet created on chain): a submission here counts them too.
+	ReservedElsewhere(ctx context.Context, tenantID string) (coin.Amount, error)
+	// Listen calls fn with (job id, status) for every job any coordinator
+	// stores, until ctx ends; it reconnects after a lost connection.
+	Listen(ctx context.Context, fn func(id, status string)) error
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -100,7 +101,10 @@ func (w *Writer) drain(ctx context.Context, final bool) {
 
 		if err := w.st.PutJob(context.WithoutCancel(ctx), j); err != nil {
 			w.log.Error("store job", "job", id, "err", err)
-			if final {
+			if final || errors.Is(err, ErrLeaseLost) {
+				// (A job another coordinator took over is its to write:
+				// retrying would never succeed, and its callbacks must
+				// not run here.)
 				w.mu.Lock()
 				w.order = w.order[1:]
 				if p.job == j {

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgMigrations is the PostgreSQL schema, step by step, as migrations is
+// SQLite's: never edit or reorder one that has shipped, append. The
+// version numbers are PostgreSQL's own (the two schemas differ in types
+// and in the leases, which SQLite has no use for).
+var pgMigrations = []struct {
+	version int
+	what    string
+	ddl     string
+}{
+	{1, "tenants, API keys, jobs with leases, registrations", `
+CREATE TABLE tenants (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	address TEXT NOT NULL UNIQUE,
+	created BIGINT NOT NULL
+);
+CREATE TABLE tenant_keys (
+	key_hash BYTEA PRIMARY KEY,
+	tenant_id TEXT NOT NULL REFERENCES tenants(id),
+	created BIGINT NOT NULL DEFAULT 0,
+	last_used BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX tenant_keys_tenant ON tenant_keys(tenant_id);
+CREATE TABLE jobs (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL,
+	status TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	data BYTEA NOT NULL,
+	lease_owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0,
+	settle_owner TEXT NOT NULL DEFAULT '',
+	settle_at BIGINT NOT NULL DEFAULT 0,
+	reserve BIGINT NOT NULL DEFAULT 0, -- what an active deposit job not yet on chain holds of its tenant's deposit, in base units
+	model TEXT NOT NULL DEFAULT '',
+	offered BOOLEAN NOT NULL DEFAULT false -- a queued job its coordinator has no free miner for: another may take it
+);
+CREATE INDEX jobs_tenant ON jobs(tenant_id, created);
+CREATE INDEX jobs_reserve ON jobs(tenant_id) WHERE reserve > 0;
+CREATE INDEX jobs_offered ON jobs(model, created) WHERE offered;
+CREATE INDEX jobs_status ON jobs(status);
+CREATE INDEX jobs_active_lease ON jobs(lease_until) WHERE status IN ('queued', 'dispatched', 'running', 'completed');
+CREATE TABLE registrations (
+	sig_hash BYTEA PRIMARY KEY,
+	until BIGINT NOT NULL
+);
+CREATE INDEX registrations_until ON registrations(until);
+`},
+}
+
+// PostgresSchemaVersion is the PostgreSQL schema this binary writes.
+var PostgresSchemaVersion = pgMigrations[len(pgMigrations)-1].version
+
+// pgMigrateLock is the advisory lock key under which migrations run, so
+// that coordinators starting together migrate once.
+const pgMigrateLock = 0x61697462 // "aitb"
+
+// migratePostgres brings the database to PostgresSchemaVersion and refuses
+// one newer than this binary. Each step and its version number commit
+// together; a transaction-scoped advisory lock serialises coordinators
+// that start at the same moment (the loser finds the step applied).
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		// Two first starts race on CREATE TABLE IF NOT EXISTS; the loser
+		// retries once the winner's table exists.
+		if _, err2 := pool.Exec(ctx, `SELECT 1 FROM schema_version LIMIT 1`); err2 != nil {
+			return err
+		}
+	}
+	for _, m := range pgMigrations {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgMigrateLock); err != nil {
+				return err
+			}
+			var cur int
+			if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&cur); err != nil {
+				return err
+			}
+			if cur > PostgresSchemaVersion {
+				return fmt.Errorf("%w: the database has schema version %d, this binary knows up to %d: run a newer aitbc, or restore a backup made by this version", ErrSchemaTooNew, cur, PostgresSchemaVersion)
+			}
+			if cur >= m.version {
+				return nil
+			}
+			if _, err := tx.Exec(ctx, m.ddl); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM schema_version`); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_version(version) VALUES($1)`, m.version)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("schema version %d (%s): %w", m.version, m.what, err)
+		}
+	}
+	return nil
+}
