@@ -63,13 +63,13 @@ func startNginx(t *testing.T, nginx string, d *devnet.Devnet) string {
 	listen := freeAddr(t)
 	conf := string(b)
 	for old, repl := range map[string]string{
-		"127.0.0.1:8000":      d.CoordinatorAddr.String(),
-		"127.0.0.1:8006":      d.RPCAddr.String(),
-		"127.0.0.1:8001":      freeAddr(t),
-		"127.0.0.1:8016":      d.WebAddr.String(),
-		"listen 80;":          "listen " + listen + ";",
-		"listen [::]:80;":     "",
-		"/var/log/nginx/":     dir + "/",
+		"127.0.0.1:8000":  d.CoordinatorAddr.String(),
+		"127.0.0.1:8006":  d.RPCAddr.String(),
+		"127.0.0.1:8001":  freeAddr(t),
+		"127.0.0.1:8016":  d.WebAddr.String(),
+		"listen 80;":      "listen " + listen + ";",
+		"listen [::]:80;": "",
+		"/var/log/nginx/": dir + "/",
 	} {
 		if !strings.Contains(conf, old) {
 			t.Fatalf("deploy/nginx/aitbc.conf no longer contains %q: update this test", old)
