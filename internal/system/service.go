@@ -131,6 +131,11 @@ func (sv *service) serveHTTP(ln net.Listener, h http.Handler, what string, log *
 		h.ServeHTTP(w, r)
 	}), limits, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	// Connections that have not sent a byte of a request: Shutdown counts
+	// them as busy for up to 5 s (a client's transport may dial one it
+	// then never uses), so the shutdown below closes them itself.
+	var fresh freshConns
+	srv.ConnState = fresh.track
 	ln = httpx.LimitListener(ln, limits, refusalLogger(log, what))
 	log.Info("listening", "addr", ln.Addr().String(), "max_conns", limits.MaxConns, "max_conns_per_client", limits.MaxConnsPerClient)
 	sv.goRun(func(ctx context.Context) error {
@@ -144,7 +149,9 @@ func (sv *service) serveHTTP(ln net.Listener, h http.Handler, what string, log *
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
-		err := srv.Shutdown(sctx)
+		shut := make(chan error, 1)
+		go func() { shut <- srv.Shutdown(sctx) }()
+		err := fresh.closeUntil(shut)
 		<-done
 		endRequests()
 		select {
@@ -157,6 +164,50 @@ func (sv *service) serveHTTP(ln net.Listener, h http.Handler, what string, log *
 		}
 		return nil
 	})
+}
+
+// freshConns are a server's connections that have read no byte of a
+// request yet (http.StateNew).
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, st http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st == http.StateNew {
+		if f.conns == nil {
+			f.conns = map[net.Conn]struct{}{}
+		}
+		f.conns[c] = struct{}{}
+		return
+	}
+	delete(f.conns, c)
+}
+
+// closeUntil closes the fresh connections every 20 ms until the server's
+// Shutdown (whose result done delivers) returns, and returns its result.
+// Closing one loses nothing: no byte of a request was read from it.
+func (f *freshConns) closeUntil(done <-chan error) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		f.mu.Lock()
+		conns := make([]net.Conn, 0, len(f.conns))
+		for c := range f.conns {
+			conns = append(conns, c)
+		}
+		f.mu.Unlock()
+		for _, c := range conns { // closed outside the lock: Close is I/O
+			_ = c.Close()
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+		}
+	}
 }
 
 // inflight counts running handlers; after close, new requests are refused

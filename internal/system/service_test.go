@@ -199,3 +199,32 @@ func TestListenNamesTheServiceAndTheAddress(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A client's transport may dial a connection it then never sends a request
+// on (it raced another connection that came free): to the server that
+// connection is new, not idle, and http.Server.Shutdown waits for it until
+// its grace runs out. With no handler running, stopping is still clean.
+func TestHTTPServiceStopsCleanlyWithAnUnusedConnection(t *testing.T) {
+	s := New(nil)
+	sv, _ := s.begin("api")
+	ln, err := sv.listen("127.0.0.1:0", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.serveHTTP(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}), "api", nil, httpx.Limits{})
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c, err := net.Dial("tcp", ln.Addr().String()) // connected, no request
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close with an unused connection open: %v", err)
+	}
+}
