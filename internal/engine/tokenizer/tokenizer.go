@@ -183,7 +183,7 @@ func (t *Tokenizer) Token(id int) (piece string, score float32, kind Kind) {
 // Encode returns the token ids of text, preceded by BOS when bos is true.
 func (t *Tokenizer) Encode(text string, bos bool) []int {
 	if t.bpe != nil {
-		return t.encodeBPE(text, bos, false)
+		return t.encodeBPE(text, bos, false, nil)
 	}
 	ids := make([]int, 0, len(text)+2)
 	if bos {
