@@ -68,12 +68,11 @@ func PreTokenizers() []string {
 
 // bpe is the byte-level state of a Tokenizer built by NewBPE.
 type bpe struct {
-	preName  string
-	merges   []string
-	pre      preTokenizer
-	ranks    map[string]int32 // "left right" -> merge rank
-	specials []int32          // control and user-defined ids, longest text first
-	byteTok  [256]int32       // token of each single byte's character, -1 if none
+	preName string
+	merges  []string
+	pre     preTokenizer
+	ranks   map[string]int32 // "left right" -> merge rank
+	byteTok [256]int32       // token of each single byte's character, -1 if none
 }
 
 // byteRune is GPT-2's bytes_to_unicode: printable bytes stand for
@@ -138,11 +137,11 @@ func NewBPE(tokens []string, kinds []Kind, merges []string, opts BPEOptions) (*T
 		case UserDefined:
 			t.text[id] = p
 			if p != "" {
-				t.bpe.specials = append(t.bpe.specials, int32(id))
+				t.specials = append(t.specials, int32(id))
 			}
 		case Control:
 			if p != "" {
-				t.bpe.specials = append(t.bpe.specials, int32(id))
+				t.specials = append(t.specials, int32(id))
 			}
 		case Unknown, Unused:
 		default:
@@ -150,7 +149,7 @@ func NewBPE(tokens []string, kinds []Kind, merges []string, opts BPEOptions) (*T
 		}
 	}
 	// Longest first; equal lengths by id, so the order is deterministic.
-	slices.SortStableFunc(t.bpe.specials, func(a, b int32) int { return len(tokens[b]) - len(tokens[a]) })
+	slices.SortStableFunc(t.specials, func(a, b int32) int { return len(tokens[b]) - len(tokens[a]) })
 	for b := range 256 {
 		t.bpe.byteTok[b] = -1
 		if id, ok := t.lookup[string(byteRune[b])]; ok {
@@ -209,7 +208,7 @@ func overlaps(a, b int, spans []Span) bool {
 // one of the untrusted spans.
 func (t *Tokenizer) splitSpecial(text string, parseControl bool, untrusted []Span) []fragment {
 	frags := []fragment{{text: text, id: -1}}
-	for _, id := range t.bpe.specials {
+	for _, id := range t.specials {
 		control := t.kinds[id] == Control
 		if control && !parseControl {
 			continue
@@ -297,9 +296,9 @@ func (t *Tokenizer) BPE() (pre string, merges []string, ok bool) {
 }
 
 // EncodeSpecial is Encode that also turns the text of control tokens (for
-// example "<|eot_id|>" in a rendered chat template) into those tokens.
-// Encode never produces a control token from text, so a user's prompt
-// cannot forge one. A SentencePiece vocabulary ignores the difference.
+// example "<|eot_id|>" in a rendered chat template, or "</s>" in a Llama 2
+// one) into those tokens. Encode never produces a control token from
+// text, so a user's prompt cannot forge one.
 func (t *Tokenizer) EncodeSpecial(text string, bos bool) []int {
 	return t.EncodeTemplate(text, nil, bos)
 }
@@ -311,10 +310,27 @@ func (t *Tokenizer) EncodeSpecial(text string, bos bool) []int {
 // without such text is tokenized exactly as llama.cpp tokenizes the whole
 // rendered string.
 func (t *Tokenizer) EncodeTemplate(text string, untrusted []Span, bos bool) []int {
-	if t.bpe == nil {
-		return t.Encode(text, bos)
+	if t.bpe != nil {
+		return t.encodeBPE(text, bos, true, untrusted)
 	}
-	return t.encodeBPE(text, bos, true, untrusted)
+	// SentencePiece as llama.cpp: each stretch of text between control
+	// tokens is encoded on its own, with the space prefix at the start
+	// and after each control token.
+	ids := make([]int, 0, len(text)+2)
+	if bos {
+		ids = append(ids, t.opts.BOS)
+	}
+	prevSpecial := true
+	for _, f := range t.splitSpecial(text, true, untrusted) {
+		if f.id >= 0 {
+			ids = append(ids, int(f.id))
+			prevSpecial = true
+			continue
+		}
+		ids = t.encodeSPM(ids, f.text, t.opts.AddSpacePrefix && prevSpecial)
+		prevSpecial = false
+	}
+	return ids
 }
 
 // bpeRank is the merge score of the pair (l, r) of tokens: higher is
