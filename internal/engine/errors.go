@@ -47,6 +47,15 @@ var (
 	ErrPosition = errors.New("engine: position out of order or beyond the context")
 	// ErrTokenID means a token id outside the vocabulary.
 	ErrTokenID = errors.New("engine: token id outside the vocabulary")
+	// ErrChatTemplate means a model's chat template is not one of the
+	// families the engine renders (see DetectChatTemplate).
+	ErrChatTemplate = errors.New("engine: unsupported chat template")
+	// ErrNoChatTemplate means chat messages were given to a model that has
+	// no chat template.
+	ErrNoChatTemplate = errors.New("engine: the model has no chat template")
+	// ErrChatMessages means chat messages that cannot be rendered: none,
+	// too many, or given together with a prompt.
+	ErrChatMessages = errors.New("engine: invalid chat messages")
 	// ErrBuffer means a hidden-state buffer of the wrong length.
 	ErrBuffer = errors.New("engine: buffer has the wrong length")
 )

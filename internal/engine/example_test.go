@@ -47,3 +47,18 @@ func ExampleSession_Layers() {
 	// Output:
 	// 490 975 973 974
 }
+
+// A Llama 3 conversation rendered as llama.cpp renders it, ready for the
+// assistant's reply (BOS is added by the tokenizer, not written here).
+func ExampleRenderChat() {
+	out, err := engine.RenderChat("llama3", []engine.ChatMessage{
+		{Role: "system", Content: "Be brief."},
+		{Role: "user", Content: " Hi "},
+	}, true)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%q\n", out)
+	// Output:
+	// "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+}

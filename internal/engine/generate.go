@@ -11,6 +11,10 @@ import (
 // GenerateRequest is one text generation job.
 type GenerateRequest struct {
 	Prompt string
+	// Messages, instead of Prompt, is a conversation to continue: it is
+	// rendered with the model's chat template and the assistant's header
+	// (see Model.EncodeChat). A model without a template refuses it.
+	Messages []ChatMessage
 	// MaxTokens is the number of tokens to generate at most; 0 means as
 	// many as the context leaves after the prompt.
 	MaxTokens int
@@ -75,7 +79,18 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest, onToken func(
 	if req.Threads < 0 {
 		return res, fmt.Errorf("%w: %d", ErrThreads, req.Threads)
 	}
-	prompt := m.tok.Encode(req.Prompt, m.addBOS)
+	var prompt []int
+	switch {
+	case len(req.Messages) > 0 && req.Prompt != "":
+		return res, fmt.Errorf("%w: both a prompt and messages", ErrChatMessages)
+	case len(req.Messages) > 0:
+		var err error
+		if prompt, err = m.EncodeChat(req.Messages); err != nil {
+			return res, err
+		}
+	default:
+		prompt = m.tok.Encode(req.Prompt, m.addBOS)
+	}
 	if len(prompt) == 0 {
 		prompt = []int{m.tok.BOS()} // an empty prompt without BOS: start from BOS anyway
 	}

@@ -110,6 +110,9 @@ func LoadGGUF(data []byte) (*Model, error) {
 			m.endTurn = append(m.endTurn, int(v))
 		}
 	}
+	if t, ok := f.String("tokenizer.chat_template"); ok {
+		m.chatTemplate = t // checked when a chat is rendered, so a model with an unknown one still completes prompts
+	}
 	m.dtype = matrixTypes(f)
 	dim, hid, kvd, vocab := c.Dim, c.HiddenDim, c.KVDim(), c.VocabSize
 	if m.w.tokEmb, err = ggufMatrix(f, "token_embd.weight", vocab, dim); err != nil {
@@ -580,6 +583,9 @@ func (m *Model) writeGGUF(w io.Writer, ft uint32, typeFor func(name string, laye
 		writeBPE(gw, m, pre, merges)
 	} else {
 		writeSentencePiece(gw, m)
+	}
+	if m.chatTemplate != "" {
+		gw.Set("tokenizer.chat_template", m.chatTemplate)
 	}
 
 	vec := func(name string, v []float32) error {

@@ -36,10 +36,12 @@ type Model struct {
 	// tokenizer.ggml.eot_token_id and eom_token_id (Llama 3's <|eot_id|>
 	// and <|eom_id|>, which chat models emit at the end of a reply).
 	endTurn []int
-	w       weights
-	dtype   string       // storage type of the matrices in the file: F32, Q8_0, "Q4_K+Q6_K" for a mix
-	size    int64        // bytes of the model file(s)
-	release func() error // unmaps the file, if mapped
+	// chatTemplate is GGUF's tokenizer.chat_template ("" when none).
+	chatTemplate string
+	w            weights
+	dtype        string       // storage type of the matrices in the file: F32, Q8_0, "Q4_K+Q6_K" for a mix
+	size         int64        // bytes of the model file(s)
+	release      func() error // unmaps the file, if mapped
 }
 
 // weights are the model's tensors. Matrices are row-major [out][in].

@@ -68,12 +68,11 @@ func PreTokenizers() []string {
 
 // bpe is the byte-level state of a Tokenizer built by NewBPE.
 type bpe struct {
-	preName  string
-	merges   []string
-	pre      preTokenizer
-	ranks    map[string]int32 // "left right" -> merge rank
-	specials []int32          // control and user-defined ids, longest text first
-	byteTok  [256]int32       // token of each single byte's character, -1 if none
+	preName string
+	merges  []string
+	pre     preTokenizer
+	ranks   map[string]int32 // "left right" -> merge rank
+	byteTok [256]int32       // token of each single byte's character, -1 if none
 }
 
 // byteRune is GPT-2's bytes_to_unicode: printable bytes stand for
@@ -138,11 +137,11 @@ func NewBPE(tokens []string, kinds []Kind, merges []string, opts BPEOptions) (*T
 		case UserDefined:
 			t.text[id] = p
 			if p != "" {
-				t.bpe.specials = append(t.bpe.specials, int32(id))
+				t.specials = append(t.specials, int32(id))
 			}
 		case Control:
 			if p != "" {
-				t.bpe.specials = append(t.bpe.specials, int32(id))
+				t.specials = append(t.specials, int32(id))
 			}
 		case Unknown, Unused:
 		default:
@@ -150,7 +149,7 @@ func NewBPE(tokens []string, kinds []Kind, merges []string, opts BPEOptions) (*T
 		}
 	}
 	// Longest first; equal lengths by id, so the order is deterministic.
-	slices.SortStableFunc(t.bpe.specials, func(a, b int32) int { return len(tokens[b]) - len(tokens[a]) })
+	slices.SortStableFunc(t.specials, func(a, b int32) int { return len(tokens[b]) - len(tokens[a]) })
 	for b := range 256 {
 		t.bpe.byteTok[b] = -1
 		if id, ok := t.lookup[string(byteRune[b])]; ok {
@@ -188,13 +187,30 @@ func unmapBytes(p string) string {
 type fragment struct {
 	text string
 	id   int32 // -1 for raw text
+	off  int   // byte offset of text in the whole input
 }
 
-// splitSpecial is llama.cpp's tokenizer_st_partition.
-func (t *Tokenizer) splitSpecial(text string, parseControl bool) []fragment {
+// Span is a byte range [Start, End) of a text.
+type Span struct{ Start, End int }
+
+// overlaps reports whether [a, b) overlaps one of spans.
+func overlaps(a, b int, spans []Span) bool {
+	for _, s := range spans {
+		if a < s.End && s.Start < b {
+			return true
+		}
+	}
+	return false
+}
+
+// splitSpecial is llama.cpp's tokenizer_st_partition. Control tokens are
+// recognised only when parseControl is set, and never where they overlap
+// one of the untrusted spans.
+func (t *Tokenizer) splitSpecial(text string, parseControl bool, untrusted []Span) []fragment {
 	frags := []fragment{{text: text, id: -1}}
-	for _, id := range t.bpe.specials {
-		if t.kinds[id] == Control && !parseControl {
+	for _, id := range t.specials {
+		control := t.kinds[id] == Control
+		if control && !parseControl {
 			continue
 		}
 		sp := t.pieces[id]
@@ -204,20 +220,26 @@ func (t *Tokenizer) splitSpecial(text string, parseControl bool) []fragment {
 				out = append(out, f)
 				continue
 			}
-			rest := f.text
+			start, pos := 0, 0 // pending raw text starts at start; search from pos
 			for {
-				i := strings.Index(rest, sp)
+				i := strings.Index(f.text[pos:], sp)
 				if i < 0 {
 					break
 				}
-				if i > 0 {
-					out = append(out, fragment{text: rest[:i], id: -1})
+				at := pos + i
+				if control && overlaps(f.off+at, f.off+at+len(sp), untrusted) {
+					pos = at + 1 // stays text: a user's words cannot end a turn
+					continue
+				}
+				if at > start {
+					out = append(out, fragment{text: f.text[start:at], id: -1, off: f.off + start})
 				}
 				out = append(out, fragment{id: id})
-				rest = rest[i+len(sp):]
+				start = at + len(sp)
+				pos = start
 			}
-			if rest != "" {
-				out = append(out, fragment{text: rest, id: -1})
+			if start < len(f.text) {
+				out = append(out, fragment{text: f.text[start:], id: -1, off: f.off + start})
 			}
 		}
 		frags = out
@@ -226,14 +248,14 @@ func (t *Tokenizer) splitSpecial(text string, parseControl bool) []fragment {
 }
 
 // encodeBPE is Encode for a byte-level BPE vocabulary.
-func (t *Tokenizer) encodeBPE(text string, bos, parseControl bool) []int {
+func (t *Tokenizer) encodeBPE(text string, bos, parseControl bool, untrusted []Span) []int {
 	ids := make([]int, 0, len(text)/3+2)
 	if bos {
 		ids = append(ids, t.opts.BOS)
 	}
 	var word []int
 	var mapped []byte
-	for _, f := range t.splitSpecial(text, parseControl) {
+	for _, f := range t.splitSpecial(text, parseControl, untrusted) {
 		if f.id >= 0 {
 			ids = append(ids, int(f.id))
 			continue
@@ -274,14 +296,41 @@ func (t *Tokenizer) BPE() (pre string, merges []string, ok bool) {
 }
 
 // EncodeSpecial is Encode that also turns the text of control tokens (for
-// example "<|eot_id|>" in a rendered chat template) into those tokens.
-// Encode never produces a control token from text, so a user's prompt
-// cannot forge one. A SentencePiece vocabulary ignores the difference.
+// example "<|eot_id|>" in a rendered chat template, or "</s>" in a Llama 2
+// one) into those tokens. Encode never produces a control token from
+// text, so a user's prompt cannot forge one.
 func (t *Tokenizer) EncodeSpecial(text string, bos bool) []int {
-	if t.bpe == nil {
-		return t.Encode(text, bos)
+	return t.EncodeTemplate(text, nil, bos)
+}
+
+// EncodeTemplate is EncodeSpecial for a rendered chat template whose
+// untrusted spans (the messages' roles and contents) must not produce
+// control tokens: there the text of one is encoded as plain text, as
+// Encode would. Apart from that the result is EncodeSpecial's, so a chat
+// without such text is tokenized exactly as llama.cpp tokenizes the whole
+// rendered string.
+func (t *Tokenizer) EncodeTemplate(text string, untrusted []Span, bos bool) []int {
+	if t.bpe != nil {
+		return t.encodeBPE(text, bos, true, untrusted)
 	}
-	return t.encodeBPE(text, bos, true)
+	// SentencePiece as llama.cpp: each stretch of text between control
+	// tokens is encoded on its own, with the space prefix at the start
+	// and after each control token.
+	ids := make([]int, 0, len(text)+2)
+	if bos {
+		ids = append(ids, t.opts.BOS)
+	}
+	prevSpecial := true
+	for _, f := range t.splitSpecial(text, true, untrusted) {
+		if f.id >= 0 {
+			ids = append(ids, int(f.id))
+			prevSpecial = true
+			continue
+		}
+		ids = t.encodeSPM(ids, f.text, t.opts.AddSpacePrefix && prevSpecial)
+		prevSpecial = false
+	}
+	return ids
 }
 
 // bpeRank is the merge score of the pair (l, r) of tokens: higher is

@@ -230,3 +230,35 @@ func FuzzBPERoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeTemplateUntrustedSpans: the text of a control token that
+// overlaps an untrusted span, even by one byte, is encoded as Encode
+// encodes it; one that only touches a span is the control token; without
+// spans EncodeTemplate is EncodeSpecial.
+func TestEncodeTemplateUntrustedSpans(t *testing.T) {
+	tk, _ := loadLlama3(t)
+	const eot = "<|eot_id|>"
+	eotID := tk.EncodeSpecial(eot, false)
+	if len(eotID) != 1 {
+		t.Fatalf("test premise: %q is %v", eot, eotID)
+	}
+	text := "a" + eot + "b" + eot // eot at [1, 11) and [12, 22)
+	cases := []struct {
+		name  string
+		spans []Span
+		want  []int
+	}{
+		{"none", nil, tk.EncodeSpecial(text, false)},
+		{"first inside", []Span{{1, 11}}, concat(tk.Encode("a"+eot+"b", false), eotID)},
+		{"one byte of the first", []Span{{10, 11}}, concat(tk.Encode("a"+eot+"b", false), eotID)},
+		{"touching only", []Span{{0, 1}, {11, 12}}, tk.EncodeSpecial(text, false)},
+		{"both", []Span{{0, len(text)}}, tk.Encode(text, false)},
+	}
+	for _, c := range cases {
+		if got := tk.EncodeTemplate(text, c.spans, false); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func concat(a, b []int) []int { return append(slices.Clone(a), b...) }

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -71,6 +72,9 @@ type Tokenizer struct {
 	maxLen  int
 	hasByte bool
 	bpe     *bpe // byte-level BPE state; nil for SentencePiece
+	// specials are the ids whose text EncodeSpecial turns into them
+	// (control tokens; user-defined ones too for BPE), longest text first.
+	specials []int32
 }
 
 // New builds a tokenizer from parallel slices of pieces, merge scores and
@@ -139,6 +143,12 @@ func New(pieces []string, scores []float32, kinds []Kind, opts Options) (*Tokeni
 			t.byteID[b] = rawByte[b]
 		}
 	}
+	for id, p := range pieces {
+		if t.kinds[id] == Control && p != "" {
+			t.specials = append(t.specials, int32(id))
+		}
+	}
+	slices.SortStableFunc(t.specials, func(a, b int32) int { return len(pieces[b]) - len(pieces[a]) })
 	return t, nil
 }
 
@@ -183,16 +193,22 @@ func (t *Tokenizer) Token(id int) (piece string, score float32, kind Kind) {
 // Encode returns the token ids of text, preceded by BOS when bos is true.
 func (t *Tokenizer) Encode(text string, bos bool) []int {
 	if t.bpe != nil {
-		return t.encodeBPE(text, bos, false)
+		return t.encodeBPE(text, bos, false, nil)
 	}
 	ids := make([]int, 0, len(text)+2)
 	if bos {
 		ids = append(ids, t.opts.BOS)
 	}
+	return t.encodeSPM(ids, text, t.opts.AddSpacePrefix)
+}
+
+// encodeSPM appends the SentencePiece encoding of text to ids, with a
+// leading space when prefix is set and text is not empty.
+func (t *Tokenizer) encodeSPM(ids []int, text string, prefix bool) []int {
 	if text == "" {
 		return ids
 	}
-	if t.opts.AddSpacePrefix {
+	if prefix {
 		text = " " + text
 	}
 	start := len(ids)

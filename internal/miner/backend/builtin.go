@@ -40,8 +40,12 @@ type BuiltinOptions struct {
 // only those: never a file path. Loaded models are cached (see
 // BuiltinOptions.MaxLoaded).
 //
-// The engine has no chat template, so Messages are flattened into a prompt
-// by FlattenMessages. Stop sequences are applied here, on the decoded
+// Messages are rendered with the model's chat template (GGUF
+// tokenizer.chat_template, as llama.cpp renders it: see
+// engine.RenderChat); a model without one (tolstoy-1m, llama2.c
+// checkpoints) gets them flattened into a prompt by FlattenMessages, and a
+// model whose template the engine does not render refuses them
+// (ErrInvalidRequest). Stop sequences are applied here, on the decoded
 // text. MaxTokens is clamped to what the model's context leaves after the
 // prompt (the result then ends with FinishLength). TokensIn counts the
 // prompt's tokens including BOS; TokensOut the generated tokens, excluding
@@ -314,19 +318,38 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 	}
 	defer release()
 
-	prompt := req.Prompt
-	if len(req.Messages) > 0 {
+	var (
+		prompt string
+		msgs   []engine.ChatMessage
+		n      int
+	)
+	switch {
+	case len(req.Messages) > 0 && m.ChatTemplate() != "":
+		msgs = make([]engine.ChatMessage, len(req.Messages))
+		for i, cm := range req.Messages {
+			msgs[i] = engine.ChatMessage{Role: cm.Role, Content: cm.Content}
+		}
+		ids, err := m.EncodeChat(msgs)
+		if err != nil {
+			return res, fmt.Errorf("%w: builtin: %s: %w", ErrInvalidRequest, req.Model, err)
+		}
+		n = len(ids)
+	case len(req.Messages) > 0:
 		prompt = FlattenMessages(req.Messages)
+	default:
+		prompt = req.Prompt
+	}
+	if msgs == nil {
+		n = len(m.Tokenizer().Encode(prompt, true)) // an upper bound: with BOS
 	}
 	seqLen := m.Config().SeqLen
-	n := len(m.Tokenizer().Encode(prompt, true)) // an upper bound: with BOS
 	room := seqLen - n
 	if room < 1 {
 		return res, fmt.Errorf("%w: builtin: the prompt is %d tokens, %s's context is %d", ErrInvalidRequest, n, req.Model, seqLen)
 	}
 	em := newEmitter(req.Stop, onToken)
 	out, err := m.Generate(ctx, engine.GenerateRequest{
-		Prompt: prompt, MaxTokens: min(req.MaxTokens, room), Temperature: req.Temperature,
+		Prompt: prompt, Messages: msgs, MaxTokens: min(req.MaxTokens, room), Temperature: req.Temperature,
 		TopP: req.TopP, Seed: req.Seed, Threads: b.opts.Threads,
 	}, func(t engine.Token) error {
 		stopped, err := em.write(t.Text)

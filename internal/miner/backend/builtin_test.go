@@ -1,6 +1,7 @@
 package backend_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -316,5 +317,88 @@ func TestBuiltinCustomOpen(t *testing.T) {
 	req.Model = "other"
 	if _, err := b.Generate(context.Background(), req, nil); !errors.Is(err, backend.ErrUnknownModel) {
 		t.Fatal(err)
+	}
+}
+
+// tolstoyWithTemplate is tolstoy-1m as a GGUF model with the chat template
+// tmpl in its metadata.
+func tolstoyWithTemplate(t *testing.T, tmpl string) *engine.Model {
+	t.Helper()
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := m.WriteGGUF(&b, gguf.F32); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &gguf.Writer{}
+	for _, kv := range f.KVs {
+		w.Set(kv.Key, kv.Value)
+	}
+	w.Set("tokenizer.chat_template", tmpl)
+	for _, ti := range f.Tensors {
+		if err := w.AddTensor(ti.Name, ti.Type, ti.Dims, f.TensorData(ti)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := w.WriteTo(&out); err != nil {
+		t.Fatal(err)
+	}
+	tm, err := engine.LoadGGUF(out.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+// TestBuiltinChatUsesTheModelsTemplate: a model with a chat template gets
+// its messages rendered as llama.cpp renders them (ChatML here), not
+// flattened; one with a template the engine does not render refuses them
+// as an invalid request, and still completes prompts.
+func TestBuiltinChatUsesTheModelsTemplate(t *testing.T) {
+	models := map[string]*engine.Model{
+		"chatml": tolstoyWithTemplate(t, "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"),
+		"gemma":  tolstoyWithTemplate(t, "{% for message in messages %}{{ '<start_of_turn>' + message['role'] + '\\n' + message['content'] + '<end_of_turn>\\n' }}{% endfor %}"),
+	}
+	b := backend.NewBuiltin("", backend.BuiltinOptions{Open: func(name string) (*engine.Model, error) {
+		if m, ok := models[name]; ok {
+			return m, nil
+		}
+		return nil, backend.ErrUnknownModel
+	}})
+	defer b.Close()
+	msgs := []backend.ChatMessage{{Role: "system", Content: "Be Tolstoy."}, {Role: "user", Content: "Who is Natasha?"}}
+	chat, err := b.Generate(context.Background(), backend.Request{Model: "chatml", Messages: msgs, MaxTokens: 12}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered := "<|im_start|>system\nBe Tolstoy.<|im_end|>\n<|im_start|>user\nWho is Natasha?<|im_end|>\n<|im_start|>assistant\n"
+	want, err := b.Generate(context.Background(), backend.Request{Model: "chatml", Prompt: rendered, MaxTokens: 12}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chat.Text == "" || chat != want {
+		t.Fatalf("chat %+v, the rendered prompt %+v", chat, want)
+	}
+	flat, err := b.Generate(context.Background(), backend.Request{Model: "chatml", Prompt: backend.FlattenMessages(msgs), MaxTokens: 12}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flat.TokensIn == chat.TokensIn {
+		t.Fatalf("the flattened prompt has as many tokens (%d) as the template's", flat.TokensIn)
+	}
+
+	_, err = b.Generate(context.Background(), backend.Request{Model: "gemma", Messages: msgs, MaxTokens: 2}, nil)
+	if !errors.Is(err, backend.ErrInvalidRequest) || !errors.Is(err, engine.ErrChatTemplate) {
+		t.Fatalf("a template the engine does not render: %v", err)
+	}
+	if _, err := b.Generate(context.Background(), backend.Request{Model: "gemma", Prompt: "It was", MaxTokens: 2}, nil); err != nil {
+		t.Fatalf("a prompt to that model: %v", err)
 	}
 }
