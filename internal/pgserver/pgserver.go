@@ -127,16 +127,20 @@ func (s *Server) cmd(ctx context.Context, name string, args ...string) *exec.Cmd
 
 var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
-// CreateDatabase makes an empty database named name on the server whose
-// URL without a database name is base (Base, or an operator's server),
-// connecting through its "postgres" database, and returns its URL.
-func CreateDatabase(ctx context.Context, base, name string) (string, error) {
+// CreateDatabase makes an empty database named name on the server of via,
+// a postgres:// URL of an existing database to connect through (Base() +
+// "postgres", or an operator's database), and returns the new one's URL.
+func CreateDatabase(ctx context.Context, via, name string) (string, error) {
 	if !dbName.MatchString(name) {
 		return "", fmt.Errorf("pgserver: database name %q: want lower-case letters, digits and _", name)
 	}
-	conn, err := pgx.Connect(ctx, base+"postgres")
+	base, _, err := SplitURL(via)
 	if err != nil {
-		return "", fmt.Errorf("pgserver: connect: %w", err)
+		return "", err
+	}
+	conn, err := connect(ctx, via)
+	if err != nil {
+		return "", err
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
@@ -145,15 +149,15 @@ func CreateDatabase(ctx context.Context, base, name string) (string, error) {
 	return base + name, nil
 }
 
-// DropDatabase removes a database CreateDatabase made, closing whatever
-// connections are still open to it.
-func DropDatabase(ctx context.Context, base, name string) error {
+// DropDatabase removes a database CreateDatabase made, connecting through
+// via, and closing whatever connections are still open to it.
+func DropDatabase(ctx context.Context, via, name string) error {
 	if !dbName.MatchString(name) {
 		return fmt.Errorf("pgserver: database name %q: want lower-case letters, digits and _", name)
 	}
-	conn, err := pgx.Connect(ctx, base+"postgres")
+	conn, err := connect(ctx, via)
 	if err != nil {
-		return fmt.Errorf("pgserver: connect: %w", err)
+		return err
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
@@ -162,13 +166,27 @@ func DropDatabase(ctx context.Context, base, name string) error {
 	return nil
 }
 
+// connect parses first, on its own: pgx's parse errors can quote the URL,
+// password included, so they are not wrapped.
+func connect(ctx context.Context, url string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, errors.New("pgserver: bad PostgreSQL URL (want postgres://user:password@host:port/database)")
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgserver: connect to %s:%d: %w", cfg.Host, cfg.Port, err)
+	}
+	return conn, nil
+}
+
 // SplitURL cuts a postgres:// URL into the server part (ending in "/") and
 // the database name, refusing URLs with parameters, whose database could
 // not be swapped by appending a name.
 func SplitURL(dsn string) (base, db string, err error) {
 	i := strings.LastIndex(dsn, "/")
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") || i < len("postgres://") || strings.Contains(dsn[i:], "?") {
-		return "", "", fmt.Errorf("pgserver: %q: want postgres://user@host:port/dbname without parameters", dsn)
+		return "", "", errors.New("pgserver: want a postgres://user:password@host:port/dbname URL without parameters")
 	}
 	return dsn[:i+1], dsn[i+1:], nil
 }

@@ -58,7 +58,7 @@ func DSN(t testing.TB) string {
 	name := fmt.Sprintf("aitbc_test_%d_%d", os.Getpid(), srv.counter.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dsn, err := pgserver.CreateDatabase(ctx, srv.base, name)
+	dsn, err := pgserver.CreateDatabase(ctx, srv.base+"postgres", name)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
