@@ -12,12 +12,17 @@ import (
 
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/pgserver"
 )
 
 // MaxBenchCoordinators bounds --coordinators: each is a whole service with
 // its own pool of store connections, and the throwaway server allows 200.
 const MaxBenchCoordinators = 8
+
+// benchConnsPerCoordinator leaves room under a coordinator's connection
+// cap (httpx.DefaultMaxConns) for its miners and chain clients.
+const benchConnsPerCoordinator = httpx.DefaultMaxConns - 124
 
 // CoordinatorsOptions configure the scaling figure: the same paid flow and
 // status load against 1, 2, ... Coordinators coordinators sharing one
@@ -115,9 +120,9 @@ func JobsCoordinators(ctx context.Context, o CoordinatorsOptions) (CoordinatorsR
 	res.Method = fmt.Sprintf("for each count of coordinators, a fresh in-process devnet (real chain, 500 ms blocks, %d miners on the built-in engine, "+
 		"each listing every coordinator, the first rotated) whose coordinators share one fresh PostgreSQL database (%s server, on this machine); "+
 		"%d paid jobs of 16 tokens submitted at once, job i to coordinator i mod n, timed until every one is settled on chain; then %d clients, "+
-		"client w asking coordinator w mod n, each sending GET /v1/jobs/{id}/status once a second (random phase) %d times. Load generator, "+
+		"client w asking coordinator w mod n, each sending GET /v1/jobs/{id}/status once a second (random phase) %d times, at most %d connections to a coordinator. Load generator, "+
 		"coordinators, node, miners and PostgreSQL share the machine's %d cores.",
-		o.Miners, res.Server, o.PaidJobs, o.Clients, o.Requests, res.CPUCores)
+		o.Miners, res.Server, o.PaidJobs, o.Clients, o.Requests, benchConnsPerCoordinator, res.CPUCores)
 	return res, nil
 }
 
@@ -142,7 +147,12 @@ func coordinatorsRow(ctx context.Context, o CoordinatorsOptions, via string, n i
 		return row, err
 	}
 	defer stop()
-	transport := &http.Transport{MaxIdleConns: o.Clients * 2, MaxIdleConnsPerHost: o.Clients * 2}
+	// At most benchConnsPerCoordinator connections to each coordinator: its
+	// listener refuses past httpx.DefaultMaxConns (miners and the
+	// coordinators' own clients need some), and on a loaded machine slow
+	// answers make the load generator open more. Past that, requests wait
+	// for a connection and the wait counts in their latency.
+	transport := &http.Transport{MaxIdleConns: o.Clients * 2, MaxIdleConnsPerHost: benchConnsPerCoordinator, MaxConnsPerHost: benchConnsPerCoordinator}
 	defer transport.CloseIdleConnections()
 	httpc := &http.Client{Transport: transport, Timeout: 60 * time.Second}
 	cs := make([]*coordinator.Client, len(d.CoordinatorURLs))
@@ -159,6 +169,8 @@ func coordinatorsRow(ctx context.Context, o CoordinatorsOptions, via string, n i
 	}
 	row.PaidElapsed, row.PaidJobsPerSecond = elapsed, float64(o.PaidJobs)/elapsed.Seconds()
 	say("  %d settled in %.1f s: %.1f jobs/s", o.PaidJobs, elapsed.Seconds(), row.PaidJobsPerSecond)
+	transport.CloseIdleConnections() // the paid flow's: fewer to hold beside the status clients'
+
 	say("  %d clients polling status once a second, %d requests each ...", o.Clients, o.Requests)
 	row.StatusLatency, row.StatusRPS, err = statusLoad(ctx, cs, ids, o.Clients, o.Requests, time.Second)
 	if err != nil {
