@@ -59,16 +59,20 @@ type CoordinatorsResult struct {
 // store was given, and no throwaway server could be started.
 var ErrNoPostgres = errors.New("bench: several coordinators share a PostgreSQL store: give --store postgres://... or install PostgreSQL's server programs (initdb, pg_ctl)")
 
+// ErrBadOptions marks options refused before anything starts (the CLI
+// answers them as a usage error).
+var ErrBadOptions = errors.New("bench: bad options")
+
 func (o *CoordinatorsOptions) check() error {
 	if o.Coordinators < 1 || o.Coordinators > MaxBenchCoordinators {
-		return fmt.Errorf("bench: --coordinators %d: want 1 to %d", o.Coordinators, MaxBenchCoordinators)
+		return fmt.Errorf("%w: --coordinators %d: want 1 to %d", ErrBadOptions, o.Coordinators, MaxBenchCoordinators)
 	}
 	if o.Store != "" {
 		if !store.IsPostgresURL(o.Store) {
-			return errors.New("bench: --store must be a postgres:// URL: coordinators share only a PostgreSQL store")
+			return fmt.Errorf("%w: --store must be a postgres:// URL: coordinators share only a PostgreSQL store", ErrBadOptions)
 		}
 		if _, _, err := pgserver.SplitURL(o.Store); err != nil {
-			return fmt.Errorf("bench: --store: %w", err)
+			return fmt.Errorf("%w: --store: %w", ErrBadOptions, err)
 		}
 	}
 	if o.Clients <= 0 {

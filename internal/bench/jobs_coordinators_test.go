@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -75,8 +76,8 @@ func TestJobsCoordinatorsRefusesBadOptions(t *testing.T) {
 		{Coordinators: 2, Store: "/tmp/coordinator.db"},
 		{Coordinators: 2, Store: "postgres://u@h:5432/db?sslmode=disable"},
 	} {
-		if _, err := bench.JobsCoordinators(context.Background(), o); err == nil {
-			t.Errorf("%+v: accepted", o)
+		if _, err := bench.JobsCoordinators(context.Background(), o); !errors.Is(err, bench.ErrBadOptions) {
+			t.Errorf("%+v: %v, want ErrBadOptions", o, err)
 		}
 	}
 }

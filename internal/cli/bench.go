@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -87,6 +88,9 @@ machine (PostgreSQL's initdb and pg_ctl must be installed).`,
 				co := bench.CoordinatorsOptions{Coordinators: coordinators, Store: coordStore,
 					Clients: jo.Clients, Requests: jo.Requests, PaidJobs: jo.PaidJobs, Miners: jo.Miners, Progress: jo.Progress}
 				r, err := bench.JobsCoordinators(cmd.Context(), co)
+				if errors.Is(err, bench.ErrBadOptions) {
+					return usageError{err}
+				}
 				if err != nil {
 					return err
 				}
