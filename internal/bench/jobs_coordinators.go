@@ -55,9 +55,10 @@ type CoordinatorsResult struct {
 	Method   string            `json:"method"`
 }
 
-// ErrNoPostgres is returned when several coordinators were asked for, no
-// store was given, and no throwaway server could be started.
-var ErrNoPostgres = errors.New("bench: several coordinators share a PostgreSQL store: give --store postgres://... or install PostgreSQL's server programs (initdb, pg_ctl)")
+// ErrNoPostgres is returned when no store was given and no throwaway
+// server could be started. Every row runs on PostgreSQL, one coordinator
+// too, so that the rows differ only in the number of coordinators.
+var ErrNoPostgres = errors.New("bench: the coordinators share a PostgreSQL store: give --store postgres://... or install PostgreSQL's server programs (initdb, pg_ctl)")
 
 // ErrBadOptions marks options refused before anything starts (the CLI
 // answers them as a usage error).
@@ -117,12 +118,12 @@ func JobsCoordinators(ctx context.Context, o CoordinatorsOptions) (CoordinatorsR
 	for n := 1; n <= o.Coordinators; n++ {
 		row, err := coordinatorsRow(ctx, o, via, n, say)
 		if err != nil {
-			return res, fmt.Errorf("bench: %d coordinators: %w", n, err)
+			return res, fmt.Errorf("bench: with %d coordinator(s): %w", n, err)
 		}
 		res.Rows = append(res.Rows, row)
 	}
 	res.Method = fmt.Sprintf("for each count of coordinators, a fresh in-process devnet (real chain, 500 ms blocks, %d miners on the built-in engine, "+
-		"each listing every coordinator, the first rotated) whose coordinators share one fresh PostgreSQL database (%s server, on this machine); "+
+		"each listing every coordinator, the first rotated) whose coordinators share one fresh PostgreSQL database (on a %s server); "+
 		"%d paid jobs of 16 tokens submitted at once, job i to coordinator i mod n, timed until every one is settled on chain; then %d clients, "+
 		"client w asking coordinator w mod n, each sending GET /v1/jobs/{id}/status once a second (random phase) %d times, at most %d connections to a coordinator. Load generator, "+
 		"coordinators, node, miners and PostgreSQL share the machine's %d cores.",
