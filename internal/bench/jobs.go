@@ -89,7 +89,9 @@ func (o *JobsOptions) defaults() {
 	}
 }
 
-func startDevnet(ctx context.Context, miners int) (*devnet.Devnet, func(), error) {
+// startDevnet starts the benchmarks' devnet: coordinators of them (1 when
+// 0) sharing store ("" an SQLite file in the home, else a postgres:// URL).
+func startDevnet(ctx context.Context, miners, coordinators int, store string) (*devnet.Devnet, func(), error) {
 	p2p, err := freeAddr()
 	if err != nil {
 		return nil, nil, err
@@ -100,6 +102,7 @@ func startDevnet(ctx context.Context, miners int) (*devnet.Devnet, func(), error
 	}
 	d, err := devnet.Start(ctx, devnet.Config{
 		Home: home, BlockTime: 500 * time.Millisecond, Miners: miners, MinerSlots: 4,
+		Coordinators: coordinators, Store: store,
 		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0",
 		CometRPCListen: "off", P2PListen: p2p,
 		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
@@ -126,7 +129,7 @@ func Jobs(ctx context.Context, o JobsOptions) (JobsResult, error) {
 		}
 	}
 	var res JobsResult
-	d, stop, err := startDevnet(ctx, o.Miners)
+	d, stop, err := startDevnet(ctx, o.Miners, 1, "")
 	if err != nil {
 		return res, err
 	}
@@ -174,56 +177,24 @@ func Jobs(ctx context.Context, o JobsOptions) (JobsResult, error) {
 
 	// 2. Paid jobs per second through the whole flow, until settled.
 	say("%d paid jobs on %d miners ...", o.PaidJobs, o.Miners)
-	start := time.Now()
-	ids := make([]string, o.PaidJobs)
-	var wg sync.WaitGroup
-	errs := make(chan error, o.PaidJobs)
-	for i := range ids {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			temp := float32(0.8)
-			v, err := c.Submit(ctx, coordinator.JobRequest{Model: "tolstoy-1m", Prompt: fmt.Sprintf("Chapter %d", i), MaxTokens: 16, Temperature: &temp, Seed: uint64(i + 1)})
-			ids[i] = v.JobID
-			if err != nil {
-				errs <- err
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	ids, elapsed, err := paidFlow(ctx, []*coordinator.Client{c}, o.PaidJobs)
+	if err != nil {
 		return res, err
 	}
-	for _, id := range ids {
-		for {
-			v, err := c.Status(ctx, id)
-			if err != nil {
-				return res, err
-			}
-			if v.Status == "settled" {
-				break
-			}
-			if v.Status == "failed" || v.Status == "expired" {
-				return res, fmt.Errorf("bench: job %s %s: %s", id, v.Status, v.Error)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	res.PaidJobs, res.PaidElapsed = o.PaidJobs, time.Since(start)
+	res.PaidJobs, res.PaidElapsed = o.PaidJobs, elapsed
 	res.PaidJobsPerSecond = float64(o.PaidJobs) / res.PaidElapsed.Seconds()
 	say("  %d settled in %.1f s: %.1f jobs/s", o.PaidJobs, res.PaidElapsed.Seconds(), res.PaidJobsPerSecond)
 
 	// 3. API latency: many users polling job status once a second each
 	// (open loop), then the most the API serves (closed loop).
 	say("%d clients polling status once a second, %d requests each ...", o.Clients, o.Requests)
-	lat, rps, err := statusLoad(ctx, c, ids, o.Clients, o.Requests, time.Second)
+	lat, rps, err := statusLoad(ctx, []*coordinator.Client{c}, ids, o.Clients, o.Requests, time.Second)
 	if err != nil {
 		return res, err
 	}
 	res.StatusLatency, res.StatusRPS = lat, rps
 	say("  %s at %.0f requests/s offered", lat, rps)
-	lat, rps, err = statusLoad(ctx, c, ids, 64, 200, 0)
+	lat, rps, err = statusLoad(ctx, []*coordinator.Client{c}, ids, 64, 200, 0)
 	if err != nil {
 		return res, err
 	}
@@ -239,6 +210,7 @@ func Jobs(ctx context.Context, o JobsOptions) (JobsResult, error) {
 	say("queueing %d jobs with no miner connected ...", o.QueueDepth)
 	sub := make([]time.Duration, o.QueueDepth)
 	qids := make([]string, o.QueueDepth)
+	var wg sync.WaitGroup
 	var next int64
 	var mu sync.Mutex
 	var firstErr error
@@ -281,7 +253,7 @@ func Jobs(ctx context.Context, o JobsOptions) (JobsResult, error) {
 	res.QueuedAtEnd = h.Queued
 	say("  first %d: %s", k, res.SubmitFirstK)
 	say("  last %d:  %s; %d queued", k, res.SubmitLastK, h.Queued)
-	lat, _, err = statusLoad(ctx, c, qids, o.Clients, 5, time.Second)
+	lat, _, err = statusLoad(ctx, []*coordinator.Client{c}, qids, o.Clients, 5, time.Second)
 	if err != nil {
 		return res, err
 	}
@@ -297,10 +269,59 @@ func Jobs(ctx context.Context, o JobsOptions) (JobsResult, error) {
 	return res, nil
 }
 
+// paidFlow submits jobs paid jobs at once, job i through cs[i%len(cs)],
+// and waits until every one is settled, polling its status through the
+// coordinator it was submitted to. It returns the jobs' ids and the time
+// from the first submission to the last settlement.
+func paidFlow(ctx context.Context, cs []*coordinator.Client, jobs int) ([]string, time.Duration, error) {
+	start := time.Now()
+	ids := make([]string, jobs)
+	var wg sync.WaitGroup
+	errs := make(chan error, jobs)
+	for i := range ids {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			temp := float32(0.8)
+			v, err := cs[i%len(cs)].Submit(ctx, coordinator.JobRequest{Model: "tolstoy-1m", Prompt: fmt.Sprintf("Chapter %d", i), MaxTokens: 16, Temperature: &temp, Seed: uint64(i + 1)})
+			ids[i] = v.JobID
+			if err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, 0, err
+	}
+	for i, id := range ids {
+		for {
+			v, err := cs[i%len(cs)].Status(ctx, id)
+			if err != nil {
+				return nil, 0, err
+			}
+			if v.Status == "settled" {
+				break
+			}
+			if v.Status == "failed" || v.Status == "expired" {
+				return nil, 0, fmt.Errorf("bench: job %s %s: %s", id, v.Status, v.Error)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, 0, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return ids, time.Since(start), nil
+}
+
 // statusLoad runs clients that each send requests status queries, one
 // every interval (open loop, random phase), or back to back when interval
-// is 0. It returns the latencies and the request rate achieved.
-func statusLoad(ctx context.Context, c *coordinator.Client, ids []string, clients, requests int, interval time.Duration) (Latency, float64, error) {
+// is 0; client w asks cs[w%len(cs)]. It returns the latencies and the
+// request rate achieved.
+func statusLoad(ctx context.Context, cs []*coordinator.Client, ids []string, clients, requests int, interval time.Duration) (Latency, float64, error) {
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
 	errc := make(chan error, clients)
@@ -319,7 +340,7 @@ func statusLoad(ctx context.Context, c *coordinator.Client, ids []string, client
 					next = next.Add(interval)
 				}
 				t0 := time.Now()
-				if _, err := c.Status(ctx, ids[(w*requests+r)%len(ids)]); err != nil {
+				if _, err := cs[w%len(cs)].Status(ctx, ids[(w*requests+r)%len(ids)]); err != nil {
 					errc <- err
 					return
 				}

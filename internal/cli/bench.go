@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -49,10 +50,14 @@ block time and CPU seconds used.`,
 	var so bench.SettleOptions
 	var settleOnly bool
 	var jobsProfile string
+	var coordinators int
+	var coordStore string
 	jobsCmd := &cobra.Command{
 		Use: "jobs",
 		Example: `  aitbc bench jobs
-  aitbc bench jobs --output json > jobs-bench.json`,
+  aitbc bench jobs --output json > jobs-bench.json
+  aitbc bench jobs --coordinators 3                  # 1, 2 and 3 coordinators on a throwaway PostgreSQL
+  aitbc bench jobs --coordinators 2 --store postgres://bench:secret@db:5432/aitbc --output json`,
 		Short: "Coordinator figures: API latency under many clients, queue depth, first-token overhead, paid jobs per second",
 		Long: `Starts a temporary devnet (real chain, coordinator, miners on the built-in
 engine) and measures: the first-token overhead of going through the
@@ -62,11 +67,43 @@ the whole flow until settled on chain; GET /v1/jobs/{id}/status latency with
 wait with no miner connected. Then, on a fresh single validator, batched
 settlement: --settle-jobs paid jobs created, assigned and settled in
 jobs/batch transactions as the coordinator's chain writer sends them
-(--settle-only runs just that part; --settle-jobs 0 skips it).`,
+(--settle-only runs just that part; --settle-jobs 0 skips it).
+
+With --coordinators N it measures only how the coordinator scales: for 1, 2,
+... N coordinators sharing one PostgreSQL store, each count on a fresh devnet
+and a fresh database, paid jobs per second (--paid-jobs spread over the
+coordinators) and status latency (--clients spread over them). The databases
+are made beside the one --store names (its user needs CREATEDB) and dropped
+afterwards; without --store a throwaway PostgreSQL server is started on this
+machine (PostgreSQL's initdb and pg_ctl must be installed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {
 				jo.Progress = g.Stderr()
+			}
+			if coordinators < 0 || coordinators > bench.MaxBenchCoordinators {
+				return usagef("--coordinators %d: want 1 to %d (0: the usual figures)", coordinators, bench.MaxBenchCoordinators)
+			}
+			if coordinators > 0 {
+				co := bench.CoordinatorsOptions{Coordinators: coordinators, Store: coordStore,
+					Clients: jo.Clients, Requests: jo.Requests, PaidJobs: jo.PaidJobs, Miners: jo.Miners, Progress: jo.Progress}
+				r, err := bench.JobsCoordinators(cmd.Context(), co)
+				if errors.Is(err, bench.ErrBadOptions) {
+					return usageError{err}
+				}
+				if err != nil {
+					return err
+				}
+				return g.Print(r, func(w io.Writer) {
+					fmt.Fprintf(w, "%-12s  %-14s  %s\n", "coordinators", "paid jobs/s", "status latency")
+					for _, row := range r.Rows {
+						fmt.Fprintf(w, "%-12d  %-14.1f  %s at %.0f req/s\n", row.Coordinators, row.PaidJobsPerSecond, row.StatusLatency, row.StatusRPS)
+					}
+					fmt.Fprintf(w, "method        %s\n", r.Method)
+				})
+			}
+			if coordStore != "" {
+				return usagef("--store needs --coordinators")
 			}
 			if jobsProfile != "" {
 				stop, err := startCPUProfile(jobsProfile)
@@ -124,6 +161,8 @@ jobs/batch transactions as the coordinator's chain writer sends them
 	jf.IntVar(&so.Coordinators, "settle-coordinators", 4, "coordinators sending batches in the settlement figure")
 	jf.IntVar(&so.Batch, "settle-batch", 150, "messages per jobs/batch in the settlement figure")
 	jf.BoolVar(&settleOnly, "settle-only", false, "measure only batched settlement")
+	jf.IntVar(&coordinators, "coordinators", 0, fmt.Sprintf("measure paid jobs/s and status latency for 1..N coordinators sharing a PostgreSQL store (1-%d; 0: the usual figures)", bench.MaxBenchCoordinators))
+	jf.StringVar(&coordStore, "store", "", "with --coordinators: postgres:// URL beside which the bench makes its databases (default: a throwaway server)")
 	jf.StringVar(&jobsProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
 	_ = jf.MarkHidden("cpuprofile")
 	cmd.AddCommand(transfers, jobsCmd, newBenchMarketCmd(g), newWebBenchCmd(g))
