@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/aitbc/aitbc/internal/bench"
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/coordinator"
@@ -326,6 +327,7 @@ var errorCodes = []struct {
 	{config.ErrUnknownService, CodeUsage},
 	{errFileExists, "file_exists"},
 	{errNeedsDaemon, "wallet_daemon_required"},
+	{bench.ErrNoPostgres, "postgres_required"},
 	{context.DeadlineExceeded, CodeTimeout},
 	{context.Canceled, CodeCanceled},
 }
