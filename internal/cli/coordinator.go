@@ -24,7 +24,7 @@ func defaultStore(home string) string { return filepath.Join(home, "coordinator"
 
 func newCoordinatorCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "coordinator", Short: "Run the job coordinator, or manage its tenants"}
-	var listen, wallet, password, dbPath, logLevel string
+	var listen, wallet, password, dbPath, filesDir, logLevel string
 	var lease time.Duration
 	start := &cobra.Command{
 		Use:   "start",
@@ -69,7 +69,7 @@ its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling
 			}
 			opts.Lease = lease
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
-				Listen: listen, Store: dbPath, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: opts,
+				Listen: listen, Store: dbPath, FilesDir: filesDir, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: opts,
 				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
 			}}, func(s *system.System) error {
 				c := s.Coordinator
@@ -82,6 +82,7 @@ its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling
 	start.Flags().StringVar(&wallet, "wallet", "", "wallet that signs the coordinator's transactions (required)")
 	start.Flags().StringVar(&password, "password", "", "its password (or AITBC_PASSWORD)")
 	start.Flags().StringVar(&dbPath, "store", "", storeFlagDoc)
+	start.Flags().StringVar(&filesDir, "files-dir", "", "directory of the job files tenants upload (default: beside an SQLite store; with a postgres:// store none unless given: one directory all its coordinators share; \"off\": none)")
 	start.Flags().DurationVar(&lease, "lease", store.DefaultLease, "with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over")
 	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
 	withConfig(start, config.Coordinator)

@@ -299,7 +299,7 @@ func TestWorldReadableSecretsAreReported(t *testing.T) {
 }
 
 func TestCoordinatorJobsAndLimitsReachItsOptions(t *testing.T) {
-	p := write(t, "wallet = \"c\"\n[jobs]\nmax_prompt_bytes = 1000\ndefault_ttl = \"2m\"\n[limits]\nmax_active_jobs = 3\nwrite_rate = -1\nretention = \"48h\"\n")
+	p := write(t, "wallet = \"c\"\n[jobs]\nmax_prompt_bytes = 1000\ndefault_ttl = \"2m\"\n[limits]\nmax_active_jobs = 3\nwrite_rate = -1\nretention = \"48h\"\n[files]\nmax_file_bytes = 4096\n")
 	l, err := config.Load(config.Coordinator, p)
 	if err != nil {
 		t.Fatal(err)
@@ -310,5 +310,8 @@ func TestCoordinatorJobsAndLimitsReachItsOptions(t *testing.T) {
 	}
 	if o.MaxAttempts != 5 || o.Limits.MaxKeysPerTenant != 10 {
 		t.Fatalf("defaults lost: %+v", o)
+	}
+	if o.Files.MaxFileBytes != 4096 || o.Files.TenantQuota != 256<<20 {
+		t.Fatalf("files: %+v", o.Files)
 	}
 }

@@ -117,18 +117,26 @@ type NodeConfig struct {
 
 // CoordinatorConfig is `aitbc coordinator start --config FILE`.
 type CoordinatorConfig struct {
-	Home      string          `toml:"home" flag:"home" doc:"state directory; the store defaults to <home>/coordinator/coordinator.db and wallets are read from <home>/wallets"`
-	Listen    string          `toml:"listen" flag:"listen" doc:"API listen address, host:port"`
-	NodeURL   string          `toml:"node_url" flag:"node" doc:"node REST API; several, comma-separated, are tried in order"`
-	Wallet    string          `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
-	Password  string          `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
-	Store     string          `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db), or a postgres://user:password@host:port/db URL that several coordinators share (docs/COORDINATOR.md, Scaling out)"`
-	Lease     Duration        `toml:"lease" flag:"lease" doc:"with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over"`
-	LogLevel  string          `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
-	LogFormat string          `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
-	Jobs      CoordinatorJobs `toml:"jobs"`
-	Limits    TenantLimits    `toml:"limits"`
-	HTTP      HTTP            `toml:"http"`
+	Home      string           `toml:"home" flag:"home" doc:"state directory; the store defaults to <home>/coordinator/coordinator.db and wallets are read from <home>/wallets"`
+	Listen    string           `toml:"listen" flag:"listen" doc:"API listen address, host:port"`
+	NodeURL   string           `toml:"node_url" flag:"node" doc:"node REST API; several, comma-separated, are tried in order"`
+	Wallet    string           `toml:"wallet" flag:"wallet" doc:"wallet that signs the coordinator's chain transactions (required)"`
+	Password  string           `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
+	Store     string           `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db), or a postgres://user:password@host:port/db URL that several coordinators share (docs/COORDINATOR.md, Scaling out)"`
+	Lease     Duration         `toml:"lease" flag:"lease" doc:"with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over"`
+	LogLevel  string           `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
+	LogFormat string           `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
+	Jobs      CoordinatorJobs  `toml:"jobs"`
+	Limits    TenantLimits     `toml:"limits"`
+	Files     CoordinatorFiles `toml:"files"`
+	HTTP      HTTP             `toml:"http"`
+}
+
+// CoordinatorFiles is the coordinator's [files] section: the job files
+// tenants upload (datasets, input data; docs/JOBS.md).
+type CoordinatorFiles struct {
+	MaxFileBytes     int64 `toml:"max_file_bytes" doc:"largest file a tenant may upload"`
+	TenantQuotaBytes int64 `toml:"tenant_quota_bytes" doc:"bytes one tenant may hold in the file store at once, uploads in progress included"`
 }
 
 // CoordinatorJobs is the coordinator's [jobs] section: how it runs jobs.
@@ -167,6 +175,7 @@ func (c *CoordinatorConfig) Options() coordinator.Config {
 	return coordinator.Config{
 		AckTimeout: time.Duration(j.AckTimeout), DefaultTTL: time.Duration(j.DefaultTTL),
 		DefaultMaxTokens: j.DefaultMaxTokens, MaxPromptBytes: j.MaxPromptBytes, MaxAttempts: j.MaxAttempts,
+		Files: coordinator.Files{MaxFileBytes: c.Files.MaxFileBytes, TenantQuota: c.Files.TenantQuotaBytes},
 		Limits: coordinator.Limits{
 			RegisterRate: l.RegisterRate, RegisterBurst: l.RegisterBurst, WriteRate: l.WriteRate, WriteBurst: l.WriteBurst,
 			ListingRate: l.ListingRate, ListingBurst: l.ListingBurst, MaxActiveJobs: l.MaxActiveJobs, MaxActiveBytes: l.MaxActiveBytes,
@@ -262,6 +271,7 @@ func defaults(svc Service) (any, error) {
 				AckTimeout: Duration(5 * time.Second), DefaultTTL: Duration(900 * time.Second),
 				DefaultMaxTokens: 256, MaxPromptBytes: 64 << 10, MaxAttempts: 5,
 			},
+			Files: CoordinatorFiles{MaxFileBytes: coordinator.DefaultMaxFileBytes, TenantQuotaBytes: coordinator.DefaultFileQuota},
 			Limits: TenantLimits{
 				RegisterRate: coordinator.DefaultRegisterRate, RegisterBurst: coordinator.DefaultRegisterBurst,
 				WriteRate: coordinator.DefaultWriteRate, WriteBurst: coordinator.DefaultWriteBurst,

@@ -39,12 +39,18 @@ type Files struct {
 	TenantQuota int64
 }
 
+// The file limits' defaults (Files, and the config file's [files]).
+const (
+	DefaultMaxFileBytes = 64 << 20
+	DefaultFileQuota    = 256 << 20
+)
+
 func (f *Files) defaults() {
 	if f.MaxFileBytes == 0 {
-		f.MaxFileBytes = 64 << 20
+		f.MaxFileBytes = DefaultMaxFileBytes
 	}
 	if f.TenantQuota == 0 {
-		f.TenantQuota = 256 << 20
+		f.TenantQuota = DefaultFileQuota
 	}
 }
 

@@ -311,8 +311,14 @@ func (d *Devnet) start(ctx context.Context) error {
 	if st == "" {
 		st = filepath.Join(cfg.Home, "coordinator", "coordinator.db")
 	}
+	// The coordinators of one devnet share one directory of job files
+	// (beside the SQLite store, or in the home for a shared store).
+	files := ""
+	if store.IsPostgresURL(st) {
+		files = filepath.Join(cfg.Home, "coordinator", "files")
+	}
 	c, err := sys.StartCoordinator(ctx, system.CoordinatorConfig{
-		Listen: cfg.CoordinatorListen, Store: st,
+		Listen: cfg.CoordinatorListen, Store: st, FilesDir: files,
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
 		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits},
@@ -331,7 +337,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		xs := system.New(log)
 		d.extra = append(d.extra, xs)
 		xc, err := xs.StartCoordinator(ctx, system.CoordinatorConfig{
-			Listen: listen, Store: st, Chain: n.Client(),
+			Listen: listen, Store: st, FilesDir: files, Chain: n.Client(),
 			Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 			Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator", "coordinator", i+1),
 			Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits},

@@ -21,6 +21,11 @@ import (
 type CoordinatorConfig struct {
 	Listen string // API address, host:port
 	Store  string // SQLite file, one coordinator at a time (it is locked beside it); or a postgres:// URL several share
+	// FilesDir holds the job files tenants upload (docs/JOBS.md). Empty:
+	// beside an SQLite store (<store>.files); with a postgres:// store no
+	// files (the routes say so) unless a directory every coordinator of
+	// the store shares is given. "off": no files.
+	FilesDir string
 	// Wallet signs the coordinator's chain transactions; it is unlocked at
 	// start (its address is the coordinator's) and locked again at stop.
 	Wallet   walletd.WalletSender
@@ -102,9 +107,9 @@ func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*
 	}
 	sv.onClose(st.Close)
 	opts := cfg.Options
-	if opts.Files.Store == nil && cfg.Store != ":memory:" {
-		// Job files live beside the store, content-addressed (docs/JOBS.md).
-		if opts.Files.Store, err = blob.NewFS(cfg.Store+".files", blob.DefaultRetention, nil); err != nil {
+	if dir := filesDir(cfg); opts.Files.Store == nil && dir != "" {
+		// Job files are content-addressed in a directory (docs/JOBS.md).
+		if opts.Files.Store, err = blob.NewFS(dir, blob.DefaultRetention, nil); err != nil {
 			return nil, s.abort(sv, err)
 		}
 	}
@@ -126,3 +131,20 @@ func (c *Coordinator) Addr() net.Addr { return c.addr }
 
 // URL is the API's base URL.
 func (c *Coordinator) URL() string { return "http://" + c.addr.String() }
+
+// filesDir is where a coordinator keeps job files, "" for none: beside an
+// SQLite store by default; a shared (postgres://) store has no place
+// beside it that its other coordinators see, so there only a directory
+// given (one they all share) holds files. Never a path made from the URL:
+// it would name the database and its password.
+func filesDir(cfg CoordinatorConfig) string {
+	switch {
+	case cfg.FilesDir == "off":
+		return ""
+	case cfg.FilesDir != "":
+		return cfg.FilesDir
+	case cfg.Store == ":memory:" || store.IsPostgresURL(cfg.Store):
+		return ""
+	}
+	return cfg.Store + ".files"
+}
