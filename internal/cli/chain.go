@@ -367,7 +367,7 @@ docs/OPERATIONS.md, "Upgrading the chain".`,
 			return g.Print(s, func(w io.Writer) {
 				fmt.Fprintf(w, "wrote %s: chain %s starts at height %d (%s) from %s at height %d (app hash %s)\nmodules: %s; %d validator(s)\n",
 					s.File, s.ChainID, s.InitialHeight, s.GenesisTime.Format(time.RFC3339), s.ExportedFrom, s.ExportedHeight, s.AppHash, strings.Join(s.Modules, ", "), s.Validators)
-				fmt.Fprintf(w, "next: give every validator this file as config/genesis.json of a home with its keys and data/priv_validator_state.json, and start them\n")
+				fmt.Fprintf(w, "next: give every validator this file as config/genesis.json of a home with its keys, no chain data and a reset data/priv_validator_state.json (docs/OPERATIONS.md, Upgrading the chain), and start them\n")
 			})
 		},
 	}

@@ -115,13 +115,19 @@ func TestChainExportOnADevnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	chain := devnet.ChainHome(home2)
-	entries, _ := os.ReadDir(filepath.Join(chain, "data"))
-	for _, en := range entries {
-		if en.Name() != "priv_validator_state.json" {
-			if err := os.RemoveAll(filepath.Join(chain, "data", en.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
+	// No chain data, and a fresh signing state: the validator may have
+	// signed past the exported height (CometBFT votes on the next block
+	// before the application commits), which would stop it from signing
+	// the new chain's first heights; the new chain id makes the old
+	// chain's signatures worthless on it (docs/OPERATIONS.md).
+	if err := os.RemoveAll(filepath.Join(chain, "data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(chain, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(chain, "data", "priv_validator_state.json"), []byte(`{"height":"0","round":0,"step":0}`), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	g, err := os.ReadFile(out)
 	if err != nil {
