@@ -44,13 +44,33 @@ func TestPoolPages(t *testing.T) {
 	miner := jtx.From.String()
 	e.runJob(t) // work for the pool this epoch
 
-	eventually := func(u string, want ...string) string {
+	// A devnet's reward epoch is 60 blocks, a few seconds: one may end at
+	// any moment of this test, split the pool's earnings and drop members
+	// who left. So each expectation is computed from the module's state
+	// read just before the page, and the page must agree with one such
+	// reading (the pages read the chain once a block, so they converge).
+	query := func() (pools.View, *pools.MemberView) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
+		v, err := pools.Query(ctx, e.node, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range v.Members {
+			if v.Members[i].Address.String() == miner {
+				return v, &v.Members[i]
+			}
+		}
+		return v, nil
+	}
+	agree := func(u string, want func(v pools.View, m *pools.MemberView) []string) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
 		for {
+			v, m := query()
+			wants := want(v, m)
 			a := get(t, c, e.web+u)
 			missing := ""
-			for _, s := range want {
+			for _, s := range wants {
 				if !strings.Contains(a.body, s) {
 					missing = s
 					break
@@ -60,50 +80,53 @@ func TestPoolPages(t *testing.T) {
 				return a.body
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s (%d) lacks %q:\n%s", u, a.status, missing, a.body)
+				t.Fatalf("%s (%d) lacks %q (module: %+v):\n%s", u, a.status, missing, v, a.body)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	// The module's figures once they stop changing within a block: the
-	// pages read it once a block, so wait for them to agree.
-	var v pools.View
-	var tokens uint64
+	// The job's work reaches the pool: as tokens this epoch, or already
+	// split if the epoch ended since.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		v, err = pools.Query(ctx, e.node, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens = 0
-		for _, m := range v.Members {
-			if m.Address.String() == miner && m.Member {
-				tokens = m.Tokens
+		v, m := query()
+		if (m != nil && m.Tokens > 0) || v.Paid != 0 {
+			if v.Operator.String() != operator || v.FeeBps != 250 {
+				t.Fatalf("pool: %+v", v)
 			}
-		}
-		if tokens > 0 || time.Now().After(deadline) {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the module shows no work of the miner in the pool: %+v", v)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if tokens == 0 {
-		t.Fatalf("the module shows no work of the miner in the pool: %+v", v)
-	}
-	if v.Operator.String() != operator || v.FeeBps != 250 {
-		t.Fatalf("pool: %+v", v)
-	}
 	link := fmt.Sprintf(`<a href="/explorer/pool/%s">%s</a>`, name, name)
-	figures := fmt.Sprintf("<td>2.5%%</td><td>%d tokens</td><td>%s AITBC</td><td>%s AITBC</td>", tokens, v.Accrued, v.Paid)
-	body := eventually("/miner/"+miner, link+"</td><td>member</td>", figures)
+	figures := func(v pools.View, tokens uint64) string {
+		return fmt.Sprintf("<td>2.5%%</td><td>%d tokens</td><td>%s AITBC</td><td>%s AITBC</td>", tokens, v.Accrued, v.Paid)
+	}
+	memberRow := func(v pools.View, m *pools.MemberView) []string {
+		if m == nil || !m.Member {
+			t.Fatalf("the miner is no member of the pool: %+v", v)
+		}
+		return []string{link + "</td><td>member</td>", figures(v, m.Tokens)}
+	}
+	body := agree("/miner/"+miner, memberRow)
 	if strings.Contains(body, "not in a pool") || strings.Contains(body, "no module") {
 		t.Errorf("the dashboard of a pool member says it is in none:\n%s", body)
 	}
-	eventually("/explorer/address/"+miner, link+"</td><td>member</td>", figures)
-	eventually("/explorer/address/"+operator, link+"</td><td>operator</td>", "This address is not in a pool.",
-		fmt.Sprintf("<td>2.5%%</td><td>0 tokens</td><td>%s AITBC</td><td>%s AITBC</td>", v.Accrued, v.Paid))
-	eventually("/explorer/pool/"+name, "<h1>Pool "+name+"</h1>", `id="pool-operator">`+operator, `id="pool-fee">2.5%`,
-		`id="pool-accrued">`+v.Accrued.String()+" AITBC", `id="pool-paid">`+v.Paid.String()+" AITBC",
-		fmt.Sprintf(`href="/miner/%s" title="%s">%s</a></td><td>yes</td><td>%d</td>`, miner, miner, shortAddr(miner), tokens))
+	agree("/explorer/address/"+miner, memberRow)
+	agree("/explorer/address/"+operator, func(v pools.View, _ *pools.MemberView) []string {
+		return []string{link + "</td><td>operator</td>", "This address is not in a pool.", figures(v, 0)}
+	})
+	agree("/explorer/pool/"+name, func(v pools.View, m *pools.MemberView) []string {
+		if m == nil {
+			t.Fatalf("the miner is no member of the pool: %+v", v)
+		}
+		return []string{"<h1>Pool " + name + "</h1>", `id="pool-operator">` + operator, `id="pool-fee">2.5%`,
+			`id="pool-accrued">` + v.Accrued.String() + " AITBC", `id="pool-paid">` + v.Paid.String() + " AITBC",
+			fmt.Sprintf(`href="/miner/%s" title="%s">%s</a></td><td>yes</td><td>%d</td>`, miner, miner, shortAddr(miner), m.Tokens)}
+	})
 	if a := get(t, c, e.web+"/explorer/search?q="+name); a.status != 303 || a.header.Get("Location") != "/explorer/pool/"+name {
 		t.Errorf("search %s: %d %s", name, a.status, a.header.Get("Location"))
 	}
@@ -115,11 +138,22 @@ func TestPoolPages(t *testing.T) {
 	if ltx := e.committed(t, sub.TxHash); ltx.Status != "committed" {
 		t.Fatalf("leave: %s %s", ltx.Status, ltx.Error)
 	}
-	body = eventually("/miner/"+miner, "This address is not in a pool.")
+	body = agree("/miner/"+miner, func(pools.View, *pools.MemberView) []string { return []string{"This address is not in a pool."} })
 	if strings.Contains(body, "<td>member</td>") {
 		t.Errorf("the dashboard still shows the miner a member:\n%s", body)
 	}
-	eventually("/explorer/pool/"+name, fmt.Sprintf(`href="/miner/%s" title="%s">%s</a></td><td>left (work this epoch)</td>`, miner, miner, shortAddr(miner)))
+	// Until the epoch ends the pool keeps the leaver's work this epoch (it
+	// is paid at the split); after it, the leaver is gone.
+	agree("/explorer/pool/"+name, func(v pools.View, m *pools.MemberView) []string {
+		paid := `id="pool-paid">` + v.Paid.String() + " AITBC"
+		switch {
+		case m == nil:
+			return []string{paid, "No members, and no work this epoch."}
+		case m.Member:
+			t.Fatalf("the miner is still a member after leaving: %+v", v)
+		}
+		return []string{paid, fmt.Sprintf(`href="/miner/%s" title="%s">%s</a></td><td>left (work this epoch)</td>`, miner, miner, shortAddr(miner))}
+	})
 
 	for _, u := range []string{"/explorer/pool/no-such-pool", "/explorer/pool/Not%20A%20Name"} {
 		if a := get(t, c, e.web+u); a.status != 404 || !strings.Contains(a.body, "<h1>") {
