@@ -373,7 +373,7 @@ docs/OPERATIONS.md, "Upgrading the chain".`,
 	}
 	cmd.Flags().Int64Var(&height, "height", 0, "height to export: the node's last (the only one its state store keeps); 0 for the latest")
 	cmd.Flags().StringVar(&out, "out", "", "file to write the genesis to (must not exist); default standard output")
-	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id of the new chain (default: keep the old one)")
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id of the new chain, which must differ from the old (default: the old with its trailing -N counted up, or -2 added)")
 	cmd.Flags().StringVar(&when, "genesis-time", "", "genesis time of the new chain, RFC 3339 (default now; not before the exported block)")
 	return cmd
 }

@@ -71,6 +71,14 @@ func TestExportStartsANewChainWhereTheOldStopped(t *testing.T) {
 	if _, err := node.Export(home, node.ExportOptions{Height: h + 1}); !errors.Is(err, app.ErrExportHeight) {
 		t.Errorf("export above the chain's height: %v, want ErrExportHeight", err)
 	}
+	if _, err := node.Export(home, node.ExportOptions{ChainID: "aitbc-old"}); !errors.Is(err, node.ErrSameChainID) {
+		t.Errorf("export keeping the old chain id: %v, want ErrSameChainID", err)
+	}
+	if d, err := node.Export(home, node.ExportOptions{}); err != nil {
+		t.Errorf("export with no chain id: %v", err)
+	} else if d.ChainID != "aitbc-old-2" {
+		t.Errorf("export with no chain id: chain %q, want aitbc-old-2", d.ChainID)
+	}
 
 	fresh := t.TempDir()
 	// The validator keeps its keys and its signing state (which guards it
@@ -124,5 +132,20 @@ func TestExportStartsANewChainWhereTheOldStopped(t *testing.T) {
 	}
 	if got, err := n.client.WaitTx(ctx, res.TxHash, 50*time.Millisecond); err != nil || got.Status != "committed" {
 		t.Fatalf("transfer on the new chain: %+v %v", got, err)
+	}
+}
+
+func TestNextChainID(t *testing.T) {
+	for old, want := range map[string]string{
+		"aitbc-devnet-1": "aitbc-devnet-2",
+		"aitbc-9":        "aitbc-10",
+		"aitbc":          "aitbc-2",
+		"aitbc-":         "aitbc--2",
+		"aitbc-test-007": "aitbc-test-007-2", // not a count
+		"aitbc-x1":       "aitbc-x1-2",
+	} {
+		if got := node.NextChainID(old); got != want {
+			t.Errorf("NextChainID(%q) = %q, want %q", old, got, want)
+		}
 	}
 }
