@@ -103,6 +103,12 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 			return err
 		}
 		return k.resolve(ctx, p, m)
+	case TypeAddMiner, TypeRemoveMiner:
+		var m MsgMiner
+		if err := msg.DecodeBody(&m); err != nil {
+			return err
+		}
+		return k.linkMiner(ctx, m, msg.Type == TypeAddMiner)
 	}
 	return fmt.Errorf("%w: %q", tx.ErrUnknownMsg, msg.Type)
 }

@@ -434,6 +434,8 @@ type Jobs interface {
 // Miners is what the module needs of the miner registry.
 type Miners interface {
 	Get(r state.Reader, a address.Address) (*miners.Miner, error)
+	// Provider is the provider a miner named (miners/set_provider).
+	Provider(r state.Reader, a address.Address) (address.Address, bool, error)
 }
 
 // Stake is what the module needs of the staking module: a provider's
