@@ -38,7 +38,7 @@ const HostedMinerFunds = 110 * coin.Unit
 const hostedStake = 100 * coin.Unit
 
 // hostEvery is how often the devnet looks for listings nobody serves.
-const hostEvery = time.Second
+const hostEvery = 500 * time.Millisecond
 
 // HostedMinerWallet names the wallet of the miner a devnet runs for
 // provider p (the address's last 12 characters: no seed's grep for a
