@@ -16,6 +16,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/tx"
@@ -301,14 +302,24 @@ func (s *Service) hRegisterService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	// The coordinator pays this transaction's fee: a valid listing spends
-	// one of the tenant's listings allowance (Limits.ListingRate).
-	if s.guard.listings != nil && !allow(w, s.guard.listings, t.ID, "too many listings registered for tenant "+t.ID+" (the coordinator pays their fees)") {
+	g, nodeErr := s.node()
+	// The tenant pays the listing fee from its deposit with this
+	// coordinator (market.ListingFee, charged by the chain with the
+	// listing, what a listing through the CLI costs): without it the
+	// chain would refuse the listing, so it is refused here first.
+	if d, err := s.depositOf(r.Context(), g, nodeErr, t.Address); err == nil && d.Amount < market.ListingFee {
+		s.fail(w, errf(ErrInsufficientDeposit, "registering a service costs %s AITBC from your deposit with this coordinator (%s), which holds %s: deposit first (aitbc deposit add)",
+			market.ListingFee, s.cfg.Address, d.Amount))
 		return
 	}
-	g, err := s.node()
-	if err != nil {
-		s.fail(w, err)
+	// The coordinator signs the transaction and pays its fee, which the
+	// deposit pays back: a valid listing still spends one of the tenant's
+	// listings allowance (Limits.ListingRate).
+	if s.guard.listings != nil && !allow(w, s.guard.listings, t.ID, "too many listings registered for tenant "+t.ID) {
+		return
+	}
+	if nodeErr != nil {
+		s.fail(w, nodeErr)
 		return
 	}
 	msg := market.NewCreateForMsg(spec, t.Address)
@@ -330,6 +341,15 @@ func (s *Service) hRegisterService(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.fail(w, fmt.Errorf("listing committed in block %d but not found", res.Height))
+}
+
+// depositOf reads a tenant's deposit with this coordinator, when it has a
+// node to read it from.
+func (s *Service) depositOf(ctx context.Context, g module.Getter, nodeErr error, a address.Address) (jobs.DepositView, error) {
+	if nodeErr != nil {
+		return jobs.DepositView{}, nodeErr
+	}
+	return jobs.QueryDeposit(ctx, g, a, s.cfg.Address)
 }
 
 // ServiceFilterOf reads GET /v1/services' filters: category (a type or the

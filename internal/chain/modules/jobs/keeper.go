@@ -351,6 +351,17 @@ func (k *Keeper) addDeposit(kv *state.Cache, cust, coord address.Address, amt co
 	return k.putDeposit(kv, cust, coord, d)
 }
 
+// ChargeDeposit pays coord amt of cust's deposit with it: what cust owes
+// the coordinator for a transaction it signed on cust's behalf (the
+// market's listing fee of a market/create_for). It fails, changing
+// nothing, when the deposit holds less.
+func (k *Keeper) ChargeDeposit(kv *state.Cache, cust, coord address.Address, amt coin.Amount) error {
+	if err := k.takeDeposit(kv, cust, coord, amt); err != nil {
+		return err
+	}
+	return k.bank.Send(kv, k.deposits, coord, amt)
+}
+
 // takeDeposit debits amt from a deposit (the caller moves it out of the
 // deposits account).
 func (k *Keeper) takeDeposit(kv *state.Cache, cust, coord address.Address, amt coin.Amount) error {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
@@ -140,5 +141,50 @@ func TestProviderMinerNeedsBothConsents(t *testing.T) {
 	c.must(prov, market.NewAcceptMsg(bid3))
 	if err := c.do(cust, market.NewBindMsg(bid3, j3)); !errors.Is(err, market.ErrNotBindable) {
 		t.Fatalf("binding a job running on a stranger's miner: %v", err)
+	}
+}
+
+// TestListingForATenantIsPaidFromItsDeposit: a coordinator that lists a
+// service for its tenant (market/create_for, POST /v1/services/register)
+// is paid the listing fee from the tenant's deposit with it — what the
+// tenant would pay to list through the CLI — so the coordinator is not out
+// of pocket; without the deposit the listing is refused and nothing
+// changes.
+func TestListingForATenantIsPaidFromItsDeposit(t *testing.T) {
+	prov, coord := newAcct("provider", 1), newAcct("coordinator", 3)
+	c := newChain(t, nil, 1000*coin.Unit, prov, coord)
+	spec := listing("svc-api", 5*coin.Unit)
+	c.block(nil) // the first block's own writes, before the fingerprint
+	before := c.fingerprint()
+	if err := c.do(coord, market.NewCreateForMsg(spec, prov.addr)); !errors.Is(err, jobs.ErrDepositLow) {
+		t.Fatalf("listing for a tenant without a deposit: %v", err)
+	}
+	if c.fingerprint() != before {
+		t.Fatal("a refused listing changed state")
+	}
+	c.must(prov, jobs.NewDepositMsg(coord.addr, coin.Unit))
+	coordBefore, provBefore := c.balance(coord.addr), c.balance(prov.addr)
+	c.must(coord, market.NewCreateForMsg(spec, prov.addr))
+	if s := c.service("svc-api"); s.Provider != prov.addr {
+		t.Fatalf("listing: %+v", s.ServiceView)
+	}
+	if got := c.balance(coord.addr); got != coordBefore-c.fee+market.ListingFee {
+		t.Fatalf("coordinator: %s, want %s (its fee paid back)", got, coordBefore-c.fee+market.ListingFee)
+	}
+	if got := c.balance(prov.addr); got != provBefore {
+		t.Fatalf("provider's balance moved: %s, want %s", got, provBefore)
+	}
+	var dep jobs.Deposit
+	_ = c.app.Committed(func(q module.Query) error {
+		var err error
+		for _, m := range c.app.Modules() {
+			if k, ok := m.(*jobs.Keeper); ok {
+				dep, err = k.Deposit(q.State, prov.addr, coord.addr)
+			}
+		}
+		return err
+	})
+	if dep.Amount != coin.Unit-market.ListingFee {
+		t.Fatalf("deposit: %s, want %s", dep.Amount, coin.Unit-market.ListingFee)
 	}
 }
