@@ -180,9 +180,7 @@ type Devnet struct {
 	Coordinators    []*coordinator.Service
 	CoordinatorURLs []string
 
-	// Hosted are the miners the devnet runs for its providers (hosting.go).
-	Hosted  []*miner.Miner
-	host    *hoster
+	host    *hoster // the miners the devnet runs for its providers (hosting.go)
 	builtin backend.Backend
 }
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
@@ -37,8 +39,13 @@ const HostedMinerFunds = 110 * coin.Unit
 // hostedStake is the hosted miner's registration stake.
 const hostedStake = 100 * coin.Unit
 
-// hostEvery is how often the devnet looks for listings nobody serves.
-const hostEvery = 500 * time.Millisecond
+// hostEvery is how often the devnet looks for listings nobody serves;
+// hosting a provider that failed (its wallet signs with another password)
+// is tried again after hostRetry.
+const (
+	hostEvery = 500 * time.Millisecond
+	hostRetry = 30 * time.Second
+)
 
 // HostedMinerWallet names the wallet of the miner a devnet runs for
 // provider p (the address's last 12 characters: no seed's grep for a
@@ -53,15 +60,30 @@ type hoster struct {
 	d       *Devnet
 	ks      *keystore.Store
 	builtin backend.Backend
-	running map[address.Address]bool // providers whose miner runs in this process
+	running map[address.Address]bool      // providers whose miner runs in this process
+	failed  map[address.Address]time.Time // when hosting a provider last failed: retried after hostRetry
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	mu     sync.Mutex
+	miners []*miner.Miner // started, for Devnet.Hosted
+}
+
+// Hosted returns the miners the devnet runs for its providers.
+func (d *Devnet) Hosted() []*miner.Miner {
+	if d.host == nil {
+		return nil
+	}
+	d.host.mu.Lock()
+	defer d.host.mu.Unlock()
+	return append([]*miner.Miner(nil), d.host.miners...)
 }
 
 // startHosting starts looking for providers to host, until Close.
 func (d *Devnet) startHosting(ks *keystore.Store, builtin backend.Backend) {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hoster{d: d, ks: ks, builtin: builtin, running: map[address.Address]bool{}, cancel: cancel, done: make(chan struct{})}
+	h := &hoster{d: d, ks: ks, builtin: builtin, running: map[address.Address]bool{}, failed: map[address.Address]time.Time{},
+		cancel: cancel, done: make(chan struct{})}
 	d.host = h
 	go func() {
 		defer close(h.done)
@@ -107,11 +129,12 @@ func (h *hoster) pass(ctx context.Context) error {
 	for _, s := range list.Services {
 		p := s.Provider
 		name, ok := held[p]
-		if !ok || seen[p] || h.running[p] {
+		if !ok || seen[p] || h.running[p] || time.Since(h.failed[p]) < hostRetry {
 			continue
 		}
 		seen[p] = true
-		if err := h.host(ctx, p, name); err != nil {
+		if err := h.host(ctx, p, name); err != nil && ctx.Err() == nil {
+			h.failed[p] = time.Now()
 			h.d.cfg.Log.Warn("devnet: hosting a provider", "provider", name, "err", err)
 		}
 	}
@@ -145,7 +168,9 @@ func (h *hoster) host(ctx context.Context, p address.Address, name string) error
 	if err != nil {
 		return err
 	}
-	if acct.Balance < hostedStake {
+	_, regErr := miners.Query(ctx, node, maddr)
+	registered := regErr == nil // a restarted devnet's hosted miner is registered: it needs no funds
+	if !registered && acct.Balance < hostedStake {
 		sub, err := svc.SignAndSubmit(ctx, GenesisWallet, pw, bank.NewSendMsg(maddr, HostedMinerFunds), 0)
 		if err != nil {
 			return fmt.Errorf("funding the hosted miner: %w", err)
@@ -191,7 +216,9 @@ func (h *hoster) host(ctx context.Context, p address.Address, name string) error
 		return err
 	}
 	h.running[p] = true
-	h.d.Hosted = append(h.d.Hosted, m.Miner)
+	h.mu.Lock()
+	h.miners = append(h.miners, m.Miner)
+	h.mu.Unlock()
 	h.d.cfg.Log.Info("devnet: hosting a provider's miner", "provider", name, "miner", maddr.String())
 	return nil
 }
