@@ -15,6 +15,7 @@ import (
 func newDevnetCmd(g *Globals) *cobra.Command {
 	var cfg devnet.Config
 	var price, logLevel string
+	var hostProviders bool
 	cmd := &cobra.Command{
 		Use:   "devnet",
 		Short: "Run the whole system in one process: chain, node API, wallet daemon, coordinator and a miner",
@@ -38,6 +39,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 				return usagef("--miner-price: %v", err)
 			}
 			cfg.Home, cfg.Log = g.Home, log
+			cfg.NoHosting = !hostProviders
 			if strings.ToLower(logLevel) == "debug" {
 				cfg.LogLevel = "info"
 			}
@@ -76,6 +78,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.IntVar(&cfg.MinerSlots, "miner-slots", 2, "concurrent jobs per miner")
 	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	f.BoolVar(&hostProviders, "host-providers", true, "run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)")
 	withConfig(cmd, config.Devnet)
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		if cfg.Miners <= 0 {

@@ -22,6 +22,7 @@ type marketOpts struct {
 	serviceID, bidID, amount, period, password, unit, model  string
 	review, payoutID, minPrice, maxPrice, strategy, metric   string
 	txID, jobID                                              string
+	miner, provider                                          string
 	units, maxTokens                                         uint64
 	capacity, stars, minScore                                uint
 	autoAccept, refund                                       bool

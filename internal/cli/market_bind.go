@@ -39,16 +39,12 @@ func (g *Globals) agreementFor(ctx context.Context, customer address.Address, se
 		seen = append(seen, a.ID+" "+a.Status)
 		full := a.Unit == market.UnitJob && uint64(a.Jobs-a.Failed) >= a.Units
 		if a.Status == "active" && !full && a.Remaining > 0 {
-			// Only the provider's own miner runs the jobs its agreements
-			// pay for (the coordinator places them there): a provider
-			// without an active miner could never deliver, so nothing is
-			// locked for it.
-			pv, err := market.QueryProvider(ctx, node, s.Provider)
-			if err != nil {
-				return "", err
-			}
-			if pv.Miner == nil || pv.Miner.Status != "active" {
-				return "", fmt.Errorf("--service-id %s: its provider %s runs no active miner, and a job under its agreements runs only on the provider's own miner",
+			// Only a miner serving the provider runs the jobs its
+			// agreements pay for (its own, or one named both ways: the
+			// chain refuses any other): a provider without one could
+			// never deliver, so nothing is locked for it.
+			if len(s.Serving) == 0 {
+				return "", fmt.Errorf("--service-id %s: its provider %s runs no active miner and names none that consents (market add-miner, miner start --provider); a job under its agreements runs only there",
 					serviceID, s.Provider)
 			}
 			return a.ID, nil

@@ -163,8 +163,10 @@ func (r *marketRun) complianceCheck(ctx context.Context) error {
 				providers[s.Provider] = pv
 			}
 			switch m := pv.Miner; {
+			case m == nil && len(pv.Serving) > 0:
+				// Served by miners it named that named it back.
 			case m == nil:
-				add(s.ID, "warning", "provider stake", "provider %s runs no staked miner", s.Provider)
+				add(s.ID, "warning", "provider stake", "provider %s runs no staked miner and names none that consents", s.Provider)
 			case m.Status != "active":
 				add(s.ID, "warning", "provider stake", "provider %s's miner is %s", s.Provider, m.Status)
 			case now.Sub(m.LastHeartbeat) > market.HeartbeatFresh*time.Second:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -418,8 +419,13 @@ func (r *marketRun) verifyProvider(ctx context.Context) error {
 		age := time.Since(m.LastHeartbeat).Round(time.Second)
 		check(age <= market.HeartbeatFresh*time.Second, "last heartbeat %s ago", age)
 		check(true, "%d jobs settled with signed receipts, GPU %s, models %v", m.JobsSettled, m.GPU, m.Models)
+	} else if len(pv.Serving) == 0 {
+		check(false, "runs no miner and names none that consents: no stake, no heartbeats, and a job under its agreements could run nowhere")
 	} else {
-		check(false, "runs no miner: no stake, no heartbeats (it serves through agreements only)")
+		check(true, "runs no miner of its own; served by %d miners it named that named it back", len(pv.Serving))
+	}
+	for _, l := range pv.Miners {
+		check(l.Consented && l.Active, "names miner %s: %s, %s", l.Miner, yesNo(l.Consented, "named back", "not named back (miner start --provider)"), yesNo(l.Active, "active", "not an active miner"))
 	}
 	active := 0
 	for _, s := range pv.Services {
@@ -452,26 +458,33 @@ type Quality struct {
 	Refunded     int     `json:"refunded"`
 	Ratings      int     `json:"ratings"`
 	AverageStars float64 `json:"average_stars"`
-	// Speed of the provider's miner (the miner registered under the
-	// provider's address, the only one that runs the service's jobs), as
-	// the coordinator measures it (GET /v1/miners): a moving average from
+	// Speed of the provider's miner (its own, or the first miner it named
+	// that named it back: those alone run the service's jobs), as the
+	// coordinator measures it (GET /v1/miners): a moving average from
 	// dispatch to the first streamed token, and tokens per second. Absent
 	// while unknown; Speed says why.
 	Provider     string   `json:"provider"`
+	Serving      []string `json:"serving_miners"`
 	FirstTokenMs *float64 `json:"first_token_ms,omitempty"`
 	TokensPerSec *float64 `json:"tokens_per_sec,omitempty"`
 	Speed        string   `json:"speed"`
 }
 
-// minerSpeed reads the coordinator's measurements of provider's miner:
-// time to first token and tokens/s, or why there are none.
-func (r *marketRun) minerSpeed(ctx context.Context, provider string) (ttft, tps *float64, why string) {
+// minerSpeed reads the coordinator's measurements of the provider's
+// miners (serving): time to first token and tokens/s of the first
+// connected one that has run a job, or why there are none.
+func (r *marketRun) minerSpeed(ctx context.Context, serving []string) (ttft, tps *float64, why string) {
 	ms, err := coordinator.NewClient(r.g.Coord, "").Miners(ctx)
 	if err != nil {
 		return nil, nil, fmt.Sprintf("coordinator %s not reachable: %v", r.g.Coord, err)
 	}
+	connected := false
 	for _, m := range ms {
-		if m.Address != provider {
+		if !slices.Contains(serving, m.Address) {
+			continue
+		}
+		connected = true
+		if m.TokensPerSec <= 0 && m.FirstTokenMs == nil {
 			continue
 		}
 		if m.TokensPerSec > 0 {
@@ -479,12 +492,12 @@ func (r *marketRun) minerSpeed(ctx context.Context, provider string) (ttft, tps 
 			tps = &v
 		}
 		ttft = m.FirstTokenMs
-		if ttft == nil && tps == nil {
-			return nil, nil, "the provider's miner is connected but has run no job yet"
-		}
 		return ttft, tps, "measured by coordinator " + r.g.Coord
 	}
-	return nil, nil, "the provider's miner is not connected to coordinator " + r.g.Coord
+	if connected {
+		return nil, nil, "the provider's miner is connected but has run no job yet"
+	}
+	return nil, nil, "no miner of the provider is connected to coordinator " + r.g.Coord
 }
 
 func (r *marketRun) qualityMetrics(ctx context.Context) error {
@@ -509,8 +522,11 @@ func (r *marketRun) qualityMetrics(ctx context.Context) error {
 		return err
 	}
 	q := Quality{Service: r.o.serviceID, Agreements: len(al.Agreements), Payouts: len(pl.Payouts), Ratings: len(rl.Ratings),
-		Provider: svc.Provider.String()}
-	q.FirstTokenMs, q.TokensPerSec, q.Speed = r.minerSpeed(ctx, q.Provider)
+		Provider: svc.Provider.String(), Serving: []string{}}
+	for _, m := range svc.Serving {
+		q.Serving = append(q.Serving, m.String())
+	}
+	q.FirstTokenMs, q.TokensPerSec, q.Speed = r.minerSpeed(ctx, q.Serving)
 	for _, a := range al.Agreements {
 		q.Jobs += a.Jobs
 		q.Delivered += a.Delivered

@@ -36,6 +36,8 @@ func marketFlags(f *pflag.FlagSet, o *marketOpts) {
 	f.BoolVar(&o.refund, "refund", false, "resolve: refund the payout to the customer (the provider concedes)")
 	f.Uint64Var(&o.maxTokens, "max-tokens", 0, "tokens a job produces at most (quote)")
 	f.UintVar(&o.minScore, "min-score", 0, "lowest provider reputation an order accepts, 0-100")
+	f.StringVar(&o.miner, "miner", "", "miner address (add-miner, remove-miner)")
+	f.StringVar(&o.provider, "provider", "", "provider address or wallet the miner works for, or none (set-provider)")
 	// The seed's load-test flags, read by the verbs that measure.
 	o.flags = map[string]*string{}
 	for _, n := range []string{"duration", "transactions-per-second", "jobs-per-minute", "transactions", "concurrent"} {
@@ -83,7 +85,9 @@ func newMarketCmd(g *Globals) *cobra.Command {
 		Long:  "Verbs:\n\n" + marketHelp(),
 		Example: `  aitbc market list
   aitbc market quote --type ai-inference --model llama2 --max-tokens 500
-  aitbc market order --type ai-inference --amount 5 --units 2 --wallet customer-1`,
+  aitbc market order --type ai-inference --amount 5 --units 2 --wallet customer-1
+  aitbc market add-miner --miner aitbc1... --wallet marketplace-provider
+  aitbc market set-provider --provider aitbc1... --wallet my-miner`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: marketVerbs(),
 		RunE: func(cmd *cobra.Command, args []string) error {

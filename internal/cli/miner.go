@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/config"
@@ -55,6 +56,7 @@ func (g *Globals) minerKey(ctx context.Context, wallet, password string, node *r
 func newMinerCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "miner", Short: "Provide compute: run the miner daemon, register, inspect hardware"}
 	var wallet, password, backendName, endpoint, apiKey, price, stake, models, metricsListen string
+	var provider string
 	var slots int
 	var heartbeat time.Duration
 	var jobKinds bool
@@ -74,7 +76,8 @@ coordinator died or dropped it, the miner connects to the next at once.`,
   aitbc miner start --coordinator http://10.0.0.1:8000,http://10.0.0.2:8000 --wallet gpu-provider --output json
   aitbc miner start --wallet gpu-provider --backend ollama --endpoint http://127.0.0.1:11434 --models llama3.2:latest
   aitbc miner start --wallet gpu-provider --backend openai --endpoint http://127.0.0.1:8080 --price 0.5
-  aitbc miner start --wallet ai-service-provider --backend builtin --job-kinds --password 123`,
+  aitbc miner start --wallet ai-service-provider --backend builtin --job-kinds --password 123
+  aitbc miner start --wallet my-gpu-box --provider aitbc1... --password 123   # runs that provider's marketplace jobs once it runs market add-miner`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -88,6 +91,14 @@ coordinator died or dropped it, the miner connects to the next at once.`,
 			st, err := coin.Parse(stake)
 			if err != nil {
 				return usagef("--stake: %v", err)
+			}
+			var prov *address.Address
+			if provider != "" {
+				a, err := address.Parse(provider)
+				if err != nil {
+					return usagef("--provider: %v", err)
+				}
+				prov = &a
 			}
 			var b backend.Backend
 			httpc := &http.Client{}
@@ -136,6 +147,7 @@ coordinator died or dropped it, the miner connects to the next at once.`,
 					Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: obs.instrument(miner.BackendRunner{B: b}),
 					Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
 					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version, JobKinds: jobKinds,
+					Provider: prov,
 				},
 				Key: key, Register: true,
 			}}}, func(s *system.System) error {
@@ -158,6 +170,7 @@ coordinator died or dropped it, the miner connects to the next at once.`,
 	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "interval of on-chain heartbeats")
 	f.StringVar(&metricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus) and GET /health on this address, e.g. 127.0.0.1:8018 (default: off)")
 	f.BoolVar(&jobKinds, "job-kinds", false, "also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)")
+	f.StringVar(&provider, "provider", "", "marketplace provider address this miner works for: it names it on chain (miners/set_provider); the provider's market add-miner completes the consent (docs/MARKETPLACE.md)")
 	withConfig(start, config.Miner)
 
 	hwCmd := &cobra.Command{

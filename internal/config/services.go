@@ -216,6 +216,7 @@ type MinerConfig struct {
 	Heartbeat      Duration `toml:"heartbeat" flag:"heartbeat" doc:"interval of on-chain heartbeats"`
 	MetricsListen  string   `toml:"metrics_listen" flag:"metrics-listen" doc:"serve GET /metrics and GET /health here, e.g. 127.0.0.1:8018 (empty: off)"`
 	JobKinds       bool     `toml:"job_kinds" flag:"job-kinds" doc:"also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)"`
+	Provider       string   `toml:"provider" flag:"provider" doc:"marketplace provider address this miner works for (miners/set_provider); the provider's market add-miner completes the consent (empty: leave it as it is)"`
 	LogFormat      string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 }
 
@@ -250,6 +251,7 @@ type DevnetConfig struct {
 	MinerPrice        string   `toml:"miner_price" flag:"miner-price" doc:"miners' price in AITBC per 1,000 output tokens"`
 	LogLevel          string   `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
 	LogFormat         string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
+	HostProviders     bool     `toml:"host_providers" flag:"host-providers" doc:"run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)"`
 }
 
 // DefaultHome is how docs write the default state directory.
@@ -304,6 +306,7 @@ func defaults(svc Service) (any, error) {
 			RPCListen: "127.0.0.1:8006", CometRPCListen: "tcp://127.0.0.1:26657", P2PListen: "tcp://127.0.0.1:8005",
 			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016",
 			Coordinators: 1, Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
+			HostProviders: true,
 		}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownService, svc)

@@ -16,6 +16,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/tx"
@@ -301,14 +302,24 @@ func (s *Service) hRegisterService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	// The coordinator pays this transaction's fee: a valid listing spends
-	// one of the tenant's listings allowance (Limits.ListingRate).
-	if s.guard.listings != nil && !allow(w, s.guard.listings, t.ID, "too many listings registered for tenant "+t.ID+" (the coordinator pays their fees)") {
+	g, nodeErr := s.node()
+	// The tenant pays the listing fee from its deposit with this
+	// coordinator (market.ListingFee, charged by the chain with the
+	// listing, what a listing through the CLI costs): without it the
+	// chain would refuse the listing, so it is refused here first.
+	if d, err := s.depositOf(r.Context(), g, nodeErr, t.Address); err == nil && d.Amount < market.ListingFee {
+		s.fail(w, errf(ErrInsufficientDeposit, "registering a service costs %s AITBC from your deposit with this coordinator (%s), which holds %s: deposit first (aitbc deposit add)",
+			market.ListingFee, s.cfg.Address, d.Amount))
 		return
 	}
-	g, err := s.node()
-	if err != nil {
-		s.fail(w, err)
+	// The coordinator signs the transaction and pays its fee, which the
+	// deposit pays back: a valid listing still spends one of the tenant's
+	// listings allowance (Limits.ListingRate).
+	if s.guard.listings != nil && !allow(w, s.guard.listings, t.ID, "too many listings registered for tenant "+t.ID) {
+		return
+	}
+	if nodeErr != nil {
+		s.fail(w, nodeErr)
 		return
 	}
 	msg := market.NewCreateForMsg(spec, t.Address)
@@ -330,6 +341,15 @@ func (s *Service) hRegisterService(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.fail(w, fmt.Errorf("listing committed in block %d but not found", res.Height))
+}
+
+// depositOf reads a tenant's deposit with this coordinator, when it has a
+// node to read it from.
+func (s *Service) depositOf(ctx context.Context, g module.Getter, nodeErr error, a address.Address) (jobs.DepositView, error) {
+	if nodeErr != nil {
+		return jobs.DepositView{}, nodeErr
+	}
+	return jobs.QueryDeposit(ctx, g, a, s.cfg.Address)
 }
 
 // ServiceFilterOf reads GET /v1/services' filters: category (a type or the
@@ -612,17 +632,40 @@ func (s *Service) checkService(ctx context.Context, t *store.Tenant, r *JobReque
 	} else if _, prov, err = agreementFor(ctx, g, t.Address, r.ServiceID); err != nil {
 		return err
 	}
-	// The agreement pays the provider for the delivery, so only the
-	// provider's own miner may run the job (sched.Job.Provider): a
-	// provider that runs no active miner could never deliver it.
+	// The agreement pays the provider for the delivery, so only a miner
+	// serving the provider may run the job (sched.Job.Provider): its own,
+	// or one it named that named it back (the chain refuses any other
+	// assignment). A provider with none could never deliver it.
+	pv, err := market.QueryProvider(ctx, g, prov)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.noteProviderLocked(r.ServiceID, prov)
-	if reg, ok := s.registry[prov]; !ok || reg.Status != "active" {
-		return fmt.Errorf("%w: service %s is provided by %s, which runs no active miner on chain: a job under it could run nowhere",
+	s.noteServingLocked(prov, pv.Serving)
+	if len(pv.Serving) == 0 {
+		return fmt.Errorf("%w: service %s is provided by %s, which runs no active miner on chain and names none that consents (market add-miner, miner start --provider): a job under it could run nowhere",
 			market.ErrNotBindable, r.ServiceID, prov)
 	}
 	return nil
+}
+
+// noteServingLocked remembers the miners that may run prov's bound jobs.
+func (s *Service) noteServingLocked(prov address.Address, miners []address.Address) {
+	if s.trust.serving == nil || len(s.trust.serving) >= maxKnownProviders {
+		s.trust.serving = map[address.Address][]address.Address{}
+	}
+	s.trust.serving[prov] = miners
+}
+
+// servingLocked is the miners besides its own that may run prov's bound
+// jobs, as last read from the chain (nil for an unbound job).
+func (s *Service) servingLocked(prov *address.Address) []address.Address {
+	if prov == nil {
+		return nil
+	}
+	return s.trust.serving[*prov]
 }
 
 // trustEvery is how often the coordinator reads its connected miners'
@@ -641,6 +684,10 @@ type trustView struct {
 	rep       map[address.Address]uint32
 	bonded    map[address.Address]coin.Amount
 	providers map[string]address.Address // service id → provider: a listing's provider never changes
+	// serving: provider → the miners that may run its bound jobs (its
+	// own, and those named both ways), re-read every trustEvery for the
+	// providers of live bound jobs: either side may end a relation.
+	serving map[address.Address][]address.Address
 }
 
 // maxKnownProviders bounds the services whose provider the coordinator
@@ -689,9 +736,17 @@ func (s *Service) refreshTrust(ctx context.Context) {
 		}
 	}
 	var services []string
+	var provs []address.Address
 	seen := map[string]bool{}
+	seenProv := map[address.Address]bool{}
 	for _, lj := range s.live {
 		id := lj.job.ServiceID
+		if p, ok := s.trust.providers[id]; ok && !seenProv[p] && len(provs) < maxProviderLookups {
+			if _, known := s.trust.serving[p]; due || !known {
+				seenProv[p] = true
+				provs = append(provs, p)
+			}
+		}
 		if _, ok := s.trust.providers[id]; id == "" || ok || seen[id] || len(services) >= maxProviderLookups {
 			continue
 		}
@@ -708,6 +763,19 @@ func (s *Service) refreshTrust(ctx context.Context) {
 			continue
 		}
 		found[id] = d.Provider
+		if !seenProv[d.Provider] {
+			seenProv[d.Provider] = true
+			provs = append(provs, d.Provider)
+		}
+	}
+	serving := map[address.Address][]address.Address{}
+	for _, p := range provs {
+		pv, err := market.QueryProvider(ctx, g, p)
+		if err != nil {
+			s.log.Warn("miners serving a bound job's provider", "provider", p, "err", err)
+			continue
+		}
+		serving[p] = pv.Serving
 	}
 	var rep map[address.Address]uint32
 	var bonded map[address.Address]coin.Amount
@@ -719,7 +787,10 @@ func (s *Service) refreshTrust(ctx context.Context) {
 	for id, p := range found {
 		s.noteProviderLocked(id, p)
 	}
-	if len(found) > 0 {
+	for p, m := range serving {
+		s.noteServingLocked(p, m)
+	}
+	if len(found) > 0 || len(serving) > 0 {
 		s.poke() // the jobs bound to these services may be placed now
 	}
 	if due {

@@ -97,6 +97,10 @@ type Config struct {
 	// down or watch it).
 	WrapRunner func(i int, r miner.Runner) miner.Runner
 	Log        *slog.Logger
+	// NoHosting turns off hosting providers: a miner run for each wallet
+	// of the devnet's daemon that lists a service no miner serves
+	// (hosting.go).
+	NoHosting bool
 }
 
 func (c *Config) defaults() {
@@ -175,6 +179,9 @@ type Devnet struct {
 	// Coordinator; CoordinatorURLs their base URLs.
 	Coordinators    []*coordinator.Service
 	CoordinatorURLs []string
+
+	host    *hoster // the miners the devnet runs for its providers (hosting.go)
+	builtin backend.Backend
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -187,6 +194,9 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 	}
 	d := &Devnet{cfg: cfg, sys: system.New(cfg.Log), Registry: prometheus.NewRegistry()}
 	if err := d.start(ctx); err != nil {
+		if d.host != nil {
+			d.host.stop()
+		}
 		d.closeExtra()
 		_ = d.sys.Close()
 		if d.webLn != nil { // bound, not yet handed to the web server
@@ -354,6 +364,13 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err := d.startMiners(ctx, ks); err != nil {
 		return err
 	}
+	if !cfg.NoHosting {
+		b := d.builtin
+		if b == nil { // no miners of its own
+			b = backend.NewBuiltin(cfg.Home, backend.BuiltinOptions{Threads: 1, Logger: log})
+		}
+		d.startHosting(ks, b)
+	}
 	return d.startWeb(ctx)
 }
 
@@ -423,6 +440,7 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 	// One built-in backend serves every miner: the model's weights are
 	// loaded once and shared read-only.
 	builtin := backend.NewBuiltin(d.cfg.Home, backend.BuiltinOptions{Threads: 1, Logger: d.cfg.Log})
+	d.builtin = builtin // the hosted miners share it too (hosting.go)
 	svc := d.Wallets.Service()
 	for i := 0; i < d.cfg.Miners; i++ {
 		name := MinerWallet(i)
@@ -588,6 +606,9 @@ func orOff(s string) string {
 // Close stops every service, newest first: each one's goroutines are
 // joined before its stores close.
 func (d *Devnet) Close() {
+	if d.host != nil {
+		d.host.stop() // no miner starts while the system stops
+	}
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {
 		d.cfg.Log.Warn("devnet: stopping", "err", err)

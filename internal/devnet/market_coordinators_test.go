@@ -102,7 +102,17 @@ func TestTwoCoordinatorsShareTheMarketplace(t *testing.T) {
 		return httpx.Do(ctx, nil, method, hs.URL+path, h, body, out)
 	}
 
-	// The provider registers its service through coordinator 1.
+	// The provider registers its service through coordinator 1, paying
+	// the listing fee from its deposit there.
+	coord1, err := w.Address(ctx, devnet.CoordinatorWallet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsub, err := w.SignAndSubmit(ctx, devnet.MinerWallet(0), "123", jobs.NewDepositMsg(coord1, coin.Unit), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(dsub.TxHash)
 	_, provKey, err := e.d.Coordinator.AddTenant(ctx, "provider", prov)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
@@ -60,8 +62,29 @@ func TestSeedServicesOnTheCoordinator(t *testing.T) {
 		market.ServiceView
 		TxHash string `json:"tx_hash"`
 	}
+	// The tenant pays the listing fee from its deposit with the
+	// coordinator; a tenant without one is refused before anything is
+	// sent.
+	coordAddr, err := e.d.Wallets.Service().Address(t.Context(), devnet.CoordinatorWallet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	depBefore, err := jobs.QueryDeposit(t.Context(), e.node, e.d.Genesis, coordAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, poorKey, err := e.d.Coordinator.AddTenant(t.Context(), "no-deposit", address.FromPubKey(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.call("POST", "/v1/services/register", poorKey, seedService("gpu-compute-000", now.Add(-time.Hour), now.Add(24*time.Hour)), nil); apiCode(err) != "insufficient_deposit" {
+		t.Fatalf("registering without a deposit: %v", err)
+	}
 	if err := e.call("POST", "/v1/services/register", key, seedService("gpu-compute-001", now.Add(-time.Hour), now.Add(24*time.Hour)), &reg); err != nil {
 		t.Fatal(err)
+	}
+	if dep, err := jobs.QueryDeposit(t.Context(), e.node, e.d.Genesis, coordAddr); err != nil || dep.Amount != depBefore.Amount-market.ListingFee {
+		t.Fatalf("deposit after the listing: %+v %v, want %s", dep, err, depBefore.Amount-market.ListingFee)
 	}
 	if reg.ID != "gpu-compute-001" || reg.Type != market.TypeGPUCompute || reg.Unit != market.UnitHour || reg.Price != 100*coin.Unit ||
 		reg.GPU != "NVIDIA RTX 4090" || reg.GPUMemoryMB != 24*1024 || reg.Parameters["cuda_cores"] != "16384" || reg.TxHash == "" {

@@ -85,6 +85,12 @@ type Config struct {
 	// JobKinds also runs data-processing and training jobs (kinds.go,
 	// docs/JOBS.md), fetching their input files from the coordinator.
 	JobKinds bool
+	// Provider, when set, is the marketplace provider the miner works for:
+	// after registering, the miner names it on chain (miners/set_provider),
+	// its half of the consent that lets the provider's agreements run on it
+	// (the provider's half is market add-miner). Nil leaves what the chain
+	// holds as it is.
+	Provider *address.Address
 }
 
 // Miner is a running provider.
@@ -232,6 +238,45 @@ func (m *Miner) models(ctx context.Context) ([]string, error) {
 // EnsureRegistered registers the miner with its stake, or updates its
 // capabilities if they changed, and waits until the chain shows them.
 func (m *Miner) EnsureRegistered(ctx context.Context, models []string) error {
+	if err := m.ensureCaps(ctx, models); err != nil {
+		return err
+	}
+	return m.ensureProvider(ctx)
+}
+
+// ensureProvider names Config.Provider on chain unless the miner already
+// does, and waits for it to be committed.
+func (m *Miner) ensureProvider(ctx context.Context) error {
+	want := m.cfg.Provider
+	if want == nil {
+		return nil
+	}
+	same := func() bool {
+		cur, err := miners.Query(ctx, m.cfg.Chain, m.addr)
+		return err == nil && cur.Provider != nil && *cur.Provider == *want
+	}
+	if same() {
+		return nil
+	}
+	m.log.Info("naming the marketplace provider this miner works for", "provider", want.String())
+	if _, err := m.cfg.Sender.Send(ctx, miners.NewSetProviderMsg(want)); err != nil {
+		return fmt.Errorf("miner: naming provider %s: %w", want, err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if same() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("miner: naming provider %s not committed after 2 minutes", want)
+}
+
+func (m *Miner) ensureCaps(ctx context.Context, models []string) error {
 	caps := miners.Capabilities{Models: models, GPU: m.cfg.GPU, GPUMemoryMB: m.cfg.GPUMemoryMB, PricePer1k: m.cfg.PricePer1k}
 	cur, err := miners.Query(ctx, m.cfg.Chain, m.addr)
 	var msg tx.Msg

@@ -44,6 +44,8 @@ func New() Set {
 	ms := multisig.NewKeeper(b)
 	mk := market.NewKeeper(b, j, m)
 	mk.SetStake(s) // a provider's stake is frozen during a dispute and slashed when it loses
+	// A bound job is paid by its agreement, and runs only on its provider's miners.
+	j.SetBindings(mk)
 	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, mk, s, r, p, ms, faucet.NewKeeper(b), treasury.NewKeeper(b, r)}}
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")

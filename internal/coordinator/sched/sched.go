@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/aitbc/aitbc/internal/address"
@@ -80,9 +81,13 @@ type Job struct {
 	Needs *Resources
 	// Provider, when set, is the provider of the listing the job is bound
 	// to: only its miner (the miner registered under the provider's
-	// address, the one the chain scores as the provider) may run it, since
-	// the agreement pays that provider for the delivery.
+	// address, the one the chain scores as the provider) or one of
+	// ProviderMiners may run it, since the agreement pays that provider
+	// for the delivery.
 	Provider *address.Address
+	// ProviderMiners are the miners the provider named that named it back
+	// (market/add_miner and miners/set_provider): they serve it too.
+	ProviderMiners []address.Address
 }
 
 // Reason is why no miner was placed.
@@ -161,7 +166,7 @@ func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
 	np := &NoPlacement{Model: j.Model, Cheapest: math.MaxUint64}
 	// feasibility chain
 	if j.Provider != nil {
-		miners = filter(miners, func(m *Miner) bool { return m.Address == *j.Provider })
+		miners = filter(miners, func(m *Miner) bool { return m.Address == *j.Provider || slices.Contains(j.ProviderMiners, m.Address) })
 		if len(miners) == 0 {
 			np.Reason, np.Provider = ProviderAbsent, j.Provider
 			return nil, np

@@ -196,3 +196,23 @@ func TestABoundJobRunsOnlyOnItsProvidersMiner(t *testing.T) {
 		t.Fatalf("bound job: %+v", np)
 	}
 }
+
+// TestABoundJobRunsOnAMinerItsProviderNamed: a provider that runs no
+// miner of its own is served by the miners it named that named it back
+// (sched.Job.ProviderMiners); any other miner is still not allowed.
+func TestABoundJobRunsOnAMinerItsProviderNamed(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 7)
+	prov := miner(1, 3*coin.Unit, "llama") // its address only: the provider runs no miner here
+	hosted := miner(3, 2*coin.Unit, "llama")
+	other := miner(4, coin.Unit, "llama")
+	job := sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: 10 * coin.Unit, Provider: &prov.Address}
+	if _, np := s.Place(job, []*sched.Miner{hosted, other}); np == nil || np.Reason != sched.ProviderAbsent {
+		t.Fatalf("without the relation: %+v", np)
+	}
+	job.ProviderMiners = []address.Address{hosted.Address}
+	for i := 0; i < 20; i++ {
+		if m, np := s.Place(job, []*sched.Miner{other, hosted}); np != nil || m != hosted {
+			t.Fatalf("bound job placed on %v (%v), want the provider's named miner", m, np)
+		}
+	}
+}

@@ -180,6 +180,11 @@ func (k *Keeper) assign(ctx *module.Context, p Params, m MsgAssign) error {
 	case !mi.Caps.Serves(j.Model):
 		return fmt.Errorf("%w: %s does not serve %q", ErrMinerIneligible, ma, j.Model)
 	}
+	if k.bindings != nil {
+		if err := k.bindings.MayRun(ctx.KV, j.ID, ma); err != nil {
+			return fmt.Errorf("%w: %v", ErrMinerIneligible, err)
+		}
+	}
 	// The escrow must be able to pay the miner for at least one token's
 	// worth of its price plus fee; otherwise the job can never settle.
 	if minCost := PriceFor(1, mi.Caps.PricePer1k); p.MaxCost(minCost) > j.Escrow {
@@ -275,7 +280,21 @@ func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt, sigOK *bool) 
 	if err != nil {
 		return err
 	}
-	s := Split(p, j.Escrow, r.Price)
+	price := r.Price
+	if k.bindings != nil {
+		bound, err := k.bindings.Settling(ctx.KV, j.ID, r.TokensOut)
+		if err != nil {
+			return err
+		}
+		if bound {
+			// The job's marketplace agreement pays its provider (and the
+			// protocol fee) for it: the escrow pays only the coordinator's
+			// commission for routing it, and the rest returns, so the
+			// customer does not pay twice.
+			price = 0
+		}
+	}
+	s := Split(p, j.Escrow, price)
 	payTo := j.MinerAddr()
 	if k.earnings != nil {
 		if payTo, err = k.earnings.Settled(ctx, j.MinerAddr(), r.TokensOut, s.Price, s.Fee); err != nil {

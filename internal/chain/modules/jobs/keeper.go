@@ -210,14 +210,32 @@ type Earnings interface {
 	Settled(ctx *module.Context, miner address.Address, tokensOut uint64, price, fee coin.Amount) (payTo address.Address, err error)
 }
 
+// Bindings is what the module needs of the marketplace: a job bound to a
+// marketplace agreement is paid by the agreement (the market module pays
+// its provider when it sees the job settled), so its escrow pays no miner
+// and no protocol fee, and it may run only on a miner that works for the
+// agreement's provider.
+type Bindings interface {
+	// MayRun refuses assigning a bound job to a miner that does not
+	// serve its agreement's provider (nil for an unbound job).
+	MayRun(r state.Reader, job []byte, miner address.Address) error
+	// Settling reports whether a job about to settle is bound, and
+	// records what the agreement needs to pay for it.
+	Settling(kv *state.Cache, job []byte, tokensOut uint64) (bound bool, err error)
+}
+
 // Keeper implements the module.
 type Keeper struct {
 	bank             Bank
 	miners           Miners
+	bindings         Bindings // nil: no marketplace, no job is bound
 	earnings         Earnings
 	escrow, deposits address.Address
 	receipts         *tx.Verifier // expanded miner keys, for batches of receipts
 }
+
+// SetBindings connects the marketplace (modules.New does, once).
+func (k *Keeper) SetBindings(b Bindings) { k.bindings = b }
 
 // SetEarnings connects the rewards module (modules.New does, once).
 func (k *Keeper) SetEarnings(e Earnings) { k.earnings = e }
@@ -331,6 +349,17 @@ func (k *Keeper) addDeposit(kv *state.Cache, cust, coord address.Address, amt co
 		return fmt.Errorf("%w: deposit overflow", ErrInvalidJob)
 	}
 	return k.putDeposit(kv, cust, coord, d)
+}
+
+// ChargeDeposit pays coord amt of cust's deposit with it: what cust owes
+// the coordinator for a transaction it signed on cust's behalf (the
+// market's listing fee of a market/create_for). It fails, changing
+// nothing, when the deposit holds less.
+func (k *Keeper) ChargeDeposit(kv *state.Cache, cust, coord address.Address, amt coin.Amount) error {
+	if err := k.takeDeposit(kv, cust, coord, amt); err != nil {
+		return err
+	}
+	return k.bank.Send(kv, k.deposits, coord, amt)
 }
 
 // takeDeposit debits amt from a deposit (the caller moves it out of the

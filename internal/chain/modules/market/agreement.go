@@ -316,6 +316,17 @@ func (k *Keeper) bind(ctx *module.Context, m MsgBind) error {
 	case a.Unit == UnitJob && uint64(a.Jobs-a.Failed) >= a.Units:
 		return fmt.Errorf("%w: agreement %s covers %d jobs, all taken", ErrNotBindable, a.ID, a.Units)
 	}
+	if j.Status == jobs.StatusAssigned {
+		// Already running: only on a miner of the provider, which the
+		// agreement then pays (the job's escrow pays no miner).
+		ok, err := k.Serves(ctx.KV, a.ProviderAddr(), j.MinerAddr())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: job %x runs on miner %s, which does not work for provider %s", ErrNotBindable, m.Job, j.MinerAddr(), a.ProviderAddr())
+		}
+	}
 	a.Jobs++
 	ctx.KV.Set(keyBound(m.Job), []byte(a.ID))
 	ctx.KV.Set(keyPending(m.Job), []byte(a.ID))
@@ -397,21 +408,17 @@ func (k *Keeper) endDispute(ctx *module.Context, p Params, prov address.Address,
 	return k.stake.Slash(ctx, prov, p.DisputeSlashBps)
 }
 
-// Owed is what a settled job j earns its provider under agreement a: the
+// Owed is what a settled job earns its provider under agreement a: the
 // price of one job, or the price per 1,000 tokens for the tokens it
-// produced (its miner's pay over the miner's price, as the chain keeps no
-// token count), never more than the agreement still holds. A lease's jobs
-// earn nothing: the lease is paid by the hour.
-func Owed(a *Agreement, j *jobs.Job) coin.Amount {
+// produced (recorded at its settlement, Settling), never more than the
+// agreement still holds. A lease's jobs earn nothing: the lease is paid
+// by the hour.
+func Owed(a *Agreement, tokens uint64) coin.Amount {
 	var amt coin.Amount
 	switch a.Unit {
 	case UnitJob:
 		amt = a.Price
 	case UnitKTokens:
-		tokens := j.MaxTokens
-		if j.PricePer1k > 0 {
-			tokens = uint64(j.Paid.MulDiv(1000, uint64(j.PricePer1k)))
-		}
 		amt = a.Price.MulDiv(tokens, 1000)
 	}
 	return min(amt, a.Remaining())
@@ -426,6 +433,11 @@ func (k *Keeper) deliver(ctx *module.Context, p Params, jobID []byte, agrID stri
 		return nil // still running
 	}
 	ctx.KV.Delete(keyPending(jobID))
+	tokens, err := getUint(ctx.KV, keyJobTokens(jobID))
+	if err != nil {
+		return err
+	}
+	ctx.KV.Delete(keyJobTokens(jobID))
 	a, err := k.Agreement(ctx.KV, agrID)
 	if err != nil || a == nil || j == nil {
 		return err
@@ -443,7 +455,7 @@ func (k *Keeper) deliver(ctx *module.Context, p Params, jobID []byte, agrID stri
 		return err
 	}
 	if a.Live() {
-		if err := k.draw(ctx, p, a, KindDelivery, jobID, Owed(a, j)); err != nil {
+		if err := k.draw(ctx, p, a, KindDelivery, jobID, Owed(a, tokens)); err != nil {
 			return err
 		}
 	}

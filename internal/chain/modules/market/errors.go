@@ -37,4 +37,5 @@ var (
 	ErrInvalidBid         = errs.Register("market", 31, "invalid_bid", "invalid bid")
 	ErrNothingToClaim     = errs.Register("market", 32, "nothing_to_claim", "the lease has earned nothing new")
 	ErrInvalidDispute     = errs.Register("market", 33, "invalid_dispute", "a dispute needs a reason of at most 280 characters")
+	ErrMinerLink          = errs.Register("market", 34, "invalid_miner_link", "the provider cannot name or drop this miner")
 )

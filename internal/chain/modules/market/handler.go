@@ -37,7 +37,12 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 		if err != nil {
 			return fmt.Errorf("%w: provider: %v", ErrInvalidListing, err)
 		}
-		return k.create(ctx, p, m.Spec, prov)
+		if err := k.create(ctx, p, m.Spec, prov); err != nil {
+			return err
+		}
+		// The provider pays the listing's fee, as through the CLI: from
+		// its deposit with the coordinator, which paid the transaction's.
+		return k.jobs.ChargeDeposit(ctx.KV, prov, ctx.Signer, ListingFee)
 	case TypeUpdate:
 		var m MsgUpdate
 		if err := msg.DecodeBody(&m); err != nil {
@@ -103,6 +108,12 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 			return err
 		}
 		return k.resolve(ctx, p, m)
+	case TypeAddMiner, TypeRemoveMiner:
+		var m MsgMiner
+		if err := msg.DecodeBody(&m); err != nil {
+			return err
+		}
+		return k.linkMiner(ctx, m, msg.Type == TypeAddMiner)
 	}
 	return fmt.Errorf("%w: %q", tx.ErrUnknownMsg, msg.Type)
 }

@@ -71,8 +71,8 @@ func TestJobsUnderAgreement(t *testing.T) {
 	c.advance(p.DisputeWindow + 1)
 	share, _ := p.Split(3 * coin.Unit)
 	got := c.balance(prov.addr) - provBefore
-	if got < 2*share { // plus the jobs' own miner pay
-		t.Fatalf("provider got %s, want at least %s from the agreement", got, 2*share)
+	if got != 2*share { // paid once: by the agreement, nothing from the jobs' escrow
+		t.Fatalf("provider got %s, want %s from the agreement", got, 2*share)
 	}
 	if e := c.balance(escrow); e != 0 {
 		t.Fatalf("escrow: %s", e)

@@ -429,11 +429,23 @@ type Bank interface {
 type Jobs interface {
 	Get(r state.Reader, id []byte) (*jobs.Job, error)
 	Params(r state.Reader) (jobs.Params, error)
+	// ChargeDeposit pays a coordinator from a customer's deposit with it
+	// (the listing fee of market/create_for).
+	ChargeDeposit(kv *state.Cache, cust, coord address.Address, amt coin.Amount) error
 }
+
+// ListingFee is what a provider pays the coordinator that lists a service
+// for it (market/create_for, POST /v1/services/register), from its deposit
+// with that coordinator: the chain's default minimum transaction fee, what
+// the provider pays to list through the CLI (market/create), so that the
+// coordinator, which paid the transaction's fee, is not out of pocket.
+const ListingFee = coin.Unit / 1000
 
 // Miners is what the module needs of the miner registry.
 type Miners interface {
 	Get(r state.Reader, a address.Address) (*miners.Miner, error)
+	// Provider is the provider a miner named (miners/set_provider).
+	Provider(r state.Reader, a address.Address) (address.Address, bool, error)
 }
 
 // Stake is what the module needs of the staking module: a provider's

@@ -26,7 +26,27 @@ const (
 	TypeRate      = "market/rate"       // rate a delivered job (signer: customer, or the job's coordinator for it)
 	TypeDispute   = "market/dispute"    // dispute a held payout (signer: customer)
 	TypeResolve   = "market/resolve"    // end a dispute (signer: provider, customer or arbiter)
+	// TypeAddMiner names a miner that runs the signer's jobs; the miner
+	// consents with miners/set_provider (miners.go).
+	TypeAddMiner    = "market/add_miner"    // signer: provider
+	TypeRemoveMiner = "market/remove_miner" // signer: provider
 )
+
+// MsgMiner names a miner for market/add_miner and market/remove_miner.
+type MsgMiner struct {
+	_     struct{} `cbor:",toarray"`
+	Miner []byte
+}
+
+// NewAddMinerMsg builds the provider's consent that miner runs its jobs.
+func NewAddMinerMsg(miner address.Address) tx.Msg {
+	return must(tx.NewMsg(TypeAddMiner, MsgMiner{Miner: miner[:]}))
+}
+
+// NewRemoveMinerMsg builds the end of the provider's consent.
+func NewRemoveMinerMsg(miner address.Address) tx.Msg {
+	return must(tx.NewMsg(TypeRemoveMiner, MsgMiner{Miner: miner[:]}))
+}
 
 // ListingSpec is what a provider offers.
 type ListingSpec struct {

@@ -85,7 +85,10 @@ type ServiceDetail struct {
 	ServiceView
 	Reputation Reputation `json:"reputation"`
 	OpenBids   []BidView  `json:"open_bids"`
-	Height     int64      `json:"height"`
+	// Serving are the active miners that may run jobs under the service's
+	// agreements: the provider's own and those named both ways (miners.go).
+	Serving []address.Address `json:"serving_miners"`
+	Height  int64             `json:"height"`
 }
 
 // BidView is a bid as the API shows it.
@@ -232,8 +235,13 @@ type ProviderView struct {
 	Facts      FactsView       `json:"facts"`
 	Reputation Reputation      `json:"reputation"`
 	Miner      *MinerFacts     `json:"miner,omitempty"`
-	Services   []ServiceView   `json:"services"`
-	Height     int64           `json:"height"`
+	// Miners are the miners the provider named (market/add_miner), each
+	// with whether it named the provider back; Serving are the active
+	// miners that may run its jobs (its own and those named both ways).
+	Miners   []MinerLink       `json:"miners"`
+	Serving  []address.Address `json:"serving_miners"`
+	Services []ServiceView     `json:"services"`
+	Height   int64             `json:"height"`
 }
 
 // MinerFacts is what the miner registry says of a provider that runs a miner.
@@ -407,6 +415,9 @@ func (k *Keeper) qService(q module.Query, in module.Request) (any, error) {
 		return nil, err
 	}
 	out := ServiceDetail{ServiceView: ServiceOf(l, q.Time.Unix()), Reputation: rep, OpenBids: []BidView{}, Height: q.Height}
+	if out.Serving, err = k.serving(q.State, l.ProviderAddr()); err != nil {
+		return nil, err
+	}
 	prefix := cat(openBidPrefix, []byte(l.ID), []byte{0})
 	var ids []string
 	err = q.State.Iterate(prefix, false, func(key, _ []byte) bool {
@@ -553,6 +564,15 @@ func (k *Keeper) qProvider(q module.Query, in module.Request) (any, error) {
 		}
 		out.Miner = &MinerFacts{Status: st, Stake: m.Stake, JobsSettled: m.JobsSettled, LastHeartbeat: time.Unix(m.LastHeartbeat, 0).UTC(),
 			Models: m.Caps.Models, GPU: m.Caps.GPU}
+	}
+	if out.Miners, err = k.NamedMiners(q.State, a); err != nil {
+		return nil, err
+	}
+	if out.Miners == nil {
+		out.Miners = []MinerLink{}
+	}
+	if out.Serving, err = k.serving(q.State, a); err != nil {
+		return nil, err
 	}
 	prefix := cat(providerPrefix, a[:])
 	var ids []string
@@ -820,6 +840,12 @@ func (*Keeper) Describe(msg tx.Msg) (any, error) {
 		out := spec(m.Spec)
 		out["provider"] = addrOf(m.Provider)
 		return out, nil
+	case TypeAddMiner, TypeRemoveMiner:
+		var m MsgMiner
+		if err := msg.DecodeBody(&m); err != nil {
+			return nil, err
+		}
+		return map[string]any{"miner": addrOf(m.Miner)}, nil
 	case TypeUpdate:
 		var m MsgUpdate
 		if err := msg.DecodeBody(&m); err != nil {

@@ -10,4 +10,5 @@ var (
 	ErrCapabilities  = errs.Register("miners", 5, "invalid_capabilities", "invalid miner capabilities")
 	ErrUnbonding     = errs.Register("miners", 6, "miner_unbonding", "miner is unbonding")
 	ErrMinerNotFound = errs.RegisterNotFound("miners", 7, "miner_not_found", "miner not found")
+	ErrProvider      = errs.Register("miners", 8, "invalid_provider", "invalid marketplace provider")
 )

@@ -49,6 +49,12 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 			return err
 		}
 		return k.deregister(ctx)
+	case TypeSetProvider:
+		var m MsgSetProvider
+		if err := msg.DecodeBody(&m); err != nil {
+			return err
+		}
+		return k.setProvider(ctx, m)
 	}
 	return fmt.Errorf("%w: %q", tx.ErrUnknownMsg, msg.Type)
 }
@@ -97,6 +103,28 @@ func (k *Keeper) register(ctx *module.Context, m MsgRegister) error {
 	})
 }
 
+// setProvider records (or clears) the provider the signing miner works
+// for. Only an active miner consents: an unbonding one runs no more jobs.
+func (k *Keeper) setProvider(ctx *module.Context, m MsgSetProvider) error {
+	if _, err := k.active(ctx); err != nil {
+		return err
+	}
+	if len(m.Provider) == 0 {
+		ctx.KV.Delete(keyProvider(ctx.Signer))
+		return nil
+	}
+	p, err := address.FromBytes(m.Provider)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrProvider, err)
+	case p == ctx.Signer:
+		return fmt.Errorf("%w: a miner is its own provider without naming itself", ErrProvider)
+	}
+	ctx.Touch(p)
+	ctx.KV.Set(keyProvider(ctx.Signer), p[:])
+	return nil
+}
+
 func (k *Keeper) deregister(ctx *module.Context) error {
 	cur, err := k.active(ctx)
 	if err != nil {
@@ -135,6 +163,7 @@ func (k *Keeper) EndBlock(ctx *module.Context) error {
 			}
 		}
 		ctx.KV.Delete(keyMiner(a))
+		ctx.KV.Delete(keyProvider(a)) // a gone miner works for nobody
 	}
 	if list != nil {
 		ctx.KV.Delete(key)

@@ -69,6 +69,24 @@ var KeyPrefix = []byte("miners/m/")
 
 func keyMiner(a address.Address) []byte { return append([]byte("miners/m/"), a[:]...) }
 
+// keyProvider holds the provider a miner works for (miners/set_provider):
+// kept apart from the miner's record, whose encoding stays as it is.
+func keyProvider(a address.Address) []byte { return append([]byte("miners/p/"), a[:]...) }
+
+// Provider returns the marketplace provider miner a named with
+// miners/set_provider, if any.
+func (*Keeper) Provider(r state.Reader, a address.Address) (address.Address, bool, error) {
+	b, err := r.Get(keyProvider(a))
+	if err != nil || b == nil {
+		return address.Address{}, false, err
+	}
+	p, err := address.FromBytes(b)
+	if err != nil {
+		return address.Address{}, false, fmt.Errorf("miners: corrupt provider of %s: %w", a, err)
+	}
+	return p, true, nil
+}
+
 func keyUnbond(h int64) []byte {
 	return binary.BigEndian.AppendUint64([]byte("miners/u/"), uint64(h))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
@@ -14,6 +15,11 @@ const (
 	TypeUpdate     = "miners/update"
 	TypeHeartbeat  = "miners/heartbeat"
 	TypeDeregister = "miners/deregister"
+	// TypeSetProvider names (or, empty, stops naming) the marketplace
+	// provider the signing miner works for: the miner's half of the
+	// consent that lets the provider's agreements run on it (the
+	// provider's half is market/add_miner).
+	TypeSetProvider = "miners/set_provider"
 )
 
 // Capabilities describe what a miner offers.
@@ -91,6 +97,24 @@ type MsgHeartbeat struct {
 // MsgDeregister starts unbonding; the stake returns after UnbondingBlocks.
 type MsgDeregister struct {
 	_ struct{} `cbor:",toarray"`
+}
+
+// MsgSetProvider names the provider the signing miner works for; an
+// empty Provider ends it.
+type MsgSetProvider struct {
+	_        struct{} `cbor:",toarray"`
+	Provider []byte
+}
+
+// NewSetProviderMsg builds the miner's consent to run provider's
+// marketplace jobs (nil: none).
+func NewSetProviderMsg(provider *address.Address) tx.Msg {
+	var b []byte
+	if provider != nil {
+		b = provider[:]
+	}
+	m, _ := tx.NewMsg(TypeSetProvider, MsgSetProvider{Provider: b})
+	return m
 }
 
 // NewRegisterMsg builds a registration message.

@@ -30,6 +30,9 @@ type View struct {
 	UnbondAt      int64           `json:"unbond_at_height,omitempty"`
 	JobsSettled   uint64          `json:"jobs_settled"`
 	TokensOut     uint64          `json:"tokens_out"`
+	// Provider is the marketplace provider the miner named
+	// (miners/set_provider): its consent to run that provider's jobs.
+	Provider *address.Address `json:"provider,omitempty"`
 }
 
 // List is GET /api/v1/miners.
@@ -63,8 +66,9 @@ func (k *Keeper) Routes() []module.Route {
 func (k *Keeper) queryAll(q module.Query, _ module.Request) (any, error) {
 	out := List{Height: q.Height, Miners: []View{}}
 	err := each(q.State, func(m *Miner) error {
-		out.Miners = append(out.Miners, ViewOf(m))
-		return nil
+		v, err := k.viewAt(q, m)
+		out.Miners = append(out.Miners, v)
+		return err
 	})
 	return out, err
 }
@@ -81,7 +85,17 @@ func (k *Keeper) queryOne(q module.Query, in module.Request) (any, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: %s", ErrMinerNotFound, a)
 	}
-	return ViewOf(m), nil
+	return k.viewAt(q, m)
+}
+
+// viewAt is ViewOf with the provider the miner named.
+func (k *Keeper) viewAt(q module.Query, m *Miner) (View, error) {
+	v := ViewOf(m)
+	p, ok, err := k.Provider(q.State, m.Addr())
+	if ok {
+		v.Provider = &p
+	}
+	return v, err
 }
 
 // QueryAll fetches the registry from a node.
@@ -118,6 +132,19 @@ func (*Keeper) Describe(msg tx.Msg) (any, error) {
 		return caps(m.Caps), nil
 	case TypeHeartbeat, TypeDeregister:
 		return map[string]any{}, nil
+	case TypeSetProvider:
+		var m MsgSetProvider
+		if err := msg.DecodeBody(&m); err != nil {
+			return nil, err
+		}
+		if len(m.Provider) == 0 {
+			return map[string]any{"provider": nil}, nil
+		}
+		p, err := address.FromBytes(m.Provider)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"provider": p}, nil
 	}
 	return nil, fmt.Errorf("%w: %q", tx.ErrUnknownMsg, msg.Type)
 }
