@@ -1,0 +1,245 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/rentals"
+	"github.com/aitbc/aitbc/internal/rpc"
+)
+
+// rentOpts are the flags of `aitbc rent`.
+type rentOpts struct {
+	wallet, password, serviceID, leaseID, maxAmount string
+	duration                                        time.Duration
+}
+
+// signer returns a marketRun that signs with the options' wallet and
+// waits for the transaction's block (the same path as the marketplace's
+// actions, so a refusal exits 1 with the chain's code).
+func (o *rentOpts) signer(g *Globals) *marketRun {
+	return &marketRun{g: g, o: &marketOpts{wallet: o.wallet, password: o.password}, node: g.node()}
+}
+
+func (o *rentOpts) seconds() (uint64, error) {
+	if o.duration <= 0 || o.duration%time.Second != 0 {
+		return 0, usagef("--duration must be a positive whole number of seconds (or e.g. 1h), not %s", o.duration)
+	}
+	return uint64(o.duration / time.Second), nil
+}
+
+func (o *rentOpts) max() (coin.Amount, error) {
+	if o.maxAmount == "" {
+		return 0, nil
+	}
+	return amountFlag("max-amount", o.maxAmount)
+}
+
+func leaseLine(w io.Writer, v rentals.View) {
+	fmt.Fprintf(w, "lease_id %s | %s | service %s | %s AITBC/hour | %s", v.ID, v.Status, v.Service, v.Price, v.GPU)
+	if v.GPUMemoryMB > 0 {
+		fmt.Fprintf(w, " %d MB", v.GPUMemoryMB)
+	}
+	fmt.Fprintf(w, " | locked %s drawn %s refunded %s remaining %s", v.Locked, v.Drawn, v.Refunded, v.Remaining)
+	if v.Status == "active" {
+		fmt.Fprintf(w, " | paid until %s (%s left)", v.End.Local().Format(time.DateTime), time.Duration(v.SecondsLeft)*time.Second)
+	} else {
+		fmt.Fprintf(w, " | closed at block %d: %s", v.Closed, v.Reason)
+	}
+	fmt.Fprintln(w)
+}
+
+// openedLease finds the lease the customer's rentals/open made in block
+// height: the chain numbers leases, the transaction does not return one.
+func openedLease(ctx context.Context, g *Globals, customer address.Address, height int64) (rentals.View, error) {
+	list, err := rentals.QueryList(ctx, g.node(), rentals.Filter{Customer: customer.String()})
+	if err != nil {
+		return rentals.View{}, err
+	}
+	for _, v := range list.Leases {
+		if v.Opened == height {
+			return v, nil
+		}
+	}
+	return rentals.View{}, fmt.Errorf("rent: the lease opened in block %d is not among %s's leases", height, customer)
+}
+
+func newRentCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rent",
+		Short: "Rent a miner's GPU by the hour: a lease on a gpu-rental listing, drawn per block from escrow on chain",
+		Long: `A lease holds a place of a gpu-rental (or gpu-compute) listing for the time
+paid for, at the listing's hourly price. Opening it locks the whole price in
+the chain's rentals.escrow account; every block pays the provider for the time
+that passed, so the lease can never run overdrawn. It closes by itself when
+its paid-up time is over, or when you (or the provider) end it, and the unused
+part comes back at once. Its place on the listing is free again from the block
+it closes in.`,
+		Example: `  aitbc rent open --service-id gpu-cloud --duration 1h --wallet researcher-1
+  aitbc rent status --wallet researcher-1
+  aitbc rent extend --lease-id rent-1 --duration 30m --wallet researcher-1
+  aitbc rent end --lease-id rent-1 --wallet researcher-1 --output json`,
+	}
+	var o rentOpts
+	withWallet := func(c *cobra.Command, who string) {
+		c.Flags().StringVar(&o.wallet, "wallet", "", who+" (required)")
+		c.Flags().StringVar(&o.password, "password", "", "wallet password (or AITBC_PASSWORD)")
+	}
+
+	open := &cobra.Command{
+		Use:   "open",
+		Short: "Lease a gpu-rental listing for --duration at its hourly price (the whole price is locked now)",
+		Example: `  aitbc rent open --service-id gpu-cloud --duration 3600 --wallet researcher-1
+  aitbc rent open --service-id gpu-cloud --duration 2h --max-amount 100 --wallet researcher-1 --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := need("service-id", o.serviceID); err != nil {
+				return err
+			}
+			secs, err := o.seconds()
+			if err != nil {
+				return err
+			}
+			maxAmt, err := o.max()
+			if err != nil {
+				return err
+			}
+			res, cust, err := o.signer(g).submit(cmd.Context(), rentals.NewOpenMsg(o.serviceID, secs, maxAmt))
+			if err != nil {
+				return err
+			}
+			v, err := openedLease(cmd.Context(), g, cust, res.Height)
+			if err != nil {
+				return err
+			}
+			return g.Print(v, func(w io.Writer) { leaseLine(w, v); txLine(w, res) })
+		},
+	}
+	open.Flags().StringVar(&o.serviceID, "service-id", "", "the gpu-rental listing (required)")
+	secondsFlag(open.Flags(), &o.duration, "duration", time.Hour, "how long (seconds, or e.g. 90m)")
+	open.Flags().StringVar(&o.maxAmount, "max-amount", "", "refuse if the lease would lock more AITBC than this")
+	withWallet(open, "the renter's wallet")
+
+	extend := &cobra.Command{
+		Use:     "extend",
+		Short:   "Pay for --duration more of an active lease",
+		Example: `  aitbc rent extend --lease-id rent-1 --duration 30m --wallet researcher-1`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := need("lease-id", o.leaseID); err != nil {
+				return err
+			}
+			secs, err := o.seconds()
+			if err != nil {
+				return err
+			}
+			maxAmt, err := o.max()
+			if err != nil {
+				return err
+			}
+			res, _, err := o.signer(g).submit(cmd.Context(), rentals.NewExtendMsg(o.leaseID, secs, maxAmt))
+			if err != nil {
+				return err
+			}
+			return printLeaseAfter(cmd.Context(), g, o.leaseID, res)
+		},
+	}
+	extend.Flags().StringVar(&o.leaseID, "lease-id", "", "the lease (required)")
+	secondsFlag(extend.Flags(), &o.duration, "duration", time.Hour, "time to add (seconds, or e.g. 30m)")
+	extend.Flags().StringVar(&o.maxAmount, "max-amount", "", "refuse if the extension would lock more AITBC than this")
+	withWallet(extend, "the renter's wallet")
+
+	end := &cobra.Command{
+		Use:     "end",
+		Short:   "End a lease now, as its renter or its provider: the time used is paid, the rest refunded",
+		Example: `  aitbc rent end --lease-id rent-1 --wallet researcher-1`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := need("lease-id", o.leaseID); err != nil {
+				return err
+			}
+			res, _, err := o.signer(g).submit(cmd.Context(), rentals.NewEndMsg(o.leaseID))
+			if err != nil {
+				return err
+			}
+			return printLeaseAfter(cmd.Context(), g, o.leaseID, res)
+		},
+	}
+	end.Flags().StringVar(&o.leaseID, "lease-id", "", "the lease (required)")
+	withWallet(end, "the renter's or the provider's wallet")
+
+	var provider bool
+	var all bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show a lease, a wallet's leases (as renter, or --provider), a listing's, or every active lease",
+		Example: `  aitbc rent status --lease-id rent-1
+  aitbc rent status --wallet researcher-1 --output json
+  aitbc rent status --wallet gpu-provider --provider
+  aitbc rent status --service-id gpu-cloud --all`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if o.leaseID != "" {
+				v, err := rentals.Query(ctx, g.node(), o.leaseID)
+				if err != nil {
+					return err
+				}
+				return g.Print(v, func(w io.Writer) { leaseLine(w, v) })
+			}
+			f := rentals.Filter{Service: o.serviceID, ActiveOnly: !all}
+			if o.wallet != "" {
+				a, err := g.walletAddress(ctx, o.wallet)
+				if err != nil {
+					return err
+				}
+				if provider {
+					f.Provider = a.String()
+				} else {
+					f.Customer = a.String()
+				}
+				if o.serviceID != "" {
+					return usagef("--wallet and --service-id: one at a time")
+				}
+			}
+			list, err := rentals.QueryList(ctx, g.node(), f)
+			if err != nil {
+				return err
+			}
+			return g.Print(list, func(w io.Writer) {
+				if len(list.Leases) == 0 {
+					fmt.Fprintln(w, "no leases")
+				}
+				for _, v := range list.Leases {
+					leaseLine(w, v)
+				}
+				if list.Truncated {
+					fmt.Fprintf(w, "(the newest %d only)\n", len(list.Leases))
+				}
+			})
+		},
+	}
+	status.Flags().StringVar(&o.leaseID, "lease-id", "", "one lease")
+	status.Flags().StringVar(&o.wallet, "wallet", "", "a wallet's leases (its name or address)")
+	status.Flags().BoolVar(&provider, "provider", false, "the leases of --wallet as provider")
+	status.Flags().StringVar(&o.serviceID, "service-id", "", "a listing's leases")
+	status.Flags().BoolVar(&all, "all", false, "closed leases too")
+
+	cmd.AddCommand(open, extend, end, status)
+	return cmd
+}
+
+// printLeaseAfter prints lease id as the block of res left it.
+func printLeaseAfter(ctx context.Context, g *Globals, id string, res rpc.Transaction) error {
+	v, err := rentals.Query(ctx, g.node(), id)
+	if err != nil {
+		return err
+	}
+	return g.Print(v, func(w io.Writer) { leaseLine(w, v); txLine(w, res) })
+}
