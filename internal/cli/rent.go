@@ -118,7 +118,7 @@ it closes in.`,
 			if err != nil {
 				return err
 			}
-			return g.Print(v, func(w io.Writer) { leaseLine(w, v); txLine(w, res) })
+			return printLeaseTx(g, v, res)
 		},
 	}
 	open.Flags().StringVar(&o.serviceID, "service-id", "", "the gpu-rental listing (required)")
@@ -241,5 +241,19 @@ func printLeaseAfter(ctx context.Context, g *Globals, id string, res rpc.Transac
 	if err != nil {
 		return err
 	}
-	return g.Print(v, func(w io.Writer) { leaseLine(w, v); txLine(w, res) })
+	return printLeaseTx(g, v, res)
+}
+
+// leaseTx is a signing verb's --output json: the lease after the block,
+// and the transaction (its fee is what the lease's books do not show).
+type leaseTx struct {
+	rentals.View
+	TxHash string      `json:"tx_hash"`
+	Height int64       `json:"height"`
+	Fee    coin.Amount `json:"fee"`
+}
+
+func printLeaseTx(g *Globals, v rentals.View, res rpc.Transaction) error {
+	out := leaseTx{View: v, TxHash: res.Hash, Height: res.Height, Fee: res.Fee}
+	return g.Print(out, func(w io.Writer) { leaseLine(w, v); txLine(w, res) })
 }
