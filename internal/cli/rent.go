@@ -11,12 +11,14 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/rentals"
+	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
 
 // rentOpts are the flags of `aitbc rent`.
 type rentOpts struct {
 	wallet, password, serviceID, leaseID, maxAmount string
+	agentID                                         string
 	duration                                        time.Duration
 }
 
@@ -118,12 +120,30 @@ it closes in.`,
 			if err != nil {
 				return err
 			}
-			return printLeaseTx(g, v, res)
+			out := leaseTx{View: v, TxHash: res.Hash, Height: res.Height, Fee: res.Fee}
+			// The lease is paid whatever the coordinator says; holding the
+			// miner's slot there is what makes the renter's jobs run on it.
+			a, aerr := reserveLease(cmd.Context(), g, &o, v.ID)
+			if aerr != nil {
+				out.AllocationError = aerr.Error()
+			} else {
+				out.Allocation = &a
+			}
+			return g.Print(out, func(w io.Writer) {
+				leaseLine(w, v)
+				if aerr != nil {
+					fmt.Fprintf(w, "note: the coordinator holds no slot for it (%v): run aitbc rent allocate --lease-id %s --wallet %s\n", aerr, v.ID, o.wallet)
+				} else {
+					allocLine(w, a)
+				}
+				txLine(w, res)
+			})
 		},
 	}
 	open.Flags().StringVar(&o.serviceID, "service-id", "", "the gpu-rental listing (required)")
 	secondsFlag(open.Flags(), &o.duration, "duration", time.Hour, "how long (seconds, or e.g. 90m)")
 	open.Flags().StringVar(&o.maxAmount, "max-amount", "", "refuse if the lease would lock more AITBC than this")
+	open.Flags().StringVar(&o.agentID, "agent-id", "", "name of the coordinator's slot allocation (default: the lease id)")
 	withWallet(open, "the renter's wallet")
 
 	extend := &cobra.Command{
@@ -231,7 +251,31 @@ it closes in.`,
 	status.Flags().StringVar(&o.serviceID, "service-id", "", "a listing's leases")
 	status.Flags().BoolVar(&all, "all", false, "closed leases too")
 
-	cmd.AddCommand(open, extend, end, status)
+	allocate := &cobra.Command{
+		Use:   "allocate",
+		Short: "Have the coordinator hold an active lease's miner slot for the renter (rent open does it; this retries)",
+		Example: `  aitbc rent allocate --lease-id rent-1 --wallet researcher-1
+  aitbc rent allocate --lease-id rent-1 --agent-id gpu-worker-1 --wallet researcher-1 --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := need("lease-id", o.leaseID); err != nil {
+				return err
+			}
+			if err := need("wallet", o.wallet); err != nil {
+				return err
+			}
+			a, err := reserveLease(cmd.Context(), g, &o, o.leaseID)
+			if err != nil {
+				return err
+			}
+			return g.Print(a, func(w io.Writer) { allocLine(w, a) })
+		},
+	}
+	allocate.Flags().StringVar(&o.leaseID, "lease-id", "", "the lease (required)")
+	allocate.Flags().StringVar(&o.agentID, "agent-id", "", "name of the allocation (default: the lease id)")
+	withWallet(allocate, "the renter's wallet")
+
+	cmd.AddCommand(open, extend, end, status, allocate)
 	return cmd
 }
 
@@ -251,6 +295,29 @@ type leaseTx struct {
 	TxHash string      `json:"tx_hash"`
 	Height int64       `json:"height"`
 	Fee    coin.Amount `json:"fee"`
+	// Allocation is the slot the coordinator holds for the renter (rent
+	// open), or AllocationError why it holds none.
+	Allocation      *coordinator.Allocation `json:"allocation,omitempty"`
+	AllocationError string                  `json:"allocation_error,omitempty"`
+}
+
+// reserveLease asks the coordinator, as the renter's tenant, to hold the
+// leased miner's slot for it.
+func reserveLease(ctx context.Context, g *Globals, o *rentOpts, id string) (coordinator.Allocation, error) {
+	w, err := g.wallets(ctx)
+	if err != nil {
+		return coordinator.Allocation{}, err
+	}
+	c, _, err := g.tenantFor(ctx, w, o.wallet, o.password)
+	if err != nil {
+		return coordinator.Allocation{}, err
+	}
+	return c.AllocateLease(ctx, id, o.agentID)
+}
+
+func allocLine(w io.Writer, a coordinator.Allocation) {
+	fmt.Fprintf(w, "coordinator: slot held for agent %s on miner %s until %s; this wallet's jobs (ai-submit, its API key on /v1/chat/completions) run there first\n",
+		a.AgentID, a.Miner, a.Expires.Local().Format(time.DateTime))
 }
 
 func printLeaseTx(g *Globals, v rentals.View, res rpc.Transaction) error {

@@ -24,6 +24,13 @@ type leaseOut struct {
 	Closed      int64       `json:"closed_height"`
 	Reason      string      `json:"reason"`
 	GPU         string      `json:"gpu"`
+	Allocation  *struct {
+		AgentID string `json:"agent_id"`
+		Miner   string `json:"miner"`
+		Lease   string `json:"lease_id"`
+		Slots   int    `json:"slots"`
+	} `json:"allocation"`
+	AllocationError string `json:"allocation_error"`
 	Fee         coin.Amount `json:"fee"`
 	SecondsLeft int64       `json:"seconds_left"`
 }
@@ -79,10 +86,11 @@ func TestGPURentalOnADevnet(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	coord := []string{"--coordinator", d.CoordinatorURL()}
 	lease := func(args ...string) leaseOut {
 		t.Helper()
 		var l leaseOut
-		out := e.ok(append(args, "--output", "json")...)
+		out := e.ok(append(append(args, coord...), "--output", "json")...)
 		if err := json.Unmarshal([]byte(out), &l); err != nil {
 			t.Fatalf("%s: %v", out, err)
 		}
@@ -138,11 +146,16 @@ func TestGPURentalOnADevnet(t *testing.T) {
 	if got, want := balance("researcher-1"), 2000*coin.Unit-138_888-fee; got != want {
 		t.Fatalf("researcher-1 after the lease ran out: %s, want %s", got, want)
 	}
-	// Its place is free: the other renter gets it, and ends it early.
-	l2 := lease("rent", "open", "--service-id", svc, "--duration", "1h", "--wallet", "researcher-2")
+	// Its place is free: the other renter gets it, and ends it early. The
+	// coordinator holds the leased miner's slot for it meanwhile.
+	l2 := lease("rent", "open", "--service-id", svc, "--duration", "1h", "--agent-id", "gpu-worker-1", "--wallet", "researcher-2")
 	if l2.Locked != 50*coin.Unit {
 		t.Fatalf("an hour locked %s", l2.Locked)
 	}
+	if a := l2.Allocation; a == nil || a.AgentID != "gpu-worker-1" || a.Lease != l2.ID || a.Slots != 1 || a.Miner != e.addrOf(miner) {
+		t.Fatalf("allocation %+v (%s)", l2.Allocation, l2.AllocationError)
+	}
+	e.fails("is "+e.addrOf("researcher-2")+"'s", append([]string{"rent", "allocate", "--lease-id", l2.ID, "--wallet", "researcher-1"}, coord...)...)
 	end := lease("rent", "end", "--lease-id", l2.ID, "--wallet", "researcher-2")
 	if end.Status != "ended" || end.Drawn+end.Refunded != 50*coin.Unit || end.Remaining != 0 || end.Reason != "ended by the customer" {
 		t.Fatalf("ended %+v", end)
@@ -151,6 +164,7 @@ func TestGPURentalOnADevnet(t *testing.T) {
 		t.Fatalf("researcher-2 after ending: %s, want %s (drawn %s)", got, want, end.Drawn)
 	}
 	e.fails("the lease has closed", "rent", "end", "--lease-id", l2.ID, "--wallet", "researcher-2")
+	e.fails("lease "+l2.ID+" is ended", append([]string{"rent", "allocate", "--lease-id", l2.ID, "--wallet", "researcher-2"}, coord...)...)
 	list := e.ok("rent", "status", "--service-id", svc, "--all")
 	if strings.Count(list, "lease_id ") != 2 || !strings.Contains(list, l1.ID+" | expired") {
 		t.Fatalf("status --all:\n%s", list)
