@@ -14,25 +14,25 @@ import (
 )
 
 type leaseOut struct {
-	ID          string      `json:"lease_id"`
-	Status      string      `json:"status"`
-	Locked      coin.Amount `json:"locked"`
-	Drawn       coin.Amount `json:"drawn"`
-	Refunded    coin.Amount `json:"refunded"`
-	Remaining   coin.Amount `json:"remaining"`
-	Opened      int64       `json:"opened_height"`
-	Closed      int64       `json:"closed_height"`
-	Reason      string      `json:"reason"`
-	GPU         string      `json:"gpu"`
-	Allocation  *struct {
+	ID         string      `json:"lease_id"`
+	Status     string      `json:"status"`
+	Locked     coin.Amount `json:"locked"`
+	Drawn      coin.Amount `json:"drawn"`
+	Refunded   coin.Amount `json:"refunded"`
+	Remaining  coin.Amount `json:"remaining"`
+	Opened     int64       `json:"opened_height"`
+	Closed     int64       `json:"closed_height"`
+	Reason     string      `json:"reason"`
+	GPU        string      `json:"gpu"`
+	Allocation *struct {
 		AgentID string `json:"agent_id"`
 		Miner   string `json:"miner"`
 		Lease   string `json:"lease_id"`
 		Slots   int    `json:"slots"`
 	} `json:"allocation"`
-	AllocationError string `json:"allocation_error"`
-	Fee         coin.Amount `json:"fee"`
-	SecondsLeft int64       `json:"seconds_left"`
+	AllocationError string      `json:"allocation_error"`
+	Fee             coin.Amount `json:"fee"`
+	SecondsLeft     int64       `json:"seconds_left"`
 }
 
 // TestGPURentalOnADevnet: seed 001's "GPU Cloud Computing" listing, on the
