@@ -17,6 +17,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/jobkind"
+	"github.com/aitbc/aitbc/internal/miner/backend"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -29,13 +30,23 @@ type FileFetcher interface {
 	Fetch(ctx context.Context, jobID, sha256 string) ([]byte, error)
 }
 
+// ImageGenerator makes images: an OpenAI-compatible images server
+// (backend.Images).
+type ImageGenerator interface {
+	Models(ctx context.Context) ([]backend.ModelInfo, error)
+	Generate(ctx context.Context, r backend.ImageRequest) ([]byte, error)
+}
+
 // KindRunner runs data-processing and training jobs (package jobkind)
-// itself and hands every other job to Next. Models adds the kinds' model
-// names to Next's, so the coordinator routes those jobs here.
+// itself, image jobs on Images, and hands every other job to Next. Models
+// adds the kinds' model names (when Files is set) and the image models
+// ("image:<model>", when Images is set) to Next's, so the coordinator
+// routes those jobs here.
 type KindRunner struct {
 	Next    Runner
 	Files   FileFetcher
 	Workers int // goroutines a training job uses (the weights do not depend on it)
+	Images  ImageGenerator
 }
 
 // Name implements Runner.
@@ -47,14 +58,29 @@ func (k KindRunner) Models(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(ms, jobkind.Models...), nil
+	if k.Files != nil {
+		ms = append(ms, jobkind.Models...)
+	}
+	if k.Images != nil {
+		im, err := k.Images.Models(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("miner: images backend: %w", err)
+		}
+		for _, m := range im {
+			ms = append(ms, jobkind.ImageModel(m.Name))
+		}
+	}
+	return ms, nil
 }
 
 // Run implements Runner. A job whose spec or input is wrong can never
 // succeed on any miner: it fails with ErrBadJob. A file that cannot be
 // fetched now may be retried elsewhere.
 func (k KindRunner) Run(ctx context.Context, job *minerproto.Job, onToken func(string) error) (Output, error) {
-	if !jobkind.IsKindModel(job.Model) {
+	if jobkind.IsImageModel(job.Model) && k.Images != nil {
+		return k.runImage(ctx, job, onToken)
+	}
+	if !jobkind.IsKindModel(job.Model) || k.Files == nil {
 		return k.Next.Run(ctx, job, onToken)
 	}
 	spec, err := jobkind.ParseSpec(job.Prompt)
@@ -77,6 +103,43 @@ func (k KindRunner) Run(ctx context.Context, job *minerproto.Job, onToken func(s
 		return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
 	}
 	return Output{Text: res.Text, TokensIn: 0, TokensOut: res.Units, FinishReason: "stop"}, nil
+}
+
+// runImage generates the job's image. A spec that does not read, names
+// another model, or declares other work than its size makes is a bad job;
+// a backend that is down lets another miner try.
+func (k KindRunner) runImage(ctx context.Context, job *minerproto.Job, onToken func(string) error) (Output, error) {
+	spec, err := jobkind.ParseSpec(job.Prompt)
+	if err != nil {
+		return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
+	}
+	if spec.Type != jobkind.TypeImage || spec.Image == nil || jobkind.ImageModel(spec.Image.Model) != job.Model {
+		return Output{}, fmt.Errorf("%w: the job's model %s and its image spec disagree", ErrBadJob, job.Model)
+	}
+	want, _, err := jobkind.PrepareImage(spec.Image.Model, spec.Image.Prompt, spec.Image.Size)
+	if err != nil {
+		return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
+	}
+	if want.Units != spec.Units || spec.Units > job.MaxTokens {
+		return Output{}, fmt.Errorf("%w: spec declares %d work units, a %s image is %d, the job pays for %d", ErrBadJob, spec.Units, spec.Image.Size, want.Units, job.MaxTokens)
+	}
+	png, err := k.Images.Generate(ctx, backend.ImageRequest{Model: spec.Image.Model, Prompt: spec.Image.Prompt, Size: spec.Image.Size})
+	if err != nil {
+		if errors.Is(err, backend.ErrInvalidRequest) || errors.Is(err, backend.ErrUnknownModel) {
+			return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
+		}
+		return Output{}, fmt.Errorf("miner: image: %w", err)
+	}
+	text, err := jobkind.NewImageResult(spec, png)
+	if err != nil {
+		return Output{}, err
+	}
+	if onToken != nil {
+		if err := onToken(fmt.Sprintf("image %s generated: %d bytes of PNG\n", spec.Image.Size, len(png))); err != nil {
+			return Output{}, err
+		}
+	}
+	return Output{Text: text, TokensOut: spec.Units, FinishReason: "stop"}, nil
 }
 
 // HTTPFiles fetches input files from the coordinator, signing each

@@ -85,6 +85,9 @@ type Config struct {
 	// JobKinds also runs data-processing and training jobs (kinds.go,
 	// docs/JOBS.md), fetching their input files from the coordinator.
 	JobKinds bool
+	// Images, when set, runs image jobs ("image:<model>", kinds.go) on an
+	// OpenAI-compatible images server.
+	Images ImageGenerator
 }
 
 // Miner is a running provider.
@@ -118,11 +121,15 @@ func New(cfg Config) (*Miner, error) {
 	if cfg.GPU == "" {
 		cfg.GPU = "cpu"
 	}
-	if cfg.JobKinds {
-		cfg.Runner = KindRunner{Next: cfg.Runner, Files: &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}, Workers: 1}
-		if len(cfg.Models) > 0 {
-			cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
+	if cfg.JobKinds || cfg.Images != nil {
+		kr := KindRunner{Next: cfg.Runner, Workers: 1, Images: cfg.Images}
+		if cfg.JobKinds {
+			kr.Files = &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}
+			if len(cfg.Models) > 0 {
+				cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
+			}
 		}
+		cfg.Runner = kr
 	}
 	return &Miner{cfg: cfg, addr: address.FromPubKey(cfg.Key.PublicKey()), log: cfg.Logger}, nil
 }

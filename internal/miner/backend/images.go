@@ -23,9 +23,10 @@ import (
 // image server, which the coordinator cannot reach), and checks that it is
 // a PNG of the size asked before anyone is paid for it.
 
-// MaxImageBytes bounds one generated image (a 2048×2048 RGBA PNG is at
-// most about 16 MiB uncompressed; real ones are far smaller).
-const MaxImageBytes = 16 << 20
+// MaxImageBytes bounds one generated image, so that it fits a miner's
+// result message (16 MiB) in base64; a generated 2048×2048 PNG is
+// typically a few MiB.
+const MaxImageBytes = 12 << 20
 
 // MaxImageSide is the largest width or height an image job may ask for.
 const MaxImageSide = 2048

@@ -1,0 +1,116 @@
+package jobkind
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aitbc/aitbc/internal/miner/backend"
+)
+
+// Image generation as a job: the job's model is ImageModelPrefix and the
+// image model a miner's images backend serves ("image:sd-turbo"), its
+// prompt the canonical JSON Spec with Type "image" and the text prompt and
+// size in Image, and its result an ImageResult: the PNG (base64) with its
+// SHA-256, so that the receipt's result hash commits to the PNG's hash. No
+// image model ships with AITBC, so a devnet has no miner for these jobs
+// and says so before any money moves (docs/JOBS.md, "Images").
+
+// TypeImage is the job type of image generation (`ai-submit --type image`,
+// or `--type inference --resolution WxH`).
+const TypeImage = "image"
+
+// ImageModelPrefix marks a job's model as an image model.
+const ImageModelPrefix = "image:"
+
+// pixelsPerUnit: one work unit per 65,536 pixels (a 1024×1024 image is 16
+// units, 512×512 is 4), priced as output tokens like every kind's units.
+const pixelsPerUnit = 65536
+
+// MaxImagePrompt bounds an image job's text prompt.
+const MaxImagePrompt = 4000
+
+// ImageSpec is an image job's parameters.
+type ImageSpec struct {
+	Model  string `json:"model"` // the image model, without the prefix
+	Prompt string `json:"prompt"`
+	Size   string `json:"size"` // "1024x1024"
+}
+
+// IsImageModel reports whether a job's model is an image model.
+func IsImageModel(model string) bool {
+	return strings.HasPrefix(model, ImageModelPrefix) && len(model) > len(ImageModelPrefix)
+}
+
+// ImageModel is the job model of image model m.
+func ImageModel(m string) string { return ImageModelPrefix + m }
+
+// PrepareImage checks an image job and returns its spec and the prompt to
+// submit (canonical JSON), with its work units.
+func PrepareImage(model, prompt, size string) (Spec, string, error) {
+	s := Spec{Type: TypeImage, Image: &ImageSpec{Model: strings.TrimPrefix(model, ImageModelPrefix), Prompt: prompt, Size: size}}
+	units, err := imageUnits(s)
+	if err != nil {
+		return s, "", err
+	}
+	s.Units = units
+	b, err := json.Marshal(s)
+	if err != nil {
+		return s, "", err
+	}
+	return s, string(b), nil
+}
+
+func imageUnits(s Spec) (int, error) {
+	im := s.Image
+	switch {
+	case im == nil || s.Data != nil || s.Train != nil || s.Input != (FileRef{}):
+		return 0, fmt.Errorf("%w: an image job carries the image parameters only", ErrBadSpec)
+	case im.Model == "" || len(im.Model) > 100 || strings.ContainsAny(im.Model, " \t\n"):
+		return 0, fmt.Errorf("%w: image jobs name the image model (--model, e.g. sd-turbo), 1-100 characters without spaces", ErrBadSpec)
+	case strings.TrimSpace(im.Prompt) == "" || len(im.Prompt) > MaxImagePrompt:
+		return 0, fmt.Errorf("%w: an image prompt of 1 to %d bytes", ErrBadSpec, MaxImagePrompt)
+	}
+	w, h, err := backend.ParseImageSize(im.Size)
+	if err != nil {
+		return 0, fmt.Errorf("%w: --resolution: %v", ErrBadSpec, err)
+	}
+	return ceilDiv(w*h, pixelsPerUnit), nil
+}
+
+// ImageResult is an image job's result text.
+type ImageResult struct {
+	Type   string `json:"type"` // "image"
+	Model  string `json:"model"`
+	Size   string `json:"size"`
+	SHA256 string `json:"sha256"` // of the PNG
+	Bytes  int    `json:"bytes"`
+	PNG    string `json:"png_base64"`
+}
+
+// NewImageResult is the result text of PNG png made for spec s.
+func NewImageResult(s Spec, png []byte) (string, error) {
+	sum := sha256.Sum256(png)
+	b, err := json.Marshal(ImageResult{Type: TypeImage, Model: s.Image.Model, Size: s.Image.Size, SHA256: hex.EncodeToString(sum[:]), Bytes: len(png), PNG: base64.StdEncoding.EncodeToString(png)})
+	return string(b), err
+}
+
+// ParseImageResult reads an image job's result and returns the PNG,
+// checked against the hash the result names.
+func ParseImageResult(text string) (ImageResult, []byte, error) {
+	var r ImageResult
+	if err := json.Unmarshal([]byte(text), &r); err != nil || r.Type != TypeImage {
+		return r, nil, fmt.Errorf("%w: not an image result", ErrBadSpec)
+	}
+	png, err := base64.StdEncoding.DecodeString(r.PNG)
+	if err != nil {
+		return r, nil, fmt.Errorf("%w: image result: %v", ErrBadSpec, err)
+	}
+	if sum := sha256.Sum256(png); hex.EncodeToString(sum[:]) != r.SHA256 || len(png) != r.Bytes {
+		return r, nil, fmt.Errorf("%w: the PNG's sha256 is %x, the result says %s", ErrInput, sum, r.SHA256)
+	}
+	return r, png, nil
+}
