@@ -216,6 +216,8 @@ type MinerConfig struct {
 	Heartbeat      Duration `toml:"heartbeat" flag:"heartbeat" doc:"interval of on-chain heartbeats"`
 	MetricsListen  string   `toml:"metrics_listen" flag:"metrics-listen" doc:"serve GET /metrics and GET /health here, e.g. 127.0.0.1:8018 (empty: off)"`
 	JobKinds       bool     `toml:"job_kinds" flag:"job-kinds" doc:"also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)"`
+	ImagesEndpoint string   `toml:"images_endpoint" flag:"images-endpoint" doc:"OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)"`
+	ImagesAPIKey   string   `toml:"images_api_key" flag:"images-api-key" secret:"true" doc:"API key of the images server"`
 	LogFormat      string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 }
 

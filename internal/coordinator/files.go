@@ -77,7 +77,7 @@ var (
 // job's spec may name it (jobkind.Spec.Resources); other jobs need none.
 // It parses a small JSON document, in memory, under the lock.
 func needsOf(model, prompt string) *sched.Resources {
-	if !jobkind.IsKindModel(model) {
+	if !jobkind.IsKindModel(model) && !jobkind.IsImageModel(model) {
 		return nil
 	}
 	spec, err := jobkind.ParseSpec(prompt)
