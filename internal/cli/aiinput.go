@@ -254,6 +254,14 @@ func prepareKindJob(ctx context.Context, g *Globals, c *coordinator.Client, typ,
 // model ships with AITBC, so on a devnet this says there is none before
 // any money is locked.
 func prepareImageJob(ctx context.Context, g *Globals, c *coordinator.Client, model, prompt, size string, k *kindFlags, pay coin.Amount) (*kindJob, error) {
+	// The job's own faults first, whoever might run it.
+	check := model
+	if check == "" {
+		check = "any"
+	}
+	if _, _, err := jobkind.PrepareImage(check, prompt, size); err != nil {
+		return nil, usagef("%v", err)
+	}
 	miners, err := c.Miners(ctx)
 	if err != nil {
 		return nil, err
