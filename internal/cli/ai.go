@@ -315,7 +315,7 @@ func newAIStatusCmd(g *Globals) *cobra.Command {
 	var id string
 	cmd := &cobra.Command{
 		Use:   "ai-status [job-id]",
-		Short: "Show an AI job's status (queued / running on miner M / completed / settled / expired and refunded)",
+		Short: "Show an AI job's status (queued / running on miner M / completed / settled / expired and refunded); a running training job's epoch",
 		Example: `  aitbc ai-status --job-id 707c75d0a1b2c3d4e5f60718293a4b5c
   aitbc ai-status 707c75d0a1b2c3d4e5f60718293a4b5c --output json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -334,7 +334,23 @@ func newAIStatusCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.Print(v, func(w io.Writer) { printJob(w, v) })
+			out := struct {
+				coordinator.JobView
+				// Progress is a running training or data-processing job's
+				// last progress line (its epoch, loss and accuracy).
+				Progress string `json:"progress,omitempty"`
+			}{JobView: v}
+			if showsProgress(v) {
+				if out.Progress, err = jobProgress(cmd.Context(), c, id); err != nil {
+					return err
+				}
+			}
+			return g.Print(out, func(w io.Writer) {
+				printJob(w, v)
+				if out.Progress != "" {
+					fmt.Fprintf(w, "  progress: %s\n", out.Progress)
+				}
+			})
 		},
 	}
 	jobIDFlag(g, cmd, &id, "job id (or give it as the argument)")
