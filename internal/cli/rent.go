@@ -10,6 +10,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/chain/modules/rentals"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/rpc"
@@ -112,32 +113,11 @@ it closes in.`,
 			if err != nil {
 				return err
 			}
-			res, cust, err := o.signer(g).submit(cmd.Context(), rentals.NewOpenMsg(o.serviceID, secs, maxAmt))
+			out, err := openLease(cmd.Context(), g, &o, secs, maxAmt)
 			if err != nil {
 				return err
 			}
-			v, err := openedLease(cmd.Context(), g, cust, res.Height)
-			if err != nil {
-				return err
-			}
-			out := leaseTx{View: v, TxHash: res.Hash, Height: res.Height, Fee: res.Fee}
-			// The lease is paid whatever the coordinator says; holding the
-			// miner's slot there is what makes the renter's jobs run on it.
-			a, aerr := reserveLease(cmd.Context(), g, &o, v.ID)
-			if aerr != nil {
-				out.AllocationError = aerr.Error()
-			} else {
-				out.Allocation = &a
-			}
-			return g.Print(out, func(w io.Writer) {
-				leaseLine(w, v)
-				if aerr != nil {
-					fmt.Fprintf(w, "note: the coordinator holds no slot for it (%v): run aitbc rent allocate --lease-id %s --wallet %s\n", aerr, v.ID, o.wallet)
-				} else {
-					allocLine(w, a)
-				}
-				txLine(w, res)
-			})
+			return g.Print(out, func(w io.Writer) { printOpened(w, out, o.wallet) })
 		},
 	}
 	open.Flags().StringVar(&o.serviceID, "service-id", "", "the gpu-rental listing (required)")
@@ -299,6 +279,100 @@ type leaseTx struct {
 	// open), or AllocationError why it holds none.
 	Allocation      *coordinator.Allocation `json:"allocation,omitempty"`
 	AllocationError string                  `json:"allocation_error,omitempty"`
+
+	tx rpc.Transaction
+}
+
+// openLease opens a lease on o.serviceID for secs seconds and has the
+// coordinator hold the leased miner's slot for the renter. The lease is
+// paid whatever the coordinator says: its refusal is reported in
+// AllocationError, not as a failure.
+func openLease(ctx context.Context, g *Globals, o *rentOpts, secs uint64, maxAmt coin.Amount) (leaseTx, error) {
+	res, cust, err := o.signer(g).submit(ctx, rentals.NewOpenMsg(o.serviceID, secs, maxAmt))
+	if err != nil {
+		return leaseTx{}, err
+	}
+	v, err := openedLease(ctx, g, cust, res.Height)
+	if err != nil {
+		return leaseTx{}, err
+	}
+	out := leaseTx{View: v, TxHash: res.Hash, Height: res.Height, Fee: res.Fee, tx: res}
+	if a, err := reserveLease(ctx, g, o, v.ID); err != nil {
+		out.AllocationError = err.Error()
+	} else {
+		out.Allocation = &a
+	}
+	return out, nil
+}
+
+func printOpened(w io.Writer, out leaseTx, wallet string) {
+	leaseLine(w, out.View)
+	if out.Allocation == nil {
+		fmt.Fprintf(w, "note: the coordinator holds no slot for it (%s): run aitbc rent allocate --lease-id %s --wallet %s\n", out.AllocationError, out.ID, wallet)
+	} else {
+		allocLine(w, *out.Allocation)
+	}
+	txLine(w, out.tx)
+}
+
+// allocateByLease is `resource allocate --wallet`: the seeds' allocation
+// as a paid lease (one GPU, that is one place of a gpu-rental listing, per
+// lease), with the coordinator holding the slot for agent.
+func allocateByLease(ctx context.Context, g *Globals, o *rentOpts, agent string, gpus int, memoryMB uint64, d time.Duration) error {
+	if agent == "" {
+		return usagef("--agent-id is required")
+	}
+	if gpus != 1 {
+		return usagef("--gpu %d: a lease holds one GPU (one place of a gpu-rental listing); open one lease per GPU", gpus)
+	}
+	o.agentID, o.duration = agent, d
+	secs, err := o.seconds()
+	if err != nil {
+		return err
+	}
+	if o.serviceID == "" {
+		if o.serviceID, err = rentableListing(ctx, g, memoryMB); err != nil {
+			return err
+		}
+	}
+	out, err := openLease(ctx, g, o, secs, 0)
+	if err != nil {
+		return err
+	}
+	return g.Print(out, func(w io.Writer) { printOpened(w, out, o.wallet) })
+}
+
+// rentableListing picks the cheapest active gpu-rental listing, available
+// now, with a free place and at least memoryMB of GPU memory: what
+// `resource allocate --wallet` leases when no --service-id is given.
+func rentableListing(ctx context.Context, g *Globals, memoryMB uint64) (string, error) {
+	sl, err := market.QueryServices(ctx, g.node(), market.ServiceFilter{Type: market.TypeGPURental, AvailableNow: true, MinMemoryMB: memoryMB})
+	if err != nil {
+		return "", err
+	}
+	list := sl.Services
+	best := -1
+	for i, sv := range list {
+		if sv.Status != "active" || sv.Unit != market.UnitHour {
+			continue
+		}
+		if sv.Capacity > 0 {
+			n, err := rentals.QueryList(ctx, g.node(), rentals.Filter{Service: sv.ID, ActiveOnly: true})
+			if err != nil {
+				return "", err
+			}
+			if uint64(len(n.Leases))+uint64(sv.Live) >= uint64(sv.Capacity) {
+				continue
+			}
+		}
+		if best < 0 || sv.Price < list[best].Price {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", fmt.Errorf("no active gpu-rental listing with a free place and %d MB of GPU memory (aitbc marketplace --action search --query GPU)", memoryMB)
+	}
+	return list[best].ID, nil
 }
 
 // reserveLease asks the coordinator, as the renter's tenant, to hold the
@@ -321,6 +395,6 @@ func allocLine(w io.Writer, a coordinator.Allocation) {
 }
 
 func printLeaseTx(g *Globals, v rentals.View, res rpc.Transaction) error {
-	out := leaseTx{View: v, TxHash: res.Hash, Height: res.Height, Fee: res.Fee}
+	out := leaseTx{View: v, TxHash: res.Hash, Height: res.Height, Fee: res.Fee, tx: res}
 	return g.Print(out, func(w io.Writer) { leaseLine(w, v); txLine(w, res) })
 }

@@ -165,8 +165,21 @@ func TestGPURentalOnADevnet(t *testing.T) {
 	}
 	e.fails("the lease has closed", "rent", "end", "--lease-id", l2.ID, "--wallet", "researcher-2")
 	e.fails("lease "+l2.ID+" is ended", append([]string{"rent", "allocate", "--lease-id", l2.ID, "--wallet", "researcher-2"}, coord...)...)
+	// The seeds' `resource allocate`, paid: a lease on the cheapest free
+	// gpu-rental listing. The devnet's miner has no GPU memory to offer.
+	e.fails("no active gpu-rental listing with a free place and 8192 MB of GPU memory", append([]string{"resource", "allocate", "--agent-id", "gpu-worker-2",
+		"--gpu", "1", "--memory", "8192", "--duration", "60", "--wallet", "researcher-1"}, coord...)...)
+	before := balance("researcher-1")
+	l3 := lease("resource", "allocate", "--agent-id", "gpu-worker-2", "--gpu", "1", "--duration", "60", "--wallet", "researcher-1")
+	if l3.Locked != 833_333 || l3.Allocation == nil || l3.Allocation.AgentID != "gpu-worker-2" { // floor(50e6 × 60,000 / 3.6e6)
+		t.Fatalf("resource allocate: %+v (%s)", l3, l3.AllocationError)
+	}
+	end3 := lease("rent", "end", "--lease-id", l3.ID, "--wallet", "researcher-1")
+	if got, want := balance("researcher-1"), before-2*fee-end3.Drawn; got != want || end3.Drawn+end3.Refunded != 833_333 {
+		t.Fatalf("researcher-1 after the allocation's lease: %s, want %s (%+v)", got, want, end3)
+	}
 	list := e.ok("rent", "status", "--service-id", svc, "--all")
-	if strings.Count(list, "lease_id ") != 2 || !strings.Contains(list, l1.ID+" | expired") {
+	if strings.Count(list, "lease_id ") != 3 || !strings.Contains(list, l1.ID+" | expired") {
 		t.Fatalf("status --all:\n%s", list)
 	}
 	if got := e.ok("rent", "status"); got != "no leases\n" {
