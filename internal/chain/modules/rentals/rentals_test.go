@@ -134,6 +134,21 @@ func (w *world) bal(a address.Address) coin.Amount {
 	return b
 }
 
+// lastLease is the id of c's newest lease.
+func (w *world) lastLease(c address.Address) string {
+	w.t.Helper()
+	l, err := w.k.Routes()[1].Handle(module.Query{State: w.kv, Height: w.h, Time: w.now}, listReq{"customer": c.String()})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return l.(rentals.List).Leases[0].ID
+}
+
+type listReq map[string]string
+
+func (r listReq) PathValue(string) string { return "" }
+func (r listReq) Param(n string) string   { return r[n] }
+
 func (w *world) lease(id string) *rentals.Lease {
 	w.t.Helper()
 	l, err := w.k.Get(w.kv, id)
