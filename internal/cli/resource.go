@@ -34,11 +34,11 @@ so). Allocations live in the coordinator's memory and end with it.`,
 	var duration time.Duration
 	var lease rentOpts
 	alloc := &cobra.Command{
-		Use:     "allocate",
-		Short:   "Reserve --gpu slots with --memory MB for --duration",
+		Use:   "allocate",
+		Short: "Reserve --gpu slots with --memory MB for --duration",
 		Example: `  aitbc resource allocate --agent-id "gpu-worker-1" --gpu 1 --memory 8192 --duration 3600
   aitbc resource allocate --agent-id gpu-worker-1 --duration 3600 --wallet researcher-1 --service-id svc-3`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if lease.wallet != "" { // a paid lease on chain (rent.go)
 				return allocateByLease(cmd.Context(), g, &lease, agent, gpu, memory, duration)
