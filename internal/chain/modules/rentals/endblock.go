@@ -3,12 +3,14 @@ package rentals
 import (
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
+	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 )
 
 // EndBlock implements module.EndBlocker: every active lease is charged
 // for the time up to the block's time and its provider paid; a lease whose
 // paid-up end has come closes (the money has run out, exactly), and one
-// whose listing was closed ends with the time used paid. Either way its
+// whose listing was closed, or whose provider's miner is no longer active,
+// ends with the time used paid. Either way its
 // place on the listing is free from this block on. The work is bounded by
 // the max_active parameter.
 func (k *Keeper) EndBlock(ctx *module.Context) error {
@@ -39,6 +41,16 @@ func (k *Keeper) EndBlock(ctx *module.Context) error {
 			}
 			if li == nil || li.Status == market.ListingClosed {
 				err = k.close(ctx, l, nowMs, StatusEnded, "listing closed")
+				break
+			}
+			// The renter pays for the miner's capacity: when the miner is
+			// gone (deregistered, unbonding) so is what the lease bought.
+			mi, merr := k.miners.Get(ctx.KV, l.ProviderAddr())
+			if merr != nil {
+				return merr
+			}
+			if mi == nil || mi.Status != miners.StatusActive {
+				err = k.close(ctx, l, nowMs, StatusEnded, "provider's miner left")
 				break
 			}
 			if err = k.charge(ctx, l, nowMs); err == nil {

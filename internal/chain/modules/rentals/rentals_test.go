@@ -47,6 +47,7 @@ type world struct {
 	bank     *bank.Keeper
 	k        *rentals.Keeper
 	listings fakeListings
+	miners   fakeMiners
 	h        int64
 	now      time.Time
 }
@@ -73,7 +74,7 @@ func newWorld(t *testing.T, prov address.Address, capacity uint32, fund map[addr
 	ms := fakeMiners{prov: {Address: prov[:], Status: miners.StatusActive, Caps: miners.Capabilities{GPU: "NVIDIA RTX 4090", GPUMemoryMB: 24564}}}
 	k := rentals.NewKeeper(b, ls, ms)
 	b.AddModuleAccounts(k.Accounts()...)
-	w := &world{t: t, kv: state.NewCache(st), bank: b, k: k, listings: ls, h: 1, now: t0}
+	w := &world{t: t, kv: state.NewCache(st), bank: b, k: k, listings: ls, miners: ms, h: 1, now: t0}
 	if err := k.InitGenesis(w.ctx(address.Address{}, w.kv), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +266,8 @@ func TestExtendingALeasePaysForTheAddedTimeOnly(t *testing.T) {
 	}
 }
 
-// TestClosedListingEndsItsLeases: the provider closes the listing; the
-// lease ends in that block, paid for the time used.
+// TestClosedListingEndsItsLeases: the provider closes the listing (or its
+// miner leaves); the lease ends in that block, paid for the time used.
 func TestClosedListingEndsItsLeases(t *testing.T) {
 	prov, cust := addr(1), addr(2)
 	w := newWorld(t, prov, 0, map[address.Address]coin.Amount{cust: 100_000})
@@ -276,6 +277,15 @@ func TestClosedListingEndsItsLeases(t *testing.T) {
 	w.listings["gpu-1"].Status = market.ListingClosed
 	w.endBlock() // t0+4 s
 	if l := w.lease("rent-1"); l.Status != rentals.StatusEnded || l.Drawn != 4_000 || l.Refunded != 56_000 || l.Reason != "listing closed" {
+		t.Fatalf("%+v", l)
+	}
+	// A lease whose provider's miner deregisters ends the same way.
+	w.listings["gpu-1"].Status = market.ListingActive
+	w.must(cust, rentals.NewOpenMsg("gpu-1", 60, 0))
+	w.endBlock() // t0+6 s, opened at t0+6 s: nothing due yet
+	w.miners[prov].Status = 2
+	w.endBlock() // t0+8 s
+	if l := w.lease("rent-2"); l.Status != rentals.StatusEnded || l.Drawn != 2_000 || l.Refunded != 58_000 || l.Reason != "provider's miner left" {
 		t.Fatalf("%+v", l)
 	}
 }
