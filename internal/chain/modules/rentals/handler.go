@@ -35,8 +35,8 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 	return fmt.Errorf("%w: %q", tx.ErrUnknownMsg, msg.Type)
 }
 
-// Rentable reports why listing l cannot be leased now (nil when it can):
-// the CLI asks the same before it signs.
+// Rentable reports why listing l cannot be leased at all (nil when it
+// can): its type, unit and status.
 func Rentable(l *market.Listing) error {
 	switch {
 	case l.Type != market.TypeGPURental && l.Type != market.TypeGPUCompute:
