@@ -86,6 +86,18 @@ func (s *Service) AllocateLease(ctx context.Context, t *store.Tenant, leaseID st
 	if _, ok := s.allocs[key]; ok {
 		return nil, errf(ErrAllocationExists, "agent %s already holds an allocation: deallocate it first", agent)
 	}
+	n := 0
+	for _, a := range s.allocs {
+		if a.Lease == l.ID { // one lease is one place: one slot, once
+			return nil, errf(ErrAllocationExists, "lease %s already holds a slot for agent %s", l.ID, a.AgentID)
+		}
+		if a.TenantID == t.ID {
+			n++
+		}
+	}
+	if lim := s.cfg.Limits.MaxAllocations; lim > 0 && n >= lim {
+		return nil, errf(ErrQuotaExceeded, "tenant %s holds %d allocations (limit %d): deallocate one first", t.ID, n, lim)
+	}
 	reg := s.registry[l.Provider]
 	a := &Allocation{AgentID: agent, TenantID: t.ID, Miner: l.Provider.String(), GPU: l.GPU, Slots: 1, MemoryMB: l.GPUMemoryMB,
 		MemoryChecked: reg.GPUMemoryMB > 0, Created: now.UTC(), Expires: l.End, Lease: l.ID}

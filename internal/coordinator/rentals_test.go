@@ -82,6 +82,10 @@ func TestALeaseHoldsItsMinersSlotUntilTheChainClosesIt(t *testing.T) {
 	if _, err := h.s.AllocateLease(h.ctx, h.tenant, "rent-1", LeaseAllocationRequest{AgentID: "gpu-worker-1"}); !errors.Is(err, ErrAllocationExists) {
 		t.Fatalf("twice: %v", err)
 	}
+	// One lease is one slot, whatever the agent is called.
+	if _, err := h.s.AllocateLease(h.ctx, h.tenant, "rent-1", LeaseAllocationRequest{AgentID: "gpu-worker-2"}); !errors.Is(err, ErrAllocationExists) {
+		t.Fatalf("the same lease for another agent: %v", err)
+	}
 	held := func() (forRenter, hold int) {
 		h.s.mu.Lock()
 		defer h.s.mu.Unlock()
