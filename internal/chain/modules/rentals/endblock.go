@@ -53,8 +53,9 @@ func (k *Keeper) EndBlock(ctx *module.Context) error {
 				err = k.close(ctx, l, nowMs, StatusEnded, "provider's miner left")
 				break
 			}
-			if err = k.charge(ctx, l, nowMs); err == nil {
-				err = put(ctx.KV, l)
+			drawn := l.Drawn
+			if err = k.charge(ctx, l, nowMs); err == nil && l.Drawn != drawn {
+				err = put(ctx.KV, l) // a block too short to cost a unit writes nothing
 			}
 		}
 		if err != nil {
