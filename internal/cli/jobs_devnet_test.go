@@ -111,7 +111,7 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	// miner generates none, and says so before any money is locked.
 	e.fails("no miner connected to the coordinator generates images", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "inference",
 		"--prompt", "Generate high-resolution image", "--payment", "100", "--gpu-allocated", "1", "--resolution", "1024x1024", "--password", "123")...)
-	e.fails("--resolution: backend: image size", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "image", "--model", "sd-turbo",
+	e.fails("--resolution: jobkind: image size must be WIDTHxHEIGHT", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "image", "--model", "sd-turbo",
 		"--prompt", "a cat", "--payment", "100", "--resolution", "huge", "--password", "123")...)
 
 	// settled follows a job to settlement and checks that the payer paid

@@ -5,10 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
-
-	"github.com/aitbc/aitbc/internal/miner/backend"
 )
 
 // Image generation as a job: the job's model is ImageModelPrefix and the
@@ -74,11 +75,34 @@ func imageUnits(s Spec) (int, error) {
 	case strings.TrimSpace(im.Prompt) == "" || len(im.Prompt) > MaxImagePrompt:
 		return 0, fmt.Errorf("%w: an image prompt of 1 to %d bytes", ErrBadSpec, MaxImagePrompt)
 	}
-	w, h, err := backend.ParseImageSize(im.Size)
+	w, h, err := ParseImageSize(im.Size)
 	if err != nil {
 		return 0, fmt.Errorf("%w: --resolution: %v", ErrBadSpec, err)
 	}
 	return ceilDiv(w*h, pixelsPerUnit), nil
+}
+
+// MaxImageSide is the largest width or height an image job may ask for.
+const MaxImageSide = 2048
+
+// ErrImageSize is a malformed or out-of-range size ("1024x1024").
+var ErrImageSize = errors.New("jobkind: image size must be WIDTHxHEIGHT, each 64 to 2048 and a multiple of 8")
+
+var sizeRE = regexp.MustCompile(`^([0-9]{2,4})x([0-9]{2,4})$`)
+
+// ParseImageSize reads "1024x1024". The miner's images backend checks the
+// same rules (backend.Images).
+func ParseImageSize(s string) (w, h int, err error) {
+	m := sizeRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, 0, fmt.Errorf("%w: %q", ErrImageSize, s)
+	}
+	w, _ = strconv.Atoi(m[1])
+	h, _ = strconv.Atoi(m[2])
+	if w < 64 || h < 64 || w > MaxImageSide || h > MaxImageSide || w%8 != 0 || h%8 != 0 {
+		return 0, 0, fmt.Errorf("%w: %q", ErrImageSize, s)
+	}
+	return w, h, nil
 }
 
 // ImageResult is an image job's result text.

@@ -44,7 +44,7 @@ func sdServer(t *testing.T, down *bool) *httptest.Server {
 			}
 			var req struct{ Size string }
 			_ = json.NewDecoder(r.Body).Decode(&req)
-			wd, ht, err := backend.ParseImageSize(req.Size)
+			wd, ht, err := jobkind.ParseImageSize(req.Size)
 			if err != nil {
 				w.WriteHeader(http.StatusBadRequest)
 				return

@@ -5,13 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image/png"
 	"io"
 	"net/http"
-	"regexp"
-	"strconv"
+
+	"github.com/aitbc/aitbc/internal/jobkind"
 )
 
 // Image generation through the OpenAI images API, as LocalAI,
@@ -27,28 +26,6 @@ import (
 // result message (16 MiB) in base64; a generated 2048×2048 PNG is
 // typically a few MiB.
 const MaxImageBytes = 12 << 20
-
-// MaxImageSide is the largest width or height an image job may ask for.
-const MaxImageSide = 2048
-
-// ErrImageSize is a malformed or out-of-range size ("1024x1024").
-var ErrImageSize = errors.New("backend: image size must be WIDTHxHEIGHT, each 64 to 2048 and a multiple of 8")
-
-var sizeRE = regexp.MustCompile(`^([0-9]{2,4})x([0-9]{2,4})$`)
-
-// ParseImageSize reads "1024x1024".
-func ParseImageSize(s string) (w, h int, err error) {
-	m := sizeRE.FindStringSubmatch(s)
-	if m == nil {
-		return 0, 0, fmt.Errorf("%w: %q", ErrImageSize, s)
-	}
-	w, _ = strconv.Atoi(m[1])
-	h, _ = strconv.Atoi(m[2])
-	if w < 64 || h < 64 || w > MaxImageSide || h > MaxImageSide || w%8 != 0 || h%8 != 0 {
-		return 0, 0, fmt.Errorf("%w: %q", ErrImageSize, s)
-	}
-	return w, h, nil
-}
 
 // ImageRequest is one image to generate.
 type ImageRequest struct {
@@ -74,7 +51,7 @@ func (im *Images) Models(ctx context.Context) ([]ModelInfo, error) { return im.o
 // Generate asks for one image and returns its PNG bytes, checked: a PNG
 // that decodes, of the size asked.
 func (im *Images) Generate(ctx context.Context, r ImageRequest) ([]byte, error) {
-	w, h, err := ParseImageSize(r.Size)
+	w, h, err := jobkind.ParseImageSize(r.Size)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
