@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -30,7 +32,12 @@ type savedResult struct {
 
 // saveResult writes a job's result (a report, a model file, or text) into
 // dir under a name for its kind, and checks it against the receipt.
-func saveResult(g *Globals, v coordinator.JobView, dir string) error {
+// fileDownloader fetches a file the tenant holds from the coordinator.
+type fileDownloader interface {
+	DownloadFile(ctx context.Context, hash string, w io.Writer) (int64, error)
+}
+
+func saveResult(ctx context.Context, g *Globals, c fileDownloader, v coordinator.JobView, dir string) error {
 	if v.Result == nil {
 		return fmt.Errorf("job %s has no result to save (status %s)", v.JobID, v.Status)
 	}
@@ -54,6 +61,15 @@ func saveResult(g *Globals, v coordinator.JobView, dir string) error {
 		res, png, err := jobkind.ParseImageResult(text)
 		if err != nil {
 			return fmt.Errorf("job %s: %w", v.JobID, err)
+		}
+		if png == nil { // the miner stored it with the coordinator, for this tenant
+			var buf bytes.Buffer
+			if _, err := c.DownloadFile(ctx, res.SHA256, &buf); err != nil {
+				return fmt.Errorf("job %s: the image %s: %w", v.JobID, res.SHA256, err)
+			}
+			if png = buf.Bytes(); res.CheckImage(png) != nil {
+				return fmt.Errorf("job %s: %w", v.JobID, res.CheckImage(png))
+			}
 		}
 		data, out.PNGSHA256, out.Bytes = png, res.SHA256, len(png)
 	}

@@ -1,15 +1,19 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/blob"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/jobkind"
 )
@@ -100,7 +104,7 @@ func (s *Service) hImages(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	res, png, err := jobkind.ParseImageResult(j.Result)
+	res, png, err := s.imageOf(r.Context(), t.ID, j.Result)
 	if err != nil {
 		s.fail(w, errf(ErrJobFailed, "job %s: the miner's result is not the image: %v", j.ID, err))
 		return
@@ -112,4 +116,73 @@ func (s *Service) hImages(w http.ResponseWriter, r *http.Request) {
 		// hashes and its price are in GET /v1/jobs/{id}.
 		"aitbc": map[string]any{"job_id": j.ID, "model": j.Model, "size": res.Size, "png_sha256": res.SHA256, "work_units": spec.Units},
 	})
+}
+
+// hMinerResult is PUT /v1/miners/results/{sha256}?job_id=J: the miner
+// running image job J stores its PNG, in pieces as the customer's uploads
+// go (Upload-Offset, Upload-Length), held for the job's customer (it
+// counts against the customer's file quota, and is pruned with its files).
+// The headers sign minerproto.FileDigest over jobkind.ResultFileKey(sha256).
+func (s *Service) hMinerResult(w http.ResponseWriter, r *http.Request) {
+	hash, jobID := r.PathValue("sha256"), r.URL.Query().Get("job_id")
+	if !blob.ValidHash(hash) {
+		s.fail(w, errf(ErrFileInvalid, "not a SHA-256: %q", trunc(hash)))
+		return
+	}
+	model, _, tenant, err := s.minerJob(r, jobID, jobkind.ResultFileKey(hash))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if !jobkind.IsImageModel(model) {
+		s.fail(w, errf(ErrUnsupportedJob, "job %s is no image job: its result is its text", jobID))
+		return
+	}
+	offset, err := headerInt(r, HeaderUploadOffset, 0)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	total, err := headerInt(r, HeaderUploadLength, r.ContentLength)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if total <= 0 || total > jobkind.MaxImageBytes {
+		s.fail(w, errf(ErrFileInvalid, "an image result is 1 to %d bytes, not %d", jobkind.MaxImageBytes, total))
+		return
+	}
+	p, err := s.UploadFile(r.Context(), tenant, hash, total, offset, r.Body)
+	if err != nil {
+		if errors.Is(err, ErrUploadOffset) {
+			w.Header().Set(HeaderUploadOffset, strconv.FormatInt(p.Received, 10))
+		}
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set(HeaderUploadOffset, strconv.FormatInt(p.Received, 10))
+	status := http.StatusAccepted
+	if p.Done {
+		status = http.StatusCreated
+	}
+	httpx.WriteJSON(w, status, p)
+}
+
+// imageOf returns the PNG of an image job's result, from the file store
+// when the miner stored it there, checked against the result's hash.
+func (s *Service) imageOf(ctx context.Context, tenantID, result string) (jobkind.ImageResult, []byte, error) {
+	res, png, err := jobkind.ParseImageResult(result)
+	if err != nil || png != nil {
+		return res, png, err
+	}
+	rc, _, err := s.OpenFile(ctx, tenantID, res.SHA256) // outside the lock: disk I/O
+	if err != nil {
+		return res, nil, err
+	}
+	defer rc.Close()
+	png, err = io.ReadAll(io.LimitReader(rc, jobkind.MaxImageBytes+1))
+	if err != nil {
+		return res, nil, err
+	}
+	return res, png, res.CheckImage(png)
 }

@@ -82,6 +82,11 @@ func imageUnits(s Spec) (int, error) {
 	return ceilDiv(w*h, pixelsPerUnit), nil
 }
 
+// MaxImageBytes bounds one generated image (a generated 2048×2048 PNG is
+// typically a few MiB); inline in a result (base64) it still fits a
+// miner's 16 MiB result message.
+const MaxImageBytes = 12 << 20
+
 // MaxImageSide is the largest width or height an image job may ask for.
 const MaxImageSide = 2048
 
@@ -112,7 +117,22 @@ type ImageResult struct {
 	Size   string `json:"size"`
 	SHA256 string `json:"sha256"` // of the PNG
 	Bytes  int    `json:"bytes"`
-	PNG    string `json:"png_base64"`
+	// PNG is the image inline (base64), when the coordinator keeps no
+	// files; otherwise it is empty and the PNG is in the coordinator's
+	// file store under SHA256, held for the job's customer.
+	PNG string `json:"png_base64,omitempty"`
+}
+
+// ResultFileKey is what a miner signs (minerproto.FileDigest) to upload
+// a job's result file: distinct from the input file's hash, so that a
+// signature for one cannot be used for the other.
+func ResultFileKey(sha256 string) string { return "result:" + sha256 }
+
+// NewStoredImageResult is the result text of a PNG the miner stored in
+// the coordinator's file store.
+func NewStoredImageResult(s Spec, sha256 string, n int) (string, error) {
+	b, err := json.Marshal(ImageResult{Type: TypeImage, Model: s.Image.Model, Size: s.Image.Size, SHA256: sha256, Bytes: n})
+	return string(b), err
 }
 
 // NewImageResult is the result text of PNG png made for spec s.
@@ -123,18 +143,28 @@ func NewImageResult(s Spec, png []byte) (string, error) {
 }
 
 // ParseImageResult reads an image job's result and returns the PNG,
-// checked against the hash the result names.
+// checked against the hash the result names, or nil when the PNG is in
+// the coordinator's file store (fetch it by r.SHA256 and check it with
+// CheckImage).
 func ParseImageResult(text string) (ImageResult, []byte, error) {
 	var r ImageResult
-	if err := json.Unmarshal([]byte(text), &r); err != nil || r.Type != TypeImage {
+	if err := json.Unmarshal([]byte(text), &r); err != nil || r.Type != TypeImage || len(r.SHA256) != 64 {
 		return r, nil, fmt.Errorf("%w: not an image result", ErrBadSpec)
+	}
+	if r.PNG == "" {
+		return r, nil, nil
 	}
 	png, err := base64.StdEncoding.DecodeString(r.PNG)
 	if err != nil {
 		return r, nil, fmt.Errorf("%w: image result: %v", ErrBadSpec, err)
 	}
+	return r, png, r.CheckImage(png)
+}
+
+// CheckImage checks png against the hash and size the result names.
+func (r ImageResult) CheckImage(png []byte) error {
 	if sum := sha256.Sum256(png); hex.EncodeToString(sum[:]) != r.SHA256 || len(png) != r.Bytes {
-		return r, nil, fmt.Errorf("%w: the PNG's sha256 is %x, the result says %s", ErrInput, sum, r.SHA256)
+		return fmt.Errorf("%w: the PNG's sha256 is %x (%d bytes), the result says %s (%d bytes)", ErrInput, sum, len(png), r.SHA256, r.Bytes)
 	}
-	return r, png, nil
+	return nil
 }

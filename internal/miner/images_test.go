@@ -3,7 +3,9 @@ package miner_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"image"
@@ -108,8 +110,45 @@ func TestAMinerGeneratesImageJobsOnItsImagesBackend(t *testing.T) {
 	if err == nil || errors.Is(err, miner.ErrBadJob) || !errors.Is(err, backend.ErrBackendUnavailable) {
 		t.Fatalf("server down: %v", err)
 	}
+	down = false
+	// With the coordinator's file store the result names the PNG only; a
+	// coordinator without files gets it inline; another failure to store
+	// it leaves the job for another miner.
+	keep := &keptResults{}
+	k.Results = keep
+	out, err = k.Run(ctx, job, nil)
+	if err != nil || strings.Contains(out.Text, "png_base64") || len(keep.got) != 1 {
+		t.Fatalf("stored: %q %v", out.Text, err)
+	}
+	if res, png, err := jobkind.ParseImageResult(out.Text); err != nil || png != nil || res.CheckImage(keep.got[0]) != nil {
+		t.Fatalf("stored result %+v: %v", res, err)
+	}
+	keep.err = miner.ErrNoFileStore
+	if out, err = k.Run(ctx, job, nil); err != nil || !strings.Contains(out.Text, "png_base64") {
+		t.Fatalf("no file store: %v", err)
+	}
+	keep.err = errors.New("coordinator answered 503")
+	if _, err = k.Run(ctx, job, nil); err == nil || errors.Is(err, miner.ErrBadJob) {
+		t.Fatalf("store failed: %v", err)
+	}
+	k.Results = nil
 	// Text jobs still go to the text backend.
 	if _, err := k.Run(ctx, &minerproto.Job{ID: "j4", Model: "llama", Prompt: "hi", MaxTokens: 4}, nil); err != nil || len(text.ran) != 1 {
 		t.Fatalf("text job: %v %v", err, text.ran)
 	}
+}
+
+// keptResults stands for the coordinator's file store.
+type keptResults struct {
+	got [][]byte
+	err error
+}
+
+func (k *keptResults) Upload(_ context.Context, _ string, data []byte) (string, error) {
+	if k.err != nil {
+		return "", k.err
+	}
+	k.got = append(k.got, data)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
 }

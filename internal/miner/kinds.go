@@ -1,6 +1,7 @@
 package miner
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,6 +38,16 @@ type ImageGenerator interface {
 	Generate(ctx context.Context, r backend.ImageRequest) ([]byte, error)
 }
 
+// ResultStore keeps a job's result file with the coordinator (an image
+// job's PNG). ErrNoFileStore says the coordinator keeps no files.
+type ResultStore interface {
+	Upload(ctx context.Context, jobID string, data []byte) (sha256 string, err error)
+}
+
+// ErrNoFileStore is a coordinator that keeps no files: results then travel
+// inline in the result message.
+var ErrNoFileStore = errors.New("miner: the coordinator keeps no files")
+
 // KindRunner runs data-processing and training jobs (package jobkind)
 // itself, image jobs on Images, and hands every other job to Next. Models
 // adds the kinds' model names (when Files is set) and the image models
@@ -47,6 +58,9 @@ type KindRunner struct {
 	Files   FileFetcher
 	Workers int // goroutines a training job uses (the weights do not depend on it)
 	Images  ImageGenerator
+	// Results stores an image job's PNG with the coordinator (nil, or a
+	// coordinator without files: the PNG goes inline in the result).
+	Results ResultStore
 }
 
 // Name implements Runner.
@@ -130,7 +144,7 @@ func (k KindRunner) runImage(ctx context.Context, job *minerproto.Job, onToken f
 		}
 		return Output{}, fmt.Errorf("miner: image: %w", err)
 	}
-	text, err := jobkind.NewImageResult(spec, png)
+	text, err := k.imageResult(ctx, job.ID, spec, png)
 	if err != nil {
 		return Output{}, err
 	}
@@ -140,6 +154,73 @@ func (k KindRunner) runImage(ctx context.Context, job *minerproto.Job, onToken f
 		}
 	}
 	return Output{Text: text, TokensOut: spec.Units, FinishReason: "stop"}, nil
+}
+
+// imageResult stores png with the coordinator and returns the result text
+// that names it, or, when the coordinator keeps no files, carries it.
+func (k KindRunner) imageResult(ctx context.Context, jobID string, spec jobkind.Spec, png []byte) (string, error) {
+	if k.Results != nil {
+		sha, err := k.Results.Upload(ctx, jobID, png)
+		switch {
+		case err == nil:
+			return jobkind.NewStoredImageResult(spec, sha, len(png))
+		case !errors.Is(err, ErrNoFileStore):
+			return "", fmt.Errorf("miner: storing the image: %w", err)
+		}
+	}
+	return jobkind.NewImageResult(spec, png)
+}
+
+// uploadPiece is the size of one piece of a result upload: under the
+// coordinator's 1 MiB request body limit.
+const uploadPiece = 768 << 10
+
+// Upload implements ResultStore: the PUT /v1/miners/results/{sha256}
+// route, in pieces, each signed with the miner's key.
+func (f *HTTPFiles) Upload(ctx context.Context, jobID string, data []byte) (string, error) {
+	coord, err := f.coordinatorAddress(ctx)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	u := strings.TrimRight(f.Coordinator, "/") + "/v1/miners/results/" + url.PathEscape(hash) + "?job_id=" + url.QueryEscape(jobID)
+	for off := 0; off < len(data); off += uploadPiece {
+		end := min(off+uploadPiece, len(data))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(data[off:end]))
+		if err != nil {
+			return "", err
+		}
+		ms := now().UnixMilli()
+		req.Header.Set(minerproto.HeaderMiner, address.FromPubKey(f.Key.PublicKey()).String())
+		req.Header.Set(minerproto.HeaderMinerTime, strconv.FormatInt(ms, 10))
+		req.Header.Set(minerproto.HeaderMinerSig, hex.EncodeToString(f.Key.Sign(minerproto.FileDigest(coord, jobID, jobkind.ResultFileKey(hash), ms))))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("Upload-Offset", strconv.Itoa(off))
+		req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
+		resp, err := f.client().Do(req)
+		if err != nil {
+			return "", err
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
+			continue
+		}
+		var e struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		_ = json.Unmarshal(b, &e)
+		if e.Error.Code == "files_disabled" {
+			return "", ErrNoFileStore
+		}
+		return "", fmt.Errorf("coordinator answered %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return hash, nil
 }
 
 // HTTPFiles fetches input files from the coordinator, signing each

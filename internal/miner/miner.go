@@ -122,9 +122,13 @@ func New(cfg Config) (*Miner, error) {
 		cfg.GPU = "cpu"
 	}
 	if cfg.JobKinds || cfg.Images != nil {
+		files := &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}
 		kr := KindRunner{Next: cfg.Runner, Workers: 1, Images: cfg.Images}
+		if cfg.Images != nil {
+			kr.Results = files // the PNG goes to the coordinator's file store
+		}
 		if cfg.JobKinds {
-			kr.Files = &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}
+			kr.Files = files
 			if len(cfg.Models) > 0 {
 				cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
 			}

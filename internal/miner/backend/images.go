@@ -22,10 +22,8 @@ import (
 // image server, which the coordinator cannot reach), and checks that it is
 // a PNG of the size asked before anyone is paid for it.
 
-// MaxImageBytes bounds one generated image, so that it fits a miner's
-// result message (16 MiB) in base64; a generated 2048×2048 PNG is
-// typically a few MiB.
-const MaxImageBytes = 12 << 20
+// MaxImageBytes bounds one generated image (jobkind.MaxImageBytes).
+const MaxImageBytes = jobkind.MaxImageBytes
 
 // ImageRequest is one image to generate.
 type ImageRequest struct {
