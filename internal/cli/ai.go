@@ -82,7 +82,7 @@ func (g *Globals) tenantFor(ctx context.Context, w *walletConn, wallet, password
 }
 
 func newAISubmitCmd(g *Globals) *cobra.Command {
-	var wallet, typ, prompt, model, payment, password, serviceID, inputData string
+	var wallet, typ, prompt, model, payment, password, serviceID, inputData, resolution string
 	var maxTokens int
 	var temperature float32
 	var ttl time.Duration
@@ -135,8 +135,20 @@ per 1,000, plus the fee.`,
 			switch {
 			case wallet == "":
 				return usagef("--wallet is required")
-			case typ != "inference" && typ != jobkind.TypeTraining && typ != jobkind.TypeDataProcessing:
-				return usagef("unknown --type %q: inference, training or data-processing", typ)
+			case typ == "inference" && resolution != "":
+				// The seeds generate images with --type inference --resolution.
+				typ = jobkind.TypeImage
+				if !g.JSON() {
+					fmt.Fprintf(g.Stderr(), "note: --resolution makes this an image generation job (--type image)\n")
+				}
+			}
+			switch {
+			case typ != "inference" && typ != jobkind.TypeTraining && typ != jobkind.TypeDataProcessing && typ != jobkind.TypeImage:
+				return usagef("unknown --type %q: inference, training, data-processing or image", typ)
+			case typ == jobkind.TypeImage && strings.TrimSpace(prompt) == "":
+				return usagef("--prompt is required: what the image shows")
+			case typ == jobkind.TypeImage && (inputData != "" || kf.dataset != ""):
+				return usagef("image jobs take no input file (image inputs are not supported yet)")
 			case typ == jobkind.TypeTraining && kf.dataset == "":
 				return usagef("--type training needs --dataset FILE (a CSV table with a label column)")
 			case typ == jobkind.TypeDataProcessing && kf.dataset == "" && inputData == "":
@@ -186,7 +198,19 @@ per 1,000, plus the fee.`,
 			}
 			var input *jobinput.Prompt
 			var kind *kindJob
-			if typ != "inference" { // file, parameters, work units and a miner checked before the escrow
+			if typ == jobkind.TypeImage { // size, prompt, model, work units and a miner checked before the escrow
+				if !cmd.Flags().Changed("model") {
+					model = ""
+				}
+				size := resolution
+				if size == "" {
+					size = "1024x1024"
+				}
+				if kind, err = prepareImageJob(ctx, g, c, model, prompt, size, &kf, pay); err != nil {
+					return err
+				}
+				model, prompt, maxTokens = kind.Model, kind.Prompt, kind.Spec.Units
+			} else if typ != "inference" { // file, parameters, work units and a miner checked before the escrow
 				if !cmd.Flags().Changed("model") {
 					model = ""
 				}
@@ -257,8 +281,13 @@ per 1,000, plus the fee.`,
 					fmt.Fprintf(w, "  input data sha256 %s: %d of %d lines in the prompt\n", input.FileSHA256, input.KeptLines, input.FileLines)
 				}
 				if kind != nil {
-					fmt.Fprintf(w, "  %s job on %s (sha256 %s), %d work units; results: aitbc ai-results --job-id %s --output-dir DIR\n",
-						typ, kind.Spec.Input.Name, kind.Spec.Input.SHA256, kind.Spec.Units, job.JobID)
+					if kind.Spec.Image != nil {
+						fmt.Fprintf(w, "  %s image by %s, %d work units; the PNG: aitbc ai-results --job-id %s --output-dir DIR\n",
+							kind.Spec.Image.Size, kind.Spec.Image.Model, kind.Spec.Units, job.JobID)
+					} else {
+						fmt.Fprintf(w, "  %s job on %s (sha256 %s), %d work units; results: aitbc ai-results --job-id %s --output-dir DIR\n",
+							typ, kind.Spec.Input.Name, kind.Spec.Input.SHA256, kind.Spec.Units, job.JobID)
+					}
 				}
 				fmt.Fprintf(w, "  escrow %s AITBC locked by %s; follow with: aitbc ai-status --job-id %s\n", pay, sub.TxHash, job.JobID)
 			})
@@ -266,7 +295,7 @@ per 1,000, plus the fee.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&wallet, "wallet", "", "wallet that pays (required)")
-	f.StringVar(&typ, "type", "inference", "job type: inference, training or data-processing (docs/JOBS.md)")
+	f.StringVar(&typ, "type", "inference", "job type: inference, training, data-processing or image (docs/JOBS.md)")
 	f.StringVar(&prompt, "prompt", "", "the prompt (required for inference)")
 	f.StringVar(&model, "model", "tolstoy-1m", "model to run")
 	f.StringVar(&payment, "payment", "", "AITBC locked in escrow: the most the job may cost, fee included (required)")
@@ -278,11 +307,7 @@ per 1,000, plus the fee.`,
 	waitBoolFlag(f, &wait, nil, "stream the text and wait for settlement")
 	f.StringVar(&inputData, "input-data", "", "text file (CSV, JSON, ...) stored with the coordinator by its SHA-256 and put in the prompt, cut to the model's context")
 	kf.register(f)
-	for _, name := range []string{"resolution"} {
-		v := new(string)
-		ignored[name] = v
-		f.StringVar(v, name, "", "accepted for the seed scripts; no effect on inference jobs yet")
-	}
+	f.StringVar(&resolution, "resolution", "", "image jobs: WIDTHxHEIGHT (default 1024x1024); with --type inference it makes the job an image job")
 	return cmd
 }
 
@@ -290,7 +315,7 @@ func newAIStatusCmd(g *Globals) *cobra.Command {
 	var id string
 	cmd := &cobra.Command{
 		Use:   "ai-status [job-id]",
-		Short: "Show an AI job's status (queued / running on miner M / completed / settled / expired and refunded)",
+		Short: "Show an AI job's status (queued / running on miner M / completed / settled / expired and refunded); a running training job's epoch",
 		Example: `  aitbc ai-status --job-id 707c75d0a1b2c3d4e5f60718293a4b5c
   aitbc ai-status 707c75d0a1b2c3d4e5f60718293a4b5c --output json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -309,7 +334,23 @@ func newAIStatusCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.Print(v, func(w io.Writer) { printJob(w, v) })
+			out := struct {
+				coordinator.JobView
+				// Progress is a running training or data-processing job's
+				// last progress line (its epoch, loss and accuracy).
+				Progress string `json:"progress,omitempty"`
+			}{JobView: v}
+			if showsProgress(v) {
+				if out.Progress, err = jobProgress(cmd.Context(), c, id); err != nil {
+					return err
+				}
+			}
+			return g.Print(out, func(w io.Writer) {
+				printJob(w, v)
+				if out.Progress != "" {
+					fmt.Fprintf(w, "  progress: %s\n", out.Progress)
+				}
+			})
 		},
 	}
 	jobIDFlag(g, cmd, &id, "job id (or give it as the argument)")

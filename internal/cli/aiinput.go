@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -246,4 +247,87 @@ func prepareKindJob(ctx context.Context, g *Globals, c *coordinator.Client, typ,
 		return nil, fmt.Errorf("upload %s: %w", path, err)
 	}
 	return &kindJob{Model: kmodel, Prompt: prompt, Spec: s}, nil
+}
+
+// prepareImageJob checks an image job (size, prompt, model) and that some
+// connected miner generates images with that model within pay: no image
+// model ships with AITBC, so on a devnet this says there is none before
+// any money is locked.
+func prepareImageJob(ctx context.Context, g *Globals, c *coordinator.Client, model, prompt, size string, k *kindFlags, pay coin.Amount) (*kindJob, error) {
+	// The job's own faults first, whoever might run it.
+	check := model
+	if check == "" {
+		check = "any"
+	}
+	if _, _, err := jobkind.PrepareImage(check, prompt, size); err != nil {
+		return nil, usagef("%v", err)
+	}
+	miners, err := c.Miners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var offered []string
+	for _, m := range miners {
+		for _, mm := range m.Models {
+			if jobkind.IsImageModel(mm) && !slices.Contains(offered, mm) {
+				offered = append(offered, mm)
+			}
+		}
+	}
+	if len(offered) == 0 {
+		return nil, fmt.Errorf("no miner connected to the coordinator generates images: an image job needs a miner whose images backend (an OpenAI-compatible images server, aitbc miner start --images-endpoint URL) serves an image model; AITBC ships none, so a devnet has none (docs/JOBS.md, \"Images\")")
+	}
+	if model == "" {
+		if len(offered) > 1 {
+			return nil, usagef("--model: the miners offer %s", strings.Join(offered, ", "))
+		}
+		model = offered[0]
+	}
+	s, text, err := jobkind.PrepareImage(model, prompt, size)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	needs, err := k.needs()
+	if err != nil {
+		return nil, err
+	}
+	if needs != nil {
+		r := jobkind.Resources(*needs)
+		s.Resources = &r
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, err
+		}
+		text = string(b)
+	}
+	kmodel := jobkind.ImageModel(s.Image.Model)
+	p, err := jobs.QueryParams(ctx, g.node())
+	if err != nil {
+		return nil, err
+	}
+	var cheapest coin.Amount
+	found := false
+	var serving []*sched.Miner
+	for _, m := range miners {
+		if !slices.Contains(m.Models, kmodel) {
+			continue
+		}
+		sm := &sched.Miner{GPU: m.GPU, GPUMemoryMB: m.GPUMemoryMB}
+		serving = append(serving, sm)
+		if needs != nil && needs.Lacks(sm) != "" {
+			continue
+		}
+		if cost := sched.Cost(p, m.PricePer1k, uint64(s.Units)); !found || cost < cheapest {
+			cheapest, found = cost, true
+		}
+	}
+	switch {
+	case !found && len(serving) > 0:
+		return nil, fmt.Errorf("no miner generating %s images has the hardware the job needs: %s", s.Image.Model, needs.Explain(serving))
+	case !found:
+		return nil, fmt.Errorf("no connected miner serves the image model %s (they offer %s)", s.Image.Model, strings.Join(offered, ", "))
+	case pay < cheapest:
+		return nil, usagef("--payment %s is too low: a %s image is %d work units, at least %s AITBC with the fee", pay, size, s.Units, cheapest)
+	}
+	return &kindJob{Model: kmodel, Prompt: text, Spec: s}, nil
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -24,11 +26,18 @@ type savedResult struct {
 	// ReceiptResultHash is the receipt's result hash: equal to SHA256,
 	// the file is what the miner signed for.
 	ReceiptResultHash string `json:"receipt_result_hash,omitempty"`
+	// PNGSHA256 is an image job's PNG hash, which the signed result names.
+	PNGSHA256 string `json:"png_sha256,omitempty"`
 }
 
 // saveResult writes a job's result (a report, a model file, or text) into
 // dir under a name for its kind, and checks it against the receipt.
-func saveResult(g *Globals, v coordinator.JobView, dir string) error {
+// fileDownloader fetches a file the tenant holds from the coordinator.
+type fileDownloader interface {
+	DownloadFile(ctx context.Context, hash string, w io.Writer) (int64, error)
+}
+
+func saveResult(ctx context.Context, g *Globals, c fileDownloader, v coordinator.JobView, dir string) error {
 	if v.Result == nil {
 		return fmt.Errorf("job %s has no result to save (status %s)", v.JobID, v.Status)
 	}
@@ -45,13 +54,35 @@ func saveResult(g *Globals, v coordinator.JobView, dir string) error {
 		return err
 	}
 	out.File = filepath.Join(dir, jobkind.OutputName(v.Model, v.JobID, reportSpec(v.Model, text)))
-	if err := os.WriteFile(out.File, []byte(text), 0o644); err != nil {
+	data := []byte(text)
+	if jobkind.IsImageModel(v.Model) {
+		// The signed result names the PNG's hash; the PNG is checked
+		// against it and saved as itself.
+		res, png, err := jobkind.ParseImageResult(text)
+		if err != nil {
+			return fmt.Errorf("job %s: %w", v.JobID, err)
+		}
+		if png == nil { // the miner stored it with the coordinator, for this tenant
+			var buf bytes.Buffer
+			if _, err := c.DownloadFile(ctx, res.SHA256, &buf); err != nil {
+				return fmt.Errorf("job %s: the image %s: %w", v.JobID, res.SHA256, err)
+			}
+			if png = buf.Bytes(); res.CheckImage(png) != nil {
+				return fmt.Errorf("job %s: %w", v.JobID, res.CheckImage(png))
+			}
+		}
+		data, out.PNGSHA256, out.Bytes = png, res.SHA256, len(png)
+	}
+	if err := os.WriteFile(out.File, data, 0o644); err != nil {
 		return err
 	}
 	return g.Print(out, func(w io.Writer) {
 		fmt.Fprintf(w, "%s (%d bytes, sha256 %s", out.File, out.Bytes, out.SHA256)
 		if out.ReceiptResultHash != "" {
 			fmt.Fprint(w, ", as in the signed receipt")
+		}
+		if out.PNGSHA256 != "" {
+			fmt.Fprintf(w, "; PNG sha256 %s, as the signed result names it", out.PNGSHA256)
 		}
 		fmt.Fprintln(w, ")")
 	})

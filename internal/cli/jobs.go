@@ -288,7 +288,7 @@ func newResultsCmd(g *Globals, use string) *cobra.Command {
 				return err
 			}
 			if outDir != "" { // airesults.go: the result as a file, checked against the receipt
-				return saveResult(g, v, outDir)
+				return saveResult(cmd.Context(), g, c, v, outDir)
 			}
 			return g.Print(v, func(w io.Writer) {
 				if v.Result != nil {

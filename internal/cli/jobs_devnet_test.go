@@ -107,6 +107,12 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	e.fails("hardware the job needs: a GPU (they have: cpu", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "species",
 		"--payment", "500", "--gpu-allocated", "1", "--memory", "8192", "--password", "123")...)
 	e.fails("is too low", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "species", "--payment", "0.001", "--password", "123")...)
+	// Seed 001's image job: no image model ships with AITBC, so the devnet's
+	// miner generates none, and says so before any money is locked.
+	e.fails("no miner connected to the coordinator generates images", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "inference",
+		"--prompt", "Generate high-resolution image", "--payment", "100", "--gpu-allocated", "1", "--resolution", "1024x1024", "--password", "123")...)
+	e.fails("--resolution: jobkind: image size must be WIDTHxHEIGHT", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "image", "--model", "sd-turbo",
+		"--prompt", "a cat", "--payment", "100", "--resolution", "huge", "--password", "123")...)
 
 	// settled follows a job to settlement and checks that the payer paid
 	// exactly the escrow's transaction fee and what the escrow did not

@@ -60,6 +60,7 @@ func newMinerCmd(g *Globals) *cobra.Command {
 	var slots int
 	var heartbeat time.Duration
 	var jobKinds bool
+	var imagesEndpoint, imagesKey string
 	start := &cobra.Command{
 		Use:   "start",
 		Short: "Register (stake, models, price) if needed and serve a coordinator's jobs",
@@ -138,6 +139,10 @@ coordinator died or dropped it, the miner connects to the next at once.`,
 			if models != "" {
 				ms = strings.Split(models, ",")
 			}
+			var images miner.ImageGenerator
+			if imagesEndpoint != "" { // image jobs (docs/JOBS.md, "Images")
+				images = backend.NewImages(imagesEndpoint, imagesKey, httpc)
+			}
 			// The miner registers (or updates its registration) before the
 			// banner: a chain that cannot be reached, or a stake that cannot
 			// be paid, is a startup failure.
@@ -148,6 +153,7 @@ coordinator died or dropped it, the miner connects to the next at once.`,
 					Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
 					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version, JobKinds: jobKinds,
 					Provider: prov,
+					Images:   images,
 				},
 				Key: key, Register: true,
 			}}}, func(s *system.System) error {
@@ -171,6 +177,8 @@ coordinator died or dropped it, the miner connects to the next at once.`,
 	f.StringVar(&metricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus) and GET /health on this address, e.g. 127.0.0.1:8018 (default: off)")
 	f.BoolVar(&jobKinds, "job-kinds", false, "also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)")
 	f.StringVar(&provider, "provider", "", "marketplace provider address this miner works for: it names it on chain (miners/set_provider); the provider's market add-miner completes the consent (docs/MARKETPLACE.md)")
+	f.StringVar(&imagesEndpoint, "images-endpoint", "", "OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)")
+	f.StringVar(&imagesKey, "images-api-key", "", "API key of the images server")
 	withConfig(start, config.Miner)
 
 	hwCmd := &cobra.Command{

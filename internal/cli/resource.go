@@ -32,12 +32,17 @@ so). Allocations live in the coordinator's memory and end with it.`,
 	var gpu int
 	var memory uint64
 	var duration time.Duration
+	var lease rentOpts
 	alloc := &cobra.Command{
-		Use:     "allocate",
-		Short:   "Reserve --gpu slots with --memory MB for --duration",
-		Example: `  aitbc resource allocate --agent-id "gpu-worker-1" --gpu 1 --memory 8192 --duration 3600`,
-		Args:    cobra.NoArgs,
+		Use:   "allocate",
+		Short: "Reserve --gpu slots with --memory MB for --duration",
+		Example: `  aitbc resource allocate --agent-id "gpu-worker-1" --gpu 1 --memory 8192 --duration 3600
+  aitbc resource allocate --agent-id gpu-worker-1 --duration 3600 --wallet researcher-1 --service-id svc-3`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if lease.wallet != "" { // a paid lease on chain (rent.go)
+				return allocateByLease(cmd.Context(), g, &lease, agent, gpu, memory, duration)
+			}
 			c, err := g.coordinator()
 			if err != nil {
 				return err
@@ -54,6 +59,9 @@ so). Allocations live in the coordinator's memory and end with it.`,
 	alloc.Flags().Uint64Var(&memory, "memory", 0, "GPU memory in MB the miner must have")
 	secondsFlag(alloc.Flags(), &duration, "duration", time.Hour, "how long (seconds, or e.g. 30m)")
 	alloc.Flags().StringVar(&model, "model", "", "only a miner that serves this model")
+	alloc.Flags().StringVar(&lease.wallet, "wallet", "", "pay with a lease on chain from this wallet (aitbc rent): the cheapest gpu-rental listing with a free place, or --service-id")
+	alloc.Flags().StringVar(&lease.password, "password", "", "that wallet's password (or AITBC_PASSWORD)")
+	alloc.Flags().StringVar(&lease.serviceID, "service-id", "", "with --wallet: the gpu-rental listing to lease")
 
 	var sagent string
 	status := &cobra.Command{

@@ -161,6 +161,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newMultisigCmd(g),
 		newFaucetCmd(g),
 		newPoolCmd(g),
+		newRentCmd(g),
 		newBrowserCmd(g),
 		newAIMetricsCmd(g),
 		newConfigCmd(g),

@@ -217,6 +217,8 @@ type MinerConfig struct {
 	MetricsListen  string   `toml:"metrics_listen" flag:"metrics-listen" doc:"serve GET /metrics and GET /health here, e.g. 127.0.0.1:8018 (empty: off)"`
 	JobKinds       bool     `toml:"job_kinds" flag:"job-kinds" doc:"also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)"`
 	Provider       string   `toml:"provider" flag:"provider" doc:"marketplace provider address this miner works for (miners/set_provider); the provider's market add-miner completes the consent (empty: leave it as it is)"`
+	ImagesEndpoint string   `toml:"images_endpoint" flag:"images-endpoint" doc:"OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)"`
+	ImagesAPIKey   string   `toml:"images_api_key" flag:"images-api-key" secret:"true" doc:"API key of the images server"`
 	LogFormat      string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 }
 

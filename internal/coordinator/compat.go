@@ -35,6 +35,7 @@ func (s *Service) registerCompat(_ *http.ServeMux, handle func(string, http.Hand
 	handle("GET /v1/models/{id}", openAIErrors(s.hModel))
 	handle("POST /v1/chat/completions", openAIErrors(s.hOpenAI(true)))
 	handle("POST /v1/completions", openAIErrors(s.hOpenAI(false)))
+	handle("POST /v1/images/generations", openAIErrors(s.hImages)) // images.go
 	handle("GET /api/tags", ollamaErrors(s.hOllamaTags))
 	handle("POST /api/show", ollamaErrors(s.hOllamaShow))
 	handle("GET /api/ps", ollamaErrors(s.hOllamaPS))
@@ -294,7 +295,7 @@ func (s *Service) models() []sched.Quote {
 	s.mu.Unlock()
 	// Data-processing and training (package jobkind) are no language
 	// models: OpenAI and Ollama clients are not offered them.
-	return slices.DeleteFunc(qs, func(q sched.Quote) bool { return jobkind.IsKindModel(q.Model) })
+	return slices.DeleteFunc(qs, func(q sched.Quote) bool { return jobkind.IsKindModel(q.Model) || jobkind.IsImageModel(q.Model) })
 }
 
 func (s *Service) hModels(w http.ResponseWriter, _ *http.Request) {

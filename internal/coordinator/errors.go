@@ -107,6 +107,10 @@ var errorCodes = []errorCode{
 	{ErrFileInvalid, http.StatusBadRequest, "invalid_file"},
 	{ErrUploadOffset, http.StatusConflict, "upload_offset_mismatch"},
 	{ErrNoFittingHardware, http.StatusConflict, "no_fitting_hardware"},
+	// rentals.go
+	{ErrLeaseNotFound, http.StatusNotFound, "lease_not_found"},
+	{ErrNotLeaseHolder, http.StatusForbidden, "not_lease_customer"},
+	{ErrLeaseClosed, http.StatusConflict, "lease_not_active"},
 }
 
 // Error is a coordinator error as the API shows it: the HTTP status and

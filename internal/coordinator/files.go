@@ -77,7 +77,7 @@ var (
 // job's spec may name it (jobkind.Spec.Resources); other jobs need none.
 // It parses a small JSON document, in memory, under the lock.
 func needsOf(model, prompt string) *sched.Resources {
-	if !jobkind.IsKindModel(model) {
+	if !jobkind.IsKindModel(model) && !jobkind.IsImageModel(model) {
 		return nil
 	}
 	spec, err := jobkind.ParseSpec(prompt)
@@ -159,6 +159,7 @@ func (s *Service) registerFileRoutes(handle func(string, http.HandlerFunc)) {
 	handle("GET /v1/files/{sha256}", s.hGetFile)
 	handle("GET /v1/files/{sha256}/status", s.hFileStatus)
 	handle("GET /v1/miners/files/{sha256}", s.hMinerFile)
+	handle("PUT /v1/miners/results/{sha256}", s.hMinerResult) // images.go
 }
 
 // minerFileSkew is how far a miner's signed time may be from the
@@ -170,45 +171,9 @@ const minerFileSkew = 2 * time.Minute
 // open session, the job must be assigned to it now, and the job's spec
 // must name the file.
 func (s *Service) minerFileOwner(r *http.Request, jobID, hash string) (string, error) {
-	addr, err := address.Parse(r.Header.Get(minerproto.HeaderMiner))
+	model, prompt, tenant, err := s.minerJob(r, jobID, hash)
 	if err != nil {
-		return "", errf(ErrUnauthorized, "%s must be the miner's address", minerproto.HeaderMiner)
-	}
-	ms, err := strconv.ParseInt(r.Header.Get(minerproto.HeaderMinerTime), 10, 64)
-	if err != nil {
-		return "", errf(ErrUnauthorized, "%s must be Unix milliseconds", minerproto.HeaderMinerTime)
-	}
-	if d := s.cfg.Now().Sub(time.UnixMilli(ms)); d > minerFileSkew || d < -minerFileSkew {
-		return "", errf(ErrStaleSignature, "signed %s from the coordinator's clock", d.Round(time.Second))
-	}
-	sig, err := hex.DecodeString(r.Header.Get(minerproto.HeaderMinerSig))
-	if err != nil {
-		return "", errf(ErrInvalidSignature, "%s must be hex", minerproto.HeaderMinerSig)
-	}
-	s.mu.Lock()
-	mc := s.miners[addr]
-	var job *store.Job
-	if lj := s.live[jobID]; lj != nil {
-		job = lj.job
-	}
-	var pub ed25519.PublicKey
-	var miner address.Address
-	var prompt, model, tenant string
-	if mc != nil {
-		pub = mc.pub
-	}
-	if job != nil {
-		miner, prompt, model, tenant = job.Miner, job.Prompt, job.Model, job.TenantID
-	}
-	s.mu.Unlock()
-	if pub == nil {
-		return "", errf(ErrUnauthorized, "miner %s has no open session with this coordinator", addr)
-	}
-	if !ed25519.Verify(pub, minerproto.FileDigest(s.cfg.Address, jobID, hash, ms), sig) {
-		return "", errf(ErrInvalidSignature, "signature does not verify with miner %s's session key", addr)
-	}
-	if job == nil || miner != addr {
-		return "", errf(ErrFileNotFound, "job %s is not assigned to miner %s", jobID, addr)
+		return "", err
 	}
 	if !jobkind.IsKindModel(model) {
 		return "", errf(ErrFileNotFound, "job %s has no input file", jobID)
@@ -218,6 +183,53 @@ func (s *Service) minerFileOwner(r *http.Request, jobID, hash string) (string, e
 		return "", errf(ErrFileNotFound, "job %s does not name file %s", jobID, hash)
 	}
 	return tenant, nil
+}
+
+// minerJob checks a miner's signed request about job jobID (its headers
+// sign minerproto.FileDigest over signed) and returns the job's model,
+// prompt and tenant: the miner must hold an open session and the job must
+// be assigned to it now.
+func (s *Service) minerJob(r *http.Request, jobID, signed string) (model, prompt, tenant string, err error) {
+	addr, err := address.Parse(r.Header.Get(minerproto.HeaderMiner))
+	if err != nil {
+		return "", "", "", errf(ErrUnauthorized, "%s must be the miner's address", minerproto.HeaderMiner)
+	}
+	ms, err := strconv.ParseInt(r.Header.Get(minerproto.HeaderMinerTime), 10, 64)
+	if err != nil {
+		return "", "", "", errf(ErrUnauthorized, "%s must be Unix milliseconds", minerproto.HeaderMinerTime)
+	}
+	if d := s.cfg.Now().Sub(time.UnixMilli(ms)); d > minerFileSkew || d < -minerFileSkew {
+		return "", "", "", errf(ErrStaleSignature, "signed %s from the coordinator's clock", d.Round(time.Second))
+	}
+	sig, err := hex.DecodeString(r.Header.Get(minerproto.HeaderMinerSig))
+	if err != nil {
+		return "", "", "", errf(ErrInvalidSignature, "%s must be hex", minerproto.HeaderMinerSig)
+	}
+	s.mu.Lock()
+	mc := s.miners[addr]
+	var job *store.Job
+	if lj := s.live[jobID]; lj != nil {
+		job = lj.job
+	}
+	var pub ed25519.PublicKey
+	var miner address.Address
+	if mc != nil {
+		pub = mc.pub
+	}
+	if job != nil {
+		miner, prompt, model, tenant = job.Miner, job.Prompt, job.Model, job.TenantID
+	}
+	s.mu.Unlock()
+	if pub == nil {
+		return "", "", "", errf(ErrUnauthorized, "miner %s has no open session with this coordinator", addr)
+	}
+	if !ed25519.Verify(pub, minerproto.FileDigest(s.cfg.Address, jobID, signed, ms), sig) {
+		return "", "", "", errf(ErrInvalidSignature, "signature does not verify with miner %s's session key", addr)
+	}
+	if job == nil || miner != addr {
+		return "", "", "", errf(ErrFileNotFound, "job %s is not assigned to miner %s", jobID, addr)
+	}
+	return model, prompt, tenant, nil
 }
 
 // hMinerFile is GET /v1/miners/files/{sha256}?job_id=J: a job's input

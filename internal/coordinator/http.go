@@ -177,6 +177,7 @@ func (s *Service) Handler() http.Handler {
 	handle("GET /v1/resources", s.hAllocations)
 	handle("DELETE /v1/resources/{agent}", s.hDeallocate)
 	handle("GET /v1/resources/utilization", s.hUtilization)
+	handle("POST /v1/rentals/{id}/allocation", s.hAllocateLease)
 	handle("GET /v1/admin/jobs", s.hAdminJobs)
 	// The marketplace (services.go) and job files (files.go).
 	s.registerServiceRoutes(handle)

@@ -29,6 +29,7 @@ type Allocation struct {
 	MemoryChecked bool      `json:"memory_checked"` // false when the miner reports no GPU memory
 	Created       time.Time `json:"created"`
 	Expires       time.Time `json:"expires"`
+	Lease         string    `json:"lease_id,omitempty"` // the chain lease it holds the slot for (rentals.go)
 }
 
 // AllocateRequest is POST /v1/resources.
@@ -218,7 +219,7 @@ func (s *Service) allocHoldLocked(tenant string) coin.Amount {
 	now := s.cfg.Now()
 	var sum coin.Amount
 	for _, a := range s.allocs {
-		if a.TenantID == tenant && now.Before(a.Expires) {
+		if a.TenantID == tenant && now.Before(a.Expires) && !leaseAllocFree(a) {
 			sum, _ = sum.Add(s.cfg.Limits.allocCost(a.Slots, a.Expires.Sub(now)))
 		}
 	}
@@ -303,6 +304,7 @@ func (s *Service) usageLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			s.sampleUsage()
+			s.checkLeases(ctx)
 		}
 	}
 }

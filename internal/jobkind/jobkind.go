@@ -84,6 +84,7 @@ type Spec struct {
 	Input     FileRef        `json:"input"`
 	Data      *dataproc.Spec `json:"data,omitempty"`
 	Train     *TrainSpec     `json:"train,omitempty"`
+	Image     *ImageSpec     `json:"image,omitempty"`
 	Resources *Resources     `json:"resources,omitempty"`
 	// Units is the work the job declares: its max tokens, and exactly the
 	// tokens_out of its receipt.
@@ -101,8 +102,13 @@ func ModelFor(typ, model string) (string, error) {
 			return "", fmt.Errorf("%w: training runs --model %s (a logistic regression or small MLP on a CSV table); %q is not offered", ErrBadSpec, ModelCustomClassifier, model)
 		}
 		return ModelCustomClassifier, nil
+	case TypeImage:
+		if model == "" {
+			return "", fmt.Errorf("%w: image jobs name the image model: --model (e.g. sd-turbo)", ErrBadSpec)
+		}
+		return ImageModel(strings.TrimPrefix(model, ImageModelPrefix)), nil
 	}
-	return "", fmt.Errorf("%w: %q (inference, training, data-processing)", ErrUnknownType, typ)
+	return "", fmt.Errorf("%w: %q (inference, training, data-processing, image)", ErrUnknownType, typ)
 }
 
 // IsKindModel reports whether a job's model names a kind, not a language
@@ -274,6 +280,8 @@ func OutputName(model, jobID string, s *Spec) string {
 		return jobID + ".report.md"
 	case model == ModelDataProcessing:
 		return jobID + ".report.json"
+	case IsImageModel(model):
+		return jobID + ".png"
 	}
 	return jobID + ".txt"
 }

@@ -1,6 +1,7 @@
 package miner
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/jobkind"
+	"github.com/aitbc/aitbc/internal/miner/backend"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -29,13 +31,36 @@ type FileFetcher interface {
 	Fetch(ctx context.Context, jobID, sha256 string) ([]byte, error)
 }
 
+// ImageGenerator makes images: an OpenAI-compatible images server
+// (backend.Images).
+type ImageGenerator interface {
+	Models(ctx context.Context) ([]backend.ModelInfo, error)
+	Generate(ctx context.Context, r backend.ImageRequest) ([]byte, error)
+}
+
+// ResultStore keeps a job's result file with the coordinator (an image
+// job's PNG). ErrNoFileStore says the coordinator keeps no files.
+type ResultStore interface {
+	Upload(ctx context.Context, jobID string, data []byte) (sha256 string, err error)
+}
+
+// ErrNoFileStore is a coordinator that keeps no files: results then travel
+// inline in the result message.
+var ErrNoFileStore = errors.New("miner: the coordinator keeps no files")
+
 // KindRunner runs data-processing and training jobs (package jobkind)
-// itself and hands every other job to Next. Models adds the kinds' model
-// names to Next's, so the coordinator routes those jobs here.
+// itself, image jobs on Images, and hands every other job to Next. Models
+// adds the kinds' model names (when Files is set) and the image models
+// ("image:<model>", when Images is set) to Next's, so the coordinator
+// routes those jobs here.
 type KindRunner struct {
 	Next    Runner
 	Files   FileFetcher
 	Workers int // goroutines a training job uses (the weights do not depend on it)
+	Images  ImageGenerator
+	// Results stores an image job's PNG with the coordinator (nil, or a
+	// coordinator without files: the PNG goes inline in the result).
+	Results ResultStore
 }
 
 // Name implements Runner.
@@ -47,14 +72,29 @@ func (k KindRunner) Models(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(ms, jobkind.Models...), nil
+	if k.Files != nil {
+		ms = append(ms, jobkind.Models...)
+	}
+	if k.Images != nil {
+		im, err := k.Images.Models(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("miner: images backend: %w", err)
+		}
+		for _, m := range im {
+			ms = append(ms, jobkind.ImageModel(m.Name))
+		}
+	}
+	return ms, nil
 }
 
 // Run implements Runner. A job whose spec or input is wrong can never
 // succeed on any miner: it fails with ErrBadJob. A file that cannot be
 // fetched now may be retried elsewhere.
 func (k KindRunner) Run(ctx context.Context, job *minerproto.Job, onToken func(string) error) (Output, error) {
-	if !jobkind.IsKindModel(job.Model) {
+	if jobkind.IsImageModel(job.Model) && k.Images != nil {
+		return k.runImage(ctx, job, onToken)
+	}
+	if !jobkind.IsKindModel(job.Model) || k.Files == nil {
 		return k.Next.Run(ctx, job, onToken)
 	}
 	spec, err := jobkind.ParseSpec(job.Prompt)
@@ -77,6 +117,110 @@ func (k KindRunner) Run(ctx context.Context, job *minerproto.Job, onToken func(s
 		return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
 	}
 	return Output{Text: res.Text, TokensIn: 0, TokensOut: res.Units, FinishReason: "stop"}, nil
+}
+
+// runImage generates the job's image. A spec that does not read, names
+// another model, or declares other work than its size makes is a bad job;
+// a backend that is down lets another miner try.
+func (k KindRunner) runImage(ctx context.Context, job *minerproto.Job, onToken func(string) error) (Output, error) {
+	spec, err := jobkind.ParseSpec(job.Prompt)
+	if err != nil {
+		return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
+	}
+	if spec.Type != jobkind.TypeImage || spec.Image == nil || jobkind.ImageModel(spec.Image.Model) != job.Model {
+		return Output{}, fmt.Errorf("%w: the job's model %s and its image spec disagree", ErrBadJob, job.Model)
+	}
+	want, _, err := jobkind.PrepareImage(spec.Image.Model, spec.Image.Prompt, spec.Image.Size)
+	if err != nil {
+		return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
+	}
+	if want.Units != spec.Units || spec.Units > job.MaxTokens {
+		return Output{}, fmt.Errorf("%w: spec declares %d work units, a %s image is %d, the job pays for %d", ErrBadJob, spec.Units, spec.Image.Size, want.Units, job.MaxTokens)
+	}
+	png, err := k.Images.Generate(ctx, backend.ImageRequest{Model: spec.Image.Model, Prompt: spec.Image.Prompt, Size: spec.Image.Size})
+	if err != nil {
+		if errors.Is(err, backend.ErrInvalidRequest) || errors.Is(err, backend.ErrUnknownModel) {
+			return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
+		}
+		return Output{}, fmt.Errorf("miner: image: %w", err)
+	}
+	text, err := k.imageResult(ctx, job.ID, spec, png)
+	if err != nil {
+		return Output{}, err
+	}
+	if onToken != nil {
+		if err := onToken(fmt.Sprintf("image %s generated: %d bytes of PNG\n", spec.Image.Size, len(png))); err != nil {
+			return Output{}, err
+		}
+	}
+	return Output{Text: text, TokensOut: spec.Units, FinishReason: "stop"}, nil
+}
+
+// imageResult stores png with the coordinator and returns the result text
+// that names it, or, when the coordinator keeps no files, carries it.
+func (k KindRunner) imageResult(ctx context.Context, jobID string, spec jobkind.Spec, png []byte) (string, error) {
+	if k.Results != nil {
+		sha, err := k.Results.Upload(ctx, jobID, png)
+		switch {
+		case err == nil:
+			return jobkind.NewStoredImageResult(spec, sha, len(png))
+		case !errors.Is(err, ErrNoFileStore):
+			return "", fmt.Errorf("miner: storing the image: %w", err)
+		}
+	}
+	return jobkind.NewImageResult(spec, png)
+}
+
+// uploadPiece is the size of one piece of a result upload: under the
+// coordinator's 1 MiB request body limit.
+const uploadPiece = 768 << 10
+
+// Upload implements ResultStore: the PUT /v1/miners/results/{sha256}
+// route, in pieces, each signed with the miner's key.
+func (f *HTTPFiles) Upload(ctx context.Context, jobID string, data []byte) (string, error) {
+	coord, err := f.coordinatorAddress(ctx)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	u := strings.TrimRight(f.Coordinator, "/") + "/v1/miners/results/" + url.PathEscape(hash) + "?job_id=" + url.QueryEscape(jobID)
+	for off := 0; off < len(data); off += uploadPiece {
+		end := min(off+uploadPiece, len(data))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(data[off:end]))
+		if err != nil {
+			return "", err
+		}
+		ms := now().UnixMilli()
+		req.Header.Set(minerproto.HeaderMiner, address.FromPubKey(f.Key.PublicKey()).String())
+		req.Header.Set(minerproto.HeaderMinerTime, strconv.FormatInt(ms, 10))
+		req.Header.Set(minerproto.HeaderMinerSig, hex.EncodeToString(f.Key.Sign(minerproto.FileDigest(coord, jobID, jobkind.ResultFileKey(hash), ms))))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("Upload-Offset", strconv.Itoa(off))
+		req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
+		resp, err := f.client().Do(req)
+		if err != nil {
+			return "", err
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
+			continue
+		}
+		var e struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		_ = json.Unmarshal(b, &e)
+		if e.Error.Code == "files_disabled" {
+			return "", ErrNoFileStore
+		}
+		return "", fmt.Errorf("coordinator answered %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return hash, nil
 }
 
 // HTTPFiles fetches input files from the coordinator, signing each

@@ -91,6 +91,9 @@ type Config struct {
 	// (the provider's half is market add-miner). Nil leaves what the chain
 	// holds as it is.
 	Provider *address.Address
+	// Images, when set, runs image jobs ("image:<model>", kinds.go) on an
+	// OpenAI-compatible images server.
+	Images ImageGenerator
 }
 
 // Miner is a running provider.
@@ -124,11 +127,19 @@ func New(cfg Config) (*Miner, error) {
 	if cfg.GPU == "" {
 		cfg.GPU = "cpu"
 	}
-	if cfg.JobKinds {
-		cfg.Runner = KindRunner{Next: cfg.Runner, Files: &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}, Workers: 1}
-		if len(cfg.Models) > 0 {
-			cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
+	if cfg.JobKinds || cfg.Images != nil {
+		files := &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}
+		kr := KindRunner{Next: cfg.Runner, Workers: 1, Images: cfg.Images}
+		if cfg.Images != nil {
+			kr.Results = files // the PNG goes to the coordinator's file store
 		}
+		if cfg.JobKinds {
+			kr.Files = files
+			if len(cfg.Models) > 0 {
+				cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
+			}
+		}
+		cfg.Runner = kr
 	}
 	return &Miner{cfg: cfg, addr: address.FromPubKey(cfg.Key.PublicKey()), log: cfg.Logger}, nil
 }

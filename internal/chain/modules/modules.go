@@ -16,6 +16,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/modules/multisig"
 	"github.com/aitbc/aitbc/internal/chain/modules/pools"
+	"github.com/aitbc/aitbc/internal/chain/modules/rentals"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
 	"github.com/aitbc/aitbc/internal/chain/modules/staking"
 	"github.com/aitbc/aitbc/internal/chain/modules/treasury"
@@ -47,6 +48,8 @@ func New() Set {
 	// A bound job is paid by its agreement, and runs only on its provider's miners.
 	j.SetBindings(mk)
 	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, mk, s, r, p, ms, faucet.NewKeeper(b), treasury.NewKeeper(b, r)}}
+	// GPU leases by the hour: after the market, whose listings they rent.
+	set.All = append(set.All, rentals.NewKeeper(b, mk, m))
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {

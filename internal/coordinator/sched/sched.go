@@ -212,6 +212,11 @@ func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
 		np.Reason = AllBusy
 		return nil, np
 	}
+	// A tenant that holds slots (an allocation, a GPU lease it pays for on
+	// chain) runs on them first: that capacity is already paid for.
+	if held := filter(c, func(m *Miner) bool { return j.Tenant != "" && m.Held[j.Tenant] > 0 }); len(held) > 0 {
+		c = held
+	}
 	// score
 	best, bestScore := c[0], math.Inf(-1)
 	var maxPrice coin.Amount

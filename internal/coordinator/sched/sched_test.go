@@ -216,3 +216,31 @@ func TestABoundJobRunsOnAMinerItsProviderNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestARentersJobsRunOnItsRentedMinerFirst: a tenant holding a slot (its
+// GPU lease) gets that miner even when another is cheaper and better
+// known; other tenants still get the better one; once the rented slot is
+// busy the renter's next job goes elsewhere rather than wait.
+func TestARentersJobsRunOnItsRentedMinerFirst(t *testing.T) {
+	s := sched.New(jobs.DefaultParams(), 3)
+	better := miner(1, coin.Unit, "llama")
+	better.Settled = 500
+	rented := miner(2, 3*coin.Unit, "llama")
+	rented.Failures = 5
+	rented.Slots = 1
+	rented.Held = map[string]int{"renter": 1}
+	for i := 0; i < 20; i++ {
+		m, np := s.Place(sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: 10 * coin.Unit, Tenant: "renter"}, []*sched.Miner{better, rented})
+		if m != rented {
+			t.Fatalf("renter placed on %v (%v)", m, np)
+		}
+		if m, _ := s.Place(sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: 10 * coin.Unit, Tenant: "other"}, []*sched.Miner{better, rented}); m != better {
+			t.Fatalf("another tenant placed on %v", m)
+		}
+	}
+	busy := *rented
+	busy.Running = 1
+	if m, _ := s.Place(sched.Job{Model: "llama", MaxTokens: 100, MaxPrice: 10 * coin.Unit, Tenant: "renter"}, []*sched.Miner{better, &busy}); m != better {
+		t.Fatalf("renter waited for its busy rented slot: %v", m)
+	}
+}
