@@ -13,7 +13,7 @@ import (
 func TestQ8KQuantize(t *testing.T) {
 	x := make([]float32, 512)
 	x[0], x[1], x[2], x[3] = -2, 1, 0.5/127*2, 1.5/127*2 // 0.5 and 1.5 steps of 2/127
-	x[300] = 4                                             // second super-block: max 4
+	x[300] = 4                                           // second super-block: max 4
 	x[301] = -4
 	var a Q8K
 	a.Quantize(x)
