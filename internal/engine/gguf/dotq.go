@@ -63,46 +63,77 @@ func DotQ8Unpacked(w []int8, wd []float32, a *Q8Blocks) float32 {
 	return sum
 }
 
+// sumsChunk is how many super-blocks (or 32-value blocks) a kernel call
+// covers; the integer results go to a stack buffer of this size.
+const sumsChunk = 32
+
 // dotQ4KQ8K is llama.cpp's ggml_vec_dot_q4_K_q8_K: per super-block,
 // d·d_y·Σ_j sc_j·Σ q·q_y - dmin·d_y·Σ_j m_j·(sum of q_y over sub-block j).
 func dotQ4KQ8K(row []byte, a *Q8K) float32 {
-	var sc [8]int16
+	var sums [2 * sumsChunk]int32
 	var sum float32
-	for i := range len(row) / 144 {
+	nb := len(row) / 144
+	for b0 := 0; b0 < nb; b0 += sumsChunk {
+		n := min(sumsChunk, nb-b0)
+		q4kSums(sums[:2*n], row[b0*144:(b0+n)*144], a.Qs[b0*QK:(b0+n)*QK], a.Bsums[b0*16:(b0+n)*16])
+		for i := range n {
+			blk := row[(b0+i)*144:]
+			dy := a.D[b0+i]
+			sum += float32(f16(blk)*dy) * float32(sums[2*i])
+			sum -= float32(f16(blk[2:])*dy) * float32(sums[2*i+1])
+		}
+	}
+	return sum
+}
+
+// dotQ6KQ8K is llama.cpp's ggml_vec_dot_q6_K_q8_K: per super-block
+// d·d_y·Σ_s sc_s·Σ (q-32)·q_y.
+func dotQ6KQ8K(row []byte, a *Q8K) float32 {
+	var sums [sumsChunk]int32
+	var sum float32
+	nb := len(row) / 210
+	for b0 := 0; b0 < nb; b0 += sumsChunk {
+		n := min(sumsChunk, nb-b0)
+		q6kSums(sums[:n], row[b0*210:(b0+n)*210], a.Qs[b0*QK:(b0+n)*QK], a.Bsums[b0*16:(b0+n)*16])
+		for i := range n {
+			sum += float32(f16(row[(b0+i)*210+208:])*a.D[b0+i]) * float32(sums[i])
+		}
+	}
+	return sum
+}
+
+// q4kSumsGo sets out[2i] and out[2i+1] to super-block i's Σ_j sc_j·Σ q·q_y
+// and Σ_j m_j·(q_y sum of sub-block j); len(out) = 2n for n blocks in row.
+func q4kSumsGo(out []int32, row []byte, q8 []int8, bsums []int16) {
+	var sc [8]int16
+	for i := range len(out) / 2 {
 		blk := row[i*144 : (i+1)*144]
-		bs := a.Bsums[i*16 : i*16+16]
+		bs := bsums[i*16 : i*16+16]
 		var mins int32
 		for j := range 8 {
 			s, m := scaleMinK4(j, blk[4:16])
 			sc[j] = int16(s)
 			mins += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
 		}
-		isum := q4kBlock(blk[16:144], a.Qs[i*QK:(i+1)*QK], &sc)
-		dy := a.D[i]
-		sum += float32(f16(blk)*dy) * float32(isum)
-		sum -= float32(f16(blk[2:])*dy) * float32(mins)
+		out[2*i] = q4kBlockGo(blk[16:144], q8[i*QK:(i+1)*QK], &sc)
+		out[2*i+1] = mins
 	}
-	return sum
 }
 
-// dotQ6KQ8K is llama.cpp's ggml_vec_dot_q6_K_q8_K: per super-block
-// d·d_y·Σ_s sc_s·Σ (q-32)·q_y. The kernel sums the unsigned 6-bit quants;
-// the -32 is applied here through the activations' 16-value sums.
-func dotQ6KQ8K(row []byte, a *Q8K) float32 {
+// q6kSumsGo sets out[i] to super-block i's Σ_s sc_s·Σ (q-32)·q_y: the
+// unsigned quants' sum, less 32·Σ_s sc_s·(q_y sum of sub-block s).
+func q6kSumsGo(out []int32, row []byte, q8 []int8, bsums []int16) {
 	var sc [16]int16
-	var sum float32
-	for i := range len(row) / 210 {
+	for i := range out {
 		blk := row[i*210 : (i+1)*210]
-		bs := a.Bsums[i*16 : i*16+16]
+		bs := bsums[i*16 : i*16+16]
 		var off int32
 		for s, v := range blk[192:208] {
 			sc[s] = int16(int8(v))
 			off += int32(sc[s]) * int32(bs[s])
 		}
-		isum := q6kBlock(blk[0:128], blk[128:192], a.Qs[i*QK:(i+1)*QK], &sc) - 32*off
-		sum += float32(f16(blk[208:])*a.D[i]) * float32(isum)
+		out[i] = q6kBlockGo(blk[0:128], blk[128:192], q8[i*QK:(i+1)*QK], &sc) - 32*off
 	}
-	return sum
 }
 
 // dotGenericQ8K is DotQ8K through the block decoder (Q2_K, Q3_K, Q5_K): per

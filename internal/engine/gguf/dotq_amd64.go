@@ -8,28 +8,32 @@ import "golang.org/x/sys/cpu"
 var hasAVX2 = cpu.X86.HasAVX2
 
 //go:noescape
-func q4kBlockAVX2(qs *byte, q8 *int8, sc *[8]int16) int32
+func q4kSumsAVX2(out *int32, row *byte, q8 *int8, bsums *int16, n int)
 
 //go:noescape
-func q6kBlockAVX2(ql, qh *byte, q8 *int8, sc *[16]int16) int32
+func q6kSumsAVX2(out *int32, row *byte, q8 *int8, bsums *int16, n int)
 
 //go:noescape
 func blockSumsAVX2(out *int32, w, x *int8, n int)
 
-func q4kBlock(qs []byte, q8 []int8, sc *[8]int16) int32 {
-	if hasAVX2 {
-		qs, q8 = qs[:128], q8[:256] // bounds for the assembly
-		return q4kBlockAVX2(&qs[0], &q8[0], sc)
+func q4kSums(out []int32, row []byte, q8 []int8, bsums []int16) {
+	n := len(out) / 2
+	if hasAVX2 && n > 0 {
+		row, q8, bsums = row[:144*n], q8[:QK*n], bsums[:16*n] // bounds for the assembly
+		q4kSumsAVX2(&out[0], &row[0], &q8[0], &bsums[0], n)
+		return
 	}
-	return q4kBlockGo(qs, q8, sc)
+	q4kSumsGo(out, row, q8, bsums)
 }
 
-func q6kBlock(ql, qh []byte, q8 []int8, sc *[16]int16) int32 {
-	if hasAVX2 {
-		ql, qh, q8 = ql[:128], qh[:64], q8[:256]
-		return q6kBlockAVX2(&ql[0], &qh[0], &q8[0], sc)
+func q6kSums(out []int32, row []byte, q8 []int8, bsums []int16) {
+	n := len(out)
+	if hasAVX2 && n > 0 {
+		row, q8, bsums = row[:210*n], q8[:QK*n], bsums[:16*n]
+		q6kSumsAVX2(&out[0], &row[0], &q8[0], &bsums[0], n)
+		return
 	}
-	return q6kBlockGo(ql, qh, q8, sc)
+	q6kSumsGo(out, row, q8, bsums)
 }
 
 func blockSums(out []int32, w, x []int8) {

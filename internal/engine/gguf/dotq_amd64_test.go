@@ -2,71 +2,82 @@ package gguf
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
-// randomQ4K fills a Q4_K kernel's inputs with arbitrary quants, activation
-// quants in [-127, 127] (what Q8K.Quantize produces) and 6-bit scales.
-func randomKernelInputs(r *rand.Rand, qs []byte, q8 []int8, sc []int16, scLo, scHi int) {
-	for i := range qs {
-		qs[i] = byte(r.Uint32())
+// kernelInputs makes n super-blocks of arbitrary row bytes (every bit
+// pattern of quants and scales; the float16 scales play no part in the
+// integer kernels) and Q8_K activation quants in [-127, 127] (what
+// Q8K.Quantize produces) with their 16-value sums.
+func kernelInputs(r *rand.Rand, n int, fill func(i int) byte) (row []byte, q8 []int8, bsums []int16) {
+	row = make([]byte, 210*n)
+	for i := range row {
+		row[i] = fill(i)
 	}
+	q8 = make([]int8, QK*n)
+	bsums = make([]int16, 16*n)
 	for i := range q8 {
 		q8[i] = int8(r.IntN(255) - 127)
+		if fill(0) == 0xff && r.IntN(2) == 0 {
+			q8[i] = -127 // extremes: largest products, int16 saturation would show
+		}
+		bsums[i/16] += int16(q8[i])
 	}
-	for i := range sc {
-		sc[i] = int16(scLo + r.IntN(scHi-scLo+1))
+	return row, q8, bsums
+}
+
+// checkKernels compares the assembly kernels with their Go twins on one
+// input: they must compute the same integers.
+func checkKernels(t *testing.T, row []byte, q8 []int8, bsums []int16, n int) {
+	t.Helper()
+	a, g := make([]int32, 2*n), make([]int32, 2*n)
+	q4kSumsAVX2(&a[0], &row[0], &q8[0], &bsums[0], n)
+	q4kSumsGo(g, row, q8, bsums)
+	if !slices.Equal(a, g) {
+		t.Fatalf("Q4_K, %d blocks: assembly %v, Go %v", n, a, g)
+	}
+	a, g = a[:n], g[:n]
+	q6kSumsAVX2(&a[0], &row[0], &q8[0], &bsums[0], n)
+	q6kSumsGo(g, row, q8, bsums)
+	if !slices.Equal(a, g) {
+		t.Fatalf("Q6_K, %d blocks: assembly %v, Go %v", n, a, g)
+	}
+	w := make([]int8, len(q8))
+	for i := range w {
+		w[i] = int8(row[i%len(row)]) // a file's Q8_0 quants may be -128
+	}
+	nb := len(q8) / 32
+	a, g = make([]int32, nb), make([]int32, nb)
+	blockSumsAVX2(&a[0], &w[0], &q8[0], nb)
+	blockSumsGo(g, w, q8)
+	if !slices.Equal(a, g) {
+		t.Fatalf("Q8_0 block sums: assembly %v, Go %v", a, g)
 	}
 }
 
 // TestKernelsAVX2MatchGo: the assembly kernels give exactly the integers of
-// their Go twins, on random inputs and on the extremes (every quant and
-// activation at its largest magnitude, where int16 saturation would show).
+// their Go twins, on random inputs and on the extremes (all bits set: 4-
+// and 6-bit quants at their largest, Q6_K scales -1 and Q4_K scales and
+// mins 63; every Q6_K scale -128; Q8_0 quants -128).
 func TestKernelsAVX2MatchGo(t *testing.T) {
 	if !hasAVX2 {
 		t.Skip("this CPU has no AVX2: the Go kernels are the only ones in use")
 	}
 	r := rand.New(rand.NewPCG(11, 12))
-	qs := make([]byte, 192)
-	q8 := make([]int8, 256)
-	var sc4 [8]int16
-	var sc6 [16]int16
-	for i := range 2000 {
-		randomKernelInputs(r, qs, q8, sc4[:], 0, 63)
-		randomKernelInputs(r, qs[128:], nil, sc6[:], -128, 127)
-		if i == 0 { // extremes
-			for j := range qs {
-				qs[j] = 0xff
-			}
-			for j := range q8 {
-				q8[j] = -127
-			}
-			for j := range sc6 {
-				sc6[j] = -128
-			}
+	row, q8, bs := kernelInputs(r, 3, func(int) byte { return 0xff })
+	checkKernels(t, row, q8, bs, 3)
+	row, q8, bs = kernelInputs(r, 2, func(int) byte { return 0xff })
+	for i := range 2 {
+		for s := range 16 {
+			row[210*i+192+s] = 0x80
 		}
-		if a, g := q4kBlockAVX2(&qs[0], &q8[0], &sc4), q4kBlockGo(qs, q8, &sc4); a != g {
-			t.Fatalf("Q4_K block %d: assembly %d, Go %d", i, a, g)
-		}
-		if a, g := q6kBlockAVX2(&qs[0], &qs[128], &q8[0], &sc6), q6kBlockGo(qs[:128], qs[128:], q8, &sc6); a != g {
-			t.Fatalf("Q6_K block %d: assembly %d, Go %d", i, a, g)
-		}
-		w := make([]int8, 256)
-		for j := range w {
-			w[j] = int8(r.Uint32()) // a file's Q8_0 quants may be -128
-		}
-		if i == 0 {
-			for j := range w {
-				w[j] = -128
-			}
-		}
-		var a, g [8]int32
-		n := 1 + r.IntN(8)
-		blockSumsAVX2(&a[0], &w[0], &q8[0], n)
-		blockSumsGo(g[:n], w, q8)
-		if a != g {
-			t.Fatalf("Q8_0 block sums %d (n=%d): assembly %v, Go %v", i, n, a, g)
-		}
+	}
+	checkKernels(t, row, q8, bs, 2)
+	for range 500 {
+		n := 1 + r.IntN(6)
+		row, q8, bs := kernelInputs(r, n, func(int) byte { return byte(r.Uint32()) })
+		checkKernels(t, row, q8, bs, n)
 	}
 }
 
@@ -75,40 +86,19 @@ func FuzzKernelsAVX2MatchGo(f *testing.F) {
 	if !hasAVX2 {
 		f.Skip("this CPU has no AVX2")
 	}
-	f.Add(make([]byte, 192+256+32), uint64(1))
-	f.Fuzz(func(t *testing.T, b []byte, seed uint64) {
-		if len(b) < 192+256+32 {
+	f.Add(make([]byte, 210+256), uint8(1))
+	f.Fuzz(func(t *testing.T, b []byte, nb uint8) {
+		n := 1 + int(nb%3)
+		if len(b) < n*(210+256) {
 			return
 		}
-		qs := b[:192]
-		q8 := make([]int8, 256)
-		for i, v := range b[192 : 192+256] {
+		row := b[:210*n]
+		q8 := make([]int8, QK*n)
+		bsums := make([]int16, 16*n)
+		for i, v := range b[210*n : 210*n+QK*n] {
 			q8[i] = max(int8(v), -127)
+			bsums[i/16] += int16(q8[i])
 		}
-		var sc4 [8]int16
-		var sc6 [16]int16
-		for i := range sc4 {
-			sc4[i] = int16(b[448+i] & 63)
-		}
-		for i := range sc6 {
-			sc6[i] = int16(int8(b[456+i]))
-		}
-		if a, g := q4kBlockAVX2(&qs[0], &q8[0], &sc4), q4kBlockGo(qs, q8, &sc4); a != g {
-			t.Fatalf("Q4_K: assembly %d, Go %d", a, g)
-		}
-		if a, g := q6kBlockAVX2(&qs[0], &qs[128], &q8[0], &sc6), q6kBlockGo(qs[:128], qs[128:], q8, &sc6); a != g {
-			t.Fatalf("Q6_K: assembly %d, Go %d", a, g)
-		}
-		w := make([]int8, 256)
-		for i, v := range b[:256] {
-			w[i] = int8(v)
-		}
-		n := 1 + int(seed%8)
-		var a, g [8]int32
-		blockSumsAVX2(&a[0], &w[0], &q8[0], n)
-		blockSumsGo(g[:n], w, q8)
-		if a != g {
-			t.Fatalf("Q8_0 block sums: assembly %v, Go %v", a, g)
-		}
+		checkKernels(t, row, q8, bsums, n)
 	})
 }
