@@ -47,6 +47,8 @@ type Session struct {
 	in    acts
 	needs actNeeds
 
+	batch *batch // Prefill's buffers, made on first use
+
 	pool *pool
 	// Parameters of the step the pool is running, and the steps themselves
 	// (made once, so dispatch does not allocate).
