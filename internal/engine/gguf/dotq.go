@@ -63,41 +63,31 @@ func DotQ8Unpacked(w []int8, wd []float32, a *Q8Blocks) float32 {
 	return sum
 }
 
-// sumsChunk is how many super-blocks (or 32-value blocks) a kernel call
-// covers; the integer results go to a stack buffer of this size.
-const sumsChunk = 32
-
-// dotQ4KQ8K is llama.cpp's ggml_vec_dot_q4_K_q8_K: per super-block,
+// dotQ4KQ8KGo is llama.cpp's ggml_vec_dot_q4_K_q8_K: per super-block,
 // d·d_y·Σ_j sc_j·Σ q·q_y - dmin·d_y·Σ_j m_j·(sum of q_y over sub-block j).
-func dotQ4KQ8K(row []byte, a *Q8K) float32 {
-	var sums [2 * sumsChunk]int32
+// The AVX2 kernel computes the same float32 operations in the same order.
+func dotQ4KQ8KGo(row []byte, a *Q8K) float32 {
+	var sums [2]int32
 	var sum float32
-	nb := len(row) / 144
-	for b0 := 0; b0 < nb; b0 += sumsChunk {
-		n := min(sumsChunk, nb-b0)
-		q4kSums(sums[:2*n], row[b0*144:(b0+n)*144], a.Qs[b0*QK:(b0+n)*QK], a.Bsums[b0*16:(b0+n)*16])
-		for i := range n {
-			blk := row[(b0+i)*144:]
-			dy := a.D[b0+i]
-			sum += float32(f16(blk)*dy) * float32(sums[2*i])
-			sum -= float32(f16(blk[2:])*dy) * float32(sums[2*i+1])
-		}
+	for i := range len(row) / 144 {
+		blk := row[i*144 : (i+1)*144]
+		q4kSumsGo(sums[:], blk, a.Qs[i*QK:(i+1)*QK], a.Bsums[i*16:(i+1)*16])
+		dy := a.D[i]
+		sum += float32(f16(blk)*dy) * float32(sums[0])
+		sum -= float32(f16(blk[2:])*dy) * float32(sums[1])
 	}
 	return sum
 }
 
-// dotQ6KQ8K is llama.cpp's ggml_vec_dot_q6_K_q8_K: per super-block
+// dotQ6KQ8KGo is llama.cpp's ggml_vec_dot_q6_K_q8_K: per super-block
 // d·d_y·Σ_s sc_s·Σ (q-32)·q_y.
-func dotQ6KQ8K(row []byte, a *Q8K) float32 {
-	var sums [sumsChunk]int32
+func dotQ6KQ8KGo(row []byte, a *Q8K) float32 {
+	var sums [1]int32
 	var sum float32
-	nb := len(row) / 210
-	for b0 := 0; b0 < nb; b0 += sumsChunk {
-		n := min(sumsChunk, nb-b0)
-		q6kSums(sums[:n], row[b0*210:(b0+n)*210], a.Qs[b0*QK:(b0+n)*QK], a.Bsums[b0*16:(b0+n)*16])
-		for i := range n {
-			sum += float32(f16(row[(b0+i)*210+208:])*a.D[b0+i]) * float32(sums[i])
-		}
+	for i := range len(row) / 210 {
+		blk := row[i*210 : (i+1)*210]
+		q6kSumsGo(sums[:], blk, a.Qs[i*QK:(i+1)*QK], a.Bsums[i*16:(i+1)*16])
+		sum += float32(f16(blk[208:])*a.D[i]) * float32(sums[0])
 	}
 	return sum
 }

@@ -3,37 +3,35 @@ package gguf
 import "golang.org/x/sys/cpu"
 
 // hasAVX2 selects the assembly kernels (AVX2 with the OS saving the YMM
-// registers, as golang.org/x/sys/cpu reports it); other CPUs use the Go
-// twins, which compute the same integers (TestKernelsAVX2MatchGo).
-var hasAVX2 = cpu.X86.HasAVX2
+// registers, and F16C, as golang.org/x/sys/cpu reports them); other CPUs
+// use the Go twins, which compute the same values (TestKernelsAVX2MatchGo).
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasF16C
 
 //go:noescape
-func q4kSumsAVX2(out *int32, row *byte, q8 *int8, bsums *int16, n int)
+func q4kDotAVX2(row *byte, q8 *int8, bsums *int16, d *float32, n int) float32
 
 //go:noescape
-func q6kSumsAVX2(out *int32, row *byte, q8 *int8, bsums *int16, n int)
+func q6kDotAVX2(row *byte, q8 *int8, bsums *int16, d *float32, n int) float32
 
 //go:noescape
 func blockSumsAVX2(out *int32, w, x *int8, n int)
 
-func q4kSums(out []int32, row []byte, q8 []int8, bsums []int16) {
-	n := len(out) / 2
+func dotQ4KQ8K(row []byte, a *Q8K) float32 {
+	n := len(row) / 144
 	if hasAVX2 && n > 0 {
-		row, q8, bsums = row[:144*n], q8[:QK*n], bsums[:16*n] // bounds for the assembly
-		q4kSumsAVX2(&out[0], &row[0], &q8[0], &bsums[0], n)
-		return
+		q8, bs, d := a.Qs[:QK*n], a.Bsums[:16*n], a.D[:n] // bounds for the assembly
+		return q4kDotAVX2(&row[0], &q8[0], &bs[0], &d[0], n)
 	}
-	q4kSumsGo(out, row, q8, bsums)
+	return dotQ4KQ8KGo(row, a)
 }
 
-func q6kSums(out []int32, row []byte, q8 []int8, bsums []int16) {
-	n := len(out)
+func dotQ6KQ8K(row []byte, a *Q8K) float32 {
+	n := len(row) / 210
 	if hasAVX2 && n > 0 {
-		row, q8, bsums = row[:210*n], q8[:QK*n], bsums[:16*n]
-		q6kSumsAVX2(&out[0], &row[0], &q8[0], &bsums[0], n)
-		return
+		q8, bs, d := a.Qs[:QK*n], a.Bsums[:16*n], a.D[:n]
+		return q6kDotAVX2(&row[0], &q8[0], &bs[0], &d[0], n)
 	}
-	q6kSumsGo(out, row, q8, bsums)
+	return dotQ6KQ8KGo(row, a)
 }
 
 func blockSums(out []int32, w, x []int8) {

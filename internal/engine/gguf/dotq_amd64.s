@@ -40,17 +40,21 @@ loop:
 	VZEROUPPER
 	RET
 
-// func q4kSumsAVX2(out *int32, row *byte, q8 *int8, bsums *int16, n int)
-// For n Q4_K super-blocks of row (144 bytes each) and their Q8_K
-// activations: out[2i] = Σ_j sc_j·Σ q·q_y, out[2i+1] = Σ_j m_j·(q_y sums of
-// sub-block j). The 6-bit scales and mins are unpacked as ggml does
-// (utmp with kmask1-3) into int16 on the stack.
-TEXT ·q4kSumsAVX2(SB), NOSPLIT, $64-40
-	MOVQ out+0(FP), DX
-	MOVQ row+8(FP), SI
-	MOVQ q8+16(FP), DI
-	MOVQ bsums+24(FP), BX
+// func q4kDotAVX2(row *byte, q8 *int8, bsums *int16, d *float32, n int) float32
+// The dot product of n Q4_K super-blocks of row (144 bytes each) with their
+// Q8_K activations (quants q8, 16-value sums bsums, scales d): per block the
+// integers sumi = Σ_j sc_j·Σ q·q_y and mins = Σ_j m_j·(q_y sum of sub-block
+// j), then in float32, in dotQ4KQ8KGo's order and roundings,
+// sum += (d·d_y)·sumi; sum -= (dmin·d_y)·mins. The 6-bit scales and mins
+// are unpacked as ggml does (utmp with kmask1-3) into int16 on the stack;
+// the float16 scales are widened with F16C (exact).
+TEXT ·q4kDotAVX2(SB), NOSPLIT, $64-44
+	MOVQ row+0(FP), SI
+	MOVQ q8+8(FP), DI
+	MOVQ bsums+16(FP), BX
+	MOVQ d+24(FP), DX
 	MOVQ n+32(FP), CX
+	VXORPS X12, X12, X12
 	MOVQ $0x0f0f0f0f0f0f0f0f, AX
 	MOVQ AX, X15
 	VPBROADCASTQ X15, Y15
@@ -92,7 +96,7 @@ q4kloop:
 	VPADDD X5, X4, X4
 	VPSHUFD $0xb1, X4, X5
 	VPADDD X5, X4, X4
-	VMOVD X4, 4(DX)
+	VMOVD X4, R14 // mins
 	VPXOR Y0, Y0, Y0
 	VMOVDQU 16(SI), Y1
 	VPSRLW $4, Y1, Y2
@@ -148,26 +152,44 @@ q4kloop:
 	VPADDD X1, X0, X0
 	VPSHUFD $0xb1, X0, X1
 	VPADDD X1, X0, X0
-	VMOVD X0, 0(DX)
+	VMOVD X0, R15 // sumi
+	MOVWLZX 0(SI), AX
+	VMOVD AX, X8
+	VCVTPH2PS X8, X8 // d
+	MOVWLZX 2(SI), AX
+	VMOVD AX, X9
+	VCVTPH2PS X9, X9 // dmin
+	VMOVSS (DX), X10 // d_y
+	VMULSS X10, X8, X8
+	VCVTSI2SSL R15, X11, X11
+	VMULSS X11, X8, X8
+	VADDSS X8, X12, X12
+	VMULSS X10, X9, X9
+	VCVTSI2SSL R14, X11, X11
+	VMULSS X11, X9, X9
+	VSUBSS X9, X12, X12
 	ADDQ $144, SI
 	ADDQ $256, DI
 	ADDQ $32, BX
-	ADDQ $8, DX
+	ADDQ $4, DX
 	DECQ CX
 	JNZ q4kloop
+	VMOVSS X12, ret+40(FP)
 	VZEROUPPER
 	RET
 
-// func q6kSumsAVX2(out *int32, row *byte, q8 *int8, bsums *int16, n int)
-// For n Q6_K super-blocks of row (210 bytes each) and their Q8_K
-// activations: out[i] = Σ_s sc_s·Σ (q-32)·q_y, the -32 applied as
-// 32·Σ_s sc_s·(q_y sum of sub-block s).
-TEXT ·q6kSumsAVX2(SB), NOSPLIT, $64-40
-	MOVQ out+0(FP), DX
-	MOVQ row+8(FP), SI
-	MOVQ q8+16(FP), DI
-	MOVQ bsums+24(FP), BX
+// func q6kDotAVX2(row *byte, q8 *int8, bsums *int16, d *float32, n int) float32
+// The dot product of n Q6_K super-blocks of row (210 bytes each) with their
+// Q8_K activations: per block the integer isum = Σ_s sc_s·Σ (q-32)·q_y, the
+// -32 applied as 32·Σ_s sc_s·(q_y sum of sub-block s), then in float32, in
+// dotQ6KQ8KGo's order, sum += (d·d_y)·isum.
+TEXT ·q6kDotAVX2(SB), NOSPLIT, $64-44
+	MOVQ row+0(FP), SI
+	MOVQ q8+8(FP), DI
+	MOVQ bsums+16(FP), BX
+	MOVQ d+24(FP), DX
 	MOVQ n+32(FP), CX
+	VXORPS X12, X12, X12
 	MOVQ $0x0f0f0f0f0f0f0f0f, AX
 	MOVQ AX, X15
 	VPBROADCASTQ X15, Y15
@@ -283,12 +305,20 @@ q6kloop:
 	VPADDD X1, X0, X0
 	VPSHUFD $0xb1, X0, X1
 	VPADDD X1, X0, X0
-	VMOVD X0, 0(DX)
+	VMOVD X0, R15 // isum
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X8
+	VCVTPH2PS X8, X8 // d
+	VMULSS (DX), X8, X8
+	VCVTSI2SSL R15, X11, X11
+	VMULSS X11, X8, X8
+	VADDSS X8, X12, X12
 	ADDQ $210, SI
 	ADDQ $256, DI
 	ADDQ $32, BX
 	ADDQ $4, DX
 	DECQ CX
 	JNZ q6kloop
+	VMOVSS X12, ret+40(FP)
 	VZEROUPPER
 	RET

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -28,35 +29,38 @@ func kernelInputs(r *rand.Rand, n int, fill func(i int) byte) (row []byte, q8 []
 }
 
 // checkKernels compares the assembly kernels with their Go twins on one
-// input: they must compute the same integers.
+// input: the same float32 result, bit for bit (the same integers, then the
+// same float32 operations in the same order).
 func checkKernels(t *testing.T, row []byte, q8 []int8, bsums []int16, n int) {
 	t.Helper()
-	a, g := make([]int32, 2*n), make([]int32, 2*n)
-	q4kSumsAVX2(&a[0], &row[0], &q8[0], &bsums[0], n)
-	q4kSumsGo(g, row, q8, bsums)
-	if !slices.Equal(a, g) {
-		t.Fatalf("Q4_K, %d blocks: assembly %v, Go %v", n, a, g)
+	a := &Q8K{D: make([]float32, n), Qs: q8, Bsums: bsums}
+	for i := range a.D {
+		a.D[i] = float32(i+1) / 1024 * float32(1+int(row[i])%7)
 	}
-	a, g = a[:n], g[:n]
-	q6kSumsAVX2(&a[0], &row[0], &q8[0], &bsums[0], n)
-	q6kSumsGo(g, row, q8, bsums)
-	if !slices.Equal(a, g) {
-		t.Fatalf("Q6_K, %d blocks: assembly %v, Go %v", n, a, g)
+	r4 := slices.Clone(row[:144*n])
+	sanitizeScales(Q4_K, r4)
+	if g, v := dotQ4KQ8KGo(r4, a), q4kDotAVX2(&r4[0], &q8[0], &bsums[0], &a.D[0], n); math.Float32bits(g) != math.Float32bits(v) {
+		t.Fatalf("Q4_K, %d blocks: assembly %v, Go %v", n, v, g)
+	}
+	r6 := slices.Clone(row[:210*n])
+	sanitizeScales(Q6_K, r6)
+	if g, v := dotQ6KQ8KGo(r6, a), q6kDotAVX2(&r6[0], &q8[0], &bsums[0], &a.D[0], n); math.Float32bits(g) != math.Float32bits(v) {
+		t.Fatalf("Q6_K, %d blocks: assembly %v, Go %v", n, v, g)
 	}
 	w := make([]int8, len(q8))
 	for i := range w {
 		w[i] = int8(row[i%len(row)]) // a file's Q8_0 quants may be -128
 	}
 	nb := len(q8) / 32
-	a, g = make([]int32, nb), make([]int32, nb)
-	blockSumsAVX2(&a[0], &w[0], &q8[0], nb)
-	blockSumsGo(g, w, q8)
-	if !slices.Equal(a, g) {
-		t.Fatalf("Q8_0 block sums: assembly %v, Go %v", a, g)
+	va, vg := make([]int32, nb), make([]int32, nb)
+	blockSumsAVX2(&va[0], &w[0], &q8[0], nb)
+	blockSumsGo(vg, w, q8)
+	if !slices.Equal(va, vg) {
+		t.Fatalf("Q8_0 block sums: assembly %v, Go %v", va, vg)
 	}
 }
 
-// TestKernelsAVX2MatchGo: the assembly kernels give exactly the integers of
+// TestKernelsAVX2MatchGo: the assembly kernels give exactly the results of
 // their Go twins, on random inputs and on the extremes (all bits set: 4-
 // and 6-bit quants at their largest, Q6_K scales -1 and Q4_K scales and
 // mins 63; every Q6_K scale -128; Q8_0 quants -128).

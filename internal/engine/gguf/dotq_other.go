@@ -5,8 +5,8 @@ package gguf
 // hasAVX2 is false off amd64: the Go kernels run.
 const hasAVX2 = false
 
-func q4kSums(out []int32, row []byte, q8 []int8, bsums []int16) { q4kSumsGo(out, row, q8, bsums) }
+func dotQ4KQ8K(row []byte, a *Q8K) float32 { return dotQ4KQ8KGo(row, a) }
 
-func q6kSums(out []int32, row []byte, q8 []int8, bsums []int16) { q6kSumsGo(out, row, q8, bsums) }
+func dotQ6KQ8K(row []byte, a *Q8K) float32 { return dotQ6KQ8KGo(row, a) }
 
 func blockSums(out []int32, w, x []int8) { blockSumsGo(out, w, x) }
