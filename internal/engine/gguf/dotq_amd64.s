@@ -16,7 +16,7 @@ TEXT ·blockSumsAVX2(SB), NOSPLIT, $0-32
 	MOVQ x+16(FP), DI
 	MOVQ n+24(FP), CX
 	MOVQ $0x0001000100010001, AX
-	MOVQ AX, X15
+	VMOVQ AX, X15
 	VPBROADCASTQ X15, Y15
 loop:
 	VMOVDQU (SI), Y1
@@ -56,7 +56,7 @@ TEXT ·q4kDotAVX2(SB), NOSPLIT, $64-44
 	MOVQ n+32(FP), CX
 	VXORPS X12, X12, X12
 	MOVQ $0x0f0f0f0f0f0f0f0f, AX
-	MOVQ AX, X15
+	VMOVQ AX, X15
 	VPBROADCASTQ X15, Y15
 q4kloop:
 	MOVL 4(SI), AX
@@ -80,11 +80,15 @@ q4kloop:
 	SHLL $4, R11
 	ORL R11, R13 // scales 4-7
 	ANDL $0x3f3f3f3f, AX // scales 0-3
-	MOVL AX, 0(SP)
-	MOVL R13, 4(SP)
-	MOVL R12, 8(SP)
-	MOVL R10, 12(SP)
-	VPMOVZXBW 0(SP), Y1
+	// (assembled in registers: four 4-byte stores read back as one
+	// 16-byte load would defeat store forwarding)
+	SHLQ $32, R13
+	ORQ R13, AX
+	SHLQ $32, R10
+	ORQ R10, R12
+	VMOVQ AX, X1
+	VPINSRQ $1, R12, X1, X1
+	VPMOVZXBW X1, Y1
 	VMOVDQU Y1, 16(SP) // int16 scales at 16(SP), mins at 32(SP)
 	// mins: pairs of 16-value sums make the 32-value sub-block sums
 	VMOVDQU (BX), Y2
@@ -191,10 +195,10 @@ TEXT ·q6kDotAVX2(SB), NOSPLIT, $64-44
 	MOVQ n+32(FP), CX
 	VXORPS X12, X12, X12
 	MOVQ $0x0f0f0f0f0f0f0f0f, AX
-	MOVQ AX, X15
+	VMOVQ AX, X15
 	VPBROADCASTQ X15, Y15
 	MOVQ $0x0303030303030303, AX
-	MOVQ AX, X14
+	VMOVQ AX, X14
 	VPBROADCASTQ X14, Y14
 q6kloop:
 	VPMOVSXBW 192(SI), Y1 // the 16 int8 scales as int16
