@@ -11,7 +11,8 @@ import (
 // together, up to maxBatch at a time: each thread takes a few weight rows
 // (batchRows, a few KB, which stay in its L1 cache) and multiplies them
 // with every token of the batch before moving on, so the weights are read
-// once per batch instead of once per token (a matrix-matrix product).
+// once per batch instead of once per token (a matrix-matrix product), and
+// Q4_K rows are decoded once per four tokens (gguf.DotQ8Kx4).
 //
 // Every dot product is computed by the same kernel on the same inputs as
 // in Forward, and attention, RoPE and norms are the per-token functions,
@@ -33,16 +34,18 @@ type batch struct {
 	n                int // tokens in the current batch
 	x, xb, xb2, q    [][]float32
 	hb, hb2          [][]float32
+	kout, vout       [][]float32 // the batch's rows of this layer's KV cache
 	in               []acts
 	jobQKV, jobAtt   *job
 	jobWO            *job
 	jobFFN1, jobFFN2 *job
 }
 
-// newBatch allocates the batch buffers (once per session, on first use).
-func (s *Session) newBatch() *batch {
+// newBatch allocates the buffers of batches of up to size tokens (once per
+// session, on first use, sized for that first prompt: a short prompt does
+// not pay for 32 tokens' buffers).
+func (s *Session) newBatch(size int) *batch {
 	c := s.cfg
-	size := min(maxBatch, s.maxPos)
 	b := &batch{}
 	mk := func(n int) [][]float32 {
 		v := make([][]float32, size)
@@ -53,6 +56,7 @@ func (s *Session) newBatch() *batch {
 	}
 	b.x, b.xb, b.xb2, b.q = mk(c.Dim), mk(c.Dim), mk(c.Dim), mk(c.Dim)
 	b.hb, b.hb2 = mk(c.HiddenDim), mk(c.HiddenDim)
+	b.kout, b.vout = make([][]float32, size), make([][]float32, size)
 	b.in = make([]acts, size)
 	longest := make([]float32, max(c.Dim, c.HiddenDim))
 	for i := range b.in {
@@ -91,7 +95,7 @@ func (s *Session) Prefill(ctx context.Context, tokens []int, pos0 int) error {
 		}
 	}
 	if len(tokens) > 0 && s.batch == nil {
-		s.batch = s.newBatch()
+		s.batch = s.newBatch(min(maxBatch, len(tokens)))
 	}
 	b := s.batch
 	for start := 0; start < len(tokens); start += len(b.x) {
@@ -123,6 +127,9 @@ func (s *Session) layerBatch(l int) {
 	for i := range b.n {
 		rmsnorm(b.xb[i], b.x[i], w.attnNorm, c.NormEps)
 		b.in[i].set(b.xb[i], s.needs)
+		pos := s.pos + i
+		b.kout[i] = s.kcache[l][pos*kv : (pos+1)*kv]
+		b.vout[i] = s.vcache[l][pos*kv : (pos+1)*kv]
 	}
 	s.pool.run(b.jobQKV)
 	scale := c.RopeFreqScale
@@ -188,13 +195,18 @@ func (s *Session) runQKVBatch(glo, ghi int) {
 	dim := s.cfg.Dim
 	lo, hi := rows(glo, ghi, dim+2*kv)
 	eachRows(lo, hi, func(r0, r1 int) {
-		for i := range b.n {
-			pos := s.pos + i
-			mulSegment(&w.wq, b.q[i], &b.in[i], 0, r0, r1)
-			mulSegment(&w.wk, s.kcache[s.cur][pos*kv:(pos+1)*kv], &b.in[i], dim, r0, r1)
-			mulSegment(&w.wv, s.vcache[s.cur][pos*kv:(pos+1)*kv], &b.in[i], dim+kv, r0, r1)
-		}
+		mulSegmentBatch(&w.wq, b.q, b.in, b.n, 0, r0, r1)
+		mulSegmentBatch(&w.wk, b.kout, b.in, b.n, dim, r0, r1)
+		mulSegmentBatch(&w.wv, b.vout, b.in, b.n, dim+kv, r0, r1)
 	})
+}
+
+// mulSegmentBatch is mulSegment for the batch's n vectors.
+func mulSegmentBatch(m *matrix, outs [][]float32, as []acts, n, base, lo, hi int) {
+	r0, r1 := max(lo-base, 0), min(hi-base, m.rows)
+	if r0 < r1 {
+		m.mulRowsBatch(outs, as, n, r0, r1)
+	}
 }
 
 // runAttentionBatch computes heads [h0, h1) for every token of the batch;
@@ -226,9 +238,7 @@ func (s *Session) runWOBatch(glo, ghi int) {
 	b := s.batch
 	lo, hi := rows(glo, ghi, s.cfg.Dim)
 	eachRows(lo, hi, func(r0, r1 int) {
-		for i := range b.n {
-			w.wo.mulRows(b.xb2[i], &b.in[i], r0, r1)
-		}
+		w.wo.mulRowsBatch(b.xb2, b.in, b.n, r0, r1)
 	})
 }
 
@@ -237,9 +247,9 @@ func (s *Session) runFFN1Batch(glo, ghi int) {
 	b := s.batch
 	lo, hi := rows(glo, ghi, s.cfg.HiddenDim)
 	eachRows(lo, hi, func(r0, r1 int) {
+		w.w1.mulRowsBatch(b.hb, b.in, b.n, r0, r1)
+		w.w3.mulRowsBatch(b.hb2, b.in, b.n, r0, r1)
 		for i := range b.n {
-			w.w1.mulRows(b.hb[i], &b.in[i], r0, r1)
-			w.w3.mulRows(b.hb2[i], &b.in[i], r0, r1)
 			swiglu(b.hb[i][r0:r1], b.hb2[i][r0:r1])
 		}
 	})
@@ -250,8 +260,6 @@ func (s *Session) runFFN2Batch(glo, ghi int) {
 	b := s.batch
 	lo, hi := rows(glo, ghi, s.cfg.Dim)
 	eachRows(lo, hi, func(r0, r1 int) {
-		for i := range b.n {
-			w.w2.mulRows(b.xb[i], &b.in[i], r0, r1)
-		}
+		w.w2.mulRowsBatch(b.xb, b.in, b.n, r0, r1)
 	})
 }

@@ -14,7 +14,8 @@ import (
 // TestPrefillMatchesForward: positions computed by Prefill (batches of
 // tokens through each layer together) give bit for bit the logits of
 // positions computed one at a time by Forward, across batch boundaries,
-// after positions already in the cache, with 1 and 2 threads, for float32
+// after positions already in the cache (from Forward or from a short first
+// Prefill, which sizes the batches), with 1 and 2 threads, for float32
 // (tolstoy-1m, run.c-exact), Q4_K_M, Q8_0 and Q4_0 matrices and a qwen2
 // model (biases, NEOX rotary).
 func TestPrefillMatchesForward(t *testing.T) {
@@ -63,11 +64,21 @@ func TestPrefillMatchesForward(t *testing.T) {
 			}
 			one.Close()
 			last := len(tokens) - 1
-			for _, split := range []int{0, 5} { // Prefill from position 0, and after 5 positions of Forward
+			// Prefill from position 0; after 5 positions of Forward; and
+			// after a first Prefill of 3 tokens, which sizes the session's
+			// batches to 3 tokens.
+			for _, split := range []int{0, 5, -3} {
 				s, _ := m.NewSession(engine.SessionOptions{Threads: threads})
-				for pos := range split {
-					if _, err := s.Forward(tokens[pos], pos); err != nil {
+				if split < 0 {
+					split = -split
+					if err := s.Prefill(context.Background(), tokens[:split], 0); err != nil {
 						t.Fatal(err)
+					}
+				} else {
+					for pos := range split {
+						if _, err := s.Forward(tokens[pos], pos); err != nil {
+							t.Fatal(err)
+						}
 					}
 				}
 				if err := s.Prefill(context.Background(), tokens[split:last], split); err != nil {

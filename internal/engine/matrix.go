@@ -104,6 +104,32 @@ func (m *matrix) mulRows(out []float32, a *acts, r0, r1 int) {
 	}
 }
 
+// mulRowsBatch sets outs[i][r] = W[r]·x_i for rows r0 ≤ r < r1 and the
+// first n vectors of as: a prompt's tokens. K-quant rows are multiplied with
+// four vectors per kernel call (gguf.DotQ8Kx4, which decodes the row once
+// for the four and gives DotQ8K's values bit for bit); other matrices take
+// the vectors one by one.
+func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
+	i := 0
+	if m.raw != nil && m.typ.BlockSize() == gguf.QK {
+		var ks [4]*gguf.Q8K
+		var res [4]float32
+		for ; i+4 <= n; i += 4 {
+			for t := range ks {
+				ks[t] = &as[i+t].k
+			}
+			o0, o1, o2, o3 := outs[i], outs[i+1], outs[i+2], outs[i+3]
+			for r := r0; r < r1; r++ {
+				gguf.DotQ8Kx4(m.typ, m.raw[r*m.rowBytes:(r+1)*m.rowBytes], &ks, &res)
+				o0[r], o1[r], o2[r], o3[r] = res[0], res[1], res[2], res[3]
+			}
+		}
+	}
+	for ; i < n; i++ {
+		m.mulRows(outs[i], &as[i], r0, r1)
+	}
+}
+
 // mulRowsF32 is the float32 matrix-vector kernel. Each output is summed
 // sequentially over j, exactly as llama2.c's matmul does
 // (val += w[i*n+j] * x[j]), so results are bit-for-bit those of run.c. The

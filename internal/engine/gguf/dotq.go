@@ -21,6 +21,18 @@ func DotQ8K(t TensorType, row []byte, a *Q8K) float32 {
 	return dotGenericQ8K(t, row, a)
 }
 
+// DotQ8Kx4 sets out[t] = DotQ8K(t, row, a[t]) for four activation vectors
+// (four tokens of a prompt), bit for bit; for Q4_K with AVX2 it decodes
+// the row once for the four.
+func DotQ8Kx4(typ TensorType, row []byte, a *[4]*Q8K, out *[4]float32) {
+	if typ == Q4_K && dotQ4KQ8Kx4(row, a, out) {
+		return
+	}
+	for t, v := range a {
+		out[t] = DotQ8K(typ, row, v)
+	}
+}
+
 // DotQ8 returns the dot product of row, blocks of a 32-value type t (Q4_0,
 // Q4_1, Q5_0, Q5_1, Q8_0), with a, the Q8_0/Q8_1 activations of a vector
 // of the row's length.

@@ -43,3 +43,30 @@ func blockSums(out []int32, w, x []int8) {
 	}
 	blockSumsGo(out, w, x)
 }
+
+// q8kx4 holds four activation vectors' arrays for q4kDot4AVX2.
+type q8kx4 struct {
+	q8 [4]*int8
+	bs [4]*int16
+	d  [4]*float32
+}
+
+//go:noescape
+func q4kDot4AVX2(row *byte, n int, a *q8kx4, out *[4]float32)
+
+// dotQ4KQ8Kx4 sets out[t] to dotQ4KQ8K(row, a[t]) with the assembly kernel
+// that reads the row once for the four vectors; false when there is none.
+func dotQ4KQ8Kx4(row []byte, a *[4]*Q8K, out *[4]float32) bool {
+	n := len(row) / 144
+	if !hasAVX2 || n == 0 {
+		return false
+	}
+	var p q8kx4
+	for t, v := range a {
+		q8, bs, d := v.Qs[:QK*n], v.Bsums[:16*n], v.D[:n] // bounds for the assembly
+		p.q8[t], p.bs[t], p.d[t] = &q8[0], &bs[0], &d[0]
+	}
+	*out = [4]float32{}
+	q4kDot4AVX2(&row[0], n, &p, out)
+	return true
+}

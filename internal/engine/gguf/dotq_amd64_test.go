@@ -42,6 +42,31 @@ func checkKernels(t *testing.T, row []byte, q8 []int8, bsums []int16, n int) {
 	if g, v := dotQ4KQ8KGo(r4, a), q4kDotAVX2(&r4[0], &q8[0], &bsums[0], &a.D[0], n); math.Float32bits(g) != math.Float32bits(v) {
 		t.Fatalf("Q4_K, %d blocks: assembly %v, Go %v", n, v, g)
 	}
+	// Four vectors at once (the prompt kernel): each equal to the
+	// one-vector Go twin, bit for bit.
+	var four [4]*Q8K
+	for t := range four {
+		v := &Q8K{D: make([]float32, n), Qs: make([]int8, len(q8)), Bsums: make([]int16, len(bsums))}
+		for i := range v.Qs {
+			v.Qs[i] = q8[(i+97*t)%len(q8)]
+		}
+		for i := range v.Bsums {
+			v.Bsums[i] = bsums[(i+5*t)%len(bsums)]
+		}
+		for i := range v.D {
+			v.D[i] = a.D[i] * float32(t+1) / 3
+		}
+		four[t] = v
+	}
+	var got [4]float32
+	if !dotQ4KQ8Kx4(r4, &four, &got) {
+		t.Fatal("no four-vector kernel with AVX2")
+	}
+	for i, v := range four {
+		if g := dotQ4KQ8KGo(r4, v); math.Float32bits(g) != math.Float32bits(got[i]) {
+			t.Fatalf("Q4_K ×4, %d blocks, vector %d: assembly %v, Go %v", n, i, got[i], g)
+		}
+	}
 	r6 := slices.Clone(row[:210*n])
 	sanitizeScales(Q6_K, r6)
 	if g, v := dotQ6KQ8KGo(r6, a), q6kDotAVX2(&r6[0], &q8[0], &bsums[0], &a.D[0], n); math.Float32bits(g) != math.Float32bits(v) {
