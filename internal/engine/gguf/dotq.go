@@ -195,17 +195,19 @@ func q6kBlockGo(ql, qh []byte, q8 []int8, sc *[16]int16) int32 {
 	var sum int32
 	for n := 0; n < QK; n += 128 {
 		l4, h, y := ql[n/2:n/2+64], qh[n/4:n/4+32], q8[n:n+128]
-		var t [8]int32 // sub-blocks n/16 + 2k + l/16 for value n+32k+l
+		// Value n+32k+l is in sub-block n/16 + 2k + l/16; each half of l
+		// gets its own four sums (locals, so they stay in registers).
 		for half := range 2 {
+			var t0, t1, t2, t3 int32
 			for l := 16 * half; l < 16*half+16; l++ {
-				t[half] += int32(l4[l]&0xf|(h[l]&3)<<4) * int32(y[l])
-				t[2+half] += int32(l4[l+32]&0xf|(h[l]>>2&3)<<4) * int32(y[l+32])
-				t[4+half] += int32(l4[l]>>4|(h[l]>>4&3)<<4) * int32(y[l+64])
-				t[6+half] += int32(l4[l+32]>>4|(h[l]>>6&3)<<4) * int32(y[l+96])
+				a, b, hb := l4[l], l4[l+32], h[l]
+				t0 += int32(a&0xf|(hb&3)<<4) * int32(y[l])
+				t1 += int32(b&0xf|(hb>>2&3)<<4) * int32(y[l+32])
+				t2 += int32(a>>4|(hb>>4&3)<<4) * int32(y[l+64])
+				t3 += int32(b>>4|(hb>>6&3)<<4) * int32(y[l+96])
 			}
-		}
-		for s, v := range t {
-			sum += int32(sc[n/16+s]) * v
+			s := sc[n/16+half:]
+			sum += int32(s[0])*t0 + int32(s[2])*t1 + int32(s[4])*t2 + int32(s[6])*t3
 		}
 	}
 	return sum

@@ -131,3 +131,29 @@ func FuzzKernelsAVX2MatchGo(f *testing.F) {
 		checkKernels(t, row, q8, bsums, n)
 	})
 }
+
+// BenchmarkDotQ8Go measures the Go twins of the assembly kernels (what CPUs
+// without AVX2 run) on the rows of BenchmarkDotQ8.
+func BenchmarkDotQ8Go(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w, x := randomRow(r, 4096), randomRow(r, 4096)
+	var ak Q8K
+	ak.Quantize(x)
+	for _, typ := range []TensorType{Q4_K, Q6_K} {
+		sz, _ := typ.RowSize(4096)
+		row := make([]byte, sz)
+		if err := Quantize(typ, row, w); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(int64(sz))
+			for b.Loop() {
+				if typ == Q4_K {
+					dotQ4KQ8KGo(row, &ak)
+				} else {
+					dotQ6KQ8KGo(row, &ak)
+				}
+			}
+		})
+	}
+}
