@@ -85,8 +85,10 @@ func dotQ4KQ8KGo(row []byte, a *Q8K) float32 {
 		blk := row[i*144 : (i+1)*144]
 		q4kSumsGo(sums[:], blk, a.Qs[i*QK:(i+1)*QK], a.Bsums[i*16:(i+1)*16])
 		dy := a.D[i]
-		sum += float32(f16(blk)*dy) * float32(sums[0])
-		sum -= float32(f16(blk[2:])*dy) * float32(sums[1])
+		// float32(…) around each product forbids fusing it with the
+		// addition (GOAMD64=v3 would): the assembly rounds every step.
+		sum += float32(float32(f16(blk)*dy) * float32(sums[0]))
+		sum -= float32(float32(f16(blk[2:])*dy) * float32(sums[1]))
 	}
 	return sum
 }
@@ -99,7 +101,7 @@ func dotQ6KQ8KGo(row []byte, a *Q8K) float32 {
 	for i := range len(row) / 210 {
 		blk := row[i*210 : (i+1)*210]
 		q6kSumsGo(sums[:], blk, a.Qs[i*QK:(i+1)*QK], a.Bsums[i*16:(i+1)*16])
-		sum += float32(f16(blk[208:])*a.D[i]) * float32(sums[0])
+		sum += float32(float32(f16(blk[208:])*a.D[i]) * float32(sums[0]))
 	}
 	return sum
 }
