@@ -5,8 +5,9 @@ package gguf
 // with the activation quants and summed in integers; the float scales are
 // applied once per block (legacy types) or super-block (K-quants). Q4_K and
 // Q6_K (the types of a Q4_K_M file) and the Q8_0 block sums have AVX2 kernels
-// (dotq_amd64.s) and pure-Go twins that compute the same integers; the other
-// types go through the block decoder. Each function's result differs from
+// (dotq_amd64.s) and pure-Go twins that compute the same values bit for bit
+// (the same integers, then the same float32 steps); the other types go
+// through the block decoder. Each function's result differs from
 // llama.cpp's only by the order of float32 additions.
 
 // DotQ8K returns the dot product of row, K-quant blocks of type t (Q2_K to
