@@ -26,12 +26,20 @@ type BenchResult struct {
 	TokensPerSecond float64   `json:"tokens_per_second"`
 	Best            float64   `json:"best_tokens_per_second"`
 	Runs            []float64 `json:"runs_tokens_per_second"`
+	// PromptTokensPerSecond is the median over repetitions of Tokens
+	// divided by the time Prefill takes to process them as a prompt (the
+	// sequence the warm-up generated, in batches, no logits), as
+	// llama-bench's pp figure; PromptRuns are the repetitions' rates.
+	PromptTokensPerSecond float64   `json:"prompt_tokens_per_second"`
+	PromptRuns            []float64 `json:"prompt_runs_tokens_per_second"`
 }
 
 // Bench measures generation speed the way llama2.c's run.c reports it:
 // starting from BOS, each position runs the full forward pass (embedding,
 // all layers, classifier) and picks the next token greedily; generation
 // never stops early. One untimed repetition warms up, then Reps are timed.
+// Each repetition then also times the same positions as a prompt
+// (Prefill), for the prompt rate.
 func (m *Model) Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
 	if opts.Tokens == 0 {
 		opts.Tokens = min(256, m.cfg.SeqLen)
@@ -48,6 +56,7 @@ func (m *Model) Bench(ctx context.Context, opts BenchOptions) (BenchResult, erro
 	}
 	defer s.Close()
 	r := BenchResult{Model: m.name, Threads: s.threads, Tokens: opts.Tokens, Reps: opts.Reps}
+	seq := make([]int, opts.Tokens)
 	for rep := -1; rep < opts.Reps; rep++ {
 		if err := ctx.Err(); err != nil {
 			return r, err
@@ -56,6 +65,7 @@ func (m *Model) Bench(ctx context.Context, opts BenchOptions) (BenchResult, erro
 		start := time.Now()
 		token := m.tok.BOS()
 		for pos := range opts.Tokens {
+			seq[pos] = token
 			logits, err := s.Forward(token, pos)
 			if err != nil {
 				return r, err
@@ -63,14 +73,22 @@ func (m *Model) Bench(ctx context.Context, opts BenchOptions) (BenchResult, erro
 			token = argmax(logits)
 		}
 		el := time.Since(start)
+		s.Reset()
+		start = time.Now()
+		if err := s.Prefill(ctx, seq, 0); err != nil {
+			return r, err
+		}
+		pel := time.Since(start)
 		if rep < 0 {
 			continue // warm-up
 		}
 		r.Wall += el
 		r.Runs = append(r.Runs, float64(opts.Tokens)/el.Seconds())
+		r.PromptRuns = append(r.PromptRuns, float64(opts.Tokens)/pel.Seconds())
 	}
 	sorted := slices.Sorted(slices.Values(r.Runs))
 	r.TokensPerSecond = sorted[len(sorted)/2]
 	r.Best = sorted[len(sorted)-1]
+	r.PromptTokensPerSecond = slices.Sorted(slices.Values(r.PromptRuns))[len(r.PromptRuns)/2]
 	return r, nil
 }

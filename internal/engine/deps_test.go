@@ -11,8 +11,9 @@ import (
 )
 
 // TestDependencies keeps the engine free of third-party code and of the
-// rest of AITBC: it may import the standard library, its own subpackages
-// and the embedded models, nothing else (no cgo either).
+// rest of AITBC: it may import the standard library, its own subpackages,
+// the embedded models and golang.org/x/sys/cpu (the Go team's CPU feature
+// detection, which selects the AVX2 kernels), nothing else (no cgo either).
 func TestDependencies(t *testing.T) {
 	for _, dir := range []string{".", "gguf", "tokenizer"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
@@ -34,7 +35,7 @@ func TestDependencies(t *testing.T) {
 				switch {
 				case p == "C":
 					t.Errorf("%s uses cgo", f)
-				case p == "github.com/aitbc/aitbc/models",
+				case p == "github.com/aitbc/aitbc/models", p == "golang.org/x/sys/cpu",
 					strings.HasPrefix(p, "github.com/aitbc/aitbc/internal/engine"):
 				case strings.Contains(first, "."):
 					t.Errorf("%s imports %s", f, p)

@@ -136,13 +136,10 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest, onToken func(
 		return res, err
 	}
 
-	for pos, id := range prompt[:len(prompt)-1] {
-		if err := ctx.Err(); err != nil {
-			return finish(err)
-		}
-		if err := s.forwardNoHead(id, pos); err != nil {
-			return finish(err)
-		}
+	// The prompt's tokens but the last go through the layers in batches
+	// (their logits are not needed); the last one starts the token loop.
+	if err := s.Prefill(ctx, prompt[:len(prompt)-1], 0); err != nil {
+		return finish(err)
 	}
 	token := prompt[len(prompt)-1]
 	var genStart time.Time

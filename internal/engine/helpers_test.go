@@ -29,6 +29,10 @@ type tinyWeights struct {
 	neox        bool
 	ropeScale   float32
 	ropeFactors []float32
+	// actRound, when set, replaces each matrix product's input vector by
+	// the values its 8-bit quantised form stands for, as the engine (and
+	// llama.cpp) multiply quantised matrices with quantised activations.
+	actRound func(x []float32) []float32
 }
 
 func newTiny(shared bool, seed uint64) *tinyWeights {
@@ -166,6 +170,9 @@ func (w *tinyWeights) forward(tokens []int) [][]float32 {
 	kvMul := w.heads / w.kvHeads
 	f32 := func(x float64) float32 { return float32(x) }
 	matmul := func(out, x, m []float32, n, d int) {
+		if w.actRound != nil {
+			x = w.actRound(x[:n])
+		}
 		for i := 0; i < d; i++ {
 			var val float32
 			for j := 0; j < n; j++ {

@@ -123,11 +123,13 @@ func TestMatchesLlamaQuantize(t *testing.T) {
 // digits) for 12 positions of llamaQuantizeModel, as F32 and as Q4_K_M
 // (WriteGGUFMix, whose matrices TestMatchesLlamaQuantize shows are
 // llama-quantize's bytes). F32 agrees to rounding (measured 2.5e-5 on
-// logits up to 31); Q4_K_M within 0.8 (measured 0.63): llama.cpp rounds
-// the activations to 8 bits (Q8_K) for its integer K-quant dot products,
-// the engine keeps them float32. The greedy choice must agree at all
-// positions for F32 and at 10 of 12 for Q4_K_M (measured 12 of 12 over
-// the first 12, 23 of 24 over 24).
+// logits up to 31); Q4_K_M within 0.3 (measured 0.21): both round the
+// activations to 8 bits (Q8_K) for their integer K-quant dot products;
+// an activation within float32 rounding of a rounding midpoint may still
+// round differently, which this random model amplifies (with float32
+// activations, before the integer kernels, the engine was 0.63 away). The
+// greedy choice must agree at all positions for F32 and at 10 of 12 for
+// Q4_K_M (measured 12 of 12).
 func TestLogitsMatchLlamaCpp(t *testing.T) {
 	b, err := os.ReadFile("testdata/llamacpp_logits.json")
 	if err != nil {
@@ -148,7 +150,7 @@ func TestLogitsMatchLlamaCpp(t *testing.T) {
 		minAgree  int
 	}{
 		{"F32", func(b *bytes.Buffer) error { return m.WriteGGUF(b, gguf.F32) }, 1e-4, 12},
-		{"Q4_K_M", func(b *bytes.Buffer) error { return m.WriteGGUFMix(b, "Q4_K_M") }, 0.8, 10},
+		{"Q4_K_M", func(b *bytes.Buffer) error { return m.WriteGGUFMix(b, "Q4_K_M") }, 0.3, 10},
 	} {
 		var buf bytes.Buffer
 		if err := c.write(&buf); err != nil {

@@ -44,20 +44,90 @@ func (m *matrix) row(dst []float32, r int) {
 	}
 }
 
-// mulRows sets out[r] = Σ_j W[r][j]·x[j] for rows r0 ≤ r < r1.
-func (m *matrix) mulRows(out, x []float32, r0, r1 int) {
-	if m.raw != nil {
-		x = x[:m.cols]
+// acts is the input vector of a matrix product in the forms its matrices
+// read: float32 for float matrices, Q8_K for K-quant matrices, Q8_0/Q8_1
+// blocks for Q8_0 and the legacy types. As llama.cpp does, the vector is
+// quantised once per product (by the goroutine that dispatches it) and
+// every row's integer dot product reuses it.
+type acts struct {
+	x []float32
+	k gguf.Q8K
+	b gguf.Q8Blocks
+}
+
+// actNeeds says which quantised forms a model's matrices read.
+type actNeeds struct{ k, b bool }
+
+// need records the form m reads.
+func (n *actNeeds) need(m *matrix) {
+	switch {
+	case m.raw != nil && m.typ.BlockSize() == gguf.QK:
+		n.k = true
+	case m.quantized():
+		n.b = true
+	}
+}
+
+// set makes a the activations of x, in the forms needs asks for that x's
+// length allows (a matrix reading a form has whole blocks of it per row).
+func (a *acts) set(x []float32, needs actNeeds) {
+	a.x = x
+	if needs.k && len(x)%gguf.QK == 0 {
+		a.k.Quantize(x)
+	}
+	if needs.b && len(x)%gguf.Q8_0BlockSize == 0 {
+		a.b.Quantize(x)
+	}
+}
+
+// mulRows sets out[r] = Σ_j W[r][j]·x[j] for rows r0 ≤ r < r1, where a
+// holds x (set with the needs of this matrix). Float matrices multiply
+// with x itself; quantised ones take integer dot products with x's 8-bit
+// form, as llama.cpp's CPU backend does.
+func (m *matrix) mulRows(out []float32, a *acts, r0, r1 int) {
+	switch {
+	case m.raw != nil && m.typ.BlockSize() == gguf.QK:
 		for r := r0; r < r1; r++ {
-			out[r] = gguf.Dot(m.typ, m.raw[r*m.rowBytes:(r+1)*m.rowBytes], x)
+			out[r] = gguf.DotQ8K(m.typ, m.raw[r*m.rowBytes:(r+1)*m.rowBytes], &a.k)
 		}
-		return
+	case m.raw != nil:
+		for r := r0; r < r1; r++ {
+			out[r] = gguf.DotQ8(m.typ, m.raw[r*m.rowBytes:(r+1)*m.rowBytes], &a.b)
+		}
+	case m.q8 != nil:
+		n, nb := m.cols, m.cols/gguf.Q8_0BlockSize
+		for r := r0; r < r1; r++ {
+			out[r] = gguf.DotQ8Unpacked(m.q8[r*n:(r+1)*n], m.q8d[r*nb:(r+1)*nb], &a.b)
+		}
+	default:
+		mulRowsF32(out, m.f32, a.x[:m.cols], r0, r1)
 	}
-	if m.q8 != nil {
-		mulRowsQ8(out, m.q8, m.q8d, x[:m.cols], r0, r1)
-		return
+}
+
+// mulRowsBatch sets outs[i][r] = W[r]·x_i for rows r0 ≤ r < r1 and the
+// first n vectors of as: a prompt's tokens. K-quant rows are multiplied with
+// four vectors per kernel call (gguf.DotQ8Kx4, which decodes the row once
+// for the four and gives DotQ8K's values bit for bit); other matrices take
+// the vectors one by one.
+func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
+	i := 0
+	if m.raw != nil && m.typ.BlockSize() == gguf.QK {
+		var ks [4]*gguf.Q8K
+		var res [4]float32
+		for ; i+4 <= n; i += 4 {
+			for t := range ks {
+				ks[t] = &as[i+t].k
+			}
+			o0, o1, o2, o3 := outs[i], outs[i+1], outs[i+2], outs[i+3]
+			for r := r0; r < r1; r++ {
+				gguf.DotQ8Kx4(m.typ, m.raw[r*m.rowBytes:(r+1)*m.rowBytes], &ks, &res)
+				o0[r], o1[r], o2[r], o3[r] = res[0], res[1], res[2], res[3]
+			}
+		}
 	}
-	mulRowsF32(out, m.f32, x[:m.cols], r0, r1)
+	for ; i < n; i++ {
+		m.mulRows(outs[i], &as[i], r0, r1)
+	}
 }
 
 // mulRowsF32 is the float32 matrix-vector kernel. Each output is summed
@@ -91,59 +161,6 @@ func mulRowsF32(out, w, x []float32, r0, r1 int) {
 			s += float32(row[j] * xv)
 		}
 		out[i] = s
-	}
-}
-
-// mulRowsQ8 is the Q8_0 kernel: per 32-value block, the int8 dot product
-// with x is scaled by the block's scale and accumulated. Four rows share
-// each block of x.
-func mulRowsQ8(out []float32, q []int8, d []float32, x []float32, r0, r1 int) {
-	const bs = gguf.Q8_0BlockSize
-	n := len(x)
-	nb := n / bs
-	i := r0
-	for ; i+4 <= r1; i += 4 {
-		q0 := q[i*n:][:len(x)]
-		q1 := q[(i+1)*n:][:len(x)]
-		q2 := q[(i+2)*n:][:len(x)]
-		q3 := q[(i+3)*n:][:len(x)]
-		d0 := d[i*nb:][:nb]
-		d1 := d[(i+1)*nb:][:nb]
-		d2 := d[(i+2)*nb:][:nb]
-		d3 := d[(i+3)*nb:][:nb]
-		var s0, s1, s2, s3 float32
-		for b := range d0 {
-			xb := x[b*bs:][:bs]
-			a0, a1, a2, a3 := q0[b*bs:][:bs], q1[b*bs:][:bs], q2[b*bs:][:bs], q3[b*bs:][:bs]
-			var t0, t1, t2, t3 float32
-			for j, xv := range xb {
-				t0 += float32(a0[j]) * xv
-				t1 += float32(a1[j]) * xv
-				t2 += float32(a2[j]) * xv
-				t3 += float32(a3[j]) * xv
-			}
-			s0 += t0 * d0[b]
-			s1 += t1 * d1[b]
-			s2 += t2 * d2[b]
-			s3 += t3 * d3[b]
-		}
-		o := out[i : i+4 : i+4]
-		o[0], o[1], o[2], o[3] = s0, s1, s2, s3
-	}
-	for ; i < r1; i++ {
-		q0 := q[i*n:][:len(x)]
-		d0 := d[i*nb:][:nb]
-		var s0 float32
-		for b := range d0 {
-			xb := x[b*bs:][:bs]
-			a0 := q0[b*bs:][:bs]
-			var t0 float32
-			for j, xv := range xb {
-				t0 += float32(a0[j]) * xv
-			}
-			s0 += t0 * d0[b]
-		}
-		out[i] = s0
 	}
 }
 

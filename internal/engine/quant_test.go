@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/engine"
@@ -60,13 +61,54 @@ func dequantizedWeights(t *testing.T, data []byte, like *tinyWeights) *tinyWeigh
 	return &w
 }
 
+// actRounding is what the engine does to a matrix product's input for a
+// model of the given tensor types: quantise it to Q8_K (the K-quants) or
+// to Q8_0/Q8_1 blocks (Q8_0 and the legacy types), whose values the
+// reference then multiplies in float32; nothing for float matrices.
+func actRounding(dtype string) func([]float32) []float32 {
+	switch {
+	case strings.Contains(dtype, "_K"):
+		return func(x []float32) []float32 {
+			var a gguf.Q8K
+			a.Quantize(x)
+			out := make([]float32, len(x))
+			for j := range out {
+				out[j] = a.D[j/gguf.QK] * float32(a.Qs[j])
+			}
+			return out
+		}
+	case strings.HasPrefix(dtype, "Q"):
+		return func(x []float32) []float32 {
+			var a gguf.Q8Blocks
+			a.Quantize(x)
+			out := make([]float32, len(x))
+			for j := range out {
+				out[j] = a.D[j/gguf.Q8_0BlockSize] * float32(a.Qs[j])
+			}
+			return out
+		}
+	}
+	return nil
+}
+
 // TestQuantizedModelsMatchDequantized writes a random model in every
 // implemented type and in llama.cpp's Q4_K_M mix, loads it, and compares
 // the engine's logits over several positions with run.c's transcription
-// run on the file's dequantised weights. The engine computes on the
-// quantised blocks (gguf.Dot), so the two differ only by float32
-// summation order: the test allows 2e-4 of the largest logit (measured:
-// at most 1.6e-4 absolute on logits up to about 29). It also logs how far
+// run on the file's dequantised weights, with each matrix product's input
+// rounded to the values of its 8-bit form (actRounding), since the engine
+// multiplies quantised matrices with quantised activations as llama.cpp
+// does. Where the two round every activation the same way they differ
+// only by float32 summation order (measured: at most 2.3e-5 on logits up
+// to about 29); but their inputs differ by that rounding too, so an
+// activation within it of a rounding midpoint can round differently, and
+// this random model amplifies that one quant step to logit differences of
+// up to 0.35 at that position and the later ones. So the test asks for
+// 2e-4 of the largest logit at the best position (one without such a
+// flip) and 3% at every position. Q4_1 and Q5_1 take
+// the minimum's term from block_q8_1's float16 s = d·Σq, which the
+// reference does not model (measured 0.73): they get only the 3% bound.
+// Without the activation rounding in the engine every quantised type
+// differs from this reference by 0.2 to 2.3 at every position. It also logs how far
 // each type is from the unquantised model; random weights of this size
 // amplify any perturbation, so that is no measure of a type's quality
 // (TestGGUFQuantized measures it on tolstoy-1m, and gguf's
@@ -110,26 +152,34 @@ func TestQuantizedModelsMatchDequantized(t *testing.T) {
 			if m.TensorType() != tc.dtype {
 				t.Errorf("TensorType() = %q, want %q", m.TensorType(), tc.dtype)
 			}
-			want := dequantizedWeights(t, b.Bytes(), w).forward(tokens)
+			dw := dequantizedWeights(t, b.Bytes(), w)
+			dw.actRound = actRounding(tc.dtype)
+			want := dw.forward(tokens)
 			s, err := m.NewSession(engine.SessionOptions{Threads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
 			var worst, drift, scale float64
+			best := math.Inf(1)
 			for pos, tk := range tokens {
 				got, err := s.Forward(tk, pos)
 				if err != nil {
 					t.Fatal(err)
 				}
+				var here float64
 				for i := range got {
-					worst = max(worst, math.Abs(float64(got[i]-want[pos][i])))
+					here = max(here, math.Abs(float64(got[i]-want[pos][i])))
 					drift = max(drift, math.Abs(float64(got[i]-exact[pos][i])))
 					scale = max(scale, math.Abs(float64(want[pos][i])))
 				}
+				worst, best = max(worst, here), min(best, here)
 			}
-			t.Logf("%s: %d bytes; logits within %.2g of the dequantised reference (largest logit %.1f), %.3g of F32", tc.name, b.Len(), worst, scale, drift)
-			if worst > 2e-4*scale {
+			t.Logf("%s: %d bytes; logits within %.2g of the dequantised reference (%.2g at the best position; largest logit %.1f), %.3g of F32", tc.name, b.Len(), worst, best, scale, drift)
+			if withS := tc.dtype == "Q4_1" || tc.dtype == "Q5_1"; !withS && best > 2e-4*scale {
+				t.Errorf("logits differ from the dequantised reference by %g at every position (largest logit %g)", best, scale)
+			}
+			if worst > 0.03*scale {
 				t.Errorf("logits differ from the dequantised reference by %g (largest logit %g)", worst, scale)
 			}
 			// The whole path: generation runs and stops where asked.

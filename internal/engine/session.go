@@ -42,6 +42,13 @@ type Session struct {
 	freqs, cos, sin        []float32
 	ropePos                int
 
+	// The input of the current matrix product, quantised for the
+	// model's quantised matrices (needs) before the product is dispatched.
+	in    acts
+	needs actNeeds
+
+	batch *batch // Prefill's buffers, made on first use
+
 	pool *pool
 	// Parameters of the step the pool is running, and the steps themselves
 	// (made once, so dispatch does not allocate).
@@ -93,6 +100,17 @@ func (m *Model) NewSession(opts SessionOptions) (*Session, error) {
 		filled:  make([]int, last-first),
 		pool:    newPool(threads),
 	}
+	w := &m.w
+	s.needs.need(&w.cls)
+	for i := range w.layers {
+		l := &w.layers[i]
+		for _, mm := range []*matrix{&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w2, &l.w3} {
+			s.needs.need(mm)
+		}
+	}
+	// Size the quantised forms for the longest input now, so that the
+	// token loop does not allocate.
+	s.in.set(make([]float32, max(c.Dim, c.HiddenDim)), s.needs)
 	kv := c.KVDim()
 	for range last - first {
 		s.kcache = append(s.kcache, make([]float32, maxPos*kv))
@@ -180,6 +198,7 @@ func (s *Session) Head(hidden []float32) ([]float32, error) {
 		return nil, fmt.Errorf("%w: hidden state of %d, want %d", ErrBuffer, len(hidden), s.cfg.Dim)
 	}
 	rmsnorm(s.xb, hidden, s.m.w.finalNorm, s.cfg.NormEps)
+	s.in.set(s.xb, s.needs)
 	s.pool.run(s.jobClassify)
 	return s.logits, nil
 }
@@ -210,6 +229,7 @@ func (s *Session) layer(l int, x []float32, pos int) {
 	w := &s.m.w.layers[l]
 	s.cur, s.pos = l, pos
 	rmsnorm(s.xb, x, w.attnNorm, s.cfg.NormEps)
+	s.in.set(s.xb, s.needs)
 	s.pool.run(s.jobQKV)
 	kv := s.cfg.KVDim()
 	k := s.kcache[l-s.first][pos*kv : (pos+1)*kv]
@@ -224,13 +244,16 @@ func (s *Session) layer(l int, x []float32, pos int) {
 		rope(k, s.cos, s.sin)
 	}
 	s.pool.run(s.jobAtt)
+	s.in.set(s.xb, s.needs)
 	s.pool.run(s.jobWO)
 	addBias(s.xb2, w.bo)
 	for i := range x {
 		x[i] += s.xb2[i]
 	}
 	rmsnorm(s.xb, x, w.ffnNorm, s.cfg.NormEps)
+	s.in.set(s.xb, s.needs)
 	s.pool.run(s.jobFFN1)
+	s.in.set(s.hb, s.needs)
 	s.pool.run(s.jobFFN2)
 	for i := range x {
 		x[i] += s.xb[i]
@@ -254,14 +277,14 @@ func (s *Session) runQKV(glo, ghi int) {
 	vOut := s.vcache[li][s.pos*kv : (s.pos+1)*kv]
 	dim := s.cfg.Dim
 	lo, hi := rows(glo, ghi, dim+2*kv)
-	mulSegment(&w.wq, s.q, s.xb, 0, lo, hi)
-	mulSegment(&w.wk, kOut, s.xb, dim, lo, hi)
-	mulSegment(&w.wv, vOut, s.xb, dim+kv, lo, hi)
+	mulSegment(&w.wq, s.q, &s.in, 0, lo, hi)
+	mulSegment(&w.wk, kOut, &s.in, dim, lo, hi)
+	mulSegment(&w.wv, vOut, &s.in, dim+kv, lo, hi)
 }
 
 // mulSegment computes the rows of m that fall in [lo, hi) of a row space
 // where m's rows start at base.
-func mulSegment(m *matrix, out, x []float32, base, lo, hi int) {
+func mulSegment(m *matrix, out []float32, x *acts, base, lo, hi int) {
 	r0, r1 := max(lo-base, 0), min(hi-base, m.rows)
 	if r0 < r1 {
 		m.mulRows(out, x, r0, r1)
@@ -352,7 +375,7 @@ func attnMix(xb, att, v []float32, stride int) {
 func (s *Session) runWO(glo, ghi int) {
 	w := &s.m.w.layers[s.cur]
 	lo, hi := rows(glo, ghi, s.cfg.Dim)
-	w.wo.mulRows(s.xb2, s.xb, lo, hi)
+	w.wo.mulRows(s.xb2, &s.in, lo, hi)
 }
 
 // runFFN1 computes w1·x and w3·x for some hidden rows and applies SwiGLU
@@ -360,18 +383,18 @@ func (s *Session) runWO(glo, ghi int) {
 func (s *Session) runFFN1(glo, ghi int) {
 	w := &s.m.w.layers[s.cur]
 	lo, hi := rows(glo, ghi, s.cfg.HiddenDim)
-	w.w1.mulRows(s.hb, s.xb, lo, hi)
-	w.w3.mulRows(s.hb2, s.xb, lo, hi)
+	w.w1.mulRows(s.hb, &s.in, lo, hi)
+	w.w3.mulRows(s.hb2, &s.in, lo, hi)
 	swiglu(s.hb[lo:hi], s.hb2[lo:hi])
 }
 
 func (s *Session) runFFN2(glo, ghi int) {
 	w := &s.m.w.layers[s.cur]
 	lo, hi := rows(glo, ghi, s.cfg.Dim)
-	w.w2.mulRows(s.xb, s.hb, lo, hi)
+	w.w2.mulRows(s.xb, &s.in, lo, hi)
 }
 
 func (s *Session) runClassify(glo, ghi int) {
 	lo, hi := rows(glo, ghi, s.cfg.VocabSize)
-	s.m.w.cls.mulRows(s.logits, s.xb, lo, hi)
+	s.m.w.cls.mulRows(s.logits, &s.in, lo, hi)
 }

@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+)
+
+// Batched prompt processing. Generation is a matrix-vector product per
+// matrix and token, so every token streams all the weights from memory.
+// The prompt's tokens are all known, so they go through each layer
+// together, up to maxBatch at a time: each thread takes a few weight rows
+// (batchRows, a few KB, which stay in its L1 cache) and multiplies them
+// with every token of the batch before moving on, so the weights are read
+// once per batch instead of once per token (a matrix-matrix product), and
+// Q4_K rows are decoded once per four tokens (gguf.DotQ8Kx4).
+//
+// Every dot product is computed by the same kernel on the same inputs as
+// in Forward, and attention, RoPE and norms are the per-token functions,
+// so a prefilled position is bit for bit the position Forward computes
+// (TestPrefillMatchesForward).
+
+const (
+	// maxBatch bounds the tokens processed together (and the batch
+	// buffers: maxBatch × (3·Dim + 2·HiddenDim) floats plus their 8-bit
+	// forms).
+	maxBatch = 32
+	// batchRows is how many rows of a matrix meet every token of the batch
+	// before the next rows are read.
+	batchRows = 16
+)
+
+// batch holds the per-token buffers of a batch.
+type batch struct {
+	n                int // tokens in the current batch
+	x, xb, xb2, q    [][]float32
+	hb, hb2          [][]float32
+	kout, vout       [][]float32 // the batch's rows of this layer's KV cache
+	in               []acts
+	jobQKV, jobAtt   *job
+	jobWO            *job
+	jobFFN1, jobFFN2 *job
+}
+
+// newBatch allocates the buffers of batches of up to size tokens (once per
+// session, on first use, sized for that first prompt: a short prompt does
+// not pay for 32 tokens' buffers).
+func (s *Session) newBatch(size int) *batch {
+	c := s.cfg
+	b := &batch{}
+	mk := func(n int) [][]float32 {
+		v := make([][]float32, size)
+		for i := range v {
+			v[i] = make([]float32, n)
+		}
+		return v
+	}
+	b.x, b.xb, b.xb2, b.q = mk(c.Dim), mk(c.Dim), mk(c.Dim), mk(c.Dim)
+	b.hb, b.hb2 = mk(c.HiddenDim), mk(c.HiddenDim)
+	b.kout, b.vout = make([][]float32, size), make([][]float32, size)
+	b.in = make([]acts, size)
+	longest := make([]float32, max(c.Dim, c.HiddenDim))
+	for i := range b.in {
+		b.in[i].set(longest, s.needs) // size the 8-bit forms now
+	}
+	groups := func(rows int) int { return (rows + rowGroup - 1) / rowGroup }
+	kv := c.KVDim()
+	p := s.pool
+	b.jobQKV = p.newJob(s.runQKVBatch, groups(c.Dim+2*kv))
+	b.jobAtt = p.newJob(s.runAttentionBatch, c.Heads)
+	b.jobWO = p.newJob(s.runWOBatch, groups(c.Dim))
+	b.jobFFN1 = p.newJob(s.runFFN1Batch, groups(c.HiddenDim))
+	b.jobFFN2 = p.newJob(s.runFFN2Batch, groups(c.Dim))
+	return b
+}
+
+// Prefill runs the model on tokens at positions pos0, pos0+1, ... in
+// batches, filling the KV cache, without computing logits: what the
+// prompt's tokens before the last one need. The session must hold all
+// layers and positions 0..pos0-1. It checks ctx between batches.
+func (s *Session) Prefill(ctx context.Context, tokens []int, pos0 int) error {
+	if s.first != 0 || s.last != s.cfg.Layers {
+		return fmt.Errorf("%w: session holds layers [%d, %d) of %d", ErrLayerRange, s.first, s.last, s.cfg.Layers)
+	}
+	if pos0 < 0 || pos0+len(tokens) > s.maxPos {
+		return fmt.Errorf("%w: positions %d..%d, session holds %d", ErrPosition, pos0, pos0+len(tokens)-1, s.maxPos)
+	}
+	for l := range s.cfg.Layers {
+		if pos0 > s.filled[l] {
+			return fmt.Errorf("%w: position %d but layer %d holds only %d positions", ErrPosition, pos0, l, s.filled[l])
+		}
+	}
+	for _, t := range tokens {
+		if t < 0 || t >= s.cfg.VocabSize {
+			return fmt.Errorf("%w: %d of %d", ErrTokenID, t, s.cfg.VocabSize)
+		}
+	}
+	if len(tokens) > 0 && s.batch == nil {
+		s.batch = s.newBatch(min(maxBatch, len(tokens)))
+	}
+	b := s.batch
+	for start := 0; start < len(tokens); start += len(b.x) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := tokens[start:min(start+len(b.x), len(tokens))]
+		b.n = len(chunk)
+		for i, t := range chunk {
+			s.m.w.tokEmb.row(b.x[i], t)
+		}
+		s.pos = pos0 + start
+		for l := range s.cfg.Layers {
+			s.layerBatch(l)
+			s.filled[l] = s.pos + b.n
+		}
+	}
+	return nil
+}
+
+// layerBatch runs layer l on the batch's tokens at positions s.pos,
+// s.pos+1, ..., as layer does for one token.
+func (s *Session) layerBatch(l int) {
+	w := &s.m.w.layers[l]
+	b := s.batch
+	c := &s.cfg
+	s.cur = l
+	kv := c.KVDim()
+	for i := range b.n {
+		rmsnorm(b.xb[i], b.x[i], w.attnNorm, c.NormEps)
+		b.in[i].set(b.xb[i], s.needs)
+		pos := s.pos + i
+		b.kout[i] = s.kcache[l][pos*kv : (pos+1)*kv]
+		b.vout[i] = s.vcache[l][pos*kv : (pos+1)*kv]
+	}
+	s.pool.run(b.jobQKV)
+	scale := c.RopeFreqScale
+	if scale == 0 {
+		scale = 1
+	}
+	for i := range b.n {
+		pos := s.pos + i
+		k := s.kcache[l][pos*kv : (pos+1)*kv]
+		addBias(b.q[i], w.bq)
+		addBias(k, w.bk)
+		addBias(s.vcache[l][pos*kv:(pos+1)*kv], w.bv)
+		if s.ropePos != pos {
+			ropeTable(s.cos, s.sin, s.freqs, s.m.w.ropeFactors, scale, pos)
+			s.ropePos = pos
+		}
+		if c.RopeNeox {
+			ropeNeox(b.q[i], s.cos, s.sin)
+			ropeNeox(k, s.cos, s.sin)
+		} else {
+			rope(b.q[i], s.cos, s.sin)
+			rope(k, s.cos, s.sin)
+		}
+	}
+	s.pool.run(b.jobAtt)
+	for i := range b.n {
+		b.in[i].set(b.xb[i], s.needs)
+	}
+	s.pool.run(b.jobWO)
+	for i := range b.n {
+		addBias(b.xb2[i], w.bo)
+		x := b.x[i]
+		for j := range x {
+			x[j] += b.xb2[i][j]
+		}
+		rmsnorm(b.xb[i], x, w.ffnNorm, c.NormEps)
+		b.in[i].set(b.xb[i], s.needs)
+	}
+	s.pool.run(b.jobFFN1)
+	for i := range b.n {
+		b.in[i].set(b.hb[i], s.needs)
+	}
+	s.pool.run(b.jobFFN2)
+	for i := range b.n {
+		x := b.x[i]
+		for j := range x {
+			x[j] += b.xb[i][j]
+		}
+	}
+}
+
+// eachRows calls f for sub-ranges of at most batchRows rows of [lo, hi).
+func eachRows(lo, hi int, f func(r0, r1 int)) {
+	for r := lo; r < hi; r += batchRows {
+		f(r, min(r+batchRows, hi))
+	}
+}
+
+func (s *Session) runQKVBatch(glo, ghi int) {
+	w := &s.m.w.layers[s.cur]
+	b := s.batch
+	kv := s.cfg.KVDim()
+	dim := s.cfg.Dim
+	lo, hi := rows(glo, ghi, dim+2*kv)
+	eachRows(lo, hi, func(r0, r1 int) {
+		mulSegmentBatch(&w.wq, b.q, b.in, b.n, 0, r0, r1)
+		mulSegmentBatch(&w.wk, b.kout, b.in, b.n, dim, r0, r1)
+		mulSegmentBatch(&w.wv, b.vout, b.in, b.n, dim+kv, r0, r1)
+	})
+}
+
+// mulSegmentBatch is mulSegment for the batch's n vectors.
+func mulSegmentBatch(m *matrix, outs [][]float32, as []acts, n, base, lo, hi int) {
+	r0, r1 := max(lo-base, 0), min(hi-base, m.rows)
+	if r0 < r1 {
+		m.mulRowsBatch(outs, as, n, r0, r1)
+	}
+}
+
+// runAttentionBatch computes heads [h0, h1) for every token of the batch;
+// token i attends to positions 0..s.pos+i (whose keys and values the QKV
+// step has just written for the batch's own tokens).
+func (s *Session) runAttentionBatch(h0, h1 int) {
+	c := &s.cfg
+	b := s.batch
+	hs := c.HeadSize()
+	kv := c.KVDim()
+	kvMul := c.Heads / c.KVHeads
+	kc, vc := s.kcache[s.cur], s.vcache[s.cur]
+	scale := sqrtf(float32(hs))
+	for i := range b.n {
+		pos := s.pos + i
+		for h := h0; h < h1; h++ {
+			q := b.q[i][h*hs : (h+1)*hs]
+			att := s.att[h*s.maxPos : h*s.maxPos+pos+1]
+			off := (h / kvMul) * hs
+			attnScores(att, q, kc[off:], kv, scale)
+			softmax(att)
+			attnMix(b.xb[i][h*hs:(h+1)*hs], att, vc[off:], kv)
+		}
+	}
+}
+
+func (s *Session) runWOBatch(glo, ghi int) {
+	w := &s.m.w.layers[s.cur]
+	b := s.batch
+	lo, hi := rows(glo, ghi, s.cfg.Dim)
+	eachRows(lo, hi, func(r0, r1 int) {
+		w.wo.mulRowsBatch(b.xb2, b.in, b.n, r0, r1)
+	})
+}
+
+func (s *Session) runFFN1Batch(glo, ghi int) {
+	w := &s.m.w.layers[s.cur]
+	b := s.batch
+	lo, hi := rows(glo, ghi, s.cfg.HiddenDim)
+	eachRows(lo, hi, func(r0, r1 int) {
+		w.w1.mulRowsBatch(b.hb, b.in, b.n, r0, r1)
+		w.w3.mulRowsBatch(b.hb2, b.in, b.n, r0, r1)
+		for i := range b.n {
+			swiglu(b.hb[i][r0:r1], b.hb2[i][r0:r1])
+		}
+	})
+}
+
+func (s *Session) runFFN2Batch(glo, ghi int) {
+	w := &s.m.w.layers[s.cur]
+	b := s.batch
+	lo, hi := rows(glo, ghi, s.cfg.Dim)
+	eachRows(lo, hi, func(r0, r1 int) {
+		w.w2.mulRowsBatch(b.xb, b.in, b.n, r0, r1)
+	})
+}
