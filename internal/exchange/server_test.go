@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
@@ -355,6 +356,39 @@ func TestBadRequestsGetCodes(t *testing.T) {
 		var ae apiErr
 		if st := e.call(c.method, c.path, "", c.body, &ae); st != c.status || ae.Error.Code != c.code {
 			t.Errorf("%s %s: %d %+v, want %d %s", c.method, c.path, st, ae, c.status, c.code)
+		}
+	}
+}
+
+// TestOpenAPIListsEveryRoute keeps docs/api/exchange.openapi.yaml and the
+// server in step both ways.
+func TestOpenAPIListsEveryRoute(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile("../../docs/api/exchange.openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]bool{}
+	for _, r := range exchange.Routes() {
+		routes[r] = true
+		method, path, _ := strings.Cut(r, " ")
+		if item := doc.Paths.Value(path); item == nil || item.GetOperation(method) == nil {
+			t.Errorf("route %s is not in the spec", r)
+		}
+	}
+	for _, path := range doc.Paths.InMatchingOrder() {
+		for method := range doc.Paths.Value(path).Operations() {
+			if !routes[method+" "+path] {
+				t.Errorf("spec has %s %s, the server does not", method, path)
+			}
+		}
+	}
+	// And every route reaches a handler, not the catch-all 404.
+	e := newEnv(t)
+	for r := range routes {
+		method, path, _ := strings.Cut(r, " ")
+		var ae apiErr
+		if st := e.call(method, strings.Replace(path, "{id}", "1", 1), "", nil, &ae); st == 404 && ae.Error.Code == "not_found" {
+			t.Errorf("%s answers the catch-all 404", r)
 		}
 	}
 }
