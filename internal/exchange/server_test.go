@@ -66,7 +66,7 @@ func (c *chain) GetJSON(_ context.Context, path string, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	u, _ := url.Parse(path)
-	for _, rt := range c.k.Routes() {
+	for _, rt := range append(c.k.Routes(), c.bank.Routes()...) {
 		pv, ok := match(rt.Path, u.Path)
 		if !ok {
 			continue
