@@ -19,6 +19,11 @@ type ExchangeConfig struct {
 	Listener net.Listener // an address already bound, as WebConfig's
 	Limits   httpx.Limits // zero: DefaultWebLimits (small JSON bodies, paced writes)
 	exchange.Config
+	// Maker, when set, runs a market maker beside the API, signing with
+	// MakerWallets (a devnet's own daemon, where its wallet is a service
+	// wallet).
+	Maker        *exchange.MakerConfig
+	MakerWallets exchange.Wallets
 }
 
 // Exchange is the running exchange API.
@@ -66,6 +71,12 @@ func (s *System) StartExchange(ctx context.Context, cfg ExchangeConfig) (x *Exch
 		return nil, s.abort(sv, err)
 	}
 	sv.goRun(func(ctx context.Context) error { srv.RunFeed(ctx); return nil })
+	if cfg.Maker != nil {
+		if cfg.MakerWallets == nil {
+			return nil, s.abort(sv, errors.New("exchange: a market maker needs a wallet daemon to sign with"))
+		}
+		sv.goRun(exchange.NewMaker(xc.Node, cfg.MakerWallets, *cfg.Maker).Run)
+	}
 	limits := cfg.Limits
 	if limits.IsZero() {
 		limits = DefaultWebLimits()
