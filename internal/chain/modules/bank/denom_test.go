@@ -249,3 +249,21 @@ func TestParseFormatUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestGenesisBalancesOfOtherDenoms: a genesis section gives btc balances
+// counted in btc's supply; an unknown denomination is refused.
+func TestGenesisBalancesOfOtherDenoms(t *testing.T) {
+	b, kv := newBank(t)
+	raw := []byte(`{"balances":[{"address":"` + address.Address{5}.String() + `","denom":"btc","amount":700}]}`)
+	if err := b.InitGenesis(&module.Context{KV: kv}, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.BalanceOf(kv, address.Address{5}, "btc"); got != 700 {
+		t.Fatalf("btc %d", got)
+	}
+	audit(t, b, kv)
+	b2, kv2 := newBank(t)
+	if err := b2.InitGenesis(&module.Context{KV: kv2}, []byte(`{"balances":[{"address":"`+address.Address{5}.String()+`","denom":"eth","amount":1}]}`)); !errors.Is(err, bank.ErrUnknownDenom) {
+		t.Fatalf("unknown denom at genesis: %v", err)
+	}
+}

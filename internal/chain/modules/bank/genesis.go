@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
 )
@@ -14,13 +15,54 @@ import (
 // InitGenesis implements module.Genesis. The genesis accounts were minted
 // before it runs (they are the app_state's "accounts"); it records what
 // they amount to as the genesis supply.
-func (k *Keeper) InitGenesis(ctx *module.Context, _ []byte) error {
+//
+// raw (app_state.modules.bank) may give genesis balances of other
+// denominations: {"balances": [{"address", "denom", "amount"}]}, amounts
+// in base units. Nothing backs them (a bridged asset's reserves do not
+// hold them), so only benchmarks and tests use it; no devnet or
+// deployment genesis does.
+func (k *Keeper) InitGenesis(ctx *module.Context, raw []byte) error {
 	s, err := k.Supply(ctx.KV)
 	if err != nil {
 		return err
 	}
 	putUint(ctx.KV, keyGenesis, uint64(s.Minted))
+	if len(raw) == 0 {
+		return nil
+	}
+	var g GenesisState
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&g); err != nil {
+		return fmt.Errorf("bank: genesis: %w", err)
+	}
+	for i, b := range g.Balances {
+		if _, err := k.denom(b.Denom); err != nil {
+			return fmt.Errorf("bank: genesis balance %d: %w", i, err)
+		}
+		if b.Amount == 0 {
+			return fmt.Errorf("bank: genesis balance %d: %w", i, ErrZeroAmount)
+		}
+		if err := k.addDenom(ctx.KV, b.Address, b.Denom, coin.Amount(b.Amount)); err != nil {
+			return err
+		}
+		if err := k.bump(ctx.KV, coin.Amount(b.Amount), keyDenomSupply(b.Denom, "supply"), keyDenomSupply(b.Denom, "minted")); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// GenesisState is the bank's genesis section.
+type GenesisState struct {
+	Balances []GenesisBalance `json:"balances,omitempty"`
+}
+
+// GenesisBalance is a genesis balance of another denomination.
+type GenesisBalance struct {
+	Address address.Address `json:"address"`
+	Denom   string          `json:"denom"`
+	Amount  uint64          `json:"amount"` // base units
 }
 
 // ExportGenesis implements module.Exporter: every balance and the supply's

@@ -458,3 +458,12 @@ func QueryOrder(ctx context.Context, g module.Getter, id uint64) (OrderResult, e
 	var out OrderResult
 	return out, g.GetJSON(ctx, "/api/v1/exchange/order/"+strconv.FormatUint(id, 10), &out)
 }
+
+// TradeCount is how many trades the exchange has made, ever.
+func TradeCount(r state.Reader) (uint64, error) { return getUint(r, keyTradeSeq) }
+
+// OpenOrderCount is how many orders are open.
+func OpenOrderCount(r state.View) (int, error) {
+	_, n, err := sumHeld(r)
+	return n, err
+}
