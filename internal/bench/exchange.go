@@ -181,6 +181,7 @@ func Exchange(ctx context.Context, o ExchangeOptions) (ExchangeResult, error) {
 		}()
 	}
 	wg.Wait()
+	say("submitted in %s (%.0f orders/s into the mempool)", time.Since(start).Round(time.Millisecond), float64(len(raws))/time.Since(start).Seconds())
 	if e := firstErr.Load(); e != nil {
 		say("%d rejected; first: %v", rejected.Load(), e)
 	}

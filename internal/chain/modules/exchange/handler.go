@@ -101,12 +101,16 @@ func (k *Keeper) Place(kv *state.Cache, height int64, owner address.Address, m M
 	if uint64(bal) < o.Held {
 		return 0, fmt.Errorf("%w: holds %s %s, the order needs %s", ErrBeyondBalance, formatDenom(uint64(bal), o.HeldDenom()), o.HeldDenom(), formatDenom(o.Held, o.HeldDenom()))
 	}
-	open, err := getUint(kv, keyCount(owner[:]))
+	open, err := getUint(kv, keyCount(owner[:], m.Side))
 	if err != nil {
 		return 0, err
 	}
-	if open >= p.MaxOpenPerAccount {
-		return 0, fmt.Errorf("%w: %d", ErrTooManyOpen, open)
+	other, err := getUint(kv, keyCount(owner[:], otherSide(m.Side)))
+	if err != nil {
+		return 0, err
+	}
+	if open+other >= p.MaxOpenPerAccount {
+		return 0, fmt.Errorf("%w: %d", ErrTooManyOpen, open+other)
 	}
 	bh, placed, err := blockCount(kv)
 	if err != nil {
@@ -125,8 +129,10 @@ func (k *Keeper) Place(kv *state.Cache, height int64, owner address.Address, m M
 	if !m.Market && expN >= p.MaxOrdersPerBlock {
 		return 0, fmt.Errorf("%w: %d orders already expire at height %d; choose another", ErrExpiry, expN, expires)
 	}
-	if err := k.checkSelfTrade(kv, owner, m); err != nil {
-		return 0, err
+	if other > 0 { // only an owner with orders on the other side can trade with itself
+		if err := k.checkSelfTrade(kv, owner, m); err != nil {
+			return 0, err
+		}
 	}
 
 	seq, err := getUint(kv, keySeq)
@@ -142,7 +148,7 @@ func (k *Keeper) Place(kv *state.Cache, height int64, owner address.Address, m M
 	}
 	putUint(kv, keySeq, o.ID)
 	kv.Set(keyBlock, cat(be(uint64(height)), be(placed+1)))
-	putUint(kv, keyCount(owner[:]), open+1)
+	putUint(kv, keyCount(owner[:], m.Side), open+1)
 	kv.Set(keyOwner(owner[:], o.ID), []byte{1})
 	kv.Set(keyBook(o), be(o.ID))
 	if m.Market {
@@ -223,12 +229,12 @@ func (k *Keeper) close(kv *state.Cache, o Order) error {
 			return err
 		}
 	}
-	n, err := getUint(kv, keyCount(o.Owner))
+	n, err := getUint(kv, keyCount(o.Owner, o.Side))
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		putUint(kv, keyCount(o.Owner), n-1)
+		putUint(kv, keyCount(o.Owner, o.Side), n-1)
 	}
 	kv.Delete(keyOrder(o.ID))
 	kv.Delete(keyBook(o))
@@ -285,4 +291,11 @@ func beUint(b []byte) uint64 {
 		n = n<<8 | uint64(c)
 	}
 	return n
+}
+
+func otherSide(s Side) Side {
+	if s == Buy {
+		return Sell
+	}
+	return Buy
 }

@@ -234,7 +234,7 @@ func (k *Keeper) Account() address.Address { return k.account }
 //	o/<id>                          Order
 //	b/<^price><id>, s/<price><id>   the book: buys best (highest) first, sells lowest first
 //	ow/<owner><id>                  an owner's open orders
-//	oc/<owner>                      an owner's open order count
+//	oc/<owner><side>                an owner's open orders on one side, counted
 //	mk/<id>                         market orders waiting for the block's auction
 //	ex/<height><id>, exn/<height>   expiries by height, and their count
 //	t/<seq>                         Trade
@@ -280,7 +280,7 @@ func keyBook(o Order) []byte {
 }
 
 func keyOwner(owner []byte, id uint64) []byte { return cat(prefixOwner, owner, be(id)) }
-func keyCount(owner []byte) []byte            { return cat(prefixCount, owner) }
+func keyCount(owner []byte, side Side) []byte { return cat(prefixCount, owner, []byte{byte(side)}) }
 func keyMarket(id uint64) []byte              { return cat(prefixMarket, be(id)) }
 func keyExpiry(h int64, id uint64) []byte     { return cat(prefixExpiry, be(uint64(h)), be(id)) }
 func keyExpN(h int64) []byte                  { return cat(prefixExpN, be(uint64(h))) }
