@@ -11,8 +11,7 @@ import (
 // module alone (no signatures, no consensus): what the chain's own
 // exchange work costs per order.
 func BenchmarkPlaceAndClear(b *testing.B) {
-	t := &testing.T{}
-	w := newWorld(t, nil)
+	w := newWorld(b, nil)
 	const traders = 1000
 	for i := 0; i < traders; i++ {
 		w.fund(address.Address{byte(i), byte(i >> 8), 1}, 1_000_000*aitbc, 1_000_000_000)

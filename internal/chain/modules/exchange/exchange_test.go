@@ -17,14 +17,14 @@ import (
 
 // world is a bank with btc, the exchange, and a block height.
 type world struct {
-	t    *testing.T
+	t    testing.TB
 	kv   *state.Cache
 	bank *bank.Keeper
 	k    *exchange.Keeper
 	h    int64
 }
 
-func newWorld(t *testing.T, params *exchange.Params) *world {
+func newWorld(t testing.TB, params *exchange.Params) *world {
 	t.Helper()
 	st, err := state.OpenInMemory()
 	if err != nil {

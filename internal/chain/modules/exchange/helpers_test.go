@@ -8,7 +8,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/module"
 )
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
