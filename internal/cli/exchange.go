@@ -23,10 +23,8 @@ import (
 // wallet daemon (--wallet-url), as every chain command does; `serve` runs
 // the exchange API on 8001 for the web and HTTP clients.
 //
-// SUBCOMMANDS: the book and orders are added here; the Bitcoin bridge's
-// commands (deposit-address, withdraw, reserves, buy) are added by
-// exchangeBridgeCmds in their own file, so both grow without touching
-// each other.
+// Subcommands are listed in one AddCommand call below: the book's, then
+// a marked place for the Bitcoin bridge's, which live in their own file.
 func newExchangeCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exchange",
@@ -36,15 +34,16 @@ cleared together at its end, at one price for everyone (a frequent batch
 auction), so nobody gains by seeing an order first. Prices are BTC per AITBC
 (0.00001 = 100,000 AITBC per BTC); amounts are AITBC. See docs/EXCHANGE.md.`,
 	}
-	cmd.AddCommand(newExchangeBookCmd(g), newExchangeTradesCmd(g), newExchangeTickerCmd(g),
-		newExchangeOrderCmd(g), newExchangeCancelCmd(g), newExchangeOrdersCmd(g), newExchangeServeCmd(g))
-	cmd.AddCommand(exchangeBridgeCmds(g)...)
+	cmd.AddCommand(
+		// The order book (this file).
+		newExchangeBookCmd(g), newExchangeTradesCmd(g), newExchangeTickerCmd(g),
+		newExchangeOrderCmd(g), newExchangeCancelCmd(g), newExchangeOrdersCmd(g), newExchangeServeCmd(g),
+		// The Bitcoin bridge's commands (deposit-address, withdraw,
+		// reserves, buy) are added here, each defined in the bridge's own
+		// file.
+	)
 	return cmd
 }
-
-// exchangeBridgeCmds are the bridge's subcommands of `aitbc exchange`;
-// the bridge's file replaces this list.
-var exchangeBridgeCmds = func(*Globals) []*cobra.Command { return nil }
 
 func newExchangeBookCmd(g *Globals) *cobra.Command {
 	var depth int
