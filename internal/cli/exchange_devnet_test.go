@@ -110,6 +110,22 @@ func TestExchangeOnADevnet(t *testing.T) {
 		t.Fatalf("API book %v %+v", err, apiBook)
 	}
 	e.ok("chain", "audit")
+
+	// Other assets: chain info lists btc's supply (none bridged here);
+	// send --asset btc builds the btc transfer, which the chain refuses
+	// for want of btc; an unknown asset is refused before signing.
+	if out := e.ok("chain", "info"); !strings.Contains(out, "asset BTC       supply 0 (minted 0, burned 0; minters bridge)") {
+		t.Fatalf("chain info:\n%s", out)
+	}
+	maker := e.ok("wallet", "show", "--wallet", devnet.MakerWallet, "-o", "json")
+	var mk struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(maker), &mk); err != nil || mk.Address == "" {
+		t.Fatalf("wallet show: %v %s", err, maker)
+	}
+	e.fails("has 0 btc, needs 0.001", "send", "--from", "genesis-ops", "--to", mk.Address, "--amount", "0.001", "--asset", "btc", "--password", "123")
+	e.fails("no such denomination", "send", "--from", "genesis-ops", "--to", mk.Address, "--amount", "1", "--asset", "doge", "--password", "123")
 }
 
 func itoa(n uint64) string {
