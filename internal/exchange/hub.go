@@ -64,12 +64,11 @@ func (h *hub) run(ctx context.Context) {
 		if err != nil || book.Height == height {
 			continue
 		}
-		height = book.Height
-		h.publish(Update{Type: "book", Height: book.Height, Book: &book}, true)
 		tv, err := chainex.QueryTrades(ctx, h.node, chainex.MaxTradesShown)
 		if err != nil {
 			continue
 		}
+		height = book.Height
 		var fresh []chainex.TradeView
 		for _, tr := range tv.Trades {
 			if tr.Seq <= lastTrade {
@@ -80,13 +79,13 @@ func (h *hub) run(ctx context.Context) {
 		if len(tv.Trades) > 0 {
 			lastTrade = tv.Trades[0].Seq
 		}
-		if !primed {
-			primed = true
-			continue
-		}
-		if len(fresh) > 0 {
+		// The trades are read before the book goes out, so a subscriber
+		// that has seen a book is told of every trade after it.
+		h.publish(Update{Type: "book", Height: book.Height, Book: &book}, true)
+		if primed && len(fresh) > 0 {
 			h.publish(Update{Type: "trades", Height: tv.Height, Trades: fresh}, false)
 		}
+		primed = true
 	}
 }
 

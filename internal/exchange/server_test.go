@@ -160,10 +160,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	done := make(chan struct{})
+	// The feed reads the chain's store: it stops before the store closes
+	// (cleanups run last-registered first).
+	t.Cleanup(func() { cancel(); <-done })
 	e.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(e.srv.Close)
-	go s.RunFeed(ctx)
+	go func() { defer close(done); s.RunFeed(ctx) }()
 	return e
 }
 
@@ -280,6 +283,14 @@ func TestOrdersThroughTheAPIClearAtTheBlocksEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
+	// The feed's first message is the book; from then on it reports every
+	// trade.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var first exchange.Update
+	if err := wsjson.Read(ctx, ws, &first); err != nil || first.Type != "book" {
+		t.Fatalf("feed's first message: %v %+v", err, first)
+	}
 
 	var sub walletd.Submitted
 	var ae apiErr
@@ -324,9 +335,7 @@ func TestOrdersThroughTheAPIClearAtTheBlocksEnd(t *testing.T) {
 	if tk.LastMsat == 0 || tk.Volume24h != 1000*coin.Unit {
 		t.Fatalf("ticker %+v", tk)
 	}
-	// The feed: the book first, then the trades of the block.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	// The feed: the trades of the block.
 	for sawTrades := false; !sawTrades; {
 		var u exchange.Update
 		if err := wsjson.Read(ctx, ws, &u); err != nil {
