@@ -177,6 +177,7 @@ type Devnet struct {
 
 	miners []*system.Miner
 	webLn  net.Listener // the pages' port, bound first, until StartWeb takes it
+	exLn   net.Listener // the exchange API's port, likewise
 
 	// More coordinators on the shared store (Config.Coordinators), each in
 	// a system of its own (a system runs one coordinator).
@@ -202,6 +203,9 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 		if d.webLn != nil { // bound, not yet handed to the web server
 			_ = d.webLn.Close()
 		}
+		if d.exLn != nil {
+			_ = d.exLn.Close()
+		}
 		return nil, err
 	}
 	return d, nil
@@ -224,6 +228,13 @@ func (d *Devnet) start(ctx context.Context) error {
 			return fmt.Errorf("devnet: web on %s: %w", web, err)
 		}
 		d.webLn = ln
+	}
+	if x := cfg.ExchangeListen; x != "" && x != "off" {
+		ln, err := net.Listen("tcp", x)
+		if err != nil {
+			return fmt.Errorf("devnet: exchange API on %s: %w", x, err)
+		}
+		d.exLn = ln
 	}
 
 	// Wallets next: genesis funds their addresses.
@@ -399,7 +410,9 @@ func (d *Devnet) startExchange(ctx context.Context, ks *keystore.Store) error {
 			return fmt.Errorf("devnet: funding the market maker: %w", err)
 		}
 	}
-	x, err := d.sys.StartExchange(ctx, system.ExchangeConfig{Listen: d.cfg.ExchangeListen, Config: exchange.Config{Log: d.cfg.Log.With("service", "exchange")},
+	ln := d.exLn
+	d.exLn = nil // StartExchange owns it now, and closes it on failure
+	x, err := d.sys.StartExchange(ctx, system.ExchangeConfig{Listen: d.cfg.ExchangeListen, Listener: ln, Config: exchange.Config{Log: d.cfg.Log.With("service", "exchange")},
 		Maker:        &exchange.MakerConfig{Wallet: MakerWallet, Password: d.cfg.GenesisPassword, Reference: d.cfg.MakerPrice, Every: d.cfg.BlockTime, Log: d.cfg.Log.With("service", "market-maker")},
 		MakerWallets: svc,
 	})
