@@ -126,9 +126,22 @@ func newExchangeTickerCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			return g.Print(t, func(w io.Writer) {
-				fmt.Fprintf(w, "%s  last %s BTC (%d AITBC per BTC, height %d)\nbid %s  ask %s\n24h high %s  low %s  volume %s AITBC in %d trades\nfee %.2f%% each side; minimum %s AITBC in lots of %s\n",
-					t.Pair, t.Last, t.AITBCPerBTC, t.LastHeight, t.BestBid, t.BestAsk, t.High24h, t.Low24h, t.Volume24h, t.Trades24h,
-					float64(t.FeeBps)/100, t.MinAmount, t.LotSize)
+				orNone := func(msat uint64, s string) string {
+					if msat == 0 {
+						return "–"
+					}
+					return s
+				}
+				if t.LastMsat == 0 {
+					fmt.Fprintf(w, "%s  no trade yet\n", t.Pair)
+				} else {
+					fmt.Fprintf(w, "%s  last %s BTC (1 BTC = %d AITBC, block %d)\n", t.Pair, t.Last, t.AITBCPerBTC, t.LastHeight)
+				}
+				fmt.Fprintf(w, "bid %s  ask %s\n", orNone(t.BestBidMsat, t.BestBid), orNone(t.BestAskMsat, t.BestAsk))
+				if t.Trades24h > 0 {
+					fmt.Fprintf(w, "24h high %s  low %s  volume %s AITBC in %d trades\n", t.High24h, t.Low24h, t.Volume24h, t.Trades24h)
+				}
+				fmt.Fprintf(w, "fee %.2f%% each side; minimum %s AITBC in lots of %s\n", float64(t.FeeBps)/100, t.MinAmount, t.LotSize)
 			})
 		},
 	}

@@ -634,6 +634,7 @@ func (d *Devnet) Banner(w io.Writer) {
   genesis wallet   %s  %s  (password %q: a devnet default)
   coordinator wallet %s (funded; start one with: aitbc coordinator start --wallet %s --password ...)
 `, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.WalletURL(), GenesisWallet, d.Genesis, d.cfg.GenesisPassword, CoordinatorWallet, CoordinatorWallet)
+		d.exchangeBanner(w)
 		return
 	}
 	fmt.Fprintf(w, `AITBC devnet running (chain %s, height %d)
