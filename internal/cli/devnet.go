@@ -8,13 +8,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	chainex "github.com/aitbc/aitbc/internal/chain/modules/exchange"
 	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/exchange"
 )
 
 func newDevnetCmd(g *Globals) *cobra.Command {
 	var cfg devnet.Config
-	var price, logLevel string
+	var price, makerPrice, logLevel string
 	var hostProviders bool
 	cmd := &cobra.Command{
 		Use:   "devnet",
@@ -37,6 +39,9 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 			}
 			if cfg.MinerPrice, err = coin.Parse(price); err != nil {
 				return usagef("--miner-price: %v", err)
+			}
+			if cfg.MakerPrice, err = chainex.ParsePrice(makerPrice); err != nil {
+				return usagef("--maker-price: %v", err)
 			}
 			cfg.Home, cfg.Log = g.Home, log
 			cfg.NoHosting = !hostProviders
@@ -79,6 +84,8 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.BoolVar(&hostProviders, "host-providers", true, "run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)")
+	f.StringVar(&cfg.ExchangeListen, "exchange-listen", exchange.DefaultListen, "exchange API's address, with the devnet market maker (off to disable)")
+	f.StringVar(&makerPrice, "maker-price", "0.00001", "the market maker's reference price, BTC per AITBC (0.00001: 100,000 AITBC per BTC)")
 	withConfig(cmd, config.Devnet)
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		if cfg.Miners <= 0 {

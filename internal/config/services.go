@@ -246,6 +246,8 @@ type DevnetConfig struct {
 	WalletListen      string   `toml:"wallet_listen" flag:"wallet-listen" doc:"wallet daemon address"`
 	CoordinatorListen string   `toml:"coordinator_listen" flag:"coordinator-listen" doc:"coordinator API address (\"off\": no coordinator, nor miners)"`
 	WebListen         string   `toml:"web_listen" flag:"web-listen" doc:"web pages' address (\"off\": none)"`
+	ExchangeListen    string   `toml:"exchange_listen" flag:"exchange-listen" doc:"exchange API's address, with the devnet market maker (\"off\": none)"`
+	MakerPrice        string   `toml:"maker_price" flag:"maker-price" doc:"the devnet market maker's reference price, BTC per AITBC"`
 	Coordinators      int      `toml:"coordinators" flag:"coordinators" doc:"coordinators sharing the work; more than 1 needs a postgres:// store"`
 	Store             string   `toml:"store" flag:"store" doc:"coordinators' store: empty for an SQLite file in the home, or a postgres:// URL they share"`
 	Miners            int      `toml:"miners" flag:"miners" doc:"miners on the built-in engine (0 or less: none)"`
@@ -306,7 +308,7 @@ func defaults(svc Service) (any, error) {
 		return &DevnetConfig{
 			Home: DefaultHome, ChainID: "aitbc-devnet", BlockTime: Duration(2 * time.Second), GenesisPassword: "123",
 			RPCListen: "127.0.0.1:8006", CometRPCListen: "tcp://127.0.0.1:26657", P2PListen: "tcp://127.0.0.1:8005",
-			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016",
+			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016", ExchangeListen: "127.0.0.1:8001", MakerPrice: "0.00001",
 			Coordinators: 1, Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
 			HostProviders: true,
 		}, nil

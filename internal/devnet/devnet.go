@@ -33,6 +33,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/exchange"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
@@ -47,6 +48,8 @@ import (
 const (
 	GenesisWallet     = "genesis-ops"
 	CoordinatorWallet = "devnet-coordinator"
+	// MakerWallet is the devnet market maker's wallet (docs/EXCHANGE.md).
+	MakerWallet = "market-maker"
 )
 
 // MinerWallet names the wallet of the devnet's miner i.
@@ -74,6 +77,12 @@ type Config struct {
 	CoordinatorListen string        // coordinator: 127.0.0.1:8000 ("off": no coordinator, and so no miners)
 	WebListen         string        // web pages: "" or "off" none (aitbc devnet serves them on 127.0.0.1:8016)
 	WebLimits         httpx.Limits  // the pages' server limits (zero: system.DefaultWebLimits)
+	// ExchangeListen is the exchange API's address: "" or "off" none
+	// (aitbc devnet serves it on 127.0.0.1:8001). With it runs the market
+	// maker, quoting around MakerPrice (msat per AITBC; 0: 1 BTC =
+	// 100,000 AITBC) from the wallet MakerWallet, which genesis-ops funds.
+	ExchangeListen string
+	MakerPrice     uint64
 	// CoordinatorLimits are the coordinator's per-tenant limits and
 	// CoordinatorHTTP its server's (zero: the defaults). Benchmarks lift
 	// them: one tenant there offers the load of many.
@@ -168,9 +177,11 @@ type Devnet struct {
 	APIKey      string // genesis-ops' coordinator API key
 
 	RPCAddr, WalletAddr, CoordinatorAddr, WebAddr net.Addr
+	ExchangeAddr                                  net.Addr
 
 	miners []*system.Miner
 	webLn  net.Listener // the pages' port, bound first, until StartWeb takes it
+	exLn   net.Listener // the exchange API's port, likewise
 
 	// More coordinators on the shared store (Config.Coordinators), each in
 	// a system of its own (a system runs one coordinator).
@@ -202,6 +213,9 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 		if d.webLn != nil { // bound, not yet handed to the web server
 			_ = d.webLn.Close()
 		}
+		if d.exLn != nil {
+			_ = d.exLn.Close()
+		}
 		return nil, err
 	}
 	return d, nil
@@ -224,6 +238,13 @@ func (d *Devnet) start(ctx context.Context) error {
 			return fmt.Errorf("devnet: web on %s: %w", web, err)
 		}
 		d.webLn = ln
+	}
+	if x := cfg.ExchangeListen; x != "" && x != "off" {
+		ln, err := net.Listen("tcp", x)
+		if err != nil {
+			return fmt.Errorf("devnet: exchange API on %s: %w", x, err)
+		}
+		d.exLn = ln
 	}
 
 	// Wallets next: genesis funds their addresses.
@@ -286,7 +307,7 @@ func (d *Devnet) start(ctx context.Context) error {
 	// admin key (<home>/wallet/api-key, which the CLI, the web pages and
 	// customers use) cannot unlock or sign with them; a key scoped to them
 	// alone is written to walletd.ServiceKeyPath for the operator.
-	service := []string{CoordinatorWallet}
+	service := []string{CoordinatorWallet, MakerWallet}
 	for i := 0; i < cfg.Miners; i++ {
 		service = append(service, MinerWallet(i))
 	}
@@ -308,7 +329,10 @@ func (d *Devnet) start(ctx context.Context) error {
 		return err
 	}
 	if cfg.CoordinatorListen == "off" {
-		return d.startWeb(ctx) // chain and wallet daemon only; a coordinator runs elsewhere
+		if err := d.startWeb(ctx); err != nil { // chain and wallet daemon only; a coordinator runs elsewhere
+			return err
+		}
+		return d.startExchange(ctx, ks)
 	}
 	opKey, err := coordinator.LoadOrCreateOperatorKey(coordinator.OperatorKeyFile(cfg.Home)) // for `aitbc admin-jobs`
 	if err != nil {
@@ -371,7 +395,57 @@ func (d *Devnet) start(ctx context.Context) error {
 		}
 		d.startHosting(ks, b)
 	}
-	return d.startWeb(ctx)
+	if err := d.startWeb(ctx); err != nil {
+		return err
+	}
+	return d.startExchange(ctx, ks)
+}
+
+// MakerFunding is what genesis-ops sends the market maker when it holds
+// less than a tenth of it: AITBC to sell (its bids need btc, which only
+// the bridge brings).
+const MakerFunding = 1_000_000 * coin.Unit
+
+// startExchange serves the exchange API over the devnet's node and wallet
+// daemon, with the market maker.
+func (d *Devnet) startExchange(ctx context.Context, ks *keystore.Store) error {
+	if d.cfg.ExchangeListen == "" || d.cfg.ExchangeListen == "off" {
+		return nil
+	}
+	svc := d.Wallets.Service()
+	a, err := ks.EnsureWallet(MakerWallet, d.cfg.GenesisPassword)
+	if err != nil {
+		return fmt.Errorf("devnet: wallet %s: %w", MakerWallet, err)
+	}
+	acct, err := d.Node.Client().Account(ctx, a)
+	if err != nil {
+		return fmt.Errorf("devnet: market maker: %w", err)
+	}
+	if acct.Balance < MakerFunding/10 {
+		// Not awaited: the maker's rounds wait for the money themselves.
+		if _, err := svc.Send(ctx, GenesisWallet, d.cfg.GenesisPassword, a, MakerFunding, 0); err != nil {
+			return fmt.Errorf("devnet: funding the market maker: %w", err)
+		}
+	}
+	ln := d.exLn
+	d.exLn = nil // StartExchange owns it now, and closes it on failure
+	x, err := d.sys.StartExchange(ctx, system.ExchangeConfig{Listen: d.cfg.ExchangeListen, Listener: ln, Config: exchange.Config{Log: d.cfg.Log.With("service", "exchange")},
+		Maker:        &exchange.MakerConfig{Wallet: MakerWallet, Password: d.cfg.GenesisPassword, Reference: d.cfg.MakerPrice, Every: d.cfg.BlockTime, Log: d.cfg.Log.With("service", "market-maker")},
+		MakerWallets: svc,
+	})
+	if err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	d.ExchangeAddr = x.Addr()
+	return nil
+}
+
+// ExchangeURL is the exchange API's base URL ("" when it is off).
+func (d *Devnet) ExchangeURL() string {
+	if d.ExchangeAddr == nil {
+		return ""
+	}
+	return "http://" + d.ExchangeAddr.String()
 }
 
 // startWeb serves the explorer, marketplace and miner dashboard over the
@@ -578,6 +652,7 @@ func (d *Devnet) Banner(w io.Writer) {
   genesis wallet   %s  %s  (password %q: a devnet default)
   coordinator wallet %s (funded; start one with: aitbc coordinator start --wallet %s --password ...)
 `, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.WalletURL(), GenesisWallet, d.Genesis, d.cfg.GenesisPassword, CoordinatorWallet, CoordinatorWallet)
+		d.exchangeBanner(w)
 		return
 	}
 	fmt.Fprintf(w, `AITBC devnet running (chain %s, height %d)
@@ -594,6 +669,14 @@ Press Ctrl-C to stop; start again to continue the same chain.
 `, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.RPCURL(), orOff(d.cfg.CometRPCListen), d.WalletURL(),
 		walletd.APIKeyPath(d.cfg.Home), strings.Join(d.CoordinatorURLs, " "), APIKeyFile(d.cfg.Home), orOff(d.WebURL()), len(d.Miners), d.cfg.MinerPrice,
 		GenesisWallet, d.Genesis, d.cfg.GenesisPassword)
+	d.exchangeBanner(w)
+}
+
+// exchangeBanner adds the exchange API's line to the banner.
+func (d *Devnet) exchangeBanner(w io.Writer) {
+	if u := d.ExchangeURL(); u != "" {
+		fmt.Fprintf(w, "Exchange API %s (aitbc exchange book); market maker %s sells AITBC around its reference price\n", u, MakerWallet)
+	}
 }
 
 func orOff(s string) string {

@@ -46,6 +46,7 @@ type Config struct {
 	Coordinator *CoordinatorConfig
 	Miners      []MinerConfig
 	Web         *WebConfig
+	Exchange    *ExchangeConfig
 }
 
 // System is a set of running services. Start services from one goroutine
@@ -56,7 +57,8 @@ type System struct {
 	Wallet      *Wallet      // nil unless StartWallet ran
 	Coordinator *Coordinator // nil unless StartCoordinator ran
 	Miners      []*Miner
-	Web         *Web // nil unless StartWeb ran
+	Web         *Web      // nil unless StartWeb ran
+	Exchange    *Exchange // nil unless StartExchange ran
 
 	log  *slog.Logger
 	errs chan error
@@ -110,6 +112,11 @@ func (s *System) start(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Web != nil {
 		if _, err := s.StartWeb(ctx, *cfg.Web); err != nil {
+			return err
+		}
+	}
+	if cfg.Exchange != nil {
+		if _, err := s.StartExchange(ctx, *cfg.Exchange); err != nil {
 			return err
 		}
 	}

@@ -293,7 +293,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("receipt check in the browser: %s", v)
 	}
 	b.check("job")
-	for _, p := range []string{"/explorer/validators", "/explorer/miners", "/explorer/supply", "/explorer/blocks", "/explorer/txs"} {
+	for _, p := range []string{"/explorer/validators", "/explorer/miners", "/explorer/supply", "/explorer/blocks", "/explorer/txs", "/exchange"} {
 		b.open(base, p)
 		b.check(strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "-"))
 	}

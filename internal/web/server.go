@@ -290,6 +290,9 @@ func (s *Server) routes() {
 	s.handle("GET /miner/{$}", s.minerIndex)
 	s.handle("GET /miner/{address}", s.minerPage)
 
+	s.handle("GET /exchange", s.exchangePage) // exchange.go
+	s.handle("GET /exchange/{$}", s.exchangePage)
+
 	s.handle("GET /signin", s.signinPage)
 	s.handle("POST /signin", s.signinSubmit)
 	s.handle("POST /signout", s.signout)

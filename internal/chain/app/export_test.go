@@ -318,7 +318,7 @@ func TestExportedStateRefusals(t *testing.T) {
 				r.Records = append(r.Records, module.Record{Key: []byte("jobs/x"), Value: []byte{1}})
 			})
 		}, H + 1, "not under"},
-		{"a module this chain lacks", func(c *app.Genesis) { c.State.Modules["exchange"] = json.RawMessage(`{"records":[]}`) }, H + 1, "not a module"},
+		{"a module this chain lacks", func(c *app.Genesis) { c.State.Modules["oracle"] = json.RawMessage(`{"records":[]}`) }, H + 1, "not a module"},
 		{"parameters beside the state", func(c *app.Genesis) {
 			c.Modules = map[string]json.RawMessage{"jobs": json.RawMessage(`{}`)}
 		}, H + 1, "parameters are in its state"},

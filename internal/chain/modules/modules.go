@@ -10,6 +10,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/exchange"
 	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
@@ -35,6 +36,8 @@ type Set struct {
 // an interface it declares itself.
 func New() Set {
 	b := bank.NewKeeper()
+	// Bitcoin bridged in by the bridge module, in satoshis (docs/EXCHANGE.md).
+	b.RegisterDenom(bank.Denom{Name: "btc", Decimals: 8, Minters: []string{"bridge"}})
 	m := miners.NewKeeper(b)
 	j := jobs.NewKeeper(b, m)
 	s := staking.NewKeeper(b, m)
@@ -50,6 +53,8 @@ func New() Set {
 	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, mk, s, r, p, ms, faucet.NewKeeper(b), treasury.NewKeeper(b, r)}}
 	// GPU leases by the hour: after the market, whose listings they rent.
 	set.All = append(set.All, rentals.NewKeeper(b, mk, m))
+	// The AITBC/BTC order book, cleared by a batch auction each block.
+	set.All = append(set.All, exchange.NewKeeper(b))
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {

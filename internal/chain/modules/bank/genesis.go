@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
 )
@@ -13,13 +15,54 @@ import (
 // InitGenesis implements module.Genesis. The genesis accounts were minted
 // before it runs (they are the app_state's "accounts"); it records what
 // they amount to as the genesis supply.
-func (k *Keeper) InitGenesis(ctx *module.Context, _ []byte) error {
+//
+// raw (app_state.modules.bank) may give genesis balances of other
+// denominations: {"balances": [{"address", "denom", "amount"}]}, amounts
+// in base units. Nothing backs them (a bridged asset's reserves do not
+// hold them), so only benchmarks and tests use it; no devnet or
+// deployment genesis does.
+func (k *Keeper) InitGenesis(ctx *module.Context, raw []byte) error {
 	s, err := k.Supply(ctx.KV)
 	if err != nil {
 		return err
 	}
 	putUint(ctx.KV, keyGenesis, uint64(s.Minted))
+	if len(raw) == 0 {
+		return nil
+	}
+	var g GenesisState
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&g); err != nil {
+		return fmt.Errorf("bank: genesis: %w", err)
+	}
+	for i, b := range g.Balances {
+		if _, err := k.denom(b.Denom); err != nil {
+			return fmt.Errorf("bank: genesis balance %d: %w", i, err)
+		}
+		if b.Amount == 0 {
+			return fmt.Errorf("bank: genesis balance %d: %w", i, ErrZeroAmount)
+		}
+		if err := k.addDenom(ctx.KV, b.Address, b.Denom, coin.Amount(b.Amount)); err != nil {
+			return err
+		}
+		if err := k.bump(ctx.KV, coin.Amount(b.Amount), keyDenomSupply(b.Denom, "supply"), keyDenomSupply(b.Denom, "minted")); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// GenesisState is the bank's genesis section.
+type GenesisState struct {
+	Balances []GenesisBalance `json:"balances,omitempty"`
+}
+
+// GenesisBalance is a genesis balance of another denomination.
+type GenesisBalance struct {
+	Address address.Address `json:"address"`
+	Denom   string          `json:"denom"`
+	Amount  uint64          `json:"amount"` // base units
 }
 
 // ExportGenesis implements module.Exporter: every balance and the supply's
@@ -32,7 +75,12 @@ func (*Keeper) ExportGenesis(v state.View) (json.RawMessage, error) {
 
 // ImportGenesis implements module.Exporter: the balances and books of an
 // exported genesis, in place of InitGenesis. Every record is an amount.
-func (*Keeper) ImportGenesis(ctx *module.Context, raw json.RawMessage) error {
+//
+// Balances and books of other denominations must name a denomination this
+// chain registers: a record of one it does not know would be money no
+// invariant counts.
+func (k *Keeper) ImportGenesis(ctx *module.Context, raw json.RawMessage) error {
+	known := func(d string) bool { _, ok := k.denoms[d]; return ok }
 	err := module.ImportPrefix(ctx, raw, Name+"/", func(k, v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("an amount is 8 bytes, this is %d", len(v))
@@ -40,10 +88,37 @@ func (*Keeper) ImportGenesis(ctx *module.Context, raw json.RawMessage) error {
 		if bytes.HasPrefix(k, BalancePrefix) && len(k) != len(BalancePrefix)+address.Len {
 			return fmt.Errorf("a balance's key ends in a %d-byte address", address.Len)
 		}
+		if err := checkDenomKey(k, known); err != nil {
+			return err
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("bank: %w", err)
+	}
+	return nil
+}
+
+// checkDenomKey refuses a record of another denomination that is not
+// registered, or whose key is malformed.
+func checkDenomKey(k []byte, known func(string) bool) error {
+	switch {
+	case bytes.HasPrefix(k, denomBalancePrefix):
+		rest := k[len(denomBalancePrefix):]
+		if len(rest) < address.Len+1 || rest[len(rest)-address.Len-1] != '/' {
+			return fmt.Errorf("a %s balance's key ends in /<%d-byte address>", rest, address.Len)
+		}
+		if d := string(rest[:len(rest)-address.Len-1]); !known(d) {
+			return fmt.Errorf("%w: %q", ErrUnknownDenom, d)
+		}
+	case bytes.HasPrefix(k, denomSupplyPrefix):
+		d, what, _ := strings.Cut(string(k[len(denomSupplyPrefix):]), "/")
+		if !known(d) {
+			return fmt.Errorf("%w: %q", ErrUnknownDenom, d)
+		}
+		if what != "supply" && what != "minted" && what != "burned" {
+			return fmt.Errorf("unknown %s supply record %q", d, what)
+		}
 	}
 	return nil
 }
