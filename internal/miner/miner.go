@@ -118,13 +118,18 @@ func New(cfg Config) (*Miner, error) {
 	if cfg.GPU == "" {
 		cfg.GPU = "cpu"
 	}
+	m := &Miner{addr: address.FromPubKey(cfg.Key.PublicKey()), log: cfg.Logger}
 	if cfg.JobKinds {
-		cfg.Runner = KindRunner{Next: cfg.Runner, Files: &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}, Workers: 1}
+		// Input files come from the coordinator the miner serves now
+		// (its --coordinator may list several).
+		files := &HTTPFiles{Coordinator: Coordinators(cfg.Coordinator)[0], Current: m.currentCoordinator, Key: cfg.Key}
+		cfg.Runner = KindRunner{Next: cfg.Runner, Files: files, Workers: 1}
 		if len(cfg.Models) > 0 {
 			cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
 		}
 	}
-	return &Miner{cfg: cfg, addr: address.FromPubKey(cfg.Key.PublicKey()), log: cfg.Logger}, nil
+	m.cfg = cfg
+	return m, nil
 }
 
 // Address is the miner's chain address.
@@ -434,6 +439,12 @@ func (m *Miner) session(ctx context.Context, models []string, coordinator string
 			}
 		}()
 	}
+}
+
+func (m *Miner) currentCoordinator() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.coord
 }
 
 func (m *Miner) setCoordinator(u string) {

@@ -56,6 +56,43 @@ CREATE TABLE registrations (
 );
 CREATE INDEX registrations_until ON registrations(until);
 `},
+	{2, "job files in the database (files_postgres.go)", `
+CREATE SEQUENCE file_data_ids;
+CREATE TABLE file_chunks (
+	data_id BIGINT NOT NULL, -- a file's or an upload's bytes: files, file_uploads and file_staging name them
+	seq INTEGER NOT NULL,
+	bytes BYTEA NOT NULL,
+	PRIMARY KEY (data_id, seq)
+);
+CREATE TABLE files (
+	hash TEXT PRIMARY KEY,
+	size BIGINT NOT NULL,
+	data_id BIGINT NOT NULL
+);
+CREATE TABLE file_holds (
+	owner TEXT NOT NULL,
+	hash TEXT NOT NULL REFERENCES files(hash) ON DELETE CASCADE,
+	uploaded BIGINT NOT NULL,
+	PRIMARY KEY (owner, hash)
+);
+CREATE INDEX file_holds_hash ON file_holds(hash);
+CREATE INDEX file_holds_uploaded ON file_holds(uploaded);
+CREATE TABLE file_uploads (
+	owner TEXT NOT NULL,
+	hash TEXT NOT NULL,
+	total BIGINT NOT NULL,
+	received BIGINT NOT NULL DEFAULT 0,
+	chunks INTEGER NOT NULL DEFAULT 0,
+	data_id BIGINT NOT NULL,
+	sha_state BYTEA NOT NULL, -- the SHA-256 of the bytes received so far, so any coordinator can resume it
+	updated BIGINT NOT NULL,
+	PRIMARY KEY (owner, hash)
+);
+CREATE TABLE file_staging (
+	data_id BIGINT PRIMARY KEY, -- a whole-file Put being written
+	started BIGINT NOT NULL
+);
+`},
 }
 
 // PostgresSchemaVersion is the PostgreSQL schema this binary writes.
