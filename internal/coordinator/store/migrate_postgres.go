@@ -93,6 +93,15 @@ CREATE TABLE file_staging (
 	started BIGINT NOT NULL
 );
 `},
+	{3, "job tokens relayed to followers on other coordinators (tokens_postgres.go)", `
+CREATE TABLE job_tokens (
+	job_id TEXT NOT NULL,
+	attempt INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	text TEXT NOT NULL,
+	PRIMARY KEY (job_id, attempt, seq)
+);
+`},
 }
 
 // PostgresSchemaVersion is the PostgreSQL schema this binary writes.

@@ -373,6 +373,13 @@ func (s *Postgres) PruneJobs(ctx context.Context, before time.Time) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune: %w", err)
 	}
+	// Relayed tokens of jobs that ended (their driver died before it
+	// dropped them): followers end with the stored result.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM job_tokens t WHERE NOT EXISTS
+		(SELECT 1 FROM jobs j WHERE j.id = t.job_id AND j.status IN ($1,$2,$3,$4))`,
+		StatusQueued, StatusDispatched, StatusRunning, StatusCompleted); err != nil {
+		return 0, fmt.Errorf("store: prune relayed tokens: %w", err)
+	}
 	return int(tag.RowsAffected()), nil
 }
 
