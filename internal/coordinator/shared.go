@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/minerproto"
@@ -186,17 +185,6 @@ func (s *Service) claimSettlement(ctx context.Context, id string) bool {
 		s.log.Warn("settlement guard", "job", id, "err", err)
 	}
 	return false
-}
-
-// reservedElsewhere is what tenant's deposit jobs driven by other
-// coordinators on a shared store hold of its deposit (0 on a store of its
-// own). Read outside the lock, before a submission checks the deposit.
-func (s *Service) reservedElsewhere(ctx context.Context, tenant string) (coin.Amount, error) {
-	sh, ok := s.cfg.Store.(store.Shared)
-	if !ok {
-		return 0, nil
-	}
-	return sh.ReservedElsewhere(ctx, tenant)
 }
 
 // remoteChanged is the store's notification that a job changed on some

@@ -93,13 +93,20 @@ CREATE TABLE file_staging (
 	started BIGINT NOT NULL
 );
 `},
-	{3, "job tokens relayed to followers on other coordinators (tokens_postgres.go)", `
+	{3, "job tokens relayed to followers on other coordinators (tokens_postgres.go), shared tenant limits (limits_postgres.go)", `
 CREATE TABLE job_tokens (
 	job_id TEXT NOT NULL,
 	attempt INTEGER NOT NULL,
 	seq INTEGER NOT NULL,
 	text TEXT NOT NULL,
 	PRIMARY KEY (job_id, attempt, seq)
+);
+ALTER TABLE jobs ADD COLUMN prompt_bytes BIGINT NOT NULL DEFAULT 0; -- a tenant's active prompt bytes are limited across coordinators
+CREATE INDEX jobs_tenant_active ON jobs(tenant_id) WHERE status IN ('queued', 'dispatched', 'running', 'completed');
+CREATE TABLE rate_buckets (
+	key TEXT PRIMARY KEY, -- a token bucket every coordinator takes from
+	tokens DOUBLE PRECISION NOT NULL,
+	at BIGINT NOT NULL -- the database's clock, Unix ms, when tokens was computed
 );
 `},
 }
