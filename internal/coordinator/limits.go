@@ -2,9 +2,11 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
@@ -26,6 +28,53 @@ type newJobPutter interface {
 // tokenBuckets is a shared store's rate limiter (store.Postgres.TakeToken).
 type tokenBuckets interface {
 	TakeToken(ctx context.Context, key string, rate float64, burst int) (bool, time.Duration, error)
+}
+
+// allocStore is a shared store that records allocations, checking what a
+// tenant holds on the other coordinators (store.Postgres.PutAllocation).
+type allocStore interface {
+	PutAllocation(ctx context.Context, a store.Allocation, now time.Time, check func(store.Load) error) error
+	DropAllocation(ctx context.Context, tenant, agent string) error
+}
+
+// allocateShared makes an allocation here and records it in the shared
+// store in one step: the tenant's allocations on every coordinator count
+// against its limit and deposit cover.
+func (s *Service) allocateShared(ctx context.Context, as allocStore, t *store.Tenant, r AllocateRequest, dep ChainDeposit, cost coin.Amount, now time.Time) (*Allocation, error) {
+	var made *Allocation
+	rec := store.Allocation{Tenant: t.ID, Agent: r.AgentID, Slots: r.GPU, Expires: now.Add(time.Duration(r.DurationS) * time.Second)}
+	err := as.PutAllocation(ctx, rec, now, func(elsewhere store.Load) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a, err := s.allocateLocked(t, r, dep, cost, elsewhere, now)
+		made = a
+		return err
+	})
+	if errors.Is(err, store.ErrExists) {
+		return nil, errf(ErrAllocationExists, "agent %s already holds an allocation (on this coordinator or another): deallocate it first", r.AgentID)
+	}
+	if err != nil {
+		if made != nil { // made here, not recorded: undone
+			s.mu.Lock()
+			if cur := s.allocs[t.ID+"/"+r.AgentID]; cur != nil && cur.Created.Equal(made.Created) {
+				delete(s.allocs, t.ID+"/"+r.AgentID)
+			}
+			s.mu.Unlock()
+		}
+		return nil, err
+	}
+	return made, nil
+}
+
+// allocHoldOf is the deposit cover allocations hold at now.
+func (s *Service) allocHoldOf(as []store.Allocation, now time.Time) coin.Amount {
+	var sum coin.Amount
+	for _, a := range as {
+		if now.Before(a.Expires) {
+			sum, _ = sum.Add(s.cfg.Limits.allocCost(a.Slots, a.Expires.Sub(now)))
+		}
+	}
+	return sum
 }
 
 // storeNewJob checks job j of tenant t against the tenant's limits and
@@ -77,7 +126,7 @@ func (s *Service) admitLocked(t *store.Tenant, j *store.Job, dep ChainDeposit, e
 		reserved := s.reservedLocked(t.ID, dep.Height) + elsewhere.Reserved
 		spendable, _ := dep.Amount.Sub(dep.Withdrawing)
 		spendable, _ = spendable.Sub(reserved)
-		spendable, _ = spendable.Sub(s.allocHoldLocked(t.ID)) // what allocations hold
+		spendable, _ = spendable.Sub(s.allocHoldLocked(t.ID) + s.allocHoldOf(elsewhere.Allocations, j.Created)) // what allocations hold
 		if spendable < j.MaxPrice {
 			return errf(ErrInsufficientDeposit, "deposit of %s with this coordinator is %s AITBC (%s announced for withdrawal), %s reserved by running jobs, the job needs %s (aitbc deposit add --wallet ... --amount ...)",
 				t.Address, dep.Amount, dep.Withdrawing, reserved, j.MaxPrice)

@@ -117,3 +117,46 @@ func TestWriteRateIsSharedByCoordinators(t *testing.T) {
 		t.Fatalf("fifth write on coordinator 1: %s, want 429", resp.Status)
 	}
 }
+
+// TestAllocationsHoldAcrossCoordinators: a tenant may hold 2 allocations;
+// with one on each coordinator a third is refused on either, an agent
+// allocated on one cannot allocate on the other, and the deposit cover
+// allocations hold is not spendable by a job on either. Deallocating on
+// coordinator 1 frees both the cover and the count.
+func TestAllocationsHoldAcrossCoordinators(t *testing.T) {
+	h1, h2 := sharedPair(t, func(c *Config) { c.Limits.MaxAllocations = 2 })
+	h1.fund(6 * coin.Unit)
+	h1.s.followJobs(h1.ctx)
+	h1.addMiner(coin.Unit)
+	h2.addMiner(coin.Unit)
+	hour := int64(3600)
+	if _, err := h1.s.Allocate(h1.ctx, h1.tenant, AllocateRequest{AgentID: "a1", DurationS: 2 * hour}); err != nil { // holds 2
+		t.Fatal(err)
+	}
+	if _, err := h2.s.Allocate(h2.ctx, h1.tenant, AllocateRequest{AgentID: "a1", DurationS: hour}); !errors.Is(err, ErrAllocationExists) {
+		t.Fatalf("agent a1 again on coordinator 2: %v", err)
+	}
+	if _, err := h2.s.Allocate(h2.ctx, h1.tenant, AllocateRequest{AgentID: "a2", DurationS: 2 * hour}); err != nil { // holds 2 more
+		t.Fatal(err)
+	}
+	for i, h := range []*harness{h1, h2} {
+		if _, err := h.s.Allocate(h.ctx, h1.tenant, AllocateRequest{AgentID: "a3", DurationS: 60}); !errors.Is(err, ErrQuotaExceeded) {
+			t.Fatalf("a third allocation on coordinator %d: %v", i+1, err)
+		}
+	}
+	// 6 deposited, 4 held by the two allocations: a job of 3 does not fit.
+	idleMiner(t, h1, h2)
+	req := JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 8, MaxPrice: 3 * coin.Unit, TTLSeconds: 600}
+	if _, err := h2.s.Submit(h2.ctx, h1.tenant, req); !errors.Is(err, ErrInsufficientDeposit) {
+		t.Fatalf("a job spending what allocations on both coordinators hold: %v", err)
+	}
+	if _, err := h1.s.Deallocate(h1.ctx, h1.tenant, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h2.s.Submit(h2.ctx, h1.tenant, req); err != nil {
+		t.Fatalf("the job after coordinator 1's allocation ended: %v", err)
+	}
+	if _, err := h1.s.Allocate(h1.ctx, h1.tenant, AllocateRequest{AgentID: "a3", DurationS: 60}); err != nil {
+		t.Fatalf("a second allocation beside coordinator 2's: %v", err)
+	}
+}

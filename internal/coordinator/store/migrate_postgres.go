@@ -108,6 +108,14 @@ CREATE TABLE rate_buckets (
 	tokens DOUBLE PRECISION NOT NULL,
 	at BIGINT NOT NULL -- the database's clock, Unix ms, when tokens was computed
 );
+CREATE TABLE allocations (
+	tenant_id TEXT NOT NULL,
+	agent_id TEXT NOT NULL,
+	owner TEXT NOT NULL, -- the coordinator whose miner holds the slots
+	slots INTEGER NOT NULL,
+	expires BIGINT NOT NULL, -- Unix ms
+	PRIMARY KEY (tenant_id, agent_id)
+);
 `},
 }
 

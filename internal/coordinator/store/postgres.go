@@ -381,6 +381,9 @@ func (s *Postgres) PruneJobs(ctx context.Context, before time.Time) (int, error)
 		StatusQueued, StatusDispatched, StatusRunning, StatusCompleted); err != nil {
 		return 0, fmt.Errorf("store: prune relayed tokens: %w", err)
 	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM allocations WHERE expires < $1`, before.UnixMilli()); err != nil {
+		return 0, fmt.Errorf("store: prune allocations: %w", err)
+	}
 	// Rate buckets untouched for a day are full again: as good as none.
 	if _, err := s.pool.Exec(ctx, `DELETE FROM rate_buckets WHERE at < `+nowMs+` - 86400000`); err != nil {
 		return 0, fmt.Errorf("store: prune rate buckets: %w", err)
