@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -116,4 +117,68 @@ func TestFollowerOnAnotherCoordinatorStreamsTokensLive(t *testing.T) {
 		t.Fatalf("stream text %q, %d done events, last %+v", text, dones, evs[len(evs)-1])
 	}
 	waitFor(t, "the follower stream closed", func() bool { return testutil.ToFloat64(h2.s.metrics.remoteFollowers) == 0 })
+}
+
+// recordingRelay records what a relay writes.
+type recordingRelay struct {
+	batches chan []store.Token
+	dropped chan string
+}
+
+func (r *recordingRelay) RequestStream(context.Context, string) error { return nil }
+func (r *recordingRelay) RelayTokens(_ context.Context, _ string, toks []store.Token) error {
+	r.batches <- append([]store.Token(nil), toks...)
+	return nil
+}
+
+func (r *recordingRelay) RelayedTokens(context.Context, string, int, int) ([]store.Token, error) {
+	return nil, nil
+}
+func (r *recordingRelay) DropRelayedTokens(_ context.Context, id string) error {
+	r.dropped <- id
+	return nil
+}
+
+// TestRelayWritesOnlyReleasedTokens: the payment gate holds for followers
+// on other coordinators too. A token held (the job's payment not yet good
+// for it) is not in the relay's first write beside the released one before
+// it; it goes out once released, in order, and the relay drops the rows
+// when the job's stream ends.
+func TestRelayWritesOnlyReleasedTokens(t *testing.T) {
+	h := newHarness(t, 0)
+	hb := newHub(1)
+	hb.token("paid", true)
+	hb.token(" unpaid", false)
+	rec := &recordingRelay{batches: make(chan []store.Token, 8), dropped: make(chan string, 1)}
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { h.s.relay(ctx, rec, "j1", hb, &relayRun{cancel: cancel}); close(done) }()
+	next := func() []store.Token {
+		t.Helper()
+		select {
+		case b := <-rec.batches:
+			return b
+		case <-time.After(20 * time.Second):
+			t.Fatal("the relay wrote nothing")
+			return nil
+		}
+	}
+	if b := next(); len(b) != 1 || b[0] != (store.Token{Attempt: 1, Seq: 1, Text: "paid"}) {
+		t.Fatalf("first write %+v, want only the released token", b)
+	}
+	hb.release()
+	if b := next(); len(b) != 1 || b[0] != (store.Token{Attempt: 1, Seq: 2, Text: " unpaid"}) {
+		t.Fatalf("after the release %+v", b)
+	}
+	hb.done(Event{Type: EventDone, Status: store.StatusSettled})
+	select {
+	case id := <-rec.dropped:
+		if id != "j1" {
+			t.Fatalf("dropped %s", id)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay did not drop the rows of an ended job")
+	}
+	<-done
 }
