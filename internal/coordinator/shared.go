@@ -289,6 +289,12 @@ func hubEmitter(h *hub) func(Event) bool {
 			h.token(e.Text, true)
 		case EventDone:
 			h.done(e)
+		case EventStatus:
+			if e.Status == StatusRequeued { // the relayed tokens moved to a new attempt
+				h.restart(e)
+			} else {
+				h.status(e)
+			}
 		default:
 			h.status(e)
 		}
