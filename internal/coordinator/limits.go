@@ -93,7 +93,11 @@ func (s *Service) storeNewJob(ctx context.Context, t *store.Tenant, j *store.Job
 		return nil
 	}
 	if p, ok := s.cfg.Store.(newJobPutter); ok {
-		return admitted, p.PutNewJob(ctx, j, admit)
+		err := p.PutNewJob(ctx, j, admit)
+		if errors.Is(err, store.ErrExists) { // a wallet job handed to another coordinator too
+			return admitted, errf(ErrJobExists, "job %s was already submitted", j.ID)
+		}
+		return admitted, err
 	}
 	if err := admit(store.Load{}); err != nil {
 		return false, err

@@ -160,3 +160,18 @@ func TestAllocationsHoldAcrossCoordinators(t *testing.T) {
 		t.Fatalf("a second allocation beside coordinator 2's: %v", err)
 	}
 }
+
+// TestWalletJobHandedToBothCoordinatorsIsStoredOnce: a customer's
+// wallet-paid job handed to coordinator 1 and then to coordinator 2 is
+// refused there as already submitted (job_exists, 409), not stored twice
+// nor answered with a store failure.
+func TestWalletJobHandedToBothCoordinatorsIsStoredOnce(t *testing.T) {
+	h1, h2 := sharedPair(t)
+	idleMiner(t, h1, h2)
+	id := walletJob(t, h1, false)
+	req := JobRequest{ID: id, Model: testModel, Prompt: "hi", MaxTokens: 100}
+	h1.submit(req)
+	if _, err := h2.s.Submit(h2.ctx, h1.tenant, req); !errors.Is(err, ErrJobExists) {
+		t.Fatalf("the same wallet job on coordinator 2: %v", err)
+	}
+}
