@@ -68,7 +68,7 @@ func (s *Service) stopRelayLocked(id string) {
 }
 
 func (s *Service) relay(ctx context.Context, tr tokenRelay, id string, h *hub, r *relayRun) {
-	events, stop := h.follow(0)
+	events, stop := h.subscribe(0, false) // not a customer: a job moving away needs no watcher for it
 	defer stop()
 	defer r.cancel()
 	closed := false
