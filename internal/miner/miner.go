@@ -190,11 +190,18 @@ func Coordinators(s string) []string {
 // (its coordinator died, restarted or dropped it) the miner connects to
 // the next coordinator of its list at once; only after a whole round
 // failed does it back off, so a miner of a dead coordinator serves
-// another within moments.
+// another within moments. Each round starts with the coordinators that
+// answer, nearest first (pick.go).
 func (m *Miner) serve(ctx context.Context, models []string) {
-	urls := Coordinators(m.cfg.Coordinator)
+	configured := Coordinators(m.cfg.Coordinator)
+	urls := configured
 	backoff := 250 * time.Millisecond
 	for i := 0; ctx.Err() == nil; i = (i + 1) % len(urls) {
+		if i == 0 && len(configured) > 1 {
+			if urls = rankCoordinators(ctx, configured, probeHealth); urls[0] != configured[0] {
+				m.log.Info("coordinators ranked by health and latency", "order", urls)
+			}
+		}
 		start := time.Now()
 		m.setCoordinator(urls[i])
 		err := m.session(ctx, models, urls[i])
