@@ -164,14 +164,8 @@ func (s *FS) Put(ctx context.Context, owner, hash string, r io.Reader, maxSize, 
 	if info, err := s.Stat(ctx, owner, hash); err == nil {
 		return s.touch(owner, hash, info.Size) // idempotent: already held
 	}
-	if info, err := os.Stat(s.objectPath(hash)); err == nil { // held by someone else: no upload needed
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if err := s.quotaLocked(owner, info.Size(), quota, ""); err != nil {
-			return Info{}, err
-		}
-		return s.holdLocked(owner, hash, info.Size())
-	}
+	// Content another owner stored is read and checked all the same:
+	// knowing a file's hash does not make one its holder.
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "up-*")
 	if err != nil {
 		return Info{}, fmt.Errorf("blob: %w", err)

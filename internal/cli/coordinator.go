@@ -82,7 +82,7 @@ its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling
 	start.Flags().StringVar(&wallet, "wallet", "", "wallet that signs the coordinator's transactions (required)")
 	start.Flags().StringVar(&password, "password", "", "its password (or AITBC_PASSWORD)")
 	start.Flags().StringVar(&dbPath, "store", "", storeFlagDoc)
-	start.Flags().StringVar(&filesDir, "files-dir", "", "directory of the job files tenants upload (default: beside an SQLite store; with a postgres:// store none unless given: one directory all its coordinators share; \"off\": none)")
+	start.Flags().StringVar(&filesDir, "files-dir", "", "directory of the job files tenants upload (default: beside an SQLite store; with a postgres:// store in the database, unless a directory all its coordinators share is given; \"off\": none)")
 	start.Flags().DurationVar(&lease, "lease", store.DefaultLease, "with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over")
 	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
 	withConfig(start, config.Coordinator)

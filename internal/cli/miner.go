@@ -72,7 +72,8 @@ llama-server) and signs a receipt for each job it finishes.
 
 --coordinator may list several coordinators, comma-separated (several
 coordinators sharing one PostgreSQL store): when a session ends, because its
-coordinator died or dropped it, the miner connects to the next at once.`,
+coordinator died or dropped it, the miner connects to the next at once. Each
+round of the list starts with the coordinators that answer, nearest first.`,
 		Example: `  aitbc miner start --coordinator http://127.0.0.1:8000 --wallet gpu-provider --backend builtin --password 123
   aitbc miner start --coordinator http://10.0.0.1:8000,http://10.0.0.2:8000 --wallet gpu-provider --output json
   aitbc miner start --wallet gpu-provider --backend ollama --endpoint http://127.0.0.1:11434 --models llama3.2:latest

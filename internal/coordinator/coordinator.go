@@ -172,6 +172,7 @@ type Service struct {
 	guard *guard // rate limits, replay memory, pre-authentication slots (guard.go)
 
 	remote      map[string][]chan struct{} // job id → followers here of a job another coordinator drives (shared.go)
+	relays      map[string]*relayRun       // job id → relay of its tokens to followers on other coordinators (relay.go)
 	balanceKick chan struct{}              // a slot came free: balance now (shared.go)
 }
 

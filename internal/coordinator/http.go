@@ -236,7 +236,7 @@ func (s *Service) tenant(w http.ResponseWriter, r *http.Request) *store.Tenant {
 		return nil
 	}
 	s.metrics.tenantRequest(t.ID)
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && !allow(w, s.guard.writes, t.ID, "too many write requests for tenant "+t.ID) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !s.allowWrite(r.Context(), w, t.ID) {
 		return nil
 	}
 	return t

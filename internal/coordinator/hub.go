@@ -180,18 +180,26 @@ func (h *hub) since(pos int) ([]Event, <-chan struct{}, bool) {
 // follow streams the events from pos on into a channel until the done
 // event or cancel. Each subscriber has its own goroutine, which blocks
 // only on its own reader: a slow reader delays nobody and loses nothing.
-func (h *hub) follow(pos int) (<-chan Event, func()) {
+func (h *hub) follow(pos int) (<-chan Event, func()) { return h.subscribe(pos, true) }
+
+// subscribe is follow; a subscriber that is not a customer (the relay to
+// other coordinators, relay.go) does not count as one in followed.
+func (h *hub) subscribe(pos int, customer bool) (<-chan Event, func()) {
 	out := make(chan Event, 16)
 	stop := make(chan struct{})
 	var once sync.Once
-	h.mu.Lock()
-	h.readers++
-	h.mu.Unlock()
+	if customer {
+		h.mu.Lock()
+		h.readers++
+		h.mu.Unlock()
+	}
 	go func() {
 		defer func() {
-			h.mu.Lock()
-			h.readers--
-			h.mu.Unlock()
+			if customer {
+				h.mu.Lock()
+				h.readers--
+				h.mu.Unlock()
+			}
 		}()
 		defer close(out)
 		for {

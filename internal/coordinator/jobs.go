@@ -181,7 +181,6 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	// Payment, read from committed state (outside the lock).
 	var window time.Time
 	var dep ChainDeposit
-	var elsewhere coin.Amount
 	if r.ID != "" {
 		cj, err := s.checkWalletJob(ctx, t, &r, j)
 		if err != nil {
@@ -192,49 +191,17 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		if dep, err = s.view.Deposit(ctx, t.Address, s.cfg.Address); err != nil {
 			return nil, fmt.Errorf("coordinator: chain: %w", err)
 		}
-		if elsewhere, err = s.reservedElsewhere(ctx, t.ID); err != nil { // other coordinators' jobs on a shared store (shared.go)
-			return nil, fmt.Errorf("coordinator: %w", err)
-		}
 		j.ID, j.Payment, j.MaxPrice = newJobID(), "deposit", maxPrice
 		window = lifecycle.DepositWindow(dep.BlockTime, s.releaseDelay, s.cfg.Margin)
 	}
 	*j = lifecycle.Start(*j, window, s.limits)
 
-	s.mu.Lock()
-	if _, dup := s.live[j.ID]; dup || s.submitting[j.ID] != "" {
-		s.mu.Unlock()
-		return nil, errf(ErrJobExists, "job %s was already submitted", j.ID)
+	// Limits and the deposit are checked, and the job stored, together
+	// (limits.go): on a shared store across every coordinator.
+	admitted, err := s.storeNewJob(ctx, t, j, dep)
+	if !admitted {
+		return nil, err
 	}
-	n, size := s.activeJobsLocked(t.ID)
-	if lim := s.cfg.Limits.MaxActiveJobs; lim > 0 && n >= lim {
-		s.mu.Unlock()
-		return nil, errf(ErrQuotaExceeded, "tenant %s has %d jobs queued or running (limit %d): wait for some to finish", t.ID, n, lim)
-	}
-	if lim := s.cfg.Limits.MaxActiveBytes; lim > 0 && size+promptBytes(j) > lim {
-		s.mu.Unlock()
-		return nil, errf(ErrQuotaExceeded, "tenant %s's active jobs hold %d prompt bytes; this one would pass the limit of %d: wait for some to finish", t.ID, size, lim)
-	}
-	if j.Payment == "deposit" {
-		// Check and reserve under one lock, so that concurrent submissions
-		// cannot together overdraw the deposit. What is announced for
-		// withdrawal is not spendable: it may leave before the job is paid.
-		reserved := s.reservedLocked(t.ID, dep.Height) + elsewhere
-		spendable, _ := dep.Amount.Sub(dep.Withdrawing)
-		spendable, _ = spendable.Sub(reserved)
-		spendable, _ = spendable.Sub(s.allocHoldLocked(t.ID)) // what allocations hold
-		if spendable < j.MaxPrice {
-			s.mu.Unlock()
-			return nil, errf(ErrInsufficientDeposit, "deposit of %s with this coordinator is %s AITBC (%s announced for withdrawal), %s reserved by running jobs, the job needs %s (aitbc deposit add --wallet ... --amount ...)",
-				t.Address, dep.Amount, dep.Withdrawing, reserved, j.MaxPrice)
-		}
-		s.reserveLocked(j)
-	}
-	s.submitting[j.ID] = t.ID
-	s.mu.Unlock()
-
-	// Stored before anything else can see it, so no later snapshot races
-	// this write.
-	err = s.cfg.Store.PutJob(ctx, j)
 
 	s.mu.Lock()
 	delete(s.submitting, j.ID)

@@ -34,6 +34,14 @@ type metrics struct {
 	settleFailures prometheus.Counter
 	tenantRequests *prometheus.CounterVec
 
+	// Shared stores (shared.go, relay.go).
+	leases          *prometheus.CounterVec
+	offersMade      prometheus.Counter
+	offersTaken     *prometheus.CounterVec
+	remoteFollowers prometheus.Gauge
+	relaysStarted   prometheus.Counter
+	relayedTokens   prometheus.Counter
+
 	models, tenants *labelCap
 }
 
@@ -55,16 +63,45 @@ func newMetrics(reg *prometheus.Registry, s *Service) *metrics {
 		settleFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "settlement_failures_total",
 			Help: "Settlement transactions that failed (refused by the chain or not submitted); the coordinator retries them."}),
 		tenantRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "tenant_requests_total", Help: "Authenticated API requests by tenant id; tenants beyond the cap are counted as other."}, []string{"tenant"}),
-		models:         newLabelCap(MaxModelLabels),
-		tenants:        newLabelCap(MaxTenantLabels),
+		leases: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "lease_events_total",
+			Help: "Job leases on a shared store: taken_over (this coordinator took over jobs whose coordinator stopped renewing), expired (this coordinator's lease ran out and another took the job)."}, []string{"event"}),
+		offersMade: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "offers_made_total",
+			Help: "Queued jobs offered to the other coordinators of a shared store (no free miner here)."}),
+		offersTaken: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "offers_taken_total",
+			Help: "Offered jobs taken: here (from another coordinator's offer) or by_other (this coordinator's offer, taken by another)."}, []string{"by"}),
+		remoteFollowers: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "follower_streams",
+			Help: "Customer streams here following a job another coordinator of a shared store drives."}),
+		relaysStarted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "token_relays_total",
+			Help: "Jobs driven here whose tokens were relayed through the shared store to followers on other coordinators."}),
+		relayedTokens: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "relayed_tokens_total",
+			Help: "Tokens written to the shared store for followers on other coordinators."}),
+		models:  newLabelCap(MaxModelLabels),
+		tenants: newLabelCap(MaxTenantLabels),
 	}
 	reg.MustRegister(m.submitted, m.finished, m.dispatches, m.requests, m.latency, m.firstToken,
 		m.jobDuration, m.queueWait, m.tokens, m.settleFailures, m.tenantRequests,
+		m.leases, m.offersMade, m.offersTaken, m.remoteFollowers, m.relaysStarted, m.relayedTokens,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "leases_held",
+			Help: "Active jobs whose lease this coordinator holds on a shared store (0 on a store of its own)."},
+			func() float64 {
+				if _, ok := s.cfg.Store.(store.Shared); !ok {
+					return 0
+				}
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return float64(len(s.live))
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "jobs_queued", Help: "Jobs waiting for a miner."},
 			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(s.queue.len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "aitbc", Subsystem: "coordinator", Name: "miners_connected", Help: "Miners with an open session."},
 			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(len(s.miners)) }),
 	)
+	for _, e := range []string{"taken_over", "expired"} {
+		m.leases.WithLabelValues(e) // shown at 0 before the first
+	}
+	for _, b := range []string{"here", "by_other"} {
+		m.offersTaken.WithLabelValues(b)
+	}
 	return m
 }
 

@@ -18,7 +18,8 @@ import (
 // Allocation reserves job slots ("GPUs") on one miner for a tenant's agent
 // for a while: other tenants' jobs cannot use them, the tenant's own jobs
 // can. Allocations live in the coordinator's memory; a restart releases
-// them.
+// them. On a shared store they are recorded too, so that a tenant's
+// allocation count and deposit cover hold across coordinators (limits.go).
 type Allocation struct {
 	AgentID       string    `json:"agent_id"`
 	TenantID      string    `json:"-"`
@@ -104,15 +105,25 @@ func (s *Service) Allocate(ctx context.Context, t *store.Tenant, r AllocateReque
 			return nil, fmt.Errorf("coordinator: chain: %w", err)
 		}
 	}
+	now := s.cfg.Now().UTC()
+	if as, ok := s.cfg.Store.(allocStore); ok {
+		return s.allocateShared(ctx, as, t, r, dep, cost, now)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.allocateLocked(t, r, dep, cost, store.Load{}, now)
+}
+
+// allocateLocked checks and makes an allocation, counting what the
+// tenant's jobs and allocations on other coordinators hold (elsewhere).
+func (s *Service) allocateLocked(t *store.Tenant, r AllocateRequest, dep ChainDeposit, cost coin.Amount, elsewhere store.Load, now time.Time) (*Allocation, error) {
 	s.pruneAllocsLocked()
 	key := t.ID + "/" + r.AgentID
 	if _, ok := s.allocs[key]; ok {
 		return nil, errf(ErrAllocationExists, "agent %s already holds an allocation: deallocate it first", r.AgentID)
 	}
 	if lim := s.cfg.Limits.MaxAllocations; lim > 0 {
-		n := 0
+		n := len(elsewhere.Allocations)
 		for _, a := range s.allocs {
 			if a.TenantID == t.ID {
 				n++
@@ -123,13 +134,14 @@ func (s *Service) Allocate(ctx context.Context, t *store.Tenant, r AllocateReque
 		}
 	}
 	if cost > 0 {
-		held := s.allocHoldLocked(t.ID)
+		held := s.allocHoldLocked(t.ID) + s.allocHoldOf(elsewhere.Allocations, now)
+		reserved := s.reservedLocked(t.ID, dep.Height) + elsewhere.Reserved
 		spendable, _ := dep.Amount.Sub(dep.Withdrawing)
-		spendable, _ = spendable.Sub(s.reservedLocked(t.ID, dep.Height))
+		spendable, _ = spendable.Sub(reserved)
 		spendable, _ = spendable.Sub(held)
 		if spendable < cost {
 			return nil, errf(ErrInsufficientDeposit, "%d slots for %d s need %s AITBC of deposit cover (%s per slot-hour); the deposit of %s with this coordinator is %s AITBC (%s announced for withdrawal), %s reserved by jobs and %s held by allocations (aitbc deposit add --wallet ... --amount ...)",
-				r.GPU, r.DurationS, cost, s.cfg.Limits.AllocPrice, t.Address, dep.Amount, dep.Withdrawing, s.reservedLocked(t.ID, dep.Height), held)
+				r.GPU, r.DurationS, cost, s.cfg.Limits.AllocPrice, t.Address, dep.Amount, dep.Withdrawing, reserved, held)
 		}
 	}
 	type cand struct {
@@ -174,7 +186,6 @@ func (s *Service) Allocate(ctx context.Context, t *store.Tenant, r AllocateReque
 		sort.Strings(why)
 		return nil, errf(ErrNoCapacity, "no connected miner can hold %d slots: %s", r.GPU, strings.Join(why, "; "))
 	}
-	now := s.cfg.Now().UTC()
 	a := &Allocation{AgentID: r.AgentID, TenantID: t.ID, Miner: best.m.Address.String(), GPU: best.gpu, Slots: r.GPU, MemoryMB: r.MemoryMB,
 		MemoryChecked: r.MemoryMB == 0 || best.memKnown, Created: now, Expires: now.Add(time.Duration(r.DurationS) * time.Second)}
 	s.allocs[key] = a
@@ -198,18 +209,26 @@ func (s *Service) Allocations(t *store.Tenant, agentID string) []Allocation {
 	return out
 }
 
-// Deallocate releases t's agent's allocation.
-func (s *Service) Deallocate(t *store.Tenant, agentID string) (*Allocation, error) {
+// Deallocate releases t's agent's allocation (made on this coordinator).
+func (s *Service) Deallocate(ctx context.Context, t *store.Tenant, agentID string) (*Allocation, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	key := t.ID + "/" + agentID
 	a, ok := s.allocs[key]
 	if !ok {
+		s.mu.Unlock()
 		return nil, errf(ErrAllocationNotFound, "agent %s holds no allocation", agentID)
 	}
 	delete(s.allocs, key)
 	s.sampleUsageLocked()
+	s.mu.Unlock()
 	s.poke()
+	if as, ok := s.cfg.Store.(allocStore); ok {
+		if err := as.DropAllocation(ctx, t.ID, agentID); err != nil {
+			// The record expires with the allocation; until then the
+			// other coordinators count it, which errs on the safe side.
+			s.log.Warn("forgetting an allocation in the shared store failed", "tenant", t.ID, "agent", agentID, "err", err)
+		}
+	}
 	return a, nil
 }
 
@@ -340,7 +359,7 @@ func (s *Service) hDeallocate(w http.ResponseWriter, r *http.Request) {
 	if t == nil {
 		return
 	}
-	a, err := s.Deallocate(t, r.PathValue("agent"))
+	a, err := s.Deallocate(r.Context(), t, r.PathValue("agent"))
 	if err != nil {
 		s.fail(w, err)
 		return

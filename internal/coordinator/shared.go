@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/minerproto"
@@ -40,7 +39,7 @@ func (s *Service) sharedLoop(ctx context.Context) {
 	listening := make(chan struct{})
 	go func() {
 		defer close(listening)
-		_ = sh.Listen(ctx, s.remoteChanged)
+		_ = sh.Listen(ctx, func(id, status string) { s.remoteChanged(ctx, id, status) })
 	}()
 	defer func() { <-listening }() // Run returns with nothing of it left running
 	every := s.cfg.Lease / sharedEveryDiv
@@ -99,6 +98,11 @@ func (s *Service) renewLeases(ctx context.Context, sh store.Shared) {
 	defer s.mu.Unlock()
 	for _, id := range lost {
 		if lj := s.live[id]; lj != nil {
+			if lj.offered {
+				s.metrics.offersTaken.WithLabelValues("by_other").Inc()
+			} else {
+				s.metrics.leases.WithLabelValues("expired").Inc()
+			}
 			s.letGoLocked(ctx, lj)
 		}
 	}
@@ -123,6 +127,7 @@ func (s *Service) letGoLocked(ctx context.Context, lj *liveJob) {
 		}
 	}
 	s.dropReservationLocked(j) // its new coordinator reserves it
+	s.stopRelayLocked(j.ID)    // its new coordinator relays its tokens
 	if lj.hub.followed() {
 		// Customers following the job here keep their stream: it goes on
 		// from the store, as for any job another coordinator drives.
@@ -157,6 +162,7 @@ func (s *Service) adoptExpired(ctx context.Context, sh store.Shared) {
 		s.adoptLocked(j)
 	}
 	s.mu.Unlock()
+	s.metrics.leases.WithLabelValues("taken_over").Add(float64(len(got)))
 	s.log.Info("took over jobs from a coordinator that stopped", "jobs", len(got))
 	s.poke()
 }
@@ -181,20 +187,15 @@ func (s *Service) claimSettlement(ctx context.Context, id string) bool {
 	return false
 }
 
-// reservedElsewhere is what tenant's deposit jobs driven by other
-// coordinators on a shared store hold of its deposit (0 on a store of its
-// own). Read outside the lock, before a submission checks the deposit.
-func (s *Service) reservedElsewhere(ctx context.Context, tenant string) (coin.Amount, error) {
-	sh, ok := s.cfg.Store.(store.Shared)
-	if !ok {
-		return 0, nil
-	}
-	return sh.ReservedElsewhere(ctx, tenant)
-}
-
 // remoteChanged is the store's notification that a job changed on some
-// coordinator: followers of it here look again.
-func (s *Service) remoteChanged(id, _ string) {
+// coordinator: followers of it here look again. A stream request
+// (store.StreamRequest) is for the job's driver: it relays the job's
+// tokens if it is this coordinator (relay.go).
+func (s *Service) remoteChanged(ctx context.Context, id, status string) {
+	if status == store.StreamRequest {
+		s.startRelay(ctx, id)
+		return
+	}
 	s.mu.Lock()
 	ws := s.remote[id]
 	delete(s.remote, id)
@@ -236,9 +237,9 @@ func (s *Service) remoteWait(id string) (<-chan struct{}, func()) {
 const remotePoll = 2 * time.Second
 
 // followRemote follows a job another coordinator drives: status changes as
-// the store records them, then the result and done. Tokens are not relayed
-// one by one across coordinators; the text arrives whole with the result.
-// It returns nil when the store is not shared.
+// the store records them, tokens as its driver relays them (relay.go),
+// then the rest of the result and done. It returns nil when the store is
+// not shared.
 func (s *Service) followRemote(t *store.Tenant, j *store.Job) *Subscription {
 	if _, ok := s.cfg.Store.(store.Shared); !ok {
 		return nil
@@ -247,6 +248,8 @@ func (s *Service) followRemote(t *store.Tenant, j *store.Job) *Subscription {
 	out := make(chan Event, 16)
 	go func() {
 		defer close(out)
+		s.metrics.remoteFollowers.Inc()
+		defer s.metrics.remoteFollowers.Dec()
 		s.watchStore(ctx, j, func(ctx context.Context) (*store.Job, error) { return s.Job(ctx, t, j.ID) },
 			func(e Event) bool {
 				select {
@@ -286,6 +289,12 @@ func hubEmitter(h *hub) func(Event) bool {
 			h.token(e.Text, true)
 		case EventDone:
 			h.done(e)
+		case EventStatus:
+			if e.Status == StatusRequeued { // the relayed tokens moved to a new attempt
+				h.restart(e)
+			} else {
+				h.status(e)
+			}
 		default:
 			h.status(e)
 		}
@@ -294,13 +303,30 @@ func hubEmitter(h *hub) func(Event) bool {
 }
 
 // watchStore follows job j in the store (woken by the store's
-// notifications, or every remotePoll) and emits its status changes, then,
-// once its output is released, the whole text, and done when it ends.
+// notifications, or every remotePoll) and emits its status changes, the
+// tokens its driver relays (asking it to, at the start, at each status
+// change and after each quiet poll: a request can be lost, and a job can
+// change driver), then, once its output is released, what the relayed
+// tokens lack of the stored result, and done when it ends. Tokens go out
+// in order, each once: a gap in the relayed ones stops their use, and the
+// result fills in the rest; a result of another attempt than the tokens
+// (or not beginning with them) restarts the text ("requeued").
 // It returns when the job ended, emit returns false, or ctx ends.
 func (s *Service) watchStore(ctx context.Context, j *store.Job, read func(context.Context) (*store.Job, error), emit func(Event) bool) {
+	tr, relayed := s.cfg.Store.(tokenRelay)
 	last, sentText := j.Status, false
+	var attempt, seq int // the last token emitted
+	var text strings.Builder
+	gap := false
+	ask := relayed
 	for ctx.Err() == nil {
 		wake, unwait := s.remoteWait(j.ID)
+		if ask {
+			ask = false
+			if err := tr.RequestStream(ctx, j.ID); err != nil && ctx.Err() == nil {
+				s.log.Debug("asking for a job's tokens failed", "job", j.ID, "err", err)
+			}
+		}
 		cur, err := read(ctx)
 		if err != nil {
 			unwait()
@@ -309,16 +335,69 @@ func (s *Service) watchStore(ctx context.Context, j *store.Job, read func(contex
 			}
 			return
 		}
-		if cur.Status != last && cur.Active() && !emit(Event{Type: EventStatus, Status: cur.Status, Miner: addrOrZero(cur.Miner), Attempt: cur.Attempt}) {
-			unwait()
-			return
-		}
-		last = cur.Status
-		if !sentText && cur.Result != "" && (cur.Status == store.StatusCompleted || !cur.Active()) {
-			sentText = true
-			if !emit(Event{Type: EventToken, Text: cur.Result, Seq: 1, Attempt: cur.Attempt}) {
+		if cur.Status != last {
+			ask = relayed && cur.Active()
+			st := cur.Status
+			if st == store.StatusSettled && last != store.StatusCompleted {
+				// Settled between two reads: it was completed first, as
+				// a follower of the driving coordinator sees it.
+				st = store.StatusCompleted
+			}
+			if (cur.Active() || st != cur.Status) && !emit(Event{Type: EventStatus, Status: st, Miner: addrOrZero(cur.Miner), Attempt: cur.Attempt}) {
 				unwait()
 				return
+			}
+		}
+		last = cur.Status
+		if relayed && !sentText && !gap {
+			toks, err := tr.RelayedTokens(ctx, j.ID, attempt, seq)
+			if err != nil && ctx.Err() == nil {
+				s.log.Debug("reading relayed tokens failed", "job", j.ID, "err", err)
+			}
+			for _, t := range toks {
+				if t.Attempt != attempt {
+					if t.Seq != 1 {
+						gap = true // the start of an attempt is gone: the result tells it
+						break
+					}
+					if seq > 0 && !emit(Event{Type: EventStatus, Status: StatusRequeued, Attempt: t.Attempt}) {
+						unwait()
+						return
+					}
+					attempt, seq = t.Attempt, 0
+					text.Reset()
+				}
+				if t.Seq != seq+1 {
+					gap = true
+					break
+				}
+				if !emit(Event{Type: EventToken, Text: t.Text, Seq: t.Seq, Attempt: t.Attempt}) {
+					unwait()
+					return
+				}
+				seq = t.Seq
+				text.WriteString(t.Text)
+			}
+		}
+		if !sentText && cur.Result != "" && (cur.Status == store.StatusCompleted || !cur.Active()) {
+			sentText = true
+			var evs []Event
+			switch {
+			case seq > 0 && attempt == cur.Attempt && strings.HasPrefix(cur.Result, text.String()):
+				if rest := cur.Result[text.Len():]; rest != "" {
+					evs = append(evs, Event{Type: EventToken, Text: rest, Seq: seq + 1, Attempt: attempt})
+				}
+			case seq > 0:
+				evs = append(evs, Event{Type: EventStatus, Status: StatusRequeued, Attempt: cur.Attempt},
+					Event{Type: EventToken, Text: cur.Result, Seq: 1, Attempt: cur.Attempt})
+			default:
+				evs = append(evs, Event{Type: EventToken, Text: cur.Result, Seq: 1, Attempt: cur.Attempt})
+			}
+			for _, e := range evs {
+				if !emit(e) {
+					unwait()
+					return
+				}
 			}
 		}
 		if !cur.Active() {
@@ -329,6 +408,7 @@ func (s *Service) watchStore(ctx context.Context, j *store.Job, read func(contex
 		select {
 		case <-wake:
 		case <-time.After(remotePoll):
+			ask = relayed && !sentText
 		case <-ctx.Done():
 		}
 		unwait()
@@ -417,6 +497,8 @@ func (s *Service) balance(ctx context.Context, sh store.Shared) {
 		if err := sh.Offer(ctx, offer); err != nil {
 			s.log.Warn("offering jobs to the other coordinators failed", "jobs", len(offer), "err", err)
 			withdraw = append(withdraw, offer...) // take them back here
+		} else {
+			s.metrics.offersMade.Add(float64(len(offer)))
 		}
 	}
 	if len(withdraw) > 0 {
@@ -464,6 +546,7 @@ func (s *Service) balance(ctx context.Context, sh store.Shared) {
 			s.adoptLocked(j)
 		}
 		s.mu.Unlock()
+		s.metrics.offersTaken.WithLabelValues("here").Add(float64(len(got)))
 		s.log.Info("took jobs another coordinator had no miner for", "model", model, "jobs", len(got))
 		s.poke()
 	}

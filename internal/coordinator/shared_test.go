@@ -20,7 +20,7 @@ const testLease = time.Second
 // sharedPair starts two coordinators on one PostgreSQL database and one
 // chain, with the same chain key (a job's coordinator on chain is one
 // address; the processes behind it share the work).
-func sharedPair(t *testing.T) (h1, h2 *harness) {
+func sharedPair(t *testing.T, tune ...func(*Config)) (h1, h2 *harness) {
 	t.Helper()
 	dsn := pgtest.DSN(t)
 	open := func(owner string) store.Store {
@@ -31,9 +31,9 @@ func sharedPair(t *testing.T) (h1, h2 *harness) {
 		t.Cleanup(func() { st.Close() })
 		return st
 	}
-	lease := func(c *Config) { c.Lease = testLease }
-	h1 = startHarness(t, newFakeChain(&fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, newAddr(t), releaseDelay), open("c1"), lease)
-	h2 = startHarness(t, h1.chain, open("c2"), lease)
+	tune = append([]func(*Config){func(c *Config) { c.Lease = testLease }}, tune...)
+	h1 = startHarness(t, newFakeChain(&fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, newAddr(t), releaseDelay), open("c1"), tune...)
+	h2 = startHarness(t, h1.chain, open("c2"), tune...)
 	return h1, h2
 }
 
@@ -122,7 +122,7 @@ func TestCoordinatorThatDiesHasItsJobTakenOverAndSettledOnce(t *testing.T) {
 		t.Fatalf("chain job %+v", cj)
 	}
 	evs := drain(t, sub.Events)
-	text, _ := tokensOf(evs)
+	text := streamText(evs) // attempt 1's relayed tokens, "requeued", attempt 2's text
 	if text != "It was the best" || evs[len(evs)-1].Type != EventDone || evs[len(evs)-1].Status != store.StatusSettled {
 		t.Fatalf("the customer on coordinator 2 saw %q, events %+v", text, evs)
 	}

@@ -345,12 +345,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	if st == "" {
 		st = filepath.Join(cfg.Home, "coordinator", "coordinator.db")
 	}
-	// The coordinators of one devnet share one directory of job files
-	// (beside the SQLite store, or in the home for a shared store).
+	// Job files: beside an SQLite store; a shared store's coordinators
+	// keep them in its database.
 	files := ""
-	if store.IsPostgresURL(st) {
-		files = filepath.Join(cfg.Home, "coordinator", "files")
-	}
 	c, err := sys.StartCoordinator(ctx, system.CoordinatorConfig{
 		Listen: cfg.CoordinatorListen, Store: st, FilesDir: files,
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},

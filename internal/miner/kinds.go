@@ -178,7 +178,8 @@ const uploadPiece = 768 << 10
 // Upload implements ResultStore: the PUT /v1/miners/results/{sha256}
 // route, in pieces, each signed with the miner's key.
 func (f *HTTPFiles) Upload(ctx context.Context, jobID string, data []byte) (string, error) {
-	coord, err := f.coordinatorAddress(ctx)
+	base := f.base()
+	coord, err := f.coordinatorAddress(ctx, base)
 	if err != nil {
 		return "", err
 	}
@@ -188,7 +189,7 @@ func (f *HTTPFiles) Upload(ctx context.Context, jobID string, data []byte) (stri
 	if f.Now != nil {
 		now = f.Now
 	}
-	u := strings.TrimRight(f.Coordinator, "/") + "/v1/miners/results/" + url.PathEscape(hash) + "?job_id=" + url.QueryEscape(jobID)
+	u := base + "/v1/miners/results/" + url.PathEscape(hash) + "?job_id=" + url.QueryEscape(jobID)
 	for off := 0; off < len(data); off += uploadPiece {
 		end := min(off+uploadPiece, len(data))
 		req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(data[off:end]))
@@ -227,40 +228,64 @@ func (f *HTTPFiles) Upload(ctx context.Context, jobID string, data []byte) (stri
 // request with the miner's key (minerproto.FileDigest).
 type HTTPFiles struct {
 	Coordinator string // base URL
-	Key         minerproto.Signer
-	HTTP        *http.Client
-	Now         func() time.Time
+	// Current is the base URL of the coordinator the miner serves now,
+	// which sent the job (nil: Coordinator). A miner given several
+	// coordinators fetches from the one it is connected to.
+	Current func() string
+	Key     minerproto.Signer
+	HTTP    *http.Client
+	Now     func() time.Time
 
-	once  sync.Once
-	coord address.Address
-	err   error
+	mu     sync.Mutex
+	coords map[string]address.Address // by base URL
 }
 
-// coordinatorAddress learns the address the coordinator signs as (it is
-// part of the signed digest, so a signature is good for one coordinator).
-func (f *HTTPFiles) coordinatorAddress(ctx context.Context) (address.Address, error) {
-	f.once.Do(func() {
-		var h struct {
-			Coordinator string `json:"coordinator"`
+func (f *HTTPFiles) base() string {
+	u := f.Coordinator
+	if f.Current != nil {
+		if c := f.Current(); c != "" {
+			u = c
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(f.Coordinator, "/")+"/v1/health", nil)
-		if err != nil {
-			f.err = err
-			return
-		}
-		resp, err := f.client().Do(req)
-		if err != nil {
-			f.err = err
-			return
-		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil {
-			f.err = fmt.Errorf("coordinator health: %w", err)
-			return
-		}
-		f.coord, f.err = address.Parse(h.Coordinator)
-	})
-	return f.coord, f.err
+	}
+	return strings.TrimRight(u, "/")
+}
+
+// coordinatorAddress learns the address the coordinator at base signs as
+// (it is part of the signed digest, so a signature is good for one
+// coordinator).
+func (f *HTTPFiles) coordinatorAddress(ctx context.Context, base string) (address.Address, error) {
+	f.mu.Lock()
+	a, ok := f.coords[base]
+	f.mu.Unlock()
+	if ok {
+		return a, nil
+	}
+	var h struct {
+		Coordinator string `json:"coordinator"`
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/health", nil)
+	if err != nil {
+		return address.Address{}, err
+	}
+	resp, err := f.client().Do(req)
+	if err != nil {
+		return address.Address{}, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil {
+		return address.Address{}, fmt.Errorf("coordinator health: %w", err)
+	}
+	a, err = address.Parse(h.Coordinator)
+	if err != nil {
+		return address.Address{}, err
+	}
+	f.mu.Lock()
+	if f.coords == nil {
+		f.coords = map[string]address.Address{}
+	}
+	f.coords[base] = a
+	f.mu.Unlock()
+	return a, nil
 }
 
 func (f *HTTPFiles) client() *http.Client {
@@ -272,7 +297,8 @@ func (f *HTTPFiles) client() *http.Client {
 
 // Fetch implements FileFetcher, checking the content against its hash.
 func (f *HTTPFiles) Fetch(ctx context.Context, jobID, hash string) ([]byte, error) {
-	coord, err := f.coordinatorAddress(ctx)
+	base := f.base()
+	coord, err := f.coordinatorAddress(ctx, base)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +307,7 @@ func (f *HTTPFiles) Fetch(ctx context.Context, jobID, hash string) ([]byte, erro
 		now = f.Now
 	}
 	ms := now().UnixMilli()
-	u := strings.TrimRight(f.Coordinator, "/") + "/v1/miners/files/" + url.PathEscape(hash) + "?job_id=" + url.QueryEscape(jobID)
+	u := base + "/v1/miners/files/" + url.PathEscape(hash) + "?job_id=" + url.QueryEscape(jobID)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err

@@ -127,8 +127,11 @@ func New(cfg Config) (*Miner, error) {
 	if cfg.GPU == "" {
 		cfg.GPU = "cpu"
 	}
+	m := &Miner{addr: address.FromPubKey(cfg.Key.PublicKey()), log: cfg.Logger}
 	if cfg.JobKinds || cfg.Images != nil {
-		files := &HTTPFiles{Coordinator: cfg.Coordinator, Key: cfg.Key}
+		// Input files come from, and image results go to, the coordinator
+		// the miner serves now (its --coordinator may list several).
+		files := &HTTPFiles{Coordinator: Coordinators(cfg.Coordinator)[0], Current: m.currentCoordinator, Key: cfg.Key}
 		kr := KindRunner{Next: cfg.Runner, Workers: 1, Images: cfg.Images}
 		if cfg.Images != nil {
 			kr.Results = files // the PNG goes to the coordinator's file store
@@ -141,7 +144,8 @@ func New(cfg Config) (*Miner, error) {
 		}
 		cfg.Runner = kr
 	}
-	return &Miner{cfg: cfg, addr: address.FromPubKey(cfg.Key.PublicKey()), log: cfg.Logger}, nil
+	m.cfg = cfg
+	return m, nil
 }
 
 // Address is the miner's chain address.
@@ -202,11 +206,18 @@ func Coordinators(s string) []string {
 // (its coordinator died, restarted or dropped it) the miner connects to
 // the next coordinator of its list at once; only after a whole round
 // failed does it back off, so a miner of a dead coordinator serves
-// another within moments.
+// another within moments. Each round starts with the coordinators that
+// answer, nearest first (pick.go).
 func (m *Miner) serve(ctx context.Context, models []string) {
-	urls := Coordinators(m.cfg.Coordinator)
+	configured := Coordinators(m.cfg.Coordinator)
+	urls := configured
 	backoff := 250 * time.Millisecond
 	for i := 0; ctx.Err() == nil; i = (i + 1) % len(urls) {
+		if i == 0 && len(configured) > 1 {
+			if urls = rankCoordinators(ctx, configured, probeHealth); urls[0] != configured[0] {
+				m.log.Info("coordinators ranked by health and latency", "order", urls)
+			}
+		}
 		start := time.Now()
 		m.setCoordinator(urls[i])
 		err := m.session(ctx, models, urls[i])
@@ -490,6 +501,12 @@ func (m *Miner) session(ctx context.Context, models []string, coordinator string
 			}
 		}()
 	}
+}
+
+func (m *Miner) currentCoordinator() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.coord
 }
 
 func (m *Miner) setCoordinator(u string) {

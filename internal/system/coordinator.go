@@ -22,9 +22,9 @@ type CoordinatorConfig struct {
 	Listen string // API address, host:port
 	Store  string // SQLite file, one coordinator at a time (it is locked beside it); or a postgres:// URL several share
 	// FilesDir holds the job files tenants upload (docs/JOBS.md). Empty:
-	// beside an SQLite store (<store>.files); with a postgres:// store no
-	// files (the routes say so) unless a directory every coordinator of
-	// the store shares is given. "off": no files.
+	// beside an SQLite store (<store>.files); with a postgres:// store in
+	// the database itself, which every coordinator of the store shares
+	// (or in a directory given here, one they all share). "off": no files.
 	FilesDir string
 	// Wallet signs the coordinator's chain transactions; it is unlocked at
 	// start (its address is the coordinator's) and locked again at stop.
@@ -112,6 +112,10 @@ func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*
 		if opts.Files.Store, err = blob.NewFS(dir, blob.DefaultRetention, nil); err != nil {
 			return nil, s.abort(sv, err)
 		}
+	} else if pg, ok := st.(*store.Postgres); ok && opts.Files.Store == nil && cfg.FilesDir == "" {
+		// A shared store keeps the job files in its database: no
+		// directory for the coordinators to share.
+		opts.Files.Store = pg.Files(blob.DefaultRetention, nil)
 	}
 	opts.Store, opts.Chain, opts.Sender, opts.Address = st, cfg.Chain, w, info.Address
 	opts.Registry, opts.Logger = cfg.Registry, cfg.Logger
@@ -132,11 +136,11 @@ func (c *Coordinator) Addr() net.Addr { return c.addr }
 // URL is the API's base URL.
 func (c *Coordinator) URL() string { return "http://" + c.addr.String() }
 
-// filesDir is where a coordinator keeps job files, "" for none: beside an
-// SQLite store by default; a shared (postgres://) store has no place
-// beside it that its other coordinators see, so there only a directory
-// given (one they all share) holds files. Never a path made from the URL:
-// it would name the database and its password.
+// filesDir is where a coordinator keeps job files in a directory, "" for
+// none: beside an SQLite store by default; a shared (postgres://) store
+// keeps them in its database unless a directory (one its coordinators all
+// share) is given. Never a path made from the URL: it would name the
+// database and its password.
 func filesDir(cfg CoordinatorConfig) string {
 	switch {
 	case cfg.FilesDir == "off":

@@ -56,6 +56,67 @@ CREATE TABLE registrations (
 );
 CREATE INDEX registrations_until ON registrations(until);
 `},
+	{2, "job files in the database (files_postgres.go)", `
+CREATE SEQUENCE file_data_ids;
+CREATE TABLE file_chunks (
+	data_id BIGINT NOT NULL, -- a file's or an upload's bytes: files, file_uploads and file_staging name them
+	seq INTEGER NOT NULL,
+	bytes BYTEA NOT NULL,
+	PRIMARY KEY (data_id, seq)
+);
+CREATE TABLE files (
+	hash TEXT PRIMARY KEY,
+	size BIGINT NOT NULL,
+	data_id BIGINT NOT NULL
+);
+CREATE TABLE file_holds (
+	owner TEXT NOT NULL,
+	hash TEXT NOT NULL REFERENCES files(hash) ON DELETE CASCADE,
+	uploaded BIGINT NOT NULL,
+	PRIMARY KEY (owner, hash)
+);
+CREATE INDEX file_holds_hash ON file_holds(hash);
+CREATE INDEX file_holds_uploaded ON file_holds(uploaded);
+CREATE TABLE file_uploads (
+	owner TEXT NOT NULL,
+	hash TEXT NOT NULL,
+	total BIGINT NOT NULL,
+	received BIGINT NOT NULL DEFAULT 0,
+	chunks INTEGER NOT NULL DEFAULT 0,
+	data_id BIGINT NOT NULL,
+	sha_state BYTEA NOT NULL, -- the SHA-256 of the bytes received so far, so any coordinator can resume it
+	updated BIGINT NOT NULL,
+	PRIMARY KEY (owner, hash)
+);
+CREATE TABLE file_staging (
+	data_id BIGINT PRIMARY KEY, -- a whole-file Put being written
+	started BIGINT NOT NULL
+);
+`},
+	{3, "job tokens relayed to followers on other coordinators (tokens_postgres.go), shared tenant limits (limits_postgres.go)", `
+CREATE TABLE job_tokens (
+	job_id TEXT NOT NULL,
+	attempt INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	text TEXT NOT NULL,
+	PRIMARY KEY (job_id, attempt, seq)
+);
+ALTER TABLE jobs ADD COLUMN prompt_bytes BIGINT NOT NULL DEFAULT 0; -- a tenant's active prompt bytes are limited across coordinators
+CREATE INDEX jobs_tenant_active ON jobs(tenant_id) WHERE status IN ('queued', 'dispatched', 'running', 'completed');
+CREATE TABLE rate_buckets (
+	key TEXT PRIMARY KEY, -- a token bucket every coordinator takes from
+	tokens DOUBLE PRECISION NOT NULL,
+	at BIGINT NOT NULL -- the database's clock, Unix ms, when tokens was computed
+);
+CREATE TABLE allocations (
+	tenant_id TEXT NOT NULL,
+	agent_id TEXT NOT NULL,
+	owner TEXT NOT NULL, -- the coordinator whose miner holds the slots
+	slots INTEGER NOT NULL,
+	expires BIGINT NOT NULL, -- Unix ms
+	PRIMARY KEY (tenant_id, agent_id)
+);
+`},
 }
 
 // PostgresSchemaVersion is the PostgreSQL schema this binary writes.

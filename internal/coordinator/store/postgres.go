@@ -269,13 +269,14 @@ func (s *Postgres) PutJob(ctx context.Context, j *Job) error {
 	// One round trip: the upsert, and a notification (delivered at commit)
 	// that followers of the job on other coordinators read (Listen).
 	tag, err := s.pool.Exec(ctx, `WITH up AS (
-		INSERT INTO jobs(id, tenant_id, status, created, data, lease_owner, lease_until, reserve, model)
-		VALUES($1,$2,$3,$4,$5,$6, `+nowMs+` + $7, $8, $9)
-		ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data, reserve = excluded.reserve, model = excluded.model
+		INSERT INTO jobs(id, tenant_id, status, created, data, lease_owner, lease_until, reserve, model, prompt_bytes)
+		VALUES($1,$2,$3,$4,$5,$6, `+nowMs+` + $7, $8, $9, $10)
+		ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data, reserve = excluded.reserve, model = excluded.model,
+			prompt_bytes = excluded.prompt_bytes
 		WHERE jobs.lease_owner = excluded.lease_owner OR jobs.lease_owner = ''
 		RETURNING id)
 		SELECT pg_notify('`+jobChannel+`', $1 || ' ' || $3) FROM up`,
-		j.ID, j.TenantID, j.Status, j.Created.UnixMilli(), data, s.owner, s.lease.Milliseconds(), int64(reserveOf(j)), j.Model)
+		j.ID, j.TenantID, j.Status, j.Created.UnixMilli(), data, s.owner, s.lease.Milliseconds(), int64(reserveOf(j)), j.Model, promptBytes(j))
 	if err != nil {
 		return fmt.Errorf("store: job %s: %w", j.ID, err)
 	}
@@ -372,6 +373,20 @@ func (s *Postgres) PruneJobs(ctx context.Context, before time.Time) (int, error)
 		before.UnixMilli(), StatusSettled, StatusFailed, StatusExpired)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune: %w", err)
+	}
+	// Relayed tokens of jobs that ended (their driver died before it
+	// dropped them): followers end with the stored result.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM job_tokens t WHERE NOT EXISTS
+		(SELECT 1 FROM jobs j WHERE j.id = t.job_id AND j.status IN ($1,$2,$3,$4))`,
+		StatusQueued, StatusDispatched, StatusRunning, StatusCompleted); err != nil {
+		return 0, fmt.Errorf("store: prune relayed tokens: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM allocations WHERE expires < $1`, before.UnixMilli()); err != nil {
+		return 0, fmt.Errorf("store: prune allocations: %w", err)
+	}
+	// Rate buckets untouched for a day are full again: as good as none.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM rate_buckets WHERE at < `+nowMs+` - 86400000`); err != nil {
+		return 0, fmt.Errorf("store: prune rate buckets: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
 }
