@@ -14,6 +14,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 )
@@ -156,7 +157,11 @@ func newChainCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.Print(ci, func(w io.Writer) {
+			dv, err := bank.QueryDenoms(cmd.Context(), g.node())
+			if err != nil {
+				return err
+			}
+			return g.Print(chainInfoWithDenoms{ChainInfo: ci, Denoms: dv.Denoms}, func(w io.Writer) {
 				fmt.Fprintf(w, "chain id        %s\nheight          %d\nminimum fee     %s %s (%.2f%% burned)\nsupply          %s %s\nburned          %s %s\nminted          %s %s (after genesis)\ngenesis supply  %s %s\n",
 					ci.ChainID, ci.Height, ci.MinFee, ci.Denom, float64(ci.BurnBps)/100, ci.Supply, ci.Denom, ci.Burned, ci.Denom, ci.Minted, ci.Denom, ci.GenesisTotal, ci.Denom)
 				inModules := coin.Amount(0)
@@ -166,6 +171,11 @@ func newChainCmd(g *Globals) *cobra.Command {
 				}
 				if inModules <= ci.Supply {
 					fmt.Fprintf(w, "in accounts     %s %s (the supply less the module accounts)\n", ci.Supply-inModules, ci.Denom)
+				}
+				for _, d := range dv.Denoms[1:] {
+					fmt.Fprintf(w, "asset %-9s supply %s (minted %s, burned %s; minters %s)\n", strings.ToUpper(d.Name),
+						bank.FormatUnits(coin.Amount(d.Supply), d.Decimals), bank.FormatUnits(coin.Amount(d.Minted), d.Decimals),
+						bank.FormatUnits(coin.Amount(d.Burned), d.Decimals), strings.Join(d.Minters, ","))
 				}
 			})
 		},
@@ -376,4 +386,11 @@ docs/OPERATIONS.md, "Upgrading the chain".`,
 	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id of the new chain (default: keep the old one)")
 	cmd.Flags().StringVar(&when, "genesis-time", "", "genesis time of the new chain, RFC 3339 (default now; not before the exported block)")
 	return cmd
+}
+
+// chainInfoWithDenoms is chain info's answer: the node's chain info and
+// every denomination's supply (base units).
+type chainInfoWithDenoms struct {
+	rpc.ChainInfo
+	Denoms []bank.DenomView `json:"denoms"`
 }

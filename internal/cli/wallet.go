@@ -14,6 +14,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
@@ -132,14 +133,15 @@ type sendResult struct {
 }
 
 func newSendCmd(g *Globals) *cobra.Command {
-	var from, to, amount, fee, password string
+	var from, to, amount, fee, password, asset string
 	var wait bool
 	var waitTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Send AITBC from a wallet; prints the transaction hash",
 		Example: `  aitbc send --from genesis-ops --to aitbc1... --amount 1000 --password 123
-  aitbc send --from genesis-ops --to aitbc1... --amount 0.5 --wait`,
+  aitbc send --from genesis-ops --to aitbc1... --amount 0.5 --wait
+  aitbc send --from alice --to aitbc1... --amount 0.001 --asset btc`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireName("from", from); err != nil {
@@ -155,7 +157,18 @@ func newSendCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}
-			amt, err := coin.Parse(strings.TrimSpace(amount))
+			ctx := cmd.Context()
+			var amt coin.Amount
+			if asset != "" && asset != bank.Native {
+				// Another denomination: its decimals come from the node.
+				d, derr := denomOf(ctx, g, asset)
+				if derr != nil {
+					return derr
+				}
+				amt, err = bank.ParseUnits(strings.TrimSpace(amount), d.Decimals)
+			} else {
+				amt, err = coin.Parse(strings.TrimSpace(amount))
+			}
 			if err != nil {
 				return fmt.Errorf("--amount: %w", err)
 			}
@@ -168,7 +181,6 @@ func newSendCmd(g *Globals) *cobra.Command {
 					return fmt.Errorf("--fee: %w", err)
 				}
 			}
-			ctx := cmd.Context()
 			w, err := g.wallets(ctx)
 			if err != nil {
 				return err
@@ -177,7 +189,12 @@ func newSendCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return w.explain(g, from, err)
 			}
-			res, err := w.Send(ctx, from, pw, toAddr, amt, feeAmt)
+			var res walletd.Submitted
+			if asset != "" && asset != bank.Native {
+				res, err = w.SignAndSubmit(ctx, from, pw, bank.NewSendDenomMsg(toAddr, asset, amt), feeAmt)
+			} else {
+				res, err = w.Send(ctx, from, pw, toAddr, amt, feeAmt)
+			}
 			if err != nil {
 				return w.explain(g, from, err)
 			}
@@ -206,7 +223,8 @@ func newSendCmd(g *Globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&from, "from", "", "wallet to send from")
 	f.StringVar(&to, "to", "", "recipient address (aitbc1...)")
-	f.StringVar(&amount, "amount", "", "amount in AITBC (up to 6 decimals)")
+	f.StringVar(&amount, "amount", "", "amount in AITBC (up to 6 decimals), or of --asset (btc: up to 8)")
+	f.StringVar(&asset, "asset", bank.Native, "denomination to send: aitbc, or a bridged asset such as btc (the fee is always AITBC)")
 	f.StringVar(&fee, "fee", "", "fee in AITBC (default: the chain's minimum)")
 	f.StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD; not needed while the daemon holds the wallet unlocked)")
 	f.DurationVar(&waitTimeout, "wait-timeout", time.Minute, "how long --wait waits")
@@ -252,7 +270,18 @@ func newBalanceCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return w.explain(g, name, err)
 			}
-			return g.Print(b, func(o io.Writer) { fmt.Fprintf(o, "%s: %s %s\n", label, b.Amount, coin.Denom) })
+			out := balanceWithAssets{Balance: b}
+			if other, err := otherAssets(ctx, g, b.Address); err != nil {
+				fmt.Fprintf(g.stderr, "other assets unknown: %v\n", err)
+			} else if len(other) > 0 {
+				out.Assets = other
+			}
+			return g.Print(out, func(o io.Writer) {
+				fmt.Fprintf(o, "%s: %s %s\n", label, b.Amount, coin.Denom)
+				for _, a := range out.Assets {
+					fmt.Fprintf(o, "%s: %s %s\n", label, a.Amount, strings.ToUpper(a.Denom))
+				}
+			})
 		},
 	}
 	walletFlag(cmd, &name, "wallet name")
@@ -491,4 +520,54 @@ which the CLI on the same --home reads by itself.`,
 	// Not AITBC_API_KEY: that is the coordinator key every other command sends.
 	setEnvName(f, "api-key", walletd.EnvAPIKey)
 	return withConfig(cmd, config.Wallet)
+}
+
+// balanceWithAssets is the balance command's answer: the wallet daemon's
+// AITBC balance and the account's non-zero balances of other
+// denominations (btc), read from the node.
+type balanceWithAssets struct {
+	walletd.Balance
+	Assets []assetBalance `json:"assets,omitempty"`
+}
+
+// assetBalance is a balance of another denomination: Amount in its
+// decimal unit ("0.5" BTC), Units in base units (satoshis).
+type assetBalance struct {
+	Denom  string `json:"denom"`
+	Amount string `json:"amount"`
+	Units  uint64 `json:"units"`
+}
+
+// otherAssets returns a's non-zero balances of denominations other than
+// AITBC.
+func otherAssets(ctx context.Context, g *Globals, a address.Address) ([]assetBalance, error) {
+	dv, err := bank.QueryDenoms(ctx, g.node())
+	if err != nil {
+		return nil, err
+	}
+	bv, err := bank.QueryBalances(ctx, g.node(), a)
+	if err != nil {
+		return nil, err
+	}
+	var out []assetBalance
+	for _, d := range dv.Denoms {
+		if u := bv.Balances[d.Name]; d.Name != bank.Native && u != 0 {
+			out = append(out, assetBalance{Denom: d.Name, Amount: bank.FormatUnits(coin.Amount(u), d.Decimals), Units: u})
+		}
+	}
+	return out, nil
+}
+
+// denomOf returns the node's denomination called name.
+func denomOf(ctx context.Context, g *Globals, name string) (bank.DenomView, error) {
+	dv, err := bank.QueryDenoms(ctx, g.node())
+	if err != nil {
+		return bank.DenomView{}, err
+	}
+	for _, d := range dv.Denoms {
+		if d.Name == name {
+			return d, nil
+		}
+	}
+	return bank.DenomView{}, usagef("--asset %q: the chain has no such denomination", name)
 }

@@ -34,6 +34,8 @@ type Set struct {
 // an interface it declares itself.
 func New() Set {
 	b := bank.NewKeeper()
+	// Bitcoin bridged in by the bridge module, in satoshis (docs/EXCHANGE.md).
+	b.RegisterDenom(bank.Denom{Name: "btc", Decimals: 8, Minters: []string{"bridge"}})
 	m := miners.NewKeeper(b)
 	j := jobs.NewKeeper(b, m)
 	s := staking.NewKeeper(b, m)

@@ -10,3 +10,9 @@ var (
 	ErrModuleAccount     = errs.Register("bank", 5, "module_account_recipient", "module accounts cannot receive transfers")
 	ErrZeroAddress       = errs.Register("bank", 6, "zero_address_recipient", "the all-zero address cannot receive transfers")
 )
+
+// Errors of the bank's other denominations.
+var (
+	ErrUnknownDenom = errs.Register("bank", 7, "unknown_denom", "unknown denomination")
+	ErrNotMinter    = errs.Register("bank", 8, "not_denom_minter", "module may not mint or burn this denomination")
+)

@@ -11,7 +11,7 @@ import (
 func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 	switch msg.Type {
 	case TypeSend:
-		to, amount, err := DecodeSend(msg)
+		to, denom, amount, err := DecodeSendDenom(msg)
 		if err != nil {
 			return err
 		}
@@ -25,7 +25,7 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 		if name, ok := k.blocked[to]; ok {
 			return fmt.Errorf("%w: %s is the module account %s", ErrModuleAccount, to, name)
 		}
-		if err := k.Send(ctx.KV, ctx.Signer, to, amount); err != nil {
+		if err := k.SendDenom(ctx.KV, ctx.Signer, to, denom, amount); err != nil {
 			return err
 		}
 		ctx.Touch(to)
@@ -40,9 +40,13 @@ func (k *Keeper) Describe(msg tx.Msg) (any, error) {
 	if msg.Type != TypeSend {
 		return nil, fmt.Errorf("%w: %q", tx.ErrUnknownMsg, msg.Type)
 	}
-	to, amt, err := DecodeSend(msg)
+	to, denom, amt, err := DecodeSendDenom(msg)
 	if err != nil {
 		return nil, err
+	}
+	if denom != Native {
+		// Another denomination's amount is in its base units, not AITBC.
+		return map[string]any{"to": to, "amount": amt, "denom": denom}, nil
 	}
 	return map[string]any{"to": to, "amount": amt}, nil
 }

@@ -3,6 +3,7 @@ package bank
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/module"
@@ -14,6 +15,7 @@ func (k *Keeper) Invariants() []module.Invariant {
 		{Name: "bank/supply", Check: k.checkSupply},
 		{Name: "bank/conservation", Check: k.checkConservation},
 		{Name: "bank/fees", Check: k.checkCollector},
+		{Name: "bank/denoms", Check: k.checkDenoms},
 	}
 }
 
@@ -75,4 +77,37 @@ func (k *Keeper) checkCollector(q module.Query) module.Finding {
 		return module.Finding{Broken: true, Detail: err.Error()}
 	}
 	return module.Compare(k.collector, bal, 0, "fees not yet split (none at a block boundary)")
+}
+
+// checkDenoms: for each other denomination, the sum of its balances
+// (module accounts included) equals its supply, which equals minted less
+// burned.
+func (k *Keeper) checkDenoms(q module.Query) module.Finding {
+	f := module.Finding{Figures: map[string]string{}}
+	var parts []string
+	for _, d := range k.Denoms()[1:] {
+		s, err := k.DenomSupply(q.State, d.Name)
+		if err != nil {
+			return module.Finding{Broken: true, Detail: err.Error()}
+		}
+		sum, n, err := sumDenomBalances(q.State, d.Name)
+		if err != nil {
+			return module.Finding{Broken: true, Detail: d.Name + " balances: " + err.Error()}
+		}
+		want, ok := s.Minted.Sub(s.Burned)
+		if sum != s.Circulating || !ok || want != s.Circulating {
+			f.Broken = true
+		}
+		parts = append(parts, fmt.Sprintf("%s: supply %s, %d balances sum to %s, minted %s − burned %s", d.Name,
+			FormatUnits(s.Circulating, d.Decimals), n, FormatUnits(sum, d.Decimals), FormatUnits(s.Minted, d.Decimals), FormatUnits(s.Burned, d.Decimals)))
+		f.Figures[d.Name+"_supply"] = fmt.Sprint(uint64(s.Circulating))
+		f.Figures[d.Name+"_balances"] = fmt.Sprint(uint64(sum))
+		f.Figures[d.Name+"_minted"] = fmt.Sprint(uint64(s.Minted))
+		f.Figures[d.Name+"_burned"] = fmt.Sprint(uint64(s.Burned))
+	}
+	f.Detail = strings.Join(parts, "; ")
+	if f.Detail == "" {
+		f.Detail = "no other denominations"
+	}
+	return f
 }

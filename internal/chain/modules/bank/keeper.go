@@ -33,6 +33,8 @@ type Keeper struct {
 	// blocked are the module accounts: bank/send refuses to pay them.
 	blocked   map[address.Address]string
 	collector address.Address
+	// denoms are the other denominations (RegisterDenom), fixed at wiring.
+	denoms map[string]Denom
 }
 
 // FeeCollector names the module account where a block's fees (transaction
@@ -43,7 +45,7 @@ const FeeCollector = "fees"
 
 // NewKeeper returns the bank.
 func NewKeeper() *Keeper {
-	return &Keeper{blocked: map[address.Address]string{}, collector: address.Module(FeeCollector)}
+	return &Keeper{blocked: map[address.Address]string{}, collector: address.Module(FeeCollector), denoms: map[string]Denom{}}
 }
 
 // Accounts implements module.Accounts.
@@ -69,6 +71,7 @@ var (
 	_ module.Invariants = (*Keeper)(nil)
 	_ module.Describer  = (*Keeper)(nil)
 	_ module.Accounts   = (*Keeper)(nil)
+	_ module.Querier    = (*Keeper)(nil)
 )
 
 // Name implements module.Module.
