@@ -10,6 +10,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/bridge"
 	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
@@ -47,6 +48,7 @@ func New() Set {
 	mk := market.NewKeeper(b, j, m)
 	mk.SetStake(s) // a provider's stake is frozen during a dispute and slashed when it loses
 	set := Set{Bank: b, Rewards: r, All: []module.Module{b, m, j, mk, s, r, p, ms, faucet.NewKeeper(b), treasury.NewKeeper(b, r)}}
+	set.All = append(set.All, bridge.NewKeeper(b)) // the Bitcoin bridge: mints and burns btc
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {

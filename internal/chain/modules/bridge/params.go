@@ -199,3 +199,31 @@ func (p Params) CheckAddress(s string) (btcutil.Address, error) {
 	}
 	return a, nil
 }
+
+// AccountKey derives the bridge's account-level key pair from a BIP 32
+// seed: m/84'/coin'/0' (coin 0 on mainnet, 1 on test networks, BIP 44).
+// The daemon keeps xprv; the genesis carries xpub.
+func AccountKey(seed []byte, network string) (xprv, xpub string, err error) {
+	net, err := NetParams(network)
+	if err != nil {
+		return "", "", err
+	}
+	k, err := hdkeychain.NewMaster(seed, net)
+	if err != nil {
+		return "", "", err
+	}
+	coinType := uint32(1)
+	if net.Net == chaincfg.MainNetParams.Net {
+		coinType = 0
+	}
+	for _, i := range []uint32{84, coinType, 0} {
+		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
+			return "", "", err
+		}
+	}
+	pub, err := k.Neuter()
+	if err != nil {
+		return "", "", err
+	}
+	return k.String(), pub.String(), nil
+}
