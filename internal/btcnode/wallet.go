@@ -2,8 +2,14 @@ package btcnode
 
 import (
 	"bytes"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -39,6 +45,39 @@ func NewWallet() (*Wallet, error) {
 	if err != nil {
 		return nil, err
 	}
+	return walletOf(k)
+}
+
+// LoadOrCreateWallet returns the wallet of the key in file path, creating
+// the key when the file is absent (a devnet keeps its test wallet, and so
+// the coins mined to it, across restarts).
+func LoadOrCreateWallet(path string) (*Wallet, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k, err := btcec.NewPrivateKey()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(k.Serialize())), 0o600); err != nil {
+			return nil, err
+		}
+		return walletOf(k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(raw) != 32 {
+		return nil, fmt.Errorf("bitcoin wallet key %s: not 32 hex bytes", path)
+	}
+	k, _ := btcec.PrivKeyFromBytes(raw)
+	return walletOf(k)
+}
+
+func walletOf(k *btcec.PrivateKey) (*Wallet, error) {
 	a, err := P2WPKH(k.PubKey(), Params())
 	if err != nil {
 		return nil, err

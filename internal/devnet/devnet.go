@@ -97,6 +97,13 @@ type Config struct {
 	// down or watch it).
 	WrapRunner func(i int, r miner.Runner) miner.Runner
 	Log        *slog.Logger
+	// BTC adds the Bitcoin side (aitbc devnet --btc, bridge.go): a regtest
+	// node, a test Bitcoin wallet, the bridge in genesis and its daemon.
+	// BTCManual leaves out the daemon and the automatic mining (tests run
+	// them).
+	BTC, BTCManual bool
+	// BTCConfirmations is the bridge's N (1).
+	BTCConfirmations int64
 }
 
 func (c *Config) defaults() {
@@ -175,6 +182,8 @@ type Devnet struct {
 	// Coordinator; CoordinatorURLs their base URLs.
 	Coordinators    []*coordinator.Service
 	CoordinatorURLs []string
+
+	BTC *BTC // with Config.BTC
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -187,6 +196,7 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 	}
 	d := &Devnet{cfg: cfg, sys: system.New(cfg.Log), Registry: prometheus.NewRegistry()}
 	if err := d.start(ctx); err != nil {
+		d.closeBTC()
 		d.closeExtra()
 		_ = d.sys.Close()
 		if d.webLn != nil { // bound, not yet handed to the web server
@@ -225,6 +235,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	for i := 0; i < cfg.Miners; i++ {
 		names = append(names, MinerWallet(i))
 	}
+	if cfg.BTC {
+		names = append(names, BridgeWallet)
+	}
 	addrs := map[string]address.Address{}
 	for _, n := range names {
 		a, err := ks.EnsureWallet(n, cfg.GenesisPassword)
@@ -243,6 +256,11 @@ func (d *Devnet) start(ctx context.Context) error {
 			bal = GenesisBalance
 		}
 		spec.Accounts = append(spec.Accounts, system.GenesisAccount{Name: n, Address: addrs[n], Balance: bal})
+	}
+	if cfg.BTC {
+		if err := d.bridgeGenesis(&spec, addrs[BridgeWallet]); err != nil {
+			return err
+		}
 	}
 	created, err := system.InitChain(chainHome, spec)
 	if err != nil {
@@ -280,6 +298,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	for i := 0; i < cfg.Miners; i++ {
 		service = append(service, MinerWallet(i))
 	}
+	if cfg.BTC {
+		service = append(service, BridgeWallet)
+	}
 	w, err := sys.StartWallet(ctx, system.WalletConfig{Config: walletd.Config{
 		Home: cfg.Home, Listen: cfg.WalletListen, DefaultWallet: GenesisWallet,
 		Logger: log.With("service", "walletd"), Registry: prometheus.NewRegistry(), Keystore: cfg.Keystore,
@@ -296,6 +317,11 @@ func (d *Devnet) start(ctx context.Context) error {
 
 	if err := n.WaitHeight(ctx, 1); err != nil {
 		return err
+	}
+	if cfg.BTC {
+		if err := d.startBTC(ctx, w.Service()); err != nil {
+			return err
+		}
 	}
 	if cfg.CoordinatorListen == "off" {
 		return d.startWeb(ctx) // chain and wallet daemon only; a coordinator runs elsewhere
@@ -588,6 +614,7 @@ func orOff(s string) string {
 // Close stops every service, newest first: each one's goroutines are
 // joined before its stores close.
 func (d *Devnet) Close() {
+	d.closeBTC()
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {
 		d.cfg.Log.Warn("devnet: stopping", "err", err)
