@@ -267,3 +267,7 @@ func (n *Node) Stop() {
 		<-n.done
 	}
 }
+
+// Remote is a Node of a btcd running elsewhere (another process's
+// devnet), reached through client: Mine and the wallets work on it.
+func Remote(client *rpcclient.Client) *Node { return &Node{Client: client, done: make(chan struct{})} }

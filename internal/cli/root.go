@@ -165,6 +165,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newAIMetricsCmd(g),
 		newConfigCmd(g),
 		newTreasuryCmd(g),
+		newExchangeCmd(g), // exchange.go; the Bitcoin bridge's subcommands in exchange_bridge.go
 	)
 	root.AddCommand(newAdminCmds(g)...)
 	registerWalletCompletion(g, root)

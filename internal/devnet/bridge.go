@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
+
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/bridge"
 	"github.com/aitbc/aitbc/internal/btcnode"
@@ -183,4 +185,33 @@ func (d *Devnet) closeBTC() {
 	}
 	d.BTC.Node.Stop()
 	_ = os.Remove(BTCRPCFile(d.cfg.Home))
+}
+
+// PayTestBTC pays sat satoshis to a regtest address from the test Bitcoin
+// wallet of the devnet running at home (aitbc exchange btc-faucet), and
+// returns the transaction id. The devnet mines it within a second or two.
+func PayTestBTC(ctx context.Context, home, to string, sat int64) (string, error) {
+	raw, err := os.ReadFile(BTCRPCFile(home))
+	if err != nil {
+		return "", fmt.Errorf("no devnet --btc running at %s: %w", home, err)
+	}
+	c, err := bridge.DialBTC(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return "", err
+	}
+	defer c.Shutdown()
+	a, err := btcutil.DecodeAddress(to, btcnode.Params())
+	if err != nil || !a.IsForNet(btcnode.Params()) {
+		return "", fmt.Errorf("%w: %q is not a regtest address", cb.ErrBTCAddress, to)
+	}
+	w, err := btcnode.LoadOrCreateWallet(filepath.Join(home, "btc", "wallet.key"))
+	if err != nil {
+		return "", err
+	}
+	w.Attach(btcnode.Remote(c))
+	h, err := w.Send(a, sat, 2_000)
+	if err != nil {
+		return "", err
+	}
+	return h.String(), nil
 }

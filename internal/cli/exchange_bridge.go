@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/bridge"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	cb "github.com/aitbc/aitbc/internal/chain/modules/bridge"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/devnet"
+)
+
+// newExchangeBridgeCmds are the Bitcoin bridge's exchange subcommands
+// (docs/BRIDGE.md).
+func newExchangeBridgeCmds(g *Globals) []*cobra.Command {
+	return []*cobra.Command{newDepositAddressCmd(g), newWithdrawBTCCmd(g), newReservesCmd(g), newBTCFaucetCmd(g)}
+}
+
+func checkAsset(asset string) error {
+	if asset != cb.Denom {
+		return usagef("--asset %q: the bridge carries btc only", asset)
+	}
+	return nil
+}
+
+func (g *Globals) submitter(wallet, password string) bridge.Submitter {
+	return func(ctx context.Context, msg tx.Msg) (string, error) { return g.submit(ctx, wallet, password, msg) }
+}
+
+func newDepositAddressCmd(g *Globals) *cobra.Command {
+	var asset, wallet, password string
+	cmd := &cobra.Command{
+		Use:   "deposit-address",
+		Short: "The wallet's own Bitcoin deposit address: BTC sent to it is minted as btc on AITBC after N confirmations",
+		Long: `Shows the wallet's Bitcoin deposit address, asking the chain for one the
+first time (a bridge/address transaction the wallet signs). Each account has
+its own address, derived from the bridge's key (BIP 84); BTC paid to it is
+minted to the satoshi as btc once the deposit has the bridge's confirmations
+(1 on a devnet).`,
+		Example: `  aitbc exchange deposit-address --asset btc --wallet alice
+  aitbc exchange deposit-address --asset btc --wallet alice -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := checkAsset(asset); err != nil {
+				return err
+			}
+			acct, err := g.walletAddress(ctx, wallet)
+			if err != nil {
+				return err
+			}
+			node := g.node()
+			v, err := cb.Query(ctx, node)
+			if err != nil {
+				return err
+			}
+			if !v.Enabled {
+				return cb.ErrDisabled
+			}
+			a, err := bridge.DepositAddress(ctx, node, g.submitter(wallet, password), acct)
+			if err != nil {
+				return err
+			}
+			out := map[string]any{"asset": asset, "account": a.Account, "address": a.Address, "index": a.Index,
+				"network": v.Params.Network, "confirmations": v.Params.Confirmations, "min_deposit_sat": v.Params.MinDepositSat}
+			return g.Print(out, func(w io.Writer) {
+				fmt.Fprintln(w, a.Address)
+				fmt.Fprintf(w, "Send BTC (%s) to it: minted as btc to %s after %d confirmation(s); deposits under %d sat are not minted.\n",
+					v.Params.Network, a.Account, v.Params.Confirmations, v.Params.MinDepositSat)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&asset, "asset", cb.Denom, "asset to deposit (btc)")
+	cmd.Flags().StringVar(&wallet, "wallet", "genesis-ops", "wallet whose deposit address it is")
+	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD), to ask for the address the first time")
+	_ = cmd.RegisterFlagCompletionFunc("wallet", func(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return g.completeWallets(c)
+	})
+	return cmd
+}
+
+func newWithdrawBTCCmd(g *Globals) *cobra.Command {
+	var asset, amount, to, wallet, password string
+	cmd := &cobra.Command{
+		Use:   "withdraw",
+		Short: "Burn btc on AITBC and have the bridge pay the BTC to a Bitcoin address, once",
+		Long: `Burns --amount btc from the wallet and records a withdrawal; the bridge's
+daemon pays the amount less the bridge's withdrawal fee (Bitcoin's miners' fee)
+to --to on Bitcoin, once, and records the payment's txid on chain. The address
+must be one of the bridge's Bitcoin network (bcrt1... on a devnet), the amount at
+least the bridge's minimum and not more than the wallet holds.`,
+		Example: `  aitbc exchange withdraw --asset btc --amount 0.25 --to bcrt1q... --wallet alice
+  aitbc exchange withdraw --asset btc --amount 0.0001 --to tb1q... --wallet alice -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := checkAsset(asset); err != nil {
+				return err
+			}
+			if to == "" {
+				return usagef("--to (a Bitcoin address) is required")
+			}
+			sat, err := bank.ParseUnits(strings.TrimSpace(amount), 8)
+			if err != nil || sat == 0 {
+				return usagef("--amount must be a positive amount of BTC (up to 8 decimals), not %q", amount)
+			}
+			acct, err := g.walletAddress(ctx, wallet)
+			if err != nil {
+				return err
+			}
+			w, h, err := bridge.Withdraw(ctx, g.node(), g.submitter(wallet, password), acct, to, uint64(sat))
+			if err != nil {
+				return err
+			}
+			out := map[string]any{"tx_hash": h, "withdrawal": w}
+			return g.Print(out, func(out io.Writer) {
+				fmt.Fprintf(out, "withdrawal %d: %s BTC burned; %s BTC to %s once the bridge pays (fee %d sat)\n", w.ID,
+					bank.FormatUnits(sat, 8), bank.FormatUnits(coinSat(w.Payout), 8), w.To, w.Fee)
+				fmt.Fprintln(out, h)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&asset, "asset", cb.Denom, "asset to withdraw (btc)")
+	cmd.Flags().StringVar(&amount, "amount", "", "BTC to withdraw (required), e.g. 0.25")
+	cmd.Flags().StringVar(&to, "to", "", "Bitcoin address to pay (required)")
+	cmd.Flags().StringVar(&wallet, "wallet", "genesis-ops", "wallet that burns its btc")
+	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD)")
+	_ = cmd.RegisterFlagCompletionFunc("wallet", func(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return g.completeWallets(c)
+	})
+	return cmd
+}
+
+// ErrReservesShort is a reserves check that failed.
+var ErrReservesShort = errors.New("bridge reserves do not cover the btc on AITBC")
+
+func newReservesCmd(g *Globals) *cobra.Command {
+	var btcRPC string
+	cmd := &cobra.Command{
+		Use:   "reserves",
+		Short: "BTC the bridge holds on Bitcoin against btc on AITBC (fails when short)",
+		Long: `Sums the Bitcoin outputs the chain's records point at — every minted deposit
+and the change of every paid withdrawal — as the Bitcoin node sees them now, and
+compares them with the btc supply on AITBC plus the withdrawals being paid. It
+reads the chain and the Bitcoin node only, not the bridge's daemon. --btc-rpc
+defaults to a running devnet's regtest node (<home>/btc/rpc-url).`,
+		Example: `  aitbc exchange reserves
+  aitbc exchange reserves --btc-rpc http://user:pass@127.0.0.1:18334 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if btcRPC == "" {
+				b, err := os.ReadFile(devnet.BTCRPCFile(g.Home))
+				if err != nil {
+					return usagef("--btc-rpc is required (no running devnet --btc at %s)", g.Home)
+				}
+				btcRPC = strings.TrimSpace(string(b))
+			}
+			c, err := bridge.DialBTC(btcRPC)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			defer c.Shutdown()
+			r, err := bridge.Reserves(ctx, g.node(), c)
+			if err != nil {
+				return err
+			}
+			if err := g.Print(r, func(w io.Writer) {
+				fmt.Fprintf(w, "reserve:  %s BTC in %d outputs (%s)\n", bank.FormatUnits(coinSat(uint64(r.ReserveSat)), 8), r.Outputs, r.Network)
+				fmt.Fprintf(w, "supply:   %s btc on AITBC\n", bank.FormatUnits(coinSat(r.SupplySat), 8))
+				fmt.Fprintf(w, "pending:  %s BTC of withdrawals being paid\n", bank.FormatUnits(coinSat(r.PendingSat), 8))
+				if r.Halted != "" {
+					fmt.Fprintf(w, "HALTED:   %s\n", r.Halted)
+				}
+				if r.OK {
+					fmt.Fprintln(w, "ok")
+				}
+			}); err != nil {
+				return err
+			}
+			if !r.OK {
+				return fmt.Errorf("%w: %s", ErrReservesShort, r.Detail)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&btcRPC, "btc-rpc", "", "Bitcoin node RPC URL, http://user:password@host:port (default: the devnet's regtest node)")
+	return cmd
+}
+
+// coinSat is satoshis as the bank's base units of btc.
+func coinSat(sat uint64) coin.Amount { return coin.Amount(sat) }
+
+func newBTCFaucetCmd(g *Globals) *cobra.Command {
+	var to, amount string
+	cmd := &cobra.Command{
+		Use:   "btc-faucet",
+		Short: "Pay regtest BTC from a devnet's test Bitcoin wallet (aitbc devnet --btc) to an address",
+		Long: `Pays --amount BTC to --to from the test Bitcoin wallet of the devnet --btc running
+at --home (its regtest node mines the coins to that wallet), so that a deposit
+can be made locally; the devnet mines the payment within a second or two.`,
+		Example: `  aitbc exchange btc-faucet --to $(aitbc exchange deposit-address --asset btc --wallet alice -o json | jq -r .address) --amount 0.5
+  aitbc exchange btc-faucet --to bcrt1q... --amount 0.01 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sat, err := bank.ParseUnits(strings.TrimSpace(amount), 8)
+			if err != nil || sat == 0 {
+				return usagef("--amount must be a positive amount of BTC (up to 8 decimals), not %q", amount)
+			}
+			if to == "" {
+				return usagef("--to (a regtest Bitcoin address) is required")
+			}
+			txid, err := devnet.PayTestBTC(cmd.Context(), g.Home, to, int64(sat))
+			if err != nil {
+				return err
+			}
+			return g.Print(map[string]any{"txid": txid, "to": to, "amount_sat": uint64(sat)}, func(w io.Writer) { fmt.Fprintln(w, txid) })
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "regtest Bitcoin address to pay (required)")
+	cmd.Flags().StringVar(&amount, "amount", "", "BTC to pay (required), e.g. 0.5")
+	return cmd
+}
