@@ -20,7 +20,8 @@ import (
 func DialBTC(rawURL string) (*rpcclient.Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("bitcoin RPC URL %q: want http://user:password@host:port", rawURL)
+		// the URL itself is not repeated: it carries the password
+		return nil, errors.New("bitcoin RPC URL: want http://user:password@host:port")
 	}
 	pass, _ := u.User.Password()
 	return rpcclient.New(&rpcclient.ConnConfig{Host: u.Host, User: u.User.Username(), Pass: pass, HTTPPostMode: true, DisableTLS: u.Scheme == "http"}, nil)

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,10 +110,27 @@ func Binary(ctx context.Context, dir string) (string, error) {
 	// build beside, then rename: a concurrent process never runs half a file
 	tmp := out + ".tmp" + randomHex(4)
 	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", tmp, "github.com/btcsuite/btcd")
-	cmd.Dir = moduleDir()
+	var cmd *exec.Cmd
+	if md := moduleDir(); md != "" {
+		cmd = exec.CommandContext(ctx, goBin, "build", "-o", tmp, "github.com/btcsuite/btcd")
+		cmd.Dir = md
+	} else {
+		// an installed aitbc outside the source tree: the version it was
+		// built with, through the module proxy
+		gobin, err := os.MkdirTemp(dir, "gobin")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(gobin)
+		cmd = exec.CommandContext(ctx, goBin, "install", "github.com/btcsuite/btcd@"+btcdVersion(ctx))
+		cmd.Env = append(os.Environ(), "GOBIN="+gobin)
+		tmp = filepath.Join(gobin, "btcd")
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%w: go build github.com/btcsuite/btcd: %v: %s", errNoBtcd, err, b)
+		if p, lerr := exec.LookPath("btcd"); lerr == nil {
+			return p, nil
+		}
+		return "", fmt.Errorf("%w: %s: %v: %s", errNoBtcd, strings.Join(cmd.Args, " "), err, b)
 	}
 	return out, os.Rename(tmp, out)
 }
