@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -357,6 +359,25 @@ func TestReorganisations(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(gauge(t, e.reg, "aitbc_bridge_halted")); v != 1 {
 		t.Fatalf("aitbc_bridge_halted = %v", v)
+	}
+	// the daemon's report says so too (docs/api/bridge.openapi.yaml)
+	srv := httptest.NewServer(dm.Handler(e.reg))
+	defer srv.Close()
+	var st bridge.Status
+	if err := httpx.Do(e.ctx, srv.Client(), "GET", srv.URL+"/api/v1/bridge/status", nil, nil, &st); err != nil || !st.Halted {
+		t.Fatalf("GET /api/v1/bridge/status: %+v %v", st, err)
+	}
+	if err := httpx.Do(e.ctx, srv.Client(), "GET", srv.URL+"/nope", nil, nil, nil); !httpx.IsCode(err, "not_found") {
+		t.Fatalf("GET /nope: %v", err)
+	}
+	spec, err := os.ReadFile("../../docs/api/bridge.openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/api/v1/bridge/status", "/metrics"} {
+		if !strings.Contains(string(spec), "\n  "+p+":\n    get:") {
+			t.Errorf("%s not in docs/api/bridge.openapi.yaml", p)
+		}
 	}
 	v := e.bridgeView()
 	if v.Halted == nil {

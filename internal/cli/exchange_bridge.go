@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/aitbc/aitbc/internal/bridge"
@@ -16,12 +20,13 @@ import (
 	cb "github.com/aitbc/aitbc/internal/chain/modules/bridge"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/httpx"
 )
 
 // newExchangeBridgeCmds are the Bitcoin bridge's exchange subcommands
 // (docs/BRIDGE.md).
 func newExchangeBridgeCmds(g *Globals) []*cobra.Command {
-	return []*cobra.Command{newDepositAddressCmd(g), newWithdrawBTCCmd(g), newReservesCmd(g), newBTCFaucetCmd(g)}
+	return []*cobra.Command{newDepositAddressCmd(g), newWithdrawBTCCmd(g), newReservesCmd(g), newBTCFaucetCmd(g), newBridgeDaemonCmd(g)}
 }
 
 func checkAsset(asset string) error {
@@ -229,3 +234,80 @@ can be made locally; the devnet mines the payment within a second or two.`,
 	cmd.Flags().StringVar(&amount, "amount", "", "BTC to pay (required), e.g. 0.5")
 	return cmd
 }
+
+func newBridgeDaemonCmd(g *Globals) *cobra.Command {
+	var f struct {
+		btcRPC, xprvFile, state, wallet, password, listen, logLevel string
+		start                                                       int64
+		poll                                                        time.Duration
+	}
+	cmd := &cobra.Command{
+		Use:   "bridge-daemon",
+		Short: "Run the Bitcoin bridge's daemon: attest deposits, pay withdrawals once, halt on a deep reorganisation",
+		Long: `Runs the bridge's daemon against a Bitcoin node (--btc-rpc: regtest, testnet or
+mainnet, as the chain's bridge parameters name the network) and the AITBC node
+(--node), signing as an operator's wallet (--wallet, through the wallet daemon).
+The bridge's extended private key (--xprv-file) must be the one whose xpub the
+genesis gives. Its progress, and each withdrawal's signed transaction before it
+is broadcast, is kept in --state-file, so that a restart never pays twice.
+aitbc devnet --btc runs one itself.`,
+		Example: `  aitbc exchange bridge-daemon --btc-rpc http://user:pass@127.0.0.1:18332 --xprv-file bridge.xprv --wallet bridge-op-1 --start-height 2500000
+  aitbc exchange bridge-daemon --btc-rpc http://user:pass@127.0.0.1:18443 --xprv-file bridge.xprv --wallet bridge-op-1 --listen 127.0.0.1:8019 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if f.btcRPC == "" || f.xprvFile == "" || f.wallet == "" {
+				return usagef("--btc-rpc, --xprv-file and --wallet are required")
+			}
+			log, err := g.newLogger(f.logLevel)
+			if err != nil {
+				return err
+			}
+			raw, err := os.ReadFile(f.xprvFile)
+			if err != nil {
+				return err
+			}
+			c, err := bridge.DialBTC(f.btcRPC)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			defer c.Shutdown()
+			if f.state == "" {
+				f.state = filepath.Join(g.Home, "bridge", "state.json")
+			}
+			reg := prometheus.NewRegistry()
+			d, err := bridge.New(ctx, bridge.Config{XPrv: strings.TrimSpace(string(raw)), StateFile: f.state, StartHeight: f.start, Poll: f.poll,
+				BTC: c, Chain: g.node(), Operator: senderFunc(g.submitter(f.wallet, f.password)), Registry: reg, Log: log})
+			if err != nil {
+				return err
+			}
+			if f.listen != "" && f.listen != "off" {
+				ln, err := net.Listen("tcp", f.listen)
+				if err != nil {
+					return err
+				}
+				srv := httpx.NewServer(d.Handler(reg), httpx.Limits{}, nil)
+				go func() { _ = srv.Serve(ln) }()
+				defer srv.Close()
+				log.Info("bridge daemon status", "url", "http://"+ln.Addr().String()+"/api/v1/bridge/status")
+			}
+			return d.Run(ctx)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.btcRPC, "btc-rpc", "", "Bitcoin node RPC URL, http://user:password@host:port (required)")
+	fl.StringVar(&f.xprvFile, "xprv-file", "", "file holding the bridge's account-level extended private key (required)")
+	fl.StringVar(&f.state, "state-file", "", "the daemon's state (default <home>/bridge/state.json)")
+	fl.StringVar(&f.wallet, "wallet", "", "the operator's wallet that signs attestations and payment records (required)")
+	fl.StringVar(&f.password, "password", "", "its password (or AITBC_PASSWORD)")
+	fl.Int64Var(&f.start, "start-height", 0, "Bitcoin height before the bridge's first deposit: a fresh state reads from the block after it")
+	fl.DurationVar(&f.poll, "poll", 5*time.Second, "how often to look at Bitcoin and the chain")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8019", "status and metrics address (off: none)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// senderFunc adapts a Submitter to the daemon's Sender.
+type senderFunc bridge.Submitter
+
+func (s senderFunc) Send(ctx context.Context, msg tx.Msg) (string, error) { return s(ctx, msg) }
