@@ -166,6 +166,7 @@ machine (PostgreSQL's initdb and pg_ctl must be installed).`,
 	jf.StringVar(&jobsProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
 	_ = jf.MarkHidden("cpuprofile")
 	cmd.AddCommand(transfers, jobsCmd, newBenchMarketCmd(g), newWebBenchCmd(g))
+	cmd.AddCommand(newBenchBridgeCmd(g)) // exchange_bridge.go
 	return cmd
 }
 

@@ -311,3 +311,34 @@ aitbc devnet --btc runs one itself.`,
 type senderFunc bridge.Submitter
 
 func (s senderFunc) Send(ctx context.Context, msg tx.Msg) (string, error) { return s(ctx, msg) }
+
+func newBenchBridgeCmd(g *Globals) *cobra.Command {
+	var b devnet.BridgeBench
+	cmd := &cobra.Command{
+		Use:   "bridge",
+		Short: "Time from a Bitcoin deposit's Nth confirmation to its btc minted on AITBC (a throwaway devnet --btc)",
+		Example: `  aitbc bench bridge
+  aitbc bench bridge --deposits 20 --confirmations 1 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !g.JSON() {
+				b.Progress = g.Stderr()
+			}
+			r, err := devnet.BenchBridge(cmd.Context(), b)
+			if err != nil {
+				return err
+			}
+			return g.Print(r, func(w io.Writer) {
+				fmt.Fprintf(w, "deposit to mint  median %s, p90 %s, max %s over %d deposits (N = %d)\n", r.Median.Round(time.Millisecond),
+					r.P90.Round(time.Millisecond), r.Max.Round(time.Millisecond), r.Deposits, r.Confirmations)
+				fmt.Fprintf(w, "method           %s\n", r.Method)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&b.Deposits, "deposits", 10, "deposits to time")
+	f.Int64Var(&b.Confirmations, "confirmations", 1, "the bridge's N")
+	f.DurationVar(&b.BlockTime, "block-time", time.Second, "AITBC block time")
+	f.DurationVar(&b.Poll, "poll", 200*time.Millisecond, "the bridge daemon's poll interval")
+	return cmd
+}
