@@ -108,6 +108,23 @@ func TestBridgeCommandsOnADevnetWithBTC(t *testing.T) {
 	if !r.OK || r.SupplySat != 123_456_789-25_000_000 || r.ReserveSat != int64(r.SupplySat) {
 		t.Fatalf("reserves %+v", r)
 	}
+	var au struct {
+		OK         bool `json:"ok"`
+		Invariants []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"invariants"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("chain", "audit", "-o", "json")), &au); err != nil {
+		t.Fatal(err)
+	}
+	checked := map[string]bool{}
+	for _, in := range au.Invariants {
+		checked[in.Name] = in.OK
+	}
+	if !au.OK || !checked["bridge/reserves"] || !checked["bridge/supply"] || !checked["bridge/pending"] {
+		t.Fatalf("chain audit: %+v", au)
+	}
 }
 
 // waitBridge polls cond until it holds (a generous deadline, not a timing

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -214,4 +215,17 @@ func PayTestBTC(ctx context.Context, home, to string, sat int64) (string, error)
 		return "", err
 	}
 	return h.String(), nil
+}
+
+// bannerBTC adds the Bitcoin side to the devnet's banner.
+func (d *Devnet) bannerBTC(w io.Writer) {
+	if d.BTC == nil {
+		return
+	}
+	h, _ := d.BTC.Node.Height()
+	fmt.Fprintf(w, `  bitcoin regtest  %s (height %d; RPC URL in %s)
+  test BTC wallet  %s (mined to; pay from it: aitbc exchange btc-faucet --to ADDR --amount 0.5)
+  bridge           1-of-1, operator wallet %s, 1 confirmation (docs/BRIDGE.md)
+Try:  aitbc exchange deposit-address --asset btc --wallet %s
+`, d.BTC.Node.RPCAddr, h, BTCRPCFile(d.cfg.Home), d.BTC.Wallet.Addr, BridgeWallet, GenesisWallet)
 }

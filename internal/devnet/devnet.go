@@ -586,6 +586,7 @@ func (d *Devnet) Banner(w io.Writer) {
   genesis wallet   %s  %s  (password %q: a devnet default)
   coordinator wallet %s (funded; start one with: aitbc coordinator start --wallet %s --password ...)
 `, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.WalletURL(), GenesisWallet, d.Genesis, d.cfg.GenesisPassword, CoordinatorWallet, CoordinatorWallet)
+		d.bannerBTC(w) // bridge.go
 		return
 	}
 	fmt.Fprintf(w, `AITBC devnet running (chain %s, height %d)
@@ -602,6 +603,7 @@ Press Ctrl-C to stop; start again to continue the same chain.
 `, d.Node.ChainID(), h, d.cfg.Home, d.RPCURL(), d.RPCURL(), orOff(d.cfg.CometRPCListen), d.WalletURL(),
 		walletd.APIKeyPath(d.cfg.Home), strings.Join(d.CoordinatorURLs, " "), APIKeyFile(d.cfg.Home), orOff(d.WebURL()), len(d.Miners), d.cfg.MinerPrice,
 		GenesisWallet, d.Genesis, d.cfg.GenesisPassword)
+	d.bannerBTC(w) // bridge.go
 }
 
 func orOff(s string) string {
