@@ -233,10 +233,14 @@ func (d *Daemon) Status() Status {
 func (d *Daemon) Run(ctx context.Context) error {
 	t := time.NewTicker(d.cfg.Poll)
 	defer t.Stop()
+	said := false // a halt is logged once (halt logged it), not every poll
 	for {
 		if err := d.Step(ctx); err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrHalted) {
-				d.cfg.Log.Error("bitcoin bridge halted", "reason", d.Status().HaltReason)
+				if !said {
+					d.cfg.Log.Error("bitcoin bridge halted: minting and withdrawals stopped", "reason", d.Status().HaltReason)
+					said = true
+				}
 			} else {
 				d.cfg.Log.Warn("bitcoin bridge step", "err", err)
 			}

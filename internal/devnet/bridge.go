@@ -119,6 +119,12 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 		return fmt.Errorf("devnet: bitcoin node: %w", err)
 	}
 	dir := filepath.Join(d.cfg.Home, "btc")
+	if _, err := os.Stat(filepath.Join(d.cfg.Home, "bridge", "state.json")); err == nil {
+		// btcd removes its regtest chain at every start (btcd's rule for
+		// regtest), so the bitcoin behind this chain's btc is gone: the
+		// daemon will find the blocks it read missing and halt, as it must
+		log.Warn("devnet --btc restarted: btcd starts a new regtest chain each time, so the btc minted in the last session has no bitcoin behind it; the bridge will halt. Use a fresh --home for the Bitcoin bridge")
+	}
 	w, err := btcnode.LoadOrCreateWallet(filepath.Join(dir, "wallet.key"))
 	if err != nil {
 		return err
@@ -225,7 +231,7 @@ func (d *Devnet) bannerBTC(w io.Writer) {
 	h, _ := d.BTC.Node.Height()
 	fmt.Fprintf(w, `  bitcoin regtest  %s (height %d; RPC URL in %s)
   test BTC wallet  %s (mined to; pay from it: aitbc exchange btc-faucet --to ADDR --amount 0.5)
-  bridge           1-of-1, operator wallet %s, 1 confirmation (docs/BRIDGE.md)
+  bridge           1-of-1, operator wallet %s, %d confirmation(s) (docs/BRIDGE.md)
 Try:  aitbc exchange deposit-address --asset btc --wallet %s
-`, d.BTC.Node.RPCAddr, h, BTCRPCFile(d.cfg.Home), d.BTC.Wallet.Addr, BridgeWallet, GenesisWallet)
+`, d.BTC.Node.RPCAddr, h, BTCRPCFile(d.cfg.Home), d.BTC.Wallet.Addr, BridgeWallet, max(1, d.cfg.BTCConfirmations), GenesisWallet)
 }
