@@ -282,12 +282,15 @@ func (d *Daemon) Step(ctx context.Context) (err error) {
 	if v.Halted != nil {
 		return d.halt(ctx, "halted on chain: "+v.Halted.Reason, false)
 	}
-	if err := d.refreshAddresses(ctx); err != nil {
-		return err
-	}
+	// the tip before the addresses: a deposit in a block at or below it was
+	// paid to an address the chain had given before that block was mined,
+	// so the refresh below knows it
 	tip, err := d.cfg.BTC.GetBlockCount()
 	if err != nil {
 		return fmt.Errorf("bitcoin: %w", err)
+	}
+	if err := d.refreshAddresses(ctx); err != nil {
+		return err
 	}
 	if reason, err := d.checkReorg(); err != nil {
 		return err

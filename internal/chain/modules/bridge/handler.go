@@ -94,8 +94,8 @@ func (k *Keeper) operator(ctx *module.Context) (Params, error) {
 
 // attest records one operator's attestation, and mints once threshold agree.
 func (k *Keeper) attest(ctx *module.Context, m MsgAttest) error {
-	if len(m.Txid) != 32 || len(m.BlockHash) != 32 || m.BlockH < 0 {
-		return fmt.Errorf("%w: txid and block hash are 32 bytes", ErrInvalid)
+	if len(m.Txid) != 32 || len(m.BlockHash) != 32 || m.BlockH < 0 || len(m.Address) > MaxBTCAddress {
+		return fmt.Errorf("%w: txid and block hash are 32 bytes, the address at most %d", ErrInvalid, MaxBTCAddress)
 	}
 	p, err := k.operator(ctx)
 	if err != nil {

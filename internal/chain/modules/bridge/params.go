@@ -14,6 +14,10 @@ import (
 // MaxOperators bounds the operator set.
 const MaxOperators = 20
 
+// MaxBTCAddress bounds a Bitcoin address's length (bech32 addresses are at
+// most 90 characters).
+const MaxBTCAddress = 100
+
 // Params of the module. A chain whose genesis gives no xpub has no bridge.
 type Params struct {
 	// Network is the Bitcoin network: mainnet, testnet (testnet3), signet
@@ -177,7 +181,7 @@ func (p Params) CheckAddress(s string) (btcutil.Address, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(s) == 0 || len(s) > 100 {
+	if len(s) == 0 || len(s) > MaxBTCAddress {
 		return nil, fmt.Errorf("%w: %q", ErrBTCAddress, s)
 	}
 	a, err := btcutil.DecodeAddress(s, net)
