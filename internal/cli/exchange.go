@@ -14,6 +14,6 @@ func newExchangeCmd(g *Globals) *cobra.Command {
   aitbc exchange reserves`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newExchangeBridgeCmds(g)...)
+	cmd.AddCommand(exchangeBridgeCmds(g)...)
 	return cmd
 }

@@ -25,9 +25,10 @@ import (
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
-// newExchangeBridgeCmds are the Bitcoin bridge's exchange subcommands
-// (docs/BRIDGE.md).
-func newExchangeBridgeCmds(g *Globals) []*cobra.Command {
+// exchangeBridgeCmds are the Bitcoin bridge's exchange subcommands
+// (docs/BRIDGE.md): the exchange's parent command adds them (this function
+// replaces the parent file's placeholder list).
+func exchangeBridgeCmds(g *Globals) []*cobra.Command {
 	return []*cobra.Command{newDepositAddressCmd(g), newWithdrawBTCCmd(g), newReservesCmd(g), newBTCFaucetCmd(g), newBridgeDaemonCmd(g)}
 }
 
