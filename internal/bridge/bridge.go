@@ -546,21 +546,42 @@ func (d *Daemon) attestPending(ctx context.Context) error {
 // payWithdrawals pays each pending withdrawal once.
 func (d *Daemon) payWithdrawals(ctx context.Context) error {
 	var from uint64
+	pending := map[uint64]bool{}
 	for {
 		page, err := cb.QueryPending(ctx, d.cfg.Chain, from, 100)
 		if err != nil {
 			return err
 		}
 		for _, w := range page {
+			pending[w.ID] = true
 			if err := d.pay(ctx, w); err != nil {
 				return fmt.Errorf("withdrawal %d: %w", w.ID, err)
 			}
 			from = w.ID + 1
 		}
 		if len(page) < 100 {
-			return nil
+			break
 		}
 	}
+	// a payment recorded on chain by a step that crashed before it saved
+	// the state leaves its signed transaction here: drop it once the chain
+	// says paid
+	for id := range d.st.Signed {
+		if pending[id] {
+			continue
+		}
+		w, err := cb.QueryWithdrawal(ctx, d.cfg.Chain, id)
+		if err != nil {
+			return err
+		}
+		if w.Status == "paid" {
+			delete(d.st.Signed, id)
+			if err := d.st.save(d.cfg.StateFile); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (d *Daemon) pay(ctx context.Context, w cb.WithdrawalView) error {
@@ -601,6 +622,9 @@ func (d *Daemon) pay(ctx context.Context, w cb.WithdrawalView) error {
 	}
 	txid := t.TxHash()
 	if _, err := d.submit(ctx, cb.NewPaidMsg(w.ID, txid), cb.ErrPaid); err != nil {
+		return err
+	}
+	if err := d.fail("recorded"); err != nil {
 		return err
 	}
 	delete(d.st.Signed, w.ID)

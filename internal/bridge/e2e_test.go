@@ -218,8 +218,9 @@ func crashAt(point string) func(string) error {
 // though the daemon is killed right after attesting (before it records
 // that it did) and restarted; a withdrawal burns the btc and the BTC
 // arrives at the Bitcoin address once, though the daemon is killed after
-// signing (before broadcasting) and again after broadcasting (before
-// recording the payment); the reserves cover the supply throughout.
+// signing (before broadcasting), after broadcasting (before recording the
+// payment) and after recording it (before saving its state); the reserves
+// cover the supply at the end.
 func TestDepositMintWithdrawAcrossRestarts(t *testing.T) {
 	e := start(t, 1)
 	alice, addr := e.user("alice")
@@ -269,11 +270,18 @@ func TestDepositMintWithdrawAcrossRestarts(t *testing.T) {
 		t.Fatalf("step: %v, want the crash after broadcasting", err)
 	}
 	e.mine(1)
+	dm = e.daemon(crashAt("recorded")) // killed once the payment is on chain, before its state is saved
+	if err := dm.Step(e.ctx); !errors.Is(err, errCrash) {
+		t.Fatalf("step: %v, want the crash after recording the payment", err)
+	}
 	dm = e.daemon(nil)
 	e.step(dm)
 	e.mine(1)
 	e.step(dm)
 	e.step(dm)
+	if st := dm.Status(); st.Unbroadcast != 0 {
+		t.Fatalf("a paid withdrawal's signed transaction is still kept: %+v", st)
+	}
 	got, err := dest.Balance()
 	if err != nil {
 		t.Fatal(err)
