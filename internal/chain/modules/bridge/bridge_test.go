@@ -377,3 +377,5 @@ func TestParamsRefused(t *testing.T) {
 		}
 	}
 }
+
+func moduleQuery(c *chain) module.Query { return module.Query{State: c.store, Height: c.height} }
