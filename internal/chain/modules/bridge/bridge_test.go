@@ -295,6 +295,12 @@ func TestWithdrawBurnsAndIsPaidOnce(t *testing.T) {
 	for _, bad := range []string{"", "not-an-address", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4" /* mainnet */, "BCRT1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KYGT080"} {
 		mustRefuse(t, c, alice, bridge.NewWithdrawMsg(bad, 20_000), bridge.ErrBTCAddress)
 	}
+	mustRefuse(t, c, alice, bridge.NewWithdrawMsg(c.address(alice), 20_000), bridge.ErrBTCAddress) // the bridge's own deposit address
+	chg, err := p.ChangeAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRefuse(t, c, alice, bridge.NewWithdrawMsg(chg.EncodeAddress(), 20_000), bridge.ErrBTCAddress)
 	mustRefuse(t, c, alice, bridge.NewWithdrawMsg(to, 9_999), bridge.ErrDust)
 	mustRefuse(t, c, alice, bridge.NewWithdrawMsg(to, 50_001), bridge.ErrFunds)
 	mustRefuse(t, c, eve, bridge.NewWithdrawMsg(to, 20_000), bridge.ErrFunds)

@@ -168,6 +168,17 @@ func (k *Keeper) withdraw(ctx *module.Context, m MsgWithdraw) error {
 	if _, err := p.CheckAddress(m.To); err != nil {
 		return err
 	}
+	// paying the bridge itself would burn the btc and keep the bitcoin
+	// (its change address) or mint it again to someone else (a deposit
+	// address): refused
+	if chg, err := p.ChangeAddress(); err == nil && chg.EncodeAddress() == m.To {
+		return fmt.Errorf("%w: %s is the bridge's own change address", ErrBTCAddress, m.To)
+	}
+	if own, err := ctx.KV.Get(keyAddr(m.To)); err != nil {
+		return err
+	} else if own != nil {
+		return fmt.Errorf("%w: %s is a bridge deposit address (send btc on AITBC instead)", ErrBTCAddress, m.To)
+	}
 	if m.Amount > MaxSat {
 		return fmt.Errorf("%w: %d sat", ErrAmountTooLarge, m.Amount)
 	}
