@@ -205,9 +205,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	args := []string{
 		"--regtest", "--datadir=" + filepath.Join(cfg.Dir, "data"), "--logdir=" + filepath.Join(cfg.Dir, "logs"),
 		"--rpcuser=" + n.User, "--rpcpass=" + n.Pass, "--rpclisten=" + rpcAddr, "--notls",
+		// --txindex: getrawtransaction answers for any transaction (the
+		// tests and the reserves check read payments by txid)
 		"--listen=" + p2p, "--nodnsseed", "--txindex", "--debuglevel=info",
-		// the bridge's withdrawals pay a fixed fee that may sit under
-		// mainnet's relay floor on a test chain; regtest keeps the default.
 	}
 	if cfg.MiningAddr != nil {
 		args = append(args, "--miningaddr="+cfg.MiningAddr.EncodeAddress())

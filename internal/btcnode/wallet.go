@@ -28,6 +28,9 @@ type Wallet struct {
 	Addr   *btcutil.AddressWitnessPubKeyHash
 	script []byte
 
+	// mu is held across the node's RPCs on purpose: choosing coins and
+	// broadcasting the transaction that spends them is one step, or two
+	// sends could pick the same coin
 	mu      sync.Mutex
 	scanned int64 // height of the last block read
 	coins   map[wire.OutPoint]coin
