@@ -96,8 +96,10 @@ func walletOf(k *btcec.PrivateKey) (*Wallet, error) {
 func (w *Wallet) Attach(n *Node) { w.node = n }
 
 // refresh reads the blocks it has not read yet: outputs to the wallet are
-// coins, inputs spending them remove them. It reads from height 1 after a
-// reorganisation it cannot follow (simple and enough for tests).
+// coins, inputs spending them remove them. It does not follow
+// reorganisations: a coin of a replaced block is skipped when spending
+// (gettxout no longer finds it), and coins of replacing blocks at heights
+// already read go unseen — enough for a test wallet.
 func (w *Wallet) refresh() error {
 	tip, err := w.node.Height()
 	if err != nil {
