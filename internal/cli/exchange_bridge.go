@@ -77,7 +77,8 @@ minted to the satoshi as btc once the deposit has the bridge's confirmations
 			if err != nil {
 				return err
 			}
-			out := map[string]any{"asset": asset, "account": a.Account, "address": a.Address, "index": a.Index,
+			// uri is BIP 21's form, what wallets and QR codes take
+			out := map[string]any{"asset": asset, "account": a.Account, "address": a.Address, "uri": "bitcoin:" + a.Address, "index": a.Index,
 				"network": v.Params.Network, "confirmations": v.Params.Confirmations, "min_deposit_sat": v.Params.MinDepositSat}
 			return g.Print(out, func(w io.Writer) {
 				fmt.Fprintln(w, a.Address)
