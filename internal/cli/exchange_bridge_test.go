@@ -1,12 +1,22 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/btcsuite/btcd/btcutil"
+
 	"encoding/json"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/cli"
+	"github.com/aitbc/aitbc/internal/walletd"
 
 	"github.com/aitbc/aitbc/internal/bridge"
 	"github.com/aitbc/aitbc/internal/btcnode"
@@ -137,5 +147,87 @@ func waitBridge(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBridgeDaemonCommand runs `aitbc exchange bridge-daemon` as an
+// operator would, against a devnet's regtest node and chain, signing as
+// the bridge's operator through the wallet daemon (its service key): a
+// deposit is minted once and the command stops cleanly when told to.
+func TestBridgeDaemonCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain and a Bitcoin node")
+	}
+	clearEnv(t)
+	p2p, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2pAddr := p2p.Addr().String()
+	p2p.Close()
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d, err := devnet.Start(ctx, devnet.Config{
+		Home: home, BlockTime: 150 * time.Millisecond, Miners: -1, CheckInvariants: true,
+		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "off",
+		CometRPCListen: "off", P2PListen: "tcp://" + p2pAddr,
+		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
+		BTC:      true, BTCManual: true, // no daemon of its own: the command is the daemon
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	e := &walletEnv{t: t, home: home, nodeURL: d.RPCURL(), walletURL: d.WalletURL()}
+	var dep struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("exchange", "deposit-address", "--wallet", "genesis-ops", "--password", "123", "-o", "json")), &dep); err != nil {
+		t.Fatal(err)
+	}
+	to, err := btcutil.DecodeAddress(dep.Address, btcnode.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.BTC.Wallet.Send(to, 7_654_321, 2_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.BTC.Node.Mine(1); err != nil {
+		t.Fatal(err)
+	}
+
+	xprv := filepath.Join(t.TempDir(), "bridge.xprv")
+	if err := os.WriteFile(xprv, []byte(d.BTC.XPrv+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(walletd.ServiceKeyPath(home)) // the operator is a service wallet
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(walletd.EnvAPIKey, strings.TrimSpace(string(key)))
+	dctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		root := cli.NewRoot("aitbc", strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+		root.SetArgs([]string{"--home", home, "--node", d.RPCURL(), "--wallet-url", d.WalletURL(), "exchange", "bridge-daemon",
+			"--btc-rpc", d.BTC.Node.URL(), "--xprv-file", xprv, "--wallet", devnet.BridgeWallet, "--password", "123",
+			"--poll", "100ms", "--listen", "off", "--state-file", filepath.Join(t.TempDir(), "state.json")})
+		done <- root.ExecuteContext(dctx)
+	}()
+	minted := func() uint64 {
+		v, err := bank.QueryBalances(ctx, d.Node.Client(), d.Genesis)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Balances[cb.Denom]
+	}
+	waitBridge(t, "the daemon command to mint the deposit", func() bool { return minted() == 7_654_321 })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("bridge-daemon after cancel: %v", err)
+	}
+	if got := minted(); got != 7_654_321 {
+		t.Fatalf("minted %d sat, want 7654321 once", got)
 	}
 }
