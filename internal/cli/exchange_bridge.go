@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
@@ -29,7 +30,7 @@ import (
 // (docs/BRIDGE.md): the exchange's parent command adds them (this function
 // replaces the parent file's placeholder list).
 func exchangeBridgeCmds(g *Globals) []*cobra.Command {
-	return []*cobra.Command{newDepositAddressCmd(g), newWithdrawBTCCmd(g), newReservesCmd(g), newBTCFaucetCmd(g), newBridgeDaemonCmd(g)}
+	return []*cobra.Command{newDepositAddressCmd(g), newDepositsCmd(g), newWithdrawBTCCmd(g), newReservesCmd(g), newBTCFaucetCmd(g), newBridgeDaemonCmd(g)}
 }
 
 func checkAsset(asset string) error {
@@ -382,4 +383,87 @@ func (g *Globals) auditReserves(ctx context.Context, au module.Audit) module.Aud
 	au.Invariants = append(au.Invariants, in)
 	au.OK = au.OK && in.OK
 	return au
+}
+
+// btcClient is the Bitcoin node of --btc-rpc, or of the devnet --btc at
+// --home, or nil when there is neither.
+func (g *Globals) btcClient(flag string) (*rpcclient.Client, error) {
+	if flag == "" {
+		raw, err := os.ReadFile(devnet.BTCRPCFile(g.Home))
+		if err != nil {
+			return nil, nil
+		}
+		flag = strings.TrimSpace(string(raw))
+	}
+	c, err := bridge.DialBTC(flag)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return c, nil
+}
+
+func newDepositsCmd(g *Globals) *cobra.Command {
+	var asset, wallet, btcRPC string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "deposits",
+		Short: "The wallet's BTC deposits and how far along each is: mempool, confirming (k of N), minted",
+		Long: `Lists the deposits to the wallet's deposit address: those the chain has minted
+or is attesting, and — with a Bitcoin node (--btc-rpc, or a running devnet --btc) —
+those still in Bitcoin's mempool or short of the bridge's confirmations. With
+--wait it follows them, printing each change, until none is pending.`,
+		Example: `  aitbc exchange deposits --asset btc --wallet alice
+  aitbc exchange deposits --asset btc --wallet alice --wait 5m -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := checkAsset(asset); err != nil {
+				return err
+			}
+			acct, err := g.walletAddress(ctx, wallet)
+			if err != nil {
+				return err
+			}
+			c, err := g.btcClient(btcRPC)
+			if err != nil {
+				return err
+			}
+			var btc bridge.BlockReader
+			if c != nil {
+				defer c.Shutdown()
+				btc = c
+			}
+			deadline := time.Now().Add(wait)
+			last := ""
+			for {
+				list, err := bridge.AccountDeposits(ctx, g.node(), btc, acct, 0)
+				if err != nil {
+					return err
+				}
+				pending := false
+				var b strings.Builder
+				for _, d := range list {
+					pending = pending || d.Status == "mempool" || d.Status == "confirming"
+					fmt.Fprintf(&b, "%s  %s BTC  %-13s %d/%d confirmations\n", d.Outpoint, bank.FormatUnits(coinSat(d.Amount), 8), d.Status, d.Confirmations, d.Needed)
+				}
+				if !pending || wait <= 0 || time.Now().After(deadline) {
+					return g.Print(list, func(w io.Writer) { fmt.Fprint(w, b.String()) })
+				}
+				if s := b.String(); s != last && !g.JSON() {
+					fmt.Fprintf(g.Stderr(), "waiting:\n%s", s)
+					last = s
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&asset, "asset", cb.Denom, "asset (btc)")
+	cmd.Flags().StringVar(&wallet, "wallet", "genesis-ops", "wallet whose deposits to show")
+	cmd.Flags().StringVar(&btcRPC, "btc-rpc", "", "Bitcoin node RPC URL (default: a running devnet --btc's; none: the chain's records only)")
+	waitFlag(cmd.Flags(), &wait, 10*time.Minute, "follow pending deposits up to this long, until every one is minted (true: 10m)")
+	return cmd
 }

@@ -84,7 +84,16 @@ func TestBridgeCommandsOnADevnetWithBTC(t *testing.T) {
 		}
 		return v.Balances["btc"]
 	}
-	waitBridge(t, "the deposit minted", func() bool { return btc() == 123_456_789 })
+	var deps []bridge.DepositStatus // --wait follows the deposit until it is minted
+	if err := json.Unmarshal([]byte(e.ok("exchange", "deposits", "--asset", "btc", "--wallet", "genesis-ops", "--wait", "1m", "-o", "json")), &deps); err != nil {
+		t.Fatal(err)
+	}
+	if len(deps) != 1 || deps[0].Status != "minted" || deps[0].Amount != 123_456_789 || deps[0].Confirmations < 1 {
+		t.Fatalf("deposits %+v", deps)
+	}
+	if got := btc(); got != 123_456_789 {
+		t.Fatalf("genesis-ops holds %d sat of btc, want 123456789", got)
+	}
 
 	dest, err := btcnode.NewWallet()
 	if err != nil {
@@ -192,6 +201,13 @@ func TestBridgeDaemonCommand(t *testing.T) {
 	}
 	if _, err := d.BTC.Wallet.Send(to, 7_654_321, 2_000); err != nil {
 		t.Fatal(err)
+	}
+	var deps []bridge.DepositStatus // not mined yet: the deposit is seen in the mempool
+	if err := json.Unmarshal([]byte(e.ok("exchange", "deposits", "--wallet", "genesis-ops", "-o", "json")), &deps); err != nil {
+		t.Fatal(err)
+	}
+	if len(deps) != 1 || deps[0].Status != "mempool" || deps[0].Confirmations != 0 || deps[0].Needed != 1 || deps[0].Amount != 7_654_321 {
+		t.Fatalf("deposits before mining: %+v", deps)
 	}
 	if _, err := d.BTC.Node.Mine(1); err != nil {
 		t.Fatal(err)

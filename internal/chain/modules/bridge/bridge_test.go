@@ -385,3 +385,45 @@ func TestParamsRefused(t *testing.T) {
 }
 
 func moduleQuery(c *chain) module.Query { return module.Query{State: c.store, Height: c.height} }
+
+// TestDepositsByAccount: the deposits route with ?account= lists that
+// account's deposits only (through its index), with paging by outpoint.
+func TestDepositsByAccount(t *testing.T) {
+	alice, bob, op := newAcct(1), newAcct(2), newAcct(3)
+	p, _ := testParams(t, op)
+	p.Threshold = 1
+	c := newChain(t, p, alice, bob, op)
+	for _, u := range []*acct{alice, bob} {
+		if err := c.do(u, bridge.NewAddressMsg()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, u := range []*acct{alice, bob, alice, alice} {
+		if err := c.do(op, bridge.NewAttestMsg(h32(byte(10+i)), uint32(i), c.address(u), 10_000, h32(9), 500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(params req) []bridge.DepositView {
+		v, err := c.route("/api/v1/bridge/deposits").Handle(module.Query{State: c.store}, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.([]bridge.DepositView)
+	}
+	all := list(req{"account": alice.addr.String()})
+	if len(all) != 3 {
+		t.Fatalf("alice's deposits: %+v", all)
+	}
+	for _, d := range all {
+		if d.Account != alice.addr || d.Minted == 0 {
+			t.Fatalf("deposit %+v", d)
+		}
+	}
+	page := list(req{"account": alice.addr.String(), "after": all[0].Outpoint, "limit": "1"})
+	if len(page) != 1 || page[0].Outpoint != all[1].Outpoint {
+		t.Fatalf("page after %s: %+v", all[0].Outpoint, page)
+	}
+	if got := list(req{}); len(got) != 4 {
+		t.Fatalf("all deposits: %d", len(got))
+	}
+}

@@ -125,6 +125,7 @@ func (k *Keeper) attest(ctx *module.Context, m MsgAttest) error {
 	}
 	if !ok {
 		d = Deposit{Account: owner[:], Address: m.Address, Amount: m.Amount, BlockHash: m.BlockHash, BlockH: m.BlockH}
+		ctx.KV.Set(keyAcctDep(owner, m.Txid, m.Vout), []byte{1})
 	}
 	if d.Minted != 0 {
 		return fmt.Errorf("%w: %x:%d at AITBC height %d", ErrMinted, reverse(m.Txid), m.Vout, d.Minted)

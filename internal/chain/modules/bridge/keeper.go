@@ -140,6 +140,7 @@ const (
 	pDep  = "bridge/dep/"  // txid (32) + vout (4 BE) → Deposit
 	pWD   = "bridge/wd/"   // id (8 BE) → Withdrawal
 	pWDP  = "bridge/wdp/"  // pending withdrawals: id (8 BE) → empty
+	pAD   = "bridge/ad/"   // account (20) + txid (32) + vout (4 BE) → {1}: an account's deposits
 )
 
 func keyAcct(a address.Address) []byte { return append([]byte(pAcct), a[:]...) }
@@ -147,6 +148,9 @@ func keyAddr(s string) []byte          { return append([]byte(pAddr), s...) }
 func keyIdx(i uint32) []byte           { return binary.BigEndian.AppendUint32([]byte(pIdx), i) }
 func keyWD(id uint64) []byte           { return binary.BigEndian.AppendUint64([]byte(pWD), id) }
 func keyWDP(id uint64) []byte          { return binary.BigEndian.AppendUint64([]byte(pWDP), id) }
+func keyAcctDep(a address.Address, txid []byte, vout uint32) []byte {
+	return binary.BigEndian.AppendUint32(append(append([]byte(pAD), a[:]...), txid...), vout)
+}
 func keyDep(txid []byte, vout uint32) []byte {
 	return binary.BigEndian.AppendUint32(append([]byte(pDep), txid...), vout)
 }

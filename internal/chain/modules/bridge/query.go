@@ -255,15 +255,42 @@ func (k *Keeper) qDeposits(q module.Query, in module.Request) (any, error) {
 	}
 	out := []DepositView{}
 	var ierr error
+	if acct != nil {
+		// the account's index, not every deposit
+		prefix := append([]byte(pAD), acct[:]...)
+		from := prefix
+		if len(start) > len(pDep) {
+			from = append(bytesClone(prefix), start[len(pDep):]...)
+		}
+		err = state.IterateFrom(q.State, prefix, from, func(key, _ []byte) bool {
+			dk := append([]byte(pDep), key[len(prefix):]...)
+			raw, err := q.State.Get(dk)
+			if err == nil && raw == nil {
+				err = fmt.Errorf("deposit index names %x, which is missing", dk)
+			}
+			var v DepositView
+			if err == nil {
+				v, err = depositView(dk, raw)
+			}
+			if err != nil {
+				ierr = err
+				return false
+			}
+			out = append(out, v)
+			return len(out) < limit
+		})
+		if err == nil {
+			err = ierr
+		}
+		return out, err
+	}
 	err = state.IterateFrom(q.State, []byte(pDep), start, func(key, raw []byte) bool {
 		v, err := depositView(key, raw)
 		if err != nil {
 			ierr = err
 			return false
 		}
-		if acct == nil || v.Account == *acct {
-			out = append(out, v)
-		}
+		out = append(out, v)
 		return len(out) < limit
 	})
 	if err == nil {
