@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -338,6 +339,7 @@ func TestReorganisations(t *testing.T) {
 	}
 	dm := e.daemon(nil)
 	e.step(dm)
+	checkMetricsDocumented(t, e.reg)
 
 	const first = 40_000_000
 	e.deposit(addr, first)
@@ -421,5 +423,34 @@ func TestReorganisations(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Clean(e.d.BTC.StateFile)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkMetricsDocumented: docs/METRICS.md lists every metric the daemon
+// registers, and no aitbc_bridge_ metric it does not.
+func checkMetricsDocumented(t *testing.T, reg *prometheus.Registry) {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/METRICS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, mf := range mfs {
+		have[mf.GetName()] = true
+		if !strings.Contains(string(doc), "| `"+mf.GetName()+"` |") {
+			t.Errorf("docs/METRICS.md does not list %s", mf.GetName())
+		}
+	}
+	if len(have) < 5 {
+		t.Fatalf("the daemon registers %d metrics", len(have))
+	}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(aitbc_bridge_[a-z0-9_]+)` \\|").FindAllStringSubmatch(string(doc), -1) {
+		if !have[m[1]] {
+			t.Errorf("docs/METRICS.md lists %s, which the daemon does not register", m[1])
+		}
 	}
 }
