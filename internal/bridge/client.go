@@ -10,6 +10,7 @@ import (
 	"github.com/btcsuite/btcd/rpcclient"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	cb "github.com/aitbc/aitbc/internal/chain/modules/bridge"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/httpx"
@@ -89,4 +90,27 @@ func Withdraw(ctx context.Context, chain Chain, submit Submitter, account addres
 			return found, h, nil
 		}
 	}
+}
+
+// AccountWithdrawals lists account's withdrawals, oldest first (at most
+// limit).
+func AccountWithdrawals(ctx context.Context, chain module.Getter, account address.Address, limit int) ([]cb.WithdrawalView, error) {
+	var out []cb.WithdrawalView
+	var from uint64
+	for len(out) < limit {
+		var page []cb.WithdrawalView
+		if err := chain.GetJSON(ctx, fmt.Sprintf("/api/v1/bridge/withdrawals?status=all&owner=%s&from=%d&limit=%d", account, from, cb.MaxPage), &page); err != nil {
+			return out, err
+		}
+		for _, w := range page {
+			from = w.ID + 1
+			if len(out) < limit {
+				out = append(out, w)
+			}
+		}
+		if len(page) < cb.MaxPage {
+			break
+		}
+	}
+	return out, nil
 }

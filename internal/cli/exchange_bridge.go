@@ -30,7 +30,7 @@ import (
 // (docs/BRIDGE.md): the exchange's parent command adds them (this function
 // replaces the parent file's placeholder list).
 func exchangeBridgeCmds(g *Globals) []*cobra.Command {
-	return []*cobra.Command{newDepositAddressCmd(g), newDepositsCmd(g), newWithdrawBTCCmd(g), newReservesCmd(g), newBTCFaucetCmd(g), newBridgeDaemonCmd(g)}
+	return []*cobra.Command{newDepositAddressCmd(g), newDepositsCmd(g), newWithdrawBTCCmd(g), newWithdrawalsCmd(g), newReservesCmd(g), newBTCFaucetCmd(g), newBridgeDaemonCmd(g)}
 }
 
 func checkAsset(asset string) error {
@@ -465,5 +465,59 @@ those still in Bitcoin's mempool or short of the bridge's confirmations. With
 	cmd.Flags().StringVar(&wallet, "wallet", "genesis-ops", "wallet whose deposits to show")
 	cmd.Flags().StringVar(&btcRPC, "btc-rpc", "", "Bitcoin node RPC URL (default: a running devnet --btc's; none: the chain's records only)")
 	waitFlag(cmd.Flags(), &wait, 10*time.Minute, "follow pending deposits up to this long, until every one is minted (true: 10m)")
+	return cmd
+}
+
+func newWithdrawalsCmd(g *Globals) *cobra.Command {
+	var asset, wallet string
+	var limit int
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "withdrawals",
+		Short: "The wallet's BTC withdrawals: amount, payout, pending or paid with the Bitcoin txid",
+		Example: `  aitbc exchange withdrawals --asset btc --wallet alice
+  aitbc exchange withdrawals --asset btc --wallet alice --wait 2m -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := checkAsset(asset); err != nil {
+				return err
+			}
+			if limit < 1 || limit > 10_000 {
+				return usagef("--limit must be 1-10000")
+			}
+			acct, err := g.walletAddress(ctx, wallet)
+			if err != nil {
+				return err
+			}
+			deadline := time.Now().Add(wait)
+			for {
+				list, err := bridge.AccountWithdrawals(ctx, g.node(), acct, limit)
+				if err != nil {
+					return err
+				}
+				pending := false
+				for _, w := range list {
+					pending = pending || w.Status == "pending"
+				}
+				if !pending || wait <= 0 || time.Now().After(deadline) {
+					return g.Print(list, func(out io.Writer) {
+						for _, w := range list {
+							fmt.Fprintf(out, "%d  %s BTC to %s  %s %s\n", w.ID, bank.FormatUnits(coinSat(w.Payout), 8), w.To, w.Status, w.PaidTx)
+						}
+					})
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&asset, "asset", cb.Denom, "asset (btc)")
+	cmd.Flags().StringVar(&wallet, "wallet", "genesis-ops", "wallet whose withdrawals to show")
+	cmd.Flags().IntVar(&limit, "limit", 100, "most withdrawals to show, oldest first")
+	waitFlag(cmd.Flags(), &wait, 10*time.Minute, "wait up to this long until every withdrawal is paid (true: 10m)")
 	return cmd
 }

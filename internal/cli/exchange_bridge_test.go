@@ -115,6 +115,13 @@ func TestBridgeCommandsOnADevnetWithBTC(t *testing.T) {
 		t.Fatalf("withdrawal %+v, balance %d", wd.Withdrawal, btc())
 	}
 	dest.Attach(d.BTC.Node)
+	var wds []cb.WithdrawalView // --wait until the bridge has paid it
+	if err := json.Unmarshal([]byte(e.ok("exchange", "withdrawals", "--wallet", "genesis-ops", "--wait", "1m", "-o", "json")), &wds); err != nil {
+		t.Fatal(err)
+	}
+	if len(wds) != 1 || wds[0].Status != "paid" || len(wds[0].PaidTx) != 64 || wds[0].Payout != 25_000_000-wds[0].Fee {
+		t.Fatalf("withdrawals %+v", wds)
+	}
 	waitBridge(t, "the withdrawal paid and confirmed", func() bool {
 		w, err := cb.QueryWithdrawal(ctx, d.Node.Client(), wd.Withdrawal.ID)
 		bal, berr := dest.Balance()
