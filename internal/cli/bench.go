@@ -167,6 +167,7 @@ machine (PostgreSQL's initdb and pg_ctl must be installed).`,
 	_ = jf.MarkHidden("cpuprofile")
 	cmd.AddCommand(transfers, jobsCmd, newBenchMarketCmd(g), newWebBenchCmd(g))
 	cmd.AddCommand(newBenchExchangeCmd(g)) // exchange_bench.go
+	cmd.AddCommand(newBenchBridgeCmd(g))   // exchange_bridge.go
 	return cmd
 }
 

@@ -196,6 +196,7 @@ out exactly its escrow. Exits 1 if any invariant is broken.`,
 			if err != nil {
 				return err
 			}
+			au = g.auditReserves(cmd.Context(), au) // exchange_bridge.go: a devnet --btc's Bitcoin reserves
 			if err := g.Print(au, func(w io.Writer) {
 				fmt.Fprintf(w, "audit at height %d (%s)\n", au.Height, au.Time.Local().Format(time.DateTime))
 				for _, in := range au.Invariants {

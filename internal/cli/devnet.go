@@ -81,6 +81,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.StringVar(&cfg.Store, "store", "", "coordinators' store: empty for an SQLite file in the home, or a postgres:// URL they share")
 	f.IntVar(&cfg.Miners, "miners", 1, "miners on the built-in engine (0 or less: none)")
 	f.IntVar(&cfg.MinerSlots, "miner-slots", 2, "concurrent jobs per miner")
+	f.BoolVar(&cfg.BTC, "btc", false, "also run a Bitcoin regtest node (btcd), fund a test Bitcoin wallet and run the bridge daemon (docs/BRIDGE.md); needs a fresh --home")
 	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.BoolVar(&hostProviders, "host-providers", true, "run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)")

@@ -38,10 +38,10 @@ auction), so nobody gains by seeing an order first. Prices are BTC per AITBC
 		// The order book (this file).
 		newExchangeBookCmd(g), newExchangeTradesCmd(g), newExchangeTickerCmd(g),
 		newExchangeOrderCmd(g), newExchangeCancelCmd(g), newExchangeOrdersCmd(g), newExchangeServeCmd(g),
-		// The Bitcoin bridge's commands (deposit-address, withdraw,
-		// reserves, buy) are added here, each defined in the bridge's own
-		// file.
 	)
+	// The Bitcoin bridge's commands (deposit-address, deposits, withdraw,
+	// withdrawals, reserves, btc-faucet, bridge-daemon), exchange_bridge.go.
+	cmd.AddCommand(exchangeBridgeCmds(g)...)
 	return cmd
 }
 

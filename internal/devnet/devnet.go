@@ -110,6 +110,13 @@ type Config struct {
 	// of the devnet's daemon that lists a service no miner serves
 	// (hosting.go).
 	NoHosting bool
+	// BTC adds the Bitcoin side (aitbc devnet --btc, bridge.go): a regtest
+	// node, a test Bitcoin wallet, the bridge in genesis and its daemon.
+	// BTCManual leaves out the daemon and the automatic mining (tests run
+	// them).
+	BTC, BTCManual bool
+	// BTCConfirmations is the bridge's N (1).
+	BTCConfirmations int64
 }
 
 func (c *Config) defaults() {
@@ -193,6 +200,7 @@ type Devnet struct {
 
 	host    *hoster // the miners the devnet runs for its providers (hosting.go)
 	builtin backend.Backend
+	BTC     *BTC // with Config.BTC
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -208,6 +216,7 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 		if d.host != nil {
 			d.host.stop()
 		}
+		d.closeBTC()
 		d.closeExtra()
 		_ = d.sys.Close()
 		if d.webLn != nil { // bound, not yet handed to the web server
@@ -256,6 +265,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	for i := 0; i < cfg.Miners; i++ {
 		names = append(names, MinerWallet(i))
 	}
+	if cfg.BTC {
+		names = append(names, BridgeWallet)
+	}
 	addrs := map[string]address.Address{}
 	for _, n := range names {
 		a, err := ks.EnsureWallet(n, cfg.GenesisPassword)
@@ -274,6 +286,11 @@ func (d *Devnet) start(ctx context.Context) error {
 			bal = GenesisBalance
 		}
 		spec.Accounts = append(spec.Accounts, system.GenesisAccount{Name: n, Address: addrs[n], Balance: bal})
+	}
+	if cfg.BTC {
+		if err := d.bridgeGenesis(&spec, addrs[BridgeWallet]); err != nil {
+			return err
+		}
 	}
 	created, err := system.InitChain(chainHome, spec)
 	if err != nil {
@@ -311,6 +328,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	for i := 0; i < cfg.Miners; i++ {
 		service = append(service, MinerWallet(i))
 	}
+	if cfg.BTC {
+		service = append(service, BridgeWallet)
+	}
 	w, err := sys.StartWallet(ctx, system.WalletConfig{Config: walletd.Config{
 		Home: cfg.Home, Listen: cfg.WalletListen, DefaultWallet: GenesisWallet,
 		Logger: log.With("service", "walletd"), Registry: prometheus.NewRegistry(), Keystore: cfg.Keystore,
@@ -327,6 +347,11 @@ func (d *Devnet) start(ctx context.Context) error {
 
 	if err := n.WaitHeight(ctx, 1); err != nil {
 		return err
+	}
+	if cfg.BTC {
+		if err := d.startBTC(ctx, w.Service()); err != nil {
+			return err
+		}
 	}
 	if cfg.CoordinatorListen == "off" {
 		if err := d.startWeb(ctx); err != nil { // chain and wallet daemon only; a coordinator runs elsewhere
@@ -669,11 +694,13 @@ Press Ctrl-C to stop; start again to continue the same chain.
 	d.exchangeBanner(w)
 }
 
-// exchangeBanner adds the exchange API's line to the banner.
+// exchangeBanner adds the exchange API's and the Bitcoin side's lines to
+// the banner.
 func (d *Devnet) exchangeBanner(w io.Writer) {
 	if u := d.ExchangeURL(); u != "" {
 		fmt.Fprintf(w, "Exchange API %s (aitbc exchange book); market maker %s sells AITBC around its reference price\n", u, MakerWallet)
 	}
+	d.bannerBTC(w) // bridge.go
 }
 
 func orOff(s string) string {
@@ -689,6 +716,7 @@ func (d *Devnet) Close() {
 	if d.host != nil {
 		d.host.stop() // no miner starts while the system stops
 	}
+	d.closeBTC()
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {
 		d.cfg.Log.Warn("devnet: stopping", "err", err)

@@ -225,6 +225,8 @@ func TestEveryMetricsEndpointIsValidAndDocumented(t *testing.T) {
 		case exposed[name], strings.HasSuffix(name, "*"):
 		case strings.HasPrefix(name, "cometbft_"), strings.HasPrefix(name, "aitbc_chain_"):
 			// A node's metrics; internal/node checks them against what it registers.
+		case strings.HasPrefix(name, "aitbc_bridge_"):
+			// The bridge daemon's (devnet --btc only); internal/bridge checks them.
 		case strings.HasPrefix(name, "aitbc_miner_gpu_") && nvidia != nil:
 			// Absent without nvidia-smi, by design.
 		default:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/bridge"
 	"github.com/aitbc/aitbc/internal/chain/modules/exchange"
 	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
@@ -55,6 +56,7 @@ func New() Set {
 	set.All = append(set.All, rentals.NewKeeper(b, mk, m))
 	// The AITBC/BTC order book, cleared by a batch auction each block.
 	set.All = append(set.All, exchange.NewKeeper(b))
+	set.All = append(set.All, bridge.NewKeeper(b)) // the Bitcoin bridge: mints and burns btc
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {

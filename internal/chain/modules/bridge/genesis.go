@@ -1,0 +1,32 @@
+package bridge
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/state"
+)
+
+// InitGenesis implements module.Genesis: the parameters (no bridge unless
+// the genesis entry gives an xpub and operators).
+func (k *Keeper) InitGenesis(ctx *module.Context, raw []byte) error {
+	if err := module.InitParams(ctx, raw, keyParams, DefaultParams(), Params.Validate); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	return nil
+}
+
+// ExportGenesis implements module.Exporter: every record (addresses,
+// deposits, withdrawals, books, a halt).
+func (*Keeper) ExportGenesis(v state.View) (json.RawMessage, error) {
+	return module.ExportPrefix(v, Name+"/")
+}
+
+// ImportGenesis implements module.Exporter.
+func (*Keeper) ImportGenesis(ctx *module.Context, raw json.RawMessage) error {
+	if err := module.ImportPrefix(ctx, raw, Name+"/", module.CheckParams(keyParams, Params.Validate)); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	return nil
+}
