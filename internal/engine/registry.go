@@ -18,11 +18,43 @@ import (
 // folder holds model.gguf, or model.bin and tokenizer.bin, and model.json
 // describing it.
 type Registry struct {
-	dir string
+	dir    string
+	ollama *OllamaStore // nil unless WithOllama
 }
 
 // NewRegistry returns the registry of the AITBC state directory home.
 func NewRegistry(home string) *Registry { return &Registry{dir: filepath.Join(home, "models")} }
+
+// WithOllama returns the registry that also serves the models of
+// Ollama's store at dir (e.g. ~/.ollama/models) by their Ollama names; an
+// empty dir returns r unchanged. Imported models and the default keep
+// their names: "llama3.2" is an imported model if one has that name.
+func (r *Registry) WithOllama(dir string) *Registry {
+	if dir == "" {
+		return r
+	}
+	c := *r
+	c.ollama = NewOllamaStore(dir)
+	return &c
+}
+
+// Ollama is the Ollama store the registry reads, or nil.
+func (r *Registry) Ollama() *OllamaStore { return r.ollama }
+
+// Serves reports whether name is a model name the registry knows (the
+// default, an imported model, or a model of its Ollama store), as opposed
+// to a file path, which Open also accepts but a job must never name.
+func (r *Registry) Serves(name string) bool {
+	if name == DefaultModel {
+		return true
+	}
+	if validName.MatchString(name) {
+		if st, err := os.Stat(filepath.Join(r.dir, name, manifestFile)); err == nil && st.Mode().IsRegular() {
+			return true
+		}
+	}
+	return r.ollama != nil && r.ollama.Has(name)
+}
 
 // Dir is the folder holding imported models.
 func (r *Registry) Dir() string { return r.dir }
@@ -67,10 +99,7 @@ func (r *Registry) List() ([]ModelInfo, error) {
 	info.Source = "embedded"
 	out := []ModelInfo{info}
 	entries, err := os.ReadDir(r.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	var imported []ModelInfo
@@ -85,7 +114,21 @@ func (r *Registry) List() ([]ModelInfo, error) {
 		imported = append(imported, mi)
 	}
 	sort.Slice(imported, func(i, j int) bool { return imported[i].Name < imported[j].Name })
-	return append(out, imported...), nil
+	out = append(out, imported...)
+	if r.ollama != nil {
+		// Models the engine cannot serve (another architecture, no GGUF)
+		// are left out; OllamaStore.List says why.
+		entries, err := r.ollama.List()
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.Err == nil {
+				out = append(out, e.Info)
+			}
+		}
+	}
+	return out, nil
 }
 
 func (r *Registry) manifest(name string) (ModelInfo, error) {
@@ -103,8 +146,9 @@ func (r *Registry) manifest(name string) (ModelInfo, error) {
 }
 
 // Open loads a model by name: the embedded default (DefaultModel, or an
-// empty name), an imported model, or, when name is the path of an
-// existing file, that file (see Open).
+// empty name), an imported model, a model of the Ollama store (see
+// WithOllama) or, when name is the path of an existing file, that file
+// (see Open).
 func (r *Registry) Open(name string) (*Model, error) {
 	if name == "" || name == DefaultModel {
 		return LoadDefault()
@@ -129,10 +173,17 @@ func (r *Registry) Open(name string) (*Model, error) {
 			return nil, err
 		}
 	}
+	if r.ollama != nil && r.ollama.Has(name) {
+		return r.ollama.Open(name)
+	}
 	if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
 		return Open(name)
 	}
-	return nil, fmt.Errorf("%w: %q (not built in, not in %s, not a file)", ErrUnknownModel, name, r.dir)
+	where := r.dir
+	if r.ollama != nil {
+		where += " or the Ollama store " + r.ollama.Dir()
+	}
+	return nil, fmt.Errorf("%w: %q (not built in, not in %s, not a file)", ErrUnknownModel, name, where)
 }
 
 // Resolve loads the model called name from the registry of home.
