@@ -44,6 +44,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 				return usagef("--maker-price: %v", err)
 			}
 			cfg.Home, cfg.Log = g.Home, log
+			cfg.ModelsDir = expandHome(cfg.ModelsDir)
 			cfg.NoHosting = !hostProviders
 			if strings.ToLower(logLevel) == "debug" {
 				cfg.LogLevel = "info"
@@ -81,6 +82,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.StringVar(&cfg.Store, "store", "", "coordinators' store: empty for an SQLite file in the home, or a postgres:// URL they share")
 	f.IntVar(&cfg.Miners, "miners", 1, "miners on the built-in engine (0 or less: none)")
 	f.IntVar(&cfg.MinerSlots, "miner-slots", 2, "concurrent jobs per miner")
+	f.StringVar(&cfg.ModelsDir, "models-dir", "", "Ollama's model store (e.g. ~/.ollama/models) whose GGUF models the miners also serve by their Ollama names")
 	f.BoolVar(&cfg.BTC, "btc", false, "also run a Bitcoin regtest node (btcd), fund a test Bitcoin wallet and run the bridge daemon (docs/BRIDGE.md); needs a fresh --home")
 	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")

@@ -61,6 +61,7 @@ func newMinerCmd(g *Globals) *cobra.Command {
 	var heartbeat time.Duration
 	var jobKinds bool
 	var imagesEndpoint, imagesKey string
+	var modelsDir string
 	start := &cobra.Command{
 		Use:   "start",
 		Short: "Register (stake, models, price) if needed and serve a coordinator's jobs",
@@ -79,6 +80,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
   aitbc miner start --wallet gpu-provider --backend ollama --endpoint http://127.0.0.1:11434 --models llama3.2:latest
   aitbc miner start --wallet gpu-provider --backend openai --endpoint http://127.0.0.1:8080 --price 0.5
   aitbc miner start --wallet ai-service-provider --backend builtin --job-kinds --password 123
+  aitbc miner start --wallet gpu-provider --backend builtin --models-dir ~/.ollama/models --models llama3.2:latest
   aitbc miner start --wallet my-gpu-box --provider aitbc1... --password 123   # runs that provider's marketplace jobs once it runs market add-miner`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -102,11 +104,14 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				}
 				prov = &a
 			}
+			if modelsDir != "" && backendName != "builtin" {
+				return usagef("--models-dir is for --backend builtin (an Ollama server reads its own store)")
+			}
 			var b backend.Backend
 			httpc := &http.Client{}
 			switch backendName {
 			case "builtin":
-				b = backend.NewBuiltin(g.Home, backend.BuiltinOptions{})
+				b = backend.NewBuiltin(g.Home, backend.BuiltinOptions{ModelsDir: expandHome(modelsDir)})
 			case "ollama":
 				b = backend.NewOllama(endpoint, httpc)
 			case "openai":
@@ -177,6 +182,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "interval of on-chain heartbeats")
 	f.StringVar(&metricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus) and GET /health on this address, e.g. 127.0.0.1:8018 (default: off)")
 	f.BoolVar(&jobKinds, "job-kinds", false, "also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)")
+	f.StringVar(&modelsDir, "models-dir", "", "Ollama's model store, e.g. ~/.ollama/models: the built-in engine also serves its GGUF models by their Ollama names (llama3.2:latest)")
 	f.StringVar(&provider, "provider", "", "marketplace provider address this miner works for: it names it on chain (miners/set_provider); the provider's market add-miner completes the consent (docs/MARKETPLACE.md)")
 	f.StringVar(&imagesEndpoint, "images-endpoint", "", "OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)")
 	f.StringVar(&imagesKey, "images-api-key", "", "API key of the images server")

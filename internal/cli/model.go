@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -32,18 +33,35 @@ func newModelCmd(g *Globals) *cobra.Command {
 }
 
 func newModelListCmd(g *Globals) *cobra.Command {
-	return &cobra.Command{
+	var modelsDir string
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the models known to this machine",
 		Example: `  aitbc model list
+  aitbc model list --models-dir ~/.ollama/models     # also Ollama's models, by their Ollama names
   aitbc model list --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, err := engine.NewRegistry(g.Home).List()
+			reg := modelRegistry(g, modelsDir)
+			list, err := reg.List()
 			if err != nil {
 				return err
 			}
-			return g.Print(list, func(w io.Writer) {
+			// Ollama's models the engine cannot serve are named, with why,
+			// on stderr: a user looking for one should not have to guess.
+			var refused []engine.OllamaEntry
+			if s := reg.Ollama(); s != nil {
+				entries, err := s.List()
+				if err != nil {
+					return err
+				}
+				for _, e := range entries {
+					if e.Err != nil {
+						refused = append(refused, e)
+					}
+				}
+			}
+			err = g.Print(list, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tFORMAT\tTYPE\tPARAMS\tSIZE\tCONTEXT\tSOURCE")
 				for _, m := range list {
@@ -52,8 +70,36 @@ func newModelListCmd(g *Globals) *cobra.Command {
 				}
 				tw.Flush()
 			})
+			for _, e := range refused {
+				fmt.Fprintf(g.Stderr(), "not served: %s: %v\n", e.Name, e.Err)
+			}
+			return err
 		},
 	}
+	modelsDirFlag(cmd, &modelsDir)
+	return cmd
+}
+
+// modelsDirFlag adds --models-dir, Ollama's model store, to a model command.
+func modelsDirFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "models-dir", "", "Ollama's model store (e.g. ~/.ollama/models): its GGUF models are found by their Ollama names, llama3.2:latest")
+}
+
+// modelRegistry is the engine's registry of g.Home, with Ollama's store at
+// modelsDir when one is given.
+func modelRegistry(g *Globals, modelsDir string) *engine.Registry {
+	return engine.NewRegistry(g.Home).WithOllama(expandHome(modelsDir))
+}
+
+// expandHome replaces a leading "~/" with the user's home folder, for
+// paths given as --flag=~/... or in a config file, which no shell expands.
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, rest)
+		}
+	}
+	return p
 }
 
 // runOutput is the JSON result of `aitbc model run`.
@@ -90,12 +136,14 @@ func newModelRunCmd(g *Globals) *cobra.Command {
 		topP        float32
 		seed        uint64
 		threads     int
+		modelsDir   string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Generate text, streaming it as it is produced",
 		Example: `  aitbc model run --prompt "Prince Andrew"
-  aitbc model run --model tolstoy-1m --prompt "Natasha" --max-tokens 64 --temperature 0 --output json`,
+  aitbc model run --model tolstoy-1m --prompt "Natasha" --max-tokens 64 --temperature 0 --output json
+  aitbc model run --models-dir ~/.ollama/models --model llama3.2:latest --prompt "Why is the sky blue?"`,
 		Long: "Generate text from a prompt. In text mode the prompt and the generated text are written\n" +
 			"to stdout as tokens are produced and statistics to stderr; with --output json one object\n" +
 			"is printed at the end. --temperature 0 is greedy (deterministic); otherwise --seed fixes\n" +
@@ -109,7 +157,7 @@ func newModelRunCmd(g *Globals) *cobra.Command {
 				seed = uint64(time.Now().UnixNano()) | 1
 			}
 			loadStart := time.Now()
-			m, err := engine.Resolve(g.Home, model)
+			m, err := modelRegistry(g, modelsDir).Open(model)
 			if err != nil {
 				return err
 			}
@@ -169,6 +217,7 @@ func newModelRunCmd(g *Globals) *cobra.Command {
 	f.Float32Var(&topP, "top-p", 0.9, "nucleus sampling threshold, in (0, 1]; 1 turns it off")
 	f.Uint64Var(&seed, "seed", 0, "random seed (0: from the clock)")
 	f.IntVar(&threads, "threads", 0, "threads per matrix product (0: all CPUs)")
+	modelsDirFlag(cmd, &modelsDir)
 	return cmd
 }
 
@@ -207,7 +256,7 @@ func newModelImportCmd(g *Globals) *cobra.Command {
 }
 
 func newModelExportCmd(g *Globals) *cobra.Command {
-	var model, typ string
+	var model, typ, modelsDir string
 	cmd := &cobra.Command{
 		Use:   "export FILE.gguf",
 		Short: "Write a model as a GGUF file (F32, F16, BF16, Q4_0-Q8_0, Q2_K-Q6_K, or the Q4_K_M/Q5_K_M mixes)",
@@ -229,7 +278,7 @@ func newModelExportCmd(g *Globals) *cobra.Command {
 			if !plain && !mix {
 				return usagef("--type must be one of %s, not %q", exportTypeNames(), typ)
 			}
-			m, err := engine.Resolve(g.Home, model)
+			m, err := modelRegistry(g, modelsDir).Open(model)
 			if err != nil {
 				return err
 			}
@@ -263,6 +312,7 @@ func newModelExportCmd(g *Globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&model, "model", engine.DefaultModel, "model name or path")
 	cmd.Flags().StringVar(&typ, "type", "q8_0", "tensor type of the matrices, or a llama.cpp mix: "+exportTypeNames())
+	modelsDirFlag(cmd, &modelsDir)
 	return cmd
 }
 
@@ -292,17 +342,18 @@ type benchOutput struct {
 func newModelBenchCmd(g *Globals) *cobra.Command {
 	var (
 		model   string
-		opts    engine.BenchOptions
-		threads int
+		opts      engine.BenchOptions
+		threads   int
+		modelsDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure generation speed with one thread and with all of them",
+		Short: "Measure generation and prompt speed with one thread and with all of them",
 		Example: `  aitbc model bench
   aitbc model bench --model tolstoy-1m --reps 3 --threads 2 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := engine.Resolve(g.Home, model)
+			m, err := modelRegistry(g, modelsDir).Open(model)
 			if err != nil {
 				return err
 			}
@@ -327,7 +378,7 @@ func newModelBenchCmd(g *Globals) *cobra.Command {
 			r0 := o.Results[0]
 			o.Method = fmt.Sprintf("greedy decoding from BOS for %d positions (full forward pass and argmax at each, no early stop); "+
 				"1 warm-up and %d timed repetitions per thread count; tok/s = positions / wall-clock time of a repetition, "+
-				"median and best of the repetitions", r0.Tokens, r0.Reps)
+				"median and best of the repetitions; prompt tok/s = the same positions processed as one prompt in batches (no logits), median", r0.Tokens, r0.Reps)
 			return g.Print(o, func(w io.Writer) {
 				c := m.Config()
 				fmt.Fprintf(w, "model   %s (%s, %s parameters, dim %d, %d layers, context %d)\n",
@@ -335,9 +386,9 @@ func newModelBenchCmd(g *Globals) *cobra.Command {
 				fmt.Fprintf(w, "machine %s\n", o.CPU)
 				fmt.Fprintf(w, "method  %s\n\n", o.Method)
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "THREADS\tTOK/S (MEDIAN)\tBEST\tWALL\tSPEED-UP")
+				fmt.Fprintln(tw, "THREADS\tTOK/S (MEDIAN)\tBEST\tPROMPT TOK/S\tWALL\tSPEED-UP")
 				for _, r := range o.Results {
-					fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%.2fx\n", r.Threads, r.TokensPerSecond, r.Best,
+					fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%s\t%.2fx\n", r.Threads, r.TokensPerSecond, r.Best, r.PromptTokensPerSecond,
 						r.Wall.Round(time.Millisecond), r.TokensPerSecond/r0.TokensPerSecond)
 				}
 				tw.Flush()
@@ -349,6 +400,7 @@ func newModelBenchCmd(g *Globals) *cobra.Command {
 	f.IntVar(&opts.Tokens, "tokens", 0, "positions per repetition (0: min(256, context))")
 	f.IntVar(&opts.Reps, "reps", 5, "timed repetitions per thread count")
 	f.IntVar(&threads, "threads", 0, "thread count of the multi-threaded run (0: all CPUs)")
+	modelsDirFlag(cmd, &modelsDir)
 	return cmd
 }
 

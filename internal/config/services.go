@@ -219,6 +219,7 @@ type MinerConfig struct {
 	Provider       string   `toml:"provider" flag:"provider" doc:"marketplace provider address this miner works for (miners/set_provider); the provider's market add-miner completes the consent (empty: leave it as it is)"`
 	ImagesEndpoint string   `toml:"images_endpoint" flag:"images-endpoint" doc:"OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)"`
 	ImagesAPIKey   string   `toml:"images_api_key" flag:"images-api-key" secret:"true" doc:"API key of the images server"`
+	ModelsDir      string   `toml:"models_dir" flag:"models-dir" doc:"Ollama's model store (e.g. /usr/share/ollama/.ollama/models): the built-in engine also serves its GGUF models by their Ollama names, llama3.2:latest (empty: none; docs/ENGINE.md)"`
 	LogFormat      string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 }
 
@@ -256,6 +257,7 @@ type DevnetConfig struct {
 	LogLevel          string   `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
 	LogFormat         string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 	HostProviders     bool     `toml:"host_providers" flag:"host-providers" doc:"run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)"`
+	ModelsDir         string   `toml:"models_dir" flag:"models-dir" doc:"Ollama's model store the devnet's miners also serve, by Ollama names (empty: none; docs/ENGINE.md)"`
 }
 
 // DefaultHome is how docs write the default state directory.

@@ -98,6 +98,7 @@ type Config struct {
 	Coordinators    int
 	Miners          int         // in-process miners on the built-in engine: 1 (negative: none)
 	MinerSlots      int         // concurrent jobs per miner: 2
+	ModelsDir       string      // Ollama's model store the built-in engine also serves (engine.OllamaStore): none
 	MinerPrice      coin.Amount // per 1k output tokens: 1 AITBC
 	LogLevel        string      // CometBFT log level: error, info, debug
 	CheckInvariants bool        // audit every block; halt on a broken invariant (tests)
@@ -413,7 +414,7 @@ func (d *Devnet) start(ctx context.Context) error {
 	if !cfg.NoHosting {
 		b := d.builtin
 		if b == nil { // no miners of its own
-			b = backend.NewBuiltin(cfg.Home, backend.BuiltinOptions{Threads: 1, Logger: log})
+			b = backend.NewBuiltin(cfg.Home, backend.BuiltinOptions{Threads: 1, Logger: log, ModelsDir: cfg.ModelsDir})
 		}
 		d.startHosting(ks, b)
 	}
@@ -535,7 +536,7 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 	}
 	// One built-in backend serves every miner: the model's weights are
 	// loaded once and shared read-only.
-	builtin := backend.NewBuiltin(d.cfg.Home, backend.BuiltinOptions{Threads: 1, Logger: d.cfg.Log})
+	builtin := backend.NewBuiltin(d.cfg.Home, backend.BuiltinOptions{Threads: 1, Logger: d.cfg.Log, ModelsDir: d.cfg.ModelsDir})
 	d.builtin = builtin // the hosted miners share it too (hosting.go)
 	svc := d.Wallets.Service()
 	for i := 0; i < d.cfg.Miners; i++ {

@@ -24,6 +24,10 @@ type BuiltinOptions struct {
 	MaxLoaded int
 	// Logger receives model loads and evictions; nil discards them.
 	Logger *slog.Logger
+	// ModelsDir is Ollama's model store (e.g. ~/.ollama/models), whose
+	// GGUF models are then served by their Ollama names
+	// ("llama3.2:latest"; see engine.OllamaStore). Used with a home only.
+	ModelsDir string
 	// Open and List, when set, replace the engine's registry (for tests,
 	// or to serve models from elsewhere). Open returns an error wrapping
 	// ErrUnknownModel or engine.ErrUnknownModel for a name it does not
@@ -36,8 +40,9 @@ type BuiltinOptions struct {
 //
 // It serves the models of the engine's registry under home:
 // engine.DefaultModel (tolstoy-1m), embedded in the binary, and the
-// models imported into <home>/models (`aitbc model import`). A job can name
-// only those: never a file path. Loaded models are cached (see
+// models imported into <home>/models (`aitbc model import`), and those of
+// Ollama's store when BuiltinOptions.ModelsDir is set. A job can name only
+// those: never a file path. Loaded models are cached (see
 // BuiltinOptions.MaxLoaded).
 //
 // Messages are rendered with the model's chat template (GGUF
@@ -83,7 +88,7 @@ func NewBuiltin(home string, opts BuiltinOptions) *Builtin {
 	}
 	b := &Builtin{opts: opts, log: log, cache: map[string]*loadedModel{}}
 	if home != "" {
-		b.reg = engine.NewRegistry(home)
+		b.reg = engine.NewRegistry(home).WithOllama(opts.ModelsDir)
 	}
 	return b
 }
@@ -159,6 +164,9 @@ func (b *Builtin) open(name string) (*engine.Model, error) {
 		where := "only " + engine.DefaultModel + " is served without a home"
 		if b.reg != nil {
 			where = "not imported into " + b.reg.Dir()
+			if s := b.reg.Ollama(); s != nil {
+				where += " and not in the Ollama store " + s.Dir()
+			}
 		}
 		return nil, fmt.Errorf("%w: builtin: %q (%s)", ErrUnknownModel, name, where)
 	default:
@@ -175,15 +183,22 @@ func (b *Builtin) open(name string) (*engine.Model, error) {
 	return nil, fmt.Errorf("%w: builtin: loading %q: %w", ErrBackendFailed, name, err)
 }
 
-// imported reports whether name is a model imported into the registry.
-// It is checked before the registry opens a name, because the registry
-// also accepts the path of any file, which a job must not be able to name.
+// imported reports whether name is a model imported into the registry or
+// one of its Ollama store. It is checked before the registry opens a name,
+// because the registry also accepts the path of any file, which a job must
+// not be able to name.
 func (b *Builtin) imported(name string) bool {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || strings.ContainsRune(name, 0) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `\`) || strings.ContainsRune(name, 0) {
 		return false
 	}
-	st, err := os.Stat(filepath.Join(b.reg.Dir(), name, "model.json"))
-	return err == nil && st.Mode().IsRegular()
+	if !strings.Contains(name, "/") {
+		if st, err := os.Stat(filepath.Join(b.reg.Dir(), name, "model.json")); err == nil && st.Mode().IsRegular() {
+			return true
+		}
+	}
+	// Ollama names ("someone/model:tag") may hold '/': the store parses
+	// them into parts that cannot leave its manifests folder.
+	return b.reg.Ollama() != nil && b.reg.Ollama().Has(name)
 }
 
 // acquire returns a loaded model and the function that releases it,
