@@ -341,7 +341,7 @@ type benchOutput struct {
 
 func newModelBenchCmd(g *Globals) *cobra.Command {
 	var (
-		model   string
+		model     string
 		opts      engine.BenchOptions
 		threads   int
 		modelsDir string
