@@ -151,7 +151,6 @@ func greedy128(t *testing.T, data []byte, n int) []int {
 	return out
 }
 
-
 // TestGreedy128MatchesLlamaCpp decodes greedily for 128 positions with
 // each of greedyFiles and compares the tokens with llama.cpp's
 // (testdata/llamacpp_greedy128.json; docs/ENGINE.md says how they were
