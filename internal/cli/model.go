@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -80,6 +82,56 @@ func newModelListCmd(g *Globals) *cobra.Command {
 	return cmd
 }
 
+// maxMessagesBytes bounds --messages (or its file).
+const maxMessagesBytes = 1 << 20
+
+// parseMessages reads --messages: a JSON array of {"role","content"}
+// objects, or "@FILE" naming a file that holds one.
+func parseMessages(s string) ([]engine.ChatMessage, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b := []byte(s)
+	if name, ok := strings.CutPrefix(s, "@"); ok {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usagef("--messages: %v", err)
+		}
+		defer f.Close()
+		if b, err = io.ReadAll(io.LimitReader(f, maxMessagesBytes+1)); err != nil {
+			return nil, usagef("--messages: %v", err)
+		}
+	}
+	if len(b) > maxMessagesBytes {
+		return nil, usagef("--messages: over %d bytes", maxMessagesBytes)
+	}
+	var raw []runMessage
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, usagef(`--messages: want a JSON array of {"role": ..., "content": ...}: %v`, err)
+	}
+	if len(raw) == 0 {
+		return nil, usagef("--messages: no messages")
+	}
+	out := make([]engine.ChatMessage, len(raw))
+	for i, m := range raw {
+		if m.Role == "" {
+			return nil, usagef("--messages: message %d has no role", i)
+		}
+		out[i] = engine.ChatMessage{Role: m.Role, Content: m.Content}
+	}
+	return out, nil
+}
+
+func runMessages(msgs []engine.ChatMessage) []runMessage {
+	var out []runMessage
+	for _, m := range msgs {
+		out = append(out, runMessage(m))
+	}
+	return out
+}
+
 // modelsDirFlag adds --models-dir, Ollama's model store, to a model command.
 func modelsDirFlag(cmd *cobra.Command, dir *string) {
 	cmd.Flags().StringVar(dir, "models-dir", "", "Ollama's model store (e.g. ~/.ollama/models): its GGUF models are found by their Ollama names, llama3.2:latest")
@@ -106,6 +158,7 @@ func expandHome(p string) string {
 type runOutput struct {
 	Model        string            `json:"model"`
 	Prompt       string            `json:"prompt"`
+	Messages     []runMessage      `json:"messages,omitempty"`
 	Text         string            `json:"text"`
 	PromptTokens []int             `json:"prompt_tokens"`
 	Tokens       []int             `json:"tokens"`
@@ -115,6 +168,12 @@ type runOutput struct {
 	Seed         uint64            `json:"seed"`
 	Threads      int               `json:"threads"`
 	Timings      runTimings        `json:"timings"`
+}
+
+// runMessage is a chat message as --messages and the JSON output spell it.
+type runMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
 }
 
 type runTimings struct {
@@ -137,21 +196,34 @@ func newModelRunCmd(g *Globals) *cobra.Command {
 		seed        uint64
 		threads     int
 		modelsDir   string
+		messages    string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Generate text, streaming it as it is produced",
 		Example: `  aitbc model run --prompt "Prince Andrew"
   aitbc model run --model tolstoy-1m --prompt "Natasha" --max-tokens 64 --temperature 0 --output json
-  aitbc model run --models-dir ~/.ollama/models --model llama3.2:latest --prompt "Why is the sky blue?"`,
+  aitbc model run --models-dir ~/.ollama/models --model llama3.2:latest --prompt "Why is the sky blue?"
+  aitbc model run --models-dir ~/.ollama/models --model llama3.2 --messages '[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}]'
+  aitbc model run --model qwen.gguf --messages @chat.json --temperature 0 --output json`,
 		Long: "Generate text from a prompt. In text mode the prompt and the generated text are written\n" +
 			"to stdout as tokens are produced and statistics to stderr; with --output json one object\n" +
 			"is printed at the end. --temperature 0 is greedy (deterministic); otherwise --seed fixes\n" +
-			"the output (0 picks a seed from the clock and reports it).",
+			"the output (0 picks a seed from the clock and reports it). --messages is a conversation instead\n" +
+			"of a prompt, rendered with the model's chat template (GGUF tokenizer.chat_template, as\n" +
+			"llama.cpp renders it); a model without one, or with a template the engine does not render,\n" +
+			"refuses it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !(topP > 0 && topP <= 1) {
 				return fmt.Errorf("%w: --top-p %v must be more than 0 and at most 1", engine.ErrTopP, topP)
+			}
+			msgs, err := parseMessages(messages)
+			if err != nil {
+				return err
+			}
+			if len(msgs) > 0 && prompt != "" {
+				return usagef("give --prompt or --messages, not both")
 			}
 			if seed == 0 {
 				seed = uint64(time.Now().UnixNano()) | 1
@@ -165,10 +237,17 @@ func newModelRunCmd(g *Globals) *cobra.Command {
 			load := time.Since(loadStart)
 			if !cmd.Flags().Changed("max-tokens") {
 				maxTokens = 256
-				room := m.Config().SeqLen - len(m.Tokenizer().Encode(prompt, true))
-				maxTokens = max(min(maxTokens, room), 1)
+				n := len(m.Tokenizer().Encode(prompt, true))
+				if len(msgs) > 0 {
+					ids, err := m.EncodeChat(msgs)
+					if err != nil {
+						return err
+					}
+					n = len(ids)
+				}
+				maxTokens = max(min(maxTokens, m.Config().SeqLen-n), 1)
 			}
-			req := engine.GenerateRequest{Prompt: prompt, MaxTokens: maxTokens, Temperature: temperature, TopP: topP, Seed: seed, Threads: threads}
+			req := engine.GenerateRequest{Prompt: prompt, Messages: msgs, MaxTokens: maxTokens, Temperature: temperature, TopP: topP, Seed: seed, Threads: threads}
 			var onToken func(engine.Token) error
 			out := g.Stdout()
 			printed := false // the prompt is echoed once the request is known to be valid
@@ -196,7 +275,7 @@ func newModelRunCmd(g *Globals) *cobra.Command {
 				threads = runtime.GOMAXPROCS(0)
 			}
 			o := runOutput{
-				Model: m.Name(), Prompt: prompt, Text: res.Text, PromptTokens: res.PromptTokens, Tokens: res.Tokens,
+				Model: m.Name(), Prompt: prompt, Messages: runMessages(msgs), Text: res.Text, PromptTokens: res.PromptTokens, Tokens: res.Tokens,
 				Stop: res.Stop, Temperature: temperature, TopP: topP, Seed: seed, Threads: threads,
 				Timings: runTimings{LoadMS: ms(load), PromptMS: ms(res.Timings.Prompt), GenerateMS: ms(res.Timings.Generate),
 					TotalMS: ms(res.Timings.Total), TokensPerSecond: res.Timings.TokensPerSecond},
@@ -212,6 +291,7 @@ func newModelRunCmd(g *Globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&model, "model", engine.DefaultModel, "model name (see `aitbc model list`) or path of a model file")
 	f.StringVar(&prompt, "prompt", "", "prompt text")
+	f.StringVar(&messages, "messages", "", `chat messages instead of a prompt: a JSON array of {"role","content"}, or @FILE holding one`)
 	f.IntVar(&maxTokens, "max-tokens", 256, "tokens to generate at most (default 256, capped by the context)")
 	f.Float32Var(&temperature, "temperature", 0.8, "sampling temperature, 0 (greedy) to 2")
 	f.Float32Var(&topP, "top-p", 0.9, "nucleus sampling threshold, in (0, 1]; 1 turns it off")
