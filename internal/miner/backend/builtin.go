@@ -201,6 +201,25 @@ func (b *Builtin) imported(name string) bool {
 	return b.reg.Ollama() != nil && b.reg.Ollama().Has(name)
 }
 
+// canonical is the name a model is cached under: an Ollama name in its
+// listed form ("llama3.2" and "registry.ollama.ai/library/llama3.2" are
+// "llama3.2:latest"), so that two spellings do not load a model twice. An
+// imported model of the same name comes first, as in the registry.
+func (b *Builtin) canonical(name string) string {
+	if b.reg == nil || b.reg.Ollama() == nil || b.opts.Open != nil || name == engine.DefaultModel {
+		return name
+	}
+	if !strings.Contains(name, "/") {
+		if _, err := os.Stat(filepath.Join(b.reg.Dir(), name, "model.json")); err == nil {
+			return name
+		}
+	}
+	if n, err := engine.ParseOllamaName(name); err == nil && b.reg.Ollama().Has(name) {
+		return n.Short()
+	}
+	return name
+}
+
 // acquire returns a loaded model and the function that releases it,
 // loading it on first use. Concurrent first uses share one load.
 func (b *Builtin) acquire(ctx context.Context, name string) (*engine.Model, func(), error) {
@@ -324,7 +343,7 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 	if err := req.Validate(); err != nil {
 		return res, err
 	}
-	m, release, err := b.acquire(ctx, req.Model)
+	m, release, err := b.acquire(ctx, b.canonical(req.Model))
 	if err != nil {
 		if isCtxErr(err) {
 			return canceled(res, err)

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/engine"
@@ -28,7 +31,9 @@ func TestBuiltinServesOllamasStore(t *testing.T) {
 	if err := engine.PutOllamaModel(store, "someone/tolstoy:f32", gg, ""); err != nil {
 		t.Fatal(err)
 	}
-	b := backend.NewBuiltin(t.TempDir(), backend.BuiltinOptions{ModelsDir: store})
+	var logs strings.Builder
+	var logMu sync.Mutex
+	b := backend.NewBuiltin(t.TempDir(), backend.BuiltinOptions{ModelsDir: store, Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))})
 	defer b.Close()
 	ms, err := b.Models(context.Background())
 	if err != nil {
@@ -46,7 +51,7 @@ func TestBuiltinServesOllamasStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"llama3.2:latest", "llama3.2", "someone/tolstoy:f32"} {
+	for _, name := range []string{"llama3.2:latest", "llama3.2", "registry.ollama.ai/library/llama3.2:latest", "someone/tolstoy:f32"} {
 		req := tolstoyReq(20)
 		req.Model = name
 		got, err := b.Generate(context.Background(), req, nil)
@@ -57,6 +62,13 @@ func TestBuiltinServesOllamasStore(t *testing.T) {
 			t.Fatalf("%s: %q, embedded model: %q", name, got.Text, want.Text)
 		}
 	}
+	// Three spellings of llama3.2:latest loaded it once (one cache entry,
+	// so no second copy of the weights).
+	logMu.Lock()
+	if n := strings.Count(logs.String(), `msg="model loaded" model=llama3.2:latest `); n != 1 {
+		t.Errorf("llama3.2:latest loaded %d times under three names:\n%s", n, logs.String())
+	}
+	logMu.Unlock()
 	blobs, _ := filepath.Glob(filepath.Join(store, "blobs", "*"))
 	for _, name := range append(blobs, "llama3.2:8b", "../llama3.2", "someone/../llama3.2",
 		filepath.Join(store, "manifests", "registry.ollama.ai", "library", "llama3.2", "latest"), "a/b/c/d:e") {
