@@ -3,9 +3,9 @@ package backend_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
