@@ -49,7 +49,9 @@ minted) until the btc covers the quote. Then it checks the asks again and
 places a market buy: it trades at the end of its block at the block's one
 price. It reports AITBC received (after the exchange's fee), BTC spent, the
 price and the fee. When the asks within the worst price cannot fill the amount
-it fails (cannot fill) before placing anything: no money moves.`,
+it fails (cannot fill) before placing anything: no money moves. A deposit
+that arrives after --timeout is minted to the wallet as btc all the same (see
+aitbc exchange deposits); run buy again to spend it.`,
 		Example: `  aitbc exchange buy --amount 1000 --pay btc --wallet customer-1
   aitbc exchange buy --amount 1000 --pay btc --wallet customer-1 --max-slippage 0.5 --timeout 1h -o json`,
 		Args: cobra.NoArgs,
