@@ -169,6 +169,7 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	fee := app.DefaultParams().MinFee
 	depositAddr := map[*actor]string{} // the bridge's deposit addresses, by index as the module gives them
 	var nextIndex uint32
+	var holders []*actor // those with a deposit address, in the order they got it
 	var withdrawals, orders uint64
 	for b := 0; b < blocks; b++ {
 		var raws [][]byte
@@ -310,7 +311,10 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 			case 28, 29: // limit and market orders around 1 BTC = 100,000 AITBC
 				who = pick(all)
 				side := chainex.Side(rng.IntN(2) + 1)
-				price := uint64(950_000 + rng.IntN(100_001))
+				if side == chainex.Buy && len(holders) > 0 && rng.IntN(3) > 0 {
+					who = pick(holders) // mostly those who may hold btc
+				}
+				price := uint64(990_000 + rng.IntN(20_001))
 				msg = chainex.NewPlaceMsg(side, rng.IntN(4) == 0, price, uint64(rng.IntN(20)+1)*uint64(coin.Unit)+uint64(rng.IntN(3))*1000, int64(rng.IntN(3))*int64(b+2))
 			case 30:
 				who = pick(all)
@@ -350,6 +354,7 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 							t.Fatal(err)
 						}
 						depositAddr[a] = da.EncodeAddress()
+						holders = append(holders, a)
 						nextIndex++
 					}
 				case bridge.TypeWithdraw:
