@@ -38,6 +38,8 @@ auction), so nobody gains by seeing an order first. Prices are BTC per AITBC
 		// The order book (this file).
 		newExchangeBookCmd(g), newExchangeTradesCmd(g), newExchangeTickerCmd(g),
 		newExchangeOrderCmd(g), newExchangeCancelCmd(g), newExchangeOrdersCmd(g), newExchangeServeCmd(g),
+		// Buying AITBC with bitcoin through the bridge (exchange_buy.go).
+		newExchangeBuyCmd(g),
 	)
 	// The Bitcoin bridge's commands (deposit-address, deposits, withdraw,
 	// withdrawals, reserves, btc-faucet, bridge-daemon), exchange_bridge.go.

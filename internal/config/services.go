@@ -249,6 +249,7 @@ type DevnetConfig struct {
 	WebListen         string   `toml:"web_listen" flag:"web-listen" doc:"web pages' address (\"off\": none)"`
 	ExchangeListen    string   `toml:"exchange_listen" flag:"exchange-listen" doc:"exchange API's address, with the devnet market maker (\"off\": none)"`
 	MakerPrice        string   `toml:"maker_price" flag:"maker-price" doc:"the devnet market maker's reference price, BTC per AITBC"`
+	BTC               bool     `toml:"btc" flag:"btc" doc:"also run a Bitcoin regtest node (btcd), a test Bitcoin wallet and the bridge daemon (docs/BRIDGE.md); needs a fresh home"`
 	Coordinators      int      `toml:"coordinators" flag:"coordinators" doc:"coordinators sharing the work; more than 1 needs a postgres:// store"`
 	Store             string   `toml:"store" flag:"store" doc:"coordinators' store: empty for an SQLite file in the home, or a postgres:// URL they share"`
 	Miners            int      `toml:"miners" flag:"miners" doc:"miners on the built-in engine (0 or less: none)"`

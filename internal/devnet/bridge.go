@@ -234,4 +234,8 @@ func (d *Devnet) bannerBTC(w io.Writer) {
   bridge           1-of-1, operator wallet %s, %d confirmation(s) (docs/BRIDGE.md)
 Try:  aitbc exchange deposit-address --asset btc --wallet %s
 `, d.BTC.Node.RPCAddr, h, BTCRPCFile(d.cfg.Home), d.BTC.Wallet.Addr, BridgeWallet, max(1, d.cfg.BTCConfirmations), GenesisWallet)
+	if d.ExchangeURL() != "" {
+		// the market maker's asks make the seed's purchase possible
+		fmt.Fprintf(w, "      aitbc exchange buy --amount 1000 --pay btc --wallet %s   (pay the address it shows with btc-faucet)\n", GenesisWallet)
+	}
 }

@@ -55,6 +55,7 @@ var errorCodes = []errorCode{
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 	{ErrBusy, http.StatusServiceUnavailable, "busy"},
 	{ErrNoPrice, http.StatusConflict, "no_price"},
+	{ErrCannotFill, http.StatusConflict, "cannot_fill"},
 }
 
 // statusOf maps an error to its status and code: the table's sentinels,

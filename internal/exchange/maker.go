@@ -61,6 +61,10 @@ type Maker struct {
 	cfg     MakerConfig
 	node    module.Getter
 	wallets Wallets
+	// submitted is the height of the book the last round that submitted
+	// anything read. Rounds run one at a time (Run's loop), so it needs
+	// no lock.
+	submitted int64
 }
 
 // NewMaker returns a market maker quoting through wallets on node.
@@ -122,6 +126,18 @@ func (m *Maker) Round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The transactions of a round land in one of the next blocks: until
+	// two blocks have passed, the book does not show them yet, and quoting
+	// again would place each missing quote twice.
+	if m.submitted > 0 && open.Height < m.submitted+2 {
+		return nil
+	}
+	sent := 0
+	defer func() {
+		if sent > 0 {
+			m.submitted = open.Height
+		}
+	}()
 	want := m.Quotes(bal.Balances[chainex.QuoteDenom] > 0)
 	have := map[Quote]bool{}
 	var errs []error
@@ -129,6 +145,7 @@ func (m *Maker) Round(ctx context.Context) error {
 		side, _ := chainex.ParseSide(o.Side)
 		q := Quote{side, o.PriceMsat}
 		if !contains(want, q) || have[q] {
+			sent++
 			if _, err := m.wallets.SignAndSubmit(ctx, m.cfg.Wallet, m.cfg.Password, chainex.NewCancelMsg(o.ID), 0); err != nil {
 				errs = append(errs, err)
 			}
@@ -155,6 +172,7 @@ func (m *Maker) Round(ctx context.Context) error {
 			btc -= min(btc, q2+1)
 		}
 		msg := chainex.NewPlaceMsg(q.Side, false, q.Price, size, 0)
+		sent++
 		if _, err := m.wallets.SignAndSubmit(ctx, m.cfg.Wallet, m.cfg.Password, msg, 0); err != nil {
 			errs = append(errs, fmt.Errorf("%s at %s: %w", q.Side, chainex.FormatPrice(q.Price), err))
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/address"
 	chainex "github.com/aitbc/aitbc/internal/chain/modules/exchange"
 )
 
@@ -21,6 +22,7 @@ type exchangeView struct {
 	Mine    []chainex.OrderView
 	Address string // the signed-in wallet's address ("" signed out)
 	PerBTC  string // the last price as AITBC per BTC, the seed's way
+	Buy     *buyView
 }
 
 // exchangePage reads the order book, the trades and the candles from the
@@ -53,13 +55,18 @@ func (s *Server) exchangePage(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.Price, v.Volume = price.render(), vol.render()
 	v.PerBTC = aitbcPerBTC(v.Ticker.LastMsat)
+	var owner *address.Address
 	if sess := s.sessions.from(r); sess != nil {
 		v.Address = sess.Address.String()
+		owner = &sess.Address
 		ov, err := chainex.QueryOrders(ctx, s.cfg.Node, sess.Address)
 		if err != nil {
 			return err
 		}
 		v.Mine = ov.Orders
+	}
+	if v.Buy, err = s.buyFlow(ctx, r.URL.Query(), v.Ticker, owner); err != nil {
+		return err
 	}
 	return s.page(w, r, http.StatusOK, "exchange.html", "Exchange AITBC/BTC", "exchange", v)
 }

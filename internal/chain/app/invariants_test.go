@@ -17,7 +17,10 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
+	"github.com/aitbc/aitbc/internal/chain/modules/bridge"
+	chainex "github.com/aitbc/aitbc/internal/chain/modules/exchange"
 	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
@@ -87,7 +90,8 @@ func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	// The walk must have reached every way money moves, or it proves little.
 	for _, k := range []string{"bank/send", "jobs/deposit", "jobs/withdraw", "jobs/create", "jobs/create_for", "jobs/assign",
 		"jobs/settle", "jobs/cancel", "miners/register", "miners/deregister", "job settled", "job expired", "job canceled",
-		"failed tx", "staking/stake", "staking/unstake", "jobs/batch", "multisig/create", "multisig/propose", "multisig/sign", "faucet/drip"} {
+		"failed tx", "staking/stake", "staking/unstake", "jobs/batch", "multisig/create", "multisig/propose", "multisig/sign", "faucet/drip",
+		bridge.TypeAddress, bridge.TypeAttest, bridge.TypeWithdraw, bridge.TypePaid, chainex.TypePlace, chainex.TypeCancel, "exchange trade"} {
 		if seen[k] == 0 {
 			t.Errorf("no %s in any run: %v", k, seen)
 		}
@@ -118,7 +122,17 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	rp := rewards.DefaultParams()
 	rp.EpochBlocks = 10
 	rb, _ := json.Marshal(rp)
-	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb, "miners": mb, "staking": sb, "rewards": rb}}
+	// The Bitcoin bridge with one operator (the first coordinator): btc
+	// enters only by its attestations and leaves by withdrawals, so the
+	// exchange's orders trade bridged btc as on a devnet --btc.
+	_, xpub, err := bridge.AccountKey(make([]byte, 32), "regtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := bridge.DefaultParams()
+	bp.XPub, bp.Confirmations, bp.Threshold, bp.Operators = xpub, 1, 1, []string{coords[0].addr.String()}
+	bb, _ := json.Marshal(bp)
+	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb, "miners": mb, "staking": sb, "rewards": rb, bridge.Name: bb}}
 	for _, a := range all {
 		g.Accounts = append(g.Accounts, app.GenesisAccount{Address: a.addr, Balance: 500 * coin.Unit})
 	}
@@ -153,13 +167,17 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	amount := func() coin.Amount { return coin.Amount(rng.IntN(30)+1) * coin.Unit / 2 }
 	ph := sha256.Sum256([]byte("prompt"))
 	fee := app.DefaultParams().MinFee
+	depositAddr := map[*actor]string{} // the bridge's deposit addresses, by index as the module gives them
+	var nextIndex uint32
+	var holders []*actor // those with a deposit address, in the order they got it
+	var withdrawals, orders uint64
 	for b := 0; b < blocks; b++ {
 		var raws [][]byte
 		signers := map[*actor]bool{}
 		for range rng.IntN(6) {
 			var who *actor
 			var msg tx.Msg
-			switch op := rng.IntN(23); op {
+			switch op := rng.IntN(31); op {
 			case 0:
 				who = pick(all)
 				msg = bank.NewSendMsg(pick(all).addr, amount())
@@ -266,6 +284,41 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 			case 22: // the faucet pays its own fee; most repeats are refused
 				who = pick(all)
 				msg = faucet.NewDripMsg(pick(all).addr, amount()*coin.Amount(rng.IntN(80)))
+			case 23:
+				who, msg = pick(all), bridge.NewAddressMsg()
+			case 24, 25: // a deposit of up to 0.03 BTC (some below the minimum) to someone's address
+				if len(depositAddr) == 0 {
+					continue
+				}
+				owner := pick(all)
+				a, ok := depositAddr[owner]
+				if !ok {
+					continue
+				}
+				var txid [32]byte
+				binary.BigEndian.PutUint64(txid[:], rng.Uint64())
+				who = coords[0]
+				if rng.IntN(8) == 0 {
+					who = pick(all) // mostly not an operator
+				}
+				msg = bridge.NewAttestMsg(txid, 0, a, uint64(rng.IntN(3_000_000)), sha256.Sum256(txid[:]), int64(b))
+			case 26:
+				who = pick(all)
+				msg = bridge.NewWithdrawMsg("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", uint64(rng.IntN(2_000_000)))
+			case 27:
+				who = coords[0]
+				msg = bridge.NewPaidMsg(uint64(rng.IntN(int(withdrawals)+1)), sha256.Sum256([]byte(fmt.Sprint(b))))
+			case 28, 29: // limit and market orders around 1 BTC = 100,000 AITBC
+				who = pick(all)
+				side := chainex.Side(rng.IntN(2) + 1)
+				if side == chainex.Buy && len(holders) > 0 && rng.IntN(3) > 0 {
+					who = pick(holders) // mostly those who may hold btc
+				}
+				price := uint64(990_000 + rng.IntN(20_001))
+				msg = chainex.NewPlaceMsg(side, rng.IntN(4) == 0, price, uint64(rng.IntN(20)+1)*uint64(coin.Unit)+uint64(rng.IntN(3))*1000, int64(rng.IntN(3))*int64(b+2))
+			case 30:
+				who = pick(all)
+				msg = chainex.NewCancelMsg(uint64(rng.IntN(int(orders)+1)) + 1)
 			}
 			if signers[who] { // one transaction per signer and block: nonces stay simple
 				continue
@@ -294,6 +347,20 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 				}
 				sender := x.Sender()
 				switch x.Msg.Type {
+				case bridge.TypeAddress:
+					if a := byAddr(sender[:]); a != nil && depositAddr[a] == "" {
+						da, err := bp.DepositAddress(nextIndex)
+						if err != nil {
+							t.Fatal(err)
+						}
+						depositAddr[a] = da.EncodeAddress()
+						holders = append(holders, a)
+						nextIndex++
+					}
+				case bridge.TypeWithdraw:
+					withdrawals++
+				case chainex.TypePlace:
+					orders++
 				case jobs.TypeCreate:
 					var m jobs.MsgCreate
 					_ = x.Msg.DecodeBody(&m)
@@ -321,6 +388,11 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	if !au.OK {
 		t.Fatal(au.Err())
 	}
+	_ = h.app.Committed(func(q module.Query) error {
+		n, err := chainex.TradeCount(q.State)
+		seen["exchange trade"] += int(n)
+		return err
+	})
 	// The random walk reached the states worth checking.
 	var escrow, deposits coin.Amount
 	escrow = h.balance(address.Module(jobs.EscrowAccount))
