@@ -41,12 +41,26 @@ func NewCluster(m *Manifest, bin string) *Cluster {
 // API.
 func (c *Cluster) Start(ctx context.Context, i int) error {
 	c.grow()
-	p, err := StartProc(c.Bin, c.M.HomeOf(i), c.args(i)...)
-	if err != nil {
-		return err
+	for {
+		p, err := StartProc(c.Bin, c.M.HomeOf(i), c.args(i)...)
+		if err != nil {
+			return err
+		}
+		c.Procs[i] = p
+		err = p.WaitREST(ctx, c.M.Nodes[i].RESTURL)
+		// A restarted node must take its own ports again (its peers dial
+		// them), and while it was down another process on the machine —
+		// a parallel test picking free ports — may have bound one for a
+		// while: wait for it rather than fail.
+		if err == nil || !p.Exited() || !strings.Contains(p.LogTail(512), "address already in use") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
 	}
-	c.Procs[i] = p
-	return p.WaitREST(ctx, c.M.Nodes[i].RESTURL)
 }
 
 // StartAll starts every node, then waits for every REST API.
