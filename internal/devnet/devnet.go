@@ -117,6 +117,13 @@ type Config struct {
 	BTC, BTCManual bool
 	// BTCConfirmations is the bridge's N (1).
 	BTCConfirmations int64
+	// OracleListen is the metrics oracle's address (oracle.go): "" or
+	// "off" none (aitbc devnet serves it on 127.0.0.1:8010). Its wallet
+	// OracleWallet is the agents module's oracle in genesis; OracleEpoch
+	// is its epoch (DevnetOracleEpoch), OracleHTTP its server's limits.
+	OracleListen string
+	OracleEpoch  time.Duration
+	OracleHTTP   httpx.Limits
 }
 
 func (c *Config) defaults() {
@@ -200,7 +207,8 @@ type Devnet struct {
 
 	host    *hoster // the miners the devnet runs for its providers (hosting.go)
 	builtin backend.Backend
-	BTC     *BTC // with Config.BTC
+	BTC     *BTC       // with Config.BTC
+	oracle  *oracleRun // with Config.OracleListen (oracle.go)
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -268,6 +276,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	if cfg.BTC {
 		names = append(names, BridgeWallet)
 	}
+	if d.oracleOn() {
+		names = append(names, OracleWallet)
+	}
 	addrs := map[string]address.Address{}
 	for _, n := range names {
 		a, err := ks.EnsureWallet(n, cfg.GenesisPassword)
@@ -289,6 +300,11 @@ func (d *Devnet) start(ctx context.Context) error {
 	}
 	if cfg.BTC {
 		if err := d.bridgeGenesis(&spec, addrs[BridgeWallet]); err != nil {
+			return err
+		}
+	}
+	if d.oracleOn() {
+		if err := d.oracleGenesis(&spec, addrs[OracleWallet]); err != nil {
 			return err
 		}
 	}
@@ -420,7 +436,10 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err := d.startWeb(ctx); err != nil {
 		return err
 	}
-	return d.startExchange(ctx, ks)
+	if err := d.startExchange(ctx, ks); err != nil {
+		return err
+	}
+	return d.startOracle(ctx) // oracle.go
 }
 
 // MakerFunding is what genesis-ops sends the market maker when it holds
@@ -716,6 +735,7 @@ func (d *Devnet) Close() {
 	if d.host != nil {
 		d.host.stop() // no miner starts while the system stops
 	}
+	d.closeOracle()
 	d.closeBTC()
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {
