@@ -146,6 +146,18 @@ func (o *Oracle) Accept(ctx context.Context, r report.Request) (int64, error) {
 	return o.store.Add(ctx, p, o.EpochOf(p.Timestamp), now.UnixMilli(), o.cfg.MinInterval.Milliseconds(), r.Payload, r.Signature)
 }
 
+// Routes are the oracle's routes (docs/api/oracle.openapi.yaml).
+var Routes = []string{"POST /api/v1/report", "GET /api/v1/agents/{id}/metrics", "GET /api/v1/health"}
+
+// Codes are the error codes the oracle answers, with their statuses.
+func Codes() map[string]int {
+	out := map[string]int{}
+	for _, c := range codes {
+		out[c.code] = c.status
+	}
+	return out
+}
+
 // MetricsView is GET /api/v1/agents/{id}/metrics.
 type MetricsView struct {
 	Total   Aggregate `json:"total"`
@@ -200,7 +212,7 @@ func (o *Oracle) Handler() http.Handler {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "chain_id": o.cfg.ChainID, "reports": n, "epoch_seconds": int64(o.cfg.Epoch / time.Second)})
 	})
-	mux.Handle("/", httpx.NotFound([]string{"POST /api/v1/report", "GET /api/v1/agents/{id}/metrics", "GET /api/v1/health"}))
+	mux.Handle("/", httpx.NotFound(Routes))
 	return mux
 }
 

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -339,5 +342,33 @@ func TestEpochCommittedOnChain(t *testing.T) {
 	}
 	if mv := e.metrics(k.Addr()); len(mv.Commits) != 1 || mv.Commits[0].TxHash != "tx" {
 		t.Fatalf("commits: %+v", mv.Commits)
+	}
+}
+
+// TestSpecMatchesRoutes: docs/api/oracle.openapi.yaml lists exactly the
+// oracle's routes, and every error code with its status.
+func TestSpecMatchesRoutes(t *testing.T) {
+	b, err := os.ReadFile("../../docs/api/oracle.openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := string(b)
+	var inSpec []string
+	lines := strings.Split(spec, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  /") && i+1 < len(lines) {
+			inSpec = append(inSpec, strings.ToUpper(strings.TrimSuffix(strings.TrimSpace(lines[i+1]), ":"))+" "+strings.TrimSuffix(strings.TrimSpace(l), ":"))
+		}
+	}
+	slices.Sort(inSpec)
+	routes := slices.Clone(oracle.Routes)
+	slices.Sort(routes)
+	if !slices.Equal(inSpec, routes) {
+		t.Errorf("spec %v, server %v", inSpec, routes)
+	}
+	for code, status := range oracle.Codes() {
+		if !strings.Contains(spec, `"`+strconv.Itoa(status)+`": {description: `) || !strings.Contains(spec, code) {
+			t.Errorf("code %s (%d) is not in the spec", code, status)
+		}
 	}
 }
