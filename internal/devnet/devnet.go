@@ -347,6 +347,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	if cfg.BTC {
 		service = append(service, BridgeWallet)
 	}
+	if d.oracleOn() {
+		service = append(service, OracleWallet)
+	}
 	w, err := sys.StartWallet(ctx, system.WalletConfig{Config: walletd.Config{
 		Home: cfg.Home, Listen: cfg.WalletListen, DefaultWallet: GenesisWallet,
 		Logger: log.With("service", "walletd"), Registry: prometheus.NewRegistry(), Keystore: cfg.Keystore,
@@ -373,7 +376,10 @@ func (d *Devnet) start(ctx context.Context) error {
 		if err := d.startWeb(ctx); err != nil { // chain and wallet daemon only; a coordinator runs elsewhere
 			return err
 		}
-		return d.startExchange(ctx, ks)
+		if err := d.startExchange(ctx, ks); err != nil {
+			return err
+		}
+		return d.startOracle(ctx) // oracle.go
 	}
 	opKey, err := coordinator.LoadOrCreateOperatorKey(coordinator.OperatorKeyFile(cfg.Home)) // for `aitbc admin-jobs`
 	if err != nil {
