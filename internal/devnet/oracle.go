@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -107,4 +108,11 @@ func (d *Devnet) closeOracle() {
 	d.oracle.cancel()
 	<-d.oracle.done
 	d.oracle = nil
+}
+
+// bannerOracle adds the oracle's line to the banner.
+func (d *Devnet) bannerOracle(w io.Writer) {
+	if u := d.OracleURL(); u != "" {
+		fmt.Fprintf(w, "Metrics oracle %s (agents report with aitbc miner start --oracle %s; epoch aggregates on chain from wallet %s)\n", u, u, OracleWallet)
+	}
 }
