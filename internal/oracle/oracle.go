@@ -219,7 +219,8 @@ func (o *Oracle) Handler() http.Handler {
 // CommitFinished commits the aggregate of every (agent, epoch) whose epoch
 // has ended and that has no commit yet, oldest first; it returns how many
 // it committed. A refusal by the chain that retrying cannot fix (the agent
-// deregistered, an epoch already committed) is recorded and not retried.
+// deregistered, an epoch already committed, a key that is not an oracle)
+// is recorded and not retried.
 func (o *Oracle) CommitFinished(ctx context.Context) (int, error) {
 	if o.submit == nil {
 		return 0, nil
@@ -242,7 +243,10 @@ func (o *Oracle) CommitFinished(ctx context.Context) (int, error) {
 		h, err := o.submit(ctx, agents.NewMetricsMsg(a, agents.Metrics{Epoch: uint64(epoch), Reports: ag.Reports, ProcessedTokens: ag.ProcessedTokens,
 			TasksCompleted: ag.TasksCompleted, AvgLatencyMs: uint64(math.Round(ag.AvgLatencyMs)), UptimeSeconds: ag.UptimeSeconds}))
 		if err != nil {
-			if httpx.IsCode(err, "agent_not_found") || httpx.IsCode(err, "stale_metrics_epoch") {
+			// Refusals that retrying cannot fix: the agent deregistered, the
+			// epoch is committed already, or the chain's genesis does not
+			// name this oracle (a devnet home older than its oracle).
+			if httpx.IsCode(err, "agent_not_found") || httpx.IsCode(err, "stale_metrics_epoch") || httpx.IsCode(err, "not_an_oracle") {
 				o.cfg.Log.Warn("oracle: epoch not committed", "agent", agent, "epoch", epoch, "err", err)
 				if err := o.store.Committed(ctx, agent, epoch, "", err.Error()); err != nil {
 					return n, err

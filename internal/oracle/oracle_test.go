@@ -372,3 +372,29 @@ func TestSpecMatchesRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitByANonOracleIsRecordedOnce: a chain that does not name the
+// oracle's key refuses its commit; the epoch is recorded with the reason
+// and not sent again.
+func TestCommitByANonOracleIsRecordedOnce(t *testing.T) {
+	e := newEnv(t)
+	e.oracle = newKey(98) // not the key the chain's genesis names
+	k := newKey(1)
+	e.register(k)
+	if st, code := e.post(e.signed(k, e.payload(k))); st != 200 {
+		t.Fatalf("report: %d %s", st, code)
+	}
+	e.now = e.now.Add(2 * time.Minute)
+	ctx := context.Background()
+	if n, err := e.o.CommitFinished(ctx); err != nil || n != 0 {
+		t.Fatalf("commit: %d %v", n, err)
+	}
+	mv := e.metrics(k.Addr())
+	if len(mv.Commits) != 1 || mv.Commits[0].TxHash != "" || !strings.Contains(mv.Commits[0].Error, "oracle") {
+		t.Fatalf("commits: %+v", mv.Commits)
+	}
+	h := e.chain.h
+	if n, err := e.o.CommitFinished(ctx); err != nil || n != 0 || e.chain.h != h {
+		t.Fatalf("sent again: %d %v", n, err)
+	}
+}
