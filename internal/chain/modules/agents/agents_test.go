@@ -133,6 +133,19 @@ func TestRegisterHeartbeatActiveWindow(t *testing.T) {
 	if v := w.show(a); v.Name != "node A2" || v.Span != nil || v.Created != 5 || v.Updated != 20 {
 		t.Fatalf("after update: %+v", v)
 	}
+	for _, in := range w.k.Invariants() {
+		if f := in.Check(module.Query{State: w.kv, Height: w.h}); f.Broken || !strings.Contains(f.Detail, "1 agent records") {
+			t.Fatalf("%s: %+v", in.Name, f)
+		}
+	}
+	// A record stored under another address breaks the invariant.
+	raw, _ := w.kv.Get(append([]byte("agents/a/"), a[:]...))
+	other := addr(7)
+	w.kv.Set(append([]byte("agents/a/"), other[:]...), raw)
+	if f := w.k.Invariants()[0].Check(module.Query{State: w.kv, Height: w.h}); !f.Broken {
+		t.Fatalf("a misplaced record passes: %+v", f)
+	}
+	w.kv.Delete(append([]byte("agents/a/"), other[:]...))
 	if err := w.exec(a, agents.NewDeregisterMsg()); err != nil {
 		t.Fatal(err)
 	}

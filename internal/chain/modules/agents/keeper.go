@@ -98,12 +98,13 @@ type Keeper struct{}
 func NewKeeper() *Keeper { return &Keeper{} }
 
 var (
-	_ module.Module    = (*Keeper)(nil)
-	_ module.Handler   = (*Keeper)(nil)
-	_ module.Querier   = (*Keeper)(nil)
-	_ module.Describer = (*Keeper)(nil)
-	_ module.Genesis   = (*Keeper)(nil)
-	_ module.Exporter  = (*Keeper)(nil)
+	_ module.Module     = (*Keeper)(nil)
+	_ module.Handler    = (*Keeper)(nil)
+	_ module.Querier    = (*Keeper)(nil)
+	_ module.Describer  = (*Keeper)(nil)
+	_ module.Genesis    = (*Keeper)(nil)
+	_ module.Exporter   = (*Keeper)(nil)
+	_ module.Invariants = (*Keeper)(nil)
 )
 
 // Name implements module.Module.
