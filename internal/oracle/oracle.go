@@ -42,8 +42,11 @@ type Config struct {
 	// aggregated per epoch of their timestamps, and each finished epoch's
 	// aggregate is committed on chain.
 	Epoch time.Duration
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Retention: reports of committed epochs older than this are deleted
+	// (30 days); their aggregates stay on chain.
+	Retention time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Epoch <= 0 {
 		c.Epoch = time.Hour
+	}
+	if c.Retention <= 0 {
+		c.Retention = 30 * 24 * time.Hour
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -224,6 +230,9 @@ func (o *Oracle) Handler() http.Handler {
 func (o *Oracle) CommitFinished(ctx context.Context) (int, error) {
 	if o.submit == nil {
 		return 0, nil
+	}
+	if _, err := o.store.Prune(ctx, o.EpochOf(o.cfg.Now().Add(-o.cfg.Retention).Unix())); err != nil {
+		return 0, err
 	}
 	pending, err := o.store.Pending(ctx, o.EpochOf(o.cfg.Now().Unix()), 100)
 	if err != nil {

@@ -398,3 +398,29 @@ func TestCommitByANonOracleIsRecordedOnce(t *testing.T) {
 		t.Fatalf("sent again: %d %v", n, err)
 	}
 }
+
+// TestRetention: a committed epoch's reports are deleted once older than
+// the retention, not before.
+func TestRetention(t *testing.T) {
+	e := newEnv(t)
+	k := newKey(1)
+	e.register(k)
+	if st, code := e.post(e.signed(k, e.payload(k))); st != 200 {
+		t.Fatalf("report: %d %s", st, code)
+	}
+	e.now = e.now.Add(2 * time.Minute)
+	ctx := context.Background()
+	if n, err := e.o.CommitFinished(ctx); err != nil || n != 1 {
+		t.Fatalf("commit: %d %v", n, err)
+	}
+	if e.count() != 1 {
+		t.Fatal("pruned within the retention")
+	}
+	e.now = e.now.Add(31 * 24 * time.Hour)
+	if _, err := e.o.CommitFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(); n != 0 {
+		t.Fatalf("%d reports kept past the retention", n)
+	}
+}

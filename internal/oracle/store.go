@@ -200,6 +200,19 @@ func (s *Store) Commits(ctx context.Context, agent string, limit int) ([]Commit,
 	return out, rows.Err()
 }
 
+// Prune deletes the reports of epochs before `before` whose aggregates are
+// committed (or given up), and those commits' records stay: the store's
+// size is bounded by the retention, not by the oracle's age. The agents'
+// last timestamps stay too, so that a pruned report cannot be replayed.
+func (s *Store) Prune(ctx context.Context, before int64) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM reports WHERE epoch < ? AND EXISTS
+		(SELECT 1 FROM commits c WHERE c.agent = reports.agent AND c.epoch = reports.epoch)`, before)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // Count is the number of stored reports (tests and /health).
 func (s *Store) Count(ctx context.Context) (int64, error) {
 	var n int64
