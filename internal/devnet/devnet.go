@@ -726,7 +726,8 @@ func (d *Devnet) exchangeBanner(w io.Writer) {
 		fmt.Fprintf(w, "Exchange API %s (aitbc exchange book); market maker %s sells AITBC around its reference price\n", u, MakerWallet)
 	}
 	d.bannerBTC(w) // bridge.go
-	d.bannerOracle(w) // oracle.go
+	// The metrics oracle's line (oracle.go).
+	d.bannerOracle(w)
 }
 
 func orOff(s string) string {
