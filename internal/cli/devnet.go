@@ -12,6 +12,7 @@ import (
 	"github.com/aitbc/aitbc/internal/config"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/exchange"
+	"github.com/aitbc/aitbc/internal/oracle"
 )
 
 func newDevnetCmd(g *Globals) *cobra.Command {
@@ -88,6 +89,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.BoolVar(&hostProviders, "host-providers", true, "run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)")
 	f.StringVar(&cfg.ExchangeListen, "exchange-listen", exchange.DefaultListen, "exchange API's address, with the devnet market maker (off to disable)")
+	f.StringVar(&cfg.OracleListen, "oracle-listen", oracle.DefaultListen, "metrics oracle's address: agents' signed reports, epoch aggregates on chain (docs/AGENTS.md; off to disable)")
 	f.StringVar(&makerPrice, "maker-price", "0.00001", "the market maker's reference price, BTC per AITBC (0.00001: 100,000 AITBC per BTC)")
 	withConfig(cmd, config.Devnet)
 	cmd.PreRunE = func(*cobra.Command, []string) error {

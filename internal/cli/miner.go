@@ -56,6 +56,7 @@ func (g *Globals) minerKey(ctx context.Context, wallet, password string, node *r
 func newMinerCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "miner", Short: "Provide compute: run the miner daemon, register, inspect hardware"}
 	var wallet, password, backendName, endpoint, apiKey, price, stake, models, metricsListen string
+	var oracleURL string
 	var provider string
 	var slots int
 	var heartbeat time.Duration
@@ -136,6 +137,12 @@ round of the list starts with the coordinators that answer, nearest first.`,
 			if err != nil {
 				return errors.Join(err, obs.close())
 			}
+			// --oracle: signed metric reports of the jobs run (oracle.go).
+			withReports, stopReports, err := minerReporter(ctx, oracleURL, key, chain, log)
+			if err != nil {
+				return errors.Join(err, obs.close())
+			}
+			defer stopReports()
 			info := hw.Detect(ctx)
 			gpu, mem := "cpu", uint64(0)
 			if len(info.GPUs) > 0 {
@@ -155,7 +162,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 			err = system.Run(ctx, system.Config{Log: log, Miners: []system.MinerConfig{{
 				Miner: miner.Config{
 					Coordinator: g.Coord, Key: key, Chain: chain,
-					Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: obs.instrument(miner.BackendRunner{B: b}),
+					Sender: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Runner: withReports(obs.instrument(miner.BackendRunner{B: b})),
 					Models: ms, PricePer1k: p, Stake: st, Slots: slots, GPU: gpu, GPUMemoryMB: mem,
 					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version, JobKinds: jobKinds,
 					Provider: prov,
@@ -180,6 +187,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 	f.StringVar(&models, "models", "", "comma-separated models to offer (default: all the backend serves)")
 	f.IntVar(&slots, "slots", 1, "concurrent jobs")
 	f.DurationVar(&heartbeat, "heartbeat", time.Minute, "interval of on-chain heartbeats")
+	f.StringVar(&oracleURL, "oracle", "", "metrics oracle's URL (e.g. http://127.0.0.1:8010): report processed tokens, latency, uptime and tasks every 30 s, signed with the miner's key (docs/AGENTS.md)")
 	f.StringVar(&metricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus) and GET /health on this address, e.g. 127.0.0.1:8018 (default: off)")
 	f.BoolVar(&jobKinds, "job-kinds", false, "also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)")
 	f.StringVar(&modelsDir, "models-dir", "", "Ollama's model store, e.g. ~/.ollama/models: the built-in engine also serves its GGUF models by their Ollama names (llama3.2:latest)")

@@ -215,6 +215,7 @@ type MinerConfig struct {
 	Slots          int      `toml:"slots" flag:"slots" doc:"concurrent jobs"`
 	Heartbeat      Duration `toml:"heartbeat" flag:"heartbeat" doc:"interval of on-chain heartbeats"`
 	MetricsListen  string   `toml:"metrics_listen" flag:"metrics-listen" doc:"serve GET /metrics and GET /health here, e.g. 127.0.0.1:8018 (empty: off)"`
+	Oracle         string   `toml:"oracle" flag:"oracle" doc:"metrics oracle's URL, e.g. http://127.0.0.1:8010: signed reports of the miner's work (docs/AGENTS.md; empty: none)"`
 	JobKinds       bool     `toml:"job_kinds" flag:"job-kinds" doc:"also run data-processing and training jobs, fetching their input files from the coordinator (docs/JOBS.md)"`
 	Provider       string   `toml:"provider" flag:"provider" doc:"marketplace provider address this miner works for (miners/set_provider); the provider's market add-miner completes the consent (empty: leave it as it is)"`
 	ImagesEndpoint string   `toml:"images_endpoint" flag:"images-endpoint" doc:"OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)"`
@@ -248,6 +249,7 @@ type DevnetConfig struct {
 	CoordinatorListen string   `toml:"coordinator_listen" flag:"coordinator-listen" doc:"coordinator API address (\"off\": no coordinator, nor miners)"`
 	WebListen         string   `toml:"web_listen" flag:"web-listen" doc:"web pages' address (\"off\": none)"`
 	ExchangeListen    string   `toml:"exchange_listen" flag:"exchange-listen" doc:"exchange API's address, with the devnet market maker (\"off\": none)"`
+	OracleListen      string   `toml:"oracle_listen" flag:"oracle-listen" doc:"metrics oracle's address (docs/AGENTS.md; \"off\": none)"`
 	MakerPrice        string   `toml:"maker_price" flag:"maker-price" doc:"the devnet market maker's reference price, BTC per AITBC"`
 	BTC               bool     `toml:"btc" flag:"btc" doc:"also run a Bitcoin regtest node (btcd), a test Bitcoin wallet and the bridge daemon (docs/BRIDGE.md); needs a fresh home"`
 	Coordinators      int      `toml:"coordinators" flag:"coordinators" doc:"coordinators sharing the work; more than 1 needs a postgres:// store"`
@@ -314,6 +316,7 @@ func defaults(svc Service) (any, error) {
 			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016", ExchangeListen: "127.0.0.1:8001", MakerPrice: "0.00001",
 			Coordinators: 1, Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
 			HostProviders: true,
+			OracleListen:  "127.0.0.1:8010",
 		}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownService, svc)

@@ -118,6 +118,13 @@ type Config struct {
 	BTC, BTCManual bool
 	// BTCConfirmations is the bridge's N (1).
 	BTCConfirmations int64
+	// OracleListen is the metrics oracle's address (oracle.go): "" or
+	// "off" none (aitbc devnet serves it on 127.0.0.1:8010). Its wallet
+	// OracleWallet is the agents module's oracle in genesis; OracleEpoch
+	// is its epoch (DevnetOracleEpoch), OracleHTTP its server's limits.
+	OracleListen string
+	OracleEpoch  time.Duration
+	OracleHTTP   httpx.Limits
 }
 
 func (c *Config) defaults() {
@@ -201,7 +208,8 @@ type Devnet struct {
 
 	host    *hoster // the miners the devnet runs for its providers (hosting.go)
 	builtin backend.Backend
-	BTC     *BTC // with Config.BTC
+	BTC     *BTC       // with Config.BTC
+	oracle  *oracleRun // with Config.OracleListen (oracle.go)
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -269,6 +277,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	if cfg.BTC {
 		names = append(names, BridgeWallet)
 	}
+	if d.oracleOn() {
+		names = append(names, OracleWallet)
+	}
 	addrs := map[string]address.Address{}
 	for _, n := range names {
 		a, err := ks.EnsureWallet(n, cfg.GenesisPassword)
@@ -290,6 +301,11 @@ func (d *Devnet) start(ctx context.Context) error {
 	}
 	if cfg.BTC {
 		if err := d.bridgeGenesis(&spec, addrs[BridgeWallet]); err != nil {
+			return err
+		}
+	}
+	if d.oracleOn() {
+		if err := d.oracleGenesis(&spec, addrs[OracleWallet]); err != nil {
 			return err
 		}
 	}
@@ -332,6 +348,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	if cfg.BTC {
 		service = append(service, BridgeWallet)
 	}
+	if d.oracleOn() {
+		service = append(service, OracleWallet)
+	}
 	w, err := sys.StartWallet(ctx, system.WalletConfig{Config: walletd.Config{
 		Home: cfg.Home, Listen: cfg.WalletListen, DefaultWallet: GenesisWallet,
 		Logger: log.With("service", "walletd"), Registry: prometheus.NewRegistry(), Keystore: cfg.Keystore,
@@ -358,7 +377,10 @@ func (d *Devnet) start(ctx context.Context) error {
 		if err := d.startWeb(ctx); err != nil { // chain and wallet daemon only; a coordinator runs elsewhere
 			return err
 		}
-		return d.startExchange(ctx, ks)
+		if err := d.startExchange(ctx, ks); err != nil {
+			return err
+		}
+		return d.startOracle(ctx) // oracle.go
 	}
 	opKey, err := coordinator.LoadOrCreateOperatorKey(coordinator.OperatorKeyFile(cfg.Home)) // for `aitbc admin-jobs`
 	if err != nil {
@@ -421,7 +443,10 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err := d.startWeb(ctx); err != nil {
 		return err
 	}
-	return d.startExchange(ctx, ks)
+	if err := d.startExchange(ctx, ks); err != nil {
+		return err
+	}
+	return d.startOracle(ctx) // oracle.go
 }
 
 // MakerFunding is what genesis-ops sends the market maker when it holds
@@ -702,6 +727,8 @@ func (d *Devnet) exchangeBanner(w io.Writer) {
 		fmt.Fprintf(w, "Exchange API %s (aitbc exchange book); market maker %s sells AITBC around its reference price\n", u, MakerWallet)
 	}
 	d.bannerBTC(w) // bridge.go
+	// The metrics oracle's line (oracle.go).
+	d.bannerOracle(w)
 }
 
 func orOff(s string) string {
@@ -717,6 +744,7 @@ func (d *Devnet) Close() {
 	if d.host != nil {
 		d.host.stop() // no miner starts while the system stops
 	}
+	d.closeOracle()
 	d.closeBTC()
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {
