@@ -114,7 +114,8 @@ func devnetArgs(t *testing.T, home string) ([]string, []string) {
 	rpc, wal, coord, p2p, comet, web := port(t), port(t), port(t), "tcp://"+port(t), "tcp://"+port(t), port(t)
 	return []string{"--home", home, "devnet", "--miners", "0", "--block-time", "150ms",
 			"--rpc-listen", rpc, "--wallet-listen", wal, "--coordinator-listen", coord,
-			"--p2p-listen", p2p, "--comet-rpc-listen", comet, "--web-listen", web},
+			"--p2p-listen", p2p, "--comet-rpc-listen", comet, "--web-listen", web,
+			"--exchange-listen", "off", "--oracle-listen", "off"},
 		[]string{rpc, wal, coord, p2p, comet, web}
 }
 

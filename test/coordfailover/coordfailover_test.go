@@ -156,7 +156,7 @@ func TestSIGKILLedCoordinatorsJobsSettleOnceThroughTheOther(t *testing.T) {
 	w.env = append(os.Environ(), "AITBC_HOME="+home, "AITBC_NODE=http://"+rpcAddr, "AITBC_WALLET_URL=http://"+walletAddr,
 		"AITBC_COORDINATOR="+c1, "AITBC_OUTPUT=text")
 	node := rpc.NewClient("http://" + rpcAddr)
-	w.start("devnet", "devnet", "--block-time", "300ms", "--check-invariants", "--coordinator-listen", "off", "--rpc-listen", rpcAddr,
+	w.start("devnet", "devnet", "--block-time", "300ms", "--check-invariants", "--coordinator-listen", "off", "--web-listen", "off", "--exchange-listen", "off", "--oracle-listen", "off", "--rpc-listen", rpcAddr,
 		"--wallet-listen", walletAddr, "--p2p-listen", "tcp://"+port(t), "--comet-rpc-listen", "off", "--log-level", "error")
 	waitFor(t, "devnet node", time.Minute, func() bool { _, err := node.Health(context.Background()); return err == nil })
 

@@ -58,7 +58,7 @@ func TestJobFileUploadedToOneCoordinatorRunsThroughTheOther(t *testing.T) {
 	w.env = append(os.Environ(), "AITBC_HOME="+home, "AITBC_NODE=http://"+rpcAddr, "AITBC_WALLET_URL=http://"+walletAddr,
 		"AITBC_COORDINATOR="+c2, "AITBC_OUTPUT=text")
 	node := rpc.NewClient("http://" + rpcAddr)
-	w.start("devnet", "devnet", "--block-time", "300ms", "--check-invariants", "--coordinators", "2", "--miners", "2", "--store", dsn, "--web-listen", "off",
+	w.start("devnet", "devnet", "--block-time", "300ms", "--check-invariants", "--coordinators", "2", "--miners", "2", "--store", dsn, "--web-listen", "off", "--exchange-listen", "off", "--oracle-listen", "off",
 		"--coordinator-listen", c1Addr, "--rpc-listen", rpcAddr, "--wallet-listen", walletAddr, "--p2p-listen", "tcp://"+port(t),
 		"--comet-rpc-listen", "off", "--log-level", "info")
 	waitFor(t, "devnet node", time.Minute, func() bool { _, err := node.Health(context.Background()); return err == nil })

@@ -131,7 +131,7 @@ func setup(t *testing.T) *world {
 	w.env = append(os.Environ(), "AITBC_HOME="+home, "AITBC_NODE="+w.nodeURL, "AITBC_WALLET_URL=http://"+walletAddr,
 		"AITBC_COORDINATOR="+w.coordURL, "AITBC_OUTPUT=text")
 	w.node = rpc.NewClient(w.nodeURL)
-	w.start("devnet", "devnet", "--block-time", "300ms", "--check-invariants", "--coordinator-listen", "off", "--rpc-listen", rpcAddr,
+	w.start("devnet", "devnet", "--block-time", "300ms", "--check-invariants", "--coordinator-listen", "off", "--web-listen", "off", "--exchange-listen", "off", "--oracle-listen", "off", "--rpc-listen", rpcAddr,
 		"--wallet-listen", walletAddr, "--p2p-listen", "tcp://"+port(t), "--comet-rpc-listen", "off", "--log-level", "error")
 	waitFor(t, "devnet node", time.Minute, func() bool { _, err := w.node.Health(context.Background()); return err == nil })
 
