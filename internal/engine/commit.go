@@ -13,7 +13,7 @@ import (
 // same residual, so an honest prefill reproduces generation bit for bit.
 
 // finalHidden is the final-normed hidden state Head just computed.
-func (s *Session) finalHidden() []float32 { return s.xb }
+func (s *Session) finalHidden() []float32 { return s.LastHidden() }
 
 // emitHidden calls f with the final-normed hidden state of each token of
 // the batch just processed.
@@ -33,4 +33,16 @@ func (s *Session) PrefillHidden(ctx context.Context, tokens []int, pos0 int, onH
 		return fmt.Errorf("%w: PrefillHidden needs a callback", ErrBuffer)
 	}
 	return s.prefill(ctx, tokens, pos0, onHidden)
+}
+
+// LastHidden returns the final-normed hidden state that the last Forward
+// (or Head) computed: the one whose logits it returned. The slice belongs
+// to the session and is overwritten by the next step.
+func (s *Session) LastHidden() []float32 { return s.xb }
+
+// StopTokens are the ids that end generation: BOS, EOS and the model's
+// end-of-turn tokens. A verifier checks that a job that says it stopped
+// did reach one.
+func (m *Model) StopTokens() []int {
+	return append([]int{m.tok.BOS(), m.tok.EOS()}, m.endTurn...)
 }
