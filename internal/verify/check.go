@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -20,17 +21,21 @@ type Tolerance struct {
 	MaxExpMismatches int     `json:"max_exp_mismatches"`
 	MaxMantMean      float64 `json:"max_mant_err_mean"`
 	MaxMantMedian    float64 `json:"max_mant_err_median"`
-	// MaxRank is how far down the recomputed logits the output's last
-	// token may rank, and MaxStopRank a stop token for a job that says it
-	// stopped. The commitments cover the hidden states that produced each
-	// token, not the last token itself nor the decision to stop, so those
-	// are checked on the recomputed logits instead.
-	MaxRank     int `json:"max_rank"`
-	MaxStopRank int `json:"max_stop_rank"`
+	// MinProb is the least probability (softmax of the recomputed logits,
+	// temperature 1) that the output's last token, and a stop token for a
+	// job that says it stopped, may have. The commitments cover the hidden
+	// states that produced each token, not the last token itself nor the
+	// decision to stop, so those are checked on the logits instead. An
+	// honest sampler (temperature ≤ 1) practically never picks a token
+	// below it; a truncation at a random place usually falls below it.
+	MinProb float64 `json:"min_prob"`
+	// MinStopProb is MinProb for the stop of a job that says it stopped
+	// before its limit: stricter, since truncating is the cheat it meets.
+	MinStopProb float64 `json:"min_stop_prob"`
 }
 
 // DefaultTolerance is the tolerance of `aitbc receipt verify --recompute`.
-var DefaultTolerance = Tolerance{MaxExpMismatches: 4, MaxMantMean: 1, MaxMantMedian: 1, MaxRank: 40, MaxStopRank: 40}
+var DefaultTolerance = Tolerance{MaxExpMismatches: 4, MaxMantMean: 1, MaxMantMedian: 1, MinProb: 1e-6, MinStopProb: 1e-3}
 
 // Report is the outcome of Recompute.
 type Report struct {
@@ -151,22 +156,21 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 			return rep, cbErr
 		}
 	}
-	rank := func(logits []float32, t int) int {
-		r := 0
+	prob := func(logits []float32, t int) float64 {
+		hi := float64(slices.Max(logits))
+		var z float64
 		for _, v := range logits {
-			if v > logits[t] {
-				r++
-			}
+			z += math.Exp(float64(v) - hi)
 		}
-		return r
+		return math.Exp(float64(logits[t])-hi) / z
 	}
 	if n > 0 {
 		logits, err := s.Forward(seq[p+n-2], p+n-2)
 		if err != nil {
 			return rep, err
 		}
-		if r := rank(logits, out[n-1]); r > tol.MaxRank {
-			fail("the last output token ranks %d in the recomputed logits", r)
+		if pr := prob(logits, out[n-1]); pr < tol.MinProb {
+			fail("the last output token has probability %.2g in the recomputed logits", pr)
 		}
 		if err := take(s.LastHidden()); err != nil {
 			return rep, err
@@ -178,12 +182,14 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 		if err != nil {
 			return rep, err
 		}
-		best := len(logits)
+		var best float64
 		for _, t := range m.StopTokens() {
-			best = min(best, rank(logits, t))
+			if t >= 0 && t < len(logits) {
+				best = max(best, prob(logits, t))
+			}
 		}
-		if best > tol.MaxStopRank {
-			fail("the job says it stopped, but the best stop token ranks %d in the recomputed logits", best)
+		if best < tol.MinStopProb {
+			fail("the job says it stopped, but stopping has probability %.2g in the recomputed logits", best)
 		}
 	case string(engine.StopMaxTokens):
 		if exp.MaxTokens > 0 && n != exp.MaxTokens {
