@@ -14,13 +14,13 @@ import (
 
 // ModelFileHash is the SHA-256 of the file a model is loaded from: the
 // embedded checkpoint for the default model, the imported GGUF or llama2.c
-// file in home's registry, or the file at name when name is a path.
-func ModelFileHash(home, name string) ([]byte, error) {
+// file in reg, or the file at name when name is a path.
+func ModelFileHash(reg *engine.Registry, name string) ([]byte, error) {
 	if name == "" || name == engine.DefaultModel {
 		h := sha256.Sum256(models.TolstoyModel)
 		return h[:], nil
 	}
-	dir := filepath.Join(engine.NewRegistry(home).Dir(), name)
+	dir := filepath.Join(reg.Dir(), name)
 	for _, f := range []string{"model.gguf", "model.bin"} {
 		p := filepath.Join(dir, f)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
@@ -56,7 +56,7 @@ func VerifyReceipt(ctx context.Context, home, model string, claim ReceiptClaim, 
 	if err != nil {
 		return Report{}, err
 	}
-	mh, err := ModelFileHash(home, model)
+	mh, err := ModelFileHash(engine.NewRegistry(home), model)
 	if err != nil {
 		return Report{}, err
 	}
