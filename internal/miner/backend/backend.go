@@ -150,8 +150,9 @@ type Result struct {
 	// built-in engine's commitments to its hidden states, which the miner
 	// signs into the receipt. Nil where the backend cannot expose them
 	// (Ollama, OpenAI-compatible servers: docs/VERIFICATION.md) or the
-	// text was cut by a stop sequence (the tokens then run past it).
-	Attestation []byte
+	// text was cut by a stop sequence (the tokens then run past it). A
+	// string of bytes, not a []byte, so that Result stays comparable.
+	Attestation string
 }
 
 // ModelInfo describes a model a backend can serve. Fields other than Name

@@ -390,6 +390,6 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 	if out.Stop == engine.StopMaxTokens {
 		res.FinishReason = FinishLength
 	}
-	res.Attestation = att
+	res.Attestation = string(att)
 	return res, nil
 }
