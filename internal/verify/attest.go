@@ -19,8 +19,9 @@ const (
 	TopK = 128
 	// MaxTopK bounds k in a commitment a verifier will decode.
 	MaxTopK = 1024
-	// MaxTokens bounds the prompt plus output tokens of an attestation.
-	MaxTokens = 1 << 20
+	// MaxTokens bounds the prompt plus output tokens of an attestation
+	// (the chain codec also refuses lists of more than 4,096).
+	MaxTokens = 8192
 )
 
 // Attestation is what a miner on the built-in engine commits to for one
