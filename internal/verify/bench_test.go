@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/engine"
@@ -59,15 +60,17 @@ func BenchmarkRecompute256(b *testing.B) {
 	}
 }
 
-// BenchmarkCommitChunk is the cost of one commitment alone (32 tokens).
+// BenchmarkCommitChunk is the cost of one commitment alone (32 tokens),
+// for tolstoy-1m's width (128) and a 7B model's (4096).
 func BenchmarkCommitChunk(b *testing.B) {
-	acts := make([]float32, verify.ChunkTokens*4096) // a 4096-wide model
-	for i := range acts {
-		acts[i] = float32((i*7919)%1000) - 500
-	}
-	for b.Loop() {
-		if _, err := verify.CommitChunk(acts, verify.TopK); err != nil {
-			b.Fatal(err)
-		}
+	for _, dim := range []int{128, 4096} {
+		b.Run(strconv.Itoa(dim), func(b *testing.B) {
+			acts := randomActs(uint64(dim), verify.ChunkTokens*dim)
+			for b.Loop() {
+				if _, err := verify.CommitChunk(acts, verify.TopK); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

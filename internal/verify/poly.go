@@ -65,29 +65,35 @@ func interpolate(xs, ys []uint32) []uint32 {
 		}
 		m[0] = submod(0, mulmod(m[0], xi))
 	}
-	coef := make([]uint32, k)
+	// Each product below is < 2^32, so up to 2^32 of them sum in a uint64
+	// before one reduction: the coefficients are accumulated unreduced.
+	acc := make([]uint64, k)
 	q := make([]uint32, k)
 	for i, xi := range xs {
 		// q = M / (x − xi) by synthetic division from the top.
 		q[k-1] = m[k]
 		for j := k - 1; j >= 1; j-- {
-			q[j-1] = addmod(m[j], mulmod(q[j], xi))
+			q[j-1] = uint32((uint64(m[j]) + uint64(q[j])*uint64(xi)) % fieldP)
 		}
-		w := mulmod(ys[i], invmod(evalPoly(q, xi)))
-		for j := range q {
-			coef[j] = addmod(coef[j], mulmod(w, q[j]))
+		w := uint64(mulmod(ys[i], invmod(evalPoly(q, xi))))
+		for j, qj := range q {
+			acc[j] += w * uint64(qj)
 		}
+	}
+	coef := make([]uint32, k)
+	for j, a := range acc {
+		coef[j] = uint32(a % fieldP)
 	}
 	return coef
 }
 
 // evalPoly evaluates coefficients c (lowest degree first) at x by Horner.
 func evalPoly(c []uint32, x uint32) uint32 {
-	var y uint32
+	var y uint64
 	for j := len(c) - 1; j >= 0; j-- {
-		y = addmod(mulmod(y, x), c[j])
+		y = (y*uint64(x) + uint64(c[j])) % fieldP
 	}
-	return y
+	return uint32(y)
 }
 
 // bf16 rounds f to bfloat16 (nearest, ties to even) and returns its bits.
