@@ -37,12 +37,12 @@ type record struct {
 
 // TestDetectionRates measures how often honest jobs are rejected (false
 // positives) and each cheat accepted (false negatives), over
-// AITBC_VERIFY_RUNS runs per case (default 30; docs/VERIFICATION.md
+// AITBC_VERIFY_RUNS runs per case (default 12; docs/VERIFICATION.md
 // publishes a run of 300). Each run draws a prompt, a one-word variant of
 // it and a sampling seed; honest runs are generated on one thread and
 // recomputed on 1, 2 or 3.
 func TestDetectionRates(t *testing.T) {
-	runs := 30
+	runs := 12
 	if v, err := strconv.Atoi(os.Getenv("AITBC_VERIFY_RUNS")); err == nil && v > 0 {
 		runs = v
 	}
