@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/verify"
 )
 
 // ReceiptCheck is what `receipt verify` established.
@@ -29,6 +31,9 @@ type ReceiptCheck struct {
 	Anchored  *bool  `json:"anchored_on_chain,omitempty"`
 	Height    int64  `json:"settled_height,omitempty"`
 	KeySource string `json:"key_source"`
+	// Recompute is the outcome of --recompute: the attestation's
+	// commitments compared with one prefill of prompt and output.
+	Recompute *verify.Report `json:"recompute,omitempty"`
 }
 
 // ErrReceiptBad is returned when a receipt fails any check.
@@ -37,8 +42,10 @@ var ErrReceiptBad = errors.New("receipt verification failed")
 func newReceiptCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "receipt", Short: "Work with signed job receipts"}
 	var file, pubkey string
-	var offline bool
-	verify := &cobra.Command{
+	var offline, recompute bool
+	var attFile, model, promptFile string
+	var threads int
+	verifyCmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify a receipt: signature, hashes, and that its settlement is anchored on chain",
 		Long: `Reads a receipt saved as JSON: the output of 'aitbc ai-results --output json'
@@ -48,10 +55,19 @@ canonical bytes, that the JSON fields say what the signed bytes say, and, when
 the file carries the result text, that its SHA-256 is the receipt's result
 hash. The miner's key comes from the chain's miner registry, or from --pubkey
 to work offline; unless --offline, it also checks that the receipt's hash is
-anchored on chain by the job's settlement.`,
+anchored on chain by the job's settlement.
+
+With --recompute it also checks that the miner ran the model it names: the
+attestation (--attestation, the miner's hidden-state commitments, whose hash
+the receipt signs) is recomputed by one batched prefill of the prompt and the
+output through the model (--model, default the receipt's, from this home's
+registry) and compared within tolerances (docs/VERIFICATION.md). Give the
+prompt text with --prompt-file to bind the attested prompt tokens to it.`,
 		Example: `  aitbc ai-results --job-id 707c75d0... --output json > receipt.json
   aitbc receipt verify --file receipt.json
-  aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc...`,
+  aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc...
+  aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc... \
+      --recompute --attestation job.att --prompt-file prompt.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
@@ -125,6 +141,33 @@ anchored on chain by the job's settlement.`,
 					fails = append(fails, "the receipt's hash is not anchored on chain (not settled yet, or not this receipt)")
 				}
 			}
+			if recompute {
+				if attFile == "" {
+					return usagef("--recompute needs --attestation (the miner's attestation file)")
+				}
+				att, err := os.ReadFile(attFile)
+				if err != nil {
+					return err
+				}
+				claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: job.Result, MaxTokens: job.MaxTokens}
+				if promptFile != "" {
+					pb, err := os.ReadFile(promptFile)
+					if err != nil {
+						return err
+					}
+					p := string(pb)
+					claim.Prompt = &p
+				}
+				name := model
+				if name == "" {
+					name = r.Model
+				}
+				rep, err := verify.VerifyReceipt(cmd.Context(), g.Home, name, claim, att, threads, verify.DefaultTolerance)
+				chk.Recompute = &rep
+				if err != nil {
+					fails = append(fails, err.Error())
+				}
+			}
 			perr := g.Print(chk, func(w io.Writer) {
 				fmt.Fprintf(w, "receipt %s (job %s, miner %s)\n", chk.Hash, chk.JobID, chk.Miner)
 				fmt.Fprintf(w, "  signature      %s (key from %s)\n", okBad(chk.Signature), chk.KeySource)
@@ -139,6 +182,12 @@ anchored on chain by the job's settlement.`,
 					}
 					fmt.Fprintln(w)
 				}
+				if rc := chk.Recompute; rc != nil {
+					fmt.Fprintf(w, "  recompute      %s (%d tokens, %d chunks, %s)\n", okBad(rc.Pass), rc.Tokens, len(rc.Chunks), rc.Duration.Round(time.Millisecond))
+					for _, f := range rc.Failures {
+						fmt.Fprintf(w, "    %s\n", f)
+					}
+				}
 			})
 			if perr != nil {
 				return perr
@@ -149,10 +198,15 @@ anchored on chain by the job's settlement.`,
 			return nil
 		},
 	}
-	verify.Flags().StringVar(&file, "file", "", "receipt JSON file")
-	verify.Flags().StringVar(&pubkey, "pubkey", "", "the miner's ed25519 public key (hex), instead of the chain's registry")
-	verify.Flags().BoolVar(&offline, "offline", false, "do not contact the chain (needs --pubkey)")
-	cmd.AddCommand(verify)
+	verifyCmd.Flags().StringVar(&file, "file", "", "receipt JSON file")
+	verifyCmd.Flags().StringVar(&pubkey, "pubkey", "", "the miner's ed25519 public key (hex), instead of the chain's registry")
+	verifyCmd.Flags().BoolVar(&offline, "offline", false, "do not contact the chain (needs --pubkey)")
+	verifyCmd.Flags().BoolVar(&recompute, "recompute", false, "recompute the miner's attestation with the model (one prefill)")
+	verifyCmd.Flags().StringVar(&attFile, "attestation", "", "the miner's attestation file (CBOR), for --recompute")
+	verifyCmd.Flags().StringVar(&model, "model", "", "model to recompute with (default: the receipt's model)")
+	verifyCmd.Flags().StringVar(&promptFile, "prompt-file", "", "the job's prompt text, for --recompute")
+	verifyCmd.Flags().IntVar(&threads, "threads", 0, "threads for --recompute (0: all cores)")
+	cmd.AddCommand(verifyCmd)
 	return cmd
 }
 

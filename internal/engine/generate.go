@@ -27,6 +27,11 @@ type GenerateRequest struct {
 	Seed uint64
 	// Threads per matrix product; 0 means runtime.GOMAXPROCS(0).
 	Threads int
+	// Hidden, when not nil, is called for every generated token with the
+	// final-normed last hidden state that produced it (position pos, the
+	// token's own position minus one). The slice is reused: copy what is
+	// kept. Verifiable inference commits to these (internal/verify).
+	Hidden func(pos int, hidden []float32)
 }
 
 // Token is one generated token, as handed to the streaming callback.
@@ -161,6 +166,9 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest, onToken func(
 			break
 		}
 		res.Tokens = append(res.Tokens, next)
+		if req.Hidden != nil {
+			req.Hidden(pos, s.finalHidden())
+		}
 		if onToken != nil {
 			if err := onToken(Token{ID: next, Text: m.tok.Piece(token, next), Pos: pos + 1}); err != nil {
 				return finish(fmt.Errorf("engine: token callback: %w", err))

@@ -40,6 +40,9 @@ type Output struct {
 	TokensIn     int
 	TokensOut    int
 	FinishReason string
+	// Attestation is the backend's commitments (backend.Result), signed
+	// into the receipt by its hash; nil when the backend has none.
+	Attestation []byte
 }
 
 // Runner runs jobs on some backend (the built-in engine, Ollama, an
@@ -578,6 +581,10 @@ func (m *Miner) runJob(ctx context.Context, job *minerproto.Job, send func(miner
 		TokensIn: uint64(out.TokensIn), TokensOut: uint64(out.TokensOut), StartMs: start.UnixMilli(), EndMs: end.UnixMilli(),
 		Price: jobs.PriceFor(uint64(out.TokensOut), price),
 	}
+	if len(out.Attestation) > 0 {
+		h := sha256.Sum256(out.Attestation)
+		r.AttestHash = h[:]
+	}
 	r.SignWith(m.cfg.Key.PublicKey(), m.cfg.Key.Sign)
 	b, err := r.Encode()
 	if err != nil {
@@ -589,5 +596,5 @@ func (m *Miner) runJob(ctx context.Context, job *minerproto.Job, send func(miner
 	m.mu.Unlock()
 	m.log.Info("job done", "job", job.ID, "tokens_out", out.TokensOut, "price", r.Price.String(), "took", end.Sub(start).Round(time.Millisecond))
 	return minerproto.Envelope{Type: minerproto.TypeResult, JobID: job.ID, Attempt: job.Attempt, Text: out.Text,
-		TokensIn: out.TokensIn, TokensOut: out.TokensOut, FinishReason: out.FinishReason, Receipt: b}
+		TokensIn: out.TokensIn, TokensOut: out.TokensOut, FinishReason: out.FinishReason, Receipt: b, Attestation: out.Attestation}
 }

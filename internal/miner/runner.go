@@ -49,5 +49,5 @@ func (r BackendRunner) Run(ctx context.Context, job *minerproto.Job, onToken fun
 		}
 		return Output{}, err
 	}
-	return Output{Text: res.Text, TokensIn: res.TokensIn, TokensOut: res.TokensOut, FinishReason: res.FinishReason}, nil
+	return Output{Text: res.Text, TokensIn: res.TokensIn, TokensOut: res.TokensOut, FinishReason: res.FinishReason, Attestation: []byte(res.Attestation)}, nil
 }

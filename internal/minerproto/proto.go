@@ -62,8 +62,12 @@ type Envelope struct {
 	TokensOut    int    `json:"tokens_out,omitempty"`
 	FinishReason string `json:"finish_reason,omitempty"`
 	Receipt      []byte `json:"receipt,omitempty"` // canonical CBOR of a jobs.Receipt
-	Retryable    bool   `json:"retryable,omitempty"`
-	Reason       string `json:"reason,omitempty"`
+	// Attestation is the canonical CBOR of the miner's verify.Attestation
+	// (hidden-state commitments), whose SHA-256 the receipt signs; absent
+	// for backends that cannot commit.
+	Attestation []byte `json:"attestation,omitempty"`
+	Retryable   bool   `json:"retryable,omitempty"`
+	Reason      string `json:"reason,omitempty"`
 
 	// status
 	Running int `json:"running,omitempty"`

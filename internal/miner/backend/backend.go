@@ -146,6 +146,13 @@ type Result struct {
 	FinishReason string
 	// Backend is the Name of the backend that ran the job.
 	Backend string
+	// Attestation is the canonical CBOR of a verify.Attestation: the
+	// built-in engine's commitments to its hidden states, which the miner
+	// signs into the receipt. Nil where the backend cannot expose them
+	// (Ollama, OpenAI-compatible servers: docs/VERIFICATION.md) or the
+	// text was cut by a stop sequence (the tokens then run past it). A
+	// string of bytes, not a []byte, so that Result stays comparable.
+	Attestation string
 }
 
 // ModelInfo describes a model a backend can serve. Fields other than Name

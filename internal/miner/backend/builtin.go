@@ -63,6 +63,8 @@ type Builtin struct {
 	mu    sync.Mutex
 	cache map[string]*loadedModel
 	tick  uint64
+
+	hashes sync.Map // model name → SHA-256 of its file (attest.go)
 }
 
 // loadedModel is a cache entry; ready is closed once m or err is set.
@@ -382,7 +384,7 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 		return res, fmt.Errorf("%w: builtin: the prompt is %d tokens, %s's context is %d", ErrInvalidRequest, n, req.Model, seqLen)
 	}
 	em := newEmitter(req.Stop, onToken)
-	out, err := m.Generate(ctx, engine.GenerateRequest{
+	out, att, err := b.generate(ctx, req.Model, m, engine.GenerateRequest{
 		Prompt: prompt, Messages: msgs, MaxTokens: min(req.MaxTokens, room), Temperature: req.Temperature,
 		TopP: req.TopP, Seed: req.Seed, Threads: b.opts.Threads,
 	}, func(t engine.Token) error {
@@ -422,5 +424,6 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 	if out.Stop == engine.StopMaxTokens {
 		res.FinishReason = FinishLength
 	}
+	res.Attestation = string(att)
 	return res, nil
 }

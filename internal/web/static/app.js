@@ -100,25 +100,33 @@
     }
     throw new Error("unexpected CBOR item");
   }
-  // parseReceipt splits a receipt's canonical CBOR (an array of 13) into
-  // its fields and the bytes of its first 12, which are what the miner
-  // signed (as an array of 12).
+  // parseReceipt splits a receipt's canonical CBOR (an array of 13, or of
+  // 14 with an attestation hash: docs/VERIFICATION.md) into its fields and
+  // the bytes the miner signed: its first 12 as an array of 12 (v1), or
+  // that array and the attestation hash as an array of 2 (v2).
   function parseReceipt(raw) {
     var h = readHead(raw, 0);
-    if (h.major !== 4 || h.n !== 13) throw new Error("not a receipt");
-    var off = h.next, items = [], start = off, endOf12 = 0;
-    for (var i = 0; i < 13; i++) {
+    if (h.major !== 4 || (h.n !== 13 && h.n !== 14)) throw new Error("not a receipt");
+    var off = h.next, items = [], start = off, endOf12 = 0, endOf13 = 0;
+    for (var i = 0; i < h.n; i++) {
       var it = readItem(raw, off);
       items.push(it.v);
       off = it.next;
       if (i === 11) endOf12 = off;
+      if (i === 12) endOf13 = off;
     }
     if (off !== raw.length) throw new Error("trailing bytes");
     var doc = concat(new Uint8Array([0x8c]), raw.slice(start, endOf12));
+    var domain = receiptDomain;
+    if (h.n === 14) {
+      doc = concat(concat(new Uint8Array([0x82]), doc), raw.slice(endOf13, off));
+      domain = receiptDomainV2;
+    }
     return { jobID: items[0], chainID: items[1], miner: items[2], customer: items[3], model: items[4], promptHash: items[5],
-      resultHash: items[6], tokensIn: items[7], tokensOut: items[8], sig: items[12], doc: doc };
+      resultHash: items[6], tokensIn: items[7], tokensOut: items[8], sig: items[12], doc: doc, domain: domain };
   }
   var receiptDomain = new TextEncoder().encode("AITBC/receipt/v1\u0000");
+  var receiptDomainV2 = new TextEncoder().encode("AITBC/receipt/v2\u0000");
 
   // verifyReceipt runs every check and returns [{ok, text}].
   function verifyReceipt(raw, pubHex, want) {
@@ -135,7 +143,7 @@
       return sha256(pub);
     }).then(function (ph) {
       add(pub.length === 32 && equal(ph.slice(0, 20), r.miner), "The signing key is the miner's: it derives the miner's address.", "The key does not belong to the miner the receipt names.");
-      return sha256(concat(receiptDomain, r.doc));
+      return sha256(concat(r.domain, r.doc));
     }).then(function (digest) {
       if (!crypto.subtle || pub.length !== 32) { add(false, "", "No miner key to check the signature with."); return checks; }
       return crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]).then(function (key) {

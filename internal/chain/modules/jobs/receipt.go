@@ -33,6 +33,91 @@ type Receipt struct {
 	EndMs      int64
 	Price      coin.Amount // tokens out × the miner's price per 1,000, rounded down
 	Sig        []byte      // ed25519 over SignBytes, by the miner's key
+	// AttestHash, when set, is the SHA-256 of the miner's attestation
+	// (internal/verify: hidden-state commitments, model file hash,
+	// quantisation, engine version), which travels with the result. A
+	// receipt without it encodes and signs exactly as before (v1), so old
+	// receipts keep their bytes, hashes and signatures.
+	AttestHash []byte
+}
+
+// ReceiptDomainV2 prefixes the digest of a receipt with an attestation.
+const ReceiptDomainV2 = "AITBC/receipt/v2\x00"
+
+// receiptV1 is the wire form of a receipt without an attestation: the
+// 13-element array every receipt had before attestations.
+type receiptV1 struct {
+	_          struct{} `cbor:",toarray"`
+	JobID      []byte
+	ChainID    string
+	Miner      []byte
+	Customer   []byte
+	Model      string
+	PromptHash []byte
+	ResultHash []byte
+	TokensIn   uint64
+	TokensOut  uint64
+	StartMs    int64
+	EndMs      int64
+	Price      coin.Amount
+	Sig        []byte
+}
+
+// receiptV2 appends the attestation hash (14 elements).
+type receiptV2 struct {
+	_          struct{} `cbor:",toarray"`
+	JobID      []byte
+	ChainID    string
+	Miner      []byte
+	Customer   []byte
+	Model      string
+	PromptHash []byte
+	ResultHash []byte
+	TokensIn   uint64
+	TokensOut  uint64
+	StartMs    int64
+	EndMs      int64
+	Price      coin.Amount
+	Sig        []byte
+	AttestHash []byte
+}
+
+// MarshalCBOR writes the v1 array when there is no attestation, else v2.
+func (r Receipt) MarshalCBOR() ([]byte, error) {
+	v1 := receiptV1{JobID: r.JobID, ChainID: r.ChainID, Miner: r.Miner, Customer: r.Customer, Model: r.Model,
+		PromptHash: r.PromptHash, ResultHash: r.ResultHash, TokensIn: r.TokensIn, TokensOut: r.TokensOut,
+		StartMs: r.StartMs, EndMs: r.EndMs, Price: r.Price, Sig: r.Sig}
+	if len(r.AttestHash) == 0 {
+		return tx.Marshal(v1)
+	}
+	return tx.Marshal(receiptV2{JobID: v1.JobID, ChainID: v1.ChainID, Miner: v1.Miner, Customer: v1.Customer, Model: v1.Model,
+		PromptHash: v1.PromptHash, ResultHash: v1.ResultHash, TokensIn: v1.TokensIn, TokensOut: v1.TokensOut,
+		StartMs: v1.StartMs, EndMs: v1.EndMs, Price: v1.Price, Sig: v1.Sig, AttestHash: r.AttestHash})
+}
+
+// UnmarshalCBOR reads either form, told apart by the array's length.
+func (r *Receipt) UnmarshalCBOR(b []byte) error {
+	if len(b) > 0 && b[0] == 0x80|14 {
+		var v receiptV2
+		if err := tx.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		if len(v.AttestHash) == 0 {
+			return fmt.Errorf("%w: empty attestation hash in a v2 receipt", ErrReceipt) // v1 is the canonical form
+		}
+		*r = Receipt{JobID: v.JobID, ChainID: v.ChainID, Miner: v.Miner, Customer: v.Customer, Model: v.Model,
+			PromptHash: v.PromptHash, ResultHash: v.ResultHash, TokensIn: v.TokensIn, TokensOut: v.TokensOut,
+			StartMs: v.StartMs, EndMs: v.EndMs, Price: v.Price, Sig: v.Sig, AttestHash: v.AttestHash}
+		return nil
+	}
+	var v receiptV1
+	if err := tx.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Receipt{JobID: v.JobID, ChainID: v.ChainID, Miner: v.Miner, Customer: v.Customer, Model: v.Model,
+		PromptHash: v.PromptHash, ResultHash: v.ResultHash, TokensIn: v.TokensIn, TokensOut: v.TokensOut,
+		StartMs: v.StartMs, EndMs: v.EndMs, Price: v.Price, Sig: v.Sig}
+	return nil
 }
 
 // ErrReceipt is any malformed or wrongly signed receipt.
@@ -54,18 +139,36 @@ type receiptDoc struct {
 	Price      coin.Amount
 }
 
-// SignBytes is the digest the miner signs.
+// receiptDocV2 is receiptDoc with the attestation hash.
+type receiptDocV2 struct {
+	_          struct{} `cbor:",toarray"`
+	Doc        receiptDoc
+	AttestHash []byte
+}
+
+// SignBytes is the digest the miner signs: the v1 digest for a receipt
+// without an attestation, else one over the v1 fields and AttestHash
+// under its own domain.
 func (r *Receipt) SignBytes() []byte {
-	b, err := tx.Marshal(receiptDoc{
+	doc := receiptDoc{
 		JobID: r.JobID, ChainID: r.ChainID, Miner: r.Miner, Customer: r.Customer, Model: r.Model,
 		PromptHash: r.PromptHash, ResultHash: r.ResultHash, TokensIn: r.TokensIn, TokensOut: r.TokensOut,
 		StartMs: r.StartMs, EndMs: r.EndMs, Price: r.Price,
-	})
+	}
+	domain := ReceiptDomain
+	var b []byte
+	var err error
+	if len(r.AttestHash) == 0 {
+		b, err = tx.Marshal(doc)
+	} else {
+		domain = ReceiptDomainV2
+		b, err = tx.Marshal(receiptDocV2{Doc: doc, AttestHash: r.AttestHash})
+	}
 	if err != nil {
 		panic(err) // plain fields always encode
 	}
 	h := sha256.New()
-	h.Write([]byte(ReceiptDomain))
+	h.Write([]byte(domain))
 	h.Write(b)
 	return h.Sum(nil)
 }
@@ -94,6 +197,8 @@ func (r *Receipt) CheckShape() error {
 		return fmt.Errorf("%w: prompt and result hashes must be SHA-256", ErrReceipt)
 	case r.EndMs < r.StartMs:
 		return fmt.Errorf("%w: ends before it starts", ErrReceipt)
+	case len(r.AttestHash) != 0 && len(r.AttestHash) != sha256.Size:
+		return fmt.Errorf("%w: attestation hash is %d bytes", ErrReceipt, len(r.AttestHash))
 	case len(r.Sig) != ed25519.SignatureSize:
 		return fmt.Errorf("%w: signature is %d bytes", ErrReceipt, len(r.Sig))
 	}

@@ -1,0 +1,53 @@
+package backend
+
+import (
+	"context"
+
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/verify"
+	"github.com/aitbc/aitbc/internal/version"
+)
+
+// generate runs req on m, recording the commitments of verifiable
+// inference (internal/verify) when the model's file hash is known, and
+// returns the encoded attestation (nil when there is none). A model
+// loaded by BuiltinOptions.Open (tests) has no file to hash.
+func (b *Builtin) generate(ctx context.Context, name string, m *engine.Model, req engine.GenerateRequest, onToken func(engine.Token) error) (engine.Result, []byte, error) {
+	hash := b.modelHash(name)
+	if hash == nil {
+		out, err := m.Generate(ctx, req, onToken)
+		return out, nil, err
+	}
+	out, a, err := verify.Generate(ctx, m, req, hash, version.Get().Version, onToken)
+	if err != nil || a == nil {
+		return out, nil, err
+	}
+	enc, err := a.Encode()
+	if err != nil {
+		b.log.Warn("attestation not encoded", "model", name, "err", err)
+		return out, nil, nil // the job still stands; its receipt goes without
+	}
+	return out, enc, nil
+}
+
+// modelHash is the SHA-256 of name's model file, computed once per model
+// (a large file takes seconds to hash; it is read outside b.mu).
+func (b *Builtin) modelHash(name string) []byte {
+	if b.opts.Open != nil || (b.reg == nil && name != engine.DefaultModel) {
+		return nil
+	}
+	if h, ok := b.hashes.Load(name); ok {
+		return h.([]byte)
+	}
+	reg := b.reg
+	if reg == nil {
+		reg = engine.NewRegistry("")
+	}
+	h, err := verify.ModelFileHash(reg, name)
+	if err != nil {
+		b.log.Warn("model file not hashed: receipts go without attestation", "model", name, "err", err)
+		return nil
+	}
+	b.hashes.Store(name, h)
+	return h
+}

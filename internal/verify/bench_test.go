@@ -1,0 +1,76 @@
+package verify_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/verify"
+)
+
+// The benchmarks of docs/PERFORMANCE.md ("Verifiable inference"): a job
+// that fills tolstoy-1m's 256-token context, generated without and with
+// commitments, and recomputed by one prefill.
+
+const benchPrompt = "The old prince said"
+
+func benchJob(b *testing.B) (*engine.Model, []byte, engine.GenerateRequest) {
+	f := newFixture(b)
+	m := f.byType["Q8_0"]
+	n := len(m.Tokenizer().Encode(benchPrompt, true))
+	return m, f.hash["Q8_0"], engine.GenerateRequest{Prompt: benchPrompt, MaxTokens: m.Config().SeqLen - n, Temperature: 0.8, Seed: 5, Threads: 1}
+}
+
+func BenchmarkGenerate256(b *testing.B) {
+	m, _, req := benchJob(b)
+	for b.Loop() {
+		if _, err := m.Generate(context.Background(), req, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGenerate256Committed(b *testing.B) {
+	m, hash, req := benchJob(b)
+	var a *verify.Attestation
+	for b.Loop() {
+		var err error
+		if _, a, err = verify.Generate(context.Background(), m, req, hash, "bench", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var bytes int
+	for _, c := range a.Commits {
+		bytes += len(c)
+	}
+	b.ReportMetric(float64(bytes)/float64(len(a.Commits)), "bytes/chunk")
+}
+
+func BenchmarkRecompute256(b *testing.B) {
+	m, hash, req := benchJob(b)
+	_, a, err := verify.Generate(context.Background(), m, req, hash, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash}, 1, verify.DefaultTolerance); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCommitChunk is the cost of one commitment alone (32 tokens),
+// for tolstoy-1m's width (128) and a 7B model's (4096).
+func BenchmarkCommitChunk(b *testing.B) {
+	for _, dim := range []int{128, 4096} {
+		b.Run(strconv.Itoa(dim), func(b *testing.B) {
+			acts := randomActs(uint64(dim), verify.ChunkTokens*dim)
+			for b.Loop() {
+				if _, err := verify.CommitChunk(acts, verify.TopK); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,226 @@
+package verify_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/verify"
+)
+
+var words = []string{"Natasha", "Pierre", "the prince", "Moscow", "the old count", "Sonya", "the army", "Andrei", "the ball", "Petya"}
+
+// prompts returns two prompts that differ in one word.
+func prompts(r *rand.Rand) (string, string) {
+	a, b := words[r.IntN(len(words))], words[r.IntN(len(words))]
+	for b == a {
+		b = words[r.IntN(len(words))]
+	}
+	c := words[r.IntN(len(words))]
+	return fmt.Sprintf("%s said to %s that", a, c), fmt.Sprintf("%s said to %s that", b, c)
+}
+
+const truncation = "cheat: truncated output (claims eos)"
+
+type record struct {
+	name string
+	ok   bool
+	err  error
+}
+
+// TestDetectionRates measures how often honest jobs are rejected (false
+// positives) and each cheat accepted (false negatives), over
+// AITBC_VERIFY_RUNS runs per case (default 12; docs/VERIFICATION.md
+// publishes a run of 300). Each run draws a prompt, a one-word variant of
+// it and a sampling seed; honest runs are generated on one thread and
+// recomputed on 1, 2 or 3.
+func TestDetectionRates(t *testing.T) {
+	runs := 12
+	if v, err := strconv.Atoi(os.Getenv("AITBC_VERIFY_RUNS")); err == nil && v > 0 {
+		runs = v
+	}
+	f := newFixture(t)
+	var mu sync.Mutex
+	counts := map[string][2]int{} // accepted, rejected
+	var order []string
+	var firstErr error
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				recs, err := oneRun(f, i)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				for _, r := range recs {
+					c, seen := counts[r.name]
+					if !seen {
+						order = append(order, r.name)
+					}
+					if r.ok {
+						c[0]++
+					} else {
+						c[1]++
+					}
+					counts[r.name] = c
+					if !r.ok && r.name[:6] == "honest" {
+						t.Logf("%s: rejected: %v", r.name, r.err)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range runs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+	t.Logf("%-52s %8s %8s", "case", "accepted", "rejected")
+	for _, name := range order {
+		c := counts[name]
+		t.Logf("%-52s %8d %8d", name, c[0], c[1])
+		switch {
+		case name[:6] == "honest" && c[1] > 0:
+			t.Errorf("%s: %d of %d honest jobs rejected", name, c[1], c[0]+c[1])
+		case name == truncation:
+			// Reported, not held to 5%: see docs/VERIFICATION.md.
+		case name[:6] == "cheat:" && c[0]*20 > c[0]+c[1]:
+			t.Errorf("%s: %d of %d cheats accepted (more than 5%%)", name, c[0], c[0]+c[1])
+		}
+	}
+}
+
+// oneRun generates the honest jobs and the cheats of run i and verifies
+// each against the model the cheats claim (Q8_0).
+func oneRun(f *fixture, i int) ([]record, error) {
+	ctx := context.Background()
+	const claimed, maxTok = "Q8_0", 64
+	mq := f.byType[claimed]
+	vocab := uint32(mq.Config().VocabSize)
+	r := rand.New(rand.NewPCG(uint64(i), 99))
+	p, p2 := prompts(r)
+	seed := r.Uint64()
+	threads := 1 + i%3
+	var recs []record
+	check := func(name string, m *engine.Model, hash []byte, a *verify.Attestation) error {
+		rep, err := verify.Recompute(ctx, m, a, verify.Expected{ModelSHA256: hash, MaxTokens: maxTok}, threads, verify.DefaultTolerance)
+		if err != nil && !errors.Is(err, verify.ErrMismatch) {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		recs = append(recs, record{name: name, ok: err == nil && rep.Pass, err: err})
+		return nil
+	}
+	generate := func(m *engine.Model, hash []byte, prompt string) (*verify.Attestation, error) {
+		req := engine.GenerateRequest{Prompt: prompt, MaxTokens: maxTok, Temperature: 0.8, Seed: seed, Threads: 1}
+		_, a, err := verify.Generate(ctx, m, req, hash, "test", nil)
+		return a, err
+	}
+	for _, q := range []string{"F32", "Q8_0", "Q4_K"} {
+		a, err := generate(f.byType[q], f.hash[q], p)
+		if err != nil {
+			return nil, err
+		}
+		if err := check(fmt.Sprintf("honest %s, stop %s, verified on %d threads", q, a.Stop, threads), f.byType[q], f.hash[q], a); err != nil {
+			return nil, err
+		}
+	}
+	real, err := generate(mq, f.hash[claimed], p)
+	if err != nil {
+		return nil, err
+	}
+	cheats := []struct {
+		name   string
+		m      *engine.Model
+		prompt string
+		edit   func(a *verify.Attestation) error
+	}{
+		{"cheat: coarser quantisation (Q4_K as Q8_0)", f.byType["Q4_K"], p, nil},
+		{"cheat: different model (one layer less)", f.small, p, nil},
+		{"cheat: altered prompt (one word)", mq, p2, func(a *verify.Attestation) error { a.PromptTokens = real.PromptTokens; return nil }},
+		{"cheat: replayed answer (another prompt's)", mq, p2, func(a *verify.Attestation) error { a.PromptTokens = real.PromptTokens; return nil }},
+		{"cheat: altered output (one token, not the last)", mq, p, func(a *verify.Attestation) error {
+			if n := len(a.OutputTokens); n > 1 {
+				j := r.IntN(n - 1)
+				a.OutputTokens[j] = (a.OutputTokens[j] + 1 + r.Uint32N(vocab-1)) % vocab
+			}
+			return nil
+		}},
+		{truncation, mq, p, func(a *verify.Attestation) error {
+			n := len(a.OutputTokens)
+			if n < 2 {
+				return nil
+			}
+			keep := 1 + r.IntN(n-1)
+			a.OutputTokens = a.OutputTokens[:keep]
+			a.Commits = a.Commits[:(keep+verify.ChunkTokens-1)/verify.ChunkTokens]
+			a.Stop = string(engine.StopEOS)
+			return recommitLastChunk(mq, a)
+		}},
+		// Not a saving, so not a cheat anyone would run: how close two
+		// quantisations of the same weights come (docs/VERIFICATION.md).
+		{"finer quantisation (F32 as Q8_0)", f.byType["F32"], p, nil},
+	}
+	for _, c := range cheats {
+		a, err := generate(c.m, f.hash[claimed], c.prompt)
+		if err != nil {
+			return nil, err
+		}
+		a.Quant = claimed
+		if c.edit != nil {
+			if err := c.edit(a); err != nil {
+				return nil, err
+			}
+		}
+		if err := check(c.name, mq, f.hash[claimed], a); err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
+}
+
+// recommitLastChunk recommits a's last chunk from a recomputation, as a
+// miner that truncates its output after generating it would.
+func recommitLastChunk(m *engine.Model, a *verify.Attestation) error {
+	n := len(a.OutputTokens)
+	from := (len(a.Commits) - 1) * verify.ChunkTokens
+	var seq []int
+	for _, v := range append(append([]uint32{}, a.PromptTokens...), a.OutputTokens...) {
+		seq = append(seq, int(v))
+	}
+	s, err := m.NewSession(engine.SessionOptions{Threads: 1, MaxPos: len(seq)})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p := len(a.PromptTokens)
+	rec := verify.NewRecorder(verify.TopK)
+	err = s.PrefillHidden(context.Background(), seq[:p+n-1], 0, func(pos int, h []float32) {
+		if pos >= p-1+from {
+			rec.Hidden(pos, h)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	c, err := rec.Finish()
+	if err != nil || len(c) != 1 {
+		return fmt.Errorf("recommit: %v, %d chunks", err, len(c))
+	}
+	a.Commits[len(a.Commits)-1] = c[0]
+	return nil
+}

@@ -1,0 +1,82 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/models"
+)
+
+// ModelFileHash is the SHA-256 of the file a model is loaded from: the
+// embedded checkpoint for the default model, the imported GGUF or llama2.c
+// file in reg, or the file at name when name is a path.
+func ModelFileHash(reg *engine.Registry, name string) ([]byte, error) {
+	if name == "" || name == engine.DefaultModel {
+		h := sha256.Sum256(models.TolstoyModel)
+		return h[:], nil
+	}
+	dir := filepath.Join(reg.Dir(), name)
+	for _, f := range []string{"model.gguf", "model.bin"} {
+		p := filepath.Join(dir, f)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return HashFile(p)
+		}
+	}
+	return HashFile(name)
+}
+
+// ReceiptClaim is what a receipt and its result say about a job, as the
+// verifier has them: the receipt's attestation hash, prompt hash and
+// result text.
+type ReceiptClaim struct {
+	AttestHash []byte
+	PromptHash []byte
+	Prompt     *string // the prompt text, when the verifier has it
+	Result     *string
+	MaxTokens  int
+}
+
+// VerifyReceipt checks that attestation is the one the receipt signs and
+// recomputes it with the model called model (loaded from home's registry),
+// returning the report. It is `aitbc receipt verify --recompute`.
+func VerifyReceipt(ctx context.Context, home, model string, claim ReceiptClaim, attestation []byte, threads int, tol Tolerance) (Report, error) {
+	h := sha256.Sum256(attestation)
+	if len(claim.AttestHash) == 0 {
+		return Report{}, fmt.Errorf("%w: the receipt carries no attestation (an old receipt, or a backend that cannot commit)", ErrCommitment)
+	}
+	if !bytes.Equal(h[:], claim.AttestHash) {
+		return Report{}, fmt.Errorf("%w: the attestation is not the one the receipt signs", ErrCommitment)
+	}
+	a, err := DecodeAttestation(attestation)
+	if err != nil {
+		return Report{}, err
+	}
+	mh, err := ModelFileHash(engine.NewRegistry(home), model)
+	if err != nil {
+		return Report{}, err
+	}
+	m, err := engine.Resolve(home, model)
+	if err != nil {
+		return Report{}, err
+	}
+	defer m.Close()
+	exp := Expected{ModelSHA256: mh, Result: claim.Result, MaxTokens: claim.MaxTokens}
+	if claim.Prompt != nil {
+		ph := sha256.Sum256([]byte(*claim.Prompt))
+		if claim.PromptHash != nil && !bytes.Equal(ph[:], claim.PromptHash) {
+			return Report{}, fmt.Errorf("%w: the prompt does not hash to the receipt's prompt hash", ErrTokens)
+		}
+		// The engine adds BOS or not by model; either encoding of the
+		// prompt text binds the attested tokens to it.
+		exp.PromptTokens = m.Tokenizer().Encode(*claim.Prompt, true)
+		if noBOS := m.Tokenizer().Encode(*claim.Prompt, false); len(a.PromptTokens) == len(noBOS) {
+			exp.PromptTokens = noBOS
+		}
+	}
+	return Recompute(ctx, m, a, exp, threads, tol)
+}
