@@ -108,11 +108,11 @@ func NewServer(spans []ServedSpan, cfg ServerConfig, log *slog.Logger) (*Server,
 // Handler returns the server's HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	routes := []string{"GET " + PathInfo, "POST " + PathForward, "DELETE " + PathSession}
-	mux.HandleFunc(routes[0], s.handleInfo)
-	mux.HandleFunc(routes[1], s.handleForward)
-	mux.HandleFunc(routes[2], s.handleClose)
-	mux.HandleFunc("/", httpx.NotFound(routes))
+	// Literal patterns: docs/api's test reads them from this file.
+	mux.HandleFunc("GET /v1/spans", s.handleInfo)
+	mux.HandleFunc("POST /v1/spans/forward", s.handleForward)
+	mux.HandleFunc("DELETE /v1/spans/sessions/{id}", s.handleClose)
+	mux.HandleFunc("/", httpx.NotFound([]string{"GET " + PathInfo, "POST " + PathForward, "DELETE " + PathSession}))
 	return mux
 }
 
