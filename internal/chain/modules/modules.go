@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/agents"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/bridge"
 	"github.com/aitbc/aitbc/internal/chain/modules/exchange"
@@ -57,6 +58,7 @@ func New() Set {
 	// The AITBC/BTC order book, cleared by a batch auction each block.
 	set.All = append(set.All, exchange.NewKeeper(b))
 	set.All = append(set.All, bridge.NewKeeper(b)) // the Bitcoin bridge: mints and burns btc
+	set.All = append(set.All, agents.NewKeeper())  // agents, their spans and heartbeats, the oracle's metrics
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {
