@@ -166,7 +166,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newAIMetricsCmd(g),
 		newConfigCmd(g),
 		newTreasuryCmd(g),
-		newSwarmCmd(g), // swarm.go: span servers and routed generation (docs/DISTRIBUTED.md)
+		newSwarmCmd(g),
 		newExchangeCmd(g), // exchange.go: the AITBC/BTC order book and its API; the Bitcoin bridge's subcommands in exchange_bridge.go
 	)
 	root.AddCommand(newAdminCmds(g)...)
