@@ -220,6 +220,9 @@ type MinerConfig struct {
 	ImagesEndpoint string   `toml:"images_endpoint" flag:"images-endpoint" doc:"OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)"`
 	ImagesAPIKey   string   `toml:"images_api_key" flag:"images-api-key" secret:"true" doc:"API key of the images server"`
 	LogFormat      string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
+	SpanModel      string   `toml:"span_model" flag:"model" doc:"model whose layers the miner serves as a span server (empty: tolstoy-1m)"`
+	Layers         string   `toml:"layers" flag:"layers" doc:"also serve these layers of span_model to routed jobs, inclusive ranges, e.g. 0-1 or 0-0,2-3 (empty: off; docs/DISTRIBUTED.md)"`
+	SpanListen     string   `toml:"span_listen" flag:"span-listen" doc:"address of the span API when layers is set"`
 }
 
 // WebConfig is `aitbc web start --config FILE`.
@@ -297,7 +300,7 @@ func defaults(svc Service) (any, error) {
 	case Miner:
 		return &MinerConfig{
 			Home: DefaultHome, CoordinatorURL: "http://127.0.0.1:8000", NodeURL: "http://127.0.0.1:8006",
-			Backend: "builtin", Price: "1", Stake: "100", Slots: 1, Heartbeat: Duration(time.Minute), LogFormat: "text",
+			Backend: "builtin", Price: "1", Stake: "100", Slots: 1, Heartbeat: Duration(time.Minute), LogFormat: "text", SpanListen: "127.0.0.1:8031",
 		}, nil
 	case Web:
 		return &WebConfig{

@@ -362,3 +362,6 @@ func (s *Server) expire() {
 		s.drop(id)
 	}
 }
+
+// Spans returns the served spans.
+func (s *Server) Spans() []ServedSpan { return append([]ServedSpan(nil), s.spans...) }
