@@ -399,3 +399,18 @@ func TestServerSessionLimits(t *testing.T) {
 		t.Fatalf("after close: %+v", in)
 	}
 }
+
+func TestBenchLoopbackRuns(t *testing.T) {
+	base, res, err := BenchLoopback(context.Background(), model, tolstoy(t), []int{1, 2, 4}, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base <= 0 || len(res) != 3 {
+		t.Fatalf("base %v, results %+v", base, res)
+	}
+	for i, want := range []int{1, 2, 4} {
+		if res[i].Spans != want || res[i].Tokens != 20 || res[i].TokensPerSec <= 0 {
+			t.Errorf("result %d: %+v", i, res[i])
+		}
+	}
+}
