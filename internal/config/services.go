@@ -259,6 +259,8 @@ type DevnetConfig struct {
 	LogLevel          string   `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
 	LogFormat         string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 	HostProviders     bool     `toml:"host_providers" flag:"host-providers" doc:"run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)"`
+	SpanMiners        int      `toml:"span_miners" flag:"span-miners" doc:"span servers holding even shares of tolstoy-1m's layers, registered on chain as agents (docs/DISTRIBUTED.md)"`
+	SpanListen        string   `toml:"span_listen" flag:"span-listen" doc:"the first span server's address; the others listen on the ports after it"`
 }
 
 // DefaultHome is how docs write the default state directory.
@@ -313,7 +315,7 @@ func defaults(svc Service) (any, error) {
 			RPCListen: "127.0.0.1:8006", CometRPCListen: "tcp://127.0.0.1:26657", P2PListen: "tcp://127.0.0.1:8005",
 			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016", ExchangeListen: "127.0.0.1:8001", MakerPrice: "0.00001",
 			Coordinators: 1, Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
-			HostProviders: true,
+			HostProviders: true, SpanListen: "127.0.0.1:8031",
 		}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownService, svc)
