@@ -221,6 +221,13 @@ func (s *Server) Forward(ctx context.Context, req ForwardRequest) (ForwardRespon
 		if req.Hidden != "" || len(req.Tokens) != req.Rows {
 			return ForwardResponse{}, fail(http.StatusBadRequest, CodeShape, "layer 0 takes %d token ids and no hidden states, got %d tokens", req.Rows, len(req.Tokens))
 		}
+		// Checked before anything runs: a bad id must not leave the rows
+		// before it in the cache.
+		for _, t := range req.Tokens {
+			if t < 0 || t >= c.VocabSize {
+				return ForwardResponse{}, fail(http.StatusBadRequest, CodeInvalid, "token id %d outside the vocabulary of %d", t, c.VocabSize)
+			}
+		}
 	} else {
 		if len(req.Tokens) != 0 || req.Dim != c.Dim {
 			return ForwardResponse{}, fail(http.StatusBadRequest, CodeShape, "layer %d takes hidden states of dim %d and no tokens, got dim %d and %d tokens", req.First, c.Dim, req.Dim, len(req.Tokens))

@@ -317,6 +317,15 @@ func TestServerRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
+	// A bad token id after good ones: refused before any row runs.
+	_, first := spanServer(t, 0, 2, ServerConfig{Threads: 1})
+	if _, err := post(t, first.URL, ForwardRequest{Session: "t", Model: model, First: 0, Last: 2, Rows: 2, Tokens: []int{1, m.Config().VocabSize}}); !httpx.IsCode(err, CodeInvalid) {
+		t.Fatalf("token out of the vocabulary: %v", err)
+	}
+	var firstInfo Info
+	if err := httpx.Do(context.Background(), nil, http.MethodGet, first.URL+PathInfo, nil, nil, &firstInfo); err != nil || firstInfo.Sessions != 0 || firstInfo.TokensProcessed != 0 {
+		t.Fatalf("a refused token left %+v (%v)", firstInfo, err)
+	}
 	// Nothing was kept from the refused requests.
 	var info Info
 	if err := httpx.Do(context.Background(), nil, http.MethodGet, hs.URL+PathInfo, nil, nil, &info); err != nil {
