@@ -32,6 +32,8 @@ func (s StaticPeers) Peers(context.Context, string) ([]Peer, error) { return s, 
 type Pipeline struct {
 	HTTP *http.Client
 	Dir  Directory
+	// Bans are shared by the generations of this Pipeline (nil: each
+	// generation has its own).
 	Bans *Bans
 	Mode Mode
 	Log  *slog.Logger
@@ -73,6 +75,8 @@ type run struct {
 	dim     int
 	repairs int
 	work    map[string]uint64
+	bans    *Bans
+	log     *slog.Logger
 }
 
 // Generate runs req greedily, calling onToken (if not nil) with each
@@ -85,18 +89,18 @@ func (p *Pipeline) Generate(ctx context.Context, req GenerateRequest, onToken fu
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	r := &run{p: p, req: req, id: hex.EncodeToString(b[:]), hist: map[int][]float32{}, work: map[string]uint64{}}
-	if p.Bans == nil {
-		p.Bans = NewBans(0, 0)
+	r := &run{p: p, req: req, id: hex.EncodeToString(b[:]), hist: map[int][]float32{}, work: map[string]uint64{}, bans: p.Bans, log: p.Log}
+	if r.bans == nil { // bans then last one generation; share a Bans to keep them
+		r.bans = NewBans(0, 0)
 	}
-	if p.Log == nil {
-		p.Log = slog.New(slog.DiscardHandler)
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
 	}
 	peers, err := p.Dir.Peers(ctx, req.Model)
 	if err != nil {
 		return Result{}, fmt.Errorf("swarm: list span servers: %w", err)
 	}
-	hops, err := Route(req.Model, 0, req.Layers, peers, p.Mode, p.Bans.Banned)
+	hops, err := Route(req.Model, 0, req.Layers, peers, p.Mode, r.bans.Banned)
 	if err != nil {
 		return Result{}, err
 	}
@@ -181,7 +185,7 @@ func (r *run) step(ctx context.Context, tokens []int, pos0 int) ([]float32, erro
 		r.record(h.First, pos0, cur)
 		out, err := r.forward(ctx, i, pos0, cur)
 		if err == nil {
-			r.p.Bans.Succeed(h.Peer.ID)
+			r.bans.Succeed(h.Peer.ID)
 			if h.Last == r.req.Layers {
 				return out.hidden, nil
 			}
@@ -217,7 +221,11 @@ func retryable(ctx context.Context, err error) bool {
 	}
 	var ae *httpx.APIError
 	if errors.As(err, &ae) {
-		return ae.Status >= 500 || ae.Code == CodeNoSession || ae.Code == CodePosition || ae.Code == CodeSpanNotServed
+		// 5xx, a lost session (409: the server restarted or expired it) or
+		// a span it no longer serves; a 400 (past the context, bad shape)
+		// would fail on any server alike.
+		return ae.Status >= 500 || ae.Status == http.StatusConflict && (ae.Code == CodeNoSession || ae.Code == CodePosition) ||
+			ae.Status == http.StatusNotFound && ae.Code == CodeSpanNotServed
 	}
 	return true // transport: refused, reset, timed out
 }
@@ -227,9 +235,9 @@ func retryable(ctx context.Context, err error) bool {
 func (r *run) repair(ctx context.Context, i, pos0 int, cause error) error {
 	for {
 		bad := r.hops[i].Peer
-		ban := r.p.Bans.Fail(bad.ID)
+		ban := r.bans.Fail(bad.ID)
 		r.repairs++
-		r.p.Log.Warn("span server failed; rerouting", "peer", bad.ID, "layers", fmt.Sprintf("%d-%d", r.hops[i].First, r.hops[i].Last-1), "ban", ban, "err", cause)
+		r.log.Warn("span server failed; rerouting", "peer", bad.ID, "layers", fmt.Sprintf("%d-%d", r.hops[i].First, r.hops[i].Last-1), "ban", ban, "err", cause)
 		if r.repairs > r.maxRepairs() {
 			return fmt.Errorf("%w: %d route repairs, last: %w", ErrFailed, r.repairs-1, cause)
 		}
@@ -238,7 +246,7 @@ func (r *run) repair(ctx context.Context, i, pos0 int, cause error) error {
 		if err != nil {
 			return fmt.Errorf("swarm: list span servers: %w", err)
 		}
-		hops, err := Route(r.req.Model, r.hops[i].First, r.req.Layers, peers, r.p.Mode, r.p.Bans.Banned)
+		hops, err := Route(r.req.Model, r.hops[i].First, r.req.Layers, peers, r.p.Mode, r.bans.Banned)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrFailed, err)
 		}

@@ -127,7 +127,7 @@ func TestFailoverMidGeneration(t *testing.T) {
 				servers = append(servers, hs)
 				peers = append(peers, Peer{ID: "m" + string(rune('a'+i)), URL: hs.URL, Model: model, First: sp[0], Last: sp[1], RTT: tc.rtts[i], LayerRPS: 1000})
 			}
-			p := &Pipeline{Dir: peers}
+			p := &Pipeline{Dir: peers, Bans: NewBans(0, 0)}
 			var streamed, positions []int
 			res, err := p.Generate(context.Background(), request(ref, n), func(id, pos int) error {
 				streamed, positions = append(streamed, id), append(positions, pos)
@@ -421,5 +421,22 @@ func TestBenchLoopbackRuns(t *testing.T) {
 		if res[i].Spans != want || res[i].Tokens != 20 || res[i].TokensPerSec <= 0 {
 			t.Errorf("result %d: %+v", i, res[i])
 		}
+	}
+}
+
+// TestBadRequestIsNotAFailover: an error any server would give (here a
+// prompt past the context) ends the generation without banning anyone.
+func TestBadRequestIsNotAFailover(t *testing.T) {
+	m := tolstoy(t)
+	_, a := spanServer(t, 0, 2, ServerConfig{Threads: 1})
+	_, b := spanServer(t, 2, 4, ServerConfig{Threads: 1})
+	p := &Pipeline{Dir: StaticPeers{{ID: "a", URL: a.URL, Model: model, First: 0, Last: 2}, {ID: "b", URL: b.URL, Model: model, First: 2, Last: 4}}, Bans: NewBans(0, 0)}
+	prompt := make([]int, m.Config().SeqLen+1)
+	for i := range prompt {
+		prompt[i] = 1
+	}
+	res, err := p.Generate(context.Background(), GenerateRequest{Model: model, Layers: 4, Prompt: prompt, MaxTokens: 1}, nil)
+	if !httpx.IsCode(err, CodePosition) || res.Repairs != 0 || p.Bans.Banned("a") || p.Bans.Banned("b") {
+		t.Fatalf("err %v, %d repairs, bans a=%v b=%v; want position_out_of_order, no repair, no ban", err, res.Repairs, p.Bans.Banned("a"), p.Bans.Banned("b"))
 	}
 }
