@@ -215,8 +215,9 @@ type swarmResult struct {
 }
 
 type swarmHop struct {
-	Server      string `json:"server"`
-	First, Last int    // inclusive
+	Server string `json:"server"`
+	First  int    `json:"first_layer"` // inclusive, as --layers
+	Last   int    `json:"last_layer"`
 }
 
 func swarmGenerate(ctx context.Context, g *Globals, dir swarm.Directory, model, prompt string, maxTokens int, mode swarm.Mode, onText func(string)) (swarmResult, error) {
