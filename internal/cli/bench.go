@@ -168,6 +168,7 @@ machine (PostgreSQL's initdb and pg_ctl must be installed).`,
 	cmd.AddCommand(transfers, jobsCmd, newBenchMarketCmd(g), newWebBenchCmd(g))
 	cmd.AddCommand(newBenchExchangeCmd(g)) // exchange_bench.go
 	cmd.AddCommand(newBenchBridgeCmd(g))   // exchange_bridge.go
+	cmd.AddCommand(newBenchSwarmCmd(g))    // swarm_bench.go
 	return cmd
 }
 

@@ -31,7 +31,8 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 		Example: `  aitbc devnet
   aitbc devnet --home /tmp/devnet2 --rpc-listen 127.0.0.1:18006 --wallet-listen 127.0.0.1:18002 \
       --coordinator-listen 127.0.0.1:18000 --p2p-listen tcp://127.0.0.1:18005 --comet-rpc-listen off
-  aitbc devnet --coordinators 2 --miners 2 --store postgres://aitbc:secret@127.0.0.1:5432/aitbc`,
+  aitbc devnet --coordinators 2 --miners 2 --store postgres://aitbc:secret@127.0.0.1:5432/aitbc
+  aitbc devnet --span-miners 2   # then: aitbc swarm generate --peers http://127.0.0.1:8031,http://127.0.0.1:8032 --prompt "It was"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.newLogger(logLevel)
@@ -90,6 +91,8 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.BoolVar(&hostProviders, "host-providers", true, "run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)")
 	f.StringVar(&cfg.ExchangeListen, "exchange-listen", exchange.DefaultListen, "exchange API's address, with the devnet market maker (off to disable)")
 	f.StringVar(&cfg.OracleListen, "oracle-listen", oracle.DefaultListen, "metrics oracle's address: agents' signed reports, epoch aggregates on chain (docs/AGENTS.md; off to disable)")
+	f.IntVar(&cfg.SpanMiners, "span-miners", 0, "span servers holding even shares of tolstoy-1m's layers, registered on chain as agents: aitbc swarm generate runs a split job through them (docs/DISTRIBUTED.md)")
+	f.StringVar(&cfg.SpanListen, "span-listen", "127.0.0.1:8031", "the first span server's address; the others listen on the ports after it")
 	f.StringVar(&makerPrice, "maker-price", "0.00001", "the market maker's reference price, BTC per AITBC (0.00001: 100,000 AITBC per BTC)")
 	withConfig(cmd, config.Devnet)
 	cmd.PreRunE = func(*cobra.Command, []string) error {

@@ -63,6 +63,7 @@ func newMinerCmd(g *Globals) *cobra.Command {
 	var jobKinds bool
 	var imagesEndpoint, imagesKey string
 	var modelsDir string
+	var spanModel, spanLayers, spanListen string
 	start := &cobra.Command{
 		Use:   "start",
 		Short: "Register (stake, models, price) if needed and serve a coordinator's jobs",
@@ -82,7 +83,8 @@ round of the list starts with the coordinators that answer, nearest first.`,
   aitbc miner start --wallet gpu-provider --backend openai --endpoint http://127.0.0.1:8080 --price 0.5
   aitbc miner start --wallet ai-service-provider --backend builtin --job-kinds --password 123
   aitbc miner start --wallet gpu-provider --backend builtin --models-dir ~/.ollama/models --models llama3.2:latest
-  aitbc miner start --wallet my-gpu-box --provider aitbc1... --password 123   # runs that provider's marketplace jobs once it runs market add-miner`,
+  aitbc miner start --wallet my-gpu-box --provider aitbc1... --password 123   # runs that provider's marketplace jobs once it runs market add-miner
+  aitbc miner start --wallet span-a --model tolstoy-1m --layers 0-1 --span-listen 127.0.0.1:8031 --password 123   # also serves layers 0-1 to routed jobs (docs/DISTRIBUTED.md)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -128,21 +130,26 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				return err
 			}
 			// Bound before the wallet is unlocked: a taken port fails fast.
-			obs, err := startMinerObservability(ctx, metricsListen)
+			spans, err := startSpans(g, spanModel, spanLayers, spanListen)
 			if err != nil {
 				return err
+			}
+			obs, err := startMinerObservability(ctx, metricsListen)
+			if err != nil {
+				return errors.Join(err, spans.close())
 			}
 			chain := g.serviceNode(log)
 			key, svc, pw, err := g.minerKey(ctx, wallet, password, chain)
 			if err != nil {
-				return errors.Join(err, obs.close())
+				return errors.Join(err, obs.close(), spans.close())
 			}
 			// --oracle: signed metric reports of the jobs run (oracle.go).
 			withReports, stopReports, err := minerReporter(ctx, oracleURL, key, chain, log)
 			if err != nil {
-				return errors.Join(err, obs.close())
+				return errors.Join(err, obs.close(), spans.close())
 			}
 			defer stopReports()
+			spans.run(ctx, walletd.WalletSender{S: svc, Name: wallet, Password: pw}, heartbeat, log)
 			info := hw.Detect(ctx)
 			gpu, mem := "cpu", uint64(0)
 			if len(info.GPUs) > 0 {
@@ -170,10 +177,10 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				},
 				Key: key, Register: true,
 			}}}, func(s *system.System) error {
-				fmt.Fprintf(g.Stderr(), "miner %s, %s backend, coordinator %s\n%s\n%s", s.Miners[0].Address(), b.Name(), g.Coord, info.Summary(), obs.attach(s.Miners[0].Miner))
+				fmt.Fprintf(g.Stderr(), "miner %s, %s backend, coordinator %s\n%s\n%s%s", s.Miners[0].Address(), b.Name(), g.Coord, info.Summary(), obs.attach(s.Miners[0].Miner), spans.banner())
 				return nil
 			})
-			return errors.Join(err, obs.close())
+			return errors.Join(err, obs.close(), spans.close())
 		},
 	}
 	f := start.Flags()
@@ -194,6 +201,9 @@ round of the list starts with the coordinators that answer, nearest first.`,
 	f.StringVar(&provider, "provider", "", "marketplace provider address this miner works for: it names it on chain (miners/set_provider); the provider's market add-miner completes the consent (docs/MARKETPLACE.md)")
 	f.StringVar(&imagesEndpoint, "images-endpoint", "", "OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)")
 	f.StringVar(&imagesKey, "images-api-key", "", "API key of the images server")
+	f.StringVar(&spanModel, "model", "", "model whose --layers this miner serves as a span server (default tolstoy-1m)")
+	f.StringVar(&spanLayers, "layers", "", "also serve these layers of --model to routed jobs, inclusive ranges: 0-1 or 0-0,2-3 (default: off; docs/DISTRIBUTED.md)")
+	f.StringVar(&spanListen, "span-listen", "127.0.0.1:8031", "address of the span API when --layers is set")
 	withConfig(start, config.Miner)
 
 	hwCmd := &cobra.Command{

@@ -222,6 +222,9 @@ type MinerConfig struct {
 	ImagesAPIKey   string   `toml:"images_api_key" flag:"images-api-key" secret:"true" doc:"API key of the images server"`
 	ModelsDir      string   `toml:"models_dir" flag:"models-dir" doc:"Ollama's model store (e.g. /usr/share/ollama/.ollama/models): the built-in engine also serves its GGUF models by their Ollama names, llama3.2:latest (empty: none; docs/ENGINE.md)"`
 	LogFormat      string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
+	SpanModel      string   `toml:"span_model" flag:"model" doc:"model whose layers the miner serves as a span server (empty: tolstoy-1m)"`
+	Layers         string   `toml:"layers" flag:"layers" doc:"also serve these layers of span_model to routed jobs, inclusive ranges, e.g. 0-1 or 0-0,2-3 (empty: off; docs/DISTRIBUTED.md)"`
+	SpanListen     string   `toml:"span_listen" flag:"span-listen" doc:"address of the span API when layers is set"`
 }
 
 // WebConfig is `aitbc web start --config FILE`.
@@ -261,6 +264,8 @@ type DevnetConfig struct {
 	LogFormat         string   `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 	HostProviders     bool     `toml:"host_providers" flag:"host-providers" doc:"run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)"`
 	ModelsDir         string   `toml:"models_dir" flag:"models-dir" doc:"Ollama's model store the devnet's miners also serve, by Ollama names (empty: none; docs/ENGINE.md)"`
+	SpanMiners        int      `toml:"span_miners" flag:"span-miners" doc:"span servers holding even shares of tolstoy-1m's layers, registered on chain as agents (docs/DISTRIBUTED.md)"`
+	SpanListen        string   `toml:"span_listen" flag:"span-listen" doc:"the first span server's address; the others listen on the ports after it"`
 }
 
 // DefaultHome is how docs write the default state directory.
@@ -302,7 +307,7 @@ func defaults(svc Service) (any, error) {
 	case Miner:
 		return &MinerConfig{
 			Home: DefaultHome, CoordinatorURL: "http://127.0.0.1:8000", NodeURL: "http://127.0.0.1:8006",
-			Backend: "builtin", Price: "1", Stake: "100", Slots: 1, Heartbeat: Duration(time.Minute), LogFormat: "text",
+			Backend: "builtin", Price: "1", Stake: "100", Slots: 1, Heartbeat: Duration(time.Minute), LogFormat: "text", SpanListen: "127.0.0.1:8031",
 		}, nil
 	case Web:
 		return &WebConfig{
@@ -315,8 +320,8 @@ func defaults(svc Service) (any, error) {
 			RPCListen: "127.0.0.1:8006", CometRPCListen: "tcp://127.0.0.1:26657", P2PListen: "tcp://127.0.0.1:8005",
 			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016", ExchangeListen: "127.0.0.1:8001", MakerPrice: "0.00001",
 			Coordinators: 1, Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
-			HostProviders: true,
-			OracleListen:  "127.0.0.1:8010",
+			HostProviders: true, SpanListen: "127.0.0.1:8031",
+			OracleListen: "127.0.0.1:8010",
 		}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownService, svc)

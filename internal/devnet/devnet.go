@@ -125,6 +125,11 @@ type Config struct {
 	OracleListen string
 	OracleEpoch  time.Duration
 	OracleHTTP   httpx.Limits
+	// SpanMiners span servers hold even shares of the default model's
+	// layers (aitbc devnet --span-miners, spans.go), the first on
+	// SpanListen (127.0.0.1:8031), the others on the ports after it.
+	SpanMiners int
+	SpanListen string
 }
 
 func (c *Config) defaults() {
@@ -210,6 +215,10 @@ type Devnet struct {
 	builtin backend.Backend
 	BTC     *BTC       // with Config.BTC
 	oracle  *oracleRun // with Config.OracleListen (oracle.go)
+
+	// SpanURLs are the span servers' base URLs (Config.SpanMiners).
+	SpanURLs []string
+	spans    *spanMiners
 }
 
 // Start brings the devnet up and returns once every service answers.
@@ -225,6 +234,7 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 		if d.host != nil {
 			d.host.stop()
 		}
+		d.closeSpans()
 		d.closeBTC()
 		d.closeExtra()
 		_ = d.sys.Close()
@@ -273,6 +283,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	names := []string{GenesisWallet, CoordinatorWallet}
 	for i := 0; i < cfg.Miners; i++ {
 		names = append(names, MinerWallet(i))
+	}
+	for i := 0; i < cfg.SpanMiners; i++ {
+		names = append(names, SpanWallet(i))
 	}
 	if cfg.BTC {
 		names = append(names, BridgeWallet)
@@ -344,6 +357,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	service := []string{CoordinatorWallet, MakerWallet}
 	for i := 0; i < cfg.Miners; i++ {
 		service = append(service, MinerWallet(i))
+	}
+	for i := 0; i < cfg.SpanMiners; i++ {
+		service = append(service, SpanWallet(i))
 	}
 	if cfg.BTC {
 		service = append(service, BridgeWallet)
@@ -431,6 +447,9 @@ func (d *Devnet) start(ctx context.Context) error {
 		return err
 	}
 	if err := d.startMiners(ctx, ks); err != nil {
+		return err
+	}
+	if err := d.startSpanMiners(ctx); err != nil {
 		return err
 	}
 	if !cfg.NoHosting {
@@ -718,6 +737,7 @@ Press Ctrl-C to stop; start again to continue the same chain.
 		walletd.APIKeyPath(d.cfg.Home), strings.Join(d.CoordinatorURLs, " "), APIKeyFile(d.cfg.Home), orOff(d.WebURL()), len(d.Miners), d.cfg.MinerPrice,
 		GenesisWallet, d.Genesis, d.cfg.GenesisPassword)
 	d.exchangeBanner(w)
+	d.spanBanner(w)
 }
 
 // exchangeBanner adds the exchange API's and the Bitcoin side's lines to
@@ -741,6 +761,7 @@ func orOff(s string) string {
 // Close stops every service, newest first: each one's goroutines are
 // joined before its stores close.
 func (d *Devnet) Close() {
+	d.closeSpans()
 	if d.host != nil {
 		d.host.stop() // no miner starts while the system stops
 	}

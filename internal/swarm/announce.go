@@ -1,0 +1,74 @@
+package swarm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/chain/modules/agents"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/engine/gguf"
+)
+
+// TxSender submits transactions signed with the span server's key.
+type TxSender interface {
+	Send(ctx context.Context, msg tx.Msg) (string, error)
+}
+
+// ModelHash is the SHA-256 of the model's weights as served, written as
+// an F32 GGUF file (deterministic, whatever file the model came from):
+// the model hash of the span server's agent registration.
+func ModelHash(m *engine.Model) (string, error) {
+	h := sha256.New()
+	if err := m.WriteGGUF(h, gguf.F32); err != nil {
+		return "", fmt.Errorf("swarm: model hash: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// AgentName is the agent name a span server registers: model and layers.
+func AgentName(sp ServedSpan) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(sp.Name))
+	return fmt.Sprintf("%.50s-%d-%d", name, sp.First, sp.Last-1)
+}
+
+// Announce registers the span server on chain as an agent serving sp
+// (capabilities "inference" and "span"; the agents module's record holds
+// one span per agent, so a server of several spans announces the first)
+// and sends a heartbeat every interval until ctx ends. A failed heartbeat
+// is logged and retried at the next tick: a node that is briefly away
+// must not stop the serving.
+func Announce(ctx context.Context, s TxSender, sp ServedSpan, modelHash string, every time.Duration, log *slog.Logger) error {
+	span := &agents.Span{Model: sp.Name, First: sp.First, Last: sp.Last - 1}
+	if _, err := s.Send(ctx, agents.NewRegisterMsg(AgentName(sp), modelHash, []string{"inference", "span"}, span)); err != nil {
+		return fmt.Errorf("swarm: register the span on chain: %w", err)
+	}
+	if every <= 0 {
+		every = time.Minute
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := s.Send(ctx, agents.NewHeartbeatMsg()); err != nil && ctx.Err() == nil {
+				log.Warn("span server heartbeat", "err", err)
+			}
+		}
+	}
+}
