@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -280,6 +281,9 @@ func FreePort(host string) (int, error) {
 		if _, taken := handedOut.LoadOrStore(p, struct{}{}); taken {
 			continue
 		}
+		if !reservePort(p) {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err != nil {
 			continue
@@ -288,6 +292,46 @@ func FreePort(host string) (int, error) {
 		return p, nil
 	}
 	return 0, fmt.Errorf("testnet: free port: no free port in %d-%d on %s", freePortMin, freePortMax, host)
+}
+
+// portHold is how long a port FreePort handed out stays reserved against
+// other processes: long enough for the test that took it to bind it and
+// run, short enough that the range never runs out.
+const portHold = 15 * time.Minute
+
+// reservePort claims p across processes: test packages run in parallel,
+// each handing out ports from the same range, and two of them drawing the
+// same port seconds before either binds it made one's node or daemon
+// fail to start (or talk to the other's). A marker file per port in the
+// temporary directory, created exclusively, is the claim; one older than
+// portHold is stale and taken over (removed, then created exclusively
+// again, so only one process wins it). Without a usable directory the
+// claim is granted: the listen check still applies.
+func reservePort(p int) bool {
+	return reservePortIn(filepath.Join(os.TempDir(), "aitbc-test-ports"), p)
+}
+
+func reservePortIn(dir string, p int) bool {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true
+	}
+	name := filepath.Join(dir, strconv.Itoa(p))
+	for range 2 {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if err == nil {
+			f.Close()
+			return true
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return true
+		}
+		st, err := os.Stat(name)
+		if err != nil || time.Since(st.ModTime()) < portHold {
+			return false
+		}
+		_ = os.Remove(name) // stale: one of the processes racing here creates it anew
+	}
+	return false
 }
 
 // cometPaths returns CometBFT's file layout under home.
