@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,31 @@ func (s *services) start(name string, args ...string) {
 			s.t.Logf("---- %s log tail (%s) ----\n%s", name, path, b)
 		}
 	})
+}
+
+// waitListening waits until the named service accepts connections on addr
+// and has written each of files.
+func (s *services) waitListening(name, addr string, files ...string) {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ready := true
+		for _, f := range files {
+			if _, err := os.Stat(f); err != nil {
+				ready = false
+			}
+		}
+		if ready {
+			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+				c.Close()
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s is not listening on %s (or has not written %v) after 30 s", name, addr, files)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (s *services) run(args ...string) string {
@@ -131,6 +157,9 @@ func TestServicesFailOverWhenTheirNodeDies(t *testing.T) {
 	}
 	s.run("wallet", "restore", "--name", "genesis-ops", "--mnemonic", gk.Mnemonic, "--password", "123")
 	s.start("wallet-daemon", "wallet", "daemon", "--listen", walletAddr, "--min-password-length", "0") // the seeds' short test passwords
+	// The CLI reads the daemon's API key from the home when it starts: the
+	// daemon must have written it, and be listening, first.
+	s.waitListening("wallet-daemon", walletAddr, filepath.Join(home, "wallet", "api-key"))
 	for _, w := range []string{"coord", "miner-a"} {
 		s.run("create", "--name", w, "--password", "pw")
 		s.run("send", "--from", "genesis-ops", "--to", s.address(w), "--amount", "1000", "--password", "123", "--wait")
