@@ -27,8 +27,8 @@ import (
 )
 
 // exchangeBridgeCmds are the Bitcoin bridge's exchange subcommands
-// (docs/BRIDGE.md): the exchange's parent command adds them (this function
-// replaces the parent file's placeholder list).
+// (docs/BRIDGE.md), added by the exchange's parent command
+// (exchange.go) after the order book's.
 func exchangeBridgeCmds(g *Globals) []*cobra.Command {
 	return []*cobra.Command{newDepositAddressCmd(g), newDepositsCmd(g), newWithdrawBTCCmd(g), newWithdrawalsCmd(g), newReservesCmd(g), newBTCFaucetCmd(g), newBridgeDaemonCmd(g)}
 }
