@@ -1,12 +1,8 @@
 package api_test
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -25,27 +21,7 @@ func TestBridgeOpenAPIListsEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	af, err := parser.ParseFile(token.NewFileSet(), "../../internal/bridge/http.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var routes []string
-	ast.Inspect(af, func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok || len(call.Args) != 2 {
-			return true
-		}
-		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok || (sel.Sel.Name != "HandleFunc" && sel.Sel.Name != "Handle") {
-			return true
-		}
-		if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-			if p, _ := strconv.Unquote(lit.Value); strings.Contains(p, " ") {
-				routes = append(routes, p)
-			}
-		}
-		return true
-	})
+	routes := registeredRoutes(t, "../../internal/bridge/http.go")
 	if len(routes) < 2 {
 		t.Fatalf("found only %d bridge routes: %v", len(routes), routes)
 	}

@@ -22,9 +22,13 @@ import (
 // ("GET /api/v1/health", ...) from its source: the server keeps its mux
 // to itself, and this way a route added there without a line in the
 // OpenAPI file fails here.
-func walletdRoutes(t *testing.T) []string {
+func walletdRoutes(t *testing.T) []string { return registeredRoutes(t, "../../internal/walletd/*.go") }
+
+// registeredRoutes reads the "METHOD /path" patterns that the non-test Go
+// files matching glob register with Handle or HandleFunc.
+func registeredRoutes(t *testing.T, glob string) []string {
 	t.Helper()
-	files, err := filepath.Glob("../../internal/walletd/*.go")
+	files, err := filepath.Glob(glob)
 	if err != nil {
 		t.Fatal(err)
 	}

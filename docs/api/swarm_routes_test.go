@@ -1,11 +1,7 @@
 package api_test
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -24,27 +20,7 @@ func TestSwarmOpenAPIListsEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	af, err := parser.ParseFile(token.NewFileSet(), "../../internal/swarm/server.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var routes []string
-	ast.Inspect(af, func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok || len(call.Args) != 2 {
-			return true
-		}
-		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok || sel.Sel.Name != "HandleFunc" {
-			return true
-		}
-		if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-			if p, _ := strconv.Unquote(lit.Value); strings.Contains(p, " ") {
-				routes = append(routes, p)
-			}
-		}
-		return true
-	})
+	routes := registeredRoutes(t, "../../internal/swarm/server.go")
 	if len(routes) < 3 {
 		t.Fatalf("found only %d span server routes: %v", len(routes), routes)
 	}
