@@ -121,7 +121,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			}
 		}
 	}
-	ectx := &module.Context{KV: b.kv, Height: req.Height, Time: req.Time, ChainID: a.chainID, Proposer: proposer}
+	ectx := &module.Context{KV: b.kv, Height: req.Height, Time: req.Time, ChainID: a.chainID, Proposer: proposer, BlockHash: req.Hash}
 	if err := a.misbehavior(ectx, req.Misbehavior); err != nil {
 		return nil, err
 	}

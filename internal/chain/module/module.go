@@ -46,6 +46,12 @@ type Context struct {
 	// CheckTx, where the next proposer is not known): the rewards module
 	// pays the validators' share of each block's reward to it.
 	Proposer address.Address
+	// BlockHash is the hash of the block being executed (CometBFT's
+	// FinalizeBlock hash), set in EndBlock only: nobody who submitted a
+	// transaction in the block could know it, so the audits module draws
+	// its spot checks and verifiers from it. Empty in tests that do not
+	// set one.
+	BlockHash []byte
 
 	touched []address.Address
 	notes   []string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/agents"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/bridge"
 	"github.com/aitbc/aitbc/internal/chain/modules/exchange"
@@ -59,6 +60,12 @@ func New() Set {
 	set.All = append(set.All, exchange.NewKeeper(b))
 	set.All = append(set.All, bridge.NewKeeper(b)) // the Bitcoin bridge: mints and burns btc
 	set.All = append(set.All, agents.NewKeeper())  // agents, their spans and heartbeats, the oracle's metrics
+	// Spot checks of attested jobs: holds a drawn job's pay, freezes and
+	// slashes a cheating miner's stake, counts its frauds in the market's
+	// reputation record.
+	au := audits.NewKeeper(b, s, mk)
+	j.SetAudits(au)
+	set.All = append(set.All, au)
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {

@@ -301,6 +301,9 @@ func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt, sigOK *bool) 
 			return err
 		}
 	}
+	if payTo, err = k.payee(ctx, j, r, payTo, s.Price); err != nil { // audits.go: a spot check may hold the pay
+		return err
+	}
 	if s.Price > 0 {
 		if err := k.bank.Send(ctx.KV, k.escrow, payTo, s.Price); err != nil {
 			return err

@@ -230,6 +230,7 @@ type Keeper struct {
 	miners           Miners
 	bindings         Bindings // nil: no marketplace, no job is bound
 	earnings         Earnings
+	audits           Audits // nil: no spot checks (audits.go)
 	escrow, deposits address.Address
 	receipts         *tx.Verifier // expanded miner keys, for batches of receipts
 }

@@ -172,6 +172,12 @@ func (k *Keeper) Misbehaved(ctx *module.Context, validator address.Address, _ st
 // leaving does not escape a fault already made). It returns what was
 // burned. The dispute mechanism calls it for a miner found at fault.
 func (k *Keeper) Slash(ctx *module.Context, op address.Address, bps uint64) (coin.Amount, error) {
+	return k.slash(ctx, op, bps, nil)
+}
+
+// slash is Slash, paying what it cuts to *to instead of burning it when
+// to is not nil (SlashTo).
+func (k *Keeper) slash(ctx *module.Context, op address.Address, bps uint64, to *address.Address) (coin.Amount, error) {
 	o, err := k.GetOperator(ctx.KV, op)
 	if err != nil || o == nil || bps == 0 {
 		return 0, err
@@ -230,7 +236,11 @@ func (k *Keeper) Slash(ctx *module.Context, op address.Address, bps uint64) (coi
 	}
 	o.Bonded -= fromBonded
 	o.Slashed += total
-	if err := k.bank.Burn(ctx.KV, k.bonded, total); err != nil {
+	if to != nil {
+		if err := k.bank.Send(ctx.KV, k.bonded, *to, total); err != nil {
+			return 0, err
+		}
+	} else if err := k.bank.Burn(ctx.KV, k.bonded, total); err != nil {
 		return 0, err
 	}
 	return total, k.putOperator(ctx.KV, op, o)
