@@ -111,6 +111,9 @@ var errorCodes = []errorCode{
 	{ErrLeaseNotFound, http.StatusNotFound, "lease_not_found"},
 	{ErrNotLeaseHolder, http.StatusForbidden, "not_lease_customer"},
 	{ErrLeaseClosed, http.StatusConflict, "lease_not_active"},
+	// audits.go
+	{ErrNotAssignedVerifier, http.StatusForbidden, "not_assigned_verifier"},
+	{ErrAuditsUnavailable, http.StatusServiceUnavailable, "audits_unavailable"},
 }
 
 // Error is a coordinator error as the API shows it: the HTTP status and

@@ -132,7 +132,7 @@ func (s *Service) handleResult(mc *minerConn, e minerproto.Envelope) {
 		mc.tokensPerSec = 0.8*mc.tokensPerSec + 0.2*rate
 	}
 	s.applyLocked(lj, lifecycle.Event{Kind: lifecycle.Complete, Miner: mc.addr, Attempt: j.Attempt, Now: now,
-		Result: lifecycle.Result{Text: e.Text, TokensIn: e.TokensIn, TokensOut: e.TokensOut, FinishReason: e.FinishReason, Receipt: e.Receipt}})
+		Result: lifecycle.Result{Text: e.Text, TokensIn: e.TokensIn, TokensOut: e.TokensOut, FinishReason: e.FinishReason, Receipt: e.Receipt, Attestation: e.Attestation}})
 }
 
 // checkReceipt verifies a miner's result before anything is paid: the
@@ -162,6 +162,8 @@ func (s *Service) checkReceipt(j *store.Job, mc *minerConn, e minerproto.Envelop
 		return fmt.Errorf("receipt's result hash does not match the result text")
 	case r.TokensOut != uint64(e.TokensOut) || r.TokensIn != uint64(e.TokensIn):
 		return fmt.Errorf("receipt's token counts differ from the result")
+	case len(r.AttestHash) > 0 && !attestationMatches(r.AttestHash, e.Attestation): // audits.go
+		return fmt.Errorf("receipt's attestation hash does not match the attestation sent")
 	case r.TokensOut > uint64(j.MaxTokens):
 		return fmt.Errorf("%d tokens out, job allows %d", r.TokensOut, j.MaxTokens)
 	case r.Price != jobs.PriceFor(r.TokensOut, j.PricePer1k):

@@ -105,6 +105,9 @@ type Result struct {
 	TokensOut    int
 	FinishReason string
 	Receipt      []byte
+	// Attestation is the miner's commitments, whose hash the receipt
+	// signs: kept for the verifier a spot check draws.
+	Attestation []byte
 }
 
 // Settlement is where a settled job's escrow went.
@@ -207,6 +210,7 @@ func Step(j store.Job, e Event, l Limits) (store.Job, Effects, error) {
 		}
 		r := e.Result
 		j.Status, j.Result, j.TokensIn, j.TokensOut, j.FinishReason, j.Receipt = store.StatusCompleted, r.Text, r.TokensIn, r.TokensOut, r.FinishReason, r.Receipt
+		j.Attestation = r.Attestation
 		j.Completed, j.Error = e.Now.UTC(), ""
 		fx.FreeMiner, fx.Settle = j.Miner, true
 		fx.Release = Released(j, e.Now)
@@ -276,6 +280,7 @@ func Step(j store.Job, e Event, l Limits) (store.Job, Effects, error) {
 		// A job that ends unpaid keeps no output to show later: the
 		// customer was refunded, the miner was not paid.
 		j.Result, j.Receipt = "", nil
+		j.Attestation = nil
 	}
 	return j, fx, nil
 }

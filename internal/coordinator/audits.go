@@ -1,0 +1,164 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/httpx"
+)
+
+// Errors of the spot checks' route.
+var (
+	ErrNotAssignedVerifier = errors.New("coordinator: not the verifier the job's spot check awaits")
+	ErrAuditsUnavailable   = errors.New("coordinator: no chain to check verifiers against")
+)
+
+// Headers of a verifier's signed request (GET /v1/audits/jobs/{id}).
+const (
+	HeaderVerifierKey  = "X-AITBC-Verifier-Key"  // hex ed25519 public key
+	HeaderVerifierTime = "X-AITBC-Verifier-Time" // Unix milliseconds
+	HeaderVerifierSig  = "X-AITBC-Verifier-Sig"  // hex signature of AuditDigest
+)
+
+// auditDomain prefixes what a verifier signs to fetch a job.
+const auditDomain = "AITBC/audit-fetch/v1\x00"
+
+// AuditDigest is what a verifier signs to fetch job id at ms (Unix
+// milliseconds): a signature is good for that job, within the
+// coordinator's clock skew.
+func AuditDigest(id string, ms int64) []byte {
+	h := sha256.New()
+	h.Write([]byte(auditDomain))
+	h.Write([]byte(id))
+	h.Write(binary.BigEndian.AppendUint64([]byte{0}, uint64(ms)))
+	return h.Sum(nil)
+}
+
+// AuditJob is what the verifier of a spot check needs to re-run a job:
+// its input, its output, the miner's receipt and attestation.
+type AuditJob struct {
+	JobID        string              `json:"job_id"`
+	Kind         string              `json:"kind"`
+	Model        string              `json:"model"`
+	Prompt       string              `json:"prompt,omitempty"`
+	Messages     []store.ChatMessage `json:"messages,omitempty"`
+	MaxTokens    int                 `json:"max_tokens"`
+	Result       string              `json:"result"`
+	FinishReason string              `json:"finish_reason,omitempty"`
+	Receipt      []byte              `json:"receipt"`     // canonical CBOR (base64 in JSON)
+	Attestation  []byte              `json:"attestation"` // canonical CBOR of the verify.Attestation
+}
+
+func attestationMatches(hash, attestation []byte) bool {
+	h := sha256.Sum256(attestation)
+	return bytes.Equal(h[:], hash)
+}
+
+// hAuditJob serves a job's prompt, result and attestation to the verifier
+// its spot check awaits now, and to nobody else: the request is signed by
+// the verifier's key, and the chain (GET /api/v1/audits/checks/{id}) says
+// whom the check awaits. The verifier so sees the customer's prompt and
+// output (docs/VERIFICATION.md, "What a verifier sees").
+func (s *Service) hAuditJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if raw, err := hex.DecodeString(id); err != nil || len(raw) != 16 {
+		s.fail(w, errf(ErrInvalidID, "job id must be 32 hex digits"))
+		return
+	}
+	who, err := s.verifierOf(r, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	job, err := s.auditJob(r.Context(), who, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, job)
+}
+
+// verifierOf checks a verifier's signed request for job id and returns
+// its address.
+func (s *Service) verifierOf(r *http.Request, id string) (address.Address, error) {
+	pub, err := hex.DecodeString(r.Header.Get(HeaderVerifierKey))
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return address.Address{}, errf(ErrUnauthorized, "%s must be the verifier's hex ed25519 public key", HeaderVerifierKey)
+	}
+	ms, err := strconv.ParseInt(r.Header.Get(HeaderVerifierTime), 10, 64)
+	if err != nil {
+		return address.Address{}, errf(ErrUnauthorized, "%s must be Unix milliseconds", HeaderVerifierTime)
+	}
+	if d := s.cfg.Now().Sub(time.UnixMilli(ms)); d > maxClockSkew || d < -maxClockSkew {
+		return address.Address{}, errf(ErrStaleSignature, "signed %s from the coordinator's clock (limit %s)", d.Round(time.Second), maxClockSkew)
+	}
+	sig, err := hex.DecodeString(r.Header.Get(HeaderVerifierSig))
+	if err != nil || !ed25519.Verify(pub, AuditDigest(id, ms), sig) {
+		return address.Address{}, errf(ErrInvalidSignature, "%s does not verify with the key in %s", HeaderVerifierSig, HeaderVerifierKey)
+	}
+	return address.FromPubKey(pub), nil
+}
+
+// auditJob returns job id for verifier who, if the chain's check of the
+// job awaits who's report now.
+func (s *Service) auditJob(ctx context.Context, who address.Address, id string) (*AuditJob, error) {
+	if s.cfg.Chain == nil {
+		return nil, errf(ErrAuditsUnavailable, "this coordinator reads no node's REST API")
+	}
+	c, err := audits.QueryCheck(ctx, s.cfg.Chain, id)
+	if err != nil {
+		if httpx.IsCode(err, audits.ErrCheckNotFound.Name) {
+			return nil, errf(ErrNotAssignedVerifier, "job %s has no spot check", id)
+		}
+		return nil, err
+	}
+	var awaits string
+	switch c.Status {
+	case "assigned":
+		awaits = c.Verifier
+	case "rechecking":
+		awaits = c.Second
+	}
+	if awaits == "" || awaits != who.String() {
+		return nil, errf(ErrNotAssignedVerifier, "the check of job %s (%s) does not await %s", id, c.Status, who)
+	}
+	j, err := s.cfg.Store.Job(ctx, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errf(ErrJobNotFound, "job %s is not in this coordinator's store", id)
+		}
+		return nil, err
+	}
+	return &AuditJob{JobID: j.ID, Kind: j.Kind, Model: j.Model, Prompt: j.Prompt, Messages: j.Messages, MaxTokens: j.MaxTokens,
+		Result: j.Result, FinishReason: j.FinishReason, Receipt: j.Receipt, Attestation: j.Attestation}, nil
+}
+
+// AuditJob fetches job id as the verifier whose key is priv (the spot
+// check must await its report now).
+func (c *Client) AuditJob(ctx context.Context, priv ed25519.PrivateKey, id string) (AuditJob, error) {
+	ms := time.Now().UnixMilli()
+	h := http.Header{}
+	h.Set(HeaderVerifierKey, hex.EncodeToString(priv.Public().(ed25519.PublicKey)))
+	h.Set(HeaderVerifierTime, strconv.FormatInt(ms, 10))
+	h.Set(HeaderVerifierSig, hex.EncodeToString(ed25519.Sign(priv, AuditDigest(id, ms))))
+	var out AuditJob
+	err := httpx.Do(ctx, c.HTTP, http.MethodGet, c.BaseURL+"/v1/audits/jobs/"+id, h, nil, &out)
+	if err != nil {
+		if api, ok := err.(*httpx.APIError); ok {
+			return out, fromAPIError(api)
+		}
+		return out, err
+	}
+	return out, nil
+}
