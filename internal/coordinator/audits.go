@@ -118,7 +118,7 @@ func (s *Service) auditJob(ctx context.Context, who address.Address, id string) 
 	}
 	c, err := audits.QueryCheck(ctx, s.cfg.Chain, id)
 	if err != nil {
-		if httpx.IsCode(err, audits.ErrCheckNotFound.Name) {
+		if errors.Is(err, audits.ErrCheckNotFound) || httpx.IsCode(err, audits.ErrCheckNotFound.Name) {
 			return nil, errf(ErrNotAssignedVerifier, "job %s has no spot check", id)
 		}
 		return nil, err
@@ -147,7 +147,11 @@ func (s *Service) auditJob(ctx context.Context, who address.Address, id string) 
 // AuditJob fetches job id as the verifier whose key is priv (the spot
 // check must await its report now).
 func (c *Client) AuditJob(ctx context.Context, priv ed25519.PrivateKey, id string) (AuditJob, error) {
-	ms := time.Now().UnixMilli()
+	return c.auditJobAt(ctx, priv, id, time.Now())
+}
+
+func (c *Client) auditJobAt(ctx context.Context, priv ed25519.PrivateKey, id string, now time.Time) (AuditJob, error) {
+	ms := now.UnixMilli()
 	h := http.Header{}
 	h.Set(HeaderVerifierKey, hex.EncodeToString(priv.Public().(ed25519.PublicKey)))
 	h.Set(HeaderVerifierTime, strconv.FormatInt(ms, 10))

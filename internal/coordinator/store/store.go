@@ -90,13 +90,14 @@ type Job struct {
 	TokensOut    int             `json:"tokens_out"`
 	FinishReason string          `json:"finish_reason,omitempty"`
 	Receipt      []byte          `json:"receipt,omitempty"` // canonical CBOR
+	Error        string          `json:"error,omitempty"`
+	ErrorCode    string          `json:"error_code,omitempty"` // stable code of a failure, e.g. payment_not_confirmed
+
 	// Attestation is the miner's commitments (canonical CBOR of a
 	// verify.Attestation) whose hash the receipt signs, served to the
 	// verifier a spot check draws (GET /v1/audits/jobs/{id}). Kept in the
 	// job's JSON record, so neither store's schema changes.
 	Attestation []byte `json:"attestation,omitempty"`
-	Error        string          `json:"error,omitempty"`
-	ErrorCode    string          `json:"error_code,omitempty"` // stable code of a failure, e.g. payment_not_confirmed
 
 	// The payment gate (see package lifecycle): output is released only
 	// before PaidUntil, or once the job is settled.

@@ -1,0 +1,133 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/minerproto"
+	"github.com/aitbc/aitbc/internal/rpc"
+)
+
+// auditNode answers the audits module's check query as a node would:
+// the check of each job awaits the verifier the test names.
+type auditNode struct {
+	mu     sync.Mutex
+	checks map[string]audits.CheckView
+}
+
+func (n *auditNode) GetJSON(_ context.Context, path string, out any) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	id, ok := strings.CutPrefix(path, "/api/v1/audits/checks/")
+	c, found := n.checks[id]
+	if !ok || !found {
+		return audits.ErrCheckNotFound
+	}
+	b, _ := json.Marshal(c)
+	return json.Unmarshal(b, out)
+}
+
+func (n *auditNode) Chain(context.Context) (rpc.ChainInfo, error) { return rpc.ChainInfo{}, nil }
+
+// finishAttested sends the result with an attested receipt and the
+// attestation att (whose hash the receipt signs as sum).
+func (m *fakeMiner) finishAttested(j *minerproto.Job, text string, tokensOut int, att []byte, sum [32]byte) {
+	m.h.t.Helper()
+	id, _ := hex.DecodeString(j.ID)
+	ph, _ := hex.DecodeString(j.PromptHash)
+	cust, _ := address.Parse(j.Customer)
+	res := sha256.Sum256([]byte(text))
+	r := jobs.Receipt{JobID: id, ChainID: j.ChainID, Miner: m.addr[:], Customer: cust[:], Model: j.Model, PromptHash: ph, ResultHash: res[:],
+		TokensIn: 2, TokensOut: uint64(tokensOut), StartMs: 1, EndMs: 2, Price: jobs.PriceFor(uint64(tokensOut), m.price), AttestHash: sum[:]}
+	r.Sign(m.key)
+	b, err := r.Encode()
+	if err != nil {
+		m.h.t.Fatal(err)
+	}
+	m.send(minerproto.Envelope{Type: minerproto.TypeResult, JobID: j.ID, Attempt: j.Attempt, Text: text, TokensIn: 2, TokensOut: tokensOut,
+		FinishReason: "stop", Receipt: b, Attestation: att})
+}
+
+// TestOnlyTheAssignedVerifierGetsTheJobToRecheck: the coordinator keeps
+// the attestation the receipt signs, and serves prompt, result and
+// attestation to the verifier the chain's check awaits, to nobody else.
+func TestOnlyTheAssignedVerifierGetsTheJobToRecheck(t *testing.T) {
+	node := &auditNode{checks: map[string]audits.CheckView{}}
+	h := newHarness(t, releaseDelay, func(c *Config) { c.Chain = node })
+	h.fund(100 * coin.Unit)
+	m := h.addMiner(coin.Unit)
+	j := h.submit(JobRequest{Model: testModel, Prompt: "It was", MaxTokens: 8})
+	mj := m.nextJob()
+	att := []byte("commitments of every 32 tokens")
+	m.finishAttested(mj, "It was awkward", 3, att, sha256.Sum256(att))
+	done := h.waitStatus(j.ID, "completed")
+	if !bytes.Equal(done.Attestation, att) {
+		t.Fatalf("stored attestation %q, want %q", done.Attestation, att)
+	}
+
+	verifier, vaddr := newKey(t)
+	other, _ := newKey(t)
+	node.mu.Lock()
+	node.checks[j.ID] = audits.CheckView{JobID: j.ID, Status: "assigned", Verifier: vaddr.String()}
+	node.mu.Unlock()
+
+	srv := httptest.NewServer(h.s.Handler())
+	defer srv.Close()
+	c := NewClient(srv.URL, "")
+	ctx := context.Background()
+	now := h.clock.Now()
+	got, err := c.auditJobAt(ctx, verifier, j.ID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Prompt != "It was" || got.Result != "It was awkward" || !bytes.Equal(got.Attestation, att) || len(got.Receipt) == 0 {
+		t.Fatalf("verifier got %+v", got)
+	}
+	if _, err := c.auditJobAt(ctx, other, j.ID, now); !errors.Is(err, ErrNotAssignedVerifier) {
+		t.Fatalf("another key: %v, want not_assigned_verifier", err)
+	}
+	if _, err := c.auditJobAt(ctx, verifier, j.ID, now.Add(-maxClockSkew*2)); !errors.Is(err, ErrStaleSignature) {
+		t.Fatalf("an old signature: %v, want stale_signature", err)
+	}
+	// A check that has moved on (the verifier reported) serves no one.
+	node.mu.Lock()
+	node.checks[j.ID] = audits.CheckView{JobID: j.ID, Status: "passed", Verifier: vaddr.String()}
+	node.mu.Unlock()
+	if _, err := c.auditJobAt(ctx, verifier, j.ID, now); !errors.Is(err, ErrNotAssignedVerifier) {
+		t.Fatalf("after its report: %v, want not_assigned_verifier", err)
+	}
+	// A job without a check: nobody.
+	if _, err := c.auditJobAt(ctx, verifier, strings.Repeat("ab", 16), now); !errors.Is(err, ErrNotAssignedVerifier) {
+		t.Fatalf("no check: %v", err)
+	}
+}
+
+// TestAttestationNotSignedByTheReceiptIsRejected: a miner cannot hand the
+// coordinator an attestation other than the one its receipt signs.
+func TestAttestationNotSignedByTheReceiptIsRejected(t *testing.T) {
+	h := newHarness(t, releaseDelay)
+	h.fund(100 * coin.Unit)
+	m := h.addMiner(coin.Unit)
+	j := h.submit(JobRequest{Model: testModel, Prompt: "It was", MaxTokens: 8})
+	mj := m.nextJob()
+	m.finishAttested(mj, "It was awkward", 3, []byte("other commitments"), sha256.Sum256([]byte("commitments")))
+	waitFor(t, "the job requeued", func() bool {
+		got := h.job(j.ID)
+		return got.Status == "queued" && len(got.Excluded) == 1 && got.Excluded[0] == m.addr.String()
+	})
+	if got := h.job(j.ID); got.Result != "" || got.Attestation != nil {
+		t.Fatalf("a rejected result was kept: %q %q", got.Result, got.Attestation)
+	}
+}
