@@ -1,0 +1,217 @@
+// Package audit is the verifier service: it watches the chain for the
+// spot checks assigned to its key (the audits module), fetches each job's
+// prompt, result and attestation from the job's coordinator, re-runs them
+// with the built-in engine (internal/verify) and reports pass or fail on
+// chain. `aitbc verifier start` runs it; the CLI and tests import it. It
+// holds no state that matters: a restart asks the chain again.
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/verify"
+)
+
+// Source hands the verifier a job to re-run: the coordinator's client
+// (GET /v1/audits/jobs/{id}, signed with the verifier's key).
+type Source interface {
+	AuditJob(ctx context.Context, priv ed25519.PrivateKey, id string) (coordinator.AuditJob, error)
+}
+
+// Submitter signs and submits a message with the verifier's key (the
+// wallet daemon, in the CLI), returning the transaction's hash.
+type Submitter func(ctx context.Context, msg tx.Msg) (string, error)
+
+// Checker re-runs a job and gives the verdict; Recheck (the built-in
+// engine) in production. An error means no verdict (the verifier could
+// not run the check: a missing model, a fetch failure), not a fail.
+type Checker func(ctx context.Context, job coordinator.AuditJob) (Verdict, error)
+
+// Verdict is a verifier's report on one job.
+type Verdict struct {
+	Pass     bool   `json:"pass"`
+	Evidence []byte `json:"evidence"` // SHA-256 of the recomputation's report
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Config configures the service.
+type Config struct {
+	Key    ed25519.PrivateKey // the verifier's key (its address is registered on chain)
+	Node   module.Getter      // a node's REST API
+	Source Source
+	Submit Submitter
+	Check  Checker
+	Poll   time.Duration // between passes (default 2 s)
+	Logger *slog.Logger
+}
+
+// Service is a running verifier.
+type Service struct {
+	cfg  Config
+	addr address.Address
+	// done remembers the jobs reported this run, so a report still in the
+	// mempool is not sent twice; the chain's assigned list drops them
+	// once committed.
+	done map[string]time.Time
+}
+
+// New returns the service.
+func New(cfg Config) (*Service, error) {
+	if len(cfg.Key) != ed25519.PrivateKeySize || cfg.Node == nil || cfg.Source == nil || cfg.Submit == nil || cfg.Check == nil {
+		return nil, errors.New("audit: key, node, source, submitter and checker are required")
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, addr: address.FromPubKey(cfg.Key.Public().(ed25519.PublicKey)), done: map[string]time.Time{}}, nil
+}
+
+// Address is the verifier's chain address.
+func (s *Service) Address() address.Address { return s.addr }
+
+// Run checks and reports until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Poll)
+	defer t.Stop()
+	for {
+		if _, err := s.Once(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("verifier pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Outcome is one check the service handled in a pass.
+type Outcome struct {
+	JobID   string  `json:"job_id"`
+	Verdict Verdict `json:"verdict"`
+	TxHash  string  `json:"tx_hash"`
+}
+
+// resendAfter is how long a report may stay uncommitted before it is
+// sent again (a dropped transaction; a duplicate is refused on chain).
+const resendAfter = time.Minute
+
+// Once runs one pass: every check awaiting this verifier's report is
+// fetched, re-run and reported. A check it cannot run is left for the next
+// pass (its window is check_window_blocks).
+func (s *Service) Once(ctx context.Context) ([]Outcome, error) {
+	v, err := audits.QueryVerifier(ctx, s.cfg.Node, s.addr)
+	if err != nil {
+		return nil, fmt.Errorf("audit: verifier %s: %w", s.addr, err)
+	}
+	now := time.Now()
+	var out []Outcome
+	var errs []error
+	for _, id := range v.Assigned {
+		if at, ok := s.done[id]; ok && now.Sub(at) < resendAfter {
+			continue
+		}
+		o, err := s.handle(ctx, id)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("job %s: %w", id, err))
+			continue
+		}
+		s.done[id] = now
+		out = append(out, o)
+	}
+	for id, at := range s.done { // bounded: forget what the chain has long taken
+		if now.Sub(at) > 10*resendAfter {
+			delete(s.done, id)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (s *Service) handle(ctx context.Context, id string) (Outcome, error) {
+	job, err := s.cfg.Source.AuditJob(ctx, s.cfg.Key, id)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("fetch: %w", err)
+	}
+	verdict, err := s.cfg.Check(ctx, job)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("check: %w", err)
+	}
+	raw, _ := hex.DecodeString(id)
+	h, err := s.cfg.Submit(ctx, audits.NewReportMsg(raw, verdict.Pass, verdict.Evidence, verdict.Reason))
+	if err != nil {
+		return Outcome{}, fmt.Errorf("report: %w", err)
+	}
+	s.cfg.Logger.Info("check reported", "job", id, "pass", verdict.Pass, "reason", verdict.Reason, "tx", h)
+	return Outcome{JobID: id, Verdict: verdict, TxHash: h}, nil
+}
+
+// Recheck is the built-in engine's Checker: it re-runs the job's prompt
+// and output through the receipt's model (from home's registry) in one
+// prefill and compares the attestation's commitments (verify.VerifyReceipt).
+// A malformed or unsigned attestation, tokens that do not fit, another
+// model file than the receipt's model, or commitments not reproduced are
+// a fail; a model the verifier lacks is no verdict.
+func Recheck(home string, threads int) Checker {
+	return func(ctx context.Context, job coordinator.AuditJob) (Verdict, error) {
+		r, err := jobs.DecodeReceipt(job.Receipt)
+		if err != nil {
+			return fail(nil, "the job's receipt does not decode: "+err.Error()), nil
+		}
+		claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: &job.Result, MaxTokens: job.MaxTokens}
+		if len(job.Messages) == 0 {
+			p := job.Prompt
+			claim.Prompt = &p // chat jobs' templated prompt is not rebuilt: their prompt tokens go unchecked
+		}
+		rep, err := verify.VerifyReceipt(ctx, home, r.Model, claim, job.Attestation, threads, verify.DefaultTolerance)
+		ev := evidence(rep)
+		switch {
+		case err == nil && rep.Pass:
+			return Verdict{Pass: true, Evidence: ev}, nil
+		case err == nil:
+			return fail(ev, "commitments not reproduced"), nil
+		case errors.Is(err, verify.ErrMismatch), errors.Is(err, verify.ErrTokens), errors.Is(err, verify.ErrCommitment), errors.Is(err, verify.ErrModelMismatch):
+			return fail(ev, err.Error()), nil
+		}
+		return Verdict{}, err
+	}
+}
+
+func fail(ev []byte, reason string) Verdict {
+	if len(reason) > audits.MaxReason {
+		reason = reason[:audits.MaxReason]
+	}
+	for len(reason) > 0 && !utf8.ValidString(reason) { // a cut through a rune
+		reason = reason[:len(reason)-1]
+	}
+	if ev == nil {
+		h := sha256.Sum256([]byte(reason))
+		ev = h[:]
+	}
+	return Verdict{Pass: false, Evidence: ev, Reason: reason}
+}
+
+// evidence is the SHA-256 of the recomputation's report: each chunk's
+// statistics, which the verifier can show to back its claim.
+func evidence(rep verify.Report) []byte {
+	b, _ := json.Marshal(rep.Chunks)
+	h := sha256.Sum256(b)
+	return h[:]
+}

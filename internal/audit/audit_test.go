@@ -1,0 +1,165 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/audit"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/chain/tx"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/verify"
+)
+
+const prompt = "Natasha said"
+
+// job is what the coordinator keeps of a job run on the built-in engine,
+// with edit applied to the generation's result before it is signed (a
+// cheat's output).
+func job(t *testing.T, editResult func(string) string) coordinator.AuditJob {
+	t.Helper()
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	hash, err := verify.ModelFileHash(engine.NewRegistry(t.TempDir()), engine.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, a, err := verify.Generate(context.Background(), m, engine.GenerateRequest{Prompt: prompt, MaxTokens: 40, Temperature: 0.8, Seed: 7, Threads: 1}, hash, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := a.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := res.Text
+	if editResult != nil {
+		text = editResult(text)
+	}
+	_, priv, _ := ed25519.GenerateKey(nil)
+	ph, rh, ah := sha256.Sum256([]byte(prompt)), sha256.Sum256([]byte(text)), sha256.Sum256(att)
+	r := jobs.Receipt{JobID: make([]byte, jobs.IDLen), ChainID: "aitbc-devnet", Customer: make([]byte, 20), Model: engine.DefaultModel,
+		PromptHash: ph[:], ResultHash: rh[:], TokensIn: uint64(len(res.PromptTokens)), TokensOut: uint64(len(res.Tokens)),
+		StartMs: 1, EndMs: 2, Price: coin.Amount(len(res.Tokens)), AttestHash: ah[:]}
+	r.Sign(priv)
+	b, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return coordinator.AuditJob{JobID: hex.EncodeToString(r.JobID), Kind: "completion", Model: engine.DefaultModel, Prompt: prompt,
+		MaxTokens: 40, Result: text, Receipt: b, Attestation: att}
+}
+
+func TestRecheckPassesAnHonestJob(t *testing.T) {
+	v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), job(t, nil))
+	if err != nil || !v.Pass || len(v.Evidence) != sha256.Size {
+		t.Fatalf("honest job: %+v, %v", v, err)
+	}
+}
+
+func TestRecheckFailsATruncatedOutput(t *testing.T) {
+	// The miner cut its output short but attested the full generation.
+	v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), job(t, func(s string) string { return s[:len(s)/2] }))
+	if err != nil || v.Pass || v.Reason == "" || len(v.Reason) > audits.MaxReason {
+		t.Fatalf("truncated job: %+v, %v", v, err)
+	}
+}
+
+func TestRecheckFailsAnAttestationTheReceiptDoesNotSign(t *testing.T) {
+	j := job(t, nil)
+	j.Attestation = append([]byte(nil), j.Attestation...)
+	j.Attestation[len(j.Attestation)-1] ^= 1
+	v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), j)
+	if err != nil || v.Pass {
+		t.Fatalf("swapped attestation: %+v, %v", v, err)
+	}
+}
+
+// node answers the verifier query as the audits module would.
+type node struct {
+	assigned []string
+}
+
+func (n node) GetJSON(_ context.Context, path string, out any) error {
+	if !strings.HasPrefix(path, "/api/v1/audits/verifiers/") {
+		return errors.New("unexpected path " + path)
+	}
+	b, _ := json.Marshal(audits.VerifierView{Assigned: n.assigned})
+	return json.Unmarshal(b, out)
+}
+
+type source map[string]coordinator.AuditJob
+
+func (s source) AuditJob(_ context.Context, _ ed25519.PrivateKey, id string) (coordinator.AuditJob, error) {
+	j, ok := s[id]
+	if !ok {
+		return j, coordinator.ErrNotAssignedVerifier
+	}
+	return j, nil
+}
+
+func TestServiceReportsEachAssignedCheckOnce(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	honest, cheat, missing := strings.Repeat("01", 16), strings.Repeat("02", 16), strings.Repeat("03", 16)
+	var mu sync.Mutex
+	var sent []audits.MsgReport
+	submit := func(_ context.Context, msg tx.Msg) (string, error) {
+		var m audits.MsgReport
+		if msg.Type != audits.TypeReport {
+			t.Fatalf("submitted %s", msg.Type)
+		}
+		if err := msg.DecodeBody(&m); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, m)
+		return "tx", nil
+	}
+	check := func(_ context.Context, j coordinator.AuditJob) (audit.Verdict, error) {
+		if j.Result == "cheat" {
+			return audit.Verdict{Evidence: []byte{1}, Reason: "commitments not reproduced"}, nil
+		}
+		return audit.Verdict{Pass: true, Evidence: []byte{2}}, nil
+	}
+	s, err := audit.New(audit.Config{Key: key, Node: node{assigned: []string{honest, cheat, missing}},
+		Source: source{honest: {Result: "ok"}, cheat: {Result: "cheat"}}, Submit: submit, Check: check})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Address() != address.FromPubKey(key.Public().(ed25519.PublicKey)) {
+		t.Fatal("wrong address")
+	}
+	out, err := s.Once(context.Background())
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("a job it cannot fetch should be named: %v", err)
+	}
+	if len(out) != 2 || len(sent) != 2 {
+		t.Fatalf("reported %d (%d sent), want 2", len(out), len(sent))
+	}
+	byID := map[string]audits.MsgReport{}
+	for _, m := range sent {
+		byID[hex.EncodeToString(m.JobID)] = m
+	}
+	if !byID[honest].Pass || byID[cheat].Pass || byID[cheat].Reason == "" {
+		t.Fatalf("verdicts %+v", byID)
+	}
+	// The chain has not taken the reports yet: a second pass sends none again.
+	if _, err := s.Once(context.Background()); err == nil || len(sent) != 2 {
+		t.Fatalf("second pass sent %d", len(sent))
+	}
+}
