@@ -8,7 +8,6 @@ package audit
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -30,7 +29,7 @@ import (
 // Source hands the verifier a job to re-run: the coordinator's client
 // (GET /v1/audits/jobs/{id}, signed with the verifier's key).
 type Source interface {
-	AuditJob(ctx context.Context, priv ed25519.PrivateKey, id string) (coordinator.AuditJob, error)
+	AuditJob(ctx context.Context, k coordinator.AuditSigner, id string) (coordinator.AuditJob, error)
 }
 
 // Submitter signs and submits a message with the verifier's key (the
@@ -51,7 +50,7 @@ type Verdict struct {
 
 // Config configures the service.
 type Config struct {
-	Key    ed25519.PrivateKey // the verifier's key (its address is registered on chain)
+	Key    coordinator.AuditSigner // the verifier's key (its address is registered on chain)
 	Node   module.Getter      // a node's REST API
 	Source Source
 	Submit Submitter
@@ -72,7 +71,7 @@ type Service struct {
 
 // New returns the service.
 func New(cfg Config) (*Service, error) {
-	if len(cfg.Key) != ed25519.PrivateKeySize || cfg.Node == nil || cfg.Source == nil || cfg.Submit == nil || cfg.Check == nil {
+	if cfg.Key == nil || cfg.Node == nil || cfg.Source == nil || cfg.Submit == nil || cfg.Check == nil {
 		return nil, errors.New("audit: key, node, source, submitter and checker are required")
 	}
 	if cfg.Poll <= 0 {
@@ -81,7 +80,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, addr: address.FromPubKey(cfg.Key.Public().(ed25519.PublicKey)), done: map[string]time.Time{}}, nil
+	return &Service{cfg: cfg, addr: address.FromPubKey(cfg.Key.PublicKey()), done: map[string]time.Time{}}, nil
 }
 
 // Address is the verifier's chain address.

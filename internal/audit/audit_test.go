@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/audit"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
@@ -19,6 +18,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/verify"
 )
 
@@ -104,7 +104,7 @@ func (n node) GetJSON(_ context.Context, path string, out any) error {
 
 type source map[string]coordinator.AuditJob
 
-func (s source) AuditJob(_ context.Context, _ ed25519.PrivateKey, id string) (coordinator.AuditJob, error) {
+func (s source) AuditJob(_ context.Context, _ coordinator.AuditSigner, id string) (coordinator.AuditJob, error) {
 	j, ok := s[id]
 	if !ok {
 		return j, coordinator.ErrNotAssignedVerifier
@@ -113,7 +113,8 @@ func (s source) AuditJob(_ context.Context, _ ed25519.PrivateKey, id string) (co
 }
 
 func TestServiceReportsEachAssignedCheckOnce(t *testing.T) {
-	_, key, _ := ed25519.GenerateKey(nil)
+	_, priv, _ := ed25519.GenerateKey(nil)
+	key := keystore.NewKey("verifier", priv)
 	honest, cheat, missing := strings.Repeat("01", 16), strings.Repeat("02", 16), strings.Repeat("03", 16)
 	var mu sync.Mutex
 	var sent []audits.MsgReport
@@ -141,7 +142,7 @@ func TestServiceReportsEachAssignedCheckOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Address() != address.FromPubKey(key.Public().(ed25519.PublicKey)) {
+	if s.Address() != key.Address() {
 		t.Fatal("wrong address")
 	}
 	out, err := s.Once(context.Background())

@@ -144,18 +144,25 @@ func (s *Service) auditJob(ctx context.Context, who address.Address, id string) 
 		Result: j.Result, FinishReason: j.FinishReason, Receipt: j.Receipt, Attestation: j.Attestation}, nil
 }
 
-// AuditJob fetches job id as the verifier whose key is priv (the spot
-// check must await its report now).
-func (c *Client) AuditJob(ctx context.Context, priv ed25519.PrivateKey, id string) (AuditJob, error) {
-	return c.auditJobAt(ctx, priv, id, time.Now())
+// AuditSigner is the verifier's key as the client needs it (a
+// keystore.Key): its public key and ed25519 signatures.
+type AuditSigner interface {
+	PublicKey() ed25519.PublicKey
+	Sign(msg []byte) []byte
 }
 
-func (c *Client) auditJobAt(ctx context.Context, priv ed25519.PrivateKey, id string, now time.Time) (AuditJob, error) {
+// AuditJob fetches job id as the verifier whose key is k (the spot check
+// must await its report now).
+func (c *Client) AuditJob(ctx context.Context, k AuditSigner, id string) (AuditJob, error) {
+	return c.auditJobAt(ctx, k, id, time.Now())
+}
+
+func (c *Client) auditJobAt(ctx context.Context, k AuditSigner, id string, now time.Time) (AuditJob, error) {
 	ms := now.UnixMilli()
 	h := http.Header{}
-	h.Set(HeaderVerifierKey, hex.EncodeToString(priv.Public().(ed25519.PublicKey)))
+	h.Set(HeaderVerifierKey, hex.EncodeToString(k.PublicKey()))
 	h.Set(HeaderVerifierTime, strconv.FormatInt(ms, 10))
-	h.Set(HeaderVerifierSig, hex.EncodeToString(ed25519.Sign(priv, AuditDigest(id, ms))))
+	h.Set(HeaderVerifierSig, hex.EncodeToString(k.Sign(AuditDigest(id, ms))))
 	var out AuditJob
 	err := httpx.Do(ctx, c.HTTP, http.MethodGet, c.BaseURL+"/v1/audits/jobs/"+id, h, nil, &out)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
@@ -77,8 +78,9 @@ func TestOnlyTheAssignedVerifierGetsTheJobToRecheck(t *testing.T) {
 		t.Fatalf("stored attestation %q, want %q", done.Attestation, att)
 	}
 
-	verifier, vaddr := newKey(t)
-	other, _ := newKey(t)
+	vpriv, vaddr := newKey(t)
+	opriv, _ := newKey(t)
+	verifier, other := keystore.NewKey("verifier", vpriv), keystore.NewKey("other", opriv)
 	node.mu.Lock()
 	node.checks[j.ID] = audits.CheckView{JobID: j.ID, Status: "assigned", Verifier: vaddr.String()}
 	node.mu.Unlock()
