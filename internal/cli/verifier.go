@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/audit"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/walletd"
+)
+
+// newVerifierCmd is `aitbc verifier`: a verifier of spot checks registers
+// with a bond and runs the service (internal/audit) that re-checks the
+// jobs the chain assigns it. `aitbc audits` reads the checks.
+func newVerifierCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "verifier", Short: "Re-check other miners' jobs for pay: register with a bond, run the verifier, show its record",
+		Example: `  aitbc verifier register --bond 100 --wallet verifier-1
+  aitbc verifier start --wallet verifier-1
+  aitbc verifier status --wallet verifier-1 --output json
+  aitbc verifier unregister --wallet verifier-1`}
+	var wallet, password, bond, addr string
+	withWallet := func(c *cobra.Command) {
+		c.Flags().StringVar(&wallet, "wallet", "", "the verifier's wallet (required)")
+		c.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD)")
+	}
+	needWallet := func() error {
+		if wallet == "" {
+			return usagef("--wallet is required")
+		}
+		return nil
+	}
+
+	register := &cobra.Command{
+		Use:   "register",
+		Short: "Bond AITBC as a verifier (added to any bond the wallet has; at least the chain's min_bond in all)",
+		Example: `  aitbc verifier register --bond 100 --wallet verifier-1
+  aitbc verifier register --bond 50 --wallet verifier-1 --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needWallet(); err != nil {
+				return err
+			}
+			amt, err := coin.Parse(strings.TrimSpace(bond))
+			if err != nil || amt == 0 {
+				return usagef("--bond must be a positive amount of AITBC, not %q", bond)
+			}
+			h, err := g.submit(cmd.Context(), wallet, password, audits.NewRegisterMsg(amt))
+			if err != nil {
+				return err
+			}
+			return g.Print(map[string]any{"tx_hash": h, "bond": amt}, func(w io.Writer) { fmt.Fprintln(w, h) })
+		},
+	}
+	register.Flags().StringVar(&bond, "bond", "", "AITBC to bond (required)")
+	withWallet(register)
+
+	unregister := &cobra.Command{
+		Use:     "unregister",
+		Short:   "Leave, taking the whole bond back (refused while a check awaits its report or a claim of its is re-checked)",
+		Example: `  aitbc verifier unregister --wallet verifier-1`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needWallet(); err != nil {
+				return err
+			}
+			h, err := g.submit(cmd.Context(), wallet, password, audits.NewUnregisterMsg())
+			if err != nil {
+				return err
+			}
+			return g.Print(map[string]any{"tx_hash": h}, func(w io.Writer) { fmt.Fprintln(w, h) })
+		},
+	}
+	withWallet(unregister)
+
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "A verifier's bond, record and the checks awaiting its report",
+		Example: `  aitbc verifier status --wallet verifier-1
+  aitbc verifier status --address aitbc1... --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var a address.Address
+			var err error
+			switch {
+			case addr != "":
+				if a, err = address.Parse(addr); err != nil {
+					return usagef("--address: %v", err)
+				}
+			case wallet != "":
+				if a, err = g.walletAddress(cmd.Context(), wallet); err != nil {
+					return err
+				}
+			default:
+				return usagef("give --wallet or --address")
+			}
+			v, err := audits.QueryVerifier(cmd.Context(), g.node(), a)
+			if err != nil {
+				return err
+			}
+			return g.Print(v, func(w io.Writer) {
+				fmt.Fprintf(w, "verifier   %s\nbond       %s AITBC\nreports    %d (upheld %d, overruled %d, timed out %d)\nearned     %s AITBC\nslashed    %s AITBC\nawaiting   %d\n",
+					v.Address, v.Bond, v.Reports, v.Upheld, v.Overruled, v.TimedOut, v.Earned, v.Slashed, len(v.Assigned))
+				for _, id := range v.Assigned {
+					fmt.Fprintf(w, "  %s\n", id)
+				}
+			})
+		},
+	}
+	status.Flags().StringVar(&wallet, "wallet", "", "the verifier's wallet")
+	status.Flags().StringVar(&addr, "address", "", "the verifier's address (instead of --wallet)")
+
+	var threads int
+	var poll time.Duration
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Run the verifier: re-check each job the chain assigns this wallet with the built-in engine, and report pass or fail",
+		Long: `Watches the chain for the spot checks assigned to the wallet's key, fetches each
+job's prompt, result and attestation from the coordinator (--coordinator; the
+request is signed with the key, and the coordinator serves it only to the
+verifier the check awaits), re-runs prompt and output through the receipt's
+model in one prefill (the models must be in this home's registry), and
+reports pass or fail with evidence (audits/report). A check it cannot run is
+retried on the next pass; one not reported within the chain's
+check_window_blocks costs part of the bond.`,
+		Example: `  aitbc verifier start --wallet verifier-1
+  aitbc verifier start --wallet verifier-1 --threads 4 --poll 5s --coordinator http://10.0.0.2:8000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needWallet(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			log, err := g.newLogger("info")
+			if err != nil {
+				return err
+			}
+			chain := g.serviceNode(log)
+			key, svc, pw, err := g.minerKey(ctx, wallet, password, chain)
+			if err != nil {
+				return err
+			}
+			if v, err := audits.QueryVerifier(ctx, chain, key.Address()); err != nil {
+				return fmt.Errorf("%w (register first: aitbc verifier register --bond 100 --wallet %s)", err, wallet)
+			} else if v.Bond == 0 {
+				return fmt.Errorf("verifier %s has no bond left: aitbc verifier register --bond 100 --wallet %s", key.Address(), wallet)
+			}
+			sender := walletd.WalletSender{S: svc, Name: wallet, Password: pw}
+			s, err := audit.New(audit.Config{Key: key, Node: chain, Source: coordinator.NewClient(g.Coord, ""),
+				Submit: sender.Send, Check: audit.Recheck(g.Home, threads), Poll: poll, Logger: log})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.Stderr(), "verifier %s, coordinator %s, node %s\n", s.Address(), g.Coord, g.Node)
+			return s.Run(ctx)
+		},
+	}
+	withWallet(start)
+	start.Flags().IntVar(&threads, "threads", 0, "threads for the re-run (0: all cores)")
+	start.Flags().DurationVar(&poll, "poll", 2*time.Second, "how often to ask the chain for assigned checks")
+
+	cmd.AddCommand(register, unregister, status, start)
+	return cmd
+}
