@@ -14,7 +14,7 @@ BIN      := bin
 PKGS     := ./...
 FUZZTIME ?= 10000x
 
-.PHONY: all build run test unit fuzz vet bench clean install release vulncheck
+.PHONY: all build run test unit cheat fuzz vet bench clean install release vulncheck
 
 # Version stamping (internal/version): the Go build info has the commit only
 # when go build sees the git checkout, not with -buildvcs=false (as CI sets)
@@ -37,13 +37,18 @@ run: build
 
 # test: vet, the whole suite (unit, integration, scenario) and a short fuzz
 # pass over every decoder.
-test: vet unit fuzz vulncheck
+test: vet unit cheat fuzz vulncheck
 
 vet:
 	$(GO) vet $(PKGS)
 
 unit:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# cheat: the tests of the cheating miner, which exists only in binaries
+# built with -tags aitbc_cheat (docs/VERIFICATION.md).
+cheat:
+	$(GO) test -count=1 -timeout 10m -tags aitbc_cheat -run 'Cheat' ./internal/miner/backend ./internal/cli
 
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)

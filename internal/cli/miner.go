@@ -57,6 +57,7 @@ func newMinerCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "miner", Short: "Provide compute: run the miner daemon, register, inspect hardware"}
 	var wallet, password, backendName, endpoint, apiKey, price, stake, models, metricsListen string
 	var oracleURL string
+	var cheat string
 	var provider string
 	var slots int
 	var heartbeat time.Duration
@@ -139,6 +140,9 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				return errors.Join(err, spans.close())
 			}
 			chain := g.serviceNode(log)
+			if b, err = applyCheat(ctx, chain, b, cheat); err != nil { // audits_cheat.go: test builds only
+				return errors.Join(err, obs.close(), spans.close())
+			}
 			key, svc, pw, err := g.minerKey(ctx, wallet, password, chain)
 			if err != nil {
 				return errors.Join(err, obs.close(), spans.close())
@@ -201,6 +205,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 	f.StringVar(&provider, "provider", "", "marketplace provider address this miner works for: it names it on chain (miners/set_provider); the provider's market add-miner completes the consent (docs/MARKETPLACE.md)")
 	f.StringVar(&imagesEndpoint, "images-endpoint", "", "OpenAI-compatible images server (POST /v1/images/generations, e.g. LocalAI) for image jobs; its models are offered as image:<model> (docs/JOBS.md)")
 	f.StringVar(&imagesKey, "images-api-key", "", "API key of the images server")
+	registerCheatFlags(f, &cheat) // --cheat, in binaries built with -tags aitbc_cheat only
 	f.StringVar(&spanModel, "model", "", "model whose --layers this miner serves as a span server (default tolstoy-1m)")
 	f.StringVar(&spanLayers, "layers", "", "also serve these layers of --model to routed jobs, inclusive ranges: 0-1 or 0-0,2-3 (default: off; docs/DISTRIBUTED.md)")
 	f.StringVar(&spanListen, "span-listen", "127.0.0.1:8031", "address of the span API when --layers is set")
