@@ -51,7 +51,7 @@ type Verdict struct {
 // Config configures the service.
 type Config struct {
 	Key    coordinator.AuditSigner // the verifier's key (its address is registered on chain)
-	Node   module.Getter      // a node's REST API
+	Node   module.Getter           // a node's REST API
 	Source Source
 	Submit Submitter
 	Check  Checker
