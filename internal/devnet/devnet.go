@@ -14,6 +14,7 @@ package devnet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
@@ -130,6 +132,9 @@ type Config struct {
 	// SpanListen (127.0.0.1:8031), the others on the ports after it.
 	SpanMiners int
 	SpanListen string
+	// Audits, when set, is the audits module's genesis parameters (spot
+	// checks; nil: its defaults, no checks).
+	Audits *audits.Params
 }
 
 func (c *Config) defaults() {
@@ -321,6 +326,16 @@ func (d *Devnet) start(ctx context.Context) error {
 		if err := d.oracleGenesis(&spec, addrs[OracleWallet]); err != nil {
 			return err
 		}
+	}
+	if cfg.Audits != nil {
+		raw, err := json.Marshal(cfg.Audits)
+		if err != nil {
+			return err
+		}
+		if spec.Modules == nil {
+			spec.Modules = map[string]json.RawMessage{}
+		}
+		spec.Modules[audits.Name] = raw
 	}
 	created, err := system.InitChain(chainHome, spec)
 	if err != nil {
