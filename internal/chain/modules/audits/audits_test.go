@@ -311,3 +311,76 @@ func TestRefusedMessagesChangeNothing(t *testing.T) {
 	}
 	c.conserved()
 }
+
+func TestSilentSecondVerifierFreesTheMinerAndSparesTheClaimant(t *testing.T) {
+	c := newChain(t, everyJob())
+	c.setup(50*coin.Unit, v1, v2, v3)
+	id := jobID(1)
+	c.settle(c.job(id, tokens, true))
+	first := keyOf(c.check(id).VerifierAddr())
+	minerBefore := c.balance(miner.addr)
+	c.ok(first, audits.NewReportMsg(id, false, []byte{1}, "chunk 0 differs"))
+	ch := c.check(id)
+	for c.height < ch.Deadline {
+		c.block()
+	}
+	cut := (100 * coin.Unit).MulDiv(audits.DefaultParams().TimeoutSlashBps, 10_000)
+	if v := c.verifier(ch.SecondAddr()); v.Bond != 100*coin.Unit-cut || v.TimedOut != 1 || v.Open != 0 {
+		t.Fatalf("silent second verifier %+v", v)
+	}
+	if v := c.verifier(first.addr); v.Bond != 100*coin.Unit || v.Open != 0 {
+		t.Fatalf("the claimant %+v: slashed or held on an unproven claim", v)
+	}
+	if got := c.balance(miner.addr); got != minerBefore+price {
+		t.Fatalf("miner %s, want %s", got, minerBefore+price)
+	}
+	if o := c.operator(miner.addr); o.Disputes != 0 || o.Bonded != 50*coin.Unit {
+		t.Fatalf("miner's stake %+v", o)
+	}
+	c.conserved()
+}
+
+func TestNoSecondVerifierLeavesTheClaimUnproven(t *testing.T) {
+	c := newChain(t, everyJob())
+	c.setup(50*coin.Unit, v1) // one verifier: nobody can re-check its claim
+	id := jobID(1)
+	c.settle(c.job(id, tokens, true))
+	minerBefore := c.balance(miner.addr)
+	c.ok(v1, audits.NewReportMsg(id, false, []byte{1}, "chunk 0 differs"))
+	if s := c.check(id).Status; s != audits.StatusUnchecked {
+		t.Fatalf("status %s", audits.StatusName(s))
+	}
+	if got := c.balance(miner.addr); got != minerBefore+price {
+		t.Fatalf("miner %s, want %s", got, minerBefore+price)
+	}
+	if o := c.operator(miner.addr); o.Disputes != 0 {
+		t.Fatalf("miner's stake still frozen: %+v", o)
+	}
+	if v := c.verifier(v1.addr); v.Open != 0 || v.Bond != 100*coin.Unit {
+		t.Fatalf("claimant %+v", v)
+	}
+	c.conserved()
+}
+
+// TestDrawSelectsItsShare: over many jobs the draw selects close to
+// spot_check_bps of them (the figures are fixed: the draw is a hash).
+func TestDrawSelectsItsShare(t *testing.T) {
+	hash := []byte("a block hash")
+	n := 0
+	for i := range 10_000 {
+		id := make([]byte, jobs.IDLen)
+		id[0], id[1] = byte(i>>8), byte(i)
+		if audits.Selected(hash, id, 2500) {
+			n++
+		}
+		if audits.Selected(hash, id, 0) {
+			t.Fatal("spot_check_bps 0 selected a job")
+		}
+		if !audits.Selected(hash, id, 10_000) {
+			t.Fatal("spot_check_bps 10000 left a job out")
+		}
+	}
+	if n < 2350 || n > 2650 {
+		t.Fatalf("%d of 10000 selected at 25%%", n)
+	}
+}
