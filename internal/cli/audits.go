@@ -69,10 +69,10 @@ func newAuditsCmd(g *Globals) *cobra.Command {
 				fmt.Fprintf(w, "job        %s\nstatus     %s\nminer      %s\ncustomer   %s\nheld       %s AITBC\nsettled    height %d\n",
 					c.JobID, c.Status, c.Miner, c.Customer, c.Held, c.Settled)
 				if c.Verifier != "" {
-					fmt.Fprintf(w, "verifier   %s %s\n", c.Verifier, c.Reason)
+					fmt.Fprintf(w, "verifier   %s%s\n", c.Verifier, because(c.Reason))
 				}
 				if c.Second != "" {
-					fmt.Fprintf(w, "second     %s %s\n", c.Second, c.Reason2)
+					fmt.Fprintf(w, "second     %s%s\n", c.Second, because(c.Reason2))
 				}
 				if c.Deadline > 0 {
 					fmt.Fprintf(w, "deadline   height %d\n", c.Deadline)
@@ -123,4 +123,12 @@ func newAuditsCmd(g *Globals) *cobra.Command {
 	}
 	cmd.AddCommand(list, show, minerCmd, params)
 	return cmd
+}
+
+// because is a report's reason as a suffix ("" for none: a pass).
+func because(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return ": " + reason
 }
