@@ -309,3 +309,5 @@ func (c *chain) conserved() {
 		c.t.Fatal(err)
 	}
 }
+
+func heldAddr() address.Address { return address.Module(audits.HeldAccount) }
