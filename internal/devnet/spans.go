@@ -86,7 +86,7 @@ func (d *Devnet) startSpanMiners(ctx context.Context) error {
 		}()
 		go func() {
 			defer d.spans.wg.Done()
-			if err := swarm.Announce(sctx, sender, sp, hash, time.Minute, log); err != nil {
+			if err := swarm.Announce(sctx, sender, []swarm.ServedSpan{sp}, "http://"+ln.Addr().String(), hash, time.Minute, log); err != nil {
 				// A devnet home made before --span-miners has no funded
 				// span wallet: the servers still serve by URL.
 				log.Warn("span announcement", "err", err)
