@@ -232,6 +232,7 @@ type Keeper struct {
 	earnings         Earnings
 	escrow, deposits address.Address
 	receipts         *tx.Verifier // expanded miner keys, for batches of receipts
+	spanAgents       SpanAgents   // split jobs' span servers (stages.go)
 }
 
 // SetBindings connects the marketplace (modules.New does, once).
