@@ -89,6 +89,9 @@ type Config struct {
 	// OperatorKey opens the operator routes (GET /v1/admin/jobs: every
 	// tenant's jobs); empty keeps them closed (admin.go).
 	OperatorKey string
+
+	// Split routes jobs through span servers (split.go); zero: off.
+	Split SplitConfig
 }
 
 func (c *Config) defaults() {

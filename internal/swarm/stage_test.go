@@ -17,8 +17,10 @@ import (
 
 type testKey ed25519.PrivateKey
 
-func (k testKey) PublicKey() ed25519.PublicKey { return ed25519.PrivateKey(k).Public().(ed25519.PublicKey) }
-func (k testKey) Sign(m []byte) []byte         { return ed25519.Sign(ed25519.PrivateKey(k), m) }
+func (k testKey) PublicKey() ed25519.PublicKey {
+	return ed25519.PrivateKey(k).Public().(ed25519.PublicKey)
+}
+func (k testKey) Sign(m []byte) []byte { return ed25519.Sign(ed25519.PrivateKey(k), m) }
 
 func signer(seed byte) testKey {
 	return testKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32)))
