@@ -84,8 +84,8 @@ func (s *Service) placeCheck(ctx context.Context, r *JobRequest) (coin.Amount, b
 		return 0, false, errf(ErrInvalidRequest, "a split job takes a prompt, not messages")
 	case r.Temperature != nil && *r.Temperature != 0 || len(r.Stop) > 0:
 		return 0, false, errf(ErrInvalidRequest, "a split job is greedy: no temperature and no stop strings")
-	case r.ServiceID != "" || r.ID != "":
-		return 0, false, errf(ErrInvalidRequest, "a split job is paid from the deposit and bound to no service")
+	case r.ServiceID != "":
+		return 0, false, errf(ErrInvalidRequest, "a split job runs under no marketplace service")
 	}
 	peers, err := sp.Dir.Peers(ctx, r.Model)
 	if err != nil {

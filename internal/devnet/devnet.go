@@ -416,7 +416,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		Listen: cfg.CoordinatorListen, Store: st, FilesDir: files,
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
-		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits},
+		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits, Split: splitConfig(cfg, n.Client())},
 		Limits:  cfg.CoordinatorHTTP,
 	})
 	if err != nil {
@@ -449,7 +449,7 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err := d.startMiners(ctx, ks); err != nil {
 		return err
 	}
-	if err := d.startSpanMiners(ctx); err != nil {
+	if err := d.startSpanMiners(ctx, ks); err != nil {
 		return err
 	}
 	if !cfg.NoHosting {
