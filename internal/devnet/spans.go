@@ -91,7 +91,11 @@ func (d *Devnet) startSpanMiners(ctx context.Context, ks *keystore.Store) error 
 		d.spans.wg.Add(2)
 		go func() {
 			defer d.spans.wg.Done()
-			if err := swarm.Serve(sctx, ln, srv); err != nil {
+			h := srv.Handler()
+			if d.cfg.WrapSpan != nil {
+				h = d.cfg.WrapSpan(i, h)
+			}
+			if err := swarm.ServeHandler(sctx, ln, h); err != nil {
 				log.Error("span server", "err", err)
 			}
 		}()

@@ -53,7 +53,13 @@ func SpansOf(name string, m *engine.Model, ranges [][2]int) ([]ServedSpan, error
 
 // Serve serves s on ln until ctx ends.
 func Serve(ctx context.Context, ln net.Listener, s *Server) error {
-	srv := httpx.NewServer(s.Handler(), httpx.Limits{MaxBody: maxForwardBody}, nil)
+	return ServeHandler(ctx, ln, s.Handler())
+}
+
+// ServeHandler serves a span server's handler (wrapped, in tests) on ln
+// until ctx ends.
+func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := httpx.NewServer(h, httpx.Limits{MaxBody: maxForwardBody}, nil)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
