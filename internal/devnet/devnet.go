@@ -107,9 +107,6 @@ type Config struct {
 	// WrapRunner, when set, wraps miner i's runner (tests slow a miner
 	// down or watch it).
 	WrapRunner func(i int, r miner.Runner) miner.Runner
-	// WrapSpan, when set, wraps span server i's API (tests kill one
-	// mid-generation).
-	WrapSpan func(i int, h http.Handler) http.Handler
 	Log        *slog.Logger
 	// NoHosting turns off hosting providers: a miner run for each wallet
 	// of the devnet's daemon that lists a service no miner serves
@@ -134,6 +131,9 @@ type Config struct {
 	// SpanListen (127.0.0.1:8031), the others on the ports after it.
 	SpanMiners int
 	SpanListen string
+	// WrapSpan, when set, wraps span server i's API (tests kill one
+	// mid-generation).
+	WrapSpan func(i int, h http.Handler) http.Handler
 }
 
 func (c *Config) defaults() {
