@@ -3,8 +3,10 @@ package devnet_test
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/swarm"
 	"github.com/aitbc/aitbc/internal/walletd"
@@ -273,5 +276,34 @@ func TestSplitJobFailsOverMidGeneration(t *testing.T) {
 		if short := pay.Amount - got; got > pay.Amount || short%fee != 0 || short/fee > 3 {
 			t.Errorf("server %s got %s, its share is %s", pay.Server, got, pay.Amount)
 		}
+	}
+
+	// Bad input, refused at submission with nothing escrowed: what a split
+	// job cannot be, and, once the replacement is gone too, a route that
+	// cannot be completed, naming the layers without a server.
+	depBefore := e.deposit()
+	for _, c := range []struct {
+		req  map[string]any
+		code string
+		says string
+	}{
+		{map[string]any{"model": "tolstoy-1m", "prompt": "x", "temperature": 0.8, "split": true}, "invalid_request", "greedy"},
+		{map[string]any{"model": "tolstoy-1m", "messages": []map[string]string{{"role": "user", "content": "x"}}, "split": true}, "invalid_request", "prompt"},
+	} {
+		err := e.call("POST", "/v1/jobs", e.d.APIKey, c.req, nil)
+		var ae *httpx.APIError
+		if !errors.As(err, &ae) || ae.Code != c.code || !strings.Contains(ae.Message, c.says) {
+			t.Errorf("%v: %v, want %s saying %q", c.req, err, c.code, c.says)
+		}
+	}
+	stop()
+	wg.Wait()
+	err = e.call("POST", "/v1/jobs", e.d.APIKey, map[string]any{"model": "tolstoy-1m", "prompt": "x", "split": true}, nil)
+	var ae *httpx.APIError
+	if !errors.As(err, &ae) || ae.Code != "model_not_served" || !strings.Contains(ae.Message, "no server for layers 2, 3 of tolstoy-1m") {
+		t.Errorf("a route without layers 2-3: %v", err)
+	}
+	if got := e.deposit(); got != depBefore {
+		t.Errorf("refused submissions moved the deposit from %s to %s", depBefore, got)
 	}
 }
