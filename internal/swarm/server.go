@@ -210,6 +210,9 @@ func (s *Server) Forward(ctx context.Context, req ForwardRequest) (ForwardRespon
 	if req.Rows < 1 || req.Rows > MaxRows {
 		return ForwardResponse{}, fail(http.StatusBadRequest, CodeShape, "rows must be 1 to %d, got %d", MaxRows, req.Rows)
 	}
+	if _, err := checkJob(req); err != nil {
+		return ForwardResponse{}, err
+	}
 	sp, err := s.span(req.Model, req.First, req.Last)
 	if err != nil {
 		return ForwardResponse{}, err

@@ -31,15 +31,27 @@ type stageState struct {
 	tokens  uint64
 }
 
-// bindJob ties the session to the job its first request names; later
-// requests must name the same one or none.
-func (ss *spanSession) bindJob(req ForwardRequest) error {
+// checkJob checks a request's job fields, before any session exists.
+func checkJob(req ForwardRequest) ([]byte, error) {
 	if req.Job == "" {
-		return nil
+		if req.ChainID != "" {
+			return nil, fail(http.StatusBadRequest, CodeInvalid, "chain_id without a job")
+		}
+		return nil, nil
 	}
 	id, err := hex.DecodeString(req.Job)
 	if err != nil || len(id) != jobs.IDLen || req.ChainID == "" || len(req.ChainID) > 64 {
-		return fail(http.StatusBadRequest, CodeInvalid, "job must be %d hex characters with a chain id of 1-64", 2*jobs.IDLen)
+		return nil, fail(http.StatusBadRequest, CodeInvalid, "job must be %d hex characters with a chain id of 1-64", 2*jobs.IDLen)
+	}
+	return id, nil
+}
+
+// bindJob ties the session to the job its first request names; later
+// requests must name the same one or none.
+func (ss *spanSession) bindJob(req ForwardRequest) error {
+	id, err := checkJob(req)
+	if err != nil || id == nil {
+		return err
 	}
 	if ss.stage == nil {
 		if req.Pos != 0 {

@@ -5,14 +5,17 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/httpx"
 )
 
 type testKey ed25519.PrivateKey
@@ -130,5 +133,48 @@ func TestForgedStageReceiptIsAFailure(t *testing.T) {
 		if st.ServerAddr().String() == addrOf(b) {
 			t.Fatal("a stage of the impostor was kept")
 		}
+	}
+}
+
+// A session serves one job: a bad job field is refused before any session
+// exists, another job on a bound session is a conflict, and a server
+// without a key answers without a receipt.
+func TestStageJobFieldsRefused(t *testing.T) {
+	m := tolstoy(t)
+	_, hs := spanServer(t, 0, 2, ServerConfig{Threads: 1, Signer: signer(1)})
+	job := strings.Repeat("ab", jobs.IDLen)
+	req := ForwardRequest{Session: "s1", Model: model, First: 0, Last: 2, Pos: 0, Rows: 1, Tokens: []int{m.Tokenizer().BOS()}}
+	for _, bad := range []ForwardRequest{
+		func() ForwardRequest { r := req; r.Job, r.ChainID = "xyz", "c"; return r }(),
+		func() ForwardRequest { r := req; r.Job = job; return r }(),
+		func() ForwardRequest { r := req; r.ChainID = "c"; return r }(),
+	} {
+		var ae *httpx.APIError
+		if _, err := post(t, hs.URL, bad); !errors.As(err, &ae) || ae.Status != 400 || ae.Code != CodeInvalid {
+			t.Errorf("job %q chain %q: %v", bad.Job, bad.ChainID, err)
+		}
+	}
+	var info Info
+	if err := httpx.Do(context.Background(), nil, http.MethodGet, hs.URL+PathInfo, nil, nil, &info); err != nil || info.Sessions != 0 {
+		t.Fatalf("refused requests left %d sessions (%v)", info.Sessions, err)
+	}
+	req.Job, req.ChainID = job, "c"
+	resp, err := post(t, hs.URL, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := DecodeStageReceipt(resp.Receipt)
+	if err != nil || st.Tokens != 1 || st.First != 0 || st.Last != 1 || st.ServerAddr().String() != addrOf(signer(1)) {
+		t.Fatalf("receipt %+v, %v", st, err)
+	}
+	next := req
+	next.Pos, next.Job = 1, strings.Repeat("cd", jobs.IDLen)
+	var ae *httpx.APIError
+	if _, err := post(t, hs.URL, next); !errors.As(err, &ae) || ae.Status != 409 || ae.Code != CodeSpanMismatch {
+		t.Fatalf("another job on a bound session: %v", err)
+	}
+	_, plain := spanServer(t, 0, 2, ServerConfig{Threads: 1})
+	if resp, err := post(t, plain.URL, req); err != nil || resp.Receipt != "" {
+		t.Fatalf("a server without a key: receipt %q, %v", resp.Receipt, err)
 	}
 }
