@@ -124,6 +124,7 @@ func (d *Devnet) spanBanner(w io.Writer) {
 	if len(d.SpanURLs) > 0 {
 		fmt.Fprintf(w, "  span servers     %s  (tolstoy-1m's layers, split evenly)\nTry:  aitbc swarm generate --peers %s --prompt \"It was\"\n",
 			strings.Join(d.SpanURLs, " "), strings.Join(d.SpanURLs, ","))
+		fmt.Fprintf(w, "      aitbc ai-submit --wallet %s --prompt \"It was\" --payment 5 --split   (routed and paid per stage by the coordinator)\n", GenesisWallet)
 	}
 }
 
