@@ -292,6 +292,9 @@ func (s *Service) adoptLocked(j *store.Job) {
 		// sending it again.
 		s.sendCreateLocked(lj, true)
 	}
+	if lj.job.Split && lj.job.Status == store.StatusQueued {
+		s.startSplitLocked(lj) // through span servers again, from the start (split.go)
+	}
 }
 
 // Run drives dispatch, the writers and the follow-up loop until ctx ends.

@@ -111,6 +111,11 @@ func banned(b *swarm.Bans) func(string) bool {
 // startSplitLocked places a split job on the coordinator itself and starts
 // driving it.
 func (s *Service) startSplitLocked(lj *liveJob) {
+	if s.cfg.Split.Dir == nil || s.cfg.Split.Model == nil {
+		// Recovered by a coordinator that routes no split jobs.
+		s.applyLocked(lj, lifecycle.Event{Kind: lifecycle.Fail, Why: "this coordinator does not route split jobs"})
+		return
+	}
 	ev := lifecycle.Event{Kind: lifecycle.Dispatch, Miner: s.cfg.Address, PricePer1k: s.cfg.Split.price(), Now: s.cfg.Now()}
 	if !s.applyLocked(lj, ev) {
 		return
@@ -149,7 +154,8 @@ func (s *Service) runSplit(id string, attempt int) {
 		fail("model " + j.Model + " cannot be split here")
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), j.Expires)
+	// Bounded by the job's TTL, measured on the service's clock.
+	ctx, cancel := context.WithTimeout(context.Background(), j.Expires.Sub(s.cfg.Now()))
 	defer cancel()
 	ids := m.Encode(j.Prompt)
 	raw, _ := hex.DecodeString(j.ID)
