@@ -101,6 +101,14 @@ func TestSplitJobPaysEveryStage(t *testing.T) {
 	}
 	// Once: the same settlement again is refused.
 	m.mustFail(m.do(coord, jobs.NewSettleStagesMsg(set)), jobs.ErrJobState)
+	// Transaction queries and the explorer describe it.
+	d, err := keeper[*jobs.Keeper](m.harness).Describe(jobs.NewSettleStagesMsg(set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc := d.(map[string]any); len(desc["stages"].([]map[string]any)) != 3 || desc["stages"].([]map[string]any)[2]["route"] != false {
+		t.Fatalf("described as %v", desc)
+	}
 }
 
 func txFee() coin.Amount { return app.DefaultParams().MinFee }
