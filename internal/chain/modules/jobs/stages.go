@@ -267,6 +267,9 @@ type StagePay struct {
 // route's first stage (the one that embedded the prompt). A server of
 // several stages gets their sum, in order of first appearance.
 func (m *MsgSettleStages) StagePayments(price coin.Amount) []StagePay {
+	if len(m.Stages) == 0 {
+		return nil
+	}
 	var total uint64
 	for i := range m.Stages {
 		total += m.Stages[i].Layers() * m.Stages[i].Tokens
@@ -276,7 +279,10 @@ func (m *MsgSettleStages) StagePayments(price coin.Amount) []StagePay {
 	var paid coin.Amount
 	for i := range m.Stages {
 		s := &m.Stages[i]
-		share := price.MulDiv(s.Layers()*s.Tokens, total)
+		var share coin.Amount
+		if total > 0 { // Check makes every stage's layers and tokens at least 1
+			share = price.MulDiv(s.Layers()*s.Tokens, total)
+		}
 		paid += share
 		a := s.ServerAddr()
 		j, ok := idx[a]
