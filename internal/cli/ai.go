@@ -86,7 +86,7 @@ func newAISubmitCmd(g *Globals) *cobra.Command {
 	var maxTokens int
 	var temperature float32
 	var ttl time.Duration
-	var wait bool
+	var wait, split bool
 	var kf kindFlags
 	ignored := map[string]*string{}
 	cmd := &cobra.Command{
@@ -120,6 +120,7 @@ the receipt's result hash covers. The job costs its work units (one per
 per 1,000, plus the fee.`,
 		Example: `  aitbc wallet unlock --name customer-1
   aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120
+  aitbc ai-submit --wallet customer-1 --prompt "It was" --payment 5 --split   # through span servers (devnet --span-miners 2)
   aitbc ai-submit --wallet enterprise-1 --type inference --prompt "Analyze processed data for trends" \
       --payment 200 --input-data processed_data.csv
   aitbc ai-submit --wallet enterprise-1 --type data-processing --input-data processed_data.csv \
@@ -157,6 +158,11 @@ per 1,000, plus the fee.`,
 				return usagef("--dataset is for training and data-processing jobs; inference reads --input-data")
 			case typ == "inference" && strings.TrimSpace(prompt) == "":
 				return usagef("--prompt is required")
+			}
+			if split { // swarm_submit.go
+				if err := splitFlags(cmd, typ, serviceID, inputData, &temperature); err != nil {
+					return err
+				}
 			}
 			for name, v := range ignored {
 				if *v != "" {
@@ -260,7 +266,7 @@ per 1,000, plus the fee.`,
 			}
 			t := temperature
 			job, err := c.Submit(ctx, coordinator.JobRequest{ID: hex.EncodeToString(id), Model: model, Prompt: prompt, MaxTokens: maxTokens,
-				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID})
+				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID, Split: split})
 			if err != nil {
 				return fmt.Errorf("%w (the escrow is refunded when its TTL passes)", err)
 			}
@@ -307,6 +313,7 @@ per 1,000, plus the fee.`,
 	waitBoolFlag(f, &wait, nil, "stream the text and wait for settlement")
 	f.StringVar(&inputData, "input-data", "", "text file (CSV, JSON, ...) stored with the coordinator by its SHA-256 and put in the prompt, cut to the model's context")
 	kf.register(f)
+	f.BoolVar(&split, "split", false, "run through span servers found on chain, each serving some of the model's layers (greedy; docs/DISTRIBUTED.md)")
 	f.StringVar(&resolution, "resolution", "", "image jobs: WIDTHxHEIGHT (default 1024x1024); with --type inference it makes the job an image job")
 	return cmd
 }

@@ -64,7 +64,7 @@ func newMinerCmd(g *Globals) *cobra.Command {
 	var jobKinds bool
 	var imagesEndpoint, imagesKey string
 	var modelsDir string
-	var spanModel, spanLayers, spanListen string
+	var spanModel, spanLayers, spanListen, spanURL string
 	start := &cobra.Command{
 		Use:   "start",
 		Short: "Register (stake, models, price) if needed and serve a coordinator's jobs",
@@ -131,7 +131,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				return err
 			}
 			// Bound before the wallet is unlocked: a taken port fails fast.
-			spans, err := startSpans(g, spanModel, spanLayers, spanListen)
+			spans, err := startSpans(g, spanModel, spanLayers, spanListen, spanURL)
 			if err != nil {
 				return err
 			}
@@ -209,6 +209,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 	f.StringVar(&spanModel, "model", "", "model whose --layers this miner serves as a span server (default tolstoy-1m)")
 	f.StringVar(&spanLayers, "layers", "", "also serve these layers of --model to routed jobs, inclusive ranges: 0-1 or 0-0,2-3 (default: off; docs/DISTRIBUTED.md)")
 	f.StringVar(&spanListen, "span-listen", "127.0.0.1:8031", "address of the span API when --layers is set")
+	f.StringVar(&spanURL, "span-url", "", "public base URL of the span API registered on chain, by which coordinators route to it (default http://<span-listen>)")
 	withConfig(start, config.Miner)
 
 	hwCmd := &cobra.Command{

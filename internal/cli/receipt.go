@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -62,10 +63,18 @@ attestation (--attestation, the miner's hidden-state commitments, whose hash
 the receipt signs) is recomputed by one batched prefill of the prompt and the
 output through the model (--model, default the receipt's, from this home's
 registry) and compared within tolerances (docs/VERIFICATION.md). Give the
-prompt text with --prompt-file to bind the attested prompt tokens to it.`,
+prompt text with --prompt-file to bind the attested prompt tokens to it.
+
+A split job's file (one run through span servers) carries the chain of its
+servers' stage receipts instead: each stage's signature (the receipt holds
+the server's key), the route covering every layer in order with each
+stage's input hash chain equal to the previous stage's output chain, the
+token bounds, and the result hash are checked offline; unless --offline,
+also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 		Example: `  aitbc ai-results --job-id 707c75d0... --output json > receipt.json
   aitbc receipt verify --file receipt.json
   aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc...
+  aitbc receipt verify --file split-job.json --offline   # a split job: its span servers' stage receipts
   aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc... \
       --recompute --attestation job.att --prompt-file prompt.txt`,
 		Args: cobra.NoArgs,
@@ -79,6 +88,23 @@ prompt text with --prompt-file to bind the attested prompt tokens to it.`,
 			}
 			var job coordinator.JobView
 			var rv *coordinator.ReceiptView
+			if err := json.Unmarshal(data, &job); err == nil && len(job.StageSettlement) > 0 {
+				// A split job: its span servers' chain of stage receipts (swarm_receipt.go).
+				var anchors receiptAnchors
+				if !offline {
+					anchors = func(ctx context.Context, h string) (jobs.ReceiptAnchor, error) {
+						return jobs.QueryReceipt(ctx, g.node(), h)
+					}
+				}
+				chk, fail := verifyStages(cmd.Context(), anchors, job)
+				if err := g.Print(chk, func(w io.Writer) { printStageCheck(w, chk) }); err != nil {
+					return err
+				}
+				if fail != "" {
+					return fmt.Errorf("%w: %s", ErrReceiptBad, fail)
+				}
+				return nil
+			}
 			if err := json.Unmarshal(data, &job); err == nil && job.Receipt != nil {
 				rv = job.Receipt
 			} else {

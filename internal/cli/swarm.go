@@ -6,11 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/aitbc/aitbc/internal/chain/modules/agents"
 	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/swarm"
 )
@@ -22,15 +24,17 @@ func newSwarmCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "swarm",
 		Short: "Show which spans of which models the span servers serve, with their round trip and speed",
-		Long: `Asks each span server (--peers, comma-separated base URLs) for GET /v1/spans
-and shows the layers it serves, its round trip from here, its open sessions
-and its measured speed in layer-tokens per second: the weights of the
-routing graph (docs/DISTRIBUTED.md).`,
-		Example: `  aitbc swarm --peers http://127.0.0.1:8031,http://127.0.0.1:8032
+		Long: `Asks each span server for GET /v1/spans and shows the layers it serves, its
+round trip from here, its open sessions and its measured speed in
+layer-tokens per second: the weights of the routing graph
+(docs/DISTRIBUTED.md). The servers are the active span agents registered on
+chain with an endpoint (--node), or --peers (comma-separated base URLs).`,
+		Example: `  aitbc swarm
+  aitbc swarm --peers http://127.0.0.1:8031,http://127.0.0.1:8032
   aitbc swarm --peers http://127.0.0.1:8031 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			urls, err := peerURLs(peers)
+			urls, err := spanURLs(cmd.Context(), g, peers)
 			if err != nil {
 				return err
 			}
@@ -38,9 +42,31 @@ routing graph (docs/DISTRIBUTED.md).`,
 			return g.Print(probes, func(w io.Writer) { printProbes(w, probes) })
 		},
 	}
-	cmd.Flags().StringVar(&peers, "peers", "", "span servers' base URLs, comma-separated (required)")
+	cmd.Flags().StringVar(&peers, "peers", "", "span servers' base URLs, comma-separated (default: the endpoints of the span agents on chain)")
 	cmd.AddCommand(newSwarmServeCmd(g), newSwarmGenerateCmd(g))
 	return cmd
+}
+
+// spanURLs is --peers, or the endpoints of the active span agents on
+// chain.
+func spanURLs(ctx context.Context, g *Globals, peers string) ([]string, error) {
+	if strings.TrimSpace(peers) != "" {
+		return peerURLs(peers)
+	}
+	l, err := agents.List(ctx, g.node(), agents.Filter{Capability: "span", ActiveOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("span agents on chain (or give --peers): %w", err)
+	}
+	var out []string
+	for _, a := range l.Agents {
+		if a.Endpoint != "" && !slices.Contains(out, a.Endpoint) {
+			out = append(out, a.Endpoint)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no active span agent on chain has an endpoint (give --peers)")
+	}
+	return out, nil
 }
 
 func peerURLs(s string) ([]string, error) {
@@ -153,21 +179,19 @@ func newSwarmGenerateCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Generate text greedily through a route of span servers (min-latency or throughput routing, failover)",
-		Long: `Finds a chain of span servers covering all the model's layers among --peers,
+		Long: `Finds a chain of span servers covering all the model's layers among --peers
+(or, without it, the active span agents on chain, as a coordinator does),
 sends the prompt through it and streams the greedy continuation. When a
 server dies mid-generation, the route is rebuilt around it (the server is
 banned for 15 s, doubling on each repeated failure) and the new servers'
 caches are rebuilt by replaying the session's past inputs; the stream goes
 on without a gap or a repeated token. The tokenizer is read from the model
 here; the weights used are the span servers'.`,
-		Example: `  aitbc swarm generate --peers http://127.0.0.1:8031,http://127.0.0.1:8032 --prompt "Once upon a time"
+		Example: `  aitbc swarm generate --prompt "Once upon a time"
+  aitbc swarm generate --peers http://127.0.0.1:8031,http://127.0.0.1:8032 --prompt "Once upon a time"
   aitbc swarm generate --peers http://127.0.0.1:8031,http://127.0.0.1:8032 --mode max_throughput --max-tokens 50 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			urls, err := peerURLs(peers)
-			if err != nil {
-				return err
-			}
 			if mode != string(swarm.MinLatency) && mode != string(swarm.MaxThroughput) {
 				return usagef("--mode must be min_latency or max_throughput, not %q", mode)
 			}
@@ -178,7 +202,15 @@ here; the weights used are the span servers'.`,
 			if err != nil {
 				return err
 			}
-			res, err := swarmGenerate(cmd.Context(), g, swarm.URLPeers{HTTP: &http.Client{}, URLs: urls, Log: log}, model, prompt, maxTokens, swarm.Mode(mode), func(text string) {
+			var dir swarm.Directory = swarm.ChainPeers{Node: g.node(), HTTP: &http.Client{}, Log: log}
+			if strings.TrimSpace(peers) != "" {
+				urls, err := peerURLs(peers)
+				if err != nil {
+					return err
+				}
+				dir = swarm.URLPeers{HTTP: &http.Client{}, URLs: urls, Log: log}
+			}
+			res, err := swarmGenerate(cmd.Context(), g, dir, model, prompt, maxTokens, swarm.Mode(mode), func(text string) {
 				if !g.JSON() {
 					fmt.Fprint(g.stdout, text)
 				}
@@ -198,7 +230,7 @@ here; the weights used are the span servers'.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&peers, "peers", "", "span servers' base URLs, comma-separated (required)")
+	f.StringVar(&peers, "peers", "", "span servers' base URLs, comma-separated (default: the span agents on chain, by their endpoints)")
 	f.StringVar(&model, "model", engine.DefaultModel, "model to run (its tokenizer is loaded here)")
 	f.StringVar(&prompt, "prompt", "", "text to continue")
 	f.IntVar(&maxTokens, "max-tokens", 64, "tokens to generate at most")

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,15 +15,22 @@ import (
 func newBenchSwarmCmd(g *Globals) *cobra.Command {
 	var model string
 	var tokens int
+	var rtt time.Duration
 	cmd := &cobra.Command{
 		Use:   "swarm",
 		Short: "Tokens per second and per-hop overhead of routed decoding through 1, 2 and 4 span servers on loopback",
 		Long: `Starts span servers on loopback holding even shares of the model's layers
 (1, 2 and 4 spans), decodes --tokens greedily through each route, and
 compares with the same decoding in one process: the per-hop overhead is the
-extra time per token divided by the hops (docs/PERFORMANCE.md).`,
+extra time per token divided by the hops (docs/PERFORMANCE.md).
+
+--rtt puts each span server in a network namespace of its own, joined to
+this one by a veth pair that delays packets by half the round trip each
+way (tc netem): every hop then crosses a network RTT away, as in a real
+swarm. It needs root and iproute2; the namespaces are removed at the end.`,
 		Example: `  aitbc bench swarm
-  aitbc bench swarm --tokens 200 --output json`,
+  aitbc bench swarm --tokens 200 --output json
+  sudo aitbc bench swarm --rtt 50ms --tokens 40`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tokens < 1 || tokens > 4096 {
@@ -38,17 +46,30 @@ extra time per token divided by the hops (docs/PERFORMANCE.md).`,
 					counts = append(counts, n)
 				}
 			}
-			base, res, err := swarm.BenchLoopback(cmd.Context(), model, m, counts, tokens)
+			if rtt < 0 || rtt > 2*time.Second {
+				return usagef("--rtt must be 0 to 2s")
+			}
+			var listen swarm.ListenFunc
+			if rtt > 0 {
+				lab, err := swarm.NewNetemLab(cmd.Context(), counts[len(counts)-1], rtt)
+				if err != nil {
+					return err
+				}
+				defer func() { _ = lab.Close() }()
+				listen = lab.Listen
+			}
+			base, res, err := swarm.BenchRoutes(cmd.Context(), model, m, counts, tokens, listen)
 			if err != nil {
 				return err
 			}
 			out := struct {
 				Model             string              `json:"model"`
+				RTTMs             float64             `json:"injected_rtt_ms"`
 				OneProcessTokensS float64             `json:"one_process_tokens_per_second"`
 				Routes            []swarm.BenchResult `json:"routes"`
-			}{model, base, res}
+			}{model, float64(rtt) / float64(time.Millisecond), base, res}
 			return g.Print(out, func(w io.Writer) {
-				fmt.Fprintf(w, "%s, %d tokens; one process: %.0f tokens/s\n", model, tokens, base)
+				fmt.Fprintf(w, "%s, %d tokens, injected round trip %s; one process: %.0f tokens/s\n", model, tokens, rtt, base)
 				fmt.Fprintf(w, "%6s %12s %12s\n", "SPANS", "TOKENS/S", "MS/HOP")
 				for _, r := range res {
 					fmt.Fprintf(w, "%6d %12.0f %12.3f\n", r.Spans, r.TokensPerSec, r.PerHopMs)
@@ -58,5 +79,6 @@ extra time per token divided by the hops (docs/PERFORMANCE.md).`,
 	}
 	cmd.Flags().StringVar(&model, "model", engine.DefaultModel, "model to split")
 	cmd.Flags().IntVar(&tokens, "tokens", 100, "tokens to decode per route")
+	cmd.Flags().DurationVar(&rtt, "rtt", 0, "round trip injected between this process and each span server (tc netem in network namespaces; needs root), e.g. 50ms")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/chain/modules/agents"
 	"github.com/aitbc/aitbc/internal/swarm"
 )
 
@@ -16,6 +17,7 @@ import (
 type minerSpans struct {
 	srv    *swarm.Server
 	ln     net.Listener
+	url    string // the public base URL registered on chain
 	spans  []swarm.ServedSpan
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -25,7 +27,9 @@ type minerSpans struct {
 
 // startSpans loads the spans and binds their listener (so that a taken
 // port fails before the wallet is unlocked); run starts serving.
-func startSpans(g *Globals, model, layers, listen string) (*minerSpans, error) {
+// publicURL is the base URL registered on chain (default: http:// and the
+// bound address, right for loopback and LAN devnets).
+func startSpans(g *Globals, model, layers, listen, publicURL string) (*minerSpans, error) {
 	if layers == "" {
 		return &minerSpans{}, nil
 	}
@@ -37,14 +41,22 @@ func startSpans(g *Globals, model, layers, listen string) (*minerSpans, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--span-listen: %w", err)
 	}
-	ms := &minerSpans{srv: srv, ln: ln}
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	if err := agents.CheckEndpoint(publicURL); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("--span-url: %w", err)
+	}
+	ms := &minerSpans{srv: srv, ln: ln, url: publicURL}
 	for _, sp := range srv.Info().Spans {
 		ms.spans = append(ms.spans, swarm.ServedSpan{Name: sp.Model, First: sp.First, Last: sp.Last})
 	}
 	return ms, nil
 }
 
-// run serves the spans and announces the first on chain until close.
+// run serves the spans and announces them, with the URL, on chain until
+// close.
 func (ms *minerSpans) run(ctx context.Context, sender swarm.TxSender, heartbeat time.Duration, log *slog.Logger) {
 	if ms.srv == nil {
 		return
@@ -60,10 +72,10 @@ func (ms *minerSpans) run(ctx context.Context, sender swarm.TxSender, heartbeat 
 	}()
 	go func() {
 		defer ms.wg.Done()
-		sp := ms.srv.Spans()[0]
-		hash, err := swarm.ModelHash(sp.Model)
+		spans := ms.srv.Spans()
+		hash, err := swarm.ModelHash(spans[0].Model)
 		if err == nil {
-			err = swarm.Announce(ctx, sender, sp, hash, heartbeat, log)
+			err = swarm.Announce(ctx, sender, spans, ms.url, hash, heartbeat, log)
 		}
 		if err != nil {
 			// Serving goes on: routing by URL works without the record.

@@ -72,6 +72,9 @@ func (s *Service) sendCreateLocked(lj *liveJob, checkFirst bool) {
 
 // sendAssignLocked queues the assignment of lj's current attempt.
 func (s *Service) sendAssignLocked(lj *liveJob) {
+	if lj.job.Split {
+		return // a split job settles unassigned (split.go)
+	}
 	id, miner, attempt := lj.job.ID, lj.job.Miner, lj.job.Attempt
 	s.chain.Enqueue(chainwriter.Op{Kind: "assign", JobID: id,
 		Build: func(context.Context) (*tx.Msg, error) {
@@ -111,20 +114,15 @@ func (s *Service) sendSettleLocked(lj *liveJob) {
 		Build: func(ctx context.Context) (*tx.Msg, error) {
 			s.mu.Lock()
 			lj := s.live[id]
-			var receipt []byte
+			var j store.Job
 			if lj != nil && lj.job.Status == store.StatusCompleted {
-				receipt = lj.job.Receipt
+				j = *lj.job
 			}
 			s.mu.Unlock()
-			if receipt == nil || !s.claimSettlement(ctx, id) {
+			if j.Receipt == nil || !s.claimSettlement(ctx, id) {
 				return nil, nil
 			}
-			r, err := jobs.DecodeReceipt(receipt)
-			if err != nil {
-				return nil, err
-			}
-			msg := jobs.NewSettleMsg(*r)
-			return &msg, nil
+			return settleMsg(&j) // a miner's receipt, or a split job's stages (split.go)
 		},
 		Done: func(hash string, err error) {
 			s.mu.Lock()

@@ -89,6 +89,9 @@ type Config struct {
 	// OperatorKey opens the operator routes (GET /v1/admin/jobs: every
 	// tenant's jobs); empty keeps them closed (admin.go).
 	OperatorKey string
+
+	// Split routes jobs through span servers (split.go); zero: off.
+	Split SplitConfig
 }
 
 func (c *Config) defaults() {
@@ -288,6 +291,9 @@ func (s *Service) adoptLocked(j *store.Job) {
 		// been lost with a mempool: the writer asks the chain before
 		// sending it again.
 		s.sendCreateLocked(lj, true)
+	}
+	if lj.job.Split && lj.job.Status == store.StatusQueued {
+		s.startSplitLocked(lj) // through span servers again, from the start (split.go)
 	}
 }
 

@@ -50,6 +50,8 @@ type JobView struct {
 	Settlement       *Settlement  `json:"settlement,omitempty"`
 	Result           *string      `json:"result,omitempty"`
 	Receipt          *ReceiptView `json:"receipt,omitempty"`
+	Split            bool         `json:"split,omitempty"`
+	StageSettlement  []byte       `json:"stage_settlement,omitempty"` // a split job's jobs/settle_stages body (split.go)
 }
 
 // Settlement is where a job's money went.
@@ -103,7 +105,7 @@ func view(j *store.Job, withResult bool) JobView {
 		JobID: j.ID, Status: j.Status, Model: j.Model, Kind: j.Kind, Payment: j.Payment, MaxPrice: j.MaxPrice,
 		MaxTokens: j.MaxTokens, Miner: addrOrZero(j.Miner), Attempt: j.Attempt, TokensIn: j.TokensIn, TokensOut: j.TokensOut,
 		FinishReason: j.FinishReason, Created: j.Created, Expires: j.Expires,
-		ErrorCode: j.ErrorCode, PaymentConfirmed: j.PaymentConfirmed, OutputHeld: j.OutputHeld,
+		ErrorCode: j.ErrorCode, PaymentConfirmed: j.PaymentConfirmed, OutputHeld: j.OutputHeld, Split: j.Split,
 	}
 	if !j.PaidUntil.IsZero() {
 		t := j.PaidUntil
@@ -130,7 +132,9 @@ func view(j *store.Job, withResult bool) JobView {
 			r := j.Result
 			v.Result = &r
 		}
-		if len(j.Receipt) > 0 {
+		if len(j.Receipt) > 0 && j.Split {
+			v.StageSettlement = j.Receipt
+		} else if len(j.Receipt) > 0 {
 			v.Receipt, _ = NewReceiptView(j.Receipt)
 		}
 	}

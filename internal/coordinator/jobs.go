@@ -33,6 +33,7 @@ type JobRequest struct {
 	MaxPrice    coin.Amount              `json:"max_price,omitempty"` // escrow: 0 = enough for the dearest miner serving the model
 	TTLSeconds  int64                    `json:"ttl,omitempty"`
 	ServiceID   string                   `json:"service_id,omitempty"`
+	Split       bool                     `json:"split,omitempty"` // run through span servers (split.go)
 }
 
 func (s *Service) validate(r *JobRequest) error {
@@ -173,10 +174,11 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	if kind != "" {
 		j.Kind = kind // "data-processing" or "training"
 	}
-	maxPrice, err := s.marketCheck(&r)
+	maxPrice, split, err := s.placeCheck(ctx, &r)
 	if err != nil {
 		return nil, err
 	}
+	j.Split = split
 
 	// Payment, read from committed state (outside the lock).
 	var window time.Time
@@ -215,7 +217,11 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 	// A deposit job's escrow is created on chain when it is dispatched
 	// (dispatchLocked), not now: a job that waits and never runs costs no
 	// transaction, and until then its reservation holds the deposit.
-	s.queue.push(j.Model, j.ID)
+	if j.Split {
+		s.startSplitLocked(lj)
+	} else {
+		s.queue.push(j.Model, j.ID)
+	}
 	out := s.gateLocked(j)
 	s.mu.Unlock()
 	s.metrics.submitted.WithLabelValues(j.Payment).Inc()

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -135,6 +136,9 @@ type Config struct {
 	// Audits, when set, is the audits module's genesis parameters (spot
 	// checks; nil: its defaults, no checks).
 	Audits *audits.Params
+	// WrapSpan, when set, wraps span server i's API (tests kill one
+	// mid-generation).
+	WrapSpan func(i int, h http.Handler) http.Handler
 }
 
 func (c *Config) defaults() {
@@ -431,7 +435,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		Listen: cfg.CoordinatorListen, Store: st, FilesDir: files,
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
-		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits},
+		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits, Split: splitConfig(cfg, n.Client())},
 		Limits:  cfg.CoordinatorHTTP,
 	})
 	if err != nil {
@@ -464,7 +468,7 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err := d.startMiners(ctx, ks); err != nil {
 		return err
 	}
-	if err := d.startSpanMiners(ctx); err != nil {
+	if err := d.startSpanMiners(ctx, ks); err != nil {
 		return err
 	}
 	if !cfg.NoHosting {

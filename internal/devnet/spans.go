@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/swarm"
 	"github.com/aitbc/aitbc/internal/walletd"
 )
@@ -27,7 +31,7 @@ type spanMiners struct {
 // startSpanMiners starts Config.SpanMiners span servers, each holding an
 // even share of the default model's layers, so that a split job runs out
 // of the box (aitbc swarm generate --peers <SpanURLs>).
-func (d *Devnet) startSpanMiners(ctx context.Context) error {
+func (d *Devnet) startSpanMiners(ctx context.Context, ks *keystore.Store) error {
 	n := d.cfg.SpanMiners
 	if n <= 0 {
 		return nil
@@ -69,7 +73,14 @@ func (d *Devnet) startSpanMiners(ctx context.Context) error {
 	svc := d.Wallets.Service()
 	for i, ln := range lns {
 		sp := swarm.ServedSpan{Name: engine.DefaultModel, Model: m, First: i * layers / n, Last: (i + 1) * layers / n}
-		srv, err := swarm.NewServer([]swarm.ServedSpan{sp}, swarm.ServerConfig{Threads: 1}, d.cfg.Log)
+		// The span wallet's key signs the stage receipts the split jobs
+		// pay it by (a home made before --span-miners has none: it serves
+		// unpaid, by URL only).
+		var signer swarm.Signer
+		if key, err := ks.Unlock(SpanWallet(i), d.cfg.GenesisPassword); err == nil {
+			signer = key
+		}
+		srv, err := swarm.NewServer([]swarm.ServedSpan{sp}, swarm.ServerConfig{Threads: 1, Signer: signer}, d.cfg.Log)
 		if err != nil {
 			_ = ln.Close()
 			return err
@@ -80,13 +91,17 @@ func (d *Devnet) startSpanMiners(ctx context.Context) error {
 		d.spans.wg.Add(2)
 		go func() {
 			defer d.spans.wg.Done()
-			if err := swarm.Serve(sctx, ln, srv); err != nil {
+			h := srv.Handler()
+			if d.cfg.WrapSpan != nil {
+				h = d.cfg.WrapSpan(i, h)
+			}
+			if err := swarm.ServeHandler(sctx, ln, h); err != nil {
 				log.Error("span server", "err", err)
 			}
 		}()
 		go func() {
 			defer d.spans.wg.Done()
-			if err := swarm.Announce(sctx, sender, sp, hash, time.Minute, log); err != nil {
+			if err := swarm.Announce(sctx, sender, []swarm.ServedSpan{sp}, "http://"+ln.Addr().String(), hash, time.Minute, log); err != nil {
 				// A devnet home made before --span-miners has no funded
 				// span wallet: the servers still serve by URL.
 				log.Warn("span announcement", "err", err)
@@ -109,5 +124,31 @@ func (d *Devnet) spanBanner(w io.Writer) {
 	if len(d.SpanURLs) > 0 {
 		fmt.Fprintf(w, "  span servers     %s  (tolstoy-1m's layers, split evenly)\nTry:  aitbc swarm generate --peers %s --prompt \"It was\"\n",
 			strings.Join(d.SpanURLs, " "), strings.Join(d.SpanURLs, ","))
+		fmt.Fprintf(w, "      aitbc ai-submit --wallet %s --prompt \"It was\" --payment 5 --split   (routed and paid per stage by the coordinator)\n", GenesisWallet)
+	}
+}
+
+// splitConfig lets the devnet's first coordinator route split jobs through
+// the span servers registered on chain (only with --span-miners: without
+// them a model no miner serves is refused as before).
+func splitConfig(cfg Config, node module.Getter) coordinator.SplitConfig {
+	if cfg.SpanMiners <= 0 {
+		return coordinator.SplitConfig{}
+	}
+	return coordinator.SplitConfig{
+		Dir:  swarm.ChainPeers{Node: node, HTTP: &http.Client{Timeout: 30 * time.Second}, Log: cfg.Log},
+		HTTP: &http.Client{Timeout: 30 * time.Second},
+		Bans: swarm.NewBans(0, 0),
+		Model: func(name string) (coordinator.SplitModel, bool) {
+			if name != engine.DefaultModel {
+				return coordinator.SplitModel{}, false
+			}
+			m, err := engine.LoadDefault()
+			if err != nil {
+				return coordinator.SplitModel{}, false
+			}
+			tok := m.Tokenizer()
+			return coordinator.SplitModel{Layers: m.Config().Layers, Encode: m.EncodePrompt, Piece: tok.Piece, Stop: m.StopTokens()}, true
+		},
 	}
 }

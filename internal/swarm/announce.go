@@ -42,15 +42,22 @@ func AgentName(sp ServedSpan) string {
 	return fmt.Sprintf("%.50s-%d-%d", name, sp.First, sp.Last-1)
 }
 
-// Announce registers the span server on chain as an agent serving sp
-// (capabilities "inference" and "span"; the agents module's record holds
-// one span per agent, so a server of several spans announces the first)
-// and sends a heartbeat every interval until ctx ends. A failed heartbeat
-// is logged and retried at the next tick: a node that is briefly away
-// must not stop the serving.
-func Announce(ctx context.Context, s TxSender, sp ServedSpan, modelHash string, every time.Duration, log *slog.Logger) error {
-	span := &agents.Span{Model: sp.Name, First: sp.First, Last: sp.Last - 1}
-	if _, err := s.Send(ctx, agents.NewRegisterMsg(AgentName(sp), modelHash, []string{"inference", "span"}, span)); err != nil {
+// Announce registers the span server on chain as an agent serving spans
+// (capabilities "inference" and "span"; one key serves every span of the
+// server: the record's first span and the others after it) at endpoint,
+// its span API's public base URL, by which coordinators find it; then it
+// sends a heartbeat every interval until ctx ends. A failed heartbeat is
+// logged and retried at the next tick: a node that is briefly away must
+// not stop the serving.
+func Announce(ctx context.Context, s TxSender, spans []ServedSpan, endpoint, modelHash string, every time.Duration, log *slog.Logger) error {
+	if len(spans) == 0 {
+		return fmt.Errorf("swarm: no span to announce")
+	}
+	var on []agents.Span
+	for _, sp := range spans {
+		on = append(on, agents.Span{Model: sp.Name, First: sp.First, Last: sp.Last - 1})
+	}
+	if _, err := s.Send(ctx, agents.NewRegisterSpansMsg(AgentName(spans[0]), modelHash, []string{"inference", "span"}, endpoint, on)); err != nil {
 		return fmt.Errorf("swarm: register the span on chain: %w", err)
 	}
 	if every <= 0 {

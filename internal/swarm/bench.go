@@ -25,6 +25,15 @@ type BenchResult struct {
 // on loopback (spans: the span counts, each dividing the layers evenly as
 // far as they go), against the same decoding in one process.
 func BenchLoopback(ctx context.Context, name string, m *engine.Model, spans []int, tokens int) (base float64, out []BenchResult, err error) {
+	return BenchRoutes(ctx, name, m, spans, tokens, nil)
+}
+
+// ListenFunc opens span server i's listener (nil: loopback).
+type ListenFunc func(i int) (net.Listener, error)
+
+// BenchRoutes is BenchLoopback with the servers listening where listen
+// says: in network namespaces RTT away (NetemLab.Listen), say.
+func BenchRoutes(ctx context.Context, name string, m *engine.Model, spans []int, tokens int, listen ListenFunc) (base float64, out []BenchResult, err error) {
 	layers := m.Config().Layers
 	prompt := []int{m.Tokenizer().BOS()}
 	// The in-process baseline: the engine's own decoding loop.
@@ -48,7 +57,7 @@ func BenchLoopback(ctx context.Context, name string, m *engine.Model, spans []in
 		if n < 1 || n > layers {
 			return 0, nil, fmt.Errorf("swarm: %d spans of a %d-layer model", n, layers)
 		}
-		peers, stop, err := startLoopback(ctx, name, m, n)
+		peers, stop, err := startLoopback(ctx, name, m, n, listen)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -67,7 +76,10 @@ func BenchLoopback(ctx context.Context, name string, m *engine.Model, spans []in
 }
 
 // startLoopback starts n span servers for even shares of m's layers.
-func startLoopback(ctx context.Context, name string, m *engine.Model, n int) (StaticPeers, func(), error) {
+func startLoopback(ctx context.Context, name string, m *engine.Model, n int, listen ListenFunc) (StaticPeers, func(), error) {
+	if listen == nil {
+		listen = func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+	}
 	layers := m.Config().Layers
 	ctx, cancel := context.WithCancel(ctx)
 	var peers StaticPeers
@@ -79,7 +91,7 @@ func startLoopback(ctx context.Context, name string, m *engine.Model, n int) (St
 			cancel()
 			return nil, nil, err
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := listen(i)
 		if err != nil {
 			cancel()
 			return nil, nil, err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/engine"
@@ -53,7 +54,13 @@ func SpansOf(name string, m *engine.Model, ranges [][2]int) ([]ServedSpan, error
 
 // Serve serves s on ln until ctx ends.
 func Serve(ctx context.Context, ln net.Listener, s *Server) error {
-	srv := httpx.NewServer(s.Handler(), httpx.Limits{MaxBody: maxForwardBody}, nil)
+	return ServeHandler(ctx, ln, s.Handler())
+}
+
+// ServeHandler serves a span server's handler (wrapped, in tests) on ln
+// until ctx ends.
+func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := httpx.NewServer(h, httpx.Limits{MaxBody: maxForwardBody}, nil)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -75,23 +82,36 @@ type Probe struct {
 }
 
 // ProbeAll asks each URL for its spans, timing the round trip (the
-// routing graph's weights: Petals' ping aggregator does the same).
+// routing graph's weights: Petals' ping aggregator does the same). Up to
+// probeParallel probes run at once, each bounded by 5 s, so that dead
+// servers on chain cost one timeout rather than one each.
 func ProbeAll(ctx context.Context, c *http.Client, urls []string) []Probe {
 	out := make([]Probe, len(urls))
+	sem := make(chan struct{}, probeParallel)
+	var wg sync.WaitGroup
 	for i, u := range urls {
-		u = strings.TrimSuffix(strings.TrimSpace(u), "/")
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		start := time.Now()
-		var in Info
-		err := httpx.Do(pctx, c, http.MethodGet, u+PathInfo, nil, nil, &in)
-		cancel()
-		out[i] = Probe{URL: u, RTT: time.Since(start), Info: in}
-		if err != nil {
-			out[i].Error = err.Error()
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			u = strings.TrimSuffix(strings.TrimSpace(u), "/")
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			start := time.Now()
+			var in Info
+			err := httpx.Do(pctx, c, http.MethodGet, u+PathInfo, nil, nil, &in)
+			out[i] = Probe{URL: u, RTT: time.Since(start), Info: in}
+			if err != nil {
+				out[i].Error = err.Error()
+			}
+		}()
 	}
+	wg.Wait()
 	return out
 }
+
+// probeParallel bounds the probes in flight at once.
+const probeParallel = 16
 
 // URLPeers is a Directory of span servers given by URL, probed on every
 // call (a route repair sees which ones answer now).

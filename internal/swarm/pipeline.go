@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -48,6 +50,10 @@ type GenerateRequest struct {
 	Prompt    []int // token ids, BOS included when the model wants it
 	MaxTokens int
 	Stop      []int // token ids that end the generation (BOS, EOS)
+	// Job and ChainID, when set, name the job every session serves: each
+	// server that signs returns its stage receipt (Result.Stages).
+	Job     []byte
+	ChainID string
 }
 
 // Result is a generation's outcome.
@@ -57,6 +63,11 @@ type Result struct {
 	Repairs   int   // route repairs after failures
 	Stopped   bool  // a stop token ended it (rather than MaxTokens)
 	LayerWork map[string]uint64
+	// Stages are the servers' last stage receipts (GenerateRequest.Job):
+	// the final route's sessions in layer order (the first RouteStages),
+	// then those of servers dropped or replaced on the way, each once.
+	Stages      []jobs.StageReceipt
+	RouteStages int
 }
 
 // ErrFailed is wrapped when a generation cannot go on (repairs exhausted).
@@ -77,6 +88,8 @@ type run struct {
 	work    map[string]uint64
 	bans    *Bans
 	log     *slog.Logger
+	stages  map[string]jobs.StageReceipt // by session id: the last receipt
+	order   []string                     // session ids in the order first used
 }
 
 // Generate runs req greedily, calling onToken (if not nil) with each
@@ -89,7 +102,8 @@ func (p *Pipeline) Generate(ctx context.Context, req GenerateRequest, onToken fu
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	r := &run{p: p, req: req, id: hex.EncodeToString(b[:]), hist: map[int][]float32{}, work: map[string]uint64{}, bans: p.Bans, log: p.Log}
+	r := &run{p: p, req: req, id: hex.EncodeToString(b[:]), hist: map[int][]float32{}, work: map[string]uint64{}, bans: p.Bans, log: p.Log,
+		stages: map[string]jobs.StageReceipt{}}
 	if r.bans == nil { // bans then last one generation; share a Bans to keep them
 		r.bans = NewBans(0, 0)
 	}
@@ -144,6 +158,20 @@ const maxContext = 1 << 20
 
 func (r *run) result(res Result) Result {
 	res.Route, res.Repairs = r.hops, r.repairs
+	res.Stages, res.RouteStages = nil, 0
+	final := map[string]bool{}
+	for _, id := range r.sess {
+		if st, ok := r.stages[id]; ok {
+			res.Stages = append(res.Stages, st)
+			res.RouteStages++
+		}
+		final[id] = true
+	}
+	for _, id := range r.order {
+		if st, ok := r.stages[id]; ok && !final[id] {
+			res.Stages = append(res.Stages, st)
+		}
+	}
 	return res
 }
 
@@ -305,8 +333,14 @@ func (r *run) forward(ctx context.Context, i, pos0 int, in payload) (payload, er
 	} else {
 		req.Dim, req.Hidden = r.dim, EncodeFloats(in.hidden)
 	}
+	if len(r.req.Job) > 0 {
+		req.Job, req.ChainID = hex.EncodeToString(r.req.Job), r.req.ChainID
+	}
 	var resp ForwardResponse
 	if err := httpx.Do(ctx, r.p.HTTP, http.MethodPost, strings.TrimSuffix(h.Peer.URL, "/")+PathForward, nil, req, &resp); err != nil {
+		return payload{}, fmt.Errorf("span %s layers %d-%d: %w", h.Peer.ID, h.First, h.Last-1, err)
+	}
+	if err := r.keepReceipt(h, req, resp.Receipt); err != nil {
 		return payload{}, fmt.Errorf("span %s layers %d-%d: %w", h.Peer.ID, h.First, h.Last-1, err)
 	}
 	r.work[h.Peer.ID] += uint64(in.rows * (h.Last - h.First))
@@ -339,4 +373,43 @@ func (r *run) closeSessions(i int) {
 		_ = httpx.Do(ctx, r.p.HTTP, http.MethodDelete, strings.TrimSuffix(r.hops[j].Peer.URL, "/")+"/v1/spans/sessions/"+r.sess[j], nil, nil, nil)
 		cancel()
 	}
+}
+
+// ErrStageReceipt is wrapped when a server's stage receipt is missing,
+// forged or says other than what was asked: the server is treated as
+// failed (banned, routed around), as it could not be paid for the stage.
+var ErrStageReceipt = errors.New("swarm: bad stage receipt")
+
+// keepReceipt checks a response's stage receipt against the request and
+// keeps it as the session's latest. A peer whose id is an address (the
+// chain's directory) must sign with that address's key.
+func (r *run) keepReceipt(h Hop, req ForwardRequest, enc string) error {
+	if len(r.req.Job) == 0 {
+		return nil
+	}
+	if enc == "" {
+		if _, err := address.Parse(h.Peer.ID); err != nil {
+			return nil // a server found by URL that does not sign: nothing to pay it by
+		}
+		return fmt.Errorf("%w: none", ErrStageReceipt)
+	}
+	st, err := DecodeStageReceipt(enc)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStageReceipt, err)
+	}
+	prev := r.stages[req.Session].Tokens
+	switch {
+	case st.Session != req.Session || string(st.JobID) != string(r.req.Job) || st.ChainID != r.req.ChainID || st.Model != req.Model:
+		return fmt.Errorf("%w: for session %s of job %x", ErrStageReceipt, st.Session, st.JobID)
+	case int(st.First) != req.First || int(st.Last) != req.Last-1 || st.Tokens != prev+uint64(req.Rows):
+		return fmt.Errorf("%w: layers %d-%d and %d tokens, asked %d-%d and %d", ErrStageReceipt, st.First, st.Last, st.Tokens, req.First, req.Last-1, prev+uint64(req.Rows))
+	}
+	if a, err := address.Parse(h.Peer.ID); err == nil && st.ServerAddr() != a {
+		return fmt.Errorf("%w: signed by %s, not %s", ErrStageReceipt, st.ServerAddr(), a)
+	}
+	if _, seen := r.stages[req.Session]; !seen {
+		r.order = append(r.order, req.Session)
+	}
+	r.stages[req.Session] = st
+	return nil
 }

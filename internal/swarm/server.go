@@ -46,6 +46,8 @@ type ServerConfig struct {
 	IdleTimeout time.Duration
 	// Threads per matrix product in each session (0: all cores).
 	Threads int
+	// Signer signs stage receipts (the agent's key); nil: none are given.
+	Signer Signer
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -85,6 +87,7 @@ type spanSession struct {
 	next        int // the next position the session expects (or less: a rerun)
 	used        time.Time
 	closed      bool
+	stage       *stageState // nil: the session names no job
 }
 
 // NewServer returns a server for spans. Each span's range must lie in its
@@ -207,6 +210,9 @@ func (s *Server) Forward(ctx context.Context, req ForwardRequest) (ForwardRespon
 	if req.Rows < 1 || req.Rows > MaxRows {
 		return ForwardResponse{}, fail(http.StatusBadRequest, CodeShape, "rows must be 1 to %d, got %d", MaxRows, req.Rows)
 	}
+	if _, err := checkJob(req); err != nil {
+		return ForwardResponse{}, err
+	}
 	sp, err := s.span(req.Model, req.First, req.Last)
 	if err != nil {
 		return ForwardResponse{}, err
@@ -248,6 +254,12 @@ func (s *Server) Forward(ctx context.Context, req ForwardRequest) (ForwardRespon
 	if req.Pos > ss.next {
 		return ForwardResponse{}, fail(http.StatusConflict, CodePosition, "position %d but the session holds %d positions", req.Pos, ss.next)
 	}
+	if err := ss.bindJob(req); err != nil {
+		return ForwardResponse{}, err
+	}
+	if ss.stage != nil {
+		ss.stage.input(req, hidden, c.Dim)
+	}
 	start := time.Now()
 	for i := range req.Rows {
 		if err := ctx.Err(); err != nil {
@@ -274,6 +286,17 @@ func (s *Server) Forward(ctx context.Context, req ForwardRequest) (ForwardRespon
 		resp.Vocab, resp.Logits = len(logits), EncodeFloats(logits)
 	} else {
 		resp.Dim, resp.Hidden = c.Dim, EncodeFloats(hidden)
+	}
+	if ss.stage != nil {
+		if req.Last == c.Layers {
+			ss.stage.output(req.Pos+req.Rows-1, resp.Logits, nil, 0)
+		} else {
+			ss.stage.output(req.Pos, "", hidden, c.Dim)
+		}
+		ss.stage.tokens += uint64(req.Rows)
+		if resp.Receipt, err = ss.stage.receipt(req, s.cfg.Signer); err != nil {
+			return ForwardResponse{}, err
+		}
 	}
 	took := time.Since(start)
 	s.mu.Lock()

@@ -42,6 +42,11 @@ type ForwardRequest struct {
 	Dim     int    `json:"dim,omitempty"`
 	Tokens  []int  `json:"tokens,omitempty"`
 	Hidden  string `json:"hidden,omitempty"`
+	// Job (32 hex characters) and ChainID name the job a session serves,
+	// on the session's first request: a server with a key then answers
+	// each request with its signed stage receipt so far (stage.go).
+	Job     string `json:"job,omitempty"`
+	ChainID string `json:"chain_id,omitempty"`
 }
 
 // ForwardResponse carries the hidden states after layer Last-1 (Rows ×
@@ -54,6 +59,10 @@ type ForwardResponse struct {
 	Hidden string `json:"hidden,omitempty"`
 	Vocab  int    `json:"vocab,omitempty"`
 	Logits string `json:"logits,omitempty"`
+	// Receipt is the session's stage receipt after this request (base64
+	// of its CBOR encoding, jobs.StageReceipt), when the session names a
+	// job and the server signs.
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // SpanInfo describes one span a server serves.

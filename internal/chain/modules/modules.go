@@ -59,7 +59,9 @@ func New() Set {
 	// The AITBC/BTC order book, cleared by a batch auction each block.
 	set.All = append(set.All, exchange.NewKeeper(b))
 	set.All = append(set.All, bridge.NewKeeper(b)) // the Bitcoin bridge: mints and burns btc
-	set.All = append(set.All, agents.NewKeeper())  // agents, their spans and heartbeats, the oracle's metrics
+	ag := agents.NewKeeper()
+	set.All = append(set.All, ag) // agents, their spans and heartbeats, the oracle's metrics
+	j.SetSpanAgents(ag)           // split jobs pay the span servers of their route
 	// Spot checks of attested jobs: holds a drawn job's pay, freezes and
 	// slashes a cheating miner's stake, counts its frauds in the market's
 	// reputation record.

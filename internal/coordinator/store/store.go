@@ -90,6 +90,7 @@ type Job struct {
 	TokensOut    int             `json:"tokens_out"`
 	FinishReason string          `json:"finish_reason,omitempty"`
 	Receipt      []byte          `json:"receipt,omitempty"` // canonical CBOR
+	Split        bool            `json:"split,omitempty"`   // run through span servers; Receipt is its jobs/settle_stages
 	Error        string          `json:"error,omitempty"`
 	ErrorCode    string          `json:"error_code,omitempty"` // stable code of a failure, e.g. payment_not_confirmed
 

@@ -15,4 +15,5 @@ var (
 	ErrParams       = errs.Register("agents", 10, "invalid_agents_params", "invalid agents module parameters")
 	ErrFilter       = errs.Register("agents", 11, "invalid_agents_filter", "invalid agent list filter")
 	ErrAddress      = errs.Register("agents", 12, "invalid_agent_address", "invalid agent address")
+	ErrEndpoint     = errs.Register("agents", 13, "invalid_agent_endpoint", "an agent endpoint must be an http(s) URL with a host, no credentials, query or fragment, at most 256 bytes")
 )

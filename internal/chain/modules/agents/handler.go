@@ -51,7 +51,7 @@ func (k *Keeper) register(ctx *module.Context, m MsgRegister) error {
 	if a == nil {
 		a = &Agent{Address: ctx.Signer[:], Created: ctx.Height}
 	}
-	a.Name, a.ModelHash, a.Caps, a.Span = m.Name, m.ModelHash, m.Caps, m.Span
+	a.Name, a.ModelHash, a.Caps, a.Span, a.Endpoint, a.More = m.Name, m.ModelHash, m.Caps, m.Span, m.Endpoint, m.More
 	a.Updated, a.Heartbeat = ctx.Height, ctx.Height
 	return k.put(ctx.KV, a)
 }

@@ -27,7 +27,7 @@ func (k *Keeper) checkRecords(q module.Query) module.Finding {
 		switch {
 		case !bytes.Equal(key[len(AgentPrefix):], a.Address):
 			detail = fmt.Sprintf("record under %x names %x", key[len(AgentPrefix):], a.Address)
-		case MsgRegister{Name: a.Name, ModelHash: a.ModelHash, Caps: a.Caps, Span: a.Span}.Check() != nil:
+		case MsgRegister{Name: a.Name, ModelHash: a.ModelHash, Caps: a.Caps, Span: a.Span, Endpoint: a.Endpoint, More: a.More}.Check() != nil:
 			detail = fmt.Sprintf("agent %s out of bounds", a.Addr())
 		case a.Created > a.Updated || a.Updated > a.Heartbeat || a.Heartbeat > q.Height && q.Height > 0:
 			detail = fmt.Sprintf("agent %s heights out of order: registered %d, updated %d, heartbeat %d", a.Addr(), a.Created, a.Updated, a.Heartbeat)

@@ -36,6 +36,8 @@ type Agent struct {
 	Updated   int64 // height of the last registration
 	Heartbeat int64 // height of the last heartbeat (or registration)
 	Metrics   *Metrics
+	Endpoint  string // the span API's public base URL ("" : none; endpoint.go)
+	More      []Span // spans served besides Span
 }
 
 // Addr is the agent's address.

@@ -45,6 +45,8 @@ type MsgRegister struct {
 	ModelHash string
 	Caps      []string
 	Span      *Span
+	Endpoint  string // a span server's public base URL (endpoint.go)
+	More      []Span // spans served besides Span
 }
 
 // MsgHeartbeat says the signer, a registered agent, is alive.
@@ -196,7 +198,10 @@ func (m MsgRegister) Check() error {
 	if err := CheckCaps(m.Caps); err != nil {
 		return err
 	}
-	return CheckSpan(m.Span)
+	if err := CheckSpans(m.Span, m.More); err != nil {
+		return err
+	}
+	return CheckEndpoint(m.Endpoint)
 }
 
 // Describe implements module.Describer.
@@ -210,6 +215,12 @@ func (*Keeper) Describe(msg tx.Msg) (any, error) {
 		out := map[string]any{"name": m.Name, "model_hash": m.ModelHash, "capabilities": m.Caps}
 		if m.Span != nil {
 			out["span"] = SpanView{Model: m.Span.Model, First: m.Span.First, Last: m.Span.Last}
+		}
+		if len(m.More) > 0 {
+			out["spans"] = spanViews(append([]Span{*m.Span}, m.More...))
+		}
+		if m.Endpoint != "" {
+			out["endpoint"] = m.Endpoint
 		}
 		return out, nil
 	case TypeHeartbeat, TypeDeregister:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/aitbc/aitbc/internal/address"
@@ -24,6 +25,8 @@ type View struct {
 	ModelHash     string          `json:"model_hash"`
 	Capabilities  []string        `json:"capabilities"`
 	Span          *SpanView       `json:"span,omitempty"`
+	Spans         []SpanView      `json:"spans,omitempty"`    // every span served, Span first
+	Endpoint      string          `json:"endpoint,omitempty"` // the span API's public base URL
 	Created       int64           `json:"registered_height"`
 	Updated       int64           `json:"updated_height"`
 	Heartbeat     int64           `json:"last_heartbeat_height"`
@@ -59,8 +62,18 @@ func view(a *Agent, height, window int64) View {
 	}
 	if a.Span != nil {
 		v.Span = &SpanView{Model: a.Span.Model, First: a.Span.First, Last: a.Span.Last}
+		v.Spans = spanViews(a.Spans())
 	}
+	v.Endpoint = a.Endpoint
 	return v
+}
+
+func spanViews(s []Span) []SpanView {
+	out := make([]SpanView, len(s))
+	for i, sp := range s {
+		out[i] = SpanView{Model: sp.Model, First: sp.First, Last: sp.Last}
+	}
+	return out
 }
 
 // Routes implements module.Querier.
@@ -119,7 +132,7 @@ func parseFilter(in module.Request) (Filter, error) {
 
 // Match reports whether a agrees with the filter (the activity aside).
 func (f Filter) Match(a *Agent) bool {
-	if f.Model != "" && a.ModelHash != f.Model && (a.Span == nil || a.Span.Model != f.Model) {
+	if f.Model != "" && a.ModelHash != f.Model && !slices.ContainsFunc(a.Spans(), func(s Span) bool { return s.Model == f.Model }) {
 		return false
 	}
 	if f.Capability != "" {

@@ -60,6 +60,12 @@ func (k *Keeper) exec(ctx *module.Context, p Params, msg tx.Msg, sigOK *bool) er
 			return err
 		}
 		return k.settle(ctx, p, &m.Receipt, sigOK)
+	case TypeSettleStages:
+		var m MsgSettleStages
+		if err := msg.DecodeBody(&m); err != nil {
+			return err
+		}
+		return k.settleStages(ctx, p, &m)
 	case TypeCancel:
 		var m MsgCancel
 		if err := msg.DecodeBody(&m); err != nil {

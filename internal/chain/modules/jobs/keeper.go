@@ -233,6 +233,7 @@ type Keeper struct {
 	audits           Audits // nil: no spot checks (audits.go)
 	escrow, deposits address.Address
 	receipts         *tx.Verifier // expanded miner keys, for batches of receipts
+	spanAgents       SpanAgents   // split jobs' span servers (stages.go)
 }
 
 // SetBindings connects the marketplace (modules.New does, once).

@@ -227,6 +227,12 @@ func (k *Keeper) Describe(msg tx.Msg) (any, error) {
 		r := m.Receipt
 		return map[string]any{"job_id": hex.EncodeToString(r.JobID), "miner": addr(r.Miner), "tokens_in": r.TokensIn,
 			"tokens_out": r.TokensOut, "price": r.Price, "receipt_hash": r.HashHex()}, nil
+	case TypeSettleStages:
+		var m MsgSettleStages
+		if err := msg.DecodeBody(&m); err != nil {
+			return nil, err
+		}
+		return describeStages(&m), nil
 	case TypeCancel:
 		var m MsgCancel
 		if err := msg.DecodeBody(&m); err != nil {
