@@ -2,6 +2,8 @@ package verify_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"os"
 	"strconv"
 	"testing"
 
@@ -73,4 +75,50 @@ func BenchmarkCommitChunk(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkJobFile is the same job on any GGUF model (the larger test
+// models of docs/PERFORMANCE.md): VERIFY_BENCH_GGUF names the file, and
+// without it there is nothing to measure. Sub-benchmarks: generation
+// without and with commitments (256 tokens, or the context less the
+// prompt) and its verification by one prefill, one thread each.
+func BenchmarkJobFile(b *testing.B) {
+	path := os.Getenv("VERIFY_BENCH_GGUF")
+	if path == "" {
+		b.Skip("VERIFY_BENCH_GGUF is not set: no model file to measure")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := engine.LoadGGUF(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash := sha256.Sum256(data)
+	n := len(m.Tokenizer().Encode(benchPrompt, true))
+	req := engine.GenerateRequest{Prompt: benchPrompt, MaxTokens: min(256, m.Config().SeqLen-n), Temperature: 0.8, Seed: 5, Threads: 1}
+	b.Run("generate", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := m.Generate(context.Background(), req, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	var a *verify.Attestation
+	b.Run("generate-committed", func(b *testing.B) {
+		for b.Loop() {
+			if _, a, err = verify.Generate(context.Background(), m, req, hash[:], "bench", nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("recompute", func(b *testing.B) {
+		for b.Loop() {
+			r, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash[:]}, 1, verify.DefaultTolerance)
+			if err != nil || !r.Pass {
+				b.Fatal(err, r.Failures)
+			}
+		}
+	})
 }
