@@ -43,11 +43,12 @@ const (
 	TopLogprobs = 5
 )
 
-// TopLogprob is one alternative at a position: a token's text and its
-// log-probability × LogprobScale.
+// TopLogprob is one alternative at a position: a token's bytes and its
+// log-probability × LogprobScale. Tokens are bytes, not text: a token may
+// be part of a UTF-8 character, which a CBOR text string cannot hold.
 type TopLogprob struct {
 	_       struct{} `cbor:",toarray"`
-	Token   string
+	Token   []byte
 	Logprob int32
 }
 
@@ -55,7 +56,7 @@ type TopLogprob struct {
 // text, its log-probability × LogprobScale, and the alternatives.
 type PositionLogprobs struct {
 	_       struct{} `cbor:",toarray"`
-	Token   string
+	Token   []byte
 	Logprob int32
 	Top     []TopLogprob
 }
@@ -83,7 +84,7 @@ func MicroLogprob(lp float64) int32 {
 func (a *LogprobAttestation) Text() string {
 	var b strings.Builder
 	for _, p := range a.Positions {
-		b.WriteString(p.Token)
+		b.Write(p.Token)
 	}
 	return b.String()
 }
@@ -227,14 +228,14 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 		if len(att.Top) == 0 {
 			return
 		}
-		mine := map[string]bool{}
+		mine := make(map[string]bool, 2*len(att.Top))
 		prev := seq[pos]
 		for _, id := range topIDs(lsm, 2*len(att.Top)) {
 			mine[tok.Piece(prev, id)] = true
 		}
 		for _, t := range att.Top {
 			total++
-			if mine[t.Token] {
+			if mine[string(t.Token)] {
 				found++
 			}
 		}
@@ -287,9 +288,9 @@ func alignTokens(tok *tokenizer.Tokenizer, pos []PositionLogprobs) ([]int, error
 	}
 	out := make([]int, len(pos))
 	for i, p := range pos {
-		id, ok := byText[p.Token]
+		id, ok := byText[string(p.Token)]
 		if !ok {
-			shown := p.Token
+			shown := string(p.Token)
 			if !utf8.ValidString(shown) {
 				shown = fmt.Sprintf("% x", p.Token)
 			}

@@ -41,14 +41,14 @@ func reportLogprobs(t *testing.T, m *engine.Model, prompt string, n int, seed ui
 		}
 		lp := logSoftmax(logits)
 		next := seq[pos+1]
-		at := verify.PositionLogprobs{Token: tok.Piece(seq[pos], next), Logprob: verify.MicroLogprob(lp[next])}
+		at := verify.PositionLogprobs{Token: []byte(tok.Piece(seq[pos], next)), Logprob: verify.MicroLogprob(lp[next])}
 		order := make([]int, len(lp))
 		for i := range order {
 			order[i] = i
 		}
 		slices.SortStableFunc(order, func(x, y int) int { return -cmpFloat(lp[x], lp[y]) })
 		for _, id := range order[:verify.TopLogprobs] {
-			at.Top = append(at.Top, verify.TopLogprob{Token: tok.Piece(seq[pos], id), Logprob: verify.MicroLogprob(lp[id])})
+			at.Top = append(at.Top, verify.TopLogprob{Token: []byte(tok.Piece(seq[pos], id)), Logprob: verify.MicroLogprob(lp[id])})
 		}
 		a.Positions = append(a.Positions, at)
 	}
@@ -141,7 +141,7 @@ func TestLogprobAttestationCatches(t *testing.T) {
 	}
 	alien := *a
 	alien.Positions = slices.Clone(a.Positions)
-	alien.Positions[3].Token = "\U0001F600zz-not-a-token"
+	alien.Positions[3].Token = []byte("\U0001F600zz-not-a-token")
 	if _, err := verify.RecomputeLogprobs(ctx, verifier, &alien, prompt, 1, verify.DefaultLogprobTolerance); !errors.Is(err, verify.ErrTokens) {
 		t.Errorf("a token outside the vocabulary: %v", err)
 	}
@@ -150,14 +150,14 @@ func TestLogprobAttestationCatches(t *testing.T) {
 // TestLogprobAttestationShape: malformed or oversized attestations are
 // refused before any computation.
 func TestLogprobAttestationShape(t *testing.T) {
-	ok := verify.PositionLogprobs{Token: "a", Logprob: -5}
+	ok := verify.PositionLogprobs{Token: []byte("a"), Logprob: -5}
 	long := make([]verify.TopLogprob, verify.MaxTopLogprobs+1)
 	for _, a := range []verify.LogprobAttestation{
 		{Version: verify.Version, Positions: []verify.PositionLogprobs{ok}},
 		{Version: verify.LogprobVersion},
-		{Version: verify.LogprobVersion, Positions: []verify.PositionLogprobs{{Token: "a", Logprob: 3}}},
-		{Version: verify.LogprobVersion, Positions: []verify.PositionLogprobs{{Token: "a", Top: long}}},
-		{Version: verify.LogprobVersion, Positions: []verify.PositionLogprobs{{Token: string(make([]byte, verify.MaxTokenBytes+1))}}},
+		{Version: verify.LogprobVersion, Positions: []verify.PositionLogprobs{{Token: []byte("a"), Logprob: 3}}},
+		{Version: verify.LogprobVersion, Positions: []verify.PositionLogprobs{{Token: []byte("a"), Top: long}}},
+		{Version: verify.LogprobVersion, Positions: []verify.PositionLogprobs{{Token: make([]byte, verify.MaxTokenBytes+1)}}},
 	} {
 		if err := a.Check(); !errors.Is(err, verify.ErrCommitment) {
 			t.Errorf("%+v: %v", a, err)
