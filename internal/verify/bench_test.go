@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/verify"
@@ -24,8 +25,14 @@ func benchJob(b *testing.B) (*engine.Model, []byte, engine.GenerateRequest) {
 	return m, f.hash["Q8_0"], engine.GenerateRequest{Prompt: benchPrompt, MaxTokens: m.Config().SeqLen - n, Temperature: 0.8, Seed: 5, Threads: 1}
 }
 
+// reportCPU adds the CPU time per operation since start (cpuTime).
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
 func BenchmarkGenerate256(b *testing.B) {
 	m, _, req := benchJob(b)
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		if _, err := m.Generate(context.Background(), req, nil); err != nil {
 			b.Fatal(err)
@@ -36,6 +43,7 @@ func BenchmarkGenerate256(b *testing.B) {
 func BenchmarkGenerate256Committed(b *testing.B) {
 	m, hash, req := benchJob(b)
 	var a *verify.Attestation
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		var err error
 		if _, a, err = verify.Generate(context.Background(), m, req, hash, "bench", nil); err != nil {
@@ -55,6 +63,7 @@ func BenchmarkRecompute256(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		if _, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash}, 1, verify.DefaultTolerance); err != nil {
 			b.Fatal(err)
@@ -68,6 +77,7 @@ func BenchmarkCommitChunk(b *testing.B) {
 	for _, dim := range []int{128, 4096} {
 		b.Run(strconv.Itoa(dim), func(b *testing.B) {
 			acts := randomActs(uint64(dim), verify.ChunkTokens*dim)
+			defer reportCPU(b, cpuTime())
 			for b.Loop() {
 				if _, err := verify.CommitChunk(acts, verify.TopK); err != nil {
 					b.Fatal(err)
@@ -99,6 +109,7 @@ func BenchmarkJobFile(b *testing.B) {
 	n := len(m.Tokenizer().Encode(benchPrompt, true))
 	req := engine.GenerateRequest{Prompt: benchPrompt, MaxTokens: min(256, m.Config().SeqLen-n), Temperature: 0.8, Seed: 5, Threads: 1}
 	b.Run("generate", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
 		for b.Loop() {
 			if _, err := m.Generate(context.Background(), req, nil); err != nil {
 				b.Fatal(err)
@@ -107,6 +118,7 @@ func BenchmarkJobFile(b *testing.B) {
 	})
 	var a *verify.Attestation
 	b.Run("generate-committed", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
 		for b.Loop() {
 			if _, a, err = verify.Generate(context.Background(), m, req, hash[:], "bench", nil); err != nil {
 				b.Fatal(err)
@@ -114,6 +126,7 @@ func BenchmarkJobFile(b *testing.B) {
 		}
 	})
 	b.Run("recompute", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
 		for b.Loop() {
 			r, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash[:]}, 1, verify.DefaultTolerance)
 			if err != nil || !r.Pass {
