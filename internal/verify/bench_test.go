@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -72,9 +73,10 @@ func BenchmarkRecompute256(b *testing.B) {
 }
 
 // BenchmarkCommitChunk is the cost of one commitment alone (32 tokens),
-// for tolstoy-1m's width (128) and a 7B model's (4096).
+// for tolstoy-1m's width (128), the 25M test model's (512) and a 7B
+// model's (4096).
 func BenchmarkCommitChunk(b *testing.B) {
-	for _, dim := range []int{128, 4096} {
+	for _, dim := range []int{128, 512, 4096} {
 		b.Run(strconv.Itoa(dim), func(b *testing.B) {
 			acts := randomActs(uint64(dim), verify.ChunkTokens*dim)
 			defer reportCPU(b, cpuTime())
@@ -110,11 +112,13 @@ func BenchmarkJobFile(b *testing.B) {
 	req := engine.GenerateRequest{Prompt: benchPrompt, MaxTokens: min(256, m.Config().SeqLen-n), Temperature: 0.8, Seed: 5, Threads: 1}
 	b.Run("generate", func(b *testing.B) {
 		defer reportCPU(b, cpuTime())
+		var res engine.Result
 		for b.Loop() {
-			if _, err := m.Generate(context.Background(), req, nil); err != nil {
+			if res, err = m.Generate(context.Background(), req, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64(len(res.Tokens)), "out-tokens")
 	})
 	var a *verify.Attestation
 	b.Run("generate-committed", func(b *testing.B) {
@@ -134,4 +138,34 @@ func BenchmarkJobFile(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkCommitOverhead is the commitment overhead as a fraction of
+// generation, measured alternately in each iteration (generate the job
+// collecting its hidden states, then commit to them as the recorder
+// does), so that both halves see the same load on a shared machine; it
+// reports the median ratio ("commit-%").
+func BenchmarkCommitOverhead(b *testing.B) {
+	m, _, req := benchJob(b)
+	var hidden [][]float32
+	req.Hidden = func(_ int, h []float32) { hidden = append(hidden, slices.Clone(h)) }
+	var ratios []float64
+	for b.Loop() {
+		hidden = hidden[:0]
+		t0 := time.Now()
+		if _, err := m.Generate(context.Background(), req, nil); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		rec := verify.NewRecorder(verify.TopK)
+		for i, h := range hidden {
+			rec.Hidden(i, h)
+		}
+		if _, err := rec.Finish(); err != nil {
+			b.Fatal(err)
+		}
+		ratios = append(ratios, time.Since(t1).Seconds()/t1.Sub(t0).Seconds())
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(100*ratios[len(ratios)/2], "commit-%")
 }
