@@ -3,7 +3,9 @@ package backend
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"slices"
+	"strings"
 
 	"github.com/aitbc/aitbc/internal/verify"
 )
@@ -44,6 +46,13 @@ func (w *wireLogprob) text() []byte {
 		b[i] = byte(v)
 	}
 	return b
+}
+
+// refusedLogprobs reports whether a request was refused for asking for
+// log-probabilities (a 400 or 422 whose message names them): the client
+// then sends it again without them.
+func refusedLogprobs(err error) bool {
+	return errors.Is(err, ErrInvalidRequest) && strings.Contains(strings.ToLower(err.Error()), "logprob")
 }
 
 // logprobRecorder collects a stream's log-probabilities; a nil recorder

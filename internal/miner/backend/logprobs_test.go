@@ -292,3 +292,46 @@ func positionsEqual(a, b []verify.PositionLogprobs) bool {
 		})
 	})
 }
+
+// TestRemoteRetriesWithoutLogprobs: a server that refuses the
+// log-probability fields (HTTP 400 naming them) still gets the job, asked
+// again without them, and the result carries no attestation.
+func TestRemoteRetriesWithoutLogprobs(t *testing.T) {
+	var mu sync.Mutex
+	var asked []bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		_, with := body["logprobs"]
+		mu.Lock()
+		asked = append(asked, with)
+		mu.Unlock()
+		if with {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":{"message":"Unrecognized request argument supplied: logprobs","type":"invalid_request_error"}}`)
+			return
+		}
+		if r.URL.Path == "/api/generate" {
+			fmt.Fprint(w, `{"response":"Hi","done":false}`+"\n"+`{"response":"","done":true,"done_reason":"stop","eval_count":1,"prompt_eval_count":2}`+"\n")
+			return
+		}
+		sse(w, map[string]any{"choices": []any{map[string]any{"text": "Hi", "finish_reason": "stop"}}})
+	}))
+	defer srv.Close()
+	req := backend.Request{Model: "m", Prompt: "hello", MaxTokens: 4}
+	for _, b := range []backend.Backend{backend.NewOpenAI(srv.URL, "", nil), backend.NewOllama(srv.URL, nil)} {
+		mu.Lock()
+		asked = nil
+		mu.Unlock()
+		res, err := b.Generate(context.Background(), req, nil)
+		if err != nil || res.Text != "Hi" || res.Attestation != "" {
+			t.Fatalf("%s: %q, attestation %d bytes, %v", b.Name(), res.Text, len(res.Attestation), err)
+		}
+		mu.Lock()
+		if !slices.Equal(asked, []bool{true, false}) {
+			t.Errorf("%s: requests with log-probabilities: %v, want asked then not", b.Name(), asked)
+		}
+		mu.Unlock()
+	}
+}

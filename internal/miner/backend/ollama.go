@@ -134,6 +134,10 @@ func (o *Ollama) Generate(ctx context.Context, req Request, onToken func(string)
 		Logprobs: true, TopLogprobs: verify.TopLogprobs,
 	}
 	resp, err := httpDo(ctx, o.client, http.MethodPost, o.base+path, body, nil, o.classify(path))
+	if refusedLogprobs(err) {
+		body.Logprobs, body.TopLogprobs = false, 0
+		resp, err = httpDo(ctx, o.client, http.MethodPost, o.base+path, body, nil, o.classify(path))
+	}
 	if err != nil {
 		if isCtxErr(err) {
 			return canceled(res, o.wrap(err))

@@ -139,6 +139,12 @@ func (o *OpenAI) Generate(ctx context.Context, req Request, onToken func(string)
 		body.Logprobs, body.TopLogprobs = true, verify.TopLogprobs
 	}
 	resp, err := httpDo(ctx, o.client, http.MethodPost, o.base+path, body, o.header(), o.classify(path))
+	if refusedLogprobs(err) {
+		// A server that does not take log-probabilities still runs the
+		// job, without an attestation.
+		body.Logprobs, body.TopLogprobs = nil, 0
+		resp, err = httpDo(ctx, o.client, http.MethodPost, o.base+path, body, o.header(), o.classify(path))
+	}
 	if err != nil {
 		if isCtxErr(err) {
 			return canceled(res, o.wrap(err))
