@@ -170,3 +170,38 @@ func TestLogprobAttestationShape(t *testing.T) {
 		t.Errorf("-inf stored as %d", got)
 	}
 }
+
+// FuzzDecodeLogprobAttestation: any bytes either fail to decode with
+// ErrCommitment or give an attestation that checks and re-encodes to a
+// form that decodes to the same attestation.
+func FuzzDecodeLogprobAttestation(f *testing.F) {
+	good := verify.LogprobAttestation{Version: verify.LogprobVersion, Backend: "ollama", Model: "m",
+		Positions: []verify.PositionLogprobs{{Token: []byte("a"), Logprob: -5, Top: []verify.TopLogprob{{Token: []byte{0xc3}, Logprob: -7}}}}}
+	enc, err := good.Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(enc)
+	f.Add([]byte{0x84, 0x02, 0x60, 0x60, 0x80})
+	f.Add([]byte{0x81})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := verify.DecodeLogprobAttestation(b)
+		if err != nil {
+			if !errors.Is(err, verify.ErrCommitment) {
+				t.Fatalf("error %v is not ErrCommitment", err)
+			}
+			return
+		}
+		again, err := a.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := verify.DecodeLogprobAttestation(again)
+		if err != nil {
+			t.Fatalf("re-encoded attestation does not decode: %v", err)
+		}
+		if b2, _ := back.Encode(); string(b2) != string(again) {
+			t.Fatal("encoding is not stable")
+		}
+	})
+}
