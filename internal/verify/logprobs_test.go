@@ -96,6 +96,7 @@ func TestLogprobAttestationHonestPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%d bytes for %d positions with %d alternatives each", len(enc), len(a.Positions), verify.TopLogprobs)
 	rep, err := verify.RecomputeLogprobs(context.Background(), m, back, prompt, 2, verify.DefaultLogprobTolerance)
 	if err != nil || !rep.Pass {
 		t.Fatalf("honest run rejected: %v %+v", err, rep.Failures)
