@@ -215,7 +215,18 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 	var sumDiff float64
 	var found, total int
 	lsm := make([]float64, m.Config().VocabSize)
-	err = s.PrefillLogits(ctx, seq[:len(seq)-1], 0, func(pos int, logits []float32) {
+	// The prompt but its last token needs no logits: a plain prefill skips
+	// the classifier for it. Only for a long prompt, though: the session
+	// sizes its batches by its first prefill, and a short first one would
+	// make every later batch short.
+	from := 0
+	if p-1 >= 32 {
+		if err := s.Prefill(ctx, promptTokens[:p-1], 0); err != nil {
+			return rep, err
+		}
+		from = p - 1
+	}
+	err = s.PrefillLogits(ctx, seq[from:len(seq)-1], from, func(pos int, logits []float32) {
 		if pos < p-1 {
 			return
 		}

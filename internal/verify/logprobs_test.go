@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/engine"
@@ -103,6 +104,17 @@ func TestLogprobAttestationHonestPasses(t *testing.T) {
 	}
 	if r := rep.Logprobs; r.Positions != 80 || r.MaxDiff > 1e-5 || r.TopOverlap != 1 {
 		t.Errorf("honest run: %+v, want 80 positions, no difference, every alternative found", r)
+	}
+	// A prompt longer than a batch: the verifier prefills it without
+	// logits first.
+	long := strings.Repeat("The old prince said that the war would be long. ", 4)
+	prompt, a = reportLogprobs(t, m, long, 30, 4)
+	if len(prompt) <= 33 {
+		t.Fatalf("prompt of %d tokens, want more than a batch", len(prompt))
+	}
+	rep, err = verify.RecomputeLogprobs(context.Background(), m, a, prompt, 1, verify.DefaultLogprobTolerance)
+	if err != nil || rep.Logprobs.MaxDiff > 1e-5 {
+		t.Fatalf("honest run after a long prompt: %v %+v", err, rep.Logprobs)
 	}
 }
 
