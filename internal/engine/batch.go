@@ -78,12 +78,13 @@ func (s *Session) newBatch(size int) *batch {
 // prompt's tokens before the last one need. The session must hold all
 // layers and positions 0..pos0-1. It checks ctx between batches.
 func (s *Session) Prefill(ctx context.Context, tokens []int, pos0 int) error {
-	return s.prefill(ctx, tokens, pos0, nil)
+	return s.prefill(ctx, tokens, pos0, nil, nil)
 }
 
 // prefill is Prefill; onHidden, when not nil, is called with each token's
-// final-normed hidden state (see PrefillHidden in commit.go).
-func (s *Session) prefill(ctx context.Context, tokens []int, pos0 int, onHidden func(pos int, hidden []float32)) error {
+// final-normed hidden state (see PrefillHidden in commit.go), and
+// onLogits with each token's logits (PrefillLogits).
+func (s *Session) prefill(ctx context.Context, tokens []int, pos0 int, onHidden, onLogits func(pos int, v []float32)) error {
 	if s.first != 0 || s.last != s.cfg.Layers {
 		return fmt.Errorf("%w: session holds layers [%d, %d) of %d", ErrLayerRange, s.first, s.last, s.cfg.Layers)
 	}
@@ -120,6 +121,12 @@ func (s *Session) prefill(ctx context.Context, tokens []int, pos0 int, onHidden 
 		}
 		if onHidden != nil {
 			s.emitHidden(b, onHidden)
+		}
+		if onLogits != nil {
+			for i := range b.n {
+				logits, _ := s.Head(b.x[i]) // b.x[i] has the model's width
+				onLogits(s.pos+i, logits)
+			}
 		}
 	}
 	return nil

@@ -32,7 +32,20 @@ func (s *Session) PrefillHidden(ctx context.Context, tokens []int, pos0 int, onH
 	if onHidden == nil {
 		return fmt.Errorf("%w: PrefillHidden needs a callback", ErrBuffer)
 	}
-	return s.prefill(ctx, tokens, pos0, onHidden)
+	return s.prefill(ctx, tokens, pos0, onHidden, nil)
+}
+
+// PrefillLogits is Prefill that also calls onLogits with the logits of
+// every token, in order of position: what a verifier compares with the
+// log-probabilities a remote backend reported (verify.RecomputeLogprobs).
+// The slice is reused: copy what is kept. Each token's logits are Head's
+// for the hidden state the batch computed, so they are bit for bit those
+// Forward returns for the same tokens at the same positions.
+func (s *Session) PrefillLogits(ctx context.Context, tokens []int, pos0 int, onLogits func(pos int, logits []float32)) error {
+	if onLogits == nil {
+		return fmt.Errorf("%w: PrefillLogits needs a callback", ErrBuffer)
+	}
+	return s.prefill(ctx, tokens, pos0, nil, onLogits)
 }
 
 // LastHidden returns the final-normed hidden state that the last Forward

@@ -54,3 +54,51 @@ func TestPrefillHiddenReproducesGeneration(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefillLogitsMatchForward: the logits a verifier of a remote
+// backend's log-probabilities recomputes by one batched prefill are bit
+// for bit Forward's, position by position, across batch boundaries.
+func TestPrefillLogitsMatchForward(t *testing.T) {
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := make([]int, 70)
+	for i := range tokens {
+		tokens[i] = (i*53 + 7) % m.Config().VocabSize
+	}
+	one, err := m.NewSession(engine.SessionOptions{Threads: 1, MaxPos: len(tokens)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	var want [][]float32
+	for pos, tk := range tokens {
+		l, err := one.Forward(tk, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, slices.Clone(l))
+	}
+	s, err := m.NewSession(engine.SessionOptions{Threads: 2, MaxPos: len(tokens)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := 0
+	err = s.PrefillLogits(context.Background(), tokens, 0, func(pos int, logits []float32) {
+		if pos != n {
+			t.Fatalf("position %d, want %d", pos, n)
+		}
+		if !slices.Equal(logits, want[pos]) {
+			t.Fatalf("position %d: prefill's logits differ from Forward's", pos)
+		}
+		n++
+	})
+	if err != nil || n != len(tokens) {
+		t.Fatalf("%d positions, err %v", n, err)
+	}
+	if err := s.PrefillLogits(context.Background(), tokens, 0, nil); err == nil {
+		t.Error("no callback: accepted")
+	}
+}

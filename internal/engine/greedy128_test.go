@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -24,34 +26,72 @@ func greedyVariant(t *testing.T, variant string) []byte {
 	return variantGGUF(t, w, variant)
 }
 
+// greedyQwen2 is a qwen2 model with rows long enough for K-quants (dim
+// 256, hidden 512; QKV biases, NEOX rotary, grouped-query attention),
+// scaled as llamaQuantizeModel, with a 128-position context.
+func greedyQwen2(t *testing.T) []byte {
+	t.Helper()
+	w := newRandomModel(&tinyWeights{dim: 256, hidden: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 262, seqLen: 128}, 11)
+	for _, m := range [][]float32{w.wq, w.wk, w.wv, w.wo, w.w1, w.w2, w.w3} {
+		for i := range m {
+			m[i] *= 0.2
+		}
+	}
+	return variantGGUF(t, w, "qwen2")
+}
+
 // greedyFiles are the GGUF files of the 128-position comparison, by case
 // name: llamaQuantizeModel in F32 and as each of llama-quantize's ten
 // outputs of it (testdata/llama_quantize.json names every matrix's type;
 // TestMatchesLlamaQuantize shows gguf.Quantize gives its bytes, so the
 // files rebuilt here compute exactly what llama-quantize's do), and the
-// qwen2 and rope-scaled variants in F32.
+// qwen2 and rope-scaled variants in F32, and a qwen2 model with rows long
+// enough for K-quants (greedyQwen2) in F32 and as llama-quantize's Q4_K_M,
+// Q6_K and Q8_0 outputs of it (testdata/qwen2_quantize.json).
 func greedyFiles(t *testing.T) map[string][]byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/llama_quantize.json")
+	var fb bytes.Buffer
+	if err := llamaQuantizeModel(t).WriteGGUF(&fb, gguf.F32); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{"llama F32": fb.Bytes()}
+	for name, b := range quantizedAs(t, fb.Bytes(), "testdata/llama_quantize.json", false) {
+		out["llama "+name] = b
+	}
+	out["qwen2 F32"] = greedyVariant(t, "qwen2")
+	out["scaled F32"] = greedyVariant(t, "scaled")
+	q := greedyQwen2(t)
+	out["qwen2-256 F32"] = q
+	for name, b := range quantizedAs(t, q, "testdata/qwen2_quantize.json", true) {
+		out["qwen2-256 "+name] = b
+	}
+	return out
+}
+
+// quantizedAs rebuilds, from the F32 GGUF f32, each llama-quantize output
+// that runsPath describes (the type, and SHA-256, of every quantised
+// tensor), by ftype: the same metadata and tensors, each listed tensor
+// quantised by gguf.Quantize to its type. With checkSHA each must have
+// llama-quantize's bytes (for the llama model TestMatchesLlamaQuantize
+// checks that), so the file computes exactly what llama.cpp's does.
+func quantizedAs(t *testing.T, f32 []byte, runsPath string, checkSHA bool) map[string][]byte {
+	t.Helper()
+	b, err := os.ReadFile(runsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var runs []struct {
 		Ftype   string `json:"ftype"`
 		Tensors []struct {
-			Name string `json:"name"`
-			Type string `json:"type"`
+			Name   string `json:"name"`
+			Type   string `json:"type"`
+			SHA256 string `json:"sha256"`
 		} `json:"tensors"`
 	}
 	if err := json.Unmarshal(b, &runs); err != nil {
 		t.Fatal(err)
 	}
-	var fb bytes.Buffer
-	if err := llamaQuantizeModel(t).WriteGGUF(&fb, gguf.F32); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]byte{"llama F32": fb.Bytes()}
-	src, err := gguf.Parse(fb.Bytes())
+	src, err := gguf.Parse(f32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +99,11 @@ func greedyFiles(t *testing.T) map[string][]byte {
 	for _, typ := range []gguf.TensorType{gguf.Q2_K, gguf.Q3_K, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K, gguf.Q8_0, gguf.Q4_0, gguf.Q4_1, gguf.Q5_0, gguf.Q5_1} {
 		byName[typ.String()] = typ
 	}
+	out := map[string][]byte{}
 	for _, run := range runs {
-		types := map[string]gguf.TensorType{}
+		types, sums := map[string]gguf.TensorType{}, map[string]string{}
 		for _, ti := range run.Tensors {
-			types[ti.Name] = byName[ti.Type]
+			types[ti.Name], sums[ti.Name] = byName[ti.Type], ti.SHA256
 		}
 		wr := &gguf.Writer{}
 		for _, kv := range src.KVs {
@@ -81,6 +122,9 @@ func greedyFiles(t *testing.T) map[string][]byte {
 				if err := gguf.Quantize(typ, data, vals); err != nil {
 					t.Fatal(err)
 				}
+				if h := sha256.Sum256(data); checkSHA && hex.EncodeToString(h[:]) != sums[ti.Name] {
+					t.Fatalf("%s %s: %s as %s differs from llama-quantize's bytes", runsPath, run.Ftype, ti.Name, typ)
+				}
 			} else {
 				typ = ti.Type
 			}
@@ -92,10 +136,8 @@ func greedyFiles(t *testing.T) map[string][]byte {
 		if _, err := wr.WriteTo(&qb); err != nil {
 			t.Fatal(err)
 		}
-		out["llama "+run.Ftype] = qb.Bytes()
+		out[run.Ftype] = qb.Bytes()
 	}
-	out["qwen2 F32"] = greedyVariant(t, "qwen2")
-	out["scaled F32"] = greedyVariant(t, "scaled")
 	return out
 }
 
@@ -216,6 +258,7 @@ var greedyCases = map[string]struct {
 	"llama Q8_0": {128, 0.6}, "llama Q6_K": {110, 0.6}, "llama Q5_1": {128, 0.6}, "llama Q5_0": {98, 0.6},
 	"llama Q4_1": {26, 0.6}, "llama Q4_0": {77, 0.6}, "llama Q5_K_M": {128, 0.6}, "llama Q4_K_M": {128, 0.6},
 	"llama Q3_K_S": {52, 0.6}, "llama Q2_K": {25, 0.6},
+	"qwen2-256 F32": {128, 0}, "qwen2-256 Q8_0": {128, 0.6}, "qwen2-256 Q6_K": {128, 0.6}, "qwen2-256 Q4_K_M": {128, 0.6},
 }
 
 // forced feeds llama.cpp's greedy tokens (BOS, then want[:n-1]) and

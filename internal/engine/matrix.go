@@ -105,15 +105,17 @@ func (m *matrix) mulRows(out []float32, a *acts, r0, r1 int) {
 }
 
 // mulRowsBatch sets outs[i][r] = W[r]·x_i for rows r0 ≤ r < r1 and the
-// first n vectors of as: a prompt's tokens. K-quant rows are multiplied with
-// four vectors per kernel call (gguf.DotQ8Kx4, which decodes the row once
-// for the four and gives DotQ8K's values bit for bit); other matrices take
-// the vectors one by one.
+// first n vectors of as: a prompt's tokens. Quantised rows are multiplied
+// with four vectors per kernel call (gguf.DotQ8Kx4 for the K-quants,
+// gguf.DotQ8Unpackedx4 for Q8_0: each reads the row once for the four and
+// gives the one-vector values bit for bit); the remaining vectors, and
+// the other matrices, are taken one by one.
 func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
 	i := 0
-	if m.raw != nil && m.typ.BlockSize() == gguf.QK {
+	var res [4]float32
+	switch {
+	case m.raw != nil && m.typ.BlockSize() == gguf.QK:
 		var ks [4]*gguf.Q8K
-		var res [4]float32
 		for ; i+4 <= n; i += 4 {
 			for t := range ks {
 				ks[t] = &as[i+t].k
@@ -121,6 +123,19 @@ func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
 			o0, o1, o2, o3 := outs[i], outs[i+1], outs[i+2], outs[i+3]
 			for r := r0; r < r1; r++ {
 				gguf.DotQ8Kx4(m.typ, m.raw[r*m.rowBytes:(r+1)*m.rowBytes], &ks, &res)
+				o0[r], o1[r], o2[r], o3[r] = res[0], res[1], res[2], res[3]
+			}
+		}
+	case m.q8 != nil:
+		var bs [4]*gguf.Q8Blocks
+		c, nb := m.cols, m.cols/gguf.Q8_0BlockSize
+		for ; i+4 <= n; i += 4 {
+			for t := range bs {
+				bs[t] = &as[i+t].b
+			}
+			o0, o1, o2, o3 := outs[i], outs[i+1], outs[i+2], outs[i+3]
+			for r := r0; r < r1; r++ {
+				gguf.DotQ8Unpackedx4(m.q8[r*c:(r+1)*c], m.q8d[r*nb:(r+1)*nb], &bs, &res)
 				o0[r], o1[r], o2[r], o3[r] = res[0], res[1], res[2], res[3]
 			}
 		}

@@ -2,8 +2,12 @@ package verify_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"os"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/verify"
@@ -22,8 +26,14 @@ func benchJob(b *testing.B) (*engine.Model, []byte, engine.GenerateRequest) {
 	return m, f.hash["Q8_0"], engine.GenerateRequest{Prompt: benchPrompt, MaxTokens: m.Config().SeqLen - n, Temperature: 0.8, Seed: 5, Threads: 1}
 }
 
+// reportCPU adds the CPU time per operation since start (cpuTime).
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
 func BenchmarkGenerate256(b *testing.B) {
 	m, _, req := benchJob(b)
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		if _, err := m.Generate(context.Background(), req, nil); err != nil {
 			b.Fatal(err)
@@ -34,6 +44,7 @@ func BenchmarkGenerate256(b *testing.B) {
 func BenchmarkGenerate256Committed(b *testing.B) {
 	m, hash, req := benchJob(b)
 	var a *verify.Attestation
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		var err error
 		if _, a, err = verify.Generate(context.Background(), m, req, hash, "bench", nil); err != nil {
@@ -53,6 +64,7 @@ func BenchmarkRecompute256(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		if _, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash}, 1, verify.DefaultTolerance); err != nil {
 			b.Fatal(err)
@@ -61,11 +73,13 @@ func BenchmarkRecompute256(b *testing.B) {
 }
 
 // BenchmarkCommitChunk is the cost of one commitment alone (32 tokens),
-// for tolstoy-1m's width (128) and a 7B model's (4096).
+// for tolstoy-1m's width (128), the 25M test model's (512) and a 7B
+// model's (4096).
 func BenchmarkCommitChunk(b *testing.B) {
-	for _, dim := range []int{128, 4096} {
+	for _, dim := range []int{128, 512, 4096} {
 		b.Run(strconv.Itoa(dim), func(b *testing.B) {
 			acts := randomActs(uint64(dim), verify.ChunkTokens*dim)
+			defer reportCPU(b, cpuTime())
 			for b.Loop() {
 				if _, err := verify.CommitChunk(acts, verify.TopK); err != nil {
 					b.Fatal(err)
@@ -73,4 +87,85 @@ func BenchmarkCommitChunk(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkJobFile is the same job on any GGUF model (the larger test
+// models of docs/PERFORMANCE.md): VERIFY_BENCH_GGUF names the file, and
+// without it there is nothing to measure. Sub-benchmarks: generation
+// without and with commitments (256 tokens, or the context less the
+// prompt) and its verification by one prefill, one thread each.
+func BenchmarkJobFile(b *testing.B) {
+	path := os.Getenv("VERIFY_BENCH_GGUF")
+	if path == "" {
+		b.Skip("VERIFY_BENCH_GGUF is not set: no model file to measure")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := engine.LoadGGUF(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash := sha256.Sum256(data)
+	n := len(m.Tokenizer().Encode(benchPrompt, true))
+	req := engine.GenerateRequest{Prompt: benchPrompt, MaxTokens: min(256, m.Config().SeqLen-n), Temperature: 0.8, Seed: 5, Threads: 1}
+	b.Run("generate", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		var res engine.Result
+		for b.Loop() {
+			if res, err = m.Generate(context.Background(), req, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(res.Tokens)), "out-tokens")
+	})
+	var a *verify.Attestation
+	b.Run("generate-committed", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		for b.Loop() {
+			if _, a, err = verify.Generate(context.Background(), m, req, hash[:], "bench", nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("recompute", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		for b.Loop() {
+			r, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash[:]}, 1, verify.DefaultTolerance)
+			if err != nil || !r.Pass {
+				b.Fatal(err, r.Failures)
+			}
+		}
+	})
+}
+
+// BenchmarkCommitOverhead is the commitment overhead as a fraction of
+// generation, measured alternately in each iteration (generate the job
+// collecting its hidden states, then commit to them as the recorder
+// does), so that both halves see the same load on a shared machine; it
+// reports the median ratio ("commit-%").
+func BenchmarkCommitOverhead(b *testing.B) {
+	m, _, req := benchJob(b)
+	var hidden [][]float32
+	req.Hidden = func(_ int, h []float32) { hidden = append(hidden, slices.Clone(h)) }
+	var ratios []float64
+	for b.Loop() {
+		hidden = hidden[:0]
+		t0 := time.Now()
+		if _, err := m.Generate(context.Background(), req, nil); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		rec := verify.NewRecorder(verify.TopK)
+		for i, h := range hidden {
+			rec.Hidden(i, h)
+		}
+		if _, err := rec.Finish(); err != nil {
+			b.Fatal(err)
+		}
+		ratios = append(ratios, time.Since(t1).Seconds()/t1.Sub(t0).Seconds())
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(100*ratios[len(ratios)/2], "commit-%")
 }

@@ -47,6 +47,9 @@ type Report struct {
 	Failures []string      `json:"failures,omitempty"`
 	Tokens   int           `json:"tokens"` // prompt plus output, prefilled
 	Duration time.Duration `json:"duration_ns"`
+	// Logprobs is the comparison of a remote backend's log-probabilities
+	// (RecomputeLogprobs); Chunks is empty then.
+	Logprobs *LogprobResult `json:"logprobs,omitempty"`
 }
 
 // Expected is what the verifier knows independently of the attestation:

@@ -52,32 +52,89 @@ func invmod(a uint32) uint32 {
 
 // interpolate returns the coefficients (lowest degree first) of the
 // polynomial of degree < len(xs) through (xs[i], ys[i]); xs are distinct
-// field elements. O(k²): M(x) = Π(x − xi), and each Lagrange basis
-// polynomial is M(x)/(x − xi) scaled by its value at xi.
+// field elements. O(k²) by Lagrange: P = Σ_i w_i·M(x)/(x − x_i) with
+// M(x) = Π(x − x_i) and w_i = y_i / M'(x_i).
+//
+// The field is exact, so any order of operations gives the same
+// coefficients (TestInterpolateMatchesReference holds it to the textbook
+// form); this one is arranged for speed, since it is most of a
+// commitment's cost. Every product of two reduced elements plus one more
+// is below 2^32 (p² + p < 2^32), so the arithmetic is uint32 with one
+// reduction per step; the k serial chains (Horner for M'(x_i), synthetic
+// division for M/(x − x_i)) run four at a time so that the CPU overlaps
+// their latencies; the k inverses take one exponentiation (Montgomery's
+// batch inversion) instead of k; and each quotient's coefficients are
+// added into the result as the division produces them, never stored.
 func interpolate(xs, ys []uint32) []uint32 {
 	k := len(xs)
 	m := make([]uint32, k+1) // M, lowest degree first
 	m[0] = 1
-	for _, xi := range xs {
-		// m ← m·(x − xi)
-		for j := k; j >= 1; j-- {
-			m[j] = submod(m[j-1], mulmod(m[j], xi))
-		}
-		m[0] = submod(0, mulmod(m[0], xi))
-	}
-	// Each product below is < 2^32, so up to 2^32 of them sum in a uint64
-	// before one reduction: the coefficients are accumulated unreduced.
-	acc := make([]uint64, k)
-	q := make([]uint32, k)
 	for i, xi := range xs {
-		// q = M / (x − xi) by synthetic division from the top.
-		q[k-1] = m[k]
-		for j := k - 1; j >= 1; j-- {
-			q[j-1] = uint32((uint64(m[j]) + uint64(q[j])*uint64(xi)) % fieldP)
+		// m ← m·(x − xi); only the i+2 lowest coefficients can be non-zero.
+		for j := i + 1; j >= 1; j-- {
+			m[j] = submod(m[j-1], m[j]*xi%fieldP)
 		}
-		w := uint64(mulmod(ys[i], invmod(evalPoly(q, xi))))
-		for j, qj := range q {
-			acc[j] += w * uint64(qj)
+		m[0] = submod(0, m[0]*xi%fieldP)
+	}
+	// d_i = M'(x_i), by Horner over M' = Σ j·m_j x^(j-1).
+	dm := make([]uint32, k)
+	for j := range dm {
+		dm[j] = uint32(j+1) % fieldP * m[j+1] % fieldP
+	}
+	d := make([]uint32, k)
+	i := 0
+	for ; i+4 <= k; i += 4 {
+		x0, x1, x2, x3 := xs[i], xs[i+1], xs[i+2], xs[i+3]
+		var y0, y1, y2, y3 uint32
+		for j := k - 1; j >= 0; j-- {
+			c := dm[j]
+			y0 = (y0*x0 + c) % fieldP
+			y1 = (y1*x1 + c) % fieldP
+			y2 = (y2*x2 + c) % fieldP
+			y3 = (y3*x3 + c) % fieldP
+		}
+		d[i], d[i+1], d[i+2], d[i+3] = y0, y1, y2, y3
+	}
+	for ; i < k; i++ {
+		var y uint32
+		for j := k - 1; j >= 0; j-- {
+			y = (y*xs[i] + dm[j]) % fieldP
+		}
+		d[i] = y
+	}
+	w := batchInvert(d)
+	for i, y := range ys {
+		w[i] = y % fieldP * w[i] % fieldP
+	}
+	// Σ_i w_i·q_i with q_i = M/(x − x_i): q_i[k-1] = m[k], q_i[j-1] =
+	// m[j] + q_i[j]·x_i. Each product w·q is below 2^32 and at most
+	// MaxTopK of them are added per coefficient, so acc does not overflow.
+	acc := make([]uint64, k)
+	i = 0
+	for ; i+4 <= k; i += 4 {
+		x0, x1, x2, x3 := xs[i], xs[i+1], xs[i+2], xs[i+3]
+		w0, w1, w2, w3 := uint64(w[i]), uint64(w[i+1]), uint64(w[i+2]), uint64(w[i+3])
+		q0, q1, q2, q3 := m[k], m[k], m[k], m[k]
+		for j := k - 1; ; j-- {
+			acc[j] += w0*uint64(q0) + w1*uint64(q1) + w2*uint64(q2) + w3*uint64(q3)
+			if j == 0 {
+				break
+			}
+			c := m[j]
+			q0 = (q0*x0 + c) % fieldP
+			q1 = (q1*x1 + c) % fieldP
+			q2 = (q2*x2 + c) % fieldP
+			q3 = (q3*x3 + c) % fieldP
+		}
+	}
+	for ; i < k; i++ {
+		wi, q := uint64(w[i]), m[k]
+		for j := k - 1; ; j-- {
+			acc[j] += wi * uint64(q)
+			if j == 0 {
+				break
+			}
+			q = (q*xs[i] + m[j]) % fieldP
 		}
 	}
 	coef := make([]uint32, k)
@@ -87,13 +144,31 @@ func interpolate(xs, ys []uint32) []uint32 {
 	return coef
 }
 
+// batchInvert returns the inverses of the non-zero elements v with one
+// exponentiation: prefix products forward, then one inverse unwound
+// backwards (Montgomery's trick).
+func batchInvert(v []uint32) []uint32 {
+	out := make([]uint32, len(v))
+	acc := uint32(1)
+	for i, a := range v {
+		out[i] = acc // product of v[:i]
+		acc = mulmod(acc, a)
+	}
+	inv := invmod(acc)
+	for i := len(v) - 1; i >= 0; i-- {
+		out[i] = mulmod(out[i], inv) // 1/v[i]
+		inv = mulmod(inv, v[i])      // 1/product of v[:i]
+	}
+	return out
+}
+
 // evalPoly evaluates coefficients c (lowest degree first) at x by Horner.
 func evalPoly(c []uint32, x uint32) uint32 {
-	var y uint64
+	var y uint32
 	for j := len(c) - 1; j >= 0; j-- {
-		y = (y*uint64(x) + uint64(c[j])) % fieldP
+		y = (y*x + c[j]) % fieldP
 	}
-	return uint32(y)
+	return y
 }
 
 // bf16 rounds f to bfloat16 (nearest, ties to even) and returns its bits.
@@ -108,18 +183,24 @@ func bf16(f float32) uint16 {
 
 // topK returns the indices of the k entries of v largest in magnitude,
 // ties to the lower index, in that order. NaNs rank last.
+//
+// Magnitudes are compared as integers: for non-NaN float32s the order of
+// |v| is the order of the bits with the sign cleared, and that plus one
+// leaves 0 for NaN, below every number. A candidate no larger than the
+// weakest of the k kept (the heap's root) is skipped with one comparison,
+// which is nearly every entry of a wide chunk.
 func topK(v []float32, k int) []int {
-	mag := func(i int) float64 {
-		a := math.Abs(float64(v[i]))
-		if a != a {
-			return -1
+	key := func(i int) uint32 {
+		b := math.Float32bits(v[i]) &^ (1 << 31)
+		if b > 0x7F800000 {
+			return 0 // NaN
 		}
-		return a
+		return b + 1
 	}
 	// before reports whether index a ranks before index b.
 	before := func(a, b int) bool {
-		ma, mb := mag(a), mag(b)
-		return ma > mb || (ma == mb && a < b)
+		ka, kb := key(a), key(b)
+		return ka > kb || (ka == kb && a < b)
 	}
 	k = min(k, len(v))
 	// A min-heap of the best k seen so far: its root is the weakest.
@@ -141,23 +222,30 @@ func topK(v []float32, k int) []int {
 			i = w
 		}
 	}
-	for i := range v {
-		if len(h) < k {
-			h = append(h, i)
-			for j := len(h) - 1; j > 0; {
-				p := (j - 1) / 2
-				if !before(h[p], h[j]) {
-					break
-				}
-				h[p], h[j] = h[j], h[p]
-				j = p
+	for i := range k {
+		h = append(h, i)
+		for j := len(h) - 1; j > 0; {
+			p := (j - 1) / 2
+			if !before(h[p], h[j]) {
+				break
 			}
+			h[p], h[j] = h[j], h[p]
+			j = p
+		}
+	}
+	// A later index with the root's magnitude ranks after it: only a
+	// strictly larger key displaces the root.
+	weakest := uint32(0)
+	if k > 0 {
+		weakest = key(h[0])
+	}
+	for i := k; i < len(v); i++ {
+		if key(i) <= weakest {
 			continue
 		}
-		if before(i, h[0]) {
-			h[0] = i
-			down(0)
-		}
+		h[0] = i
+		down(0)
+		weakest = key(h[0])
 	}
 	slices.SortFunc(h, func(a, b int) int {
 		if before(a, b) {

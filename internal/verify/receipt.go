@@ -52,6 +52,9 @@ func VerifyReceipt(ctx context.Context, home, model string, claim ReceiptClaim, 
 	if !bytes.Equal(h[:], claim.AttestHash) {
 		return Report{}, fmt.Errorf("%w: the attestation is not the one the receipt signs", ErrCommitment)
 	}
+	if v, err := AttestationVersion(attestation); err == nil && v == LogprobVersion {
+		return verifyLogprobReceipt(ctx, home, model, claim, attestation, threads)
+	}
 	a, err := DecodeAttestation(attestation)
 	if err != nil {
 		return Report{}, err
@@ -79,4 +82,27 @@ func VerifyReceipt(ctx context.Context, home, model string, claim ReceiptClaim, 
 		}
 	}
 	return Recompute(ctx, m, a, exp, threads, tol)
+}
+
+// verifyLogprobReceipt is VerifyReceipt for a remote backend's
+// log-probability attestation: the output must be the result the receipt
+// signs, and the prompt is needed (the verifier encodes it with the
+// model's tokenizer, with BOS, as a completion prompt).
+func verifyLogprobReceipt(ctx context.Context, home, model string, claim ReceiptClaim, attestation []byte, threads int) (Report, error) {
+	a, err := DecodeLogprobAttestation(attestation)
+	if err != nil {
+		return Report{}, err
+	}
+	if claim.Result != nil && a.Text() != *claim.Result {
+		return Report{}, fmt.Errorf("%w: the attested tokens do not make the result", ErrTokens)
+	}
+	if claim.Prompt == nil {
+		return Report{}, fmt.Errorf("%w: a log-probability attestation is checked against the prompt, and there is none", ErrTokens)
+	}
+	m, err := engine.Resolve(home, model)
+	if err != nil {
+		return Report{}, err
+	}
+	defer m.Close()
+	return RecomputeLogprobs(ctx, m, a, m.Tokenizer().Encode(*claim.Prompt, true), threads, DefaultLogprobTolerance)
 }

@@ -4,7 +4,7 @@ package gguf
 // llama.cpp's ggml_vec_dot_<type>_<vec_dot_type>: the quants are multiplied
 // with the activation quants and summed in integers; the float scales are
 // applied once per block (legacy types) or super-block (K-quants). Q4_K and
-// Q6_K (the types of a Q4_K_M file) and the Q8_0 block sums have AVX2 kernels
+// Q6_K (the types of a Q4_K_M file) and Q8_0 have AVX2 kernels
 // (dotq_amd64.s) and pure-Go twins that compute the same values bit for bit
 // (the same integers, then the same float32 steps); the other types go
 // through the block decoder. Each function's result differs from
@@ -23,10 +23,13 @@ func DotQ8K(t TensorType, row []byte, a *Q8K) float32 {
 }
 
 // DotQ8Kx4 sets out[t] = DotQ8K(t, row, a[t]) for four activation vectors
-// (four tokens of a prompt), bit for bit; for Q4_K with AVX2 it decodes
-// the row once for the four.
+// (four tokens of a prompt), bit for bit; for Q4_K and Q6_K with AVX2 it
+// decodes the row once for the four.
 func DotQ8Kx4(typ TensorType, row []byte, a *[4]*Q8K, out *[4]float32) {
-	if typ == Q4_K && dotQ4KQ8Kx4(row, a, out) {
+	switch {
+	case typ == Q4_K && dotQ4KQ8Kx4(row, a, out):
+		return
+	case typ == Q6_K && dotQ6KQ8Kx4(row, a, out):
 		return
 	}
 	for t, v := range a {
@@ -60,20 +63,46 @@ func DotQ8(t TensorType, row []byte, a *Q8Blocks) float32 {
 }
 
 // DotQ8Unpacked is the Q8_0 dot product of a row unpacked into int8 quants
-// w (len(a.Qs)) and float32 block scales wd, with Q8_0 activations a.
+// w (len(a.Qs)) and float32 block scales wd, with Q8_0 activations a, in
+// ggml's AVX2 order (dotQ80Go).
 func DotQ8Unpacked(w []int8, wd []float32, a *Q8Blocks) float32 {
-	const chunk = 64
-	var isums [chunk]int32
-	var sum float32
-	nb := len(wd)
-	for b0 := 0; b0 < nb; b0 += chunk {
-		n := min(chunk, nb-b0)
-		blockSums(isums[:n], w[b0*Q8_0BlockSize:(b0+n)*Q8_0BlockSize], a.Qs[b0*Q8_0BlockSize:(b0+n)*Q8_0BlockSize])
-		for i, s := range isums[:n] {
-			sum += float32(s) * float32(wd[b0+i]*a.D[b0+i])
+	return dotQ80(w, wd, a)
+}
+
+// DotQ8Unpackedx4 sets out[t] = DotQ8Unpacked(w, wd, a[t]) for four
+// activation vectors (four tokens of a prompt), bit for bit, reading the
+// row once for the four.
+func DotQ8Unpackedx4(w []int8, wd []float32, a *[4]*Q8Blocks, out *[4]float32) {
+	dotQ80x4(w, wd, a, out)
+}
+
+// dotQ80Go is ggml_vec_dot_q8_0_q8_0's AVX2 arithmetic: per block, eight
+// lanes of four integer products each, converted to float32, times
+// d_w·d_x, added into eight float32 lane sums; then the lanes are summed
+// once (q80HorizontalGo). The assembly does the same steps in the same
+// order, so the results agree bit for bit; float32(…) around each product
+// forbids fusing it with the addition.
+func dotQ80Go(w []int8, wd []float32, a *Q8Blocks) float32 {
+	var lanes [8]float32
+	for b, d := range wd {
+		ds := float32(d * a.D[b])
+		wb, xb := w[32*b:32*b+32], a.Qs[32*b:32*b+32]
+		for l := range lanes {
+			var s int32
+			for j := 4 * l; j < 4*l+4; j++ {
+				s += int32(wb[j]) * int32(xb[j])
+			}
+			lanes[l] += float32(float32(s) * ds)
 		}
 	}
-	return sum
+	return q80HorizontalGo(&lanes)
+}
+
+// q80HorizontalGo sums eight lanes as the assembly does: halves added
+// lane-wise, then pairs, then the last two.
+func q80HorizontalGo(l *[8]float32) float32 {
+	h0, h1, h2, h3 := l[0]+l[4], l[1]+l[5], l[2]+l[6], l[3]+l[7]
+	return float32(h0+h2) + float32(h1+h3)
 }
 
 // dotQ4KQ8KGo is llama.cpp's ggml_vec_dot_q4_K_q8_K: per super-block,
@@ -214,16 +243,4 @@ func q6kBlockGo(ql, qh []byte, q8 []int8, sc *[16]int16) int32 {
 		}
 	}
 	return sum
-}
-
-// blockSumsGo sets out[b] to the dot product of the b-th 32 int8 of w and x.
-func blockSumsGo(out []int32, w, x []int8) {
-	for b := range out {
-		wb, xb := w[32*b:32*b+32], x[32*b:32*b+32]
-		var s int32
-		for j, v := range wb {
-			s += int32(v) * int32(xb[j])
-		}
-		out[b] = s
-	}
 }

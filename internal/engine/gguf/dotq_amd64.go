@@ -13,9 +13,6 @@ func q4kDotAVX2(row *byte, q8 *int8, bsums *int16, d *float32, n int) float32
 //go:noescape
 func q6kDotAVX2(row *byte, q8 *int8, bsums *int16, d *float32, n int) float32
 
-//go:noescape
-func blockSumsAVX2(out *int32, w, x *int8, n int)
-
 func dotQ4KQ8K(row []byte, a *Q8K) float32 {
 	n := len(row) / 144
 	if hasAVX2 && n > 0 {
@@ -34,14 +31,46 @@ func dotQ6KQ8K(row []byte, a *Q8K) float32 {
 	return dotQ6KQ8KGo(row, a)
 }
 
-func blockSums(out []int32, w, x []int8) {
-	if hasAVX2 && len(out) > 0 {
-		n := len(out)
-		w, x = w[:32*n], x[:32*n]
-		blockSumsAVX2(&out[0], &w[0], &x[0], n)
+//go:noescape
+func q80DotAVX2(w *int8, wd *float32, x *int8, xd *float32, nb int) float32
+
+// q80x4 holds four Q8_0 activation vectors' quants and scales for
+// q80Dot4AVX2.
+type q80x4 struct {
+	x [4]*int8
+	d [4]*float32
+}
+
+//go:noescape
+func q80Dot4AVX2(w *int8, wd *float32, nb int, a *q80x4, out *[4]float32)
+
+//go:noescape
+func q6kDot4AVX2(row *byte, n int, a *q8kx4, out *[4]float32)
+
+func dotQ80(w []int8, wd []float32, a *Q8Blocks) float32 {
+	nb := len(wd)
+	if hasAVX2 && nb > 0 {
+		w, x, xd := w[:32*nb], a.Qs[:32*nb], a.D[:nb] // bounds for the assembly
+		return q80DotAVX2(&w[0], &wd[0], &x[0], &xd[0], nb)
+	}
+	return dotQ80Go(w, wd, a)
+}
+
+func dotQ80x4(w []int8, wd []float32, a *[4]*Q8Blocks, out *[4]float32) {
+	nb := len(wd)
+	if !hasAVX2 || nb == 0 {
+		for t, v := range a {
+			out[t] = dotQ80Go(w, wd, v)
+		}
 		return
 	}
-	blockSumsGo(out, w, x)
+	w = w[:32*nb]
+	var p q80x4
+	for t, v := range a {
+		x, xd := v.Qs[:32*nb], v.D[:nb] // bounds for the assembly
+		p.x[t], p.d[t] = &x[0], &xd[0]
+	}
+	q80Dot4AVX2(&w[0], &wd[0], nb, &p, out)
 }
 
 // q8kx4 holds four activation vectors' arrays for q4kDot4AVX2.
@@ -53,6 +82,22 @@ type q8kx4 struct {
 
 //go:noescape
 func q4kDot4AVX2(row *byte, n int, a *q8kx4, out *[4]float32)
+
+// dotQ6KQ8Kx4 is dotQ4KQ8Kx4 for Q6_K.
+func dotQ6KQ8Kx4(row []byte, a *[4]*Q8K, out *[4]float32) bool {
+	n := len(row) / 210
+	if !hasAVX2 || n == 0 {
+		return false
+	}
+	var p q8kx4
+	for t, v := range a {
+		q8, bs, d := v.Qs[:QK*n], v.Bsums[:16*n], v.D[:n] // bounds for the assembly
+		p.q8[t], p.bs[t], p.d[t] = &q8[0], &bs[0], &d[0]
+	}
+	*out = [4]float32{}
+	q6kDot4AVX2(&row[0], n, &p, out)
+	return true
+}
 
 // dotQ4KQ8Kx4 sets out[t] to dotQ4KQ8K(row, a[t]) with the assembly kernel
 // that reads the row once for the four vectors; false when there is none.

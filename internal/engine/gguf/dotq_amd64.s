@@ -7,39 +7,6 @@
 // (2·63·127 < 32767); VPMADDWD then applies the int16 sub-block scales
 // and widens to int32.
 
-// func blockSumsAVX2(out *int32, w, x *int8, n int)
-// out[b] = Σ w[32b+j]·x[32b+j]: VPSIGNB moves w's sign onto x so that
-// VPMADDUBSW can take |w| as unsigned (at most 128; 2·128·127 < 32767).
-TEXT ·blockSumsAVX2(SB), NOSPLIT, $0-32
-	MOVQ out+0(FP), DX
-	MOVQ w+8(FP), SI
-	MOVQ x+16(FP), DI
-	MOVQ n+24(FP), CX
-	MOVQ $0x0001000100010001, AX
-	VMOVQ AX, X15
-	VPBROADCASTQ X15, Y15
-loop:
-	VMOVDQU (SI), Y1
-	VMOVDQU (DI), Y2
-	VPSIGNB Y1, Y1, Y3
-	VPSIGNB Y1, Y2, Y2
-	VPMADDUBSW Y2, Y3, Y3
-	VPMADDWD Y15, Y3, Y0
-	VEXTRACTI128 $1, Y0, X1
-	VPADDD X1, X0, X0
-	VPSHUFD $0x4e, X0, X1
-	VPADDD X1, X0, X0
-	VPSHUFD $0xb1, X0, X1
-	VPADDD X1, X0, X0
-	VMOVD X0, (DX)
-	ADDQ $32, SI
-	ADDQ $32, DI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ loop
-	VZEROUPPER
-	RET
-
 // func q4kDotAVX2(row *byte, q8 *int8, bsums *int16, d *float32, n int) float32
 // The dot product of n Q4_K super-blocks of row (144 bytes each) with their
 // Q8_K activations (quants q8, 16-value sums bsums, scales d): per block the

@@ -72,16 +72,52 @@ func checkKernels(t *testing.T, row []byte, q8 []int8, bsums []int16, n int) {
 	if g, v := dotQ6KQ8KGo(r6, a), q6kDotAVX2(&r6[0], &q8[0], &bsums[0], &a.D[0], n); math.Float32bits(g) != math.Float32bits(v) {
 		t.Fatalf("Q6_K, %d blocks: assembly %v, Go %v", n, v, g)
 	}
-	w := make([]int8, len(q8))
-	for i := range w {
-		w[i] = int8(row[i%len(row)]) // a file's Q8_0 quants may be -128
+	if !dotQ6KQ8Kx4(r6, &four, &got) {
+		t.Fatal("no four-vector Q6_K kernel with AVX2")
 	}
+	for i, v := range four {
+		if g := dotQ6KQ8KGo(r6, v); math.Float32bits(g) != math.Float32bits(got[i]) {
+			t.Fatalf("Q6_K ×4, %d blocks, vector %d: assembly %v, Go %v", n, i, got[i], g)
+		}
+	}
+	checkQ80(t, row, q8, a.D)
+}
+
+// checkQ80 compares the Q8_0 kernels, one and four vectors, with their Go
+// twin: weights from row's bytes (a file's Q8_0 quants may be -128),
+// activations from q8 (never below -127, as Q8Blocks.Quantize makes them).
+func checkQ80(t *testing.T, row []byte, q8 []int8, ds []float32) {
+	t.Helper()
 	nb := len(q8) / 32
-	va, vg := make([]int32, nb), make([]int32, nb)
-	blockSumsAVX2(&va[0], &w[0], &q8[0], nb)
-	blockSumsGo(vg, w, q8)
-	if !slices.Equal(va, vg) {
-		t.Fatalf("Q8_0 block sums: assembly %v, Go %v", va, vg)
+	w := make([]int8, len(q8))
+	wd := make([]float32, nb)
+	for i := range w {
+		w[i] = int8(row[i%len(row)])
+	}
+	for b := range wd {
+		wd[b] = float32(int(row[(7*b)%len(row)])-128) / 4096
+	}
+	var four [4]*Q8Blocks
+	for t := range four {
+		v := &Q8Blocks{D: make([]float32, nb), Qs: make([]int8, len(q8))}
+		for i := range v.Qs {
+			v.Qs[i] = q8[(i+61*t)%len(q8)]
+		}
+		for b := range v.D {
+			v.D[b] = ds[b%len(ds)] * float32(b+t+1) / 5
+		}
+		four[t] = v
+	}
+	var got [4]float32
+	dotQ80x4(w, wd, &four, &got)
+	for i, v := range four {
+		g := dotQ80Go(w, wd, v)
+		if a := q80DotAVX2(&w[0], &wd[0], &v.Qs[0], &v.D[0], nb); math.Float32bits(g) != math.Float32bits(a) {
+			t.Fatalf("Q8_0, %d blocks: assembly %v, Go %v", nb, a, g)
+		}
+		if math.Float32bits(g) != math.Float32bits(got[i]) {
+			t.Fatalf("Q8_0 ×4, %d blocks, vector %d: assembly %v, Go %v", nb, i, got[i], g)
+		}
 	}
 }
 

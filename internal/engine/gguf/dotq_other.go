@@ -9,6 +9,14 @@ func dotQ4KQ8K(row []byte, a *Q8K) float32 { return dotQ4KQ8KGo(row, a) }
 
 func dotQ6KQ8K(row []byte, a *Q8K) float32 { return dotQ6KQ8KGo(row, a) }
 
-func blockSums(out []int32, w, x []int8) { blockSumsGo(out, w, x) }
-
 func dotQ4KQ8Kx4(row []byte, a *[4]*Q8K, out *[4]float32) bool { return false }
+
+func dotQ6KQ8Kx4(row []byte, a *[4]*Q8K, out *[4]float32) bool { return false }
+
+func dotQ80(w []int8, wd []float32, a *Q8Blocks) float32 { return dotQ80Go(w, wd, a) }
+
+func dotQ80x4(w []int8, wd []float32, a *[4]*Q8Blocks, out *[4]float32) {
+	for t, v := range a {
+		out[t] = dotQ80Go(w, wd, v)
+	}
+}

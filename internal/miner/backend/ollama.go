@@ -9,6 +9,8 @@ import (
 	"math"
 	"net/http"
 	"strings"
+
+	"github.com/aitbc/aitbc/internal/verify"
 )
 
 // DefaultOllamaURL is where an Ollama server listens by default.
@@ -106,6 +108,10 @@ type ollamaRequest struct {
 	Messages []ChatMessage `json:"messages,omitempty"`
 	Stream   bool          `json:"stream"`
 	Options  ollamaOptions `json:"options"`
+	// Logprobs and TopLogprobs ask for log-probabilities (logprobs.go);
+	// an Ollama without logprobs support ignores them.
+	Logprobs    bool `json:"logprobs,omitempty"`
+	TopLogprobs int  `json:"top_logprobs,omitempty"`
 }
 
 // seed63 reduces a seed to what servers that parse it as a signed integer
@@ -124,9 +130,14 @@ func (o *Ollama) Generate(ctx context.Context, req Request, onToken func(string)
 	}
 	body := ollamaRequest{
 		Model: req.Model, Prompt: req.Prompt, Messages: req.Messages, Stream: true,
-		Options: ollamaOptions{NumPredict: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Seed: seed63(req.Seed), Stop: req.Stop},
+		Options:  ollamaOptions{NumPredict: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Seed: seed63(req.Seed), Stop: req.Stop},
+		Logprobs: true, TopLogprobs: verify.TopLogprobs,
 	}
 	resp, err := httpDo(ctx, o.client, http.MethodPost, o.base+path, body, nil, o.classify(path))
+	if refusedLogprobs(err) {
+		body.Logprobs, body.TopLogprobs = false, 0
+		resp, err = httpDo(ctx, o.client, http.MethodPost, o.base+path, body, nil, o.classify(path))
+	}
 	if err != nil {
 		if isCtxErr(err) {
 			return canceled(res, o.wrap(err))
@@ -134,8 +145,12 @@ func (o *Ollama) Generate(ctx context.Context, req Request, onToken func(string)
 		return res, err
 	}
 	defer resp.Body.Close()
-	res, err = decodeOllamaStream(ctx, resp.Body, req.MaxTokens, onToken)
+	lp := &logprobRecorder{}
+	res, err = decodeOllamaStreamLogprobs(ctx, resp.Body, req.MaxTokens, onToken, lp)
 	res.Backend = o.Name()
+	if err == nil {
+		res.Attestation = lp.attestation(o.Name(), req.Model, res.Text)
+	}
 	if err != nil && res.FinishReason == FinishCanceled {
 		err = o.wrap(err)
 	}
@@ -181,6 +196,7 @@ type ollamaChunk struct {
 	PromptEvalCount *int            `json:"prompt_eval_count"`
 	EvalCount       *int            `json:"eval_count"`
 	Error           json.RawMessage `json:"error"`
+	Logprobs        []wireLogprob   `json:"logprobs"`
 }
 
 func (c *ollamaChunk) text() string {
@@ -212,6 +228,12 @@ func parseOllamaLine(line []byte) (ollamaChunk, error) {
 // servers that predate done_reason. On error the Result holds what was
 // streamed so far.
 func decodeOllamaStream(ctx context.Context, r io.Reader, maxTokens int, onToken func(string) error) (Result, error) {
+	return decodeOllamaStreamLogprobs(ctx, r, maxTokens, onToken, nil)
+}
+
+// decodeOllamaStreamLogprobs is decodeOllamaStream that also records the
+// lines' log-probabilities in lp (when not nil).
+func decodeOllamaStreamLogprobs(ctx context.Context, r io.Reader, maxTokens int, onToken func(string) error, lp *logprobRecorder) (Result, error) {
 	var (
 		res    Result
 		text   strings.Builder
@@ -228,6 +250,7 @@ func decodeOllamaStream(ctx context.Context, r io.Reader, maxTokens int, onToken
 			res.Text, res.TokensOut, res.UsageEstimated = text.String(), chunks, true
 			return res, err
 		}
+		lp.addWire(c.Logprobs)
 		if t := c.text(); t != "" {
 			chunks++
 			text.WriteString(t)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/aitbc/aitbc/internal/verify"
 )
 
 // OpenAI runs jobs on a server that speaks the OpenAI API, such as vLLM or
@@ -110,6 +112,11 @@ type openAIRequest struct {
 	Stop          []string            `json:"stop,omitempty"`
 	Stream        bool                `json:"stream"`
 	StreamOptions openAIStreamOptions `json:"stream_options"`
+	// Logprobs asks for log-probabilities (logprobs.go): the number of
+	// alternatives for /v1/completions, true for /v1/chat/completions,
+	// which takes the number as TopLogprobs.
+	Logprobs    any `json:"logprobs,omitempty"`
+	TopLogprobs int `json:"top_logprobs,omitempty"`
 }
 
 // Generate implements Backend.
@@ -126,8 +133,18 @@ func (o *OpenAI) Generate(ctx context.Context, req Request, onToken func(string)
 		Model: req.Model, Prompt: req.Prompt, Messages: req.Messages, MaxTokens: req.MaxTokens,
 		Temperature: req.Temperature, TopP: req.TopP, Seed: seed63(req.Seed), Stop: req.Stop,
 		Stream: true, StreamOptions: openAIStreamOptions{IncludeUsage: true},
+		Logprobs: verify.TopLogprobs,
+	}
+	if len(req.Messages) > 0 {
+		body.Logprobs, body.TopLogprobs = true, verify.TopLogprobs
 	}
 	resp, err := httpDo(ctx, o.client, http.MethodPost, o.base+path, body, o.header(), o.classify(path))
+	if refusedLogprobs(err) {
+		// A server that does not take log-probabilities still runs the
+		// job, without an attestation.
+		body.Logprobs, body.TopLogprobs = nil, 0
+		resp, err = httpDo(ctx, o.client, http.MethodPost, o.base+path, body, o.header(), o.classify(path))
+	}
 	if err != nil {
 		if isCtxErr(err) {
 			return canceled(res, o.wrap(err))
@@ -143,8 +160,12 @@ func (o *OpenAI) Generate(ctx context.Context, req Request, onToken func(string)
 		}
 		return res, fmt.Errorf("%w: openai %s: the server answered with one JSON object, not a stream", ErrBackendFailed, path)
 	}
-	res, err = decodeOpenAIStream(ctx, resp.Body, onToken)
+	lp := &logprobRecorder{}
+	res, err = decodeOpenAIStreamLogprobs(ctx, resp.Body, onToken, lp)
 	res.Backend = o.Name()
+	if err == nil {
+		res.Attestation = lp.attestation(o.Name(), req.Model, res.Text)
+	}
 	if err != nil && res.FinishReason == FinishCanceled {
 		err = o.wrap(err)
 	}
@@ -189,7 +210,8 @@ type openAIChunk struct {
 		Delta struct {
 			Content string `json:"content"`
 		} `json:"delta"` // chat completions
-		FinishReason *string `json:"finish_reason"`
+		FinishReason *string         `json:"finish_reason"`
+		Logprobs     *openAILogprobs `json:"logprobs"`
 	} `json:"choices"`
 	Usage *struct {
 		PromptTokens     int `json:"prompt_tokens"`
@@ -218,6 +240,22 @@ func parseOpenAIChunk(data []byte) (openAIChunk, error) {
 // streaming text to onToken. Only choice 0 is read (the request asks for
 // one). On error the Result holds what was streamed so far.
 func decodeOpenAIStream(ctx context.Context, r io.Reader, onToken func(string) error) (Result, error) {
+	return decodeOpenAIStreamLogprobs(ctx, r, onToken, nil)
+}
+
+// openAILogprobs is a chunk's log-probabilities: Content in the chat
+// format (which llama-server also sends for completions), the parallel
+// arrays in the legacy completions format.
+type openAILogprobs struct {
+	Content       []wireLogprob        `json:"content"`
+	Tokens        []string             `json:"tokens"`
+	TokenLogprobs []float64            `json:"token_logprobs"`
+	TopLogprobs   []map[string]float64 `json:"top_logprobs"`
+}
+
+// decodeOpenAIStreamLogprobs is decodeOpenAIStream that also records the
+// chunks' log-probabilities in lp (when not nil).
+func decodeOpenAIStreamLogprobs(ctx context.Context, r io.Reader, onToken func(string) error, lp *logprobRecorder) (Result, error) {
 	var (
 		res    Result
 		text   strings.Builder
@@ -269,6 +307,10 @@ func decodeOpenAIStream(ctx context.Context, r io.Reader, onToken func(string) e
 		ch := c.Choices[0]
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			finish = *ch.FinishReason
+		}
+		if l := ch.Logprobs; l != nil && lp != nil {
+			lp.addWire(l.Content)
+			lp.addLegacy(l.Tokens, l.TokenLogprobs, l.TopLogprobs)
 		}
 		t := ch.Text + ch.Delta.Content
 		if t == "" {

@@ -1,0 +1,332 @@
+#include "textflag.h"
+
+// Prompt kernels: one row against several activation vectors per call, so
+// that each weight block is loaded (and, for Q6_K, unpacked) once for the
+// four tokens of a prompt. Each vector's result is bit for bit what the
+// one-vector kernel gives (the same integers, then the same float32 steps in
+// the same order); dotq.go has the Go twins and TestKernelsAVX2MatchGo
+// holds the assembly to them.
+
+// Q8_0 rows against Q8_0 activations, ggml's AVX2 order: per 32-value block
+// eight int32 lane sums (four products each: VPSIGNB moves w's sign onto x,
+// VPMADDUBSW takes |w| as unsigned, VPMADDWD adds the pairs), converted to
+// float32 (exact: |sum| < 2^16), multiplied by d_w·d_x and added into eight
+// float32 lanes; the lanes are summed once per row as
+// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) (q80HorizontalGo).
+
+// func q80DotAVX2(w *int8, wd *float32, x *int8, xd *float32, nb int) float32
+TEXT ·q80DotAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ wd+8(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ xd+24(FP), R12
+	MOVQ nb+32(FP), CX
+	MOVQ $0x0001000100010001, AX
+	VMOVQ AX, X15
+	VPBROADCASTQ X15, Y15
+	VXORPS Y8, Y8, Y8
+q80loop:
+	VMOVDQU (SI), Y1
+	VPSIGNB Y1, Y1, Y2
+	VMOVSS (DI), X3
+	VMOVDQU (R8), Y4
+	VPSIGNB Y1, Y4, Y4
+	VPMADDUBSW Y4, Y2, Y4
+	VPMADDWD Y15, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULSS (R12), X3, X5
+	VBROADCASTSS X5, Y5
+	VMULPS Y5, Y4, Y4
+	VADDPS Y4, Y8, Y8
+	ADDQ $32, SI
+	ADDQ $4, DI
+	ADDQ $32, R8
+	ADDQ $4, R12
+	DECQ CX
+	JNZ q80loop
+	VEXTRACTF128 $1, Y8, X1
+	VADDPS X1, X8, X8
+	VMOVHLPS X8, X8, X1
+	VADDPS X1, X8, X8
+	VMOVSHDUP X8, X1
+	VADDSS X1, X8, X8
+	VMOVSS X8, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func q80Dot4AVX2(w *int8, wd *float32, nb int, a *q80x4, out *[4]float32)
+// q80DotAVX2 for four activation vectors: each block of w is loaded and its
+// magnitudes taken once for the four; vector t accumulates in its own
+// eight lanes and is summed as q80DotAVX2 sums them.
+TEXT ·q80Dot4AVX2(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ wd+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ a+24(FP), AX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
+	MOVQ 32(AX), R12
+	MOVQ 40(AX), R13
+	MOVQ 48(AX), R14
+	MOVQ 56(AX), R15
+	MOVQ $0x0001000100010001, AX
+	VMOVQ AX, X15
+	VPBROADCASTQ X15, Y15
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+q804loop:
+	VMOVDQU (SI), Y1
+	VPSIGNB Y1, Y1, Y2
+	VMOVSS (DI), X3
+	VMOVDQU (R8), Y4
+	VPSIGNB Y1, Y4, Y4
+	VPMADDUBSW Y4, Y2, Y4
+	VPMADDWD Y15, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULSS (R12), X3, X5
+	VBROADCASTSS X5, Y5
+	VMULPS Y5, Y4, Y4
+	VADDPS Y4, Y8, Y8
+	VMOVDQU (R9), Y6
+	VPSIGNB Y1, Y6, Y6
+	VPMADDUBSW Y6, Y2, Y6
+	VPMADDWD Y15, Y6, Y6
+	VCVTDQ2PS Y6, Y6
+	VMULSS (R13), X3, X7
+	VBROADCASTSS X7, Y7
+	VMULPS Y7, Y6, Y6
+	VADDPS Y6, Y9, Y9
+	VMOVDQU (R10), Y12
+	VPSIGNB Y1, Y12, Y12
+	VPMADDUBSW Y12, Y2, Y12
+	VPMADDWD Y15, Y12, Y12
+	VCVTDQ2PS Y12, Y12
+	VMULSS (R14), X3, X13
+	VBROADCASTSS X13, Y13
+	VMULPS Y13, Y12, Y12
+	VADDPS Y12, Y10, Y10
+	VMOVDQU (R11), Y0
+	VPSIGNB Y1, Y0, Y0
+	VPMADDUBSW Y0, Y2, Y0
+	VPMADDWD Y15, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULSS (R15), X3, X14
+	VBROADCASTSS X14, Y14
+	VMULPS Y14, Y0, Y0
+	VADDPS Y0, Y11, Y11
+	ADDQ $32, SI
+	ADDQ $4, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $4, R14
+	ADDQ $4, R15
+	DECQ CX
+	JNZ q804loop
+	MOVQ out+32(FP), AX
+	VEXTRACTF128 $1, Y8, X1
+	VADDPS X1, X8, X8
+	VMOVHLPS X8, X8, X1
+	VADDPS X1, X8, X8
+	VMOVSHDUP X8, X1
+	VADDSS X1, X8, X8
+	VMOVSS X8, 0(AX)
+	VEXTRACTF128 $1, Y9, X1
+	VADDPS X1, X9, X9
+	VMOVHLPS X9, X9, X1
+	VADDPS X1, X9, X9
+	VMOVSHDUP X9, X1
+	VADDSS X1, X9, X9
+	VMOVSS X9, 4(AX)
+	VEXTRACTF128 $1, Y10, X1
+	VADDPS X1, X10, X10
+	VMOVHLPS X10, X10, X1
+	VADDPS X1, X10, X10
+	VMOVSHDUP X10, X1
+	VADDSS X1, X10, X10
+	VMOVSS X10, 8(AX)
+	VEXTRACTF128 $1, Y11, X1
+	VADDPS X1, X11, X11
+	VMOVHLPS X11, X11, X1
+	VADDPS X1, X11, X11
+	VMOVSHDUP X11, X1
+	VADDSS X1, X11, X11
+	VMOVSS X11, 12(AX)
+	VZEROUPPER
+	RET
+
+// func q6kDot4AVX2(row *byte, n int, a *q8kx4, out *[4]float32)
+// q6kDotAVX2 for four activation vectors: per super-block the 256 quants
+// are unpacked once into Y6-Y13 and the scale pairs of each 32 values
+// broadcast once (on the stack at 32(SP)), then each vector takes its
+// integer sum and float32 steps exactly as q6kDotAVX2 does, its running
+// sum kept in out[t] (zero on entry).
+TEXT ·q6kDot4AVX2(SB), NOSPLIT, $320-32
+	MOVQ row+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ a+16(FP), BX
+	MOVQ out+24(FP), DX
+	XORQ R14, R14 // q8 offset
+	XORQ R15, R15 // bsums offset
+	XORQ R13, R13 // d offset
+	MOVQ $0x0f0f0f0f0f0f0f0f, AX
+	VMOVQ AX, X15
+	VPBROADCASTQ X15, Y15
+	MOVQ $0x0303030303030303, AX
+	VMOVQ AX, X14
+	VPBROADCASTQ X14, Y14
+q6k4loop:
+	VPMOVSXBW 192(SI), Y1 // the 16 int8 scales as int16
+	VMOVDQU Y1, 0(SP)
+	VPBROADCASTW 0(SP), Y2
+	VPBROADCASTW 2(SP), Y3
+	VPBLENDD $0xf0, Y3, Y2, Y2
+	VMOVDQU Y2, 32(SP)
+	VPBROADCASTW 4(SP), Y2
+	VPBROADCASTW 6(SP), Y3
+	VPBLENDD $0xf0, Y3, Y2, Y2
+	VMOVDQU Y2, 64(SP)
+	VPBROADCASTW 8(SP), Y2
+	VPBROADCASTW 10(SP), Y3
+	VPBLENDD $0xf0, Y3, Y2, Y2
+	VMOVDQU Y2, 96(SP)
+	VPBROADCASTW 12(SP), Y2
+	VPBROADCASTW 14(SP), Y3
+	VPBLENDD $0xf0, Y3, Y2, Y2
+	VMOVDQU Y2, 128(SP)
+	VPBROADCASTW 16(SP), Y2
+	VPBROADCASTW 18(SP), Y3
+	VPBLENDD $0xf0, Y3, Y2, Y2
+	VMOVDQU Y2, 160(SP)
+	VPBROADCASTW 20(SP), Y2
+	VPBROADCASTW 22(SP), Y3
+	VPBLENDD $0xf0, Y3, Y2, Y2
+	VMOVDQU Y2, 192(SP)
+	VPBROADCASTW 24(SP), Y2
+	VPBROADCASTW 26(SP), Y3
+	VPBLENDD $0xf0, Y3, Y2, Y2
+	VMOVDQU Y2, 224(SP)
+	VPBROADCASTW 28(SP), Y2
+	VPBROADCASTW 30(SP), Y3
+	VPBLENDD $0xf0, Y3, Y2, Y2
+	VMOVDQU Y2, 256(SP)
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X2
+	VCVTPH2PS X2, X2
+	VMOVSS X2, 288(SP) // d
+	VMOVDQU 128(SI), Y1
+	VMOVDQU 0(SI), Y2
+	VMOVDQU 32(SI), Y3
+	VPAND Y15, Y2, Y6
+	VPAND Y14, Y1, Y5
+	VPSLLW $4, Y5, Y5
+	VPOR Y5, Y6, Y6
+	VPAND Y15, Y3, Y7
+	VPSRLW $2, Y1, Y5
+	VPAND Y14, Y5, Y5
+	VPSLLW $4, Y5, Y5
+	VPOR Y5, Y7, Y7
+	VPSRLW $4, Y2, Y8
+	VPAND Y15, Y8, Y8
+	VPSRLW $4, Y1, Y5
+	VPAND Y14, Y5, Y5
+	VPSLLW $4, Y5, Y5
+	VPOR Y5, Y8, Y8
+	VPSRLW $4, Y3, Y9
+	VPAND Y15, Y9, Y9
+	VPSRLW $6, Y1, Y5
+	VPAND Y14, Y5, Y5
+	VPSLLW $4, Y5, Y5
+	VPOR Y5, Y9, Y9
+	VMOVDQU 160(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VPAND Y15, Y2, Y10
+	VPAND Y14, Y1, Y5
+	VPSLLW $4, Y5, Y5
+	VPOR Y5, Y10, Y10
+	VPAND Y15, Y3, Y11
+	VPSRLW $2, Y1, Y5
+	VPAND Y14, Y5, Y5
+	VPSLLW $4, Y5, Y5
+	VPOR Y5, Y11, Y11
+	VPSRLW $4, Y2, Y12
+	VPAND Y15, Y12, Y12
+	VPSRLW $4, Y1, Y5
+	VPAND Y14, Y5, Y5
+	VPSLLW $4, Y5, Y5
+	VPOR Y5, Y12, Y12
+	VPSRLW $4, Y3, Y13
+	VPAND Y15, Y13, Y13
+	VPSRLW $6, Y1, Y5
+	VPAND Y14, Y5, Y5
+	VPSLLW $4, Y5, Y5
+	VPOR Y5, Y13, Y13
+	XORQ R8, R8 // vector t, times 8
+q6k4tok:
+	MOVQ 0(BX)(R8*1), R9 // q8 of vector t
+	MOVQ 32(BX)(R8*1), R10 // bsums
+	MOVQ 64(BX)(R8*1), R11 // d
+	VMOVDQU 0(SP), Y1
+	VPMADDWD (R10)(R15*1), Y1, Y1 // Σ sc_s·bsum_s, 8 partial int32 sums
+	VPSLLD $5, Y1, Y1 // ·32
+	VPXOR Y0, Y0, Y0
+	VPSUBD Y1, Y0, Y0
+	VPMADDUBSW 0(R9)(R14*1), Y6, Y1
+	VPMADDWD 32(SP), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VPMADDUBSW 32(R9)(R14*1), Y7, Y1
+	VPMADDWD 64(SP), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VPMADDUBSW 64(R9)(R14*1), Y8, Y1
+	VPMADDWD 96(SP), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VPMADDUBSW 96(R9)(R14*1), Y9, Y1
+	VPMADDWD 128(SP), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VPMADDUBSW 128(R9)(R14*1), Y10, Y1
+	VPMADDWD 160(SP), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VPMADDUBSW 160(R9)(R14*1), Y11, Y1
+	VPMADDWD 192(SP), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VPMADDUBSW 192(R9)(R14*1), Y12, Y1
+	VPMADDWD 224(SP), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VPMADDUBSW 224(R9)(R14*1), Y13, Y1
+	VPMADDWD 256(SP), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, AX // isum
+	MOVQ R8, R12
+	SHRQ $1, R12 // t·4: out[t]
+	VMOVSS 288(SP), X2
+	VMULSS (R11)(R13*1), X2, X2 // d·d_y
+	VCVTSI2SSL AX, X3, X3
+	VMULSS X3, X2, X2
+	VMOVSS (DX)(R12*1), X3
+	VADDSS X2, X3, X3
+	VMOVSS X3, (DX)(R12*1)
+	ADDQ $8, R8
+	CMPQ R8, $32
+	JNE q6k4tok
+	ADDQ $210, SI
+	ADDQ $256, R14
+	ADDQ $32, R15
+	ADDQ $4, R13
+	DECQ CX
+	JNZ q6k4loop
+	VZEROUPPER
+	RET
