@@ -14,7 +14,7 @@ type acts struct {
 	maxT int
 	// per layer
 	xIn, xb1, q, k, v, att, ao, xMid, xb2, h1, h3, hh [][]float32
-	rstd1, rstd2                                       [][]float32
+	rstd1, rstd2                                      [][]float32
 	// after the last layer
 	xOut, rstdF, xbF, probs []float32
 	// backward scratch
