@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/engine/gguf"
 )
 
 // Errors of fine-tuning; test them with errors.Is.
@@ -438,3 +440,7 @@ func (r *rand64) intn(n int) int {
 	hi, _ := bits.Mul64(r.next(), uint64(n))
 	return int(hi)
 }
+
+// WriteGGUF writes the fine-tuned model as a GGUF file of float32
+// tensors, the file aitbc model import reads.
+func (r *Result) WriteGGUF(w io.Writer) error { return r.Model.WriteGGUF(w, gguf.F32) }
