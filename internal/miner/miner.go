@@ -141,6 +141,7 @@ func New(cfg Config) (*Miner, error) {
 		}
 		if cfg.JobKinds {
 			kr.Files = files
+			kr.Results = files // a fine-tuned model goes to the coordinator's file store
 			if len(cfg.Models) > 0 {
 				cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
 			}
