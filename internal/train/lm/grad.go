@@ -18,7 +18,7 @@ type acts struct {
 	// after the last layer
 	xOut, rstdF, xbF, probs []float32
 	// backward scratch
-	dx, dxb, dq, dk, dv, dao, dhh, dh1, dh3, datt, dlogit []float32
+	dx, dxb, dq, dk, dv, dao, dhh, dh1, dh3, datt []float32
 }
 
 func newActs(s shape, maxT int) *acts {
@@ -42,7 +42,6 @@ func newActs(s shape, maxT int) *acts {
 	a.dk, a.dv = make([]float32, kv), make([]float32, kv)
 	a.dhh, a.dh1, a.dh3 = make([]float32, f), make([]float32, f), make([]float32, f)
 	a.datt = make([]float32, maxT)
-	a.dlogit = make([]float32, s.vocab)
 	return a
 }
 
@@ -129,26 +128,18 @@ func backward(p, g []float32, l layout, a *acts, rt ropeTab, tokens, targets []i
 	T, D, V, F := len(tokens), s.dim, s.vocab, s.hidden
 	dx := a.dx[:T*D]
 	dxb := a.dxb[:T*D]
-	// classifier: dlogits = (probs - onehot) · scale
-	clear(dxb)
+	// classifier: dlogits = (probs - onehot) · scale, in place of the
+	// probabilities (forward is not needed again)
+	dlog := a.probs[:T*V]
 	for t := range T {
-		dl := a.dlogit
-		copy(dl, a.probs[t*V:(t+1)*V])
+		dl := dlog[t*V : (t+1)*V]
 		dl[targets[t]] -= 1
 		for i := range dl {
 			dl[i] *= scale
 		}
-		xb := a.xbF[t*D : (t+1)*D]
-		dxt := dxb[t*D : (t+1)*D]
-		for r, d := range dl {
-			w := p[l.cls+r*D : l.cls+(r+1)*D]
-			gw := g[l.cls+r*D : l.cls+(r+1)*D]
-			for j := range D {
-				dxt[j] += float32(d * w[j])
-				gw[j] += float32(d * xb[j])
-			}
-		}
 	}
+	clear(dxb)
+	matmulBwd(dxb, g[l.cls:], dlog, a.xbF, p[l.cls:], T, V, D)
 	clear(dx)
 	rmsnormBwd(dx, g[l.finalNorm:l.finalNorm+D], dxb, a.xOut, p[l.finalNorm:l.finalNorm+D], a.rstdF, T, D)
 	for li := s.layers - 1; li >= 0; li-- {
@@ -229,29 +220,57 @@ func matmulFwd(out, in, w []float32, T, R, C int) {
 }
 
 // matmulBwd is the backward pass of matmulFwd: din[t][j] += Σ_r
-// dout[t][r]·W[r][j] (summed in r order) and dW[r][j] += Σ_t
-// dout[t][r]·in[t][j] (summed in t order).
+// dout[t][r]·W[r][j] (added in r order) and dW[r][j] += Σ_t
+// dout[t][r]·in[t][j] (added in t order). Four rows (positions) are
+// taken per pass over a row of din (dW), which keeps the order of the
+// additions — each still rounds in turn — and reads and writes the row a
+// quarter as often.
 func matmulBwd(din, dw, dout, in, w []float32, T, R, C int) {
 	for t := range T {
 		dxt := din[t*C : (t+1)*C]
-		for r, d := range dout[t*R : (t+1)*R] {
-			if d == 0 {
-				continue // adds nothing (the same skip on every run, so the bits stay fixed)
+		d := dout[t*R : (t+1)*R]
+		r := 0
+		for ; r+4 <= R; r += 4 {
+			d0, d1, d2, d3 := d[r], d[r+1], d[r+2], d[r+3]
+			w0 := w[r*C : (r+1)*C][:len(dxt)]
+			w1 := w[(r+1)*C : (r+2)*C][:len(dxt)]
+			w2 := w[(r+2)*C : (r+3)*C][:len(dxt)]
+			w3 := w[(r+3)*C : (r+4)*C][:len(dxt)]
+			for j, v := range dxt {
+				v += float32(d0 * w0[j])
+				v += float32(d1 * w1[j])
+				v += float32(d2 * w2[j])
+				v += float32(d3 * w3[j])
+				dxt[j] = v
 			}
-			row := w[r*C : (r+1)*C]
+		}
+		for ; r < R; r++ {
+			row := w[r*C : (r+1)*C][:len(dxt)]
 			for j := range dxt {
-				dxt[j] += float32(d * row[j])
+				dxt[j] += float32(d[r] * row[j])
 			}
 		}
 	}
 	for r := range R {
 		gw := dw[r*C : (r+1)*C]
-		for t := range T {
-			d := dout[t*R+r]
-			if d == 0 {
-				continue
+		t := 0
+		for ; t+4 <= T; t += 4 {
+			d0, d1, d2, d3 := dout[t*R+r], dout[(t+1)*R+r], dout[(t+2)*R+r], dout[(t+3)*R+r]
+			x0 := in[t*C : (t+1)*C][:len(gw)]
+			x1 := in[(t+1)*C : (t+2)*C][:len(gw)]
+			x2 := in[(t+2)*C : (t+3)*C][:len(gw)]
+			x3 := in[(t+3)*C : (t+4)*C][:len(gw)]
+			for j, v := range gw {
+				v += float32(d0 * x0[j])
+				v += float32(d1 * x1[j])
+				v += float32(d2 * x2[j])
+				v += float32(d3 * x3[j])
+				gw[j] = v
 			}
-			x := in[t*C : (t+1)*C]
+		}
+		for ; t < T; t++ {
+			d := dout[t*R+r]
+			x := in[t*C : (t+1)*C][:len(gw)]
 			for j := range gw {
 				gw[j] += float32(d * x[j])
 			}

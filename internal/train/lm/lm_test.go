@@ -14,7 +14,7 @@ import (
 	"github.com/aitbc/aitbc/internal/train/lm"
 )
 
-func book(t *testing.T) []byte {
+func book(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/book.txt")
 	if err != nil {
