@@ -1,11 +1,17 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"image"
+	"image/png"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,8 +30,10 @@ import (
 // escrow did not refund); `ai-results --output-dir` fetches the GGUF from
 // the coordinator, checked against the signed result; it imports and
 // runs; and a local `model finetune` with the same parameters writes the
-// same file, byte for byte, so anyone can check the receipt.
-func TestFinetuneJobOnADevnet(t *testing.T) {
+// same file, byte for byte, so anyone can check the receipt. A chat with an
+// image is refused, naming the requirement: the devnet's built-in engine
+// has no vision.
+func TestFinetuneJobAndImageChatOnADevnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a chain")
 	}
@@ -148,6 +156,25 @@ func TestFinetuneJobOnADevnet(t *testing.T) {
 	e.ok("model", "finetune", "--dataset", book, "--steps", "3", "--seq-len", "32", "--out", local)
 	if lb, _ := os.ReadFile(local); string(lb) != string(gguf) {
 		t.Fatal("a local re-run wrote another model file")
+	}
+	// Images in: the devnet's only miner runs the built-in engine, which
+	// declares no vision, so a chat with an image part is refused up front.
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, image.NewGray(image.Rect(0, 0, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	chat := `{"model":"tolstoy-1m","messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},` +
+		`{"type":"image_url","image_url":{"url":"data:image/png;base64,` + base64.StdEncoding.EncodeToString(pngBuf.Bytes()) + `"}}]}]}`
+	req, _ := http.NewRequest("POST", d.CoordinatorURL()+"/v1/chat/completions", strings.NewReader(chat))
+	req.Header.Set("Authorization", "Bearer "+d.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 409 || !strings.Contains(string(body), "vision_not_served") || !strings.Contains(string(body), "the built-in engine has none") {
+		t.Fatalf("chat with an image on a devnet: %d %s", resp.StatusCode, body)
 	}
 	if got := e.ok("chain", "audit"); strings.Contains(got, "FAIL") {
 		t.Fatalf("audit:\n%s", got)
