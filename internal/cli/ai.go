@@ -117,7 +117,7 @@ first (a table that reads, the columns named, a label column that exists);
 the job's prompt is its spec (file hash and size, parameters, work units),
 so the receipt commits to them, and the result (report, model file) is what
 the receipt's result hash covers. The job costs its work units (one per
-1,000 cells read, per 100 training rows × epochs, or per 512 tokens a
+1,000 cells read, per 100 training rows × epochs, or per 64 tokens a
 fine-tuning run trains on) at the miner's price
 per 1,000, plus the fee.`,
 		Example: `  aitbc wallet unlock --name customer-1

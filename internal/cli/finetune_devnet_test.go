@@ -127,7 +127,7 @@ func TestFinetuneJobAndImageChatOnADevnet(t *testing.T) {
 	const txFee = coin.Unit / 1000
 	waitBalance("researcher-1", rb-txFee-(v.MaxPrice-s.Refund))
 	waitBalance(minerWallet, mb+s.Paid)
-	if v.Model != "finetune:tolstoy-1m" || v.TokensOut != 1 || s.Paid == 0 { // 3 steps × 4 × 32 tokens: one unit of 512
+	if v.Model != "finetune:tolstoy-1m" || v.TokensOut != 6 || s.Paid == 0 { // 3 steps × 4 × 32 tokens: six units of 64
 		t.Fatalf("job %+v", v)
 	}
 

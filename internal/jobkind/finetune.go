@@ -32,9 +32,9 @@ const FinetuneModelPrefix = "finetune:"
 // FinetuneBases are the base models a fine-tuning job may name.
 var FinetuneBases = []string{engine.DefaultModel}
 
-// tokensPerUnit: one work unit per 512 tokens trained on (steps × batch
+// tokensPerUnit: one work unit per 64 tokens trained on (steps × batch
 // size × sequence length), so MaxUnits is lm.MaxTokens.
-const tokensPerUnit = 512
+const tokensPerUnit = 64
 
 // MaxModelBytes bounds a fine-tuned model file a miner stores (a float32
 // GGUF of a base model, about 4 bytes per parameter).

@@ -45,7 +45,7 @@ func TestFinetuneJobStreamsStepsAndNamesItsModelFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Units != 1 || s.KindModel() != model { // 3 steps × 4 × 32 tokens = 384 tokens: one unit of 512
+	if s.Units != 6 || s.KindModel() != model { // 3 steps × 4 × 32 tokens = 384 tokens: six units of 64
 		t.Fatalf("units %d, model %s", s.Units, s.KindModel())
 	}
 	spec, err := jobkind.ParseSpec(prompt)

@@ -30,9 +30,10 @@ const (
 	MaxSeqLen       = 256
 	MinSeqLen       = 8
 	// MaxTokens is the most tokens one run may train on (steps × batch ×
-	// sequence length): at the rate measured in docs/PERFORMANCE.md about
-	// an hour on one core.
-	MaxTokens = 16 << 20
+	// sequence length): for tolstoy-1m, at the rate measured in
+	// docs/PERFORMANCE.md (about 800 tokens per CPU-second), under an hour
+	// on one core, within a job's time to live.
+	MaxTokens = 2 << 20
 	// maxEvalWindows bounds the held-out evaluation, so that a long book's
 	// tail does not cost more than a few steps.
 	maxEvalWindows = 16
