@@ -58,8 +58,7 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 		if !shared {
 			spans = append(spans, span{"cls", l.cls, s.vocab * s.dim})
 		}
-		for i, o := range l.layer {
-			_ = i
+		for _, o := range l.layer {
 			spans = append(spans,
 				span{"attn_norm", o.attnNorm, s.dim}, span{"wq", o.wq, s.dim * s.dim},
 				span{"wk", o.wk, s.kvDim * s.dim}, span{"wv", o.wv, s.kvDim * s.dim},
