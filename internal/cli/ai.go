@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/jobinput"
 	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/minerproto"
@@ -116,7 +117,8 @@ first (a table that reads, the columns named, a label column that exists);
 the job's prompt is its spec (file hash and size, parameters, work units),
 so the receipt commits to them, and the result (report, model file) is what
 the receipt's result hash covers. The job costs its work units (one per
-1,000 cells read, or per 100 training rows × epochs) at the miner's price
+1,000 cells read, per 100 training rows × epochs, or per 64 tokens a
+fine-tuning run trains on) at the miner's price
 per 1,000, plus the fee.`,
 		Example: `  aitbc wallet unlock --name customer-1
   aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120
@@ -127,6 +129,8 @@ per 1,000, plus the fee.`,
       --group-by region --agg sum:units --report markdown --payment 30
   aitbc ai-submit --wallet researcher-1 --type training --model custom-classifier \
       --dataset training_data.csv --label species --epochs 20 --payment 500 --wait
+  aitbc ai-submit --wallet researcher-1 --type training --model tolstoy-1m \
+      --dataset book.txt --steps 200 --learning-rate 3e-4 --payment 500 --wait   # fine-tune; ai-results saves <id>.gguf
   aitbc ai-results --job-id <id> --output-dir results/
   aitbc ai-status --job-id <id>
   aitbc ai-results --job-id <id>`,
@@ -151,7 +155,7 @@ per 1,000, plus the fee.`,
 			case typ == jobkind.TypeImage && (inputData != "" || kf.dataset != ""):
 				return usagef("image jobs take no input file (image inputs are not supported yet)")
 			case typ == jobkind.TypeTraining && kf.dataset == "":
-				return usagef("--type training needs --dataset FILE (a CSV table with a label column)")
+				return usagef("--type training needs --dataset FILE (a CSV table with a label column, or the text to fine-tune --model %s on)", engine.DefaultModel)
 			case typ == jobkind.TypeDataProcessing && kf.dataset == "" && inputData == "":
 				return usagef("--type data-processing needs --input-data FILE (or --dataset FILE)")
 			case typ == "inference" && kf.dataset != "":

@@ -23,6 +23,7 @@ import (
 	"github.com/aitbc/aitbc/internal/jobinput"
 	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/train"
+	"github.com/aitbc/aitbc/internal/train/lm"
 )
 
 // Limits of `ai-submit --input-data`: the coordinator's defaults, checked
@@ -92,15 +93,20 @@ func inputPrompt(ctx context.Context, g *Globals, c *coordinator.Client, path, p
 type kindFlags struct {
 	dataset, label, classifier, report string
 	epochs, batchSize, hidden          int
+	steps, seqLen                      int // fine-tuning
 	learningRate, holdout              float64
 	seed                               uint64
 	filters, groupBy, aggs, columns    []string
 	gpus                               int
 	memoryMB                           uint64
 	gpuModel                           string
+	fs                                 *pflag.FlagSet // to tell the flags given from their defaults
 }
 
 func (k *kindFlags) register(f *pflag.FlagSet) {
+	k.fs = f
+	f.IntVar(&k.steps, "steps", 0, "fine-tuning (--type training --model tolstoy-1m): optimizer steps, instead of --epochs")
+	f.IntVar(&k.seqLen, "seq-len", 0, "fine-tuning: tokens per sequence (default 64)")
 	f.StringVar(&k.dataset, "dataset", "", "training or data-processing: the CSV (or JSON) file, stored with the coordinator by its SHA-256")
 	f.StringVar(&k.label, "label", "", "training: the label column (default: the last)")
 	f.StringVar(&k.classifier, "classifier", train.KindMLP, "training: mlp or logistic")
@@ -141,7 +147,7 @@ type kindJob struct {
 
 // spec builds the job's spec from the flags, reading the file to check
 // it: every refusal here comes before any money is locked.
-func (k *kindFlags) spec(typ, path string) (jobkind.Spec, []byte, error) {
+func (k *kindFlags) spec(typ, kmodel, path string) (jobkind.Spec, []byte, error) {
 	if path == "" {
 		return jobkind.Spec{}, nil, usagef("--type %s needs --dataset FILE (or --input-data FILE)", typ)
 	}
@@ -156,7 +162,14 @@ func (k *kindFlags) spec(typ, path string) (jobkind.Spec, []byte, error) {
 	}
 	sum := sha256.Sum256(data)
 	s := jobkind.Spec{Type: typ, Input: jobkind.FileRef{SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Name: filepath.Base(path)}}
-	if typ == jobkind.TypeTraining {
+	switch {
+	case jobkind.IsFinetuneModel(kmodel):
+		fs, err := k.finetune(strings.TrimPrefix(kmodel, jobkind.FinetuneModelPrefix))
+		if err != nil {
+			return s, nil, err
+		}
+		s.Finetune = fs
+	case typ == jobkind.TypeTraining:
 		p, err := train.Params{Kind: k.classifier, Epochs: k.epochs, BatchSize: k.batchSize, LearningRate: k.learningRate,
 			Hidden: k.hidden, Holdout: k.holdout, Seed: k.seed}.WithDefaults()
 		if err != nil {
@@ -164,7 +177,7 @@ func (k *kindFlags) spec(typ, path string) (jobkind.Spec, []byte, error) {
 		}
 		p.Workers = 0 // the miner's business: it does not change the weights
 		s.Train = &jobkind.TrainSpec{Label: k.label, Params: p}
-	} else {
+	default:
 		ds := &dataproc.Spec{GroupBy: k.groupBy, Columns: k.columns, Output: k.report}
 		for _, v := range k.filters {
 			flt, err := dataproc.ParseFilter(v)
@@ -200,7 +213,7 @@ func prepareKindJob(ctx context.Context, g *Globals, c *coordinator.Client, typ,
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	s, data, err := k.spec(typ, path)
+	s, data, err := k.spec(typ, kmodel, path)
 	if err != nil {
 		return nil, err
 	}
@@ -330,4 +343,37 @@ func prepareImageJob(ctx context.Context, g *Globals, c *coordinator.Client, mod
 		return nil, usagef("--payment %s is too low: a %s image is %d work units, at least %s AITBC with the fee", pay, size, s.Units, cheapest)
 	}
 	return &kindJob{Model: kmodel, Prompt: text, Spec: s}, nil
+}
+
+// finetune is the fine-tuning spec of the flags. The classifier's
+// defaults (20 epochs, batches of 32, a step of 0.1) would be wrong for a
+// language model, so only the flags given count; the rest are
+// lm.Params' defaults.
+func (k *kindFlags) finetune(base string) (*jobkind.FinetuneSpec, error) {
+	var p lm.Params
+	given := func(name string) bool { return k.fs != nil && k.fs.Changed(name) }
+	if given("epochs") {
+		p.Epochs = k.epochs
+	}
+	if given("batch-size") {
+		p.BatchSize = k.batchSize
+	}
+	if given("learning-rate") {
+		p.LearningRate = k.learningRate
+	}
+	if given("holdout") {
+		p.Holdout = k.holdout
+	}
+	if given("train-seed") {
+		p.Seed = k.seed
+	}
+	p.Steps, p.SeqLen = k.steps, k.seqLen
+	if given("label") || given("hidden") || given("classifier") {
+		return nil, usagef("--label, --hidden and --classifier are for --model %s; fine-tuning takes --steps or --epochs, --batch-size, --seq-len, --learning-rate, --holdout, --train-seed", jobkind.ModelCustomClassifier)
+	}
+	p, err := p.WithDefaults(0)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return &jobkind.FinetuneSpec{Base: base, Params: p}, nil
 }

@@ -28,6 +28,10 @@ type savedResult struct {
 	ReceiptResultHash string `json:"receipt_result_hash,omitempty"`
 	// PNGSHA256 is an image job's PNG hash, which the signed result names.
 	PNGSHA256 string `json:"png_sha256,omitempty"`
+	// ModelSHA256 is a fine-tuning job's GGUF hash, which the signed
+	// result names; ResultFile is where the result itself is saved.
+	ModelSHA256 string `json:"model_sha256,omitempty"`
+	ResultFile  string `json:"result_file,omitempty"`
 }
 
 // saveResult writes a job's result (a report, a model file, or text) into
@@ -73,6 +77,29 @@ func saveResult(ctx context.Context, g *Globals, c fileDownloader, v coordinator
 		}
 		data, out.PNGSHA256, out.Bytes = png, res.SHA256, len(png)
 	}
+	if jobkind.IsFinetuneModel(v.Model) {
+		// The signed result names the GGUF's hash; the GGUF is fetched
+		// from the coordinator's file store, checked, and saved beside it.
+		res, err := jobkind.ParseModelResult(text)
+		if err != nil {
+			return fmt.Errorf("job %s: %w", v.JobID, err)
+		}
+		if res.Bytes > jobkind.MaxModelBytes {
+			return fmt.Errorf("job %s: the model file is %d bytes, over the limit of %d", v.JobID, res.Bytes, jobkind.MaxModelBytes)
+		}
+		var buf bytes.Buffer
+		if _, err := c.DownloadFile(ctx, res.SHA256, &buf); err != nil {
+			return fmt.Errorf("job %s: the model file %s: %w", v.JobID, res.SHA256, err)
+		}
+		if err := res.CheckFile(buf.Bytes()); err != nil {
+			return fmt.Errorf("job %s: %w", v.JobID, err)
+		}
+		out.ResultFile = filepath.Join(dir, v.JobID+".finetune.json")
+		if err := os.WriteFile(out.ResultFile, []byte(text), 0o644); err != nil {
+			return err
+		}
+		data, out.ModelSHA256, out.Bytes = buf.Bytes(), res.SHA256, buf.Len()
+	}
 	if err := os.WriteFile(out.File, data, 0o644); err != nil {
 		return err
 	}
@@ -83,6 +110,9 @@ func saveResult(ctx context.Context, g *Globals, c fileDownloader, v coordinator
 		}
 		if out.PNGSHA256 != "" {
 			fmt.Fprintf(w, "; PNG sha256 %s, as the signed result names it", out.PNGSHA256)
+		}
+		if out.ModelSHA256 != "" {
+			fmt.Fprintf(w, "; GGUF sha256 %s, as the signed result %s names it; aitbc model import %s", out.ModelSHA256, out.ResultFile, out.File)
 		}
 		fmt.Fprintln(w, ")")
 	})

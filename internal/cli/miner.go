@@ -62,6 +62,7 @@ func newMinerCmd(g *Globals) *cobra.Command {
 	var slots int
 	var heartbeat time.Duration
 	var jobKinds bool
+	var visionModels string
 	var imagesEndpoint, imagesKey string
 	var modelsDir string
 	var spanModel, spanLayers, spanListen, spanURL string
@@ -122,7 +123,11 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				if endpoint == "" {
 					return usagef("--backend openai needs --endpoint (the server's base URL, e.g. http://127.0.0.1:8080)")
 				}
-				b = backend.NewOpenAI(endpoint, apiKey, httpc)
+				o := backend.NewOpenAI(endpoint, apiKey, httpc)
+				if visionModels != "" {
+					o = o.WithVision(strings.Split(visionModels, ","))
+				}
+				b = o
 			default:
 				return usagef("--backend must be builtin, ollama or openai, not %q", backendName)
 			}
@@ -178,6 +183,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 					Hardware: oneLineHW(info), HeartbeatEvery: heartbeat, Logger: log, Version: Version, JobKinds: jobKinds,
 					Provider: prov,
 					Images:   images,
+					Vision:   visionLister(b),
 				},
 				Key: key, Register: true,
 			}}}, func(s *system.System) error {
@@ -193,6 +199,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 	f.StringVar(&backendName, "backend", "builtin", "builtin, ollama or openai")
 	f.StringVar(&endpoint, "endpoint", "", "backend URL (ollama default http://127.0.0.1:11434)")
 	f.StringVar(&apiKey, "backend-api-key", "", "API key of an OpenAI-compatible backend")
+	f.StringVar(&visionModels, "vision-models", "", "comma-separated models of an OpenAI-compatible backend that read images (such a server does not say which do; an Ollama backend's are read from its /api/show): jobs whose chat messages carry images go only to miners declaring the model")
 	f.StringVar(&price, "price", "1", "price in AITBC per 1,000 output tokens")
 	f.StringVar(&stake, "stake", "100", "AITBC to stake at registration")
 	f.StringVar(&models, "models", "", "comma-separated models to offer (default: all the backend serves)")
@@ -325,4 +332,12 @@ func oneLineHW(i hw.Info) string {
 		s += ", no GPU"
 	}
 	return s
+}
+
+// visionLister is b's list of models that read images, when it has one.
+func visionLister(b backend.Backend) backend.VisionLister {
+	if v, ok := b.(backend.VisionLister); ok {
+		return v
+	}
+	return nil
 }

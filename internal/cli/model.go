@@ -30,7 +30,8 @@ func newModelCmd(g *Globals) *cobra.Command {
 			"under <home>/models/<name>/.",
 	}
 	cmd.AddCommand(newModelListCmd(g), newModelRunCmd(g), newModelImportCmd(g), newModelExportCmd(g), newModelBenchCmd(g),
-		newModelTrainCmd(g), newModelPredictCmd(g)) // modeltrain.go: classifiers on tabular data
+		newModelTrainCmd(g), newModelPredictCmd(g), // modeltrain.go: classifiers on tabular data
+		newModelFinetuneCmd(g)) // modeltrain.go: fine-tuning a language model on a text
 	return cmd
 }
 

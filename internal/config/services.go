@@ -209,6 +209,7 @@ type MinerConfig struct {
 	Backend        string   `toml:"backend" flag:"backend" doc:"builtin, ollama or openai"`
 	Endpoint       string   `toml:"endpoint" flag:"endpoint" doc:"backend URL (ollama: http://127.0.0.1:11434 when empty)"`
 	BackendAPIKey  string   `toml:"backend_api_key" flag:"backend-api-key" secret:"true" doc:"API key of an OpenAI-compatible backend"`
+	VisionModels   string   `toml:"vision_models" flag:"vision-models" doc:"comma-separated models of an OpenAI-compatible backend that read images (such a server does not say which do; an Ollama backend's are read from its /api/show): jobs whose chat messages carry images go only to miners declaring the model"`
 	Models         string   `toml:"models" flag:"models" doc:"comma-separated models to offer (empty: all the backend serves)"`
 	Price          string   `toml:"price" flag:"price" doc:"price in AITBC per 1,000 output tokens"`
 	Stake          string   `toml:"stake" flag:"stake" doc:"AITBC to stake at registration"`

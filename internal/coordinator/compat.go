@@ -317,16 +317,16 @@ func (s *Service) hModels(w http.ResponseWriter, _ *http.Request) {
 // openAIRequest covers the fields of the chat and completions requests
 // that map onto a job; others are accepted and ignored.
 type openAIRequest struct {
-	Model               string                   `json:"model"`
-	Messages            []minerproto.ChatMessage `json:"messages"`
-	Prompt              json.RawMessage          `json:"prompt"`
-	MaxTokens           int                      `json:"max_tokens"`
-	MaxCompletionTokens int                      `json:"max_completion_tokens"`
-	Temperature         *float32                 `json:"temperature"`
-	TopP                float32                  `json:"top_p"`
-	Seed                uint64                   `json:"seed"`
-	Stop                json.RawMessage          `json:"stop"`
-	Stream              bool                     `json:"stream"`
+	Model               string          `json:"model"`
+	Messages            []openAIMessage `json:"messages"` // visionparts.go: content may hold image parts
+	Prompt              json.RawMessage `json:"prompt"`
+	MaxTokens           int             `json:"max_tokens"`
+	MaxCompletionTokens int             `json:"max_completion_tokens"`
+	Temperature         *float32        `json:"temperature"`
+	TopP                float32         `json:"top_p"`
+	Seed                uint64          `json:"seed"`
+	Stop                json.RawMessage `json:"stop"`
+	Stream              bool            `json:"stream"`
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
@@ -383,7 +383,10 @@ func (s *Service) hOpenAI(chat bool) http.HandlerFunc {
 			return
 		}
 		if chat {
-			jr.Messages = req.Messages
+			if jr.Messages, err = openAIMessages(req.Messages); err != nil {
+				s.fail(w, err)
+				return
+			}
 		} else {
 			ps, err := stringOrList(req.Prompt)
 			if err != nil || len(ps) > 1 {

@@ -107,6 +107,7 @@ var errorCodes = []errorCode{
 	{ErrFileInvalid, http.StatusBadRequest, "invalid_file"},
 	{ErrUploadOffset, http.StatusConflict, "upload_offset_mismatch"},
 	{ErrNoFittingHardware, http.StatusConflict, "no_fitting_hardware"},
+	{ErrNoVision, http.StatusConflict, "vision_not_served"}, // visionparts.go
 	// rentals.go
 	{ErrLeaseNotFound, http.StatusNotFound, "lease_not_found"},
 	{ErrNotLeaseHolder, http.StatusForbidden, "not_lease_customer"},

@@ -270,8 +270,7 @@ func (s *Service) checkKindJob(ctx context.Context, t *store.Tenant, r *JobReque
 	switch {
 	case err != nil || len(r.Messages) > 0:
 		return "", errf(ErrUnsupportedJob, "a %s job's prompt is its JSON spec (aitbc ai-submit --type ... builds it): %v", r.Model, err)
-	case (spec.Type == jobkind.TypeTraining) != (r.Model == jobkind.ModelCustomClassifier),
-		spec.Type != jobkind.TypeTraining && spec.Type != jobkind.TypeDataProcessing:
+	case spec.KindModel() != r.Model:
 		return "", errf(ErrUnsupportedJob, "model %s does not run %q jobs", r.Model, spec.Type)
 	case spec.Units < 1 || spec.Units != r.MaxTokens:
 		return "", errf(ErrInvalidMaxTokens, "a %s job's max_tokens must be its declared work units (%d)", r.Model, spec.Units)

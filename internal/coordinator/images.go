@@ -119,7 +119,7 @@ func (s *Service) hImages(w http.ResponseWriter, r *http.Request) {
 }
 
 // hMinerResult is PUT /v1/miners/results/{sha256}?job_id=J: the miner
-// running image job J stores its PNG, in pieces as the customer's uploads
+// running image job J stores its PNG (or fine-tuning job J its GGUF), in pieces as the customer's uploads
 // go (Upload-Offset, Upload-Length), held for the job's customer (it
 // counts against the customer's file quota, and is pruned with its files).
 // The headers sign minerproto.FileDigest over jobkind.ResultFileKey(sha256).
@@ -134,8 +134,12 @@ func (s *Service) hMinerResult(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	if !jobkind.IsImageModel(model) {
-		s.fail(w, errf(ErrUnsupportedJob, "job %s is no image job: its result is its text", jobID))
+	limit := int64(jobkind.MaxImageBytes)
+	switch {
+	case jobkind.IsFinetuneModel(model): // a fine-tuned model's GGUF (jobkind/finetune.go)
+		limit = jobkind.MaxModelBytes
+	case !jobkind.IsImageModel(model):
+		s.fail(w, errf(ErrUnsupportedJob, "job %s has no result file: its result is its text", jobID))
 		return
 	}
 	offset, err := headerInt(r, HeaderUploadOffset, 0)
@@ -148,8 +152,8 @@ func (s *Service) hMinerResult(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	if total <= 0 || total > jobkind.MaxImageBytes {
-		s.fail(w, errf(ErrFileInvalid, "an image result is 1 to %d bytes, not %d", jobkind.MaxImageBytes, total))
+	if total <= 0 || total > limit {
+		s.fail(w, errf(ErrFileInvalid, "a %s result is 1 to %d bytes, not %d", model, limit, total))
 		return
 	}
 	p, err := s.UploadFile(r.Context(), tenant, hash, total, offset, r.Body)

@@ -64,7 +64,10 @@ func (s *Service) validate(r *JobRequest) error {
 			if !utf8.ValidString(m.Content) {
 				return errf(ErrInvalidRequest, "message content must be UTF-8 text")
 			}
-			blank = blank && strings.TrimSpace(m.Content) == ""
+			blank = blank && strings.TrimSpace(m.Content) == "" && len(m.Images) == 0
+		}
+		if err := checkImages(r.Messages); err != nil { // visionparts.go
+			return err
 		}
 		if blank {
 			return errf(ErrEmptyPrompt, "messages must hold some non-blank text")
@@ -122,7 +125,8 @@ func (s *Service) marketCheck(r *JobRequest) (coin.Amount, error) {
 		}
 		maxPrice = max(dearest, 1)
 	}
-	_, np := s.checker.Place(sched.Job{Model: r.Model, MaxTokens: uint64(r.MaxTokens), MaxPrice: maxPrice, Needs: needsOf(r.Model, r.Prompt)}, pool)
+	_, np := s.checker.Place(sched.Job{Model: r.Model, MaxTokens: uint64(r.MaxTokens), MaxPrice: maxPrice, Needs: needsOf(r.Model, r.Prompt),
+		Vision: minerproto.HasImages(r.Messages)}, pool)
 	if np == nil {
 		return maxPrice, nil
 	}
@@ -134,6 +138,8 @@ func (s *Service) marketCheck(r *JobRequest) (coin.Amount, error) {
 		return 0, errf(ErrMaxPriceTooLow, "%s: %d tokens cost at least %s AITBC with the fee", np.Error(), r.MaxTokens, cheapest)
 	case sched.NoResources:
 		return 0, errf(ErrNoFittingHardware, "%s", np.Error())
+	case sched.NoVision:
+		return 0, errf(ErrNoVision, "%s", np.Error())
 	case sched.NoMiners:
 		if len(registered) == 0 {
 			return 0, errf(ErrNoMiners, "no miner is registered on chain")

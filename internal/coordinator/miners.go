@@ -30,13 +30,14 @@ type minerConn struct {
 	failures     uint64
 	send         chan minerproto.Envelope // to the session's writer; closed when the session is dropped
 	connected    time.Time
+	vision       []string // models of models it accepts image inputs for (its hello)
 }
 
 func (m *minerConn) view(reg ChainMiner) *sched.Miner {
 	return &sched.Miner{
 		Address: m.addr, Models: m.models, PricePer1k: reg.PricePer1k, Slots: m.slots,
 		Running: len(m.running), TokensPerSec: m.tokensPerSec, Settled: reg.JobsSettled,
-		Failures: m.failures, Stake: reg.Stake, GPU: reg.GPU, GPUMemoryMB: reg.GPUMemoryMB,
+		Failures: m.failures, Stake: reg.Stake, GPU: reg.GPU, GPUMemoryMB: reg.GPUMemoryMB, Vision: m.vision,
 	}
 }
 

@@ -67,7 +67,7 @@ func (s *Service) ServeMiner(w http.ResponseWriter, r *http.Request) {
 	}
 	h := hello.Hello
 	mc := &minerConn{addr: h.Address, pub: pub, models: h.Models, slots: h.Slots, backend: h.Backend,
-		hardware: h.Hardware, tokensPerSec: h.TokensPerSec, send: make(chan minerproto.Envelope, 256)}
+		hardware: h.Hardware, tokensPerSec: h.TokensPerSec, vision: visionOf(h), send: make(chan minerproto.Envelope, 256)}
 	if err := s.admit(mc); err != nil {
 		// A miner that registered moments ago may be newer than the
 		// registry view: look again before refusing.

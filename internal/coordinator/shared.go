@@ -427,7 +427,7 @@ func (s *Service) fitsHere(j *store.Job) bool {
 		return false
 	}
 	_, np := s.checker.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excludedMiners(j), Tenant: j.TenantID,
-		Provider: prov, ProviderMiners: s.servingLocked(prov)}, s.snapshotLocked())
+		Provider: prov, ProviderMiners: s.servingLocked(prov), Vision: jobHasImages(j)}, s.snapshotLocked())
 	return np == nil || np.Reason == sched.AllBusy
 }
 

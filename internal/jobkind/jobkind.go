@@ -19,9 +19,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aitbc/aitbc/internal/dataproc"
+	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/train"
 )
 
@@ -36,7 +38,7 @@ const (
 
 // Models are the model names of the kinds, as a miner that runs them
 // offers them.
-var Models = []string{ModelDataProcessing, ModelCustomClassifier}
+var Models = []string{ModelDataProcessing, ModelCustomClassifier, FinetuneModel(engine.DefaultModel)}
 
 // MaxUnits is the most work units one job may declare: the chain's limit
 // on a job's tokens.
@@ -80,12 +82,15 @@ type Resources struct {
 
 // Spec is a job of a kind, as its prompt carries it.
 type Spec struct {
-	Type      string         `json:"type"`
-	Input     FileRef        `json:"input"`
-	Data      *dataproc.Spec `json:"data,omitempty"`
-	Train     *TrainSpec     `json:"train,omitempty"`
-	Image     *ImageSpec     `json:"image,omitempty"`
-	Resources *Resources     `json:"resources,omitempty"`
+	Type  string         `json:"type"`
+	Input FileRef        `json:"input"`
+	Data  *dataproc.Spec `json:"data,omitempty"`
+	Train *TrainSpec     `json:"train,omitempty"`
+	// Finetune, in a training job instead of Train, fine-tunes a language
+	// model on the input text (finetune.go).
+	Finetune  *FinetuneSpec `json:"finetune,omitempty"`
+	Image     *ImageSpec    `json:"image,omitempty"`
+	Resources *Resources    `json:"resources,omitempty"`
 	// Units is the work the job declares: its max tokens, and exactly the
 	// tokens_out of its receipt.
 	Units int `json:"units"`
@@ -98,8 +103,12 @@ func ModelFor(typ, model string) (string, error) {
 	case TypeDataProcessing:
 		return ModelDataProcessing, nil
 	case TypeTraining:
+		if slices.Contains(FinetuneBases, model) {
+			return FinetuneModel(model), nil
+		}
 		if model != "" && model != ModelCustomClassifier {
-			return "", fmt.Errorf("%w: training runs --model %s (a logistic regression or small MLP on a CSV table); %q is not offered", ErrBadSpec, ModelCustomClassifier, model)
+			return "", fmt.Errorf("%w: training runs --model %s (a logistic regression or small MLP on a CSV table) or fine-tunes --model %s (on a text); %q is not offered",
+				ErrBadSpec, ModelCustomClassifier, strings.Join(FinetuneBases, ", "), model)
 		}
 		return ModelCustomClassifier, nil
 	case TypeImage:
@@ -114,7 +123,7 @@ func ModelFor(typ, model string) (string, error) {
 // IsKindModel reports whether a job's model names a kind, not a language
 // model.
 func IsKindModel(model string) bool {
-	return model == ModelDataProcessing || model == ModelCustomClassifier
+	return model == ModelDataProcessing || model == ModelCustomClassifier || IsFinetuneModel(model)
 }
 
 // Prepare checks the input against the spec — a table that reads, the
@@ -165,6 +174,13 @@ func work(s Spec, data []byte) (int, error) {
 		}
 		units = ceilDiv(len(t.Rows)*len(t.Columns), cellsPerUnit)
 	case TypeTraining:
+		if s.Finetune != nil {
+			var err error
+			if units, err = finetuneWork(s, data); err != nil {
+				return 0, err
+			}
+			break
+		}
 		if s.Train == nil || s.Data != nil {
 			return 0, fmt.Errorf("%w: a training job needs training parameters", ErrBadSpec)
 		}
@@ -203,8 +219,12 @@ type Progress func(line string) error
 
 // Result is what a job produced.
 type Result struct {
-	Text  string // the output file: the report, or the model file
+	Text  string // the output file: the report, or the model file; a fine-tuning job's ModelResult
 	Units int    // work done, equal to the spec's Units
+	// File is a result too large for the text (a fine-tuned model's
+	// GGUF), which the miner stores with the coordinator; Text names its
+	// hash.
+	File []byte
 }
 
 // Execute runs a job on its input file, checking first that the file is
@@ -241,6 +261,13 @@ func Execute(ctx context.Context, s Spec, data []byte, sha256 string, workers in
 			}
 		}
 		return Result{Text: string(out), Units: units}, nil
+	case TypeTraining:
+		if s.Finetune != nil {
+			res, err := finetune(ctx, s, data, workers, progress)
+			res.Units = units
+			return res, err
+		}
+		fallthrough
 	default: // training: work() accepted only the two types
 		d, err := train.ReadCSV(strings.NewReader(string(data)), s.Train.Label, train.Limits{})
 		if err != nil {
@@ -274,6 +301,8 @@ func OutputName(model, jobID string, s *Spec) string {
 	switch {
 	case model == ModelCustomClassifier:
 		return jobID + ".model.json"
+	case IsFinetuneModel(model):
+		return jobID + ".gguf"
 	case model == ModelDataProcessing && s != nil && s.Data != nil && s.Data.Output == "csv":
 		return jobID + ".report.csv"
 	case model == ModelDataProcessing && s != nil && s.Data != nil && (s.Data.Output == "markdown" || s.Data.Output == "md"):

@@ -39,7 +39,7 @@ type ImageGenerator interface {
 }
 
 // ResultStore keeps a job's result file with the coordinator (an image
-// job's PNG). ErrNoFileStore says the coordinator keeps no files.
+// job's PNG, a fine-tuning job's GGUF). ErrNoFileStore says the coordinator keeps no files.
 type ResultStore interface {
 	Upload(ctx context.Context, jobID string, data []byte) (sha256 string, err error)
 }
@@ -115,6 +115,16 @@ func (k KindRunner) Run(ctx context.Context, job *minerproto.Job, onToken func(s
 			return Output{}, err
 		}
 		return Output{}, fmt.Errorf("%w: %v", ErrBadJob, err)
+	}
+	if res.File != nil {
+		// A fine-tuned model: the file goes to the coordinator's store for
+		// the customer; the result text names its hash.
+		if k.Results == nil {
+			return Output{}, fmt.Errorf("miner: job %s made a result file and this miner has no file store to put it in", job.ID)
+		}
+		if _, err := k.Results.Upload(ctx, job.ID, res.File); err != nil {
+			return Output{}, fmt.Errorf("miner: storing the result file: %w", err)
+		}
 	}
 	return Output{Text: res.Text, TokensIn: 0, TokensOut: res.Units, FinishReason: "stop"}, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/jobkind"
+	"github.com/aitbc/aitbc/internal/miner/backend"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -97,6 +98,10 @@ type Config struct {
 	// Images, when set, runs image jobs ("image:<model>", kinds.go) on an
 	// OpenAI-compatible images server.
 	Images ImageGenerator
+	// Vision, when set, says which of the runner's models read images;
+	// the hello declares them, and the coordinator sends jobs whose
+	// messages carry images only to miners declaring their model.
+	Vision backend.VisionLister
 }
 
 // Miner is a running provider.
@@ -141,6 +146,7 @@ func New(cfg Config) (*Miner, error) {
 		}
 		if cfg.JobKinds {
 			kr.Files = files
+			kr.Results = files // a fine-tuned model goes to the coordinator's file store
 			if len(cfg.Models) > 0 {
 				cfg.Models = append(append([]string(nil), cfg.Models...), jobkind.Models...)
 			}
@@ -412,6 +418,15 @@ func (m *Miner) session(ctx context.Context, models []string, coordinator string
 		return fmt.Errorf("miner: bad coordinator address: %w", err)
 	}
 	hello := &minerproto.Hello{Models: models, Slots: m.cfg.Slots, Backend: m.cfg.Runner.Name(), Hardware: m.cfg.Hardware, Version: m.cfg.Version}
+	if m.cfg.Vision != nil {
+		vs, err := m.cfg.Vision.VisionModels(sctx)
+		if err != nil {
+			// Without the list the miner still serves text: a job with
+			// images just goes elsewhere.
+			m.log.Warn("miner: cannot tell which models read images", "err", err)
+		}
+		hello.Vision = vs
+	}
 	minerproto.SignHello(hello, m.cfg.Key, nonce, coord)
 	if err := wsjson.Write(sctx, c, minerproto.Envelope{Type: minerproto.TypeHello, Hello: hello}); err != nil {
 		return err

@@ -84,12 +84,32 @@ type Hello struct {
 	Hardware     string          `json:"hardware"`
 	TokensPerSec float64         `json:"tokens_per_sec,omitempty"`
 	Version      string          `json:"version,omitempty"`
+	// Vision are the models of Models for which the miner's backend
+	// accepts image inputs (chat messages with images); none for the
+	// built-in engine.
+	Vision []string `json:"vision,omitempty"`
 }
 
 // ChatMessage is one message of a chat job.
 type ChatMessage struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// Images are the message's image inputs, each the standard base64 of
+	// the image file's bytes (PNG, JPEG, GIF or WebP), as Ollama's API
+	// carries them; an OpenAI image_url part's data: URL arrives here as
+	// its base64 payload. Only miners that declare vision for the model
+	// (Hello.Vision) are given such a job.
+	Images []string `json:"images,omitempty"`
+}
+
+// HasImages reports whether any message carries an image.
+func HasImages(msgs []ChatMessage) bool {
+	for _, m := range msgs {
+		if len(m.Images) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Job is a job as a miner receives it.
@@ -172,7 +192,10 @@ func SignHello(h *Hello, s Signer, nonce []byte, coordinator address.Address) {
 
 // PromptHash is the SHA-256 that commits a job to its input, on chain and in
 // the receipt: of the prompt's bytes for a completion, or of the messages as
-// canonical JSON ([{"role":...,"content":...},...]) for a chat.
+// canonical JSON ([{"role":...,"content":...},...]) for a chat. A message
+// with images has them after its content, "images":["<base64>",...], so
+// the hash covers every image's bytes; a message without has no "images"
+// key, so chats without images hash as they always did.
 func PromptHash(prompt string, messages []ChatMessage) [32]byte {
 	if len(messages) == 0 {
 		return sha256.Sum256([]byte(prompt))

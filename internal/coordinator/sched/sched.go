@@ -47,6 +47,9 @@ type Miner struct {
 	// and that GPU's memory.
 	GPU         string
 	GPUMemoryMB uint64
+	// Vision are the models of Models for which the miner accepts image
+	// inputs (its hello says so; the chain's registry does not).
+	Vision []string
 }
 
 // BusyFor is how many of m's slots a job of tenant cannot use: those
@@ -88,6 +91,9 @@ type Job struct {
 	// ProviderMiners are the miners the provider named that named it back
 	// (market/add_miner and miners/set_provider): they serve it too.
 	ProviderMiners []address.Address
+	// Vision is set for a job whose messages carry images: only a miner
+	// that declares vision for the model runs it.
+	Vision bool
 }
 
 // Reason is why no miner was placed.
@@ -102,6 +108,7 @@ const (
 	AllBusy                          // all remaining are at capacity
 	ProviderAbsent                   // the job's provider has no miner connected (checked first, for a bound job)
 	NoResources                      // none that serves the model has the hardware the job needs
+	NoVision                         // none that serves the model accepts image inputs for it
 )
 
 // NoPlacement explains an empty result.
@@ -137,6 +144,10 @@ func (n *NoPlacement) Error() string {
 		return fmt.Sprintf("the job's service is provided by %s, and no miner of that provider is connected (it runs only there)", n.Provider)
 	case NoResources:
 		return fmt.Sprintf("no miner serving %q has the hardware the job needs: %s", n.Model, n.Lacking)
+	case NoVision:
+		return fmt.Sprintf("the messages carry images, and none of the %d miners serving %q accepts image inputs for it: "+
+			"a job with images runs only on a miner whose backend and model declare vision (an Ollama or OpenAI-compatible backend "+
+			"with a vision model; the built-in engine has none)", n.Serving, n.Model)
 	}
 	return "no placement"
 }
@@ -183,6 +194,13 @@ func (s *Scheduler) Place(j Job, miners []*Miner) (*Miner, *NoPlacement) {
 		return nil, np
 	}
 	np.Serving = len(c)
+	if j.Vision {
+		c = filter(c, func(m *Miner) bool { return slices.Contains(m.Vision, j.Model) })
+		if len(c) == 0 {
+			np.Reason = NoVision
+			return nil, np
+		}
+	}
 	if j.Needs != nil {
 		all := c
 		c = filter(c, func(m *Miner) bool { return j.Needs.Lacks(m) == "" })

@@ -116,6 +116,9 @@ func promptBytes(j *Job) int64 {
 	n := int64(len(j.Prompt))
 	for _, m := range j.Messages {
 		n += int64(len(m.Content))
+		for _, im := range m.Images {
+			n += int64(len(im))
+		}
 	}
 	return n
 }

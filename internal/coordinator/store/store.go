@@ -57,6 +57,8 @@ const (
 type ChatMessage struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// Images are the message's image inputs, base64 (minerproto.ChatMessage).
+	Images []string `json:"images,omitempty"`
 }
 
 // Job is a job as the coordinator tracks it.

@@ -87,6 +87,9 @@ type Request struct {
 type ChatMessage struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// Images are image inputs, each the standard base64 of an image
+	// file (minerproto.ChatMessage); only a vision model reads them.
+	Images []string `json:"images,omitempty"`
 }
 
 // Validate checks what every backend needs: a model, exactly one of
@@ -117,7 +120,7 @@ func (r Request) Validate() error {
 			if strings.TrimSpace(m.Role) == "" {
 				return bad(ErrEmptyPrompt, " (message %d has no role)", i)
 			}
-			if m.Content != "" {
+			if m.Content != "" || len(m.Images) > 0 {
 				empty = false
 			}
 		}

@@ -345,6 +345,9 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 	if err := req.Validate(); err != nil {
 		return res, err
 	}
+	if hasImages(req.Messages) { // vision.go: the engine reads text only
+		return res, noVision("built-in", req.Model)
+	}
 	m, release, err := b.acquire(ctx, b.canonical(req.Model))
 	if err != nil {
 		if isCtxErr(err) {

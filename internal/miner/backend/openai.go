@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/aitbc/aitbc/internal/verify"
@@ -23,6 +24,7 @@ type OpenAI struct {
 	base   string // without the trailing /v1
 	apiKey string
 	client *http.Client
+	vision []string // models declared to read images (vision.go)
 }
 
 var _ Backend = (*OpenAI)(nil)
@@ -104,7 +106,7 @@ type openAIStreamOptions struct {
 type openAIRequest struct {
 	Model         string              `json:"model"`
 	Prompt        string              `json:"prompt,omitempty"`
-	Messages      []ChatMessage       `json:"messages,omitempty"`
+	Messages      []openAIMessage     `json:"messages,omitempty"`
 	MaxTokens     int                 `json:"max_tokens"`
 	Temperature   float32             `json:"temperature"`
 	TopP          float32             `json:"top_p,omitempty"`
@@ -129,8 +131,15 @@ func (o *OpenAI) Generate(ctx context.Context, req Request, onToken func(string)
 	if len(req.Messages) > 0 {
 		path = "/v1/chat/completions"
 	}
+	if hasImages(req.Messages) && !slices.Contains(o.vision, req.Model) {
+		return res, noVision("openai", req.Model)
+	}
+	msgs, err := toOpenAIMessages(req.Messages)
+	if err != nil {
+		return res, err
+	}
 	body := openAIRequest{
-		Model: req.Model, Prompt: req.Prompt, Messages: req.Messages, MaxTokens: req.MaxTokens,
+		Model: req.Model, Prompt: req.Prompt, Messages: msgs, MaxTokens: req.MaxTokens,
 		Temperature: req.Temperature, TopP: req.TopP, Seed: seed63(req.Seed), Stop: req.Stop,
 		Stream: true, StreamOptions: openAIStreamOptions{IncludeUsage: true},
 		Logprobs: verify.TopLogprobs,
