@@ -12,6 +12,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/agents"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/bridge"
+	"github.com/aitbc/aitbc/internal/chain/modules/coordinators"
 	"github.com/aitbc/aitbc/internal/chain/modules/exchange"
 	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
@@ -59,6 +60,8 @@ func New() Set {
 	set.All = append(set.All, exchange.NewKeeper(b))
 	set.All = append(set.All, bridge.NewKeeper(b)) // the Bitcoin bridge: mints and burns btc
 	set.All = append(set.All, agents.NewKeeper())  // agents, their spans and heartbeats, the oracle's metrics
+	// Coordinators' public URLs and regions, for clients and miners picking one.
+	set.All = append(set.All, coordinators.NewKeeper())
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {
