@@ -205,6 +205,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 	f.StringVar(&spanLayers, "layers", "", "also serve these layers of --model to routed jobs, inclusive ranges: 0-1 or 0-0,2-3 (default: off; docs/DISTRIBUTED.md)")
 	f.StringVar(&spanListen, "span-listen", "127.0.0.1:8031", "address of the span API when --layers is set")
 	withConfig(start, config.Miner)
+	annotate(start, coordListAnnotation) // --coordinator chain: every announced URL; the miner ranks them itself
 
 	hwCmd := &cobra.Command{
 		Use:   "hardware",
