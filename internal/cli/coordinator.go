@@ -184,7 +184,7 @@ once: a restart with the same URL and region costs no transaction.`,
 		},
 	}
 	cmd.AddCommand(start, tenant, miners)
-	cmd.AddCommand(newCoordinatorListCmd(g)) // coordinator_pick.go
+	cmd.AddCommand(newCoordinatorListCmd(g), newCoordinatorRetireCmd(g)) // coordinator_pick.go
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aitbc/aitbc/internal/chain/modules/coordinators"
 	"github.com/aitbc/aitbc/internal/coordinator"
 )
 
@@ -188,5 +189,37 @@ marketplace's. The first is the one other commands given the same
 		},
 	}
 	annotate(cmd, coordSelfAnnotation)
+	return cmd
+}
+
+func newCoordinatorRetireCmd(g *Globals) *cobra.Command {
+	var wallet, password, publicURL string
+	cmd := &cobra.Command{
+		Use:   "retire",
+		Short: "Withdraw a coordinator's announcement from the chain (a coordinator taken down for good)",
+		Long: `Sends coordinators/retire for --public-url, signed by --wallet, the key that
+announced it (coordinator start --public-url --region). Clients given
+--coordinator chain no longer see it. A coordinator started again with
+--public-url announces itself again.`,
+		Example: `  aitbc coordinator retire --wallet coordinator --public-url https://eu1.aitbc.example:8000
+  aitbc coordinator retire --wallet coordinator --public-url http://10.0.0.2:8000 --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if wallet == "" || publicURL == "" {
+				return usagef("--wallet and --public-url are required")
+			}
+			if err := coordinators.CheckURL(publicURL); err != nil {
+				return usagef("--public-url: %v", err)
+			}
+			h, err := g.submit(cmd.Context(), wallet, password, coordinators.NewRetireMsg(publicURL))
+			if err != nil {
+				return err
+			}
+			return g.Print(map[string]any{"tx_hash": h, "url": publicURL}, func(w io.Writer) { fmt.Fprintln(w, h) })
+		},
+	}
+	cmd.Flags().StringVar(&wallet, "wallet", "", "the wallet that announced the coordinator (required)")
+	cmd.Flags().StringVar(&password, "password", "", "wallet password (or AITBC_PASSWORD)")
+	cmd.Flags().StringVar(&publicURL, "public-url", "", "the announced URL to withdraw (required)")
 	return cmd
 }

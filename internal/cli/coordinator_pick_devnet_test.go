@@ -108,7 +108,7 @@ func TestCoordinatorsAnnouncedOnChainArePickedByHealth(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for cs := list(); len(cs) != 3 || healthy(cs) != 3; cs = list() {
 		if time.Now().After(deadline) {
 			out, errOut, err := run(ctx, "coordinator", "list")
@@ -155,6 +155,16 @@ func TestCoordinatorsAnnouncedOnChainArePickedByHealth(t *testing.T) {
 	if err != nil || !strings.Contains(out, "no miner connected") || !strings.Contains(errOut, "nearest healthy first") ||
 		!strings.Contains(errOut, "DOWN") || !strings.Contains(errOut, gone.url) {
 		t.Fatalf("coordinator miners via the chain: %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+	// The stopped one is retired: the chain no longer lists it.
+	if _, errOut, err := run(ctx, "coordinator", "retire", "--wallet", devnet.GenesisWallet, "--password", "123", "--public-url", gone.url); err != nil {
+		t.Fatalf("retire: %v\n%s", err, errOut)
+	}
+	for cs := list(); len(cs) != 2; cs = list() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the retired coordinator is still listed: %+v", cs)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	// Bad announcements are refused before the coordinator starts.
 	if _, _, err := run(ctx, "coordinator", "start", "--wallet", devnet.GenesisWallet, "--password", "123", "--listen", "127.0.0.1:0",
