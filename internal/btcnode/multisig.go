@@ -47,7 +47,9 @@ func NewMultisig(m int, keys []*btcec.PublicKey, params *chaincfg.Params) (*Mult
 		return nil, fmt.Errorf("%w: %d of %d", ErrMultisigSet, m, n)
 	}
 	sorted := slices.Clone(keys)
-	slices.SortFunc(sorted, func(a, b *btcec.PublicKey) int { return bytes.Compare(a.SerializeCompressed(), b.SerializeCompressed()) })
+	slices.SortFunc(sorted, func(a, b *btcec.PublicKey) int {
+		return bytes.Compare(a.SerializeCompressed(), b.SerializeCompressed())
+	})
 	for i := 1; i < n; i++ {
 		if sorted[i].IsEqual(sorted[i-1]) {
 			return nil, fmt.Errorf("%w: a key twice", ErrMultisigSet)
