@@ -100,6 +100,7 @@ once: a restart with the same URL and region costs no transaction.`,
 	start.Flags().StringVar(&publicURL, "public-url", "", "the URL customers and miners reach this coordinator at, announced on chain with --region (empty: not announced)")
 	start.Flags().StringVar(&region, "region", "", "the region announced with --public-url (a-z, 0-9, '-'; e.g. eu-west)")
 	withConfig(start, config.Coordinator)
+	annotate(start, coordSelfAnnotation) // it is a coordinator: no other to pick
 	start.PreRun = func(*cobra.Command, []string) {
 		if dbPath == "" {
 			dbPath = defaultStore(g.Home)

@@ -28,7 +28,7 @@ const (
 	// itself (miner start: it holds one session and moves on when it ends).
 	coordListAnnotation = "aitbc_coordinator_list"
 	// coordSelfAnnotation: the command probes the coordinators itself
-	// (coordinator list).
+	// (coordinator list), or talks to none (coordinator start).
 	coordSelfAnnotation = "aitbc_coordinator_self"
 )
 
