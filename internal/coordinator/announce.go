@@ -37,20 +37,32 @@ func Announce(ctx context.Context, g module.Getter, s Sender, self address.Addre
 	if err := a.Check(); err != nil {
 		return false, err
 	}
-	have, err := coordinators.Of(ctx, g, self)
-	if err != nil && !httpx.IsCode(err, "coordinator_not_found") {
-		return false, fmt.Errorf("coordinator: reading its announcement: %w", err)
-	}
-	for _, v := range have.Coordinators {
-		if v.URL == a.PublicURL && v.Region == a.Region && v.Name == a.Name {
-			return false, nil
-		}
+	if ok, err := onChain(ctx, g, self, a); err != nil || ok {
+		return false, err
 	}
 	if _, err := s.Send(ctx, coordinators.NewAnnounceMsg(a.PublicURL, a.Region, a.Name)); err != nil {
 		return false, fmt.Errorf("coordinator: announcing %s: %w", a.PublicURL, err)
 	}
 	return true, nil
 }
+
+// onChain reports whether the chain's record of self's a.PublicURL says a.
+func onChain(ctx context.Context, g module.Getter, self address.Address, a Announcement) (bool, error) {
+	have, err := coordinators.Of(ctx, g, self)
+	if err != nil && !httpx.IsCode(err, "coordinator_not_found") {
+		return false, fmt.Errorf("coordinator: reading its announcement: %w", err)
+	}
+	for _, v := range have.Coordinators {
+		if v.URL == a.PublicURL && v.Region == a.Region && v.Name == a.Name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// commitWaits is how many retry periods AnnounceLoop looks for a sent
+// announcement before it sends it again.
+const commitWaits = 10
 
 // maxAnnounceSends bounds the transactions AnnounceLoop sends: one the
 // chain takes but its block refuses (a 17th URL of the key) still costs
@@ -66,29 +78,44 @@ const maxAnnounceSends = 5
 func AnnounceLoop(ctx context.Context, g module.Getter, s Sender, self address.Address, a Announcement, retry time.Duration, log *slog.Logger) error {
 	sends := 0
 	for {
+		if sends == maxAnnounceSends {
+			if ok, _ := onChain(ctx, g, self, a); !ok {
+				log.Error("coordinator not announced on chain: giving up", "url", a.PublicURL, "sent", sends)
+				return nil
+			}
+		}
 		sent, err := Announce(ctx, g, s, self, a)
-		if err == nil && !sent {
+		switch {
+		case err == nil && !sent:
 			log.Info("coordinator announced on chain", "url", a.PublicURL, "region", a.Region)
 			return nil
-		}
-		if sent {
-			sends++
-		}
-		switch {
 		case errors.Is(err, coordinators.ErrURL) || errors.Is(err, coordinators.ErrRegion) || errors.Is(err, coordinators.ErrName):
 			return err // no retry mends it
-		case httpx.IsCode(err, "too_many_coordinator_endpoints") || sends > maxAnnounceSends:
-			log.Error("coordinator not announced on chain: giving up", "url", a.PublicURL, "sent", sends, "err", err)
+		case httpx.IsCode(err, "too_many_coordinator_endpoints"):
+			log.Error("coordinator not announced on chain: giving up", "url", a.PublicURL, "err", err)
 			return nil
 		case err != nil:
+			// The node did not answer, or refused the transaction (no fee
+			// yet): again after a pause.
 			log.Warn("coordinator announcement not on chain yet", "url", a.PublicURL, "err", err)
 		}
-		// Sent: look again after a pause, by when the block that carries it
-		// is committed; a transaction the chain refused is sent again.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(retry):
+		waits := 1
+		if sent {
+			// Look for it for a while before sending another: a
+			// transaction still in the mempool is not a reason to pay for
+			// a second one.
+			sends++
+			waits = commitWaits
+		}
+		for range waits {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(retry):
+			}
+			if ok, _ := onChain(ctx, g, self, a); ok {
+				break
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -156,7 +157,7 @@ func (p *Picker) Rank(ctx context.Context, cands []Candidate) []Candidate {
 		case !a.Healthy:
 			return 0
 		}
-		return int(a.RTT - b.RTT)
+		return cmp.Compare(a.RTT, b.RTT)
 	})
 	return out
 }

@@ -260,3 +260,29 @@ func TestAnnounceSendsOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("announced: %+v %v", cs, err)
 	}
 }
+
+// swallowingSender takes transactions that never reach the chain (the
+// block refuses them), as a node whose mempool accepted them would.
+type swallowingSender struct{ sent int }
+
+func (s *swallowingSender) Send(context.Context, tx.Msg) (string, error) { s.sent++; return "hash", nil }
+
+// TestAnnounceLoopGivesUpAfterFiveSends: an announcement the chain takes
+// but never records costs at most maxAnnounceSends fees, not one every few
+// seconds for ever.
+func TestAnnounceLoopGivesUpAfterFiveSends(t *testing.T) {
+	st, err := state.OpenInMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, self := newKey(t)
+	m := &moduleChain{t: t, kv: state.NewCache(st), k: coordinators.NewKeeper(), signer: self}
+	s := &swallowingSender{}
+	a := Announcement{PublicURL: "https://eu1.aitbc.example:8000", Region: "eu-west"}
+	if err := AnnounceLoop(t.Context(), m, s, self, a, time.Millisecond, testLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if s.sent != maxAnnounceSends {
+		t.Fatalf("%d transactions sent, want %d", s.sent, maxAnnounceSends)
+	}
+}
