@@ -265,7 +265,10 @@ func TestAnnounceSendsOnlyWhatChanged(t *testing.T) {
 // block refuses them), as a node whose mempool accepted them would.
 type swallowingSender struct{ sent int }
 
-func (s *swallowingSender) Send(context.Context, tx.Msg) (string, error) { s.sent++; return "hash", nil }
+func (s *swallowingSender) Send(context.Context, tx.Msg) (string, error) {
+	s.sent++
+	return "hash", nil
+}
 
 // TestAnnounceLoopGivesUpAfterFiveSends: an announcement the chain takes
 // but never records costs at most maxAnnounceSends fees, not one every few
