@@ -59,14 +59,16 @@ func deadURL(t *testing.T) string {
 }
 
 // TestPickerPrefersTheNearestHealthyCoordinator: of three real
-// coordinators, one near, one far (400 ms added to each request) and one
+// coordinators, one near, one far (800 ms added to each request: more
+// than any scheduling delay the near one's fastest of 3 probes could see
+// on a loaded machine) and one
 // too slow for the probe's timeout, and a dead one, the near one comes
 // first, the far one second, and the too slow and the dead last, each
 // saying why.
 func TestPickerPrefersTheNearestHealthyCoordinator(t *testing.T) {
-	near, far, tooSlow := serveCoordinator(t, 0), serveCoordinator(t, 400*time.Millisecond), serveCoordinator(t, 5*time.Second)
+	near, far, tooSlow := serveCoordinator(t, 0), serveCoordinator(t, 800*time.Millisecond), serveCoordinator(t, 10*time.Second)
 	dead := deadURL(t)
-	p := &Picker{Timeout: 2 * time.Second}
+	p := &Picker{Timeout: 3 * time.Second}
 	// Given in the worst order: the ranking, not the order, decides.
 	ranked, cached, err := p.Pick(t.Context(), Given([]string{dead, tooSlow.srv.URL, far.srv.URL, near.srv.URL + "/"}))
 	if err != nil || cached {
@@ -83,7 +85,7 @@ func TestPickerPrefersTheNearestHealthyCoordinator(t *testing.T) {
 	if ranked[0].Address != near.h.s.Address().String() || ranked[1].Address != far.h.s.Address().String() {
 		t.Fatalf("addresses from health: %+v", ranked[:2])
 	}
-	if ranked[1].RTT < 400*time.Millisecond || ranked[1].RTTMs < 400 {
+	if ranked[1].RTT < 800*time.Millisecond || ranked[1].RTTMs < 800 {
 		t.Fatalf("the far one's round trip %v is below the delay in front of it", ranked[1].RTT)
 	}
 	if ranked[2].Error == "" || !strings.Contains(ranked[3].Error, "deadline") {
