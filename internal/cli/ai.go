@@ -43,7 +43,7 @@ func savedTenantKeys(home string) []string {
 // key, or a new one obtained by signing the coordinator's registration
 // message with the wallet (through the daemon when it is unlocked there).
 func (g *Globals) tenantFor(ctx context.Context, w *walletConn, wallet, password string) (*coordinator.Client, coordinator.Health, error) {
-	c := coordinator.NewClient(g.Coord, "")
+	c := g.coordClient("")
 	h, err := c.Health(ctx)
 	if err != nil {
 		return nil, h, err

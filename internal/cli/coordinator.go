@@ -25,6 +25,7 @@ func defaultStore(home string) string { return filepath.Join(home, "coordinator"
 func newCoordinatorCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "coordinator", Short: "Run the job coordinator, or manage its tenants"}
 	var listen, wallet, password, dbPath, filesDir, logLevel string
+	var publicURL, region string
 	var lease time.Duration
 	start := &cobra.Command{
 		Use:   "start",
@@ -37,10 +38,17 @@ a restarted coordinator re-drives every job it had not finished.
 --store is an SQLite file (one coordinator) or a postgres:// URL: several
 coordinators on one PostgreSQL database and one chain key share the work.
 Each drives the jobs it holds a lease on; when one dies, the others take
-its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling out".`,
+its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling out".
+
+--public-url and --region announce the coordinator on chain (coordinators
+module), so that clients and miners given no --coordinator find it and pick
+the nearest healthy one (` + "`aitbc coordinator list`" + `). The announcement is sent
+once: a restart with the same URL and region costs no transaction.`,
 		Example: `  aitbc coordinator start --wallet coordinator --password 123 --listen 127.0.0.1:8000
   aitbc coordinator start --wallet coordinator --listen 0.0.0.0:8000 \
-      --store postgres://aitbc:secret@db.internal:5432/aitbc --output json`,
+      --store postgres://aitbc:secret@db.internal:5432/aitbc --output json
+  aitbc coordinator start --wallet coordinator --listen 0.0.0.0:8000 \
+      --public-url https://eu1.aitbc.example:8000 --region eu-west`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -68,9 +76,13 @@ its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling
 				return usagef("--lease %s: want between 1s and 10m", lease)
 			}
 			opts.Lease = lease
+			announce, err := announcement(publicURL, region)
+			if err != nil {
+				return err
+			}
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
 				Listen: listen, Store: dbPath, FilesDir: filesDir, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: opts,
-				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},
+				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw}, Announce: announce,
 			}}, func(s *system.System) error {
 				c := s.Coordinator
 				fmt.Fprintf(g.Stderr(), "coordinator %s listening on %s (chain %s, node %s)\n", c.Service.Address(), c.URL(), c.Service.ChainID(), g.Node)
@@ -85,7 +97,10 @@ its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling
 	start.Flags().StringVar(&filesDir, "files-dir", "", "directory of the job files tenants upload (default: beside an SQLite store; with a postgres:// store in the database, unless a directory all its coordinators share is given; \"off\": none)")
 	start.Flags().DurationVar(&lease, "lease", store.DefaultLease, "with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over")
 	start.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	start.Flags().StringVar(&publicURL, "public-url", "", "the URL customers and miners reach this coordinator at, announced on chain with --region (empty: not announced)")
+	start.Flags().StringVar(&region, "region", "", "the region announced with --public-url (a-z, 0-9, '-'; e.g. eu-west)")
 	withConfig(start, config.Coordinator)
+	annotate(start, coordSelfAnnotation) // it is a coordinator: no other to pick
 	start.PreRun = func(*cobra.Command, []string) {
 		if dbPath == "" {
 			dbPath = defaultStore(g.Home)
@@ -170,6 +185,7 @@ its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling
 		},
 	}
 	cmd.AddCommand(start, tenant, miners)
+	cmd.AddCommand(newCoordinatorListCmd(g), newCoordinatorRetireCmd(g)) // coordinator_pick.go
 	return cmd
 }
 

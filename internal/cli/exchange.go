@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -313,16 +314,20 @@ func newExchangeOrdersCmd(g *Globals) *cobra.Command {
 }
 
 func newExchangeServeCmd(g *Globals) *cobra.Command {
-	var listen, logLevel string
+	var listen, logLevel, sessions string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the exchange API (book, trades, candles, ticker, sign-in, orders, WebSocket) on 8001",
 		Long: `Serves the exchange API on --listen over the node at --node; signed-in
 wallets place and cancel orders through the wallet daemon at --wallet-url
 ("off": reads and sign-in only). aitbc devnet serves it on 127.0.0.1:8001 by
-itself (--exchange-listen). See docs/api/exchange.openapi.yaml.`,
+itself (--exchange-listen). Signed-in sessions are kept in --sessions (an
+SQLite file, default <home>/exchange/sessions.db; "off": in memory), so a
+restart signs no one out; each keeps its 24 h expiry. See
+docs/api/exchange.openapi.yaml.`,
 		Example: `  aitbc exchange serve --listen 127.0.0.1:8001
-  aitbc exchange serve --node http://10.0.0.2:8006 --wallet-url off`,
+  aitbc exchange serve --node http://10.0.0.2:8006 --wallet-url off
+  aitbc exchange serve --sessions /var/lib/aitbc/exchange/sessions.db --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.newLogger(logLevel)
@@ -333,7 +338,12 @@ itself (--exchange-listen). See docs/api/exchange.openapi.yaml.`,
 			if !g.walletsOff() {
 				xc.Wallets = walletd.NewClient(g.WalletURL, g.daemonAPIKey())
 			}
-			return system.Run(cmd.Context(), system.Config{Log: log, Exchange: &system.ExchangeConfig{Listen: listen, Config: xc}},
+			if sessions == "" {
+				sessions = filepath.Join(g.Home, "exchange", "sessions.db")
+			} else if sessions == "off" {
+				sessions = ""
+			}
+			return system.Run(cmd.Context(), system.Config{Log: log, Exchange: &system.ExchangeConfig{Listen: listen, Config: xc, SessionsPath: sessions}},
 				func(s *system.System) error {
 					fmt.Fprintf(g.Stderr(), "exchange API on %s (node %s, wallet daemon %s)\n", s.Exchange.URL(), g.Node, webOrOff(xc.Wallets != nil, g.WalletURL))
 					return nil
@@ -342,6 +352,7 @@ itself (--exchange-listen). See docs/api/exchange.openapi.yaml.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", exchange.DefaultListen, "address of the exchange API")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	cmd.Flags().StringVar(&sessions, "sessions", "", `SQLite file the signed-in sessions are kept in across restarts (default <home>/exchange/sessions.db; "off": in memory only)`)
 	return cmd
 }
 

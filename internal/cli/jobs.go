@@ -35,7 +35,7 @@ func (g *Globals) coordinator() (*coordinator.Client, error) {
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("no coordinator API key: give --api-key or AITBC_API_KEY (a devnet writes one to %s)", devnet.APIKeyFile(g.Home))
 	}
-	return coordinator.NewClient(g.Coord, keys[0]), nil
+	return g.coordClient(keys[0]), nil
 }
 
 // jobClient finds the API key that owns job id: each key sees only its
@@ -47,7 +47,7 @@ func (g *Globals) jobClient(ctx context.Context, id string) (*coordinator.Client
 	}
 	var lastErr error
 	for _, k := range keys {
-		c := coordinator.NewClient(g.Coord, k)
+		c := g.coordClient(k)
 		if _, err := c.Status(ctx, id); err == nil {
 			return c, nil
 		} else if !httpx.IsCode(err, jobs.ErrJobNotFound.Name) && !httpx.IsCode(err, "unauthorized") {

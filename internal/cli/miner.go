@@ -218,6 +218,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 	f.StringVar(&spanListen, "span-listen", "127.0.0.1:8031", "address of the span API when --layers is set")
 	f.StringVar(&spanURL, "span-url", "", "public base URL of the span API registered on chain, by which coordinators route to it (default http://<span-listen>)")
 	withConfig(start, config.Miner)
+	annotate(start, coordListAnnotation) // --coordinator chain: every announced URL; the miner ranks them itself
 
 	hwCmd := &cobra.Command{
 		Use:   "hardware",

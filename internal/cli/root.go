@@ -35,6 +35,11 @@ type Globals struct {
 	Coord     string // coordinator base URL (AITBC_COORDINATOR)
 	APIKey    string // coordinator API key (AITBC_API_KEY)
 	LogFormat string // log lines of long-running commands: text or json (AITBC_LOG_FORMAT)
+	Verbose   bool   // -v: say more (which coordinator was chosen, and why)
+
+	// coordFallbacks are the other healthy coordinators of a --coordinator
+	// list, nearest first (coordinator_pick.go).
+	coordFallbacks []string
 
 	// conf is the running service's configuration (defaults, its
 	// --config file, AITBC_* variables), set before RunE for the commands
@@ -104,7 +109,11 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 			if g.Output != "text" && g.Output != "json" && g.Output != "csv" { // csv: the tables that offer it (marketplace regulatory-audit), text elsewhere
 				return usagef("--output must be text or json (or csv where a command offers it), not %q", g.Output)
 			}
-			return checkLogFormat(g.LogFormat)
+			if err := checkLogFormat(g.LogFormat); err != nil {
+				return err
+			}
+			g.resolveCoordinator(cmd) // a --coordinator list: the nearest healthy one
+			return nil
 		},
 	}
 	setVersion(root)
@@ -116,7 +125,8 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json (csv where a command offers it)")
 	pf.StringVar(&g.Node, "node", "http://127.0.0.1:8006", "node REST RPC URL; several, comma-separated, are used in order when one stops answering")
 	pf.StringVar(&g.WalletURL, "wallet-url", "http://127.0.0.1:8002", "wallet daemon URL")
-	pf.StringVar(&g.Coord, "coordinator", "http://127.0.0.1:8000", "coordinator URL")
+	pf.StringVar(&g.Coord, "coordinator", "http://127.0.0.1:8000", "coordinator URL; several, comma-separated, or chain (those announced on chain; chain:ADDRESS for one key's): the nearest healthy one is used (aitbc coordinator list)")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "say more: which coordinator of a --coordinator list was chosen, with each one's round trip and health")
 	pf.StringVar(&g.APIKey, "api-key", "", "coordinator API key (default: the devnet's, from <home>/coordinator/api-key)")
 	pf.StringVar(&g.LogFormat, "log-format", LogFormatText, "log lines of long-running commands (node start, devnet, coordinator start, miner start, wallet daemon, web start, and testnet bench's nodes): text or json")
 

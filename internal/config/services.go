@@ -124,6 +124,8 @@ type CoordinatorConfig struct {
 	Password  string           `toml:"password" flag:"password" secret:"true" doc:"that wallet's password; prefer AITBC_PASSWORD in a root-only EnvironmentFile"`
 	Store     string           `toml:"store" flag:"store" doc:"SQLite file (empty: <home>/coordinator/coordinator.db), or a postgres://user:password@host:port/db URL that several coordinators share (docs/COORDINATOR.md, Scaling out)"`
 	Lease     Duration         `toml:"lease" flag:"lease" doc:"with a postgres:// store: how long a job stays with a coordinator that stopped renewing it before another takes it over"`
+	PublicURL string           `toml:"public_url" flag:"public-url" doc:"the URL customers and miners reach this coordinator at, announced on chain (coordinators module) with region; empty: not announced"`
+	Region    string           `toml:"region" flag:"region" doc:"the region announced with public_url (1-32 of a-z, 0-9, '-'; e.g. eu-west)"`
 	LogLevel  string           `toml:"log_level" flag:"log-level" doc:"debug, info, warn or error"`
 	LogFormat string           `toml:"log_format" flag:"log-format" doc:"text or json: the format of the service's log lines (JSON: one object per line)"`
 	Jobs      CoordinatorJobs  `toml:"jobs"`

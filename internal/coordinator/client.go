@@ -19,6 +19,11 @@ type Client struct {
 	BaseURL string
 	APIKey  string
 	HTTP    *http.Client
+	// Fallbacks are other coordinators of the same marketplace, in the
+	// order to try them when BaseURL cannot be reached (Picker's ranking):
+	// a read goes to the next on any transport error, a write only when
+	// the connection was refused (nothing was sent, so it cannot run twice).
+	Fallbacks []string
 }
 
 // NewClient returns a client for the coordinator at baseURL using key.
@@ -32,6 +37,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		h.Set("X-API-Key", c.APIKey)
 	}
 	err := httpx.Do(ctx, c.HTTP, method, c.BaseURL+path, h, body, out)
+	for _, fb := range c.Fallbacks {
+		if !movesOn(ctx, method, err) {
+			break
+		}
+		err = httpx.Do(ctx, c.HTTP, method, strings.TrimRight(fb, "/")+path, h, body, out)
+	}
 	if err != nil {
 		if api, ok := err.(*httpx.APIError); ok {
 			return fromAPIError(api) // errors.Is finds the coordinator's sentinel

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/coordinator/store"
@@ -29,6 +30,18 @@ type tokenRelay interface {
 // writes what piled up since its last write in one statement.
 const relayBatch = 256
 
+// A follower asks for a job's tokens again every remotePoll while it
+// follows (watchStore), tokens flowing or not; a relay that has heard no
+// ask for followerGone stops: its followers left (the customer hung up,
+// its coordinator died), and writing tokens no one reads costs the
+// database a write per batch for the rest of the job. A follower that
+// comes back asks again and a new relay writes the job's tokens from the
+// start (rows already there are kept as they are).
+const (
+	followerGone     = 3 * remotePoll
+	followerCheckGap = remotePoll
+)
+
 // startRelay relays job id's tokens to the store, if this coordinator
 // drives the job and does not relay it already.
 func (s *Service) startRelay(ctx context.Context, id string) {
@@ -38,6 +51,9 @@ func (s *Service) startRelay(ctx context.Context, id string) {
 	}
 	s.mu.Lock()
 	lj := s.live[id]
+	if r := s.relays[id]; r != nil {
+		r.heard.Store(s.cfg.Now().UnixNano()) // a follower is still there
+	}
 	if lj == nil || s.relays[id] != nil {
 		s.mu.Unlock()
 		return
@@ -47,6 +63,7 @@ func (s *Service) startRelay(ctx context.Context, id string) {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	r := &relayRun{cancel: cancel}
+	r.heard.Store(s.cfg.Now().UnixNano())
 	s.relays[id] = r
 	h := lj.hub
 	s.mu.Unlock()
@@ -55,8 +72,18 @@ func (s *Service) startRelay(ctx context.Context, id string) {
 }
 
 // relayRun is one job's relay, so that an ending relay forgets itself and
-// not a later one of the same job.
-type relayRun struct{ cancel context.CancelFunc }
+// not a later one of the same job. heard is when a follower last asked
+// for the job's tokens (unix nanoseconds of the coordinator's clock).
+type relayRun struct {
+	cancel context.CancelFunc
+	heard  atomic.Int64
+}
+
+// followersLeft reports whether no follower asked for r's tokens within
+// followerGone.
+func (s *Service) followersLeft(r *relayRun) bool {
+	return s.cfg.Now().Sub(time.Unix(0, r.heard.Load())) > followerGone
+}
 
 // stopRelayLocked stops relaying job id (it moved to another coordinator,
 // which relays it from now on). Its tokens stay for the followers.
@@ -71,8 +98,10 @@ func (s *Service) relay(ctx context.Context, tr tokenRelay, id string, h *hub, r
 	events, stop := h.subscribe(0, false) // not a customer: a job moving away needs no watcher for it
 	defer stop()
 	defer r.cancel()
-	closed := false
-	for !closed {
+	check := time.NewTicker(followerCheckGap)
+	defer check.Stop()
+	closed, left := false, false
+	for !closed && !left {
 		var batch []store.Token
 		add := func(e Event, ok bool) {
 			if !ok {
@@ -84,6 +113,8 @@ func (s *Service) relay(ctx context.Context, tr tokenRelay, id string, h *hub, r
 		select {
 		case e, ok := <-events:
 			add(e, ok)
+		case <-check.C:
+			left = s.followersLeft(r)
 		case <-ctx.Done():
 			return
 		}
@@ -105,7 +136,11 @@ func (s *Service) relay(ctx context.Context, tr tokenRelay, id string, h *hub, r
 			}
 		}
 	}
-	// The job ended: its followers end with the stored result.
+	// The job ended (its followers end with the stored result), or its
+	// followers left: the rows go either way.
+	if left {
+		s.log.Info("relay stopped: no follower asked for the job's tokens", "job", id, "for", followerGone)
+	}
 	s.mu.Lock()
 	if s.relays[id] == r {
 		delete(s.relays, id)

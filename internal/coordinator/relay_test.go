@@ -184,3 +184,95 @@ func TestRelayWritesOnlyReleasedTokens(t *testing.T) {
 	}
 	<-done
 }
+
+// TestRelayStopsWhenItsFollowersLeave: a relay kept alive by its
+// followers' asks goes on past followerGone; once no follower has asked
+// for followerGone it stops and drops the rows, though the job still
+// runs, and writes nothing more.
+func TestRelayStopsWhenItsFollowersLeave(t *testing.T) {
+	h := newHarness(t, 0)
+	hb := newHub(1)
+	hb.token("a", true)
+	rec := &recordingRelay{batches: make(chan []store.Token, 8), dropped: make(chan string, 1)}
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	r := &relayRun{cancel: cancel}
+	r.heard.Store(h.clock.Now().UnixNano())
+	done := make(chan struct{})
+	go func() { h.s.relay(ctx, rec, "j1", hb, r); close(done) }()
+	next := func() []store.Token {
+		t.Helper()
+		select {
+		case b := <-rec.batches:
+			return b
+		case <-time.After(20 * time.Second):
+			t.Fatal("the relay wrote nothing")
+			return nil
+		}
+	}
+	if b := next(); len(b) != 1 || b[0].Text != "a" {
+		t.Fatalf("first write %+v", b)
+	}
+	// Past followerGone since the relay began, but a follower asked just
+	// now (startRelay on its "<id> follow"): the relay goes on.
+	h.clock.Advance(followerGone + time.Second)
+	r.heard.Store(h.clock.Now().UnixNano())
+	hb.token("b", true)
+	if b := next(); len(b) != 1 || b[0].Text != "b" {
+		t.Fatalf("second write %+v", b)
+	}
+	// No ask for longer than followerGone: the relay stops at its next
+	// check and drops the job's rows while the job still runs.
+	h.clock.Advance(followerGone + time.Second)
+	select {
+	case id := <-rec.dropped:
+		if id != "j1" {
+			t.Fatalf("dropped %s", id)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay went on with no follower")
+	}
+	<-done
+	hb.token("c", true)
+	select {
+	case b := <-rec.batches:
+		t.Fatalf("a stopped relay wrote %+v", b)
+	default:
+	}
+}
+
+// TestDriverStopsRelayingWhenTheRemoteFollowerLeaves: coordinator 1
+// drives a job that a customer follows on coordinator 2; the customer
+// hangs up while the job runs, and coordinator 1 stops relaying it once
+// no ask came for followerGone.
+func TestDriverStopsRelayingWhenTheRemoteFollowerLeaves(t *testing.T) {
+	h1, h2 := sharedPair(t)
+	h1.fund(100 * coin.Unit)
+	h1.s.followJobs(h1.ctx)
+	m1 := h1.addMiner(coin.Unit)
+	j := h1.submit(JobRequest{Model: testModel, Prompt: "hi", MaxTokens: 8, MaxPrice: coin.Unit, TTLSeconds: 600})
+	job := m1.nextJob()
+	sub, err := h2.s.Follow(h2.ctx, h1.tenant, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1.send(minerproto.Envelope{Type: minerproto.TypeToken, JobID: job.ID, Attempt: job.Attempt, Seq: 1, Text: "It"})
+	if e := nextToken(t, sub.Events); e.Text != "It" {
+		t.Fatalf("token %+v", e)
+	}
+	relaying := func() bool {
+		h1.s.mu.Lock()
+		defer h1.s.mu.Unlock()
+		return h1.s.relays[j.ID] != nil
+	}
+	if !relaying() {
+		t.Fatal("coordinator 1 does not relay the followed job")
+	}
+	sub.Cancel()
+	waitFor(t, "the follower stream closed", func() bool { return testutil.ToFloat64(h2.s.metrics.remoteFollowers) == 0 })
+	h1.clock.Advance(followerGone + time.Second)
+	waitFor(t, "coordinator 1 to stop relaying", func() bool { return !relaying() })
+	if h1.job(j.ID).Status != store.StatusRunning {
+		t.Fatalf("the job is %s, want still running", h1.job(j.ID).Status)
+	}
+}

@@ -315,7 +315,7 @@ func (s *Service) hRegisterService(w http.ResponseWriter, r *http.Request) {
 	// The coordinator signs the transaction and pays its fee, which the
 	// deposit pays back: a valid listing still spends one of the tenant's
 	// listings allowance (Limits.ListingRate).
-	if s.guard.listings != nil && !allow(w, s.guard.listings, t.ID, "too many listings registered for tenant "+t.ID) {
+	if !s.allowListing(r.Context(), w, t.ID) { // listing_rate.go: shared by the coordinators of a shared store
 		return
 	}
 	if nodeErr != nil {

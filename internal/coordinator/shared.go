@@ -319,10 +319,16 @@ func (s *Service) watchStore(ctx context.Context, j *store.Job, read func(contex
 	var text strings.Builder
 	gap := false
 	ask := relayed
+	var asked time.Time
 	for ctx.Err() == nil {
 		wake, unwait := s.remoteWait(j.ID)
+		// Asked again every remotePoll, tokens flowing or not: the driver
+		// stops relaying when the asks stop (relay.go, followerGone).
+		if relayed && !sentText && time.Since(asked) >= remotePoll {
+			ask = true
+		}
 		if ask {
-			ask = false
+			ask, asked = false, time.Now()
 			if err := tr.RequestStream(ctx, j.ID); err != nil && ctx.Err() == nil {
 				s.log.Debug("asking for a job's tokens failed", "job", j.ID, "err", err)
 			}

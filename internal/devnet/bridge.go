@@ -40,6 +40,10 @@ type BTC struct {
 	// Daemon is the running bridge daemon (nil with BTCManual).
 	Daemon    *bridge.Daemon
 	StateFile string
+	// Archive keeps the regtest chain's blocks across restarts: btcd wipes
+	// its regtest chain at each start, and the archive gives it back
+	// (btcnode.Archive), so the bridge resumes where it was.
+	Archive *btcnode.Archive
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -119,11 +123,15 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 		return fmt.Errorf("devnet: bitcoin node: %w", err)
 	}
 	dir := filepath.Join(d.cfg.Home, "btc")
-	if _, err := os.Stat(filepath.Join(d.cfg.Home, "bridge", "state.json")); err == nil {
-		// btcd removes its regtest chain at every start (btcd's rule for
-		// regtest), so the bitcoin behind this chain's btc is gone: the
-		// daemon will find the blocks it read missing and halt, as it must
-		log.Warn("devnet --btc restarted: btcd starts a new regtest chain each time, so the btc minted in the last session has no bitcoin behind it; the bridge will halt. Use a fresh --home for the Bitcoin bridge")
+	archive, err := btcnode.OpenArchive(filepath.Join(dir, "blocks.archive"))
+	if err != nil {
+		return fmt.Errorf("devnet: bitcoin node: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.cfg.Home, "bridge", "state.json")); err == nil && archive.Height() == 0 {
+		// A home from before the archive: btcd wiped the regtest chain the
+		// bridge read, so the daemon will find its blocks missing and
+		// halt, as it must.
+		log.Warn("devnet --btc: this home's regtest chain was not archived, so the btc minted in an earlier session has no bitcoin behind it; the bridge will halt. Use a fresh --home for the Bitcoin bridge")
 	}
 	w, err := btcnode.LoadOrCreateWallet(filepath.Join(dir, "wallet.key"))
 	if err != nil {
@@ -135,14 +143,24 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 	}
 	w.Attach(n)
 	b := &BTC{Node: n, Wallet: w, XPrv: xprv, Operator: walletd.WalletSender{S: wallets, Name: BridgeWallet, Password: d.cfg.GenesisPassword},
-		StateFile: filepath.Join(d.cfg.Home, "bridge", "state.json"), done: make(chan struct{})}
+		StateFile: filepath.Join(d.cfg.Home, "bridge", "state.json"), Archive: archive, done: make(chan struct{})}
 	d.BTC = b
+	// btcd started a new regtest chain: give it the last session's back
+	// before anything mines on it.
+	if got, err := archive.Restore(n.Client); err != nil {
+		return fmt.Errorf("devnet: bitcoin node: %w", err)
+	} else if got > 0 {
+		log.Info("regtest chain restored from the archive", "blocks", got)
+	}
 	if h, err := n.Height(); err != nil {
 		return err
 	} else if h < btcnode.SegwitHeight+10 {
 		if _, err := n.Mine(int(btcnode.SegwitHeight + 10 - h)); err != nil {
 			return err
 		}
+	}
+	if err := archive.Sync(n.Client); err != nil {
+		return fmt.Errorf("devnet: archiving the regtest chain: %w", err)
 	}
 	if err := os.WriteFile(BTCRPCFile(d.cfg.Home), []byte(n.URL()+"\n"), 0o600); err != nil {
 		return err
@@ -176,6 +194,10 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 					log.Warn("regtest mining", "err", err)
 				}
 			}
+			// Every block, whoever mined it, into the archive.
+			if err := archive.Sync(n.Client); err != nil {
+				log.Warn("archiving the regtest chain", "err", err)
+			}
 		}
 	}()
 	return nil
@@ -189,6 +211,11 @@ func (d *Devnet) closeBTC() {
 	if d.BTC.cancel != nil {
 		d.BTC.cancel()
 		<-d.BTC.done
+	}
+	if d.BTC.Archive != nil {
+		if err := d.BTC.Archive.Sync(d.BTC.Node.Client); err != nil {
+			d.cfg.Log.Warn("archiving the regtest chain", "err", err)
+		}
 	}
 	d.BTC.Node.Stop()
 	_ = os.Remove(BTCRPCFile(d.cfg.Home))

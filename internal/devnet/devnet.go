@@ -518,6 +518,7 @@ func (d *Devnet) startExchange(ctx context.Context, ks *keystore.Store) error {
 	x, err := d.sys.StartExchange(ctx, system.ExchangeConfig{Listen: d.cfg.ExchangeListen, Listener: ln, Config: exchange.Config{Log: d.cfg.Log.With("service", "exchange")},
 		Maker:        &exchange.MakerConfig{Wallet: MakerWallet, Password: d.cfg.GenesisPassword, Reference: d.cfg.MakerPrice, Every: d.cfg.BlockTime, Log: d.cfg.Log.With("service", "market-maker")},
 		MakerWallets: svc,
+		SessionsPath: filepath.Join(d.cfg.Home, "exchange", "sessions.db"), // a restarted devnet signs no one out
 	})
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)

@@ -43,6 +43,9 @@ type Config struct {
 	// (default 1, burst 10).
 	AuthRate float64
 	Now      func() time.Time
+	// Sessions, when set, keeps signed-in sessions across restarts (their
+	// expiry too); nil: in memory only. Its opener closes it.
+	Sessions *SessionStore
 }
 
 // Server is the exchange API.
@@ -73,6 +76,14 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, sessions: newSessions(cfg.Now), hub: newHub(cfg.Node, cfg.Poll, cfg.Log),
 		auth: ratelimit.New(ratelimit.Config{Rate: cfg.AuthRate, Burst: 10, Now: cfg.Now})}
+	if cfg.Sessions != nil {
+		// A start-up read of a local file: nothing to cancel it.
+		n, err := s.sessions.restore(context.Background(), cfg.Sessions)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Log.Info("exchange sessions restored", "sessions", n)
+	}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /api/exchange/health", s.health)
 	m.HandleFunc("GET /api/exchange/book", s.book)
@@ -277,7 +288,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, fmt.Errorf("%w: %w", ErrInvalidRequest, err))
 		return
 	}
-	sess, err := s.sessions.login(req.ChallengeID, req.PubKey, req.Signature)
+	sess, err := s.sessions.login(r.Context(), req.ChallengeID, req.PubKey, req.Signature)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -295,7 +306,7 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, Session)) h
 			s.fail(w, ErrSignInRequired)
 			return
 		}
-		sess, ok := s.sessions.lookup(strings.TrimSpace(tok))
+		sess, ok := s.sessions.lookup(r.Context(), strings.TrimSpace(tok))
 		if !ok {
 			s.fail(w, fmt.Errorf("%w: the session is unknown or expired", ErrSignInRequired))
 			return
@@ -304,8 +315,11 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, Session)) h
 	}
 }
 
-func (s *Server) logout(w http.ResponseWriter, _ *http.Request, sess Session) {
-	s.sessions.logout(sess.Token)
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess Session) {
+	if err := s.sessions.logout(r.Context(), sess.Token); err != nil {
+		s.fail(w, err)
+		return
+	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "signed out"})
 }
 

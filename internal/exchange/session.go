@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -47,14 +48,17 @@ type Session struct {
 	Expires time.Time       `json:"expires"`
 }
 
-// sessions holds challenges and sessions in memory. Bounded: past the
+// sessions holds challenges and sessions in memory, and the sessions in
+// store too when there is one (a restart keeps them). Bounded: past the
 // caps, new ones are refused (ErrBusy) after expired ones are swept.
+// Sessions are keyed by the hash of their token, as the store keeps them.
 type sessions struct {
-	now func() time.Time
+	now   func() time.Time
+	store *SessionStore // nil: memory only
 
 	mu         sync.Mutex
 	challenges map[string]challenge
-	byToken    map[string]Session
+	byToken    map[string]Session // by tokenHash; Token is empty
 }
 
 type challenge struct {
@@ -65,6 +69,26 @@ type challenge struct {
 
 func newSessions(now func() time.Time) *sessions {
 	return &sessions{now: now, challenges: map[string]challenge{}, byToken: map[string]Session{}}
+}
+
+// restore reads the sessions store kept that are still valid (and drops
+// the expired ones from it), and keeps new ones there from now on.
+func (ss *sessions) restore(ctx context.Context, store *SessionStore) (int, error) {
+	now := ss.now()
+	if err := store.deleteExpired(ctx, now); err != nil {
+		return 0, fmt.Errorf("exchange: sessions: %w", err)
+	}
+	kept, err := store.load(ctx, now, maxSessions)
+	if err != nil {
+		return 0, fmt.Errorf("exchange: sessions: %w", err)
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.store = store
+	for _, k := range kept {
+		ss.byToken[k.hash] = Session{Address: k.addr, Expires: k.expires}
+	}
+	return len(kept), nil
 }
 
 func randomHex(n int) string {
@@ -93,7 +117,7 @@ func (ss *sessions) challenge(host string, a address.Address) (Challenge, error)
 
 // login checks a signature over a challenge (used at most once) and opens
 // a session for its address.
-func (ss *sessions) login(id, pubHex, sigHex string) (Session, error) {
+func (ss *sessions) login(ctx context.Context, id, pubHex, sigHex string) (Session, error) {
 	now := ss.now()
 	ss.mu.Lock()
 	ch, ok := ss.challenges[id]
@@ -117,34 +141,66 @@ func (ss *sessions) login(id, pubHex, sigHex string) (Session, error) {
 		return Session{}, ErrBadSignature
 	}
 	s := Session{Token: randomHex(32), Address: ch.addr, Expires: now.Add(SessionTTL)}
+	hash := tokenHash(s.Token)
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if len(ss.byToken) >= maxSessions {
+	full := len(ss.byToken) >= maxSessions
+	if full {
 		ss.sweepLocked(now)
-		if len(ss.byToken) >= maxSessions {
-			return Session{}, fmt.Errorf("%w: too many sessions", ErrBusy)
+		full = len(ss.byToken) >= maxSessions
+	}
+	store := ss.store
+	ss.mu.Unlock()
+	if full {
+		return Session{}, fmt.Errorf("%w: too many sessions", ErrBusy)
+	}
+	// Written before it is usable: a session the store did not take would
+	// sign its wallet out at the next restart.
+	if store != nil {
+		if err := store.put(ctx, storedSession{hash: hash, addr: s.Address, expires: s.Expires}); err != nil {
+			return Session{}, fmt.Errorf("exchange: keeping the session: %w", err)
 		}
 	}
-	ss.byToken[s.Token] = s
+	ss.mu.Lock()
+	ss.byToken[hash] = Session{Address: s.Address, Expires: s.Expires}
+	ss.mu.Unlock()
 	return s, nil
 }
 
-func (ss *sessions) lookup(token string) (Session, bool) {
+func (ss *sessions) lookup(ctx context.Context, token string) (Session, bool) {
 	now := ss.now()
+	hash := tokenHash(token)
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s, ok := ss.byToken[token]
-	if ok && !now.Before(s.Expires) {
-		delete(ss.byToken, token)
+	s, ok := ss.byToken[hash]
+	expired := ok && !now.Before(s.Expires)
+	if expired {
+		delete(ss.byToken, hash)
+	}
+	store := ss.store
+	ss.mu.Unlock()
+	if expired {
+		if store != nil {
+			_ = store.delete(ctx, hash) // expired either way; the next start sweeps what this misses
+		}
 		return Session{}, false
 	}
+	s.Token = token
 	return s, ok
 }
 
-func (ss *sessions) logout(token string) {
+// logout ends the session of token, in the store too: a signed-out token
+// must not come back at the next restart.
+func (ss *sessions) logout(ctx context.Context, token string) error {
+	hash := tokenHash(token)
 	ss.mu.Lock()
-	delete(ss.byToken, token)
+	delete(ss.byToken, hash)
+	store := ss.store
 	ss.mu.Unlock()
+	if store != nil {
+		if err := store.delete(ctx, hash); err != nil {
+			return fmt.Errorf("exchange: signing out: %w", err)
+		}
+	}
+	return nil
 }
 
 func (ss *sessions) sweepLocked(now time.Time) {

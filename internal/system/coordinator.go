@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,6 +39,10 @@ type CoordinatorConfig struct {
 	// Options are the coordinator's own settings (quotas, rate limits,
 	// retention, session limits); zero fields take the defaults.
 	Options coordinator.Config
+	// Announce, when set, is the public URL and region the coordinator
+	// announces on chain (the coordinators module) once it runs, so that
+	// clients and miners given no coordinator find it.
+	Announce *coordinator.Announcement
 }
 
 // Coordinator is a running coordinator.
@@ -71,6 +76,11 @@ func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Announce != nil {
+		if err := cfg.Announce.Check(); err != nil {
+			return nil, fmt.Errorf("coordinator: announcement: %w", err)
+		}
 	}
 	sv, err := s.begin("coordinator")
 	if err != nil {
@@ -125,6 +135,11 @@ func (s *System) StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*
 	}
 	sv.goRun(c.Run)
 	sv.serveHTTP(ln, c.Handler(), "coordinator", cfg.Logger, cfg.Limits)
+	if a := cfg.Announce; a != nil {
+		sv.goRun(func(ctx context.Context) error {
+			return coordinator.AnnounceLoop(ctx, cfg.Chain, w, info.Address, *a, 3*time.Second, cfg.Logger)
+		})
+	}
 	co := &Coordinator{Service: c, Store: st, addr: ln.Addr(), svc: sv}
 	s.Coordinator = co
 	return co, nil

@@ -24,6 +24,10 @@ type ExchangeConfig struct {
 	// wallet).
 	Maker        *exchange.MakerConfig
 	MakerWallets exchange.Wallets
+	// SessionsPath is the SQLite file signed-in sessions are kept in, so
+	// that a restart signs no one out ("": in memory only). Ignored when
+	// Config.Sessions is set.
+	SessionsPath string
 }
 
 // Exchange is the running exchange API.
@@ -65,6 +69,12 @@ func (s *System) StartExchange(ctx context.Context, cfg ExchangeConfig) (x *Exch
 		sv.onClose(func() error { _ = ln.Close(); return nil })
 	} else if ln, err = sv.listen(cfg.Listen, "exchange"); err != nil {
 		return nil, s.abort(sv, err)
+	}
+	if xc.Sessions == nil && cfg.SessionsPath != "" {
+		if xc.Sessions, err = exchange.OpenSessionStore(ctx, cfg.SessionsPath); err != nil {
+			return nil, s.abort(sv, err)
+		}
+		sv.onClose(xc.Sessions.Close)
 	}
 	srv, err := exchange.NewServer(xc)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/bridge"
+	"github.com/aitbc/aitbc/internal/chain/modules/coordinators"
 	"github.com/aitbc/aitbc/internal/chain/modules/exchange"
 	"github.com/aitbc/aitbc/internal/chain/modules/faucet"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
@@ -68,6 +69,8 @@ func New() Set {
 	au := audits.NewKeeper(b, s, mk)
 	j.SetAudits(au)
 	set.All = append(set.All, au)
+	// Coordinators' public URLs and regions, for clients and miners picking one.
+	set.All = append(set.All, coordinators.NewKeeper())
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
 		for _, mod := range set.All {
