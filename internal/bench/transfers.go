@@ -52,6 +52,10 @@ type TransferResult struct {
 	CPUCores    int           `json:"cpu_cores"`
 	BlockTime   time.Duration `json:"block_time_ns"`
 	MaxBlockTxs int           `json:"max_block_txs"`
+	// VerifyRate is the ed25519 batch verification rate of these
+	// transactions on this machine, measured in the same run just before
+	// submission (VerifyRate): the limit of admission, and of the chain.
+	VerifyRate float64 `json:"batch_verify_per_s"`
 	Method      string        `json:"method"`
 }
 
@@ -139,6 +143,8 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	wg.Wait()
 	res.SignElapsed = time.Since(signStart)
 	res.Txs = len(raws)
+	say("measuring ed25519 batch verification on %d cores...", runtime.GOMAXPROCS(0))
+	res.VerifyRate = VerifyRate(raws, time.Second)
 
 	p2p, err := freeAddr()
 	if err != nil {

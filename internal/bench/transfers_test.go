@@ -18,6 +18,9 @@ func TestTransfersSmall(t *testing.T) {
 	if r.Committed != r.Txs || r.Failed != 0 {
 		t.Fatalf("committed %d of %d", r.Committed, r.Txs)
 	}
+	if r.VerifyRate <= 0 {
+		t.Fatalf("no batch verification rate beside the figure: %+v", r)
+	}
 }
 
 // BenchmarkTransfers reports committed transfers per second on one

@@ -31,6 +31,7 @@ type Node struct {
 	gen   *types.GenesisDoc
 
 	gossip     *verifyingReactor // nil if CometBFT's reactor could not be wrapped
+	sigs       *sigCombiner      // batches concurrent single submissions' signature checks
 	stopGossip context.CancelFunc
 
 	describers map[string]module.Describer // by module name, for transaction bodies
@@ -108,6 +109,7 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 	}
 	n := &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen, describers: describersOf(a.Modules()), faucet: newFaucetSigner(c.FaucetKey)}
 	n.gossip = installVerifyingReactor(cn.Switch(), a)
+	n.sigs = newSigCombiner(func(raws [][]byte) []error { return preVerifyParallel(a, raws) })
 	return n, nil
 }
 
