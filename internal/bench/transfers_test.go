@@ -23,6 +23,18 @@ func TestTransfersSmall(t *testing.T) {
 	}
 }
 
+// TestTransfersPacedSmall: an open-loop run at a paced rate commits every
+// transfer and reports the rate it offered.
+func TestTransfersPacedSmall(t *testing.T) {
+	r, err := bench.Transfers(context.Background(), bench.TransferOptions{Accounts: 50, PerAcct: 4, BlockTime: 100 * time.Millisecond, Rate: 400, Submitters: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Committed != r.Txs || r.Offered != 400 {
+		t.Fatalf("committed %d of %d, offered %.0f", r.Committed, r.Txs, r.Offered)
+	}
+}
+
 // BenchmarkTransfers reports committed transfers per second on one
 // validator. Run: go test -run '^$' -bench Transfers -benchtime 1x ./internal/bench
 func BenchmarkTransfers(b *testing.B) {
