@@ -72,7 +72,9 @@ func (o *TransferOptions) defaults() {
 		o.BlockTime = time.Second
 	}
 	if o.Submitters <= 0 {
-		o.Submitters = 4
+		// As many as concurrent API requests would be: the node checks
+		// concurrent submissions' signatures in batches (node.sigCombiner).
+		o.Submitters = 64
 	}
 }
 

@@ -84,7 +84,7 @@ prints offered beside committed for every step.`,
 	f.IntVar(&o.Accounts, "accounts", 2000, "funded sender accounts")
 	f.IntVar(&o.PerAcct, "per-account", 25, "transfers per account")
 	f.DurationVar(&o.BlockTime, "block-time", time.Second, "block time")
-	f.IntVar(&o.Submitters, "submitters", 4, "submitting goroutines")
+	f.IntVar(&o.Submitters, "submitters", 64, "submitting goroutines")
 	f.Float64Var(&o.Rate, "rate", 0, "offered transfers per second, paced open loop (0: as fast as the submitters go)")
 	sat.register(f, 4000)
 	f.StringVar(&transfersProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")

@@ -200,6 +200,7 @@ prints offered beside committed for every step.`,
 			return g.Print(r, func(w io.Writer) {
 				fmt.Fprintf(w, "committed %d of %d transfers in %d blocks, %.2fs, on %d validators\n", r.Committed, r.Txs, r.Blocks, r.Elapsed.Seconds(), r.Validators)
 				fmt.Fprintf(w, "throughput  %.0f committed tx/s (HTTP admission %.0f tx/s); largest block %d txs; all nodes agree: %v\n", r.TPS, r.SubmitTPS, r.MaxBlockTxs, r.Agree)
+				fmt.Fprintf(w, "intervals   longest %s between blocks, after a block of %d txs (block time %s)\n", r.MaxInterval.Round(time.Millisecond), r.AfterTxs, r.BlockTime)
 				fmt.Fprintf(w, "method      %s\n", r.Method)
 			})
 		},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	cfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
@@ -63,7 +64,9 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []app.Option
+	// Proposals hold no more than this node executed in one block interval
+	// recently (app/work.go); the block's bytes are capped at genesis.
+	opts := []app.Option{app.WithWorkBudget(cc.Consensus.TimeoutCommit, time.Now)}
 	if c.CheckInvariants {
 		opts = append(opts, app.WithInvariants())
 	}

@@ -60,6 +60,11 @@ type BenchResult struct {
 	Agree       bool          `json:"agree"`              // every node has the same block hashes over the run
 	NodeCPU     float64       `json:"node_cpu_seconds"`   // all node processes, from start to the end of the run (Linux)
 	ClientCPU   float64       `json:"client_cpu_seconds"` // this process while submitting and following
+	// MaxInterval is the longest time between consecutive blocks of the
+	// run (their header times); AfterTxs is the size of the block before
+	// it, whose propagation and execution the gap includes.
+	MaxInterval time.Duration `json:"max_block_interval_ns"`
+	AfterTxs    int           `json:"max_interval_after_txs"`
 
 	Method string `json:"method"`
 }
@@ -239,6 +244,8 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	c0 := cl.Client(0)
 	h := startHeight
 	var lastProgress = time.Now()
+	var prevTime time.Time
+	prevTxs := 0
 	for res.Committed < want {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
@@ -255,6 +262,10 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 			continue
 		}
 		h, lastProgress = b.Height, time.Now()
+		if gap := b.Time.Sub(prevTime); !prevTime.IsZero() && gap > res.MaxInterval {
+			res.MaxInterval, res.AfterTxs = gap, prevTxs
+		}
+		prevTime, prevTxs = b.Time, b.NumTxs
 		res.Committed += b.NumTxs
 		res.MaxBlockTxs = max(res.MaxBlockTxs, b.NumTxs)
 	}
