@@ -16,7 +16,8 @@ import (
 // TestProposalIsCappedByMeasuredWork: with a work budget of 1 s, a block of
 // 250 transfers that took 100 ms (0.4 ms each, on a clock the test moves)
 // caps the next proposal at 2,500 transactions; before any block of at
-// least 200 transfers was measured, and after a small one, there is no cap.
+// least 200 transfers was measured (a small one does not count) the cap is
+// 10,000.
 func TestProposalIsCappedByMeasuredWork(t *testing.T) {
 	st, err := state.OpenInMemory()
 	if err != nil {
@@ -56,9 +57,12 @@ func TestProposalIsCappedByMeasuredWork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if c := a.ProposalCap(); c != 10_000 {
+		t.Fatalf("cap %d before any block, want 10,000", c)
+	}
 	block(1, 10)
-	if c := a.ProposalCap(); c != 0 {
-		t.Fatalf("cap %d after a block of 10, want none", c)
+	if c := a.ProposalCap(); c != 10_000 {
+		t.Fatalf("cap %d after a block of 10, want still 10,000", c)
 	}
 	block(2, 250)
 	if c := a.ProposalCap(); c != 2500 {
