@@ -41,19 +41,21 @@ type TransferOptions struct {
 
 // TransferResult is what a run measured.
 type TransferResult struct {
-	Txs         int           `json:"txs"`
-	Committed   int           `json:"committed"`
-	Failed      int           `json:"failed"`
-	Blocks      int64         `json:"blocks"`
-	Elapsed     time.Duration `json:"elapsed_ns"`
-	TPS         float64       `json:"tps"`
-	SubmitTPS   float64       `json:"submit_tps"`
-	SignElapsed time.Duration `json:"sign_elapsed_ns"`
-	CPUSeconds  float64       `json:"cpu_seconds"`
-	CPUCores    int           `json:"cpu_cores"`
-	BlockTime   time.Duration `json:"block_time_ns"`
-	MaxBlockTxs int           `json:"max_block_txs"`
-	Offered     float64       `json:"offered_tps,omitempty"` // the paced rate; 0: unpaced
+	Txs       int           `json:"txs"`
+	Committed int           `json:"committed"`
+	Failed    int           `json:"failed"`
+	Blocks    int64         `json:"blocks"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	TPS       float64       `json:"tps"`
+	SubmitTPS float64       `json:"submit_tps"`
+	// SubmitElapsed is how long submitting took (all admitted).
+	SubmitElapsed time.Duration `json:"submit_elapsed_ns"`
+	SignElapsed   time.Duration `json:"sign_elapsed_ns"`
+	CPUSeconds    float64       `json:"cpu_seconds"`
+	CPUCores      int           `json:"cpu_cores"`
+	BlockTime     time.Duration `json:"block_time_ns"`
+	MaxBlockTxs   int           `json:"max_block_txs"`
+	Offered       float64       `json:"offered_tps,omitempty"` // the paced rate; 0: unpaced
 	// VerifyRate is the ed25519 batch verification rate of these
 	// transactions on this machine, measured in the same run just before
 	// submission (VerifyRate): the limit of admission, and of the chain.
@@ -207,6 +209,7 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	}
 	wg.Wait()
 	submitted := time.Since(start)
+	res.SubmitElapsed = submitted
 	res.SubmitTPS = float64(len(raws)) / submitted.Seconds()
 	say("submitted in %s (%.0f tx/s accepted into the mempool), %d rejected", submitted.Round(time.Millisecond), res.SubmitTPS, rejected.Load())
 	if e := firstErr.Load(); e != nil {

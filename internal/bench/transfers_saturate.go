@@ -41,7 +41,8 @@ func TransfersSaturation(ctx context.Context, o TransferOptions, s saturate.Opti
 		if out.VerifyRate == 0 {
 			out.VerifyRate = tr.VerifyRate
 		}
-		st := saturate.Step{Committed: tr.TPS, Admitted: tr.SubmitTPS, Rejected: tr.Failed, CPU: tr.CPUSeconds, Load: saturate.LoadAverage()}
+		st := saturate.Step{Committed: tr.TPS, Steady: saturate.SteadyRate(tr.Committed, tr.Elapsed, tr.SubmitElapsed, o.BlockTime),
+			Admitted: tr.SubmitTPS, Rejected: tr.Failed, CPU: tr.CPUSeconds, Load: saturate.LoadAverage()}
 		if o.Progress != nil {
 			fmt.Fprintf(o.Progress, "step: offered %.0f, committed %.0f tx/s (load average %.1f)\n", rate, st.Committed, st.Load)
 		}
@@ -50,7 +51,8 @@ func TransfersSaturation(ctx context.Context, o TransferOptions, s saturate.Opti
 	out.Result = r
 	out.Method = fmt.Sprintf("each step a fresh single-validator chain (as `aitbc bench transfers`), %d accounts, %.0f s of transfers offered "+
 		"open loop at the step's rate by %d goroutines, block time %s; the rate starts at %.0f tx/s and grows %.2fx per step until a step commits "+
-		"less than %.0f%% of what it offered (committed = transfers / time from the first submission until the last is committed) or refuses any",
+		"less than %.0f%% of what it offered in its steady state (transfers / (time from the first submission until the last is committed, "+
+		"less one block interval)) or refuses any",
 		o.Accounts, stepSeconds, o.Submitters, o.BlockTime, s.Start, s.Factor, 100*saturate.Keep)
 	return out, err
 }

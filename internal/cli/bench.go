@@ -238,9 +238,9 @@ func (s *saturateFlags) options() saturate.Options {
 }
 
 func printSaturation(w io.Writer, r saturate.Result) {
-	fmt.Fprintf(w, "%-12s  %-14s  %-13s  %-8s  %s\n", "offered tx/s", "committed tx/s", "admitted tx/s", "kept up", "load avg")
+	fmt.Fprintf(w, "%-12s  %-14s  %-11s  %-13s  %-8s  %s\n", "offered tx/s", "committed tx/s", "steady tx/s", "admitted tx/s", "kept up", "load avg")
 	for _, s := range r.Steps {
-		fmt.Fprintf(w, "%-12.0f  %-14.0f  %-13.0f  %-8v  %.1f\n", s.Offered, s.Committed, s.Admitted, s.Kept, s.Load)
+		fmt.Fprintf(w, "%-12.0f  %-14.0f  %-11.0f  %-13.0f  %-8v  %.1f\n", s.Offered, s.Committed, s.Steady, s.Admitted, s.Kept, s.Load)
 	}
 	fmt.Fprintf(w, "sustained   %.0f tx/s offered and kept up with; peak %.0f committed tx/s\n", r.Sustained, r.Peak)
 }

@@ -54,12 +54,14 @@ type BenchResult struct {
 	Elapsed     time.Duration `json:"elapsed_ns"`
 	TPS         float64       `json:"tps"`
 	SubmitTPS   float64       `json:"submit_tps"`
-	Batch       int           `json:"batch"`
-	BlockTime   time.Duration `json:"block_time_ns"`
-	CPUCores    int           `json:"cpu_cores"`
-	Agree       bool          `json:"agree"`              // every node has the same block hashes over the run
-	NodeCPU     float64       `json:"node_cpu_seconds"`   // all node processes, from start to the end of the run (Linux)
-	ClientCPU   float64       `json:"client_cpu_seconds"` // this process while submitting and following
+	// SubmitElapsed is how long submitting took.
+	SubmitElapsed time.Duration `json:"submit_elapsed_ns"`
+	Batch         int           `json:"batch"`
+	BlockTime     time.Duration `json:"block_time_ns"`
+	CPUCores      int           `json:"cpu_cores"`
+	Agree         bool          `json:"agree"`              // every node has the same block hashes over the run
+	NodeCPU       float64       `json:"node_cpu_seconds"`   // all node processes, from start to the end of the run (Linux)
+	ClientCPU     float64       `json:"client_cpu_seconds"` // this process while submitting and following
 	// MaxInterval is the longest time between consecutive blocks of the
 	// run (their header times); AfterTxs is the size of the block before
 	// it, whose propagation and execution the gap includes.
@@ -232,6 +234,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	}
 	wg.Wait()
 	submitted := time.Since(start)
+	res.SubmitElapsed = submitted
 	res.SubmitTPS = float64(len(raws)) / submitted.Seconds()
 	res.Rejected = int(rejected.Load())
 	say("submitted in %s (%.0f tx/s accepted), %d rejected", submitted.Round(time.Millisecond), res.SubmitTPS, res.Rejected)

@@ -40,7 +40,8 @@ func BenchSaturate(ctx context.Context, o BenchOptions, s saturate.Options, step
 		if err != nil {
 			return saturate.Step{}, err
 		}
-		st := saturate.Step{Committed: br.TPS, Admitted: br.SubmitTPS, Rejected: br.Rejected, CPU: br.NodeCPU, Load: saturate.LoadAverage()}
+		st := saturate.Step{Committed: br.TPS, Steady: saturate.SteadyRate(br.Committed, br.Elapsed, br.SubmitElapsed, o.BlockTime),
+			Admitted: br.SubmitTPS, Rejected: br.Rejected, CPU: br.NodeCPU, Load: saturate.LoadAverage()}
 		if o.Progress != nil {
 			fmt.Fprintf(o.Progress, "step: offered %.0f, committed %.0f tx/s (load average %.1f)\n", rate, st.Committed, st.Load)
 		}
@@ -49,7 +50,7 @@ func BenchSaturate(ctx context.Context, o BenchOptions, s saturate.Options, step
 	out.Result = r
 	out.Method = fmt.Sprintf("each step a fresh network of %d validator processes (as `aitbc testnet bench`), %d accounts, %.0f s of transfers "+
 		"offered open loop at the step's rate, %d per request, block time %s; the rate starts at %.0f tx/s and grows %.2fx per step until a step "+
-		"commits less than %.0f%% of what it offered or refuses any; CPU is the node processes'",
+		"commits less than %.0f%% of what it offered in its steady state (committed / (time to the last commit less one block interval)) or refuses any; CPU is the node processes'",
 		o.Validators, o.Accounts, stepSeconds, o.Batch, o.BlockTime, s.Start, s.Factor, 100*saturate.Keep)
 	return out, err
 }

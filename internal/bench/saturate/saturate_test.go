@@ -44,6 +44,26 @@ func TestFindCountsRejectionsAsNotKeptUp(t *testing.T) {
 	}
 }
 
+// TestFindJudgesBySteadyRate: a step whose committed rate is low only
+// because its last block waited (steady rate at the offered rate) kept up;
+// one whose steady rate is low did not.
+func TestFindJudgesBySteadyRate(t *testing.T) {
+	r, err := saturate.Find(context.Background(), saturate.Options{Start: 1000, Factor: 2, MaxSteps: 3},
+		func(_ context.Context, rate float64) (saturate.Step, error) {
+			steady := rate
+			if rate > 2000 {
+				steady = rate * 0.8
+			}
+			return saturate.Step{Committed: rate * 0.8, Steady: steady}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Sustained != 2000 || len(r.Steps) != 3 || r.Steps[2].Kept {
+		t.Fatalf("result %+v", r)
+	}
+}
+
 func TestFindRefusesBadOptionsAndReportsStepErrors(t *testing.T) {
 	run := func(context.Context, float64) (saturate.Step, error) { return saturate.Step{Committed: 1e9}, nil }
 	for _, o := range []saturate.Options{{Start: 0, Factor: 2, MaxSteps: 3}, {Start: 10, Factor: 1, MaxSteps: 3}, {Start: 10, Factor: 2}} {
