@@ -36,7 +36,8 @@ rate measured in the same run (the limit of this work on this machine).
 --rate paces the submitters to that many transfers per second (open loop).
 --saturate finds the saturation point itself: a fresh chain per step,
 --step-seconds of transfers offered at --rate-start, then --rate-factor times
-more each step, until a step commits less than 90% of what it offered; it
+more each step, until a step commits less than 90% of what it offered (not
+counting the last block's wait) or refuses any; it
 prints offered beside committed for every step.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -159,7 +159,8 @@ committed the last. It then checks that every node holds the same blocks.
 
 --saturate finds the saturation point itself: a fresh network per step,
 --step-seconds of transfers offered at --rate-start, then --rate-factor times
-more each step, until a step commits less than 90% of what it offered; it
+more each step, until a step commits less than 90% of what it offered (not
+counting the last block's wait) or refuses any; it
 prints offered beside committed for every step.`,
 		Example: `  aitbc testnet bench --validators 4 --accounts 2000 --per-account 20
   aitbc testnet bench --block-time 300ms --batch 50 --saturate --rate-start 3000`,
