@@ -215,6 +215,7 @@ prints offered beside committed for every step.`,
 	f.Float64Var(&o.Rate, "rate", 0, "offered load in transactions per second (0: as fast as the submitters can send)")
 	f.IntVar(&o.Batch, "batch", 1, "transactions per HTTP request (more than 1 uses POST /api/v1/transactions/submit)")
 	sat.register(f, 2000)
+	f.BoolVar(&o.GossipOnce, "gossip-once", false, "nodes send each transaction over each link once (no relaying of peers' transactions in the full mesh)")
 	f.StringVar(&profileDir, "profile-dir", "", "write each node's CPU profile to DIR/node<i>.pprof (for performance work)")
 	_ = f.MarkHidden("profile-dir")
 	f.StringVar(&o.Dir, "keep-dir", "", "create the testnet in DIR (which must not hold one) and keep it, with each node's node.log (for performance work)")

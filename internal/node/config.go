@@ -37,6 +37,13 @@ type Config struct {
 	// DisablePEX turns peer exchange off: the node dials only Peers and
 	// never learns other addresses (fixed topologies, partition tests).
 	DisablePEX bool
+	// GossipOnce stops relaying transactions received from a peer to
+	// persistent peers, so that in a full mesh of persistent peers (what
+	// `aitbc testnet init` writes) each transaction crosses each link
+	// once, from the node it was submitted to. Leave it off in other
+	// topologies (sentry nodes, partial meshes): there a validator may
+	// only hear of a transaction through a relay.
+	GossipOnce bool
 	// ProposeTimeout is how long a round waits for a proposal; 0 is 2s.
 	ProposeTimeout time.Duration
 	// CheckInvariants runs every module's invariants after each block and

@@ -111,7 +111,7 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n := &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen, describers: describersOf(a.Modules()), faucet: newFaucetSigner(c.FaucetKey)}
-	n.gossip = installVerifyingReactor(cn.Switch(), a)
+	n.gossip = installVerifyingReactor(cn.Switch(), a, c.GossipOnce)
 	n.sigs = newSigCombiner(func(raws [][]byte) []error { return preVerifyParallel(a, raws) })
 	return n, nil
 }

@@ -41,6 +41,7 @@ type BenchOptions struct {
 	Dir        string        // default a temporary directory, removed after
 	Progress   io.Writer     // optional progress lines
 	NodeArgs   []string      // extra `node start` flags ("%d": the node's index), e.g. --cpuprofile
+	GossipOnce bool          // each transaction over each link once (node.Config.GossipOnce)
 }
 
 // BenchResult is what a localnet benchmark measured.
@@ -152,7 +153,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	params := app.DefaultParams()
 	m, err := Init(Options{
 		Dir: dir, ChainID: chainID, Validators: o.Validators, FreePorts: true, NoCometRPC: true,
-		BlockTime: o.BlockTime, Accounts: BenchAccounts(o.Accounts, 1_000_000*coin.Unit), Params: &params,
+		BlockTime: o.BlockTime, Accounts: BenchAccounts(o.Accounts, 1_000_000*coin.Unit), Params: &params, GossipOnce: o.GossipOnce,
 	})
 	if err != nil {
 		return res, err
@@ -307,7 +308,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	res.Method = fmt.Sprintf("%d validators, each an `aitbc node start` process on loopback, on %d CPU cores; %d pre-signed ed25519 transfers "+
 		"from %d genesis accounts (%d each, consecutive nonces) submitted over HTTP, %s, by %d concurrent submitters, "+
 		"account a always to node a mod %d; TPS = transactions in committed blocks / time from the first submission until node0 committed the last; "+
-		"block time %s", o.Validators, res.CPUCores, res.Txs, o.Accounts, o.PerAcct, how, o.Submitters, n, o.BlockTime)
+		"block time %s; gossip once: %v", o.Validators, res.CPUCores, res.Txs, o.Accounts, o.PerAcct, how, o.Submitters, n, o.BlockTime, o.GossipOnce)
 	if !res.Agree {
 		return res, errors.New("testnet: bench: nodes disagree about block hashes")
 	}
