@@ -1,6 +1,8 @@
 package node
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +99,7 @@ func (c *sigCombiner) check(raw []byte) error {
 	for i, q := range batch {
 		raws[i] = q.raw
 	}
-	verdicts := c.verify(raws)
+	verdicts := c.safeVerify(raws)
 	for i, q := range batch {
 		q.err = verdicts[i]
 		if q != r {
@@ -142,4 +144,22 @@ func (c *sigCombiner) waitForOthers() {
 			return
 		}
 	}
+}
+
+// errCheckFailed answers a batch whose check panicked.
+var errCheckFailed = errors.New("node: signature check failed")
+
+// safeVerify is c.verify, turning a panic into every item's error: the
+// caller may be an HTTP handler, whose panic net/http recovers, and a
+// combiner left busy would then hold every later submission forever.
+func (c *sigCombiner) safeVerify(raws [][]byte) (verdicts []error) {
+	defer func() {
+		if p := recover(); p != nil {
+			verdicts = make([]error, len(raws))
+			for i := range verdicts {
+				verdicts[i] = fmt.Errorf("%w: %v", errCheckFailed, p)
+			}
+		}
+	}()
+	return c.verify(raws)
 }

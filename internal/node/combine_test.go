@@ -207,3 +207,23 @@ func TestCheckWaitsForSubmissionsInFlight(t *testing.T) {
 		t.Fatalf("batch sizes %v, want a lone batch of 1 last", sizes)
 	}
 }
+
+// TestACheckThatPanicsFailsItsBatchOnly: a panic while checking a batch
+// answers that batch with an error and leaves the combiner free, so the
+// next submission is checked (before, it would have waited forever).
+func TestACheckThatPanicsFailsItsBatchOnly(t *testing.T) {
+	calls := 0
+	c := newSigCombiner(func(raws [][]byte) []error {
+		calls++
+		if calls == 1 {
+			panic("decoder bug")
+		}
+		return make([]error, len(raws))
+	})
+	if err := c.check([]byte{1}); !errors.Is(err, errCheckFailed) {
+		t.Fatalf("first check: %v, want errCheckFailed", err)
+	}
+	if err := c.check([]byte{2}); err != nil {
+		t.Fatalf("second check: %v", err)
+	}
+}
