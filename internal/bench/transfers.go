@@ -34,25 +34,33 @@ type TransferOptions struct {
 	PerAcct    int           // transfers per account (consecutive nonces)
 	BlockTime  time.Duration // CometBFT timeout_commit
 	Submitters int           // goroutines submitting
+	Rate       float64       // offered transfers per second (open loop); 0: as fast as the submitters go
 	Home       string        // empty: a temporary directory, removed after
 	Progress   io.Writer     // optional progress lines
 }
 
 // TransferResult is what a run measured.
 type TransferResult struct {
-	Txs         int           `json:"txs"`
-	Committed   int           `json:"committed"`
-	Failed      int           `json:"failed"`
-	Blocks      int64         `json:"blocks"`
-	Elapsed     time.Duration `json:"elapsed_ns"`
-	TPS         float64       `json:"tps"`
-	SubmitTPS   float64       `json:"submit_tps"`
-	SignElapsed time.Duration `json:"sign_elapsed_ns"`
-	CPUSeconds  float64       `json:"cpu_seconds"`
-	CPUCores    int           `json:"cpu_cores"`
-	BlockTime   time.Duration `json:"block_time_ns"`
-	MaxBlockTxs int           `json:"max_block_txs"`
-	Method      string        `json:"method"`
+	Txs       int           `json:"txs"`
+	Committed int           `json:"committed"`
+	Failed    int           `json:"failed"`
+	Blocks    int64         `json:"blocks"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	TPS       float64       `json:"tps"`
+	SubmitTPS float64       `json:"submit_tps"`
+	// SubmitElapsed is how long submitting took (all admitted).
+	SubmitElapsed time.Duration `json:"submit_elapsed_ns"`
+	SignElapsed   time.Duration `json:"sign_elapsed_ns"`
+	CPUSeconds    float64       `json:"cpu_seconds"`
+	CPUCores      int           `json:"cpu_cores"`
+	BlockTime     time.Duration `json:"block_time_ns"`
+	MaxBlockTxs   int           `json:"max_block_txs"`
+	Offered       float64       `json:"offered_tps,omitempty"` // the paced rate; 0: unpaced
+	// VerifyRate is the ed25519 batch verification rate of these
+	// transactions on this machine, measured in the same run just before
+	// submission (VerifyRate): the limit of admission, and of the chain.
+	VerifyRate float64 `json:"batch_verify_per_s"`
+	Method     string  `json:"method"`
 }
 
 func (o *TransferOptions) defaults() {
@@ -66,7 +74,9 @@ func (o *TransferOptions) defaults() {
 		o.BlockTime = time.Second
 	}
 	if o.Submitters <= 0 {
-		o.Submitters = 4
+		// As many as concurrent API requests would be: the node checks
+		// concurrent submissions' signatures in batches (node.sigCombiner).
+		o.Submitters = 64
 	}
 }
 
@@ -95,7 +105,7 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 			fmt.Fprintf(o.Progress, format+"\n", a...)
 		}
 	}
-	res := TransferResult{BlockTime: o.BlockTime, CPUCores: runtime.GOMAXPROCS(0)}
+	res := TransferResult{BlockTime: o.BlockTime, CPUCores: runtime.GOMAXPROCS(0), Offered: o.Rate}
 	home := o.Home
 	if home == "" {
 		d, err := os.MkdirTemp("", "aitbc-bench-")
@@ -139,6 +149,8 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	wg.Wait()
 	res.SignElapsed = time.Since(signStart)
 	res.Txs = len(raws)
+	say("measuring ed25519 batch verification on %d cores...", runtime.GOMAXPROCS(0))
+	res.VerifyRate = VerifyRate(raws, time.Second)
 
 	p2p, err := freeAddr()
 	if err != nil {
@@ -174,6 +186,11 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 				if i >= len(raws) {
 					return
 				}
+				if o.Rate > 0 {
+					// Open loop: transfer i leaves at its scheduled time,
+					// whatever happened to the ones before it.
+					time.Sleep(time.Until(start.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))))
+				}
 				for attempt := 0; ; attempt++ {
 					_, err := n.Submit(ctx, raws[i])
 					if err == nil {
@@ -192,6 +209,7 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	}
 	wg.Wait()
 	submitted := time.Since(start)
+	res.SubmitElapsed = submitted
 	res.SubmitTPS = float64(len(raws)) / submitted.Seconds()
 	say("submitted in %s (%.0f tx/s accepted into the mempool), %d rejected", submitted.Round(time.Millisecond), res.SubmitTPS, rejected.Load())
 	if e := firstErr.Load(); e != nil {
@@ -238,9 +256,13 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	}
 	res.Failed = res.Txs - res.Committed
 	res.TPS = float64(res.Committed) / res.Elapsed.Seconds()
+	paced := "as fast as they go"
+	if o.Rate > 0 {
+		paced = fmt.Sprintf("paced to %.0f tx/s offered (open loop)", o.Rate)
+	}
 	res.Method = fmt.Sprintf("%d pre-signed ed25519 transfers from %d genesis accounts (%d each, consecutive nonces), submitted in-process to the "+
-		"mempool of one validator (CheckTx) by %d goroutines; TPS = transactions in committed blocks / time from first submission until the last "+
-		"is committed (app height); block time %s; GOMAXPROCS %d", res.Txs, o.Accounts, o.PerAcct, o.Submitters, o.BlockTime, res.CPUCores)
+		"mempool of one validator (CheckTx) by %d goroutines, %s; TPS = transactions in committed blocks / time from first submission until the last "+
+		"is committed (app height); block time %s; GOMAXPROCS %d", res.Txs, o.Accounts, o.PerAcct, o.Submitters, paced, o.BlockTime, res.CPUCores)
 	return res, nil
 }
 

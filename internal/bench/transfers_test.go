@@ -18,6 +18,21 @@ func TestTransfersSmall(t *testing.T) {
 	if r.Committed != r.Txs || r.Failed != 0 {
 		t.Fatalf("committed %d of %d", r.Committed, r.Txs)
 	}
+	if r.VerifyRate <= 0 {
+		t.Fatalf("no batch verification rate beside the figure: %+v", r)
+	}
+}
+
+// TestTransfersPacedSmall: an open-loop run at a paced rate commits every
+// transfer and reports the rate it offered.
+func TestTransfersPacedSmall(t *testing.T) {
+	r, err := bench.Transfers(context.Background(), bench.TransferOptions{Accounts: 50, PerAcct: 4, BlockTime: 100 * time.Millisecond, Rate: 400, Submitters: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Committed != r.Txs || r.Offered != 400 {
+		t.Fatalf("committed %d of %d, offered %.0f", r.Committed, r.Txs, r.Offered)
+	}
 }
 
 // BenchmarkTransfers reports committed transfers per second on one

@@ -4,30 +4,66 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/aitbc/aitbc/internal/bench"
+	"github.com/aitbc/aitbc/internal/bench/saturate"
 )
 
 func newBenchCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure the system's throughput"}
 	var o bench.TransferOptions
+	var transfersProfile string
+	var sat saturateFlags
 	transfers := &cobra.Command{
 		Use: "transfers",
 		Example: `  aitbc bench transfers
-  aitbc bench transfers --accounts 500 --per-account 10 --block-time 300ms --output json`,
+  aitbc bench transfers --accounts 500 --per-account 10 --block-time 300ms --output json
+  aitbc bench transfers --rate 8000 --block-time 2s          # offer 8,000 tx/s open loop
+  aitbc bench transfers --saturate --block-time 2s           # step the offered rate up until committed < offered`,
 		Short: "Committed signed transfers per second on a fresh single-validator node",
 		Long: `Creates a temporary single-validator chain with many funded accounts,
 pre-signs transfers (consecutive nonces per account), submits them to the node's
 mempool from several goroutines, and reports transactions in committed blocks
 divided by the time from the first submission to the last commit, with the
-block time and CPU seconds used.`,
+block time and CPU seconds used, and beside it the ed25519 batch verification
+rate measured in the same run (the limit of this work on this machine).
+
+--rate paces the submitters to that many transfers per second (open loop).
+--saturate finds the saturation point itself: a fresh chain per step,
+--step-seconds of transfers offered at --rate-start, then --rate-factor times
+more each step, until a step commits less than 90% of what it offered (not
+counting the last block's wait) or refuses any; it
+prints offered beside committed for every step.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {
 				o.Progress = g.Stderr()
+			}
+			if transfersProfile != "" {
+				stop, err := startCPUProfile(transfersProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			if sat.on {
+				sr, err := bench.TransfersSaturation(cmd.Context(), o, sat.options(), sat.stepSeconds)
+				if errors.Is(err, saturate.ErrBadOptions) {
+					return usageError{err}
+				}
+				if err != nil {
+					return err
+				}
+				return g.Print(sr, func(w io.Writer) {
+					printSaturation(w, sr.Result)
+					fmt.Fprintf(w, "limit       %.0f ed25519 signatures/s batch-verified on %d cores (first step)\n", sr.VerifyRate, runtime.GOMAXPROCS(0))
+					fmt.Fprintf(w, "method      %s\n", sr.Method)
+				})
 			}
 			r, err := bench.Transfers(cmd.Context(), o)
 			if err != nil {
@@ -36,6 +72,10 @@ block time and CPU seconds used.`,
 			return g.Print(r, func(w io.Writer) {
 				fmt.Fprintf(w, "committed %d of %d transfers in %d blocks, %.2fs\n", r.Committed, r.Txs, r.Blocks, r.Elapsed.Seconds())
 				fmt.Fprintf(w, "throughput  %.0f committed tx/s (mempool admission %.0f tx/s)\n", r.TPS, r.SubmitTPS)
+				if r.VerifyRate > 0 {
+					fmt.Fprintf(w, "limit       %.0f ed25519 signatures/s batch-verified on %d cores in this run: committed %.0f%%, admission %.0f%% of it\n",
+						r.VerifyRate, r.CPUCores, 100*r.TPS/r.VerifyRate, 100*r.SubmitTPS/r.VerifyRate)
+				}
 				fmt.Fprintf(w, "cpu         %.1f s on %d cores (%.0f%% busy); largest block %d txs\n", r.CPUSeconds, r.CPUCores, 100*r.CPUSeconds/(r.Elapsed.Seconds()*float64(r.CPUCores)), r.MaxBlockTxs)
 				fmt.Fprintf(w, "method      %s\n", r.Method)
 			})
@@ -45,7 +85,11 @@ block time and CPU seconds used.`,
 	f.IntVar(&o.Accounts, "accounts", 2000, "funded sender accounts")
 	f.IntVar(&o.PerAcct, "per-account", 25, "transfers per account")
 	f.DurationVar(&o.BlockTime, "block-time", time.Second, "block time")
-	f.IntVar(&o.Submitters, "submitters", 4, "submitting goroutines")
+	f.IntVar(&o.Submitters, "submitters", 64, "submitting goroutines")
+	f.Float64Var(&o.Rate, "rate", 0, "offered transfers per second, paced open loop (0: as fast as the submitters go)")
+	sat.register(f, 4000)
+	f.StringVar(&transfersProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
+	_ = f.MarkHidden("cpuprofile")
 	var jo bench.JobsOptions
 	var so bench.SettleOptions
 	var settleOnly bool
@@ -170,6 +214,36 @@ machine (PostgreSQL's initdb and pg_ctl must be installed).`,
 	cmd.AddCommand(newBenchBridgeCmd(g))   // exchange_bridge.go
 	cmd.AddCommand(newBenchSwarmCmd(g))    // swarm_bench.go
 	return cmd
+}
+
+// saturateFlags are the flags of a benchmark that finds its saturation
+// point (bench transfers, testnet bench).
+type saturateFlags struct {
+	on          bool
+	start       float64
+	factor      float64
+	steps       int
+	stepSeconds float64
+}
+
+func (s *saturateFlags) register(f *pflag.FlagSet, start float64) {
+	f.BoolVar(&s.on, "saturate", false, "step the offered rate up until committed < offered, and print each step")
+	f.Float64Var(&s.start, "rate-start", start, "with --saturate: the first offered rate (tx/s)")
+	f.Float64Var(&s.factor, "rate-factor", 1.5, "with --saturate: each step offers this many times the last")
+	f.IntVar(&s.steps, "steps", 8, "with --saturate: at most this many steps")
+	f.Float64Var(&s.stepSeconds, "step-seconds", 10, "with --saturate: seconds of load offered per step")
+}
+
+func (s *saturateFlags) options() saturate.Options {
+	return saturate.Options{Start: s.start, Factor: s.factor, MaxSteps: s.steps}
+}
+
+func printSaturation(w io.Writer, r saturate.Result) {
+	fmt.Fprintf(w, "%-12s  %-14s  %-11s  %-13s  %-8s  %s\n", "offered tx/s", "committed tx/s", "steady tx/s", "admitted tx/s", "kept up", "load avg")
+	for _, s := range r.Steps {
+		fmt.Fprintf(w, "%-12.0f  %-14.0f  %-11.0f  %-13.0f  %-8v  %.1f\n", s.Offered, s.Committed, s.Steady, s.Admitted, s.Kept, s.Load)
+	}
+	fmt.Fprintf(w, "sustained   %.0f tx/s offered and kept up with; peak %.0f committed tx/s\n", r.Sustained, r.Peak)
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -26,3 +26,19 @@ func TestBenchJobsCoordinatorsUsage(t *testing.T) {
 		}
 	}
 }
+
+// A saturation search that could not step (a factor of 1, no steps, no
+// start rate) is a usage error (exit 2), refused before any chain starts.
+func TestSaturateUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "transfers", "--saturate", "--rate-factor", "1"},
+		{"bench", "transfers", "--saturate", "--rate-start", "0"},
+		{"bench", "transfers", "--saturate", "--step-seconds", "0"},
+		{"testnet", "bench", "--saturate", "--steps", "0"},
+	} {
+		code, stderr := runExit(t, args...)
+		if code != cli.ExitUsage || !strings.Contains(stderr, "saturate: bad options") {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d", args, code, stderr, cli.ExitUsage)
+		}
+	}
+}

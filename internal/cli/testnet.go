@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/aitbc/aitbc/internal/bench/saturate"
 	"github.com/aitbc/aitbc/internal/testnet"
 )
 
@@ -144,6 +146,7 @@ until it has.`,
 func newTestnetBenchCmd(g *Globals) *cobra.Command {
 	var o testnet.BenchOptions
 	var profileDir string
+	var sat saturateFlags // bench.go
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Committed transfers per second on a fresh local network of validator processes",
@@ -152,9 +155,16 @@ accounts, starts every validator as its own ` + "`aitbc node start`" + ` process
 pre-signs transfers, submits them over HTTP to all nodes' REST APIs (each account
 to one node, so that its nonces arrive in order), and reports transactions in
 committed blocks divided by the time from the first submission until node0 has
-committed the last. It then checks that every node holds the same blocks.`,
-		Example: "  aitbc testnet bench --validators 4 --accounts 2000 --per-account 20",
-		Args:    cobra.NoArgs,
+committed the last. It then checks that every node holds the same blocks.
+
+--saturate finds the saturation point itself: a fresh network per step,
+--step-seconds of transfers offered at --rate-start, then --rate-factor times
+more each step, until a step commits less than 90% of what it offered (not
+counting the last block's wait) or refuses any; it
+prints offered beside committed for every step.`,
+		Example: `  aitbc testnet bench --validators 4 --accounts 2000 --per-account 20
+  aitbc testnet bench --block-time 300ms --batch 50 --saturate --rate-start 3000`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {
 				o.Progress = g.Stderr()
@@ -171,6 +181,19 @@ committed the last. It then checks that every node holds the same blocks.`,
 				}
 				o.NodeArgs = append(o.NodeArgs, "--cpuprofile", filepath.Join(abs, "node%d.pprof"))
 			}
+			if sat.on {
+				sr, err := testnet.BenchSaturate(cmd.Context(), o, sat.options(), sat.stepSeconds)
+				if errors.Is(err, saturate.ErrBadOptions) {
+					return usageError{err}
+				}
+				if err != nil {
+					return err
+				}
+				return g.Print(sr, func(w io.Writer) {
+					printSaturation(w, sr.Result)
+					fmt.Fprintf(w, "method      %s\n", sr.Method)
+				})
+			}
 			r, err := testnet.Bench(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -178,6 +201,7 @@ committed the last. It then checks that every node holds the same blocks.`,
 			return g.Print(r, func(w io.Writer) {
 				fmt.Fprintf(w, "committed %d of %d transfers in %d blocks, %.2fs, on %d validators\n", r.Committed, r.Txs, r.Blocks, r.Elapsed.Seconds(), r.Validators)
 				fmt.Fprintf(w, "throughput  %.0f committed tx/s (HTTP admission %.0f tx/s); largest block %d txs; all nodes agree: %v\n", r.TPS, r.SubmitTPS, r.MaxBlockTxs, r.Agree)
+				fmt.Fprintf(w, "intervals   longest %s between blocks, after a block of %d txs (block time %s)\n", r.MaxInterval.Round(time.Millisecond), r.AfterTxs, r.BlockTime)
 				fmt.Fprintf(w, "method      %s\n", r.Method)
 			})
 		},
@@ -190,6 +214,8 @@ committed the last. It then checks that every node holds the same blocks.`,
 	f.IntVar(&o.Submitters, "submitters", 32, "concurrent HTTP submitters")
 	f.Float64Var(&o.Rate, "rate", 0, "offered load in transactions per second (0: as fast as the submitters can send)")
 	f.IntVar(&o.Batch, "batch", 1, "transactions per HTTP request (more than 1 uses POST /api/v1/transactions/submit)")
+	sat.register(f, 2000)
+	f.BoolVar(&o.GossipOnce, "gossip-once", false, "nodes send each transaction over each link once (no relaying of peers' transactions in the full mesh)")
 	f.StringVar(&profileDir, "profile-dir", "", "write each node's CPU profile to DIR/node<i>.pprof (for performance work)")
 	_ = f.MarkHidden("profile-dir")
 	f.StringVar(&o.Dir, "keep-dir", "", "create the testnet in DIR (which must not hold one) and keep it, with each node's node.log (for performance work)")

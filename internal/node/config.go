@@ -37,6 +37,13 @@ type Config struct {
 	// DisablePEX turns peer exchange off: the node dials only Peers and
 	// never learns other addresses (fixed topologies, partition tests).
 	DisablePEX bool
+	// GossipOnce stops relaying transactions received from a peer to
+	// persistent peers, so that in a full mesh of persistent peers (what
+	// `aitbc testnet init` writes) each transaction crosses each link
+	// once, from the node it was submitted to. Leave it off in other
+	// topologies (sentry nodes, partial meshes): there a validator may
+	// only hear of a transaction through a relay.
+	GossipOnce bool
 	// ProposeTimeout is how long a round waits for a proposal; 0 is 2s.
 	ProposeTimeout time.Duration
 	// CheckInvariants runs every module's invariants after each block and
@@ -94,8 +101,9 @@ func (c Config) comet() *cfg.Config {
 	cc.P2P.PexReactor = !c.DisablePEX
 	// CometBFT limits each peer connection to 5 MB/s each way by default;
 	// a validator must receive a full block (MaxBlockBytes) and its share of
-	// gossiped transactions well within a block interval.
-	cc.P2P.SendRate = 20 << 20
+	// gossiped transactions well within a block interval: a full block is
+	// 0.25 s of a connection at 64 MB/s.
+	cc.P2P.SendRate = 64 << 20
 	// A connection flushes what it has queued at most this often (CometBFT:
 	// 100 ms, made for gossip on the open internet). Every consensus hop
 	// (proposal, votes, a catch-up block and its commit) waits for a flush,
@@ -105,7 +113,7 @@ func (c Config) comet() *cfg.Config {
 	// ARunningNetwork failed so under load); at 10 ms it catches up at about
 	// 10 a second. Busy connections fill their buffers and flush anyway.
 	cc.P2P.FlushThrottleTimeout = 10 * time.Millisecond
-	cc.P2P.RecvRate = 20 << 20
+	cc.P2P.RecvRate = 64 << 20
 	cc.RPC.ListenAddress = c.RPCListen
 	// CometBFT's own RPC (off or on loopback; AITBC's REST API is the
 	// public one) would take 900 connections and 100 event subscribers by
@@ -178,11 +186,16 @@ func InitSingle(home string, spec GenesisSpec) (string, error) {
 }
 
 // MaxBlockBytes caps a block (consensus parameter, fixed at genesis):
-// about 12,000 transfers. Without a cap (CometBFT's default is 22 MB) a
-// burst let a proposer put 39,298 transfers (6 MB) in one block, which
-// took the other validators many seconds to receive and execute while no
-// other block could be made; a bounded block keeps blocks steady.
-const MaxBlockBytes = 2 << 20
+// about 106,000 transfers, so that the seeds' 2 s interval is not what
+// limits throughput: a block must hold the transfers offered in one
+// interval, and at 2 MB (13,250 transfers) 2 s blocks capped the chain at
+// about 6,600 transfers/s whatever the machine. 16 MB is 50,000
+// transfers/s (the target on two cores) at 2 s. What a proposer actually
+// puts in a block is also capped by work (app.WithWorkBudget: what it
+// executed in one block interval recently), because a block filled to the
+// bytes cap after a burst must be received and executed by every validator
+// before the next can be made (docs/PERFORMANCE.md, "Blocks sized by work").
+const MaxBlockBytes = 16 << 20
 
 // WriteGenesis writes the CometBFT genesis document for spec and validators.
 func WriteGenesis(home string, spec GenesisSpec, vals []types.GenesisValidator) error {

@@ -10,6 +10,7 @@ import (
 	protomem "github.com/cometbft/cometbft/proto/tendermint/mempool"
 
 	"github.com/aitbc/aitbc/internal/chain/app"
+	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
 // verifyingReactor is CometBFT's mempool reactor with one change:
@@ -31,6 +32,11 @@ type verifyingReactor struct {
 	app   *app.App
 	queue chan p2p.Envelope
 	done  chan struct{}
+
+	// fromPeers, when set (Config.GossipOnce), holds the hashes of
+	// transactions that peers sent this node; they are not relayed to
+	// persistent peers (onceFilter).
+	fromPeers *hashRing
 }
 
 const (
@@ -44,12 +50,15 @@ const (
 
 // installVerifyingReactor replaces the node's mempool reactor in its P2P
 // switch (before the switch starts) with one that batches signature checks.
-func installVerifyingReactor(sw *p2p.Switch, a *app.App) *verifyingReactor {
+func installVerifyingReactor(sw *p2p.Switch, a *app.App, once bool) *verifyingReactor {
 	orig, ok := sw.Reactor("MEMPOOL").(*mempool.Reactor)
 	if !ok {
 		return nil // a build without CometBFT's reactor: leave it alone
 	}
 	r := &verifyingReactor{Reactor: orig, app: a, queue: make(chan p2p.Envelope, gossipQueue), done: make(chan struct{})}
+	if once {
+		r.fromPeers = newHashRing(gossipOnceMemory)
+	}
 	sw.RemoveReactor("MEMPOOL", orig)
 	sw.AddReactor("MEMPOOL", r)
 	return r
@@ -93,6 +102,11 @@ func (r *verifyingReactor) run(ctx context.Context) {
 		for _, e := range batch {
 			raws = append(raws, e.Message.(*protomem.Txs).Txs...)
 		}
+		if r.fromPeers != nil {
+			for _, raw := range raws {
+				r.fromPeers.add(tx.Hash(raw))
+			}
+		}
 		preVerifyParallel(r.app, raws)
 		for _, e := range batch {
 			r.Reactor.Receive(e)
@@ -123,3 +137,75 @@ func preVerifyParallel(a *app.App, raws [][]byte) []error {
 }
 
 func workers() int { return max(runtime.GOMAXPROCS(0), 1) }
+
+// gossipOnceMemory bounds the hashes remembered for GossipOnce (32 bytes
+// each): more than a deep mempool holds.
+const gossipOnceMemory = 200_000
+
+// AddPeer implements p2p.Reactor: with GossipOnce, a persistent peer's
+// gossip goes through onceFilter.
+func (r *verifyingReactor) AddPeer(peer p2p.Peer) {
+	if r.fromPeers != nil && peer.IsPersistent() {
+		peer = onceFilter{Peer: peer, fromPeers: r.fromPeers}
+	}
+	r.Reactor.AddPeer(peer)
+}
+
+// onceFilter is a persistent peer as CometBFT's mempool reactor sees it
+// when transactions are to cross each link once (Config.GossipOnce): it
+// drops (reporting success) the transactions this node received from a
+// peer. CometBFT relays every transaction to every peer that did not send
+// it, so in a full mesh each validator received each transaction from the
+// node it was submitted to and again from every other peer that relayed it
+// (two or three copies in a mesh of four, each costing a decryption, a
+// decode and a hash). In a full mesh of persistent peers the node a
+// transaction was submitted to already sends it to every other node, so
+// nothing is lost; in another topology a transaction could reach some
+// validators only through a relay, hence the option.
+type onceFilter struct {
+	p2p.Peer
+	fromPeers *hashRing
+}
+
+// Send implements p2p.Peer.
+func (p onceFilter) Send(e p2p.Envelope) bool {
+	if m, ok := e.Message.(*protomem.Txs); ok && e.ChannelID == mempool.MempoolChannel && len(m.Txs) == 1 && p.fromPeers.has(tx.Hash(m.Txs[0])) {
+		return true
+	}
+	return p.Peer.Send(e)
+}
+
+// hashRing remembers the last n hashes added. Safe for concurrent use.
+type hashRing struct {
+	mu   sync.Mutex
+	set  map[[32]byte]struct{}
+	ring [][32]byte
+	next int
+}
+
+func newHashRing(n int) *hashRing {
+	return &hashRing{set: make(map[[32]byte]struct{}, n), ring: make([][32]byte, 0, n)}
+}
+
+func (h *hashRing) add(k [32]byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.set[k]; ok {
+		return
+	}
+	if len(h.ring) < cap(h.ring) {
+		h.ring = append(h.ring, k)
+	} else {
+		delete(h.set, h.ring[h.next])
+		h.ring[h.next] = k
+		h.next = (h.next + 1) % len(h.ring)
+	}
+	h.set[k] = struct{}{}
+}
+
+func (h *hashRing) has(k [32]byte) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.set[k]
+	return ok
+}

@@ -98,3 +98,54 @@ func TestGossipedTransactionsAreVerifiedInOrder(t *testing.T) {
 		t.Fatalf("the forged transaction moved mallory's nonce to %d", n)
 	}
 }
+
+// sentPeer records what the mempool reactor sends it.
+type sentPeer struct {
+	*mock.Peer
+	sent [][]byte
+}
+
+func (p *sentPeer) Send(e p2p.Envelope) bool {
+	if m, ok := e.Message.(*protomem.Txs); ok {
+		p.sent = append(p.sent, m.Txs...)
+	}
+	return true
+}
+
+// TestGossipOnceDoesNotRelayPeersTransactions: with GossipOnce a persistent
+// peer is sent the transactions submitted to this node but not those that
+// another peer sent it (every node of a full mesh had them from their
+// origin already); the filter reports success, so the reactor moves on.
+func TestGossipOnceDoesNotRelayPeersTransactions(t *testing.T) {
+	ring := newHashRing(4)
+	relayed, local := []byte("from a peer"), []byte("submitted here")
+	ring.add(tx.Hash(relayed))
+	p := &sentPeer{Peer: mock.NewPeer(nil)}
+	f := onceFilter{Peer: p, fromPeers: ring}
+	for _, raw := range [][]byte{relayed, local} {
+		if !f.Send(p2p.Envelope{ChannelID: mempool.MempoolChannel, Message: &protomem.Txs{Txs: [][]byte{raw}}}) {
+			t.Fatal("the filter reported a failed send")
+		}
+	}
+	if len(p.sent) != 1 || !bytes.Equal(p.sent[0], local) {
+		t.Fatalf("sent %q, want only the local transaction", p.sent)
+	}
+}
+
+// TestHashRingForgetsTheOldest: the ring holds at most n hashes, forgetting
+// the oldest first.
+func TestHashRingForgetsTheOldest(t *testing.T) {
+	r := newHashRing(3)
+	for i := range 5 {
+		r.add([32]byte{byte(i)})
+	}
+	r.add([32]byte{4}) // again: no effect
+	for i := range 5 {
+		if got, want := r.has([32]byte{byte(i)}), i >= 2; got != want {
+			t.Fatalf("hash %d: remembered %v, want %v", i, got, want)
+		}
+	}
+	if len(r.set) != 3 {
+		t.Fatalf("%d hashes held, max 3", len(r.set))
+	}
+}

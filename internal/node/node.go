@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	cfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
@@ -31,6 +32,7 @@ type Node struct {
 	gen   *types.GenesisDoc
 
 	gossip     *verifyingReactor // nil if CometBFT's reactor could not be wrapped
+	sigs       *sigCombiner      // batches concurrent single submissions' signature checks
 	stopGossip context.CancelFunc
 
 	describers map[string]module.Describer // by module name, for transaction bodies
@@ -62,7 +64,9 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []app.Option
+	// Proposals hold no more than this node executed in one block interval
+	// recently (app/work.go); the block's bytes are capped at genesis.
+	opts := []app.Option{app.WithWorkBudget(cc.Consensus.TimeoutCommit, time.Now)}
 	if c.CheckInvariants {
 		opts = append(opts, app.WithInvariants())
 	}
@@ -107,7 +111,8 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n := &Node{cfg: c, log: log, store: store, app: a, comet: cn, gen: gen, describers: describersOf(a.Modules()), faucet: newFaucetSigner(c.FaucetKey)}
-	n.gossip = installVerifyingReactor(cn.Switch(), a)
+	n.gossip = installVerifyingReactor(cn.Switch(), a, c.GossipOnce)
+	n.sigs = newSigCombiner(func(raws [][]byte) []error { return preVerifyParallel(a, raws) })
 	return n, nil
 }
 

@@ -84,6 +84,8 @@ func (n *Node) Account(addr address.Address) (rpc.Account, error) {
 // Submit runs CheckTx on raw and, if it passes, adds it to the mempool,
 // from which it is gossiped and proposed. It does not wait for a block.
 func (n *Node) Submit(ctx context.Context, raw []byte) (string, error) {
+	n.sigs.active.Add(1)
+	defer n.sigs.active.Add(-1)
 	if err := n.preVerify(raw); err != nil {
 		return "", err
 	}
@@ -122,7 +124,7 @@ func (n *Node) preVerify(raw []byte) error {
 	if len(raw) > tx.MaxSize {
 		return fmt.Errorf("%w: %d bytes", tx.ErrTooLarge, len(raw))
 	}
-	return n.app.PreVerify(raw)
+	return n.sigs.check(raw)
 }
 
 // admit hands raw (already pre-verified) to the mempool and waits for its

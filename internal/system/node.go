@@ -37,6 +37,8 @@ type NodeConfig struct {
 	// CheckInvariants audits every block (the chain's invariants) and
 	// halts the node on a broken one: tests and devnets.
 	CheckInvariants bool
+	// GossipOnce: see node.Config.GossipOnce (full meshes only).
+	GossipOnce bool
 	// Registry receives the node's metrics (CometBFT's and the chain's)
 	// and the REST API's, served at its /metrics; nil: a new one with the
 	// Go and process collectors. Each node needs its own.
@@ -105,7 +107,7 @@ func (s *System) StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		Home: cfg.Home, Moniker: cfg.Moniker, BlockTime: cfg.BlockTime, ProposeTimeout: cfg.ProposeTimeout,
 		P2PListen: cfg.P2PListen, RPCListen: cfg.CometRPCListen, Peers: cfg.Peers, LogLevel: cfg.LogLevel,
 		DisablePEX: cfg.DisablePEX, CheckInvariants: cfg.CheckInvariants, FaucetKey: cfg.FaucetKey,
-		Registry: reg,
+		Registry: reg, GossipOnce: cfg.GossipOnce,
 	}, log)
 	if err != nil {
 		return nil, s.abort(sv, err)

@@ -41,6 +41,7 @@ type BenchOptions struct {
 	Dir        string        // default a temporary directory, removed after
 	Progress   io.Writer     // optional progress lines
 	NodeArgs   []string      // extra `node start` flags ("%d": the node's index), e.g. --cpuprofile
+	GossipOnce bool          // each transaction over each link once (node.Config.GossipOnce)
 }
 
 // BenchResult is what a localnet benchmark measured.
@@ -54,12 +55,19 @@ type BenchResult struct {
 	Elapsed     time.Duration `json:"elapsed_ns"`
 	TPS         float64       `json:"tps"`
 	SubmitTPS   float64       `json:"submit_tps"`
-	Batch       int           `json:"batch"`
-	BlockTime   time.Duration `json:"block_time_ns"`
-	CPUCores    int           `json:"cpu_cores"`
-	Agree       bool          `json:"agree"`              // every node has the same block hashes over the run
-	NodeCPU     float64       `json:"node_cpu_seconds"`   // all node processes, from start to the end of the run (Linux)
-	ClientCPU   float64       `json:"client_cpu_seconds"` // this process while submitting and following
+	// SubmitElapsed is how long submitting took.
+	SubmitElapsed time.Duration `json:"submit_elapsed_ns"`
+	Batch         int           `json:"batch"`
+	BlockTime     time.Duration `json:"block_time_ns"`
+	CPUCores      int           `json:"cpu_cores"`
+	Agree         bool          `json:"agree"`              // every node has the same block hashes over the run
+	NodeCPU       float64       `json:"node_cpu_seconds"`   // all node processes, from start to the end of the run (Linux)
+	ClientCPU     float64       `json:"client_cpu_seconds"` // this process while submitting and following
+	// MaxInterval is the longest time between consecutive blocks of the
+	// run (their header times); AfterTxs is the size of the block before
+	// it, whose propagation and execution the gap includes.
+	MaxInterval time.Duration `json:"max_block_interval_ns"`
+	AfterTxs    int           `json:"max_interval_after_txs"`
 
 	Method string `json:"method"`
 }
@@ -145,7 +153,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	params := app.DefaultParams()
 	m, err := Init(Options{
 		Dir: dir, ChainID: chainID, Validators: o.Validators, FreePorts: true, NoCometRPC: true,
-		BlockTime: o.BlockTime, Accounts: BenchAccounts(o.Accounts, 1_000_000*coin.Unit), Params: &params,
+		BlockTime: o.BlockTime, Accounts: BenchAccounts(o.Accounts, 1_000_000*coin.Unit), Params: &params, GossipOnce: o.GossipOnce,
 	})
 	if err != nil {
 		return res, err
@@ -227,6 +235,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	}
 	wg.Wait()
 	submitted := time.Since(start)
+	res.SubmitElapsed = submitted
 	res.SubmitTPS = float64(len(raws)) / submitted.Seconds()
 	res.Rejected = int(rejected.Load())
 	say("submitted in %s (%.0f tx/s accepted), %d rejected", submitted.Round(time.Millisecond), res.SubmitTPS, res.Rejected)
@@ -239,6 +248,8 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	c0 := cl.Client(0)
 	h := startHeight
 	var lastProgress = time.Now()
+	var prevTime time.Time
+	prevTxs := 0
 	for res.Committed < want {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
@@ -255,6 +266,10 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 			continue
 		}
 		h, lastProgress = b.Height, time.Now()
+		if gap := b.Time.Sub(prevTime); !prevTime.IsZero() && gap > res.MaxInterval {
+			res.MaxInterval, res.AfterTxs = gap, prevTxs
+		}
+		prevTime, prevTxs = b.Time, b.NumTxs
 		res.Committed += b.NumTxs
 		res.MaxBlockTxs = max(res.MaxBlockTxs, b.NumTxs)
 	}
@@ -293,7 +308,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	res.Method = fmt.Sprintf("%d validators, each an `aitbc node start` process on loopback, on %d CPU cores; %d pre-signed ed25519 transfers "+
 		"from %d genesis accounts (%d each, consecutive nonces) submitted over HTTP, %s, by %d concurrent submitters, "+
 		"account a always to node a mod %d; TPS = transactions in committed blocks / time from the first submission until node0 committed the last; "+
-		"block time %s", o.Validators, res.CPUCores, res.Txs, o.Accounts, o.PerAcct, how, o.Submitters, n, o.BlockTime)
+		"block time %s; gossip once: %v", o.Validators, res.CPUCores, res.Txs, o.Accounts, o.PerAcct, how, o.Submitters, n, o.BlockTime, o.GossipOnce)
 	if !res.Agree {
 		return res, errors.New("testnet: bench: nodes disagree about block hashes")
 	}

@@ -61,6 +61,9 @@ type NodeConfig struct {
 	// CheckInvariants audits the chain after every block and halts the
 	// node on a broken invariant (test networks).
 	CheckInvariants bool `json:"check_invariants,omitempty"`
+	// GossipOnce: transactions received from a peer are not relayed to
+	// persistent peers (node.Config.GossipOnce); only for a full mesh.
+	GossipOnce bool `json:"gossip_once,omitempty"`
 }
 
 // DefaultNodeConfig is a single node on the seeds' ports.
@@ -160,6 +163,7 @@ func (c NodeConfig) System(home string) system.NodeConfig {
 		LogLevel:        c.LogLevel,
 		DisablePEX:      !c.PEX,
 		CheckInvariants: c.CheckInvariants,
+		GossipOnce:      c.GossipOnce,
 	}
 }
 

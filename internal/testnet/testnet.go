@@ -86,8 +86,12 @@ type Options struct {
 	LogLevel       string        // CometBFT log level written into each node config
 	// CheckInvariants makes every node audit each block (fault tests).
 	CheckInvariants bool
-	GenesisTime     time.Time   // default now
-	GenesisBalance  coin.Amount // genesis-ops balance, default DefaultGenesisBalance
+	// GossipOnce makes every node send each transaction over each link
+	// once (node.Config.GossipOnce): safe here, the nodes form a full mesh
+	// of persistent peers.
+	GossipOnce     bool
+	GenesisTime    time.Time   // default now
+	GenesisBalance coin.Amount // genesis-ops balance, default DefaultGenesisBalance
 	// Accounts are funded at genesis besides genesis-ops (load generators,
 	// benchmarks).
 	Accounts []app.GenesisAccount
@@ -473,6 +477,7 @@ func (o *Options) nodeConfig(m *Manifest, i int, p ports) NodeConfig {
 	nc.PEX = !o.DisablePEX
 	nc.LogLevel = o.LogLevel
 	nc.CheckInvariants = o.CheckInvariants
+	nc.GossipOnce = o.GossipOnce
 	nc.PersistentPeers = []string{}
 	for j, other := range m.Nodes {
 		if j != i {

@@ -101,6 +101,7 @@ type App struct {
 	verified    *txCache     // txs the mempool holds (CheckTx accepted them)
 	preverified *txCache     // txs whose signature was checked ahead of CheckTx
 	keys        *tx.Verifier // expanded public keys of recent senders
+	work        *workMeter   // sizes proposals by work; nil: by bytes only
 }
 
 var _ abci.Application = (*App)(nil)

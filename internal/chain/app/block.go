@@ -63,6 +63,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	if req.Height != a.nextHeight() {
 		return nil, fmt.Errorf("app: FinalizeBlock height %d, last committed %d", req.Height, a.height)
 	}
+	a.work.begin()
 	var base state.Reader = a.store
 	if a.genesis != nil {
 		base = a.genesis
@@ -310,6 +311,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.parked = map[address.Address][]parkedTx{}
 	a.checkMu.Unlock()
+	a.work.end(len(b.hashes))
 	if a.observer != nil {
 		a.observer.BlockCommitted(b.height, b.outcomes)
 	}

@@ -20,7 +20,7 @@ import (
 // committed nonce and the ones before it in the proposal (a recheck kept it
 // while its predecessor was missing, or the nonce is already used) is left
 // out: it would only fail in the block. Then it takes as many as fit in
-// MaxTxBytes.
+// MaxTxBytes and, with WithWorkBudget, in the work budget (work.go).
 func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
 	type entry struct {
 		raw   []byte
@@ -81,12 +81,13 @@ func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposa
 	}
 	var total int64
 	kept := out[:0]
+	limit := a.work.maxTxs()
 	for _, raw := range out {
 		if raw == nil {
 			continue
 		}
 		total += int64(len(raw))
-		if total > req.MaxTxBytes {
+		if total > req.MaxTxBytes || (limit > 0 && len(kept) >= limit) {
 			break
 		}
 		kept = append(kept, raw)

@@ -313,3 +313,50 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// FuzzBatchVerdictsMatchSingle: a batch of up to 100 signatures (more than
+// one sub-batch of 64), some of them damaged where the fuzzer says (a
+// flipped bit in the signature, the message or the key), or swapped for an
+// edge-case point, gets from VerifyBatch exactly the verdicts Verify gives
+// each one: a bad signature never refuses a good one beside it and is
+// never accepted with them.
+func FuzzBatchVerdictsMatchSingle(f *testing.F) {
+	f.Add(uint8(10), []byte{3, 0, 17})
+	f.Add(uint8(70), []byte{1, 2, 64, 130, 200, 255})
+	f.Add(uint8(2), []byte{})
+	f.Fuzz(func(t *testing.T, n uint8, damage []byte) {
+		count := 2 + int(n)%99
+		v := NewVerifier(200)
+		items := make([]Signed, count)
+		for i := range items {
+			seed := make([]byte, ed25519.SeedSize)
+			seed[0], seed[1] = byte(i), byte(i>>8)
+			priv := ed25519.NewKeyFromSeed(seed)
+			msg := []byte(fmt.Sprintf("message %d", i))
+			items[i] = Signed{PubKey: priv.Public().(ed25519.PublicKey), Msg: msg, Sig: ed25519.Sign(priv, msg)}
+		}
+		for k := 0; k+1 < len(damage); k += 2 {
+			it := &items[int(damage[k])%count]
+			b := damage[k+1]
+			switch b % 4 {
+			case 0:
+				it.Sig = append([]byte(nil), it.Sig...)
+				it.Sig[int(b)%len(it.Sig)] ^= 1 << (b % 8)
+			case 1:
+				it.Msg = append(append([]byte(nil), it.Msg...), b)
+			case 2:
+				p, _ := hex.DecodeString(edgePoints[int(b)%len(edgePoints)])
+				it.PubKey = p
+			case 3:
+				it.PubKey = append([]byte(nil), it.PubKey...)
+				it.PubKey[int(b)%len(it.PubKey)] ^= 1 << (b % 8)
+			}
+		}
+		got := v.VerifyBatch(items)
+		for i, it := range items {
+			if want := v.Verify(it.PubKey, it.Msg, it.Sig); got[i] != want {
+				t.Fatalf("item %d of %d: batch says %v, alone %v", i, count, got[i], want)
+			}
+		}
+	})
+}
