@@ -3,6 +3,7 @@ package zk_test
 import (
 	"testing"
 
+	chainzk "github.com/aitbc/aitbc/internal/chain/zk"
 	"github.com/aitbc/aitbc/internal/zk"
 )
 
@@ -16,7 +17,7 @@ func BenchmarkPrivateSettle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v, err := zk.NewVerifier(keys.Verifying)
+	v, err := chainzk.NewVerifier(keys.Verifying)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,38 +1,55 @@
+// Package zk is the settling side of private jobs: the Groth16 setup, the
+// key files, and the prover the coordinator keeps. The circuit, the
+// commitment and the verifier are the chain's (internal/chain/zk).
+//
+// Who may import it: the coordinator (Prover), the CLI and the devnet
+// (Setup, key files). It holds no global state.
 package zk
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 
+	"github.com/consensys/gnark-crypto/ecc"
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/consensys/gnark/backend/groth16"
 	"github.com/consensys/gnark/constraint"
 	"github.com/consensys/gnark/frontend"
-	"github.com/consensys/gnark/frontend/cs/r1cs"
-	"github.com/consensys/gnark/logger"
+
+	chainzk "github.com/aitbc/aitbc/internal/chain/zk"
 )
+
+// The chain's types, named here so a prover's callers need one import.
+type (
+	Statement = chainzk.Statement
+	Opening   = chainzk.Opening
+)
+
+// Errors, the chain's.
+var (
+	ErrKey     = chainzk.ErrKey
+	ErrOpening = chainzk.ErrOpening
+)
+
+const curve = ecc.BN254
+
+// NewBlinding draws a random blinding: a uniformly random BN254 scalar, so
+// that the commitment reveals nothing of the usage it hides.
+func NewBlinding() ([32]byte, error) {
+	var e fr.Element
+	if _, err := e.SetRandom(); err != nil {
+		return [32]byte{}, fmt.Errorf("zk: blinding: %w", err)
+	}
+	return e.Bytes(), nil
+}
 
 // Key file names under a home's zk folder.
 const (
 	ProvingKeyFile   = "private_settle.pk"
 	VerifyingKeyFile = "private_settle.vk"
 )
-
-var quietOnce sync.Once
-
-// compile builds the circuit's constraint system; it is deterministic, so
-// keys made from one compilation fit every other.
-func compile() (constraint.ConstraintSystem, error) {
-	quietOnce.Do(logger.Disable) // gnark logs every compilation to stdout otherwise
-	ccs, err := frontend.Compile(curve.ScalarField(), r1cs.NewBuilder, &Circuit{})
-	if err != nil {
-		return nil, fmt.Errorf("zk: compile circuit: %w", err)
-	}
-	return ccs, nil
-}
 
 // Keys are a setup's output, serialized.
 type Keys struct {
@@ -44,7 +61,7 @@ type Keys struct {
 // toxic waste and could forge proofs: use it for devnets and tests; a
 // network needs a multi-party ceremony (docs/VERIFICATION.md).
 func Setup() (Keys, error) {
-	ccs, err := compile()
+	ccs, err := chainzk.Compile()
 	if err != nil {
 		return Keys{}, err
 	}
@@ -77,69 +94,6 @@ func (k Keys) WriteFiles(dir string) error {
 	return nil
 }
 
-// Verifier checks settlement proofs against one verifying key. It is
-// safe for concurrent use.
-type Verifier struct {
-	vk   groth16.VerifyingKey
-	hash [32]byte
-}
-
-// NewVerifier parses a serialized verifying key.
-func NewVerifier(vk []byte) (*Verifier, error) {
-	if len(vk) == 0 || len(vk) > MaxVerifyingKeySize {
-		return nil, fmt.Errorf("%w: verifying key of %d bytes (1-%d)", ErrKey, len(vk), MaxVerifyingKeySize)
-	}
-	k := groth16.NewVerifyingKey(curve)
-	n, err := k.ReadFrom(bytes.NewReader(vk))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKey, err)
-	}
-	if int(n) != len(vk) {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrKey, len(vk)-int(n))
-	}
-	if k.NbPublicWitness() != nbPublic {
-		return nil, fmt.Errorf("%w: key has %d public inputs, the circuit %d", ErrKey, k.NbPublicWitness(), nbPublic)
-	}
-	return &Verifier{vk: k, hash: sha256.Sum256(vk)}, nil
-}
-
-// nbPublic is the circuit's number of public inputs.
-const nbPublic = 7
-
-// KeyHash is the SHA-256 of the serialized key.
-func (v *Verifier) KeyHash() [32]byte { return v.hash }
-
-// Verify checks proof (DecodeProof's input) for s.
-func (v *Verifier) Verify(s Statement, proof []byte) error {
-	p, err := decodeProof(proof)
-	if err != nil {
-		return err
-	}
-	w, err := frontend.NewWitness(assignment(s, nil), curve.ScalarField(), frontend.PublicOnly())
-	if err != nil {
-		return fmt.Errorf("%w: public inputs: %v", ErrProof, err)
-	}
-	if err := groth16.Verify(p, v.vk, w); err != nil {
-		return fmt.Errorf("%w: %v", ErrProof, err)
-	}
-	return nil
-}
-
-func decodeProof(b []byte) (groth16.Proof, error) {
-	if len(b) == 0 || len(b) > MaxProofSize {
-		return nil, fmt.Errorf("%w: %d bytes (1-%d)", ErrProofSize, len(b), MaxProofSize)
-	}
-	p := groth16.NewProof(curve)
-	n, err := p.ReadFrom(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: malformed: %v", ErrProof, err)
-	}
-	if int(n) != len(b) {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrProof, len(b)-int(n))
-	}
-	return p, nil
-}
-
 // Prover makes settlement proofs with one proving key. Loading the key
 // and compiling the circuit is the slow part: make one Prover per process
 // and keep it. It is safe for concurrent use.
@@ -150,7 +104,7 @@ type Prover struct {
 
 // NewProver parses a serialized proving key.
 func NewProver(pk []byte) (*Prover, error) {
-	ccs, err := compile()
+	ccs, err := chainzk.Compile()
 	if err != nil {
 		return nil, err
 	}
@@ -183,10 +137,10 @@ func ReadVerifyingKey(dir string) ([]byte, error) {
 // settlement that cannot be proven fails with ErrOpening and a reason.
 // The proof is the compressed encoding (128 bytes).
 func (p *Prover) Prove(s Statement, o Opening) ([]byte, error) {
-	if err := Check(s, o); err != nil {
+	if err := chainzk.Check(s, o); err != nil {
 		return nil, err
 	}
-	w, err := frontend.NewWitness(assignment(s, &o), curve.ScalarField())
+	w, err := frontend.NewWitness(chainzk.Assignment(s, &o), curve.ScalarField())
 	if err != nil {
 		return nil, fmt.Errorf("zk: witness: %w", err)
 	}

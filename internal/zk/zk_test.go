@@ -8,6 +8,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc"
 	"github.com/consensys/gnark/test"
 
+	chainzk "github.com/aitbc/aitbc/internal/chain/zk"
 	"github.com/aitbc/aitbc/internal/zk"
 )
 
@@ -21,11 +22,11 @@ func job(t testing.TB) (zk.Statement, zk.Opening) {
 		t.Fatal(err)
 	}
 	o := zk.Opening{TokensIn: 77, TokensOut: 1234, PricePer1000: 2_500_001, Blinding: bl}
-	c, err := zk.Commit(o)
+	c, err := chainzk.Commit(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	paid := zk.PriceFor(o.TokensOut, o.PricePer1000)
+	paid := chainzk.PriceFor(o.TokensOut, o.PricePer1000)
 	if paid != 3_085_001 {
 		t.Fatalf("paid %d", paid)
 	}
@@ -33,8 +34,8 @@ func job(t testing.TB) (zk.Statement, zk.Opening) {
 		MaxPricePer1k: 2_500_001, MaxTokens: 2048}, o
 }
 
-func full(s zk.Statement, o zk.Opening, rem uint64) *zk.Circuit {
-	return &zk.Circuit{Commitment: new(big.Int).SetBytes(s.Commitment[:]), Escrow: s.Escrow, Paid: s.Paid, Fees: s.Fees, Refund: s.Refund,
+func full(s zk.Statement, o zk.Opening, rem uint64) *chainzk.Circuit {
+	return &chainzk.Circuit{Commitment: new(big.Int).SetBytes(s.Commitment[:]), Escrow: s.Escrow, Paid: s.Paid, Fees: s.Fees, Refund: s.Refund,
 		MaxPricePer1k: s.MaxPricePer1k, MaxTokens: s.MaxTokens,
 		TokensIn: o.TokensIn, TokensOut: o.TokensOut, PricePer1000: o.PricePer1000, Blinding: new(big.Int).SetBytes(o.Blinding[:]), Remainder: rem}
 }
@@ -44,7 +45,7 @@ func full(s zk.Statement, o zk.Opening, rem uint64) *zk.Circuit {
 // exactly when its money adds up for the committed usage.
 func TestCircuitAcceptsExactSettlement(t *testing.T) {
 	s, o := job(t)
-	if err := test.IsSolved(&zk.Circuit{}, full(s, o, 234), ecc.BN254.ScalarField()); err != nil {
+	if err := test.IsSolved(&chainzk.Circuit{}, full(s, o, 234), ecc.BN254.ScalarField()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -71,7 +72,7 @@ func TestCircuitRefusesWrongSettlements(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s, o, rem := s0, o0, uint64(234)
 			c.mut(&s, &o, &rem)
-			if err := test.IsSolved(&zk.Circuit{}, full(s, o, rem), ecc.BN254.ScalarField()); err == nil {
+			if err := test.IsSolved(&chainzk.Circuit{}, full(s, o, rem), ecc.BN254.ScalarField()); err == nil {
 				t.Fatal("circuit accepted it")
 			}
 		})
@@ -91,26 +92,26 @@ func TestCircuitRefusesFieldWrapAround(t *testing.T) {
 	// The refund is lowered by as much (mod r), so the escrow still adds
 	// up in the field: only the range checks stand in the way.
 	c.Paid, c.Refund = paid, new(big.Int).Mod(new(big.Int).Sub(big.NewInt(int64(s.Refund)), inv), r)
-	if err := test.IsSolved(&zk.Circuit{}, c, r); err == nil {
+	if err := test.IsSolved(&chainzk.Circuit{}, c, r); err == nil {
 		t.Fatal("circuit accepted a paid amount of more than 64 bits")
 	}
 }
 
 func TestCommitmentBindsEveryValue(t *testing.T) {
 	_, o := job(t)
-	c0, _ := zk.Commit(o)
+	c0, _ := chainzk.Commit(o)
 	for _, mut := range []func(*zk.Opening){
 		func(o *zk.Opening) { o.TokensIn++ }, func(o *zk.Opening) { o.TokensOut++ },
 		func(o *zk.Opening) { o.PricePer1000++ }, func(o *zk.Opening) { o.Blinding[30]++ },
 	} {
 		o2 := o
 		mut(&o2)
-		if c, _ := zk.Commit(o2); c == c0 {
+		if c, _ := chainzk.Commit(o2); c == c0 {
 			t.Fatalf("commitment unchanged for %+v", o2)
 		}
 	}
 	o.Blinding = [32]byte{0xff, 0xff} // above the field's modulus
-	if _, err := zk.Commit(o); !errors.Is(err, zk.ErrCommitment) {
+	if _, err := chainzk.Commit(o); !errors.Is(err, chainzk.ErrCommitment) {
 		t.Fatalf("non-canonical blinding: %v", err)
 	}
 }
@@ -126,7 +127,7 @@ func TestProveAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := zk.NewVerifier(keys.Verifying)
+	v, err := chainzk.NewVerifier(keys.Verifying)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestProveAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(proof) > zk.MaxProofSize {
+	if len(proof) > chainzk.MaxProofSize {
 		t.Fatalf("proof of %d bytes", len(proof))
 	}
 	if err := v.Verify(s, proof); err != nil {
@@ -144,18 +145,18 @@ func TestProveAndVerify(t *testing.T) {
 
 	other := s
 	other.Paid, other.Refund = s.Paid+1, s.Refund-1
-	if err := v.Verify(other, proof); !errors.Is(err, zk.ErrProof) {
+	if err := v.Verify(other, proof); !errors.Is(err, chainzk.ErrProof) {
 		t.Fatalf("proof for other public inputs: %v", err)
 	}
 	forged := append([]byte(nil), proof...)
 	forged[10] ^= 0x01
-	if err := v.Verify(s, forged); !errors.Is(err, zk.ErrProof) {
+	if err := v.Verify(s, forged); !errors.Is(err, chainzk.ErrProof) {
 		t.Fatalf("forged proof: %v", err)
 	}
-	if err := v.Verify(s, append(proof, 0)); !errors.Is(err, zk.ErrProof) {
+	if err := v.Verify(s, append(proof, 0)); !errors.Is(err, chainzk.ErrProof) {
 		t.Fatalf("trailing byte: %v", err)
 	}
-	if err := v.Verify(s, make([]byte, zk.MaxProofSize+1)); !errors.Is(err, zk.ErrProofSize) {
+	if err := v.Verify(s, make([]byte, chainzk.MaxProofSize+1)); !errors.Is(err, chainzk.ErrProofSize) {
 		t.Fatalf("oversized proof: %v", err)
 	}
 	if _, err := p.Prove(other, o); !errors.Is(err, zk.ErrOpening) {
@@ -175,10 +176,10 @@ func TestProveAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Verify(s, proof2); !errors.Is(err, zk.ErrProof) {
+	if err := v.Verify(s, proof2); !errors.Is(err, chainzk.ErrProof) {
 		t.Fatalf("proof under another setup: %v", err)
 	}
-	if _, err := zk.NewVerifier(keys.Verifying[:len(keys.Verifying)-1]); !errors.Is(err, zk.ErrKey) {
+	if _, err := chainzk.NewVerifier(keys.Verifying[:len(keys.Verifying)-1]); !errors.Is(err, zk.ErrKey) {
 		t.Fatalf("truncated key: %v", err)
 	}
 }

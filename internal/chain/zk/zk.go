@@ -1,4 +1,5 @@
-// Package zk proves private job settlements: that a job's hidden usage
+// Package zk is the chain's side of private job settlements: the circuit,
+// the commitment, and the verifier. It states that a job's hidden usage
 // (tokens in, tokens out, price per 1,000 tokens), committed to on chain by
 // a MiMC hash with a random blinding, accounts exactly for the money the
 // chain moves: paid = ⌊tokens_out × price_per_1000 / 1000⌋ (the public
@@ -9,24 +10,27 @@
 // The proof system is Groth16 over BN254 (gnark v0.14). The chain holds the
 // verifying key in its state (the jobs module's genesis entry, key
 // "private_vk"), so every validator checks with the same key; whoever
-// settles private jobs (the coordinator) holds the proving key. Setup
-// creates both; a single-party setup knows its toxic waste, which is fine
-// on a devnet only (docs/VERIFICATION.md, "Private receipts").
-//
-// Who may import it: the chain's jobs module (Verifier), the coordinator
-// (Prover), the CLI and the devnet (Setup, key files). Only the key file
-// helpers touch the disk; the package holds no global state.
+// settles private jobs (the coordinator) holds the proving key
+// (internal/zk: setup, keys, prover). Everything here is deterministic: no
+// randomness, no disk, no clock, no global state.
 package zk
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	nativemimc "github.com/consensys/gnark-crypto/ecc/bn254/fr/mimc"
+	"github.com/consensys/gnark/backend/groth16"
+	"github.com/consensys/gnark/constraint"
 	"github.com/consensys/gnark/frontend"
+	"github.com/consensys/gnark/frontend/cs/r1cs"
+	"github.com/consensys/gnark/logger"
 	"github.com/consensys/gnark/std/hash/mimc"
 )
 
@@ -67,7 +71,7 @@ type Opening struct {
 	TokensIn     uint64
 	TokensOut    uint64
 	PricePer1000 uint64   // in coin units, as jobs.Job.PricePer1k
-	Blinding     [32]byte // a canonical BN254 scalar, big-endian (NewBlinding)
+	Blinding     [32]byte // a canonical BN254 scalar, big-endian (internal/zk.NewBlinding)
 }
 
 // Statement is what the chain knows and checks a proof against.
@@ -79,16 +83,6 @@ type Statement struct {
 	Refund        uint64 // back to the customer
 	MaxPricePer1k uint64 // the assigned miner's price
 	MaxTokens     uint64 // the job's maximum output
-}
-
-// NewBlinding draws a random blinding: 32 bytes reduced to a canonical
-// scalar, so that it encodes one field element exactly.
-func NewBlinding() ([32]byte, error) {
-	var e fr.Element
-	if _, err := e.SetRandom(); err != nil {
-		return [32]byte{}, fmt.Errorf("zk: blinding: %w", err)
-	}
-	return e.Bytes(), nil
 }
 
 func scalar(v uint64) []byte {
@@ -175,9 +169,9 @@ func (c *Circuit) Define(api frontend.API) error {
 	return nil
 }
 
-// assignment fills the circuit's public part from s and, when o is not
+// Assignment fills the circuit's public part from s and, when o is not
 // nil, its secret part from o.
-func assignment(s Statement, o *Opening) *Circuit {
+func Assignment(s Statement, o *Opening) *Circuit {
 	c := &Circuit{
 		Commitment: new(big.Int).SetBytes(s.Commitment[:]), Escrow: s.Escrow, Paid: s.Paid, Fees: s.Fees, Refund: s.Refund,
 		MaxPricePer1k: s.MaxPricePer1k, MaxTokens: s.MaxTokens,
@@ -217,3 +211,85 @@ func Check(s Statement, o Opening) error {
 
 // curve is the proof system's curve.
 const curve = ecc.BN254
+
+// Canonical reports whether b is 32 big-endian bytes of a BN254 scalar
+// below the field's modulus: the only encoding of a commitment.
+func Canonical(b []byte) bool {
+	return len(b) == fr.Bytes && new(fr.Element).SetBytesCanonical(b) == nil
+}
+
+var quietOnce sync.Once
+
+// Compile builds the circuit's constraint system; it is deterministic, so
+// keys made from one compilation fit every other.
+func Compile() (constraint.ConstraintSystem, error) {
+	quietOnce.Do(logger.Disable) // gnark logs every compilation to stdout otherwise
+	ccs, err := frontend.Compile(curve.ScalarField(), r1cs.NewBuilder, &Circuit{})
+	if err != nil {
+		return nil, fmt.Errorf("zk: compile circuit: %w", err)
+	}
+	return ccs, nil
+}
+
+// Verifier checks settlement proofs against one verifying key. It is
+// safe for concurrent use.
+type Verifier struct {
+	vk   groth16.VerifyingKey
+	hash [32]byte
+}
+
+// NewVerifier parses a serialized verifying key.
+func NewVerifier(vk []byte) (*Verifier, error) {
+	if len(vk) == 0 || len(vk) > MaxVerifyingKeySize {
+		return nil, fmt.Errorf("%w: verifying key of %d bytes (1-%d)", ErrKey, len(vk), MaxVerifyingKeySize)
+	}
+	k := groth16.NewVerifyingKey(curve)
+	n, err := k.ReadFrom(bytes.NewReader(vk))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	if int(n) != len(vk) {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrKey, len(vk)-int(n))
+	}
+	if k.NbPublicWitness() != nbPublic {
+		return nil, fmt.Errorf("%w: key has %d public inputs, the circuit %d", ErrKey, k.NbPublicWitness(), nbPublic)
+	}
+	return &Verifier{vk: k, hash: sha256.Sum256(vk)}, nil
+}
+
+// nbPublic is the circuit's number of public inputs.
+const nbPublic = 7
+
+// KeyHash is the SHA-256 of the serialized key.
+func (v *Verifier) KeyHash() [32]byte { return v.hash }
+
+// Verify checks proof (DecodeProof's input) for s.
+func (v *Verifier) Verify(s Statement, proof []byte) error {
+	p, err := decodeProof(proof)
+	if err != nil {
+		return err
+	}
+	w, err := frontend.NewWitness(Assignment(s, nil), curve.ScalarField(), frontend.PublicOnly())
+	if err != nil {
+		return fmt.Errorf("%w: public inputs: %v", ErrProof, err)
+	}
+	if err := groth16.Verify(p, v.vk, w); err != nil {
+		return fmt.Errorf("%w: %v", ErrProof, err)
+	}
+	return nil
+}
+
+func decodeProof(b []byte) (groth16.Proof, error) {
+	if len(b) == 0 || len(b) > MaxProofSize {
+		return nil, fmt.Errorf("%w: %d bytes (1-%d)", ErrProofSize, len(b), MaxProofSize)
+	}
+	p := groth16.NewProof(curve)
+	n, err := p.ReadFrom(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed: %v", ErrProof, err)
+	}
+	if int(n) != len(b) {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrProof, len(b)-int(n))
+	}
+	return p, nil
+}
