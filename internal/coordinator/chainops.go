@@ -44,6 +44,9 @@ func (s *Service) sendCreateLocked(lj *liveJob, checkFirst bool) {
 			ph, _ := hex.DecodeString(j.PromptHash)
 			ttl := max(int64(j.Expires.Sub(s.cfg.Now())/time.Second), s.params.MinTTL)
 			msg := jobs.NewCreateForMsg(jobs.Spec{ID: raw, Model: j.Model, PromptHash: ph, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, TTLSeconds: ttl}, j.Customer)
+			if j.Private {
+				msg = jobs.NewCreateForPrivateMsg(jobs.Spec{ID: raw, Model: j.Model, PromptHash: ph, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, TTLSeconds: ttl}, j.Customer)
+			}
 			return &msg, nil
 		},
 		Done: func(hash string, err error) {
@@ -112,12 +115,20 @@ func (s *Service) sendSettleLocked(lj *liveJob) {
 			s.mu.Lock()
 			lj := s.live[id]
 			var receipt []byte
+			var private *store.Job
 			if lj != nil && lj.job.Status == store.StatusCompleted {
 				receipt = lj.job.Receipt
+				if lj.job.Private {
+					cp := *lj.job
+					private = &cp
+				}
 			}
 			s.mu.Unlock()
 			if receipt == nil || !s.claimSettlement(ctx, id) {
 				return nil, nil
+			}
+			if private != nil {
+				return s.privateSettleMsg(ctx, private) // private.go: proven outside the lock
 			}
 			r, err := jobs.DecodeReceipt(receipt)
 			if err != nil {

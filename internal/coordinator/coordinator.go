@@ -89,6 +89,10 @@ type Config struct {
 	// OperatorKey opens the operator routes (GET /v1/admin/jobs: every
 	// tenant's jobs); empty keeps them closed (admin.go).
 	OperatorKey string
+
+	// Prover proves private jobs' settlements (private.go); nil refuses
+	// private jobs.
+	Prover Prover
 }
 
 func (c *Config) defaults() {

@@ -111,6 +111,8 @@ var errorCodes = []errorCode{
 	{ErrLeaseNotFound, http.StatusNotFound, "lease_not_found"},
 	{ErrNotLeaseHolder, http.StatusForbidden, "not_lease_customer"},
 	{ErrLeaseClosed, http.StatusConflict, "lease_not_active"},
+	// private.go
+	{ErrPrivateUnavailable, http.StatusBadRequest, "private_unavailable"},
 }
 
 // Error is a coordinator error as the API shows it: the HTTP status and

@@ -33,6 +33,9 @@ type JobRequest struct {
 	MaxPrice    coin.Amount              `json:"max_price,omitempty"` // escrow: 0 = enough for the dearest miner serving the model
 	TTLSeconds  int64                    `json:"ttl,omitempty"`
 	ServiceID   string                   `json:"service_id,omitempty"`
+	// Private keeps the job's token counts and price off the public
+	// record: it settles with a commitment and a proof (private.go).
+	Private bool `json:"private,omitempty"`
 }
 
 func (s *Service) validate(r *JobRequest) error {
@@ -193,6 +196,9 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		}
 		j.ID, j.Payment, j.MaxPrice = newJobID(), "deposit", maxPrice
 		window = lifecycle.DepositWindow(dep.BlockTime, s.releaseDelay, s.cfg.Margin)
+	}
+	if err := s.checkPrivateRequest(ctx, &r, j); err != nil { // private.go
+		return nil, err
 	}
 	*j = lifecycle.Start(*j, window, s.limits)
 
