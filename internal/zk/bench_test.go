@@ -51,3 +51,18 @@ func BenchmarkPrivateSettle(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPrivateSetup is the devnet's one-off setup (at genesis
+// creation), and the circuit's size.
+func BenchmarkPrivateSetup(b *testing.B) {
+	ccs, err := chainzk.Compile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := zk.Setup(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(ccs.GetNbConstraints()), "constraints")
+}

@@ -157,16 +157,24 @@ func (c *Circuit) Define(api frontend.API) error {
 		api.ToBinary(v, amtBits)
 	}
 	api.ToBinary(c.Remainder, remBits)
-	api.AssertIsLessOrEqual(c.Remainder, 999)
+	atMost(api, c.Remainder, 999, remBits)
 
 	// paid = ⌊tokens_out × price / 1000⌋: paid × 1000 + remainder = tokens_out × price, remainder < 1000.
 	api.AssertIsEqual(api.Add(api.Mul(c.Paid, 1000), c.Remainder), api.Mul(c.TokensOut, c.PricePer1000))
 	// Every unit of the escrow is accounted for.
 	api.AssertIsEqual(api.Add(c.Paid, c.Fees, c.Refund), c.Escrow)
 	// The miner charged no more than its assigned price, for no more tokens than the job allowed.
-	api.AssertIsLessOrEqual(c.PricePer1000, c.MaxPricePer1k)
-	api.AssertIsLessOrEqual(c.TokensOut, c.MaxTokens)
+	atMost(api, c.PricePer1000, c.MaxPricePer1k, amtBits)
+	atMost(api, c.TokensOut, c.MaxTokens, amtBits)
 	return nil
+}
+
+// atMost asserts a ≤ b for a and b already known to be below 2^bits:
+// b − a then fits in bits bits exactly when it is not negative (a
+// negative difference wraps to nearly the field's size). A bits-wide
+// decomposition costs a fraction of gnark's full-width comparison.
+func atMost(api frontend.API, a, b frontend.Variable, bits int) {
+	api.ToBinary(api.Sub(b, a), bits)
 }
 
 // Assignment fills the circuit's public part from s and, when o is not
