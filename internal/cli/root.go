@@ -170,6 +170,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newExchangeCmd(g), // exchange.go: the AITBC/BTC order book and its API; the Bitcoin bridge's subcommands in exchange_bridge.go
 		newAgentCmd(g),    // agent.go: agents on chain (register, heartbeat, list, show)
 		newOracleCmd(g),   // oracle.go: the metrics oracle
+		newZKCmd(g),       // zk.go: keys of private jobs (setup, ceremony)
 	)
 	root.AddCommand(newAdminCmds(g)...)
 	registerWalletCompletion(g, root)
