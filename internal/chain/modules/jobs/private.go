@@ -343,7 +343,7 @@ func (k *Keeper) settlePrivate(ctx *module.Context, p Params, m *MsgSettlePrivat
 	}
 	var com [zk.CommitmentSize]byte
 	if len(r.Commitment) != zk.CommitmentSize || !zk.Canonical(r.Commitment) {
-		return fmt.Errorf("%w: %d bytes", ErrCommitment, len(r.Commitment))
+		return fmt.Errorf("%w: need 32 big-endian bytes below the BN254 scalar field's modulus, got %d bytes %x", ErrCommitment, len(r.Commitment), r.Commitment)
 	}
 	copy(com[:], r.Commitment)
 	if len(m.Proof) == 0 || len(m.Proof) > zk.MaxProofSize {
