@@ -149,6 +149,10 @@ func TestPrivateJobSettlesWithProofAndRefusesForgeries(t *testing.T) {
 	forged := append([]byte(nil), proof...)
 	forged[5] ^= 1
 	other := m.privateRun(id, minerA, 150, uint64(price)) // same usage, another blinding: another commitment
+	// The mempool refuses a forged proof: it never reaches a block.
+	if r := m.check(m.sign(coord, jobs.NewSettlePrivateMsg(run.receipt, paid, forged))); r.Code != jobs.ErrPrivateProof.Code || r.Codespace != "jobs" {
+		t.Fatalf("CheckTx of a forged proof: %d/%s %q", r.Code, r.Codespace, r.Log)
+	}
 	for _, c := range []struct {
 		name string
 		by   key
@@ -231,4 +235,24 @@ func TestPublicJobCannotSettlePrivately(t *testing.T) {
 func TestPrivateJobsNeedTheVerifyingKey(t *testing.T) {
 	m := newPrivateMarket(t, nil)
 	m.mustFail(m.do(alice, jobs.NewCreatePrivateMsg(spec(jobID(3), 10*coin.Unit, 600), coord.addr)), jobs.ErrPrivateDisabled)
+}
+
+// TestPrivateJobWhoseEscrowWouldBeCappedIsRefused: a private settlement
+// is never capped (the proof is of the exact split); an escrow below price
+// + fee + commission is refused before any proof is checked, and nothing
+// moves.
+func TestPrivateJobWhoseEscrowWouldBeCappedIsRefused(t *testing.T) {
+	keys, _ := privateKeys(t)
+	m := newPrivateMarket(t, keys.Verifying)
+	m.register(minerA, 2*coin.Unit, "tolstoy-1m")
+	id := jobID(4)
+	m.mustOK(m.do(alice, jobs.NewCreatePrivateMsg(spec(id, coin.Unit/5, 600), coord.addr))) // 0.2 AITBC
+	m.mustOK(m.assign(id, minerA))
+	run := m.privateRun(id, minerA, 150, 2*uint64(coin.Unit)) // costs 0.3 AITBC before fee and commission
+	proof := make([]byte, 164) // the escrow is checked before any proof
+	before := m.snapshot(id)
+	m.mustFail(m.do(coord, jobs.NewSettlePrivateMsg(run.receipt, jobs.PriceFor(150, 2*coin.Unit), proof)), jobs.ErrPrivateEscrow)
+	if got := m.snapshot(id); got != before {
+		t.Fatalf("state changed:\n%s\n%s", before, got)
+	}
 }
