@@ -249,7 +249,7 @@ func TestPrivateJobWhoseEscrowWouldBeCappedIsRefused(t *testing.T) {
 	m.mustOK(m.do(alice, jobs.NewCreatePrivateMsg(spec(id, coin.Unit/5, 600), coord.addr))) // 0.2 AITBC
 	m.mustOK(m.assign(id, minerA))
 	run := m.privateRun(id, minerA, 150, 2*uint64(coin.Unit)) // costs 0.3 AITBC before fee and commission
-	proof := make([]byte, 164) // the escrow is checked before any proof
+	proof := make([]byte, 164)                                // the escrow is checked before any proof
 	before := m.snapshot(id)
 	m.mustFail(m.do(coord, jobs.NewSettlePrivateMsg(run.receipt, jobs.PriceFor(150, 2*coin.Unit), proof)), jobs.ErrPrivateEscrow)
 	if got := m.snapshot(id); got != before {
