@@ -37,7 +37,11 @@ a restarted coordinator re-drives every job it had not finished.
 --store is an SQLite file (one coordinator) or a postgres:// URL: several
 coordinators on one PostgreSQL database and one chain key share the work.
 Each drives the jobs it holds a lease on; when one dies, the others take
-its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling out".`,
+its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling out".
+
+Private jobs (ai-submit --private) need the proving key at <home>/zk/private_settle.pk
+(aitbc zk setup, or aitbc zk ceremony seal, with --out <home>/zk); without it they
+are refused (docs/VERIFICATION.md, "Private receipts").`,
 		Example: `  aitbc coordinator start --wallet coordinator --password 123 --listen 127.0.0.1:8000
   aitbc coordinator start --wallet coordinator --listen 0.0.0.0:8000 \
       --store postgres://aitbc:secret@db.internal:5432/aitbc --output json`,
@@ -68,6 +72,12 @@ its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling
 				return usagef("--lease %s: want between 1s and 10m", lease)
 			}
 			opts.Lease = lease
+			// Private jobs need the proving key (aitbc zk setup/ceremony seal --out <home>/zk); without it they are refused.
+			if p, err := zkProver(g.Home); err != nil {
+				return err
+			} else if p != nil {
+				opts.Prover = p
+			}
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
 				Listen: listen, Store: dbPath, FilesDir: filesDir, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: opts,
 				Wallet: walletd.WalletSender{S: svc, Name: wallet, Password: pw},

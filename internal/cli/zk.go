@@ -2,8 +2,11 @@ package cli
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -33,6 +36,16 @@ if any one contributor destroys its randomness.`,
 	return cmd
 }
 
+// zkProver loads <home>/zk's proving key for a coordinator, or returns
+// nil when there is none.
+func zkProver(home string) (*zk.Prover, error) {
+	dir := filepath.Join(home, "zk")
+	if _, err := os.Stat(filepath.Join(dir, zk.ProvingKeyFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return zk.LoadProver(dir)
+}
+
 // keysOut is what setup and seal print.
 type keysOut struct {
 	Dir             string `json:"dir"`
@@ -60,7 +73,7 @@ func newZKSetupCmd(g *Globals) *cobra.Command {
 		Long: `Runs a single-party Groth16 setup and writes private_settle.pk and
 private_settle.vk into --out, and prints the verifying key for the genesis.
 This machine knows the setup's toxic waste: use it for devnets only.`,
-		Example: `  aitbc zk setup --out ./zk
+		Example: `  aitbc zk setup --out ~/.aitbc/zk     # where aitbc coordinator start looks for the proving key
   aitbc zk setup --out ./zk --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
