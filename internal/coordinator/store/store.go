@@ -90,13 +90,14 @@ type Job struct {
 	TokensOut    int             `json:"tokens_out"`
 	FinishReason string          `json:"finish_reason,omitempty"`
 	Receipt      []byte          `json:"receipt,omitempty"` // canonical CBOR
+	Error        string          `json:"error,omitempty"`
+	ErrorCode    string          `json:"error_code,omitempty"` // stable code of a failure, e.g. payment_not_confirmed
+
 	// A private job (coordinator/private.go) settles with the miner's
 	// private receipt and a proof; ZKBlinding opens its commitment.
 	Private        bool   `json:"private,omitempty"`
 	PrivateReceipt []byte `json:"private_receipt,omitempty"`
 	ZKBlinding     string `json:"zk_blinding,omitempty"`
-	Error          string `json:"error,omitempty"`
-	ErrorCode      string `json:"error_code,omitempty"` // stable code of a failure, e.g. payment_not_confirmed
 
 	// The payment gate (see package lifecycle): output is released only
 	// before PaidUntil, or once the job is settled.

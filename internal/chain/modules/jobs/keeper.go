@@ -231,8 +231,9 @@ type Keeper struct {
 	bindings         Bindings // nil: no marketplace, no job is bound
 	earnings         Earnings
 	escrow, deposits address.Address
-	receipts         *tx.Verifier     // expanded miner keys, for batches of receipts
-	private          privateVerifiers // parsed verifying keys of private jobs (private.go)
+	receipts         *tx.Verifier // expanded miner keys, for batches of receipts
+
+	private privateVerifiers // parsed verifying keys of private jobs (private.go)
 }
 
 // SetBindings connects the marketplace (modules.New does, once).
