@@ -87,7 +87,7 @@ func newAISubmitCmd(g *Globals) *cobra.Command {
 	var maxTokens int
 	var temperature float32
 	var ttl time.Duration
-	var wait, split bool
+	var wait, split, private bool
 	var kf kindFlags
 	ignored := map[string]*string{}
 	cmd := &cobra.Command{
@@ -119,10 +119,17 @@ so the receipt commits to them, and the result (report, model file) is what
 the receipt's result hash covers. The job costs its work units (one per
 1,000 cells read, per 100 training rows × epochs, or per 64 tokens a
 fine-tuning run trains on) at the miner's price
-per 1,000, plus the fee.`,
+per 1,000, plus the fee.
+
+--private keeps the job's usage off the public record: the escrow is a
+jobs/create_private, the receipt on chain holds a commitment instead of
+token counts and price, and the coordinator settles it with a zero-knowledge
+proof that the payout is exactly what the hidden usage costs. The model,
+the escrow and the amounts paid stay public (docs/VERIFICATION.md).`,
 		Example: `  aitbc wallet unlock --name customer-1
   aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120
   aitbc ai-submit --wallet customer-1 --prompt "It was" --payment 5 --split   # through span servers (devnet --span-miners 2)
+  aitbc ai-submit --wallet customer-1 --prompt "Prince Andrew" --payment 120 --private --wait
   aitbc ai-submit --wallet enterprise-1 --type inference --prompt "Analyze processed data for trends" \
       --payment 200 --input-data processed_data.csv
   aitbc ai-submit --wallet enterprise-1 --type data-processing --input-data processed_data.csv \
@@ -247,6 +254,9 @@ per 1,000, plus the fee.`,
 			_, _ = rand.Read(id)
 			ph := minerproto.PromptHash(prompt, nil)
 			msg := jobs.NewCreateMsg(jobs.Spec{ID: id, Model: model, PromptHash: ph[:], MaxTokens: uint64(maxTokens), MaxPrice: pay, TTLSeconds: int64(ttl / time.Second)}, coord)
+			if private {
+				msg = jobs.NewCreatePrivateMsg(jobs.Spec{ID: id, Model: model, PromptHash: ph[:], MaxTokens: uint64(maxTokens), MaxPrice: pay, TTLSeconds: int64(ttl / time.Second)}, coord)
+			}
 			sub, err := w.SignAndSubmit(ctx, wallet, pw, msg, 0)
 			if err != nil {
 				return w.explain(g, wallet, err)
@@ -270,7 +280,7 @@ per 1,000, plus the fee.`,
 			}
 			t := temperature
 			job, err := c.Submit(ctx, coordinator.JobRequest{ID: hex.EncodeToString(id), Model: model, Prompt: prompt, MaxTokens: maxTokens,
-				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID, Split: split})
+				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID, Split: split, Private: private})
 			if err != nil {
 				return fmt.Errorf("%w (the escrow is refunded when its TTL passes)", err)
 			}
@@ -318,6 +328,7 @@ per 1,000, plus the fee.`,
 	f.StringVar(&inputData, "input-data", "", "text file (CSV, JSON, ...) stored with the coordinator by its SHA-256 and put in the prompt, cut to the model's context")
 	kf.register(f)
 	f.BoolVar(&split, "split", false, "run through span servers found on chain, each serving some of the model's layers (greedy; docs/DISTRIBUTED.md)")
+	f.BoolVar(&private, "private", false, "keep token counts and price off the public record: settled with a commitment and a zero-knowledge proof")
 	f.StringVar(&resolution, "resolution", "", "image jobs: WIDTHxHEIGHT (default 1024x1024); with --type inference it makes the job an image job")
 	return cmd
 }

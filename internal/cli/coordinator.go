@@ -43,7 +43,11 @@ its jobs over after the lease (--lease, 15 s). See docs/COORDINATOR.md, "Scaling
 --public-url and --region announce the coordinator on chain (coordinators
 module), so that clients and miners given no --coordinator find it and pick
 the nearest healthy one (` + "`aitbc coordinator list`" + `). The announcement is sent
-once: a restart with the same URL and region costs no transaction.`,
+once: a restart with the same URL and region costs no transaction.
+
+Private jobs (ai-submit --private) need the proving key at <home>/zk/private_settle.pk
+(aitbc zk setup, or aitbc zk ceremony seal, with --out <home>/zk); without it they
+are refused (docs/VERIFICATION.md, "Private receipts").`,
 		Example: `  aitbc coordinator start --wallet coordinator --password 123 --listen 127.0.0.1:8000
   aitbc coordinator start --wallet coordinator --listen 0.0.0.0:8000 \
       --store postgres://aitbc:secret@db.internal:5432/aitbc --output json
@@ -79,6 +83,12 @@ once: a restart with the same URL and region costs no transaction.`,
 			announce, err := announcement(publicURL, region)
 			if err != nil {
 				return err
+			}
+			// Private jobs need the proving key (aitbc zk setup/ceremony seal --out <home>/zk); without it they are refused.
+			if p, err := zkProver(g.Home); err != nil {
+				return err
+			} else if p != nil {
+				opts.Prover = p
 			}
 			return system.Run(ctx, system.Config{Log: log, Coordinator: &system.CoordinatorConfig{
 				Listen: listen, Store: dbPath, FilesDir: filesDir, Chain: chain, Logger: log, Limits: g.httpLimits(), Options: opts,

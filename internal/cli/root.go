@@ -182,6 +182,7 @@ func NewRoot(name string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comm
 		newOracleCmd(g),   // oracle.go: the metrics oracle
 		newAuditsCmd(g),   // audits.go: spot checks on chain (list, show, miner, params)
 		newVerifierCmd(g), // verifier.go: verifiers of spot checks (register, start, status)
+		newZKCmd(g),       // zk.go: keys of private jobs (setup, ceremony)
 	)
 	root.AddCommand(newAdminCmds(g)...)
 	registerWalletCompletion(g, root)

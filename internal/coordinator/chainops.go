@@ -44,6 +44,9 @@ func (s *Service) sendCreateLocked(lj *liveJob, checkFirst bool) {
 			ph, _ := hex.DecodeString(j.PromptHash)
 			ttl := max(int64(j.Expires.Sub(s.cfg.Now())/time.Second), s.params.MinTTL)
 			msg := jobs.NewCreateForMsg(jobs.Spec{ID: raw, Model: j.Model, PromptHash: ph, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, TTLSeconds: ttl}, j.Customer)
+			if j.Private {
+				msg = jobs.NewCreateForPrivateMsg(jobs.Spec{ID: raw, Model: j.Model, PromptHash: ph, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, TTLSeconds: ttl}, j.Customer)
+			}
 			return &msg, nil
 		},
 		Done: func(hash string, err error) {
@@ -121,6 +124,9 @@ func (s *Service) sendSettleLocked(lj *liveJob) {
 			s.mu.Unlock()
 			if j.Receipt == nil || !s.claimSettlement(ctx, id) {
 				return nil, nil
+			}
+			if j.Private {
+				return s.privateSettleMsg(ctx, &j) // private.go: proven outside the lock
 			}
 			return settleMsg(&j) // a miner's receipt, or a split job's stages (split.go)
 		},

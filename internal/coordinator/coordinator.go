@@ -92,6 +92,9 @@ type Config struct {
 
 	// Split routes jobs through span servers (split.go); zero: off.
 	Split SplitConfig
+	// Prover proves private jobs' settlements (private.go); nil refuses
+	// private jobs.
+	Prover Prover
 }
 
 func (c *Config) defaults() {

@@ -192,7 +192,7 @@ func (s *Service) dispatchLocked(lj *liveJob, mc *minerConn) bool {
 	msg := minerproto.Envelope{Type: minerproto.TypeJob, Job: &minerproto.Job{
 		ID: j.ID, Attempt: attempt, Model: j.Model, Prompt: j.Prompt, PromptHash: j.PromptHash,
 		MaxTokens: j.MaxTokens, Temperature: j.Temperature, TopP: j.TopP, Seed: j.Seed, Stop: j.Stop,
-		Customer: j.Customer.String(), PricePer1k: reg.PricePer1k.String(), ChainID: s.chainID,
+		Customer: j.Customer.String(), PricePer1k: reg.PricePer1k.String(), ChainID: s.chainID, Private: j.Private,
 	}}
 	for _, m := range j.Messages {
 		msg.Job.Messages = append(msg.Job.Messages, minerproto.ChatMessage(m))

@@ -115,6 +115,8 @@ var errorCodes = []errorCode{
 	// audits.go
 	{ErrNotAssignedVerifier, http.StatusForbidden, "not_assigned_verifier"},
 	{ErrAuditsUnavailable, http.StatusServiceUnavailable, "audits_unavailable"},
+	// private.go
+	{ErrPrivateUnavailable, http.StatusBadRequest, "private_unavailable"},
 }
 
 // Error is a coordinator error as the API shows it: the HTTP status and

@@ -34,6 +34,9 @@ type JobRequest struct {
 	TTLSeconds  int64                    `json:"ttl,omitempty"`
 	ServiceID   string                   `json:"service_id,omitempty"`
 	Split       bool                     `json:"split,omitempty"` // run through span servers (split.go)
+	// Private keeps the job's token counts and price off the public
+	// record: it settles with a commitment and a proof (private.go).
+	Private bool `json:"private,omitempty"`
 }
 
 func (s *Service) validate(r *JobRequest) error {
@@ -201,6 +204,9 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		}
 		j.ID, j.Payment, j.MaxPrice = newJobID(), "deposit", maxPrice
 		window = lifecycle.DepositWindow(dep.BlockTime, s.releaseDelay, s.cfg.Margin)
+	}
+	if err := s.checkPrivateRequest(ctx, &r, j); err != nil { // private.go
+		return nil, err
 	}
 	*j = lifecycle.Start(*j, window, s.limits)
 

@@ -114,6 +114,9 @@ func (s *Service) handleResult(mc *minerConn, e minerproto.Envelope) {
 	s.mu.Unlock()
 
 	err := s.checkReceipt(&j, mc, e)
+	if err == nil {
+		err = s.checkPrivateResult(&j, mc, e) // private.go
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,6 +134,9 @@ func (s *Service) handleResult(mc *minerConn, e minerproto.Envelope) {
 	if !j.Started.IsZero() && e.TokensOut > 0 {
 		rate := float64(e.TokensOut) / now.Sub(j.Started).Seconds()
 		mc.tokensPerSec = 0.8*mc.tokensPerSec + 0.2*rate
+	}
+	if j.Private {
+		lj.job.PrivateReceipt, lj.job.ZKBlinding = e.PrivateReceipt, e.ZKBlinding
 	}
 	s.applyLocked(lj, lifecycle.Event{Kind: lifecycle.Complete, Miner: mc.addr, Attempt: j.Attempt, Now: now,
 		Result: lifecycle.Result{Text: e.Text, TokensIn: e.TokensIn, TokensOut: e.TokensOut, FinishReason: e.FinishReason, Receipt: e.Receipt, Attestation: e.Attestation}})

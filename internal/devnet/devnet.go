@@ -341,6 +341,9 @@ func (d *Devnet) start(ctx context.Context) error {
 		}
 		spec.Modules[audits.Name] = raw
 	}
+	if err := privateGenesis(cfg.Home, &spec); err != nil { // private.go
+		return err
+	}
 	created, err := system.InitChain(chainHome, spec)
 	if err != nil {
 		return err
@@ -431,11 +434,15 @@ func (d *Devnet) start(ctx context.Context) error {
 	// Job files: beside an SQLite store; a shared store's coordinators
 	// keep them in its database.
 	files := ""
+	zkProver, err := prover(cfg.Home) // private.go
+	if err != nil {
+		return err
+	}
 	c, err := sys.StartCoordinator(ctx, system.CoordinatorConfig{
 		Listen: cfg.CoordinatorListen, Store: st, FilesDir: files,
 		Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 		Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator"),
-		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits, Split: splitConfig(cfg, n.Client())},
+		Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits, Split: splitConfig(cfg, n.Client()), Prover: zkProver},
 		Limits:  cfg.CoordinatorHTTP,
 	})
 	if err != nil {
@@ -454,7 +461,7 @@ func (d *Devnet) start(ctx context.Context) error {
 			Listen: listen, Store: st, FilesDir: files, Chain: n.Client(),
 			Wallet:   walletd.WalletSender{S: w.Service(), Name: CoordinatorWallet, Password: cfg.GenesisPassword},
 			Registry: prometheus.NewRegistry(), Logger: log.With("service", "coordinator", "coordinator", i+1),
-			Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits},
+			Options: coordinator.Config{OperatorKey: opKey, Limits: cfg.CoordinatorLimits, Prover: zkProver},
 			Limits:  cfg.CoordinatorHTTP,
 		})
 		if err != nil {

@@ -610,6 +610,12 @@ func (m *Miner) runJob(ctx context.Context, job *minerproto.Job, send func(miner
 	m.done++
 	m.mu.Unlock()
 	m.log.Info("job done", "job", job.ID, "tokens_out", out.TokensOut, "price", r.Price.String(), "took", end.Sub(start).Round(time.Millisecond))
-	return minerproto.Envelope{Type: minerproto.TypeResult, JobID: job.ID, Attempt: job.Attempt, Text: out.Text,
+	env := minerproto.Envelope{Type: minerproto.TypeResult, JobID: job.ID, Attempt: job.Attempt, Text: out.Text,
 		TokensIn: out.TokensIn, TokensOut: out.TokensOut, FinishReason: out.FinishReason, Receipt: b, Attestation: out.Attestation}
+	if job.Private { // private.go
+		if env.PrivateReceipt, env.ZKBlinding, err = privateReceipt(&r, price, m.cfg.Key.PublicKey(), m.cfg.Key.Sign); err != nil {
+			return fail(err, true)
+		}
+	}
+	return env
 }

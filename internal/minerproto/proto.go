@@ -62,6 +62,11 @@ type Envelope struct {
 	TokensOut    int    `json:"tokens_out,omitempty"`
 	FinishReason string `json:"finish_reason,omitempty"`
 	Receipt      []byte `json:"receipt,omitempty"` // canonical CBOR of a jobs.Receipt
+	// A private job's result also carries the miner's private receipt
+	// (canonical CBOR of a jobs.PrivateReceipt) and the blinding of its
+	// commitment (64 hex digits), for the coordinator's proof only.
+	PrivateReceipt []byte `json:"private_receipt,omitempty"`
+	ZKBlinding     string `json:"zk_blinding,omitempty"`
 	// Attestation is the canonical CBOR of the miner's verify.Attestation
 	// (hidden-state commitments), whose SHA-256 the receipt signs; absent
 	// for backends that cannot commit.
@@ -128,6 +133,10 @@ type Job struct {
 	Customer    string        `json:"customer"`     // bech32
 	PricePer1k  string        `json:"price_per_1k"` // decimal AITBC: what the receipt must charge per 1k tokens
 	ChainID     string        `json:"chain_id"`
+	// Private asks the miner for a private receipt too (jobs.PrivateReceipt:
+	// a commitment in place of token counts and price), which the
+	// coordinator settles with a proof.
+	Private bool `json:"private,omitempty"`
 }
 
 // SessionDigest is what a miner signs to prove its address.

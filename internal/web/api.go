@@ -119,6 +119,9 @@ func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) error {
 	if d.Receipt != nil {
 		out["receipt"], out["settle_tx"], out["miner_pubkey"] = d.Receipt, d.SettleTx, d.MinerPubKey
 	}
+	if d.Private { // private.go: a commitment, no receipt figures
+		out["private"], out["commitment"], out["settle_tx"] = true, d.Commitment, d.SettleTx
+	}
 	return ok(w, out)
 }
 

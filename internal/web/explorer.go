@@ -441,6 +441,8 @@ type jobData struct {
 	ReceiptB64  string // the receipt's canonical CBOR
 	MinerPubKey string // hex, from the miners' registry
 	ChainID     string
+	Private     bool   // a private job: the chain holds Commitment, not token counts and price (private.go)
+	Commitment  string // hex
 }
 
 func (s *Server) jobData(ctx context.Context, id string) (jobData, error) {
@@ -452,7 +454,7 @@ func (s *Server) jobData(ctx context.Context, id string) (jobData, error) {
 	}
 	d, err := s.readJob(ctx, id)
 	ended := d.Job.Status == "settled" || d.Job.Status == "expired" || d.Job.Status == "canceled"
-	complete := (d.Job.Status != "settled" || d.Receipt != nil) && (d.Job.Miner == nil || d.MinerPubKey != "")
+	complete := (d.Job.Status != "settled" || d.Receipt != nil || d.Private && d.SettleTx != "") && (d.Job.Miner == nil || d.MinerPubKey != "")
 	if err == nil && ended && complete {
 		s.jobs.put(id, d) // a job that has ended never changes
 	}
@@ -472,6 +474,9 @@ func (s *Server) readJob(ctx context.Context, id string) (jobData, error) {
 		if m, err := miners.Query(ctx, s.cfg.Node, *j.Miner); err == nil {
 			d.MinerPubKey = m.PubKey
 		}
+	}
+	if private, err := s.privateJob(ctx, &d); err != nil || private {
+		return d, err
 	}
 	if j.Settled > 0 {
 		hash, raw, err := s.settlementOf(ctx, j)

@@ -101,6 +101,11 @@ type Job struct {
 	// verifier a spot check draws (GET /v1/audits/jobs/{id}). Kept in the
 	// job's JSON record, so neither store's schema changes.
 	Attestation []byte `json:"attestation,omitempty"`
+	// A private job (coordinator/private.go) settles with the miner's
+	// private receipt and a proof; ZKBlinding opens its commitment.
+	Private        bool   `json:"private,omitempty"`
+	PrivateReceipt []byte `json:"private_receipt,omitempty"`
+	ZKBlinding     string `json:"zk_blinding,omitempty"`
 
 	// The payment gate (see package lifecycle): output is released only
 	// before PaidUntil, or once the job is settled.

@@ -11,11 +11,11 @@ import (
 
 // InitGenesis implements module.Genesis: the parameters, defaults
 // overridden by the genesis entry.
-func (*Keeper) InitGenesis(ctx *module.Context, raw []byte) error {
+func (k *Keeper) InitGenesis(ctx *module.Context, raw []byte) error {
 	if err := module.InitParams(ctx, raw, keyParams, DefaultParams(), Params.Validate); err != nil {
 		return fmt.Errorf("jobs: %w", err)
 	}
-	return nil
+	return k.initPrivate(ctx, raw) // the verifying key of private jobs, if any (private.go)
 }
 
 // ExportGenesis implements module.Exporter: every record of the module,

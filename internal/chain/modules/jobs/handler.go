@@ -72,6 +72,8 @@ func (k *Keeper) exec(ctx *module.Context, p Params, msg tx.Msg, sigOK *bool) er
 			return err
 		}
 		return k.cancel(ctx, p, m.ID)
+	case TypeCreatePrivate, TypeCreateForPrivate, TypeSettlePrivate:
+		return k.execPrivate(ctx, p, msg) // private.go
 	case TypeDeposit, TypeWithdraw:
 		var m MsgDeposit
 		if err := msg.DecodeBody(&m); err != nil {
@@ -240,6 +242,9 @@ func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt, sigOK *bool) 
 	}
 	j, err := k.job(ctx, r.JobID)
 	if err != nil {
+		return err
+	}
+	if err := k.refusePrivate(ctx.KV, j.ID); err != nil {
 		return err
 	}
 	signer := string(ctx.Signer[:])

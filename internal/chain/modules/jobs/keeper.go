@@ -234,6 +234,8 @@ type Keeper struct {
 	escrow, deposits address.Address
 	receipts         *tx.Verifier // expanded miner keys, for batches of receipts
 	spanAgents       SpanAgents   // split jobs' span servers (stages.go)
+
+	private privateVerifiers // parsed verifying keys of private jobs (private.go)
 }
 
 // SetBindings connects the marketplace (modules.New does, once).

@@ -92,6 +92,7 @@ func (k *Keeper) Routes() []module.Route {
 		{Method: "GET", Path: "/api/v1/jobs/{id}", Summary: "a job's on-chain record", Handle: k.queryJob},
 		{Method: "GET", Path: "/api/v1/deposits/{customer}/{coordinator}", Summary: "a customer's deposit with a coordinator", Handle: k.queryDeposit},
 		{Method: "GET", Path: "/api/v1/receipts/{hash}", Summary: "whether a receipt hash is anchored by a settlement", Handle: k.queryReceipt},
+		{Method: "GET", Path: "/api/v1/jobs/{id}/privacy", Summary: "whether a job is private, and its receipt's commitment", Handle: k.queryPrivacy},
 	}
 }
 
@@ -197,6 +198,8 @@ func (k *Keeper) Describe(msg tx.Msg) (any, error) {
 	switch msg.Type {
 	case TypeBatch:
 		return k.describeBatch(msg)
+	case TypeCreatePrivate, TypeCreateForPrivate, TypeSettlePrivate:
+		return k.describePrivate(msg) // private.go
 	case TypeCreate:
 		var m MsgCreate
 		if err := msg.DecodeBody(&m); err != nil {
