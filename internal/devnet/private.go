@@ -18,7 +18,7 @@ func ZKDir(home string) string { return filepath.Join(home, "zk") }
 
 // privateGenesis runs the single-party setup of private jobs for a new
 // chain, writes the keys under ZKDir and puts the verifying key in the
-// jobs genesis entry. Whoever runs it knows the setup's toxic waste and
+// jobs genesis entry (the keys are cached per machine: CachedSetup). Whoever runs it knows the setup's toxic waste and
 // could forge settlement proofs: fine for a devnet, not for a network,
 // which needs a multi-party ceremony (docs/VERIFICATION.md). An existing
 // chain keeps the keys it was made with.
@@ -26,7 +26,13 @@ func privateGenesis(home string, spec *system.ChainSpec) error {
 	if system.ChainExists(ChainHome(home)) {
 		return nil
 	}
-	keys, err := zk.Setup()
+	// Every devnet on this machine shares one setup's keys (zk.CachedSetup
+	// says why that is safe); without a cache folder, a setup of its own.
+	setup := zk.Setup
+	if cache, err := os.UserCacheDir(); err == nil {
+		setup = func() (zk.Keys, error) { return zk.CachedSetup(filepath.Join(cache, "aitbc", "zk-devnet")) }
+	}
+	keys, err := setup()
 	if err != nil {
 		return fmt.Errorf("devnet: private jobs: %w", err)
 	}

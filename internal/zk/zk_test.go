@@ -1,8 +1,11 @@
 package zk_test
 
 import (
+	"bytes"
 	"errors"
 	"math/big"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc"
@@ -181,5 +184,37 @@ func TestProveAndVerify(t *testing.T) {
 	}
 	if _, err := chainzk.NewVerifier(keys.Verifying[:len(keys.Verifying)-1]); !errors.Is(err, zk.ErrKey) {
 		t.Fatalf("truncated key: %v", err)
+	}
+}
+
+// TestCachedSetupReusesItsKeys: a second devnet on the machine gets the
+// first one's keys (no new setup), and they prove and verify.
+func TestCachedSetupReusesItsKeys(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := zk.CachedSetup(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := zk.CachedSetup(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k1.Verifying, k2.Verifying) || !bytes.Equal(k1.Proving, k2.Proving) {
+		t.Fatal("the second call ran a new setup instead of reading the cache")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 || !entries[0].IsDir() {
+		t.Fatalf("cache folder holds %v (%v), want one keys folder", entries, err)
+	}
+	// A damaged cache is set up again rather than used.
+	if err := os.WriteFile(filepath.Join(dir, entries[0].Name(), zk.ProvingKeyFile), []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k3, err := zk.CachedSetup(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(k3.Verifying, k1.Verifying) {
+		t.Fatal("a damaged cache was used")
 	}
 }
