@@ -14,7 +14,6 @@ package devnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,6 +134,11 @@ type Config struct {
 	// Audits, when set, is the audits module's genesis parameters (spot
 	// checks; nil: its defaults, no checks).
 	Audits *audits.Params
+	// SpotCheckBps, when above 0 (aitbc devnet --spot-check), sets the
+	// audits module's spot_check_bps in a new devnet's genesis (over
+	// Audits or the defaults) and runs a bonded verifier in process
+	// (verifier.go), so that spot checks are done out of the box.
+	SpotCheckBps uint64
 }
 
 func (c *Config) defaults() {
@@ -220,6 +224,8 @@ type Devnet struct {
 	builtin backend.Backend
 	BTC     *BTC       // with Config.BTC
 	oracle  *oracleRun // with Config.OracleListen (oracle.go)
+	// verifier: with Config.SpotCheckBps (verifier.go)
+	verifier *verifierRun
 
 	// SpanURLs are the span servers' base URLs (Config.SpanMiners).
 	SpanURLs []string
@@ -298,6 +304,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	if d.oracleOn() {
 		names = append(names, OracleWallet)
 	}
+	if d.verifierOn() {
+		names = append(names, VerifierWallet)
+	}
 	addrs := map[string]address.Address{}
 	for _, n := range names {
 		a, err := ks.EnsureWallet(n, cfg.GenesisPassword)
@@ -327,15 +336,8 @@ func (d *Devnet) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if cfg.Audits != nil {
-		raw, err := json.Marshal(cfg.Audits)
-		if err != nil {
-			return err
-		}
-		if spec.Modules == nil {
-			spec.Modules = map[string]json.RawMessage{}
-		}
-		spec.Modules[audits.Name] = raw
+	if err := d.auditsGenesis(&spec); err != nil { // verifier.go
+		return err
 	}
 	created, err := system.InitChain(chainHome, spec)
 	if err != nil {
@@ -381,6 +383,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	}
 	if d.oracleOn() {
 		service = append(service, OracleWallet)
+	}
+	if d.verifierOn() {
+		service = append(service, VerifierWallet)
 	}
 	w, err := sys.StartWallet(ctx, system.WalletConfig{Config: walletd.Config{
 		Home: cfg.Home, Listen: cfg.WalletListen, DefaultWallet: GenesisWallet,
@@ -462,6 +467,9 @@ func (d *Devnet) start(ctx context.Context) error {
 		return err
 	}
 	if err := d.startMiners(ctx, ks); err != nil {
+		return err
+	}
+	if err := d.startVerifier(ctx, ks); err != nil { // verifier.go
 		return err
 	}
 	if err := d.startSpanMiners(ctx); err != nil {
@@ -764,6 +772,7 @@ func (d *Devnet) exchangeBanner(w io.Writer) {
 	d.bannerBTC(w) // bridge.go
 	// The metrics oracle's line (oracle.go).
 	d.bannerOracle(w)
+	d.bannerVerifier(w) // verifier.go
 }
 
 func orOff(s string) string {
@@ -781,6 +790,7 @@ func (d *Devnet) Close() {
 		d.host.stop() // no miner starts while the system stops
 	}
 	d.closeOracle()
+	d.closeVerifier()
 	d.closeBTC()
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {

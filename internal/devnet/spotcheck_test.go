@@ -1,0 +1,85 @@
+package devnet_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/chain/coin"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/devnet"
+)
+
+// TestSpotCheckedJobPassesOnADevnetAndPaysTheMiner: aitbc devnet
+// --spot-check 1 checks every attested job with the verifier the devnet
+// runs. The job settles, its pay is held by the audits module, the
+// devnet's verifier re-runs it and reports a pass; the miner then gets
+// the pay less the check fee, the verifier the fee less its report's
+// transaction fee, to the unit, and nothing stays held.
+func TestSpotCheckedJobPassesOnADevnetAndPaysTheMiner(t *testing.T) {
+	e := start(t, devnet.Config{Miners: 1, SpotCheckBps: 10_000})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, err := audits.QueryParams(ctx, e.node)
+	if err != nil || p.SpotCheckBps != 10_000 {
+		t.Fatalf("genesis audits params %+v %v", p, err)
+	}
+	va := e.d.VerifierAddress()
+	v, err := audits.QueryVerifier(ctx, e.node, va)
+	if va.IsZero() || err != nil || v.Bond != p.MinBond {
+		t.Fatalf("devnet verifier %s: %+v %v, want a bond of %s", va, v, err, p.MinBond)
+	}
+	ci, err := e.node.Chain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := e.d.Miners[0].Address()
+	minerBefore, verifierBefore := e.balance(m), e.balance(va)
+
+	job := e.submit(e.d.APIKey, map[string]any{"model": "tolstoy-1m", "prompt": "It was", "max_tokens": 40, "temperature": 0})
+	s := e.waitStatus(e.d.APIKey, job.JobID, 2*time.Minute, "settled")
+	price := jobs.PriceFor(uint64(s.TokensOut), coin.Unit)
+
+	var c audits.CheckView
+	for ctx.Err() == nil {
+		if c, err = audits.QueryCheck(ctx, e.node, job.JobID); err == nil && c.Status == "passed" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if c.Status != "passed" || c.Verifier != va.String() || c.Held != price || c.Miner != m {
+		t.Fatalf("check %+v %v, want passed by %s holding %s", c, err, va, price)
+	}
+	fee := p.Fee(price)
+	if c.Fees != fee || fee == 0 {
+		t.Fatalf("check fees %s, want %s", c.Fees, fee)
+	}
+	if got, want := e.balance(m), minerBefore+price-fee; got != want {
+		t.Errorf("miner holds %s, want %s + pay %s - check fee %s", got, minerBefore, price, fee)
+	}
+	v, err = audits.QueryVerifier(ctx, e.node, va)
+	if err != nil || v.Reports != 1 || v.Upheld != 1 || v.Earned != fee || len(v.Assigned) != 0 {
+		t.Fatalf("verifier after the check %+v %v", v, err)
+	}
+	if got, want := e.balance(va), verifierBefore+fee-ci.MinFee; got != want {
+		t.Errorf("verifier holds %s, want %s + fee %s - report tx fee %s", got, verifierBefore, fee, ci.MinFee)
+	}
+	if held := e.balance(address.Module(audits.HeldAccount)); held != 0 {
+		t.Errorf("audits.held holds %s after the pass", held)
+	}
+}
+
+func TestSpotCheckFraction(t *testing.T) {
+	for _, tc := range []struct {
+		in   float64
+		want uint64
+		ok   bool
+	}{{0, 0, true}, {0.1, 1000, true}, {1, 10_000, true}, {0.0001, 1, true}, {0.00001, 0, false}, {-0.1, 0, false}, {1.5, 0, false}} {
+		got, err := devnet.SpotCheckBps(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("SpotCheckBps(%v) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
