@@ -65,6 +65,7 @@ func New() Set {
 	// reputation record.
 	au := audits.NewKeeper(b, s, mk)
 	j.SetAudits(au)
+	au.SetRewards(r, j) // a held job's work counts toward epoch rewards only once its pay is released
 	set.All = append(set.All, au)
 	ms.SetRouter(func(typ string) module.Handler {
 		name, _, _ := strings.Cut(typ, "/")
