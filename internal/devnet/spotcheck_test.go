@@ -2,6 +2,10 @@ package devnet_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,7 +14,10 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/rewards"
+	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/dataproc"
 	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/jobkind"
 )
 
 // TestSpotCheckedJobPassesOnADevnetAndPaysTheMiner: aitbc devnet
@@ -106,5 +113,58 @@ func TestSpotCheckFraction(t *testing.T) {
 		if got != tc.want || (err == nil) != tc.ok {
 			t.Errorf("SpotCheckBps(%v) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestSpotCheckedDataJobIsReexecutedOnADevnet: a data-processing job
+// carries no attestation, yet with every job checked it is held, its
+// input fetched by the devnet's verifier from the coordinator, re-run and
+// passed, and the miner paid its pay less the check fee.
+func TestSpotCheckedDataJobIsReexecutedOnADevnet(t *testing.T) {
+	e := start(t, devnet.Config{Miners: 1, SpotCheckBps: 10_000})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const table = "region,units\nnorth,10\nsouth,4\nnorth,7\n"
+	path := filepath.Join(t.TempDir(), "sales.csv")
+	if err := os.WriteFile(path, []byte(table), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := coordinator.NewClient(e.d.CoordinatorURL(), e.d.APIKey)
+	info, err := c.UploadFile(ctx, path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, prompt, err := jobkind.Prepare(jobkind.Spec{Type: jobkind.TypeDataProcessing, Input: jobkind.FileRef{SHA256: info.Hash, Bytes: info.Size},
+		Data: &dataproc.Spec{GroupBy: []string{"region"}, Aggregates: []dataproc.Aggregate{{Fn: "sum", Column: "units"}}, Output: "csv"}}, []byte(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := e.d.Miners[0].Address()
+	minerBefore, rewardsBefore := e.minerWithRewards(m)
+	job := e.submit(e.d.APIKey, map[string]any{"model": jobkind.ModelDataProcessing, "prompt": prompt, "max_tokens": spec.Units})
+	s := e.waitStatus(e.d.APIKey, job.JobID, 2*time.Minute, "settled")
+	var ch audits.CheckView
+	for ctx.Err() == nil {
+		if ch, err = audits.QueryCheck(ctx, e.node, job.JobID); err == nil && ch.Status == "passed" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	price := jobs.PriceFor(uint64(s.TokensOut), coin.Unit)
+	if ch.Status != "passed" || ch.AttestHash != "" || ch.Held != price || ch.Verifier != e.d.VerifierAddress().String() {
+		t.Fatalf("check %+v %v, want passed holding %s", ch, err, price)
+	}
+	// The evidence is the SHA-256 of the verifier's own output: the
+	// report the miner returned, byte for byte.
+	var res coordinator.JobView
+	if err := e.call("GET", "/v1/jobs/"+job.JobID+"/results", e.d.APIKey, nil, &res); err != nil || res.Result == nil {
+		t.Fatalf("results: %+v %v", res, err)
+	}
+	if sum := sha256.Sum256([]byte(*res.Result)); ch.Evidence != hex.EncodeToString(sum[:]) {
+		t.Fatalf("evidence %s, want the SHA-256 of the report %q", ch.Evidence, *res.Result)
+	}
+	got, rewardsAfter := e.minerWithRewards(m)
+	if want := minerBefore + price - ch.Fees + (rewardsAfter - rewardsBefore); got != want || ch.Fees == 0 {
+		t.Errorf("miner holds %s, want %s + pay %s - check fee %s + epoch rewards %s", got, minerBefore, price, ch.Fees, rewardsAfter-rewardsBefore)
 	}
 }
