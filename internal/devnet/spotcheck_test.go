@@ -168,3 +168,27 @@ func TestSpotCheckedDataJobIsReexecutedOnADevnet(t *testing.T) {
 		t.Errorf("miner holds %s, want %s + pay %s - check fee %s + epoch rewards %s", got, minerBefore, price, ch.Fees, rewardsAfter-rewardsBefore)
 	}
 }
+
+// TestSpotCheckOnAnOlderHomeFundsAndRegistersTheVerifier: a home made
+// without --spot-check has no verifier wallet in its genesis; started
+// again with the flag, genesis-ops funds the wallet and it is registered
+// with min_bond, while the chain's spot_check_bps stays its genesis 0.
+func TestSpotCheckOnAnOlderHomeFundsAndRegistersTheVerifier(t *testing.T) {
+	home := t.TempDir()
+	e := start(t, devnet.Config{Home: home, Miners: 1})
+	if !e.d.VerifierAddress().IsZero() {
+		t.Fatal("a verifier runs without --spot-check")
+	}
+	e.stop()
+	e = start(t, devnet.Config{Home: home, Miners: 1, SpotCheckBps: 1000})
+	ctx := context.Background()
+	va := e.d.VerifierAddress()
+	v, err := audits.QueryVerifier(ctx, e.node, va)
+	p, perr := audits.QueryParams(ctx, e.node)
+	if va.IsZero() || err != nil || perr != nil || v.Bond != p.MinBond || p.SpotCheckBps != 0 {
+		t.Fatalf("verifier %s: %+v %v; params %+v %v", va, v, err, p, perr)
+	}
+	if got := e.balance(va); got <= 0 || got >= devnet.ServiceBalance {
+		t.Fatalf("verifier holds %s, want the funding less its bond and fees", got)
+	}
+}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/audit"
+	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
+	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/keystore"
@@ -78,6 +80,19 @@ func (d *Devnet) startVerifier(ctx context.Context, ks *keystore.Store) error {
 		p, err := audits.QueryParams(ctx, node)
 		if err != nil {
 			return fmt.Errorf("devnet: audits params: %w", err)
+		}
+		// A home made without --spot-check has no verifier wallet in its
+		// genesis: genesis-ops funds it, as genesis would have.
+		if acc, err := node.Account(ctx, addr); err != nil {
+			return fmt.Errorf("devnet: verifier %s: %w", addr, err)
+		} else if acc.Balance < p.MinBond+coin.Unit {
+			s, err := svc.SignAndSubmit(ctx, GenesisWallet, pw, bank.NewSendMsg(addr, ServiceBalance), 0)
+			if err != nil {
+				return fmt.Errorf("devnet: funding verifier %s: %w", VerifierWallet, err)
+			}
+			if t, err := node.WaitTx(ctx, s.TxHash, 50*time.Millisecond); err != nil || t.Status != "committed" {
+				return fmt.Errorf("devnet: funding verifier %s: %v (%s)", VerifierWallet, err, t.Status)
+			}
 		}
 		h, err := submit(ctx, audits.NewRegisterMsg(p.MinBond))
 		if err != nil {
