@@ -1,8 +1,9 @@
 // Package audit is the verifier service: it watches the chain for the
 // spot checks assigned to its key (the audits module), fetches each job's
 // prompt, result and attestation from the job's coordinator, re-runs them
-// with the built-in engine (internal/verify) and reports pass or fail on
-// chain. `aitbc verifier start` runs it; the CLI and tests import it. It
+// with the built-in engine (internal/verify) — or, for training and
+// data-processing jobs, re-executes them exactly on their input file
+// (Reexecute) — and reports pass or fail on chain. `aitbc verifier start` runs it; the CLI and tests import it. It
 // holds no state that matters: a restart asks the chain again.
 package audit
 
