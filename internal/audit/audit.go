@@ -1,12 +1,14 @@
 // Package audit is the verifier service: it watches the chain for the
 // spot checks assigned to its key (the audits module), fetches each job's
 // prompt, result and attestation from the job's coordinator, re-runs them
-// with the built-in engine (internal/verify) and reports pass or fail on
-// chain. `aitbc verifier start` runs it; the CLI and tests import it. It
+// with the built-in engine (internal/verify) — or, for training and
+// data-processing jobs, re-executes them exactly on their input file
+// (Reexecute) — and reports pass or fail on chain. `aitbc verifier start` runs it; the CLI and tests import it. It
 // holds no state that matters: a restart asks the chain again.
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,14 +25,23 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/jobkind"
+	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/verify"
 )
 
 // Source hands the verifier a job to re-run: the coordinator's client
-// (GET /v1/audits/jobs/{id}, signed with the verifier's key).
+// (GET /v1/audits/jobs/{id}, signed with the verifier's key), and a data
+// or training job's input file (GET /v1/audits/jobs/{id}/input).
 type Source interface {
 	AuditJob(ctx context.Context, k coordinator.AuditSigner, id string) (coordinator.AuditJob, error)
+	AuditInput(ctx context.Context, k coordinator.AuditSigner, id string) ([]byte, error)
 }
+
+// ErrWrongData: the coordinator served a prompt or input file that is not
+// the one the receipt and the job's spec commit to. That is no verdict on
+// the miner (its coordinator, not it, is at fault); the check is retried.
+var ErrWrongData = errors.New("audit: the coordinator's data does not match the receipt")
 
 // Submitter signs and submits a message with the verifier's key (the
 // wallet daemon, in the CLI), returning the transaction's hash.
@@ -55,8 +66,11 @@ type Config struct {
 	Source Source
 	Submit Submitter
 	Check  Checker
-	Poll   time.Duration // between passes (default 2 s)
-	Logger *slog.Logger
+	// Workers train a re-executed training job (1 when 0; the weights do
+	// not depend on it).
+	Workers int
+	Poll    time.Duration // between passes (default 2 s)
+	Logger  *slog.Logger
 }
 
 // Service is a running verifier.
@@ -149,8 +163,19 @@ func (s *Service) handle(ctx context.Context, id string) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("fetch: %w", err)
 	}
-	verdict, err := s.cfg.Check(ctx, job)
-	if err != nil {
+	var verdict Verdict
+	if audits.Reexecutable(job.Model) {
+		// Deterministic kinds are checked by running them again, not by
+		// the engine's commitments (they carry no attestation).
+		input, err := s.cfg.Source.AuditInput(ctx, s.cfg.Key, id)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("fetch input: %w", err)
+		}
+		verdict, err = Reexecute(ctx, job, input, s.cfg.Workers)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("re-execute: %w", err)
+		}
+	} else if verdict, err = s.cfg.Check(ctx, job); err != nil {
 		return Outcome{}, fmt.Errorf("check: %w", err)
 	}
 	raw, _ := hex.DecodeString(id)
@@ -213,4 +238,46 @@ func evidence(rep verify.Report) []byte {
 	b, _ := json.Marshal(rep.Chunks)
 	h := sha256.Sum256(b)
 	return h[:]
+}
+
+// Reexecute checks a data-processing or training job (package jobkind:
+// deterministic, so an honest result is reproduced byte for byte) by
+// running it again on its input file. The output's SHA-256 must be the
+// receipt's result hash and its work units the receipt's tokens out,
+// else the job fails with the reason. A job whose spec does not parse or
+// does not run on its input, yet was signed as done, fails too. A prompt
+// or input that is not the one the receipt and spec commit to is no
+// verdict (ErrWrongData: the coordinator's fault, not the miner's).
+// Evidence is the SHA-256 of the re-executed output.
+func Reexecute(ctx context.Context, job coordinator.AuditJob, input []byte, workers int) (Verdict, error) {
+	r, err := jobs.DecodeReceipt(job.Receipt)
+	if err != nil {
+		return fail(nil, "the job's receipt does not decode: "+err.Error()), nil
+	}
+	if ph := minerproto.PromptHash(job.Prompt, nil); r.Model != job.Model || !bytes.Equal(ph[:], r.PromptHash) {
+		return Verdict{}, fmt.Errorf("%w: model %s or prompt not the receipt's", ErrWrongData, job.Model)
+	}
+	spec, err := jobkind.ParseSpec(job.Prompt)
+	if err != nil {
+		return fail(nil, "the job's spec does not parse, yet a result was signed: "+err.Error()), nil
+	}
+	sum := sha256.Sum256(input)
+	if hex.EncodeToString(sum[:]) != spec.Input.SHA256 {
+		return Verdict{}, fmt.Errorf("%w: the input file's SHA-256 is %x, the spec's %s", ErrWrongData, sum, spec.Input.SHA256)
+	}
+	res, err := jobkind.Execute(ctx, spec, input, spec.Input.SHA256, max(workers, 1), nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Verdict{}, ctx.Err()
+		}
+		return fail(nil, "the job does not run on its input, yet a result was signed: "+err.Error()), nil
+	}
+	out := sha256.Sum256([]byte(res.Text))
+	switch {
+	case !bytes.Equal(out[:], r.ResultHash):
+		return fail(out[:], fmt.Sprintf("re-execution gives a result with SHA-256 %x, the receipt signs %x", out, r.ResultHash)), nil
+	case uint64(res.Units) != r.TokensOut:
+		return fail(out[:], fmt.Sprintf("re-execution does %d work units, the receipt claims %d", res.Units, r.TokensOut)), nil
+	}
+	return Verdict{Pass: true, Evidence: out[:]}, nil
 }

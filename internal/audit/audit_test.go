@@ -104,6 +104,11 @@ func (n node) GetJSON(_ context.Context, path string, out any) error {
 
 type source map[string]coordinator.AuditJob
 
+// AuditInput: these jobs have no input file.
+func (s source) AuditInput(context.Context, coordinator.AuditSigner, string) ([]byte, error) {
+	return nil, coordinator.ErrFileNotFound
+}
+
 func (s source) AuditJob(_ context.Context, _ coordinator.AuditSigner, id string) (coordinator.AuditJob, error) {
 	j, ok := s[id]
 	if !ok {

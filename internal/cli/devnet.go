@@ -19,6 +19,7 @@ func newDevnetCmd(g *Globals) *cobra.Command {
 	var cfg devnet.Config
 	var price, makerPrice, logLevel string
 	var hostProviders bool
+	var spotCheck float64
 	cmd := &cobra.Command{
 		Use:   "devnet",
 		Short: "Run the whole system in one process: chain, node API, wallet daemon, coordinator and a miner",
@@ -32,7 +33,8 @@ password is a devnet default (123): never use a devnet home for real funds.`,
   aitbc devnet --home /tmp/devnet2 --rpc-listen 127.0.0.1:18006 --wallet-listen 127.0.0.1:18002 \
       --coordinator-listen 127.0.0.1:18000 --p2p-listen tcp://127.0.0.1:18005 --comet-rpc-listen off
   aitbc devnet --coordinators 2 --miners 2 --store postgres://aitbc:secret@127.0.0.1:5432/aitbc
-  aitbc devnet --span-miners 2   # then: aitbc swarm generate --peers http://127.0.0.1:8031,http://127.0.0.1:8032 --prompt "It was"`,
+  aitbc devnet --span-miners 2   # then: aitbc swarm generate --peers http://127.0.0.1:8031,http://127.0.0.1:8032 --prompt "It was"
+  aitbc devnet --spot-check 0.1  # a new chain re-checks a tenth of the attested jobs; then: aitbc audits list`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.newLogger(logLevel)
@@ -48,6 +50,9 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 			cfg.Home, cfg.Log = g.Home, log
 			cfg.ModelsDir = expandHome(cfg.ModelsDir)
 			cfg.NoHosting = !hostProviders
+			if cfg.SpotCheckBps, err = devnet.SpotCheckBps(spotCheck); err != nil {
+				return usagef("--spot-check: %v", err)
+			}
 			if strings.ToLower(logLevel) == "debug" {
 				cfg.LogLevel = "info"
 			}
@@ -94,6 +99,7 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.IntVar(&cfg.SpanMiners, "span-miners", 0, "span servers holding even shares of tolstoy-1m's layers, registered on chain as agents: aitbc swarm generate runs a split job through them (docs/DISTRIBUTED.md)")
 	f.StringVar(&cfg.SpanListen, "span-listen", "127.0.0.1:8031", "the first span server's address; the others listen on the ports after it")
 	f.StringVar(&makerPrice, "maker-price", "0.00001", "the market maker's reference price, BTC per AITBC (0.00001: 100,000 AITBC per BTC)")
+	f.Float64Var(&spotCheck, "spot-check", 0, "fraction of attested jobs a new devnet's genesis spot-checks (0 to 1), re-checked by a bonded verifier the devnet runs (docs/VERIFICATION.md)")
 	withConfig(cmd, config.Devnet)
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		if cfg.Miners <= 0 {

@@ -269,6 +269,7 @@ type DevnetConfig struct {
 	ModelsDir         string   `toml:"models_dir" flag:"models-dir" doc:"Ollama's model store the devnet's miners also serve, by Ollama names (empty: none; docs/ENGINE.md)"`
 	SpanMiners        int      `toml:"span_miners" flag:"span-miners" doc:"span servers holding even shares of tolstoy-1m's layers, registered on chain as agents (docs/DISTRIBUTED.md)"`
 	SpanListen        string   `toml:"span_listen" flag:"span-listen" doc:"the first span server's address; the others listen on the ports after it"`
+	SpotCheck         float64  `toml:"spot_check" flag:"spot-check" doc:"fraction of attested jobs a new devnet's genesis spot-checks (0 to 1; 0: none), re-checked by a bonded verifier the devnet runs (docs/VERIFICATION.md)"`
 }
 
 // DefaultHome is how docs write the default state directory.

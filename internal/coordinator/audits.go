@@ -7,7 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/jobkind"
 )
 
 // Errors of the spot checks' route.
@@ -140,8 +144,12 @@ func (s *Service) auditJob(ctx context.Context, who address.Address, id string) 
 		}
 		return nil, err
 	}
+	return auditView(j), nil
+}
+
+func auditView(j *store.Job) *AuditJob {
 	return &AuditJob{JobID: j.ID, Kind: j.Kind, Model: j.Model, Prompt: j.Prompt, Messages: j.Messages, MaxTokens: j.MaxTokens,
-		Result: j.Result, FinishReason: j.FinishReason, Receipt: j.Receipt, Attestation: j.Attestation}, nil
+		Result: j.Result, FinishReason: j.FinishReason, Receipt: j.Receipt, Attestation: j.Attestation}
 }
 
 // AuditSigner is the verifier's key as the client needs it (a
@@ -172,4 +180,95 @@ func (c *Client) auditJobAt(ctx context.Context, k AuditSigner, id string, now t
 		return out, err
 	}
 	return out, nil
+}
+
+// hAuditInput is GET /v1/audits/jobs/{id}/input: a data-processing or
+// training job's input file, to the verifier its spot check awaits now
+// (signed as for GET /v1/audits/jobs/{id}), which re-runs the job
+// exactly (internal/audit.Reexecute).
+func (s *Service) hAuditInput(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if raw, err := hex.DecodeString(id); err != nil || len(raw) != 16 {
+		s.fail(w, errf(ErrInvalidID, "job id must be 32 hex digits"))
+		return
+	}
+	who, err := s.verifierOf(r, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	job, err := s.auditJob(r.Context(), who, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	spec, err := jobkind.ParseSpec(job.Prompt)
+	if !jobkind.IsKindModel(job.Model) || err != nil {
+		s.fail(w, errf(ErrFileNotFound, "job %s (model %s) has no input file", id, job.Model))
+		return
+	}
+	j, err := s.cfg.Store.Job(r.Context(), id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	rc, info, err := s.OpenFile(r.Context(), j.TenantID, spec.Input.SHA256) // outside any lock: disk I/O
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Debug("audit input download cut", "job", id, "err", err)
+	}
+}
+
+// MaxAuditInput bounds the input file a verifier downloads (the miner's
+// own bound on a job's input).
+const MaxAuditInput = 64 << 20
+
+// AuditInput fetches a data-processing or training job's input file as
+// the verifier whose key is k.
+func (c *Client) AuditInput(ctx context.Context, k AuditSigner, id string) ([]byte, error) {
+	return c.auditInputAt(ctx, k, id, time.Now())
+}
+
+func (c *Client) auditInputAt(ctx context.Context, k AuditSigner, id string, now time.Time) ([]byte, error) {
+	ms := now.UnixMilli()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/v1/audits/jobs/"+id+"/input", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(HeaderVerifierKey, hex.EncodeToString(k.PublicKey()))
+	req.Header.Set(HeaderVerifierTime, strconv.FormatInt(ms, 10))
+	req.Header.Set(HeaderVerifierSig, hex.EncodeToString(k.Sign(AuditDigest(id, ms))))
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
+			return nil, fromAPIError(&httpx.APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message})
+		}
+		return nil, fmt.Errorf("coordinator: audit input of %s: HTTP %d", id, resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxAuditInput+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxAuditInput {
+		return nil, fmt.Errorf("coordinator: audit input of %s over %d bytes", id, MaxAuditInput)
+	}
+	return b, nil
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,8 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/dataproc"
+	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/rpc"
@@ -131,5 +135,64 @@ func TestAttestationNotSignedByTheReceiptIsRejected(t *testing.T) {
 	})
 	if got := h.job(j.ID); got.Result != "" || got.Attestation != nil {
 		t.Fatalf("a rejected result was kept: %q %q", got.Result, got.Attestation)
+	}
+}
+
+// TestOnlyTheAssignedVerifierGetsAKindJobsInput: a data-processing job's
+// input file goes to the verifier the chain's check awaits, which re-runs
+// the job on it; nobody else gets it, and a text job has none.
+func TestOnlyTheAssignedVerifierGetsAKindJobsInput(t *testing.T) {
+	node := &auditNode{checks: map[string]audits.CheckView{}}
+	h := newHarness(t, releaseDelay, withFiles(t, 1<<20, 1<<20), func(c *Config) { c.Chain = node })
+	h.fund(10 * coin.Unit)
+	m := h.addKindMiner(coin.Unit)
+	srv := httptest.NewServer(h.s.Handler())
+	defer srv.Close()
+	c := NewClient(srv.URL, h.apiKey)
+	path := filepath.Join(t.TempDir(), "sales.csv")
+	if err := os.WriteFile(path, []byte(salesCSV), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.UploadFile(t.Context(), path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, prompt, err := jobkind.Prepare(jobkind.Spec{Type: jobkind.TypeDataProcessing, Input: jobkind.FileRef{SHA256: info.Hash, Bytes: info.Size},
+		Data: &dataproc.Spec{}}, []byte(salesCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Submit(t.Context(), JobRequest{Model: jobkind.ModelDataProcessing, Prompt: prompt, MaxTokens: spec.Units})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mj := m.nextJob()
+	m.finish(mj, "report", spec.Units)
+	h.waitStatus(v.JobID, "completed")
+
+	vpriv, vaddr := newKey(t)
+	opriv, _ := newKey(t)
+	verifier, other := keystore.NewKey("verifier", vpriv), keystore.NewKey("other", opriv)
+	node.mu.Lock()
+	node.checks[v.JobID] = audits.CheckView{JobID: v.JobID, Status: "assigned", Verifier: vaddr.String()}
+	node.mu.Unlock()
+	now := h.clock.Now()
+	got, err := c.auditInputAt(t.Context(), verifier, v.JobID, now)
+	if err != nil || string(got) != salesCSV {
+		t.Fatalf("verifier got %q, %v", got, err)
+	}
+	if _, err := c.auditInputAt(t.Context(), other, v.JobID, now); !errors.Is(err, ErrNotAssignedVerifier) {
+		t.Fatalf("another key: %v, want not_assigned_verifier", err)
+	}
+	// A text job has no input to serve.
+	tm := h.addMiner(coin.Unit)
+	tj := h.submit(JobRequest{Model: testModel, Prompt: "It was", MaxTokens: 8})
+	tm.finish(tm.nextJob(), "It was awkward", 3)
+	h.waitStatus(tj.ID, "completed")
+	node.mu.Lock()
+	node.checks[tj.ID] = audits.CheckView{JobID: tj.ID, Status: "assigned", Verifier: vaddr.String()}
+	node.mu.Unlock()
+	if _, err := c.auditInputAt(t.Context(), verifier, tj.ID, now); !errors.Is(err, ErrFileNotFound) {
+		t.Fatalf("a text job's input: %v, want file_not_found", err)
 	}
 }

@@ -186,6 +186,8 @@ func (s *Service) Handler() http.Handler {
 	// The marketplace (services.go) and job files (files.go).
 	s.registerServiceRoutes(handle)
 	s.registerFileRoutes(handle)
+	// audits.go: a data or training job's input, for a spot check's exact re-execution.
+	handle("GET /v1/audits/jobs/{id}/input", s.hAuditInput)
 	handle("GET /v1/audits/jobs/{id}", s.hAuditJob)       // audits.go: a spot check's verifier fetches what it re-runs
 	mux.HandleFunc("GET /v1/jobs/{id}/stream", s.hStream) // WebSocket: not timed
 	mux.HandleFunc("GET /v1/miners/connect", s.ServeMiner)

@@ -14,7 +14,6 @@ package devnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +138,11 @@ type Config struct {
 	// WrapSpan, when set, wraps span server i's API (tests kill one
 	// mid-generation).
 	WrapSpan func(i int, h http.Handler) http.Handler
+	// SpotCheckBps, when above 0 (aitbc devnet --spot-check), sets the
+	// audits module's spot_check_bps in a new devnet's genesis (over
+	// Audits or the defaults) and runs a bonded verifier in process
+	// (verifier.go), so that spot checks are done out of the box.
+	SpotCheckBps uint64
 }
 
 func (c *Config) defaults() {
@@ -224,6 +228,8 @@ type Devnet struct {
 	builtin backend.Backend
 	BTC     *BTC       // with Config.BTC
 	oracle  *oracleRun // with Config.OracleListen (oracle.go)
+	// verifier: with Config.SpotCheckBps (verifier.go)
+	verifier *verifierRun
 
 	// SpanURLs are the span servers' base URLs (Config.SpanMiners).
 	SpanURLs []string
@@ -302,6 +308,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	if d.oracleOn() {
 		names = append(names, OracleWallet)
 	}
+	if d.verifierOn() {
+		names = append(names, VerifierWallet)
+	}
 	addrs := map[string]address.Address{}
 	for _, n := range names {
 		a, err := ks.EnsureWallet(n, cfg.GenesisPassword)
@@ -331,15 +340,8 @@ func (d *Devnet) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if cfg.Audits != nil {
-		raw, err := json.Marshal(cfg.Audits)
-		if err != nil {
-			return err
-		}
-		if spec.Modules == nil {
-			spec.Modules = map[string]json.RawMessage{}
-		}
-		spec.Modules[audits.Name] = raw
+	if err := d.auditsGenesis(&spec); err != nil { // verifier.go
+		return err
 	}
 	if err := privateGenesis(cfg.Home, &spec); err != nil { // private.go
 		return err
@@ -388,6 +390,9 @@ func (d *Devnet) start(ctx context.Context) error {
 	}
 	if d.oracleOn() {
 		service = append(service, OracleWallet)
+	}
+	if d.verifierOn() {
+		service = append(service, VerifierWallet)
 	}
 	w, err := sys.StartWallet(ctx, system.WalletConfig{Config: walletd.Config{
 		Home: cfg.Home, Listen: cfg.WalletListen, DefaultWallet: GenesisWallet,
@@ -473,6 +478,9 @@ func (d *Devnet) start(ctx context.Context) error {
 		return err
 	}
 	if err := d.startMiners(ctx, ks); err != nil {
+		return err
+	}
+	if err := d.startVerifier(ctx, ks); err != nil { // verifier.go
 		return err
 	}
 	if err := d.startSpanMiners(ctx, ks); err != nil {
@@ -776,6 +784,7 @@ func (d *Devnet) exchangeBanner(w io.Writer) {
 	d.bannerBTC(w) // bridge.go
 	// The metrics oracle's line (oracle.go).
 	d.bannerOracle(w)
+	d.bannerVerifier(w) // verifier.go
 }
 
 func orOff(s string) string {
@@ -793,6 +802,7 @@ func (d *Devnet) Close() {
 		d.host.stop() // no miner starts while the system stops
 	}
 	d.closeOracle()
+	d.closeVerifier()
 	d.closeBTC()
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {

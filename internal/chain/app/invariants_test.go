@@ -18,6 +18,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/bridge"
 	chainex "github.com/aitbc/aitbc/internal/chain/modules/exchange"
@@ -75,12 +76,15 @@ type actor struct {
 // deposits, assignments, settlements, cancellations by customer and
 // coordinator, expiries, miner registrations and unbondings, stakes and
 // unstakes, jobs batches, multisig accounts, proposals and signatures,
-// faucet drips, with issuance and epoch payouts on — valid and not — and
+// faucet drips, spot checks (attested settlements held and drawn,
+// verifiers registering and leaving, pass and fail reports by the drawn
+// verifier and by others, deadlines passing), with issuance and epoch
+// payouts on — valid and not — and
 // the harness audits every block (Commit fails on a broken
 // invariant). Each run is reproducible from its seed.
 func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	seen := map[string]int{}
-	for seed := uint64(1); seed <= 8; seed++ {
+	for seed := uint64(1); seed <= 12; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			for k, n := range randomChain(t, seed, 150) {
 				seen[k] += n
@@ -91,7 +95,8 @@ func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	for _, k := range []string{"bank/send", "jobs/deposit", "jobs/withdraw", "jobs/create", "jobs/create_for", "jobs/assign",
 		"jobs/settle", "jobs/cancel", "miners/register", "miners/deregister", "job settled", "job expired", "job canceled",
 		"failed tx", "staking/stake", "staking/unstake", "jobs/batch", "multisig/create", "multisig/propose", "multisig/sign", "faucet/drip",
-		bridge.TypeAddress, bridge.TypeAttest, bridge.TypeWithdraw, bridge.TypePaid, chainex.TypePlace, chainex.TypeCancel, "exchange trade"} {
+		bridge.TypeAddress, bridge.TypeAttest, bridge.TypeWithdraw, bridge.TypePaid, chainex.TypePlace, chainex.TypeCancel, "exchange trade",
+		audits.TypeRegister, audits.TypeUnregister, audits.TypeReport, "check passed", "check fraud_confirmed", "check overruled", "check timed_out"} {
 		if seen[k] == 0 {
 			t.Errorf("no %s in any run: %v", k, seen)
 		}
@@ -132,11 +137,34 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	bp := bridge.DefaultParams()
 	bp.XPub, bp.Confirmations, bp.Threshold, bp.Operators = xpub, 1, 1, []string{coords[0].addr.String()}
 	bb, _ := json.Marshal(bp)
-	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb, "miners": mb, "staking": sb, "rewards": rb, bridge.Name: bb}}
+	// Spot checks of most attested jobs, with short windows so that
+	// deadlines pass within the walk.
+	ap := audits.DefaultParams()
+	ap.SpotCheckBps, ap.CheckWindowBlocks, ap.MinBond = 6000, 8, 5*coin.Unit
+	ab, _ := json.Marshal(ap)
+	g := app.Genesis{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{"jobs": jb, "miners": mb, "staking": sb, "rewards": rb, bridge.Name: bb, audits.Name: ab}}
 	for _, a := range all {
 		g.Accounts = append(g.Accounts, app.GenesisAccount{Address: a.addr, Balance: 500 * coin.Unit})
 	}
 	h := newHarnessWith(t, g)
+	var auk *audits.Keeper
+	for _, m := range h.app.Modules() {
+		if k, ok := m.(*audits.Keeper); ok {
+			auk = k
+		}
+	}
+	// check reads a job's spot check (nil: none).
+	check := func(id []byte) *audits.Check {
+		var c *audits.Check
+		if err := h.app.Committed(func(q module.Query) error {
+			var err error
+			c, err = auk.Check(q.State, id)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	pick := func(list []*actor) *actor { return list[rng.IntN(len(list))] }
 	var ids [][]byte // jobs created so far (maybe failed)
 	jobID := func() []byte {
@@ -174,10 +202,51 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	for b := 0; b < blocks; b++ {
 		var raws [][]byte
 		signers := map[*actor]bool{}
+		var awaiting [][]byte // jobs whose spot check awaits a report
+		for _, j := range ids {
+			if c := check(j); c != nil && (c.Status == audits.StatusAssigned || c.Status == audits.StatusRechecking) {
+				awaiting = append(awaiting, j)
+			}
+		}
 		for range rng.IntN(6) {
 			var who *actor
 			var msg tx.Msg
-			switch op := rng.IntN(31); op {
+			if rng.IntN(8) == 0 {
+				// A job's whole life in one block (create, assign, attested
+				// settlement by three signers), so that enough jobs settle
+				// for the spot checks' outcomes to be reached.
+				cu, co, mi := pick(custs), pick(coords), pick(mins)
+				if signers[cu] || signers[co] || signers[mi] {
+					continue
+				}
+				id := jobID()
+				tokens := uint64(rng.IntN(600) + 1)
+				r := jobs.Receipt{JobID: id, ChainID: chainID, Customer: cu.addr[:], Model: "m", PromptHash: ph[:],
+					ResultHash: ph[:], TokensOut: tokens, Price: jobs.PriceFor(tokens, coin.Unit)}
+				ah := sha256.Sum256(append([]byte("attestation "), id...))
+				r.AttestHash = ah[:]
+				r.Sign(mi.priv)
+				for _, step := range []struct {
+					who *actor
+					msg tx.Msg
+				}{
+					{cu, jobs.NewCreateMsg(jobs.Spec{ID: id, Model: "m", PromptHash: ph[:], MaxTokens: 700, MaxPrice: 5 * coin.Unit, TTLSeconds: 30}, co.addr)},
+					{co, jobs.NewAssignMsg(id, mi.addr)},
+					{mi, jobs.NewSettleMsg(r)},
+				} {
+					signers[step.who] = true
+					x := &tx.Tx{ChainID: chainID, Nonce: step.who.nonce, Fee: fee, Msg: step.msg}
+					x.Sign(step.who.priv)
+					raw, _ := x.Encode()
+					raws = append(raws, raw)
+				}
+				continue
+			}
+			op := rng.IntN(35)
+			if len(awaiting) > 0 && rng.IntN(4) == 0 {
+				op = 33 // reports often enough that checks pass, fail, are overruled and confirmed
+			}
+			switch op {
 			case 0:
 				who = pick(all)
 				msg = bank.NewSendMsg(pick(all).addr, amount())
@@ -213,6 +282,10 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 				}
 				r := jobs.Receipt{JobID: id, ChainID: chainID, Customer: cust.addr[:], Model: "m", PromptHash: ph[:],
 					ResultHash: ph[:], TokensOut: tokens, Price: price}
+				if rng.IntN(3) > 0 { // attested: held for a spot check when drawn
+					ah := sha256.Sum256(append([]byte("attestation "), id...))
+					r.AttestHash = ah[:]
+				}
 				r.Sign(m.priv)
 				who = m
 				if jm != nil && rng.IntN(2) == 0 {
@@ -319,6 +392,27 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 			case 30:
 				who = pick(all)
 				msg = chainex.NewCancelMsg(uint64(rng.IntN(int(orders)+1)) + 1)
+			case 31: // a verifier's bond, some below min_bond
+				who, msg = pick(all), audits.NewRegisterMsg(amount()*coin.Amount(rng.IntN(4)))
+			case 32:
+				who, msg = pick(all), audits.NewUnregisterMsg()
+			case 33, 34: // a report, mostly on an open check by the verifier it awaits
+				id, _ := knownJob()
+				who = pick(all)
+				if len(awaiting) > 0 && rng.IntN(5) > 0 {
+					id = awaiting[rng.IntN(len(awaiting))]
+					cur, _ := check(id).Current()
+					for _, a := range all {
+						if a.addr == cur {
+							who = a
+						}
+					}
+				}
+				if rng.IntN(2) == 0 {
+					msg = audits.NewReportMsg(id, true, nil, "")
+				} else {
+					msg = audits.NewReportMsg(id, false, ph[:], "commitments differ")
+				}
 			}
 			if signers[who] { // one transaction per signer and block: nonces stay simple
 				continue
@@ -402,6 +496,9 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	for _, id := range ids {
 		if j := m.job(id); j != nil {
 			seen["job "+jobs.StatusName(j.Status)]++
+		}
+		if c := check(id); c != nil {
+			seen["check "+audits.StatusName(c.Status)]++
 		}
 	}
 	return seen

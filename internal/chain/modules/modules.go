@@ -68,6 +68,7 @@ func New() Set {
 	// reputation record.
 	au := audits.NewKeeper(b, s, mk)
 	j.SetAudits(au)
+	au.SetRewards(r, j) // a held job's work counts toward epoch rewards only once its pay is released
 	set.All = append(set.All, au)
 	// Coordinators' public URLs and regions, for clients and miners picking one.
 	set.All = append(set.All, coordinators.NewKeeper())

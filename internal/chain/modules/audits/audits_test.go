@@ -83,6 +83,27 @@ func TestJobNotDrawnIsPaidInTheBlockThatSettledIt(t *testing.T) {
 	c.conserved()
 }
 
+// TestDataProcessingJobIsHeldWithoutAnAttestation: a deterministic kind
+// (data processing, training) is checked by re-execution, so it is held
+// and drawn like an attested job though it carries no attestation.
+func TestDataProcessingJobIsHeldWithoutAnAttestation(t *testing.T) {
+	c := newChain(t, everyJob())
+	c.setup(0, v1, v2)
+	id := jobID(1)
+	raw := c.jobOf(id, "data-processing", tokens, false)
+	before := c.balance(miner.addr)
+	c.settle(raw)
+	ch := c.check(id)
+	if got := c.balance(miner.addr); got != before || ch == nil || ch.Status != audits.StatusAssigned || c.balance(heldAddr()) != price {
+		t.Fatalf("a data-processing job was not held: miner %s (was %s), check %+v", got, before, ch)
+	}
+	c.ok(keyOf(ch.VerifierAddr()), audits.NewReportMsg(id, true, nil, ""))
+	if got := c.balance(miner.addr); got != before+price-audits.DefaultParams().Fee(price) {
+		t.Fatalf("miner %s after the pass", got)
+	}
+	c.conserved()
+}
+
 func TestHonestJobPassesItsCheckAndTheVerifierIsPaid(t *testing.T) {
 	c := newChain(t, everyJob())
 	c.setup(0, v1, v2, v3)

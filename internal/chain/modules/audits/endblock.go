@@ -69,7 +69,7 @@ func (k *Keeper) draw(ctx *module.Context, p Params, id []byte) error {
 		if !Selected(ctx.BlockHash, id, p.SpotCheckBps) {
 			// Not drawn: paid now, in the block that settled it, and no
 			// record kept.
-			if err := k.pay(ctx, k.held, c.PayToAddr(), c.Amount); err != nil {
+			if err := k.payOut(ctx, c, c.Amount); err != nil {
 				return err
 			}
 			ctx.KV.Delete(keyCheck(id))
@@ -83,7 +83,7 @@ func (k *Keeper) draw(ctx *module.Context, p Params, id []byte) error {
 			return err
 		}
 		if !ok {
-			if err := k.pay(ctx, k.held, c.PayToAddr(), c.Amount); err != nil {
+			if err := k.payOut(ctx, c, c.Amount); err != nil {
 				return err
 			}
 			return k.finish(ctx, c, StatusUnchecked)

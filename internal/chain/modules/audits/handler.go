@@ -97,7 +97,7 @@ func (k *Keeper) Hold(ctx *module.Context, j *jobs.Job, r *jobs.Receipt, payTo a
 	if err != nil {
 		return payTo, err
 	}
-	if p.SpotCheckBps == 0 || len(r.AttestHash) == 0 {
+	if p.SpotCheckBps == 0 || (len(r.AttestHash) == 0 && !Reexecutable(j.Model)) {
 		return payTo, nil
 	}
 	c := &Check{JobID: j.ID, Miner: j.Miner, Customer: j.Customer, PayTo: payTo[:], AttestHash: r.AttestHash,
@@ -105,6 +105,18 @@ func (k *Keeper) Hold(ctx *module.Context, j *jobs.Job, r *jobs.Receipt, payTo a
 	to := payTo
 	if payTo == j.MinerAddr() {
 		c.Amount, to = amount, k.held
+	}
+	if k.work != nil {
+		// The settlement has just counted the job's work toward the
+		// epoch's rewards: take it out until the pay is released.
+		jp, err := k.jobParams.Params(ctx.KV)
+		if err != nil {
+			return payTo, err
+		}
+		c.Tokens, c.JobFee = r.TokensOut, jobs.Split(jp, j.Escrow, r.Price).Fee
+		if err := k.work.Withhold(ctx.KV, j.MinerAddr(), c.Tokens, c.JobFee); err != nil {
+			return payTo, err
+		}
 	}
 	if err := put(ctx.KV, keyCheck(j.ID), c); err != nil {
 		return payTo, err
@@ -200,7 +212,7 @@ func (k *Keeper) pass(ctx *module.Context, p Params, c *Check) error {
 	if err := k.earn(ctx, c.VerifierAddr(), fee, true); err != nil {
 		return err
 	}
-	if err := k.pay(ctx, k.held, c.PayToAddr(), c.Amount-fee); err != nil {
+	if err := k.payOut(ctx, c, c.Amount-fee); err != nil {
 		return err
 	}
 	if err := k.updateMiner(ctx.KV, c.MinerAddr(), func(m *MinerRecord) { m.Passed++ }); err != nil {
@@ -285,7 +297,20 @@ func (k *Keeper) release(ctx *module.Context, c *Check, amount coin.Amount) erro
 			return err
 		}
 	}
-	return k.pay(ctx, k.held, c.PayToAddr(), amount)
+	return k.payOut(ctx, c, amount)
+}
+
+// payOut pays the miner (or its pool) amount of a check's held pay and
+// counts the job's work toward the current epoch's rewards: every outcome
+// but a confirmed fraud ends here.
+func (k *Keeper) payOut(ctx *module.Context, c *Check, amount coin.Amount) error {
+	if err := k.pay(ctx, k.held, c.PayToAddr(), amount); err != nil {
+		return err
+	}
+	if k.work == nil {
+		return nil
+	}
+	return k.work.Credit(ctx.KV, c.MinerAddr(), c.Tokens, c.JobFee)
 }
 
 // cutBond burns bps of a verifier's bond, updating its record with fn too.
@@ -301,4 +326,14 @@ func (k *Keeper) cutBond(ctx *module.Context, a address.Address, bps uint64, fn 
 		return cut, err
 	}
 	return cut, k.bank.Burn(ctx.KV, k.bonds, cut)
+}
+
+// Reexecutable reports whether a job's model names a deterministic kind
+// (package jobkind: data processing, classifier training) whose result a
+// verifier re-runs exactly: such jobs are checked without an attestation,
+// their output's hash being the receipt's result hash. The names are
+// jobkind's, repeated here so that the chain does not import the
+// processors.
+func Reexecutable(model string) bool {
+	return model == "data-processing" || model == "custom-classifier"
 }

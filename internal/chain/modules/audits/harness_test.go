@@ -258,7 +258,7 @@ func jobID(b byte) []byte {
 // the verifiers.
 func (c *chain) setup(stake coin.Amount, verifiers ...key) {
 	c.t.Helper()
-	m, err := miners.NewRegisterMsg(miners.Capabilities{Models: []string{"tolstoy-1m"}, GPU: "cpu", PricePer1k: pricePer1k}, 100*coin.Unit)
+	m, err := miners.NewRegisterMsg(miners.Capabilities{Models: []string{"tolstoy-1m", "data-processing"}, GPU: "cpu", PricePer1k: pricePer1k}, 100*coin.Unit)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -275,10 +275,16 @@ func (c *chain) setup(stake coin.Amount, verifiers ...key) {
 // an attestation when attested) for the caller to put in a block.
 func (c *chain) job(id []byte, tokens uint64, attested bool) []byte {
 	c.t.Helper()
-	c.ok(alice, jobs.NewCreateMsg(jobs.Spec{ID: id, Model: "tolstoy-1m", PromptHash: prompt[:], MaxTokens: 200, MaxPrice: 10 * coin.Unit, TTLSeconds: 600}, coord.addr))
+	return c.jobOf(id, "tolstoy-1m", tokens, attested)
+}
+
+// jobOf is job with another model (a data-processing job's).
+func (c *chain) jobOf(id []byte, model string, tokens uint64, attested bool) []byte {
+	c.t.Helper()
+	c.ok(alice, jobs.NewCreateMsg(jobs.Spec{ID: id, Model: model, PromptHash: prompt[:], MaxTokens: 200, MaxPrice: 10 * coin.Unit, TTLSeconds: 600}, coord.addr))
 	c.ok(coord, jobs.NewAssignMsg(id, miner.addr))
 	res := sha256.Sum256([]byte("It was awkward of the French."))
-	r := jobs.Receipt{JobID: id, ChainID: chainID, Customer: alice.addr[:], Model: "tolstoy-1m", PromptHash: prompt[:],
+	r := jobs.Receipt{JobID: id, ChainID: chainID, Customer: alice.addr[:], Model: model, PromptHash: prompt[:],
 		ResultHash: res[:], TokensIn: 5, TokensOut: tokens, StartMs: 1, EndMs: 2, Price: jobs.PriceFor(tokens, pricePer1k)}
 	if attested {
 		h := sha256.Sum256(append([]byte("attestation of "), id...))

@@ -33,6 +33,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
@@ -185,6 +186,11 @@ type Check struct {
 	Shares    coin.Amount // of the slashed stake, to the verifiers
 	Burned    coin.Amount
 	BondSlash coin.Amount // cut from a verifier's bond
+	// The job's work as the rewards module counts it (its tokens out and
+	// protocol fee): withheld from the epoch's count while the check is
+	// open, counted when the pay is released, never for a fraud.
+	Tokens uint64
+	JobFee coin.Amount
 }
 
 // MinerAddr is the checked job's miner.
@@ -241,13 +247,33 @@ type Reputation interface {
 	RecordFraud(kv *state.Cache, miner address.Address) error
 }
 
+// Work is what the module needs of the rewards module: a held job's work
+// leaves the epoch's count at settlement (which has just counted it) and
+// comes back when the pay is released, so that a confirmed fraud never
+// earns a share of the epoch's miner rewards.
+type Work interface {
+	Withhold(kv *state.Cache, miner address.Address, tokens uint64, fee coin.Amount) error
+	Credit(kv *state.Cache, miner address.Address, tokens uint64, fee coin.Amount) error
+}
+
+// JobParams reads the jobs module's parameters (its protocol fee).
+type JobParams interface {
+	Params(r state.Reader) (jobs.Params, error)
+}
+
 // Keeper implements the module.
 type Keeper struct {
 	bank        Bank
 	stake       Stake
 	rep         Reputation // nil: no reputation record
+	work        Work       // nil: no rewards module to hold work from
+	jobParams   JobParams
 	held, bonds address.Address
 }
+
+// SetRewards connects the rewards module's work count and the jobs
+// module's parameters (modules.New does, once).
+func (k *Keeper) SetRewards(w Work, jp JobParams) { k.work, k.jobParams = w, jp }
 
 // NewKeeper returns the module over the bank, the staking module and,
 // when not nil, a reputation record.

@@ -229,6 +229,46 @@ func (k *Keeper) Settled(ctx *module.Context, miner address.Address, tokens uint
 	return k.route(ctx.KV, miner, tokens, price)
 }
 
+// Withhold takes a settled job's work (its output tokens and protocol
+// fee) back out of the miner's count this epoch: the audits module does,
+// in the same settlement that counted it, for a job it holds for a spot
+// check. Credit counts it again once the job's pay is released, so a job
+// confirmed as fraud never earns a share of an epoch's miner pot, even
+// when its check ends in a later epoch.
+func (k *Keeper) Withhold(kv *state.Cache, miner address.Address, tokens uint64, fee coin.Amount) error {
+	w, err := k.WorkOf(kv, miner)
+	if err != nil {
+		return err
+	}
+	if w.Tokens < tokens || w.Fees < fee {
+		return fmt.Errorf("rewards: withholding %d tokens and %s fees of miner %s, which counts %d and %s", tokens, fee, miner, w.Tokens, w.Fees)
+	}
+	w.Tokens, w.Fees = w.Tokens-tokens, w.Fees-fee
+	if w == (Work{}) {
+		kv.Delete(keyWork(miner)) // as if never counted: no empty record for the epoch's payout to read
+		return nil
+	}
+	putWork(kv, miner, w)
+	return nil
+}
+
+// Credit counts work withheld at settlement toward the current epoch.
+func (k *Keeper) Credit(kv *state.Cache, miner address.Address, tokens uint64, fee coin.Amount) error {
+	if tokens == 0 && fee == 0 {
+		return nil
+	}
+	w, err := k.WorkOf(kv, miner)
+	if err != nil {
+		return err
+	}
+	w.Tokens += tokens
+	if w.Fees, err = w.Fees.Add(fee); err != nil {
+		return err
+	}
+	putWork(kv, miner, w)
+	return nil
+}
+
 func (k *Keeper) route(kv *state.Cache, miner address.Address, tokens uint64, amount coin.Amount) (address.Address, error) {
 	if k.pools == nil {
 		return miner, nil
