@@ -16,6 +16,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/keystore"
 )
 
@@ -186,6 +187,11 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	if !strings.Contains(string(report), "region,count,sum(units)\neast,100,") {
 		t.Fatalf("report:\n%s", report)
 	}
+	if rt, err := os.ReadFile(filepath.Join(dir, id+".result.json")); err != nil || !strings.Contains(out, "file sha256 ") {
+		t.Fatalf("the report was not a stored file: %q %v", rt, err)
+	} else if fr, ok := jobkind.ParseFileResult(string(rt)); !ok || fr.CheckFile(report) != nil {
+		t.Fatalf("result %q does not name the report", rt)
+	}
 
 	// Scenario 2's training job: the model file comes back, its hash is
 	// the receipt's, and it predicts.
@@ -202,8 +208,16 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != v.Receipt.ResultHash {
-		t.Fatal("model file is not what the receipt signs")
+	// The miner stored the model file with the coordinator: the signed
+	// result (saved beside it) names the file's hash, the receipt the
+	// result's.
+	rt, err := os.ReadFile(filepath.Join(dir, id+".result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, ok := jobkind.ParseFileResult(string(rt))
+	if sum := sha256.Sum256(rt); !ok || hex.EncodeToString(sum[:]) != v.Receipt.ResultHash || fr.CheckFile(b) != nil {
+		t.Fatalf("model file is not what the receipt signs: result %q", rt)
 	}
 	rows := filepath.Join(dir, "new.csv")
 	os.WriteFile(rows, []byte("width,height\n16,18\n0,1\n"), 0o600)
