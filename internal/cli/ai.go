@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/jobinput"
 	"github.com/aitbc/aitbc/internal/jobkind"
@@ -167,11 +168,11 @@ per 1,000, plus the fee.`,
 					fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet\n", name)
 				}
 			}
+			var textNeeds *sched.Resources // an inference job's hardware, stored with the job (a kind's is in its spec)
 			if typ == "inference" {
-				for _, name := range []string{"gpu-allocated", "memory", "gpu-model"} {
-					if cmd.Flags().Changed(name) {
-						fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet (it does on training and data-processing)\n", name)
-					}
+				var err error
+				if textNeeds, err = kf.needs(); err != nil {
+					return err
 				}
 			}
 			pay, err := coin.Parse(payment)
@@ -236,6 +237,11 @@ per 1,000, plus the fee.`,
 					fmt.Fprintf(g.Stderr(), "note: %s\n", p.Note)
 				}
 			}
+			if textNeeds != nil { // before the escrow: some miner serving the model must have the hardware
+				if err := checkTextNeeds(ctx, c, model, textNeeds); err != nil {
+					return err
+				}
+			}
 			coord, _ := address.Parse(h.Coordinator)
 			id := make([]byte, jobs.IDLen)
 			_, _ = rand.Read(id)
@@ -264,7 +270,7 @@ per 1,000, plus the fee.`,
 			}
 			t := temperature
 			job, err := c.Submit(ctx, coordinator.JobRequest{ID: hex.EncodeToString(id), Model: model, Prompt: prompt, MaxTokens: maxTokens,
-				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID})
+				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID, Needs: textNeeds})
 			if err != nil {
 				return fmt.Errorf("%w (the escrow is refunded when its TTL passes)", err)
 			}

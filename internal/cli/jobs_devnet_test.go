@@ -108,6 +108,15 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	e.fails("hardware the job needs: a GPU (they have: cpu", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "species",
 		"--payment", "500", "--gpu-allocated", "1", "--memory", "8192", "--password", "123")...)
 	e.fails("is too low", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "species", "--payment", "0.001", "--password", "123")...)
+	// So does an inference job's (seed 001's scenario 3 with the seed's
+	// hardware flags); a bad value is refused before any miner is asked.
+	e.fails("no miner serving tolstoy-1m has the hardware the job needs: a GPU (they have: cpu", append(coord, "ai-submit", "--wallet", "enterprise-1", "--type", "inference",
+		"--prompt", "Analyze processed data for trends", "--payment", "200", "--gpu-allocated", "1", "--memory", "8192", "--gpu-model", "rtx4090", "--password", "123")...)
+	e.fails("ask for at least one GPU", append(coord, "ai-submit", "--wallet", "enterprise-1", "--type", "inference",
+		"--prompt", "Analyze processed data for trends", "--payment", "200", "--memory", "8192", "--password", "123")...)
+	if got := balance("enterprise-1"); got != 5000*coin.Unit {
+		t.Fatalf("refused jobs moved money: enterprise-1 has %s", got)
+	}
 	// Seed 001's image job: no image model ships with AITBC, so the devnet's
 	// miner generates none, and says so before any money is locked.
 	e.fails("no miner connected to the coordinator generates images", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "inference",
