@@ -71,4 +71,7 @@ func TestInferenceJobNeedingAGPUIsPlacedOnlyWhereItFits(t *testing.T) {
 	if got := h.job(j.ID); got.Needs == nil || *got.Needs != (store.Needs{GPUs: 1, MemoryMB: 16384, GPUModel: "rtx4090"}) || got.Miner != big.addr {
 		t.Fatalf("stored job: needs %+v on %s", got.Needs, got.Miner)
 	}
+	if v := view(h.job(j.ID), false); v.Needs == nil || *v.Needs != *req.Needs {
+		t.Fatalf("job view: needs %+v", v.Needs)
+	}
 }
