@@ -123,6 +123,8 @@ fine-tuning run trains on) at the miner's price
 per 1,000, plus the fee.`,
 		Example: `  aitbc wallet unlock --name customer-1
   aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120
+  aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120 \
+      --gpu-allocated 1 --memory 16384 --gpu-model rtx4090   # only a miner with that GPU runs it
   aitbc ai-submit --wallet enterprise-1 --type inference --prompt "Analyze processed data for trends" \
       --payment 200 --input-data processed_data.csv
   aitbc ai-submit --wallet enterprise-1 --type data-processing --input-data processed_data.csv \
