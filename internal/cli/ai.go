@@ -17,6 +17,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/engine"
 	"github.com/aitbc/aitbc/internal/jobinput"
 	"github.com/aitbc/aitbc/internal/jobkind"
@@ -130,6 +131,8 @@ the escrow and the amounts paid stay public (docs/VERIFICATION.md).`,
   aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120
   aitbc ai-submit --wallet customer-1 --prompt "It was" --payment 5 --split   # through span servers (devnet --span-miners 2)
   aitbc ai-submit --wallet customer-1 --prompt "Prince Andrew" --payment 120 --private --wait
+  aitbc ai-submit --wallet customer-1 --type inference --prompt "Prince Andrew" --payment 120 \
+      --gpu-allocated 1 --memory 16384 --gpu-model rtx4090   # only a miner with that GPU runs it
   aitbc ai-submit --wallet enterprise-1 --type inference --prompt "Analyze processed data for trends" \
       --payment 200 --input-data processed_data.csv
   aitbc ai-submit --wallet enterprise-1 --type data-processing --input-data processed_data.csv \
@@ -180,11 +183,11 @@ the escrow and the amounts paid stay public (docs/VERIFICATION.md).`,
 					fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet\n", name)
 				}
 			}
+			var textNeeds *sched.Resources // an inference job's hardware, stored with the job (a kind's is in its spec)
 			if typ == "inference" {
-				for _, name := range []string{"gpu-allocated", "memory", "gpu-model"} {
-					if cmd.Flags().Changed(name) {
-						fmt.Fprintf(g.Stderr(), "note: --%s has no effect on inference jobs yet (it does on training and data-processing)\n", name)
-					}
+				var err error
+				if textNeeds, err = kf.needs(); err != nil {
+					return err
 				}
 			}
 			pay, err := coin.Parse(payment)
@@ -249,6 +252,11 @@ the escrow and the amounts paid stay public (docs/VERIFICATION.md).`,
 					fmt.Fprintf(g.Stderr(), "note: %s\n", p.Note)
 				}
 			}
+			if textNeeds != nil { // before the escrow: some miner serving the model must have the hardware
+				if err := checkTextNeeds(ctx, c, model, textNeeds); err != nil {
+					return err
+				}
+			}
 			coord, _ := address.Parse(h.Coordinator)
 			id := make([]byte, jobs.IDLen)
 			_, _ = rand.Read(id)
@@ -280,7 +288,7 @@ the escrow and the amounts paid stay public (docs/VERIFICATION.md).`,
 			}
 			t := temperature
 			job, err := c.Submit(ctx, coordinator.JobRequest{ID: hex.EncodeToString(id), Model: model, Prompt: prompt, MaxTokens: maxTokens,
-				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID, Split: split, Private: private})
+				Temperature: &t, TTLSeconds: int64(ttl / time.Second), ServiceID: serviceID, Split: split, Private: private, Needs: textNeeds})
 			if err != nil {
 				return fmt.Errorf("%w (the escrow is refunded when its TTL passes)", err)
 			}

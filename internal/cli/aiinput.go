@@ -121,9 +121,9 @@ func (k *kindFlags) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&k.aggs, "agg", nil, "data-processing: FN:COLUMN (sum, mean, min, max) or count; repeatable")
 	f.StringSliceVar(&k.columns, "columns", nil, "data-processing: columns to describe (default: all)")
 	f.StringVar(&k.report, "report", "json", "data-processing: report format: json, csv or markdown")
-	f.IntVar(&k.gpus, "gpu-allocated", 0, "training and data-processing: GPUs the job needs on its miner (no effect on inference yet)")
-	f.Uint64Var(&k.memoryMB, "memory", 0, "training and data-processing: MB of GPU memory the job needs (with --gpu-allocated)")
-	f.StringVar(&k.gpuModel, "gpu-model", "", "training and data-processing: GPU model the job needs, e.g. rtx4090 (with --gpu-allocated)")
+	f.IntVar(&k.gpus, "gpu-allocated", 0, "GPUs the job needs on its miner (matched against the miners' detected hardware)")
+	f.Uint64Var(&k.memoryMB, "memory", 0, "MB of GPU memory the job needs (with --gpu-allocated)")
+	f.StringVar(&k.gpuModel, "gpu-model", "", "GPU model the job needs, e.g. rtx4090 (with --gpu-allocated)")
 }
 
 // needs is the hardware the flags ask for, nil for none.
@@ -136,6 +136,37 @@ func (k *kindFlags) needs() (*sched.Resources, error) {
 		return nil, usagef("--gpu-allocated/--memory/--gpu-model: %v", strings.TrimPrefix(err.Error(), "sched: "))
 	}
 	return r, nil
+}
+
+// minerLister lists the miners connected to the coordinator.
+type minerLister interface {
+	Miners(ctx context.Context) ([]coordinator.MinerView, error)
+}
+
+// checkTextNeeds refuses, before any money is locked, an inference job
+// whose hardware no connected miner serving its model has, naming the
+// requirement and what the miners have (the coordinator refuses it too,
+// and never places it elsewhere).
+func checkTextNeeds(ctx context.Context, c minerLister, model string, need *sched.Resources) error {
+	miners, err := c.Miners(ctx)
+	if err != nil {
+		return err
+	}
+	var serving []*sched.Miner
+	for _, m := range miners {
+		if !slices.Contains(m.Models, model) {
+			continue
+		}
+		sm := &sched.Miner{GPU: m.GPU, GPUMemoryMB: m.GPUMemoryMB}
+		if need.Lacks(sm) == "" {
+			return nil
+		}
+		serving = append(serving, sm)
+	}
+	if len(serving) == 0 {
+		return fmt.Errorf("no miner connected to the coordinator serves %s", model)
+	}
+	return fmt.Errorf("no miner serving %s has the hardware the job needs: %s", model, need.Explain(serving))
 }
 
 // kindJob is a data-processing or training job ready to pay for.

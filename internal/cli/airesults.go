@@ -32,6 +32,9 @@ type savedResult struct {
 	// result names; ResultFile is where the result itself is saved.
 	ModelSHA256 string `json:"model_sha256,omitempty"`
 	ResultFile  string `json:"result_file,omitempty"`
+	// FileSHA256 is a stored model file's or report's hash, which the
+	// signed result (saved as ResultFile) names.
+	FileSHA256 string `json:"file_sha256,omitempty"`
 }
 
 // saveResult writes a job's result (a report, a model file, or text) into
@@ -77,6 +80,24 @@ func saveResult(ctx context.Context, g *Globals, c fileDownloader, v coordinator
 		}
 		data, out.PNGSHA256, out.Bytes = png, res.SHA256, len(png)
 	}
+	if fr, ok := jobkind.ParseFileResult(text); ok && (v.Model == jobkind.ModelCustomClassifier || v.Model == jobkind.ModelDataProcessing) {
+		// The miner stored the model file or report with the coordinator;
+		// the signed result names its hash. (An inline result is the file
+		// itself, saved as it is.)
+		var buf bytes.Buffer
+		if _, err := c.DownloadFile(ctx, fr.SHA256, &buf); err != nil {
+			return fmt.Errorf("job %s: the result file %s: %w", v.JobID, fr.SHA256, err)
+		}
+		if err := fr.CheckFile(buf.Bytes()); err != nil {
+			return fmt.Errorf("job %s: %w", v.JobID, err)
+		}
+		out.File = filepath.Join(dir, jobkind.OutputName(v.Model, v.JobID, fr.OutputSpec()))
+		out.ResultFile = filepath.Join(dir, v.JobID+".result.json")
+		if err := os.WriteFile(out.ResultFile, []byte(text), 0o644); err != nil {
+			return err
+		}
+		data, out.FileSHA256, out.Bytes = buf.Bytes(), fr.SHA256, buf.Len()
+	}
 	if jobkind.IsFinetuneModel(v.Model) {
 		// The signed result names the GGUF's hash; the GGUF is fetched
 		// from the coordinator's file store, checked, and saved beside it.
@@ -110,6 +131,9 @@ func saveResult(ctx context.Context, g *Globals, c fileDownloader, v coordinator
 		}
 		if out.PNGSHA256 != "" {
 			fmt.Fprintf(w, "; PNG sha256 %s, as the signed result names it", out.PNGSHA256)
+		}
+		if out.FileSHA256 != "" {
+			fmt.Fprintf(w, "; file sha256 %s, as the signed result %s names it", out.FileSHA256, out.ResultFile)
 		}
 		if out.ModelSHA256 != "" {
 			fmt.Fprintf(w, "; GGUF sha256 %s, as the signed result %s names it; aitbc model import %s", out.ModelSHA256, out.ResultFile, out.File)

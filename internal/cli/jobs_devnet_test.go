@@ -16,6 +16,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
+	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/keystore"
 )
 
@@ -107,6 +108,15 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	e.fails("hardware the job needs: a GPU (they have: cpu", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "species",
 		"--payment", "500", "--gpu-allocated", "1", "--memory", "8192", "--password", "123")...)
 	e.fails("is too low", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "training", "--dataset", trainingData, "--label", "species", "--payment", "0.001", "--password", "123")...)
+	// So does an inference job's (seed 001's scenario 3 with the seed's
+	// hardware flags); a bad value is refused before any miner is asked.
+	e.fails("no miner serving tolstoy-1m has the hardware the job needs: a GPU (they have: cpu", append(coord, "ai-submit", "--wallet", "enterprise-1", "--type", "inference",
+		"--prompt", "Analyze processed data for trends", "--payment", "200", "--gpu-allocated", "1", "--memory", "8192", "--gpu-model", "rtx4090", "--password", "123")...)
+	e.fails("ask for at least one GPU", append(coord, "ai-submit", "--wallet", "enterprise-1", "--type", "inference",
+		"--prompt", "Analyze processed data for trends", "--payment", "200", "--memory", "8192", "--password", "123")...)
+	if got := balance("enterprise-1"); got != 5000*coin.Unit {
+		t.Fatalf("refused jobs moved money: enterprise-1 has %s", got)
+	}
 	// Seed 001's image job: no image model ships with AITBC, so the devnet's
 	// miner generates none, and says so before any money is locked.
 	e.fails("no miner connected to the coordinator generates images", append(coord, "ai-submit", "--wallet", "researcher-1", "--type", "inference",
@@ -186,6 +196,11 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	if !strings.Contains(string(report), "region,count,sum(units)\neast,100,") {
 		t.Fatalf("report:\n%s", report)
 	}
+	if rt, err := os.ReadFile(filepath.Join(dir, id+".result.json")); err != nil || !strings.Contains(out, "file sha256 ") {
+		t.Fatalf("the report was not a stored file: %q %v", rt, err)
+	} else if fr, ok := jobkind.ParseFileResult(string(rt)); !ok || fr.CheckFile(report) != nil {
+		t.Fatalf("result %q does not name the report", rt)
+	}
 
 	// Scenario 2's training job: the model file comes back, its hash is
 	// the receipt's, and it predicts.
@@ -202,8 +217,16 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != v.Receipt.ResultHash {
-		t.Fatal("model file is not what the receipt signs")
+	// The miner stored the model file with the coordinator: the signed
+	// result (saved beside it) names the file's hash, the receipt the
+	// result's.
+	rt, err := os.ReadFile(filepath.Join(dir, id+".result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, ok := jobkind.ParseFileResult(string(rt))
+	if sum := sha256.Sum256(rt); !ok || hex.EncodeToString(sum[:]) != v.Receipt.ResultHash || fr.CheckFile(b) != nil {
+		t.Fatalf("model file is not what the receipt signs: result %q", rt)
 	}
 	rows := filepath.Join(dir, "new.csv")
 	os.WriteFile(rows, []byte("width,height\n16,18\n0,1\n"), 0o600)

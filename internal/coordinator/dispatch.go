@@ -97,7 +97,7 @@ func (s *Service) planInputLocked() ([]sched.Request, []*sched.Miner) {
 				continue
 			}
 			reqs = append(reqs, sched.Request{ID: id, Job: sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice,
-				Exclude: excludedMiners(j), Tenant: j.TenantID, Provider: prov, ProviderMiners: s.servingLocked(prov), Needs: needsOf(j.Model, j.Prompt),
+				Exclude: excludedMiners(j), Tenant: j.TenantID, Provider: prov, ProviderMiners: s.servingLocked(prov), Needs: needsOf(j.Model, j.Prompt, j.Needs),
 				Vision: jobHasImages(j)}})
 		}
 	}
@@ -157,7 +157,7 @@ func (s *Service) waitReasonLocked(j *store.Job) string {
 		return "waiting to read the provider of service " + j.ServiceID + " from the chain"
 	}
 	_, np := s.checker.Place(sched.Job{Model: j.Model, MaxTokens: uint64(j.MaxTokens), MaxPrice: j.MaxPrice, Exclude: excludedMiners(j), Tenant: j.TenantID,
-		Provider: prov, ProviderMiners: s.servingLocked(prov), Needs: needsOf(j.Model, j.Prompt), Vision: jobHasImages(j)}, s.snapshotLocked())
+		Provider: prov, ProviderMiners: s.servingLocked(prov), Needs: needsOf(j.Model, j.Prompt, j.Needs), Vision: jobHasImages(j)}, s.snapshotLocked())
 	if np == nil {
 		return "next in line for a miner"
 	}

@@ -74,11 +74,12 @@ var (
 )
 
 // needsOf is the hardware a job requires: a data-processing or training
-// job's spec may name it (jobkind.Spec.Resources); other jobs need none.
-// It parses a small JSON document, in memory, under the lock.
-func needsOf(model, prompt string) *sched.Resources {
+// job's spec may name it (jobkind.Spec.Resources); a text job's is stored
+// with the job (JobRequest.Needs). It parses a small JSON document, in
+// memory, under the lock.
+func needsOf(model, prompt string, stored *store.Needs) *sched.Resources {
 	if !jobkind.IsKindModel(model) && !jobkind.IsImageModel(model) {
-		return nil
+		return (*sched.Resources)(stored)
 	}
 	spec, err := jobkind.ParseSpec(prompt)
 	if err != nil || spec.Resources == nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
@@ -52,6 +53,8 @@ type JobView struct {
 	Receipt          *ReceiptView `json:"receipt,omitempty"`
 	Split            bool         `json:"split,omitempty"`
 	StageSettlement  []byte       `json:"stage_settlement,omitempty"` // a split job's jobs/settle_stages body (split.go)
+	// Needs is the hardware a text job required of its miner.
+	Needs *sched.Resources `json:"needs,omitempty"`
 }
 
 // Settlement is where a job's money went.
@@ -106,6 +109,7 @@ func view(j *store.Job, withResult bool) JobView {
 		MaxTokens: j.MaxTokens, Miner: addrOrZero(j.Miner), Attempt: j.Attempt, TokensIn: j.TokensIn, TokensOut: j.TokensOut,
 		FinishReason: j.FinishReason, Created: j.Created, Expires: j.Expires,
 		ErrorCode: j.ErrorCode, PaymentConfirmed: j.PaymentConfirmed, OutputHeld: j.OutputHeld, Split: j.Split,
+		Needs: (*sched.Resources)(j.Needs),
 	}
 	if !j.PaidUntil.IsZero() {
 		t := j.PaidUntil

@@ -119,7 +119,8 @@ func (s *Service) hImages(w http.ResponseWriter, r *http.Request) {
 }
 
 // hMinerResult is PUT /v1/miners/results/{sha256}?job_id=J: the miner
-// running image job J stores its PNG (or fine-tuning job J its GGUF), in pieces as the customer's uploads
+// running image job J stores its PNG (fine-tuning job J its GGUF, a
+// classifier or data-processing job its model file or report), in pieces as the customer's uploads
 // go (Upload-Offset, Upload-Length), held for the job's customer (it
 // counts against the customer's file quota, and is pruned with its files).
 // The headers sign minerproto.FileDigest over jobkind.ResultFileKey(sha256).
@@ -138,6 +139,8 @@ func (s *Service) hMinerResult(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case jobkind.IsFinetuneModel(model): // a fine-tuned model's GGUF (jobkind/finetune.go)
 		limit = jobkind.MaxModelBytes
+	case model == jobkind.ModelCustomClassifier || model == jobkind.ModelDataProcessing: // a model file or report (jobkind.FileResult)
+		limit = jobkind.MaxResultFileBytes
 	case !jobkind.IsImageModel(model):
 		s.fail(w, errf(ErrUnsupportedJob, "job %s has no result file: its result is its text", jobID))
 		return

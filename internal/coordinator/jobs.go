@@ -16,6 +16,7 @@ import (
 	"github.com/aitbc/aitbc/internal/coordinator/lifecycle"
 	"github.com/aitbc/aitbc/internal/coordinator/sched"
 	"github.com/aitbc/aitbc/internal/coordinator/store"
+	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/minerproto"
 )
 
@@ -37,6 +38,10 @@ type JobRequest struct {
 	// Private keeps the job's token counts and price off the public
 	// record: it settles with a commitment and a proof (private.go).
 	Private bool `json:"private,omitempty"`
+	// Needs is the hardware a text job requires of its miner (ai-submit
+	// --gpu-allocated --memory --gpu-model); data-processing, training and
+	// image jobs name theirs in their spec instead.
+	Needs *sched.Resources `json:"needs,omitempty"`
 }
 
 func (s *Service) validate(r *JobRequest) error {
@@ -97,6 +102,17 @@ func (s *Service) validate(r *JobRequest) error {
 	if r.TTLSeconds < s.params.MinTTL || r.TTLSeconds > s.params.MaxTTL {
 		return errf(ErrInvalidTTL, "ttl must be %d-%d seconds", s.params.MinTTL, s.params.MaxTTL)
 	}
+	if r.Needs != nil {
+		if jobkind.IsKindModel(r.Model) || jobkind.IsImageModel(r.Model) {
+			return errf(ErrInvalidRequest, "a %s job names the hardware it needs in its spec (\"resources\"), not in needs", r.Model)
+		}
+		if err := r.Needs.Validate(); err != nil {
+			return errf(ErrInvalidRequest, "needs: %s", strings.TrimPrefix(err.Error(), "sched: "))
+		}
+		if *r.Needs == (sched.Resources{}) {
+			r.Needs = nil
+		}
+	}
 	return nil
 }
 
@@ -128,7 +144,7 @@ func (s *Service) marketCheck(r *JobRequest) (coin.Amount, error) {
 		}
 		maxPrice = max(dearest, 1)
 	}
-	_, np := s.checker.Place(sched.Job{Model: r.Model, MaxTokens: uint64(r.MaxTokens), MaxPrice: maxPrice, Needs: needsOf(r.Model, r.Prompt),
+	_, np := s.checker.Place(sched.Job{Model: r.Model, MaxTokens: uint64(r.MaxTokens), MaxPrice: maxPrice, Needs: needsOf(r.Model, r.Prompt, (*store.Needs)(r.Needs)),
 		Vision: minerproto.HasImages(r.Messages)}, pool)
 	if np == nil {
 		return maxPrice, nil
@@ -170,6 +186,7 @@ func (s *Service) Submit(ctx context.Context, t *store.Tenant, r JobRequest) (*s
 		PromptHash: hex.EncodeToString(ph[:]), MaxTokens: r.MaxTokens, TopP: r.TopP, Seed: r.Seed, Stop: r.Stop,
 		TTLSeconds: r.TTLSeconds, Expires: now.Add(time.Duration(r.TTLSeconds) * time.Second),
 		ServiceID: r.ServiceID, Status: store.StatusQueued, Created: now, Updated: now,
+		Needs: (*store.Needs)(r.Needs),
 	}
 	if r.Temperature != nil {
 		j.Temperature = *r.Temperature

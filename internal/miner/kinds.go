@@ -58,8 +58,9 @@ type KindRunner struct {
 	Files   FileFetcher
 	Workers int // goroutines a training job uses (the weights do not depend on it)
 	Images  ImageGenerator
-	// Results stores an image job's PNG with the coordinator (nil, or a
-	// coordinator without files: the PNG goes inline in the result).
+	// Results stores an image job's PNG, a classifier's model file or a
+	// report with the coordinator (nil, or a coordinator without files:
+	// they go inline in the result).
 	Results ResultStore
 }
 
@@ -125,8 +126,28 @@ func (k KindRunner) Run(ctx context.Context, job *minerproto.Job, onToken func(s
 		if _, err := k.Results.Upload(ctx, job.ID, res.File); err != nil {
 			return Output{}, fmt.Errorf("miner: storing the result file: %w", err)
 		}
+	} else if res.Text, err = k.storeOutput(ctx, job, spec, res.Text); err != nil {
+		return Output{}, err
 	}
 	return Output{Text: res.Text, TokensIn: 0, TokensOut: res.Units, FinishReason: "stop"}, nil
+}
+
+// storeOutput stores a classifier's model file or a report with the
+// coordinator and returns the result text that names its hash
+// (jobkind.FileResult), as a fine-tuned GGUF travels. A coordinator that
+// keeps no files (or a miner given no store) gets the output inline, as
+// before.
+func (k KindRunner) storeOutput(ctx context.Context, job *minerproto.Job, spec jobkind.Spec, out string) (string, error) {
+	if k.Results == nil || len(out) > jobkind.MaxResultFileBytes {
+		return out, nil
+	}
+	if _, err := k.Results.Upload(ctx, job.ID, []byte(out)); err != nil {
+		if errors.Is(err, ErrNoFileStore) {
+			return out, nil
+		}
+		return "", fmt.Errorf("miner: storing the result file: %w", err)
+	}
+	return jobkind.NewFileResult(job.Model, spec, []byte(out))
 }
 
 // runImage generates the job's image. A spec that does not read, names

@@ -61,6 +61,13 @@ type ChatMessage struct {
 	Images []string `json:"images,omitempty"`
 }
 
+// Needs is the hardware a job requires of its miner.
+type Needs struct {
+	GPUs     int    `json:"gpus,omitempty"`
+	MemoryMB uint64 `json:"memory_mb,omitempty"` // GPU memory
+	GPUModel string `json:"gpu_model,omitempty"`
+}
+
 // Job is a job as the coordinator tracks it.
 type Job struct {
 	ID          string          `json:"id"` // 32 hex digits, also the on-chain id
@@ -81,6 +88,9 @@ type Job struct {
 	TTLSeconds  int64           `json:"ttl_s"`
 	Expires     time.Time       `json:"expires"`
 	ServiceID   string          `json:"service_id,omitempty"` // marketplace agreement, later
+	// Needs is the hardware a text job requires of its miner (the
+	// scheduler's sched.Resources, field for field); nil for none.
+	Needs *Needs `json:"needs,omitempty"`
 
 	Status       string          `json:"status"`
 	Miner        address.Address `json:"miner,omitempty"`
