@@ -43,6 +43,9 @@ type Relay struct {
 	ln     net.Listener
 	log    *slog.Logger
 	dialer net.Dialer
+	// ctx ends at Close, so that a dial in progress does not hold it up.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -70,6 +73,7 @@ func Listen(target string, cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("netsim: %w", err)
 	}
 	r := &Relay{target: target, cfg: cfg, ln: ln, log: cfg.Logger, conns: map[net.Conn]struct{}{}}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -98,6 +102,7 @@ func (r *Relay) Close() error {
 		conns = append(conns, c)
 	}
 	r.mu.Unlock()
+	r.cancel()
 	err := r.ln.Close()
 	for _, c := range conns {
 		_ = c.Close()
@@ -151,7 +156,7 @@ func (r *Relay) accept() {
 // delaying writer.
 func (r *Relay) relay(in net.Conn) {
 	defer r.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	out, err := r.dialer.DialContext(ctx, "tcp", r.target)
 	cancel()
 	if err != nil {
