@@ -157,13 +157,19 @@ to one node, so that its nonces arrive in order), and reports transactions in
 committed blocks divided by the time from the first submission until node0 has
 committed the last. It then checks that every node holds the same blocks.
 
+--rtt puts a userspace TCP relay (internal/netsim) on every link between
+validators, delaying each direction by half the round trip: each node's
+persistent peers dial the relays, and peer exchange is off so that no node
+learns a direct address. It needs no root and no netem.
+
 --saturate finds the saturation point itself: a fresh network per step,
 --step-seconds of transfers offered at --rate-start, then --rate-factor times
 more each step, until a step commits less than 90% of what it offered (not
 counting the last block's wait) or refuses any; it
 prints offered beside committed for every step.`,
 		Example: `  aitbc testnet bench --validators 4 --accounts 2000 --per-account 20
-  aitbc testnet bench --block-time 300ms --batch 50 --saturate --rate-start 3000`,
+  aitbc testnet bench --block-time 300ms --batch 50 --saturate --rate-start 3000
+  aitbc testnet bench --rtt 100ms --accounts 500 --per-account 10`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !g.JSON() {
@@ -202,6 +208,7 @@ prints offered beside committed for every step.`,
 				fmt.Fprintf(w, "committed %d of %d transfers in %d blocks, %.2fs, on %d validators\n", r.Committed, r.Txs, r.Blocks, r.Elapsed.Seconds(), r.Validators)
 				fmt.Fprintf(w, "throughput  %.0f committed tx/s (HTTP admission %.0f tx/s); largest block %d txs; all nodes agree: %v\n", r.TPS, r.SubmitTPS, r.MaxBlockTxs, r.Agree)
 				fmt.Fprintf(w, "intervals   longest %s between blocks, after a block of %d txs (block time %s)\n", r.MaxInterval.Round(time.Millisecond), r.AfterTxs, r.BlockTime)
+				fmt.Fprintf(w, "mean        %s between blocks; injected round trip per validator link %s\n", r.MeanInterval.Round(time.Millisecond), r.RTT)
 				fmt.Fprintf(w, "method      %s\n", r.Method)
 			})
 		},
@@ -215,6 +222,7 @@ prints offered beside committed for every step.`,
 	f.Float64Var(&o.Rate, "rate", 0, "offered load in transactions per second (0: as fast as the submitters can send)")
 	f.IntVar(&o.Batch, "batch", 1, "transactions per HTTP request (more than 1 uses POST /api/v1/transactions/submit)")
 	sat.register(f, 2000)
+	f.DurationVar(&o.RTT, "rtt", 0, "round trip put on every link between validators by userspace TCP relays (persistent peers dial the relays; no peer exchange), e.g. 100ms")
 	f.BoolVar(&o.GossipOnce, "gossip-once", false, "nodes send each transaction over each link once (no relaying of peers' transactions in the full mesh)")
 	f.StringVar(&profileDir, "profile-dir", "", "write each node's CPU profile to DIR/node<i>.pprof (for performance work)")
 	_ = f.MarkHidden("profile-dir")

@@ -29,7 +29,7 @@ func TestNetemLabInjectsTheRoundTrip(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	const n = 6
+	const n = 10
 	ref := reference(t, "It was", n)
 	m := tolstoy(t)
 	peers, stop, err := startLoopback(ctx, model, m, 2, lab.Listen)

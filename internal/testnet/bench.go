@@ -25,6 +25,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/httpx"
+	"github.com/aitbc/aitbc/internal/netsim"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
 
@@ -42,6 +43,9 @@ type BenchOptions struct {
 	Progress   io.Writer     // optional progress lines
 	NodeArgs   []string      // extra `node start` flags ("%d": the node's index), e.g. --cpuprofile
 	GossipOnce bool          // each transaction over each link once (node.Config.GossipOnce)
+	// RTT is a round trip put on every link between validators by
+	// userspace relays (relayLinks); 0: none.
+	RTT time.Duration
 }
 
 // BenchResult is what a localnet benchmark measured.
@@ -68,6 +72,11 @@ type BenchResult struct {
 	// it, whose propagation and execution the gap includes.
 	MaxInterval time.Duration `json:"max_block_interval_ns"`
 	AfterTxs    int           `json:"max_interval_after_txs"`
+	// MeanInterval is the mean time between the run's blocks (header
+	// times of its first and last block over the gaps between them).
+	MeanInterval time.Duration `json:"mean_block_interval_ns"`
+	// RTT is the round trip injected on every validator link.
+	RTT time.Duration `json:"injected_rtt_ns"`
 
 	Method string `json:"method"`
 }
@@ -97,6 +106,9 @@ func (o *BenchOptions) defaults() error {
 	}
 	if o.Batch <= 0 {
 		o.Batch = 1
+	}
+	if o.RTT < 0 || o.RTT > netsim.MaxDelay {
+		return fmt.Errorf("testnet: bench: a round trip of %s (0 to %s)", o.RTT, netsim.MaxDelay)
 	}
 	if o.Batch > rpc.MaxSubmitBatch {
 		return fmt.Errorf("testnet: bench: batch of %d, the API takes at most %d", o.Batch, rpc.MaxSubmitBatch)
@@ -157,6 +169,15 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	})
 	if err != nil {
 		return res, err
+	}
+	res.RTT = o.RTT
+	if o.RTT > 0 {
+		closeRelays, err := relayLinks(m, o.RTT)
+		if err != nil {
+			return res, err
+		}
+		// Deferred before the cluster's Close: runs after the nodes stop.
+		defer func() { _ = closeRelays() }()
 	}
 
 	say("signing %d transfers from %d accounts...", o.Accounts*o.PerAcct, o.Accounts)
@@ -248,7 +269,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	c0 := cl.Client(0)
 	h := startHeight
 	var lastProgress = time.Now()
-	var prevTime time.Time
+	var prevTime, firstTime time.Time
 	prevTxs := 0
 	for res.Committed < want {
 		if ctx.Err() != nil {
@@ -269,6 +290,9 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		if gap := b.Time.Sub(prevTime); !prevTime.IsZero() && gap > res.MaxInterval {
 			res.MaxInterval, res.AfterTxs = gap, prevTxs
 		}
+		if firstTime.IsZero() {
+			firstTime = b.Time
+		}
 		prevTime, prevTxs = b.Time, b.NumTxs
 		res.Committed += b.NumTxs
 		res.MaxBlockTxs = max(res.MaxBlockTxs, b.NumTxs)
@@ -276,6 +300,9 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	res.Elapsed = time.Since(start)
 	res.NodeCPU, res.ClientCPU = clusterCPU(cl)-nodeCPU0, selfCPU()-clientCPU0
 	res.Blocks = h - startHeight
+	if res.Blocks > 1 {
+		res.MeanInterval = prevTime.Sub(firstTime) / time.Duration(res.Blocks-1)
+	}
 	res.TPS = float64(res.Committed) / res.Elapsed.Seconds()
 	say("committed %d in %d blocks, %.2fs: %.0f tx/s; CPU: nodes %.1fs, this client %.1fs", res.Committed, res.Blocks, res.Elapsed.Seconds(), res.TPS, res.NodeCPU, res.ClientCPU)
 
@@ -309,6 +336,9 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		"from %d genesis accounts (%d each, consecutive nonces) submitted over HTTP, %s, by %d concurrent submitters, "+
 		"account a always to node a mod %d; TPS = transactions in committed blocks / time from the first submission until node0 committed the last; "+
 		"block time %s; gossip once: %v", o.Validators, res.CPUCores, res.Txs, o.Accounts, o.PerAcct, how, o.Submitters, n, o.BlockTime, o.GossipOnce)
+	if o.RTT > 0 {
+		res.Method += fmt.Sprintf("; every validator link through a userspace TCP relay adding a %s round trip (internal/netsim; no peer exchange)", o.RTT)
+	}
 	if !res.Agree {
 		return res, errors.New("testnet: bench: nodes disagree about block hashes")
 	}
