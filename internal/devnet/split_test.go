@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/agents"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
@@ -119,7 +118,7 @@ func TestSplitJobThroughTheCoordinator(t *testing.T) {
 		}
 		// Each server's balance grew by its share, less the fees of any
 		// heartbeat it sent meanwhile (one a minute).
-		fee := app.DefaultParams().MinFee
+		fee := ci.MinFee
 		var sum coin.Amount
 		for _, pay := range set.StagePayments(cj.Paid) {
 			got := e.balance(pay.Server) - before[pay.Server]
@@ -262,7 +261,11 @@ func TestSplitJobFailsOverMidGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fee := app.DefaultParams().MinFee
+	ci, err := e.node.Chain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fee := ci.MinFee
 	for _, pay := range set.StagePayments(cj.Paid) {
 		var got coin.Amount
 		switch pay.Server {

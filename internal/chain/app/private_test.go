@@ -16,23 +16,20 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	chainzk "github.com/aitbc/aitbc/internal/chain/zk"
-	"github.com/aitbc/aitbc/internal/zk"
 )
 
 var (
 	zkOnce   sync.Once
-	zkKeys   zk.Keys
-	zkProver *zk.Prover
+	zkKeys   zkKeyPair
+	zkProver *zkTestProver
 	zkErr    error
 )
 
 // privateKeys runs one setup for the package's tests (about a second).
-func privateKeys(t *testing.T) (zk.Keys, *zk.Prover) {
+func privateKeys(t *testing.T) (zkKeyPair, *zkTestProver) {
 	t.Helper()
 	zkOnce.Do(func() {
-		if zkKeys, zkErr = zk.Setup(); zkErr == nil {
-			zkProver, zkErr = zk.NewProver(zkKeys.Proving)
-		}
+		zkKeys, zkProver, zkErr = zkSetup()
 	})
 	if zkErr != nil {
 		t.Fatal(zkErr)
@@ -66,17 +63,17 @@ func newPrivateMarket(t *testing.T, vk []byte) *market {
 // privateRun is a private job's hidden usage and its miner's signed
 // private receipt.
 type privateRun struct {
-	open    zk.Opening
+	open    chainzk.Opening
 	receipt jobs.PrivateReceipt
 }
 
 func (m *market) privateRun(id []byte, miner key, tokensOut, price uint64) privateRun {
 	m.t.Helper()
-	bl, err := zk.NewBlinding()
+	bl, err := newBlinding()
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	o := zk.Opening{TokensIn: 5, TokensOut: tokensOut, PricePer1000: price, Blinding: bl}
+	o := chainzk.Opening{TokensIn: 5, TokensOut: tokensOut, PricePer1000: price, Blinding: bl}
 	c, err := chainzk.Commit(o)
 	if err != nil {
 		m.t.Fatal(err)
@@ -89,7 +86,7 @@ func (m *market) privateRun(id []byte, miner key, tokensOut, price uint64) priva
 
 // prove is what the coordinator does: the statement from the chain's own
 // Split, proven for the opening.
-func (m *market) prove(p *zk.Prover, id []byte, run privateRun) (coin.Amount, []byte) {
+func (m *market) prove(p *zkTestProver, id []byte, run privateRun) (coin.Amount, []byte) {
 	m.t.Helper()
 	j := m.job(id)
 	paid := jobs.PriceFor(run.open.TokensOut, coin.Amount(run.open.PricePer1000))
