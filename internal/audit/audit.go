@@ -273,9 +273,20 @@ func Reexecute(ctx context.Context, job coordinator.AuditJob, input []byte, work
 		return fail(nil, "the job does not run on its input, yet a result was signed: "+err.Error()), nil
 	}
 	out := sha256.Sum256([]byte(res.Text))
+	// The miner signed either the output itself (inline) or, when its
+	// coordinator keeps files, a reference naming the output's SHA-256 and
+	// size (jobkind.FileResult): both are determined by the output, so the
+	// re-executed output must give one of the two.
+	signed := bytes.Equal(out[:], r.ResultHash)
+	if !signed {
+		if ref, err := jobkind.NewFileResult(r.Model, spec, []byte(res.Text)); err == nil {
+			rh := sha256.Sum256([]byte(ref))
+			signed = bytes.Equal(rh[:], r.ResultHash)
+		}
+	}
 	switch {
-	case !bytes.Equal(out[:], r.ResultHash):
-		return fail(out[:], fmt.Sprintf("re-execution gives a result with SHA-256 %x, the receipt signs %x", out, r.ResultHash)), nil
+	case !signed:
+		return fail(out[:], fmt.Sprintf("re-execution gives a result with SHA-256 %x (inline or as a stored file), which is not what the receipt signs (%x)", out, r.ResultHash)), nil
 	case uint64(res.Units) != r.TokensOut:
 		return fail(out[:], fmt.Sprintf("re-execution does %d work units, the receipt claims %d", res.Units, r.TokensOut)), nil
 	}

@@ -183,3 +183,50 @@ func TestServiceReexecutesKindJobsInsteadOfTheEngineCheck(t *testing.T) {
 		t.Fatalf("reports %+v", sent)
 	}
 }
+
+// asStored turns an inline job into the form a miner whose coordinator
+// keeps files signs: the result text is a reference naming the output's
+// SHA-256 and size (jobkind.FileResult).
+func asStored(t *testing.T, j coordinator.AuditJob) coordinator.AuditJob {
+	t.Helper()
+	spec, err := jobkind.ParseSpec(j.Prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := jobkind.NewFileResult(j.Model, spec, []byte(j.Result))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := jobs.DecodeReceipt(j.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rh := sha256.Sum256([]byte(ref))
+	r.ResultHash = rh[:]
+	_, priv, _ := ed25519.GenerateKey(nil)
+	r.Sign(priv)
+	if j.Receipt, err = r.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	j.Result = ref
+	return j
+}
+
+// TestReexecuteChecksStoredResultFiles: a report or model file stored with
+// the coordinator is signed as a reference; re-execution must give the
+// file the reference names (evidence: the file's SHA-256), and a reference
+// to a tampered file fails.
+func TestReexecuteChecksStoredResultFiles(t *testing.T) {
+	for name, mk := range map[string]func(*testing.T, func(string) string) (coordinator.AuditJob, []byte){"data": dataJob, "training": trainJob} {
+		j, input := mk(t, nil)
+		out := sha256.Sum256([]byte(j.Result))
+		v, err := audit.Reexecute(context.Background(), asStored(t, j), input, 2)
+		if err != nil || !v.Pass || string(v.Evidence) != string(out[:]) {
+			t.Fatalf("honest stored %s job: %+v %v", name, v, err)
+		}
+	}
+	dj, dIn := dataJob(t, func(s string) string { return strings.Replace(s, "x,", "x,1", 1) })
+	if v, err := audit.Reexecute(context.Background(), asStored(t, dj), dIn, 1); err != nil || v.Pass || !strings.Contains(v.Reason, "re-execution gives a result") {
+		t.Fatalf("tampered stored data job: %+v %v", v, err)
+	}
+}
