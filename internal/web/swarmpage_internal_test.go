@@ -44,7 +44,7 @@ func TestBuildSwarmGaps(t *testing.T) {
 	}
 	for _, want := range []string{"No active server for layers 2-4 of 6: a route through this model cannot be completed.",
 		"<td>2-3</td>", "<td>inactive</td>", "<td>4</td><td>12 ms</td><td>600</td><td>10.0</td>", "Every layer 0-1 has an active server.",
-		`<td colspan="3">no aggregate yet</td>`} {
+		`<td colspan="4">no aggregate yet</td>`} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("the page lacks %q:\n%s", want, page)
 		}
