@@ -23,6 +23,7 @@ func (s *Server) apiRoutes() {
 	s.handle("GET /api/explorer/stats", s.apiStats)
 	s.handle("GET /api/explorer/search", s.apiSearch)
 	s.handle("GET /api/explorer/live", s.apiLive)
+	s.handle("GET /api/explorer/swarm", s.apiSwarm)
 	s.handle("GET /api/marketplace/services", s.apiServices)
 }
 

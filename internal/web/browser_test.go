@@ -293,7 +293,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("receipt check in the browser: %s", v)
 	}
 	b.check("job")
-	for _, p := range []string{"/explorer/validators", "/explorer/miners", "/explorer/supply", "/explorer/blocks", "/explorer/txs", "/exchange", "/exchange?amount=1000"} {
+	for _, p := range []string{"/explorer/validators", "/explorer/miners", "/explorer/supply", "/explorer/blocks", "/explorer/txs", "/swarm", "/exchange", "/exchange?amount=1000"} {
 		b.open(base, p)
 		b.check(strings.NewReplacer("/", "-", "?", "-", "=", "-").Replace(strings.TrimPrefix(p, "/")))
 	}

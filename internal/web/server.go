@@ -75,6 +75,7 @@ type Server struct {
 	supply     heightCache[supplyData]
 	stakes     heightCache[stakeSnapshot] // the staking module's operators, per block
 	pools      heightCache[pools.View]    // pools by name, per block
+	swarms     heightCache[swarmData]     // the span agents, per block
 	rendered   heightCache[[]byte]        // pages as signed-out viewers get them
 	statsCache statsCache
 
@@ -115,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	s.txs.max, s.jobs.max = 4096, 4096
 	s.addresses.max, s.minerDashs.max, s.supply.max, s.rendered.max = 1024, 256, 1, 256
 	s.repScores.max, s.stakes.max, s.pools.max = 1, 1, 256
+	s.swarms.max = 1
 	s.jobParams.setTTL(time.Second)
 	if err := s.parsePages(); err != nil {
 		return nil, err
@@ -275,6 +277,7 @@ func (s *Server) routes() {
 	s.handle("GET /explorer/supply", s.supplyPage)
 	s.handle("GET /explorer/search", s.searchPage)
 	s.handle("GET /explorer/pool/{name}", s.poolPage)
+	s.handle("GET /swarm", s.swarmPage) // swarmpage.go
 
 	s.handle("GET /marketplace", s.marketPage)
 	s.handle("GET /marketplace/{$}", s.marketPage)

@@ -62,6 +62,7 @@ func startEnv(t *testing.T) *env {
 			Home: home, BlockTime: 200 * time.Millisecond, CheckInvariants: true, Miners: 1,
 			RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0", WebListen: "127.0.0.1:0",
 			CometRPCListen: "off", P2PListen: fmt.Sprintf("tcp://127.0.0.1:%d", p),
+			SpanMiners: 2, SpanListen: "127.0.0.1:0", // the swarm page (swarm_test.go)
 			Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
 		})
 		if err != nil {
