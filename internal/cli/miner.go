@@ -136,7 +136,8 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				return err
 			}
 			// Bound before the wallet is unlocked: a taken port fails fast.
-			spans, err := startSpans(g, spanModel, spanLayers, spanListen, spanURL)
+			col := minerCollector(oracleURL) // --oracle: jobs and span work in one report
+			spans, err := startSpans(g, spanModel, spanLayers, spanListen, spanURL, spanObserver(col))
 			if err != nil {
 				return err
 			}
@@ -153,7 +154,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				return errors.Join(err, obs.close(), spans.close())
 			}
 			// --oracle: signed metric reports of the jobs run (oracle.go).
-			withReports, stopReports, err := minerReporter(ctx, oracleURL, key, chain, log)
+			withReports, stopReports, err := minerReporter(ctx, oracleURL, col, key, chain, log)
 			if err != nil {
 				return errors.Join(err, obs.close(), spans.close())
 			}

@@ -109,20 +109,38 @@ func (r reportingRunner) Run(ctx context.Context, job *minerproto.Job, onToken f
 
 // minerReporter starts an OracleReporter for a miner (aitbc miner start
 // --oracle): wrap counts the miner's jobs; stop ends the reports.
-func minerReporter(ctx context.Context, oracleURL string, key report.Signer, node healther, log *slog.Logger) (wrap func(miner.Runner) miner.Runner, stop func(), err error) {
-	if oracleURL == "" {
+func minerReporter(ctx context.Context, oracleURL string, col *report.MetricsCollector, key report.Signer, node healther, log *slog.Logger) (wrap func(miner.Runner) miner.Runner, stop func(), err error) {
+	if oracleURL == "" || col == nil {
 		return func(r miner.Runner) miner.Runner { return r }, func() {}, nil
 	}
 	h, err := node.Health(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	col := report.NewMetricsCollector(nil)
 	rep := &report.OracleReporter{URL: oracleURL, ChainID: h.ChainID, Key: key, Collector: col, Interval: 30 * time.Second, Log: log}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); rep.Run(rctx) }()
 	return func(r miner.Runner) miner.Runner { return reportingRunner{Runner: r, c: col} }, func() { cancel(); <-done }, nil
+}
+
+// minerCollector is the MetricsCollector of a miner started with --oracle
+// (nil without): its jobs (minerReporter) and the forward requests of its
+// span servers (--layers) are counted in the same reports.
+func minerCollector(oracleURL string) *report.MetricsCollector {
+	if oracleURL == "" {
+		return nil
+	}
+	return report.NewMetricsCollector(nil)
+}
+
+// spanObserver counts a span server's forward requests in col: a task per
+// request, its rows as processed tokens.
+func spanObserver(col *report.MetricsCollector) func(rows int, took time.Duration) {
+	if col == nil {
+		return nil
+	}
+	return func(rows int, took time.Duration) { col.Task(uint64(rows), took) }
 }
 
 // healther is what minerReporter needs of the node: its chain id.

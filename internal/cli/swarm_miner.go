@@ -29,11 +29,13 @@ type minerSpans struct {
 // port fails before the wallet is unlocked); run starts serving.
 // publicURL is the base URL registered on chain (default: http:// and the
 // bound address, right for loopback and LAN devnets).
-func startSpans(g *Globals, model, layers, listen, publicURL string) (*minerSpans, error) {
+// observe, when set, is told of every forward request served (the
+// oracle reporter's collector: minerCollector).
+func startSpans(g *Globals, model, layers, listen, publicURL string, observe func(rows int, took time.Duration)) (*minerSpans, error) {
 	if layers == "" {
 		return &minerSpans{}, nil
 	}
-	srv, err := newSpanServer(g, model, layers, swarm.ServerConfig{})
+	srv, err := newSpanServer(g, model, layers, swarm.ServerConfig{Observe: observe})
 	if err != nil {
 		return nil, err
 	}

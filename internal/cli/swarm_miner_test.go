@@ -39,10 +39,10 @@ func (l *msgLog) types() []string {
 // span API answers on --span-listen and the span is registered on chain.
 func TestMinerLayersServeAndAnnounce(t *testing.T) {
 	g := &Globals{Home: t.TempDir()}
-	if _, err := startSpans(g, "", "9-9", "127.0.0.1:0", ""); err == nil {
+	if _, err := startSpans(g, "", "9-9", "127.0.0.1:0", "", nil); err == nil {
 		t.Fatal("layers past the model must be refused")
 	}
-	ms, err := startSpans(g, "", "2-3", "127.0.0.1:0", "")
+	ms, err := startSpans(g, "", "2-3", "127.0.0.1:0", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

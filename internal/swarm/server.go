@@ -48,6 +48,11 @@ type ServerConfig struct {
 	Threads int
 	// Signer signs stage receipts (the agent's key); nil: none are given.
 	Signer Signer
+	// Observe, when set, is told of every forward request that succeeded:
+	// the rows it ran and how long it took. A miner's oracle reporter
+	// counts its span work with it (a task per request, its rows as
+	// processed tokens; docs/AGENTS.md).
+	Observe func(rows int, took time.Duration)
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -167,7 +172,11 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteDecodeError(w, err)
 		return
 	}
+	start := s.now()
 	resp, err := s.Forward(r.Context(), req)
+	if err == nil && s.cfg.Observe != nil {
+		s.cfg.Observe(req.Rows, s.now().Sub(start))
+	}
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
