@@ -245,12 +245,7 @@ func Mix(ctx context.Context, o MixOptions) (MixResult, error) {
 	// The schedule, and how many job batches each coordinator sends.
 	n := int(o.Rate * o.Duration.Seconds())
 	sched := mixSchedule(n, o.Weights)
-	jobBatches := 0
-	for _, k := range sched {
-		if k == MixJobs {
-			jobBatches++
-		}
-	}
+	jobBatches := seqCount(sched, MixJobs)
 	const pricePer1k = coin.Unit
 	const tokens = 16
 	const maxPrice = coin.Unit / 10
@@ -258,7 +253,12 @@ func Mix(ctx context.Context, o MixOptions) (MixResult, error) {
 
 	// Setup: a listing, miners, agents, the coordinators' deposits.
 	var setup [][]byte
-	setup = append(setup, sign(prov0, market.NewCreateMsg(market.ListingSpec{ID: "mix-0", Name: "mix", Type: market.TypeAIInference, Price: coin.Unit})))
+	// Listings enough that no service reaches its limit of open bids
+	// (bids stay open: the mix does not accept them).
+	listings := seqCount(sched, MixBid)/max(1, int(market.DefaultParams().MaxOpenBids)/2) + 1
+	for l := range listings {
+		setup = append(setup, sign(prov0, market.NewCreateMsg(market.ListingSpec{ID: fmt.Sprintf("mix-%d", l), Name: "mix", Type: market.TypeAIInference, Price: coin.Unit})))
+	}
 	for m := range nMiners {
 		msg, err := miners.NewRegisterMsg(miners.Capabilities{Models: []string{"tolstoy-1m"}, GPU: "cpu", PricePer1k: pricePer1k}, 100*coin.Unit)
 		if err != nil {
@@ -323,7 +323,7 @@ func Mix(ctx context.Context, o MixOptions) (MixResult, error) {
 			a := s % A
 			raw = sign(base[k]+a, bank.NewSendMsg(addrs[base[k]+(a+1)%A], coin.Unit))
 		case MixBid:
-			raw = sign(base[k]+s%A, market.NewBidMsg("mix-0", coin.Unit, 1, false))
+			raw = sign(base[k]+s%A, market.NewBidMsg(fmt.Sprintf("mix-%d", s%listings), coin.Unit, 1, false))
 		case MixOrder:
 			// Sellers and buyers alternate, priced to cross.
 			a := s % A
@@ -518,6 +518,17 @@ func waitDrained(ctx context.Context, nd *node.Node) error {
 	}
 	h, _ := nd.App().Height()
 	return nd.WaitHeight(ctx, h+1)
+}
+
+// seqCount counts kind's slots in sched.
+func seqCount(sched []string, kind string) int {
+	n := 0
+	for _, k := range sched {
+		if k == kind {
+			n++
+		}
+	}
+	return n
 }
 
 func weightsString(w map[string]int) string {
