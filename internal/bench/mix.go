@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -30,6 +31,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/node"
+	"github.com/aitbc/aitbc/internal/rpc"
 	"github.com/aitbc/aitbc/internal/system"
 	"github.com/aitbc/aitbc/internal/testnet"
 )
@@ -421,6 +423,18 @@ func Mix(ctx context.Context, o MixOptions) (MixResult, error) {
 	h, _ := nd.App().Height()
 	res.Blocks = h - startHeight
 
+	// Every result, one block at a time (looking each transaction up by
+	// hash would load its whole block once per transaction).
+	inBlocks := map[string]rpc.Transaction{}
+	for height := startHeight + 1; height <= h; height++ {
+		bt, err := nd.BlockTransactions(height, 0, math.MaxInt32)
+		if err != nil {
+			return res, err
+		}
+		for _, t := range bt.Transactions {
+			inBlocks[t.Hash] = t
+		}
+	}
 	byKind := map[string]*MixKind{}
 	for _, k := range MixKinds {
 		byKind[k] = &MixKind{Kind: k, RefusedCodes: map[string]int{}}
@@ -433,11 +447,11 @@ func Mix(ctx context.Context, o MixOptions) (MixResult, error) {
 			m.RefusedCodes[codeName(err)]++
 			continue
 		}
-		r, err := nd.Tx(t.hash)
+		r, ok := inBlocks[t.hash]
 		switch {
-		case err != nil:
+		case !ok:
 			m.Refused++
-			m.RefusedCodes["not_found"]++
+			m.RefusedCodes["not_in_a_block"]++
 		case r.Status == "committed":
 			m.Committed++
 		default: // failed in its block, or still pending
