@@ -213,6 +213,7 @@ machine (PostgreSQL's initdb and pg_ctl must be installed).`,
 	cmd.AddCommand(newBenchExchangeCmd(g)) // exchange_bench.go
 	cmd.AddCommand(newBenchBridgeCmd(g))   // exchange_bridge.go
 	cmd.AddCommand(newBenchSwarmCmd(g))    // swarm_bench.go
+	cmd.AddCommand(newBenchChainCmd(g))    // bench_chain.go
 	return cmd
 }
 
