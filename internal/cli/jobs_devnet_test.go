@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/devnet"
 	"github.com/aitbc/aitbc/internal/jobkind"
-	"github.com/aitbc/aitbc/internal/keystore"
 )
 
 // TestSeedJobsBeyondChatOnADevnet runs seed 001 scenario 3's inference on
@@ -30,46 +28,12 @@ func TestSeedJobsBeyondChatOnADevnet(t *testing.T) {
 		t.Skip("starts a chain")
 	}
 	clearEnv(t)
-	p2p, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p2pAddr := p2p.Addr().String()
-	p2p.Close()
-	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	d, err := devnet.Start(ctx, devnet.Config{
-		Home: home, BlockTime: 150 * time.Millisecond, Miners: 1, CheckInvariants: true,
-		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0",
-		CometRPCListen: "off", P2PListen: "tcp://" + p2pAddr,
-		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	e := &walletEnv{t: t, home: home, nodeURL: d.RPCURL(), walletURL: d.WalletURL()}
+	d, e := startJobsDevnet(ctx, t)
 	coord := []string{"--coordinator", d.CoordinatorURL()}
-	balance := func(name string) coin.Amount {
-		t.Helper()
-		out := e.ok("balance", "--name", name)
-		a, err := coin.Parse(strings.TrimSuffix(strings.TrimPrefix(out, name+": "), " AITBC\n"))
-		if err != nil {
-			t.Fatalf("balance printed %q", out)
-		}
-		return a
-	}
-	waitBalance := func(name string, want coin.Amount) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for got := balance(name); got != want; got = balance(name) {
-			if time.Now().After(deadline) {
-				t.Fatalf("balance of %s: %s, want %s", name, got, want)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	balance := e.balance
+	waitBalance := e.waitBalance
 	for _, w := range []struct{ name, amount string }{{"enterprise-1", "5000"}, {"researcher-1", "2000"}} {
 		e.ok("create", "--name", w.name, "--password", "123")
 		e.ok("send", "--from", "genesis-ops", "--to", e.addrOf(w.name), "--amount", w.amount, "--password", "123")

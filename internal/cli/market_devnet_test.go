@@ -3,7 +3,6 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/market"
 	"github.com/aitbc/aitbc/internal/cli"
 	"github.com/aitbc/aitbc/internal/devnet"
-	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/rpc"
 )
 
@@ -44,26 +42,9 @@ func TestSeedMarketplaceOnADevnet(t *testing.T) {
 		t.Skip("starts a chain")
 	}
 	clearEnv(t)
-	p2p, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p2pAddr := p2p.Addr().String()
-	p2p.Close()
-	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	d, err := devnet.Start(ctx, devnet.Config{
-		Home: home, BlockTime: 150 * time.Millisecond, Miners: 1, CheckInvariants: true,
-		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "127.0.0.1:0",
-		CometRPCListen: "off", P2PListen: "tcp://" + p2pAddr,
-		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	e := &walletEnv{t: t, home: home, nodeURL: d.RPCURL(), walletURL: d.WalletURL()}
+	d, e := startJobsDevnet(ctx, t)
 	waitBalance := func(name, want string) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
