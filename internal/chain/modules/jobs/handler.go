@@ -247,27 +247,10 @@ func (k *Keeper) settle(ctx *module.Context, p Params, r *Receipt, sigOK *bool) 
 	if err := k.refusePrivate(ctx.KV, j.ID); err != nil {
 		return err
 	}
-	signer := string(ctx.Signer[:])
-	if signer != string(j.Coordinator) && signer != string(j.Miner) {
-		return fmt.Errorf("%w: %x", ErrNotCoordinator, j.ID)
-	}
-	if j.Status != StatusAssigned {
-		return fmt.Errorf("%w: %x is %s", ErrJobState, j.ID, StatusName(j.Status))
-	}
-	mismatch := func(what string) error {
-		return fmt.Errorf("%w: %s does not match job %x", ErrReceiptInvalid, what, j.ID)
+	if err := checkSettleable(ctx, j, r.ChainID, r.Miner, r.Customer, r.Model, r.PromptHash); err != nil {
+		return err
 	}
 	switch {
-	case r.ChainID != ctx.ChainID:
-		return mismatch("chain id")
-	case string(r.Miner) != string(j.Miner):
-		return mismatch("miner (not the assigned one)")
-	case string(r.Customer) != string(j.Customer):
-		return mismatch("customer")
-	case r.Model != j.Model:
-		return mismatch("model")
-	case string(r.PromptHash) != string(j.PromptHash):
-		return mismatch("prompt hash")
 	case r.TokensOut > j.MaxTokens:
 		return fmt.Errorf("%w: %d tokens out, job allows %d", ErrReceiptInvalid, r.TokensOut, j.MaxTokens)
 	case r.Price != PriceFor(r.TokensOut, j.PricePer1k):
@@ -438,4 +421,34 @@ func (k *Keeper) payWithdrawal(ctx *module.Context, cust, coord address.Address,
 	}
 	ctx.Touch(cust)
 	return k.putDeposit(ctx.KV, cust, coord, d)
+}
+
+// checkSettleable is what a public and a private settlement both require:
+// the signer is the job's coordinator or its assigned miner, the job is
+// assigned, and the receipt names this chain, the assigned miner, the
+// job's customer, model and prompt.
+func checkSettleable(ctx *module.Context, j *Job, chainID string, miner, customer []byte, model string, promptHash []byte) error {
+	signer := string(ctx.Signer[:])
+	if signer != string(j.Coordinator) && signer != string(j.Miner) {
+		return fmt.Errorf("%w: %x", ErrNotCoordinator, j.ID)
+	}
+	if j.Status != StatusAssigned {
+		return fmt.Errorf("%w: %x is %s", ErrJobState, j.ID, StatusName(j.Status))
+	}
+	mismatch := func(what string) error {
+		return fmt.Errorf("%w: %s does not match job %x", ErrReceiptInvalid, what, j.ID)
+	}
+	switch {
+	case chainID != ctx.ChainID:
+		return mismatch("chain id")
+	case string(miner) != string(j.Miner):
+		return mismatch("miner (not the assigned one)")
+	case string(customer) != string(j.Customer):
+		return mismatch("customer")
+	case model != j.Model:
+		return mismatch("model")
+	case string(promptHash) != string(j.PromptHash):
+		return mismatch("prompt hash")
+	}
+	return nil
 }

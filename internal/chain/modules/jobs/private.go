@@ -358,27 +358,8 @@ func (k *Keeper) settlePrivate(ctx *module.Context, p Params, m *MsgSettlePrivat
 	} else if !priv {
 		return fmt.Errorf("%w: %x", ErrNotPrivate, j.ID)
 	}
-	signer := string(ctx.Signer[:])
-	if signer != string(j.Coordinator) && signer != string(j.Miner) {
-		return fmt.Errorf("%w: %x", ErrNotCoordinator, j.ID)
-	}
-	if j.Status != StatusAssigned {
-		return fmt.Errorf("%w: %x is %s", ErrJobState, j.ID, StatusName(j.Status))
-	}
-	mismatch := func(what string) error {
-		return fmt.Errorf("%w: %s does not match job %x", ErrReceiptInvalid, what, j.ID)
-	}
-	switch {
-	case r.ChainID != ctx.ChainID:
-		return mismatch("chain id")
-	case string(r.Miner) != string(j.Miner):
-		return mismatch("miner (not the assigned one)")
-	case string(r.Customer) != string(j.Customer):
-		return mismatch("customer")
-	case r.Model != j.Model:
-		return mismatch("model")
-	case string(r.PromptHash) != string(j.PromptHash):
-		return mismatch("prompt hash")
+	if err := checkSettleable(ctx, j, r.ChainID, r.Miner, r.Customer, r.Model, r.PromptHash); err != nil {
+		return err
 	}
 	mi, err := k.miners.Get(ctx.KV, j.MinerAddr())
 	if err != nil {
