@@ -65,3 +65,36 @@ func TestRegtestNodeWalletAndReorg(t *testing.T) {
 		t.Fatalf("P2WPKH script of %d bytes", len(s))
 	}
 }
+
+// TestWalletSendsTwiceBeforeAMinedBlock: sends made back to back, with
+// nothing mined between them, never pick the same coin (btcd's gettxout
+// still calls a coin unspent while a mempool transaction spends it), and
+// all of them arrive once mined.
+func TestWalletSendsTwiceBeforeAMinedBlock(t *testing.T) {
+	n, w := btcnodetest.Start(t)
+	other, err := btcnode.NewWallet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Attach(n)
+	before, err := w.Balance()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sends, amount = 8, 1_000_000
+	for i := range sends {
+		if _, err := w.Send(other.Addr, amount, 1000); err != nil {
+			t.Fatalf("send %d of %d before a block: %v", i+1, sends, err)
+		}
+	}
+	// the spent coins no longer count, their change is not mined yet
+	if after, err := w.Balance(); err != nil || after >= before-sends*amount {
+		t.Fatalf("balance %d after %d unmined sends from %d (%v)", after, sends, before, err)
+	}
+	if _, err := n.Mine(1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.Balance(); err != nil || got != sends*amount {
+		t.Fatalf("receiver holds %d sat, want %d (%v)", got, sends*amount, err)
+	}
+}

@@ -34,6 +34,11 @@ type Wallet struct {
 	mu      sync.Mutex
 	scanned int64 // height of the last block read
 	coins   map[wire.OutPoint]coin
+	// pending holds the coins this wallet's own unmined sends spend, with
+	// the spending transaction: btcd's gettxout still reports a mined
+	// output as unspent while a mempool transaction spends it, so the
+	// wallet must remember what it spent itself
+	pending map[wire.OutPoint]chainhash.Hash
 }
 
 type coin struct {
@@ -89,7 +94,7 @@ func walletOf(k *btcec.PrivateKey) (*Wallet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Wallet{key: k, Addr: a, script: s, coins: map[wire.OutPoint]coin{}}, nil
+	return &Wallet{key: k, Addr: a, script: s, coins: map[wire.OutPoint]coin{}, pending: map[wire.OutPoint]chainhash.Hash{}}, nil
 }
 
 // Attach lets the wallet read n's blocks.
@@ -117,6 +122,7 @@ func (w *Wallet) refresh() error {
 		for ti, t := range b.Transactions {
 			for _, in := range t.TxIn {
 				delete(w.coins, in.PreviousOutPoint)
+				delete(w.pending, in.PreviousOutPoint)
 			}
 			txid := t.TxHash()
 			for vi, o := range t.TxOut {
@@ -155,7 +161,14 @@ func (w *Wallet) spendable() ([]Input, error) {
 		if c.coinbase && w.scanned-c.height+1 < CoinbaseMaturity+1 {
 			continue
 		}
-		// the mempool may already spend it (a send not yet mined)
+		if tx, ok := w.pending[op]; ok {
+			// spent by a send of ours not yet mined, unless the node
+			// dropped that transaction (evicted, or the node restarted)
+			if _, err := w.node.Client.GetRawTransaction(&tx); err == nil {
+				continue
+			}
+			delete(w.pending, op)
+		}
 		res, err := w.node.Client.GetTxOut(&op.Hash, op.Index, true)
 		if err != nil {
 			return nil, err
@@ -198,6 +211,9 @@ func (w *Wallet) Send(to btcutil.Address, amount, fee int64) (*chainhash.Hash, e
 	h, err := w.node.Client.SendRawTransaction(t, true)
 	if err != nil {
 		return nil, fmt.Errorf("broadcast: %w", err)
+	}
+	for _, i := range use {
+		w.pending[i.OutPoint] = *h
 	}
 	return h, nil
 }
