@@ -25,6 +25,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/verify"
@@ -202,7 +203,13 @@ func Recheck(home string, threads int) Checker {
 		claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: &job.Result, MaxTokens: job.MaxTokens}
 		if len(job.Messages) == 0 {
 			p := job.Prompt
-			claim.Prompt = &p // chat jobs' templated prompt is not rebuilt: their prompt tokens go unchecked
+			claim.Prompt = &p
+		} else {
+			// A chat job: the verifier rebuilds the prompt the miner's
+			// engine ran from the messages (the model's chat template, or
+			// the flattened conversation), bound by the receipt's prompt
+			// hash (minerproto.PromptHash of the messages).
+			claim.Messages = chatMessages(job.Messages)
 		}
 		rep, err := verify.VerifyReceipt(ctx, home, r.Model, claim, job.Attestation, threads, verify.DefaultTolerance)
 		ev := evidence(rep)
@@ -216,6 +223,16 @@ func Recheck(home string, threads int) Checker {
 		}
 		return Verdict{}, err
 	}
+}
+
+// chatMessages are the coordinator's stored messages as the miner got
+// them (same fields, same JSON: the prompt hash is over that JSON).
+func chatMessages(in []store.ChatMessage) []minerproto.ChatMessage {
+	out := make([]minerproto.ChatMessage, len(in))
+	for i, m := range in {
+		out[i] = minerproto.ChatMessage{Role: m.Role, Content: m.Content, Images: m.Images}
+	}
+	return out
 }
 
 func fail(ev []byte, reason string) Verdict {

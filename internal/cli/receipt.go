@@ -18,6 +18,7 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/modules/miners"
 	"github.com/aitbc/aitbc/internal/coordinator"
+	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/verify"
 )
 
@@ -44,7 +45,7 @@ func newReceiptCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "receipt", Short: "Work with signed job receipts"}
 	var file, pubkey string
 	var offline, recompute bool
-	var attFile, model, promptFile string
+	var attFile, model, promptFile, messagesFile string
 	var threads int
 	verifyCmd := &cobra.Command{
 		Use:   "verify",
@@ -63,7 +64,11 @@ attestation (--attestation, the miner's hidden-state commitments, whose hash
 the receipt signs) is recomputed by one batched prefill of the prompt and the
 output through the model (--model, default the receipt's, from this home's
 registry) and compared within tolerances (docs/VERIFICATION.md). Give the
-prompt text with --prompt-file to bind the attested prompt tokens to it.
+prompt text with --prompt-file to bind the attested prompt tokens to it, or a
+chat job's messages with --messages-file (a JSON array of {"role","content"},
+as submitted): the prompt the miner's engine ran is rebuilt from them with the
+model's chat template (or, for a model without one, the flattened
+conversation), and they must hash to the receipt's prompt hash.
 
 A split job's file (one run through span servers) carries the chain of its
 servers' stage receipts instead: each stage's signature (the receipt holds
@@ -76,7 +81,9 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
   aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc...
   aitbc receipt verify --file split-job.json --offline   # a split job: its span servers' stage receipts
   aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc... \
-      --recompute --attestation job.att --prompt-file prompt.txt`,
+      --recompute --attestation job.att --prompt-file prompt.txt
+  aitbc receipt verify --file receipt.json --offline --pubkey 3b6a27bc... \
+      --recompute --attestation job.att --messages-file messages.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
@@ -176,6 +183,9 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 					return err
 				}
 				claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: job.Result, MaxTokens: job.MaxTokens}
+				if promptFile != "" && messagesFile != "" {
+					return usagef("--prompt-file and --messages-file exclude each other: a job has a prompt or messages")
+				}
 				if promptFile != "" {
 					pb, err := os.ReadFile(promptFile)
 					if err != nil {
@@ -183,6 +193,13 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 					}
 					p := string(pb)
 					claim.Prompt = &p
+				}
+				if messagesFile != "" {
+					msgs, err := readMessagesFile(messagesFile)
+					if err != nil {
+						return err
+					}
+					claim.Messages = msgs
 				}
 				name := model
 				if name == "" {
@@ -231,9 +248,45 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 	verifyCmd.Flags().StringVar(&attFile, "attestation", "", "the miner's attestation file (CBOR), for --recompute")
 	verifyCmd.Flags().StringVar(&model, "model", "", "model to recompute with (default: the receipt's model)")
 	verifyCmd.Flags().StringVar(&promptFile, "prompt-file", "", "the job's prompt text, for --recompute")
+	verifyCmd.Flags().StringVar(&messagesFile, "messages-file", "", "a chat job's messages (JSON array of {role, content}, as submitted), for --recompute")
 	verifyCmd.Flags().IntVar(&threads, "threads", 0, "threads for --recompute (0: all cores)")
 	cmd.AddCommand(verifyCmd)
 	return cmd
+}
+
+// maxMessagesFile bounds a --messages-file (a job's messages are bounded
+// far below it by the coordinator's request limit).
+const maxMessagesFile = 16 << 20
+
+// readMessagesFile reads a chat job's messages: a JSON array of
+// {"role","content"}, or an object with a "messages" array (a request body).
+func readMessagesFile(path string) ([]minerproto.ChatMessage, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxMessagesFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMessagesFile {
+		return nil, usagef("--messages-file: over %d bytes", maxMessagesFile)
+	}
+	var msgs []minerproto.ChatMessage
+	if err := json.Unmarshal(b, &msgs); err != nil {
+		var body struct {
+			Messages []minerproto.ChatMessage `json:"messages"`
+		}
+		if err2 := json.Unmarshal(b, &body); err2 != nil || body.Messages == nil {
+			return nil, usagef("--messages-file: not a JSON array of messages: %v", err)
+		}
+		msgs = body.Messages
+	}
+	if len(msgs) == 0 {
+		return nil, usagef("--messages-file: no messages")
+	}
+	return msgs, nil
 }
 
 func okBad(ok bool) string {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/models"
 )
 
@@ -37,8 +38,13 @@ type ReceiptClaim struct {
 	AttestHash []byte
 	PromptHash []byte
 	Prompt     *string // the prompt text, when the verifier has it
-	Result     *string
-	MaxTokens  int
+	// Messages are a chat job's conversation, instead of Prompt: the
+	// receipt's prompt hash is minerproto.PromptHash of them, and the
+	// verifier rebuilds the prompt tokens the miner's engine ran from
+	// them (ChatPromptTokens).
+	Messages  []minerproto.ChatMessage
+	Result    *string
+	MaxTokens int
 }
 
 // VerifyReceipt checks that attestation is the one the receipt signs and
@@ -69,17 +75,8 @@ func VerifyReceipt(ctx context.Context, home, model string, claim ReceiptClaim, 
 	}
 	defer m.Close()
 	exp := Expected{ModelSHA256: mh, Result: claim.Result, MaxTokens: claim.MaxTokens}
-	if claim.Prompt != nil {
-		ph := sha256.Sum256([]byte(*claim.Prompt))
-		if claim.PromptHash != nil && !bytes.Equal(ph[:], claim.PromptHash) {
-			return Report{}, fmt.Errorf("%w: the prompt does not hash to the receipt's prompt hash", ErrTokens)
-		}
-		// The engine adds BOS or not by model; either encoding of the
-		// prompt text binds the attested tokens to it.
-		exp.PromptTokens = m.Tokenizer().Encode(*claim.Prompt, true)
-		if noBOS := m.Tokenizer().Encode(*claim.Prompt, false); len(a.PromptTokens) == len(noBOS) {
-			exp.PromptTokens = noBOS
-		}
+	if exp.PromptTokens, err = promptTokens(m, claim, len(a.PromptTokens)); err != nil {
+		return Report{}, err
 	}
 	return Recompute(ctx, m, a, exp, threads, tol)
 }
@@ -96,7 +93,7 @@ func verifyLogprobReceipt(ctx context.Context, home, model string, claim Receipt
 	if claim.Result != nil && a.Text() != *claim.Result {
 		return Report{}, fmt.Errorf("%w: the attested tokens do not make the result", ErrTokens)
 	}
-	if claim.Prompt == nil {
+	if claim.Prompt == nil && claim.Messages == nil {
 		return Report{}, fmt.Errorf("%w: a log-probability attestation is checked against the prompt, and there is none", ErrTokens)
 	}
 	m, err := engine.Resolve(home, model)
@@ -104,5 +101,12 @@ func verifyLogprobReceipt(ctx context.Context, home, model string, claim Receipt
 		return Report{}, err
 	}
 	defer m.Close()
-	return RecomputeLogprobs(ctx, m, a, m.Tokenizer().Encode(*claim.Prompt, true), threads, DefaultLogprobTolerance)
+	// A server renders a chat job's messages with the model's template
+	// (llama-server from the GGUF's); the prompt tokens are taken with
+	// BOS, as a completion prompt's.
+	prompt, err := promptTokens(m, claim, -1)
+	if err != nil {
+		return Report{}, err
+	}
+	return RecomputeLogprobs(ctx, m, a, prompt, threads, DefaultLogprobTolerance)
 }
