@@ -62,8 +62,11 @@ type Verdict struct {
 
 // Config configures the service.
 type Config struct {
-	Key    coordinator.AuditSigner // the verifier's key (its address is registered on chain)
-	Node   module.Getter           // a node's REST API
+	Key  coordinator.AuditSigner // the verifier's key (its address is registered on chain)
+	Node module.Getter           // a node's REST API
+	// Locate lists the coordinators to fetch each job from (Coordinators);
+	// when nil, Source is the only one.
+	Locate Locator
 	Source Source
 	Submit Submitter
 	Check  Checker
@@ -86,8 +89,8 @@ type Service struct {
 
 // New returns the service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Key == nil || cfg.Node == nil || cfg.Source == nil || cfg.Submit == nil || cfg.Check == nil {
-		return nil, errors.New("audit: key, node, source, submitter and checker are required")
+	if cfg.Key == nil || cfg.Node == nil || (cfg.Source == nil && cfg.Locate == nil) || cfg.Submit == nil || cfg.Check == nil {
+		return nil, errors.New("audit: key, node, source (or locator), submitter and checker are required")
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 2 * time.Second
@@ -122,6 +125,8 @@ type Outcome struct {
 	JobID   string  `json:"job_id"`
 	Verdict Verdict `json:"verdict"`
 	TxHash  string  `json:"tx_hash"`
+	// Coordinator is the one whose copy of the job was checked.
+	Coordinator string `json:"coordinator"`
 }
 
 // resendAfter is how long a report may stay uncommitted before it is
@@ -160,32 +165,84 @@ func (s *Service) Once(ctx context.Context) ([]Outcome, error) {
 }
 
 func (s *Service) handle(ctx context.Context, id string) (Outcome, error) {
-	job, err := s.cfg.Source.AuditJob(ctx, s.cfg.Key, id)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("fetch: %w", err)
+	var c onChain
+	var err error
+	if c.job, err = jobs.QueryJob(ctx, s.cfg.Node, id); err != nil {
+		return Outcome{}, fmt.Errorf("the job on chain: %w", err)
 	}
-	var verdict Verdict
+	if c.check, err = audits.QueryCheck(ctx, s.cfg.Node, id); err != nil {
+		return Outcome{}, fmt.Errorf("the check on chain: %w", err)
+	}
+	if c.job.ReceiptHash != "" {
+		raw, _ := hex.DecodeString(id)
+		pv, err := jobs.QueryPrivacy(ctx, s.cfg.Node, raw)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("the job's privacy on chain: %w", err)
+		}
+		c.private = pv.Private
+	}
+	origins := []Origin{{URL: "coordinator", Source: s.cfg.Source}}
+	if s.cfg.Locate != nil {
+		if origins, err = s.cfg.Locate(ctx, c.job.Coordinator); err != nil {
+			return Outcome{}, fmt.Errorf("coordinators: %w", err)
+		}
+		if len(origins) == 0 {
+			return Outcome{}, fmt.Errorf("no coordinator to fetch the job from (the job's coordinator %s announced none)", c.job.Coordinator)
+		}
+	}
+	// Each coordinator in turn: one that lacks the job, is down or serves
+	// data the chain contradicts is passed over. The verdict rests only on
+	// data the chain authenticates, so asking several cannot frame the
+	// miner, and the first that serves the true job decides.
+	var errs []error
+	for _, o := range origins {
+		verdict, err := s.checkFrom(ctx, o.Source, id, c)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Outcome{}, ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", o.URL, err))
+			continue
+		}
+		raw, _ := hex.DecodeString(id)
+		h, err := s.cfg.Submit(ctx, audits.NewReportMsg(raw, verdict.Pass, verdict.Evidence, verdict.Reason))
+		if err != nil {
+			return Outcome{}, fmt.Errorf("report: %w", err)
+		}
+		s.cfg.Logger.Info("check reported", "job", id, "coordinator", o.URL, "pass", verdict.Pass, "reason", verdict.Reason, "tx", h)
+		return Outcome{JobID: id, Verdict: verdict, TxHash: h, Coordinator: o.URL}, nil
+	}
+	return Outcome{}, errors.Join(errs...)
+}
+
+// checkFrom fetches job id from src, authenticates it against the chain
+// and re-runs it. An error is no verdict (try the next coordinator).
+func (s *Service) checkFrom(ctx context.Context, src Source, id string, c onChain) (Verdict, error) {
+	job, err := src.AuditJob(ctx, s.cfg.Key, id)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("fetch: %w", err)
+	}
+	if err := authenticate(id, &job, c); err != nil {
+		return Verdict{}, err
+	}
 	if audits.Reexecutable(job.Model) {
 		// Deterministic kinds are checked by running them again, not by
 		// the engine's commitments (they carry no attestation).
-		input, err := s.cfg.Source.AuditInput(ctx, s.cfg.Key, id)
+		input, err := src.AuditInput(ctx, s.cfg.Key, id)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("fetch input: %w", err)
+			return Verdict{}, fmt.Errorf("fetch input: %w", err)
 		}
-		verdict, err = Reexecute(ctx, job, input, s.cfg.Workers)
+		v, err := Reexecute(ctx, job, input, s.cfg.Workers)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("re-execute: %w", err)
+			return Verdict{}, fmt.Errorf("re-execute: %w", err)
 		}
-	} else if verdict, err = s.cfg.Check(ctx, job); err != nil {
-		return Outcome{}, fmt.Errorf("check: %w", err)
+		return v, nil
 	}
-	raw, _ := hex.DecodeString(id)
-	h, err := s.cfg.Submit(ctx, audits.NewReportMsg(raw, verdict.Pass, verdict.Evidence, verdict.Reason))
+	v, err := s.cfg.Check(ctx, job)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("report: %w", err)
+		return Verdict{}, fmt.Errorf("check: %w", err)
 	}
-	s.cfg.Logger.Info("check reported", "job", id, "pass", verdict.Pass, "reason", verdict.Reason, "tx", h)
-	return Outcome{JobID: id, Verdict: verdict, TxHash: h}, nil
+	return v, nil
 }
 
 // Recheck is the built-in engine's Checker: it re-runs the job's prompt

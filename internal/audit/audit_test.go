@@ -11,9 +11,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/audit"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
+	"github.com/aitbc/aitbc/internal/chain/modules/coordinators"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/coordinator"
@@ -89,17 +91,75 @@ func TestRecheckFailsAnAttestationTheReceiptDoesNotSign(t *testing.T) {
 	}
 }
 
-// node answers the verifier query as the audits module would.
+// node answers the queries of the verifier service as the chain's modules
+// would: the checks awaiting the verifier, and each job's record, check,
+// privacy and its coordinator's announcements.
 type node struct {
-	assigned []string
+	assigned  []string
+	jobs      map[string]jobs.View
+	checks    map[string]audits.CheckView
+	announced map[string][]string // coordinator address -> URLs
 }
 
 func (n node) GetJSON(_ context.Context, path string, out any) error {
-	if !strings.HasPrefix(path, "/api/v1/audits/verifiers/") {
+	var v any
+	switch {
+	case strings.HasPrefix(path, "/api/v1/audits/verifiers/"):
+		v = audits.VerifierView{Assigned: n.assigned}
+	case strings.HasPrefix(path, "/api/v1/audits/checks/"):
+		c, ok := n.checks[strings.TrimPrefix(path, "/api/v1/audits/checks/")]
+		if !ok {
+			return audits.ErrCheckNotFound
+		}
+		v = c
+	case strings.HasSuffix(path, "/privacy"):
+		v = jobs.PrivacyView{}
+	case strings.HasPrefix(path, "/api/v1/jobs/"):
+		j, ok := n.jobs[strings.TrimPrefix(path, "/api/v1/jobs/")]
+		if !ok {
+			return jobs.ErrJobNotFound
+		}
+		v = j
+	case strings.HasPrefix(path, "/api/v1/coordinators/"):
+		var l coordinators.ListView
+		for _, u := range n.announced[strings.TrimPrefix(path, "/api/v1/coordinators/")] {
+			l.Coordinators = append(l.Coordinators, coordinators.View{URL: u})
+		}
+		v = l
+	default:
 		return errors.New("unexpected path " + path)
 	}
-	b, _ := json.Marshal(audits.VerifierView{Assigned: n.assigned})
+	b, _ := json.Marshal(v)
 	return json.Unmarshal(b, out)
+}
+
+// settle makes j the job id as the chain has it settled: its receipt
+// re-signed by a miner for that id, the job's record (coordinator coord,
+// the receipt anchored) and its check (assigned, naming the attestation
+// hash) added to n.
+func (n *node) settle(t *testing.T, id string, coord address.Address, j coordinator.AuditJob) coordinator.AuditJob {
+	t.Helper()
+	r, err := jobs.DecodeReceipt(j.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	miner := address.FromPubKey(pub)
+	r.JobID, _ = hex.DecodeString(id)
+	r.Miner = miner[:]
+	r.Sign(priv)
+	if j.Receipt, err = r.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	j.JobID = id
+	if n.jobs == nil {
+		n.jobs, n.checks = map[string]jobs.View{}, map[string]audits.CheckView{}
+	}
+	n.jobs[id] = jobs.View{ID: id, Status: "settled", Coordinator: coord, Miner: &miner, Model: r.Model,
+		PromptHash: hex.EncodeToString(r.PromptHash), MaxTokens: uint64(j.MaxTokens), ReceiptHash: r.HashHex()}
+	n.checks[id] = audits.CheckView{JobID: id, Miner: miner, Status: "assigned", AttestHash: hex.EncodeToString(r.AttestHash)}
+	n.assigned = append(n.assigned, id)
+	return j
 }
 
 type source map[string]coordinator.AuditJob
@@ -136,14 +196,16 @@ func TestServiceReportsEachAssignedCheckOnce(t *testing.T) {
 		sent = append(sent, m)
 		return "tx", nil
 	}
+	n := &node{}
+	src := source{honest: n.settle(t, honest, address.Address{}, job(t, nil)), cheat: n.settle(t, cheat, address.Address{}, job(t, nil))}
+	n.settle(t, missing, address.Address{}, job(t, nil))
 	check := func(_ context.Context, j coordinator.AuditJob) (audit.Verdict, error) {
-		if j.Result == "cheat" {
+		if j.JobID == cheat {
 			return audit.Verdict{Evidence: []byte{1}, Reason: "commitments not reproduced"}, nil
 		}
 		return audit.Verdict{Pass: true, Evidence: []byte{2}}, nil
 	}
-	s, err := audit.New(audit.Config{Key: key, Node: node{assigned: []string{honest, cheat, missing}},
-		Source: source{honest: {Result: "ok"}, cheat: {Result: "cheat"}}, Submit: submit, Check: check})
+	s, err := audit.New(audit.Config{Key: key, Node: *n, Source: src, Submit: submit, Check: check})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/audit"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
@@ -171,7 +172,9 @@ func TestServiceReexecutesKindJobsInsteadOfTheEngineCheck(t *testing.T) {
 		t.Fatal("the engine's check ran on a kind job")
 		return audit.Verdict{}, nil
 	}
-	s, err := audit.New(audit.Config{Key: key, Node: node{assigned: []string{honest, cheat}}, Submit: submit, Check: check,
+	n := &node{}
+	hj, cj = n.settle(t, honest, address.Address{}, hj), n.settle(t, cheat, address.Address{}, cj)
+	s, err := audit.New(audit.Config{Key: key, Node: *n, Submit: submit, Check: check,
 		Source: kindSource{jobs: map[string]coordinator.AuditJob{honest: hj, cheat: cj}, inputs: map[string][]byte{honest: hin, cheat: cin}}})
 	if err != nil {
 		t.Fatal(err)

@@ -122,15 +122,25 @@ func newVerifierCmd(g *Globals) *cobra.Command {
 		Use:   "start",
 		Short: "Run the verifier: re-check each job the chain assigns this wallet with the built-in engine, and report pass or fail",
 		Long: `Watches the chain for the spot checks assigned to the wallet's key, fetches each
-job's prompt, result and attestation from the coordinator (--coordinator; the
-request is signed with the key, and the coordinator serves it only to the
-verifier the check awaits), re-runs prompt and output through the receipt's
+job's prompt, result and attestation from a coordinator (the request is
+signed with the key, and a coordinator serves it only to the verifier the
+check awaits), re-runs prompt and output through the receipt's
 model in one prefill (the models must be in this home's registry), and
 reports pass or fail with evidence (audits/report). A check it cannot run is
 retried on the next pass; one not reported within the chain's
-check_window_blocks costs part of the bond.`,
+check_window_blocks costs part of the bond.
+
+Coordinators are asked in turn: first those the job's own coordinator key
+announced on chain, then --coordinator (one URL, several comma-separated,
+"chain" for every coordinator announced on chain, or "chain:ADDRESS" for one
+marketplace's). A copy of the job is used only if the chain backs it: the
+receipt the settlement anchored, the prompt or messages hashing to the job's
+prompt hash, the result and attestation to the receipt's; a coordinator that
+serves anything else is passed over, so it cannot frame the miner.`,
 		Example: `  aitbc verifier start --wallet verifier-1
-  aitbc verifier start --wallet verifier-1 --threads 4 --poll 5s --coordinator http://10.0.0.2:8000`,
+  aitbc verifier start --wallet verifier-1 --threads 4 --poll 5s --coordinator http://10.0.0.2:8000
+  aitbc verifier start --wallet verifier-1 --coordinator http://10.0.0.2:8000,http://10.0.0.3:8000
+  aitbc verifier start --wallet verifier-1 --coordinator chain`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needWallet(); err != nil {
@@ -152,16 +162,23 @@ check_window_blocks costs part of the bond.`,
 				return fmt.Errorf("verifier %s has no bond left: aitbc verifier register --bond 100 --wallet %s", key.Address(), wallet)
 			}
 			sender := walletd.WalletSender{S: svc, Name: wallet, Password: pw}
-			s, err := audit.New(audit.Config{Key: key, Node: chain, Source: coordinator.NewClient(g.Coord, ""),
+			spec := strings.TrimSpace(g.Coord)
+			by, announced := chainSpec(spec)
+			var given []string
+			if !announced {
+				given = coordinator.URLs(coordinator.Given(strings.Split(spec, ",")))
+			}
+			s, err := audit.New(audit.Config{Key: key, Node: chain, Locate: audit.Coordinators(chain, given, announced, by),
 				Submit: sender.Send, Check: audit.Recheck(g.Home, threads), Poll: poll, Logger: log})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.Stderr(), "verifier %s, coordinator %s, node %s\n", s.Address(), g.Coord, g.Node)
+			fmt.Fprintf(g.Stderr(), "verifier %s, coordinators: the job's announced ones, then %s; node %s\n", s.Address(), spec, g.Node)
 			return s.Run(ctx)
 		},
 	}
 	withWallet(start)
+	annotate(start, coordSelfAnnotation) // it picks a coordinator per job
 	start.Flags().IntVar(&threads, "threads", 0, "threads for the re-run (0: all cores)")
 	start.Flags().DurationVar(&poll, "poll", 2*time.Second, "how often to ask the chain for assigned checks")
 

@@ -196,3 +196,43 @@ func TestOnlyTheAssignedVerifierGetsAKindJobsInput(t *testing.T) {
 		t.Fatalf("a text job's input: %v, want file_not_found", err)
 	}
 }
+
+// TestAuditJobServesAChatJobsMessagesAsTheReceiptBindsThem: a verifier
+// rebuilds a chat job's prompt from its messages, so the audit view
+// carries them exactly as the miner got them: their prompt hash is the
+// one the miner's receipt signs.
+func TestAuditJobServesAChatJobsMessagesAsTheReceiptBindsThem(t *testing.T) {
+	node := &auditNode{checks: map[string]audits.CheckView{}}
+	h := newHarness(t, releaseDelay, func(c *Config) { c.Chain = node })
+	h.fund(100 * coin.Unit)
+	m := h.addMiner(coin.Unit)
+	msgs := []minerproto.ChatMessage{{Role: "system", Content: "Be Tolstoy."}, {Role: "user", Content: "Who is <Natasha>?"}}
+	j := h.submit(JobRequest{Model: testModel, Messages: msgs, MaxTokens: 8})
+	mj := m.nextJob()
+	att := []byte("commitments")
+	m.finishAttested(mj, "A countess", 2, att, sha256.Sum256(att))
+	h.waitStatus(j.ID, "completed")
+
+	vpriv, vaddr := newKey(t)
+	node.mu.Lock()
+	node.checks[j.ID] = audits.CheckView{JobID: j.ID, Status: "assigned", Verifier: vaddr.String()}
+	node.mu.Unlock()
+	srv := httptest.NewServer(h.s.Handler())
+	defer srv.Close()
+	got, err := NewClient(srv.URL, "").auditJobAt(context.Background(), keystore.NewKey("verifier", vpriv), j.ID, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := jobs.DecodeReceipt(got.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make([]minerproto.ChatMessage, len(got.Messages))
+	for i, cm := range got.Messages {
+		served[i] = minerproto.ChatMessage(cm)
+	}
+	ph := minerproto.PromptHash(got.Prompt, served)
+	if got.Prompt != "" || len(served) != 2 || !bytes.Equal(ph[:], r.PromptHash) {
+		t.Fatalf("served prompt %q, messages %+v: their hash %x, the receipt signs %x", got.Prompt, served, ph, r.PromptHash)
+	}
+}
