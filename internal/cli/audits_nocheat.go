@@ -16,6 +16,6 @@ import (
 func registerCheatFlags(*pflag.FlagSet, *string) {}
 
 // applyCheat leaves the backend honest.
-func applyCheat(_ context.Context, _ module.Getter, b backend.Backend, _ string) (backend.Backend, error) {
+func applyCheat(_ context.Context, _ string, _ module.Getter, b backend.Backend, _ string) (backend.Backend, error) {
 	return b, nil
 }

@@ -146,7 +146,7 @@ round of the list starts with the coordinators that answer, nearest first.`,
 				return errors.Join(err, spans.close())
 			}
 			chain := g.serviceNode(log)
-			if b, err = applyCheat(ctx, chain, b, cheat); err != nil { // audits_cheat.go: test builds only
+			if b, err = applyCheat(ctx, g.Home, chain, b, cheat); err != nil { // audits_cheat.go: test builds only
 				return errors.Join(err, obs.close(), spans.close())
 			}
 			key, svc, pw, err := g.minerKey(ctx, wallet, password, chain)

@@ -49,3 +49,52 @@ func TestCheatingMinerIsCaught(t *testing.T) {
 	}
 	check("replaying miner", replay, "Pierre said", 64, verify.ErrTokens)
 }
+
+// TestSubstituteModelIsCaught: a miner serving a copy of the listed model
+// with one layer's weights scaled (WriteSubstitute), attesting the listed
+// model, is rejected by the recomputation with the listed model; the
+// substitute is not advertised.
+func TestSubstituteModelIsCaught(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	reg := engine.NewRegistry(home)
+	hash, err := verify.ModelFileHash(reg, engine.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := backend.WriteSubstitute(reg, engine.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := backend.NewBuiltin(home, backend.BuiltinOptions{Threads: 1})
+	defer inner.Close()
+	c := &backend.Cheat{Inner: inner, Mode: backend.CheatModel, Substitute: sub, ClaimHash: hash, ClaimQuant: m.TensorType()}
+	models, err := c.Models(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mi := range models {
+		if mi.Name == sub {
+			t.Fatalf("the substitute %s is advertised", sub)
+		}
+	}
+	const prompt = "Pierre said"
+	res, err := c.Generate(ctx, backend.Request{Model: engine.DefaultModel, Prompt: prompt, MaxTokens: 40, Temperature: 0.8, Seed: 3}, nil)
+	if err != nil || res.Attestation == "" {
+		t.Fatalf("substitute generation: %v (attestation %d bytes)", err, len(res.Attestation))
+	}
+	a, err := verify.DecodeAttestation([]byte(res.Attestation))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := verify.Expected{ModelSHA256: hash, Result: &res.Text, MaxTokens: 40, PromptTokens: m.Tokenizer().Encode(prompt, true)}
+	rep, err := verify.Recompute(ctx, m, a, exp, 1, verify.DefaultTolerance)
+	if !errors.Is(err, verify.ErrMismatch) {
+		t.Fatalf("substitute model: %+v %v, want ErrMismatch", rep, err)
+	}
+}
+
