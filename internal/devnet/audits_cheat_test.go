@@ -37,6 +37,21 @@ import (
 // and half the cut, the verifiers a fee each and a fifth of the cut, the
 // rest is burned, every figure checked to the unit.
 func TestCheatingMinerIsCaughtDisputedAndSlashedOnADevnet(t *testing.T) {
+	cheatIsCaughtDisputedAndSlashed(t, backend.CheatTruncate, "stopping has probability")
+}
+
+// TestSubstituteModelMinerIsCaughtDisputedAndSlashedOnADevnet: the same
+// with miner 1 serving another model under tolstoy-1m's name (`miner
+// start --cheat model`: a copy with one layer's weights scaled,
+// backend.WriteSubstitute) while attesting tolstoy-1m's file hash; the
+// verifiers recompute with the real tolstoy-1m and the commitments differ.
+func TestSubstituteModelMinerIsCaughtDisputedAndSlashedOnADevnet(t *testing.T) {
+	cheatIsCaughtDisputedAndSlashed(t, backend.CheatModel, "exponent mismatches")
+}
+
+// cheatIsCaughtDisputedAndSlashed runs the scenario above with miner 1
+// cheating in mode; the first verifier's reason must contain reason.
+func cheatIsCaughtDisputedAndSlashed(t *testing.T, mode backend.CheatMode, reason string) {
 	p := audits.DefaultParams()
 	p.SpotCheckBps, p.AllowCheatMiners, p.CheckWindowBlocks, p.MinBond = 10_000, true, 400, 10*coin.Unit
 	m, err := engine.LoadDefault()
@@ -49,12 +64,21 @@ func TestCheatingMinerIsCaughtDisputedAndSlashedOnADevnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := start(t, devnet.Config{Miners: 2, MinerSlots: 1, Audits: &p, WrapRunner: func(i int, r miner.Runner) miner.Runner {
+	home := t.TempDir()
+	var sub string
+	if mode == backend.CheatModel {
+		// What `miner start --cheat model` does: the substitute goes into
+		// the home's registry, which the devnet's built-in backend serves.
+		if sub, err = backend.WriteSubstitute(engine.NewRegistry(home), engine.DefaultModel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := start(t, devnet.Config{Home: home, Miners: 2, MinerSlots: 1, Audits: &p, WrapRunner: func(i int, r miner.Runner) miner.Runner {
 		if i != 1 {
 			return r
 		}
 		honest := r.(miner.BackendRunner).B
-		return miner.BackendRunner{B: &backend.Cheat{Inner: honest, Mode: backend.CheatTruncate, ClaimHash: claim, ClaimQuant: quant}}
+		return miner.BackendRunner{B: &backend.Cheat{Inner: honest, Mode: mode, Substitute: sub, ClaimHash: claim, ClaimQuant: quant}}
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -180,7 +204,7 @@ func TestCheatingMinerIsCaughtDisputedAndSlashedOnADevnet(t *testing.T) {
 	if hc.Fees != p.Fee(hc.Held) || hc.Held == 0 {
 		t.Fatalf("honest check: %+v", hc)
 	}
-	if cc.Verifier == "" || cc.Second == "" || cc.Verifier == cc.Second || !strings.Contains(cc.Reason, "verify") {
+	if cc.Verifier == "" || cc.Second == "" || cc.Verifier == cc.Second || !strings.Contains(cc.Reason, "verify") || !strings.Contains(cc.Reason, reason) {
 		t.Fatalf("cheat check: %+v", cc)
 	}
 	// Every check: an honest miner's passed, a cheat's confirmed, each

@@ -151,6 +151,7 @@ func oneRun(f *fixture, i int) ([]record, error) {
 	}{
 		{"cheat: coarser quantisation (Q4_K as Q8_0)", f.byType["Q4_K"], p, nil},
 		{"cheat: different model (one layer less)", f.small, p, nil},
+		{"cheat: substitute model (one layer's weights × 0.9)", f.scaled, p, nil},
 		{"cheat: altered prompt (one word)", mq, p2, func(a *verify.Attestation) error { a.PromptTokens = real.PromptTokens; return nil }},
 		{"cheat: replayed answer (another prompt's)", mq, p2, func(a *verify.Attestation) error { a.PromptTokens = real.PromptTokens; return nil }},
 		{"cheat: altered output (one token, not the last)", mq, p, func(a *verify.Attestation) error {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/engine"
@@ -18,6 +20,10 @@ type fixture struct {
 	byType map[string]*engine.Model
 	hash   map[string][]byte
 	small  *engine.Model // tolstoy-1m without its last layer: a cheaper model
+	// scaled is tolstoy-1m (F32) with its last layer's feed-forward output
+	// weights scaled by 0.9: the substitute of `miner start --cheat model`
+	// (backend.WriteSubstitute), another model under the same name.
+	scaled *engine.Model
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -40,6 +46,7 @@ func newFixture(t testing.TB) *fixture {
 		f.byType[typ.String()], f.hash[typ.String()] = m, h[:]
 		if typ == gguf.F32 {
 			f.small = dropLastLayer(t, b.Bytes())
+			f.scaled = scaleLastFFN(t, b.Bytes(), 0.9)
 		}
 	}
 	return f
@@ -70,6 +77,52 @@ func dropLastLayer(t testing.TB, data []byte) *engine.Model {
 		if err := w.AddTensor(ti.Name, ti.Type, ti.Dims, g.TensorData(ti)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	var b bytes.Buffer
+	if _, err := w.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.LoadGGUF(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// scaleLastFFN rewrites an F32 GGUF with its last block's ffn_down weights
+// multiplied by k.
+func scaleLastFFN(t testing.TB, data []byte, k float32) *engine.Model {
+	t.Helper()
+	g, err := gguf.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch, _ := g.String("general.architecture")
+	n, _ := g.Uint(arch + ".block_count")
+	target := fmt.Sprintf("blk.%d.ffn_down.weight", n-1)
+	var w gguf.Writer
+	for _, kv := range g.KVs {
+		w.Set(kv.Key, kv.Value)
+	}
+	found := false
+	for _, ti := range g.Tensors {
+		d := g.TensorData(ti)
+		if ti.Name == target {
+			if ti.Type != gguf.F32 {
+				t.Fatalf("%s is %s", target, ti.Type)
+			}
+			d = bytes.Clone(d)
+			for i := 0; i+4 <= len(d); i += 4 {
+				binary.LittleEndian.PutUint32(d[i:], math.Float32bits(k*math.Float32frombits(binary.LittleEndian.Uint32(d[i:]))))
+			}
+			found = true
+		}
+		if err := w.AddTensor(ti.Name, ti.Type, ti.Dims, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !found {
+		t.Fatalf("no tensor %s", target)
 	}
 	var b bytes.Buffer
 	if _, err := w.WriteTo(&b); err != nil {

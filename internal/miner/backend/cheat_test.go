@@ -97,4 +97,3 @@ func TestSubstituteModelIsCaught(t *testing.T) {
 		t.Fatalf("substitute model: %+v %v, want ErrMismatch", rep, err)
 	}
 }
-
