@@ -212,6 +212,13 @@ func TestAuditJobServesAChatJobsMessagesAsTheReceiptBindsThem(t *testing.T) {
 	att := []byte("commitments")
 	m.finishAttested(mj, "A countess", 2, att, sha256.Sum256(att))
 	h.waitStatus(j.ID, "completed")
+	// The audit route reads the durable store, which the writer fills
+	// after the live state; a verifier comes after settlement, which
+	// waits for it too.
+	waitFor(t, "result stored", func() bool {
+		sj, err := h.s.cfg.Store.Job(context.Background(), j.ID)
+		return err == nil && len(sj.Receipt) > 0
+	})
 
 	vpriv, vaddr := newKey(t)
 	node.mu.Lock()
