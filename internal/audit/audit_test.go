@@ -99,6 +99,7 @@ type node struct {
 	jobs      map[string]jobs.View
 	checks    map[string]audits.CheckView
 	announced map[string][]string // coordinator address -> URLs
+	private   map[string]bool
 }
 
 func (n node) GetJSON(_ context.Context, path string, out any) error {
@@ -113,7 +114,8 @@ func (n node) GetJSON(_ context.Context, path string, out any) error {
 		}
 		v = c
 	case strings.HasSuffix(path, "/privacy"):
-		v = jobs.PrivacyView{}
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/api/v1/jobs/"), "/privacy")
+		v = jobs.PrivacyView{ID: id, Private: n.private[id]}
 	case strings.HasPrefix(path, "/api/v1/jobs/"):
 		j, ok := n.jobs[strings.TrimPrefix(path, "/api/v1/jobs/")]
 		if !ok {

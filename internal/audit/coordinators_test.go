@@ -178,3 +178,42 @@ func TestRecheckRebuildsAChatJobsPrompt(t *testing.T) {
 		t.Fatalf("an answer to other messages: %+v, %v", v, err)
 	}
 }
+
+// TestAPrivateJobsReceiptIsCheckedAgainstTheChainsFields: a private job's
+// settlement anchors the private receipt, not the public one the verifier
+// gets; the public receipt is then accepted when its model, miner, prompt
+// hash and attestation hash are the chain's. A public job whose receipt is
+// not the anchored one is refused (no verdict).
+func TestAPrivateJobsReceiptIsCheckedAgainstTheChainsFields(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	key := keystore.NewKey("verifier", priv)
+	id := strings.Repeat("6b", 16)
+	n := &node{private: map[string]bool{}}
+	j := n.settle(t, id, address.Address{}, job(t, nil))
+	v := n.jobs[id]
+	v.ReceiptHash = strings.Repeat("00", 32) // the private receipt's hash
+	n.jobs[id] = v
+	var sent []audits.MsgReport
+	submit := func(_ context.Context, msg tx.Msg) (string, error) {
+		var m audits.MsgReport
+		if err := msg.DecodeBody(&m); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, m)
+		return "tx", nil
+	}
+	once := func() ([]audit.Outcome, error) {
+		s, err := audit.New(audit.Config{Key: key, Node: *n, Source: source{id: j}, Submit: submit, Check: audit.Recheck(t.TempDir(), 2)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Once(context.Background())
+	}
+	if out, err := once(); len(out) != 0 || !errors.Is(err, audit.ErrWrongData) {
+		t.Fatalf("a public job whose receipt is not the anchored one: %+v %v", out, err)
+	}
+	n.private[id] = true
+	if out, err := once(); err != nil || len(out) != 1 || !sent[0].Pass {
+		t.Fatalf("a private job: %+v %+v %v", out, sent, err)
+	}
+}
