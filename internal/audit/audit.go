@@ -202,6 +202,9 @@ func (s *Service) handle(ctx context.Context, id string) (Outcome, error) {
 				return Outcome{}, ctx.Err()
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", o.URL, err))
+			if errors.Is(err, errLocal) {
+				break // this verifier cannot run the check: another copy would not help
+			}
 			continue
 		}
 		raw, _ := hex.DecodeString(id)
@@ -215,8 +218,13 @@ func (s *Service) handle(ctx context.Context, id string) (Outcome, error) {
 	return Outcome{}, errors.Join(errs...)
 }
 
+// errLocal marks a check the verifier itself could not run (a missing
+// model, a failed re-run) on data the chain backs.
+var errLocal = errors.New("audit: the verifier could not run the check")
+
 // checkFrom fetches job id from src, authenticates it against the chain
-// and re-runs it. An error is no verdict (try the next coordinator).
+// and re-runs it. An error is no verdict: the next coordinator is tried,
+// unless it wraps errLocal.
 func (s *Service) checkFrom(ctx context.Context, src Source, id string, c onChain) (Verdict, error) {
 	job, err := src.AuditJob(ctx, s.cfg.Key, id)
 	if err != nil {
@@ -234,13 +242,16 @@ func (s *Service) checkFrom(ctx context.Context, src Source, id string, c onChai
 		}
 		v, err := Reexecute(ctx, job, input, s.cfg.Workers)
 		if err != nil {
-			return Verdict{}, fmt.Errorf("re-execute: %w", err)
+			if errors.Is(err, ErrWrongData) {
+				return Verdict{}, fmt.Errorf("re-execute: %w", err) // another input file
+			}
+			return Verdict{}, fmt.Errorf("%w: re-execute: %w", errLocal, err)
 		}
 		return v, nil
 	}
 	v, err := s.cfg.Check(ctx, job)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("check: %w", err)
+		return Verdict{}, fmt.Errorf("%w: %w", errLocal, err)
 	}
 	return v, nil
 }
