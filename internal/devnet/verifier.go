@@ -14,7 +14,6 @@ import (
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/tx"
-	"github.com/aitbc/aitbc/internal/coordinator"
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/system"
 )
@@ -104,7 +103,9 @@ func (d *Devnet) startVerifier(ctx context.Context, ks *keystore.Store) error {
 			return fmt.Errorf("devnet: registering verifier %s: %v (%s)", VerifierWallet, err, t.Status)
 		}
 	}
-	s, err := audit.New(audit.Config{Key: key, Node: node, Source: coordinator.NewClient(d.CoordinatorURL(), ""),
+	// Every coordinator of the devnet: a job is checked from whichever
+	// holds it (and the chain backs), not only from the first.
+	s, err := audit.New(audit.Config{Key: key, Node: node, Locate: audit.Coordinators(node, d.CoordinatorURLs, false, ""),
 		Submit: submit, Check: audit.Recheck(d.cfg.Home, 1), Poll: min(d.cfg.BlockTime, 2*time.Second),
 		Logger: d.cfg.Log.With("service", "verifier")})
 	if err != nil {
