@@ -165,9 +165,11 @@ q804loop:
 // func q6kDot4AVX2(row *byte, n int, a *q8kx4, out *[4]float32)
 // q6kDotAVX2 for four activation vectors: per super-block the 256 quants
 // are unpacked once into Y6-Y13 and the scale pairs of each 32 values
-// broadcast once (on the stack at 32(SP)), then each vector takes its
-// integer sum and float32 steps exactly as q6kDotAVX2 does, its running
-// sum kept in out[t] (zero on entry).
+// broadcast once (on the stack at 32(SP)), then each vector's integer sum
+// goes into its own accumulator (Y0-Y3), the four are reduced together
+// into one vector of four isum (three VPHADDD), and the float32 steps of
+// q6kDotAVX2 run in its four lanes, each lane in the one-token order
+// (sum += (d·d_y)·isum), the running sums kept in out (zero on entry).
 TEXT ·q6kDot4AVX2(SB), NOSPLIT, $320-32
 	MOVQ row+0(FP), SI
 	MOVQ n+8(FP), CX
@@ -269,59 +271,155 @@ q6k4loop:
 	VPAND Y14, Y5, Y5
 	VPSLLW $4, Y5, Y5
 	VPOR Y5, Y13, Y13
-	XORQ R8, R8 // vector t, times 8
-q6k4tok:
-	MOVQ 0(BX)(R8*1), R9 // q8 of vector t
-	MOVQ 32(BX)(R8*1), R10 // bsums
-	MOVQ 64(BX)(R8*1), R11 // d
-	VMOVDQU 0(SP), Y1
-	VPMADDWD (R10)(R15*1), Y1, Y1 // Σ sc_s·bsum_s, 8 partial int32 sums
-	VPSLLD $5, Y1, Y1 // ·32
+	// token 0: isum in eight int32 lanes of Y0, starting from -32·Σ sc_s·bsum_s
+	MOVQ 32(BX), R10
+	VMOVDQU 0(SP), Y4
+	VPMADDWD (R10)(R15*1), Y4, Y4
+	VPSLLD $5, Y4, Y4
 	VPXOR Y0, Y0, Y0
-	VPSUBD Y1, Y0, Y0
-	VPMADDUBSW 0(R9)(R14*1), Y6, Y1
-	VPMADDWD 32(SP), Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VPMADDUBSW 32(R9)(R14*1), Y7, Y1
-	VPMADDWD 64(SP), Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VPMADDUBSW 64(R9)(R14*1), Y8, Y1
-	VPMADDWD 96(SP), Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VPMADDUBSW 96(R9)(R14*1), Y9, Y1
-	VPMADDWD 128(SP), Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VPMADDUBSW 128(R9)(R14*1), Y10, Y1
-	VPMADDWD 160(SP), Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VPMADDUBSW 160(R9)(R14*1), Y11, Y1
-	VPMADDWD 192(SP), Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VPMADDUBSW 192(R9)(R14*1), Y12, Y1
-	VPMADDWD 224(SP), Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VPMADDUBSW 224(R9)(R14*1), Y13, Y1
-	VPMADDWD 256(SP), Y1, Y1
-	VPADDD Y1, Y0, Y0
+	VPSUBD Y4, Y0, Y0
+	MOVQ 0(BX), R9
+	VPMADDUBSW 0(R9)(R14*1), Y6, Y4
+	VPMADDWD 32(SP), Y4, Y4
+	VPADDD Y4, Y0, Y0
+	VPMADDUBSW 32(R9)(R14*1), Y7, Y5
+	VPMADDWD 64(SP), Y5, Y5
+	VPADDD Y5, Y0, Y0
+	VPMADDUBSW 64(R9)(R14*1), Y8, Y4
+	VPMADDWD 96(SP), Y4, Y4
+	VPADDD Y4, Y0, Y0
+	VPMADDUBSW 96(R9)(R14*1), Y9, Y5
+	VPMADDWD 128(SP), Y5, Y5
+	VPADDD Y5, Y0, Y0
+	VPMADDUBSW 128(R9)(R14*1), Y10, Y4
+	VPMADDWD 160(SP), Y4, Y4
+	VPADDD Y4, Y0, Y0
+	VPMADDUBSW 160(R9)(R14*1), Y11, Y5
+	VPMADDWD 192(SP), Y5, Y5
+	VPADDD Y5, Y0, Y0
+	VPMADDUBSW 192(R9)(R14*1), Y12, Y4
+	VPMADDWD 224(SP), Y4, Y4
+	VPADDD Y4, Y0, Y0
+	VPMADDUBSW 224(R9)(R14*1), Y13, Y5
+	VPMADDWD 256(SP), Y5, Y5
+	VPADDD Y5, Y0, Y0
+	// token 1: isum in eight int32 lanes of Y1, starting from -32·Σ sc_s·bsum_s
+	MOVQ 40(BX), R10
+	VMOVDQU 0(SP), Y4
+	VPMADDWD (R10)(R15*1), Y4, Y4
+	VPSLLD $5, Y4, Y4
+	VPXOR Y1, Y1, Y1
+	VPSUBD Y4, Y1, Y1
+	MOVQ 8(BX), R9
+	VPMADDUBSW 0(R9)(R14*1), Y6, Y4
+	VPMADDWD 32(SP), Y4, Y4
+	VPADDD Y4, Y1, Y1
+	VPMADDUBSW 32(R9)(R14*1), Y7, Y5
+	VPMADDWD 64(SP), Y5, Y5
+	VPADDD Y5, Y1, Y1
+	VPMADDUBSW 64(R9)(R14*1), Y8, Y4
+	VPMADDWD 96(SP), Y4, Y4
+	VPADDD Y4, Y1, Y1
+	VPMADDUBSW 96(R9)(R14*1), Y9, Y5
+	VPMADDWD 128(SP), Y5, Y5
+	VPADDD Y5, Y1, Y1
+	VPMADDUBSW 128(R9)(R14*1), Y10, Y4
+	VPMADDWD 160(SP), Y4, Y4
+	VPADDD Y4, Y1, Y1
+	VPMADDUBSW 160(R9)(R14*1), Y11, Y5
+	VPMADDWD 192(SP), Y5, Y5
+	VPADDD Y5, Y1, Y1
+	VPMADDUBSW 192(R9)(R14*1), Y12, Y4
+	VPMADDWD 224(SP), Y4, Y4
+	VPADDD Y4, Y1, Y1
+	VPMADDUBSW 224(R9)(R14*1), Y13, Y5
+	VPMADDWD 256(SP), Y5, Y5
+	VPADDD Y5, Y1, Y1
+	// token 2: isum in eight int32 lanes of Y2, starting from -32·Σ sc_s·bsum_s
+	MOVQ 48(BX), R10
+	VMOVDQU 0(SP), Y4
+	VPMADDWD (R10)(R15*1), Y4, Y4
+	VPSLLD $5, Y4, Y4
+	VPXOR Y2, Y2, Y2
+	VPSUBD Y4, Y2, Y2
+	MOVQ 16(BX), R9
+	VPMADDUBSW 0(R9)(R14*1), Y6, Y4
+	VPMADDWD 32(SP), Y4, Y4
+	VPADDD Y4, Y2, Y2
+	VPMADDUBSW 32(R9)(R14*1), Y7, Y5
+	VPMADDWD 64(SP), Y5, Y5
+	VPADDD Y5, Y2, Y2
+	VPMADDUBSW 64(R9)(R14*1), Y8, Y4
+	VPMADDWD 96(SP), Y4, Y4
+	VPADDD Y4, Y2, Y2
+	VPMADDUBSW 96(R9)(R14*1), Y9, Y5
+	VPMADDWD 128(SP), Y5, Y5
+	VPADDD Y5, Y2, Y2
+	VPMADDUBSW 128(R9)(R14*1), Y10, Y4
+	VPMADDWD 160(SP), Y4, Y4
+	VPADDD Y4, Y2, Y2
+	VPMADDUBSW 160(R9)(R14*1), Y11, Y5
+	VPMADDWD 192(SP), Y5, Y5
+	VPADDD Y5, Y2, Y2
+	VPMADDUBSW 192(R9)(R14*1), Y12, Y4
+	VPMADDWD 224(SP), Y4, Y4
+	VPADDD Y4, Y2, Y2
+	VPMADDUBSW 224(R9)(R14*1), Y13, Y5
+	VPMADDWD 256(SP), Y5, Y5
+	VPADDD Y5, Y2, Y2
+	// token 3: isum in eight int32 lanes of Y3, starting from -32·Σ sc_s·bsum_s
+	MOVQ 56(BX), R10
+	VMOVDQU 0(SP), Y4
+	VPMADDWD (R10)(R15*1), Y4, Y4
+	VPSLLD $5, Y4, Y4
+	VPXOR Y3, Y3, Y3
+	VPSUBD Y4, Y3, Y3
+	MOVQ 24(BX), R9
+	VPMADDUBSW 0(R9)(R14*1), Y6, Y4
+	VPMADDWD 32(SP), Y4, Y4
+	VPADDD Y4, Y3, Y3
+	VPMADDUBSW 32(R9)(R14*1), Y7, Y5
+	VPMADDWD 64(SP), Y5, Y5
+	VPADDD Y5, Y3, Y3
+	VPMADDUBSW 64(R9)(R14*1), Y8, Y4
+	VPMADDWD 96(SP), Y4, Y4
+	VPADDD Y4, Y3, Y3
+	VPMADDUBSW 96(R9)(R14*1), Y9, Y5
+	VPMADDWD 128(SP), Y5, Y5
+	VPADDD Y5, Y3, Y3
+	VPMADDUBSW 128(R9)(R14*1), Y10, Y4
+	VPMADDWD 160(SP), Y4, Y4
+	VPADDD Y4, Y3, Y3
+	VPMADDUBSW 160(R9)(R14*1), Y11, Y5
+	VPMADDWD 192(SP), Y5, Y5
+	VPADDD Y5, Y3, Y3
+	VPMADDUBSW 192(R9)(R14*1), Y12, Y4
+	VPMADDWD 224(SP), Y4, Y4
+	VPADDD Y4, Y3, Y3
+	VPMADDUBSW 224(R9)(R14*1), Y13, Y5
+	VPMADDWD 256(SP), Y5, Y5
+	VPADDD Y5, Y3, Y3
+	// the four tokens' lanes summed: X0 = isum of tokens 0-3
+	VPHADDD Y1, Y0, Y0
+	VPHADDD Y3, Y2, Y2
+	VPHADDD Y2, Y0, Y0
 	VEXTRACTI128 $1, Y0, X1
 	VPADDD X1, X0, X0
-	VPSHUFD $0x4e, X0, X1
-	VPADDD X1, X0, X0
-	VPSHUFD $0xb1, X0, X1
-	VPADDD X1, X0, X0
-	VMOVD X0, AX // isum
-	MOVQ R8, R12
-	SHRQ $1, R12 // t·4: out[t]
-	VMOVSS 288(SP), X2
-	VMULSS (R11)(R13*1), X2, X2 // d·d_y
-	VCVTSI2SSL AX, X3, X3
-	VMULSS X3, X2, X2
-	VMOVSS (DX)(R12*1), X3
-	VADDSS X2, X3, X3
-	VMOVSS X3, (DX)(R12*1)
-	ADDQ $8, R8
-	CMPQ R8, $32
-	JNE q6k4tok
+	MOVQ 64(BX), R9 // the four tokens' d_y in X2
+	VMOVSS (R9)(R13*1), X2
+	MOVQ 72(BX), R9
+	VINSERTPS $0x10, (R9)(R13*1), X2, X2
+	MOVQ 80(BX), R9
+	VINSERTPS $0x20, (R9)(R13*1), X2, X2
+	MOVQ 88(BX), R9
+	VINSERTPS $0x30, (R9)(R13*1), X2, X2
+	VBROADCASTSS 288(SP), X3
+	VMULPS X2, X3, X3 // d·d_y
+	VCVTDQ2PS X0, X4
+	VMULPS X4, X3, X3
+	VMOVUPS (DX), X4 // the four running sums
+	VADDPS X3, X4, X4
+	VMOVUPS X4, (DX)
 	ADDQ $210, SI
 	ADDQ $256, R14
 	ADDQ $32, R15
