@@ -177,7 +177,8 @@ func BenchmarkCommitOverhead(b *testing.B) {
 // reports the median ratios of CPU time ("cpu-ratio-%") and wall time
 // ("wall-ratio-%") and the medians of each half. The model is
 // tolstoy-1m as Q8_0, or the GGUF file VERIFY_BENCH_GGUF names;
-// VERIFY_BENCH_THREADS sets the threads of both halves (default 1).
+// VERIFY_BENCH_THREADS sets the threads of both halves (default 1) and
+// VERIFY_BENCH_SEED the sampling seed (default 5).
 func BenchmarkVerifyRatio(b *testing.B) {
 	m, hash, req := benchJob(b)
 	if path := os.Getenv("VERIFY_BENCH_GGUF"); path != "" {
@@ -192,6 +193,9 @@ func BenchmarkVerifyRatio(b *testing.B) {
 		hash = h[:]
 		n := len(m.Tokenizer().Encode(benchPrompt, true))
 		req.MaxTokens = min(256, m.Config().SeqLen-n)
+	}
+	if v, err := strconv.ParseUint(os.Getenv("VERIFY_BENCH_SEED"), 10, 64); err == nil {
+		req.Seed = v // a seed whose job does not stop early on a random-weight model
 	}
 	threads := 1
 	if v, err := strconv.Atoi(os.Getenv("VERIFY_BENCH_THREADS")); err == nil && v > 0 {
