@@ -36,8 +36,11 @@ type batch struct {
 	hb, hb2       [][]float32
 	kout, vout    [][]float32 // the batch's rows of this layer's KV cache
 	// qT and attT are per head: eight tokens' queries transposed (8·hs)
-	// and their scores (8·maxPos), for attnScores8.
+	// and their scores (8·attStride), for attnScores8. attT grows with the
+	// positions prefilled (growAttT), so a session with a long context
+	// does not hold eight score rows per head for all of it.
 	qT, attT         []float32
+	attStride        int
 	in               []acts
 	jobQKV, jobAtt   *job
 	jobWO            *job
@@ -63,7 +66,6 @@ func (s *Session) newBatch(size int) *batch {
 	b.in = make([]acts, size)
 	if hasAVX2 && size >= 8 {
 		b.qT = make([]float32, 8*c.Dim)
-		b.attT = make([]float32, 8*c.Heads*s.maxPos)
 	}
 	longest := make([]float32, max(c.Dim, c.HiddenDim))
 	for i := range b.in {
@@ -177,6 +179,9 @@ func (s *Session) layerBatch(l int) {
 			rope(k, s.cos, s.sin)
 		}
 	}
+	if b.qT != nil {
+		b.growAttT(s.pos+b.n, c.Heads, s.maxPos)
+	}
 	s.pool.run(b.jobAtt)
 	for i := range b.n {
 		b.in[i].set(b.xb[i], s.needs)
@@ -202,6 +207,17 @@ func (s *Session) layerBatch(l int) {
 			x[j] += b.xb[i][j]
 		}
 	}
+}
+
+// growAttT makes room for the scores of keys 0..n-1 of every head, doubling
+// (up to maxPos) so that a long prefill reallocates a few times only. It
+// runs before the attention job is dispatched, never under it.
+func (b *batch) growAttT(n, heads, maxPos int) {
+	if n <= b.attStride {
+		return
+	}
+	b.attStride = min(max(n, 2*b.attStride), maxPos)
+	b.attT = make([]float32, 8*heads*b.attStride)
 }
 
 // eachRows calls f for sub-ranges of at most batchRows rows of [lo, hi).
@@ -248,7 +264,7 @@ func (s *Session) runAttentionBatch(h0, h1 int) {
 	kc, vc := s.kcache[s.cur], s.vcache[s.cur]
 	scale := sqrtf(float32(hs))
 	i := 0
-	for ; b.attT != nil && i+8 <= b.n; i += 8 {
+	for ; b.qT != nil && i+8 <= b.n; i += 8 {
 		n := s.pos + i + 8 // keys the last of the eight attends to
 		for h := h0; h < h1; h++ {
 			off := (h / kvMul) * hs
@@ -258,7 +274,7 @@ func (s *Session) runAttentionBatch(h0, h1 int) {
 					qT[j*8+t] = v
 				}
 			}
-			attT := b.attT[h*8*s.maxPos:][:8*n]
+			attT := b.attT[h*8*b.attStride:][:8*n]
 			attnScores8(attT, qT, kc[off:], kv, n, hs, scale)
 			for t := range 8 {
 				att := s.att[h*s.maxPos : h*s.maxPos+n-7+t] // causal: keys 0..s.pos+i+t
