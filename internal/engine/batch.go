@@ -31,10 +31,16 @@ const (
 
 // batch holds the per-token buffers of a batch.
 type batch struct {
-	n                int // tokens in the current batch
-	x, xb, xb2, q    [][]float32
-	hb, hb2          [][]float32
-	kout, vout       [][]float32 // the batch's rows of this layer's KV cache
+	n             int // tokens in the current batch
+	x, xb, xb2, q [][]float32
+	hb, hb2       [][]float32
+	kout, vout    [][]float32 // the batch's rows of this layer's KV cache
+	// qT and attT are per head: eight tokens' queries transposed (8·hs)
+	// and their scores (8·attStride), for attnScores8. attT grows with the
+	// positions prefilled (growAttT), so a session with a long context
+	// does not hold eight score rows per head for all of it.
+	qT, attT         []float32
+	attStride        int
 	in               []acts
 	jobQKV, jobAtt   *job
 	jobWO            *job
@@ -58,6 +64,9 @@ func (s *Session) newBatch(size int) *batch {
 	b.hb, b.hb2 = mk(c.HiddenDim), mk(c.HiddenDim)
 	b.kout, b.vout = make([][]float32, size), make([][]float32, size)
 	b.in = make([]acts, size)
+	if hasAVX2 && size >= 8 {
+		b.qT = make([]float32, 8*c.Dim)
+	}
 	longest := make([]float32, max(c.Dim, c.HiddenDim))
 	for i := range b.in {
 		b.in[i].set(longest, s.needs) // size the 8-bit forms now
@@ -170,6 +179,9 @@ func (s *Session) layerBatch(l int) {
 			rope(k, s.cos, s.sin)
 		}
 	}
+	if b.qT != nil {
+		b.growAttT(s.pos+b.n, c.Heads, s.maxPos)
+	}
 	s.pool.run(b.jobAtt)
 	for i := range b.n {
 		b.in[i].set(b.xb[i], s.needs)
@@ -195,6 +207,17 @@ func (s *Session) layerBatch(l int) {
 			x[j] += b.xb[i][j]
 		}
 	}
+}
+
+// growAttT makes room for the scores of keys 0..n-1 of every head, doubling
+// (up to maxPos) so that a long prefill reallocates a few times only. It
+// runs before the attention job is dispatched, never under it.
+func (b *batch) growAttT(n, heads, maxPos int) {
+	if n <= b.attStride {
+		return
+	}
+	b.attStride = min(max(n, 2*b.attStride), maxPos)
+	b.attT = make([]float32, 8*heads*b.attStride)
 }
 
 // eachRows calls f for sub-ranges of at most batchRows rows of [lo, hi).
@@ -227,7 +250,11 @@ func mulSegmentBatch(m *matrix, outs [][]float32, as []acts, n, base, lo, hi int
 
 // runAttentionBatch computes heads [h0, h1) for every token of the batch;
 // token i attends to positions 0..s.pos+i (whose keys and values the QKV
-// step has just written for the batch's own tokens).
+// step has just written for the batch's own tokens). With AVX2, eight
+// tokens at a time take their scores together (attnScores8: each key is
+// read once for the eight, and the eight sums run in the lanes of one
+// vector), each score the value attnScores gives; the remaining tokens,
+// and other CPUs, go one by one.
 func (s *Session) runAttentionBatch(h0, h1 int) {
 	c := &s.cfg
 	b := s.batch
@@ -236,7 +263,30 @@ func (s *Session) runAttentionBatch(h0, h1 int) {
 	kvMul := c.Heads / c.KVHeads
 	kc, vc := s.kcache[s.cur], s.vcache[s.cur]
 	scale := sqrtf(float32(hs))
-	for i := range b.n {
+	i := 0
+	for ; b.qT != nil && i+8 <= b.n; i += 8 {
+		n := s.pos + i + 8 // keys the last of the eight attends to
+		for h := h0; h < h1; h++ {
+			off := (h / kvMul) * hs
+			qT := b.qT[h*8*hs : (h+1)*8*hs]
+			for t := range 8 {
+				for j, v := range b.q[i+t][h*hs : (h+1)*hs] {
+					qT[j*8+t] = v
+				}
+			}
+			attT := b.attT[h*8*b.attStride:][:8*n]
+			attnScores8(attT, qT, kc[off:], kv, n, hs, scale)
+			for t := range 8 {
+				att := s.att[h*s.maxPos : h*s.maxPos+n-7+t] // causal: keys 0..s.pos+i+t
+				for p := range att {
+					att[p] = attT[p*8+t]
+				}
+				softmax(att)
+				attnMix(b.xb[i+t][h*hs:(h+1)*hs], att, vc[off:], kv)
+			}
+		}
+	}
+	for ; i < b.n; i++ {
 		pos := s.pos + i
 		for h := h0; h < h1; h++ {
 			q := b.q[i][h*hs : (h+1)*hs]

@@ -343,9 +343,9 @@ func attnScores(att, q, k []float32, stride int, scale float32) {
 	}
 }
 
-// attnMix sets xb = Σ_t att[t]·v_t, accumulating over t in order for each
+// attnMixGo sets xb = Σ_t att[t]·v_t, accumulating over t in order for each
 // element (as run.c does), four positions per pass over xb.
-func attnMix(xb, att, v []float32, stride int) {
+func attnMixGo(xb, att, v []float32, stride int) {
 	n := len(xb)
 	clear(xb)
 	t := 0

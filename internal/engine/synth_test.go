@@ -20,7 +20,8 @@ import (
 // vocabulary is the 262-token test vocabulary, so the model says nothing;
 // the shape is Llama 3.2 1B's without its 128k vocabulary (dim 2048,
 // hidden 8192, 16 layers, 32 heads, 8 KV heads): 0.97 B parameters in the
-// layers. AITBC_SYNTH_LAYERS overrides the layer count.
+// layers. AITBC_SYNTH_LAYERS overrides the layer count, and
+// AITBC_SYNTH_TYPE=Q8_0 writes every matrix as Q8_0 instead of the mix.
 func TestWriteSyntheticModel(t *testing.T) {
 	path := os.Getenv("AITBC_SYNTH_GGUF")
 	if path == "" {
@@ -53,6 +54,10 @@ func TestWriteSyntheticModel(t *testing.T) {
 		"llama.attention.head_count_kv": uint32(kvHeads), "llama.rope.dimension_count": uint32(dim / heads),
 		"llama.context_length": uint32(ctx), "general.file_type": uint32(15),
 	}
+	allQ8 := os.Getenv("AITBC_SYNTH_TYPE") == "Q8_0"
+	if allQ8 {
+		shape["general.file_type"] = uint32(7)
+	}
 	for _, kv := range meta.KVs {
 		if v, ok := shape[kv.Key]; ok {
 			w.Set(kv.Key, v)
@@ -62,6 +67,9 @@ func TestWriteSyntheticModel(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(2026, 11))
 	add := func(name string, typ gguf.TensorType, rows, cols int, scale float32) {
+		if allQ8 && typ != gguf.F32 {
+			typ = gguf.Q8_0
+		}
 		vals := make([]float32, rows*cols)
 		for i := range vals {
 			vals[i] = scale * float32(r.NormFloat64())

@@ -169,3 +169,65 @@ func BenchmarkCommitOverhead(b *testing.B) {
 	slices.Sort(ratios)
 	b.ReportMetric(100*ratios[len(ratios)/2], "commit-%")
 }
+
+// BenchmarkVerifyRatio is verification against generation for a 256-token
+// job (or the context less the prompt), measured alternately in each
+// iteration (generate the job with commitments, then verify it by one
+// prefill), so that both see the same load on a shared machine. It
+// reports the median ratios of CPU time ("cpu-ratio-%") and wall time
+// ("wall-ratio-%") and the medians of each half. The model is
+// tolstoy-1m as Q8_0, or the GGUF file VERIFY_BENCH_GGUF names;
+// VERIFY_BENCH_THREADS sets the threads of both halves (default 1) and
+// VERIFY_BENCH_SEED the sampling seed (default 5).
+func BenchmarkVerifyRatio(b *testing.B) {
+	m, hash, req := benchJob(b)
+	if path := os.Getenv("VERIFY_BENCH_GGUF"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m, err = engine.LoadGGUF(data); err != nil {
+			b.Fatal(err)
+		}
+		h := sha256.Sum256(data)
+		hash = h[:]
+		n := len(m.Tokenizer().Encode(benchPrompt, true))
+		req.MaxTokens = min(256, m.Config().SeqLen-n)
+	}
+	if v, err := strconv.ParseUint(os.Getenv("VERIFY_BENCH_SEED"), 10, 64); err == nil {
+		req.Seed = v // a seed whose job does not stop early on a random-weight model
+	}
+	threads := 1
+	if v, err := strconv.Atoi(os.Getenv("VERIFY_BENCH_THREADS")); err == nil && v > 0 {
+		threads = v
+	}
+	req.Threads = threads
+	var cpuR, wallR, genCPU, verCPU, genWall, verWall []float64
+	var tokens int
+	for b.Loop() {
+		c0, t0 := cpuTime(), time.Now()
+		_, a, err := verify.Generate(context.Background(), m, req, hash, "bench", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c1, t1 := cpuTime(), time.Now()
+		r, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash}, threads, verify.DefaultTolerance)
+		if err != nil || !r.Pass {
+			b.Fatal(err, r.Failures)
+		}
+		c2, t2 := cpuTime(), time.Now()
+		tokens = len(a.OutputTokens)
+		genCPU, verCPU = append(genCPU, (c1-c0).Seconds()), append(verCPU, (c2-c1).Seconds())
+		genWall, verWall = append(genWall, t1.Sub(t0).Seconds()), append(verWall, t2.Sub(t1).Seconds())
+		cpuR = append(cpuR, (c2-c1).Seconds()/(c1-c0).Seconds())
+		wallR = append(wallR, t2.Sub(t1).Seconds()/t1.Sub(t0).Seconds())
+	}
+	med := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+	b.ReportMetric(100*med(cpuR), "cpu-ratio-%")
+	b.ReportMetric(100*med(wallR), "wall-ratio-%")
+	b.ReportMetric(1e3*med(genCPU), "gen-cpu-ms")
+	b.ReportMetric(1e3*med(verCPU), "verify-cpu-ms")
+	b.ReportMetric(1e3*med(genWall), "gen-wall-ms")
+	b.ReportMetric(1e3*med(verWall), "verify-wall-ms")
+	b.ReportMetric(float64(tokens), "out-tokens")
+}

@@ -108,6 +108,17 @@ func checkQ80(t *testing.T, row []byte, q8 []int8, ds []float32) {
 		}
 		four[t] = v
 	}
+	// Every row length from one block up, so that the four-block steps of
+	// the four-vector kernel and its one-block remainder are both taken.
+	for m := 1; m < min(nb, 10); m++ {
+		var got [4]float32
+		dotQ80x4(w[:32*m], wd[:m], &four, &got)
+		for i, v := range four {
+			if g := dotQ80Go(w[:32*m], wd[:m], v); math.Float32bits(g) != math.Float32bits(got[i]) {
+				t.Fatalf("Q8_0 ×4, %d of %d blocks, vector %d: assembly %v, Go %v", m, nb, i, got[i], g)
+			}
+		}
+	}
 	var got [4]float32
 	dotQ80x4(w, wd, &four, &got)
 	for i, v := range four {

@@ -213,3 +213,47 @@ func BenchmarkDotQ8(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDotQ8x4 measures the prompt kernels: one 4096-value row against
+// four activation vectors per call (bytes are the row's, once per call;
+// compare BenchmarkDotQ8, which reads the row once per vector).
+func BenchmarkDotQ8x4(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w := randomRow(r, 4096)
+	var ak [4]*Q8K
+	var ab [4]*Q8Blocks
+	for t := range 4 {
+		x := randomRow(r, 4096)
+		ak[t], ab[t] = new(Q8K), new(Q8Blocks)
+		ak[t].Quantize(x)
+		ab[t].Quantize(x)
+	}
+	var out [4]float32
+	for _, typ := range []TensorType{Q4_K, Q6_K, Q8_0} {
+		sz, _ := typ.RowSize(4096)
+		row := make([]byte, sz)
+		if err := Quantize(typ, row, w); err != nil {
+			b.Fatal(err)
+		}
+		q, d := make([]int8, 4096), make([]float32, 4096/Q8_0BlockSize)
+		if typ == Q8_0 {
+			for i := range d {
+				blk := row[i*Q8_0BlockBytes:]
+				d[i] = Float16(uint16(blk[0]) | uint16(blk[1])<<8)
+				for j := range Q8_0BlockSize {
+					q[i*Q8_0BlockSize+j] = int8(blk[2+j])
+				}
+			}
+		}
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(int64(sz))
+			for b.Loop() {
+				if typ == Q8_0 {
+					DotQ8Unpackedx4(q, d, &ab, &out)
+				} else {
+					DotQ8Kx4(typ, row, &ak, &out)
+				}
+			}
+		})
+	}
+}
