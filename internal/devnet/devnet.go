@@ -629,7 +629,7 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 			return err
 		}
 		var runner miner.Runner = miner.BackendRunner{B: builtin}
-		if runner, err = d.minerAgent(ks, i, runner); err != nil { // oracle.go: counted for the oracle's reports
+		if runner, err = d.minerAgent(key, i, runner); err != nil { // oracle.go: counted for the oracle's reports
 			return err
 		}
 		if d.cfg.WrapRunner != nil {

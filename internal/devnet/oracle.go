@@ -127,7 +127,7 @@ type agentReporter struct {
 // the default model's hash, capability "inference"), heartbeats, and
 // reports signed figures (startReporters). Without the oracle, runner
 // is returned as is and the miner sends no agent transactions.
-func (d *Devnet) minerAgent(ks *keystore.Store, i int, runner miner.Runner) (miner.Runner, error) {
+func (d *Devnet) minerAgent(minerKey *keystore.Key, i int, runner miner.Runner) (miner.Runner, error) {
 	if !d.oracleOn() {
 		return runner, nil
 	}
@@ -135,9 +135,9 @@ func (d *Devnet) minerAgent(ks *keystore.Store, i int, runner miner.Runner) (min
 	if err != nil {
 		return nil, err
 	}
-	// A key of its own: the miner's is wiped when the miner stops, and a
-	// stopped miner's last counts are still reported.
-	key, err := ks.Unlock(MinerWallet(i), d.cfg.GenesisPassword)
+	// A copy of its own: the miner's key is wiped when the miner stops,
+	// and a stopped miner's last counts are still reported.
+	key, err := minerKey.Clone()
 	if err != nil {
 		return nil, err
 	}
@@ -241,13 +241,12 @@ func (d *Devnet) OracleURL() string {
 }
 
 func (d *Devnet) closeOracle() {
-	if d.oracle == nil {
-		return
+	if d.oracle != nil {
+		d.oracle.cancel()
+		<-d.oracle.done
+		d.oracle.reporters.Wait()
+		d.oracle = nil
 	}
-	d.oracle.cancel()
-	<-d.oracle.done
-	d.oracle.reporters.Wait()
-	d.oracle = nil
 	for _, a := range d.reporters {
 		a.key.Wipe()
 	}
@@ -257,6 +256,6 @@ func (d *Devnet) closeOracle() {
 // bannerOracle adds the oracle's line to the banner.
 func (d *Devnet) bannerOracle(w io.Writer) {
 	if u := d.OracleURL(); u != "" {
-		fmt.Fprintf(w, "Metrics oracle %s (agents report with aitbc miner start --oracle %s; epoch aggregates on chain from wallet %s)\n", u, u, OracleWallet)
+		fmt.Fprintf(w, "Metrics oracle %s (the devnet's miners and span servers report to it; others with aitbc miner start --oracle %s; epoch aggregates on chain from wallet %s)\n", u, u, OracleWallet)
 	}
 }
