@@ -186,9 +186,9 @@ func (d *Devnet) defaultModelHash() (string, error) {
 }
 
 // startReporters runs, for every serving agent, its registration and
-// heartbeats (miners) and its OracleReporter, until ctx ends. A failed
-// registration is logged: the agent's reports are then refused as
-// agent_not_registered and their counts wait, nothing is lost.
+// heartbeats (miners) and its OracleReporter, until ctx ends. Until the
+// registration is committed the agent's reports are refused as
+// agent_not_registered and their counts wait: nothing is lost.
 func (d *Devnet) startReporters(ctx context.Context, url string) {
 	for _, a := range d.reporters {
 		rep := &report.OracleReporter{URL: url, ChainID: d.Node.ChainID(), Key: a.key, Collector: a.col, Interval: DevnetReportEvery, Log: a.log}
@@ -203,31 +203,36 @@ func (d *Devnet) startReporters(ctx context.Context, url string) {
 		d.oracle.reporters.Add(1)
 		go func() {
 			defer d.oracle.reporters.Done()
-			if err := keepRegistered(ctx, a.sender, *a.register, time.Minute, a.log); err != nil {
-				a.log.Warn("agent registration", "err", err)
-			}
+			keepRegistered(ctx, a.sender, *a.register, time.Minute, a.log)
 		}()
 	}
 }
 
 // keepRegistered registers an agent on chain with msg, then heartbeats
-// every interval (well inside the module's 60-block active window at the
-// devnet's block times) until ctx ends; a failed heartbeat is retried at
-// the next tick.
-func keepRegistered(ctx context.Context, s walletd.WalletSender, msg tx.Msg, every time.Duration, log *slog.Logger) error {
-	if _, err := s.Send(ctx, msg); err != nil {
-		return fmt.Errorf("devnet: register agent %s: %w", s.Name, err)
-	}
+// every interval until ctx ends. A registration that fails (the node
+// briefly away) is tried again at each tick, a failed heartbeat at the
+// next one: a serving agent must not stop being one over a hiccup.
+func keepRegistered(ctx context.Context, s walletd.WalletSender, msg tx.Msg, every time.Duration, log *slog.Logger) {
+	registered := false
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		next := agents.NewHeartbeatMsg()
+		if !registered {
+			next = msg
+		}
+		if _, err := s.Send(ctx, next); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("agent on chain", "registered", registered, "err", err)
+		} else {
+			registered = true
+		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			if _, err := s.Send(ctx, agents.NewHeartbeatMsg()); err != nil && ctx.Err() == nil {
-				log.Warn("agent heartbeat", "err", err)
-			}
 		}
 	}
 }
