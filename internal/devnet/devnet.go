@@ -228,6 +228,10 @@ type Devnet struct {
 	builtin backend.Backend
 	BTC     *BTC       // with Config.BTC
 	oracle  *oracleRun // with Config.OracleListen (oracle.go)
+	// reporters are the serving agents that report to the oracle, and
+	// modelHash the default model's (oracle.go).
+	reporters []agentReporter
+	modelHash string
 	// verifier: with Config.SpotCheckBps (verifier.go)
 	verifier *verifierRun
 
@@ -625,6 +629,9 @@ func (d *Devnet) startMiners(ctx context.Context, ks *keystore.Store) error {
 			return err
 		}
 		var runner miner.Runner = miner.BackendRunner{B: builtin}
+		if runner, err = d.minerAgent(key, i, runner); err != nil { // oracle.go: counted for the oracle's reports
+			return err
+		}
 		if d.cfg.WrapRunner != nil {
 			runner = d.cfg.WrapRunner(i, runner)
 		}

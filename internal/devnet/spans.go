@@ -77,10 +77,15 @@ func (d *Devnet) startSpanMiners(ctx context.Context, ks *keystore.Store) error 
 		// pay it by (a home made before --span-miners has none: it serves
 		// unpaid, by URL only).
 		var signer swarm.Signer
-		if key, err := ks.Unlock(SpanWallet(i), d.cfg.GenesisPassword); err == nil {
+		key, err := ks.Unlock(SpanWallet(i), d.cfg.GenesisPassword)
+		if err == nil {
 			signer = key
+		} else {
+			key = nil
 		}
-		srv, err := swarm.NewServer([]swarm.ServedSpan{sp}, swarm.ServerConfig{Threads: 1, Signer: signer}, d.cfg.Log)
+		// With the oracle, every forward it serves is counted for its
+		// signed reports (oracle.go).
+		srv, err := swarm.NewServer([]swarm.ServedSpan{sp}, swarm.ServerConfig{Threads: 1, Signer: signer, Observe: d.spanAgent(i, key)}, d.cfg.Log)
 		if err != nil {
 			_ = ln.Close()
 			return err

@@ -2,9 +2,12 @@ package system
 
 import (
 	"context"
+	"time"
 
 	"github.com/aitbc/aitbc/internal/keystore"
 	"github.com/aitbc/aitbc/internal/miner"
+	"github.com/aitbc/aitbc/internal/minerproto"
+	"github.com/aitbc/aitbc/internal/oracle/report"
 )
 
 // MinerConfig configures a miner.
@@ -71,3 +74,28 @@ func (s *System) StartMiner(ctx context.Context, cfg MinerConfig) (*Miner, error
 // running jobs are abandoned, and it returns once the miner has stopped.
 // The rest of the system keeps running.
 func (m *Miner) Stop() error { return m.svc.stop() }
+
+// ReportingRunner counts every job r completes into c, the miner's
+// MetricsCollector (docs/AGENTS.md): a task per job, its tokens in and
+// out as processed tokens, its run time as latency. A failed job is not
+// counted: the oracle's figures are work delivered.
+func ReportingRunner(r miner.Runner, c *report.MetricsCollector) miner.Runner {
+	if c == nil {
+		return r
+	}
+	return reportingRunner{Runner: r, c: c}
+}
+
+type reportingRunner struct {
+	miner.Runner
+	c *report.MetricsCollector
+}
+
+func (r reportingRunner) Run(ctx context.Context, job *minerproto.Job, onToken func(string) error) (miner.Output, error) {
+	start := time.Now()
+	out, err := r.Runner.Run(ctx, job, onToken)
+	if err == nil {
+		r.c.Task(uint64(out.TokensIn+out.TokensOut), time.Since(start))
+	}
+	return out, err
+}

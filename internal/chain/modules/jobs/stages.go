@@ -329,20 +329,20 @@ func (k *Keeper) settleStages(ctx *module.Context, p Params, m *MsgSettleStages)
 	if err := m.Check(StageJob{ID: j.ID, ChainID: ctx.ChainID, Model: j.Model, MaxTokens: j.MaxTokens}); err != nil {
 		return err
 	}
-	for i := range m.Stages {
-		s := &m.Stages[i]
-		a, err := k.spanAgents.Get(ctx.KV, s.ServerAddr())
-		if err != nil {
-			return err
-		}
-		if a == nil || !a.Serves(s.Model, int(s.First), int(s.Last)) {
-			return fmt.Errorf("%w: stage %d: %s, layers %d-%d of %s", ErrStageSpan, i, s.ServerAddr(), s.First, s.Last, s.Model)
-		}
+	gone, err := k.goneServers(ctx.KV, m)
+	if err != nil {
+		return err
 	}
 	s := Split(p, j.Escrow, PriceFor(m.TokensOut, m.PricePer1k))
 	if s.Price > 0 {
 		for _, pay := range m.StagePayments(s.Price) {
 			if pay.Amount == 0 {
+				continue
+			}
+			if gone[pay.Server] {
+				// Withheld: back to the customer with the refund.
+				s.Price -= pay.Amount
+				s.Refund += pay.Amount
 				continue
 			}
 			if err := k.bank.Send(ctx.KV, k.escrow, pay.Server, pay.Amount); err != nil {
@@ -367,6 +367,46 @@ func (k *Keeper) settleStages(ctx *module.Context, p Params, m *MsgSettleStages)
 	ctx.KV.Set(keyReceipt(h), j.ID)
 	ctx.Touch(j.CustomerAddr())
 	return k.put(ctx.KV, j)
+}
+
+// goneServers checks every stage's layers against its server's agent
+// record and returns the servers that have none any more: they
+// deregistered between serving and settlement.
+//
+// The rule (docs/DISTRIBUTED.md, "A server that left"): a stage whose
+// server is registered must lie in a span the record announces, or the
+// whole settlement is refused (stage_span_not_announced: the settlement
+// contradicts the chain). A stage whose server has no record cannot be
+// checked against an announcement, so its share is not paid to it — a
+// coordinator could otherwise pay the escrow to keys it made up — but
+// neither does it sink the settlement: the servers that are still
+// registered are paid their shares exactly as if it were, and the gone
+// servers' shares go back to the customer with the refund, so nobody
+// gains from a server leaving and the others' work is not lost at the
+// TTL. At least one stage must be by a registered server: a settlement
+// nobody on chain can vouch for is refused.
+func (k *Keeper) goneServers(r state.Reader, m *MsgSettleStages) (map[address.Address]bool, error) {
+	gone := map[address.Address]bool{}
+	known := false
+	for i := range m.Stages {
+		s := &m.Stages[i]
+		a, err := k.spanAgents.Get(r, s.ServerAddr())
+		if err != nil {
+			return nil, err
+		}
+		if a == nil {
+			gone[s.ServerAddr()] = true
+			continue
+		}
+		if !a.Serves(s.Model, int(s.First), int(s.Last)) {
+			return nil, fmt.Errorf("%w: stage %d: %s, layers %d-%d of %s", ErrStageSpan, i, s.ServerAddr(), s.First, s.Last, s.Model)
+		}
+		known = true
+	}
+	if !known {
+		return nil, fmt.Errorf("%w: no stage's server is registered on chain", ErrStageSpan)
+	}
+	return gone, nil
 }
 
 // describeStages is the settlement for people.
