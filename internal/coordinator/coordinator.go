@@ -139,6 +139,12 @@ func (c *Config) defaults() {
 
 // Service is a running coordinator.
 type Service struct {
+	// splitCtx bounds the goroutines that drive split jobs: it ends when
+	// Run returns, so a coordinator stopped in process (a devnet, a test)
+	// leaves no job running on until its TTL.
+	splitCtx  context.Context
+	splitStop context.CancelFunc
+
 	cfg          Config
 	log          *slog.Logger
 	view         ChainView
@@ -217,7 +223,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("coordinator: chain: %w", err)
 	}
 	seed := uint64(cfg.Now().UnixNano())
+	splitCtx, splitStop := context.WithCancel(context.Background())
 	s := &Service{
+		splitCtx: splitCtx, splitStop: splitStop,
 		cfg: cfg, log: cfg.Logger, view: cfg.View, chainID: p.ChainID, params: p.Jobs, releaseDelay: p.ReleaseDelay,
 		limits:      lifecycle.Limits{MaxAttempts: cfg.MaxAttempts, Margin: cfg.Margin},
 		sched:       sched.New(p.Jobs, seed),
@@ -309,6 +317,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.poke()
 	wg.Wait()
+	s.splitStop()
 	return nil
 }
 

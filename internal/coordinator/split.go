@@ -155,7 +155,7 @@ func (s *Service) runSplit(id string, attempt int) {
 		return
 	}
 	// Bounded by the job's TTL, measured on the service's clock.
-	ctx, cancel := context.WithTimeout(context.Background(), j.Expires.Sub(s.cfg.Now()))
+	ctx, cancel := context.WithTimeout(s.splitCtx, j.Expires.Sub(s.cfg.Now()))
 	defer cancel()
 	ids := m.Encode(j.Prompt)
 	raw, _ := hex.DecodeString(j.ID)
@@ -177,6 +177,11 @@ func (s *Service) runSplit(id string, attempt int) {
 		return nil
 	})
 	if err != nil {
+		if s.splitCtx.Err() != nil {
+			// The coordinator is stopping: the job stays as stored and a
+			// restarted coordinator runs it again (docs/DISTRIBUTED.md).
+			return
+		}
 		if !errors.Is(err, errSplitGone) {
 			s.log.Warn("split job failed", "job", id, "err", err)
 			fail("split inference: " + err.Error())
