@@ -13,10 +13,10 @@ import (
 
 	"github.com/aitbc/aitbc/internal/chain/tx"
 	"github.com/aitbc/aitbc/internal/miner"
-	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/oracle"
 	"github.com/aitbc/aitbc/internal/oracle/report"
 	"github.com/aitbc/aitbc/internal/rpc"
+	"github.com/aitbc/aitbc/internal/system"
 )
 
 func newOracleCmd(g *Globals) *cobra.Command {
@@ -91,22 +91,6 @@ func orOffCLI(s string) string {
 	return "by " + s
 }
 
-// reportingRunner counts each job the miner completes into the oracle
-// reporter's collector (aitbc miner start --oracle).
-type reportingRunner struct {
-	miner.Runner
-	c *report.MetricsCollector
-}
-
-func (r reportingRunner) Run(ctx context.Context, job *minerproto.Job, onToken func(string) error) (miner.Output, error) {
-	start := time.Now()
-	out, err := r.Runner.Run(ctx, job, onToken)
-	if err == nil {
-		r.c.Task(uint64(out.TokensIn+out.TokensOut), time.Since(start))
-	}
-	return out, err
-}
-
 // minerReporter starts an OracleReporter for a miner (aitbc miner start
 // --oracle): wrap counts the miner's jobs; stop ends the reports.
 func minerReporter(ctx context.Context, oracleURL string, col *report.MetricsCollector, key report.Signer, node healther, log *slog.Logger) (wrap func(miner.Runner) miner.Runner, stop func(), err error) {
@@ -121,7 +105,7 @@ func minerReporter(ctx context.Context, oracleURL string, col *report.MetricsCol
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); rep.Run(rctx) }()
-	return func(r miner.Runner) miner.Runner { return reportingRunner{Runner: r, c: col} }, func() { cancel(); <-done }, nil
+	return func(r miner.Runner) miner.Runner { return system.ReportingRunner(r, col) }, func() { cancel(); <-done }, nil
 }
 
 // minerCollector is the MetricsCollector of a miner started with --oracle

@@ -9,6 +9,7 @@ import (
 	"github.com/aitbc/aitbc/internal/miner"
 	"github.com/aitbc/aitbc/internal/minerproto"
 	"github.com/aitbc/aitbc/internal/oracle/report"
+	"github.com/aitbc/aitbc/internal/system"
 )
 
 type stubRunner struct{ err error }
@@ -24,8 +25,8 @@ func (s stubRunner) Run(context.Context, *minerproto.Job, func(string) error) (m
 // counted.
 func TestReportingRunnerCounts(t *testing.T) {
 	col := report.NewMetricsCollector(func() time.Time { return time.Unix(100, 0) })
-	ok := reportingRunner{Runner: stubRunner{}, c: col}
-	bad := reportingRunner{Runner: stubRunner{err: errors.New("backend down")}, c: col}
+	ok := system.ReportingRunner(stubRunner{}, col)
+	bad := system.ReportingRunner(stubRunner{err: errors.New("backend down")}, col)
 	for range 2 {
 		if _, err := ok.Run(context.Background(), &minerproto.Job{}, nil); err != nil {
 			t.Fatal(err)
