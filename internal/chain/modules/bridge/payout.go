@@ -88,8 +88,8 @@ func NewSignPayoutMsg(id uint64, txid [32]byte, sigs [][]byte) tx.Msg {
 // UTXO is an output the bridge holds on Bitcoin, as the chain knows it.
 type UTXO struct {
 	_      struct{} `cbor:",toarray"`
-	Amount uint64 // satoshis
-	Chain  uint32 // DepositChain or ChangeChain
+	Amount uint64   // satoshis
+	Chain  uint32   // DepositChain or ChangeChain
 	Index  uint32
 	Lock   uint64 // id+1 of the withdrawal whose proposal spends it; 0: free
 }
@@ -112,7 +112,7 @@ type Share struct {
 // Proposal is a withdrawal's payout transaction and its shares.
 type Proposal struct {
 	_        struct{} `cbor:",toarray"`
-	Tx       []byte // unsigned, no witnesses
+	Tx       []byte   // unsigned, no witnesses
 	Inputs   []PayoutInput
 	Proposer []byte
 	Height   int64
