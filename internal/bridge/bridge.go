@@ -1,19 +1,24 @@
-// Package bridge is the Bitcoin bridge's daemon: it watches a Bitcoin node
-// (regtest on a devnet; testnet or mainnet by configuration), attests each
-// deposit to a bridge address once it has N confirmations (the chain
-// module mints when its operators' threshold agree), pays each withdrawal
-// burned on AITBC exactly once, and halts when a reorganisation deeper
-// than N replaces blocks it has read.
+// Package bridge is one bridge operator's daemon: it watches a Bitcoin
+// node (regtest on a devnet; testnet or mainnet by configuration), attests
+// each deposit to a bridge address once it has N confirmations (the chain
+// module mints when its operators' threshold agree), takes its part in
+// paying each withdrawal burned on AITBC exactly once (the bitcoin is held
+// by m-of-n P2WSH outputs of the operators' keys: it proposes payouts on
+// its turn, checks and signs the others', assembles and broadcasts those m
+// operators signed, all through the chain), and halts when a
+// reorganisation deeper than N replaces blocks it has read. The CLI
+// (aitbc exchange bridge-daemon) and the devnet start it.
 //
 // Exactly once, across restarts:
 //   - a deposit is minted once by the chain (its outpoint is recorded; a
 //     second attestation is refused), so re-attesting after a crash is
 //     harmless;
-//   - a withdrawal's Bitcoin transaction is signed and written to the
-//     state file before it is broadcast; after a crash the same
-//     transaction is broadcast again (same inputs: it cannot pay twice),
-//     and its txid recorded on chain (bridge/paid), which ends the
-//     withdrawal's pending state.
+//   - a withdrawal's payout is one proposal on chain, its txid fixed and
+//     its inputs locked there; the assembled transaction is written to the
+//     state file before it is broadcast, and after a crash it is
+//     assembled or read again and broadcast again (same txid, same inputs:
+//     it cannot pay twice), and its txid recorded on chain (bridge/paid),
+//     which ends the withdrawal's pending state.
 //
 // The daemon reads only blocks with N confirmations, so reorganisations
 // shallower than N never reach it; it remembers the hashes of the blocks
