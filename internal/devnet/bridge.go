@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/bridge"
@@ -235,9 +236,9 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 		return nil
 	}
 	for i := range b.XPrvs {
-		reg := d.Registry
-		if i > 0 {
-			reg = nil // one operator's metrics on the devnet's registry
+		var reg prometheus.Registerer // one operator's metrics on the devnet's registry
+		if i == 0 {
+			reg = d.Registry
 		}
 		dm, err := bridge.New(ctx, bridge.Config{XPrv: b.XPrvs[i], StateFile: b.StateFiles[i], Poll: 200 * time.Millisecond,
 			BTC: n.Client, Chain: d.Node.Client(), Operator: b.Operators[i], Registry: reg, Log: d.cfg.Log.With("service", "bridge", "operator", i+1)})
