@@ -51,7 +51,7 @@ func newDepositAddressCmd(g *Globals) *cobra.Command {
 		Short: "The wallet's own Bitcoin deposit address: BTC sent to it is minted as btc on AITBC after N confirmations",
 		Long: `Shows the wallet's Bitcoin deposit address, asking the chain for one the
 first time (a bridge/address transaction the wallet signs). Each account has
-its own address, derived from the bridge's key (BIP 84); BTC paid to it is
+its own address, an m-of-n P2WSH of the bridge operators' keys; BTC paid to it is
 minted to the satoshi as btc once the deposit has the bridge's confirmations
 (1 on a devnet).`,
 		Example: `  aitbc exchange deposit-address --asset btc --wallet alice
