@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
@@ -367,7 +366,7 @@ func VerifyShare(p Params, t *wire.MsgTx, ins []PayoutInput, op int, sigs [][]by
 		if err != nil {
 			return fmt.Errorf("%w: input %d: %v", ErrBadShare, i, err)
 		}
-		if !lowS(s[:len(s)-1]) {
+		if sv := sig.S(); sv.IsOverHalfOrder() {
 			return fmt.Errorf("%w: input %d: high S (not relayed by Bitcoin nodes)", ErrBadShare, i)
 		}
 		if !sig.Verify(hs[i], cs[i].Keys[op]) {
@@ -375,31 +374,6 @@ func VerifyShare(p Params, t *wire.MsgTx, ins []PayoutInput, op int, sigs [][]by
 		}
 	}
 	return nil
-}
-
-// lowS reports whether a DER signature's S is at most half the order.
-func lowS(der []byte) bool {
-	// 0x30 len 0x02 rlen r 0x02 slen s (ParseDERSignature checked the shape)
-	if len(der) < 6 {
-		return false
-	}
-	rlen := int(der[3])
-	if 4+rlen+2 > len(der) {
-		return false
-	}
-	slen := int(der[5+rlen])
-	if 6+rlen+slen > len(der) {
-		return false
-	}
-	var s btcec.ModNScalar
-	sb := der[6+rlen : 6+rlen+slen]
-	for len(sb) > 0 && sb[0] == 0 {
-		sb = sb[1:]
-	}
-	if len(sb) > 32 || s.SetByteSlice(sb) {
-		return false
-	}
-	return !s.IsOverHalfOrder()
 }
 
 // Witness assembles input i's witness from the shares of operators ops

@@ -148,6 +148,7 @@ func TestPayoutSignedByTwoOfThreeThroughTheChain(t *testing.T) {
 	mustRefuse(t, c, op2, bridge.NewSignPayoutMsg(0, h32(7), s2), bridge.ErrPayoutMismatch)
 	mustRefuse(t, c, op2, bridge.NewSignPayoutMsg(1, txid, s2), bridge.ErrNoProposal)
 	mustRefuse(t, c, op2, bridge.NewSignPayoutMsg(0, txid, append(s2, s2[0])), bridge.ErrBadShare)
+	mustRefuse(t, c, op2, bridge.NewSignPayoutMsg(0, txid, [][]byte{highS(t, s2[0])}), bridge.ErrBadShare) // valid, but not relayed by Bitcoin nodes
 	if err := c.do(op1, bridge.NewSignPayoutMsg(0, txid, s1)); err != nil {
 		t.Fatal(err)
 	}
@@ -227,4 +228,26 @@ func scriptOK(m *wire.MsgTx, c *bridge.Custody, value int64) error {
 		return err
 	}
 	return e.Execute()
+}
+
+// highS is the same signature with S replaced by N - S: it verifies, but
+// Bitcoin's relay policy refuses it.
+func highS(t *testing.T, sig []byte) []byte {
+	t.Helper()
+	parsed, err := ecdsa.ParseDERSignature(sig[:len(sig)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, s := parsed.R(), parsed.S()
+	s.Negate()
+	rb, sb := r.Bytes(), s.Bytes()
+	der := func(b [32]byte) []byte {
+		x := bytes.TrimLeft(b[:], "\x00")
+		if x[0]&0x80 != 0 {
+			x = append([]byte{0}, x...)
+		}
+		return append([]byte{0x02, byte(len(x))}, x...)
+	}
+	body := append(der(rb), der(sb)...)
+	return append(append([]byte{0x30, byte(len(body))}, body...), byte(txscript.SigHashAll))
 }
