@@ -507,7 +507,12 @@ func newWithdrawalsCmd(g *Globals) *cobra.Command {
 				if !pending || wait <= 0 || time.Now().After(deadline) {
 					return g.Print(list, func(out io.Writer) {
 						for _, w := range list {
-							fmt.Fprintf(out, "%d  %s BTC to %s  %s %s\n", w.ID, bank.FormatUnits(coinSat(w.Payout), 8), w.To, w.Status, w.PaidTx)
+							progress := w.PaidTx
+							if w.Status == "pending" && w.PayoutTxid != "" {
+								// the payout proposed on chain, signed by w.Shares operators so far
+								progress = fmt.Sprintf("payout %s signed by %d operator(s)", w.PayoutTxid, w.Shares)
+							}
+							fmt.Fprintf(out, "%d  %s BTC to %s  %s %s\n", w.ID, bank.FormatUnits(coinSat(w.Payout), 8), w.To, w.Status, progress)
 						}
 					})
 				}
