@@ -1,19 +1,24 @@
-// Package bridge is the Bitcoin bridge's daemon: it watches a Bitcoin node
-// (regtest on a devnet; testnet or mainnet by configuration), attests each
-// deposit to a bridge address once it has N confirmations (the chain
-// module mints when its operators' threshold agree), pays each withdrawal
-// burned on AITBC exactly once, and halts when a reorganisation deeper
-// than N replaces blocks it has read.
+// Package bridge is one bridge operator's daemon: it watches a Bitcoin
+// node (regtest on a devnet; testnet or mainnet by configuration), attests
+// each deposit to a bridge address once it has N confirmations (the chain
+// module mints when its operators' threshold agree), takes its part in
+// paying each withdrawal burned on AITBC exactly once (the bitcoin is held
+// by m-of-n P2WSH outputs of the operators' keys: it proposes payouts on
+// its turn, checks and signs the others', assembles and broadcasts those m
+// operators signed, all through the chain), and halts when a
+// reorganisation deeper than N replaces blocks it has read. The CLI
+// (aitbc exchange bridge-daemon) and the devnet start it.
 //
 // Exactly once, across restarts:
 //   - a deposit is minted once by the chain (its outpoint is recorded; a
 //     second attestation is refused), so re-attesting after a crash is
 //     harmless;
-//   - a withdrawal's Bitcoin transaction is signed and written to the
-//     state file before it is broadcast; after a crash the same
-//     transaction is broadcast again (same inputs: it cannot pay twice),
-//     and its txid recorded on chain (bridge/paid), which ends the
-//     withdrawal's pending state.
+//   - a withdrawal's payout is one proposal on chain, its txid fixed and
+//     its inputs locked there; the assembled transaction is written to the
+//     state file before it is broadcast, and after a crash it is
+//     assembled or read again and broadcast again (same txid, same inputs:
+//     it cannot pay twice), and its txid recorded on chain (bridge/paid),
+//     which ends the withdrawal's pending state.
 //
 // The daemon reads only blocks with N confirmations, so reorganisations
 // shallower than N never reach it; it remembers the hashes of the blocks
@@ -29,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +42,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -44,6 +51,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/btcnode"
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
@@ -76,8 +84,9 @@ type Sender interface {
 
 // Config of the daemon.
 type Config struct {
-	// XPrv is the bridge's account-level extended private key: its public
-	// key must be the chain's bridge xpub.
+	// XPrv is this operator's account-level extended private key (BIP 48,
+	// m/48'/coin'/0'/2'): its public key must be one of the chain's
+	// operators' xpubs, and the daemon acts as that operator.
 	XPrv string
 	// StateFile keeps the daemon's progress (see State).
 	StateFile string
@@ -103,6 +112,8 @@ type Daemon struct {
 	cfg    Config
 	key    *hdkeychain.ExtendedKey
 	params cb.Params
+	me     int    // this operator's index in params.Operators
+	meAddr string // and its AITBC address
 
 	mu     sync.Mutex // guards st and status (the loop writes, Status reads)
 	st     *State
@@ -145,8 +156,8 @@ type Status struct {
 // ErrHalted is a daemon that has halted on a deep reorganisation.
 var ErrHalted = errors.New("bridge halted")
 
-// ErrKey is an XPrv that is not the chain's bridge key.
-var ErrKey = errors.New("bridge key does not match the chain's xpub")
+// ErrKey is an XPrv that is not one of the chain's bridge operators' keys.
+var ErrKey = errors.New("bridge key is not one of the chain's operators' xpubs")
 
 // New checks the key against the chain's parameters and loads the state.
 func New(ctx context.Context, cfg Config) (*Daemon, error) {
@@ -174,8 +185,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pub.String() != v.Params.XPub {
-		return nil, fmt.Errorf("%w: key's xpub %s, chain's %s", ErrKey, pub.String(), v.Params.XPub)
+	me := v.Params.OperatorIndex(pub.String())
+	if me < 0 {
+		return nil, fmt.Errorf("%w: key's xpub %s", ErrKey, pub.String())
 	}
 	if _, err := cb.NetParams(v.Params.Network); err != nil {
 		return nil, err
@@ -184,7 +196,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, key: key, params: v.Params, st: st, scripts: map[string]script{}}
+	d := &Daemon{cfg: cfg, key: key, params: v.Params, me: me, meAddr: v.Params.Operators[me], st: st, scripts: map[string]script{}}
 	d.halted = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aitbc_bridge_halted", Help: "1 when the Bitcoin bridge has halted on a reorganisation deeper than its confirmations"})
 	d.minted = prometheus.NewCounter(prometheus.CounterOpts{Name: "aitbc_bridge_deposits_minted_total", Help: "deposits this daemon's attestation minted"})
 	d.paid = prometheus.NewCounter(prometheus.CounterOpts{Name: "aitbc_bridge_withdrawals_paid_total", Help: "withdrawals this daemon paid on Bitcoin and recorded"})
@@ -584,36 +596,91 @@ func (d *Daemon) payWithdrawals(ctx context.Context) error {
 	return nil
 }
 
+// pay moves withdrawal w one step further along its payout: propose it
+// (when this operator is the designated proposer), sign the proposal
+// (once this daemon has checked it against Bitcoin itself), and once the
+// threshold of shares is on chain, assemble, broadcast and record it.
 func (d *Daemon) pay(ctx context.Context, w cb.WithdrawalView) error {
-	raw, ok := d.st.Signed[w.ID]
-	var t *wire.MsgTx
-	if ok {
-		var err error
-		if t, err = decodeTx(raw); err != nil {
+	if raw, ok := d.st.Signed[w.ID]; ok {
+		t, err := decodeTx(raw)
+		if err != nil {
 			return err
 		}
-	} else {
-		var err error
-		if t, err = d.build(w); err != nil {
+		return d.broadcast(ctx, w, t)
+	}
+	if w.PayoutTxid == "" {
+		if w.Proposer != d.meAddr {
+			return nil // another operator's turn; the chain passes it on after a timeout
+		}
+		t, err := d.build(ctx, w)
+		if err != nil {
 			return err
 		}
-		var buf bytes.Buffer
-		if err := t.Serialize(&buf); err != nil {
+		msg, err := cb.NewProposePayoutMsg(w.ID, t)
+		if err != nil {
 			return err
 		}
-		// the signed transaction is on disk before anyone can see it: a
-		// restart broadcasts this one, never a second
-		d.st.Signed[w.ID] = hex.EncodeToString(buf.Bytes())
-		for _, in := range t.TxIn {
-			delete(d.st.UTXOs, in.PreviousOutPoint.String())
+		if _, err := d.submit(ctx, msg, cb.ErrProposed); err != nil {
+			if isCode(err, cb.ErrNotProposer) {
+				return nil // the round moved on while we built it
+			}
+			return fmt.Errorf("propose: %w", err)
 		}
-		if err := d.st.save(d.cfg.StateFile); err != nil {
+		d.cfg.Log.Info("bitcoin payout proposed", "id", w.ID, "txid", t.TxHash().String())
+	}
+	pv, err := cb.QueryPayout(ctx, d.cfg.Chain, w.ID)
+	if err != nil {
+		return err
+	}
+	pr, t, err := proposal(pv)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(pv.Signers, func(a address.Address) bool { return a.String() == d.meAddr }) && !pv.Complete {
+		ok, err := d.check(w, pv, t)
+		if err != nil || !ok {
 			return err
 		}
-		if err := d.fail("signed"); err != nil {
+		sigs, err := d.sign(t, pr.Inputs)
+		if err != nil {
+			return err
+		}
+		if _, err := d.submit(ctx, cb.NewSignPayoutMsg(w.ID, t.TxHash(), sigs), cb.ErrShared); err != nil {
+			return fmt.Errorf("sign payout %s: %w", t.TxHash(), err)
+		}
+		if pv, err = cb.QueryPayout(ctx, d.cfg.Chain, w.ID); err != nil {
+			return err
+		}
+		if pr, _, err = proposal(pv); err != nil {
 			return err
 		}
 	}
+	if !pv.Complete {
+		return nil // waiting for other operators' shares
+	}
+	signed, err := cb.Assemble(d.params, pr)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := signed.Serialize(&buf); err != nil {
+		return err
+	}
+	// the signed transaction is on disk before this daemon broadcasts it;
+	// its txid is the proposal's, fixed on chain, so whoever broadcasts
+	// it, and however often, it pays once
+	d.st.Signed[w.ID] = hex.EncodeToString(buf.Bytes())
+	if err := d.st.save(d.cfg.StateFile); err != nil {
+		return err
+	}
+	if err := d.fail("signed"); err != nil {
+		return err
+	}
+	return d.broadcast(ctx, w, signed)
+}
+
+// broadcast sends the assembled payout and records it on chain.
+func (d *Daemon) broadcast(ctx context.Context, w cb.WithdrawalView, t *wire.MsgTx) error {
 	if _, err := d.cfg.BTC.SendRawTransaction(t, false); err != nil && !alreadyKnown(err) {
 		return fmt.Errorf("broadcast %s: %w", t.TxHash(), err)
 	}
@@ -639,6 +706,111 @@ func (d *Daemon) pay(ctx context.Context, w cb.WithdrawalView) error {
 	return nil
 }
 
+// proposal turns the chain's view of a proposal back into its record.
+func proposal(pv cb.PayoutView) (cb.Proposal, *wire.MsgTx, error) {
+	raw, err := hex.DecodeString(pv.Tx)
+	if err != nil {
+		return cb.Proposal{}, nil, err
+	}
+	t, err := cb.DecodePayoutTx(raw)
+	if err != nil {
+		return cb.Proposal{}, nil, err
+	}
+	if len(pv.Inputs) != len(t.TxIn) || len(pv.Sigs) != len(pv.Signers) {
+		return cb.Proposal{}, nil, fmt.Errorf("payout %s: the chain's view is inconsistent", pv.Txid)
+	}
+	pr := cb.Proposal{Tx: raw}
+	for _, in := range pv.Inputs {
+		pr.Inputs = append(pr.Inputs, cb.PayoutInput{Amount: in.Amount, Chain: in.Chain, Index: in.Index})
+	}
+	for i, a := range pv.Signers {
+		sh := cb.Share{Signer: bytes.Clone(a[:])}
+		for _, x := range pv.Sigs[i] {
+			b, err := hex.DecodeString(x)
+			if err != nil {
+				return cb.Proposal{}, nil, err
+			}
+			sh.Sigs = append(sh.Sigs, b)
+		}
+		pr.Shares = append(pr.Shares, sh)
+	}
+	return pr, t, nil
+}
+
+// check re-derives a proposal on this daemon's own view of Bitcoin before
+// it signs: the chain checked it against its records, this checks the
+// records against Bitcoin. False (no error): not yet (an input this
+// daemon has not seen N deep, e.g. a change output still confirming).
+func (d *Daemon) check(w cb.WithdrawalView, pv cb.PayoutView, t *wire.MsgTx) (bool, error) {
+	bad := func(format string, a ...any) (bool, error) {
+		return false, fmt.Errorf("%w: payout %s of withdrawal %d: "+format, append([]any{ErrProposal, pv.Txid, w.ID}, a...)...)
+	}
+	if t.TxHash().String() != pv.Txid {
+		return bad("txid %s", t.TxHash())
+	}
+	to, err := d.params.CheckAddress(w.To)
+	if err != nil {
+		return bad("%v", err)
+	}
+	toScript, err := txscript.PayToAddrScript(to)
+	if err != nil {
+		return false, err
+	}
+	chg, err := d.params.Custody(cb.ChangeChain, 0)
+	if err != nil {
+		return false, err
+	}
+	if len(t.TxOut) == 0 || len(t.TxOut) > 2 || !bytes.Equal(t.TxOut[0].PkScript, toScript) || t.TxOut[0].Value != int64(w.Payout) {
+		return bad("does not pay %d sat to %s", w.Payout, w.To)
+	}
+	var out int64
+	for i, o := range t.TxOut {
+		if i == 1 && !bytes.Equal(o.PkScript, chg.PkScript()) {
+			return bad("change not to the bridge's change address")
+		}
+		out += o.Value
+	}
+	var in int64
+	for i, ti := range t.TxIn {
+		op := ti.PreviousOutPoint.String()
+		u, ok := d.st.UTXOs[op]
+		if !ok {
+			d.cfg.Log.Debug("payout input not seen N deep yet", "id", w.ID, "outpoint", op)
+			return false, nil
+		}
+		pi := pv.Inputs[i]
+		if u.Value != int64(pi.Amount) || u.Chain != pi.Chain || u.Index != pi.Index || pi.Outpoint != op {
+			return bad("input %d %s: the chain says %d sat at %d/%d, Bitcoin %d sat at %d/%d", i, op, pi.Amount, pi.Chain, pi.Index, u.Value, u.Chain, u.Index)
+		}
+		in += u.Value
+	}
+	if in-out != int64(w.Fee) {
+		return bad("fee %d sat, the withdrawal's is %d", in-out, w.Fee)
+	}
+	return true, nil
+}
+
+// sign is this operator's share: one signature per input, from its own key
+// at the input's path.
+func (d *Daemon) sign(t *wire.MsgTx, ins []cb.PayoutInput) ([][]byte, error) {
+	cs, hs, err := cb.SigHashes(d.params, t, ins)
+	if err != nil {
+		return nil, err
+	}
+	sigs := make([][]byte, len(ins))
+	for i, in := range ins {
+		k, err := d.privKey(in.Chain, in.Index)
+		if err != nil {
+			return nil, err
+		}
+		if !k.PubKey().IsEqual(cs[i].Keys[d.me]) {
+			return nil, fmt.Errorf("%w: key at %d/%d", ErrKey, in.Chain, in.Index)
+		}
+		sigs[i] = append(ecdsa.Sign(k, hs[i]).Serialize(), byte(txscript.SigHashAll))
+	}
+	return sigs, nil
+}
+
 // alreadyKnown is a broadcast of a transaction the node already has (in
 // its mempool or a block): the payment stands, once.
 func alreadyKnown(err error) bool {
@@ -656,72 +828,85 @@ func decodeTx(raw string) (*wire.MsgTx, error) {
 	return t, t.Deserialize(bytes.NewReader(b))
 }
 
-// ErrReserve is a withdrawal the bridge's outputs cannot pay now.
+// ErrReserve is a withdrawal the bridge's confirmed outputs cannot pay now.
 var ErrReserve = errors.New("the bridge's confirmed outputs do not cover the withdrawal")
 
-// build selects outputs (largest first, still unspent in the node's view,
-// mempool included) and signs the payment.
-func (d *Daemon) build(w cb.WithdrawalView) (*wire.MsgTx, error) {
+// ErrProposal is a payout proposal this daemon refuses to sign.
+var ErrProposal = errors.New("payout proposal refused")
+
+// build selects the inputs of a payout (largest first among the outputs
+// the chain records as the bridge's and free, that this daemon has seen N
+// deep and Bitcoin still has unspent) and returns the unsigned payout:
+// the withdrawal's payment, then the change (none when the inputs match
+// exactly; never dust).
+func (d *Daemon) build(ctx context.Context, w cb.WithdrawalView) (*wire.MsgTx, error) {
 	to, err := d.params.CheckAddress(w.To)
 	if err != nil {
 		return nil, err
 	}
-	need := int64(w.Payout) + int64(w.Fee)
-	type cand struct {
-		op string
-		u  UTXO
-	}
-	var cands []cand
-	for op, u := range d.st.UTXOs {
-		cands = append(cands, cand{op, u})
-	}
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].u.Value != cands[j].u.Value {
-			return cands[i].u.Value > cands[j].u.Value
+	var cands []cb.UTXOView
+	after := ""
+	for {
+		page, err := cb.QueryUTXOs(ctx, d.cfg.Chain, after, cb.MaxPage)
+		if err != nil {
+			return nil, err
 		}
-		return cands[i].op < cands[j].op
-	})
-	var ins []btcnode.Input
-	var sum int64
-	for _, c := range cands {
-		if sum >= need {
+		for _, u := range page {
+			after = u.Outpoint
+			if mine, ok := d.st.UTXOs[u.Outpoint]; u.LockedBy == nil && ok && mine.Value == int64(u.Amount) {
+				cands = append(cands, u)
+			}
+		}
+		if len(page) < cb.MaxPage {
 			break
 		}
-		op, err := parseOutPoint(c.op)
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].Amount != cands[j].Amount {
+			return cands[i].Amount > cands[j].Amount
+		}
+		return cands[i].Outpoint < cands[j].Outpoint
+	})
+	need := w.Payout + w.Fee
+	t := wire.NewMsgTx(2)
+	var sum uint64
+	for _, c := range cands {
+		if sum == need || sum >= need+cb.DustSat || len(t.TxIn) == cb.MaxPayoutInputs {
+			break
+		}
+		op, err := parseOutPoint(c.Outpoint)
 		if err != nil {
 			return nil, err
 		}
 		res, err := d.cfg.BTC.GetTxOut(&op.Hash, op.Index, true)
 		if err != nil {
-			return nil, fmt.Errorf("bitcoin gettxout %s: %w", c.op, err)
+			return nil, fmt.Errorf("bitcoin gettxout %s: %w", c.Outpoint, err)
 		}
-		if res == nil { // spent (by our own earlier payment, in a block or the mempool)
-			delete(d.st.UTXOs, c.op)
+		if res == nil { // spent on Bitcoin: the chain's records and Bitcoin disagree
+			d.cfg.Log.Warn("bridge output the chain records is spent on Bitcoin", "outpoint", c.Outpoint)
 			continue
 		}
-		k, err := d.privKey(c.u.Chain, c.u.Index)
-		if err != nil {
-			return nil, err
-		}
-		s, err := hex.DecodeString(c.u.Script)
-		if err != nil {
-			return nil, err
-		}
-		ins = append(ins, btcnode.Input{OutPoint: op, Value: c.u.Value, PkScript: s, Key: k})
-		sum += c.u.Value
+		in := wire.NewTxIn(&op, nil, nil)
+		in.Sequence = cb.PayoutSequence
+		t.AddTxIn(in)
+		sum += c.Amount
 	}
-	if sum < need {
-		return nil, fmt.Errorf("%w: %d sat needed, %d sat held", ErrReserve, need, sum)
+	if sum != need && sum < need+cb.DustSat {
+		return nil, fmt.Errorf("%w: %d sat needed (and no change below %d sat), %d sat held", ErrReserve, need, cb.DustSat, sum)
 	}
 	out, err := btcnode.Output(to, int64(w.Payout))
 	if err != nil {
 		return nil, err
 	}
-	chg, err := d.params.ChangeAddress()
-	if err != nil {
-		return nil, err
+	t.AddTxOut(out)
+	if sum > need {
+		chg, err := d.params.Custody(cb.ChangeChain, 0)
+		if err != nil {
+			return nil, err
+		}
+		t.AddTxOut(wire.NewTxOut(int64(sum-need), chg.PkScript()))
 	}
-	return btcnode.BuildTx(ins, []*wire.TxOut{out}, chg, int64(w.Fee))
+	return t, nil
 }
 
 func (d *Daemon) privKey(chain, index uint32) (*btcec.PrivateKey, error) {

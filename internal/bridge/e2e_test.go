@@ -46,6 +46,13 @@ type env struct {
 
 func start(t *testing.T, confirmations int64) *env {
 	t.Helper()
+	return startWith(t, confirmations, 1, 1)
+}
+
+// startWith is start with an m-of-n bridge (operators' wallets and keys
+// are the devnet's: e.d.BTC.Operators, e.d.BTC.XPrvs).
+func startWith(t *testing.T, confirmations int64, n, m int) *env {
+	t.Helper()
 	p, err := testnet.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +64,7 @@ func start(t *testing.T, confirmations int64) *env {
 		RPCListen: "127.0.0.1:0", WalletListen: "127.0.0.1:0", CoordinatorListen: "off", CometRPCListen: "off",
 		P2PListen: fmt.Sprintf("tcp://127.0.0.1:%d", p), Miners: -1,
 		Keystore: []keystore.Option{keystore.WithKDF(keystore.InsecureTestKDF())},
-		BTC:      true, BTCManual: true, BTCConfirmations: confirmations,
+		BTC:      true, BTCManual: true, BTCConfirmations: confirmations, BTCOperators: n, BTCThreshold: m,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +85,13 @@ func start(t *testing.T, confirmations int64) *env {
 // (re)start; fail, when set, crashes its step at a named point.
 func (e *env) daemon(fail func(string) error) *bridge.Daemon {
 	e.t.Helper()
-	cfg := bridge.Config{XPrv: e.d.BTC.XPrv, StateFile: e.d.BTC.StateFile, BTC: e.btc.Client, Chain: e.node, Operator: e.d.BTC.Operator}
+	return e.operator(0, fail)
+}
+
+// operator is operator i's daemon, fresh, as after a (re)start.
+func (e *env) operator(i int, fail func(string) error) *bridge.Daemon {
+	e.t.Helper()
+	cfg := bridge.Config{XPrv: e.d.BTC.XPrvs[i], StateFile: e.d.BTC.StateFiles[i], BTC: e.btc.Client, Chain: e.node, Operator: e.d.BTC.Operators[i]}
 	if fail != nil {
 		cfg = bridge.WithFailpoint(cfg, fail)
 	}

@@ -91,6 +91,8 @@ password is a devnet default (123): never use a devnet home for real funds.`,
 	f.IntVar(&cfg.MinerSlots, "miner-slots", 2, "concurrent jobs per miner")
 	f.StringVar(&cfg.ModelsDir, "models-dir", "", "Ollama's model store (e.g. ~/.ollama/models) whose GGUF models the miners also serve by their Ollama names")
 	f.BoolVar(&cfg.BTC, "btc", false, "also run a Bitcoin regtest node (btcd), fund a test Bitcoin wallet and run the bridge daemon (docs/BRIDGE.md); needs a fresh --home")
+	f.IntVar(&cfg.BTCOperators, "bridge-operators", 1, "with --btc on a fresh home: bridge operators, each with its own wallet, Bitcoin key and daemon")
+	f.IntVar(&cfg.BTCThreshold, "bridge-threshold", 1, "with --btc on a fresh home: how many bridge operators must attest a deposit and sign a payout (m of n)")
 	f.StringVar(&price, "miner-price", "1", "miners' price in AITBC per 1,000 output tokens")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.BoolVar(&hostProviders, "host-providers", true, "run a built-in-engine miner for each of the daemon's wallets that lists a service no miner serves (docs/MARKETPLACE.md)")

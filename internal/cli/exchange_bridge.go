@@ -51,7 +51,7 @@ func newDepositAddressCmd(g *Globals) *cobra.Command {
 		Short: "The wallet's own Bitcoin deposit address: BTC sent to it is minted as btc on AITBC after N confirmations",
 		Long: `Shows the wallet's Bitcoin deposit address, asking the chain for one the
 first time (a bridge/address transaction the wallet signs). Each account has
-its own address, derived from the bridge's key (BIP 84); BTC paid to it is
+its own address, an m-of-n P2WSH of the bridge operators' keys; BTC paid to it is
 minted to the satoshi as btc once the deposit has the bridge's confirmations
 (1 on a devnet).`,
 		Example: `  aitbc exchange deposit-address --asset btc --wallet alice
@@ -251,11 +251,15 @@ func newBridgeDaemonCmd(g *Globals) *cobra.Command {
 		Short: "Run the Bitcoin bridge's daemon: attest deposits, pay withdrawals once, halt on a deep reorganisation",
 		Long: `Runs the bridge's daemon against a Bitcoin node (--btc-rpc: regtest, testnet or
 mainnet, as the chain's bridge parameters name the network) and the AITBC node
-(--node), signing as an operator's wallet (--wallet, through the wallet daemon).
-The bridge's extended private key (--xprv-file) must be the one whose xpub the
-genesis gives. Its progress, and each withdrawal's signed transaction before it
-is broadcast, is kept in --state-file, so that a restart never pays twice.
-aitbc devnet --btc runs one itself.`,
+(--node), as one operator: its AITBC wallet (--wallet, through the wallet
+daemon) and its own Bitcoin key (--xprv-file: the account-level extended private
+key, BIP 48 m/48'/coin'/0'/2', whose xpub the genesis lists for that operator).
+The bridge's bitcoin sits in m-of-n P2WSH outputs of all operators' keys: the
+daemon attests deposits, proposes payouts when it is its turn, checks and signs
+the others' proposals, and broadcasts and records a payout once m operators
+signed it on chain. Its progress, and each assembled payout before it is
+broadcast, is kept in --state-file; the payout's txid is fixed on chain, so a
+restart never pays twice. aitbc devnet --btc runs one per operator itself.`,
 		Example: `  aitbc exchange bridge-daemon --btc-rpc http://user:pass@127.0.0.1:18332 --xprv-file bridge.xprv --wallet bridge-op-1 --start-height 2500000
   aitbc exchange bridge-daemon --btc-rpc http://user:pass@127.0.0.1:18443 --xprv-file bridge.xprv --wallet bridge-op-1 --listen 127.0.0.1:8019 -o json`,
 		Args: cobra.NoArgs,
@@ -301,9 +305,9 @@ aitbc devnet --btc runs one itself.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.btcRPC, "btc-rpc", "", "Bitcoin node RPC URL, http://user:password@host:port (required)")
-	fl.StringVar(&f.xprvFile, "xprv-file", "", "file holding the bridge's account-level extended private key (required)")
+	fl.StringVar(&f.xprvFile, "xprv-file", "", "file holding this operator's account-level Bitcoin extended private key (required)")
 	fl.StringVar(&f.state, "state-file", "", "the daemon's state (default <home>/bridge/state.json)")
-	fl.StringVar(&f.wallet, "wallet", "", "the operator's wallet that signs attestations and payment records (required)")
+	fl.StringVar(&f.wallet, "wallet", "", "the operator's wallet that signs attestations, payout proposals, signature shares and payment records (required)")
 	fl.StringVar(&f.password, "password", "", "its password (or AITBC_PASSWORD)")
 	fl.Int64Var(&f.start, "start-height", 0, "Bitcoin height before the bridge's first deposit: a fresh state reads from the block after it")
 	fl.DurationVar(&f.poll, "poll", 5*time.Second, "how often to look at Bitcoin and the chain")
@@ -503,7 +507,12 @@ func newWithdrawalsCmd(g *Globals) *cobra.Command {
 				if !pending || wait <= 0 || time.Now().After(deadline) {
 					return g.Print(list, func(out io.Writer) {
 						for _, w := range list {
-							fmt.Fprintf(out, "%d  %s BTC to %s  %s %s\n", w.ID, bank.FormatUnits(coinSat(w.Payout), 8), w.To, w.Status, w.PaidTx)
+							progress := w.PaidTx
+							if w.Status == "pending" && w.PayoutTxid != "" {
+								// the payout proposed on chain, signed by w.Shares operators so far
+								progress = fmt.Sprintf("payout %s signed by %d operator(s)", w.PayoutTxid, w.Shares)
+							}
+							fmt.Fprintf(out, "%d  %s BTC to %s  %s %s\n", w.ID, bank.FormatUnits(coinSat(w.Payout), 8), w.To, w.Status, progress)
 						}
 					})
 				}

@@ -258,6 +258,8 @@ type DevnetConfig struct {
 	OracleListen      string   `toml:"oracle_listen" flag:"oracle-listen" doc:"metrics oracle's address (docs/AGENTS.md; \"off\": none)"`
 	MakerPrice        string   `toml:"maker_price" flag:"maker-price" doc:"the devnet market maker's reference price, BTC per AITBC"`
 	BTC               bool     `toml:"btc" flag:"btc" doc:"also run a Bitcoin regtest node (btcd), a test Bitcoin wallet and the bridge daemon (docs/BRIDGE.md); needs a fresh home"`
+	BridgeOperators   int      `toml:"bridge_operators" flag:"bridge-operators" doc:"with btc on a fresh home: bridge operators, each with its own wallet, Bitcoin key and daemon"`
+	BridgeThreshold   int      `toml:"bridge_threshold" flag:"bridge-threshold" doc:"with btc on a fresh home: how many bridge operators must attest a deposit and sign a payout (m of n)"`
 	Coordinators      int      `toml:"coordinators" flag:"coordinators" doc:"coordinators sharing the work; more than 1 needs a postgres:// store"`
 	Store             string   `toml:"store" flag:"store" doc:"coordinators' store: empty for an SQLite file in the home, or a postgres:// URL they share"`
 	Miners            int      `toml:"miners" flag:"miners" doc:"miners on the built-in engine (0 or less: none)"`
@@ -325,7 +327,8 @@ func defaults(svc Service) (any, error) {
 			WalletListen: "127.0.0.1:8002", CoordinatorListen: "127.0.0.1:8000", WebListen: "127.0.0.1:8016", ExchangeListen: "127.0.0.1:8001", MakerPrice: "0.00001",
 			Coordinators: 1, Miners: 1, MinerSlots: 2, MinerPrice: "1", LogLevel: "warn", LogFormat: "text",
 			HostProviders: true, SpanListen: "127.0.0.1:8031",
-			OracleListen: "127.0.0.1:8010",
+			OracleListen:    "127.0.0.1:8010",
+			BridgeOperators: 1, BridgeThreshold: 1,
 		}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownService, svc)

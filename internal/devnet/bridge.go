@@ -12,9 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/bridge"
@@ -24,8 +26,32 @@ import (
 	"github.com/aitbc/aitbc/internal/walletd"
 )
 
-// BridgeWallet is the devnet's one bridge operator (1-of-1).
+// BridgeWallet is the devnet's first bridge operator (the only one of a
+// 1-of-1 bridge); BridgeOperatorWallet names the others.
 const BridgeWallet = "devnet-bridge"
+
+// BridgeOperatorWallet is the wallet of bridge operator i (0-based).
+func BridgeOperatorWallet(i int) string {
+	if i == 0 {
+		return BridgeWallet
+	}
+	return fmt.Sprintf("%s-%d", BridgeWallet, i+1)
+}
+
+// bridgeOperators is the devnet bridge's n and m (1-of-1 unless set).
+func (d *Devnet) bridgeOperators() (n, m int) {
+	n, m = max(1, d.cfg.BTCOperators), max(1, d.cfg.BTCThreshold)
+	return n, min(m, n)
+}
+
+func (d *Devnet) bridgeWallets() []string {
+	n, _ := d.bridgeOperators()
+	var out []string
+	for i := range n {
+		out = append(out, BridgeOperatorWallet(i))
+	}
+	return out
+}
 
 // BTC is a devnet's Bitcoin side (aitbc devnet --btc): a btcd regtest node
 // on loopback, a test Bitcoin wallet its blocks pay, and the bridge daemon
@@ -33,13 +59,21 @@ const BridgeWallet = "devnet-bridge"
 type BTC struct {
 	Node   *btcnode.Node
 	Wallet *btcnode.Wallet
-	// XPrv is the bridge's key (from <home>/bridge/seed); the genesis has
-	// its xpub.
+	// XPrv is the first operator's Bitcoin key (from <home>/bridge/seed);
+	// the genesis has its xpub. XPrvs, Operators and StateFiles are every
+	// operator's (XPrvs[0] == XPrv).
 	XPrv     string
 	Operator walletd.WalletSender
-	// Daemon is the running bridge daemon (nil with BTCManual).
-	Daemon    *bridge.Daemon
-	StateFile string
+	// Daemon is the first operator's running bridge daemon (nil with
+	// BTCManual); Daemons every operator's.
+	Daemon     *bridge.Daemon
+	StateFile  string
+	XPrvs      []string
+	Operators  []walletd.WalletSender
+	StateFiles []string
+	Daemons    []*bridge.Daemon
+	// Threshold is the genesis's m.
+	Threshold int
 	// Archive keeps the regtest chain's blocks across restarts: btcd wipes
 	// its regtest chain at each start, and the archive gives it back
 	// (btcnode.Archive), so the bridge resumes where it was.
@@ -49,16 +83,32 @@ type BTC struct {
 	done   chan struct{}
 }
 
-// BridgeSeedFile holds the seed of a devnet's bridge key.
-func BridgeSeedFile(home string) string { return filepath.Join(home, "bridge", "seed") }
+// BridgeSeedFile holds the seed of a devnet's (first operator's) bridge key.
+func BridgeSeedFile(home string) string { return bridgeSeedFile(home, 0) }
+
+// bridgeSeedFile holds operator i's seed: seed, seed-2, seed-3...
+func bridgeSeedFile(home string, i int) string {
+	if i == 0 {
+		return filepath.Join(home, "bridge", "seed")
+	}
+	return filepath.Join(home, "bridge", fmt.Sprintf("seed-%d", i+1))
+}
+
+// bridgeStateFile is operator i's daemon's state file.
+func bridgeStateFile(home string, i int) string {
+	if i == 0 {
+		return filepath.Join(home, "bridge", "state.json")
+	}
+	return filepath.Join(home, "bridge", fmt.Sprintf("state-%d.json", i+1))
+}
 
 // BTCRPCFile holds the regtest node's RPC URL (with its user and password)
 // while the devnet runs: `aitbc exchange reserves` reads it.
 func BTCRPCFile(home string) string { return filepath.Join(home, "btc", "rpc-url") }
 
-// bridgeKey returns the devnet bridge's key pair, creating its seed once.
-func bridgeKey(home string) (xprv, xpub string, err error) {
-	path := BridgeSeedFile(home)
+// bridgeKey returns operator i's key pair, creating its seed once.
+func bridgeKey(home string, i int) (xprv, xpub string, err error) {
+	path := bridgeSeedFile(home, i)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		seed := make([]byte, 32)
@@ -82,15 +132,22 @@ func bridgeKey(home string) (xprv, xpub string, err error) {
 	return cb.AccountKey(seed, "regtest")
 }
 
-// bridgeGenesis puts the bridge's parameters in the devnet's genesis: the
-// key's xpub, one operator, one confirmation.
-func (d *Devnet) bridgeGenesis(spec *system.ChainSpec, operator address.Address) error {
-	_, xpub, err := bridgeKey(d.cfg.Home)
-	if err != nil {
-		return err
-	}
+// bridgeGenesis puts the bridge's parameters in the devnet's genesis:
+// each operator's wallet and xpub, the threshold, one confirmation, and a
+// proposer timeout of 5 blocks (a stopped operator's turn passes on within
+// seconds).
+func (d *Devnet) bridgeGenesis(spec *system.ChainSpec, addrs map[string]address.Address) error {
+	n, m := d.bridgeOperators()
 	p := cb.DefaultParams()
-	p.Network, p.XPub, p.Operators, p.Threshold, p.Confirmations = "regtest", xpub, []string{operator.String()}, 1, max(1, d.cfg.BTCConfirmations)
+	p.Network, p.Threshold, p.Confirmations, p.ProposeTimeout = "regtest", m, max(1, d.cfg.BTCConfirmations), 5
+	for i := range n {
+		_, xpub, err := bridgeKey(d.cfg.Home, i)
+		if err != nil {
+			return err
+		}
+		p.XPubs = append(p.XPubs, xpub)
+		p.Operators = append(p.Operators, addrs[BridgeOperatorWallet(i)].String())
+	}
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return err
@@ -107,10 +164,6 @@ func (d *Devnet) bridgeGenesis(spec *system.ChainSpec, operator address.Address)
 // a miner that mines a block whenever transactions wait.
 func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 	log := d.cfg.Log.With("service", "bitcoin")
-	xprv, _, err := bridgeKey(d.cfg.Home)
-	if err != nil {
-		return err
-	}
 	v, err := cb.Query(ctx, d.Node.Client())
 	if err != nil {
 		return err
@@ -127,7 +180,7 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 	if err != nil {
 		return fmt.Errorf("devnet: bitcoin node: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(d.cfg.Home, "bridge", "state.json")); err == nil && archive.Height() == 0 {
+	if _, err := os.Stat(bridgeStateFile(d.cfg.Home, 0)); err == nil && archive.Height() == 0 {
 		// A home from before the archive: btcd wiped the regtest chain the
 		// bridge read, so the daemon will find its blocks missing and
 		// halt, as it must.
@@ -142,8 +195,19 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 		return fmt.Errorf("devnet: bitcoin node: %w", err)
 	}
 	w.Attach(n)
-	b := &BTC{Node: n, Wallet: w, XPrv: xprv, Operator: walletd.WalletSender{S: wallets, Name: BridgeWallet, Password: d.cfg.GenesisPassword},
-		StateFile: filepath.Join(d.cfg.Home, "bridge", "state.json"), Archive: archive, done: make(chan struct{})}
+	b := &BTC{Node: n, Wallet: w, Archive: archive, done: make(chan struct{})}
+	// the chain's operators, whatever this run's flags say: a home keeps
+	// the bridge its genesis was made with
+	for i := range v.Params.Operators {
+		xprv, _, err := bridgeKey(d.cfg.Home, i)
+		if err != nil {
+			return err
+		}
+		b.XPrvs = append(b.XPrvs, xprv)
+		b.Operators = append(b.Operators, walletd.WalletSender{S: wallets, Name: BridgeOperatorWallet(i), Password: d.cfg.GenesisPassword})
+		b.StateFiles = append(b.StateFiles, bridgeStateFile(d.cfg.Home, i))
+	}
+	b.XPrv, b.Operator, b.StateFile, b.Threshold = b.XPrvs[0], b.Operators[0], b.StateFiles[0], v.Params.Threshold
 	d.BTC = b
 	// btcd started a new regtest chain: give it the last session's back
 	// before anything mines on it.
@@ -171,16 +235,30 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 		close(b.done)
 		return nil
 	}
-	b.Daemon, err = bridge.New(ctx, bridge.Config{XPrv: xprv, StateFile: b.StateFile, Poll: 200 * time.Millisecond,
-		BTC: n.Client, Chain: d.Node.Client(), Operator: b.Operator, Registry: d.Registry, Log: d.cfg.Log.With("service", "bridge")})
-	if err != nil {
-		return fmt.Errorf("devnet: bridge daemon: %w", err)
+	for i := range b.XPrvs {
+		var reg prometheus.Registerer // one operator's metrics on the devnet's registry
+		if i == 0 {
+			reg = d.Registry
+		}
+		dm, err := bridge.New(ctx, bridge.Config{XPrv: b.XPrvs[i], StateFile: b.StateFiles[i], Poll: 200 * time.Millisecond,
+			BTC: n.Client, Chain: d.Node.Client(), Operator: b.Operators[i], Registry: reg, Log: d.cfg.Log.With("service", "bridge", "operator", i+1)})
+		if err != nil {
+			cancel()
+			close(b.done)
+			return fmt.Errorf("devnet: bridge daemon %d: %w", i+1, err)
+		}
+		b.Daemons = append(b.Daemons, dm)
+	}
+	b.Daemon = b.Daemons[0]
+	var running sync.WaitGroup
+	for _, dm := range b.Daemons {
+		running.Go(func() { _ = dm.Run(rctx) })
 	}
 	go func() {
 		defer close(b.done)
+		defer running.Wait()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		go func() { _ = b.Daemon.Run(rctx) }()
 		for {
 			select {
 			case <-rctx.Done():
@@ -256,11 +334,16 @@ func (d *Devnet) bannerBTC(w io.Writer) {
 		return
 	}
 	h, _ := d.BTC.Node.Height()
+	bm := d.BTC.Threshold
+	var ops []string
+	for _, o := range d.BTC.Operators {
+		ops = append(ops, o.Name)
+	}
 	fmt.Fprintf(w, `  bitcoin regtest  %s (height %d; RPC URL in %s)
   test BTC wallet  %s (mined to; pay from it: aitbc exchange btc-faucet --to ADDR --amount 0.5)
-  bridge           1-of-1, operator wallet %s, %d confirmation(s) (docs/BRIDGE.md)
+  bridge           %d-of-%d P2WSH, operator wallet(s) %s, %d confirmation(s) (docs/BRIDGE.md)
 Try:  aitbc exchange deposit-address --asset btc --wallet %s
-`, d.BTC.Node.RPCAddr, h, BTCRPCFile(d.cfg.Home), d.BTC.Wallet.Addr, BridgeWallet, max(1, d.cfg.BTCConfirmations), GenesisWallet)
+`, d.BTC.Node.RPCAddr, h, BTCRPCFile(d.cfg.Home), d.BTC.Wallet.Addr, bm, len(d.BTC.Operators), strings.Join(ops, ", "), max(1, d.cfg.BTCConfirmations), GenesisWallet)
 	if d.ExchangeURL() != "" {
 		// the market maker's asks make the seed's purchase possible
 		fmt.Fprintf(w, "      aitbc exchange buy --amount 1000 --pay btc --wallet %s   (pay the address it shows with btc-faucet)\n", GenesisWallet)

@@ -120,6 +120,10 @@ type Config struct {
 	BTC, BTCManual bool
 	// BTCConfirmations is the bridge's N (1).
 	BTCConfirmations int64
+	// BTCOperators is how many bridge operators the genesis names, each
+	// with its own AITBC wallet, Bitcoin key and daemon (1);
+	// BTCThreshold how many must attest a deposit and sign a payout (1).
+	BTCOperators, BTCThreshold int
 	// OracleListen is the metrics oracle's address (oracle.go): "" or
 	// "off" none (aitbc devnet serves it on 127.0.0.1:8010). Its wallet
 	// OracleWallet is the agents module's oracle in genesis; OracleEpoch
@@ -307,7 +311,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		names = append(names, SpanWallet(i))
 	}
 	if cfg.BTC {
-		names = append(names, BridgeWallet)
+		names = append(names, d.bridgeWallets()...)
 	}
 	if d.oracleOn() {
 		names = append(names, OracleWallet)
@@ -335,7 +339,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		spec.Accounts = append(spec.Accounts, system.GenesisAccount{Name: n, Address: addrs[n], Balance: bal})
 	}
 	if cfg.BTC {
-		if err := d.bridgeGenesis(&spec, addrs[BridgeWallet]); err != nil {
+		if err := d.bridgeGenesis(&spec, addrs); err != nil {
 			return err
 		}
 	}
@@ -390,7 +394,7 @@ func (d *Devnet) start(ctx context.Context) error {
 		service = append(service, SpanWallet(i))
 	}
 	if cfg.BTC {
-		service = append(service, BridgeWallet)
+		service = append(service, d.bridgeWallets()...)
 	}
 	if d.oracleOn() {
 		service = append(service, OracleWallet)

@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/aitbc/aitbc/internal/address"
@@ -95,7 +102,7 @@ func TestInvariantsHoldUnderRandomSequences(t *testing.T) {
 	for _, k := range []string{"bank/send", "jobs/deposit", "jobs/withdraw", "jobs/create", "jobs/create_for", "jobs/assign",
 		"jobs/settle", "jobs/cancel", "miners/register", "miners/deregister", "job settled", "job expired", "job canceled",
 		"failed tx", "staking/stake", "staking/unstake", "jobs/batch", "multisig/create", "multisig/propose", "multisig/sign", "faucet/drip",
-		bridge.TypeAddress, bridge.TypeAttest, bridge.TypeWithdraw, bridge.TypePaid, chainex.TypePlace, chainex.TypeCancel, "exchange trade",
+		bridge.TypeAddress, bridge.TypeAttest, bridge.TypeWithdraw, bridge.TypePaid, bridge.TypeProposePayout, bridge.TypeSignPayout, chainex.TypePlace, chainex.TypeCancel, "exchange trade",
 		audits.TypeRegister, audits.TypeUnregister, audits.TypeReport, "check passed", "check fraud_confirmed", "check overruled", "check timed_out"} {
 		if seen[k] == 0 {
 			t.Errorf("no %s in any run: %v", k, seen)
@@ -130,7 +137,7 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 	// The Bitcoin bridge with one operator (the first coordinator): btc
 	// enters only by its attestations and leaves by withdrawals, so the
 	// exchange's orders trade bridged btc as on a devnet --btc.
-	_, xpub, err := bridge.AccountKey(make([]byte, 32), "regtest")
+	bxprv, xpub, err := bridge.AccountKey(make([]byte, 32), "regtest")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,9 +385,17 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 			case 26:
 				who = pick(all)
 				msg = bridge.NewWithdrawMsg("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", uint64(rng.IntN(2_000_000)))
-			case 27:
+			case 27: // the operator moves a pending withdrawal's payout on: propose, sign, record
 				who = coords[0]
-				msg = bridge.NewPaidMsg(uint64(rng.IntN(int(withdrawals)+1)), sha256.Sum256([]byte(fmt.Sprint(b))))
+				id := uint64(rng.IntN(int(withdrawals) + 1)) // drawn as before, so the walk's other draws stay the same
+				if b%4 == 0 {
+					msg = bridge.NewPaidMsg(id, sha256.Sum256([]byte(fmt.Sprint(b)))) // refused: no such payout
+					break
+				}
+				var ok bool
+				if msg, ok = payoutStep(t, h.app, bp, bxprv); !ok {
+					continue
+				}
 			case 28, 29: // limit and market orders around 1 BTC = 100,000 AITBC
 				who = pick(all)
 				side := chainex.Side(rng.IntN(2) + 1)
@@ -506,6 +521,133 @@ func randomChain(t *testing.T, seed uint64, blocks int) map[string]int {
 
 // TestGenesisRefusesBadModuleParameters: a module's parameters out of range,
 // malformed, or for a module the chain does not have stop InitChain.
+type routeReq map[string]string
+
+func (r routeReq) PathValue(n string) string { return r[n] }
+func (r routeReq) Param(n string) string     { return r[n] }
+
+// payoutStep is the 1-of-1 bridge operator's next message for the first
+// pending withdrawal, read from the committed state: a proposal spending
+// the largest free outputs, its signature share, or the payment record.
+func payoutStep(t *testing.T, a *app.App, p bridge.Params, xprv string) (tx.Msg, bool) {
+	t.Helper()
+	var bk *bridge.Keeper
+	for _, m := range a.Modules() {
+		if k, ok := m.(*bridge.Keeper); ok {
+			bk = k
+		}
+	}
+	route := func(q module.Query, path string, r routeReq) any {
+		for _, rt := range bk.Routes() {
+			if rt.Path == path {
+				v, err := rt.Handle(q, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+		}
+		t.Fatalf("no route %s", path)
+		return nil
+	}
+	var msg tx.Msg
+	ok := false
+	if err := a.Committed(func(q module.Query) error {
+		pend := route(q, "/api/v1/bridge/withdrawals", routeReq{"status": "pending", "limit": "1"}).([]bridge.WithdrawalView)
+		if len(pend) == 0 {
+			return nil
+		}
+		w := pend[0]
+		if w.PayoutTxid == "" {
+			us := route(q, "/api/v1/bridge/utxos", routeReq{"limit": "500"}).([]bridge.UTXOView)
+			slices.SortFunc(us, func(x, y bridge.UTXOView) int { return cmp.Compare(y.Amount, x.Amount) })
+			need, sum := w.Payout+w.Fee, uint64(0)
+			m := wire.NewMsgTx(2)
+			for _, u := range us {
+				if sum == need || sum >= need+bridge.DustSat {
+					break
+				}
+				if u.LockedBy != nil {
+					continue
+				}
+				id, vout, err := bridge.ParseOutpoint(u.Outpoint)
+				if err != nil {
+					return err
+				}
+				m.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: chainhash.Hash(id), Index: vout}, nil, nil))
+				sum += u.Amount
+			}
+			if sum != need && sum < need+bridge.DustSat {
+				return nil
+			}
+			to, err := p.CheckAddress(w.To)
+			if err != nil {
+				return err
+			}
+			s, _ := txscript.PayToAddrScript(to)
+			m.AddTxOut(wire.NewTxOut(int64(w.Payout), s))
+			if sum > need {
+				c, err := p.Custody(bridge.ChangeChain, 0)
+				if err != nil {
+					return err
+				}
+				m.AddTxOut(wire.NewTxOut(int64(sum-need), c.PkScript()))
+			}
+			msg, err = bridge.NewProposePayoutMsg(w.ID, m)
+			ok = err == nil
+			return err
+		}
+		pv := route(q, "/api/v1/bridge/withdrawals/{id}/payout", routeReq{"id": fmt.Sprint(w.ID)}).(bridge.PayoutView)
+		txid, err := chainhash.NewHashFromStr(pv.Txid)
+		if err != nil {
+			return err
+		}
+		if pv.Complete {
+			msg, ok = bridge.NewPaidMsg(w.ID, *txid), true
+			return nil
+		}
+		raw, err := hex.DecodeString(pv.Tx)
+		if err != nil {
+			return err
+		}
+		m, err := bridge.DecodePayoutTx(raw)
+		if err != nil {
+			return err
+		}
+		var ins []bridge.PayoutInput
+		for _, in := range pv.Inputs {
+			ins = append(ins, bridge.PayoutInput{Amount: in.Amount, Chain: in.Chain, Index: in.Index})
+		}
+		_, hs, err := bridge.SigHashes(p, m, ins)
+		if err != nil {
+			return err
+		}
+		var sigs [][]byte
+		for i, in := range ins {
+			k, err := hdkeychain.NewKeyFromString(xprv)
+			if err != nil {
+				return err
+			}
+			if k, err = k.Derive(in.Chain); err == nil {
+				k, err = k.Derive(in.Index)
+			}
+			if err != nil {
+				return err
+			}
+			pk, err := k.ECPrivKey()
+			if err != nil {
+				return err
+			}
+			sigs = append(sigs, append(ecdsa.Sign(pk, hs[i]).Serialize(), byte(txscript.SigHashAll)))
+		}
+		msg, ok = bridge.NewSignPayoutMsg(w.ID, *txid, sigs), true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return msg, ok
+}
+
 func TestGenesisRefusesBadModuleParameters(t *testing.T) {
 	for name, mods := range map[string]map[string]json.RawMessage{
 		"jobs fee over 100%":            {"jobs": json.RawMessage(`{"fee_bps": 20000}`)},

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/aitbc/aitbc/internal/address"
+	"github.com/aitbc/aitbc/internal/btcnode"
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
@@ -54,17 +55,21 @@ type chain struct {
 
 var proposer = newAcct(99)
 
-func testParams(t *testing.T, ops ...*acct) (bridge.Params, string) {
-	xprv, xpub, err := bridge.AccountKey(bytes.Repeat([]byte{7}, 32), "regtest")
-	if err != nil {
-		t.Fatal(err)
-	}
+// testParams is a bridge of ops (threshold 2), each operator with its own
+// Bitcoin account key; it returns the operators' xprvs in order.
+func testParams(t *testing.T, ops ...*acct) (bridge.Params, []string) {
 	p := bridge.DefaultParams()
-	p.XPub, p.Confirmations, p.Threshold = xpub, 1, 2
-	for _, o := range ops {
+	p.Confirmations, p.Threshold = 1, 2
+	var xprvs []string
+	for i, o := range ops {
+		xprv, xpub, err := bridge.AccountKey(bytes.Repeat([]byte{byte(7 + i)}, 32), "regtest")
+		if err != nil {
+			t.Fatal(err)
+		}
 		p.Operators = append(p.Operators, o.addr.String())
+		p.XPubs, xprvs = append(p.XPubs, xpub), append(xprvs, xprv)
 	}
-	return p, xprv
+	return p, xprvs
 }
 
 func newChain(t *testing.T, p bridge.Params, accts ...*acct) *chain {
@@ -203,14 +208,34 @@ func mustRefuse(t *testing.T, c *chain, who *acct, msg tx.Msg, want error) {
 
 func h32(b byte) [32]byte { var h [32]byte; h[0] = b; h[31] = b; return h }
 
+// privAt derives an operator's private key at chain/index.
+func privAt(t *testing.T, xprv string, chain, index uint32) *btcec.PrivateKey {
+	t.Helper()
+	k, err := hdkeychain.NewKeyFromString(xprv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err = k.Derive(chain); err == nil {
+		k, err = k.Derive(index)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := k.ECPrivKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
 // TestDepositAddressesAreDerivedAndNeverShared: each account gets the
-// next BIP-84 address of the bridge's xpub (xpub/0/index, checked against
-// an independent derivation from the private key), once.
+// next 2-of-3 P2WSH of the operators' keys at xpub/0/index (checked
+// against btcnode.NewMultisig over keys derived from the private keys),
+// once.
 func TestDepositAddressesAreDerivedAndNeverShared(t *testing.T) {
-	alice, bob, op := newAcct(1), newAcct(2), newAcct(3)
-	p, xprv := testParams(t, op)
-	p.Threshold = 1
-	c := newChain(t, p, alice, bob, op)
+	alice, bob, op1, op2, op3 := newAcct(1), newAcct(2), newAcct(3), newAcct(4), newAcct(5)
+	p, xprvs := testParams(t, op1, op2, op3)
+	c := newChain(t, p, alice, bob, op1, op2, op3)
 	if err := c.do(alice, bridge.NewAddressMsg()); err != nil {
 		t.Fatal(err)
 	}
@@ -218,14 +243,17 @@ func TestDepositAddressesAreDerivedAndNeverShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRefuse(t, c, alice, bridge.NewAddressMsg(), bridge.ErrHasAddress)
-	k, _ := hdkeychain.NewKeyFromString(xprv)
 	for i, who := range []*acct{alice, bob} {
-		ch, _ := k.Derive(0)
-		ch, _ = ch.Derive(uint32(i))
-		pub, _ := ch.ECPubKey()
-		want, _ := btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(pub.SerializeCompressed()), &chaincfg.RegressionNetParams)
-		if got := c.address(who); got != want.EncodeAddress() {
-			t.Fatalf("account %d's deposit address %s, want %s (m/84'/1'/0'/0/%d)", i, got, want.EncodeAddress(), i)
+		var pubs []*btcec.PublicKey
+		for _, x := range xprvs {
+			pubs = append(pubs, privAt(t, x, 0, uint32(i)).PubKey())
+		}
+		ms, err := btcnode.NewMultisig(2, pubs, &chaincfg.RegressionNetParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.address(who); got != ms.Addr.EncodeAddress() {
+			t.Fatalf("account %d's deposit address %s, want %s (2-of-3 of m/48'/1'/0'/2'/0/%d)", i, got, ms.Addr.EncodeAddress(), i)
 		}
 	}
 	if c.address(alice) == c.address(bob) {
@@ -276,11 +304,11 @@ func TestDepositMintsOnceAtThreshold(t *testing.T) {
 	}
 }
 
-// TestWithdrawBurnsAndIsPaidOnce: a withdrawal to an invalid address, of
-// dust or beyond the balance is refused and changes nothing; a good one
-// burns the btc and waits for its payment, which one operator records,
-// once.
-func TestWithdrawBurnsAndIsPaidOnce(t *testing.T) {
+// TestWithdrawBurnsAndWaitsForItsPayout: a withdrawal to an invalid
+// address, of dust or beyond the balance is refused and changes nothing; a
+// good one burns the btc and waits for its payout, which no operator can
+// record without a signed proposal.
+func TestWithdrawBurnsAndWaitsForItsPayout(t *testing.T) {
 	alice, op, eve := newAcct(1), newAcct(2), newAcct(3)
 	p, _ := testParams(t, op)
 	p.Threshold = 1
@@ -319,14 +347,8 @@ func TestWithdrawBurnsAndIsPaidOnce(t *testing.T) {
 	}
 	mustRefuse(t, c, eve, bridge.NewPaidMsg(0, h32(5)), bridge.ErrNotOperator)
 	mustRefuse(t, c, op, bridge.NewPaidMsg(7, h32(5)), bridge.ErrNoWithdrawal)
-	if err := c.do(op, bridge.NewPaidMsg(0, h32(5))); err != nil {
-		t.Fatal(err)
-	}
-	mustRefuse(t, c, op, bridge.NewPaidMsg(0, h32(6)), bridge.ErrPaid)
-	pend, err := c.route("/api/v1/bridge/withdrawals").Handle(module.Query{State: c.store}, req{"status": "pending"})
-	if err != nil || len(pend.([]bridge.WithdrawalView)) != 0 {
-		t.Fatalf("pending after payment: %v %v", pend, err)
-	}
+	// no payment without a payout signed by the threshold (TestPayout...)
+	mustRefuse(t, c, op, bridge.NewPaidMsg(0, h32(5)), bridge.ErrNoProposal)
 }
 
 // TestHaltStopsMintsAndWithdrawals: only an operator halts; a halted
@@ -366,17 +388,50 @@ func TestParamsRefused(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// the one-operator shorthand
+	short := good
+	short.XPub, short.XPubs = good.XPubs[0], nil
+	if err := short.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := short.DepositAddress(3); a == nil {
+		t.Fatal("no deposit address from the shorthand")
+	} else if b, _ := good.DepositAddress(3); a.EncodeAddress() != b.EncodeAddress() {
+		t.Fatalf("xpub shorthand derives %s, xpubs %s", a, b)
+	}
+	_, mainXpub, err := bridge.AccountKey(bytes.Repeat([]byte{7}, 32), "mainnet")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, mut := range map[string]func(*bridge.Params){
-		"private key":   func(p *bridge.Params) { p.XPub = xprv },
-		"no operators":  func(p *bridge.Params) { p.Operators = nil },
-		"threshold > n": func(p *bridge.Params) { p.Threshold = 2 },
-		"network":       func(p *bridge.Params) { p.Network = "dogecoin" },
-		"dust deposit":  func(p *bridge.Params) { p.MinDepositSat = 100 },
-		"fee > min":     func(p *bridge.Params) { p.WithdrawFeeSat = p.MinWithdrawSat },
-		"confirmations": func(p *bridge.Params) { p.Confirmations = 0 },
+		"private key":    func(p *bridge.Params) { p.XPubs = []string{xprv[0]} },
+		"xpub and xpubs": func(p *bridge.Params) { p.XPub = p.XPubs[0] },
+		"xpub, 2 operators": func(p *bridge.Params) {
+			p.XPub, p.XPubs, p.Operators = p.XPubs[0], nil, append(p.Operators, newAcct(9).addr.String())
+		},
+		"xpubs != operators": func(p *bridge.Params) {
+			p.XPubs = append(p.XPubs, p.XPubs[0])
+		},
+		"duplicate key": func(p *bridge.Params) {
+			p.Operators, p.XPubs = append(p.Operators, newAcct(9).addr.String()), append(p.XPubs, p.XPubs[0])
+		},
+		"network mismatch": func(p *bridge.Params) { p.XPubs = []string{mainXpub} },
+		"16 operators": func(p *bridge.Params) {
+			for i := range 15 {
+				p.Operators = append(p.Operators, newAcct(byte(20+i)).addr.String())
+			}
+		},
+		"propose timeout": func(p *bridge.Params) { p.ProposeTimeout = 0 },
+		"no operators":    func(p *bridge.Params) { p.Operators = nil },
+		"threshold > n":   func(p *bridge.Params) { p.Threshold = 2 },
+		"network":         func(p *bridge.Params) { p.Network = "dogecoin" },
+		"dust deposit":    func(p *bridge.Params) { p.MinDepositSat = 100 },
+		"fee > min":       func(p *bridge.Params) { p.WithdrawFeeSat = p.MinWithdrawSat },
+		"confirmations":   func(p *bridge.Params) { p.Confirmations = 0 },
 	} {
 		p := good
 		p.Operators = append([]string(nil), good.Operators...)
+		p.XPubs = append([]string(nil), good.XPubs...)
 		mut(&p)
 		if err := p.Validate(); !errors.Is(err, bridge.ErrParams) {
 			t.Errorf("%s: %v, want %v", name, err, bridge.ErrParams)

@@ -27,3 +27,18 @@ var (
 	ErrHasAddress     = errs.Register("bridge", 21, "deposit_address_exists", "the account already has a deposit address")
 	ErrQuery          = errs.Register("bridge", 22, "invalid_bridge_query", "invalid bridge query argument")
 )
+
+// Errors of the payouts signed by m of the operators (custody.go, payout.go).
+var (
+	ErrNotProposer    = errs.Register("bridge", 23, "not_payout_proposer", "the signer is not the withdrawal's designated payout proposer at this height")
+	ErrProposed       = errs.Register("bridge", 24, "payout_proposed", "the withdrawal already has a payout proposal")
+	ErrPayoutTx       = errs.Register("bridge", 25, "invalid_payout_tx", "the payout transaction is malformed (encoding, version, lock time, sequence, scripts, counts)")
+	ErrPayoutMismatch = errs.Register("bridge", 26, "payout_mismatch", "the payout does not pay the withdrawal's amount to its address with change to the bridge, or is not the proposal")
+	ErrNotBridgeInput = errs.Register("bridge", 27, "not_bridge_input", "an input is not an output the bridge holds (a minted deposit or a payout's change)")
+	ErrInputLocked    = errs.Register("bridge", 28, "bridge_input_locked", "an input is already spent by another withdrawal's payout proposal")
+	ErrPayoutFee      = errs.Register("bridge", 29, "payout_fee", "the payout's fee is not the withdrawal's fee")
+	ErrNoProposal     = errs.RegisterNotFound("bridge", 30, "no_payout_proposal", "the withdrawal has no payout proposal")
+	ErrBadShare       = errs.Register("bridge", 31, "bad_signature_share", "a signature share does not verify against the operator's key and the payout")
+	ErrShared         = errs.Register("bridge", 32, "share_given", "the operator has already signed this payout")
+	ErrUnsigned       = errs.Register("bridge", 33, "payout_unsigned", "the payout has fewer signature shares than the threshold")
+)

@@ -43,6 +43,18 @@ func (k *Keeper) Exec(ctx *module.Context, msg tx.Msg) error {
 			return err
 		}
 		return k.halt(ctx, m)
+	case TypeProposePayout:
+		var m MsgProposePayout
+		if err := msg.DecodeBody(&m); err != nil {
+			return err
+		}
+		return k.proposePayout(ctx, m)
+	case TypeSignPayout:
+		var m MsgSignPayout
+		if err := msg.DecodeBody(&m); err != nil {
+			return err
+		}
+		return k.signPayout(ctx, m)
 	}
 	return fmt.Errorf("%w: %q", tx.ErrUnknownMsg, msg.Type)
 }
@@ -142,6 +154,17 @@ func (k *Keeper) attest(ctx *module.Context, m MsgAttest) error {
 	d.Attesters = append(d.Attesters, bytes.Clone(ctx.Signer[:]))
 	ctx.Touch(owner)
 	if len(d.Attesters) >= p.Threshold {
+		// the minted output joins the bridge's outputs a payout may spend
+		a, ok, err := read[Assigned](ctx.KV, keyAcct(owner))
+		if err != nil {
+			return err
+		}
+		if !ok || a.Address != m.Address {
+			return fmt.Errorf("%w: %q is not %s's address", ErrUnknownAddress, m.Address, owner)
+		}
+		if err := write(ctx.KV, keyUTXO(m.Txid, m.Vout), UTXO{Amount: m.Amount, Chain: DepositChain, Index: a.Index}); err != nil {
+			return err
+		}
 		if err := k.bank.MintDenom(ctx.KV, Name, owner, Denom, coin.Amount(m.Amount)); err != nil {
 			return err
 		}
@@ -237,6 +260,35 @@ func (k *Keeper) paid(ctx *module.Context, m MsgPaid) error {
 	if w.PaidTx != nil {
 		return fmt.Errorf("%w: withdrawal %d by %x", ErrPaid, m.ID, reverse(w.PaidTx))
 	}
+	// the payment is the proposal signed by Threshold operators, nothing else
+	pr, ok, err := read[Proposal](ctx.KV, keyProp(m.ID))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: withdrawal %d", ErrNoProposal, m.ID)
+	}
+	pt, err := DecodePayoutTx(pr.Tx)
+	if err != nil {
+		return err
+	}
+	ptxid := pt.TxHash()
+	if !bytes.Equal(m.Txid, ptxid[:]) {
+		return fmt.Errorf("%w: withdrawal %d's payout is %s, not %x", ErrPayoutMismatch, m.ID, ptxid, reverse(m.Txid))
+	}
+	if len(pr.Shares) < p.Threshold {
+		return fmt.Errorf("%w: %d of %d shares", ErrUnsigned, len(pr.Shares), p.Threshold)
+	}
+	// its inputs are spent, its change is the bridge's
+	for _, in := range pt.TxIn {
+		ctx.KV.Delete(keyUTXO(in.PreviousOutPoint.Hash[:], in.PreviousOutPoint.Index))
+	}
+	if len(pt.TxOut) == 2 {
+		if err := write(ctx.KV, keyUTXO(ptxid[:], 1), UTXO{Amount: uint64(pt.TxOut[1].Value), Chain: ChangeChain, Index: 0}); err != nil {
+			return err
+		}
+	}
+	ctx.KV.Delete(keyProp(m.ID))
 	w.PaidTx, w.PaidBy, w.PaidAt = m.Txid, ctx.Signer[:], ctx.Height
 	t, err := k.totals(ctx.KV)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/aitbc/aitbc/internal/chain/module"
+	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
 // Invariants implements module.Invariants.
@@ -13,7 +14,68 @@ func (k *Keeper) Invariants() []module.Invariant {
 	return []module.Invariant{
 		{Name: "bridge/supply", Check: k.checkSupply},
 		{Name: "bridge/pending", Check: k.checkPending},
+		{Name: "bridge/locks", Check: k.checkLocks},
 	}
+}
+
+// checkLocks: an output is locked by a withdrawal exactly when that
+// withdrawal's proposal spends it, and a proposal belongs to a pending
+// withdrawal, so no output can be in two payouts.
+func (k *Keeper) checkLocks(q module.Query) module.Finding {
+	locked := map[string]uint64{} // outpoint key → withdrawal id + 1
+	var ierr error
+	err := q.State.Iterate([]byte(pUTXO), false, func(key, raw []byte) bool {
+		var u UTXO
+		if err := tx.Unmarshal(raw, &u); err != nil {
+			ierr = err
+			return false
+		}
+		if u.Lock != 0 {
+			locked[string(key)] = u.Lock
+		}
+		return true
+	})
+	props := 0
+	if err == nil && ierr == nil {
+		err = q.State.Iterate([]byte(pProp), false, func(key, raw []byte) bool {
+			id := binary.BigEndian.Uint64(key[len(pProp):])
+			var pr Proposal
+			if err := tx.Unmarshal(raw, &pr); err != nil {
+				ierr = err
+				return false
+			}
+			if p, err := q.State.Get(keyWDP(id)); err != nil || p == nil {
+				ierr = fmt.Errorf("proposal of withdrawal %d, which is not pending", id)
+				return false
+			}
+			t, err := DecodePayoutTx(pr.Tx)
+			if err != nil {
+				ierr = err
+				return false
+			}
+			for _, in := range t.TxIn {
+				kk := string(keyUTXO(in.PreviousOutPoint.Hash[:], in.PreviousOutPoint.Index))
+				if locked[kk] != id+1 {
+					ierr = fmt.Errorf("withdrawal %d's payout spends %s, not locked by it", id, in.PreviousOutPoint)
+					return false
+				}
+				delete(locked, kk)
+			}
+			props++
+			return true
+		})
+	}
+	if err == nil {
+		err = ierr
+	}
+	if err == nil && len(locked) > 0 {
+		err = fmt.Errorf("%d outputs locked by no proposal", len(locked))
+	}
+	if err != nil {
+		return module.Finding{Broken: true, Detail: err.Error()}
+	}
+	return module.Finding{Detail: fmt.Sprintf("%d payout proposals, their inputs locked by them alone", props),
+		Figures: map[string]string{"proposals": strconv.Itoa(props)}}
 }
 
 // checkSupply: the bridge is btc's only minter and burner, so its supply

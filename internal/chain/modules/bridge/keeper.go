@@ -3,9 +3,10 @@
 // `btc` burned on AITBC is paid out in bitcoin.
 //
 // Deposits. Each account asks once for its own deposit address
-// (bridge/address): the module derives it from the bridge's extended
-// public key (BIP 32, BIP 84 native segwit: xpub/0/index) with the next
-// index, and records the index, so two accounts never share an address.
+// (bridge/address): the module derives it, with the next index, as the
+// threshold-of-n P2WSH of the operators' keys at xpub_i/0/index (BIP 32,
+// keys sorted as BIP 67 says; custody.go), and records the index, so two
+// accounts never share an address.
 // The bridge's operators (an m-of-n set of AITBC keys in the module's
 // parameters) watch Bitcoin; once a deposit has `confirmations` blocks
 // each attests it (bridge/attest: txid, vout, address, amount, block);
@@ -16,8 +17,12 @@
 // Withdrawals. The owner burns btc (bridge/withdraw, to a Bitcoin address
 // of the bridge's network, at least min_withdraw_sat); the module records
 // a pending withdrawal paying the amount less withdraw_fee_sat (the fee the
-// bridge pays on Bitcoin), and an operator records the Bitcoin payment's
-// txid once it is broadcast (bridge/paid), once.
+// bridge pays on Bitcoin). The payout moves on chain (payout.go): the
+// designated operator proposes the unsigned transaction, which the module
+// checks against its record of the bridge's outputs and whose inputs it
+// locks (bridge/propose_payout); operators post signature shares the
+// module verifies (bridge/sign_payout); with threshold shares any operator
+// broadcasts it and records its txid (bridge/paid), once.
 //
 // Halting. An operator that sees a minted deposit's block leave Bitcoin's
 // main chain (a reorganisation deeper than the confirmations) halts the
@@ -25,7 +30,8 @@
 // withdrawal, until a new genesis or an upgrade decides.
 //
 // Invariants: `btc` supply = minted − withdrawn; withdrawn − paid-out
-// withdrawals = the sum of pending withdrawals.
+// withdrawals = the sum of pending withdrawals; an output is locked by a
+// withdrawal exactly when its proposal spends it.
 package bridge
 
 import (

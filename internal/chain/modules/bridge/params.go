@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -11,8 +10,10 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 )
 
-// MaxOperators bounds the operator set.
-const MaxOperators = 20
+// MaxOperators bounds the operator set: every operator is one of the
+// Bitcoin multisig's keys, and the bridge's P2WSH scripts take at most 15
+// (btcnode.NewMultisig's bound, within standard relay policy).
+const MaxOperators = 15
 
 // MaxBTCAddress bounds a Bitcoin address's length (bech32 addresses are at
 // most 90 characters).
@@ -23,14 +24,24 @@ type Params struct {
 	// Network is the Bitcoin network: mainnet, testnet (testnet3), signet
 	// or regtest. Addresses are derived and checked for it.
 	Network string `json:"network"`
-	// XPub is the bridge's account-level extended public key (BIP 84,
-	// m/84'/coin'/0'); deposit addresses are XPub/0/index, the bridge's
-	// change XPub/1/0. The operators' daemon holds the private key.
-	XPub string `json:"xpub"`
-	// Operators are the AITBC addresses that attest deposits; Threshold of
-	// them must agree before a deposit is minted.
+	// XPubs are the operators' Bitcoin account-level extended public keys
+	// (BIP 48 for P2WSH multisig, m/48'/coin'/0'/2'), XPubs[i] the key of
+	// Operators[i]. Deposit addresses are the Threshold-of-n P2WSH of every
+	// operator's key at /0/index (BIP 67 sorted), the bridge's change the
+	// same at /1/0. Each operator's daemon holds its own private key only.
+	XPubs []string `json:"xpubs,omitempty"`
+	// XPub is the shorthand of a bridge with one operator: its xpub (the
+	// bitcoin is held by a 1-of-1 P2WSH all the same). With more operators
+	// it is refused: XPubs gives each operator's.
+	XPub string `json:"xpub,omitempty"`
+	// Operators are the AITBC addresses that attest deposits and sign
+	// payouts; Threshold of them must agree before a deposit is minted,
+	// and sign before a payout can be spent on Bitcoin.
 	Operators []string `json:"operators"`
 	Threshold int      `json:"threshold"`
+	// ProposeTimeout is how many AITBC blocks the designated proposer of a
+	// withdrawal's payout has before the next operator may propose it.
+	ProposeTimeout int64 `json:"propose_timeout_blocks"`
 	// Confirmations is N: a deposit is attested once its block is N deep
 	// (1 on a devnet; 6 is Bitcoin's custom).
 	Confirmations int64 `json:"confirmations"`
@@ -51,11 +62,11 @@ const DustSat = 546
 // 6 confirmations, 546 sat minimum deposit, 10,000 sat minimum withdrawal
 // of which 1,000 sat pay the Bitcoin fee.
 func DefaultParams() Params {
-	return Params{Network: "regtest", Threshold: 1, Confirmations: 6, MinDepositSat: DustSat, MinWithdrawSat: 10_000, WithdrawFeeSat: 1_000}
+	return Params{Network: "regtest", Threshold: 1, ProposeTimeout: 20, Confirmations: 6, MinDepositSat: DustSat, MinWithdrawSat: 10_000, WithdrawFeeSat: 1_000}
 }
 
 // Enabled reports whether the chain has a bridge.
-func (p Params) Enabled() bool { return p.XPub != "" }
+func (p Params) Enabled() bool { return p.XPub != "" || len(p.XPubs) > 0 }
 
 // NetParams returns the Bitcoin network parameters of a network's name.
 func NetParams(name string) (*chaincfg.Params, error) {
@@ -83,9 +94,6 @@ func (p Params) Validate() error {
 	if !p.Enabled() {
 		return nil
 	}
-	if _, err := p.extKey(); err != nil {
-		return bad("xpub: %v", err)
-	}
 	if len(p.Operators) == 0 || len(p.Operators) > MaxOperators {
 		return bad("1 to %d operators, not %d", MaxOperators, len(p.Operators))
 	}
@@ -102,6 +110,12 @@ func (p Params) Validate() error {
 	}
 	if p.Threshold < 1 || p.Threshold > len(p.Operators) {
 		return bad("threshold %d of %d operators", p.Threshold, len(p.Operators))
+	}
+	if err := p.validateSigners(); err != nil {
+		return bad("%v", err)
+	}
+	if p.ProposeTimeout < 1 || p.ProposeTimeout > 100_000 {
+		return bad("propose_timeout_blocks %d (1 to 100000)", p.ProposeTimeout)
 	}
 	if p.Confirmations < 1 || p.Confirmations > 1000 {
 		return bad("confirmations %d (1 to 1000)", p.Confirmations)
@@ -123,55 +137,6 @@ func (p Params) IsOperator(a address.Address) bool {
 		}
 	}
 	return false
-}
-
-func (p Params) extKey() (*hdkeychain.ExtendedKey, error) {
-	k, err := hdkeychain.NewKeyFromString(p.XPub)
-	if err != nil {
-		return nil, err
-	}
-	if k.IsPrivate() {
-		// the chain is public: a private key in genesis would give anyone
-		// the bridge's bitcoin
-		return nil, errors.New("a private extended key; give the public one (Neuter)")
-	}
-	return k, nil
-}
-
-// DepositAddress derives the deposit address of index: XPub/0/index,
-// P2WPKH (bech32, BIP 84).
-func (p Params) DepositAddress(index uint32) (btcutil.Address, error) { return p.derive(0, index) }
-
-// ChangeAddress is where the bridge's withdrawals send their change:
-// XPub/1/0.
-func (p Params) ChangeAddress() (btcutil.Address, error) { return p.derive(1, 0) }
-
-func (p Params) derive(chain, index uint32) (btcutil.Address, error) {
-	net, err := NetParams(p.Network)
-	if err != nil {
-		return nil, err
-	}
-	k, err := p.extKey()
-	if err != nil {
-		return nil, err
-	}
-	if index >= hdkeychain.HardenedKeyStart {
-		return nil, ErrAddressesFull
-	}
-	c, err := k.Derive(chain)
-	if err != nil {
-		return nil, err
-	}
-	c, err = c.Derive(index)
-	if err != nil {
-		// BIP 32: an index whose key is invalid (odds 1 in 2^127) is skipped
-		return nil, fmt.Errorf("derive %d/%d: %w", chain, index, err)
-	}
-	pub, err := c.ECPubKey()
-	if err != nil {
-		return nil, err
-	}
-	return btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(pub.SerializeCompressed()), net)
 }
 
 // CheckAddress decodes a Bitcoin address of the network, refusing one of
@@ -204,9 +169,10 @@ func (p Params) CheckAddress(s string) (btcutil.Address, error) {
 	return a, nil
 }
 
-// AccountKey derives the bridge's account-level key pair from a BIP 32
-// seed: m/84'/coin'/0' (coin 0 on mainnet, 1 on test networks, BIP 44).
-// The daemon keeps xprv; the genesis carries xpub.
+// AccountKey derives an operator's account-level key pair from a BIP 32
+// seed: m/48'/coin'/0'/2' (BIP 48's path for P2WSH multisig; coin 0 on
+// mainnet, 1 on test networks). The operator's daemon keeps xprv; the
+// genesis carries xpub.
 func AccountKey(seed []byte, network string) (xprv, xpub string, err error) {
 	net, err := NetParams(network)
 	if err != nil {
@@ -220,7 +186,7 @@ func AccountKey(seed []byte, network string) (xprv, xpub string, err error) {
 	if net.Net == chaincfg.MainNetParams.Net {
 		coinType = 0
 	}
-	for _, i := range []uint32{84, coinType, 0} {
+	for _, i := range []uint32{48, coinType, 0, 2} {
 		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
 			return "", "", err
 		}

@@ -73,6 +73,44 @@ type WithdrawalView struct {
 	PaidTx string           `json:"paid_txid,omitempty"`
 	PaidBy *address.Address `json:"paid_by,omitempty"`
 	PaidAt int64            `json:"paid_height,omitempty"`
+	// PayoutTxid is the proposed payout's txid, Shares how many operators
+	// have signed it; Proposer, while none is proposed, the operator who
+	// may propose it at the next height.
+	PayoutTxid string `json:"payout_txid,omitempty"`
+	Shares     int    `json:"shares,omitempty"`
+	Proposer   string `json:"proposer,omitempty"`
+}
+
+// PayoutView is a withdrawal's payout proposal with its shares.
+type PayoutView struct {
+	ID       uint64            `json:"id"`
+	Txid     string            `json:"txid"`
+	Tx       string            `json:"tx"` // hex, unsigned
+	Inputs   []PayoutInputView `json:"inputs"`
+	Proposer address.Address   `json:"proposer"`
+	Height   int64             `json:"height"`
+	Signers  []address.Address `json:"signers"`
+	// Sigs[i] are Signers[i]'s signatures, hex, one per input.
+	Sigs     [][]string `json:"signatures"`
+	Complete bool       `json:"complete"` // Threshold shares: ready to broadcast
+}
+
+// PayoutInputView is what an input of a proposal spends.
+type PayoutInputView struct {
+	Outpoint string `json:"outpoint"`
+	Amount   uint64 `json:"amount_sat"`
+	Chain    uint32 `json:"chain"`
+	Index    uint32 `json:"index"`
+}
+
+// UTXOView is an output the bridge holds, as the chain knows it.
+type UTXOView struct {
+	Outpoint string `json:"outpoint"`
+	Amount   uint64 `json:"amount_sat"`
+	Chain    uint32 `json:"chain"`
+	Index    uint32 `json:"index"`
+	// LockedBy is the withdrawal whose payout proposal spends it.
+	LockedBy *uint64 `json:"locked_by,omitempty"`
 }
 
 // Routes implements module.Querier.
@@ -85,6 +123,8 @@ func (k *Keeper) Routes() []module.Route {
 		{Method: "GET", Path: "/api/v1/bridge/deposits", Summary: "deposits in outpoint order (?after=txid:vout&limit=&account=)", Handle: k.qDeposits},
 		{Method: "GET", Path: "/api/v1/bridge/withdrawals/{id}", Summary: "a withdrawal", Handle: k.qWithdrawal},
 		{Method: "GET", Path: "/api/v1/bridge/withdrawals", Summary: "withdrawals by id (?status=pending&from=id&limit=&owner=)", Handle: k.qWithdrawals},
+		{Method: "GET", Path: "/api/v1/bridge/withdrawals/{id}/payout", Summary: "a withdrawal's payout proposal and its operators' signature shares", Handle: k.qPayout},
+		{Method: "GET", Path: "/api/v1/bridge/utxos", Summary: "the Bitcoin outputs the bridge holds, in outpoint order (?after=txid:vout&limit=)", Handle: k.qUTXOs},
 	}
 }
 
@@ -299,7 +339,33 @@ func (k *Keeper) qDeposits(q module.Query, in module.Request) (any, error) {
 	return out, err
 }
 
-func withdrawalView(id uint64, w Withdrawal) WithdrawalView {
+// withdrawalView adds the payout's progress to the record.
+func (k *Keeper) withdrawalView(q module.Query, id uint64, w Withdrawal) (WithdrawalView, error) {
+	v := withdrawalRecord(id, w)
+	if w.PaidTx != nil {
+		return v, nil
+	}
+	pr, ok, err := read[Proposal](q.State, keyProp(id))
+	if err != nil {
+		return v, err
+	}
+	if ok {
+		t, err := DecodePayoutTx(pr.Tx)
+		if err != nil {
+			return v, err
+		}
+		v.PayoutTxid, v.Shares = t.TxHash().String(), len(pr.Shares)
+		return v, nil
+	}
+	p, err := k.Params(q.State)
+	if err != nil {
+		return v, err
+	}
+	v.Proposer = p.Proposer(id, w.Height, q.Height+1)
+	return v, nil
+}
+
+func withdrawalRecord(id uint64, w Withdrawal) WithdrawalView {
 	owner, _ := address.FromBytes(w.Owner)
 	v := WithdrawalView{ID: id, Owner: owner, To: w.To, Amount: w.Amount, Fee: w.Fee, Payout: w.Amount - w.Fee, Height: w.Height, Status: "pending"}
 	if w.PaidTx != nil {
@@ -321,7 +387,80 @@ func (k *Keeper) qWithdrawal(q module.Query, in module.Request) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %d", ErrNoWithdrawal, id)
 	}
-	return withdrawalView(id, w), nil
+	return k.withdrawalView(q, id, w)
+}
+
+func (k *Keeper) qPayout(q module.Query, in module.Request) (any, error) {
+	id, err := strconv.ParseUint(in.PathValue("id"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: withdrawal id %q", ErrQuery, in.PathValue("id"))
+	}
+	pr, ok, err := read[Proposal](q.State, keyProp(id))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: withdrawal %d", ErrNoProposal, id)
+	}
+	p, err := k.Params(q.State)
+	if err != nil {
+		return nil, err
+	}
+	t, err := DecodePayoutTx(pr.Tx)
+	if err != nil {
+		return nil, err
+	}
+	by, _ := address.FromBytes(pr.Proposer)
+	v := PayoutView{ID: id, Txid: t.TxHash().String(), Tx: hex.EncodeToString(pr.Tx), Proposer: by, Height: pr.Height,
+		Signers: []address.Address{}, Sigs: [][]string{}, Complete: len(pr.Shares) >= p.Threshold}
+	for i, in := range pr.Inputs {
+		v.Inputs = append(v.Inputs, PayoutInputView{Outpoint: t.TxIn[i].PreviousOutPoint.String(), Amount: in.Amount, Chain: in.Chain, Index: in.Index})
+	}
+	for _, s := range pr.Shares {
+		a, _ := address.FromBytes(s.Signer)
+		var sigs []string
+		for _, x := range s.Sigs {
+			sigs = append(sigs, hex.EncodeToString(x))
+		}
+		v.Signers, v.Sigs = append(v.Signers, a), append(v.Sigs, sigs)
+	}
+	return v, nil
+}
+
+func (k *Keeper) qUTXOs(q module.Query, in module.Request) (any, error) {
+	limit, err := limitParam(in)
+	if err != nil {
+		return nil, err
+	}
+	start := []byte(pUTXO)
+	if s := in.Param("after"); s != "" {
+		id, vout, err := ParseOutpoint(s)
+		if err != nil {
+			return nil, err
+		}
+		start = append(keyUTXO(id[:], vout), 0)
+	}
+	out := []UTXOView{}
+	var ierr error
+	err = state.IterateFrom(q.State, []byte(pUTXO), start, func(key, raw []byte) bool {
+		var u UTXO
+		if err := tx.Unmarshal(raw, &u); err != nil {
+			ierr = err
+			return false
+		}
+		op := key[len(pUTXO):]
+		v := UTXOView{Outpoint: fmt.Sprintf("%x:%d", reverse(op[:32]), binary.BigEndian.Uint32(op[32:])), Amount: u.Amount, Chain: u.Chain, Index: u.Index}
+		if u.Lock != 0 {
+			l := u.Lock - 1
+			v.LockedBy = &l
+		}
+		out = append(out, v)
+		return len(out) < limit
+	})
+	if err == nil {
+		err = ierr
+	}
+	return out, err
 }
 
 func (k *Keeper) qWithdrawals(q module.Query, in module.Request) (any, error) {
@@ -365,7 +504,12 @@ func (k *Keeper) qWithdrawals(q module.Query, in module.Request) (any, error) {
 			return false
 		}
 		if owner == nil || string(w.Owner) == string(owner[:]) {
-			out = append(out, withdrawalView(id, w))
+			v, err := k.withdrawalView(q, id, w)
+			if err != nil {
+				ierr = err
+				return false
+			}
+			out = append(out, v)
 		}
 		return len(out) < limit
 	})
@@ -420,6 +564,20 @@ func QueryPending(ctx context.Context, g module.Getter, from uint64, limit int) 
 	return v, g.GetJSON(ctx, fmt.Sprintf("/api/v1/bridge/withdrawals?status=pending&from=%d&limit=%d", from, limit), &v)
 }
 
+// QueryPayout fetches withdrawal id's payout proposal (ErrNoProposal's
+// code when there is none).
+func QueryPayout(ctx context.Context, g module.Getter, id uint64) (PayoutView, error) {
+	var v PayoutView
+	return v, g.GetJSON(ctx, fmt.Sprintf("/api/v1/bridge/withdrawals/%d/payout", id), &v)
+}
+
+// QueryUTXOs fetches up to limit of the bridge's outputs after outpoint
+// ("" from the first).
+func QueryUTXOs(ctx context.Context, g module.Getter, after string, limit int) ([]UTXOView, error) {
+	var v []UTXOView
+	return v, g.GetJSON(ctx, fmt.Sprintf("/api/v1/bridge/utxos?after=%s&limit=%d", url.QueryEscape(after), limit), &v)
+}
+
 // Describe implements module.Describer.
 func (*Keeper) Describe(msg tx.Msg) (any, error) {
 	switch msg.Type {
@@ -450,6 +608,23 @@ func (*Keeper) Describe(msg tx.Msg) (any, error) {
 			return nil, err
 		}
 		return map[string]any{"reason": m.Reason}, nil
+	case TypeProposePayout:
+		var m MsgProposePayout
+		if err := msg.DecodeBody(&m); err != nil {
+			return nil, err
+		}
+		v := map[string]any{"id": m.ID, "tx_bytes": len(m.Tx)}
+		if t, err := DecodePayoutTx(m.Tx); err == nil {
+			v["txid"] = t.TxHash().String()
+			v["inputs"], v["outputs"] = len(t.TxIn), len(t.TxOut)
+		}
+		return v, nil
+	case TypeSignPayout:
+		var m MsgSignPayout
+		if err := msg.DecodeBody(&m); err != nil {
+			return nil, err
+		}
+		return map[string]any{"id": m.ID, "txid": fmt.Sprintf("%x", reverse(m.Txid)), "signatures": len(m.Sigs)}, nil
 	}
 	return nil, fmt.Errorf("%w: %q", tx.ErrUnknownMsg, msg.Type)
 }
