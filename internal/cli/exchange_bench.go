@@ -12,6 +12,7 @@ import (
 
 func newBenchExchangeCmd(g *Globals) *cobra.Command {
 	var o bench.ExchangeOptions
+	var profile string
 	cmd := &cobra.Command{
 		Use:   "exchange",
 		Short: "Exchange orders cleared per second on a fresh single-validator node",
@@ -31,6 +32,13 @@ figures.`,
 			if !g.JSON() {
 				o.Progress = g.Stderr()
 			}
+			if profile != "" {
+				stop, err := startCPUProfile(profile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			r, err := bench.Exchange(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -48,5 +56,7 @@ figures.`,
 	f.IntVar(&o.PerAcct, "per-account", 20, "orders per trader (at most 200)")
 	f.DurationVar(&o.BlockTime, "block-time", time.Second, "block time")
 	f.IntVar(&o.Submitters, "submitters", 4, "submitting goroutines")
+	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
+	_ = f.MarkHidden("cpuprofile")
 	return cmd
 }

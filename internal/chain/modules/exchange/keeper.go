@@ -22,14 +22,17 @@
 package exchange
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
 // Name is the module's name and its module account.
@@ -200,6 +203,17 @@ type Bank interface {
 type Keeper struct {
 	bank    Bank
 	account address.Address
+	// params memoises the last decoded parameters with the stored bytes
+	// they came from: every order reads them, and decoding them (CBOR,
+	// reflection) was a third of placing an order. The state stays the
+	// authority: a different stored value is decoded afresh. Atomic
+	// because CheckTx and FinalizeBlock run the keeper concurrently.
+	params atomic.Pointer[paramsMemo]
+}
+
+type paramsMemo struct {
+	raw []byte
+	p   Params
 }
 
 // NewKeeper returns the exchange module.
@@ -307,5 +321,17 @@ func putUint(kv *state.Cache, key []byte, v uint64) {
 
 // Params reads the parameters.
 func (k *Keeper) Params(r state.Reader) (Params, error) {
-	return module.ReadParams(r, keyParams, DefaultParams())
+	raw, err := r.Get(keyParams)
+	if err != nil || raw == nil { // a chain from before the module had parameters
+		return DefaultParams(), err
+	}
+	if m := k.params.Load(); m != nil && bytes.Equal(m.raw, raw) {
+		return m.p, nil
+	}
+	var p Params // decoded as module.ReadParams does
+	if err := tx.Unmarshal(raw, &p); err != nil {
+		return p, err
+	}
+	k.params.Store(&paramsMemo{raw: bytes.Clone(raw), p: p})
+	return p, nil
 }
