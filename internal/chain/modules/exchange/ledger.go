@@ -123,10 +123,12 @@ func (l *ledger) flush(kv *state.Cache, k *Keeper) error {
 	return nil
 }
 
-// lower takes by from the counter under key, stopping at zero.
+// lower takes by from the counter under key, stopping at zero. A counter
+// already at zero is not written: order-by-order closing wrote nothing
+// then, and a write (even a deletion) enters the block's app hash.
 func lower(kv *state.Cache, key []byte, by uint64) error {
 	n, err := getUint(kv, key)
-	if err != nil {
+	if err != nil || n == 0 {
 		return err
 	}
 	putUint(kv, key, n-min(n, by))
