@@ -1,8 +1,9 @@
 package exchange
 
 import (
-	"math/big"
-	"sort"
+	"cmp"
+	"math/bits"
+	"slices"
 )
 
 // Entry is one order as the auction sees it: its id (placement order: a
@@ -49,7 +50,7 @@ func Clear(buys, sells []Entry) (price uint64, fills []Fill) {
 	for _, e := range sells {
 		cands = append(cands, e.Price)
 	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i] < cands[j] })
+	slices.Sort(cands)
 	cands = dedup(cands)
 
 	// Demand falls and supply rises as the price rises: one pass over the
@@ -119,7 +120,9 @@ func volumeAt(buys, sells []Entry, p uint64) (vol, imb uint64) {
 func allocate(buys, sells []Entry, p, vol uint64) []Fill {
 	bq := take(buys, vol, func(e Entry) bool { return e.Price >= p })
 	sq := take(sells, vol, func(e Entry) bool { return e.Price <= p })
-	var fills []Fill
+	// Each fill uses up an order on one side at least, so there are
+	// fewer fills than orders taken: one allocation for all of them.
+	fills := make([]Fill, 0, len(bq)+len(sq))
 	i, j := 0, 0
 	for i < len(bq) && j < len(sq) {
 		a := min(bq[i].Amount, sq[j].Amount)
@@ -139,7 +142,7 @@ func allocate(buys, sells []Entry, p, vol uint64) []Fill {
 // take returns the eligible entries, in order, with amounts capped so
 // that they sum to vol.
 func take(side []Entry, vol uint64, eligible func(Entry) bool) []Entry {
-	var out []Entry
+	out := make([]Entry, 0, len(side))
 	for _, e := range side {
 		if vol == 0 {
 			break
@@ -155,23 +158,23 @@ func take(side []Entry, vol uint64, eligible func(Entry) bool) []Entry {
 }
 
 func sortedBuys(in []Entry) []Entry {
-	out := append([]Entry(nil), in...)
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Price != out[j].Price {
-			return out[i].Price > out[j].Price
+	out := slices.Clone(in)
+	slices.SortFunc(out, func(a, b Entry) int {
+		if a.Price != b.Price {
+			return cmp.Compare(b.Price, a.Price) // highest first
 		}
-		return out[i].ID < out[j].ID
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return out
 }
 
 func sortedSells(in []Entry) []Entry {
-	out := append([]Entry(nil), in...)
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Price != out[j].Price {
-			return out[i].Price < out[j].Price
+	out := slices.Clone(in)
+	slices.SortFunc(out, func(a, b Entry) int {
+		if a.Price != b.Price {
+			return cmp.Compare(a.Price, b.Price)
 		}
-		return out[i].ID < out[j].ID
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return out
 }
@@ -189,17 +192,25 @@ func dedup(s []uint64) []uint64 {
 // Quote is the BTC, in satoshis, of amount AITBC base units at price
 // millisatoshi per AITBC, rounded down to the satoshi: amount × price /
 // 10^9 (10^6 base units per AITBC, 10^3 millisatoshi per satoshi). ok is
-// false if it does not fit in 64 bits.
+// false if it does not fit in 64 bits (sats is then the quotient's low 64
+// bits). 128-bit arithmetic in registers: every fill computes it, and
+// math/big allocated four times a call.
 func Quote(amount, price uint64) (sats uint64, ok bool) {
-	q := new(big.Int).Mul(new(big.Int).SetUint64(amount), new(big.Int).SetUint64(price))
-	q.Quo(q, big.NewInt(1_000_000_000))
-	return q.Uint64(), q.IsUint64()
+	hi, lo := bits.Mul64(amount, price)
+	return div1e9(hi, lo)
 }
 
 // quoteCeil is Quote rounded up: what a buy order holds.
 func quoteCeil(amount, price uint64) (uint64, bool) {
-	q := new(big.Int).Mul(new(big.Int).SetUint64(amount), new(big.Int).SetUint64(price))
-	q.Add(q, big.NewInt(999_999_999))
-	q.Quo(q, big.NewInt(1_000_000_000))
-	return q.Uint64(), q.IsUint64()
+	hi, lo := bits.Mul64(amount, price)
+	lo, carry := bits.Add64(lo, 999_999_999, 0)
+	return div1e9(hi+carry, lo) // hi ≤ 2^64−2 for a product of two uint64: no overflow
+}
+
+// div1e9 divides the 128-bit hi:lo by 10^9: the low 64 bits of the
+// quotient, and whether the quotient fits in them.
+func div1e9(hi, lo uint64) (uint64, bool) {
+	const d = 1_000_000_000
+	q0, _ := bits.Div64(hi%d, lo, d)
+	return q0, hi/d == 0
 }

@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
@@ -14,26 +13,32 @@ import (
 // EndBlock implements module.EndBlocker: the block's batch auction, then
 // the market orders' remainders are refunded and the orders whose last
 // height this is expire. The book is uncrossed afterwards, so only orders
-// placed in the next block can cross it.
+// placed in the next block can cross it. What the module account pays out
+// (fills, returned holds) is gathered per account and paid once at the
+// end (ledger).
 func (k *Keeper) EndBlock(ctx *module.Context) error {
 	p, err := k.Params(ctx.KV)
 	if err != nil {
 		return err
 	}
-	if _, err := k.Auction(ctx.KV, p, ctx.Height, ctx.Time.Unix()); err != nil {
+	l := newLedger()
+	if _, err := k.auction(ctx.KV, l, p, ctx.Height, ctx.Time.Unix()); err != nil {
 		return fmt.Errorf("exchange: auction: %w", err)
 	}
-	if err := k.closeAll(ctx.KV, prefixMarket); err != nil {
+	if err := closeAll(ctx.KV, l, prefixMarket); err != nil {
 		return fmt.Errorf("exchange: market remainders: %w", err)
 	}
-	if err := k.closeAll(ctx.KV, cat(prefixExpiry, be(uint64(ctx.Height)))); err != nil {
+	if err := closeAll(ctx.KV, l, cat(prefixExpiry, be(uint64(ctx.Height)))); err != nil {
 		return fmt.Errorf("exchange: expiries: %w", err)
+	}
+	if err := l.flush(ctx.KV, k); err != nil {
+		return fmt.Errorf("exchange: settlement: %w", err)
 	}
 	return nil
 }
 
 // closeAll closes every order whose id ends a key under prefix.
-func (k *Keeper) closeAll(kv *state.Cache, prefix []byte) error {
+func closeAll(kv *state.Cache, l *ledger, prefix []byte) error {
 	var ids []uint64
 	if err := kv.Iterate(prefix, false, func(key, _ []byte) bool {
 		ids = append(ids, beUint(key[len(key)-8:]))
@@ -46,7 +51,7 @@ func (k *Keeper) closeAll(kv *state.Cache, prefix []byte) error {
 		if err != nil {
 			return err
 		}
-		if err := k.close(kv, o); err != nil {
+		if err := l.closeOrder(kv, o); err != nil {
 			return err
 		}
 	}
@@ -65,7 +70,17 @@ type AuctionResult struct {
 // the btc, the fees go to the fee collector, filled orders close and
 // return what they still hold.
 func (k *Keeper) Auction(kv *state.Cache, p Params, height, unix int64) (AuctionResult, error) {
-	buys, sells, err := crossing(kv)
+	l := newLedger()
+	r, err := k.auction(kv, l, p, height, unix)
+	if err != nil {
+		return r, err
+	}
+	return r, l.flush(kv, k)
+}
+
+// auction is Auction with the payments left in l.
+func (k *Keeper) auction(kv *state.Cache, l *ledger, p Params, height, unix int64) (AuctionResult, error) {
+	buys, sells, orders, err := crossing(kv)
 	if err != nil || len(buys) == 0 {
 		return AuctionResult{}, err
 	}
@@ -73,34 +88,17 @@ func (k *Keeper) Auction(kv *state.Cache, p Params, height, unix int64) (Auction
 	if len(fills) == 0 {
 		return AuctionResult{}, nil
 	}
-	orders := map[uint64]*Order{}
-	var touched []uint64
-	load := func(id uint64) (*Order, error) {
-		if o, ok := orders[id]; ok {
-			return o, nil
-		}
-		o, err := getOrder(kv, id)
-		if err != nil {
-			return nil, err
-		}
-		orders[id] = &o
-		touched = append(touched, id)
-		return &o, nil
-	}
 	tseq, err := getUint(kv, keyTradeSeq)
 	if err != nil {
 		return AuctionResult{}, err
 	}
 	var fees, volume uint64
-	paid := map[uint64]uint64{} // what each touched order is paid this block
+	touched := make([]*Order, 0, 2*len(fills))
+	seen := make(map[uint64]bool, 2*len(fills))
 	for _, f := range fills {
-		b, err := load(f.Buy)
-		if err != nil {
-			return AuctionResult{}, err
-		}
-		s, err := load(f.Sell)
-		if err != nil {
-			return AuctionResult{}, err
+		b, s := orders[f.Buy], orders[f.Sell]
+		if b == nil || s == nil {
+			return AuctionResult{}, fmt.Errorf("fill between orders %d and %d not in the crossing book", f.Buy, f.Sell)
 		}
 		q, _ := Quote(f.Amount, price)
 		feeB, feeS := feeOf(f.Amount, p.FeeBps), feeOf(f.Amount, p.FeeBps)
@@ -115,8 +113,18 @@ func (k *Keeper) Auction(kv *state.Cache, p Params, height, unix int64) (Auction
 		s.Held -= f.Amount + feeS
 		s.Filled += f.Amount
 		s.Received += q
-		paid[b.ID] += f.Amount - feeB
-		paid[s.ID] += q
+		for _, o := range []*Order{b, s} {
+			if !seen[o.ID] {
+				seen[o.ID] = true
+				touched = append(touched, o)
+			}
+		}
+		if err := payTo(l, b.Owner, BaseDenom, f.Amount-feeB); err != nil {
+			return AuctionResult{}, err
+		}
+		if err := payTo(l, s.Owner, QuoteDenom, q); err != nil {
+			return AuctionResult{}, err
+		}
 		fees += feeB + feeS
 		volume += f.Amount
 		tseq++
@@ -131,24 +139,14 @@ func (k *Keeper) Auction(kv *state.Cache, p Params, height, unix int64) (Auction
 			kv.Delete(keyTrade(tseq - MaxTradesKept))
 		}
 	}
-	sort.Slice(touched, func(i, j int) bool { return touched[i] < touched[j] })
-	for _, id := range touched {
-		o := orders[id]
-		owner, err := address.FromBytes(o.Owner)
-		if err != nil {
-			return AuctionResult{}, err
-		}
-		out := QuoteDenom
-		if o.Side == Buy {
-			out = BaseDenom
-		}
-		if amt := paid[id]; amt > 0 {
-			if err := k.bank.SendDenom(kv, k.account, owner, out, coin.Amount(amt)); err != nil {
-				return AuctionResult{}, err
-			}
-		}
+	// Fees first: the module account pays the collector now and the
+	// traders at the ledger's flush, from what the orders held.
+	if err := k.bank.CollectFee(kv, k.account, coin.Amount(fees)); err != nil {
+		return AuctionResult{}, err
+	}
+	for _, o := range touched {
 		if o.Left() == 0 {
-			if err := k.close(kv, *o); err != nil {
+			if err := l.closeOrder(kv, *o); err != nil {
 				return AuctionResult{}, err
 			}
 			continue
@@ -157,12 +155,17 @@ func (k *Keeper) Auction(kv *state.Cache, p Params, height, unix int64) (Auction
 			return AuctionResult{}, err
 		}
 	}
-	if err := k.bank.CollectFee(kv, k.account, coin.Amount(fees)); err != nil {
-		return AuctionResult{}, err
-	}
 	putUint(kv, keyTradeSeq, tseq)
 	kv.Set(keyLast, cat(be(uint64(height)), be(price)))
 	return AuctionResult{Price: price, Volume: volume, Trades: len(fills)}, nil
+}
+
+func payTo(l *ledger, owner []byte, denom string, amount uint64) error {
+	a, err := address.FromBytes(owner)
+	if err != nil {
+		return err
+	}
+	return l.payOut(a, denom, amount)
 }
 
 // feeOf is the fee on a fill of amount: floor(amount × bps / 10,000).
@@ -171,18 +174,16 @@ func feeOf(amount, bps uint64) uint64 {
 }
 
 // crossing reads the orders that can trade: the buys priced at or above
-// the lowest sell and the sells priced at or below the highest buy. The
-// book left by the previous block does not cross, so these are this
-// block's new orders and the resting orders they reach.
-func crossing(r state.View) (buys, sells []Entry, err error) {
-	bestBid, okB, err := first(r, prefixBuys)
-	if err != nil || !okB {
-		return nil, nil, err
-	}
+// the lowest sell and the sells priced at or below the highest buy, and
+// each one's record, decoded once for the whole auction. The book left by
+// the previous block does not cross, so these are this block's new orders
+// and the resting orders they reach.
+func crossing(r state.View) (buys, sells []Entry, orders map[uint64]*Order, err error) {
 	bestAsk, okS, err := first(r, prefixSells)
-	if err != nil || !okS || bestBid < bestAsk {
-		return nil, nil, err
+	if err != nil || !okS {
+		return nil, nil, nil, err
 	}
+	orders = map[uint64]*Order{}
 	read := func(prefix []byte, keep func(price uint64) bool, out *[]Entry) error {
 		var bad error
 		err := r.Iterate(prefix, false, func(key, _ []byte) bool {
@@ -195,6 +196,7 @@ func crossing(r state.View) (buys, sells []Entry, err error) {
 				bad = err
 				return false
 			}
+			orders[o.ID] = &o
 			*out = append(*out, Entry{ID: o.ID, Price: o.Price, Amount: o.Left()})
 			return true
 		})
@@ -203,13 +205,16 @@ func crossing(r state.View) (buys, sells []Entry, err error) {
 		}
 		return err
 	}
-	if err := read(prefixBuys, func(p uint64) bool { return p >= bestAsk }, &buys); err != nil {
-		return nil, nil, err
+	// Buys first, best first: the walk stops at the first buy below the
+	// best ask, so a book that does not cross costs one key per side.
+	if err := read(prefixBuys, func(p uint64) bool { return p >= bestAsk }, &buys); err != nil || len(buys) == 0 {
+		return nil, nil, nil, err
 	}
+	bestBid := buys[0].Price
 	if err := read(prefixSells, func(p uint64) bool { return p <= bestBid }, &sells); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return buys, sells, nil
+	return buys, sells, orders, nil
 }
 
 // first returns the best price on one side of the book.

@@ -220,34 +220,11 @@ func (k *Keeper) Cancel(kv *state.Cache, owner address.Address, id uint64) error
 
 // close removes an open order, refunding what it still holds.
 func (k *Keeper) close(kv *state.Cache, o Order) error {
-	owner, err := address.FromBytes(o.Owner)
-	if err != nil {
-		return fmt.Errorf("exchange: order %d: %w", o.ID, err)
-	}
-	if o.Held > 0 {
-		if err := k.bank.SendDenom(kv, k.account, owner, o.HeldDenom(), coin.Amount(o.Held)); err != nil {
-			return err
-		}
-	}
-	n, err := getUint(kv, keyCount(o.Owner, o.Side))
-	if err != nil {
+	l := newLedger()
+	if err := l.closeOrder(kv, o); err != nil {
 		return err
 	}
-	if n > 0 {
-		putUint(kv, keyCount(o.Owner, o.Side), n-1)
-	}
-	kv.Delete(keyOrder(o.ID))
-	kv.Delete(keyBook(o))
-	kv.Delete(keyOwner(o.Owner, o.ID))
-	if o.Market {
-		kv.Delete(keyMarket(o.ID))
-	} else {
-		kv.Delete(keyExpiry(o.Expires, o.ID))
-		if c, err := getUint(kv, keyExpN(o.Expires)); err == nil && c > 0 {
-			putUint(kv, keyExpN(o.Expires), c-1)
-		}
-	}
-	return nil
+	return l.flush(kv, k)
 }
 
 func blockCount(r state.Reader) (int64, uint64, error) {

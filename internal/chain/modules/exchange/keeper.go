@@ -22,14 +22,17 @@
 package exchange
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/state"
+	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
 // Name is the module's name and its module account.
@@ -200,6 +203,17 @@ type Bank interface {
 type Keeper struct {
 	bank    Bank
 	account address.Address
+	// params memoises the last decoded parameters with the stored bytes
+	// they came from: every order reads them, and decoding them (CBOR,
+	// reflection) was a third of placing an order. The state stays the
+	// authority: a different stored value is decoded afresh. Atomic
+	// because CheckTx and FinalizeBlock run the keeper concurrently.
+	params atomic.Pointer[paramsMemo]
+}
+
+type paramsMemo struct {
+	raw []byte
+	p   Params
 }
 
 // NewKeeper returns the exchange module.
@@ -256,35 +270,49 @@ var (
 	prefixTrade  = []byte("exchange/t/")
 )
 
-func be(v uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, v)
-	return b
-}
+func be(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
 
 func cat(parts ...[]byte) []byte {
-	var out []byte
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
 	for _, p := range parts {
 		out = append(out, p...)
 	}
 	return out
 }
 
-func keyOrder(id uint64) []byte { return cat(prefixOrder, be(id)) }
+// key is prefix, then part, then the numbers big-endian, in one
+// allocation: every order writes several such keys.
+func key(prefix, part []byte, nums ...uint64) []byte {
+	out := make([]byte, 0, len(prefix)+len(part)+8*len(nums))
+	out = append(append(out, prefix...), part...)
+	for _, v := range nums {
+		out = binary.BigEndian.AppendUint64(out, v)
+	}
+	return out
+}
+
+func keyOrder(id uint64) []byte { return key(prefixOrder, nil, id) }
 
 func keyBook(o Order) []byte {
 	if o.Side == Buy {
-		return cat(prefixBuys, be(^o.Price), be(o.ID))
+		return key(prefixBuys, nil, ^o.Price, o.ID)
 	}
-	return cat(prefixSells, be(o.Price), be(o.ID))
+	return key(prefixSells, nil, o.Price, o.ID)
 }
 
-func keyOwner(owner []byte, id uint64) []byte { return cat(prefixOwner, owner, be(id)) }
-func keyCount(owner []byte, side Side) []byte { return cat(prefixCount, owner, []byte{byte(side)}) }
-func keyMarket(id uint64) []byte              { return cat(prefixMarket, be(id)) }
-func keyExpiry(h int64, id uint64) []byte     { return cat(prefixExpiry, be(uint64(h)), be(id)) }
-func keyExpN(h int64) []byte                  { return cat(prefixExpN, be(uint64(h))) }
-func keyTrade(seq uint64) []byte              { return cat(prefixTrade, be(seq)) }
+func keyOwner(owner []byte, id uint64) []byte { return key(prefixOwner, owner, id) }
+func keyCount(owner []byte, side Side) []byte {
+	out := make([]byte, 0, len(prefixCount)+len(owner)+1)
+	return append(append(append(out, prefixCount...), owner...), byte(side))
+}
+func keyMarket(id uint64) []byte          { return key(prefixMarket, nil, id) }
+func keyExpiry(h int64, id uint64) []byte { return key(prefixExpiry, nil, uint64(h), id) }
+func keyExpN(h int64) []byte              { return key(prefixExpN, nil, uint64(h)) }
+func keyTrade(seq uint64) []byte          { return key(prefixTrade, nil, seq) }
 
 func getUint(r state.Reader, key []byte) (uint64, error) {
 	v, err := r.Get(key)
@@ -307,5 +335,17 @@ func putUint(kv *state.Cache, key []byte, v uint64) {
 
 // Params reads the parameters.
 func (k *Keeper) Params(r state.Reader) (Params, error) {
-	return module.ReadParams(r, keyParams, DefaultParams())
+	raw, err := r.Get(keyParams)
+	if err != nil || raw == nil { // a chain from before the module had parameters
+		return DefaultParams(), err
+	}
+	if m := k.params.Load(); m != nil && bytes.Equal(m.raw, raw) {
+		return m.p, nil
+	}
+	var p Params // decoded as module.ReadParams does
+	if err := tx.Unmarshal(raw, &p); err != nil {
+		return p, err
+	}
+	k.params.Store(&paramsMemo{raw: bytes.Clone(raw), p: p})
+	return p, nil
 }
