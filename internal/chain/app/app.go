@@ -302,7 +302,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	a.genesis = kv
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(kv)
-	a.rc.rotate(nil, true)
+	a.rc.rotate()
 	a.checkMu.Unlock()
 	a.log.Info("genesis", "chain_id", a.chainID, "accounts", len(g.Accounts), "supply", supply.Circulating.String())
 	return &abci.ResponseInitChain{}, nil

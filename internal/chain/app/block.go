@@ -273,7 +273,6 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		return nil, fmt.Errorf("app: Commit without FinalizeBlock")
 	}
 	writes := b.kv.Sorted()
-	blockWrites, first := writes, a.genesis != nil
 	chainID := ""
 	if a.genesis != nil {
 		// genesis writes are part of the first block's batch
@@ -303,7 +302,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(a.store)
-	a.rc.rotate(blockWrites, first)
+	a.rc.rotate()
 	// A new recheck pass follows; what is parked now waited a whole pass.
 	a.parkedBefore = make(map[[32]byte]bool, len(a.parked))
 	for _, list := range a.parked {

@@ -2,8 +2,6 @@ package app
 
 import (
 	"bytes"
-	"slices"
-	"strings"
 
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
 	"github.com/aitbc/aitbc/internal/chain/state"
@@ -24,11 +22,7 @@ var recheckable = map[string]bool{bank.TypeSend: true}
 // checkRead is one value a recheckable transaction's check read from the
 // mempool's view.
 type checkRead struct {
-	key string
-	val []byte
-	// pending: the value was written by another mempool transaction (it
-	// was not the committed state's).
-	pending bool
+	key, val []byte
 }
 
 // checkEffect is what a recheckable transaction's last check read and
@@ -42,28 +36,23 @@ type checkEffect struct {
 //
 // The argument that a kept verdict is the verdict a full recheck would
 // give: a recheckable check is a function of the values it reads (see
-// recheckable). A read value is the same now when (a) the key was written
-// in the mempool's view since the last commit and holds the recorded
-// value, or (b) it was not, and the committed value equals the recorded
-// one: either the recorded value came from committed state one commit ago
-// and that block did not write the key, or a point read says so. Then the
-// check would read the same, write the same and answer the same, so the
-// recorded writes are applied in its place and later transactions see
-// the state a full recheck would have left.
+// recheckable). When every value the last check read is the same in the
+// mempool's view now, the check would read the same, write the same and
+// answer the same, so the recorded writes are applied in its place and
+// later transactions see the state a full recheck would have left.
+//
+// It compares values, not which keys the block wrote: a transfer whose
+// sender's earlier transfer went into the block read a nonce and a
+// balance that the block wrote, to the very values the mempool had
+// given them, and is kept; one whose sender another validator's block
+// drained is not. Values are compared in the mempool's view at the
+// transaction's place in the pass, so transactions before it that were
+// refused, parked or replaced are accounted for too.
 type recheckState struct {
-	// writes mirrors the mempool view's writes since the last commit
-	// (every path into checkState goes through setCheck).
-	writes map[string][]byte
 	// effects: recorded since the last commit; prev: recorded in the
-	// commit interval before (a record older than that is not used: the
-	// block writes below cover one commit only).
+	// commit interval before. Older records are dropped: the transaction
+	// left the mempool, or was parked and not run.
 	effects, prev map[[32]byte]*checkEffect
-	// block: the last committed block's state writes, sorted by key;
-	// blockAll: the last commit's writes are not known in that form (the
-	// first block, which also commits the genesis state): every read is
-	// then compared against state.
-	block    []state.KV
-	blockAll bool
 	// full turns the keeping off (WithFullRecheck).
 	full bool
 
@@ -71,28 +60,12 @@ type recheckState struct {
 }
 
 func newRecheckState() recheckState {
-	return recheckState{writes: map[string][]byte{}, effects: map[[32]byte]*checkEffect{}, blockAll: true}
+	return recheckState{effects: map[[32]byte]*checkEffect{}}
 }
 
-// rotate starts a new commit interval after a block whose sorted state
-// writes are block (nil with all: unknown). Records of the interval that
-// ends become prev; older ones are dropped (transactions that left the
-// mempool without a recheck, parked ones).
-func (r *recheckState) rotate(block []state.KV, all bool) {
+// rotate starts a new commit interval.
+func (r *recheckState) rotate() {
 	r.prev, r.effects = r.effects, make(map[[32]byte]*checkEffect, len(r.effects))
-	r.writes = make(map[string][]byte, len(r.writes))
-	r.block, r.blockAll = block, all
-}
-
-// touched reports whether the last committed block wrote key.
-func (r *recheckState) touched(key string) bool {
-	if r.blockAll {
-		return true
-	}
-	_, found := slices.BinarySearchFunc(r.block, key, func(kv state.KV, k string) int {
-		return strings.Compare(string(kv.Key), k)
-	})
-	return found
 }
 
 // RecheckStats counts what rechecks did since the app started: Executed
@@ -118,9 +91,8 @@ func WithFullRecheck() Option { return func(a *App) { a.rc.full = true } }
 // readRecorder is the Reader a recheckable transaction's check reads the
 // mempool's view through: it records every value it hands out.
 type readRecorder struct {
-	kv      *state.Cache
-	pending map[string][]byte
-	reads   []checkRead
+	kv    *state.Cache
+	reads []checkRead
 }
 
 func (r *readRecorder) Get(key []byte) ([]byte, error) {
@@ -128,9 +100,7 @@ func (r *readRecorder) Get(key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := string(key)
-	_, p := r.pending[k]
-	r.reads = append(r.reads, checkRead{key: k, val: v, pending: p})
+	r.reads = append(r.reads, checkRead{key: append([]byte(nil), key...), val: v})
 	return v, nil
 }
 
@@ -143,32 +113,29 @@ func (a *App) runCheck(t *tx.Tx, h [32]byte) error {
 		if _, err := a.execTx(kv, t, h, p, env); err != nil {
 			return err
 		}
-		for _, w := range kv.Sorted() {
-			a.setCheck(w.Key, w.Value)
-		}
+		kv.Write()
 		return nil
 	}
-	rec := &readRecorder{kv: a.checkState, pending: a.rc.writes, reads: make([]checkRead, 0, 8)}
+	rec := &readRecorder{kv: a.checkState, reads: make([]checkRead, 0, 4)}
 	kv := state.NewCache(rec)
 	if _, err := a.execTx(kv, t, h, p, env); err != nil {
 		return err
 	}
 	ws := kv.Sorted()
-	for _, w := range ws {
-		a.setCheck(w.Key, w.Value)
-	}
+	a.applyWrites(ws)
 	a.rc.effects[h] = &checkEffect{reads: rec.reads, writes: ws}
 	return nil
 }
 
-// setCheck writes one value into the mempool's view and its mirror.
-func (a *App) setCheck(key, value []byte) {
-	if value == nil {
-		a.checkState.Delete(key)
-	} else {
-		a.checkState.Set(key, value)
+// applyWrites writes a check's effects into the mempool's view.
+func (a *App) applyWrites(ws []state.KV) {
+	for _, w := range ws {
+		if w.Value == nil {
+			a.checkState.Delete(w.Key)
+		} else {
+			a.checkState.Set(w.Key, w.Value)
+		}
 	}
-	a.rc.writes[string(key)] = value
 }
 
 // keepVerdict is the recheck of t when nothing its last check read has
@@ -184,28 +151,12 @@ func (a *App) keepVerdict(t *tx.Tx, h [32]byte) bool {
 	}
 	delete(a.rc.prev, h)
 	for _, r := range e.reads {
-		if cur, ok := a.rc.writes[r.key]; ok {
-			if !bytes.Equal(cur, r.val) {
-				return false
-			}
-			continue
-		}
-		if !r.pending && !a.rc.touched(r.key) {
-			continue // committed, and the block left it alone
-		}
-		v, err := a.checkState.Get([]byte(r.key))
+		v, err := a.checkState.Get(r.key)
 		if err != nil || !bytes.Equal(v, r.val) {
 			return false
 		}
 	}
-	// Every read sees the state before the transaction's own writes, so
-	// whether a value is a mempool write is decided before applying them.
-	for i := range e.reads {
-		_, e.reads[i].pending = a.rc.writes[e.reads[i].key]
-	}
-	for _, w := range e.writes {
-		a.setCheck(w.Key, w.Value)
-	}
+	a.applyWrites(e.writes)
 	a.rc.effects[h] = e
 	return true
 }
