@@ -4,32 +4,50 @@ import (
 	"bytes"
 
 	"github.com/aitbc/aitbc/internal/chain/modules/bank"
-	"github.com/aitbc/aitbc/internal/chain/state"
 	"github.com/aitbc/aitbc/internal/chain/tx"
 )
 
 // recheckable lists the message types whose check (the ante checks and
 // the message's own) is a function of the transaction, the parameters
 // (fixed after genesis), static configuration (module accounts, denoms)
-// and the state keys it reads through the Reader it is given: never the
-// height, the time, the proposer or an iteration over state. For them a
-// recheck can compare what the last check read with what it would read
-// now and, when nothing it read changed, keep the verdict and replay the
-// writes without running the checks again. Every other type is always
-// rechecked in full: add a type here only when its handler meets this.
+// and the values of the state keys keysOf declares for it: never the
+// height, the time, the proposer or any other key. For them a recheck can
+// compare those values with what the last check read and, when none
+// changed, keep the verdict and replay the writes without running the
+// checks again. Every other type is always rechecked in full: add a type
+// here only with its keys in keysOf, and extend
+// TestRecheckKeysCoverWhatChecksTouch to it.
 var recheckable = map[string]bool{bank.TypeSend: true}
 
-// checkRead is one value a recheckable transaction's check read from the
-// mempool's view.
-type checkRead struct {
-	key, val []byte
+// keysOf returns the state keys t's checks read and write (they are the
+// same keys: each is read, then written), or nil when its type declares
+// none or its message does not decode. bank/send: the sender's nonce, the
+// sender's native balance (the fee), and the sender's and recipient's
+// balances of the sent denomination.
+func keysOf(t *tx.Tx) [][]byte {
+	if t.Msg.Type != bank.TypeSend {
+		return nil
+	}
+	to, denom, _, err := bank.DecodeSendDenom(t.Msg)
+	if err != nil {
+		return nil
+	}
+	sender := t.Sender()
+	keys := make([][]byte, 0, 5)
+	keys = append(keys, keyNonce(sender), bank.BalanceKey(sender, bank.Native))
+	if denom != bank.Native {
+		keys = append(keys, bank.BalanceKey(sender, denom))
+	}
+	if to != sender {
+		keys = append(keys, bank.BalanceKey(to, denom))
+	}
+	return keys
 }
 
-// checkEffect is what a recheckable transaction's last check read and
-// wrote.
+// checkEffect is what a recheckable transaction's last check found under
+// its keys: the values before and after it.
 type checkEffect struct {
-	reads  []checkRead
-	writes []state.KV // sorted; a nil value deletes
+	keys, before, after [][]byte
 }
 
 // recheckState is what lets a recheck keep a verdict: guarded by checkMu.
@@ -88,54 +106,39 @@ func (a *App) RecheckStats() RecheckStats {
 // and benchmarks) and as a fallback.
 func WithFullRecheck() Option { return func(a *App) { a.rc.full = true } }
 
-// readRecorder is the Reader a recheckable transaction's check reads the
-// mempool's view through: it records every value it hands out.
-type readRecorder struct {
-	kv    *state.Cache
-	reads []checkRead
-}
-
-func (r *readRecorder) Get(key []byte) ([]byte, error) {
-	v, err := r.kv.Get(key)
-	if err != nil {
-		return nil, err
-	}
-	r.reads = append(r.reads, checkRead{key: append([]byte(nil), key...), val: v})
-	return v, nil
-}
-
 // runCheck executes t against the mempool's view and keeps its effects
 // there when it passes. Called with checkMu held.
 func (a *App) runCheck(t *tx.Tx, h [32]byte) error {
 	p, env := a.checkEnv()
-	if !recheckable[t.Msg.Type] || a.rc.full {
-		kv := a.checkState.Child()
-		if _, err := a.execTx(kv, t, h, p, env); err != nil {
-			return err
+	var keys, before [][]byte
+	if recheckable[t.Msg.Type] && !a.rc.full {
+		keys = keysOf(t)
+		before = make([][]byte, len(keys))
+		for i, k := range keys {
+			v, err := a.checkState.Get(k)
+			if err != nil {
+				return err
+			}
+			before[i] = v
 		}
-		kv.Write()
-		return nil
 	}
-	rec := &readRecorder{kv: a.checkState, reads: make([]checkRead, 0, 4)}
-	kv := state.NewCache(rec)
+	kv := a.checkState.Child()
 	if _, err := a.execTx(kv, t, h, p, env); err != nil {
 		return err
 	}
-	ws := kv.Sorted()
-	a.applyWrites(ws)
-	a.rc.effects[h] = &checkEffect{reads: rec.reads, writes: ws}
-	return nil
-}
-
-// applyWrites writes a check's effects into the mempool's view.
-func (a *App) applyWrites(ws []state.KV) {
-	for _, w := range ws {
-		if w.Value == nil {
-			a.checkState.Delete(w.Key)
-		} else {
-			a.checkState.Set(w.Key, w.Value)
+	// A check that wrote any key beyond its declared ones is not
+	// recorded (its recheck runs in full): every declared key is written
+	// by a passing transfer, so more writes mean an undeclared key.
+	record := keys != nil && kv.Len() == len(keys)
+	kv.Write()
+	if record {
+		after := make([][]byte, len(keys))
+		for i, k := range keys {
+			after[i], _ = a.checkState.Get(k)
 		}
+		a.rc.effects[h] = &checkEffect{keys: keys, before: before, after: after}
 	}
+	return nil
 }
 
 // keepVerdict is the recheck of t when nothing its last check read has
@@ -150,13 +153,15 @@ func (a *App) keepVerdict(t *tx.Tx, h [32]byte) bool {
 		return false
 	}
 	delete(a.rc.prev, h)
-	for _, r := range e.reads {
-		v, err := a.checkState.Get(r.key)
-		if err != nil || !bytes.Equal(v, r.val) {
+	for i, k := range e.keys {
+		v, err := a.checkState.Get(k)
+		if err != nil || !bytes.Equal(v, e.before[i]) {
 			return false
 		}
 	}
-	a.applyWrites(e.writes)
+	for i, k := range e.keys {
+		a.checkState.Set(k, e.after[i])
+	}
 	a.rc.effects[h] = e
 	return true
 }
