@@ -60,7 +60,11 @@ type TransferResult struct {
 	// transactions on this machine, measured in the same run just before
 	// submission (VerifyRate): the limit of admission, and of the chain.
 	VerifyRate float64 `json:"batch_verify_per_s"`
-	Method     string  `json:"method"`
+	// Recheck is what the rechecks after each block did during the run:
+	// transactions whose checks ran again, and those whose verdict was
+	// kept because nothing they read had changed.
+	Recheck app.RecheckStats `json:"recheck"`
+	Method  string           `json:"method"`
 }
 
 func (o *TransferOptions) defaults() {
@@ -169,6 +173,7 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 		return res, err
 	}
 	startHeight, _ := n.App().Height()
+	rc0 := n.App().RecheckStats()
 
 	say("submitting with %d goroutines (block time %s)...", o.Submitters, o.BlockTime)
 	cpu0 := cpuSeconds()
@@ -241,6 +246,8 @@ func Transfers(ctx context.Context, o TransferOptions) (TransferResult, error) {
 	}
 	res.Elapsed = time.Since(start)
 	res.CPUSeconds = cpuSeconds() - cpu0
+	rc1 := n.App().RecheckStats()
+	res.Recheck = app.RecheckStats{Executed: rc1.Executed - rc0.Executed, Kept: rc1.Kept - rc0.Kept}
 
 	// Count what the blocks really hold.
 	endHeight, _ := n.App().Height()

@@ -77,6 +77,7 @@ prints offered beside committed for every step.`,
 						r.VerifyRate, r.CPUCores, 100*r.TPS/r.VerifyRate, 100*r.SubmitTPS/r.VerifyRate)
 				}
 				fmt.Fprintf(w, "cpu         %.1f s on %d cores (%.0f%% busy); largest block %d txs\n", r.CPUSeconds, r.CPUCores, 100*r.CPUSeconds/(r.Elapsed.Seconds()*float64(r.CPUCores)), r.MaxBlockTxs)
+				fmt.Fprintf(w, "recheck     %d kept without running the checks, %d run again\n", r.Recheck.Kept, r.Recheck.Executed)
 				fmt.Fprintf(w, "method      %s\n", r.Method)
 			})
 		},

@@ -88,6 +88,7 @@ type appMetrics struct {
 
 	app                           *app.App // set once the app exists (newAppMetrics precedes it)
 	supply, moduleBalance, height *prometheus.Desc
+	rechecks                      *prometheus.Desc
 }
 
 func newAppMetrics() *appMetrics {
@@ -100,6 +101,7 @@ func newAppMetrics() *appMetrics {
 		supply:        prometheus.NewDesc("aitbc_chain_supply_coins", "The token supply ledger in AITBC, by kind: genesis, minted (genesis included), burned, circulating (every balance).", []string{"kind"}, nil),
 		moduleBalance: prometheus.NewDesc("aitbc_chain_module_account_balance_coins", "Balance in AITBC of each module account (escrow, stake, deposits, treasury, ...).", []string{"account"}, nil),
 		height:        prometheus.NewDesc("aitbc_chain_app_height", "Last height the application committed (the block store may be one ahead).", nil, nil),
+		rechecks:      prometheus.NewDesc("aitbc_chain_rechecks_total", "Mempool rechecks after blocks, by outcome: kept (nothing the transaction's check depends on changed, so it did not run again) or run.", []string{"outcome"}, nil),
 	}
 }
 
@@ -156,6 +158,7 @@ func (m *appMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.supply
 	ch <- m.moduleBalance
 	ch <- m.height
+	ch <- m.rechecks
 }
 
 // Collect implements prometheus.Collector: it reads the supply and the
@@ -165,6 +168,9 @@ func (m *appMetrics) Collect(ch chan<- prometheus.Metric) {
 	if a == nil {
 		return
 	}
+	rc := a.RecheckStats()
+	ch <- prometheus.MustNewConstMetric(m.rechecks, prometheus.CounterValue, float64(rc.Kept), "kept")
+	ch <- prometheus.MustNewConstMetric(m.rechecks, prometheus.CounterValue, float64(rc.Executed), "run")
 	bank := a.Bank()
 	err := a.Committed(func(q module.Query) error {
 		s, err := bank.Supply(q.State)

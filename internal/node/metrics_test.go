@@ -155,6 +155,13 @@ func TestTwoNodesInOneProcessReportTheirOwnMetrics(t *testing.T) {
 		if _, ok := sample(t, reg, "aitbc_chain_module_account_balance_coins", map[string]string{"account": bank.FeeCollector}); !ok {
 			t.Errorf("node %d: no balance for the fee collector", i)
 		}
+		// How many rechecks there were depends on block timing; both
+		// outcomes are always exported.
+		for _, outcome := range []string{"kept", "run"} {
+			if _, ok := sample(t, reg, "aitbc_chain_rechecks_total", map[string]string{"outcome": outcome}); !ok {
+				t.Errorf("node %d: no aitbc_chain_rechecks_total{outcome=%q}", i, outcome)
+			}
+		}
 	}
 	// The transfers' fees were burned on A only.
 	burnedA, _ := sample(t, regs[0], "aitbc_chain_supply_coins", map[string]string{"kind": "burned"})

@@ -97,6 +97,9 @@ type App struct {
 	// the previous recheck pass ended.
 	parked       map[address.Address][]parkedTx
 	parkedBefore map[[32]byte]bool
+	// rc lets a recheck keep the verdict of a transaction whose reads
+	// did not change (recheck.go).
+	rc recheckState
 
 	verified    *txCache     // txs the mempool holds (CheckTx accepted them)
 	preverified *txCache     // txs whose signature was checked ahead of CheckTx
@@ -171,6 +174,7 @@ func New(store *state.Store, chainID string, log *slog.Logger, opts ...Option) (
 		verified:    newTxCache(200_000, false),
 		preverified: newTxCache(50_000, true),
 		keys:        tx.NewVerifier(10_000),
+		rc:          newRecheckState(),
 	}
 	for _, o := range opts {
 		o(a)
@@ -298,6 +302,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	a.genesis = kv
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(kv)
+	a.rc.rotate()
 	a.checkMu.Unlock()
 	a.log.Info("genesis", "chain_id", a.chainID, "accounts", len(g.Accounts), "supply", supply.Circulating.String())
 	return &abci.ResponseInitChain{}, nil
@@ -361,11 +366,20 @@ type parkedTx struct {
 // ahead of its sender's nonce instead of refusing it, and applies it once
 // its predecessor has been applied; one that is still waiting at the next
 // recheck pass (its predecessor is really gone) is refused then.
+//
+// A recheck first tries to keep the verdict without running the checks:
+// when nothing the transaction's last check read has changed, it would
+// pass again with the same writes (keepVerdict, recheck.go).
 func (a *App) checkLocked(t *tx.Tx, h [32]byte, recheck bool) error {
-	kv := a.checkState.Child()
-	p, env := a.checkEnv()
-	_, err := a.execTx(kv, t, h, p, env)
-	if err != nil {
+	if recheck {
+		if a.keepVerdict(t, h) {
+			a.rc.kept++
+			a.unpark(t.Sender())
+			return nil
+		}
+		a.rc.executed++
+	}
+	if err := a.runCheck(t, h); err != nil {
 		if recheck && errors.Is(err, tx.ErrNonceGap) && !a.parkedBefore[h] {
 			sender := t.Sender()
 			a.parked[sender] = append(a.parked[sender], parkedTx{t, h})
@@ -373,7 +387,6 @@ func (a *App) checkLocked(t *tx.Tx, h [32]byte, recheck bool) error {
 		}
 		return err
 	}
-	kv.Write()
 	a.unpark(t.Sender())
 	return nil
 }
@@ -395,15 +408,12 @@ func (a *App) unpark(sender address.Address) {
 		if len(a.parked[sender]) == 0 {
 			delete(a.parked, sender)
 		}
-		kv := a.checkState.Child()
-		params, env := a.checkEnv()
-		if _, err := a.execTx(kv, p.tx, p.hash, params, env); err != nil {
+		if err := a.runCheck(p.tx, p.hash); err != nil {
 			// It stays in the mempool; the proposal leaves it out (its
 			// nonce no longer follows) and the next recheck refuses it.
 			a.parkedBefore[p.hash] = true
 			return
 		}
-		kv.Write()
 	}
 }
 

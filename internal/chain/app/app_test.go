@@ -40,6 +40,7 @@ type harness struct {
 	app      *app.App
 	height   int64
 	proposer []byte
+	opts     []app.Option // besides WithInvariants
 }
 
 var (
@@ -73,14 +74,14 @@ func fixedSupply(g app.Genesis) app.Genesis {
 
 // newHarnessWith starts a chain from genesis g. Every block it commits is
 // audited: Commit fails, and so the test, when an invariant breaks.
-func newHarnessWith(t *testing.T, g app.Genesis) *harness {
+func newHarnessWith(t *testing.T, g app.Genesis, opts ...app.Option) *harness {
 	t.Helper()
 	st, err := state.OpenInMemory()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, store: st, proposer: val.addr[:]}
+	h := &harness{t: t, store: st, proposer: val.addr[:], opts: opts}
 	h.open()
 	gb, _ := json.Marshal(g)
 	if _, err := h.app.InitChain(context.Background(), &abci.RequestInitChain{ChainId: chainID, AppStateBytes: gb}); err != nil {
@@ -90,7 +91,7 @@ func newHarnessWith(t *testing.T, g app.Genesis) *harness {
 }
 
 func (h *harness) open() {
-	a, err := app.New(h.store, chainID, nil, app.WithInvariants())
+	a, err := app.New(h.store, chainID, nil, append([]app.Option{app.WithInvariants()}, h.opts...)...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -25,7 +25,16 @@ import (
 // again wait in the mempool and are rechecked after the block.
 //
 //	go test -run '^$' -bench BlockOfTransfers -benchmem ./internal/chain/app
-func BenchmarkBlockOfTransfers(b *testing.B) {
+func BenchmarkBlockOfTransfers(b *testing.B) { benchmarkBlockOfTransfers(b) }
+
+// BenchmarkBlockOfTransfersFullRecheck is the same with every recheck
+// running the checks again (app.WithFullRecheck), the reference for what
+// keeping verdicts saves.
+func BenchmarkBlockOfTransfersFullRecheck(b *testing.B) {
+	benchmarkBlockOfTransfers(b, app.WithFullRecheck())
+}
+
+func benchmarkBlockOfTransfers(b *testing.B, opts ...app.Option) {
 	const accounts = 2000
 	ctx := context.Background()
 	st, err := state.OpenInMemory()
@@ -33,7 +42,7 @@ func BenchmarkBlockOfTransfers(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	a, err := app.New(st, chainID, nil)
+	a, err := app.New(st, chainID, nil, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

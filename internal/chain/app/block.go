@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ type blockExec struct {
 	height  int64
 	time    time.Time
 	kv      *state.Cache
+	sorted  []state.KV // kv's writes in key order (the app hash's input, and Commit's)
 	appHash []byte
 	hashes  [][32]byte
 	index   []state.KV       // index writes (not hashed)
@@ -114,10 +116,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		if txs[i].tx != nil && err != nil {
 			touched = append(touched, txs[i].tx.Sender())
 		}
-		seen := map[address.Address]bool{}
-		for _, ad := range touched {
-			if !seen[ad] {
-				seen[ad] = true
+		// One index entry per account; the list is a handful long (sender,
+		// recipient), so a scan dedupes it without a map per transaction.
+		for j, ad := range touched {
+			if !slices.Contains(touched[:j], ad) {
 				b.index = append(b.index, state.KV{Key: keyAcctIndex(ad, req.Height, uint32(i)), Value: h[:]})
 			}
 		}
@@ -136,7 +138,8 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	if err := a.distributeFees(b, fees, proposer); err != nil {
 		return nil, err
 	}
-	b.appHash = state.ChainHash(a.appHash, req.Height, b.kv.Sorted())
+	b.sorted = b.kv.Sorted()
+	b.appHash = state.ChainHash(a.appHash, req.Height, b.sorted)
 	a.block = b
 	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: b.appHash}, nil
 }
@@ -272,7 +275,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		a.mu.Unlock()
 		return nil, fmt.Errorf("app: Commit without FinalizeBlock")
 	}
-	writes := b.kv.Sorted()
+	writes := b.sorted // sorted once, for the app hash
 	chainID := ""
 	if a.genesis != nil {
 		// genesis writes are part of the first block's batch
@@ -302,6 +305,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(a.store)
+	a.rc.rotate()
 	// A new recheck pass follows; what is parked now waited a whole pass.
 	a.parkedBefore = make(map[[32]byte]bool, len(a.parked))
 	for _, list := range a.parked {

@@ -28,6 +28,16 @@ func keyBalance(a address.Address) []byte {
 	return append(BalancePrefix[:len(BalancePrefix):len(BalancePrefix)], a[:]...)
 }
 
+// BalanceKey is the state key of a's balance of denom (Native or a
+// registered denomination): what a transfer reads and writes, for callers
+// that must know its state keys (the application's recheck).
+func BalanceKey(a address.Address, denom string) []byte {
+	if denom == Native {
+		return keyBalance(a)
+	}
+	return keyDenomBalance(denom, a)
+}
+
 // Keeper reads and writes balances and the supply.
 type Keeper struct {
 	// blocked are the module accounts: bank/send refuses to pay them.
