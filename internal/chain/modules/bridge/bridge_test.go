@@ -8,16 +8,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/aitbc/aitbc/internal/address"
-	"github.com/aitbc/aitbc/internal/btcnode"
 	"github.com/aitbc/aitbc/internal/chain/app"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/errs"
@@ -230,8 +232,10 @@ func privAt(t *testing.T, xprv string, chain, index uint32) *btcec.PrivateKey {
 
 // TestDepositAddressesAreDerivedAndNeverShared: each account gets the
 // next 2-of-3 P2WSH of the operators' keys at xpub/0/index (checked
-// against btcnode.NewMultisig over keys derived from the private keys),
-// once.
+// against btcd's own multisig script over keys derived from the private
+// keys, sorted as BIP 67 says), once. internal/bridge's
+// TestChainCustodyIsBtcnodesMultisig holds the module's script equal to
+// btcnode's, which the daemons sign with.
 func TestDepositAddressesAreDerivedAndNeverShared(t *testing.T) {
 	alice, bob, op1, op2, op3 := newAcct(1), newAcct(2), newAcct(3), newAcct(4), newAcct(5)
 	p, xprvs := testParams(t, op1, op2, op3)
@@ -248,12 +252,9 @@ func TestDepositAddressesAreDerivedAndNeverShared(t *testing.T) {
 		for _, x := range xprvs {
 			pubs = append(pubs, privAt(t, x, 0, uint32(i)).PubKey())
 		}
-		ms, err := btcnode.NewMultisig(2, pubs, &chaincfg.RegressionNetParams)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := c.address(who); got != ms.Addr.EncodeAddress() {
-			t.Fatalf("account %d's deposit address %s, want %s (2-of-3 of m/48'/1'/0'/2'/0/%d)", i, got, ms.Addr.EncodeAddress(), i)
+		want := p2wshMultisig(t, 2, pubs)
+		if got := c.address(who); got != want {
+			t.Fatalf("account %d's deposit address %s, want %s (2-of-3 of m/48'/1'/0'/2'/0/%d)", i, got, want, i)
 		}
 	}
 	if c.address(alice) == c.address(bob) {
@@ -481,4 +482,32 @@ func TestDepositsByAccount(t *testing.T) {
 	if got := list(req{}); len(got) != 4 {
 		t.Fatalf("all deposits: %d", len(got))
 	}
+}
+
+// p2wshMultisig is the regtest P2WSH address of the m-of-n script of
+// pubs, the keys in BIP 67 order, built with btcd's txscript.
+func p2wshMultisig(t *testing.T, m int, pubs []*btcec.PublicKey) string {
+	t.Helper()
+	sorted := slices.Clone(pubs)
+	slices.SortFunc(sorted, func(a, b *btcec.PublicKey) int {
+		return bytes.Compare(a.SerializeCompressed(), b.SerializeCompressed())
+	})
+	var keys []*btcutil.AddressPubKey
+	for _, k := range sorted {
+		a, err := btcutil.NewAddressPubKey(k.SerializeCompressed(), &chaincfg.RegressionNetParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, a)
+	}
+	script, err := txscript.MultiSigScript(keys, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(script)
+	a, err := btcutil.NewAddressWitnessScriptHash(h[:], &chaincfg.RegressionNetParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.EncodeAddress()
 }
