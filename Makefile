@@ -48,7 +48,7 @@ unit:
 # cheat: the tests of the cheating miner, which exists only in binaries
 # built with -tags aitbc_cheat (docs/VERIFICATION.md).
 cheat:
-	$(GO) test -count=1 -timeout 10m -tags aitbc_cheat -run 'Cheat' ./internal/miner/backend ./internal/cli ./internal/devnet
+	$(GO) test -count=1 -timeout 10m -tags aitbc_cheat -run 'Cheat|Substitute' ./internal/miner/backend ./internal/cli ./internal/devnet
 
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
