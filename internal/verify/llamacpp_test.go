@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,7 +37,10 @@ import (
 //	AITBC_LLAMACPP_HIDDEN=/tmp/h go test -run TestWriteLlamaCppHidden ./internal/verify   # the testdata
 //
 // with testdata/llamacpp_hidden.c built over libllama as docs/ENGINE.md builds
-// logits.c.
+// logits.c. The measurement of docs/VERIFICATION.md used 300 jobs per file
+// (AITBC_LLAMACPP_JOBS=300 in both steps, AITBC_LLAMACPP_OUT=/tmp/h/jobs.json
+// in the second, then AITBC_LLAMACPP_DATA=/tmp/h/jobs.json go test -run
+// TestEngineVerifiesLlamaCppCommitments -v); the testdata keeps the first 16.
 
 type llamaHiddenRun struct {
 	Type        string           `json:"type"` // F32, Q8_0
@@ -89,7 +93,11 @@ func TestWriteLlamaCppHidden(t *testing.T) {
 		var jobs []llamaHiddenJob
 		var lines []string
 		r := rand.New(rand.NewPCG(7, 21))
-		for i := range llamaJobCount {
+		count := llamaJobCount
+		if v, err := strconv.Atoi(os.Getenv("AITBC_LLAMACPP_JOBS")); err == nil && v > 0 {
+			count = v
+		}
+		for i := range count {
 			p, _ := prompts(r)
 			res, a, err := verify.Generate(context.Background(), m, engine.GenerateRequest{Prompt: p, MaxTokens: 64, Temperature: 0.8, Seed: uint64(i + 1), Threads: 1}, sum[:], "test", nil)
 			if err != nil {
@@ -151,38 +159,49 @@ func TestWriteLlamaCppHidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile("testdata/llamacpp_hidden.json", append(b, '\n'), 0o644); err != nil {
+	out := "testdata/llamacpp_hidden.json"
+	if v := os.Getenv("AITBC_LLAMACPP_OUT"); v != "" {
+		out = v
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// llamaMeasured is what TestEngineVerifiesLlamaCppCommitments measured on
-// 2026-11-30 for each file and llama.cpp configuration: jobs of 16 that
-// pass the default tolerance, and the largest per-chunk statistics. On F32
-// the two engines agree (llama.cpp's F16 KV cache moves a few values);
-// on Q8_0 llama.cpp rounds the activations to 8 bits before its integer
-// dot products (the engine keeps them float32), which moves values
-// across the top-128 boundary and across bf16 exponents: honest jobs are
-// rejected (docs/VERIFICATION.md, "Across engines").
+// llamaMeasured is the largest per-chunk statistics that
+// TestEngineVerifiesLlamaCppCommitments measured on the testdata on
+// 2026-11-30 for each file and llama.cpp configuration. On F32 the two
+// engines agree (llama.cpp's F16 KV cache moves a few values); on Q8_0
+// llama.cpp rounds the activations to 8 bits before its integer dot
+// products (the engine keeps them float32), which moves values across the
+// top-128 boundary and across bf16 exponents and the mantissas by about a
+// step: TOPLOC's exponent count reaches 8, but every such value is a
+// near-miss (within 2.1% of the boundary, or at most 4 bf16 steps off), so
+// no value counts as a mismatch (docs/VERIFICATION.md, "Across engines").
 var llamaMeasured = map[string]struct {
-	pass    int
-	maxExp  int
+	maxMism int
 	maxMean float64
 }{
-	"F32 f32": {16, 0, 0}, "F32 default": {16, 2, 0.031},
-	"Q8_0 f32": {15, 5, 0.496}, "Q8_0 default": {8, 8, 0.913},
+	"F32 f32": {0, 0}, "F32 default": {0, 0.031},
+	"Q8_0 f32": {0, 0.496}, "Q8_0 default": {0, 0.913},
 }
 
 // TestEngineVerifiesLlamaCppCommitments: a miner on llama.cpp that
 // committed to its own hidden states (testdata/llamacpp_hidden.json) is
 // checked by the engine's recomputation on the same GGUF, as a verifier
-// would, with the default tolerance. Each case must do at least as well as
-// measured (llamaMeasured: every F32 job passes; on Q8_0 some honest jobs
-// are rejected, which the docs publish as the cross-engine false-positive
-// rate), so a change that moves the engine away from llama.cpp fails. The
-// files are rebuilt with WriteGGUF and must have the bytes llama.cpp read.
+// would, with the default tolerance. Every job must pass (an honest run on
+// another engine), and the statistics stay within what was measured
+// (llamaMeasured), so a change that moves the engine away from llama.cpp
+// fails. The files are rebuilt with WriteGGUF and must have the bytes
+// llama.cpp read. AITBC_LLAMACPP_DATA names a larger set made by
+// TestWriteLlamaCppHidden (docs/VERIFICATION.md measured 300 jobs per
+// case); it is held to every job passing.
 func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
-	b, err := os.ReadFile("testdata/llamacpp_hidden.json")
+	path := "testdata/llamacpp_hidden.json"
+	if v := os.Getenv("AITBC_LLAMACPP_DATA"); v != "" {
+		path = v
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +226,7 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 	for _, r := range runs {
 		m := models[r.Type]
 		hash, _ := hex.DecodeString(r.ModelSHA256)
-		var chunks, passed, maxExp int
+		var chunks, passed, maxExp, maxMism, maxBoundary int
 		var maxMean, maxMedian float64
 		for i, j := range r.Jobs {
 			a := &verify.Attestation{Version: verify.Version, Engine: "llama.cpp b1-de3ff81", ModelSHA256: hash, Quant: m.TensorType(),
@@ -215,7 +234,7 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 			rep, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash, MaxTokens: 64}, 2, verify.DefaultTolerance)
 			for _, c := range rep.Chunks {
 				chunks++
-				maxExp = max(maxExp, c.ExpMismatches)
+				maxExp, maxMism, maxBoundary = max(maxExp, c.ExpMismatches), max(maxMism, c.Mismatches), max(maxBoundary, c.Boundary)
 				maxMean, maxMedian = max(maxMean, c.MantMean), max(maxMedian, c.MantMedian)
 			}
 			if err == nil && rep.Pass {
@@ -228,11 +247,14 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 		if !ok {
 			t.Fatalf("no measurement for %s %s", r.Type, r.Mode)
 		}
-		if passed < want.pass || maxExp > want.maxExp || maxMean > want.maxMean+1e-3 {
-			t.Errorf("%s, llama.cpp %s: %d jobs pass, exponent mismatches up to %d, mantissa mean up to %.3f; measured %d, %d, %.3f",
-				r.Type, r.Mode, passed, maxExp, maxMean, want.pass, want.maxExp, want.maxMean)
+		if passed != len(r.Jobs) {
+			t.Errorf("%s, llama.cpp %s: %d of %d honest jobs rejected", r.Type, r.Mode, len(r.Jobs)-passed, len(r.Jobs))
 		}
-		t.Logf("%s, llama.cpp %s: %d/%d jobs pass, %d chunks: exponent mismatches at most %d, mantissa error mean at most %.3f, median at most %.1f",
-			r.Type, r.Mode, passed, len(r.Jobs), chunks, maxExp, maxMean, maxMedian)
+		if path == "testdata/llamacpp_hidden.json" && (maxMism > want.maxMism || maxMean > want.maxMean+1e-3) {
+			t.Errorf("%s, llama.cpp %s: mismatches up to %d, mantissa mean up to %.3f; measured %d, %.3f",
+				r.Type, r.Mode, maxMism, maxMean, want.maxMism, want.maxMean)
+		}
+		t.Logf("%s, llama.cpp %s: %d/%d jobs pass, %d chunks: mismatches at most %d (exponent %d, boundary %d), mantissa error mean at most %.3f, median at most %.1f",
+			r.Type, r.Mode, passed, len(r.Jobs), chunks, maxMism, maxExp, maxBoundary, maxMean, maxMedian)
 	}
 }
