@@ -7,11 +7,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -256,5 +258,78 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 		}
 		t.Logf("%s, llama.cpp %s: %d/%d jobs pass, %d chunks: mismatches at most %d (exponent %d, boundary %d), mantissa error mean at most %.3f, median at most %.1f",
 			r.Type, r.Mode, passed, len(r.Jobs), chunks, maxMism, maxExp, maxBoundary, maxMean, maxMedian)
+	}
+}
+
+// TestChangedTokenOnAnotherEngineIsImplausible: a llama.cpp job (whose
+// recomputation is near, not exact) is checked token by token against the
+// recomputed logits; the same job with its second-to-last token replaced
+// by the model's least likely one there (a change only the last committed
+// state sees) is rejected for that token, while an exact engine job needs
+// only its last token checked.
+func TestChangedTokenOnAnotherEngineIsImplausible(t *testing.T) {
+	b, err := os.ReadFile("testdata/llamacpp_hidden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []llamaHiddenRun
+	if err := json.Unmarshal(b, &runs); err != nil {
+		t.Fatal(err)
+	}
+	_, m := tolstoyGGUF(t, gguf.Q8_0)
+	ctx := context.Background()
+	var run llamaHiddenRun
+	for _, r := range runs {
+		if r.Type == "Q8_0" && r.Mode == "default" {
+			run = r
+		}
+	}
+	j := run.Jobs[0]
+	hash, _ := hex.DecodeString(run.ModelSHA256)
+	att := func(out []uint32) *verify.Attestation {
+		return &verify.Attestation{Version: verify.Version, Engine: "llama.cpp b1-de3ff81", ModelSHA256: hash, Quant: m.TensorType(),
+			PromptTokens: j.Prompt, OutputTokens: out, Stop: j.Stop, ChunkTokens: verify.ChunkTokens, Commits: j.Commits}
+	}
+	exp := verify.Expected{ModelSHA256: hash, MaxTokens: 64}
+	rep, err := verify.Recompute(ctx, m, att(j.Output), exp, 1, verify.DefaultTolerance)
+	n := len(j.Output)
+	if err != nil || rep.TokensChecked != n {
+		t.Fatalf("honest llama.cpp job: %v, %d of %d tokens checked", err, rep.TokensChecked, n)
+	}
+	// The least likely token after the first n-2 output tokens.
+	var seq []int
+	for _, v := range append(slices.Clone(j.Prompt), j.Output[:n-2]...) {
+		seq = append(seq, int(v))
+	}
+	s, err := m.NewSession(engine.SessionOptions{Threads: 1, MaxPos: len(seq)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var worst int
+	if err := s.PrefillLogits(ctx, seq, 0, func(pos int, logits []float32) {
+		if pos == len(seq)-1 {
+			worst = slices.Index(logits, slices.Min(logits))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	changed := slices.Clone(j.Output)
+	changed[n-2] = uint32(worst)
+	rep, err = verify.Recompute(ctx, m, att(changed), exp, 1, verify.DefaultTolerance)
+	if !errors.Is(err, verify.ErrMismatch) || !slices.ContainsFunc(rep.Failures, func(f string) bool { return strings.Contains(f, fmt.Sprintf("the first (%d)", n-2)) }) {
+		t.Fatalf("changed token %d: %v %q, want it implausible", n-2, err, rep.Failures)
+	}
+	// The engine's own job reproduces every value: only the last token is
+	// checked.
+	data, _ := tolstoyGGUF(t, gguf.Q8_0)
+	sum := sha256.Sum256(data)
+	res, a, err := verify.Generate(ctx, m, engine.GenerateRequest{Prompt: "Pierre said", MaxTokens: 40, Temperature: 0.8, Seed: 3, Threads: 1}, sum[:], "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = verify.Recompute(ctx, m, a, verify.Expected{ModelSHA256: sum[:], Result: &res.Text, MaxTokens: 40}, 2, verify.DefaultTolerance)
+	if err != nil || rep.TokensChecked != 1 {
+		t.Fatalf("engine job: %v, %d tokens checked, want the last only", err, rep.TokensChecked)
 	}
 }
