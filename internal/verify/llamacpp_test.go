@@ -62,7 +62,7 @@ var llamaTypes = []gguf.TensorType{gguf.F32, gguf.Q8_0}
 
 const llamaJobCount = 16
 
-func tolstoyGGUF(t *testing.T, typ gguf.TensorType) ([]byte, *engine.Model) {
+func tolstoyGGUF(t testing.TB, typ gguf.TensorType) ([]byte, *engine.Model) {
 	t.Helper()
 	base, err := engine.LoadDefault()
 	if err != nil {
