@@ -192,11 +192,14 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 			return rep, err
 		}
 	}
-	// A recomputation that reproduces every committed value exactly (the
-	// engine's own jobs) leaves no room for a changed token; any other
-	// (another engine's rounding, or a cheat within the bounds) has each
-	// output token checked against the logits that produced it, in a
-	// second prefill that computes them (docs/VERIFICATION.md).
+	// A changed output token moves every later hidden state: a
+	// recomputation that reproduces every committed value exactly (the
+	// engine's own jobs; no altered output measured ever did) leaves
+	// practically no room for one. Any other (another engine's rounding,
+	// or a cheat within the bounds) has each output token checked against
+	// the logits that produced it, in a second prefill that computes them
+	// (docs/VERIFICATION.md): the vocabulary projection of every position
+	// would cost the engine's own jobs as much as that second pass.
 	if !exact && n > 1 {
 		k, err := checkTokens(ctx, m, seq, p, threads, tol.MinTokenProb)
 		if err != nil {
