@@ -178,8 +178,9 @@ func TestWriteLlamaCppHidden(t *testing.T) {
 // products (the engine keeps them float32), which moves values across the
 // top-128 boundary and across bf16 exponents and the mantissas by about a
 // step: TOPLOC's exponent count reaches 8, but every such value is a
-// near-miss (within 2.1% of the boundary, or at most 4 bf16 steps off), so
-// no value counts as a mismatch (docs/VERIFICATION.md, "Across engines").
+// near-miss (within 3.1% of the boundary, or at most 8 bf16 steps off, in
+// 300 jobs of each), so no value counts as a mismatch
+// (docs/VERIFICATION.md, "Across engines").
 var llamaMeasured = map[string]struct {
 	maxMism int
 	maxMean float64

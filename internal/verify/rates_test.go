@@ -106,6 +106,9 @@ func TestDetectionRates(t *testing.T) {
 					if !r.ok && r.name[:6] == "honest" {
 						t.Logf("%s: rejected: %v", r.name, r.err)
 					}
+					if r.ok && r.name[:6] == "cheat:" {
+						t.Logf("round %d, %s: accepted (worst chunk: %d mismatches, mantissa mean %.2f, median %.1f)", i, r.name, r.mism, r.mean, r.median)
+					}
 				}
 				mu.Unlock()
 			}
