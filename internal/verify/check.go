@@ -156,7 +156,7 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 		rep.Chunks = append(rep.Chunks, r)
 		exact = exact && r == (ChunkResult{Boundary: r.Boundary})
 		if r.Mismatches > tol.MaxMismatches || r.MantMean > tol.MaxMantMean || r.MantMedian > tol.MaxMantMedian {
-			fail("chunk %d: %d mismatches (%d exponent), mantissa error mean %.2f median %.1f", i, r.Mismatches, r.ExpMismatches, r.MantMean, r.MantMedian)
+			fail("chunk %d: %d mismatches, %d exponent mismatches, mantissa error mean %.2f median %.1f", i, r.Mismatches, r.ExpMismatches, r.MantMean, r.MantMedian)
 		}
 		buf = buf[:0]
 		return nil
