@@ -49,7 +49,7 @@ type Tolerance struct {
 }
 
 // DefaultTolerance is the tolerance of `aitbc receipt verify --recompute`.
-var DefaultTolerance = Tolerance{MaxMismatches: 0, MaxMantMean: 1.35, MaxMantMedian: 2, MinTokenProb: 1e-7, MinProb: 1e-6, MinStopProb: 1e-3}
+var DefaultTolerance = Tolerance{MaxMismatches: 0, MaxMantMean: 1.25, MaxMantMedian: 2, MinTokenProb: 1e-7, MinProb: 1e-6, MinStopProb: 1e-3}
 
 // Report is the outcome of Recompute.
 type Report struct {
