@@ -3,6 +3,8 @@ package verify_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"slices"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/engine/gguf"
 	"github.com/aitbc/aitbc/internal/verify"
 )
 
@@ -230,4 +233,69 @@ func BenchmarkVerifyRatio(b *testing.B) {
 	b.ReportMetric(1e3*med(genWall), "gen-wall-ms")
 	b.ReportMetric(1e3*med(verWall), "verify-wall-ms")
 	b.ReportMetric(float64(tokens), "out-tokens")
+}
+
+// BenchmarkRecomputeLlamaCpp is the cost of checking a job whose
+// commitments came from another engine (the first Q8_0 job of
+// testdata/llamacpp_hidden.json, llama.cpp's defaults: near, not exact,
+// so every output token is checked in a second prefill with logits)
+// against the same tokens committed by the engine itself (exact: one
+// prefill).
+func BenchmarkRecomputeLlamaCpp(b *testing.B) {
+	raw, err := os.ReadFile("testdata/llamacpp_hidden.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var runs []llamaHiddenRun
+	if err := json.Unmarshal(raw, &runs); err != nil {
+		b.Fatal(err)
+	}
+	var j llamaHiddenJob
+	var hash []byte
+	for _, r := range runs {
+		if r.Type == "Q8_0" && r.Mode == "default" {
+			j = r.Jobs[0]
+			hash, _ = hex.DecodeString(r.ModelSHA256)
+		}
+	}
+	_, m := tolstoyGGUF(b, gguf.Q8_0)
+	var seq []int
+	for _, v := range append(slices.Clone(j.Prompt), j.Output...) {
+		seq = append(seq, int(v))
+	}
+	s, err := m.NewSession(engine.SessionOptions{Threads: 1, MaxPos: len(seq)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := verify.NewRecorder(verify.TopK)
+	p := len(j.Prompt)
+	if err := s.PrefillHidden(context.Background(), seq[:len(seq)-1], 0, func(pos int, h []float32) {
+		if pos >= p-1 {
+			rec.Hidden(pos, h)
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	own, err := rec.Finish()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		commits [][]byte
+		checked int
+	}{{"engine", own, 1}, {"llama.cpp", j.Commits, len(j.Output)}} {
+		b.Run(c.name, func(b *testing.B) {
+			a := &verify.Attestation{Version: verify.Version, Engine: c.name, ModelSHA256: hash, Quant: m.TensorType(),
+				PromptTokens: j.Prompt, OutputTokens: j.Output, Stop: j.Stop, ChunkTokens: verify.ChunkTokens, Commits: c.commits}
+			defer reportCPU(b, cpuTime())
+			for b.Loop() {
+				rep, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash}, 1, verify.DefaultTolerance)
+				if err != nil || rep.TokensChecked != c.checked {
+					b.Fatal(err, rep.TokensChecked)
+				}
+			}
+		})
+	}
 }

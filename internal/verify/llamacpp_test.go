@@ -7,11 +7,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,7 +39,10 @@ import (
 //	AITBC_LLAMACPP_HIDDEN=/tmp/h go test -run TestWriteLlamaCppHidden ./internal/verify   # the testdata
 //
 // with testdata/llamacpp_hidden.c built over libllama as docs/ENGINE.md builds
-// logits.c.
+// logits.c. The measurement of docs/VERIFICATION.md used 300 jobs per file
+// (AITBC_LLAMACPP_JOBS=300 in both steps, AITBC_LLAMACPP_OUT=/tmp/h/jobs.json
+// in the second, then AITBC_LLAMACPP_DATA=/tmp/h/jobs.json go test -run
+// TestEngineVerifiesLlamaCppCommitments -v); the testdata keeps the first 16.
 
 type llamaHiddenRun struct {
 	Type        string           `json:"type"` // F32, Q8_0
@@ -56,7 +62,7 @@ var llamaTypes = []gguf.TensorType{gguf.F32, gguf.Q8_0}
 
 const llamaJobCount = 16
 
-func tolstoyGGUF(t *testing.T, typ gguf.TensorType) ([]byte, *engine.Model) {
+func tolstoyGGUF(t testing.TB, typ gguf.TensorType) ([]byte, *engine.Model) {
 	t.Helper()
 	base, err := engine.LoadDefault()
 	if err != nil {
@@ -89,7 +95,11 @@ func TestWriteLlamaCppHidden(t *testing.T) {
 		var jobs []llamaHiddenJob
 		var lines []string
 		r := rand.New(rand.NewPCG(7, 21))
-		for i := range llamaJobCount {
+		count := llamaJobCount
+		if v, err := strconv.Atoi(os.Getenv("AITBC_LLAMACPP_JOBS")); err == nil && v > 0 {
+			count = v
+		}
+		for i := range count {
 			p, _ := prompts(r)
 			res, a, err := verify.Generate(context.Background(), m, engine.GenerateRequest{Prompt: p, MaxTokens: 64, Temperature: 0.8, Seed: uint64(i + 1), Threads: 1}, sum[:], "test", nil)
 			if err != nil {
@@ -151,38 +161,50 @@ func TestWriteLlamaCppHidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile("testdata/llamacpp_hidden.json", append(b, '\n'), 0o644); err != nil {
+	out := "testdata/llamacpp_hidden.json"
+	if v := os.Getenv("AITBC_LLAMACPP_OUT"); v != "" {
+		out = v
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// llamaMeasured is what TestEngineVerifiesLlamaCppCommitments measured on
-// 2026-11-30 for each file and llama.cpp configuration: jobs of 16 that
-// pass the default tolerance, and the largest per-chunk statistics. On F32
-// the two engines agree (llama.cpp's F16 KV cache moves a few values);
-// on Q8_0 llama.cpp rounds the activations to 8 bits before its integer
-// dot products (the engine keeps them float32), which moves values
-// across the top-128 boundary and across bf16 exponents: honest jobs are
-// rejected (docs/VERIFICATION.md, "Across engines").
+// llamaMeasured is the largest per-chunk statistics that
+// TestEngineVerifiesLlamaCppCommitments measured on the testdata on
+// 2026-11-30 for each file and llama.cpp configuration. On F32 the two
+// engines agree (llama.cpp's F16 KV cache moves a few values); on Q8_0
+// llama.cpp rounds the activations to 8 bits before its integer dot
+// products (the engine keeps them float32), which moves values across the
+// top-128 boundary and across bf16 exponents and the mantissas by about a
+// step: TOPLOC's exponent count reaches 8, but every such value is a
+// near-miss (within 3.1% of the boundary, or at most 8 bf16 steps off, in
+// 300 jobs of each), so no value counts as a mismatch
+// (docs/VERIFICATION.md, "Across engines").
 var llamaMeasured = map[string]struct {
-	pass    int
-	maxExp  int
+	maxMism int
 	maxMean float64
 }{
-	"F32 f32": {16, 0, 0}, "F32 default": {16, 2, 0.031},
-	"Q8_0 f32": {15, 5, 0.496}, "Q8_0 default": {8, 8, 0.913},
+	"F32 f32": {0, 0}, "F32 default": {0, 0.031},
+	"Q8_0 f32": {0, 0.496}, "Q8_0 default": {0, 0.913},
 }
 
 // TestEngineVerifiesLlamaCppCommitments: a miner on llama.cpp that
 // committed to its own hidden states (testdata/llamacpp_hidden.json) is
 // checked by the engine's recomputation on the same GGUF, as a verifier
-// would, with the default tolerance. Each case must do at least as well as
-// measured (llamaMeasured: every F32 job passes; on Q8_0 some honest jobs
-// are rejected, which the docs publish as the cross-engine false-positive
-// rate), so a change that moves the engine away from llama.cpp fails. The
-// files are rebuilt with WriteGGUF and must have the bytes llama.cpp read.
+// would, with the default tolerance. Every job must pass (an honest run on
+// another engine), and the statistics stay within what was measured
+// (llamaMeasured), so a change that moves the engine away from llama.cpp
+// fails. The files are rebuilt with WriteGGUF and must have the bytes
+// llama.cpp read. AITBC_LLAMACPP_DATA names a larger set made by
+// TestWriteLlamaCppHidden (docs/VERIFICATION.md measured 300 jobs per
+// case); it is held to every job passing.
 func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
-	b, err := os.ReadFile("testdata/llamacpp_hidden.json")
+	path := "testdata/llamacpp_hidden.json"
+	if v := os.Getenv("AITBC_LLAMACPP_DATA"); v != "" {
+		path = v
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +229,7 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 	for _, r := range runs {
 		m := models[r.Type]
 		hash, _ := hex.DecodeString(r.ModelSHA256)
-		var chunks, passed, maxExp int
+		var chunks, passed, maxExp, maxMism, maxBoundary int
 		var maxMean, maxMedian float64
 		for i, j := range r.Jobs {
 			a := &verify.Attestation{Version: verify.Version, Engine: "llama.cpp b1-de3ff81", ModelSHA256: hash, Quant: m.TensorType(),
@@ -215,7 +237,7 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 			rep, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash, MaxTokens: 64}, 2, verify.DefaultTolerance)
 			for _, c := range rep.Chunks {
 				chunks++
-				maxExp = max(maxExp, c.ExpMismatches)
+				maxExp, maxMism, maxBoundary = max(maxExp, c.ExpMismatches), max(maxMism, c.Mismatches), max(maxBoundary, c.Boundary)
 				maxMean, maxMedian = max(maxMean, c.MantMean), max(maxMedian, c.MantMedian)
 			}
 			if err == nil && rep.Pass {
@@ -228,11 +250,87 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 		if !ok {
 			t.Fatalf("no measurement for %s %s", r.Type, r.Mode)
 		}
-		if passed < want.pass || maxExp > want.maxExp || maxMean > want.maxMean+1e-3 {
-			t.Errorf("%s, llama.cpp %s: %d jobs pass, exponent mismatches up to %d, mantissa mean up to %.3f; measured %d, %d, %.3f",
-				r.Type, r.Mode, passed, maxExp, maxMean, want.pass, want.maxExp, want.maxMean)
+		if passed != len(r.Jobs) {
+			t.Errorf("%s, llama.cpp %s: %d of %d honest jobs rejected", r.Type, r.Mode, len(r.Jobs)-passed, len(r.Jobs))
 		}
-		t.Logf("%s, llama.cpp %s: %d/%d jobs pass, %d chunks: exponent mismatches at most %d, mantissa error mean at most %.3f, median at most %.1f",
-			r.Type, r.Mode, passed, len(r.Jobs), chunks, maxExp, maxMean, maxMedian)
+		if path == "testdata/llamacpp_hidden.json" && (maxMism > want.maxMism || maxMean > want.maxMean+1e-3) {
+			t.Errorf("%s, llama.cpp %s: mismatches up to %d, mantissa mean up to %.3f; measured %d, %.3f",
+				r.Type, r.Mode, maxMism, maxMean, want.maxMism, want.maxMean)
+		}
+		t.Logf("%s, llama.cpp %s: %d/%d jobs pass, %d chunks: mismatches at most %d (exponent %d, boundary %d), mantissa error mean at most %.3f, median at most %.1f",
+			r.Type, r.Mode, passed, len(r.Jobs), chunks, maxMism, maxExp, maxBoundary, maxMean, maxMedian)
+	}
+}
+
+// TestChangedTokenOnAnotherEngineIsImplausible: a llama.cpp job (whose
+// recomputation is near, not exact) is checked token by token against the
+// recomputed logits; the same job with its second-to-last token replaced
+// by the model's least likely one there (a change only the last committed
+// state sees) is rejected for that token, while an exact engine job needs
+// only its last token checked.
+func TestChangedTokenOnAnotherEngineIsImplausible(t *testing.T) {
+	b, err := os.ReadFile("testdata/llamacpp_hidden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []llamaHiddenRun
+	if err := json.Unmarshal(b, &runs); err != nil {
+		t.Fatal(err)
+	}
+	_, m := tolstoyGGUF(t, gguf.Q8_0)
+	ctx := context.Background()
+	var run llamaHiddenRun
+	for _, r := range runs {
+		if r.Type == "Q8_0" && r.Mode == "default" {
+			run = r
+		}
+	}
+	j := run.Jobs[0]
+	hash, _ := hex.DecodeString(run.ModelSHA256)
+	att := func(out []uint32) *verify.Attestation {
+		return &verify.Attestation{Version: verify.Version, Engine: "llama.cpp b1-de3ff81", ModelSHA256: hash, Quant: m.TensorType(),
+			PromptTokens: j.Prompt, OutputTokens: out, Stop: j.Stop, ChunkTokens: verify.ChunkTokens, Commits: j.Commits}
+	}
+	exp := verify.Expected{ModelSHA256: hash, MaxTokens: 64}
+	rep, err := verify.Recompute(ctx, m, att(j.Output), exp, 1, verify.DefaultTolerance)
+	n := len(j.Output)
+	if err != nil || rep.TokensChecked != n {
+		t.Fatalf("honest llama.cpp job: %v, %d of %d tokens checked", err, rep.TokensChecked, n)
+	}
+	// The least likely token after the first n-2 output tokens.
+	var seq []int
+	for _, v := range append(slices.Clone(j.Prompt), j.Output[:n-2]...) {
+		seq = append(seq, int(v))
+	}
+	s, err := m.NewSession(engine.SessionOptions{Threads: 1, MaxPos: len(seq)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var worst int
+	if err := s.PrefillLogits(ctx, seq, 0, func(pos int, logits []float32) {
+		if pos == len(seq)-1 {
+			worst = slices.Index(logits, slices.Min(logits))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	changed := slices.Clone(j.Output)
+	changed[n-2] = uint32(worst)
+	rep, err = verify.Recompute(ctx, m, att(changed), exp, 1, verify.DefaultTolerance)
+	if !errors.Is(err, verify.ErrMismatch) || !slices.ContainsFunc(rep.Failures, func(f string) bool { return strings.Contains(f, fmt.Sprintf("the first (%d)", n-2)) }) {
+		t.Fatalf("changed token %d: %v %q, want it implausible", n-2, err, rep.Failures)
+	}
+	// The engine's own job reproduces every value: only the last token is
+	// checked.
+	data, _ := tolstoyGGUF(t, gguf.Q8_0)
+	sum := sha256.Sum256(data)
+	res, a, err := verify.Generate(ctx, m, engine.GenerateRequest{Prompt: "Pierre said", MaxTokens: 40, Temperature: 0.8, Seed: 3, Threads: 1}, sum[:], "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = verify.Recompute(ctx, m, a, verify.Expected{ModelSHA256: sum[:], Result: &res.Text, MaxTokens: 40}, 2, verify.DefaultTolerance)
+	if err != nil || rep.TokensChecked != 1 {
+		t.Fatalf("engine job: %v, %d tokens checked, want the last only", err, rep.TokensChecked)
 	}
 }

@@ -31,7 +31,7 @@ func TestChunkCommitmentMatchesItsOwnActivations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.ExpMismatches != 0 || r.MantMean != 0 || r.MantMedian != 0 {
+		if r.ExpMismatches != 0 || r.Mismatches != 0 || r.MantMean != 0 || r.MantMedian != 0 {
 			t.Errorf("n=%d: %+v, want an exact match", n, r)
 		}
 	}
@@ -48,7 +48,7 @@ func TestChunkCommitmentRejectsOtherActivations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ExpMismatches <= verify.DefaultTolerance.MaxExpMismatches {
+	if r.Mismatches <= verify.DefaultTolerance.MaxMismatches {
 		t.Errorf("unrelated activations: %+v", r)
 	}
 	// The same values with 1% noise: the mantissas move.
@@ -61,7 +61,7 @@ func TestChunkCommitmentRejectsOtherActivations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.MantMean <= verify.DefaultTolerance.MaxMantMean && r.ExpMismatches <= verify.DefaultTolerance.MaxExpMismatches {
+	if r.MantMean <= verify.DefaultTolerance.MaxMantMean && r.Mismatches <= verify.DefaultTolerance.MaxMismatches {
 		t.Errorf("1%% noise passes: %+v", r)
 	}
 	// A last-bit difference (another f32 summation order) passes.
@@ -73,7 +73,7 @@ func TestChunkCommitmentRejectsOtherActivations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ExpMismatches > verify.DefaultTolerance.MaxExpMismatches || r.MantMean > verify.DefaultTolerance.MaxMantMean {
+	if r.Mismatches > verify.DefaultTolerance.MaxMismatches || r.MantMean > verify.DefaultTolerance.MaxMantMean {
 		t.Errorf("last-bit differences rejected: %+v", r)
 	}
 }

@@ -33,6 +33,25 @@ type record struct {
 	name string
 	ok   bool
 	err  error
+	// The job's worst chunk: mismatches and mantissa error mean.
+	mism   int
+	mean   float64
+	median float64
+}
+
+// spread is the range of a case's worst-chunk statistics over its jobs.
+type spread struct {
+	minMism, maxMism int
+	minMean, maxMean float64
+	minMed, maxMed   float64
+}
+
+func (s spread) add(r record, first bool) spread {
+	if first {
+		return spread{r.mism, r.mism, r.mean, r.mean, r.median, r.median}
+	}
+	return spread{min(s.minMism, r.mism), max(s.maxMism, r.mism), min(s.minMean, r.mean), max(s.maxMean, r.mean),
+		min(s.minMed, r.median), max(s.maxMed, r.median)}
 }
 
 // TestDetectionRates measures how often honest jobs are rejected (false
@@ -46,17 +65,18 @@ func TestDetectionRates(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("AITBC_VERIFY_RUNS")); err == nil && v > 0 {
 		runs = v
 	}
-	// AITBC_VERIFY_MAX_EXP measures the rates under another exponent
+	// AITBC_VERIFY_MAX_MISMATCHES measures the rates under another exponent
 	// bound (docs/VERIFICATION.md, "Across engines": llama.cpp's Q8_0
 	// needs 8).
 	tol := verify.DefaultTolerance
-	if v, err := strconv.Atoi(os.Getenv("AITBC_VERIFY_MAX_EXP")); err == nil && v >= 0 {
-		tol.MaxExpMismatches = v
+	if v, err := strconv.Atoi(os.Getenv("AITBC_VERIFY_MAX_MISMATCHES")); err == nil && v >= 0 {
+		tol.MaxMismatches = v
 		t.Logf("tolerance %+v", tol)
 	}
 	f := newFixture(t)
 	var mu sync.Mutex
 	counts := map[string][2]int{} // accepted, rejected
+	spreads := map[string]spread{}
 	var order []string
 	var firstErr error
 	next := make(chan int)
@@ -76,6 +96,7 @@ func TestDetectionRates(t *testing.T) {
 					if !seen {
 						order = append(order, r.name)
 					}
+					spreads[r.name] = spreads[r.name].add(r, !seen)
 					if r.ok {
 						c[0]++
 					} else {
@@ -84,6 +105,9 @@ func TestDetectionRates(t *testing.T) {
 					counts[r.name] = c
 					if !r.ok && r.name[:6] == "honest" {
 						t.Logf("%s: rejected: %v", r.name, r.err)
+					}
+					if r.ok && r.name[:6] == "cheat:" {
+						t.Logf("round %d, %s: accepted (worst chunk: %d mismatches, mantissa mean %.2f, median %.1f)", i, r.name, r.mism, r.mean, r.median)
 					}
 				}
 				mu.Unlock()
@@ -98,10 +122,10 @@ func TestDetectionRates(t *testing.T) {
 	if firstErr != nil {
 		t.Fatal(firstErr)
 	}
-	t.Logf("%-52s %8s %8s", "case", "accepted", "rejected")
+	t.Logf("%-52s %8s %8s  %s", "case", "accepted", "rejected", "worst chunk per job: mismatches, mantissa mean, median (ranges)")
 	for _, name := range order {
-		c := counts[name]
-		t.Logf("%-52s %8d %8d", name, c[0], c[1])
+		c, sp := counts[name], spreads[name]
+		t.Logf("%-52s %8d %8d  %d..%d, %.2f..%.2f, %.1f..%.1f", name, c[0], c[1], sp.minMism, sp.maxMism, sp.minMean, sp.maxMean, sp.minMed, sp.maxMed)
 		switch {
 		case name[:6] == "honest" && c[1] > 0:
 			t.Errorf("%s: %d of %d honest jobs rejected", name, c[1], c[0]+c[1])
@@ -130,7 +154,11 @@ func oneRun(f *fixture, i int, tol verify.Tolerance) ([]record, error) {
 		if err != nil && !errors.Is(err, verify.ErrMismatch) {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		recs = append(recs, record{name: name, ok: err == nil && rep.Pass, err: err})
+		rec := record{name: name, ok: err == nil && rep.Pass, err: err}
+		for _, c := range rep.Chunks {
+			rec.mism, rec.mean, rec.median = max(rec.mism, c.Mismatches), max(rec.mean, c.MantMean), max(rec.median, c.MantMedian)
+		}
+		recs = append(recs, rec)
 		return nil
 	}
 	generate := func(m *engine.Model, hash []byte, prompt string) (*verify.Attestation, error) {

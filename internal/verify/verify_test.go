@@ -187,9 +187,14 @@ func TestHonestJobVerifiesAcrossThreadCounts(t *testing.T) {
 				t.Fatalf("%s, %d threads: honest job rejected: %v %+v", q, threads, err, rep)
 			}
 			for i, c := range rep.Chunks {
-				if c.ExpMismatches != 0 || c.MantMean != 0 {
+				if c.ExpMismatches != 0 || c.Mismatches != 0 || c.MantMean != 0 {
 					t.Errorf("%s, %d threads, chunk %d: %+v, want an exact match (the engine is deterministic)", q, threads, i, c)
 				}
+			}
+			// Exact, so only the last token is checked against the logits
+			// (no second prefill).
+			if rep.TokensChecked != 1 {
+				t.Errorf("%s, %d threads: %d tokens checked, want 1", q, threads, rep.TokensChecked)
 			}
 		}
 	}
