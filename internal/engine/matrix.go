@@ -106,13 +106,16 @@ func (m *matrix) mulRows(out []float32, a *acts, r0, r1 int) {
 
 // mulRowsBatch sets outs[i][r] = W[r]·x_i for rows r0 ≤ r < r1 and the
 // first n vectors of as: a prompt's tokens. Quantised rows are multiplied
-// with four vectors per kernel call (gguf.DotQ8Kx4 for the K-quants,
-// gguf.DotQ8Unpackedx4 for Q8_0: each reads the row once for the four and
-// gives the one-vector values bit for bit); the remaining vectors, and
-// the other matrices, are taken one by one.
+// two rows by four vectors per kernel call (gguf.DotQ8K2x4 for the
+// K-quants, gguf.DotQ8Unpacked2x4 for Q8_0: each reads a row once for the
+// four vectors and an activation block once for the two rows, and gives
+// the one-vector values bit for bit), an odd last row with four vectors
+// (DotQ8Kx4, DotQ8Unpackedx4); the remaining vectors, and the other
+// matrices, are taken one by one.
 func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
 	i := 0
 	var res [4]float32
+	var res8 [8]float32
 	switch {
 	case m.raw != nil && m.typ.BlockSize() == gguf.QK:
 		var ks [4]*gguf.Q8K
@@ -121,7 +124,14 @@ func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
 				ks[t] = &as[i+t].k
 			}
 			o0, o1, o2, o3 := outs[i], outs[i+1], outs[i+2], outs[i+3]
-			for r := r0; r < r1; r++ {
+			r := r0
+			for ; r+2 <= r1; r += 2 {
+				rb := m.raw[r*m.rowBytes : (r+2)*m.rowBytes]
+				gguf.DotQ8K2x4(m.typ, rb[:m.rowBytes], rb[m.rowBytes:], &ks, &res8)
+				o0[r], o1[r], o2[r], o3[r] = res8[0], res8[1], res8[2], res8[3]
+				o0[r+1], o1[r+1], o2[r+1], o3[r+1] = res8[4], res8[5], res8[6], res8[7]
+			}
+			for ; r < r1; r++ {
 				gguf.DotQ8Kx4(m.typ, m.raw[r*m.rowBytes:(r+1)*m.rowBytes], &ks, &res)
 				o0[r], o1[r], o2[r], o3[r] = res[0], res[1], res[2], res[3]
 			}
@@ -134,7 +144,13 @@ func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
 				bs[t] = &as[i+t].b
 			}
 			o0, o1, o2, o3 := outs[i], outs[i+1], outs[i+2], outs[i+3]
-			for r := r0; r < r1; r++ {
+			r := r0
+			for ; r+2 <= r1; r += 2 {
+				gguf.DotQ8Unpacked2x4(m.q8[r*c:(r+1)*c], m.q8[(r+1)*c:(r+2)*c], m.q8d[r*nb:(r+1)*nb], m.q8d[(r+1)*nb:(r+2)*nb], &bs, &res8)
+				o0[r], o1[r], o2[r], o3[r] = res8[0], res8[1], res8[2], res8[3]
+				o0[r+1], o1[r+1], o2[r+1], o3[r+1] = res8[4], res8[5], res8[6], res8[7]
+			}
+			for ; r < r1; r++ {
 				gguf.DotQ8Unpackedx4(m.q8[r*c:(r+1)*c], m.q8d[r*nb:(r+1)*nb], &bs, &res)
 				o0[r], o1[r], o2[r], o3[r] = res[0], res[1], res[2], res[3]
 			}

@@ -37,6 +37,22 @@ func DotQ8Kx4(typ TensorType, row []byte, a *[4]*Q8K, out *[4]float32) {
 	}
 }
 
+// DotQ8K2x4 sets out[4r+t] = DotQ8K(typ, rows r, a[t]) for two rows
+// (row0, row1) and four activation vectors, bit for bit; for Q4_K with
+// AVX2 it keeps the eight sums in registers and loads each activation
+// block once for the two rows (q4kDot2x4AVX2). Other types take
+// DotQ8Kx4 per row.
+func DotQ8K2x4(typ TensorType, row0, row1 []byte, a *[4]*Q8K, out *[8]float32) {
+	if typ == Q4_K && dotQ4KQ8K2x4(row0, row1, a, out) {
+		return
+	}
+	var o [4]float32
+	DotQ8Kx4(typ, row0, a, &o)
+	copy(out[:4], o[:])
+	DotQ8Kx4(typ, row1, a, &o)
+	copy(out[4:], o[:])
+}
+
 // DotQ8 returns the dot product of row, blocks of a 32-value type t (Q4_0,
 // Q4_1, Q5_0, Q5_1, Q8_0), with a, the Q8_0/Q8_1 activations of a vector
 // of the row's length.
@@ -74,6 +90,20 @@ func DotQ8Unpacked(w []int8, wd []float32, a *Q8Blocks) float32 {
 // row once for the four.
 func DotQ8Unpackedx4(w []int8, wd []float32, a *[4]*Q8Blocks, out *[4]float32) {
 	dotQ80x4(w, wd, a, out)
+}
+
+// DotQ8Unpacked2x4 sets out[4r+t] = DotQ8Unpacked(w_r, wd_r, a[t]) for
+// two rows and four activation vectors, bit for bit, loading each
+// activation block once for the two rows.
+func DotQ8Unpacked2x4(w0, w1 []int8, wd0, wd1 []float32, a *[4]*Q8Blocks, out *[8]float32) {
+	if dotQ80x2x4(w0, w1, wd0, wd1, a, out) {
+		return
+	}
+	var o [4]float32
+	dotQ80x4(w0, wd0, a, &o)
+	copy(out[:4], o[:])
+	dotQ80x4(w1, wd1, a, &o)
+	copy(out[4:], o[:])
 }
 
 // dotQ80Go is ggml_vec_dot_q8_0_q8_0's AVX2 arithmetic: per block, eight

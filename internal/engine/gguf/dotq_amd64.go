@@ -115,3 +115,59 @@ func dotQ4KQ8Kx4(row []byte, a *[4]*Q8K, out *[4]float32) bool {
 	q4kDot4AVX2(&row[0], n, &p, out)
 	return true
 }
+
+//go:noescape
+func q4kDot2x4AVX2(rows *[2]*byte, n int, a *q8kx4, out *[8]float32)
+
+//go:noescape
+func q4kDot1x4AVX2(rows *[1]*byte, n int, a *q8kx4, out *[4]float32)
+
+func q8kx4Of(a *[4]*Q8K, n int) q8kx4 {
+	var p q8kx4
+	for t, v := range a {
+		q8, bs, d := v.Qs[:QK*n], v.Bsums[:16*n], v.D[:n] // bounds for the assembly
+		p.q8[t], p.bs[t], p.d[t] = &q8[0], &bs[0], &d[0]
+	}
+	return p
+}
+
+// dotQ4KQ8K2x4 sets out[4r+t] to dotQ4KQ8K(rows[r], a[t]) for two rows and
+// four vectors; false when there is no kernel.
+func dotQ4KQ8K2x4(r0, r1 []byte, a *[4]*Q8K, out *[8]float32) bool {
+	n := len(r0) / 144
+	if !hasAVX2 || n == 0 || len(r1) < 144*n {
+		return false
+	}
+	p := q8kx4Of(a, n)
+	rows := [2]*byte{&r0[0], &r1[0]}
+	*out = [8]float32{}
+	q4kDot2x4AVX2(&rows, n, &p, out)
+	return true
+}
+
+// q80rows2 holds two Q8_0 rows' quants and scales for q80Dot2x4AVX2.
+type q80rows2 struct {
+	w [2]*int8
+	d [2]*float32
+}
+
+//go:noescape
+func q80Dot2x4AVX2(r *q80rows2, nb int, a *q80x4, out *[8]float32)
+
+// dotQ80x2x4 sets out[4r+t] to dotQ80(w_r, wd_r, a[t]) for two rows and
+// four vectors; false when there is no kernel.
+func dotQ80x2x4(w0, w1 []int8, wd0, wd1 []float32, a *[4]*Q8Blocks, out *[8]float32) bool {
+	nb := len(wd0)
+	if !hasAVX2 || nb == 0 || len(wd1) < nb {
+		return false
+	}
+	w0, w1 = w0[:32*nb], w1[:32*nb] // bounds for the assembly
+	r := q80rows2{w: [2]*int8{&w0[0], &w1[0]}, d: [2]*float32{&wd0[0], &wd1[0]}}
+	var p q80x4
+	for t, v := range a {
+		x, xd := v.Qs[:32*nb], v.D[:nb]
+		p.x[t], p.d[t] = &x[0], &xd[0]
+	}
+	q80Dot2x4AVX2(&r, nb, &p, out)
+	return true
+}

@@ -20,3 +20,9 @@ func dotQ80x4(w []int8, wd []float32, a *[4]*Q8Blocks, out *[4]float32) {
 		out[t] = dotQ80Go(w, wd, v)
 	}
 }
+
+func dotQ4KQ8K2x4(r0, r1 []byte, a *[4]*Q8K, out *[8]float32) bool { return false }
+
+func dotQ80x2x4(w0, w1 []int8, wd0, wd1 []float32, a *[4]*Q8Blocks, out *[8]float32) bool {
+	return false
+}

@@ -1,0 +1,185 @@
+package gguf
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBlockedKernelsMatchGo: the two-row, four-vector prompt kernels give
+// each (row, vector) exactly the one-vector Go twin's result, on random
+// rows and activations of 1 to 5 super-blocks (Q4_K) or 1 to 11 blocks
+// (Q8_0: both the four-block steps and the one-block remainder), and on
+// the extremes (every bit set: 4-bit quants 15, scales and mins 63; Q8_0
+// weights -128). The one-row variant q4kDot1x4AVX2 is checked too.
+func TestBlockedKernelsMatchGo(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("this CPU has no AVX2: the Go kernels are the only ones in use")
+	}
+	t.Run("Q4_K", testQ4KBlocked)
+	t.Run("Q8_0", testQ80Blocked)
+}
+
+func testQ4KBlocked(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for it := range 300 {
+		n := 1 + r.IntN(5)
+		fill := func(int) byte { return byte(r.Uint32()) }
+		if it == 0 {
+			fill = func(int) byte { return 0xff }
+		}
+		row0, q8, bs := kernelInputs(r, n, fill)
+		row1, _, _ := kernelInputs(r, n, fill)
+		r0, r1 := row0[:144*n], row1[:144*n]
+		sanitizeScales(Q4_K, r0)
+		sanitizeScales(Q4_K, r1)
+		var four [4]*Q8K
+		for k := range four {
+			v := &Q8K{D: make([]float32, n), Qs: make([]int8, len(q8)), Bsums: make([]int16, len(bs))}
+			for i := range v.Qs {
+				v.Qs[i] = q8[(i+97*k)%len(q8)]
+				v.Bsums[i/16] += int16(v.Qs[i])
+			}
+			for i := range v.D {
+				v.D[i] = float32(i+1+k) / 1024 * float32(1+int(row0[i])%7)
+			}
+			four[k] = v
+		}
+		var got [8]float32
+		if !dotQ4KQ8K2x4(r0, r1, &four, &got) {
+			t.Fatal("no kernel")
+		}
+		var g1 [4]float32
+		p := q8kx4Of(&four, n)
+		rows1 := [1]*byte{&r0[0]}
+		q4kDot1x4AVX2(&rows1, n, &p, &g1)
+		for k, v := range four {
+			for ri, row := range [][]byte{r0, r1} {
+				if g := dotQ4KQ8KGo(row, v); math.Float32bits(g) != math.Float32bits(got[4*ri+k]) {
+					t.Fatalf("n=%d row %d tok %d: asm %v go %v", n, ri, k, got[4*ri+k], g)
+				}
+			}
+			if g := dotQ4KQ8KGo(r0, v); math.Float32bits(g) != math.Float32bits(g1[k]) {
+				t.Fatalf("1x4 n=%d tok %d: asm %v go %v", n, k, g1[k], g)
+			}
+		}
+	}
+}
+
+// BenchmarkDotQ8x2x4 compares, for two 4096-value rows and four
+// activation vectors, the four-token kernels called once per row with the
+// two-row kernels (ns per op: eight dot products).
+func BenchmarkDotQ8x2x4(b *testing.B) {
+	b.Run("Q4_K", benchQ4KBlocked)
+	b.Run("Q8_0", benchQ80Blocked)
+}
+
+func benchQ4KBlocked(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var ak [4]*Q8K
+	for t := range 4 {
+		ak[t] = new(Q8K)
+		ak[t].Quantize(randomRow(r, 4096))
+	}
+	sz, _ := Q4_K.RowSize(4096)
+	row0, row1 := make([]byte, sz), make([]byte, sz)
+	_ = Quantize(Q4_K, row0, randomRow(r, 4096))
+	_ = Quantize(Q4_K, row1, randomRow(r, 4096))
+	var o4 [4]float32
+	var o8 [8]float32
+	b.Run("x4-per-row", func(b *testing.B) {
+		for b.Loop() {
+			DotQ8Kx4(Q4_K, row0, &ak, &o4)
+			DotQ8Kx4(Q4_K, row1, &ak, &o4)
+		}
+	})
+	b.Run("1x4-per-row", func(b *testing.B) {
+		p := q8kx4Of(&ak, 16)
+		for b.Loop() {
+			o4 = [4]float32{}
+			q4kDot1x4AVX2(&[1]*byte{&row0[0]}, 16, &p, &o4)
+			o4 = [4]float32{}
+			q4kDot1x4AVX2(&[1]*byte{&row1[0]}, 16, &p, &o4)
+		}
+	})
+	b.Run("2x4", func(b *testing.B) {
+		for b.Loop() {
+			dotQ4KQ8K2x4(row0, row1, &ak, &o8)
+		}
+	})
+}
+
+func testQ80Blocked(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for it := range 300 {
+		nb := 1 + r.IntN(11)
+		mk := func() ([]int8, []float32) {
+			w, d := make([]int8, 32*nb), make([]float32, nb)
+			for i := range w {
+				w[i] = int8(r.Uint32())
+				if it == 0 {
+					w[i] = -128
+				}
+			}
+			for i := range d {
+				d[i] = float32(r.NormFloat64())
+			}
+			return w, d
+		}
+		w0, d0 := mk()
+		w1, d1 := mk()
+		var four [4]*Q8Blocks
+		for k := range four {
+			v := &Q8Blocks{D: make([]float32, nb), Qs: make([]int8, 32*nb)}
+			for i := range v.Qs {
+				v.Qs[i] = int8(r.IntN(255) - 127)
+			}
+			for i := range v.D {
+				v.D[i] = float32(r.NormFloat64())
+			}
+			four[k] = v
+		}
+		var got [8]float32
+		if !dotQ80x2x4(w0, w1, d0, d1, &four, &got) {
+			t.Fatal("no kernel")
+		}
+		for k, v := range four {
+			if g := dotQ80Go(w0, d0, v); math.Float32bits(g) != math.Float32bits(got[k]) {
+				t.Fatalf("nb=%d row 0 tok %d: asm %v go %v", nb, k, got[k], g)
+			}
+			if g := dotQ80Go(w1, d1, v); math.Float32bits(g) != math.Float32bits(got[4+k]) {
+				t.Fatalf("nb=%d row 1 tok %d: asm %v go %v", nb, k, got[4+k], g)
+			}
+		}
+	}
+}
+
+func benchQ80Blocked(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var ab [4]*Q8Blocks
+	for t := range 4 {
+		ab[t] = new(Q8Blocks)
+		ab[t].Quantize(randomRow(r, 4096))
+	}
+	w0, w1 := make([]int8, 4096), make([]int8, 4096)
+	d0, d1 := make([]float32, 128), make([]float32, 128)
+	for i := range w0 {
+		w0[i], w1[i] = int8(r.Uint32()), int8(r.Uint32())
+	}
+	for i := range d0 {
+		d0[i], d1[i] = 0.01, 0.02
+	}
+	var o4 [4]float32
+	var o8 [8]float32
+	b.Run("x4-per-row", func(b *testing.B) {
+		for b.Loop() {
+			DotQ8Unpackedx4(w0, d0, &ab, &o4)
+			DotQ8Unpackedx4(w1, d1, &ab, &o4)
+		}
+	})
+	b.Run("2x4", func(b *testing.B) {
+		for b.Loop() {
+			dotQ80x2x4(w0, w1, d0, d1, &ab, &o8)
+		}
+	})
+}
