@@ -39,11 +39,14 @@ func DotQ8Kx4(typ TensorType, row []byte, a *[4]*Q8K, out *[4]float32) {
 
 // DotQ8K2x4 sets out[4r+t] = DotQ8K(typ, rows r, a[t]) for two rows
 // (row0, row1) and four activation vectors, bit for bit; for Q4_K with
-// AVX2 it keeps the eight sums in registers and loads each activation
-// block once for the two rows (q4kDot2x4AVX2). Other types take
-// DotQ8Kx4 per row.
+// AVX2 and Q6_K with AVX2 it keeps the eight sums in registers and loads
+// each activation block once for the two rows (q4kDot2x4AVX2,
+// q6kDot2x4AVX2). Other types take DotQ8Kx4 per row.
 func DotQ8K2x4(typ TensorType, row0, row1 []byte, a *[4]*Q8K, out *[8]float32) {
-	if typ == Q4_K && dotQ4KQ8K2x4(row0, row1, a, out) {
+	switch {
+	case typ == Q4_K && dotQ4KQ8K2x4(row0, row1, a, out):
+		return
+	case typ == Q6_K && dotQ6KQ8K2x4(row0, row1, a, out):
 		return
 	}
 	var o [4]float32

@@ -171,3 +171,19 @@ func dotQ80x2x4(w0, w1 []int8, wd0, wd1 []float32, a *[4]*Q8Blocks, out *[8]floa
 	q80Dot2x4AVX2(&r, nb, &p, out)
 	return true
 }
+
+//go:noescape
+func q6kDot2x4AVX2(rows *[2]*byte, n int, a *q8kx4, out *[8]float32)
+
+// dotQ6KQ8K2x4 is dotQ4KQ8K2x4 for Q6_K.
+func dotQ6KQ8K2x4(r0, r1 []byte, a *[4]*Q8K, out *[8]float32) bool {
+	n := len(r0) / 210
+	if !hasAVX2 || n == 0 || len(r1) < 210*n {
+		return false
+	}
+	p := q8kx4Of(a, n)
+	rows := [2]*byte{&r0[0], &r1[0]}
+	*out = [8]float32{}
+	q6kDot2x4AVX2(&rows, n, &p, out)
+	return true
+}

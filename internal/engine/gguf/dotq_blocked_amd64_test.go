@@ -16,11 +16,13 @@ func TestBlockedKernelsMatchGo(t *testing.T) {
 	if !hasAVX2 {
 		t.Skip("this CPU has no AVX2: the Go kernels are the only ones in use")
 	}
-	t.Run("Q4_K", testQ4KBlocked)
+	t.Run("Q4_K", func(t *testing.T) { testKBlocked(t, Q4_K) })
+	t.Run("Q6_K", func(t *testing.T) { testKBlocked(t, Q6_K) })
 	t.Run("Q8_0", testQ80Blocked)
 }
 
-func testQ4KBlocked(t *testing.T) {
+func testKBlocked(t *testing.T, typ TensorType) {
+	bb := typ.BlockBytes()
 	r := rand.New(rand.NewPCG(1, 2))
 	for it := range 300 {
 		n := 1 + r.IntN(5)
@@ -30,9 +32,16 @@ func testQ4KBlocked(t *testing.T) {
 		}
 		row0, q8, bs := kernelInputs(r, n, fill)
 		row1, _, _ := kernelInputs(r, n, fill)
-		r0, r1 := row0[:144*n], row1[:144*n]
-		sanitizeScales(Q4_K, r0)
-		sanitizeScales(Q4_K, r1)
+		r0, r1 := row0[:bb*n], row1[:bb*n]
+		sanitizeScales(typ, r0)
+		sanitizeScales(typ, r1)
+		if it == 1 && typ == Q6_K {
+			for i := range n { // every scale -128
+				for s := range 16 {
+					r0[210*i+192+s], r1[210*i+192+s] = 0x80, 0x80
+				}
+			}
+		}
 		var four [4]*Q8K
 		for k := range four {
 			v := &Q8K{D: make([]float32, n), Qs: make([]int8, len(q8)), Bsums: make([]int16, len(bs))}
@@ -45,22 +54,31 @@ func testQ4KBlocked(t *testing.T) {
 			}
 			four[k] = v
 		}
+		goDot, kernel := dotQ4KQ8KGo, dotQ4KQ8K2x4
+		if typ == Q6_K {
+			goDot, kernel = dotQ6KQ8KGo, dotQ6KQ8K2x4
+		}
 		var got [8]float32
-		if !dotQ4KQ8K2x4(r0, r1, &four, &got) {
+		if !kernel(r0, r1, &four, &got) {
 			t.Fatal("no kernel")
+		}
+		for k, v := range four {
+			for ri, row := range [][]byte{r0, r1} {
+				if g := goDot(row, v); math.Float32bits(g) != math.Float32bits(got[4*ri+k]) {
+					t.Fatalf("%d blocks, row %d, vector %d: assembly %v, Go %v", n, ri, k, got[4*ri+k], g)
+				}
+			}
+		}
+		if typ != Q4_K {
+			continue
 		}
 		var g1 [4]float32
 		p := q8kx4Of(&four, n)
 		rows1 := [1]*byte{&r0[0]}
 		q4kDot1x4AVX2(&rows1, n, &p, &g1)
 		for k, v := range four {
-			for ri, row := range [][]byte{r0, r1} {
-				if g := dotQ4KQ8KGo(row, v); math.Float32bits(g) != math.Float32bits(got[4*ri+k]) {
-					t.Fatalf("n=%d row %d tok %d: asm %v go %v", n, ri, k, got[4*ri+k], g)
-				}
-			}
-			if g := dotQ4KQ8KGo(r0, v); math.Float32bits(g) != math.Float32bits(g1[k]) {
-				t.Fatalf("1x4 n=%d tok %d: asm %v go %v", n, k, g1[k], g)
+			if g := goDot(r0, v); math.Float32bits(g) != math.Float32bits(g1[k]) {
+				t.Fatalf("one row, %d blocks, vector %d: assembly %v, Go %v", n, k, g1[k], g)
 			}
 		}
 	}
@@ -70,30 +88,34 @@ func testQ4KBlocked(t *testing.T) {
 // activation vectors, the four-token kernels called once per row with the
 // two-row kernels (ns per op: eight dot products).
 func BenchmarkDotQ8x2x4(b *testing.B) {
-	b.Run("Q4_K", benchQ4KBlocked)
+	b.Run("Q4_K", func(b *testing.B) { benchKBlocked(b, Q4_K) })
+	b.Run("Q6_K", func(b *testing.B) { benchKBlocked(b, Q6_K) })
 	b.Run("Q8_0", benchQ80Blocked)
 }
 
-func benchQ4KBlocked(b *testing.B) {
+func benchKBlocked(b *testing.B, typ TensorType) {
 	r := rand.New(rand.NewPCG(5, 6))
 	var ak [4]*Q8K
 	for t := range 4 {
 		ak[t] = new(Q8K)
 		ak[t].Quantize(randomRow(r, 4096))
 	}
-	sz, _ := Q4_K.RowSize(4096)
+	sz, _ := typ.RowSize(4096)
 	row0, row1 := make([]byte, sz), make([]byte, sz)
-	_ = Quantize(Q4_K, row0, randomRow(r, 4096))
-	_ = Quantize(Q4_K, row1, randomRow(r, 4096))
+	_ = Quantize(typ, row0, randomRow(r, 4096))
+	_ = Quantize(typ, row1, randomRow(r, 4096))
 	var o4 [4]float32
 	var o8 [8]float32
 	b.Run("x4-per-row", func(b *testing.B) {
 		for b.Loop() {
-			DotQ8Kx4(Q4_K, row0, &ak, &o4)
-			DotQ8Kx4(Q4_K, row1, &ak, &o4)
+			DotQ8Kx4(typ, row0, &ak, &o4)
+			DotQ8Kx4(typ, row1, &ak, &o4)
 		}
 	})
 	b.Run("1x4-per-row", func(b *testing.B) {
+		if typ != Q4_K {
+			b.Skip("Q4_K only")
+		}
 		p := q8kx4Of(&ak, 16)
 		for b.Loop() {
 			o4 = [4]float32{}
@@ -104,7 +126,7 @@ func benchQ4KBlocked(b *testing.B) {
 	})
 	b.Run("2x4", func(b *testing.B) {
 		for b.Loop() {
-			dotQ4KQ8K2x4(row0, row1, &ak, &o8)
+			DotQ8K2x4(typ, row0, row1, &ak, &o8)
 		}
 	})
 }

@@ -26,3 +26,5 @@ func dotQ4KQ8K2x4(r0, r1 []byte, a *[4]*Q8K, out *[8]float32) bool { return fals
 func dotQ80x2x4(w0, w1 []int8, wd0, wd1 []float32, a *[4]*Q8Blocks, out *[8]float32) bool {
 	return false
 }
+
+func dotQ6KQ8K2x4(r0, r1 []byte, a *[4]*Q8K, out *[8]float32) bool { return false }
