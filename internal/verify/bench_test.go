@@ -299,3 +299,58 @@ func BenchmarkRecomputeLlamaCpp(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFirstToken is the latency to a prompt's first output token: a
+// prompt of VERIFY_BENCH_PROMPT tokens (default 512, at most the context)
+// through Prefill, then the last prompt token through Forward for the
+// logits of the first output token, as Generate does, on the GGUF file
+// VERIFY_BENCH_GGUF names (tolstoy-1m Q8_0 without it) with
+// VERIFY_BENCH_THREADS threads (default 1). It reports the median wall
+// and CPU milliseconds and the prompt rate (prompt tokens per wall
+// second).
+func BenchmarkFirstToken(b *testing.B) {
+	m, _, _ := benchJob(b)
+	if path := os.Getenv("VERIFY_BENCH_GGUF"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m, err = engine.LoadGGUF(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := 512
+	if v, err := strconv.Atoi(os.Getenv("VERIFY_BENCH_PROMPT")); err == nil && v > 1 {
+		n = v
+	}
+	n = min(n, m.Config().SeqLen)
+	threads := 1
+	if v, err := strconv.Atoi(os.Getenv("VERIFY_BENCH_THREADS")); err == nil && v > 0 {
+		threads = v
+	}
+	prompt := make([]int, n)
+	for i := range prompt {
+		prompt[i] = (i*37 + 11) % m.Config().VocabSize
+	}
+	var wall, cpu []float64
+	for b.Loop() {
+		s, err := m.NewSession(engine.SessionOptions{Threads: threads, MaxPos: n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c0, t0 := cpuTime(), time.Now()
+		if err := s.Prefill(context.Background(), prompt[:n-1], 0); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Forward(prompt[n-1], n-1); err != nil {
+			b.Fatal(err)
+		}
+		wall, cpu = append(wall, time.Since(t0).Seconds()), append(cpu, (cpuTime()-c0).Seconds())
+		s.Close()
+	}
+	med := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+	b.ReportMetric(1e3*med(wall), "first-token-wall-ms")
+	b.ReportMetric(1e3*med(cpu), "first-token-cpu-ms")
+	b.ReportMetric(float64(n)/med(wall), "prompt-tok/s")
+	b.ReportMetric(float64(n), "prompt-tokens")
+}

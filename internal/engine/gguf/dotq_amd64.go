@@ -119,9 +119,6 @@ func dotQ4KQ8Kx4(row []byte, a *[4]*Q8K, out *[4]float32) bool {
 //go:noescape
 func q4kDot2x4AVX2(rows *[2]*byte, n int, a *q8kx4, out *[8]float32)
 
-//go:noescape
-func q4kDot1x4AVX2(rows *[1]*byte, n int, a *q8kx4, out *[4]float32)
-
 func q8kx4Of(a *[4]*Q8K, n int) q8kx4 {
 	var p q8kx4
 	for t, v := range a {

@@ -3,15 +3,17 @@ package gguf
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // TestBlockedKernelsMatchGo: the two-row, four-vector prompt kernels give
 // each (row, vector) exactly the one-vector Go twin's result, on random
-// rows and activations of 1 to 5 super-blocks (Q4_K) or 1 to 11 blocks
-// (Q8_0: both the four-block steps and the one-block remainder), and on
-// the extremes (every bit set: 4-bit quants 15, scales and mins 63; Q8_0
-// weights -128). The one-row variant q4kDot1x4AVX2 is checked too.
+// rows and activations of 1 to 5 super-blocks (Q4_K, Q6_K) or 1 to 11
+// blocks (Q8_0: both the four-block steps and the one-block remainder),
+// and on the extremes (every bit set: 4-bit quants 15, scales and mins
+// 63, 6-bit quants 63 with scales -1; every Q6_K scale -128; Q8_0 weights
+// -128).
 func TestBlockedKernelsMatchGo(t *testing.T) {
 	if !hasAVX2 {
 		t.Skip("this CPU has no AVX2: the Go kernels are the only ones in use")
@@ -69,18 +71,6 @@ func testKBlocked(t *testing.T, typ TensorType) {
 				}
 			}
 		}
-		if typ != Q4_K {
-			continue
-		}
-		var g1 [4]float32
-		p := q8kx4Of(&four, n)
-		rows1 := [1]*byte{&r0[0]}
-		q4kDot1x4AVX2(&rows1, n, &p, &g1)
-		for k, v := range four {
-			if g := goDot(r0, v); math.Float32bits(g) != math.Float32bits(g1[k]) {
-				t.Fatalf("one row, %d blocks, vector %d: assembly %v, Go %v", n, k, g1[k], g)
-			}
-		}
 	}
 }
 
@@ -110,18 +100,6 @@ func benchKBlocked(b *testing.B, typ TensorType) {
 		for b.Loop() {
 			DotQ8Kx4(typ, row0, &ak, &o4)
 			DotQ8Kx4(typ, row1, &ak, &o4)
-		}
-	})
-	b.Run("1x4-per-row", func(b *testing.B) {
-		if typ != Q4_K {
-			b.Skip("Q4_K only")
-		}
-		p := q8kx4Of(&ak, 16)
-		for b.Loop() {
-			o4 = [4]float32{}
-			q4kDot1x4AVX2(&[1]*byte{&row0[0]}, 16, &p, &o4)
-			o4 = [4]float32{}
-			q4kDot1x4AVX2(&[1]*byte{&row1[0]}, 16, &p, &o4)
 		}
 	})
 	b.Run("2x4", func(b *testing.B) {
@@ -202,6 +180,57 @@ func benchQ80Blocked(b *testing.B) {
 	b.Run("2x4", func(b *testing.B) {
 		for b.Loop() {
 			dotQ80x2x4(w0, w1, d0, d1, &ab, &o8)
+		}
+	})
+}
+
+// FuzzBlockedKernelsMatchGo: the two-row K-quant kernels against the Go
+// twins on fuzzed row bytes (any quants and scales) and activations.
+func FuzzBlockedKernelsMatchGo(f *testing.F) {
+	if !hasAVX2 {
+		f.Skip("this CPU has no AVX2")
+	}
+	f.Add(make([]byte, 64), uint8(1))
+	f.Add([]byte{0xff}, uint8(0))
+	f.Fuzz(func(t *testing.T, in []byte, nb uint8) {
+		n := 1 + int(nb%2)
+		if len(in) == 0 {
+			return
+		}
+		// The fuzzed bytes, repeated (and varied by position) to the length
+		// two rows and four vectors need.
+		b := make([]byte, n*(2*210+4*QK))
+		for i := range b {
+			b[i] = in[i%len(in)] ^ byte(i/len(in)*151)
+		}
+		var four [4]*Q8K
+		src := b[2*210*n:]
+		for k := range four {
+			v := &Q8K{D: make([]float32, n), Qs: make([]int8, QK*n), Bsums: make([]int16, 16*n)}
+			for i := range v.Qs {
+				v.Qs[i] = max(int8(src[k*QK*n+i]), -127)
+				v.Bsums[i/16] += int16(v.Qs[i])
+			}
+			for i := range v.D {
+				v.D[i] = float32(int(src[k*QK*n+i])-128) / 512
+			}
+			four[k] = v
+		}
+		for _, typ := range []TensorType{Q4_K, Q6_K} {
+			bb := typ.BlockBytes()
+			r0 := slices.Clone(b[:bb*n])
+			r1 := slices.Clone(b[210*n : 210*n+bb*n])
+			sanitizeScales(typ, r0)
+			sanitizeScales(typ, r1)
+			var got [8]float32
+			DotQ8K2x4(typ, r0, r1, &four, &got)
+			for k, v := range four {
+				for ri, row := range [][]byte{r0, r1} {
+					if g := DotQ8K(typ, row, v); math.Float32bits(g) != math.Float32bits(got[4*ri+k]) {
+						t.Fatalf("%s, %d blocks, row %d, vector %d: two-row kernel %v, one-vector %v", typ, n, ri, k, got[4*ri+k], g)
+					}
+				}
+			}
 		}
 	})
 }
