@@ -75,8 +75,9 @@ func testKBlocked(t *testing.T, typ TensorType) {
 }
 
 // BenchmarkDotQ8x2x4 compares, for two 4096-value rows and four
-// activation vectors, the four-token kernels called once per row with the
-// two-row kernels (ns per op: eight dot products).
+// activation vectors (ns per op: eight dot products), the one-token
+// kernels generation uses (x1-per-pair), the four-token kernels called
+// once per row (x4-per-row) and the two-row kernels (2x4).
 func BenchmarkDotQ8x2x4(b *testing.B) {
 	b.Run("Q4_K", func(b *testing.B) { benchKBlocked(b, Q4_K) })
 	b.Run("Q6_K", func(b *testing.B) { benchKBlocked(b, Q6_K) })
@@ -96,6 +97,14 @@ func benchKBlocked(b *testing.B, typ TensorType) {
 	_ = Quantize(typ, row1, randomRow(r, 4096))
 	var o4 [4]float32
 	var o8 [8]float32
+	b.Run("x1-per-pair", func(b *testing.B) {
+		for b.Loop() {
+			for _, v := range ak {
+				o4[0] = DotQ8K(typ, row0, v)
+				o4[1] = DotQ8K(typ, row1, v)
+			}
+		}
+	})
 	b.Run("x4-per-row", func(b *testing.B) {
 		for b.Loop() {
 			DotQ8Kx4(typ, row0, &ak, &o4)
@@ -171,6 +180,14 @@ func benchQ80Blocked(b *testing.B) {
 	}
 	var o4 [4]float32
 	var o8 [8]float32
+	b.Run("x1-per-pair", func(b *testing.B) {
+		for b.Loop() {
+			for _, v := range ab {
+				o4[0] = DotQ8Unpacked(w0, d0, v)
+				o4[1] = DotQ8Unpacked(w1, d1, v)
+			}
+		}
+	})
 	b.Run("x4-per-row", func(b *testing.B) {
 		for b.Loop() {
 			DotQ8Unpackedx4(w0, d0, &ab, &o4)
