@@ -119,15 +119,17 @@ func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
 	switch {
 	case m.raw != nil && m.typ.BlockSize() == gguf.QK:
 		var ks [4]*gguf.Q8K
+		var k4 gguf.Q8Kx4
 		for ; i+4 <= n; i += 4 {
 			for t := range ks {
 				ks[t] = &as[i+t].k
 			}
+			k4.Set(&ks, m.cols)
 			o0, o1, o2, o3 := outs[i], outs[i+1], outs[i+2], outs[i+3]
 			r := r0
 			for ; r+2 <= r1; r += 2 {
 				rb := m.raw[r*m.rowBytes : (r+2)*m.rowBytes]
-				gguf.DotQ8K2x4(m.typ, rb[:m.rowBytes], rb[m.rowBytes:], &ks, &res8)
+				gguf.DotQ8K2x4(m.typ, rb[:m.rowBytes], rb[m.rowBytes:], &k4, &res8)
 				o0[r], o1[r], o2[r], o3[r] = res8[0], res8[1], res8[2], res8[3]
 				o0[r+1], o1[r+1], o2[r+1], o3[r+1] = res8[4], res8[5], res8[6], res8[7]
 			}
@@ -138,15 +140,17 @@ func (m *matrix) mulRowsBatch(outs [][]float32, as []acts, n, r0, r1 int) {
 		}
 	case m.q8 != nil:
 		var bs [4]*gguf.Q8Blocks
+		var b4 gguf.Q8Blocksx4
 		c, nb := m.cols, m.cols/gguf.Q8_0BlockSize
 		for ; i+4 <= n; i += 4 {
 			for t := range bs {
 				bs[t] = &as[i+t].b
 			}
+			b4.Set(&bs, c)
 			o0, o1, o2, o3 := outs[i], outs[i+1], outs[i+2], outs[i+3]
 			r := r0
 			for ; r+2 <= r1; r += 2 {
-				gguf.DotQ8Unpacked2x4(m.q8[r*c:(r+1)*c], m.q8[(r+1)*c:(r+2)*c], m.q8d[r*nb:(r+1)*nb], m.q8d[(r+1)*nb:(r+2)*nb], &bs, &res8)
+				gguf.DotQ8Unpacked2x4(m.q8[r*c:(r+1)*c], m.q8[(r+1)*c:(r+2)*c], m.q8d[r*nb:(r+1)*nb], m.q8d[(r+1)*nb:(r+2)*nb], &b4, &res8)
 				o0[r], o1[r], o2[r], o3[r] = res8[0], res8[1], res8[2], res8[3]
 				o0[r+1], o1[r+1], o2[r+1], o3[r+1] = res8[4], res8[5], res8[6], res8[7]
 			}

@@ -37,12 +37,33 @@ func DotQ8Kx4(typ TensorType, row []byte, a *[4]*Q8K, out *[4]float32) {
 	}
 }
 
-// DotQ8K2x4 sets out[4r+t] = DotQ8K(typ, rows r, a[t]) for two rows
-// (row0, row1) and four activation vectors, bit for bit; for Q4_K with
-// AVX2 and Q6_K with AVX2 it keeps the eight sums in registers and loads
-// each activation block once for the two rows (q4kDot2x4AVX2,
-// q6kDot2x4AVX2). Other types take DotQ8Kx4 per row.
-func DotQ8K2x4(typ TensorType, row0, row1 []byte, a *[4]*Q8K, out *[8]float32) {
+// Q8Kx4 is four activation vectors (four tokens of a prompt) prepared
+// once for the DotQ8K2x4 calls of every row pair of a matrix: the
+// pointers the assembly reads are taken, and bounds-checked, once.
+type Q8Kx4 struct {
+	a [4]*Q8K
+	n int // super-blocks per row
+	p q8kx4
+}
+
+// Set prepares a for rows of cols values (a multiple of QK that each
+// vector covers).
+func (x *Q8Kx4) Set(a *[4]*Q8K, cols int) {
+	x.a, x.n = *a, cols/QK
+	if hasAVX2 && x.n > 0 {
+		for t, v := range a {
+			q8, bs, d := v.Qs[:QK*x.n], v.Bsums[:16*x.n], v.D[:x.n] // bounds for the assembly
+			x.p.q8[t], x.p.bs[t], x.p.d[t] = &q8[0], &bs[0], &d[0]
+		}
+	}
+}
+
+// DotQ8K2x4 sets out[4r+t] = DotQ8K(typ, rows r, a's vector t) for two
+// rows (row0, row1, each of the length a was set for) and four activation
+// vectors, bit for bit; for Q4_K and Q6_K with AVX2 it keeps the eight
+// sums in registers and loads each activation block once for the two rows
+// (q4kDot2x4AVX2, q6kDot2x4AVX2). Other types take DotQ8Kx4 per row.
+func DotQ8K2x4(typ TensorType, row0, row1 []byte, a *Q8Kx4, out *[8]float32) {
 	switch {
 	case typ == Q4_K && dotQ4KQ8K2x4(row0, row1, a, out):
 		return
@@ -50,9 +71,9 @@ func DotQ8K2x4(typ TensorType, row0, row1 []byte, a *[4]*Q8K, out *[8]float32) {
 		return
 	}
 	var o [4]float32
-	DotQ8Kx4(typ, row0, a, &o)
+	DotQ8Kx4(typ, row0, &a.a, &o)
 	copy(out[:4], o[:])
-	DotQ8Kx4(typ, row1, a, &o)
+	DotQ8Kx4(typ, row1, &a.a, &o)
 	copy(out[4:], o[:])
 }
 
@@ -95,17 +116,38 @@ func DotQ8Unpackedx4(w []int8, wd []float32, a *[4]*Q8Blocks, out *[4]float32) {
 	dotQ80x4(w, wd, a, out)
 }
 
-// DotQ8Unpacked2x4 sets out[4r+t] = DotQ8Unpacked(w_r, wd_r, a[t]) for
-// two rows and four activation vectors, bit for bit, loading each
-// activation block once for the two rows.
-func DotQ8Unpacked2x4(w0, w1 []int8, wd0, wd1 []float32, a *[4]*Q8Blocks, out *[8]float32) {
+// Q8Blocksx4 is four Q8_0 activation vectors prepared once for the
+// DotQ8Unpacked2x4 calls of every row pair of a matrix.
+type Q8Blocksx4 struct {
+	a  [4]*Q8Blocks
+	nb int // blocks per row
+	p  q80x4
+}
+
+// Set prepares a for rows of cols values (a multiple of Q8_0BlockSize
+// that each vector covers).
+func (x *Q8Blocksx4) Set(a *[4]*Q8Blocks, cols int) {
+	x.a, x.nb = *a, cols/Q8_0BlockSize
+	if hasAVX2 && x.nb > 0 {
+		for t, v := range a {
+			q, d := v.Qs[:32*x.nb], v.D[:x.nb] // bounds for the assembly
+			x.p.x[t], x.p.d[t] = &q[0], &d[0]
+		}
+	}
+}
+
+// DotQ8Unpacked2x4 sets out[4r+t] = DotQ8Unpacked(w_r, wd_r, a's vector
+// t) for two rows of the length a was set for and four activation
+// vectors, bit for bit, loading each activation block once for the two
+// rows.
+func DotQ8Unpacked2x4(w0, w1 []int8, wd0, wd1 []float32, a *Q8Blocksx4, out *[8]float32) {
 	if dotQ80x2x4(w0, w1, wd0, wd1, a, out) {
 		return
 	}
 	var o [4]float32
-	dotQ80x4(w0, wd0, a, &o)
+	dotQ80x4(w0, wd0, &a.a, &o)
 	copy(out[:4], o[:])
-	dotQ80x4(w1, wd1, a, &o)
+	dotQ80x4(w1, wd1, &a.a, &o)
 	copy(out[4:], o[:])
 }
 

@@ -119,26 +119,16 @@ func dotQ4KQ8Kx4(row []byte, a *[4]*Q8K, out *[4]float32) bool {
 //go:noescape
 func q4kDot2x4AVX2(rows *[2]*byte, n int, a *q8kx4, out *[8]float32)
 
-func q8kx4Of(a *[4]*Q8K, n int) q8kx4 {
-	var p q8kx4
-	for t, v := range a {
-		q8, bs, d := v.Qs[:QK*n], v.Bsums[:16*n], v.D[:n] // bounds for the assembly
-		p.q8[t], p.bs[t], p.d[t] = &q8[0], &bs[0], &d[0]
-	}
-	return p
-}
-
 // dotQ4KQ8K2x4 sets out[4r+t] to dotQ4KQ8K(rows[r], a[t]) for two rows and
 // four vectors; false when there is no kernel.
-func dotQ4KQ8K2x4(r0, r1 []byte, a *[4]*Q8K, out *[8]float32) bool {
-	n := len(r0) / 144
-	if !hasAVX2 || n == 0 || len(r1) < 144*n {
+func dotQ4KQ8K2x4(r0, r1 []byte, a *Q8Kx4, out *[8]float32) bool {
+	n := a.n
+	if !hasAVX2 || n == 0 || len(r0) != 144*n || len(r1) != 144*n {
 		return false
 	}
-	p := q8kx4Of(a, n)
 	rows := [2]*byte{&r0[0], &r1[0]}
 	*out = [8]float32{}
-	q4kDot2x4AVX2(&rows, n, &p, out)
+	q4kDot2x4AVX2(&rows, n, &a.p, out)
 	return true
 }
 
@@ -153,19 +143,13 @@ func q80Dot2x4AVX2(r *q80rows2, nb int, a *q80x4, out *[8]float32)
 
 // dotQ80x2x4 sets out[4r+t] to dotQ80(w_r, wd_r, a[t]) for two rows and
 // four vectors; false when there is no kernel.
-func dotQ80x2x4(w0, w1 []int8, wd0, wd1 []float32, a *[4]*Q8Blocks, out *[8]float32) bool {
-	nb := len(wd0)
-	if !hasAVX2 || nb == 0 || len(wd1) < nb {
+func dotQ80x2x4(w0, w1 []int8, wd0, wd1 []float32, a *Q8Blocksx4, out *[8]float32) bool {
+	nb := a.nb
+	if !hasAVX2 || nb == 0 || len(wd0) != nb || len(wd1) != nb || len(w0) != 32*nb || len(w1) != 32*nb {
 		return false
 	}
-	w0, w1 = w0[:32*nb], w1[:32*nb] // bounds for the assembly
 	r := q80rows2{w: [2]*int8{&w0[0], &w1[0]}, d: [2]*float32{&wd0[0], &wd1[0]}}
-	var p q80x4
-	for t, v := range a {
-		x, xd := v.Qs[:32*nb], v.D[:nb]
-		p.x[t], p.d[t] = &x[0], &xd[0]
-	}
-	q80Dot2x4AVX2(&r, nb, &p, out)
+	q80Dot2x4AVX2(&r, nb, &a.p, out)
 	return true
 }
 
@@ -173,14 +157,13 @@ func dotQ80x2x4(w0, w1 []int8, wd0, wd1 []float32, a *[4]*Q8Blocks, out *[8]floa
 func q6kDot2x4AVX2(rows *[2]*byte, n int, a *q8kx4, out *[8]float32)
 
 // dotQ6KQ8K2x4 is dotQ4KQ8K2x4 for Q6_K.
-func dotQ6KQ8K2x4(r0, r1 []byte, a *[4]*Q8K, out *[8]float32) bool {
-	n := len(r0) / 210
-	if !hasAVX2 || n == 0 || len(r1) < 210*n {
+func dotQ6KQ8K2x4(r0, r1 []byte, a *Q8Kx4, out *[8]float32) bool {
+	n := a.n
+	if !hasAVX2 || n == 0 || len(r0) != 210*n || len(r1) != 210*n {
 		return false
 	}
-	p := q8kx4Of(a, n)
 	rows := [2]*byte{&r0[0], &r1[0]}
 	*out = [8]float32{}
-	q6kDot2x4AVX2(&rows, n, &p, out)
+	q6kDot2x4AVX2(&rows, n, &a.p, out)
 	return true
 }

@@ -61,7 +61,9 @@ func testKBlocked(t *testing.T, typ TensorType) {
 			goDot, kernel = dotQ6KQ8KGo, dotQ6KQ8K2x4
 		}
 		var got [8]float32
-		if !kernel(r0, r1, &four, &got) {
+		var p Q8Kx4
+		p.Set(&four, QK*n)
+		if !kernel(r0, r1, &p, &got) {
 			t.Fatal("no kernel")
 		}
 		for k, v := range four {
@@ -112,8 +114,10 @@ func benchKBlocked(b *testing.B, typ TensorType) {
 		}
 	})
 	b.Run("2x4", func(b *testing.B) {
+		var p Q8Kx4
+		p.Set(&ak, 4096)
 		for b.Loop() {
-			DotQ8K2x4(typ, row0, row1, &ak, &o8)
+			DotQ8K2x4(typ, row0, row1, &p, &o8)
 		}
 	})
 }
@@ -149,7 +153,9 @@ func testQ80Blocked(t *testing.T) {
 			four[k] = v
 		}
 		var got [8]float32
-		if !dotQ80x2x4(w0, w1, d0, d1, &four, &got) {
+		var p Q8Blocksx4
+		p.Set(&four, 32*nb)
+		if !dotQ80x2x4(w0, w1, d0, d1, &p, &got) {
 			t.Fatal("no kernel")
 		}
 		for k, v := range four {
@@ -195,8 +201,10 @@ func benchQ80Blocked(b *testing.B) {
 		}
 	})
 	b.Run("2x4", func(b *testing.B) {
+		var p Q8Blocksx4
+		p.Set(&ab, 4096)
 		for b.Loop() {
-			dotQ80x2x4(w0, w1, d0, d1, &ab, &o8)
+			DotQ8Unpacked2x4(w0, w1, d0, d1, &p, &o8)
 		}
 	})
 }
@@ -240,7 +248,9 @@ func FuzzBlockedKernelsMatchGo(f *testing.F) {
 			sanitizeScales(typ, r0)
 			sanitizeScales(typ, r1)
 			var got [8]float32
-			DotQ8K2x4(typ, r0, r1, &four, &got)
+			var p Q8Kx4
+			p.Set(&four, QK*n)
+			DotQ8K2x4(typ, r0, r1, &p, &got)
 			for k, v := range four {
 				for ri, row := range [][]byte{r0, r1} {
 					if g := DotQ8K(typ, row, v); math.Float32bits(g) != math.Float32bits(got[4*ri+k]) {
