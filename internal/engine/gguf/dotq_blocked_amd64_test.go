@@ -261,3 +261,64 @@ func FuzzBlockedKernelsMatchGo(f *testing.F) {
 		}
 	})
 }
+
+// TestTwoRowEntryPointsMatchOneVector: DotQ8K2x4 and DotQ8Unpacked2x4
+// give every (row, vector) the one-vector result, bit for bit, with the
+// AVX2 kernels and with the Go path CPUs without AVX2 take (hasAVX2
+// switched off), for the types with two-row kernels and one without
+// (Q5_K, through DotQ8Kx4).
+func TestTwoRowEntryPointsMatchOneVector(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const cols = 2 * QK
+	var k [4]*Q8K
+	var q [4]*Q8Blocks
+	for i := range 4 {
+		x := randomRow(r, cols)
+		k[i], q[i] = new(Q8K), new(Q8Blocks)
+		k[i].Quantize(x)
+		q[i].Quantize(x)
+	}
+	defer func(v bool) { hasAVX2 = v }(hasAVX2)
+	for _, avx := range []bool{true, false} {
+		hasAVX2 = avx
+		var k4 Q8Kx4
+		k4.Set(&k, cols)
+		for _, typ := range []TensorType{Q4_K, Q6_K, Q5_K} {
+			usz, _ := typ.RowSize(cols)
+			sz := int(usz)
+			rows := make([]byte, 2*sz)
+			if err := Quantize(typ, rows, append(randomRow(r, cols), randomRow(r, cols)...)); err != nil {
+				t.Fatal(err)
+			}
+			var got [8]float32
+			DotQ8K2x4(typ, rows[:sz], rows[sz:], &k4, &got)
+			for v := range 4 {
+				for ri := range 2 {
+					if w := DotQ8K(typ, rows[ri*sz:(ri+1)*sz], k[v]); math.Float32bits(w) != math.Float32bits(got[4*ri+v]) {
+						t.Errorf("AVX2 %v, %s, row %d, vector %d: %v, one-vector %v", avx, typ, ri, v, got[4*ri+v], w)
+					}
+				}
+			}
+		}
+		var b4 Q8Blocksx4
+		b4.Set(&q, cols)
+		w := make([]int8, 2*cols)
+		wd := make([]float32, 2*cols/32)
+		for i := range w {
+			w[i] = int8(r.Uint32())
+		}
+		for i := range wd {
+			wd[i] = float32(r.NormFloat64()) / 64
+		}
+		var got [8]float32
+		n := cols / 32
+		DotQ8Unpacked2x4(w[:cols], w[cols:], wd[:n], wd[n:], &b4, &got)
+		for v := range 4 {
+			for ri := range 2 {
+				if x := DotQ8Unpacked(w[ri*cols:(ri+1)*cols], wd[ri*n:(ri+1)*n], q[v]); math.Float32bits(x) != math.Float32bits(got[4*ri+v]) {
+					t.Errorf("AVX2 %v, Q8_0, row %d, vector %d: %v, one-vector %v", avx, ri, v, got[4*ri+v], x)
+				}
+			}
+		}
+	}
+}
