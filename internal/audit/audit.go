@@ -269,6 +269,11 @@ func Recheck(home string, threads int) Checker {
 			return fail(nil, "the job's receipt does not decode: "+err.Error()), nil
 		}
 		claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: &job.Result, MaxTokens: job.MaxTokens}
+		if sp := job.Sampling; sp != nil {
+			// What the customer asked, as the coordinator stored it: an
+			// engine attestation must claim it (verify.ErrParams).
+			claim.Sampling = &verify.JobSampling{Temperature: sp.Temperature, TopP: sp.TopP, Seed: sp.Seed, Stop: sp.Stop}
+		}
 		if len(job.Messages) == 0 {
 			p := job.Prompt
 			claim.Prompt = &p

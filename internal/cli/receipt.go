@@ -182,7 +182,8 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 				if err != nil {
 					return err
 				}
-				claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: job.Result, MaxTokens: job.MaxTokens}
+				claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: job.Result, MaxTokens: job.MaxTokens,
+					Sampling: jobSampling(job.Sampling)}
 				if promptFile != "" && messagesFile != "" {
 					return usagef("--prompt-file and --messages-file exclude each other: a job has a prompt or messages")
 				}
@@ -252,6 +253,16 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 	verifyCmd.Flags().IntVar(&threads, "threads", 0, "threads for --recompute (0: all cores)")
 	cmd.AddCommand(verifyCmd)
 	return cmd
+}
+
+// jobSampling is the job's sampling request from ai-results' JSON, which
+// an engine attestation must claim (nil: an older coordinator's JSON,
+// not checked).
+func jobSampling(v *coordinator.SamplingView) *verify.JobSampling {
+	if v == nil {
+		return nil
+	}
+	return &verify.JobSampling{Temperature: v.Temperature, TopP: v.TopP, Seed: v.Seed, Stop: v.Stop}
 }
 
 // maxMessagesFile bounds a --messages-file (a job's messages are bounded

@@ -11,14 +11,21 @@ import (
 // generate runs req on m, recording the commitments of verifiable
 // inference (internal/verify) when the model's file hash is known, and
 // returns the encoded attestation (nil when there is none). A model
-// loaded by BuiltinOptions.Open (tests) has no file to hash.
-func (b *Builtin) generate(ctx context.Context, name string, m *engine.Model, req engine.GenerateRequest, onToken func(engine.Token) error) (engine.Result, []byte, error) {
+// loaded by BuiltinOptions.Open (tests) has no file to hash. stops are
+// the job's stop strings, which the attestation records with the
+// sampling parameters; a job with more or longer ones than an
+// attestation holds goes without.
+func (b *Builtin) generate(ctx context.Context, name string, m *engine.Model, req engine.GenerateRequest, stops []string, onToken func(engine.Token) error) (engine.Result, []byte, error) {
 	hash := b.modelHash(name)
+	if hash != nil && !verify.StopsFit(stops) {
+		b.log.Warn("stop strings beyond an attestation's limits: the receipt goes without", "model", name, "stops", len(stops))
+		hash = nil
+	}
 	if hash == nil {
 		out, err := m.Generate(ctx, req, onToken)
 		return out, nil, err
 	}
-	out, a, err := verify.Generate(ctx, m, req, hash, version.Get().Version, onToken)
+	out, a, err := verify.GenerateStops(ctx, m, req, stops, hash, version.Get().Version, onToken)
 	if err != nil || a == nil {
 		return out, nil, err
 	}

@@ -390,7 +390,7 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 	out, att, err := b.generate(ctx, req.Model, m, engine.GenerateRequest{
 		Prompt: prompt, Messages: msgs, MaxTokens: min(req.MaxTokens, room), Temperature: req.Temperature,
 		TopP: req.TopP, Seed: req.Seed, Threads: b.opts.Threads,
-	}, func(t engine.Token) error {
+	}, req.Stop, func(t engine.Token) error {
 		stopped, err := em.write(t.Text)
 		if err != nil {
 			return err
