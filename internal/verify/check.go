@@ -281,11 +281,12 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	}
 	// Replaying every draw needs the logits of every output position: the
 	// prompt but its last token goes through a plain prefill, the output
-	// positions through one that also projects each onto the vocabulary;
-	// the same logits judge each token's plausibility in case the
-	// recomputation is not exact, which so needs no second pass.
+	// positions through one that also projects each onto the vocabulary.
+	// Only the draws are made there: whether the recomputation is exact is
+	// known at the end, and a job that is not (rare for the engine's own)
+	// has its tokens' plausibility checked by a second pass, as before,
+	// rather than every job paying a softmax per position for it.
 	full := rp != nil && !tol.ReplayStopOnly && n > 1
-	var k implausible
 	switch {
 	case full:
 		if p > 1 {
@@ -298,14 +299,7 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 				cbErr = take(h)
 			}
 		}, func(pos int, logits []float32) {
-			i := pos - (p - 1)
-			if pr := prob(logits, out[i]); pr < tol.MinTokenProb {
-				if k.count == 0 {
-					k.first, k.prob = i, pr
-				}
-				k.count++
-			}
-			rp.token(logits, out[i])
+			rp.token(logits, out[pos-(p-1)])
 		})
 	case last > 0:
 		err = s.PrefillHidden(ctx, seq[:last], 0, func(pos int, h []float32) {
@@ -353,14 +347,12 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	// engine's own jobs; no altered output measured ever did) leaves
 	// practically no room for one. Any other (another engine's rounding,
 	// or a cheat within the bounds) has each output token checked against
-	// the logits that produced it: from the one pass when the replay
-	// computed them, else in a second prefill that computes them
+	// the logits that produced it, in a second prefill that computes them
 	// (docs/VERIFICATION.md).
 	if !exact && n > 1 {
-		if !full {
-			if k, err = checkTokens(ctx, m, seq, p, threads, tol.MinTokenProb); err != nil {
-				return rep, err
-			}
+		k, err := checkTokens(ctx, m, seq, p, threads, tol.MinTokenProb)
+		if err != nil {
+			return rep, err
 		}
 		rep.TokensChecked = n
 		if k.count > 0 {
