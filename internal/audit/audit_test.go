@@ -63,7 +63,7 @@ func job(t *testing.T, editResult func(string) string) coordinator.AuditJob {
 		t.Fatal(err)
 	}
 	return coordinator.AuditJob{JobID: hex.EncodeToString(r.JobID), Kind: "completion", Model: engine.DefaultModel, Prompt: prompt,
-		MaxTokens: 40, Result: text, Receipt: b, Attestation: att}
+		MaxTokens: 40, Result: text, Receipt: b, Attestation: att, Sampling: &coordinator.SamplingView{Temperature: 0.8, Seed: 7}}
 }
 
 func TestRecheckPassesAnHonestJob(t *testing.T) {
@@ -78,6 +78,20 @@ func TestRecheckFailsATruncatedOutput(t *testing.T) {
 	v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), job(t, func(s string) string { return s[:len(s)/2] }))
 	if err != nil || v.Pass || v.Reason == "" || len(v.Reason) > audits.MaxReason {
 		t.Fatalf("truncated job: %+v, %v", v, err)
+	}
+}
+
+// TestRecheckFailsAMinerThatSampledOtherwiseThanAsked: the job asked for
+// another seed (or temperature) than the miner's signed attestation
+// claims: a fail naming the parameter, before any recomputation.
+func TestRecheckFailsAMinerThatSampledOtherwiseThanAsked(t *testing.T) {
+	for _, sp := range []coordinator.SamplingView{{Temperature: 0.8, Seed: 8}, {Temperature: 1, Seed: 7}, {Temperature: 0.8, Seed: 7, Stop: []string{"."}}} {
+		j := job(t, nil)
+		j.Sampling = &sp
+		v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), j)
+		if err != nil || v.Pass || !strings.Contains(v.Reason, "sampling parameters differ from the job's") {
+			t.Fatalf("job asked %+v: %+v, %v", sp, v, err)
+		}
 	}
 }
 
