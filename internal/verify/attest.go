@@ -54,7 +54,7 @@ type Attestation struct {
 	// verifier prefills these and checks they match the prompt and result.
 	PromptTokens []uint32
 	OutputTokens []uint32
-	Stop         string // the engine's stop reason: eos or max_tokens
+	Stop         string // the engine's stop reason: eos, max_tokens, or (version 3) stop: a stop string
 	ChunkTokens  uint16
 	Commits      [][]byte // one ChunkCommitment per ChunkTokens output tokens
 	// Sampling is what the engine's sampler ran with (version 2; nil in
@@ -192,6 +192,9 @@ func (a *Attestation) Check() error {
 		case !StopsFit(s.StopStrings):
 			return fmt.Errorf("%w: %d stop strings, at most %d of 1 to %d bytes", ErrCommitment, len(s.StopStrings), MaxStopStrings, MaxStopString)
 		}
+	}
+	if a.Stop == StopString && (a.Sampling == nil || len(a.Sampling.StopStrings) == 0 || len(a.OutputTokens) == 0) {
+		return fmt.Errorf("%w: stopped by a stop string without one", ErrCommitment)
 	}
 	want := (len(a.OutputTokens) + int(a.ChunkTokens) - 1) / int(a.ChunkTokens)
 	if len(a.Commits) != want {

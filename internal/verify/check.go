@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -210,7 +211,7 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	if exp.PromptTokens != nil && !slices.Equal(exp.PromptTokens, prompt) {
 		return rep, fmt.Errorf("%w: the prompt encodes to other tokens", ErrTokens)
 	}
-	if exp.Result != nil && DecodeOutput(m, prompt, out) != *exp.Result {
+	if exp.Result != nil && ResultText(m, a, prompt, out) != *exp.Result {
 		return rep, fmt.Errorf("%w: the output tokens do not decode to the result", ErrTokens)
 	}
 	seq := append(slices.Clone(prompt), out...)
@@ -374,13 +375,14 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 				break
 			}
 		}
-		if len(sp.StopStrings) > 0 {
-			text := DecodeOutput(m, prompt, out)
-			for _, st := range sp.StopStrings {
-				if strings.Contains(text, st) {
-					failWith(ErrReplay, "the output contains the stop string %q: the job should have ended there", st)
-					break
-				}
+		// The engine's text reaches a stop string only with its last
+		// token, and then exactly when the job says it stopped there.
+		if len(sp.StopStrings) > 0 && n > 0 {
+			before := DecodeOutput(m, prompt, out[:n-1])
+			if _, ok := firstStop(before, sp.StopStrings); ok {
+				failWith(ErrReplay, "the output reaches a stop string before its last token: the job should have ended there")
+			} else if _, ok := firstStop(DecodeOutput(m, prompt, out), sp.StopStrings); ok != (a.Stop == StopString) {
+				failWith(ErrReplay, "the output's last token completes a stop string %v, the job says it stopped by %s", ok, a.Stop)
 			}
 		}
 	}
@@ -409,6 +411,9 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 		if best < tol.MinStopProb {
 			fail("the job says it stopped, but stopping has probability %.2g in the recomputed logits", best)
 		}
+	case StopString:
+		// Checked above: the last token completes a stop string, and the
+		// result is the text before it.
 	case string(engine.StopMaxTokens):
 		switch {
 		case sp != nil && n != int(sp.MaxTokens):
@@ -471,6 +476,35 @@ func prob(logits []float32, t int) float64 {
 	return math.Exp(float64(logits[t])-hi) / z
 }
 
+// StopString is the stop reason of a version 3 attestation whose job
+// ended when its text reached one of its stop strings: the last output
+// token completed it, and the result is the text before it.
+const StopString = "stop"
+
+// firstStop is where the first of stops occurs in text.
+func firstStop(text string, stops []string) (int, bool) {
+	first := -1
+	for _, st := range stops {
+		if i := strings.Index(text, st); i >= 0 && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	return first, first >= 0
+}
+
+// ResultText is the result a's tokens make: the decoded output, cut
+// before its first stop string for a job that stopped at one (as the
+// built-in backend cuts the text it streams).
+func ResultText(m *engine.Model, a *Attestation, prompt, out []int) string {
+	text := DecodeOutput(m, prompt, out)
+	if a.Stop == StopString && a.Sampling != nil {
+		if i, ok := firstStop(text, a.Sampling.StopStrings); ok {
+			return text[:i]
+		}
+	}
+	return text
+}
+
 // DecodeOutput is the text the engine streams for out after prompt (as
 // engine.Generate builds Result.Text).
 func DecodeOutput(m *engine.Model, prompt, out []int) string {
@@ -492,27 +526,36 @@ func Generate(ctx context.Context, m *engine.Model, req engine.GenerateRequest, 
 }
 
 // GenerateStops is Generate for a job with stop strings, which the
-// attestation records (the caller cuts the text at them; a job so cut
-// carries no attestation, see docs/VERIFICATION.md).
+// attestation records. The caller cuts the text at them: when its
+// onToken returns an error wrapping ErrStopString, the job ended at a
+// stop string with the token just generated, and GenerateStops returns
+// the attestation (stop reason StopString) with that error.
 func GenerateStops(ctx context.Context, m *engine.Model, req engine.GenerateRequest, stops []string, modelSHA256 []byte, engineVersion string, onToken func(engine.Token) error) (engine.Result, *Attestation, error) {
 	rec := NewRecorder(TopK)
 	req.Hidden = rec.Hidden
 	res, err := m.Generate(ctx, req, onToken)
-	if err != nil {
+	stopped := err != nil && errors.Is(err, ErrStopString) && len(stops) > 0 && len(res.Tokens) > 0
+	if err != nil && !stopped {
 		return res, nil, err
 	}
-	commits, err := rec.Finish()
-	if err != nil {
-		return res, nil, err
+	stop := string(res.Stop)
+	if stopped {
+		// The caller's callback ended the job at a stop string: the last
+		// token, already recorded, completed it.
+		stop = StopString
+	}
+	commits, cerr := rec.Finish()
+	if cerr != nil {
+		return res, nil, cerr
 	}
 	sp := res.Sampling
 	a := &Attestation{
 		Version: VersionSampling, Engine: engineVersion, ModelSHA256: modelSHA256, Quant: m.TensorType(),
 		PromptTokens: toU32(res.PromptTokens), OutputTokens: toU32(res.Tokens),
-		Stop: string(res.Stop), ChunkTokens: ChunkTokens, Commits: commits,
+		Stop: stop, ChunkTokens: ChunkTokens, Commits: commits,
 		Sampling: &Sampling{Temperature: sp.Temperature, TopP: sp.TopP, Seed: sp.Seed, MaxTokens: uint32(sp.MaxTokens), StopStrings: stops},
 	}
-	return res, a, nil
+	return res, a, err // err: nil, or the callback's stop
 }
 
 func toU32(v []int) []uint32 {

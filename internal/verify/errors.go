@@ -26,4 +26,7 @@ var (
 	// ErrParams: the attestation claims other sampling parameters (or
 	// token limit) than the job asked for. It wraps ErrMismatch.
 	ErrParams = fmt.Errorf("%w: sampling parameters differ from the job's", ErrMismatch)
+	// ErrStopString is what a generation callback wraps to say the text
+	// reached a stop string (GenerateStops): not a failure.
+	ErrStopString = errors.New("verify: the text reached a stop string")
 )

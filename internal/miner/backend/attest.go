@@ -25,16 +25,17 @@ func (b *Builtin) generate(ctx context.Context, name string, m *engine.Model, re
 		out, err := m.Generate(ctx, req, onToken)
 		return out, nil, err
 	}
+	// err may be the callback's stop at a stop string, with an attestation.
 	out, a, err := verify.GenerateStops(ctx, m, req, stops, hash, version.Get().Version, onToken)
-	if err != nil || a == nil {
+	if a == nil {
 		return out, nil, err
 	}
-	enc, err := a.Encode()
-	if err != nil {
-		b.log.Warn("attestation not encoded", "model", name, "err", err)
-		return out, nil, nil // the job still stands; its receipt goes without
+	enc, eerr := a.Encode()
+	if eerr != nil {
+		b.log.Warn("attestation not encoded", "model", name, "err", eerr)
+		return out, nil, err // the job still stands; its receipt goes without
 	}
-	return out, enc, nil
+	return out, enc, err
 }
 
 // modelHash is the SHA-256 of name's model file, computed once per model

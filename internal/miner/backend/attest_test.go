@@ -81,16 +81,40 @@ func TestStopStringsAreAttested(t *testing.T) {
 	}
 }
 
-// TestStopSequenceJobsGoWithoutAttestation: the tokens of a job cut by a
-// stop sequence run past its text, so it carries no attestation.
-func TestStopSequenceJobsGoWithoutAttestation(t *testing.T) {
+// TestStopSequenceJobsAreAttested: a job cut by a stop sequence is
+// attested with the tokens up to the one that completed it and the stop
+// reason "stop"; the verifier replays them, and the result it rebuilds is
+// the text before the stop, which the receipt signs.
+func TestStopSequenceJobsAreAttested(t *testing.T) {
 	b := backend.NewBuiltin("", backend.BuiltinOptions{Threads: 1})
 	defer b.Close()
-	res, err := b.Generate(context.Background(), backend.Request{Model: engine.DefaultModel, Prompt: "Pierre said", MaxTokens: 60, Seed: 9, Stop: []string{" "}}, nil)
+	ctx := context.Background()
+	stops := []string{" "}
+	res, err := b.Generate(ctx, backend.Request{Model: engine.DefaultModel, Prompt: "Pierre said", MaxTokens: 60, Temperature: 0.8, Seed: 9, Stop: stops}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Attestation != "" {
-		t.Fatalf("a job cut by a stop sequence (%q) carries an attestation", res.Text)
+	a, err := verify.DecodeAttestation([]byte(res.Attestation))
+	if err != nil || a.Stop != verify.StopString || len(a.OutputTokens) != res.TokensOut || len(a.OutputTokens) >= 60 {
+		t.Fatalf("a job cut by a stop sequence (%q): %v, attestation %+v", res.Text, err, a)
+	}
+	hash, err := verify.ModelFileHash(engine.NewRegistry(t.TempDir()), engine.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := verify.Expected{ModelSHA256: hash, Result: &res.Text, MaxTokens: 60, Sampling: &verify.JobSampling{Temperature: 0.8, Seed: 9, Stop: stops}}
+	if rep, err := verify.Recompute(ctx, m, a, exp, 1, verify.DefaultTolerance); err != nil || !rep.Pass || rep.Replayed != len(a.OutputTokens) {
+		t.Fatalf("honest stop-sequence job: %v %+v", err, rep)
+	}
+	// A receipt that signed the text with the stop string (the miner
+	// charging for it) does not match what the tokens make.
+	full := res.Text + stops[0]
+	exp.Result = &full
+	if _, err := verify.Recompute(ctx, m, a, exp, 1, verify.DefaultTolerance); !errors.Is(err, verify.ErrTokens) {
+		t.Fatalf("the text with its stop string as the result: %v, want ErrTokens", err)
 	}
 }
