@@ -3,9 +3,9 @@ package verify
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
-	"errors"
 	"slices"
 	"strings"
 	"time"
