@@ -227,7 +227,7 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 					fmt.Fprintln(w)
 				}
 				if rc := chk.Recompute; rc != nil {
-					fmt.Fprintf(w, "  recompute      %s (%d tokens, %d chunks, %s)\n", okBad(rc.Pass), rc.Tokens, len(rc.Chunks), rc.Duration.Round(time.Millisecond))
+					fmt.Fprintf(w, "  recompute      %s (%d tokens, %d chunks, %d sampler draws replayed, %s)\n", okBad(rc.Pass), rc.Tokens, len(rc.Chunks), rc.Replayed, rc.Duration.Round(time.Millisecond))
 					for _, f := range rc.Failures {
 						fmt.Fprintf(w, "    %s\n", f)
 					}

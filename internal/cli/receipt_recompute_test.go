@@ -88,6 +88,20 @@ func TestReceiptVerifyRecomputeAcceptsAnHonestJob(t *testing.T) {
 	if !chk.Signature || chk.Recompute == nil || !chk.Recompute.Pass || len(chk.Recompute.Chunks) != 2 {
 		t.Fatalf("honest job: %s", out)
 	}
+	// The engine's attestation carries its sampling parameters, and every
+	// draw of its sampler was replayed.
+	att, _ := os.ReadFile(filepath.Join(dir, "job.att"))
+	a, err := verify.DecodeAttestation(att)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(a.OutputTokens)
+	if a.Stop == "eos" {
+		want++
+	}
+	if a.Sampling == nil || chk.Recompute.Replayed != want {
+		t.Errorf("%d draws replayed, want %d: %s", chk.Recompute.Replayed, want, out)
+	}
 }
 
 // TestReceiptVerifyRecomputeChecksTheJobsSampling: the job's sampling
