@@ -31,6 +31,13 @@ const prompt = "Natasha said"
 // cheat's output).
 func job(t *testing.T, editResult func(string) string) coordinator.AuditJob {
 	t.Helper()
+	return jobWith(t, editResult, nil)
+}
+
+// jobWith is job with edit applied to the attestation before the receipt
+// signs it.
+func jobWith(t *testing.T, editResult func(string) string, edit func(*verify.Attestation)) coordinator.AuditJob {
+	t.Helper()
 	m, err := engine.LoadDefault()
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +50,9 @@ func job(t *testing.T, editResult func(string) string) coordinator.AuditJob {
 	res, a, err := verify.Generate(context.Background(), m, engine.GenerateRequest{Prompt: prompt, MaxTokens: 40, Temperature: 0.8, Seed: 7, Threads: 1}, hash, "test", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(a)
 	}
 	att, err := a.Encode()
 	if err != nil {
@@ -95,6 +105,18 @@ func TestRecheckGivesNoVerdictOnTheCoordinatorsWordAboutSampling(t *testing.T) {
 		if !errors.Is(err, audit.ErrWrongData) || v.Pass || v.Reason != "" || !strings.Contains(err.Error(), "sampling request differs") {
 			t.Fatalf("coordinator says %+v: %+v, %v; want no verdict", sp, v, err)
 		}
+	}
+}
+
+// TestRecheckFailsAMinerWhoseOwnSamplingClaimFails: the miner signed
+// another seed than it sampled with (and than the job asked): the
+// coordinator's request disagrees, and the replay with the miner's own
+// claim fails too, so the verdict rests on what the miner signed: a fail.
+func TestRecheckFailsAMinerWhoseOwnSamplingClaimFails(t *testing.T) {
+	j := jobWith(t, nil, func(a *verify.Attestation) { a.Sampling.Seed = 8 })
+	v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), j)
+	if err != nil || v.Pass || !strings.Contains(v.Reason, "the sampler draws") {
+		t.Fatalf("miner claims seed 8, sampled with 7: %+v, %v", v, err)
 	}
 }
 
