@@ -92,3 +92,25 @@ func TestSamplerSkipKeepsTheStream(t *testing.T) {
 		}
 	}
 }
+
+// TestGreedyTakesTheLowestOfEqualMaxima: at temperature 0 the sampler is
+// the argmax, ties to the lowest id, and draws no coin: the rule a
+// verifier's replay of a greedy job relies on.
+func TestGreedyTakesTheLowestOfEqualMaxima(t *testing.T) {
+	s, err := engine.NewSampler(6, 0, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		logits []float32
+		want   int
+	}{
+		{[]float32{0, 3, 1, 3, 3, -1}, 1},
+		{[]float32{5, 5, 5, 5, 5, 5}, 0},
+		{[]float32{-2, -1, -1, -3, 0, 0}, 4},
+	} {
+		if got := s.Sample(slices.Clone(c.logits)); got != c.want {
+			t.Errorf("greedy on %v: %d, want %d", c.logits, got, c.want)
+		}
+	}
+}
