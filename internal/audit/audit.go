@@ -250,6 +250,9 @@ func (s *Service) checkFrom(ctx context.Context, src Source, id string, c onChai
 		return v, nil
 	}
 	v, err := s.cfg.Check(ctx, job)
+	if errors.Is(err, ErrWrongData) {
+		return Verdict{}, err // the coordinator's word against the miner's: the next one is tried
+	}
 	if err != nil {
 		return Verdict{}, fmt.Errorf("%w: %w", errLocal, err)
 	}
@@ -269,6 +272,11 @@ func Recheck(home string, threads int) Checker {
 			return fail(nil, "the job's receipt does not decode: "+err.Error()), nil
 		}
 		claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: &job.Result, MaxTokens: job.MaxTokens}
+		if sp := job.Sampling; sp != nil {
+			// What the customer asked, as the coordinator stored it: an
+			// engine attestation must claim it (verify.ErrParams).
+			claim.Sampling = &verify.JobSampling{Temperature: sp.Temperature, TopP: sp.TopP, Seed: sp.Seed, Stop: sp.Stop}
+		}
 		if len(job.Messages) == 0 {
 			p := job.Prompt
 			claim.Prompt = &p
@@ -280,6 +288,18 @@ func Recheck(home string, threads int) Checker {
 			claim.Messages = chatMessages(job.Messages)
 		}
 		rep, err := verify.VerifyReceipt(ctx, home, r.Model, claim, job.Attestation, threads, verify.DefaultTolerance)
+		if errors.Is(err, verify.ErrParams) {
+			// The chain anchors no sampling parameters: the coordinator's
+			// word that the customer asked otherwise cannot fail a miner
+			// (a lying coordinator would frame an honest one). The
+			// recomputation and the replay with the parameters the miner
+			// signed decide; if they pass, the disagreement is no verdict.
+			claim.Sampling = nil
+			rep, err = verify.VerifyReceipt(ctx, home, r.Model, claim, job.Attestation, threads, verify.DefaultTolerance)
+			if err == nil && rep.Pass {
+				return Verdict{}, fmt.Errorf("%w: the coordinator's sampling request differs from the miner's signed one, which the recomputation reproduces", ErrWrongData)
+			}
+		}
 		ev := evidence(rep)
 		switch {
 		case err == nil && rep.Pass:

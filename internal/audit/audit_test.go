@@ -31,6 +31,13 @@ const prompt = "Natasha said"
 // cheat's output).
 func job(t *testing.T, editResult func(string) string) coordinator.AuditJob {
 	t.Helper()
+	return jobWith(t, editResult, nil)
+}
+
+// jobWith is job with edit applied to the attestation before the receipt
+// signs it.
+func jobWith(t *testing.T, editResult func(string) string, edit func(*verify.Attestation)) coordinator.AuditJob {
+	t.Helper()
 	m, err := engine.LoadDefault()
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +50,9 @@ func job(t *testing.T, editResult func(string) string) coordinator.AuditJob {
 	res, a, err := verify.Generate(context.Background(), m, engine.GenerateRequest{Prompt: prompt, MaxTokens: 40, Temperature: 0.8, Seed: 7, Threads: 1}, hash, "test", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(a)
 	}
 	att, err := a.Encode()
 	if err != nil {
@@ -63,7 +73,7 @@ func job(t *testing.T, editResult func(string) string) coordinator.AuditJob {
 		t.Fatal(err)
 	}
 	return coordinator.AuditJob{JobID: hex.EncodeToString(r.JobID), Kind: "completion", Model: engine.DefaultModel, Prompt: prompt,
-		MaxTokens: 40, Result: text, Receipt: b, Attestation: att}
+		MaxTokens: 40, Result: text, Receipt: b, Attestation: att, Sampling: &coordinator.SamplingView{Temperature: 0.8, Seed: 7}}
 }
 
 func TestRecheckPassesAnHonestJob(t *testing.T) {
@@ -78,6 +88,35 @@ func TestRecheckFailsATruncatedOutput(t *testing.T) {
 	v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), job(t, func(s string) string { return s[:len(s)/2] }))
 	if err != nil || v.Pass || v.Reason == "" || len(v.Reason) > audits.MaxReason {
 		t.Fatalf("truncated job: %+v, %v", v, err)
+	}
+}
+
+// TestRecheckGivesNoVerdictOnTheCoordinatorsWordAboutSampling: the
+// coordinator says the job asked another seed, temperature or stop than
+// the miner's signed attestation claims. The chain anchors neither, so
+// that is no verdict (ErrWrongData: the next coordinator is tried), never
+// a fail: the recomputation and the replay with the miner's own
+// parameters pass.
+func TestRecheckGivesNoVerdictOnTheCoordinatorsWordAboutSampling(t *testing.T) {
+	for _, sp := range []coordinator.SamplingView{{Temperature: 0.8, Seed: 8}, {Temperature: 1, Seed: 7}, {Temperature: 0.8, Seed: 7, Stop: []string{"."}}} {
+		j := job(t, nil)
+		j.Sampling = &sp
+		v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), j)
+		if !errors.Is(err, audit.ErrWrongData) || v.Pass || v.Reason != "" || !strings.Contains(err.Error(), "sampling request differs") {
+			t.Fatalf("coordinator says %+v: %+v, %v; want no verdict", sp, v, err)
+		}
+	}
+}
+
+// TestRecheckFailsAMinerWhoseOwnSamplingClaimFails: the miner signed
+// another seed than it sampled with (and than the job asked): the
+// coordinator's request disagrees, and the replay with the miner's own
+// claim fails too, so the verdict rests on what the miner signed: a fail.
+func TestRecheckFailsAMinerWhoseOwnSamplingClaimFails(t *testing.T) {
+	j := jobWith(t, nil, func(a *verify.Attestation) { a.Sampling.Seed = 8 })
+	v, err := audit.Recheck(t.TempDir(), 2)(context.Background(), j)
+	if err != nil || v.Pass || !strings.Contains(v.Reason, "the sampler draws") {
+		t.Fatalf("miner claims seed 8, sampled with 7: %+v, %v", v, err)
 	}
 }
 

@@ -182,7 +182,8 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 				if err != nil {
 					return err
 				}
-				claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: job.Result, MaxTokens: job.MaxTokens}
+				claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: job.Result, MaxTokens: job.MaxTokens,
+					Sampling: jobSampling(job.Sampling)}
 				if promptFile != "" && messagesFile != "" {
 					return usagef("--prompt-file and --messages-file exclude each other: a job has a prompt or messages")
 				}
@@ -226,7 +227,7 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 					fmt.Fprintln(w)
 				}
 				if rc := chk.Recompute; rc != nil {
-					fmt.Fprintf(w, "  recompute      %s (%d tokens, %d chunks, %s)\n", okBad(rc.Pass), rc.Tokens, len(rc.Chunks), rc.Duration.Round(time.Millisecond))
+					fmt.Fprintf(w, "  recompute      %s (%d tokens, %d chunks, %d sampler draws replayed, %s)\n", okBad(rc.Pass), rc.Tokens, len(rc.Chunks), rc.Replayed, rc.Duration.Round(time.Millisecond))
 					for _, f := range rc.Failures {
 						fmt.Fprintf(w, "    %s\n", f)
 					}
@@ -252,6 +253,16 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 	verifyCmd.Flags().IntVar(&threads, "threads", 0, "threads for --recompute (0: all cores)")
 	cmd.AddCommand(verifyCmd)
 	return cmd
+}
+
+// jobSampling is the job's sampling request from ai-results' JSON, which
+// an engine attestation must claim (nil: an older coordinator's JSON,
+// not checked).
+func jobSampling(v *coordinator.SamplingView) *verify.JobSampling {
+	if v == nil {
+		return nil
+	}
+	return &verify.JobSampling{Temperature: v.Temperature, TopP: v.TopP, Seed: v.Seed, Stop: v.Stop}
 }
 
 // maxMessagesFile bounds a --messages-file (a job's messages are bounded

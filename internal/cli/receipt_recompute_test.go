@@ -62,7 +62,8 @@ func attestedJob(t *testing.T, edit func(a *verify.Attestation)) (dir, pubHex st
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := coordinator.JobView{JobID: rv.JobID, Status: "completed", Model: engine.DefaultModel, MaxTokens: 48, Result: &res.Text, Receipt: rv}
+	job := coordinator.JobView{JobID: rv.JobID, Status: "completed", Model: engine.DefaultModel, MaxTokens: 48, Result: &res.Text, Receipt: rv,
+		Sampling: &coordinator.SamplingView{Temperature: 0.8, Seed: 4}}
 	js, _ := json.Marshal(job)
 	dir = t.TempDir()
 	for name, data := range map[string][]byte{"receipt.json": js, "job.att": att, "prompt.txt": []byte(prompt)} {
@@ -86,6 +87,46 @@ func TestReceiptVerifyRecomputeAcceptsAnHonestJob(t *testing.T) {
 	}
 	if !chk.Signature || chk.Recompute == nil || !chk.Recompute.Pass || len(chk.Recompute.Chunks) != 2 {
 		t.Fatalf("honest job: %s", out)
+	}
+	// The engine's attestation carries its sampling parameters, and every
+	// draw of its sampler was replayed.
+	att, _ := os.ReadFile(filepath.Join(dir, "job.att"))
+	a, err := verify.DecodeAttestation(att)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(a.OutputTokens)
+	if a.Stop == "eos" {
+		want++
+	}
+	if a.Sampling == nil || chk.Recompute.Replayed != want {
+		t.Errorf("%d draws replayed, want %d: %s", chk.Recompute.Replayed, want, out)
+	}
+}
+
+// TestReceiptVerifyRecomputeChecksTheJobsSampling: the job's sampling
+// request in ai-results' JSON must be what the attestation claims; a job
+// that asked another seed fails with the reason.
+func TestReceiptVerifyRecomputeChecksTheJobsSampling(t *testing.T) {
+	dir, pub := attestedJob(t, nil)
+	file := filepath.Join(dir, "receipt.json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job coordinator.JobView
+	if err := json.Unmarshal(b, &job); err != nil || job.Sampling == nil || job.Sampling.Seed != 4 {
+		t.Fatalf("the job's JSON carries no sampling: %v %s", err, b)
+	}
+	job.Sampling.Seed = 5
+	b, _ = json.Marshal(job)
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, "receipt", "verify", "--file", file, "--offline", "--pubkey", pub,
+		"--recompute", "--attestation", filepath.Join(dir, "job.att"), "--prompt-file", filepath.Join(dir, "prompt.txt"))
+	if !errors.Is(err, cli.ErrReceiptBad) || !strings.Contains(err.Error(), "seed") || !strings.Contains(err.Error(), "sampling parameters differ") {
+		t.Fatalf("got %v, want the seed named: %s", err, out)
 	}
 }
 

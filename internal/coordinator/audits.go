@@ -62,6 +62,29 @@ type AuditJob struct {
 	FinishReason string              `json:"finish_reason,omitempty"`
 	Receipt      []byte              `json:"receipt"`     // canonical CBOR (base64 in JSON)
 	Attestation  []byte              `json:"attestation"` // canonical CBOR of the verify.Attestation
+	// Sampling is what the customer asked for: an engine attestation
+	// must claim the same parameters, from which the verifier replays
+	// the sampler.
+	Sampling *SamplingView `json:"sampling,omitempty"`
+}
+
+// SamplingView is a text job's sampling request as the coordinator
+// stored it and sent it to the miner (0 top_p and seed: the engine's
+// defaults). Not anchored on chain: the verifier takes the coordinator's
+// word for it (docs/VERIFICATION.md, "Replaying the sampler").
+type SamplingView struct {
+	Temperature float32  `json:"temperature"`
+	TopP        float32  `json:"top_p"`
+	Seed        uint64   `json:"seed"`
+	Stop        []string `json:"stop,omitempty"`
+}
+
+// samplingOf is j's sampling request; nil for a job that samples no text.
+func samplingOf(j *store.Job) *SamplingView {
+	if j.Kind != "completion" && j.Kind != "chat" {
+		return nil
+	}
+	return &SamplingView{Temperature: j.Temperature, TopP: j.TopP, Seed: j.Seed, Stop: j.Stop}
 }
 
 func attestationMatches(hash, attestation []byte) bool {
@@ -149,7 +172,7 @@ func (s *Service) auditJob(ctx context.Context, who address.Address, id string) 
 
 func auditView(j *store.Job) *AuditJob {
 	return &AuditJob{JobID: j.ID, Kind: j.Kind, Model: j.Model, Prompt: j.Prompt, Messages: j.Messages, MaxTokens: j.MaxTokens,
-		Result: j.Result, FinishReason: j.FinishReason, Receipt: j.Receipt, Attestation: j.Attestation}
+		Result: j.Result, FinishReason: j.FinishReason, Receipt: j.Receipt, Attestation: j.Attestation, Sampling: samplingOf(j)}
 }
 
 // AuditSigner is the verifier's key as the client needs it (a

@@ -207,7 +207,8 @@ func TestAuditJobServesAChatJobsMessagesAsTheReceiptBindsThem(t *testing.T) {
 	h.fund(100 * coin.Unit)
 	m := h.addMiner(coin.Unit)
 	msgs := []minerproto.ChatMessage{{Role: "system", Content: "Be Tolstoy."}, {Role: "user", Content: "Who is <Natasha>?"}}
-	j := h.submit(JobRequest{Model: testModel, Messages: msgs, MaxTokens: 8})
+	temp := float32(0.7)
+	j := h.submit(JobRequest{Model: testModel, Messages: msgs, MaxTokens: 8, Temperature: &temp, TopP: 0.9, Seed: 42, Stop: []string{"\n"}})
 	mj := m.nextJob()
 	att := []byte("commitments")
 	m.finishAttested(mj, "A countess", 2, att, sha256.Sum256(att))
@@ -241,5 +242,11 @@ func TestAuditJobServesAChatJobsMessagesAsTheReceiptBindsThem(t *testing.T) {
 	ph := minerproto.PromptHash(got.Prompt, served)
 	if got.Prompt != "" || len(served) != 2 || !bytes.Equal(ph[:], r.PromptHash) {
 		t.Fatalf("served prompt %q, messages %+v: their hash %x, the receipt signs %x", got.Prompt, served, ph, r.PromptHash)
+	}
+	// The sampling request, which the miner's attestation must claim, is
+	// served as the miner got it.
+	if sp := got.Sampling; sp == nil || sp.Temperature != mj.Temperature || sp.TopP != mj.TopP || sp.Seed != mj.Seed ||
+		sp.Temperature != 0.7 || sp.TopP != 0.9 || sp.Seed != 42 || len(sp.Stop) != 1 || sp.Stop[0] != mj.Stop[0] {
+		t.Fatalf("served sampling %+v, the miner got temperature %v top_p %v seed %d stop %q", sp, mj.Temperature, mj.TopP, mj.Seed, mj.Stop)
 	}
 }

@@ -55,6 +55,9 @@ type JobView struct {
 	StageSettlement  []byte       `json:"stage_settlement,omitempty"` // a split job's jobs/settle_stages body (split.go)
 	// Needs is the hardware a text job required of its miner.
 	Needs *sched.Resources `json:"needs,omitempty"`
+	// Sampling is a text job's sampling request, which `aitbc receipt
+	// verify --recompute` checks the miner's attestation against.
+	Sampling *SamplingView `json:"sampling,omitempty"`
 }
 
 // Settlement is where a job's money went.
@@ -109,7 +112,7 @@ func view(j *store.Job, withResult bool) JobView {
 		MaxTokens: j.MaxTokens, Miner: addrOrZero(j.Miner), Attempt: j.Attempt, TokensIn: j.TokensIn, TokensOut: j.TokensOut,
 		FinishReason: j.FinishReason, Created: j.Created, Expires: j.Expires,
 		ErrorCode: j.ErrorCode, PaymentConfirmed: j.PaymentConfirmed, OutputHeld: j.OutputHeld, Split: j.Split,
-		Needs: (*sched.Resources)(j.Needs),
+		Needs: (*sched.Resources)(j.Needs), Sampling: samplingOf(j),
 	}
 	if !j.PaidUntil.IsZero() {
 		t := j.PaidUntil

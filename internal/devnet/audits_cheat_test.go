@@ -30,14 +30,16 @@ import (
 
 // TestCheatingMinerIsCaughtDisputedAndSlashedOnADevnet: every attested
 // job is spot-checked; three verifiers run the verifier service; miner 0
-// is honest, miner 1 truncates its outputs while attesting a full run.
+// is honest, miner 1 truncates its outputs while attesting a full run
+// (claiming the job's limit and an eos stop: the verifier's replay of the
+// sampler draws the token the engine went on with at the cut).
 // The honest miner's job passes (the verifier earns the check fee, the
 // miner the rest); the cheat's is failed by one verifier, confirmed by a
 // second, and the miner's stake slashed: the customer gets the pay back
 // and half the cut, the verifiers a fee each and a fifth of the cut, the
 // rest is burned, every figure checked to the unit.
 func TestCheatingMinerIsCaughtDisputedAndSlashedOnADevnet(t *testing.T) {
-	cheatIsCaughtDisputedAndSlashed(t, backend.CheatTruncate, "stopping has probability")
+	cheatIsCaughtDisputedAndSlashed(t, backend.CheatTruncate, "the sampler draws token")
 }
 
 // TestSubstituteModelMinerIsCaughtDisputedAndSlashedOnADevnet: the same

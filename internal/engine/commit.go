@@ -48,6 +48,18 @@ func (s *Session) PrefillLogits(ctx context.Context, tokens []int, pos0 int, onL
 	return s.prefill(ctx, tokens, pos0, nil, onLogits)
 }
 
+// PrefillHiddenLogits is PrefillHidden and PrefillLogits in one pass:
+// for each batch of tokens, onHidden is called with every token's
+// final-normed hidden state, then onLogits with every token's logits. A
+// verifier that replays the sampler needs both for each output position,
+// and one pass saves running the layers twice.
+func (s *Session) PrefillHiddenLogits(ctx context.Context, tokens []int, pos0 int, onHidden, onLogits func(pos int, v []float32)) error {
+	if onHidden == nil || onLogits == nil {
+		return fmt.Errorf("%w: PrefillHiddenLogits needs both callbacks", ErrBuffer)
+	}
+	return s.prefill(ctx, tokens, pos0, onHidden, onLogits)
+}
+
 // LastHidden returns the final-normed hidden state that the last Forward
 // (or Head) computed: the one whose logits it returned. The slice belongs
 // to the session and is overwritten by the next step.

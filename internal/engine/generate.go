@@ -67,7 +67,11 @@ type Result struct {
 	Tokens       []int // generated, excluding a final BOS/EOS
 	Text         string
 	Stop         StopReason
-	Timings      Timings
+	// Sampling is what the sampler ran with, after defaults (temperature,
+	// top-p, seed) and the token limit after MaxTokens' default: what a
+	// verifier needs to replay the draws (internal/verify).
+	Sampling SamplingParams
+	Timings  Timings
 }
 
 // Generate runs req and calls onToken (when not nil) with each generated
@@ -116,6 +120,8 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest, onToken func(
 	if err != nil {
 		return res, err
 	}
+	res.Sampling = NormalizeSampling(req.Temperature, req.TopP, req.Seed)
+	res.Sampling.MaxTokens = maxTokens
 	// The last generated token is never fed back, so the cache needs one
 	// position less than the whole sequence.
 	s, err := m.NewSession(SessionOptions{Threads: req.Threads, MaxPos: len(prompt) + maxTokens - 1})

@@ -32,11 +32,45 @@ func (r *Rng) Uint32() uint32 {
 // Float32 returns a uniform float32 in [0, 1) (run.c's random_f32).
 func (r *Rng) Float32() float32 { return float32(r.Uint32()>>8) / 16777216.0 }
 
+// SamplingParams are the sampling settings a generation ran with, after
+// defaults: TopP 0 made 1, Seed 0 made DefaultSeed, MaxTokens 0 made the
+// context's room. With the logits they determine every token drawn.
+type SamplingParams struct {
+	Temperature float32
+	TopP        float32
+	Seed        uint64
+	MaxTokens   int
+}
+
+// NormalizeSampling applies the sampler's defaults to a request's
+// temperature, top-p and seed, as Generate does: top-p 0 means 1, seed 0
+// means DefaultSeed.
+func NormalizeSampling(temperature, topP float32, seed uint64) SamplingParams {
+	if topP == 0 {
+		topP = 1
+	}
+	if seed == 0 {
+		seed = DefaultSeed
+	}
+	return SamplingParams{Temperature: temperature, TopP: topP, Seed: seed}
+}
+
 // Sampler picks the next token from logits: greedy (argmax) at temperature
 // 0, otherwise from softmax(logits/temperature), restricted to the nucleus
 // of probability top-p when top-p < 1. It mirrors run.c's sampler; ties in
 // the top-p sort are broken by token id so the result never depends on the
 // sort algorithm.
+//
+// The algorithm is frozen: a verifier replays it from the attested seed to
+// check every output token and the stop of an engine job
+// (internal/verify, docs/VERIFICATION.md), so a change to what it draws
+// for given logits, temperature, top-p and seed (the generator, the
+// order of the sums, the tie rules, one coin per token at a positive
+// temperature) makes every earlier job fail verification. Every float32
+// operation is written to round once, in order: a product is converted
+// explicitly before it is added (Go may fuse a multiply-add on arm64 and
+// other architectures, and an explicit conversion forbids it), and the
+// softmax evaluates exp in float64 rounded once (ops.go).
 type Sampler struct {
 	temperature, topP float32
 	rng               *Rng
@@ -76,8 +110,18 @@ func NewSampler(n int, temperature, topP float32, seed uint64) (*Sampler, error)
 	return &Sampler{temperature: temperature, topP: topP, rng: NewRng(seed), cand: make([]probIndex, 0, n)}, nil
 }
 
+// Skip advances the random stream as Sample would without drawing: one
+// coin at a positive temperature, none when greedy. A verifier that
+// replays only some positions skips the others.
+func (s *Sampler) Skip() {
+	if s.temperature != 0 {
+		s.rng.Float32()
+	}
+}
+
 // Sample returns the next token id. It overwrites logits with
-// probabilities when sampling at a positive temperature.
+// probabilities when sampling at a positive temperature. Greedy decoding
+// takes the first of equal maxima (the lowest id).
 func (s *Sampler) Sample(logits []float32) int {
 	if s.temperature == 0 {
 		return argmax(logits)
@@ -132,7 +176,7 @@ func (s *Sampler) sampleTopP(probs []float32, coin float32) int {
 			break
 		}
 	}
-	r := coin * cum
+	r := float32(coin * cum) // rounded before any sum: no fused multiply-add
 	var cdf float32
 	for _, c := range cand[:last+1] {
 		cdf += c.prob

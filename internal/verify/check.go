@@ -3,9 +3,11 @@ package verify
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aitbc/aitbc/internal/engine"
@@ -46,6 +48,15 @@ type Tolerance struct {
 	// MinStopProb is MinProb for the stop of a job that says it stopped
 	// before its limit: stricter, since truncating is the cheat it meets.
 	MinStopProb float64 `json:"min_stop_prob"`
+	// ReplayStopOnly limits the sampler's replay of a version 3
+	// attestation to the last output token and the stop, which need no
+	// logits beyond the ones already computed; false (the default)
+	// replays every output token, which needs the logits of every output
+	// position (the vocabulary projection per token) in the one prefill.
+	// The stop alone catches truncation with certainty; every token
+	// catches an altered token whose later commitments were recomputed
+	// (docs/VERIFICATION.md, "Replaying the sampler").
+	ReplayStopOnly bool `json:"replay_stop_only,omitempty"`
 }
 
 // DefaultTolerance is the tolerance of `aitbc receipt verify --recompute`.
@@ -60,8 +71,12 @@ type Report struct {
 	// TokensChecked is how many output tokens were checked against the
 	// recomputed logits: the last only when every chunk matched exactly,
 	// all of them otherwise (Tolerance.MinTokenProb).
-	TokensChecked int           `json:"tokens_checked"`
-	Duration      time.Duration `json:"duration_ns"`
+	TokensChecked int `json:"tokens_checked"`
+	// Replayed is how many draws of the engine's sampler were replayed
+	// (output tokens, and the stop of a job that stopped at eos) on an
+	// exact recomputation of a version 3 attestation; 0 otherwise.
+	Replayed int           `json:"replayed"`
+	Duration time.Duration `json:"duration_ns"`
 	// Logprobs is the comparison of a remote backend's log-probabilities
 	// (RecomputeLogprobs); Chunks is empty then.
 	Logprobs *LogprobResult `json:"logprobs,omitempty"`
@@ -78,6 +93,83 @@ type Expected struct {
 	// MaxTokens is the job's limit: a job that says it stopped at the
 	// limit must have produced exactly that many tokens.
 	MaxTokens int
+	// Sampling is what the job asked for (temperature, top-p, seed, stop
+	// strings, as the customer sent them): a version 3 attestation must
+	// claim exactly these, after the engine's defaults (ErrParams). Nil:
+	// not checked (the verifier does not know the job's request).
+	Sampling *JobSampling
+}
+
+// JobSampling is a job's sampling request as the coordinator stores it
+// and hands it to the miner: zero TopP and Seed mean the engine's
+// defaults.
+type JobSampling struct {
+	Temperature float32
+	TopP        float32
+	Seed        uint64
+	Stop        []string
+}
+
+// checkSampling compares a version 3 attestation's sampling parameters
+// with the job's request and limit. The engine may run under a lower
+// limit than the job's when the prompt leaves less room in the context
+// (the built-in backend counts the room with BOS, so one less for a model
+// that adds none): seqLen is the model's context.
+func checkSampling(a *Attestation, exp Expected, seqLen int) error {
+	sp := a.Sampling
+	if js := exp.Sampling; js != nil {
+		want := engine.NormalizeSampling(js.Temperature, js.TopP, js.Seed)
+		switch {
+		case sp.Temperature != want.Temperature:
+			return fmt.Errorf("%w: temperature %v, the job asked %v", ErrParams, sp.Temperature, want.Temperature)
+		case sp.TopP != want.TopP:
+			return fmt.Errorf("%w: top-p %v, the job asked %v", ErrParams, sp.TopP, want.TopP)
+		case sp.Seed != want.Seed:
+			return fmt.Errorf("%w: seed %d, the job asked %d", ErrParams, sp.Seed, want.Seed)
+		case !slices.Equal(sp.StopStrings, js.Stop) && (len(sp.StopStrings) > 0 || len(js.Stop) > 0):
+			return fmt.Errorf("%w: stop strings %q, the job asked %q", ErrParams, sp.StopStrings, js.Stop)
+		}
+	}
+	if exp.MaxTokens > 0 {
+		room := seqLen - len(a.PromptTokens)
+		got := int(sp.MaxTokens)
+		if got != min(exp.MaxTokens, room) && !(exp.MaxTokens >= room-1 && got == room-1) {
+			return fmt.Errorf("%w: a limit of %d tokens, the job asked %d (context room %d)", ErrParams, got, exp.MaxTokens, room)
+		}
+	}
+	return nil
+}
+
+// replayer draws the engine's sampler in order along the output and
+// remembers the first draw that differs from the attested token.
+type replayer struct {
+	s       *engine.Sampler
+	scratch []float32
+	next    int // the index of the next draw
+	drawn   int // draws replayed (the others skipped)
+	// first is the first output index whose draw differs (-1: none);
+	// drew is what the sampler drew there.
+	first, drew int
+}
+
+func (r *replayer) draw(logits []float32) int {
+	copy(r.scratch, logits)
+	r.next++
+	r.drawn++
+	return r.s.Sample(r.scratch)
+}
+
+// skip advances the stream past a draw that is not replayed.
+func (r *replayer) skip() {
+	r.s.Skip()
+	r.next++
+}
+
+// token replays output token i (which must be the next draw).
+func (r *replayer) token(logits []float32, want int) {
+	if got := r.draw(logits); got != want && r.first < 0 {
+		r.first, r.drew = r.next-1, got
+	}
 }
 
 // Recompute re-runs the attested prompt and output through m in one
@@ -119,13 +211,28 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	if exp.PromptTokens != nil && !slices.Equal(exp.PromptTokens, prompt) {
 		return rep, fmt.Errorf("%w: the prompt encodes to other tokens", ErrTokens)
 	}
-	if exp.Result != nil && DecodeOutput(m, prompt, out) != *exp.Result {
+	if exp.Result != nil && ResultText(m, a, prompt, out) != *exp.Result {
 		return rep, fmt.Errorf("%w: the output tokens do not decode to the result", ErrTokens)
 	}
 	seq := append(slices.Clone(prompt), out...)
 	p, n := len(prompt), len(out)
 	if len(seq) > m.Config().SeqLen {
 		return rep, fmt.Errorf("%w: %d tokens, context %d", ErrTokens, len(seq), m.Config().SeqLen)
+	}
+	// A version 3 attestation says how the engine sampled: the claim must
+	// be the job's (checked before any computation), and the engine never
+	// emits a stop token nor runs past a stop string.
+	sp := a.Sampling
+	var rp *replayer
+	if sp != nil {
+		if err := checkSampling(a, exp, m.Config().SeqLen); err != nil {
+			return rep, err
+		}
+		smp, err := engine.NewSampler(vocab, sp.Temperature, sp.TopP, sp.Seed)
+		if err != nil {
+			return rep, fmt.Errorf("%w: %v", ErrCommitment, err)
+		}
+		rp = &replayer{s: smp, scratch: make([]float32, vocab), first: -1}
 	}
 	rep.Tokens = len(seq)
 	s, err := m.NewSession(engine.SessionOptions{Threads: threads, MaxPos: len(seq)})
@@ -141,7 +248,14 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	var buf []float32
 	var got int
 	exact := true
+	var verdict error = ErrMismatch // the sentinel of the first failure
 	fail := func(f string, args ...any) { rep.Failures = append(rep.Failures, fmt.Sprintf(f, args...)) }
+	failWith := func(e error, f string, args ...any) {
+		if len(rep.Failures) == 0 {
+			verdict = e
+		}
+		fail(f, args...)
+	}
 	take := func(h []float32) error {
 		buf = append(buf, h...)
 		got++
@@ -166,31 +280,68 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	if n == 0 {
 		last = p - 1 // only the stop is checked, at position p-1
 	}
-	if last > 0 {
+	// Replaying every draw needs the logits of every output position: the
+	// prompt but its last token goes through a plain prefill, the output
+	// positions through one that also projects each onto the vocabulary.
+	// Only the draws are made there: whether the recomputation is exact is
+	// known at the end, and a job that is not (rare for the engine's own)
+	// has its tokens' plausibility checked by a second pass, as before,
+	// rather than every job paying a softmax per position for it.
+	full := rp != nil && !tol.ReplayStopOnly && n > 1
+	switch {
+	case full:
+		if p > 1 {
+			if err := s.Prefill(ctx, seq[:p-1], 0); err != nil {
+				return rep, err
+			}
+		}
+		err = s.PrefillHiddenLogits(ctx, seq[p-1:last], p-1, func(pos int, h []float32) {
+			if cbErr == nil {
+				cbErr = take(h)
+			}
+		}, func(pos int, logits []float32) {
+			rp.token(logits, out[pos-(p-1)])
+		})
+	case last > 0:
 		err = s.PrefillHidden(ctx, seq[:last], 0, func(pos int, h []float32) {
 			if pos >= p-1 && cbErr == nil {
 				cbErr = take(h)
 			}
 		})
-		if err != nil {
-			return rep, err
-		}
-		if cbErr != nil {
-			return rep, cbErr
+	}
+	if err != nil {
+		return rep, err
+	}
+	if cbErr != nil {
+		return rep, cbErr
+	}
+	if rp != nil && !full {
+		for range max(n-1, 0) { // the draws not replayed: advance the stream
+			rp.skip()
 		}
 	}
+	var lastProb float64
 	if n > 0 {
 		logits, err := s.Forward(seq[p+n-2], p+n-2)
 		if err != nil {
 			return rep, err
 		}
 		rep.TokensChecked = 1
-		if pr := prob(logits, out[n-1]); pr < tol.MinProb {
-			fail("the last output token has probability %.2g in the recomputed logits", pr)
+		lastProb = prob(logits, out[n-1])
+		if rp != nil {
+			rp.token(logits, out[n-1])
 		}
 		if err := take(s.LastHidden()); err != nil {
 			return rep, err
 		}
+	}
+	// The sampler's replay is exact only on an exact recomputation: the
+	// engine's own job, whose logits are then bit for bit the ones it
+	// sampled from. Otherwise (another engine's rounding, or a cheat
+	// within the bounds) the probability checks judge the tokens.
+	replay := rp != nil && exact
+	if !replay && lastProb < tol.MinProb && n > 0 {
+		fail("the last output token has probability %.2g in the recomputed logits", lastProb)
 	}
 	// A changed output token moves every later hidden state: a
 	// recomputation that reproduces every committed value exactly (the
@@ -198,8 +349,7 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	// practically no room for one. Any other (another engine's rounding,
 	// or a cheat within the bounds) has each output token checked against
 	// the logits that produced it, in a second prefill that computes them
-	// (docs/VERIFICATION.md): the vocabulary projection of every position
-	// would cost the engine's own jobs as much as that second pass.
+	// (docs/VERIFICATION.md).
 	if !exact && n > 1 {
 		k, err := checkTokens(ctx, m, seq, p, threads, tol.MinTokenProb)
 		if err != nil {
@@ -210,11 +360,47 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 			fail("%d output tokens implausible in the recomputed logits, the first (%d) with probability %.2g", k.count, k.first, k.prob)
 		}
 	}
+	if replay {
+		rep.Replayed = rp.drawn
+		if rp.first >= 0 {
+			failWith(ErrReplay, "output token %d is %d, but the sampler draws %d there (temperature %v, top-p %v, seed %d)",
+				rp.first, out[rp.first], rp.drew, sp.Temperature, sp.TopP, sp.Seed)
+		}
+	}
+	if sp != nil {
+		stops := m.StopTokens()
+		for i, t := range out {
+			if slices.Contains(stops, t) {
+				failWith(ErrReplay, "output token %d is a stop token (%d): the engine would have stopped there", i, t)
+				break
+			}
+		}
+		// The engine's text reaches a stop string only with its last
+		// token, and then exactly when the job says it stopped there.
+		if len(sp.StopStrings) > 0 && n > 0 {
+			before := DecodeOutput(m, prompt, out[:n-1])
+			if _, ok := firstStop(before, sp.StopStrings); ok {
+				failWith(ErrReplay, "the output reaches a stop string before its last token: the job should have ended there")
+			} else if _, ok := firstStop(DecodeOutput(m, prompt, out), sp.StopStrings); ok != (a.Stop == StopString) {
+				failWith(ErrReplay, "the output's last token completes a stop string %v, the job says it stopped by %s", ok, a.Stop)
+			}
+		}
+	}
 	switch a.Stop {
 	case string(engine.StopEOS):
 		logits, err := s.Forward(seq[p+n-1], p+n-1)
 		if err != nil {
 			return rep, err
+		}
+		if replay {
+			// The draw after the last token must be a stop: a job cut
+			// anywhere else draws the token the engine went on with.
+			t := rp.draw(logits)
+			rep.Replayed = rp.drawn
+			if !slices.Contains(m.StopTokens(), t) {
+				failWith(ErrReplay, "the job says it stopped after %d tokens, but the sampler draws token %d there, not a stop", n, t)
+			}
+			break
 		}
 		var best float64
 		for _, t := range m.StopTokens() {
@@ -225,8 +411,14 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 		if best < tol.MinStopProb {
 			fail("the job says it stopped, but stopping has probability %.2g in the recomputed logits", best)
 		}
+	case StopString:
+		// Checked above: the last token completes a stop string, and the
+		// result is the text before it.
 	case string(engine.StopMaxTokens):
-		if exp.MaxTokens > 0 && n != exp.MaxTokens {
+		switch {
+		case sp != nil && n != int(sp.MaxTokens):
+			failWith(ErrReplay, "the job says it reached its limit of %d tokens with %d", sp.MaxTokens, n)
+		case sp == nil && exp.MaxTokens > 0 && n != exp.MaxTokens:
 			fail("the job says it reached its limit of %d tokens with %d", exp.MaxTokens, n)
 		}
 	default:
@@ -235,7 +427,7 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	rep.Duration = time.Since(start)
 	rep.Pass = len(rep.Failures) == 0
 	if !rep.Pass {
-		return rep, fmt.Errorf("%w: %s", ErrMismatch, rep.Failures[0])
+		return rep, fmt.Errorf("%w: %s", verdict, rep.Failures[0])
 	}
 	return rep, nil
 }
@@ -284,6 +476,35 @@ func prob(logits []float32, t int) float64 {
 	return math.Exp(float64(logits[t])-hi) / z
 }
 
+// StopString is the stop reason of a version 3 attestation whose job
+// ended when its text reached one of its stop strings: the last output
+// token completed it, and the result is the text before it.
+const StopString = "stop"
+
+// firstStop is where the first of stops occurs in text.
+func firstStop(text string, stops []string) (int, bool) {
+	first := -1
+	for _, st := range stops {
+		if i := strings.Index(text, st); i >= 0 && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	return first, first >= 0
+}
+
+// ResultText is the result a's tokens make: the decoded output, cut
+// before its first stop string for a job that stopped at one (as the
+// built-in backend cuts the text it streams).
+func ResultText(m *engine.Model, a *Attestation, prompt, out []int) string {
+	text := DecodeOutput(m, prompt, out)
+	if a.Stop == StopString && a.Sampling != nil {
+		if i, ok := firstStop(text, a.Sampling.StopStrings); ok {
+			return text[:i]
+		}
+	}
+	return text
+}
+
 // DecodeOutput is the text the engine streams for out after prompt (as
 // engine.Generate builds Result.Text).
 func DecodeOutput(m *engine.Model, prompt, out []int) string {
@@ -301,22 +522,40 @@ func DecodeOutput(m *engine.Model, prompt, out []int) string {
 // modelSHA256 is the hash of m's file (HashFile), engineVersion the
 // engine build's version.
 func Generate(ctx context.Context, m *engine.Model, req engine.GenerateRequest, modelSHA256 []byte, engineVersion string, onToken func(engine.Token) error) (engine.Result, *Attestation, error) {
+	return GenerateStops(ctx, m, req, nil, modelSHA256, engineVersion, onToken)
+}
+
+// GenerateStops is Generate for a job with stop strings, which the
+// attestation records. The caller cuts the text at them: when its
+// onToken returns an error wrapping ErrStopString, the job ended at a
+// stop string with the token just generated, and GenerateStops returns
+// the attestation (stop reason StopString) with that error.
+func GenerateStops(ctx context.Context, m *engine.Model, req engine.GenerateRequest, stops []string, modelSHA256 []byte, engineVersion string, onToken func(engine.Token) error) (engine.Result, *Attestation, error) {
 	rec := NewRecorder(TopK)
 	req.Hidden = rec.Hidden
 	res, err := m.Generate(ctx, req, onToken)
-	if err != nil {
+	stopped := err != nil && errors.Is(err, ErrStopString) && len(stops) > 0 && len(res.Tokens) > 0
+	if err != nil && !stopped {
 		return res, nil, err
 	}
-	commits, err := rec.Finish()
-	if err != nil {
-		return res, nil, err
+	stop := string(res.Stop)
+	if stopped {
+		// The caller's callback ended the job at a stop string: the last
+		// token, already recorded, completed it.
+		stop = StopString
 	}
+	commits, cerr := rec.Finish()
+	if cerr != nil {
+		return res, nil, cerr
+	}
+	sp := res.Sampling
 	a := &Attestation{
-		Version: Version, Engine: engineVersion, ModelSHA256: modelSHA256, Quant: m.TensorType(),
+		Version: VersionSampling, Engine: engineVersion, ModelSHA256: modelSHA256, Quant: m.TensorType(),
 		PromptTokens: toU32(res.PromptTokens), OutputTokens: toU32(res.Tokens),
-		Stop: string(res.Stop), ChunkTokens: ChunkTokens, Commits: commits,
+		Stop: stop, ChunkTokens: ChunkTokens, Commits: commits,
+		Sampling: &Sampling{Temperature: sp.Temperature, TopP: sp.TopP, Seed: sp.Seed, MaxTokens: uint32(sp.MaxTokens), StopStrings: stops},
 	}
-	return res, a, nil
+	return res, a, err // err: nil, or the callback's stop
 }
 
 func toU32(v []int) []uint32 {

@@ -101,6 +101,11 @@ func FuzzDecodeAttestation(f *testing.F) {
 	b, _ := a.Encode()
 	f.Add(b)
 	f.Add([]byte{0x80})
+	// The second format, with the sampling parameters.
+	a.Version = verify.VersionSampling
+	a.Sampling = &verify.Sampling{Temperature: 0.8, TopP: 0.9, Seed: 7, MaxTokens: 4, StopStrings: []string{"\n"}}
+	b, _ = a.Encode()
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := verify.DecodeAttestation(b)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -27,7 +28,13 @@ func prompts(r *rand.Rand) (string, string) {
 	return fmt.Sprintf("%s said to %s that", a, c), fmt.Sprintf("%s said to %s that", b, c)
 }
 
-const truncation = "cheat: truncated output (claims eos)"
+const (
+	truncation = "cheat: truncated output (claims eos)"
+	// truncationV1 is the same cheat in the first attestation format,
+	// without the sampling parameters: only the probability checks judge
+	// it (what a verifier accepting version 1 still faces).
+	truncationV1 = "cheat: truncated output, version 1 (no replay)"
+)
 
 type record struct {
 	name string
@@ -129,8 +136,12 @@ func TestDetectionRates(t *testing.T) {
 		switch {
 		case name[:6] == "honest" && c[1] > 0:
 			t.Errorf("%s: %d of %d honest jobs rejected", name, c[1], c[0]+c[1])
-		case name == truncation:
-			// Reported, not held to 5%: see docs/VERIFICATION.md.
+		case name == truncationV1 || name == secondChoiceV1:
+			// Reported, not held to 5%: the first format has no replay
+			// (docs/VERIFICATION.md).
+		case (name == truncation || name == secondChoice) && c[0] > 0:
+			// The sampler's replay catches every one.
+			t.Errorf("%s: %d of %d accepted, want none", name, c[0], c[0]+c[1])
 		case name[:6] == "cheat:" && c[0]*20 > c[0]+c[1]:
 			t.Errorf("%s: %d of %d cheats accepted (more than 5%%)", name, c[0], c[0]+c[1])
 		}
@@ -150,7 +161,10 @@ func oneRun(f *fixture, i int, tol verify.Tolerance) ([]record, error) {
 	threads := 1 + i%3
 	var recs []record
 	check := func(name string, m *engine.Model, hash []byte, a *verify.Attestation) error {
-		rep, err := verify.Recompute(ctx, m, a, verify.Expected{ModelSHA256: hash, MaxTokens: maxTok}, threads, tol)
+		// The verifier knows the job's request (the coordinator's): every
+		// attestation must claim it.
+		exp := verify.Expected{ModelSHA256: hash, MaxTokens: maxTok, Sampling: &verify.JobSampling{Temperature: 0.8, Seed: seed}}
+		rep, err := verify.Recompute(ctx, m, a, exp, threads, tol)
 		if err != nil && !errors.Is(err, verify.ErrMismatch) {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -197,16 +211,15 @@ func oneRun(f *fixture, i int, tol verify.Tolerance) ([]record, error) {
 			}
 			return nil
 		}},
-		{truncation, mq, p, func(a *verify.Attestation) error {
-			n := len(a.OutputTokens)
-			if n < 2 {
-				return nil
-			}
-			keep := 1 + r.IntN(n-1)
-			a.OutputTokens = a.OutputTokens[:keep]
-			a.Commits = a.Commits[:(keep+verify.ChunkTokens-1)/verify.ChunkTokens]
-			a.Stop = string(engine.StopEOS)
-			return recommitLastChunk(mq, a)
+		{truncation, mq, p, func(a *verify.Attestation) error { return truncate(mq, a, r) }},
+		{truncationV1, mq, p, func(a *verify.Attestation) error {
+			a.Version, a.Sampling = verify.Version, nil
+			return truncate(mq, a, r)
+		}},
+		{secondChoice, mq, p, func(a *verify.Attestation) error { return alterToSecondChoice(mq, a, r) }},
+		{secondChoiceV1, mq, p, func(a *verify.Attestation) error {
+			a.Version, a.Sampling = verify.Version, nil
+			return alterToSecondChoice(mq, a, r)
 		}},
 		// Not a saving, so not a cheat anyone would run: how close two
 		// quantisations of the same weights come (docs/VERIFICATION.md).
@@ -228,6 +241,74 @@ func oneRun(f *fixture, i int, tol verify.Tolerance) ([]record, error) {
 		}
 	}
 	return recs, nil
+}
+
+// truncate cuts a's output at a random place and claims it stopped at
+// eos, with the last chunk's commitment recomputed for the cut output.
+func truncate(m *engine.Model, a *verify.Attestation, r *rand.Rand) error {
+	n := len(a.OutputTokens)
+	if n < 2 {
+		return nil
+	}
+	keep := 1 + r.IntN(n-1)
+	a.OutputTokens = a.OutputTokens[:keep]
+	a.Commits = a.Commits[:(keep+verify.ChunkTokens-1)/verify.ChunkTokens]
+	a.Stop = string(engine.StopEOS)
+	return recommitLastChunk(m, a)
+}
+
+const (
+	secondChoice   = "cheat: second-choice token, recommitted"
+	secondChoiceV1 = "cheat: second-choice token, recommitted, version 1 (no replay)"
+)
+
+// alterToSecondChoice replaces one output token (not the last) by the
+// model's most likely other token there and recomputes every commitment
+// for the edited output, so that the recomputation is exact: the cheat
+// the probability checks cannot see, and the sampler's replay must.
+func alterToSecondChoice(m *engine.Model, a *verify.Attestation, r *rand.Rand) error {
+	n := len(a.OutputTokens)
+	if n < 2 {
+		return nil
+	}
+	at := r.IntN(n - 1)
+	var seq []int
+	for _, v := range append(append([]uint32{}, a.PromptTokens...), a.OutputTokens...) {
+		seq = append(seq, int(v))
+	}
+	p := len(a.PromptTokens)
+	s, err := m.NewSession(engine.SessionOptions{Threads: 1, MaxPos: len(seq)})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Prefill(context.Background(), seq[:p-1+at], 0); err != nil {
+		return err
+	}
+	l, err := s.Forward(seq[p-1+at], p-1+at)
+	if err != nil {
+		return err
+	}
+	stops, second := m.StopTokens(), -1
+	for tok := range l {
+		if tok != seq[p+at] && !slices.Contains(stops, tok) && (second < 0 || l[tok] > l[second]) {
+			second = tok
+		}
+	}
+	a.OutputTokens[at] = uint32(second)
+	s.Reset()
+	seq[p+at] = second
+	rec := verify.NewRecorder(verify.TopK)
+	err = s.PrefillHidden(context.Background(), seq[:p+n-1], 0, func(pos int, h []float32) {
+		if pos >= p-1 {
+			rec.Hidden(pos, h)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	a.Commits, err = rec.Finish()
+	return err
 }
 
 // recommitLastChunk recommits a's last chunk from a recomputation, as a

@@ -45,6 +45,9 @@ type ReceiptClaim struct {
 	Messages  []minerproto.ChatMessage
 	Result    *string
 	MaxTokens int
+	// Sampling is the job's sampling request, when the verifier has it:
+	// an engine attestation (version 3) must claim it.
+	Sampling *JobSampling
 }
 
 // VerifyReceipt checks that attestation is the one the receipt signs and
@@ -74,7 +77,7 @@ func VerifyReceipt(ctx context.Context, home, model string, claim ReceiptClaim, 
 		return Report{}, err
 	}
 	defer m.Close()
-	exp := Expected{ModelSHA256: mh, Result: claim.Result, MaxTokens: claim.MaxTokens}
+	exp := Expected{ModelSHA256: mh, Result: claim.Result, MaxTokens: claim.MaxTokens, Sampling: claim.Sampling}
 	if exp.PromptTokens, err = promptTokens(m, claim, len(a.PromptTokens)); err != nil {
 		return Report{}, err
 	}

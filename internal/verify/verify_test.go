@@ -196,8 +196,19 @@ func TestHonestJobVerifiesAcrossThreadCounts(t *testing.T) {
 			if rep.TokensChecked != 1 {
 				t.Errorf("%s, %d threads: %d tokens checked, want 1", q, threads, rep.TokensChecked)
 			}
+			// And every draw of the sampler replayed (the stop too after eos).
+			if want := len(a.OutputTokens) + btoi(a.Stop == "eos"); rep.Replayed != want {
+				t.Errorf("%s, %d threads: %d draws replayed, want %d", q, threads, rep.Replayed, want)
+			}
 		}
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestCheatsAreRejected(t *testing.T) {

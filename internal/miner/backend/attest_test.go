@@ -39,8 +39,14 @@ func TestBuiltinAttestsItsGenerations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := verify.Recompute(ctx, m, a, verify.Expected{ModelSHA256: hash, Result: &res.Text, MaxTokens: 40}, 2, verify.DefaultTolerance)
-	if err != nil || !rep.Pass {
+	// The sampling parameters are signed in (version 3), after the
+	// engine's defaults, and the verifier replays every draw from them.
+	if sp := a.Sampling; a.Version != verify.VersionSampling || sp == nil || sp.Temperature != 0.8 || sp.TopP != 1 || sp.Seed != 9 || sp.MaxTokens != 40 {
+		t.Fatalf("attestation version %d, sampling %+v", a.Version, a.Sampling)
+	}
+	exp := verify.Expected{ModelSHA256: hash, Result: &res.Text, MaxTokens: 40, Sampling: &verify.JobSampling{Temperature: 0.8, Seed: 9}}
+	rep, err := verify.Recompute(ctx, m, a, exp, 2, verify.DefaultTolerance)
+	if err != nil || !rep.Pass || rep.Replayed < res.TokensOut {
 		t.Fatalf("honest attestation rejected: %v %+v", err, rep)
 	}
 	other := res.Text + " and more"
@@ -49,16 +55,66 @@ func TestBuiltinAttestsItsGenerations(t *testing.T) {
 	}
 }
 
-// TestStopSequenceJobsGoWithoutAttestation: the tokens of a job cut by a
-// stop sequence run past its text, so it carries no attestation.
-func TestStopSequenceJobsGoWithoutAttestation(t *testing.T) {
+// TestStopStringsAreAttested: a job with stop strings that none of its
+// text reached is attested with them; one with more than an attestation
+// holds goes without.
+func TestStopStringsAreAttested(t *testing.T) {
 	b := backend.NewBuiltin("", backend.BuiltinOptions{Threads: 1})
 	defer b.Close()
-	res, err := b.Generate(context.Background(), backend.Request{Model: engine.DefaultModel, Prompt: "Pierre said", MaxTokens: 60, Seed: 9, Stop: []string{" "}}, nil)
+	ctx := context.Background()
+	stops := []string{"\u0000never"}
+	res, err := b.Generate(ctx, backend.Request{Model: engine.DefaultModel, Prompt: "Pierre said", MaxTokens: 20, Seed: 9, Stop: stops}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Attestation != "" {
-		t.Fatalf("a job cut by a stop sequence (%q) carries an attestation", res.Text)
+	a, err := verify.DecodeAttestation([]byte(res.Attestation))
+	if err != nil || len(a.Sampling.StopStrings) != 1 || a.Sampling.StopStrings[0] != stops[0] {
+		t.Fatalf("attestation %v: %+v", err, a)
+	}
+	many := make([]string, verify.MaxStopStrings+1)
+	for i := range many {
+		many[i] = "\u0000never"
+	}
+	res, err = b.Generate(ctx, backend.Request{Model: engine.DefaultModel, Prompt: "Pierre said", MaxTokens: 20, Seed: 9, Stop: many}, nil)
+	if err != nil || res.Attestation != "" || res.TokensOut != 20 {
+		t.Fatalf("%d stop strings: %v, attestation of %d bytes, %d tokens", len(many), err, len(res.Attestation), res.TokensOut)
+	}
+}
+
+// TestStopSequenceJobsAreAttested: a job cut by a stop sequence is
+// attested with the tokens up to the one that completed it and the stop
+// reason "stop"; the verifier replays them, and the result it rebuilds is
+// the text before the stop, which the receipt signs.
+func TestStopSequenceJobsAreAttested(t *testing.T) {
+	b := backend.NewBuiltin("", backend.BuiltinOptions{Threads: 1})
+	defer b.Close()
+	ctx := context.Background()
+	stops := []string{" "}
+	res, err := b.Generate(ctx, backend.Request{Model: engine.DefaultModel, Prompt: "Pierre said", MaxTokens: 60, Temperature: 0.8, Seed: 9, Stop: stops}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := verify.DecodeAttestation([]byte(res.Attestation))
+	if err != nil || a.Stop != verify.StopString || len(a.OutputTokens) != res.TokensOut || len(a.OutputTokens) >= 60 {
+		t.Fatalf("a job cut by a stop sequence (%q): %v, attestation %+v", res.Text, err, a)
+	}
+	hash, err := verify.ModelFileHash(engine.NewRegistry(t.TempDir()), engine.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := verify.Expected{ModelSHA256: hash, Result: &res.Text, MaxTokens: 60, Sampling: &verify.JobSampling{Temperature: 0.8, Seed: 9, Stop: stops}}
+	if rep, err := verify.Recompute(ctx, m, a, exp, 1, verify.DefaultTolerance); err != nil || !rep.Pass || rep.Replayed != len(a.OutputTokens) {
+		t.Fatalf("honest stop-sequence job: %v %+v", err, rep)
+	}
+	// A receipt that signed the text with the stop string (the miner
+	// charging for it) does not match what the tokens make.
+	full := res.Text + stops[0]
+	exp.Result = &full
+	if _, err := verify.Recompute(ctx, m, a, exp, 1, verify.DefaultTolerance); !errors.Is(err, verify.ErrTokens) {
+		t.Fatalf("the text with its stop string as the result: %v, want ErrTokens", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/aitbc/aitbc/internal/engine"
+	"github.com/aitbc/aitbc/internal/verify"
 )
 
 // BuiltinOptions configure the built-in backend. The zero value is usable.
@@ -337,7 +338,8 @@ func (b *Builtin) Close() error {
 }
 
 // errStopSequence ends an engine generation when a stop sequence matched.
-var errStopSequence = errors.New("backend: stop sequence")
+// It wraps verify.ErrStopString, so that the attestation records the stop.
+var errStopSequence = fmt.Errorf("backend: stop sequence: %w", verify.ErrStopString)
 
 // Generate implements Backend.
 func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string) error) (Result, error) {
@@ -390,7 +392,7 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 	out, att, err := b.generate(ctx, req.Model, m, engine.GenerateRequest{
 		Prompt: prompt, Messages: msgs, MaxTokens: min(req.MaxTokens, room), Temperature: req.Temperature,
 		TopP: req.TopP, Seed: req.Seed, Threads: b.opts.Threads,
-	}, func(t engine.Token) error {
+	}, req.Stop, func(t engine.Token) error {
 		stopped, err := em.write(t.Text)
 		if err != nil {
 			return err
@@ -404,6 +406,7 @@ func (b *Builtin) Generate(ctx context.Context, req Request, onToken func(string
 	switch {
 	case errors.Is(err, errStopSequence) && em.cbErr == nil:
 		res.Text, res.FinishReason = em.text(), FinishStop
+		res.Attestation = string(att) // the tokens up to the one that completed the stop
 		return res, nil
 	case em.cbErr != nil:
 		res.Text = em.text()

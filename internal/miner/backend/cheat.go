@@ -150,6 +150,7 @@ func (c *Cheat) Generate(ctx context.Context, req Request, onToken func(string) 
 	if c.Mode == CheatReplay && last != nil {
 		return *last, nil
 	}
+	asked := req.MaxTokens
 	switch c.Mode {
 	case CheatModel:
 		req.Model = c.Substitute
@@ -167,6 +168,11 @@ func (c *Cheat) Generate(ctx context.Context, req Request, onToken func(string) 
 	a.ModelSHA256, a.Quant = c.ClaimHash, c.ClaimQuant
 	if c.Mode == CheatTruncate && a.Stop == "max_tokens" {
 		a.Stop, res.FinishReason = "eos", FinishStop
+		if a.Sampling != nil && int(a.Sampling.MaxTokens) == req.MaxTokens {
+			// Claim the job's limit, as a cheat would: the verifier's
+			// replay of the stop, not the parameters, must catch it.
+			a.Sampling.MaxTokens = uint32(asked)
+		}
 	}
 	enc, err := a.Encode()
 	if err != nil {

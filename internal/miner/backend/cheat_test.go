@@ -42,7 +42,9 @@ func TestCheatingMinerIsCaught(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, err, want)
 		}
 	}
-	check("truncating miner", &backend.Cheat{Inner: honest, Mode: backend.CheatTruncate, ClaimHash: hash, ClaimQuant: m.TensorType()}, "Pierre said", 64, verify.ErrMismatch)
+	// It claims the job's limit and an eos stop: the replayed draw at the
+	// cut is not a stop (ErrReplay, whatever the stop's probability).
+	check("truncating miner", &backend.Cheat{Inner: honest, Mode: backend.CheatTruncate, ClaimHash: hash, ClaimQuant: m.TensorType()}, "Pierre said", 64, verify.ErrReplay)
 	replay := &backend.Cheat{Inner: honest, Mode: backend.CheatReplay, ClaimHash: hash, ClaimQuant: m.TensorType()}
 	if _, err := replay.Generate(ctx, backend.Request{Model: engine.DefaultModel, Prompt: "Natasha said", MaxTokens: 64, Seed: 1}, nil); err != nil {
 		t.Fatal(err)
