@@ -34,14 +34,59 @@ func BenchmarkBlockOfTransfersFullRecheck(b *testing.B) {
 	benchmarkBlockOfTransfers(b, app.WithFullRecheck())
 }
 
-func benchmarkBlockOfTransfers(b *testing.B, opts ...app.Option) {
-	const accounts = 2000
+// BenchmarkCheckTxOfTransfers is admission alone: CheckTx of transfers
+// whose signatures were checked beforehand, 2,000 per round, no block.
+// With callgrind it counts the instructions of the mempool's serial
+// section (App.CheckTx) deterministically, whatever the machine's load:
+//
+//	go test -c -o /tmp/app.test ./internal/chain/app
+//	GODEBUG=asyncpreemptoff=1,gcshrinkstackoff=1 valgrind --tool=callgrind \
+//	  --collect-atstart=no --toggle-collect='*App).CheckTx' \
+//	  /tmp/app.test -test.run '^$' -test.bench 'CheckTxOfTransfers$' -test.benchtime 3x
+//
+// (callgrind follows calls by the stack pointer: a goroutine stack that
+// grows or shrinks inside CheckTx would hide its return and count what
+// follows, so the stack is grown first and GODEBUG keeps it.)
+func BenchmarkCheckTxOfTransfers(b *testing.B) { benchmarkCheckTxOfTransfers(b) }
+
+// BenchmarkCheckTxOfTransfersFullRecheck is the same without the recheck
+// bookkeeping (app.WithFullRecheck): what recording a check's keys costs
+// admission.
+func BenchmarkCheckTxOfTransfersFullRecheck(b *testing.B) {
+	benchmarkCheckTxOfTransfers(b, app.WithFullRecheck())
+}
+
+func benchmarkCheckTxOfTransfers(b *testing.B, opts ...app.Option) {
+	ctx := context.Background()
+	a, round, _ := newBenchApp(b, opts...)
+	growStack(256)
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		raws := round(uint64(i))
+		a.PreVerifyBatch(raws)
+		b.StartTimer()
+		for _, raw := range raws {
+			r, err := a.CheckTx(ctx, &abci.RequestCheckTx{Tx: raw})
+			if err != nil || r.Code != abci.CodeTypeOK {
+				b.Fatalf("CheckTx: %v %s", err, r.Log)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchAccounts), "ns/CheckTx")
+}
+
+const benchAccounts = 2000
+
+// newBenchApp is an app with benchAccounts funded accounts at genesis, and
+// round(n), which signs one transfer with nonce n from each of them, and
+// the first account's address (a proposer).
+func newBenchApp(b *testing.B, opts ...app.Option) (*app.App, func(nonce uint64) [][]byte, address.Address) {
+	const accounts = benchAccounts
 	ctx := context.Background()
 	st, err := state.OpenInMemory()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
 	a, err := app.New(st, chainID, nil, opts...)
 	if err != nil {
 		b.Fatal(err)
@@ -69,6 +114,14 @@ func benchmarkBlockOfTransfers(b *testing.B, opts ...app.Option) {
 		}
 		return out
 	}
+	b.Cleanup(func() { st.Close() })
+	return a, round, addrs[0]
+}
+
+func benchmarkBlockOfTransfers(b *testing.B, opts ...app.Option) {
+	const accounts = benchAccounts
+	ctx := context.Background()
+	a, round, proposer := newBenchApp(b, opts...)
 	check := func(raws [][]byte, typ abci.CheckTxType) {
 		for _, raw := range raws {
 			r, err := a.CheckTx(ctx, &abci.RequestCheckTx{Tx: raw, Type: typ})
@@ -93,7 +146,7 @@ func benchmarkBlockOfTransfers(b *testing.B, opts ...app.Option) {
 			b.Fatalf("proposal: %d txs, %v", len(p.Txs), err)
 		}
 		height++
-		res, err := a.FinalizeBlock(ctx, &abci.RequestFinalizeBlock{Height: height, Time: time.Unix(1_700_000_000+height, 0), Txs: p.Txs, ProposerAddress: addrs[0][:]})
+		res, err := a.FinalizeBlock(ctx, &abci.RequestFinalizeBlock{Height: height, Time: time.Unix(1_700_000_000+height, 0), Txs: p.Txs, ProposerAddress: proposer[:]})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -109,4 +162,18 @@ func benchmarkBlockOfTransfers(b *testing.B, opts ...app.Option) {
 		next = waiting
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*accounts), "µs/transfer")
+}
+
+// growStack grows the goroutine's stack by about depth KiB, so that the
+// calls measured after it do not move the stack (see
+// BenchmarkCheckTxOfTransfers).
+//
+//go:noinline
+func growStack(depth int) byte {
+	var pad [1024]byte
+	pad[depth%len(pad)] = byte(depth)
+	if depth == 0 {
+		return pad[0]
+	}
+	return growStack(depth-1) + pad[depth%len(pad)]
 }
