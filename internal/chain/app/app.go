@@ -92,13 +92,6 @@ type App struct {
 	// every transaction CheckTx accepted since the last commit.
 	checkMu    sync.Mutex
 	checkState *state.Cache
-	// checkP, checkNext, checkTime: what CheckTx runs with (checkEnv),
-	// copied from the fields under mu whenever checkState is reset. A
-	// CheckTx must not take mu: FinalizeBlock holds it for the whole
-	// block, and every admission (holding checkMu) would wait for it.
-	checkP    Params
-	checkNext int64
-	checkTime time.Time
 	// parked: transactions a recheck found ahead of their sender's nonce,
 	// by sender (see checkLocked); parkedBefore: those still parked when
 	// the previous recheck pass ended.
@@ -207,7 +200,6 @@ func New(store *state.Store, chainID string, log *slog.Logger, opts ...Option) (
 		}
 	}
 	a.checkState = state.NewCache(store)
-	a.setCheckEnvLocked(a.params, a.nextHeight(), a.blockTime)
 	a.parked, a.parkedBefore = map[address.Address][]parkedTx{}, map[[32]byte]bool{}
 	return a, nil
 }
@@ -310,7 +302,6 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	a.genesis = kv
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(kv)
-	a.setCheckEnvLocked(a.params, a.nextHeight(), a.blockTime)
 	a.rc.rotate()
 	a.checkMu.Unlock()
 	a.log.Info("genesis", "chain_id", a.chainID, "accounts", len(g.Accounts), "supply", supply.Circulating.String())
@@ -441,17 +432,20 @@ func (a *App) unpark(sender address.Address) {
 // only change at genesis), and as the mempool's stand-in for the next
 // block, the next height and the last block's time (the next block's is
 // not known yet).
-// Called with checkMu held; it reads the copy setCheckEnvLocked made.
+//
+// It takes mu for reading, so a CheckTx waits while FinalizeBlock executes
+// a block (FinalizeBlock holds mu throughout). That wait is kept on
+// purpose: measured (docs/PERFORMANCE.md, 2026-11-30 morning), letting
+// admissions run during FinalizeBlock (the environment copied at Commit
+// instead) slowed the block's execution, so the work meter (work.go)
+// capped proposals lower, the mempool grew past what blocks took, and
+// every commit rechecked 2-4 times as many transactions under the
+// mempool's lock; committed throughput fell. The wait is the mempool's
+// backpressure.
 func (a *App) checkEnv() (Params, execEnv) {
-	return a.checkP, execEnv{height: a.checkNext, time: a.checkTime}
-}
-
-// setCheckEnvLocked sets what checkEnv returns: the parameters, the next
-// height and the last block's time as they are under mu (read there by
-// the caller: New, InitChain, Commit, the only writers of those fields).
-// Called with checkMu held.
-func (a *App) setCheckEnvLocked(p Params, next int64, last time.Time) {
-	a.checkP, a.checkNext, a.checkTime = p, next, last
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.params, execEnv{height: a.nextHeight(), time: a.blockTime}
 }
 
 // nextHeight is the height of the next block.

@@ -288,7 +288,6 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		return nil, err
 	}
 	a.height, a.blockTime, a.appHash, a.block, a.genesis = b.height, b.time, b.appHash, nil, nil
-	params, next := a.params, a.nextHeight()
 	var broken error
 	if a.audit {
 		broken = auditLocked(a).Err()
@@ -306,7 +305,6 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.checkMu.Lock()
 	a.checkState = state.NewCache(a.store)
-	a.setCheckEnvLocked(params, next, b.time)
 	a.rc.rotate()
 	// A new recheck pass follows; what is parked now waited a whole pass.
 	a.parkedBefore = make(map[[32]byte]bool, len(a.parked))
