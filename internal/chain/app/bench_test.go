@@ -169,4 +169,6 @@ func benchmarkBlockOfTransfers(b *testing.B, opts ...app.Option) {
 		next = waiting
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*accounts), "µs/transfer")
+	rs := a.RecheckStats()
+	b.ReportMetric(float64(rs.Kept)/float64(rs.Kept+rs.Executed), "kept/recheck")
 }
