@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +19,7 @@ import (
 func newBenchCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure the system's throughput"}
 	var o bench.TransferOptions
-	var transfersProfile string
+	var transfersProfile, blockProfile, mutexProfile string
 	var sat saturateFlags
 	transfers := &cobra.Command{
 		Use: "transfers",
@@ -46,6 +48,13 @@ prints offered beside committed for every step.`,
 			}
 			if transfersProfile != "" {
 				stop, err := startCPUProfile(transfersProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			if blockProfile != "" || mutexProfile != "" {
+				stop, err := startContentionProfiles(blockProfile, mutexProfile)
 				if err != nil {
 					return err
 				}
@@ -91,6 +100,10 @@ prints offered beside committed for every step.`,
 	sat.register(f, 4000)
 	f.StringVar(&transfersProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&blockProfile, "blockprofile", "", "write a profile of where goroutines waited (channels, locks, selects) to this file (for performance work)")
+	_ = f.MarkHidden("blockprofile")
+	f.StringVar(&mutexProfile, "mutexprofile", "", "write a profile of contended mutexes to this file (for performance work)")
+	_ = f.MarkHidden("mutexprofile")
 	var jo bench.JobsOptions
 	var so bench.SettleOptions
 	var settleOnly bool
@@ -249,3 +262,44 @@ func printSaturation(w io.Writer, r saturate.Result) {
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// startContentionProfiles turns on Go's block and mutex profiles for a
+// run and writes them (to the paths that are not empty) when stopped:
+// they show where submitters wait for one another, which a CPU profile
+// cannot (idle time is not in it).
+func startContentionProfiles(blockPath, mutexPath string) (func(), error) {
+	for _, p := range []string{blockPath, mutexPath} {
+		if p == "" {
+			continue
+		}
+		f, err := os.Create(p) // fail before the run, not after it
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
+	}
+	if blockPath != "" {
+		runtime.SetBlockProfileRate(10_000) // a sample per 10 µs blocked
+	}
+	if mutexPath != "" {
+		runtime.SetMutexProfileFraction(5)
+	}
+	write := func(name, path string) {
+		f, err := os.Create(path)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_ = pprof.Lookup(name).WriteTo(f, 0)
+	}
+	return func() {
+		if blockPath != "" {
+			write("block", blockPath)
+			runtime.SetBlockProfileRate(0)
+		}
+		if mutexPath != "" {
+			write("mutex", mutexPath)
+			runtime.SetMutexProfileFraction(0)
+		}
+	}, nil
+}

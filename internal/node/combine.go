@@ -26,9 +26,11 @@ type batchPreVerifier func(raws [][]byte) []error
 // A batch whose equation fails is checked one signature at a time
 // (tx.Verifier.VerifyBatch), so one bad signature refuses only itself.
 //
-// Submissions that are in flight elsewhere (waiting for the mempool's
-// CheckTx, which runs one at a time) come back one by one and would find
-// no batch to join: measured, most batches then held one transaction. So a
+// Submissions that are in flight elsewhere (in the mempool's CheckTx,
+// whose checks against the mempool's view run one at a time under the
+// app's lock, or waiting while a block commits) come back one by one and
+// would find no batch to join: measured, most batches then held one
+// transaction. So a
 // caller that would check fewer transactions than there are submissions in
 // flight (active) waits up to gather for them to queue. A lone submitter
 // (active 1) never waits.

@@ -14,7 +14,6 @@ import (
 	cmtnode "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
-	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/types"
 
 	"github.com/aitbc/aitbc/internal/chain/app"
@@ -99,8 +98,10 @@ func New(c Config, log *slog.Logger) (*Node, error) {
 	}
 	pv := privval.LoadOrGenFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
 	cn, err := cmtnode.NewNode(cc, pv, nodeKey,
-		// ConnSync lets CheckTx run beside FinalizeBlock; the app locks itself.
-		proxy.NewConnSyncLocalClientCreator(a),
+		// One lock per connection lets CheckTx run beside FinalizeBlock, and
+		// CheckTx calls run beside each other (abciclient.go); the app
+		// locks itself.
+		concurrentCheckTxCreator{a},
 		func() (*types.GenesisDoc, error) { return gen, nil },
 		cfg.DefaultDBProvider,
 		metricsProvider,

@@ -330,8 +330,17 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	h := tx.Hash(req.Tx)
 	t, err := a.decodeVerified(req.Tx, h)
 	if err == nil {
+		recheck := req.Type == abci.CheckTxType_Recheck
+		var keys [][]byte
+		if !recheck {
+			// Outside the lock: concurrent CheckTx calls wait for each
+			// other only for the checks themselves. (A recheck usually
+			// keeps its verdict with the keys it recorded, so it derives
+			// them only when it runs the checks.)
+			keys = a.recordKeys(t)
+		}
 		a.checkMu.Lock()
-		err = a.checkLocked(t, h, req.Type == abci.CheckTxType_Recheck)
+		err = a.checkLocked(t, h, recheck, keys)
 		a.checkMu.Unlock()
 		if err == nil {
 			a.verified.put(h, t)
@@ -370,7 +379,9 @@ type parkedTx struct {
 // A recheck first tries to keep the verdict without running the checks:
 // when nothing the transaction's last check read has changed, it would
 // pass again with the same writes (keepVerdict, recheck.go).
-func (a *App) checkLocked(t *tx.Tx, h [32]byte, recheck bool) error {
+//
+// keys are t's recordKeys when the caller derived them already, else nil.
+func (a *App) checkLocked(t *tx.Tx, h [32]byte, recheck bool, keys [][]byte) error {
 	if recheck {
 		if a.keepVerdict(t, h) {
 			a.rc.kept++
@@ -379,7 +390,7 @@ func (a *App) checkLocked(t *tx.Tx, h [32]byte, recheck bool) error {
 		}
 		a.rc.executed++
 	}
-	if err := a.runCheck(t, h); err != nil {
+	if err := a.runCheck(t, h, keys); err != nil {
 		if recheck && errors.Is(err, tx.ErrNonceGap) && !a.parkedBefore[h] {
 			sender := t.Sender()
 			a.parked[sender] = append(a.parked[sender], parkedTx{t, h})
@@ -408,7 +419,7 @@ func (a *App) unpark(sender address.Address) {
 		if len(a.parked[sender]) == 0 {
 			delete(a.parked, sender)
 		}
-		if err := a.runCheck(p.tx, p.hash); err != nil {
+		if err := a.runCheck(p.tx, p.hash, nil); err != nil {
 			// It stays in the mempool; the proposal leaves it out (its
 			// nonce no longer follows) and the next recheck refuses it.
 			a.parkedBefore[p.hash] = true
@@ -421,6 +432,16 @@ func (a *App) unpark(sender address.Address) {
 // only change at genesis), and as the mempool's stand-in for the next
 // block, the next height and the last block's time (the next block's is
 // not known yet).
+//
+// It takes mu for reading, so a CheckTx waits while FinalizeBlock executes
+// a block (FinalizeBlock holds mu throughout). That wait is kept on
+// purpose: measured (docs/PERFORMANCE.md, 2026-11-30 morning), letting
+// admissions run during FinalizeBlock (the environment copied at Commit
+// instead) slowed the block's execution, so the work meter (work.go)
+// capped proposals lower, the mempool grew past what blocks took, and
+// every commit rechecked 2-4 times as many transactions under the
+// mempool's lock; committed throughput fell. The wait is the mempool's
+// backpressure.
 func (a *App) checkEnv() (Params, execEnv) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()

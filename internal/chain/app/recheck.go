@@ -106,13 +106,26 @@ func (a *App) RecheckStats() RecheckStats {
 // and benchmarks) and as a fallback.
 func WithFullRecheck() Option { return func(a *App) { a.rc.full = true } }
 
+// recordKeys is keysOf(t) when a recheck may keep t's verdict (its type
+// is recheckable and WithFullRecheck is off), else nil. It reads nothing
+// that changes after New, so CheckTx calls it before taking checkMu.
+func (a *App) recordKeys(t *tx.Tx) [][]byte {
+	if a.rc.full || !recheckable[t.Msg.Type] {
+		return nil
+	}
+	return keysOf(t)
+}
+
 // runCheck executes t against the mempool's view and keeps its effects
-// there when it passes. Called with checkMu held.
-func (a *App) runCheck(t *tx.Tx, h [32]byte) error {
+// there when it passes. keys are recordKeys(t), or nil to derive them
+// here. Called with checkMu held.
+func (a *App) runCheck(t *tx.Tx, h [32]byte, keys [][]byte) error {
 	p, env := a.checkEnv()
-	var keys, before [][]byte
-	if recheckable[t.Msg.Type] && !a.rc.full {
-		keys = keysOf(t)
+	var before [][]byte
+	if keys == nil {
+		keys = a.recordKeys(t)
+	}
+	if keys != nil {
 		before = make([][]byte, len(keys))
 		for i, k := range keys {
 			v, err := a.checkState.Get(k)
