@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -233,9 +234,11 @@ type Devnet struct {
 	BTC     *BTC       // with Config.BTC
 	oracle  *oracleRun // with Config.OracleListen (oracle.go)
 	// reporters are the serving agents that report to the oracle, and
-	// modelHash the default model's (oracle.go).
-	reporters []agentReporter
-	modelHash string
+	// modelHash the default model's (oracle.go). reportersMu guards
+	// reporters and oracle: hosted miners join from the hosting loop.
+	reportersMu sync.Mutex
+	reporters   []agentReporter
+	modelHash   string
 	// verifier: with Config.SpotCheckBps (verifier.go)
 	verifier *verifierRun
 
