@@ -241,6 +241,8 @@ type Devnet struct {
 	modelHash   string
 	// verifier: with Config.SpotCheckBps (verifier.go)
 	verifier *verifierRun
+	// announce: the coordinators' announcement on chain (announce.go)
+	announce *announceRun
 
 	// SpanURLs are the span servers' base URLs (Config.SpanMiners).
 	SpanURLs []string
@@ -260,6 +262,7 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 		if d.host != nil {
 			d.host.stop()
 		}
+		d.closeAnnounce()
 		d.closeSpans()
 		d.closeBTC()
 		d.closeExtra()
@@ -488,6 +491,7 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err := d.ensureTenant(ctx, n.Client(), addrs); err != nil {
 		return err
 	}
+	d.announceCoordinators(ctx) // announce.go
 	if err := d.startMiners(ctx, ks); err != nil {
 		return err
 	}
@@ -817,6 +821,7 @@ func (d *Devnet) Close() {
 	}
 	d.closeOracle()
 	d.closeVerifier()
+	d.closeAnnounce()
 	d.closeBTC()
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {
