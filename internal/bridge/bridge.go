@@ -204,8 +204,14 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)})
 	d.reserveG = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aitbc_bridge_reserve_sat", Help: "satoshis the bridge holds in outputs N deep"})
 	if cfg.Registry != nil {
+		// Every series carries operator="N" (this key's place in the
+		// chain's operators, 1-based, as the logs and docs number them):
+		// several daemons can share one registry (a devnet runs them all
+		// in one process), and an operator's dashboards and alerts read
+		// the same series whether it scrapes one daemon or many.
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"operator": strconv.Itoa(me + 1)}, cfg.Registry)
 		for _, c := range []prometheus.Collector{d.halted, d.minted, d.paid, d.latency, d.reserveG} {
-			if err := cfg.Registry.Register(c); err != nil {
+			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
 		}

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -136,15 +139,26 @@ announced on chain, then --coordinator (one URL, several comma-separated,
 marketplace's). A copy of the job is used only if the chain backs it: the
 receipt the settlement anchored, the prompt or messages hashing to the job's
 prompt hash, the result and attestation to the receipt's; a coordinator that
-serves anything else is passed over, so it cannot frame the miner.`,
+serves anything else is passed over, so it cannot frame the miner.
+
+Each check reported is printed on stdout (with --output json, one JSON
+object a line: job_id, verdict, tx_hash, coordinator); it runs until
+interrupted (Ctrl-C), then exits cleanly.`,
 		Example: `  aitbc verifier start --wallet verifier-1
   aitbc verifier start --wallet verifier-1 --threads 4 --poll 5s --coordinator http://10.0.0.2:8000
   aitbc verifier start --wallet verifier-1 --coordinator http://10.0.0.2:8000,http://10.0.0.3:8000
-  aitbc verifier start --wallet verifier-1 --coordinator chain`,
+  aitbc verifier start --wallet verifier-1 --coordinator chain
+  aitbc verifier start --wallet verifier-1 --output json | jq -c 'select(.verdict.pass == false)'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needWallet(); err != nil {
 				return err
+			}
+			if poll <= 0 {
+				return usagef("--poll must be a positive duration (e.g. 2s), not %s", poll)
+			}
+			if threads < 0 {
+				return usagef("--threads must be 0 (all cores) or more, not %d", threads)
 			}
 			ctx := cmd.Context()
 			log, err := g.newLogger("info")
@@ -174,7 +188,7 @@ serves anything else is passed over, so it cannot frame the miner.`,
 				return err
 			}
 			fmt.Fprintf(g.Stderr(), "verifier %s, coordinators: the job's announced ones, then %s; node %s\n", s.Address(), spec, g.Node)
-			return s.Run(ctx)
+			return runVerifier(ctx, s, poll, log, g.printOutcome)
 		},
 	}
 	withWallet(start)
@@ -184,4 +198,44 @@ serves anything else is passed over, so it cannot frame the miner.`,
 
 	cmd.AddCommand(register, unregister, status, start)
 	return cmd
+}
+
+// runVerifier is the verifier's loop (audit.Service.Run's), handing each
+// check reported to report, until ctx ends: then it returns nil, a
+// clean stop. A failed pass is logged and retried on the next.
+func runVerifier(ctx context.Context, s *audit.Service, poll time.Duration, log *slog.Logger, report func(audit.Outcome)) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		out, err := s.Once(ctx)
+		for _, o := range out {
+			report(o)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("verifier pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// printOutcome prints one reported check: a line of text, or with
+// --output json one JSON object per line (audit.Outcome), so a script
+// can follow a running verifier.
+func (g *Globals) printOutcome(o audit.Outcome) {
+	if g.JSON() {
+		b, err := json.Marshal(o)
+		if err == nil {
+			fmt.Fprintf(g.Stdout(), "%s\n", b)
+		}
+		return
+	}
+	verdict := "pass"
+	if !o.Verdict.Pass {
+		verdict = "fail: " + o.Verdict.Reason
+	}
+	fmt.Fprintf(g.Stdout(), "job %s %s (from %s), report tx %s\n", o.JobID, verdict, o.Coordinator, o.TxHash)
 }

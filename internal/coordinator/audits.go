@@ -160,14 +160,39 @@ func (s *Service) auditJob(ctx context.Context, who address.Address, id string) 
 	if awaits == "" || awaits != who.String() {
 		return nil, errf(ErrNotAssignedVerifier, "the check of job %s (%s) does not await %s", id, c.Status, who)
 	}
-	j, err := s.cfg.Store.Job(ctx, id)
+	j, err := s.auditSnapshot(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return auditView(j), nil
+}
+
+// auditSnapshot is job id as this coordinator knows it now, of any
+// tenant and ungated (the verifier sees the output the receipt signs):
+// the in-memory state first, then the store. The store is written after
+// the in-memory state (store.Writer, off the lock), so a job that has just
+// completed may not be there yet; reading memory first answers the same
+// job whether or not the write has landed.
+func (s *Service) auditSnapshot(ctx context.Context, id string) (*store.Job, error) {
+	s.mu.Lock()
+	var j *store.Job
+	if lj := s.live[id]; lj != nil {
+		j = cloneJob(lj.job)
+	} else if r := s.recent.get(id); r != nil {
+		j = cloneJob(r)
+	}
+	s.mu.Unlock()
+	if j != nil {
+		return j, nil
+	}
+	j, err := s.cfg.Store.Job(ctx, id) // outside the lock: store I/O
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errf(ErrJobNotFound, "job %s is not in this coordinator's store", id)
 		}
 		return nil, err
 	}
-	return auditView(j), nil
+	return j, nil
 }
 
 func auditView(j *store.Job) *AuditJob {
@@ -230,7 +255,7 @@ func (s *Service) hAuditInput(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, errf(ErrFileNotFound, "job %s (model %s) has no input file", id, job.Model))
 		return
 	}
-	j, err := s.cfg.Store.Job(r.Context(), id)
+	j, err := s.auditSnapshot(r.Context(), id)
 	if err != nil {
 		s.fail(w, err)
 		return

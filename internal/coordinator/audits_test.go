@@ -13,11 +13,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/coin"
 	"github.com/aitbc/aitbc/internal/chain/modules/audits"
 	"github.com/aitbc/aitbc/internal/chain/modules/jobs"
+	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/dataproc"
 	"github.com/aitbc/aitbc/internal/jobkind"
 	"github.com/aitbc/aitbc/internal/keystore"
@@ -118,6 +120,77 @@ func TestOnlyTheAssignedVerifierGetsTheJobToRecheck(t *testing.T) {
 	if _, err := c.auditJobAt(ctx, verifier, strings.Repeat("ab", 16), now); !errors.Is(err, ErrNotAssignedVerifier) {
 		t.Fatalf("no check: %v", err)
 	}
+}
+
+// holdStore is a store whose writes of completed jobs wait until release
+// is closed: the window between the coordinator's in-memory state and
+// its durable store, held open.
+type holdStore struct {
+	store.Store
+	release chan struct{}
+}
+
+func (s *holdStore) PutJob(ctx context.Context, j *store.Job) error {
+	if j.Status == store.StatusCompleted {
+		<-s.release
+	}
+	return s.Store.PutJob(ctx, j)
+}
+
+// TestVerifierGetsAJobWhoseStoreWriteIsStillPending: a job completed in
+// memory whose snapshot the store has not written yet is served to its
+// verifier all the same (the route reads the coordinator's in-memory
+// state first), and the same job after the write lands.
+func TestVerifierGetsAJobWhoseStoreWriteIsStillPending(t *testing.T) {
+	node := &auditNode{checks: map[string]audits.CheckView{}}
+	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	_, coord := newKey(t)
+	chain := newFakeChain(clock, coord, releaseDelay)
+	sq, err := store.OpenSQLite(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	st := &holdStore{Store: sq, release: make(chan struct{})}
+	var once sync.Once
+	unhold := func() { once.Do(func() { close(st.release) }) }
+	h := startHarness(t, chain, st, func(c *Config) { c.Chain = node })
+	t.Cleanup(unhold) // registered after the harness: runs before its final drain
+	h.fund(100 * coin.Unit)
+	m := h.addMiner(coin.Unit)
+	j := h.submit(JobRequest{Model: testModel, Prompt: "It was", MaxTokens: 8})
+	att := []byte("commitments of every 32 tokens")
+	m.finishAttested(m.nextJob(), "It was awkward", 3, att, sha256.Sum256(att))
+	h.waitStatus(j.ID, "completed")
+	if got, err := sq.Job(h.ctx, j.ID); err != nil || got.Status == store.StatusCompleted {
+		t.Fatalf("the store already holds the completed job (%v): the window is not held open", err)
+	}
+
+	vpriv, vaddr := newKey(t)
+	verifier := keystore.NewKey("verifier", vpriv)
+	node.mu.Lock()
+	node.checks[j.ID] = audits.CheckView{JobID: j.ID, Status: "assigned", Verifier: vaddr.String()}
+	node.mu.Unlock()
+	srv := httptest.NewServer(h.s.Handler())
+	defer srv.Close()
+	c := NewClient(srv.URL, "")
+	fetch := func(when string) {
+		t.Helper()
+		got, err := c.auditJobAt(context.Background(), verifier, j.ID, h.clock.Now())
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if got.Prompt != "It was" || got.Result != "It was awkward" || !bytes.Equal(got.Attestation, att) || len(got.Receipt) == 0 {
+			t.Fatalf("%s: verifier got %+v", when, got)
+		}
+	}
+	fetch("before the store write")
+	unhold()
+	waitFor(t, "the store write", func() bool {
+		got, err := sq.Job(h.ctx, j.ID)
+		return err == nil && got.Status == store.StatusCompleted
+	})
+	fetch("after the store write")
 }
 
 // TestAttestationNotSignedByTheReceiptIsRejected: a miner cannot hand the

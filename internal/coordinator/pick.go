@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/chain/module"
 	"github.com/aitbc/aitbc/internal/chain/modules/coordinators"
+	"github.com/aitbc/aitbc/internal/coordinator/rank"
 	"github.com/aitbc/aitbc/internal/httpx"
 )
 
@@ -68,6 +68,11 @@ type Picker struct {
 	CacheFile string        // where a ranking is kept between processes; "": not kept
 	TTL       time.Duration // 0: DefaultPickTTL
 	Now       func() time.Time
+	// NearEnough, when set, makes round trips up to NearEnough(fastest)
+	// count as equal to the fastest: those keep the given order (as the
+	// miners rank their coordinators: rank.Order). nil ranks by round
+	// trip alone.
+	NearEnough func(fastest time.Duration) time.Duration
 }
 
 // HealthProbe returns a ProbeFunc that times GET url/v1/health with
@@ -147,19 +152,15 @@ func (p *Picker) Rank(ctx context.Context, cands []Candidate) []Candidate {
 		}(&out[i])
 	}
 	wg.Wait()
-	slices.SortStableFunc(out, func(a, b Candidate) int {
-		switch {
-		case a.Healthy != b.Healthy:
-			if a.Healthy {
-				return -1
-			}
-			return 1
-		case !a.Healthy:
-			return 0
-		}
-		return cmp.Compare(a.RTT, b.RTT)
-	})
-	return out
+	rtt, ok := make([]time.Duration, len(out)), make([]bool, len(out))
+	for i, c := range out {
+		rtt[i], ok[i] = c.RTT, c.Healthy
+	}
+	ranked := make([]Candidate, 0, len(out))
+	for _, i := range rank.Order(rtt, ok, p.NearEnough) {
+		ranked = append(ranked, out[i])
+	}
+	return ranked
 }
 
 // pickCache is the file a ranking is kept in.

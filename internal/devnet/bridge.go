@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aitbc/aitbc/internal/address"
 	"github.com/aitbc/aitbc/internal/bridge"
@@ -236,12 +235,10 @@ func (d *Devnet) startBTC(ctx context.Context, wallets *walletd.Service) error {
 		return nil
 	}
 	for i := range b.XPrvs {
-		var reg prometheus.Registerer // one operator's metrics on the devnet's registry
-		if i == 0 {
-			reg = d.Registry
-		}
+		// Every operator's metrics on the devnet's registry, told apart by
+		// their operator="N" label (bridge.New adds it).
 		dm, err := bridge.New(ctx, bridge.Config{XPrv: b.XPrvs[i], StateFile: b.StateFiles[i], Poll: 200 * time.Millisecond,
-			BTC: n.Client, Chain: d.Node.Client(), Operator: b.Operators[i], Registry: reg, Log: d.cfg.Log.With("service", "bridge", "operator", i+1)})
+			BTC: n.Client, Chain: d.Node.Client(), Operator: b.Operators[i], Registry: d.Registry, Log: d.cfg.Log.With("service", "bridge", "operator", i+1)})
 		if err != nil {
 			cancel()
 			close(b.done)

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -233,11 +234,15 @@ type Devnet struct {
 	BTC     *BTC       // with Config.BTC
 	oracle  *oracleRun // with Config.OracleListen (oracle.go)
 	// reporters are the serving agents that report to the oracle, and
-	// modelHash the default model's (oracle.go).
-	reporters []agentReporter
-	modelHash string
+	// modelHash the default model's (oracle.go). reportersMu guards
+	// reporters and oracle: hosted miners join from the hosting loop.
+	reportersMu sync.Mutex
+	reporters   []agentReporter
+	modelHash   string
 	// verifier: with Config.SpotCheckBps (verifier.go)
 	verifier *verifierRun
+	// announce: the coordinators' announcement on chain (announce.go)
+	announce *announceRun
 
 	// SpanURLs are the span servers' base URLs (Config.SpanMiners).
 	SpanURLs []string
@@ -257,6 +262,7 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 		if d.host != nil {
 			d.host.stop()
 		}
+		d.closeAnnounce()
 		d.closeSpans()
 		d.closeBTC()
 		d.closeExtra()
@@ -485,6 +491,7 @@ func (d *Devnet) start(ctx context.Context) error {
 	if err := d.ensureTenant(ctx, n.Client(), addrs); err != nil {
 		return err
 	}
+	d.announceCoordinators(ctx) // announce.go
 	if err := d.startMiners(ctx, ks); err != nil {
 		return err
 	}
@@ -814,6 +821,7 @@ func (d *Devnet) Close() {
 	}
 	d.closeOracle()
 	d.closeVerifier()
+	d.closeAnnounce()
 	d.closeBTC()
 	d.closeExtra()
 	if err := d.sys.Close(); err != nil {

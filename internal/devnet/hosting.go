@@ -200,15 +200,22 @@ func (h *hoster) host(ctx context.Context, p address.Address, name string) error
 	if err != nil {
 		return err
 	}
+	log := h.d.cfg.Log.With("service", "miner", "hosted_for", name)
+	// With the oracle on, it is an agent that reports its work, as the
+	// devnet's own miners are (oracle.go).
+	runner, err := h.d.walletAgent(key, mname, miner.BackendRunner{B: h.builtin}, log)
+	if err != nil {
+		return err
+	}
 	m, err := h.d.sys.StartMiner(ctx, system.MinerConfig{
 		Miner: miner.Config{
 			Coordinator: rotated(h.d.CoordinatorURLs, 0),
 			Key:         key,
 			Sender:      walletd.WalletSender{S: svc, Name: mname, Password: pw},
-			Runner:      miner.BackendRunner{B: h.builtin}, PricePer1k: h.d.cfg.MinerPrice, Stake: hostedStake,
+			Runner:      runner, PricePer1k: h.d.cfg.MinerPrice, Stake: hostedStake,
 			Slots: h.d.cfg.MinerSlots, Hardware: "devnet (cpu), hosted for " + name, HeartbeatEvery: time.Minute,
 			JobKinds: true, Provider: &p,
-			Logger: h.d.cfg.Log.With("service", "miner", "hosted_for", name),
+			Logger: log,
 		},
 		Key: key, Register: true,
 	})

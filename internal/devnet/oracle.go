@@ -90,9 +90,28 @@ func (d *Devnet) startOracle(ctx context.Context) error {
 		}
 		_ = st.Close()
 	}()
-	d.oracle = &oracleRun{addr: ln.Addr(), cancel: cancel, done: done}
-	d.startReporters(octx, "http://"+ln.Addr().String())
+	every := d.heartbeatEvery(ctx)
+	d.reportersMu.Lock()
+	defer d.reportersMu.Unlock()
+	d.oracle = &oracleRun{addr: ln.Addr(), cancel: cancel, done: done, ctx: octx, url: "http://" + ln.Addr().String(), heartbeat: every}
+	for _, a := range d.reporters {
+		d.startReporterLocked(a)
+	}
 	return nil
+}
+
+// heartbeatEvery is how often the devnet's agents heartbeat: a third of
+// the agents module's active window at the devnet's block time
+// (agents.Params.HeartbeatEvery), so that on a 200 ms test devnet (a 12 s
+// window) an agent never shows inactive between two heartbeats. The
+// window is read from the chain: a home keeps the params of its genesis.
+func (d *Devnet) heartbeatEvery(ctx context.Context) time.Duration {
+	p, err := agents.QueryParams(ctx, d.Node.Client())
+	if err != nil {
+		d.cfg.Log.Warn("devnet: agents params (heartbeats once a minute)", "err", err)
+		return agents.MaxHeartbeatEvery
+	}
+	return p.HeartbeatEvery(d.cfg.BlockTime)
 }
 
 // oracleRun is the devnet's running oracle and its agents' reporters.
@@ -101,6 +120,11 @@ type oracleRun struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	reporters sync.WaitGroup
+	// ctx, url and heartbeat start a reporter that joins later (a hosted
+	// provider's miner: addReporter).
+	ctx       context.Context
+	url       string
+	heartbeat time.Duration
 }
 
 // DevnetReportEvery is how often the devnet's serving agents report to
@@ -128,6 +152,15 @@ type agentReporter struct {
 // reports signed figures (startReporters). Without the oracle, runner
 // is returned as is and the miner sends no agent transactions.
 func (d *Devnet) minerAgent(minerKey *keystore.Key, i int, runner miner.Runner) (miner.Runner, error) {
+	return d.walletAgent(minerKey, MinerWallet(i), runner, d.cfg.Log.With("service", "miner", "miner", i))
+}
+
+// walletAgent is minerAgent for the miner whose wallet (in the devnet's
+// wallet daemon) is wallet: the devnet's own miners and the miners it
+// hosts for its providers (hosting.go) alike. The agent is named after
+// the wallet. A miner that starts after the oracle (a hosted one) starts
+// reporting at once.
+func (d *Devnet) walletAgent(minerKey *keystore.Key, wallet string, runner miner.Runner, log *slog.Logger) (miner.Runner, error) {
 	if !d.oracleOn() {
 		return runner, nil
 	}
@@ -142,14 +175,25 @@ func (d *Devnet) minerAgent(minerKey *keystore.Key, i int, runner miner.Runner) 
 		return nil, err
 	}
 	col := report.NewMetricsCollector(nil)
-	reg := agents.NewRegisterMsg(MinerWallet(i), hash, []string{"inference"}, nil)
-	d.reporters = append(d.reporters, agentReporter{
+	reg := agents.NewRegisterMsg(wallet, hash, []string{"inference"}, nil)
+	d.addReporter(agentReporter{
 		key: key, col: col,
 		register: &reg,
-		sender:   walletd.WalletSender{S: d.Wallets.Service(), Name: MinerWallet(i), Password: d.cfg.GenesisPassword},
-		log:      d.cfg.Log.With("service", "miner", "miner", i),
+		sender:   walletd.WalletSender{S: d.Wallets.Service(), Name: wallet, Password: d.cfg.GenesisPassword},
+		log:      log,
 	})
 	return system.ReportingRunner(runner, col), nil
+}
+
+// addReporter adds a serving agent, and starts its reports and
+// heartbeats if the oracle already runs (else startOracle does).
+func (d *Devnet) addReporter(a agentReporter) {
+	d.reportersMu.Lock()
+	defer d.reportersMu.Unlock()
+	d.reporters = append(d.reporters, a)
+	if d.oracle != nil {
+		d.startReporterLocked(a)
+	}
 }
 
 // spanAgent gives span server i a MetricsCollector when the devnet runs
@@ -163,7 +207,7 @@ func (d *Devnet) spanAgent(i int, key *keystore.Key) func(rows int, took time.Du
 		return nil
 	}
 	col := report.NewMetricsCollector(nil)
-	d.reporters = append(d.reporters, agentReporter{key: key, col: col, log: d.cfg.Log.With("service", "span", "span", i)})
+	d.addReporter(agentReporter{key: key, col: col, log: d.cfg.Log.With("service", "span", "span", i)})
 	return func(rows int, took time.Duration) { col.Task(uint64(rows), took) }
 }
 
@@ -185,27 +229,26 @@ func (d *Devnet) defaultModelHash() (string, error) {
 	return h, nil
 }
 
-// startReporters runs, for every serving agent, its registration and
-// heartbeats (miners) and its OracleReporter, until ctx ends. Until the
-// registration is committed the agent's reports are refused as
+// startReporterLocked runs, for a serving agent, its registration and
+// heartbeats (miners) and its OracleReporter, until the oracle stops.
+// Until the registration is committed the agent's reports are refused as
 // agent_not_registered and their counts wait: nothing is lost.
-func (d *Devnet) startReporters(ctx context.Context, url string) {
-	for _, a := range d.reporters {
-		rep := &report.OracleReporter{URL: url, ChainID: d.Node.ChainID(), Key: a.key, Collector: a.col, Interval: DevnetReportEvery, Log: a.log}
-		d.oracle.reporters.Add(1)
-		go func() {
-			defer d.oracle.reporters.Done()
-			rep.Run(ctx)
-		}()
-		if a.register == nil {
-			continue
-		}
-		d.oracle.reporters.Add(1)
-		go func() {
-			defer d.oracle.reporters.Done()
-			keepRegistered(ctx, a.sender, *a.register, time.Minute, a.log)
-		}()
+func (d *Devnet) startReporterLocked(a agentReporter) {
+	o := d.oracle
+	rep := &report.OracleReporter{URL: o.url, ChainID: d.Node.ChainID(), Key: a.key, Collector: a.col, Interval: DevnetReportEvery, Log: a.log}
+	o.reporters.Add(1)
+	go func() {
+		defer o.reporters.Done()
+		rep.Run(o.ctx)
+	}()
+	if a.register == nil {
+		return
 	}
+	o.reporters.Add(1)
+	go func() {
+		defer o.reporters.Done()
+		keepRegistered(o.ctx, a.sender, *a.register, o.heartbeat, a.log)
+	}()
 }
 
 // keepRegistered registers an agent on chain with msg, then heartbeats
@@ -239,6 +282,8 @@ func keepRegistered(ctx context.Context, s walletd.WalletSender, msg tx.Msg, eve
 
 // OracleURL is the oracle's base URL ("" when it is off).
 func (d *Devnet) OracleURL() string {
+	d.reportersMu.Lock()
+	defer d.reportersMu.Unlock()
 	if d.oracle == nil {
 		return ""
 	}
@@ -246,16 +291,18 @@ func (d *Devnet) OracleURL() string {
 }
 
 func (d *Devnet) closeOracle() {
-	if d.oracle != nil {
-		d.oracle.cancel()
-		<-d.oracle.done
-		d.oracle.reporters.Wait()
-		d.oracle = nil
+	d.reportersMu.Lock()
+	o, reps := d.oracle, d.reporters
+	d.oracle, d.reporters = nil, nil
+	d.reportersMu.Unlock()
+	if o != nil { // (waited for outside the lock)
+		o.cancel()
+		<-o.done
+		o.reporters.Wait()
 	}
-	for _, a := range d.reporters {
+	for _, a := range reps {
 		a.key.Wipe()
 	}
-	d.reporters = nil
 }
 
 // bannerOracle adds the oracle's line to the banner.

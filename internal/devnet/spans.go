@@ -68,6 +68,7 @@ func (d *Devnet) startSpanMiners(ctx context.Context, ks *keystore.Store) error 
 		}
 		return fmt.Errorf("devnet: span server %d: %w", i, err)
 	}
+	every := d.heartbeatEvery(ctx) // their agents' heartbeats follow the active window (oracle.go)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.spans = &spanMiners{cancel: cancel}
 	svc := d.Wallets.Service()
@@ -106,7 +107,7 @@ func (d *Devnet) startSpanMiners(ctx context.Context, ks *keystore.Store) error 
 		}()
 		go func() {
 			defer d.spans.wg.Done()
-			if err := swarm.Announce(sctx, sender, []swarm.ServedSpan{sp}, "http://"+ln.Addr().String(), hash, time.Minute, log); err != nil {
+			if err := swarm.Announce(sctx, sender, []swarm.ServedSpan{sp}, "http://"+ln.Addr().String(), hash, every, log); err != nil {
 				// A devnet home made before --span-miners has no funded
 				// span wallet: the servers still serve by URL.
 				log.Warn("span announcement", "err", err)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aitbc/aitbc/internal/coordinator/rank"
 )
 
 // A miner given several coordinators (--coordinator c1,c2,...) starts
@@ -16,7 +17,10 @@ import (
 // without waiting on them. Measured latencies within nearEnough of the
 // nearest count as equal and keep the configured order: miners on one
 // network, given rotated lists, still spread over the coordinators as
-// configured, and noise does not reorder them.
+// configured, and noise does not reorder them. The ordering is the
+// clients' (internal/coordinator/rank, which coordinator.Picker uses too)
+// with this band; only the probe is the miner's own (this package cannot
+// import the coordinator's).
 
 // probeTimeout bounds one health probe.
 const probeTimeout = 2 * time.Second
@@ -77,50 +81,20 @@ func rankCoordinators(ctx context.Context, urls []string, probe probeFunc) []str
 	if len(urls) < 2 {
 		return urls
 	}
-	type result struct {
-		i   int
-		rtt time.Duration
-		ok  bool
-	}
-	res := make([]result, len(urls))
+	rtt, ok := make([]time.Duration, len(urls)), make([]bool, len(urls))
 	var wg sync.WaitGroup
 	for i, u := range urls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rtt, err := probe(ctx, u)
-			res[i] = result{i: i, rtt: rtt, ok: err == nil}
+			d, err := probe(ctx, u)
+			rtt[i], ok[i] = d, err == nil
 		}()
 	}
 	wg.Wait()
-	best := time.Duration(-1)
-	for _, r := range res {
-		if r.ok && (best < 0 || r.rtt < best) {
-			best = r.rtt
-		}
-	}
-	key := func(r result) time.Duration {
-		switch {
-		case !r.ok:
-			return time.Duration(1<<62 - 1)
-		case r.rtt <= nearEnough(best):
-			return 0
-		}
-		return r.rtt
-	}
-	slices.SortStableFunc(res, func(a, b result) int {
-		ka, kb := key(a), key(b)
-		switch {
-		case ka < kb:
-			return -1
-		case ka > kb:
-			return 1
-		}
-		return 0
-	})
-	out := make([]string, len(urls))
-	for i, r := range res {
-		out[i] = urls[r.i]
+	out := make([]string, 0, len(urls))
+	for _, i := range rank.Order(rtt, ok, nearEnough) { // the clients' ranking (coordinator.Picker), with the miners' band
+		out = append(out, urls[i])
 	}
 	return out
 }

@@ -80,9 +80,12 @@ func spanViews(s []Span) []SpanView {
 func (k *Keeper) Routes() []module.Route {
 	return []module.Route{
 		{Method: "GET", Path: "/api/v1/agents", Summary: "registered agents, active or not, filterable by model and capability", Handle: k.list},
+		{Method: "GET", Path: "/api/v1/agents/params", Summary: "the agents module's parameters: active_window_blocks, oracles", Handle: k.queryParams},
 		{Method: "GET", Path: "/api/v1/agents/{id}", Summary: "an agent: model, capabilities, span, last heartbeat, active, the oracle's last metrics", Handle: k.query},
 	}
 }
+
+func (k *Keeper) queryParams(q module.Query, _ module.Request) (any, error) { return k.Params(q.State) }
 
 func (k *Keeper) query(q module.Query, in module.Request) (any, error) {
 	a, err := address.Parse(in.PathValue("id"))
@@ -181,6 +184,13 @@ func (k *Keeper) list(q module.Query, in module.Request) (any, error) {
 		err = bad
 	}
 	return out, err
+}
+
+// QueryParams fetches the module's parameters from a node (an agent's
+// heartbeat loop reads the active window: Params.HeartbeatEvery).
+func QueryParams(ctx context.Context, g module.Getter) (Params, error) {
+	var p Params
+	return p, g.GetJSON(ctx, "/api/v1/agents/params", &p)
 }
 
 // Query fetches an agent from a node.
