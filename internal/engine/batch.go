@@ -45,6 +45,13 @@ type batch struct {
 	jobQKV, jobAtt   *job
 	jobWO            *job
 	jobFFN1, jobFFN2 *job
+	// logits are the batch's rows of logits, made on the first prefill
+	// that asks for them (len(x) × VocabSize floats: 16 MB for a
+	// 128k-token vocabulary and 32 tokens); the head job projects tokens
+	// headFrom..n-1 of the batch.
+	logits   [][]float32
+	headFrom int
+	jobHead  *job
 }
 
 // newBatch allocates the buffers of batches of up to size tokens (once per
@@ -79,6 +86,7 @@ func (s *Session) newBatch(size int) *batch {
 	b.jobWO = p.newJob(s.runWOBatch, groups(c.Dim))
 	b.jobFFN1 = p.newJob(s.runFFN1Batch, groups(c.HiddenDim))
 	b.jobFFN2 = p.newJob(s.runFFN2Batch, groups(c.Dim))
+	b.jobHead = p.newJob(s.runHeadBatch, groups(c.VocabSize))
 	return b
 }
 
@@ -87,13 +95,15 @@ func (s *Session) newBatch(size int) *batch {
 // prompt's tokens before the last one need. The session must hold all
 // layers and positions 0..pos0-1. It checks ctx between batches.
 func (s *Session) Prefill(ctx context.Context, tokens []int, pos0 int) error {
-	return s.prefill(ctx, tokens, pos0, nil, nil)
+	return s.prefill(ctx, tokens, pos0, 0, nil, nil)
 }
 
 // prefill is Prefill; onHidden, when not nil, is called with each token's
 // final-normed hidden state (see PrefillHidden in commit.go), and
-// onLogits with each token's logits (PrefillLogits).
-func (s *Session) prefill(ctx context.Context, tokens []int, pos0 int, onHidden, onLogits func(pos int, v []float32)) error {
+// onLogits with the logits of each token at a position from logitsFrom on
+// (PrefillLogits): the classifier is the largest matrix of a small model,
+// so positions whose logits nobody reads skip it.
+func (s *Session) prefill(ctx context.Context, tokens []int, pos0, logitsFrom int, onHidden, onLogits func(pos int, v []float32)) error {
 	if s.first != 0 || s.last != s.cfg.Layers {
 		return fmt.Errorf("%w: session holds layers [%d, %d) of %d", ErrLayerRange, s.first, s.last, s.cfg.Layers)
 	}
@@ -132,13 +142,41 @@ func (s *Session) prefill(ctx context.Context, tokens []int, pos0 int, onHidden,
 			s.emitHidden(b, onHidden)
 		}
 		if onLogits != nil {
-			for i := range b.n {
-				logits, _ := s.Head(b.x[i]) // b.x[i] has the model's width
-				onLogits(s.pos+i, logits)
-			}
+			s.headBatch(b, logitsFrom, onLogits)
 		}
 	}
 	return nil
+}
+
+// headBatch computes the logits of the batch's tokens at positions from
+// logitsFrom on and calls f with each, in order of position. Head
+// multiplies the classifier with one hidden state, reading all of it per
+// token; here each thread takes a few rows and multiplies them with every
+// needed token (mulRowsBatch), so the classifier is read once per batch.
+// The final norm and the products are Head's (rmsnorm on the same
+// residual, kernels that give the one-vector values bit for bit), so each
+// token's logits are bit for bit Head's (TestPrefillHeadMatchesHead).
+func (s *Session) headBatch(b *batch, logitsFrom int, f func(pos int, logits []float32)) {
+	k := max(logitsFrom-s.pos, 0)
+	if k >= b.n {
+		return
+	}
+	if b.logits == nil {
+		b.logits = make([][]float32, len(b.x))
+		for i := range b.logits {
+			b.logits[i] = make([]float32, s.cfg.VocabSize)
+		}
+	}
+	// After the last layer b.xb is scratch: it takes the normed states.
+	for i := k; i < b.n; i++ {
+		rmsnorm(b.xb[i], b.x[i], s.m.w.finalNorm, s.cfg.NormEps)
+		b.in[i].set(b.xb[i], s.needs)
+	}
+	b.headFrom = k
+	s.pool.run(b.jobHead)
+	for i := k; i < b.n; i++ {
+		f(s.pos+i, b.logits[i])
+	}
 }
 
 // layerBatch runs layer l on the batch's tokens at positions s.pos,
@@ -327,5 +365,16 @@ func (s *Session) runFFN2Batch(glo, ghi int) {
 	lo, hi := rows(glo, ghi, s.cfg.Dim)
 	eachRows(lo, hi, func(r0, r1 int) {
 		w.w2.mulRowsBatch(b.xb, b.in, b.n, r0, r1)
+	})
+}
+
+// runHeadBatch computes rows [glo, ghi) (in row groups) of the logits of
+// the batch's tokens headFrom..n-1.
+func (s *Session) runHeadBatch(glo, ghi int) {
+	b := s.batch
+	k := b.headFrom
+	lo, hi := rows(glo, ghi, s.cfg.VocabSize)
+	eachRows(lo, hi, func(r0, r1 int) {
+		s.m.w.cls.mulRowsBatch(b.logits[k:], b.in[k:], b.n-k, r0, r1)
 	})
 }

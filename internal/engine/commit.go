@@ -32,7 +32,7 @@ func (s *Session) PrefillHidden(ctx context.Context, tokens []int, pos0 int, onH
 	if onHidden == nil {
 		return fmt.Errorf("%w: PrefillHidden needs a callback", ErrBuffer)
 	}
-	return s.prefill(ctx, tokens, pos0, onHidden, nil)
+	return s.prefill(ctx, tokens, pos0, 0, onHidden, nil)
 }
 
 // PrefillLogits is Prefill that also calls onLogits with the logits of
@@ -45,7 +45,7 @@ func (s *Session) PrefillLogits(ctx context.Context, tokens []int, pos0 int, onL
 	if onLogits == nil {
 		return fmt.Errorf("%w: PrefillLogits needs a callback", ErrBuffer)
 	}
-	return s.prefill(ctx, tokens, pos0, nil, onLogits)
+	return s.prefill(ctx, tokens, pos0, 0, nil, onLogits)
 }
 
 // PrefillHiddenLogits is PrefillHidden and PrefillLogits in one pass:
@@ -57,7 +57,24 @@ func (s *Session) PrefillHiddenLogits(ctx context.Context, tokens []int, pos0 in
 	if onHidden == nil || onLogits == nil {
 		return fmt.Errorf("%w: PrefillHiddenLogits needs both callbacks", ErrBuffer)
 	}
-	return s.prefill(ctx, tokens, pos0, onHidden, onLogits)
+	return s.prefill(ctx, tokens, pos0, 0, onHidden, onLogits)
+}
+
+// PrefillHiddenLogitsFrom is PrefillHiddenLogits with logits only for the
+// positions from logitsFrom on (pos0 ≤ logitsFrom < pos0+len(tokens)):
+// onHidden still sees every token. A verifier replaying a job's sampler
+// needs the logits of the prompt's last position and of the output's, and
+// one pass over the whole sequence keeps the batches full (a session sizes
+// them by its first prefill) while the prompt's positions skip the
+// classifier.
+func (s *Session) PrefillHiddenLogitsFrom(ctx context.Context, tokens []int, pos0, logitsFrom int, onHidden, onLogits func(pos int, v []float32)) error {
+	if onHidden == nil || onLogits == nil {
+		return fmt.Errorf("%w: PrefillHiddenLogitsFrom needs both callbacks", ErrBuffer)
+	}
+	if logitsFrom < pos0 || logitsFrom >= pos0+len(tokens) {
+		return fmt.Errorf("%w: logits from position %d of %d..%d", ErrPosition, logitsFrom, pos0, pos0+len(tokens)-1)
+	}
+	return s.prefill(ctx, tokens, pos0, logitsFrom, onHidden, onLogits)
 }
 
 // LastHidden returns the final-normed hidden state that the last Forward

@@ -280,9 +280,10 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	if n == 0 {
 		last = p - 1 // only the stop is checked, at position p-1
 	}
-	// Replaying every draw needs the logits of every output position: the
-	// prompt but its last token goes through a plain prefill, the output
-	// positions through one that also projects each onto the vocabulary.
+	// Replaying every draw needs the logits of every output position: one
+	// prefill over the whole sequence (full batches) projects only the
+	// positions from the prompt's last on onto the vocabulary, a batch's
+	// positions together.
 	// Only the draws are made there: whether the recomputation is exact is
 	// known at the end, and a job that is not (rare for the engine's own)
 	// has its tokens' plausibility checked by a second pass, as before,
@@ -290,13 +291,8 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 	full := rp != nil && !tol.ReplayStopOnly && n > 1
 	switch {
 	case full:
-		if p > 1 {
-			if err := s.Prefill(ctx, seq[:p-1], 0); err != nil {
-				return rep, err
-			}
-		}
-		err = s.PrefillHiddenLogits(ctx, seq[p-1:last], p-1, func(pos int, h []float32) {
-			if cbErr == nil {
+		err = s.PrefillHiddenLogitsFrom(ctx, seq[:last], 0, p-1, func(pos int, h []float32) {
+			if pos >= p-1 && cbErr == nil {
 				cbErr = take(h)
 			}
 		}, func(pos int, logits []float32) {
@@ -447,12 +443,8 @@ func checkTokens(ctx context.Context, m *engine.Model, seq []int, p, threads int
 		return k, err
 	}
 	defer s.Close()
-	if p > 1 {
-		if err := s.Prefill(ctx, seq[:p-1], 0); err != nil {
-			return k, err
-		}
-	}
-	err = s.PrefillLogits(ctx, seq[p-1:len(seq)-1], p-1, func(pos int, logits []float32) {
+	// One pass (full batches), logits from the prompt's last position on.
+	err = s.PrefillHiddenLogitsFrom(ctx, seq[:len(seq)-1], 0, p-1, func(int, []float32) {}, func(pos int, logits []float32) {
 		if pos == len(seq)-2 {
 			return // the last output token: Recompute's, at MinProb
 		}
