@@ -37,11 +37,14 @@ import (
 //	  AITBC_LLAMA_SERVER_OUT=testdata/llamaserver_jobs.json \
 //	  go test -count=1 -timeout 60m -run TestLlamaServerLive -v ./internal/verify
 //
+// (AITBC_LLAMA_SERVER_CASES=substring runs only the cases whose names
+// contain it; without AITBC_LLAMA_SERVER_OUT nothing is written).
+//
 // Without llama-server, TestLlamaServerRecordings re-verifies the jobs the
-// measurement recorded (testdata/llamaserver_jobs.json: a few per case,
-// with the attestation the client built from the server's answers, and
-// two answers kept whole, which the client must turn into the same
-// attestation again).
+// measurement recorded (testdata/llamaserver_jobs.json: two or three per
+// case, keepJob, with the attestation the client built from the server's
+// answer, and one answer kept whole, which the client must turn into the
+// same attestation again).
 
 // serverFile is a GGUF file a case serves or claims.
 type serverFile string
@@ -177,7 +180,7 @@ type serverRecording struct {
 	Jobs   []serverJob  `json:"jobs"`
 }
 
-// serverJobs is the i-th job of a case: alternately temperature 0.8 and 0
+// serverJobRequest is the i-th job of a case: alternately temperature 0.8 and 0
 // (greedy), completions and chat, seeds 1, 2, ...
 func serverJobRequest(r *rand.Rand, i int, c serverCase) (serverJob, backend.Request) {
 	p, variant := prompts(r)
