@@ -126,31 +126,7 @@ func TestWriteLlamaCppHidden(t *testing.T) {
 				continue
 			}
 			run := llamaHiddenRun{Type: typ.String(), Mode: mode, ModelSHA256: hex.EncodeToString(sum[:])}
-			off := 0
-			for _, j := range jobs {
-				n := len(j.Prompt) + len(j.Output)
-				rec := verify.NewRecorder(verify.TopK)
-				for pos := range n {
-					h := make([]float32, dim)
-					for k := range h {
-						h[k] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(off+pos*dim+k):]))
-					}
-					// The state at position P-1+i produced output token i.
-					if pos >= len(j.Prompt)-1 && pos < n-1 {
-						rec.Hidden(pos, h)
-					}
-				}
-				off += n * dim
-				commits, err := rec.Finish()
-				if err != nil {
-					t.Fatal(err)
-				}
-				j.Commits = commits
-				run.Jobs = append(run.Jobs, j)
-			}
-			if off*4 != len(raw) {
-				t.Fatalf("%s %s: %d bytes of hidden states, the jobs take %d", typ, mode, len(raw), off*4)
-			}
+			run.Jobs = commitsFromHidden(t, raw, jobs, dim)
 			runs = append(runs, run)
 		}
 	}
@@ -168,6 +144,43 @@ func TestWriteLlamaCppHidden(t *testing.T) {
 	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// commitsFromHidden computes each job's commitments from llama.cpp's
+// hidden states (float32, dim per position, the jobs' prompt and output
+// positions in order, as llamacpp_hidden.c writes them).
+func commitsFromHidden(t testing.TB, raw []byte, jobs []llamaHiddenJob, dim int) []llamaHiddenJob {
+	t.Helper()
+	var out []llamaHiddenJob
+	off := 0
+	for _, j := range jobs {
+		n := len(j.Prompt) + len(j.Output)
+		if 4*(off+n*dim) > len(raw) {
+			t.Fatalf("%d bytes of hidden states, the jobs take more", len(raw))
+		}
+		rec := verify.NewRecorder(verify.TopK)
+		for pos := range n {
+			h := make([]float32, dim)
+			for k := range h {
+				h[k] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(off+pos*dim+k):]))
+			}
+			// The state at position P-1+i produced output token i.
+			if pos >= len(j.Prompt)-1 && pos < n-1 {
+				rec.Hidden(pos, h)
+			}
+		}
+		off += n * dim
+		commits, err := rec.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Commits = commits
+		out = append(out, j)
+	}
+	if off*4 != len(raw) {
+		t.Fatalf("%d bytes of hidden states, the jobs take %d", len(raw), off*4)
+	}
+	return out
 }
 
 // llamaMeasured is the largest per-chunk statistics that
@@ -227,25 +240,8 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 		models[typ.String()] = m
 	}
 	for _, r := range runs {
-		m := models[r.Type]
-		hash, _ := hex.DecodeString(r.ModelSHA256)
-		var chunks, passed, maxExp, maxMism, maxBoundary int
-		var maxMean, maxMedian float64
-		for i, j := range r.Jobs {
-			a := &verify.Attestation{Version: verify.Version, Engine: "llama.cpp b1-de3ff81", ModelSHA256: hash, Quant: m.TensorType(),
-				PromptTokens: j.Prompt, OutputTokens: j.Output, Stop: j.Stop, ChunkTokens: verify.ChunkTokens, Commits: j.Commits}
-			rep, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash, MaxTokens: 64}, 2, verify.DefaultTolerance)
-			for _, c := range rep.Chunks {
-				chunks++
-				maxExp, maxMism, maxBoundary = max(maxExp, c.ExpMismatches), max(maxMism, c.Mismatches), max(maxBoundary, c.Boundary)
-				maxMean, maxMedian = max(maxMean, c.MantMean), max(maxMedian, c.MantMedian)
-			}
-			if err == nil && rep.Pass {
-				passed++
-			} else {
-				t.Logf("%s %s job %d: rejected: %v", r.Type, r.Mode, i, err)
-			}
-		}
+		st := verifyLlamaRun(t, models[r.Type], r)
+		passed, maxMism, maxMean := st.passed, st.maxMism, st.maxMean
 		want, ok := llamaMeasured[r.Type+" "+r.Mode]
 		if !ok {
 			t.Fatalf("no measurement for %s %s", r.Type, r.Mode)
@@ -257,9 +253,43 @@ func TestEngineVerifiesLlamaCppCommitments(t *testing.T) {
 			t.Errorf("%s, llama.cpp %s: mismatches up to %d, mantissa mean up to %.3f; measured %d, %.3f",
 				r.Type, r.Mode, maxMism, maxMean, want.maxMism, want.maxMean)
 		}
-		t.Logf("%s, llama.cpp %s: %d/%d jobs pass, %d chunks: mismatches at most %d (exponent %d, boundary %d), mantissa error mean at most %.3f, median at most %.1f",
-			r.Type, r.Mode, passed, len(r.Jobs), chunks, maxMism, maxExp, maxBoundary, maxMean, maxMedian)
+		t.Logf("%s, llama.cpp %s: %s", r.Type, r.Mode, st)
 	}
+}
+
+// llamaStats sums up the engine's checks of one llamaHiddenRun.
+type llamaStats struct {
+	jobs, passed, chunks, maxExp, maxMism, maxBoundary int
+	maxMean, maxMedian                                 float64
+}
+
+func (s llamaStats) String() string {
+	return fmt.Sprintf("%d/%d jobs pass, %d chunks: mismatches at most %d (exponent %d, boundary %d), mantissa error mean at most %.3f, median at most %.1f",
+		s.passed, s.jobs, s.chunks, s.maxMism, s.maxExp, s.maxBoundary, s.maxMean, s.maxMedian)
+}
+
+// verifyLlamaRun checks every job of r with the engine's recomputation on
+// m, with the default tolerance, as a verifier would.
+func verifyLlamaRun(t testing.TB, m *engine.Model, r llamaHiddenRun) llamaStats {
+	t.Helper()
+	hash, _ := hex.DecodeString(r.ModelSHA256)
+	st := llamaStats{jobs: len(r.Jobs)}
+	for i, j := range r.Jobs {
+		a := &verify.Attestation{Version: verify.Version, Engine: "llama.cpp b1-de3ff81", ModelSHA256: hash, Quant: m.TensorType(),
+			PromptTokens: j.Prompt, OutputTokens: j.Output, Stop: j.Stop, ChunkTokens: verify.ChunkTokens, Commits: j.Commits}
+		rep, err := verify.Recompute(context.Background(), m, a, verify.Expected{ModelSHA256: hash, MaxTokens: 64}, 2, verify.DefaultTolerance)
+		for _, c := range rep.Chunks {
+			st.chunks++
+			st.maxExp, st.maxMism, st.maxBoundary = max(st.maxExp, c.ExpMismatches), max(st.maxMism, c.Mismatches), max(st.maxBoundary, c.Boundary)
+			st.maxMean, st.maxMedian = max(st.maxMean, c.MantMean), max(st.maxMedian, c.MantMedian)
+		}
+		if err == nil && rep.Pass {
+			st.passed++
+		} else {
+			t.Logf("%s %s job %d: rejected: %v", r.Type, r.Mode, i, err)
+		}
+	}
+	return st
 }
 
 // TestChangedTokenOnAnotherEngineIsImplausible: a llama.cpp job (whose
