@@ -120,12 +120,12 @@ type Report struct {
 	// (output tokens, and the stop of a job that stopped at eos) on an
 	// exact recomputation of a version 3 attestation; 0 otherwise.
 	Replayed int           `json:"replayed"`
+	Duration time.Duration `json:"duration_ns"`
 	// StopCheck says how the stop of a job that says it stopped at eos
 	// was judged: StopReplayed, StopReplayedWithinSlack or
 	// StopByProbability (a version 1 attestation: no sampling parameters,
 	// so no replay); empty for other stops.
 	StopCheck string `json:"stop_check,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
 	// Logprobs is the comparison of a remote backend's log-probabilities
 	// (RecomputeLogprobs); Chunks is empty then.
 	Logprobs *LogprobResult `json:"logprobs,omitempty"`
