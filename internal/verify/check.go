@@ -500,7 +500,7 @@ func tolerantStop(rp *replayer, logits []float32, stops []int, tol Tolerance) st
 	d := rp.s.DrawTokens(rp.scratch, stops)
 	if d.Greedy {
 		if float64(d.Margin) > tol.stopLogitSlack() {
-			return fmt.Sprintf("greedy decoding stops there only %.3g below the largest logit (slack %.3g)", d.Margin, tol.stopLogitSlack())
+			return fmt.Sprintf("greedy, the stop tokens' best logit lies %.3g below the largest logit (slack %.3g)", d.Margin, tol.stopLogitSlack())
 		}
 		return ""
 	}
