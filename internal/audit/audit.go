@@ -259,12 +259,17 @@ func (s *Service) checkFrom(ctx context.Context, src Source, id string, c onChai
 	return v, nil
 }
 
+// FirstFormatStop is the reason Recheck fails a version 1 engine
+// attestation whose job says it stopped at eos before its limit.
+const FirstFormatStop = "a version 1 attestation cannot show its stop was drawn; miners of this release attest version 3"
+
 // Recheck is the built-in engine's Checker: it re-runs the job's prompt
 // and output through the receipt's model (from home's registry) in one
 // prefill and compares the attestation's commitments (verify.VerifyReceipt).
 // A malformed or unsigned attestation, tokens that do not fit, another
 // model file than the receipt's model, or commitments not reproduced are
-// a fail; a model the verifier lacks is no verdict.
+// a fail, and so is a version 1 attestation of a job that stopped at eos
+// (FirstFormatStop); a model the verifier lacks is no verdict.
 func Recheck(home string, threads int) Checker {
 	return func(ctx context.Context, job coordinator.AuditJob) (Verdict, error) {
 		r, err := jobs.DecodeReceipt(job.Receipt)
@@ -302,6 +307,15 @@ func Recheck(home string, threads int) Checker {
 		}
 		ev := evidence(rep)
 		switch {
+		case err == nil && rep.Pass && rep.StopCheck == verify.StopByProbability:
+			// A version 1 attestation has no sampling parameters, so its
+			// stop cannot be replayed, only judged by probability, which
+			// a truncation at a likely stop passes: a miner could choose
+			// version 1 to escape the replay. No miner of this release
+			// signs version 1 and the network has no older miners, so an
+			// early stop in it is failed; one at its limit has no stop to
+			// draw and passes (docs/VERIFICATION.md).
+			return fail(ev, FirstFormatStop), nil
 		case err == nil && rep.Pass:
 			return Verdict{Pass: true, Evidence: ev}, nil
 		case err == nil:

@@ -231,6 +231,12 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 					for _, f := range rc.Failures {
 						fmt.Fprintf(w, "    %s\n", f)
 					}
+					if rc.StopCheck == verify.StopByProbability {
+						// A version 1 attestation: still verified, but its
+						// stop cannot be replayed (the verifier service
+						// fails it; docs/VERIFICATION.md).
+						fmt.Fprintln(w, "    the stop was checked by probability only: a version 1 attestation cannot show its stop was drawn")
+					}
 				}
 			})
 			if perr != nil {

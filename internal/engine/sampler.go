@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -149,6 +150,22 @@ func sampleMult(probs []float32, coin float32) int {
 }
 
 func (s *Sampler) sampleTopP(probs []float32, coin float32) int {
+	cand, last, cum := s.nucleus(probs)
+	r := float32(coin * cum) // rounded before any sum: no fused multiply-add
+	var cdf float32
+	for _, c := range cand[:last+1] {
+		cdf += c.prob
+		if r < cdf {
+			return c.index
+		}
+	}
+	return cand[last].index
+}
+
+// nucleus sorts the top-p candidates of probs by probability (ties to
+// the lower id) and returns them, the index of the nucleus's last and
+// its mass.
+func (s *Sampler) nucleus(probs []float32) ([]probIndex, int, float32) {
 	// Tokens below (1-topP)/(n-1) cannot be in the nucleus; drop them
 	// before sorting.
 	cutoff := (1 - s.topP) / float32(len(probs)-1)
@@ -176,13 +193,81 @@ func (s *Sampler) sampleTopP(probs []float32, coin float32) int {
 			break
 		}
 	}
-	r := float32(coin * cum) // rounded before any sum: no fused multiply-add
-	var cdf float32
-	for _, c := range cand[:last+1] {
-		cdf += c.prob
-		if r < cdf {
-			return c.index
+	s.cand = cand
+	return cand, last, cum
+}
+
+// StopDraw is what the sampler's next draw looks like to a verifier that
+// cannot reproduce the logits bit for bit (another engine's rounding):
+// the coin it uses, and where the given tokens lie on the walk it makes,
+// so the verifier can ask whether the coin fell on one of them up to a
+// slack (internal/verify, "Replaying the sampler").
+type StopDraw struct {
+	// Greedy: temperature 0, no coin drawn; Margin is then the largest
+	// logit minus the largest of the tokens' logits (0: one of them is
+	// the argmax).
+	Greedy bool
+	Margin float32
+	// Coin is the draw's coin in [0, 1); Intervals holds, per token, the
+	// part of [0, 1) on which the coin draws it, as the walk computes it
+	// (in vocabulary order, or, under top-p, in the nucleus's sorted order
+	// scaled by the nucleus's mass, as sampleTopP compares coin × cum). A
+	// token outside the nucleus gets the empty interval [1, 1): were
+	// another engine's rounding to admit it, it would join the walk's end.
+	Coin      float32
+	Intervals [][2]float64
+}
+
+// DrawTokens makes the next draw as Sample would (one coin at a positive
+// temperature, none when greedy) without choosing: it returns the coin
+// and the intervals of tokens. It overwrites logits with probabilities at
+// a positive temperature. Sample is unchanged; the two consume the stream
+// alike, so a replay may mix them.
+func (s *Sampler) DrawTokens(logits []float32, tokens []int) StopDraw {
+	if s.temperature == 0 {
+		hi := logits[argmax(logits)]
+		best := float32(math.Inf(-1))
+		for _, t := range tokens {
+			if t >= 0 && t < len(logits) {
+				best = max(best, logits[t])
+			}
+		}
+		return StopDraw{Greedy: true, Margin: hi - best}
+	}
+	for i := range logits {
+		logits[i] /= s.temperature
+	}
+	softmax(logits)
+	d := StopDraw{Coin: s.rng.Float32(), Intervals: make([][2]float64, len(tokens))}
+	for k := range d.Intervals {
+		d.Intervals[k] = [2]float64{1, 1}
+	}
+	set := func(id int, lo, hi float32, scale float32) {
+		for k, t := range tokens {
+			if t == id {
+				d.Intervals[k] = [2]float64{float64(lo) / float64(scale), float64(hi) / float64(scale)}
+			}
 		}
 	}
-	return cand[last].index
+	if s.topP <= 0 || s.topP >= 1 {
+		var cdf float32
+		for i, p := range logits {
+			lo := cdf
+			cdf += p
+			if slices.Contains(tokens, i) {
+				set(i, lo, cdf, 1)
+			}
+		}
+		return d
+	}
+	cand, last, cum := s.nucleus(logits)
+	var cdf float32
+	for _, c := range cand[:last+1] {
+		lo := cdf
+		cdf += c.prob
+		if slices.Contains(tokens, c.index) {
+			set(c.index, lo, cdf, cum)
+		}
+	}
+	return d
 }

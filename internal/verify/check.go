@@ -57,10 +57,54 @@ type Tolerance struct {
 	// catches an altered token whose later commitments were recomputed
 	// (docs/VERIFICATION.md, "Replaying the sampler").
 	ReplayStopOnly bool `json:"replay_stop_only,omitempty"`
+	// StopCoinSlack is how far (probability mass, on the sampler's walk)
+	// the coin of a version 3 job's stop may lie outside the stop tokens'
+	// intervals when the recomputation is not exact: the tolerant replay
+	// of the stop (another engine's logits move the intervals a little,
+	// a truncation's stop lies where the coin fell on the token the
+	// engine went on with). Zero means DefaultStopCoinSlack.
+	StopCoinSlack float64 `json:"stop_coin_slack,omitempty"`
+	// StopLogitSlack is the same for a greedy job (temperature 0): how
+	// far below the largest logit a stop token's may be. Zero means
+	// DefaultStopLogitSlack.
+	StopLogitSlack float64 `json:"stop_logit_slack,omitempty"`
+}
+
+// The tolerant replay's slacks, twice the largest shift measured between
+// llama.cpp's logits and the engine's on the same file
+// (engine.TestStopDrawShiftAgainstLlamaCpp: 0.0106 of probability mass
+// and 0.254 in a logit margin, Q4_K_M on a random model that amplifies
+// the 8-bit activations' rounding; F32 moved them by 9.2e-6 and 4.2e-5).
+// docs/VERIFICATION.md, "Replaying the sampler", gives what they leave
+// to a truncation.
+const (
+	DefaultStopCoinSlack  = 0.02
+	DefaultStopLogitSlack = 0.5
+)
+
+func (t Tolerance) stopCoinSlack() float64 {
+	if t.StopCoinSlack == 0 {
+		return DefaultStopCoinSlack
+	}
+	return t.StopCoinSlack
+}
+
+func (t Tolerance) stopLogitSlack() float64 {
+	if t.StopLogitSlack == 0 {
+		return DefaultStopLogitSlack
+	}
+	return t.StopLogitSlack
 }
 
 // DefaultTolerance is the tolerance of `aitbc receipt verify --recompute`.
 var DefaultTolerance = Tolerance{MaxMismatches: 0, MaxMantMean: 1.25, MaxMantMedian: 2, MinTokenProb: 1e-7, MinProb: 1e-6, MinStopProb: 1e-3}
+
+// Report.StopCheck's values.
+const (
+	StopReplayed            = "replayed"
+	StopReplayedWithinSlack = "replayed within slack"
+	StopByProbability       = "probability only"
+)
 
 // Report is the outcome of Recompute.
 type Report struct {
@@ -77,6 +121,11 @@ type Report struct {
 	// exact recomputation of a version 3 attestation; 0 otherwise.
 	Replayed int           `json:"replayed"`
 	Duration time.Duration `json:"duration_ns"`
+	// StopCheck says how the stop of a job that says it stopped at eos
+	// was judged: StopReplayed, StopReplayedWithinSlack or
+	// StopByProbability (a version 1 attestation: no sampling parameters,
+	// so no replay); empty for other stops.
+	StopCheck string `json:"stop_check,omitempty"`
 	// Logprobs is the comparison of a remote backend's log-probabilities
 	// (RecomputeLogprobs); Chunks is empty then.
 	Logprobs *LogprobResult `json:"logprobs,omitempty"`
@@ -393,10 +442,23 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 			// anywhere else draws the token the engine went on with.
 			t := rp.draw(logits)
 			rep.Replayed = rp.drawn
+			rep.StopCheck = StopReplayed
 			if !slices.Contains(m.StopTokens(), t) {
 				failWith(ErrReplay, "the job says it stopped after %d tokens, but the sampler draws token %d there, not a stop", n, t)
 			}
 			break
+		}
+		if rp != nil {
+			// Not exact (another engine, or a commitment moved within the
+			// tolerance): the stop is replayed up to a slack. The stream
+			// is at this draw whatever was replayed before (one coin per
+			// draw at a positive temperature).
+			rep.StopCheck = StopReplayedWithinSlack
+			if msg := tolerantStop(rp, logits, m.StopTokens(), tol); msg != "" {
+				failWith(ErrReplay, "the job says it stopped after %d tokens, but %s", n, msg)
+			}
+		} else {
+			rep.StopCheck = StopByProbability
 		}
 		var best float64
 		for _, t := range m.StopTokens() {
@@ -426,6 +488,38 @@ func Recompute(ctx context.Context, m *engine.Model, a *Attestation, exp Expecte
 		return rep, fmt.Errorf("%w: %s", verdict, rep.Failures[0])
 	}
 	return rep, nil
+}
+
+// tolerantStop draws the stop's coin and says why it is not a stop's
+// ("" when it is, within the tolerance's slack): the coin must lie within
+// StopCoinSlack of a stop token's interval on the sampler's walk, or,
+// greedy, a stop token's logit within StopLogitSlack of the largest.
+func tolerantStop(rp *replayer, logits []float32, stops []int, tol Tolerance) string {
+	copy(rp.scratch, logits)
+	rp.next++
+	d := rp.s.DrawTokens(rp.scratch, stops)
+	if d.Greedy {
+		if float64(d.Margin) > tol.stopLogitSlack() {
+			return fmt.Sprintf("greedy, the stop tokens' best logit lies %.3g below the largest logit (slack %.3g)", d.Margin, tol.stopLogitSlack())
+		}
+		return ""
+	}
+	dist := math.Inf(1)
+	c := float64(d.Coin)
+	for _, iv := range d.Intervals {
+		switch {
+		case c < iv[0]:
+			dist = min(dist, iv[0]-c)
+		case c >= iv[1]:
+			dist = min(dist, c-iv[1])
+		default:
+			dist = 0
+		}
+	}
+	if dist > tol.stopCoinSlack() {
+		return fmt.Sprintf("the sampler's coin %.4f lies %.3g from the stop tokens' draw (slack %.3g)", c, dist, tol.stopCoinSlack())
+	}
+	return ""
 }
 
 type implausible struct {
