@@ -64,11 +64,48 @@ func ChatPromptTokens(m *engine.Model, msgs []minerproto.ChatMessage) (withBOS, 
 	return m.Tokenizer().Encode(p, true), m.Tokenizer().Encode(p, false), nil
 }
 
+// ServerChatPromptTokens are the prompt tokens an OpenAI-compatible
+// server (backend "openai" in a LogprobAttestation) ran for a chat job:
+// the model's own template as ChatPromptTokens renders it, but for a GGUF
+// without one ChatML, which is llama-server's fallback
+// (common_chat_templates_init in common/chat.cpp uses CHATML_TEMPLATE_SRC
+// when the file has no tokenizer.chat_template), where the built-in
+// engine flattens the conversation. The rendered text is tokenized as
+// llama-server tokenizes a prompt: BOS first, and the text of control
+// tokens anywhere as those tokens (parse_special). Other backends
+// (Ollama) get ChatPromptTokens' encoding.
+func ServerChatPromptTokens(m *engine.Model, backend string, msgs []minerproto.ChatMessage) (withBOS, noBOS []int, err error) {
+	if backend != BackendOpenAI || m.ChatTemplate() != "" {
+		return ChatPromptTokens(m, msgs)
+	}
+	if len(msgs) == 0 || len(msgs) > MaxChatMessages {
+		return nil, nil, fmt.Errorf("%w: %d chat messages (1 to %d)", ErrTokens, len(msgs), MaxChatMessages)
+	}
+	em := make([]engine.ChatMessage, len(msgs))
+	for i, cm := range msgs {
+		if len(cm.Images) > 0 {
+			return nil, nil, fmt.Errorf("%w: message %d carries images, which the verifier does not read", ErrTokens, i)
+		}
+		em[i] = engine.ChatMessage{Role: cm.Role, Content: cm.Content}
+	}
+	text, err := engine.RenderChat(engine.ChatTemplateChatML, em, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: ChatML does not render the messages: %w", ErrTokens, err)
+	}
+	return m.Tokenizer().EncodeSpecial(text, true), nil, nil
+}
+
 // promptTokens is the encoding of the claim's prompt or messages that
 // fits the attested prompt's length (either encoding binds the attested
 // tokens to the text), after checking the text against the receipt's
 // prompt hash. It returns nil when the claim carries neither.
 func promptTokens(m *engine.Model, claim ReceiptClaim, attested int) ([]int, error) {
+	return promptTokensFor(m, claim, attested, ChatPromptTokens)
+}
+
+// promptTokensFor is promptTokens with chat, the function that encodes a
+// chat job's messages.
+func promptTokensFor(m *engine.Model, claim ReceiptClaim, attested int, chat func(*engine.Model, []minerproto.ChatMessage) ([]int, []int, error)) ([]int, error) {
 	var withBOS, noBOS []int
 	switch {
 	case claim.Messages != nil:
@@ -77,7 +114,7 @@ func promptTokens(m *engine.Model, claim ReceiptClaim, attested int) ([]int, err
 			return nil, fmt.Errorf("%w: the messages do not hash to the receipt's prompt hash", ErrTokens)
 		}
 		var err error
-		if withBOS, noBOS, err = ChatPromptTokens(m, claim.Messages); err != nil {
+		if withBOS, noBOS, err = chat(m, claim.Messages); err != nil {
 			return nil, err
 		}
 	case claim.Prompt != nil:

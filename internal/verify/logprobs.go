@@ -41,6 +41,10 @@ const (
 	LogprobScale = 1e6
 	// TopLogprobs is how many alternatives the backends ask for.
 	TopLogprobs = 5
+	// BackendOpenAI and BackendOllama are a LogprobAttestation's backends
+	// (the miner's client names, backend.OpenAI.Name and Ollama.Name).
+	BackendOpenAI = "openai"
+	BackendOllama = "ollama"
 )
 
 // TopLogprob is one alternative at a position: a token's bytes and its
@@ -168,10 +172,13 @@ var DefaultLogprobTolerance = LogprobTolerance{MaxMeanDiff: 0.05, MaxDiff: 1, Mi
 // LogprobResult is the comparison of a LogprobAttestation with a
 // recomputation.
 type LogprobResult struct {
-	Positions  int     `json:"positions"`
-	MeanDiff   float64 `json:"mean_diff"`
-	MaxDiff    float64 `json:"max_diff"`
-	TopOverlap float64 `json:"top_overlap"`
+	Positions int `json:"positions"`
+	// EmptyTokens counts the positions whose token had no bytes (a
+	// control token, placed by emptyCandidates); they are not in MeanDiff.
+	EmptyTokens int     `json:"empty_tokens,omitempty"`
+	MeanDiff    float64 `json:"mean_diff"`
+	MaxDiff     float64 `json:"max_diff"`
+	TopOverlap  float64 `json:"top_overlap"`
 }
 
 // RecomputeLogprobs re-runs promptTokens (the verifier's encoding of the
@@ -193,6 +200,21 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 	out, err := alignTokens(m.Tokenizer(), a.Positions)
 	if err != nil {
 		return rep, err
+	}
+	var empty []int // indexes into out of the tokens without bytes
+	for i, id := range out {
+		if id == emptyToken {
+			empty = append(empty, i)
+		}
+	}
+	var cands []int
+	if len(empty) > 0 {
+		if len(empty) > maxEmptyTokens(len(out)) {
+			return rep, fmt.Errorf("%w: %d of %d output tokens have no bytes (at most %d)", ErrTokens, len(empty), len(out), maxEmptyTokens(len(out)))
+		}
+		if cands = emptyCandidates(m.Tokenizer()); len(cands) == 0 {
+			return rep, fmt.Errorf("%w: output token %d has no bytes, and the model has no control token", ErrTokens, empty[0])
+		}
 	}
 	seq := append(slices.Clone(promptTokens), out...)
 	if len(seq) > m.Config().SeqLen {
@@ -226,21 +248,43 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 		}
 		from = p - 1
 	}
-	err = s.PrefillLogits(ctx, seq[from:len(seq)-1], from, func(pos int, logits []float32) {
+	onLogits := func(pos int, logits []float32) {
 		if pos < p-1 {
 			return
 		}
 		i := pos - (p - 1)
 		logSoftmax(lsm, logits)
 		att := a.Positions[i]
-		d := math.Abs(lsm[out[i]] - float64(att.Logprob)/LogprobScale)
-		sumDiff += d
+		want := float64(att.Logprob) / LogprobScale
+		if out[i] == emptyToken {
+			// The prefill stopped before this token: pick the control
+			// token whose log-probability is nearest the reported one
+			// (the lowest id on a tie), and the next prefill runs on it.
+			best := cands[0]
+			for _, c := range cands[1:] {
+				if math.Abs(lsm[c]-want) < math.Abs(lsm[best]-want) {
+					best = c
+				}
+			}
+			out[i], seq[pos+1] = best, best
+			res.EmptyTokens++
+		}
+		d := math.Abs(lsm[out[i]] - want)
+		if len(att.Token) > 0 {
+			sumDiff += d
+		}
 		res.MaxDiff = max(res.MaxDiff, d)
 		if len(att.Top) == 0 {
 			return
 		}
 		mine := make(map[string]bool, 2*len(att.Top))
 		prev := seq[pos]
+		if pos >= p {
+			// A server renders each generated token on its own: after a
+			// control token placed mid-output (BOS) a piece keeps its
+			// leading space, as alignTokens reads the sampled token.
+			prev = -1
+		}
 		for _, id := range topIDs(lsm, 2*len(att.Top)) {
 			mine[tok.Piece(prev, id)] = true
 		}
@@ -250,11 +294,22 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 				found++
 			}
 		}
-	})
-	if err != nil {
-		return rep, err
 	}
-	res.MeanDiff = sumDiff / float64(len(out))
+	// One prefill, cut before each token without bytes: which control
+	// token it was is known only from the logits of the position before.
+	for _, i := range append(empty, len(out)-1) {
+		k := p + i // the token's index in seq
+		if k <= from {
+			continue
+		}
+		if err := s.PrefillLogits(ctx, seq[from:k], from, onLogits); err != nil {
+			return rep, err
+		}
+		from = k
+	}
+	if n := len(out) - len(empty); n > 0 {
+		res.MeanDiff = sumDiff / float64(n)
+	}
 	res.TopOverlap = 1
 	if total > 0 {
 		res.TopOverlap = float64(found) / float64(total)
@@ -277,9 +332,37 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 	return rep, nil
 }
 
+// emptyToken is alignTokens' id for a token reported without bytes.
+const emptyToken = -1
+
+// maxEmptyTokens bounds the tokens without bytes in an attestation of n
+// positions: one in eight, at least one. Such a token adds nothing to the
+// result, and the verifier picks it among the control tokens by its
+// reported log-probability, so a miner gains nothing by inserting them;
+// the bound keeps them from being most of what is checked (they are out of
+// the mean |Δ|, which is over the tokens that make the text).
+func maxEmptyTokens(n int) int { return max(1, (n+7)/8) }
+
+// emptyCandidates are the tokens a backend reports without bytes: those
+// whose text is empty, which llama.cpp renders as nothing unless asked for
+// special text (llama_vocab::token_to_piece: control, unknown and unused
+// tokens), so BOS, EOS, end-of-turn markers and the reserved tokens of a
+// vocabulary such as Llama 3's. In id order.
+func emptyCandidates(tok *tokenizer.Tokenizer) []int {
+	var ids []int
+	for id := range tok.VocabSize() {
+		if tok.Piece(-1, id) == "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // alignTokens finds the id of each attested token by its text: the
 // vocabulary's text pieces first, then byte tokens (a backend reports a
-// token that is part of a UTF-8 sequence as that byte).
+// token that is part of a UTF-8 sequence as that byte). A token without
+// bytes is emptyToken: which control token it is, RecomputeLogprobs
+// decides from the logits.
 func alignTokens(tok *tokenizer.Tokenizer, pos []PositionLogprobs) ([]int, error) {
 	byText := make(map[string]int, tok.VocabSize())
 	for _, pass := range []func(tokenizer.Kind) bool{
@@ -299,6 +382,10 @@ func alignTokens(tok *tokenizer.Tokenizer, pos []PositionLogprobs) ([]int, error
 	}
 	out := make([]int, len(pos))
 	for i, p := range pos {
+		if len(p.Token) == 0 {
+			out[i] = emptyToken
+			continue
+		}
 		id, ok := byText[string(p.Token)]
 		if !ok {
 			shown := string(p.Token)

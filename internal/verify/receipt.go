@@ -105,9 +105,12 @@ func verifyLogprobReceipt(ctx context.Context, home, model string, claim Receipt
 	}
 	defer m.Close()
 	// A server renders a chat job's messages with the model's template
-	// (llama-server from the GGUF's); the prompt tokens are taken with
-	// BOS, as a completion prompt's.
-	prompt, err := promptTokens(m, claim, -1)
+	// (llama-server from the GGUF's, ChatML for a GGUF without one:
+	// ServerChatPromptTokens); the prompt tokens are taken with BOS, as a
+	// completion prompt's.
+	prompt, err := promptTokensFor(m, claim, -1, func(m *engine.Model, msgs []minerproto.ChatMessage) ([]int, []int, error) {
+		return ServerChatPromptTokens(m, a.Backend, msgs)
+	})
 	if err != nil {
 		return Report{}, err
 	}
