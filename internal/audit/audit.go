@@ -276,7 +276,8 @@ func Recheck(home string, threads int) Checker {
 		if err != nil {
 			return fail(nil, "the job's receipt does not decode: "+err.Error()), nil
 		}
-		claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: &job.Result, MaxTokens: job.MaxTokens}
+		claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: &job.Result, MaxTokens: job.MaxTokens,
+			Counts: &verify.TokenCounts{In: r.TokensIn, Out: r.TokensOut}}
 		if sp := job.Sampling; sp != nil {
 			// What the customer asked, as the coordinator stored it: an
 			// engine attestation must claim it (verify.ErrParams).

@@ -183,7 +183,7 @@ also that the settlement is anchored on chain (docs/DISTRIBUTED.md).`,
 					return err
 				}
 				claim := verify.ReceiptClaim{AttestHash: r.AttestHash, PromptHash: r.PromptHash, Result: job.Result, MaxTokens: job.MaxTokens,
-					Sampling: jobSampling(job.Sampling)}
+					Sampling: jobSampling(job.Sampling), Counts: &verify.TokenCounts{In: r.TokensIn, Out: r.TokensOut}}
 				if promptFile != "" && messagesFile != "" {
 					return usagef("--prompt-file and --messages-file exclude each other: a job has a prompt or messages")
 				}

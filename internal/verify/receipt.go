@@ -48,7 +48,14 @@ type ReceiptClaim struct {
 	// Sampling is the job's sampling request, when the verifier has it:
 	// an engine attestation (version 3) must claim it.
 	Sampling *JobSampling
+	// Counts are the receipt's token counts, what the customer pays for
+	// (tokens out × price): an engine attestation must hold exactly as
+	// many prompt and output tokens. Nil: not checked.
+	Counts *TokenCounts
 }
+
+// TokenCounts are a receipt's signed token counts.
+type TokenCounts struct{ In, Out uint64 }
 
 // VerifyReceipt checks that attestation is the one the receipt signs and
 // recomputes it with the model called model (loaded from home's registry),
@@ -67,6 +74,13 @@ func VerifyReceipt(ctx context.Context, home, model string, claim ReceiptClaim, 
 	a, err := DecodeAttestation(attestation)
 	if err != nil {
 		return Report{}, err
+	}
+	// The miner reports the counts it is paid for; the engine's
+	// attestation lists the tokens it ran. A receipt that counts more
+	// than the attestation holds charges for work not done.
+	if c := claim.Counts; c != nil && (c.In != uint64(len(a.PromptTokens)) || c.Out != uint64(len(a.OutputTokens))) {
+		return Report{}, fmt.Errorf("%w: the receipt counts %d prompt and %d output tokens, the attestation holds %d and %d",
+			ErrTokens, c.In, c.Out, len(a.PromptTokens), len(a.OutputTokens))
 	}
 	mh, err := ModelFileHash(engine.NewRegistry(home), model)
 	if err != nil {
