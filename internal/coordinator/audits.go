@@ -20,6 +20,7 @@ import (
 	"github.com/aitbc/aitbc/internal/coordinator/store"
 	"github.com/aitbc/aitbc/internal/httpx"
 	"github.com/aitbc/aitbc/internal/jobkind"
+	"github.com/aitbc/aitbc/internal/verify"
 )
 
 // Errors of the spot checks' route.
@@ -90,6 +91,23 @@ func samplingOf(j *store.Job) *SamplingView {
 func attestationMatches(hash, attestation []byte) bool {
 	h := sha256.Sum256(attestation)
 	return bytes.Equal(h[:], hash)
+}
+
+// attestedCounts reports whether an engine attestation lists as many
+// prompt and output tokens as the receipt counts: the customer pays for
+// the counts, which are otherwise the miner's own word. An attestation
+// that does not decode as the engine's (a backend's log-probabilities,
+// whose server may count a stop token it reports nothing for, or a
+// malformed one, which the spot check fails) is left to the verifier.
+func attestedCounts(attestation []byte, in, out uint64) bool {
+	if v, err := verify.AttestationVersion(attestation); err != nil || v == verify.LogprobVersion {
+		return true
+	}
+	a, err := verify.DecodeAttestation(attestation)
+	if err != nil {
+		return true
+	}
+	return uint64(len(a.PromptTokens)) == in && uint64(len(a.OutputTokens)) == out
 }
 
 // hAuditJob serves a job's prompt, result and attestation to the verifier

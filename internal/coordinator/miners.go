@@ -171,6 +171,8 @@ func (s *Service) checkReceipt(j *store.Job, mc *minerConn, e minerproto.Envelop
 		return fmt.Errorf("receipt's token counts differ from the result")
 	case len(r.AttestHash) > 0 && !attestationMatches(r.AttestHash, e.Attestation): // audits.go
 		return fmt.Errorf("receipt's attestation hash does not match the attestation sent")
+	case len(r.AttestHash) > 0 && !attestedCounts(e.Attestation, r.TokensIn, r.TokensOut): // audits.go
+		return fmt.Errorf("receipt's token counts differ from the tokens its attestation lists")
 	case r.TokensOut > uint64(j.MaxTokens):
 		return fmt.Errorf("%d tokens out, job allows %d", r.TokensOut, j.MaxTokens)
 	case r.Price != jobs.PriceFor(r.TokensOut, j.PricePer1k):
