@@ -202,6 +202,7 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 		return rep, err
 	}
 	var empty []int // indexes into out of the tokens without bytes
+	var implausible []int // empty tokens below minEmptyProb
 	for i, id := range out {
 		if id == emptyToken {
 			empty = append(empty, i)
@@ -268,6 +269,9 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 			}
 			out[i], seq[pos+1] = best, best
 			res.EmptyTokens++
+			if math.Exp(lsm[best]) < minEmptyProb {
+				implausible = append(implausible, i)
+			}
 		}
 		d := math.Abs(lsm[out[i]] - want)
 		if len(att.Token) > 0 {
@@ -315,6 +319,9 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 		res.TopOverlap = float64(found) / float64(total)
 	}
 	rep.Logprobs = &res
+	if len(implausible) > 0 {
+		rep.Failures = append(rep.Failures, fmt.Sprintf("%d tokens without bytes are implausible (below %.0e in the recomputed logits), the first at output token %d", len(implausible), minEmptyProb, implausible[0]))
+	}
 	if res.MeanDiff > tol.MaxMeanDiff {
 		rep.Failures = append(rep.Failures, fmt.Sprintf("sampled tokens' log-probabilities differ by %.3f on average (at most %.3f)", res.MeanDiff, tol.MaxMeanDiff))
 	}
@@ -334,6 +341,15 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 
 // emptyToken is alignTokens' id for a token reported without bytes.
 const emptyToken = -1
+
+// minEmptyProb is the least probability a token without bytes may have
+// in the recomputed logits. Such a token adds nothing to the result but
+// counts as a generated token, which the customer pays for: without a
+// floor a miner could pad an output with control tokens reported at
+// their true (tiny) log-probabilities. An honest sampler draws a control
+// token below 1e-4 at most that often per position and control token;
+// the one measured through llama-server had 0.15 (docs/VERIFICATION.md).
+const minEmptyProb = 1e-4
 
 // maxEmptyTokens bounds the tokens without bytes in an attestation of n
 // positions: one in eight, at least one. Such a token adds nothing to the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aitbc/aitbc/internal/engine"
@@ -54,7 +55,8 @@ func reportTokens(t *testing.T, m *engine.Model, prompt, out []int) *verify.Logp
 
 // TestLogprobAttestationEmptyToken: a job whose output holds a control
 // token (BOS or EOS mid-output, which llama-server reports with no bytes)
-// is placed and verified exactly, wherever the token is; more tokens
+// is placed exactly wherever the token is, and refused when the model
+// gives it almost no chance (padding); more tokens
 // without bytes than maxEmptyTokens allows are refused, and a forged
 // log-probability at such a position is still caught.
 func TestLogprobAttestationEmptyToken(t *testing.T) {
@@ -86,13 +88,18 @@ func TestLogprobAttestationEmptyToken(t *testing.T) {
 			}
 		}
 		rep, err := verify.RecomputeLogprobs(context.Background(), m, a, prompt, 2, verify.DefaultLogprobTolerance)
-		if err != nil || !rep.Pass {
-			t.Fatalf("%s: rejected: %v", tc.name, err)
-		}
 		// Δ = 0 everywhere only if the verifier placed the same token: the
 		// positions after it are computed on it.
-		if r := rep.Logprobs; r.EmptyTokens != len(tc.at) || r.MaxDiff > 1e-5 || r.TopOverlap != 1 {
+		if r := rep.Logprobs; r == nil || r.EmptyTokens != len(tc.at) || r.MaxDiff > 1e-5 || r.TopOverlap != 1 {
 			t.Errorf("%s: %+v, want %d empty tokens placed, no difference", tc.name, r, len(tc.at))
+		}
+		// Placed exactly, and still refused: a control token the model
+		// gives almost no chance is padding (it adds no text, but counts as
+		// a paid token), not something an honest sampler drew. The honest
+		// case, a control token the model makes likely, passes in
+		// TestLlamaServerRecordings (wide Q8_0, <s> at 0.15).
+		if !errors.Is(err, verify.ErrMismatch) || rep.Pass || !strings.Contains(err.Error(), "implausible") {
+			t.Errorf("%s: %v, want refused as implausible", tc.name, err)
 		}
 	}
 
