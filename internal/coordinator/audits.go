@@ -94,14 +94,20 @@ func attestationMatches(hash, attestation []byte) bool {
 }
 
 // attestedCounts reports whether an engine attestation lists as many
-// prompt and output tokens as the receipt counts: the customer pays for
-// the counts, which are otherwise the miner's own word. An attestation
-// that does not decode as the engine's (a backend's log-probabilities,
-// whose server may count a stop token it reports nothing for, or a
-// malformed one, which the spot check fails) is left to the verifier.
+// prompt and output tokens as the receipt counts, and a backend's
+// log-probability attestation at least all but one of its output tokens
+// (verify.LogprobCountFits: a server may count a stop token it reports
+// nothing for): the customer pays for the counts, which are otherwise the
+// miner's own word. A malformed attestation is left to the spot check,
+// which fails it.
 func attestedCounts(attestation []byte, in, out uint64) bool {
-	if v, err := verify.AttestationVersion(attestation); err != nil || v == verify.LogprobVersion {
+	v, err := verify.AttestationVersion(attestation)
+	if err != nil {
 		return true
+	}
+	if v == verify.LogprobVersion {
+		a, err := verify.DecodeLogprobAttestation(attestation)
+		return err != nil || verify.LogprobCountFits(out, len(a.Positions))
 	}
 	a, err := verify.DecodeAttestation(attestation)
 	if err != nil {

@@ -71,3 +71,23 @@ func TestReceiptCountingMoreTokensThanItsAttestationIsRejected(t *testing.T) {
 		return got.Result == res.Text && got.TokensOut == out
 	})
 }
+
+// TestLogprobAttestationBoundsTheOutputCount: a remote backend's
+// attestation reports a log-probability per generated token; its receipt
+// may count one token more (the stop token a server counts without
+// reporting it), not more than that.
+func TestLogprobAttestationBoundsTheOutputCount(t *testing.T) {
+	a := verify.LogprobAttestation{Version: verify.LogprobVersion, Backend: verify.BackendOpenAI, Model: "m"}
+	for _, w := range []string{" It", " was", " late"} {
+		a.Positions = append(a.Positions, verify.PositionLogprobs{Token: []byte(w), Logprob: -1000})
+	}
+	b, err := a.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for out, want := range map[uint64]bool{2: true, 3: true, 4: true, 5: false, 64: false} {
+		if got := attestedCounts(b, 7, out); got != want {
+			t.Errorf("%d tokens out for 3 reported: accepted %v, want %v", out, got, want)
+		}
+	}
+}

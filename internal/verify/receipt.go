@@ -107,6 +107,9 @@ func verifyLogprobReceipt(ctx context.Context, home, model string, claim Receipt
 	if err != nil {
 		return Report{}, err
 	}
+	if c := claim.Counts; c != nil && !LogprobCountFits(c.Out, len(a.Positions)) {
+		return Report{}, fmt.Errorf("%w: the receipt counts %d output tokens, the attestation reports %d", ErrTokens, c.Out, len(a.Positions))
+	}
 	if claim.Result != nil && a.Text() != *claim.Result {
 		return Report{}, fmt.Errorf("%w: the attested tokens do not make the result", ErrTokens)
 	}
@@ -130,3 +133,9 @@ func verifyLogprobReceipt(ctx context.Context, home, model string, claim Receipt
 	}
 	return RecomputeLogprobs(ctx, m, a, prompt, threads, DefaultLogprobTolerance)
 }
+
+// LogprobCountFits says whether a receipt's output count fits a
+// log-probability attestation of positions tokens: at most one more, the
+// stop token a server may count (its usage's completion_tokens) without
+// reporting log-probabilities for it. The customer pays for the count.
+func LogprobCountFits(out uint64, positions int) bool { return out <= uint64(positions)+1 }
