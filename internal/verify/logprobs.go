@@ -201,7 +201,7 @@ func RecomputeLogprobs(ctx context.Context, m *engine.Model, a *LogprobAttestati
 	if err != nil {
 		return rep, err
 	}
-	var empty []int // indexes into out of the tokens without bytes
+	var empty []int       // indexes into out of the tokens without bytes
 	var implausible []int // empty tokens below minEmptyProb
 	for i, id := range out {
 		if id == emptyToken {
