@@ -96,24 +96,18 @@ func attestationMatches(hash, attestation []byte) bool {
 // attestedCounts reports whether an engine attestation lists as many
 // prompt and output tokens as the receipt counts, and a backend's
 // log-probability attestation at least all but one of its output tokens
-// (verify.LogprobCountFits: a server may count a stop token it reports
-// nothing for): the customer pays for the counts, which are otherwise the
+// (verify.TokenCounts.FitLogprobs: a server may count a stop token it
+// reports nothing for): the customer pays for the counts, which are otherwise the
 // miner's own word. A malformed attestation is left to the spot check,
 // which fails it.
 func attestedCounts(attestation []byte, in, out uint64) bool {
-	v, err := verify.AttestationVersion(attestation)
-	if err != nil {
-		return true
-	}
-	if v == verify.LogprobVersion {
+	c := verify.TokenCounts{In: in, Out: out}
+	if v, err := verify.AttestationVersion(attestation); err == nil && v == verify.LogprobVersion {
 		a, err := verify.DecodeLogprobAttestation(attestation)
-		return err != nil || verify.LogprobCountFits(out, len(a.Positions))
+		return err != nil || c.FitLogprobs(a)
 	}
 	a, err := verify.DecodeAttestation(attestation)
-	if err != nil {
-		return true
-	}
-	return uint64(len(a.PromptTokens)) == in && uint64(len(a.OutputTokens)) == out
+	return err != nil || c.Fit(a)
 }
 
 // hAuditJob serves a job's prompt, result and attestation to the verifier

@@ -78,7 +78,7 @@ func VerifyReceipt(ctx context.Context, home, model string, claim ReceiptClaim, 
 	// The miner reports the counts it is paid for; the engine's
 	// attestation lists the tokens it ran. A receipt that counts more
 	// than the attestation holds charges for work not done.
-	if c := claim.Counts; c != nil && (c.In != uint64(len(a.PromptTokens)) || c.Out != uint64(len(a.OutputTokens))) {
+	if c := claim.Counts; c != nil && !c.Fit(a) {
 		return Report{}, fmt.Errorf("%w: the receipt counts %d prompt and %d output tokens, the attestation holds %d and %d",
 			ErrTokens, c.In, c.Out, len(a.PromptTokens), len(a.OutputTokens))
 	}
@@ -107,7 +107,7 @@ func verifyLogprobReceipt(ctx context.Context, home, model string, claim Receipt
 	if err != nil {
 		return Report{}, err
 	}
-	if c := claim.Counts; c != nil && !LogprobCountFits(c.Out, len(a.Positions)) {
+	if c := claim.Counts; c != nil && !c.FitLogprobs(a) {
 		return Report{}, fmt.Errorf("%w: the receipt counts %d output tokens, the attestation reports %d", ErrTokens, c.Out, len(a.Positions))
 	}
 	if claim.Result != nil && a.Text() != *claim.Result {
@@ -134,8 +134,18 @@ func verifyLogprobReceipt(ctx context.Context, home, model string, claim Receipt
 	return RecomputeLogprobs(ctx, m, a, prompt, threads, DefaultLogprobTolerance)
 }
 
-// LogprobCountFits says whether a receipt's output count fits a
-// log-probability attestation of positions tokens: at most one more, the
-// stop token a server may count (its usage's completion_tokens) without
-// reporting log-probabilities for it. The customer pays for the count.
-func LogprobCountFits(out uint64, positions int) bool { return out <= uint64(positions)+1 }
+// Fit says whether an engine attestation lists exactly the counted prompt
+// and output tokens: the customer pays for the counts, which are otherwise
+// the miner's own word.
+func (c TokenCounts) Fit(a *Attestation) bool {
+	return c.In == uint64(len(a.PromptTokens)) && c.Out == uint64(len(a.OutputTokens))
+}
+
+// FitLogprobs says whether the output count fits a log-probability
+// attestation: at most one more than its positions, the stop token a
+// server may count (its usage's completion_tokens) without reporting
+// log-probabilities for it. The prompt count is the server's own (its
+// template's tokens) and is not checked.
+func (c TokenCounts) FitLogprobs(a *LogprobAttestation) bool {
+	return c.Out <= uint64(len(a.Positions))+1
+}
